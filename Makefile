@@ -1,0 +1,35 @@
+# Two commands set a fresh clone up: `make demo` and `make test`. Each creates .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python tools/demo.py
+
+test: $(STAMP)
+	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage report
+	$(MAKE) --no-print-directory lint
+
+lint: $(STAMP)
+	$(BIN)/ruff check bulk_updater tests tools bench
+	$(BIN)/ruff format --check bulk_updater tests tools bench
+	$(BIN)/mypy bulk_updater
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,speed]'
+	$(BIN)/python bench/bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .coverage .hypothesis samples/*.report.* samples/*.report.*.*
