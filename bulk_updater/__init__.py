@@ -1,1 +1,41 @@
-"""bulk-updater."""
+"""bulk-updater: update SendKit leads in bulk, one PATCH /v1/leads/{id} per row.
+
+Everything public is importable from here.
+"""
+
+from importlib.metadata import version as _version
+
+from .client import Reply, Sender, SendKitClient, TransportError
+from .engine import BulkUpdater
+from .errors import (
+    BulkUpdaterError,
+    ConfigError,
+    InputChangedError,
+    InputError,
+    ReportLockedError,
+)
+from .models import LeadUpdate, Outcome, Status, StopReason, Summary
+from .sources import Invalid, Source
+
+__version__ = _version("bulk-updater")
+
+__all__ = [
+    "BulkUpdater",
+    "BulkUpdaterError",
+    "ConfigError",
+    "InputChangedError",
+    "InputError",
+    "Invalid",
+    "LeadUpdate",
+    "Outcome",
+    "Reply",
+    "ReportLockedError",
+    "SendKitClient",
+    "Sender",
+    "Source",
+    "Status",
+    "StopReason",
+    "Summary",
+    "TransportError",
+    "__version__",
+]

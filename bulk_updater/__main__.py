@@ -1,0 +1,5 @@
+"""`python -m bulk_updater` is the `bulk-updater` command."""
+
+from .cli import main
+
+main()

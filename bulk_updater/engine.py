@@ -1,0 +1,371 @@
+"""`BulkUpdater`: the job. Rows stream in, workers send them, outcomes stream out.
+
+    rows ──> feeder ──> queue ──> workers (Deliverer: pace → PATCH → classify → retry) ──> results
+             (numbers rows,        (`concurrency` of them;           (consumer of `stream()`,
+              per-lead chains,      a worker finishes one lead's      e.g. `run()` writing the report)
+              window of pending)    chain of rows before the next)
+
+Memory stays flat: the feeder admits a row only when the window of rows read-but-not-yet-consumed
+has room, so neither the queue, nor the per-lead chains, nor the results grow with the input.
+
+Rows for one lead id are never in flight together: while a lead has a row in the pipeline, later
+rows for it wait in that lead's chain, and the worker that finishes one row takes the next of the
+chain. So they go out in input order and the last row wins.
+
+Stopping: `stop()` (a signal), a refused key or an API that looks down stop the pacer, so no new
+attempt starts; rows waiting in the pipeline end `aborted` at once, requests in flight get `grace`
+seconds to finish, then are cancelled and end `aborted` too. After a refused key or an outage the
+feeder reads the rest of the input and reports every row `aborted`; after an interrupt it stops
+reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Container
+from os import PathLike
+from types import TracebackType
+from typing import Final
+
+from .client import Sender, SendKitClient
+from .errors import ConfigError
+from .models import LeadUpdate, Outcome, Status, StopReason, Summary
+from .pacing import Pacer
+from .report import ReportWriter
+from .retry import Counters, Deliverer, RetryPolicy
+from .settings import DEFAULT_BASE_URL, Settings
+from .sources import Invalid, Rows, RowItem, numbered
+
+_WINDOW_PER_WORKER: Final = 4
+_MIN_WINDOW: Final = 256
+
+Work = tuple[int, LeadUpdate]
+
+
+def _outcome(
+    row: int,
+    update: LeadUpdate | Invalid,
+    status: Status,
+    message: str,
+) -> Outcome:
+    return Outcome.model_construct(
+        row=row,
+        id=update.id,
+        status=status,
+        http_status=None,
+        error_code=None,
+        message=message,
+        attempts=0,
+        duration_ms=None,
+        email=update.email,
+    )
+
+
+class _Job:
+    """One pass over one input: feeder, workers and the shutdown of both."""
+
+    def __init__(self, settings: Settings, sender: Sender, skip: Container[int] | None) -> None:
+        self.settings = settings
+        self.skip = skip
+        self.pacer = Pacer(settings.rate)
+        policy = RetryPolicy(
+            max_attempts=settings.max_attempts,
+            backoff_base=settings.backoff_base,
+            backoff_max=settings.backoff_max,
+            max_pause=settings.max_pause,
+            streak_limit=settings.streak_limit,
+        )
+        self.deliverer = Deliverer(sender, self.pacer, policy, self.stop)
+        self.queue: asyncio.Queue[Work] = asyncio.Queue()
+        self.results: asyncio.Queue[Outcome | None] = asyncio.Queue()
+        self.window = asyncio.Semaphore(max(_MIN_WINDOW, settings.concurrency * _WINDOW_PER_WORKER))
+        self.chains: dict[str, collections.deque[Work]] = {}
+        self.in_flight: dict[int, Work] = {}
+        self.stop_reason: StopReason | None = None
+        self.stop_message: str | None = None
+        self.stopping = asyncio.Event()
+
+    @property
+    def counters(self) -> Counters:
+        return self.deliverer.counters
+
+    def stop(self, reason: StopReason, message: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            self.stop_message = message
+            self.pacer.stop()
+            self.stopping.set()
+
+    def emit(self, outcome: Outcome) -> None:
+        self.results.put_nowait(outcome)
+
+    def _abort(self, row: int, item: LeadUpdate | Invalid) -> None:
+        self.emit(_outcome(row, item, Status.ABORTED, f"not sent: {self.stop_message}"))
+
+    async def run(self, items: AsyncIterator[RowItem]) -> None:
+        workers = [asyncio.create_task(self._worker(n)) for n in range(self.settings.concurrency)]
+        feeder = asyncio.create_task(self._feed(items))
+        try:
+            drained = asyncio.create_task(self._drained(feeder))
+            stopping = asyncio.create_task(self.stopping.wait())
+            await asyncio.wait((drained, stopping), return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not drained.done():
+                await self._wind_down(drained, workers)
+            await drained
+        finally:
+            for task in (*workers, feeder):
+                task.cancel()
+            await asyncio.gather(*workers, feeder, return_exceptions=True)
+            self.results.put_nowait(None)
+
+    async def _drained(self, feeder: asyncio.Task[None]) -> None:
+        await feeder
+        await self.queue.join()
+
+    async def _wind_down(self, drained: asyncio.Task[None], workers: list[asyncio.Task[None]]) -> None:
+        """After a stop: requests in flight get `grace` seconds, then end `aborted`."""
+        done, _ = await asyncio.wait((drained,), timeout=self.settings.grace)
+        if done:
+            return
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        for row, update in self.in_flight.values():
+            self._abort(row, update)
+        self.in_flight.clear()
+        for chain in self.chains.values():
+            for row, update in chain:
+                self._abort(row, update)
+        self.chains.clear()
+        while not self.queue.empty():
+            row, update = self.queue.get_nowait()
+            self._abort(row, update)
+            self.queue.task_done()
+
+    async def _feed(self, items: AsyncIterator[RowItem]) -> None:
+        skip = self.skip
+        window = self.window
+        try:
+            async for row, item in items:
+                await window.acquire()
+                if self.stop_reason is StopReason.INTERRUPTED:
+                    window.release()
+                    return
+                if skip is not None and row in skip:
+                    self.emit(_outcome(row, item, Status.SKIPPED, "finished by an earlier run"))
+                elif isinstance(item, Invalid):
+                    self.emit(_outcome(row, item, Status.INVALID, item.message))
+                elif self.stop_reason is not None:
+                    self._abort(row, item)
+                elif (chain := self.chains.get(item.id)) is not None:
+                    chain.append((row, item))
+                else:
+                    self.chains[item.id] = collections.deque()
+                    self.queue.put_nowait((row, item))
+        finally:
+            aclose = getattr(items, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _worker(self, slot: int) -> None:
+        loop = asyncio.get_running_loop()
+        deliver = self.deliverer.deliver
+        while True:
+            row, update = await self.queue.get()
+            try:
+                while True:
+                    self.in_flight[slot] = (row, update)
+                    started = loop.time()
+                    result = await deliver(update)
+                    del self.in_flight[slot]
+                    message = result.message
+                    if result.status is Status.ABORTED and self.stop_message:
+                        message = f"{message}: {self.stop_message}" if message else self.stop_message
+                    self.emit(
+                        Outcome.model_construct(
+                            row=row,
+                            id=update.id,
+                            status=result.status,
+                            http_status=result.http_status,
+                            error_code=result.error_code,
+                            message=message,
+                            attempts=result.attempts,
+                            duration_ms=int((loop.time() - started) * 1000),
+                            email=update.email,
+                        )
+                    )
+                    chain = self.chains[update.id]
+                    if not chain:
+                        del self.chains[update.id]
+                        break
+                    row, update = chain.popleft()
+            finally:
+                self.queue.task_done()
+
+
+class BulkUpdater:
+    """Sends one PATCH /v1/leads/{id} per row through a paced pool of workers with retries.
+
+    Use it as an async context manager; settings are keyword-only and checked here:
+
+    - `api_key`: the SendKit key (sent as `X-Api-Key`, never logged).
+    - `rate`: at most this many request starts in any one-second window, retries included;
+      0 removes the limit. `concurrency`: requests in flight at most.
+    - `max_attempts`: attempts per row for transient failures (429s do not count).
+    - `timeout`: seconds per request. `base_url`: https, or plain http on loopback only.
+    - `workspace_id`: sent as `X-Workspace-Id`, needed with platform keys (`sk_user_...`).
+    - `backoff_base` / `backoff_max`: retry backoff; `max_pause`: cap on a 429 pause.
+    - `streak_limit`: consecutive transient failures after which the job stops (API down).
+    - `grace`: seconds requests in flight may take to finish once the job stops.
+    - `sender`: send through this object instead of HTTP (tests, dry runs).
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        rate: float = 10.0,
+        concurrency: int = 8,
+        max_attempts: int = 5,
+        timeout: float = 30.0,
+        workspace_id: str | None = None,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        max_pause: float = 120.0,
+        streak_limit: int = 50,
+        grace: float = 5.0,
+        sender: Sender | None = None,
+    ) -> None:
+        self.settings = Settings.build(
+            base_url=base_url,
+            rate=rate,
+            concurrency=concurrency,
+            max_attempts=max_attempts,
+            timeout=timeout,
+            workspace_id=workspace_id,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            max_pause=max_pause,
+            streak_limit=streak_limit,
+            grace=grace,
+        )
+        if sender is None and not api_key:
+            raise ConfigError("no API key: set SENDKIT_API_KEY or pass api_key=")
+        self._api_key = api_key or ""
+        self._sender = sender
+        self._client: SendKitClient | None = None
+        self._job: _Job | None = None
+
+    async def __aenter__(self) -> BulkUpdater:
+        if self._sender is None:
+            s = self.settings
+            self._client = SendKitClient(
+                api_key=self._api_key,
+                base_url=s.base_url,
+                timeout=s.timeout,
+                concurrency=s.concurrency,
+                workspace_id=s.workspace_id,
+            )
+            await self._client.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._client is not None:
+            await self._client.__aexit__(exc_type, exc, tb)
+            self._client = None
+
+    def __repr__(self) -> str:  # never show the key
+        s = self.settings
+        return f"BulkUpdater(base_url={s.base_url!r}, rate={s.rate}, concurrency={s.concurrency})"
+
+    def stop(self, message: str = "interrupted") -> None:
+        """Stop the running job as an interrupt: stop reading, let requests in flight finish."""
+        if self._job is not None:
+            self._job.stop(StopReason.INTERRUPTED, message)
+
+    async def stream(
+        self, rows: Rows, *, skip: Container[int] | None = None
+    ) -> AsyncIterator[Outcome]:
+        """Send every row; yield each row's `Outcome` as it finishes (not in input order).
+
+        `rows` is a `Source`, or any iterable or async iterable of dicts or `LeadUpdate`s;
+        rows whose number is in `skip` are yielded as `skipped` without being sent.
+        """
+        async for outcome, _ in self._outcomes(rows, skip):
+            yield outcome
+
+    async def _outcomes(
+        self, rows: Rows, skip: Container[int] | None
+    ) -> AsyncIterator[tuple[Outcome, _Job]]:
+        sender = self._sender or self._client
+        if sender is None:
+            raise RuntimeError("BulkUpdater is not open; use `async with BulkUpdater(...)`")
+        if self._job is not None:
+            raise RuntimeError("a job is already running on this BulkUpdater")
+        job = self._job = _Job(self.settings, sender, skip)
+        task = asyncio.create_task(job.run(numbered(rows)))
+        try:
+            while (outcome := await job.results.get()) is not None:
+                job.window.release()
+                yield outcome, job
+            await task
+        finally:
+            self._job = None
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def run(
+        self,
+        rows: Rows,
+        *,
+        report: str | PathLike[str] | None = None,
+        resume: bool = False,
+        fingerprint: str | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> Summary:
+        """Send every row, write the report (if given), return the `Summary`.
+
+        With `resume=True` an existing report is continued: rows it holds as final are skipped.
+        `fingerprint` identifies the input; resuming with a different one is refused.
+        """
+        writer = ReportWriter(report, resume=resume, fingerprint=fingerprint) if report else None
+        counts = dict.fromkeys(Status, 0)
+        started = time.monotonic()
+        job: _Job | None = None
+        try:
+            skip = writer.finished if writer is not None and writer.resumed else None
+            async for outcome, job in self._outcomes(rows, skip):
+                counts[outcome.status] += 1
+                if writer is not None and outcome.status is not Status.SKIPPED:
+                    writer.write(outcome)
+                if on_outcome is not None:
+                    on_outcome(outcome)
+        finally:
+            if writer is not None:
+                writer.close()
+        duration = time.monotonic() - started
+        counters = job.counters if job is not None else Counters()
+        return Summary(
+            counts=counts,
+            rows=sum(counts.values()),
+            requests=counters.requests,
+            retries=counters.retries,
+            rate_limited=counters.rate_limited,
+            duration_s=round(duration, 3),
+            achieved_rate=round(counters.requests / duration, 2) if duration > 0 else 0.0,
+            stopped=job.stop_reason if job is not None else None,
+            stop_message=job.stop_message if job is not None else None,
+            report=str(writer.path) if writer is not None else None,
+        )

@@ -1,0 +1,155 @@
+"""The values that flow through a job: `LeadUpdate` in, `Outcome` per row out, `Summary` at the end.
+
+All are immutable. `LeadUpdate` is the only place that decides what may be sent: a plain-token id and
+the documented lead fields, nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: Lead fields that an update replaces (the API's create fields, minus email).
+TEXT_FIELDS: Final = (
+    "firstName",
+    "lastName",
+    "companyName",
+    "jobTitle",
+    "phone",
+    "linkedinUrl",
+    "city",
+    "state",
+    "country",
+)
+_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+JsonScalar = str | int | float | bool | None
+
+
+class Status(str, Enum):
+    """The final outcome of one row."""
+
+    UPDATED = "updated"
+    NOT_FOUND = "not_found"
+    INVALID = "invalid"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    ABORTED = "aborted"
+    SKIPPED = "skipped"
+
+    @property
+    def is_final(self) -> bool:
+        """True when `--resume` must not send the row again."""
+        return self not in (Status.FAILED, Status.ABORTED)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class LeadUpdate(BaseModel):
+    """One lead's update: the id and only the fields to change.
+
+    `email` is a label for the report, never sent: the API does not allow changing it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    email: str | None = None
+    firstName: str | None = None  # noqa: N815 - the API's field names
+    lastName: str | None = None  # noqa: N815
+    companyName: str | None = None  # noqa: N815
+    jobTitle: str | None = None  # noqa: N815
+    phone: str | None = None
+    linkedinUrl: str | None = None  # noqa: N815
+    city: str | None = None
+    state: str | None = None
+    country: str | None = None
+    tags: tuple[str, ...] | None = None
+    customFields: dict[str, JsonScalar] | None = None  # noqa: N815
+
+    @field_validator("id")
+    @classmethod
+    def _plain_token(cls, value: str) -> str:
+        if not value:
+            raise ValueError("is empty")
+        if _ID_PATTERN.fullmatch(value) is None:
+            raise ValueError(
+                f"{value!r} is not a plain id (only letters, digits, '_' and '-', at most 128)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _sets_something(self) -> LeadUpdate:
+        if not self.body():
+            raise ValueError("the row sets no field to update")
+        return self
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of the PATCH: every field the row sets, nothing else."""
+        body: dict[str, Any] = {}
+        for name in TEXT_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                body[name] = value
+        if self.tags is not None:
+            body["tags"] = list(self.tags)
+        if self.customFields:
+            body["customFields"] = self.customFields
+        return body
+
+
+class Outcome(BaseModel):
+    """What happened to one input row."""
+
+    model_config = ConfigDict(frozen=True)
+
+    row: int
+    id: str
+    status: Status
+    http_status: int | None = None
+    error_code: str | None = None
+    message: str = ""
+    attempts: int = 0
+    duration_ms: int | None = None
+    email: str | None = None
+
+
+class StopReason(str, Enum):
+    """Why a job stopped before reading all its rows."""
+
+    KEY_REFUSED = "key_refused"
+    API_DOWN = "api_down"
+    INTERRUPTED = "interrupted"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Summary(BaseModel):
+    """The totals of one run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    counts: dict[Status, int]
+    rows: int
+    requests: int
+    retries: int
+    rate_limited: int
+    duration_s: float
+    achieved_rate: float
+    stopped: StopReason | None = None
+    stop_message: str | None = None
+    report: str | None = None
+
+    @property
+    def all_updated(self) -> bool:
+        """True when every row is `updated` or `skipped` (exit code 0)."""
+        return all(
+            count == 0
+            for status, count in self.counts.items()
+            if status not in (Status.UPDATED, Status.SKIPPED)
+        )

@@ -1,0 +1,104 @@
+"""Request pacing: the rate limit every attempt passes through, and the shared pause after a 429.
+
+`--rate R` promises at most R request starts in any sliding one-second window, retries included,
+with no burst at start-up. aiolimiter's `AsyncLimiter(R, 1)` is a leaky bucket that lets a full
+bucket go at once, and with a bucket of one it loses the timer's wake-up latency on every request
+(the achieved rate drifts below R). So start times are handed out as slots on a schedule instead:
+each caller reserves the next free slot, `interval` after the previous one, and sleeps until it.
+Lateness of one wake-up never delays later slots, and an idle gap never builds up credit, so there
+is no burst after idling or after a pause either. Slots are spaced 1% wider than 1/R so that the
+server, which sees arrival times with network jitter, also counts at most R per second.
+
+A 429 calls `pause()`: every caller waits until the pause ends, including those already holding a
+slot, and the schedule restarts from the end of the pause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Final
+
+#: Spacing margin over 1/R: absorbs jitter between our start times and the server's arrival times.
+SLACK: Final = 1.01
+
+
+class Stopped(Exception):
+    """The job is stopping: no more requests may start."""
+
+
+class Pacer:
+    """Hands out request start times: at most `rate` per second (0 = no limit), paused on demand."""
+
+    def __init__(self, rate: float) -> None:
+        if rate < 0:
+            raise ValueError("rate must be 0 (no limit) or more")
+        self.rate = rate
+        self._interval = SLACK / rate if rate else 0.0
+        self._next_slot = 0.0
+        self._resume_at = 0.0
+        self._generation = 0  # bumped by every pause, so slot holders know to queue again
+        self._stopped = asyncio.Event()
+
+    @property
+    def paused_until(self) -> float:
+        """Loop time at which the current pause ends (in the past when not paused)."""
+        return self._resume_at
+
+    def is_paused(self) -> bool:
+        return asyncio.get_running_loop().time() < self._resume_at
+
+    async def acquire(self) -> None:
+        """Wait for the next start slot; raises `Stopped` once `stop()` was called."""
+        loop = asyncio.get_running_loop()
+        while True:
+            if self._stopped.is_set():
+                raise Stopped
+            now = loop.time()
+            generation = self._generation
+            if now < self._resume_at:
+                await self._wait(self._resume_at - now)
+                continue
+            if not self._interval:
+                return
+            slot = max(self._next_slot, now)
+            self._next_slot = slot + self._interval
+            if slot > now:
+                await self._wait(slot - now)
+            if self._stopped.is_set():
+                raise Stopped
+            if generation == self._generation:
+                return
+
+    async def _wait(self, delay: float) -> None:
+        """Sleep, but wake at once when the job stops."""
+        if self._stopped.is_set():
+            return
+        try:
+            await asyncio.wait_for(self._stopped.wait(), delay)
+        except TimeoutError:
+            pass
+
+    def pause(self, seconds: float) -> bool:
+        """Hold every caller for `seconds` from now; True if this started a new pause."""
+        now = asyncio.get_running_loop().time()
+        new = now >= self._resume_at
+        until = now + seconds
+        if until > self._resume_at:
+            self._resume_at = until
+            self._next_slot = until
+            self._generation += 1
+        return new
+
+    def stop(self) -> None:
+        """Refuse every later `acquire()` and wake all waiters."""
+        self._stopped.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
+    async def sleep(self, seconds: float) -> None:
+        """A backoff sleep that ends early, raising `Stopped`, when the job stops."""
+        await self._wait(seconds)
+        if self._stopped.is_set():
+            raise Stopped

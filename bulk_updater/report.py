@@ -1,0 +1,280 @@
+"""The report file: one line per row, flushed as rows finish, in input order once the run ends.
+
+Also owns what lives beside a report: its lock (`<report>.lock`, so two runs cannot write one report)
+and its meta file (`<report>.meta.json`, the input's fingerprint that `--resume` checks), and the
+reading of an earlier report for `--resume`.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import os
+import re
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Final
+
+from .errors import ConfigError, InputChangedError, ReportLockedError
+from .models import Outcome, Status
+
+COLUMNS: Final = (
+    "row",
+    "id",
+    "status",
+    "http_status",
+    "error_code",
+    "message",
+    "attempts",
+    "duration_ms",
+    "email",
+)
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _one_line(text: str) -> str:
+    """Control characters shown as escapes, so every report record is one physical line."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _cell(text: str | None) -> str:
+    """A text cell that a spreadsheet will show as text, never run as a formula."""
+    if not text:
+        return ""
+    text = _one_line(text)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+class FinishedRows:
+    """The rows an earlier run finished for good (one byte per row, so memory stays small)."""
+
+    def __init__(self) -> None:
+        self._final = bytearray()
+
+    def mark(self, row: int, final: bool) -> None:
+        if row >= len(self._final):
+            self._final.extend(bytes(row + 1 - len(self._final)))
+        self._final[row] = final
+
+    def __contains__(self, row: object) -> bool:
+        return isinstance(row, int) and 0 <= row < len(self._final) and self._final[row] == 1
+
+    def __len__(self) -> int:
+        return self._final.count(1)
+
+
+def _is_jsonl(path: Path) -> bool:
+    return path.suffix.lower() in (".jsonl", ".ndjson")
+
+
+def default_report_path(input_path: str) -> Path:
+    """`<input>.report.csv` beside the input (`bulk-updater.report.csv` for standard input)."""
+    return Path("bulk-updater.report.csv" if input_path == "-" else f"{input_path}.report.csv")
+
+
+class ReportWriter:
+    """Opens, locks and writes one report; `close()` puts its lines in input order."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, resume: bool = False, fingerprint: str | None = None
+    ) -> None:
+        self.path = Path(path)
+        if self.path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
+            raise ConfigError(f"{self.path}: a report must end in .csv or .jsonl")
+        self.jsonl = _is_jsonl(self.path)
+        self.meta_path = self.path.with_name(self.path.name + ".meta.json")
+        self.finished = FinishedRows()
+        self._lock = _lock(self.path.with_name(self.path.name + ".lock"), self.path)
+        try:
+            resuming = resume and self.path.exists() and self.path.stat().st_size > 0
+            if resuming:
+                self._check_fingerprint(fingerprint)
+                self._read_finished()
+            self._file = self._open(append=resuming)
+            if not resuming:
+                self._write_meta(fingerprint)
+        except BaseException:
+            self._lock.close()
+            raise
+        self.resumed = resuming
+
+    def _open(self, *, append: bool) -> IO[str]:
+        if append:
+            _end_with_newline(self.path)
+        file = open(  # noqa: SIM115 - closed by close()
+            self.path, "a" if append else "w", encoding="utf-8", newline="", errors="replace"
+        )
+        self._csv = csv.writer(file, lineterminator="\n")
+        if not append and not self.jsonl:
+            self._csv.writerow(COLUMNS)
+            file.flush()
+        return file
+
+    def _write_meta(self, fingerprint: str | None) -> None:
+        self.meta_path.write_text(json.dumps({"input_sha256": fingerprint}) + "\n")
+
+    def _check_fingerprint(self, fingerprint: str | None) -> None:
+        try:
+            stored = json.loads(self.meta_path.read_text()).get("input_sha256")
+        except (OSError, ValueError, AttributeError):
+            stored = None
+        if fingerprint is not None and stored != fingerprint:
+            raise InputChangedError(
+                f"{self.path}: cannot resume, the input is not the one this report was started "
+                "from; run without --resume (or with another --report) to start over"
+            )
+
+    def _read_finished(self) -> None:
+        for row, status in read_statuses(self.path):
+            self.finished.mark(row, status.is_final)
+
+    def write(self, outcome: Outcome) -> None:
+        """Append one row's line and flush it, so a crash loses nothing already done."""
+        if self.jsonl:
+            record = {
+                "row": outcome.row,
+                "id": _one_line(outcome.id),
+                "status": outcome.status.value,
+                "http_status": outcome.http_status,
+                "error_code": outcome.error_code,
+                "message": outcome.message,
+                "attempts": outcome.attempts,
+                "duration_ms": outcome.duration_ms,
+                "email": outcome.email,
+            }
+            self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            self._csv.writerow(
+                (
+                    outcome.row,
+                    _cell(outcome.id),
+                    outcome.status.value,
+                    "" if outcome.http_status is None else outcome.http_status,
+                    _cell(outcome.error_code),
+                    _cell(outcome.message),
+                    outcome.attempts,
+                    "" if outcome.duration_ms is None else outcome.duration_ms,
+                    _cell(outcome.email),
+                )
+            )
+        self._file.flush()
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self, *, sort: bool = True) -> None:
+        """Close the file and, unless told not to, rewrite it in input order, one line per row."""
+        try:
+            self._file.close()
+            if sort:
+                sort_report(self.path, jsonl=self.jsonl)
+        finally:
+            self._lock.close()
+
+    def __enter__(self) -> ReportWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _end_with_newline(path: Path) -> None:
+    """A run killed mid-line leaves a partial last line; new lines must not join it."""
+    with open(path, "rb+") as file:
+        file.seek(-1, os.SEEK_END)
+        if file.read(1) != b"\n":
+            file.write(b"\n")
+
+
+def _lock(lock_path: Path, report: Path) -> IO[str]:
+    """An exclusive lock tied to this process: the kernel frees it when the process dies."""
+    handle = open(lock_path, "a+")  # noqa: SIM115 - the handle is the lock
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip()
+        handle.close()
+        who = f" (pid {holder})" if holder.isdigit() else ""
+        raise ReportLockedError(
+            f"{report}: another run is writing this report{who}; wait for it or use another --report"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def read_statuses(path: Path) -> Iterator[tuple[int, Status]]:
+    """(row, status) for every line of a report, in file order (later lines win on --resume)."""
+    with open(path, encoding="utf-8", newline="", errors="replace") as file:
+        if _is_jsonl(path):
+            for line in file:
+                record = _json_record(line)
+                if record is not None:
+                    yield record
+            return
+        for cells in csv.reader(file):
+            if len(cells) > 2 and cells[0].isdigit():
+                try:
+                    yield int(cells[0]), Status(cells[2])
+                except ValueError:
+                    continue
+
+
+def _json_record(line: str) -> tuple[int, Status] | None:
+    try:
+        data: Any = json.loads(line)
+        return int(data["row"]), Status(data["status"])
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _row_of(line: bytes, jsonl: bool) -> int | None:
+    if jsonl:
+        match = re.match(rb'\{"row": ?(\d+)', line)
+        return int(match.group(1)) if match else None
+    head = line.split(b",", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def sort_report(path: Path, *, jsonl: bool) -> None:
+    """Rewrite a report in row order keeping each row's last line; memory is 16 bytes per row."""
+    offsets = array("q")
+    lengths = array("q")
+    header = b""
+    with open(path, "rb") as src:
+        position = 0
+        for line in src:
+            row = _row_of(line, jsonl)
+            if row is None:
+                if position == 0 and not jsonl:
+                    header = line
+            else:
+                if row >= len(offsets):
+                    grow = row + 1 - len(offsets)
+                    offsets.extend(array("q", [-1]) * grow)
+                    lengths.extend(array("q", [0]) * grow)
+                offsets[row] = position
+                lengths[row] = len(line)
+            position += len(line)
+        tmp = path.with_name(path.name + ".sorting")
+        with open(tmp, "wb", buffering=1 << 16) as dst:
+            dst.write(header)
+            for offset, length in zip(offsets, lengths, strict=True):
+                if offset >= 0:
+                    src.seek(offset)
+                    dst.write(src.read(length))
+            dst.flush()
+            os.fsync(dst.fileno())
+    os.replace(tmp, path)
