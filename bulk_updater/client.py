@@ -7,7 +7,6 @@ classify or pace: that is `retry.py` and `pacing.py`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import re
@@ -65,7 +64,7 @@ class Sender(Protocol):
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date; None if unusable."""
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if unusable."""
     if not value:
         return None
     value = value.strip()
@@ -112,7 +111,7 @@ def describe_error(status: int, body: bytes, reason: str = "") -> tuple[str, str
 
 
 class SendKitClient:
-    """Sends PATCH /v1/leads/{id} over one pooled aiohttp session; use as an async context manager."""
+    """Sends PATCH /v1/leads/{id} over one pooled aiohttp session (an async context manager)."""
 
     def __init__(
         self,
@@ -176,7 +175,7 @@ class SendKitClient:
                 return Reply(
                     status, code, message, parse_retry_after(response.headers.get("Retry-After"))
                 )
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise TransportError("timeout", "no answer within the timeout") from None
         except aiohttp.ClientError as exc:
             raise TransportError("connection", _connection_message(exc)) from exc

@@ -1,9 +1,9 @@
 """`BulkUpdater`: the job. Rows stream in, workers send them, outcomes stream out.
 
-    rows ──> feeder ──> queue ──> workers (Deliverer: pace → PATCH → classify → retry) ──> results
-             (numbers rows,        (`concurrency` of them;           (consumer of `stream()`,
-              per-lead chains,      a worker finishes one lead's      e.g. `run()` writing the report)
-              window of pending)    chain of rows before the next)
+    rows ─> feeder ─> queue ─> workers (Deliverer: pace → PATCH → classify → retry) ─> results
+            (numbers rows,     (`concurrency` of them;         (consumer of `stream()`,
+             per-lead chains,   a worker finishes one lead's    e.g. `run()` writing the report)
+             pending window)    chain of rows before the next)
 
 Memory stays flat: the feeder admits a row only when the window of rows read-but-not-yet-consumed
 has room, so neither the queue, nor the per-lead chains, nor the results grow with the input.
@@ -37,7 +37,7 @@ from .pacing import Pacer
 from .report import ReportWriter
 from .retry import Counters, Deliverer, RetryPolicy
 from .settings import DEFAULT_BASE_URL, Settings
-from .sources import Invalid, Rows, RowItem, numbered
+from .sources import Invalid, RowItem, Rows, numbered
 
 _WINDOW_PER_WORKER: Final = 4
 _MIN_WINDOW: Final = 256
@@ -126,7 +126,9 @@ class _Job:
         await feeder
         await self.queue.join()
 
-    async def _wind_down(self, drained: asyncio.Task[None], workers: list[asyncio.Task[None]]) -> None:
+    async def _wind_down(
+        self, drained: asyncio.Task[None], workers: list[asyncio.Task[None]]
+    ) -> None:
         """After a stop: requests in flight get `grace` seconds, then end `aborted`."""
         done, _ = await asyncio.wait((drained,), timeout=self.settings.grace)
         if done:
@@ -184,7 +186,9 @@ class _Job:
                     del self.in_flight[slot]
                     message = result.message
                     if result.status is Status.ABORTED and self.stop_message:
-                        message = f"{message}: {self.stop_message}" if message else self.stop_message
+                        message = (
+                            f"{message}: {self.stop_message}" if message else self.stop_message
+                        )
                     self.emit(
                         Outcome.model_construct(
                             row=row,
@@ -301,23 +305,24 @@ class BulkUpdater:
         `rows` is a `Source`, or any iterable or async iterable of dicts or `LeadUpdate`s;
         rows whose number is in `skip` are yielded as `skipped` without being sent.
         """
-        async for outcome, _ in self._outcomes(rows, skip):
+        async for outcome in self._outcomes(self._new_job(skip), rows):
             yield outcome
 
-    async def _outcomes(
-        self, rows: Rows, skip: Container[int] | None
-    ) -> AsyncIterator[tuple[Outcome, _Job]]:
+    def _new_job(self, skip: Container[int] | None) -> _Job:
         sender = self._sender or self._client
         if sender is None:
             raise RuntimeError("BulkUpdater is not open; use `async with BulkUpdater(...)`")
         if self._job is not None:
             raise RuntimeError("a job is already running on this BulkUpdater")
-        job = self._job = _Job(self.settings, sender, skip)
+        self._job = _Job(self.settings, sender, skip)
+        return self._job
+
+    async def _outcomes(self, job: _Job, rows: Rows) -> AsyncIterator[Outcome]:
         task = asyncio.create_task(job.run(numbered(rows)))
         try:
             while (outcome := await job.results.get()) is not None:
                 job.window.release()
-                yield outcome, job
+                yield outcome
             await task
         finally:
             self._job = None
@@ -343,10 +348,10 @@ class BulkUpdater:
         writer = ReportWriter(report, resume=resume, fingerprint=fingerprint) if report else None
         counts = dict.fromkeys(Status, 0)
         started = time.monotonic()
-        job: _Job | None = None
         try:
             skip = writer.finished if writer is not None and writer.resumed else None
-            async for outcome, job in self._outcomes(rows, skip):
+            job = self._new_job(skip)
+            async for outcome in self._outcomes(job, rows):
                 counts[outcome.status] += 1
                 if writer is not None and outcome.status is not Status.SKIPPED:
                     writer.write(outcome)
@@ -356,7 +361,7 @@ class BulkUpdater:
             if writer is not None:
                 writer.close()
         duration = time.monotonic() - started
-        counters = job.counters if job is not None else Counters()
+        counters = job.counters
         return Summary(
             counts=counts,
             rows=sum(counts.values()),
@@ -365,7 +370,7 @@ class BulkUpdater:
             rate_limited=counters.rate_limited,
             duration_s=round(duration, 3),
             achieved_rate=round(counters.requests / duration, 2) if duration > 0 else 0.0,
-            stopped=job.stop_reason if job is not None else None,
-            stop_message=job.stop_message if job is not None else None,
+            stopped=job.stop_reason,
+            stop_message=job.stop_message,
             report=str(writer.path) if writer is not None else None,
         )

@@ -1,10 +1,10 @@
 """The exception tree for whole-job errors; row-level problems are outcomes, not exceptions.
 
-    BulkUpdaterError                 anything that stops a job before or while it runs
-    ├── ConfigError                  bad settings, missing key, refused base URL      (exit 2)
-    ├── InputError                   unreadable file, no id column, unknown column    (exit 2)
-    │   └── InputChangedError        --resume against a report of a different input   (exit 2)
-    └── ReportLockedError            another run holds the report's lock               (exit 75)
+BulkUpdaterError                 anything that stops a job before or while it runs
+├── ConfigError                  bad settings, missing key, refused base URL      (exit 2)
+├── InputError                   unreadable file, no id column, unknown column    (exit 2)
+│   └── InputChangedError        --resume against a report of a different input   (exit 2)
+└── ReportLockedError            another run holds the report's lock               (exit 75)
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """The values that flow through a job: `LeadUpdate` in, `Outcome` per row out, `Summary` at the end.
 
-All are immutable. `LeadUpdate` is the only place that decides what may be sent: a plain-token id and
-the documented lead fields, nothing else.
+All are immutable. `LeadUpdate` is the only place that decides what may be sent: a plain-token id
+and the documented lead fields, nothing else.
 """
 
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -29,7 +29,7 @@ _ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
 JsonScalar = str | int | float | bool | None
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """The final outcome of one row."""
 
     UPDATED = "updated"
@@ -45,9 +45,6 @@ class Status(str, Enum):
         """True when `--resume` must not send the row again."""
         return self not in (Status.FAILED, Status.ABORTED)
 
-    def __str__(self) -> str:
-        return self.value
-
 
 class LeadUpdate(BaseModel):
     """One lead's update: the id and only the fields to change.
@@ -59,17 +56,17 @@ class LeadUpdate(BaseModel):
 
     id: str = Field(alias="_id")
     email: str | None = None
-    firstName: str | None = None  # noqa: N815 - the API's field names
-    lastName: str | None = None  # noqa: N815
-    companyName: str | None = None  # noqa: N815
-    jobTitle: str | None = None  # noqa: N815
+    firstName: str | None = None
+    lastName: str | None = None
+    companyName: str | None = None
+    jobTitle: str | None = None
     phone: str | None = None
-    linkedinUrl: str | None = None  # noqa: N815
+    linkedinUrl: str | None = None
     city: str | None = None
     state: str | None = None
     country: str | None = None
     tags: tuple[str, ...] | None = None
-    customFields: dict[str, JsonScalar] | None = None  # noqa: N815
+    customFields: dict[str, JsonScalar] | None = None
 
     @field_validator("id")
     @classmethod
@@ -118,15 +115,12 @@ class Outcome(BaseModel):
     email: str | None = None
 
 
-class StopReason(str, Enum):
+class StopReason(StrEnum):
     """Why a job stopped before reading all its rows."""
 
     KEY_REFUSED = "key_refused"
     API_DOWN = "api_down"
     INTERRUPTED = "interrupted"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class Summary(BaseModel):

@@ -16,6 +16,7 @@ slot, and the schedule restarts from the end of the pause.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Final
 
 #: Spacing margin over 1/R: absorbs jitter between our start times and the server's arrival times.
@@ -73,10 +74,8 @@ class Pacer:
         """Sleep, but wake at once when the job stops."""
         if self._stopped.is_set():
             return
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopped.wait(), delay)
-        except TimeoutError:
-            pass
 
     def pause(self, seconds: float) -> bool:
         """Hold every caller for `seconds` from now; True if this started a new pause."""

@@ -1,8 +1,8 @@
 """The report file: one line per row, flushed as rows finish, in input order once the run ends.
 
-Also owns what lives beside a report: its lock (`<report>.lock`, so two runs cannot write one report)
-and its meta file (`<report>.meta.json`, the input's fingerprint that `--resume` checks), and the
-reading of an earlier report for `--resume`.
+Also owns what lives beside a report: its lock (`<report>.lock`, so two runs cannot write one
+report), its meta file (`<report>.meta.json`, the input's fingerprint that `--resume` checks), and
+the reading of an earlier report for `--resume`.
 """
 
 from __future__ import annotations
@@ -206,7 +206,8 @@ def _lock(lock_path: Path, report: Path) -> IO[str]:
         handle.close()
         who = f" (pid {holder})" if holder.isdigit() else ""
         raise ReportLockedError(
-            f"{report}: another run is writing this report{who}; wait for it or use another --report"
+            f"{report}: another run is writing this report{who}; "
+            "wait for it to finish or use another --report"
         ) from None
     handle.seek(0)
     handle.truncate()

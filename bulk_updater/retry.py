@@ -216,10 +216,7 @@ class Deliverer:
 
     def _rate_limited(self, retry_after: float | None) -> None:
         policy = self._policy
-        if retry_after is None:
-            seconds = policy.backoff(self._pause_streak + 1)
-        else:
-            seconds = retry_after
+        seconds = policy.backoff(self._pause_streak + 1) if retry_after is None else retry_after
         if self._pacer.pause(min(seconds, policy.max_pause)):
             self._pause_streak += 1
             self._streak += 1

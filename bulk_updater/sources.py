@@ -1,7 +1,7 @@
 """Readers that turn input into numbered rows: CSV and JSON-lines files, standard input, iterables.
 
-Every record read becomes exactly one `(row, LeadUpdate | Invalid)` pair: a record that cannot be sent
-becomes `Invalid` with a message naming the column and the problem, and reading goes on. Only
+Every record read becomes exactly one `(row, LeadUpdate | Invalid)` pair: a record that cannot be
+sent becomes `Invalid` with a message naming the column and the problem, and reading goes on. Only
 problems with the file as a whole (unreadable, not text, no id column, unknown column) raise
 `InputError`, and they do so when the source is opened, before any request is sent.
 """
@@ -128,7 +128,7 @@ def _parse_custom_json(cell: str) -> dict[str, Any] | str:
     except RecursionError:
         return "column customFields: the JSON is nested too deeply"
     if not isinstance(value, dict):
-        return "column customFields: must be a JSON object like {\"industry\": \"SaaS\"}"
+        return 'column customFields: must be a JSON object like {"industry": "SaaS"}'
     return value
 
 
@@ -161,13 +161,15 @@ class _CsvColumns:
         if self.email_index is not None and self.email_index < len(cells):
             email = cells[self.email_index] or None
         if len(cells) != len(names):
-            return Invalid(rid, f"the row has {len(cells)} cells but the header {len(names)}", email)
+            return Invalid(
+                rid, f"the row has {len(cells)} cells but the header {len(names)}", email
+            )
         data: dict[str, Any] = {"id": rid, "email": email}
         custom: dict[str, Any] = {}
         for column, cell in zip(names, cells, strict=True):
             if not cell or column in ("id", "_id", "email"):
                 continue
-            if "\udc80" <= max(cell) and any("\udc80" <= c <= "\udcff" for c in cell):
+            if max(cell) >= "\udc80" and any("\udc80" <= c <= "\udcff" for c in cell):
                 return Invalid(rid, f"column {column}: not valid UTF-8 text", email)
             if column == "tags":
                 tags = _parse_tags(cell)
@@ -220,7 +222,7 @@ class Source:
         try:
             if os.path.isdir(self.path):
                 raise InputError(f"{self.path}: is a folder; give the path of a CSV or JSONL file")
-            return open(self.path, "rb")  # noqa: SIM115 - closed by close()
+            return open(self.path, "rb")
         except FileNotFoundError:
             raise InputError(f"{self.path}: no such file; check the path") from None
         except PermissionError:
@@ -244,7 +246,9 @@ class Source:
             header = next(self._reader, None)
         except csv.Error as exc:
             self.close()
-            raise InputError(f"{self.name}: the header line cannot be read as CSV ({exc})") from None
+            raise InputError(
+                f"{self.name}: the header line cannot be read as CSV ({exc})"
+            ) from None
         if not header:
             self.close()
             raise InputError(f"{self.name}: is empty; the first line must name the columns")
@@ -276,7 +280,7 @@ class Source:
                 row += 1
                 yield row, Invalid("", f"the row cannot be read as CSV ({exc}); check its quotes")
                 continue
-            if not cells or cells == [""] and len(self._columns.names) > 1:
+            if not cells or (cells == [""] and len(self._columns.names) > 1):
                 continue  # a blank line is not a record
             row += 1
             yield row, convert(cells)
@@ -296,7 +300,9 @@ class Source:
     def fingerprint(self) -> str:
         """sha256 of the file's bytes, to tell on `--resume` whether the input changed."""
         if self.is_stdin:
-            raise ConfigError("--resume needs an input file; standard input cannot be fingerprinted")
+            raise ConfigError(
+                "--resume needs an input file; standard input cannot be fingerprinted"
+            )
         digest = hashlib.sha256()
         with open(self.path, "rb") as fh:
             while chunk := fh.read(1 << 20):
@@ -330,7 +336,7 @@ def _parse_json_line(line: str) -> Item:
     except RecursionError:
         return Invalid("", "the line's JSON is nested too deeply")
     if not isinstance(record, dict):
-        return Invalid("", "the line must be a JSON object like {\"id\": \"...\", ...}")
+        return Invalid("", 'the line must be a JSON object like {"id": "...", ...}')
     return parse_mapping(record)
 
 
