@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import inspect
 import selectors
 from collections.abc import Callable, Coroutine
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
+import aiohttp
+import aioresponses.core
 import pytest
 
 from bulk_updater import LeadUpdate, Reply, TransportError
@@ -133,3 +137,19 @@ def make_leads(n: int) -> dict[str, dict[str, Any]]:
 @pytest.fixture
 def fake_sender() -> FakeSender:
     return FakeSender()
+
+
+class _CompatResponse(aiohttp.ClientResponse):
+    """aioresponses 0.7.x builds responses without aiohttp 3.14's new `stream_writer` argument
+    (pnuckowski/aioresponses#289); give it the stand-in aiohttp itself uses once a request is sent.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
+        super().__init__(*args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def _aioresponses_compat(monkeypatch: pytest.MonkeyPatch) -> None:
+    if "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters:
+        monkeypatch.setattr(aioresponses.core, "ClientResponse", _CompatResponse)

@@ -1,0 +1,215 @@
+"""The HTTP client: headers, URL, body, error bodies and Retry-After (aioresponses)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import aiohttp
+import pytest
+from aioresponses import CallbackResult, aioresponses
+
+from bulk_updater import LeadUpdate, SendKitClient, TransportError, __version__
+from bulk_updater.client import describe_error, parse_retry_after
+
+BASE = "https://api.sendkit.ai"
+
+
+def client(**overrides: object) -> SendKitClient:
+    options: dict[str, object] = {
+        "api_key": "sk_secret",
+        "base_url": BASE,
+        "timeout": 5,
+        "concurrency": 4,
+    }
+    options.update(overrides)
+    return SendKitClient(**options)  # type: ignore[arg-type]
+
+
+async def test_request_has_one_auth_header_json_body_and_user_agent() -> None:
+    seen: dict[str, object] = {}
+
+    def capture(url: object, **kwargs: object) -> CallbackResult:
+        seen.update(kwargs)
+        return CallbackResult(status=200, payload={"success": True, "data": {}})
+
+    update = LeadUpdate(
+        id="665d4e5f6a7b8c9d0e1f2a3b",
+        email="label@example.com",
+        jobTitle="CRO",
+        tags=("vip", "enterprise"),
+        customFields={"revenue": "$50M"},
+    )
+    with aioresponses() as mocked:
+        mocked.patch(f"{BASE}/v1/leads/665d4e5f6a7b8c9d0e1f2a3b", callback=capture)
+        async with client() as c:
+            reply = await c.send(update)
+    assert reply.status == 200
+    headers = {k.lower(): v for k, v in dict(seen["headers"]).items()}  # type: ignore[call-overload]
+    assert headers["x-api-key"] == "sk_secret"
+    assert "authorization" not in headers
+    assert headers["content-type"] == "application/json"
+    assert headers["user-agent"] == f"bulk-updater/{__version__}"
+    assert "x-workspace-id" not in headers
+    body = json.loads(seen["data"])  # type: ignore[arg-type]
+    assert body == {
+        "jobTitle": "CRO",
+        "tags": ["vip", "enterprise"],
+        "customFields": {"revenue": "$50M"},
+    }
+    assert seen["allow_redirects"] is False
+
+
+async def test_workspace_id_is_sent_when_configured() -> None:
+    seen: dict[str, object] = {}
+
+    def capture(url: object, **kwargs: object) -> CallbackResult:
+        seen.update(kwargs)
+        return CallbackResult(status=200)
+
+    with aioresponses() as mocked:
+        mocked.patch(f"{BASE}/v1/leads/a1", callback=capture)
+        async with client(workspace_id="ws_42") as c:
+            await c.send(LeadUpdate(id="a1", city="Oslo"))
+    headers = {k.lower(): v for k, v in dict(seen["headers"]).items()}  # type: ignore[call-overload]
+    assert headers["x-workspace-id"] == "ws_42"
+
+
+def test_url_keeps_the_id_inside_the_leads_path() -> None:
+    c = client()
+    assert str(c.url_for("abc-_1")) == f"{BASE}/v1/leads/abc-_1"
+    # validation refuses such ids; percent-encoding is the second guard
+    for hostile in ("../account", "a/b", "x?y=1", "a#b", "%2e%2e%2f"):
+        url = c.url_for(hostile)
+        assert url.raw_path.startswith("/v1/leads/")
+        assert url.raw_path.count("/") == 3
+        assert url.query_string == ""
+        assert url.fragment == ""
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "code", "message"),
+    [
+        (
+            404,
+            {"success": False, "error": {"code": "NOT_FOUND", "message": "Lead not found"}},
+            None,
+            "NOT_FOUND",
+            "Lead not found",
+        ),
+        (
+            403,
+            {"error": "Forbidden", "message": "You don't have permission", "code": 403},
+            None,
+            "FORBIDDEN",
+            "You don't have permission",
+        ),
+    ],
+)
+async def test_both_error_body_shapes(
+    status: int, body: object, headers: object, code: str, message: str
+) -> None:
+    with aioresponses() as mocked:
+        mocked.patch(f"{BASE}/v1/leads/x", status=status, payload=body)
+        async with client() as c:
+            reply = await c.send(LeadUpdate(id="x", city="Oslo"))
+    assert (reply.status, reply.error_code, reply.message) == (status, code, message)
+
+
+async def test_html_error_page_gives_a_readable_message() -> None:
+    html = "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
+    with aioresponses() as mocked:
+        mocked.patch(f"{BASE}/v1/leads/x", status=503, body=html, content_type="text/html")
+        async with client() as c:
+            reply = await c.send(LeadUpdate(id="x", city="Oslo"))
+    assert reply.error_code == "HTTP_503"
+    assert reply.message == "503 Service Temporarily Unavailable"
+
+
+async def test_empty_error_body_still_says_something() -> None:
+    with aioresponses() as mocked:
+        mocked.patch(f"{BASE}/v1/leads/x", status=502, body=b"", reason="Bad Gateway")
+        async with client() as c:
+            reply = await c.send(LeadUpdate(id="x", city="Oslo"))
+    assert reply.error_code == "HTTP_502"
+    assert reply.message == "Bad Gateway (empty body)"
+
+
+def test_describe_error_never_trusts_odd_json() -> None:
+    assert describe_error(500, b'{"error": 5}', "Internal") == ("HTTP_500", "Internal")
+    assert describe_error(400, b"[1, 2]", "") == ("HTTP_400", "HTTP 400")
+    code, message = describe_error(400, b"plain text problem", "Bad Request")
+    assert (code, message) == ("HTTP_400", "plain text problem")
+
+
+async def test_retry_after_seconds_and_http_date() -> None:
+    when = datetime.now(UTC) + timedelta(seconds=30)
+    with aioresponses() as mocked:
+        mocked.patch(f"{BASE}/v1/leads/x", status=429, headers={"Retry-After": "2"})
+        mocked.patch(
+            f"{BASE}/v1/leads/x", status=429, headers={"Retry-After": format_datetime(when, True)}
+        )
+        mocked.patch(f"{BASE}/v1/leads/x", status=429)
+        async with client() as c:
+            seconds = await c.send(LeadUpdate(id="x", city="Oslo"))
+            dated = await c.send(LeadUpdate(id="x", city="Oslo"))
+            absent = await c.send(LeadUpdate(id="x", city="Oslo"))
+    assert seconds.retry_after == 2.0
+    assert dated.retry_after is not None
+    assert 27 <= dated.retry_after <= 30
+    assert absent.retry_after is None
+
+
+def test_parse_retry_after_edge_cases() -> None:
+    now = datetime(2026, 11, 27, 7, 35, 30, tzinfo=UTC)
+    assert parse_retry_after("Fri, 27 Nov 2026 07:35:32 GMT", now) == 2.0
+    assert parse_retry_after("Fri, 27 Nov 2026 07:35:00 GMT", now) == 0.0  # in the past
+    assert parse_retry_after("-5") == 0.0
+    assert parse_retry_after("nan") is None
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after("") is None
+    assert parse_retry_after(None) is None
+
+
+async def test_timeout_becomes_a_transport_error() -> None:
+    with aioresponses() as mocked:
+        mocked.patch(f"{BASE}/v1/leads/x", exception=TimeoutError())
+        async with client() as c:
+            with pytest.raises(TransportError) as caught:
+                await c.send(LeadUpdate(id="x", city="Oslo"))
+    assert caught.value.kind == "timeout"
+
+
+async def test_dropped_connection_becomes_a_transport_error() -> None:
+    with aioresponses() as mocked:
+        mocked.patch(f"{BASE}/v1/leads/x", exception=aiohttp.ServerDisconnectedError())
+        async with client() as c:
+            with pytest.raises(TransportError) as caught:
+                await c.send(LeadUpdate(id="x", city="Oslo"))
+    assert caught.value.kind == "connection"
+    assert "closed the connection" in caught.value.message
+
+
+async def test_redirect_is_reported_not_followed() -> None:
+    with aioresponses() as mocked:
+        mocked.patch(
+            f"{BASE}/v1/leads/x", status=301, headers={"Location": "https://evil.example/"}
+        )
+        async with client() as c:
+            reply = await c.send(LeadUpdate(id="x", city="Oslo"))
+    assert reply.status == 301
+    assert "redirected to https://evil.example/" in reply.message
+
+
+async def test_sending_on_a_closed_client_is_a_clear_error() -> None:
+    with pytest.raises(RuntimeError, match="not open"):
+        await client().send(LeadUpdate(id="x", city="Oslo"))
+
+
+def test_repr_never_shows_the_key() -> None:
+    from bulk_updater import BulkUpdater
+
+    updater = BulkUpdater(api_key="sk_very_secret")
+    assert "sk_very_secret" not in repr(updater)
+    assert "sk_very_secret" not in repr(updater.settings)

@@ -1,0 +1,125 @@
+"""The pacer: at most R starts in any sliding second, no burst, close to R, shared pauses."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+
+import pytest
+
+from bulk_updater.pacing import SLACK, Pacer, Stopped
+
+from .conftest import run_virtual
+
+
+def max_in_window(times: list[float], window: float = 1.0) -> int:
+    """Most start times inside any half-open window [t, t + window)."""
+    times = sorted(times)
+    return max(bisect.bisect_left(times, t + window) - i for i, t in enumerate(times))
+
+
+async def hammer(pacer: Pacer, tasks: int, per_task: int) -> list[float]:
+    loop = asyncio.get_running_loop()
+    starts: list[float] = []
+
+    async def one() -> None:
+        for _ in range(per_task):
+            await pacer.acquire()
+            starts.append(loop.time())
+
+    await asyncio.gather(*(one() for _ in range(tasks)))
+    return starts
+
+
+@pytest.mark.parametrize("rate", [1, 7, 50, 333])
+def test_no_window_holds_more_than_rate(rate: int) -> None:
+    starts = run_virtual(hammer(Pacer(rate), tasks=64, per_task=max(3, rate // 8)))
+    assert max_in_window(starts) <= rate
+
+
+def test_no_burst_at_start_up() -> None:
+    starts = run_virtual(hammer(Pacer(50), tasks=64, per_task=4))
+    first = sorted(starts)[:5]
+    gaps = [b - a for a, b in zip(first, first[1:], strict=False)]
+    assert all(gap == pytest.approx(SLACK / 50) for gap in gaps)
+
+
+def test_steady_run_achieves_close_to_rate() -> None:
+    starts = sorted(run_virtual(hammer(Pacer(50), tasks=64, per_task=16)))
+    achieved = (len(starts) - 1) / (starts[-1] - starts[0])
+    assert 0.98 * 50 <= achieved <= 50
+
+
+def test_idle_gap_builds_no_credit() -> None:
+    async def scenario() -> list[float]:
+        pacer = Pacer(10)
+        loop = asyncio.get_running_loop()
+        await pacer.acquire()
+        await asyncio.sleep(5)  # virtual time: idle for five seconds
+        return [*(await hammer(pacer, tasks=8, per_task=2)), loop.time()]
+
+    *starts, _ = run_virtual(scenario())
+    starts.sort()
+    assert starts[1] - starts[0] == pytest.approx(SLACK / 10)
+
+
+def test_rate_zero_means_no_limit() -> None:
+    starts = run_virtual(hammer(Pacer(0), tasks=10, per_task=10))
+    assert len(starts) == 100
+    assert max(starts) == min(starts)
+
+
+def test_pause_holds_every_caller_and_restarts_without_burst() -> None:
+    async def scenario() -> tuple[list[float], float]:
+        pacer = Pacer(20)
+        loop = asyncio.get_running_loop()
+        await pacer.acquire()
+        paused_at = loop.time()
+        assert pacer.pause(3.0) is True
+        assert pacer.pause(1.0) is False  # inside a pause: not a new one, and not shortened
+        assert pacer.is_paused()
+        return await hammer(pacer, tasks=16, per_task=2), paused_at
+
+    starts, paused_at = run_virtual(scenario())
+    starts.sort()
+    assert starts[0] >= paused_at + 3.0
+    assert starts[1] - starts[0] == pytest.approx(SLACK / 20)
+
+
+def test_pause_reaches_callers_already_holding_a_slot() -> None:
+    async def scenario() -> tuple[list[float], float]:
+        pacer = Pacer(2)
+        loop = asyncio.get_running_loop()
+        waiting = asyncio.gather(*(pacer.acquire() for _ in range(3)))
+        await asyncio.sleep(0.1)  # virtual: the waiters now hold slots at 0, 0.5, 1.0
+        pacer.pause(10.0)
+        started = loop.time()
+        await waiting
+        return [loop.time()], started
+
+    (done,), paused_at = run_virtual(scenario())
+    assert done >= paused_at + 10.0
+
+
+def test_stop_wakes_waiters_and_refuses_more() -> None:
+    async def scenario() -> tuple[int, float]:
+        pacer = Pacer(1)
+        loop = asyncio.get_running_loop()
+        await pacer.acquire()
+        pacer.pause(3600)
+        waiter = asyncio.ensure_future(pacer.acquire())
+        await asyncio.sleep(1)
+        pacer.stop()
+        with pytest.raises(Stopped):
+            await waiter
+        with pytest.raises(Stopped):
+            await pacer.sleep(100)
+        return len(asyncio.all_tasks()), loop.time()
+
+    _, now = run_virtual(scenario())
+    assert now < 2  # the stop woke the waiter long before the pause would have ended
+
+
+def test_negative_rate_is_refused() -> None:
+    with pytest.raises(ValueError, match="rate"):
+        Pacer(-1)
