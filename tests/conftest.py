@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 
 class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
-    """Polls real file descriptors without blocking, and moves the virtual clock instead of waiting."""
+    """Polls real file descriptors without blocking; moves the virtual clock instead of waiting."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
 
 import pytest
 
@@ -40,7 +41,7 @@ def test_no_window_holds_more_than_rate(rate: int) -> None:
 def test_no_burst_at_start_up() -> None:
     starts = run_virtual(hammer(Pacer(50), tasks=64, per_task=4))
     first = sorted(starts)[:5]
-    gaps = [b - a for a, b in zip(first, first[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(first)]
     assert all(gap == pytest.approx(SLACK / 50) for gap in gaps)
 
 

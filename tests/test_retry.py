@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from bulk_updater import BulkUpdater, LeadUpdate, Outcome, Reply, Status, StopReason, Summary
@@ -124,7 +126,7 @@ def test_backoff_grows_exponentially_with_a_cap() -> None:
         fail_then_ok(failure, 6), latency=0, max_attempts=7, backoff_base=1.0, backoff_max=4.0
     )
     times = [t for t, _ in sender.calls]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     # equal jitter: each wait lies in [ceiling / 2, ceiling], ceilings 1, 2, 4, 4, 4, 4
     for gap, ceiling in zip(gaps, [1, 2, 4, 4, 4, 4], strict=True):
         assert ceiling / 2 <= gap <= ceiling
@@ -202,7 +204,7 @@ def test_forbidden_stops_the_job_too() -> None:
 
 def test_a_long_run_of_failures_stops_the_job_as_api_down() -> None:
     down = Reply(503, "HTTP_503", "Service Unavailable")
-    summary, outcomes, sender = run_job(
+    summary, _outcomes, sender = run_job(
         fail_then_ok(down, 10**6), 1000, concurrency=4, streak_limit=20, max_attempts=5
     )
     assert summary.stopped is StopReason.API_DOWN
