@@ -26,7 +26,7 @@ import signal
 import sys
 import time
 import zlib
-from typing import Any, Final
+from typing import Any, Final, cast
 
 _MAX_HEAD: Final = 64 * 1024
 _OK_BODY: Final = b'{"success":true,"data":{}}'
@@ -110,8 +110,7 @@ class HttpProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.stats.connections += 1
 
     def data_received(self, data: bytes) -> None:
