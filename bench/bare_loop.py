@@ -58,7 +58,9 @@ def requests_of(path: str) -> Iterator[tuple[str, bytes]]:
             yield quote(record["id"], safe=""), data
 
 
-async def run(path: str, base_url: str, concurrency: int, headers: dict[str, str]) -> dict[str, Any]:
+async def run(
+    path: str, base_url: str, concurrency: int, headers: dict[str, str]
+) -> dict[str, Any]:
     prefix = base_url.rstrip("/") + "/v1/leads/"
     work = requests_of(path)
     statuses: collections.Counter[int] = collections.Counter()

@@ -1,0 +1,77 @@
+"""Settings are checked at construction, with messages that say how to fix them."""
+
+from __future__ import annotations
+
+import pytest
+
+from bulk_updater import BulkUpdater, ConfigError
+from bulk_updater.settings import Settings, is_loopback
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://api.sendkit.ai", "https://api.sendkit.ai"),
+        ("https://api.sendkit.ai/", "https://api.sendkit.ai"),
+        ("http://127.0.0.1:8765", "http://127.0.0.1:8765"),
+        ("http://localhost:1", "http://localhost:1"),
+        ("http://[::1]:8080", "http://[::1]:8080"),
+    ],
+)
+def test_accepted_base_urls(url: str, expected: str) -> None:
+    assert Settings.build(base_url=url).base_url == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://api.sendkit.ai", "plain http"),
+        ("http://10.0.0.1", "plain http"),
+        ("https://api.sendkit.ai/v2", "no path"),
+        ("https://api.sendkit.ai/?x=1", "no path"),
+        ("https://user:pw@api.sendkit.ai", "no path"),
+        ("ftp://api.sendkit.ai", "not an http(s) URL"),
+        ("api.sendkit.ai", "not an http(s) URL"),
+    ],
+)
+def test_refused_base_urls(url: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        Settings.build(base_url=url)
+
+
+def test_loopback_detection() -> None:
+    assert is_loopback("127.0.0.2")
+    assert is_loopback("::1")
+    assert not is_loopback("example.com")
+    assert not is_loopback(None)
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"rate": -1}, "rate"),
+        ({"concurrency": 0}, "concurrency"),
+        ({"max_attempts": 0}, "max-attempts"),
+        ({"timeout": 0}, "timeout"),
+        ({"grace": -1}, "grace"),
+    ],
+)
+def test_out_of_range_values_name_the_setting(values: dict[str, object], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        Settings.build(**values)
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings.build()
+    with pytest.raises(ValueError, match="frozen"):
+        settings.rate = 5  # type: ignore[misc]
+
+
+def test_bulk_updater_needs_a_key_unless_given_a_sender() -> None:
+    with pytest.raises(ConfigError, match="no API key"):
+        BulkUpdater()
+
+
+def test_bulk_updater_settings_are_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        BulkUpdater("sk_key")  # type: ignore[misc]
