@@ -1,4 +1,4 @@
-"""The report file: flushing, input order, one line per row, neutralised cells, lock, resume state."""
+"""The report file: flushing, input order, one line per row, safe cells, lock, resume state."""
 
 from __future__ import annotations
 
@@ -119,9 +119,11 @@ def test_resume_without_a_report_starts_a_new_one(tmp_path: Path) -> None:
 
 def test_second_writer_on_the_same_report_is_locked_out(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
-    with ReportWriter(path):
-        with pytest.raises(ReportLockedError, match=r"r\.csv: another run is writing"):
-            ReportWriter(path)
+    with (
+        ReportWriter(path),
+        pytest.raises(ReportLockedError, match=r"r\.csv: another run is writing"),
+    ):
+        ReportWriter(path)
     ReportWriter(path).close()  # released on close
 
 
