@@ -362,9 +362,10 @@ class Run:
     headers: list[str] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def cpu_per_10k(self) -> float:
-        return self.cpu_s / self.rows * 10_000
+
+def _options(**options: object) -> list[str]:
+    """Command-line options from keywords: `base_url=u` -> `--base-url u`."""
+    return [item for k, v in options.items() for item in ("--" + k.replace("_", "-"), str(v))]
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -393,24 +394,14 @@ def run_engine(
     kind = "engine-asyncio" if plain else "engine"
     tag = f"{kind}-{rows}-{time.monotonic_ns()}"
     report, summary_path = tmp / f"{tag}.report.csv", tmp / f"{tag}.summary.json"
-    argv = [
-        PY,
-        "-m",
-        "bulk_updater",
-        "run",
-        str(csv_path),
-        "--base-url",
-        server.url,
-        "--rate",
-        str(rate),
-        "--concurrency",
-        str(CONCURRENCY),
-        "--report",
-        str(report),
-        "--summary-json",
-        str(summary_path),
-        "-q",
-    ]
+    argv = [PY, "-m", "bulk_updater", "run", str(csv_path), "-q"]
+    argv += _options(
+        base_url=server.url,
+        rate=rate,
+        concurrency=CONCURRENCY,
+        report=report,
+        summary_json=summary_path,
+    )
     env = _env(BULK_UPDATER_NO_UVLOOP="1") if plain else _env()
     server.reset()
     server_cpu = server.cpu()
@@ -445,17 +436,8 @@ def run_engine(
 def run_bare(server: Server, csv_path: Path, rows: int, tmp: Path) -> Run:
     tag = f"bare-{rows}-{time.monotonic_ns()}"
     out = tmp / f"{tag}.json"
-    argv = [
-        PY,
-        str(BENCH / "bare_loop.py"),
-        str(csv_path),
-        "--base-url",
-        server.url,
-        "--concurrency",
-        str(CONCURRENCY),
-        "--out",
-        str(out),
-    ]
+    argv = [PY, str(BENCH / "bare_loop.py"), str(csv_path)]
+    argv += _options(base_url=server.url, concurrency=CONCURRENCY, out=out)
     server.reset()
     server_cpu = server.cpu()
     child = run_child(argv, _env(), tmp / f"{tag}.log", CHILD_TIMEOUT)
@@ -659,6 +641,10 @@ def markdown(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     return "\n".join(lines)
 
 
+def _cols(spec: str) -> tuple[str, ...]:
+    return tuple(spec.split("|"))
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -813,16 +799,9 @@ def report(
     )
     _say(
         table(
-            (
-                "round",
-                "engine rows/s",
-                "wall s",
-                "engine-asyncio rows/s",
-                "wall s",
-                "bare req/s",
-                "wall s",
-                "engine/bare",
-                "asyncio/bare",
+            _cols(
+                "round|engine rows/s|wall s|engine-asyncio rows/s|wall s|bare req/s|wall s|"
+                "engine/bare|asyncio/bare"
             ),
             trows,
         )
@@ -859,14 +838,9 @@ def report(
     _say(f"3. CPU (user+sys from wait4 on each child; medians of the {len(runs)} rounds)")
     _say(
         table(
-            (
-                "client",
-                f"CPU s / {rows:,}",
-                "CPU s / 10k rows",
-                "start-up CPU s (1 row)",
-                "CPU s / 10k excl. start-up",
-                "client core busy",
-                "server core busy",
+            _cols(
+                f"client|CPU s / {rows:,} rows|CPU s / 10k rows|start-up CPU s (1 row)|"
+                "CPU s / 10k excl. start-up|client core busy|server core busy"
             ),
             cpu_rows,
         )
@@ -905,14 +879,9 @@ def report(
     )
     _say(
         table(
-            (
-                "429s (server)",
-                "429s (summary)",
-                "requests",
-                "duration s",
-                "achieved req/s",
-                "server-side arrival req/s",
-                "max arrivals in any 1 s",
+            _cols(
+                "429s (server)|429s (summary)|requests|duration s|achieved req/s|"
+                "server-side arrival req/s|max arrivals in any 1 s"
             ),
             [
                 (
@@ -937,14 +906,7 @@ def report(
     )
     _say(
         table(
-            (
-                "limiter",
-                "acquired",
-                "first 100 ms",
-                "max in any 1 s",
-                "achieved /s",
-                "after 1 s /s",
-            ),
+            _cols("limiter|acquired|first 100 ms|max in any 1 s|achieved /s|after 1 s /s"),
             [
                 (
                     r["limiter"],
