@@ -108,18 +108,20 @@ class _Job:
     async def run(self, items: AsyncIterator[RowItem]) -> None:
         workers = [asyncio.create_task(self._worker(n)) for n in range(self.settings.concurrency)]
         feeder = asyncio.create_task(self._feed(items))
+        drained = asyncio.create_task(self._drained(feeder))
+        stopping = asyncio.create_task(self.stopping.wait())
         try:
-            drained = asyncio.create_task(self._drained(feeder))
-            stopping = asyncio.create_task(self.stopping.wait())
             await asyncio.wait((drained, stopping), return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
             if not drained.done():
-                await self._wind_down(drained, workers)
-            await drained
+                await self._wind_down(drained, feeder, workers)
+            if not feeder.cancelled():
+                await drained
         finally:
-            for task in (*workers, feeder):
+            tasks = (*workers, feeder, drained, stopping)
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*workers, feeder, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             self.results.put_nowait(None)
 
     async def _drained(self, feeder: asyncio.Task[None]) -> None:
@@ -127,15 +129,19 @@ class _Job:
         await self.queue.join()
 
     async def _wind_down(
-        self, drained: asyncio.Task[None], workers: list[asyncio.Task[None]]
+        self,
+        drained: asyncio.Task[None],
+        feeder: asyncio.Task[None],
+        workers: list[asyncio.Task[None]],
     ) -> None:
         """After a stop: requests in flight get `grace` seconds, then end `aborted`."""
         done, _ = await asyncio.wait((drained,), timeout=self.settings.grace)
         if done:
             return
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        tasks = [*workers, feeder] if self.stop_reason is StopReason.INTERRUPTED else workers
+        for task in tasks:
+            task.cancel()  # an interrupted feeder may be waiting on a pipe: it stops reading
+        await asyncio.gather(*tasks, return_exceptions=True)
         for row, update in self.in_flight.values():
             self._abort(row, update)
         self.in_flight.clear()
@@ -155,7 +161,7 @@ class _Job:
             async for row, item in items:
                 await window.acquire()
                 if self.stop_reason is StopReason.INTERRUPTED:
-                    window.release()
+                    self._abort(row, item)  # read, so it gets an outcome; then stop reading
                     return
                 if skip is not None and row in skip:
                     self.emit(_outcome(row, item, Status.SKIPPED, "finished by an earlier run"))

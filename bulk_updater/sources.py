@@ -8,12 +8,14 @@ problems with the file as a whole (unreadable, not text, no id column, unknown c
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import difflib
 import hashlib
 import json
 import os
 import sys
+import threading
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Final, Literal
@@ -368,17 +370,13 @@ def _item(record: Mapping[str, Any] | LeadUpdate) -> Item:
 
 async def numbered(rows: Rows, *, batch: int = 256) -> AsyncIterator[RowItem]:
     """Any input as numbered items; standard input is read in a thread so the loop never blocks."""
-    import asyncio
-
     if isinstance(rows, Source):
-        if not rows.is_stdin:
-            for pair in rows:
+        if rows.is_stdin:
+            async for pair in _read_in_thread(iter(rows), batch):
                 yield pair
             return
-        it = iter(rows)
-        while chunk := await asyncio.to_thread(_take, it, batch):
-            for pair in chunk:
-                yield pair
+        for pair in rows:
+            yield pair
         return
     row = 0
     if isinstance(rows, AsyncIterable):
@@ -391,10 +389,33 @@ async def numbered(rows: Rows, *, batch: int = 256) -> AsyncIterator[RowItem]:
             yield row, _item(record)
 
 
-def _take(it: Iterator[RowItem], n: int) -> list[RowItem]:
-    out = []
-    for pair in it:
-        out.append(pair)
-        if len(out) == n:
-            break
-    return out
+async def _read_in_thread(items: Iterator[RowItem], batch: int) -> AsyncIterator[RowItem]:
+    """Batches from a blocking iterator, read by a daemon thread (a pipe that never ends must not
+    keep the process alive after an interrupt); at most a few batches wait in memory."""
+    loop = asyncio.get_running_loop()
+    chunks: asyncio.Queue[list[RowItem] | BaseException | None] = asyncio.Queue(maxsize=4)
+
+    def hand_over(chunk: list[RowItem] | BaseException | None) -> None:
+        asyncio.run_coroutine_threadsafe(chunks.put(chunk), loop).result()
+
+    def pump() -> None:
+        try:
+            chunk: list[RowItem] = []
+            for pair in items:
+                chunk.append(pair)
+                if len(chunk) == batch:
+                    hand_over(chunk)
+                    chunk = []
+            hand_over(chunk)
+            hand_over(None)
+        except Exception as exc:  # handed to the loop, which re-raises it in the job
+            hand_over(exc)
+        except RuntimeError:  # pragma: no cover - the loop closed first; nobody is listening
+            pass
+
+    threading.Thread(target=pump, name="bulk-updater-stdin", daemon=True).start()
+    while (chunk := await chunks.get()) is not None:
+        if isinstance(chunk, BaseException):
+            raise chunk
+        for pair in chunk:
+            yield pair
