@@ -154,6 +154,8 @@ class SendKitClient:
 
     def url_for(self, lead_id: str) -> URL:
         """The request URL; the id is percent-encoded even though validation allows only tokens."""
+        if lead_id in ("", ".", ".."):  # encoding leaves these as they are; servers resolve them
+            raise ValueError(f"refusing to build a URL for the lead id {lead_id!r}")
         return URL(self._prefix + quote(lead_id, safe=""), encoded=True)
 
     async def send(self, update: LeadUpdate) -> Reply:

@@ -111,8 +111,12 @@ class _Job:
         drained = asyncio.create_task(self._drained(feeder))
         stopping = asyncio.create_task(self.stopping.wait())
         try:
-            await asyncio.wait((drained, stopping), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((drained, stopping, *workers), return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
+            for worker in workers:  # a worker ends early only on a bug: raise it, lose no row
+                if worker.done() and not worker.cancelled() and (exc := worker.exception()):
+                    drained.cancel()
+                    raise exc
             if not drained.done():
                 await self._wind_down(drained, feeder, workers)
             if not feeder.cancelled():

@@ -6,6 +6,7 @@ and the documented lead fields, nothing else.
 
 from __future__ import annotations
 
+import math
 import re
 from enum import StrEnum
 from typing import Any, Final
@@ -81,8 +82,13 @@ class LeadUpdate(BaseModel):
 
     @model_validator(mode="after")
     def _sets_something(self) -> LeadUpdate:
-        if not self.body():
+        body = self.body()
+        if not body:
             raise ValueError("the row sets no field to update")
+        for name, value in body.items():
+            problem = _unsendable(value)
+            if problem:
+                raise ValueError(f"column {name}: {problem}")
         return self
 
     def body(self) -> dict[str, Any]:
@@ -97,6 +103,34 @@ class LeadUpdate(BaseModel):
         if self.customFields:
             body["customFields"] = self.customFields
         return body
+
+
+def _unsendable(value: object) -> str | None:
+    """Why a value cannot go out as strict JSON in UTF-8 unchanged, or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "holds a lone surrogate (such as \\ud800), which is not Unicode text"
+    elif isinstance(value, bool):
+        return None
+    elif isinstance(value, int):
+        if not -(2**63) <= value < 2**64:
+            return f"the number {value} is too large to send"
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            return f"{value} is not a JSON number"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            problem = _unsendable(key) or _unsendable(item)
+            if problem:
+                return problem
+    elif isinstance(value, list | tuple):
+        for item in value:
+            problem = _unsendable(item)
+            if problem:
+                return problem
+    return None
 
 
 class Outcome(BaseModel):

@@ -83,6 +83,8 @@ def parse_mapping(record: Mapping[str, Any]) -> Item:
     data: dict[str, Any] = {}
     custom: dict[str, Any] = {}
     for key, value in record.items():
+        if not isinstance(key, str):
+            return Invalid(rid, f"column {key!r}: a column name must be a string")
         if value is None:
             continue
         if key.startswith(CUSTOM_PREFIX) and len(key) > len(CUSTOM_PREFIX):
@@ -243,7 +245,7 @@ class Source:
             )
 
     def _read_header(self) -> _CsvColumns:
-        self._reader = csv.reader(self._lines)
+        self._reader = csv.reader(self._lines, strict=True)
         try:
             header = next(self._reader, None)
         except csv.Error as exc:
@@ -319,7 +321,7 @@ class Source:
             lines = _decoded_lines(fh)
             if self.format == "jsonl":
                 return sum(1 for line in lines if line.strip())
-            reader = csv.reader(lines)
+            reader = csv.reader(lines, strict=True)
             width = len(self._columns.names) if self._columns else 1
             try:
                 next(reader, None)
@@ -362,7 +364,8 @@ Rows = (
 
 def _item(record: Mapping[str, Any] | LeadUpdate) -> Item:
     if isinstance(record, LeadUpdate):
-        return record
+        # model_copy(update=...) and model_construct skip validation: check again
+        return _validate(record.model_dump(), _label(record.id), record.email)
     if isinstance(record, Mapping):
         return parse_mapping(record)
     return Invalid("", f"a row must be a dict or LeadUpdate, not {type(record).__name__}")

@@ -1,0 +1,466 @@
+"""Property tests: whatever the cells hold, every record read becomes exactly one row, either the
+update its cells describe or an `invalid` row naming the problem; never a crash, never a lost row.
+
+Each test writes a generated file to `tmp_path`, reads it back with `Source`, and checks it against
+a small independent model of the input format (`expect_*` below), written from the spec.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from bulk_updater import Invalid, LeadUpdate, Source
+from bulk_updater.client import dumps
+
+SETTINGS = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+TEXT_FIELDS = (
+    "firstName",
+    "lastName",
+    "companyName",
+    "jobTitle",
+    "phone",
+    "linkedinUrl",
+    "city",
+    "state",
+    "country",
+)
+TOKEN = re.compile(r"[A-Za-z0-9_-]{1,128}")
+INT64 = (-(2**63), 2**63 - 1)
+HOSTILE_IDS = (
+    "../account",
+    "a/b",
+    "x?y=1",
+    "%2e%2e%2f",
+    "a#b",
+    "a b",
+    " a",
+    "a\n",
+    "a\r\nb",
+    "a\tb",
+    "a\x01b",
+    "..",
+    "",
+    "caf\u00e9",
+    "a" * 129,
+)
+
+
+# --- what the spec says a row means
+
+
+@dataclass(frozen=True)
+class Ok:
+    lead_id: str
+    body: dict[str, Any]
+    email: str | None
+
+
+@dataclass(frozen=True)
+class Bad:
+    lead_id: str
+    problems: tuple[str, ...]  # the message names at least one of these
+    email: str | None
+
+
+def canon(value: object) -> str:
+    """JSON text with sorted keys: compares types too (True != 1, 1 != 1.0, "1" != 1)."""
+    return json.dumps(value, sort_keys=True, allow_nan=False)
+
+
+def sendable(value: object) -> bool:
+    """Strict JSON (no NaN/Infinity), valid UTF-8 (no lone surrogates), 64-bit integers."""
+
+    def ints_fit(v: object) -> bool:
+        if isinstance(v, bool):
+            return True
+        if isinstance(v, int):
+            return INT64[0] <= v <= 2**64 - 1
+        if isinstance(v, dict):
+            return all(ints_fit(x) for x in v.values())
+        if isinstance(v, list):
+            return all(ints_fit(x) for x in v)
+        return True
+
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except ValueError:  # NaN/Infinity, and UnicodeEncodeError for lone surrogates
+        return False
+    return ints_fit(value)
+
+
+def is_scalar(value: object) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def csv_tags(cell: str) -> list[str] | None:
+    """`a;b` or a JSON array of strings; None when the cell is malformed."""
+    if cell.lstrip().startswith("["):
+        try:
+            value = json.loads(cell)
+        except ValueError:
+            return None
+        if isinstance(value, list) and all(isinstance(t, str) for t in value) and sendable(value):
+            return value
+        return None
+    tags = [t.strip() for t in cell.split(";") if t.strip()]
+    return tags or None
+
+
+def json_object(cell: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(cell)
+    except ValueError:
+        return None
+    if isinstance(value, dict) and all(is_scalar(v) for v in value.values()) and sendable(value):
+        return value
+    return None
+
+
+def expect_csv(cells: dict[str, str], id_column: str) -> Ok | Bad:
+    lead_id = cells[id_column]
+    email = cells.get("email") or None
+    problems: list[str] = []
+    if not TOKEN.fullmatch(lead_id):
+        problems.append("column id")
+    body: dict[str, Any] = {}
+    from_json: dict[str, Any] = {}
+    from_columns: dict[str, Any] = {}
+    for column, cell in cells.items():
+        if not cell or column in (id_column, "email"):
+            continue  # empty cell: not sent; email: a label
+        if column in TEXT_FIELDS:
+            body[column] = cell
+        elif column == "tags":
+            tags = csv_tags(cell)
+            if tags is None:
+                problems.append("column tags")
+            else:
+                body["tags"] = tags
+        elif column == "customFields":
+            obj = json_object(cell)
+            if obj is None:
+                problems.append("column customFields")
+            else:
+                from_json = obj
+        else:
+            from_columns[column.removeprefix("customFields.")] = cell  # always a string
+    custom = {**from_json, **from_columns}  # the named column is the more specific
+    if custom:
+        body["customFields"] = custom
+    if not problems and not body:
+        problems.append("no field")
+    if problems:
+        return Bad(lead_id, tuple(problems), email)
+    return Ok(lead_id, body, email)
+
+
+def expect_json_line(line: str) -> Ok | Bad:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return Bad("", ("line",), None)
+    if not isinstance(record, dict):
+        return Bad("", ("line",), None)
+    raw_id = record.get("id", record.get("_id"))
+    label = raw_id if isinstance(raw_id, str) else ("" if raw_id is None else json.dumps(raw_id))
+    if "email" in record:
+        return Bad(label, ("email",), None)
+    problems: list[str] = []
+    if not (isinstance(raw_id, str) and TOKEN.fullmatch(raw_id)):
+        problems.append("id")
+    body: dict[str, Any] = {}
+    from_object: Any = {}
+    from_keys: dict[str, Any] = {}
+    for key, value in record.items():
+        if value is None or key in ("id", "_id"):
+            continue  # JSON null: leave the field alone
+        if key in TEXT_FIELDS:
+            if isinstance(value, str):
+                body[key] = value
+            else:
+                problems.append(key)
+        elif key == "tags":
+            if isinstance(value, list) and all(isinstance(t, str) for t in value):
+                body["tags"] = value
+            else:
+                problems.append("tags")
+        elif key == "customFields":
+            from_object = value
+        elif key.startswith("customFields.") and key != "customFields.":
+            if is_scalar(value):
+                from_keys[key.removeprefix("customFields.")] = value
+            else:
+                problems.append("customFields")
+        else:
+            problems.append(f"`{key}`")  # unknown key, named
+    if not isinstance(from_object, dict) or not all(is_scalar(v) for v in from_object.values()):
+        problems.append("customFields")
+    else:
+        custom = {**from_object, **from_keys}
+        if custom:
+            body["customFields"] = custom
+    if not sendable(body):
+        problems.append("customFields")
+    if not problems and not body:
+        problems.append("no field")
+    if problems:
+        return Bad(label, tuple(problems), None)
+    return Ok(raw_id, body, None)
+
+
+def check(item: LeadUpdate | Invalid, expected: Ok | Bad) -> None:
+    event("valid row" if isinstance(expected, Ok) else f"invalid row: {expected.problems[0]}")
+    if isinstance(expected, Ok):
+        assert isinstance(item, LeadUpdate), (item, expected)
+        assert item.id == expected.lead_id
+        assert item.email == expected.email
+        body = item.body()
+        assert canon(body) == canon(expected.body)
+        assert "email" not in body
+        # and the client can put it on the wire unchanged
+        assert canon(json.loads(dumps(body))) == canon(body)
+    else:
+        assert isinstance(item, Invalid), (item, expected)
+        assert item.id == expected.lead_id
+        assert item.email == expected.email
+        message = item.message
+        assert any(
+            re.search(r"(\bid\b|_id)", message) if p == "id" else p in message
+            for p in expected.problems
+        ), (message, expected.problems)
+
+
+# --- strategies
+
+
+def mostly(good: st.SearchStrategy[Any], other: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """`good` three times in four, so that valid rows are common and every problem still shows."""
+    return st.sampled_from([True, True, True, False]).flatmap(lambda g: good if g else other)
+
+
+# Any text a spreadsheet cell can hold in a UTF-8 file (NUL would make it a binary file), with
+# the characters that matter to CSV and to the cell formats made likely.
+CHARS = st.one_of(
+    st.sampled_from(",;\"'\n\r\t []{}:\\ "),
+    st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
+)
+TEXT = st.text(CHARS, max_size=12)
+TOKEN_IDS = st.from_regex(r"[A-Za-z0-9_-]{1,24}", fullmatch=True)
+IDS = mostly(TOKEN_IDS, st.one_of(st.sampled_from(HOSTILE_IDS), TEXT))
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(*INT64),
+    st.floats(allow_nan=False, allow_infinity=False),
+    TEXT,
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(TEXT, inner, max_size=3)),
+    max_leaves=6,
+)
+TAG_CELLS = mostly(
+    st.one_of(st.lists(TEXT, max_size=4).map(";".join), st.lists(TEXT, max_size=4).map(json.dumps)),
+    st.one_of(TEXT, JSON.map(json.dumps)),
+)
+CUSTOM_KEYS = st.sampled_from(["a", "b", "industry", "", "x y"])
+CUSTOM_CELLS = mostly(
+    st.dictionaries(CUSTOM_KEYS, SCALARS, max_size=3).map(json.dumps),
+    st.one_of(TEXT, JSON.map(json.dumps)),
+)
+OPTIONAL_COLUMNS = (
+    *TEXT_FIELDS,
+    "email",
+    "tags",
+    "customFields",
+    "customFields.a",
+    "customFields.b",
+)
+
+
+def cell_for(column: str) -> st.SearchStrategy[str]:
+    if column == "tags":
+        return st.one_of(st.just(""), TAG_CELLS)
+    if column == "customFields":
+        return st.one_of(st.just(""), CUSTOM_CELLS)
+    return st.one_of(st.just(""), TEXT)  # an empty cell: not sent
+
+
+@st.composite
+def csv_files(draw: st.DrawFn) -> tuple[list[str], str, list[dict[str, str]]]:
+    id_column = draw(st.sampled_from(["id", "_id"]))
+    others = draw(st.lists(st.sampled_from(OPTIONAL_COLUMNS), unique=True, max_size=6))
+    header = draw(st.permutations([id_column, *others]))
+    cells = {c: (IDS if c == id_column else cell_for(c)) for c in header}
+    records = draw(st.lists(st.fixed_dictionaries(cells), max_size=12))
+    return header, id_column, records
+
+
+# --- CSV
+
+
+def rfc4180(cells: list[str], quote_all: bool) -> str:
+    """One CSV record as RFC 4180 writes it: a cell holding a comma, quote, CR or LF is quoted
+    (Python 3.11's csv.writer leaves a bare CR unquoted unless it is in the line terminator)."""
+    out = []
+    for cell in cells:
+        if quote_all or any(c in cell for c in ',"\r\n') or (cell == "" and len(cells) == 1):
+            cell = '"' + cell.replace('"', '""') + '"'
+        out.append(cell)
+    return ",".join(out)
+
+
+@SETTINGS
+@given(
+    data=csv_files(),
+    bom=st.booleans(),
+    newline=st.sampled_from(["\n", "\r\n"]),
+    quote_all=st.booleans(),
+)
+def test_csv_every_record_becomes_its_update_or_an_invalid_row(
+    tmp_path: Path,
+    data: tuple[list[str], str, list[dict[str, str]]],
+    bom: bool,
+    newline: str,
+    quote_all: bool,
+) -> None:
+    header, id_column, records = data
+    lines = [rfc4180(header, quote_all)] + [
+        rfc4180([r[c] for c in header], quote_all) for r in records
+    ]
+    path = tmp_path / "generated.csv"
+    path.write_bytes(
+        (b"\xef\xbb\xbf" if bom else b"") + "".join(line + newline for line in lines).encode()
+    )
+
+    source = Source(str(path))
+    rows = list(source)
+    assert source.count() == len(records)
+    assert [row for row, _ in rows] == list(range(1, len(records) + 1))
+    for (_, item), record in zip(rows, records, strict=True):
+        check(item, expect_csv(record, id_column))
+
+
+# --- JSON lines
+
+JSONL_KEYS = (*TEXT_FIELDS, "tags", "customFields", "customFields.a", "customFields.b")
+ODD_KEYS = ("email", "jobtitle", "bogus", "customFields.", "Tags")
+
+
+def value_for(key: str) -> st.SearchStrategy[Any]:
+    if key == "tags":
+        return mostly(st.lists(TEXT, max_size=4), JSON)
+    if key == "customFields":
+        return mostly(st.dictionaries(CUSTOM_KEYS, SCALARS, max_size=3), JSON)
+    if key in TEXT_FIELDS:
+        return mostly(TEXT, st.one_of(st.none(), JSON))
+    return mostly(SCALARS, JSON)
+
+
+@st.composite
+def json_records(draw: st.DrawFn) -> dict[str, Any]:
+    keys = draw(st.lists(st.sampled_from(JSONL_KEYS), unique=True, min_size=1, max_size=5))
+    if draw(st.integers(0, 9)) == 0:
+        keys.append(draw(st.sampled_from(ODD_KEYS)))
+    record = {k: draw(value_for(k)) for k in keys}
+    id_key = draw(st.sampled_from(["id", "id", "id", "_id", "_id", "_id", None]))
+    if id_key is not None:
+        record[id_key] = draw(mostly(TOKEN_IDS, st.one_of(IDS, JSON)))
+    return dict(draw(st.permutations(list(record.items()))))
+
+
+# A line that is not a JSON object: another JSON value, or text (no newline, not blank).
+OTHER_LINES = st.one_of(
+    JSON.filter(lambda v: not isinstance(v, dict)).map(json.dumps),
+    st.text(CHARS.filter(lambda c: c != "\n"), min_size=1, max_size=20).filter(str.strip),
+)
+
+
+@SETTINGS
+@given(
+    lines=st.lists(
+        st.one_of(
+            mostly(
+                st.one_of(
+                    json_records().map(json.dumps),
+                    json_records().map(lambda r: json.dumps(r, ensure_ascii=False)),
+                ),
+                OTHER_LINES,
+            ),
+        ),
+        max_size=12,
+    ),
+    blanks=st.lists(st.sampled_from(["", "  ", "\t", "\r"]), max_size=12),
+    bom=st.booleans(),
+)
+def test_jsonl_every_line_becomes_its_update_or_an_invalid_row(
+    tmp_path: Path, lines: list[str], blanks: list[str], bom: bool
+) -> None:
+    # blank lines between records are not records
+    text = "".join(
+        line + "\n" + (blanks[i] + "\n" if i < len(blanks) else "") for i, line in enumerate(lines)
+    )
+    path = tmp_path / "generated.jsonl"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+
+    source = Source(str(path))
+    rows = list(source)
+    assert source.count() == len(lines)
+
+    assert [row for row, _ in rows] == list(range(1, len(lines) + 1))
+    for (_, item), line in zip(rows, lines, strict=True):
+        check(item, expect_json_line(line))
+
+
+# --- values the wire cannot carry
+
+UNSENDABLE_SCALARS = st.one_of(
+    st.floats(),  # NaN and ±Infinity included
+    st.integers(),  # beyond 64 bits included
+    st.text(st.characters(categories=("Cs",)), min_size=1, max_size=3),  # lone surrogates
+    SCALARS,
+)
+
+
+@SETTINGS
+@given(
+    custom=st.lists(st.dictionaries(CUSTOM_KEYS, UNSENDABLE_SCALARS, max_size=3), max_size=6),
+    names=st.lists(UNSENDABLE_SCALARS.filter(lambda v: isinstance(v, str)), max_size=6),
+)
+def test_json_values_the_client_cannot_send_make_the_row_invalid(
+    tmp_path: Path, custom: list[dict[str, Any]], names: list[str]
+) -> None:
+    """JSON text may hold NaN, Infinity, 100-digit integers and lone surrogates (`"\\ud800"`);
+    none survives the trip to the API unchanged, so the row must be `invalid`, never an update
+    the client fails to encode or silently alters."""
+    csv_path = tmp_path / "generated.csv"
+    with open(csv_path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "customFields"])
+        writer.writerows([f"lead{i}", json.dumps(c)] for i, c in enumerate(custom))
+    jsonl_path = tmp_path / "generated.jsonl"
+    records = [{"id": f"lead{i}", "customFields": c} for i, c in enumerate(custom)]
+    records += [{"id": f"name{i}", "firstName": n} for i, n in enumerate(names)]
+    jsonl_path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+    for path, count in ((csv_path, len(custom)), (jsonl_path, len(records))):
+        rows = list(Source(str(path)))
+        assert len(rows) == count
+        for _, item in rows:
+            if isinstance(item, LeadUpdate):
+                body = item.body()
+                assert sendable(body), body
+                assert canon(json.loads(dumps(body))) == canon(body)
