@@ -208,7 +208,8 @@ def _decoded_lines(raw: IO[bytes]) -> Iterator[str]:
 class Source:
     """A CSV or JSON-lines file, or standard input (`-`), opened and checked as a whole."""
 
-    def __init__(self, path: str, *, format: Format | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, format: Format | None = None) -> None:
+        path = os.fspath(path)
         self.path = path
         self.name = "standard input" if path == "-" else path
         self.format: Format = format or _format_of(path)

@@ -583,3 +583,9 @@ def test_stdin_whole_file_error_at_construction(monkeypatch: pytest.MonkeyPatch)
     fake_stdin(monkeypatch, b"id,jobtitle\nlead1,CTO\n")
     with pytest.raises(InputError, match="did you mean `jobTitle`"):
         Source("-", format="csv")
+
+
+def test_source_accepts_a_pathlib_path(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("id,city\nabc,Oslo\n", encoding="utf-8")
+    assert [row for row, _ in Source(path)] == [1]
