@@ -1,6 +1,6 @@
 """`make bench`: how fast, how lean and how well paced bulk-updater is, in one report.
 
-    python bench/bench.py [--rows 20000] [--rounds 3] [--quick]
+    python bench/bench.py [--rows 20000] [--rounds 5] [--quick]
 
 Every measurement runs in a child process against `bench/fast_server.py`, a minimal HTTP endpoint
 in a process of its own, on a free loopback port:
@@ -43,7 +43,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Final
 
@@ -61,6 +61,7 @@ TARGET_RSS_MB: Final = 100.0
 TARGET_PACE: Final = 47.5
 PACE_RATE: Final = 50
 PACE_BURST: Final = 5
+NOISY_SPREAD: Final = 0.05  # engine/bare ratios further apart than this: the machine was busy
 HEADROOM: Final = 3.0  # the endpoint must serve this many times what the fastest client sends
 
 _live: set[subprocess.Popen[Any]] = set()
@@ -111,12 +112,14 @@ def run_child(argv: list[str], env: dict[str, str], log: Path, timeout: float) -
     timer = threading.Timer(timeout, proc.kill)
     timer.start()
     try:
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
+        _, status, usage = os.wait4(proc.pid, 0)  # reaps it: Popen must not wait again
     finally:
         timer.cancel()
-        _live.discard(proc)
+    wall = time.perf_counter() - started
+    _live.discard(proc)
     proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode == -signal.SIGKILL and wall >= timeout:
+        raise BenchError(f"{' '.join(argv)} did not finish in {timeout:.0f} s; killed")
     return Child(
         argv=argv,
         returncode=proc.returncode,
@@ -559,19 +562,23 @@ def max_in_window(stamps: list[float], width: float = 1.0) -> int:
 
 
 def bench_limiters(seconds: float, rate: int = PACE_RATE, tasks: int = CONCURRENCY) -> list[dict]:
-    from aiolimiter import AsyncLimiter
-
+    """Each limiter under `tasks` tasks acquiring in a loop; aiolimiter rows need the dev extra."""
     from bulk_updater.pacing import Pacer
 
-    def make(name: str) -> Callable[[], Awaitable[Any]]:
-        if name.startswith("AsyncLimiter(50, 1)"):
-            return AsyncLimiter(rate, 1).acquire
-        if name.startswith("AsyncLimiter(1, 1/50)"):
-            return AsyncLimiter(1, 1 / rate).acquire
-        return Pacer(rate).acquire
+    limiters: dict[str, Callable[[], Callable[[], Awaitable[Any]]]] = {}
+    try:
+        from aiolimiter import AsyncLimiter
+    except ImportError:
+        _progress("aiolimiter is not installed (pip install -e '.[dev]'): its rows are skipped")
+    else:
+        limiters[f"aiolimiter AsyncLimiter({rate}, 1)"] = lambda: AsyncLimiter(rate, 1).acquire
+        limiters[f"aiolimiter AsyncLimiter(1, 1/{rate})"] = lambda: (
+            AsyncLimiter(1, 1 / rate).acquire
+        )
+    limiters[f"bulk_updater Pacer({rate})"] = lambda: Pacer(rate).acquire
 
     async def measure(name: str) -> dict[str, Any]:
-        stamps = await _acquisitions(make(name), tasks, seconds)
+        stamps = await _acquisitions(limiters[name](), tasks, seconds)
         steady = [t for t in stamps if t >= 1.0]
         return {
             "limiter": name,
@@ -583,9 +590,8 @@ def bench_limiters(seconds: float, rate: int = PACE_RATE, tasks: int = CONCURREN
             "steady_rate": len(steady) / (seconds - 1.0),
         }
 
-    names = ("AsyncLimiter(50, 1)", "AsyncLimiter(1, 1/50)", "bulk_updater Pacer(50)")
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return [runner.run(measure(name)) for name in names]
+        return [runner.run(measure(name)) for name in limiters]
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -610,10 +616,13 @@ def machine() -> dict[str, Any]:
     ):
         try:
             versions[name] = version(name)
-        except Exception:
+        except PackageNotFoundError:
             versions[name] = None
     return {
         "nproc": os.cpu_count(),
+        "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        if Path("/proc/loadavg").exists()
+        else "?",
         "cpu": model,
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -656,7 +665,7 @@ def _median(values: Iterator[float] | list[float]) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="bulk-updater benchmarks")
     parser.add_argument("--rows", type=int, default=20_000, help="rows per throughput run")
-    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (>= 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="throughput rounds (>= 3)")
     parser.add_argument("--quick", action="store_true", help="small sizes, to try the script")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -671,6 +680,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_term)
+    host = machine()  # before the runs: the load average says whether the machine is idle
     started = time.perf_counter()
     usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
@@ -695,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
         usage_before.ru_utime + usage_before.ru_stime
     )
     report(
-        machine(),
+        host,
         endpoint,
         throughput,
         memory,
@@ -728,7 +738,8 @@ def report(
 
     _say(f"bulk-updater benchmarks{' (--quick: small sizes, not for the README)' if quick else ''}")
     _say(
-        f"machine: {host['nproc']} CPU, {host['cpu']}; Python {host['python']}; {host['platform']}"
+        f"machine: {host['nproc']} CPU, {host['cpu']}; Python {host['python']}; "
+        f"{host['platform']}; load average at start {host['loadavg']}"
     )
     _say("versions: " + ", ".join(f"{k} {v or '-'}" for k, v in host["versions"].items()))
     _say()
@@ -814,6 +825,13 @@ def report(
         "   same requests: the server saw the same count, the same path+body checksum and the "
         "same headers from all three"
     )
+    spread = max(ratio_uv) - min(ratio_uv)
+    _say(f"   engine/bare over the rounds: {min(ratio_uv):.3f} .. {max(ratio_uv):.3f}")
+    if spread > NOISY_SPREAD:
+        _say(
+            f"   NOISY: the rounds disagree by {spread:.2f} (load average {host['loadavg']} at "
+            "start): quote the median, or rerun on an idle machine; see also the CPU-based ratio"
+        )
     _say()
 
     def cpu_row(name: str, pick: Callable[[tuple[Run, Run, Run]], Run], base: Run) -> tuple:
@@ -835,6 +853,9 @@ def report(
         cpu_row("engine-asyncio", lambda t: t[1], startup["engine-asyncio"]),
         cpu_row("bare", lambda t: t[2], startup["bare"]),
     ]
+    marginal = {row[0]: float(row[4]) for row in cpu_rows}
+    cpu_ratio = marginal["bare"] / marginal["engine"]
+    cpu_ratio_plain = marginal["bare"] / marginal["engine-asyncio"]
     _say(f"3. CPU (user+sys from wait4 on each child; medians of the {len(runs)} rounds)")
     _say(
         table(
@@ -844,6 +865,10 @@ def report(
             ),
             cpu_rows,
         )
+    )
+    _say(
+        f"   CPU-based ratio (bare CPU per row / engine CPU per row, start-up excluded; less "
+        f"sensitive to other load): engine {cpu_ratio:.3f}, engine-asyncio {cpu_ratio_plain:.3f}"
     )
     _say()
 
@@ -1025,6 +1050,8 @@ def report(
             "headers": list(throughput["headers"]),
         },
         "cpu_per_10k_rows": {c[0]: float(c[2]) for c in cpu_rows},
+        "cpu_per_10k_rows_excl_startup": marginal,
+        "cpu_ratio": {"engine": cpu_ratio, "engine_asyncio": cpu_ratio_plain},
         "memory": {str(n): _run_json(r) for n, r in memory.items()},
         "rss_growth": rss_growth,
         "pacing": pacing,
