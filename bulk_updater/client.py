@@ -122,7 +122,8 @@ class SendKitClient:
         concurrency: int,
         workspace_id: str | None = None,
     ) -> None:
-        self._prefix = base_url.rstrip("/") + "/v1/leads/"
+        origin = URL(base_url)
+        self._scheme, self._authority = origin.scheme, origin.raw_authority
         self._headers = {
             "X-Api-Key": api_key,
             "Content-Type": "application/json",
@@ -156,7 +157,8 @@ class SendKitClient:
         """The request URL; the id is percent-encoded even though validation allows only tokens."""
         if lead_id in ("", ".", ".."):  # encoding leaves these as they are; servers resolve them
             raise ValueError(f"refusing to build a URL for the lead id {lead_id!r}")
-        return URL(self._prefix + quote(lead_id, safe=""), encoded=True)
+        path = "/v1/leads/" + quote(lead_id, safe="")
+        return URL.build(scheme=self._scheme, authority=self._authority, path=path, encoded=True)
 
     async def send(self, update: LeadUpdate) -> Reply:
         session = self._session

@@ -51,7 +51,7 @@ def _outcome(
     status: Status,
     message: str,
 ) -> Outcome:
-    return Outcome.model_construct(
+    return Outcome.trusted(
         row=row,
         id=update.id,
         status=status,
@@ -82,7 +82,8 @@ class _Job:
         self.queue: asyncio.Queue[Work] = asyncio.Queue()
         self.results: asyncio.Queue[Outcome | None] = asyncio.Queue()
         self.window = asyncio.Semaphore(max(_MIN_WINDOW, settings.concurrency * _WINDOW_PER_WORKER))
-        self.chains: dict[str, collections.deque[Work]] = {}
+        # lead id -> rows waiting behind the one in the pipeline (None: no row waiting yet)
+        self.chains: dict[str, collections.deque[Work] | None] = {}
         self.in_flight: dict[int, Work] = {}
         self.stop_reason: StopReason | None = None
         self.stop_message: str | None = None
@@ -150,7 +151,7 @@ class _Job:
             self._abort(row, update)
         self.in_flight.clear()
         for chain in self.chains.values():
-            for row, update in chain:
+            for row, update in chain or ():
                 self._abort(row, update)
         self.chains.clear()
         while not self.queue.empty():
@@ -173,11 +174,13 @@ class _Job:
                     self.emit(_outcome(row, item, Status.INVALID, item.message))
                 elif self.stop_reason is not None:
                     self._abort(row, item)
-                elif (chain := self.chains.get(item.id)) is not None:
+                elif item.id not in self.chains:
+                    self.chains[item.id] = None
+                    self.queue.put_nowait((row, item))
+                elif (chain := self.chains[item.id]) is not None:
                     chain.append((row, item))
                 else:
-                    self.chains[item.id] = collections.deque()
-                    self.queue.put_nowait((row, item))
+                    self.chains[item.id] = collections.deque(((row, item),))
         finally:
             aclose = getattr(items, "aclose", None)
             if aclose is not None:
@@ -200,7 +203,7 @@ class _Job:
                             f"{message}: {self.stop_message}" if message else self.stop_message
                         )
                     self.emit(
-                        Outcome.model_construct(
+                        Outcome.trusted(
                             row=row,
                             id=update.id,
                             status=result.status,
@@ -213,7 +216,7 @@ class _Job:
                         )
                     )
                     chain = self.chains[update.id]
-                    if not chain:
+                    if chain is None or not chain:
                         del self.chains[update.id]
                         break
                     row, update = chain.popleft()
@@ -363,8 +366,11 @@ class BulkUpdater:
             job = self._new_job(skip)
             async for outcome in self._outcomes(job, rows):
                 counts[outcome.status] += 1
-                if writer is not None and outcome.status is not Status.SKIPPED:
-                    writer.write(outcome)
+                if writer is not None:
+                    if outcome.status is not Status.SKIPPED:
+                        writer.write(outcome)
+                    if job.results.empty():  # about to wait: push what is written to disk
+                        writer.flush()
                 if on_outcome is not None:
                     on_outcome(outcome)
         finally:

@@ -148,6 +148,46 @@ class Outcome(BaseModel):
     duration_ms: int | None = None
     email: str | None = None
 
+    @classmethod
+    def trusted(
+        cls,
+        *,
+        row: int,
+        id: str,
+        status: Status,
+        http_status: int | None,
+        error_code: str | None,
+        message: str,
+        attempts: int,
+        duration_ms: int | None,
+        email: str | None,
+    ) -> Outcome:
+        """Build from values the engine already knows to be right, skipping validation.
+
+        What `model_construct` does, at a third of its cost: it runs once per row on the hot path.
+        """
+        outcome = _new_object(cls)
+        _set(outcome, "__dict__", {
+            "row": row,
+            "id": id,
+            "status": status,
+            "http_status": http_status,
+            "error_code": error_code,
+            "message": message,
+            "attempts": attempts,
+            "duration_ms": duration_ms,
+            "email": email,
+        })  # fmt: skip
+        _set(outcome, "__pydantic_fields_set__", set(_OUTCOME_FIELDS))
+        _set(outcome, "__pydantic_extra__", None)
+        _set(outcome, "__pydantic_private__", None)
+        return outcome
+
+
+_OUTCOME_FIELDS: Final = frozenset(Outcome.model_fields)
+_new_object = object.__new__
+_set = object.__setattr__
+
 
 class StopReason(StrEnum):
     """Why a job stopped before reading all its rows."""

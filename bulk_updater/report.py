@@ -133,7 +133,8 @@ class ReportWriter:
             self.finished.mark(row, status.is_final)
 
     def write(self, outcome: Outcome) -> None:
-        """Append one row's line and flush it, so a crash loses nothing already done."""
+        """Append one row's line; `flush()` pushes lines out (the engine calls it whenever it would
+        wait for the next outcome, so a crash loses nothing already done)."""
         if self.jsonl:
             record = {
                 "row": outcome.row,
@@ -161,7 +162,6 @@ class ReportWriter:
                     _cell(outcome.email),
                 )
             )
-        self._file.flush()
 
     def flush(self) -> None:
         self._file.flush()

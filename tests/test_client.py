@@ -213,3 +213,12 @@ def test_repr_never_shows_the_key() -> None:
     updater = BulkUpdater(api_key="sk_very_secret")
     assert "sk_very_secret" not in repr(updater)
     assert "sk_very_secret" not in repr(updater.settings)
+
+
+def test_url_for_ipv6_loopback_and_explicit_ports() -> None:
+    def url(base: str) -> str:
+        return str(client(base_url=base).url_for("abc"))
+
+    assert url("http://[::1]:8080") == "http://[::1]:8080/v1/leads/abc"
+    assert url("http://127.0.0.1:5") == "http://127.0.0.1:5/v1/leads/abc"
+    assert url("https://api.sendkit.ai") == "https://api.sendkit.ai/v1/leads/abc"

