@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Container
 from os import PathLike
@@ -41,6 +42,7 @@ from .sources import Invalid, RowItem, Rows, numbered
 
 _WINDOW_PER_WORKER: Final = 4
 _MIN_WINDOW: Final = 256
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 Work = tuple[int, LeadUpdate]
 
@@ -50,6 +52,7 @@ def _outcome(
     update: LeadUpdate | Invalid,
     status: Status,
     message: str,
+    attempts: int = 0,
 ) -> Outcome:
     return Outcome.trusted(
         row=row,
@@ -58,7 +61,7 @@ def _outcome(
         http_status=None,
         error_code=None,
         message=message,
-        attempts=0,
+        attempts=attempts,
         duration_ms=None,
         email=update.email,
     )
@@ -147,8 +150,12 @@ class _Job:
         for task in tasks:
             task.cancel()  # an interrupted feeder may be waiting on a pipe: it stops reading
         await asyncio.gather(*tasks, return_exceptions=True)
-        for row, update in self.in_flight.values():
-            self._abort(row, update)
+        for row, update in self.in_flight.values():  # sent: the API may have applied it
+            message = (
+                f"sent, but no answer within the {self.settings.grace:g}s grace period "
+                f"(the lead may be updated): {self.stop_message}"
+            )
+            self.emit(_outcome(row, update, Status.ABORTED, message, attempts=1))
         self.in_flight.clear()
         for chain in self.chains.values():
             for row, update in chain or ():
@@ -273,6 +280,11 @@ class BulkUpdater:
         )
         if sender is None and not api_key:
             raise ConfigError("no API key: set SENDKIT_API_KEY or pass api_key=")
+        if api_key and _CONTROL.search(api_key):
+            raise ConfigError(
+                "the API key holds a line break or control character, which an HTTP header "
+                "cannot carry; check SENDKIT_API_KEY or the --api-key-file (one line, the key only)"
+            )
         self._api_key = api_key or ""
         self._sender = sender
         self._client: SendKitClient | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -41,6 +42,13 @@ class Settings(BaseModel):
     max_pause: float = Field(default=120.0, ge=0, le=3600)
     streak_limit: int = Field(default=50, ge=1)
     grace: float = Field(default=5.0, ge=0, le=600)
+
+    @field_validator("workspace_id")
+    @classmethod
+    def _header_safe(cls, value: str | None) -> str | None:
+        if value is not None and re.search(r"[\x00-\x1f\x7f]", value):
+            raise ValueError("holds a line break or control character; it is sent as a header")
+        return value
 
     @field_validator("base_url")
     @classmethod
