@@ -10,6 +10,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bulk_updater import BulkUpdater, Source, Status, StopReason
 from bulk_updater.sandbox import FaultPlan, Sandbox, SandboxThread
 
@@ -180,3 +182,23 @@ async def test_an_api_that_is_down_stops_the_job(tmp_path: Path) -> None:
     assert summary.stopped is StopReason.API_DOWN
     assert requests < 25 + 8 * 2
     assert summary.counts[Status.ABORTED] + summary.counts[Status.FAILED] == 500
+
+
+@pytest.mark.parametrize("retry_after", ["seconds", "date", "none"])
+async def test_every_retry_after_form_is_understood(retry_after: str) -> None:
+    leads = make_leads(150)
+    async with Sandbox(leads, api_key=KEY, rate=60, retry_after=retry_after) as sandbox:  # type: ignore[arg-type]
+        async with BulkUpdater(
+            api_key=KEY,
+            base_url=sandbox.url,
+            rate=300,
+            concurrency=16,
+            backoff_base=0.05,
+            max_pause=0.2,
+        ) as updater:
+            summary = await updater.run([{"id": i, "city": "Oslo"} for i in leads])
+        state = sandbox.state
+    assert summary.counts[Status.UPDATED] == 150
+    assert state.rate_limited > 0
+    assert summary.rate_limited == state.rate_limited
+    assert all(lead["city"] == "Oslo" for lead in state.leads.values())
