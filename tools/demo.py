@@ -8,6 +8,7 @@ stops the sandbox. The sample holds three ids that do not exist, so the job itse
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -55,7 +56,11 @@ def main() -> int:
         )
         print(f"demo: the job exited {job.returncode}", end="")
         print(" (1 = some rows not_found, as the sample intends)" if job.returncode == 1 else "")
-        print(f"demo: per-row outcomes are in {report.relative_to(ROOT)}")
+        print(f"demo: per-row outcomes are in {report.relative_to(ROOT)}; rows not updated:")
+        with open(report, newline="", encoding="utf-8") as file:
+            for line in csv.DictReader(file):
+                if line["status"] != "updated":
+                    print(f"  row {line['row']}: {line['id']} {line['status']} ({line['message']})")
         return 0 if job.returncode in (0, 1) else job.returncode
     finally:
         sandbox.terminate()
