@@ -215,10 +215,12 @@ def run(
             streak_limit=stop_after_failures,
             grace=grace,
         )
-        if resume and source.is_stdin:
-            raise ConfigError("--resume needs an input file; standard input cannot be checked")
-        fingerprint = None if source.is_stdin else source.fingerprint()
+        if resume and not source.rereadable:
+            raise ConfigError(
+                f"--resume needs an input file that can be read again; {source.name} cannot"
+            )
         report_path = report or default_report_path(input_path)
+        _check_outputs(source, report_path, summary_json)
     except ReportLockedError as exc:
         _fail(str(exc), EXIT_LOCKED)
     except BulkUpdaterError as exc:
@@ -235,9 +237,7 @@ def run(
         total = source.count() if live else None
         progress = Progress(sys.stderr, total=total, live=live, interval=0.2 if live else 5.0)
     try:
-        summary, signum = _run_async(
-            _job(updater, source, report_path, resume, fingerprint, progress)
-        )
+        summary, signum = _run_async(_job(updater, source, report_path, resume, progress))
     except ReportLockedError as exc:
         _fail(str(exc), EXIT_LOCKED)
     except BulkUpdaterError as exc:
@@ -246,7 +246,10 @@ def run(
     if summary_json is not None:
         data = summary.model_dump(mode="json")
         data.update(exit_code=code, input=source.name, version=__version__)
-        summary_json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        try:
+            summary_json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:  # the job is done and reported; say so, keep its exit code
+            click.echo(f"bulk-updater: cannot write {summary_json}: {exc.strerror}", err=True)
     if not quiet:
         click.echo(format_summary(summary))
     elif summary.stopped is not None and summary.stopped is not StopReason.INTERRUPTED:
@@ -259,7 +262,6 @@ async def _job(
     source: Source,
     report: Path,
     resume: bool,
-    fingerprint: str | None,
     progress: Progress | None,
 ) -> tuple[Summary, int | None]:
     """Run the job with signal handling: the first signal stops it, a second exits at once."""
@@ -270,7 +272,8 @@ async def _job(
         if received:
             os._exit(_SIGNAL_EXIT.get(signal.Signals(signum), 128 + signum))
         received.append(signum)
-        updater.stop(f"interrupted by {signal.Signals(signum).name}; rerun with --resume")
+        hint = "; rerun with --resume" if source.rereadable else ""
+        updater.stop(f"interrupted by {signal.Signals(signum).name}{hint}")
 
     for signum in _SIGNAL_EXIT:
         loop.add_signal_handler(signum, on_signal, signum)
@@ -281,7 +284,6 @@ async def _job(
                 source,
                 report=report,
                 resume=resume,
-                fingerprint=fingerprint,
                 on_outcome=progress.update if progress is not None else None,
             )
     finally:
@@ -291,6 +293,15 @@ async def _job(
         for signum in _SIGNAL_EXIT:
             loop.remove_signal_handler(signum)
     return summary, received[0] if received else None
+
+
+def _check_outputs(source: Source, report: Path, summary_json: Path | None) -> None:
+    """Refuse, before any request, outputs that would destroy the input or cannot be written."""
+    if source.rereadable and report.exists() and os.path.samefile(report, source.path):
+        raise ConfigError(f"{report}: is the input file; choose another --report")
+    for path in (report, summary_json):
+        if path is not None and not path.resolve().parent.is_dir():
+            raise ConfigError(f"{path}: the folder {path.parent} does not exist; create it first")
 
 
 def _exit_code(summary: Summary, signum: int | None) -> int:

@@ -27,6 +27,7 @@ from .models import LeadUpdate
 USER_AGENT: Final = f"bulk-updater/{version('bulk-updater')}"
 _TAG: Final = re.compile(r"<[^>]*>")
 _SPACE: Final = re.compile(r"\s+")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 try:  # orjson is an optional speed-up (extra `[speed]`); the standard library gives the same bytes.
     import orjson
@@ -107,7 +108,8 @@ def describe_error(status: int, body: bytes, reason: str = "") -> tuple[str, str
         message = text[:200] if text and data is None else (reason or f"HTTP {status}")
         if not body:
             message = f"{reason or 'HTTP ' + str(status)} (empty body)"
-    return code, _SPACE.sub(" ", message).strip()
+    # A server's text goes to terminals and reports: no escape codes, one line, bounded.
+    return code, _SPACE.sub(" ", _CONTROL.sub(" ", message)).strip()[:500]
 
 
 class SendKitClient:

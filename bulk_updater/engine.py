@@ -24,9 +24,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import math
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Container
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Container
 from os import PathLike
 from types import TracebackType
 from typing import Final
@@ -35,10 +36,10 @@ from .client import Sender, SendKitClient
 from .errors import ConfigError
 from .models import LeadUpdate, Outcome, Status, StopReason, Summary
 from .pacing import Pacer
-from .report import ReportWriter
-from .retry import Counters, Deliverer, RetryPolicy
+from .report import FinishedRows, ReportWriter
+from .retry import Budget, Counters, Deliverer, RetryPolicy
 from .settings import DEFAULT_BASE_URL, Settings
-from .sources import Invalid, RowItem, Rows, numbered
+from .sources import Invalid, RowItem, Rows, Source, numbered
 
 _WINDOW_PER_WORKER: Final = 4
 _MIN_WINDOW: Final = 256
@@ -87,7 +88,7 @@ class _Job:
         self.window = asyncio.Semaphore(max(_MIN_WINDOW, settings.concurrency * _WINDOW_PER_WORKER))
         # lead id -> rows waiting behind the one in the pipeline (None: no row waiting yet)
         self.chains: dict[str, collections.deque[Work] | None] = {}
-        self.in_flight: dict[int, Work] = {}
+        self.in_flight: dict[int, tuple[int, LeadUpdate, Budget]] = {}
         self.stop_reason: StopReason | None = None
         self.stop_message: str | None = None
         self.stopping = asyncio.Event()
@@ -112,50 +113,65 @@ class _Job:
     async def run(self, items: AsyncIterator[RowItem]) -> None:
         workers = [asyncio.create_task(self._worker(n)) for n in range(self.settings.concurrency)]
         feeder = asyncio.create_task(self._feed(items))
-        drained = asyncio.create_task(self._drained(feeder))
+        idle = asyncio.create_task(self._idle(feeder))
         stopping = asyncio.create_task(self.stopping.wait())
         try:
-            await asyncio.wait((drained, stopping, *workers), return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
+            await asyncio.wait((idle, stopping, *workers), return_when=asyncio.FIRST_COMPLETED)
             for worker in workers:  # a worker ends early only on a bug: raise it, lose no row
                 if worker.done() and not worker.cancelled() and (exc := worker.exception()):
-                    drained.cancel()
                     raise exc
-            if not drained.done():
-                await self._wind_down(drained, feeder, workers)
-            if not feeder.cancelled():
-                await drained
+            failure = feeder.exception() if feeder.done() and not feeder.cancelled() else None
+            if failure is not None:  # rows already read still get their outcomes first
+                self.stop(StopReason.INTERRUPTED, f"the input could not be read: {failure}")
+            if self.stop_reason is not None:
+                await self._wind_down(feeder, workers)
+            if failure is not None:
+                raise failure
+            if self.stop_reason is None:
+                await idle
         finally:
-            tasks = (*workers, feeder, drained, stopping)
+            tasks = (*workers, feeder, idle, stopping)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self.results.put_nowait(None)
 
-    async def _drained(self, feeder: asyncio.Task[None]) -> None:
+    async def _idle(self, feeder: asyncio.Task[None]) -> None:
         await feeder
         await self.queue.join()
 
     async def _wind_down(
-        self,
-        drained: asyncio.Task[None],
-        feeder: asyncio.Task[None],
-        workers: list[asyncio.Task[None]],
+        self, feeder: asyncio.Task[None], workers: list[asyncio.Task[None]]
     ) -> None:
-        """After a stop: requests in flight get `grace` seconds, then end `aborted`."""
-        done, _ = await asyncio.wait((drained,), timeout=self.settings.grace)
-        if done:
-            return
-        tasks = [*workers, feeder] if self.stop_reason is StopReason.INTERRUPTED else workers
-        for task in tasks:
-            task.cancel()  # an interrupted feeder may be waiting on a pipe: it stops reading
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for row, update in self.in_flight.values():  # sent: the API may have applied it
+        """After a stop: requests in flight get `grace` seconds, then end `aborted`.
+
+        An interrupt stops reading at once; after a refused key or an outage the feeder reads the
+        rest of the input and reports it `aborted`.
+        """
+        interrupted = self.stop_reason is StopReason.INTERRUPTED
+        join = asyncio.create_task(self.queue.join())
+        done, _ = await asyncio.wait((join,), timeout=self.settings.grace)
+        if not done:
+            join.cancel()
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(join, *workers, return_exceptions=True)
+            self._abort_leftovers()
+        if interrupted:
+            feeder.cancel()  # it may be waiting on a pipe; nothing it holds is read yet
+            await asyncio.gather(feeder, return_exceptions=True)
+        else:
+            await feeder
+
+    def _abort_leftovers(self) -> None:
+        """Outcomes for the rows the cancelled workers held, and the rows waiting for them."""
+        for row, update, budget in self.in_flight.values():
             message = (
                 f"sent, but no answer within the {self.settings.grace:g}s grace period "
                 f"(the lead may be updated): {self.stop_message}"
             )
-            self.emit(_outcome(row, update, Status.ABORTED, message, attempts=1))
+            attempts = budget.attempts or 1
+            self.emit(_outcome(row, update, Status.ABORTED, message, attempts=attempts))
         self.in_flight.clear()
         for chain in self.chains.values():
             for row, update in chain or ():
@@ -167,42 +183,59 @@ class _Job:
             self.queue.task_done()
 
     async def _feed(self, items: AsyncIterator[RowItem]) -> None:
+        """Admit rows while the window has room: each row read gets an outcome, none is lost."""
         skip = self.skip
+        horizon = skip.horizon if isinstance(skip, FinishedRows) else math.inf
+        resent: set[str] = set()  # leads with a row re-sent on resume: later rows follow it
         window = self.window
         try:
-            async for row, item in items:
-                await window.acquire()
+            while True:
+                await window.acquire()  # room first, then read: a stop never strands a read row
                 if self.stop_reason is StopReason.INTERRUPTED:
-                    self._abort(row, item)  # read, so it gets an outcome; then stop reading
                     return
-                if skip is not None and row in skip:
+                try:
+                    row, item = await anext(items)
+                except StopAsyncIteration:
+                    return
+                if skip is not None and row in skip and item.id not in resent:
                     self.emit(_outcome(row, item, Status.SKIPPED, "finished by an earlier run"))
                 elif isinstance(item, Invalid):
                     self.emit(_outcome(row, item, Status.INVALID, item.message))
                 elif self.stop_reason is not None:
                     self._abort(row, item)
-                elif item.id not in self.chains:
-                    self.chains[item.id] = None
-                    self.queue.put_nowait((row, item))
-                elif (chain := self.chains[item.id]) is not None:
-                    chain.append((row, item))
                 else:
-                    self.chains[item.id] = collections.deque(((row, item),))
+                    if skip is not None and row <= horizon:
+                        # Sent again after an earlier run: later rows for the same lead that
+                        # that run finished must follow, or an older value would win.
+                        resent.add(item.id)
+                    self._dispatch(row, item)
         finally:
             aclose = getattr(items, "aclose", None)
             if aclose is not None:
                 await aclose()
 
+    def _dispatch(self, row: int, update: LeadUpdate) -> None:
+        """Queue the row, or chain it behind the row of the same lead already in the pipeline."""
+        chains = self.chains
+        if update.id not in chains:
+            chains[update.id] = None
+            self.queue.put_nowait((row, update))
+        elif (chain := chains[update.id]) is not None:
+            chain.append((row, update))
+        else:
+            chains[update.id] = collections.deque(((row, update),))
+
     async def _worker(self, slot: int) -> None:
         loop = asyncio.get_running_loop()
-        deliver = self.deliverer.deliver
+        deliverer = self.deliverer
         while True:
             row, update = await self.queue.get()
             try:
                 while True:
-                    self.in_flight[slot] = (row, update)
+                    budget = deliverer.budget()
+                    self.in_flight[slot] = (row, update, budget)
                     started = loop.time()
-                    result = await deliver(update)
+                    result = await deliverer.deliver(update, budget)
                     del self.in_flight[slot]
                     message = result.message
                     if result.status is Status.ABORTED and self.stop_message:
@@ -289,6 +322,7 @@ class BulkUpdater:
         self._sender = sender
         self._client: SendKitClient | None = None
         self._job: _Job | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> BulkUpdater:
         if self._sender is None:
@@ -309,6 +343,11 @@ class BulkUpdater:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():  # a stream() left unfinished: end its job
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self._job = None
         if self._client is not None:
             await self._client.__aexit__(exc_type, exc, tb)
             self._client = None
@@ -328,33 +367,44 @@ class BulkUpdater:
         """Send every row; yield each row's `Outcome` as it finishes (not in input order).
 
         `rows` is a `Source`, or any iterable or async iterable of dicts or `LeadUpdate`s;
-        rows whose number is in `skip` are yielded as `skipped` without being sent.
+        rows whose number is in `skip` are yielded as `skipped` without being sent. To leave
+        early, close the stream (`contextlib.aclosing`); leaving the `async with` block also
+        ends a job still running.
         """
-        async for outcome in self._outcomes(self._new_job(skip), rows):
-            yield outcome
+        job = self._new_job(skip)
+        async with contextlib.aclosing(self._outcomes(job, rows)) as outcomes:
+            async for outcome in outcomes:
+                yield outcome
 
-    def _new_job(self, skip: Container[int] | None) -> _Job:
+    def _ready_sender(self) -> Sender:
         sender = self._sender or self._client
         if sender is None:
             raise RuntimeError("BulkUpdater is not open; use `async with BulkUpdater(...)`")
         if self._job is not None:
-            raise RuntimeError("a job is already running on this BulkUpdater")
-        self._job = _Job(self.settings, sender, skip)
+            raise RuntimeError(
+                "a job is already running on this BulkUpdater; finish or close its stream() "
+                "(contextlib.aclosing) first"
+            )
+        return sender
+
+    def _new_job(self, skip: Container[int] | None) -> _Job:
+        self._job = _Job(self.settings, self._ready_sender(), skip)
         return self._job
 
-    async def _outcomes(self, job: _Job, rows: Rows) -> AsyncIterator[Outcome]:
-        task = asyncio.create_task(job.run(numbered(rows)))
+    async def _outcomes(self, job: _Job, rows: Rows) -> AsyncGenerator[Outcome, None]:
+        task = self._task = asyncio.create_task(job.run(numbered(rows)))
         try:
             while (outcome := await job.results.get()) is not None:
                 job.window.release()
                 yield outcome
             await task
         finally:
-            self._job = None
+            self._job = self._task = None
             if not task.done():
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await asyncio.gather(task, return_exceptions=True)
+            if isinstance(rows, Source):
+                rows.close()
 
     async def run(
         self,
@@ -367,24 +417,38 @@ class BulkUpdater:
     ) -> Summary:
         """Send every row, write the report (if given), return the `Summary`.
 
-        With `resume=True` an existing report is continued: rows it holds as final are skipped.
-        `fingerprint` identifies the input; resuming with a different one is refused.
+        With `resume=True` an existing report is continued: rows it holds as final are skipped
+        (unless an earlier row of the same lead has to be sent again). `fingerprint` identifies
+        the input (a `Source` file's sha256 by default); resuming with another one is refused.
         """
-        writer = ReportWriter(report, resume=resume, fingerprint=fingerprint) if report else None
+        try:
+            self._ready_sender()  # before the report is touched
+            if isinstance(rows, Source) and fingerprint is None:
+                fingerprint = rows.fingerprint()
+                if resume and fingerprint is None:
+                    raise ConfigError(f"{rows.name}: resuming needs an input file read again")
+            writer = (
+                ReportWriter(report, resume=resume, fingerprint=fingerprint) if report else None
+            )
+        except BaseException:
+            if isinstance(rows, Source):
+                rows.close()
+            raise
         counts = dict.fromkeys(Status, 0)
         started = time.monotonic()
         try:
             skip = writer.finished if writer is not None and writer.resumed else None
             job = self._new_job(skip)
-            async for outcome in self._outcomes(job, rows):
-                counts[outcome.status] += 1
-                if writer is not None:
-                    if outcome.status is not Status.SKIPPED:
-                        writer.write(outcome)
-                    if job.results.empty():  # about to wait: push what is written to disk
-                        writer.flush()
-                if on_outcome is not None:
-                    on_outcome(outcome)
+            async with contextlib.aclosing(self._outcomes(job, rows)) as outcomes:
+                async for outcome in outcomes:
+                    counts[outcome.status] += 1
+                    if writer is not None:
+                        if outcome.status is not Status.SKIPPED:
+                            writer.write(outcome)
+                        if job.results.empty():  # about to wait: push what is written to disk
+                            writer.flush()
+                    if on_outcome is not None:
+                        on_outcome(outcome)
         finally:
             if writer is not None:
                 writer.close()

@@ -7,16 +7,21 @@ bucket go at once, and with a bucket of one it loses the timer's wake-up latency
 each caller reserves the next free slot, `interval` after the previous one, and sleeps until it.
 Lateness of one wake-up never delays later slots, and an idle gap never builds up credit, so there
 is no burst after idling or after a pause either. Slots are spaced 1% wider than 1/R so that the
-server, which sees arrival times with network jitter, also counts at most R per second.
+server, which sees arrival times with network jitter, also counts at most R per second. A guard
+on the actual start times backs this up: when a stalled loop wakes several late slot holders at
+once, any start that would make R+1 in one second re-queues for a later slot instead.
 
 A 429 calls `pause()`: every caller waits until the pause ends, including those already holding a
-slot, and the schedule restarts from the end of the pause.
+slot, and the schedule restarts from the end of the pause, never earlier than one interval after
+the last slot used (a pause shorter than the gap must not move the schedule backwards).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import math
 from typing import Final
 
 #: Spacing margin over 1/R: absorbs jitter between our start times and the server's arrival times.
@@ -34,16 +39,16 @@ class Pacer:
         if rate < 0:
             raise ValueError("rate must be 0 (no limit) or more")
         self.rate = rate
-        self._interval = SLACK / rate if rate else 0.0
+        # At most R starts in any second means at most floor(R) for R >= 1 (2.5/s allows 2).
+        per_second = math.floor(rate) if rate >= 1 else rate
+        self._interval = SLACK / per_second if rate else 0.0
         self._next_slot = 0.0
+        self._last_slot = -math.inf  # the slot of the latest start: a pause never restarts before
         self._resume_at = 0.0
         self._generation = 0  # bumped by every pause, so slot holders know to queue again
         self._stopped = asyncio.Event()
-
-    @property
-    def paused_until(self) -> float:
-        """Loop time at which the current pause ends (in the past when not paused)."""
-        return self._resume_at
+        # Loop times of the latest starts: the hard limit on actual starts, whatever the schedule.
+        self._starts: collections.deque[float] = collections.deque(maxlen=max(1, math.floor(rate)))
 
     def is_paused(self) -> bool:
         return asyncio.get_running_loop().time() < self._resume_at
@@ -67,8 +72,17 @@ class Pacer:
                 await self._wait(slot - now)
             if self._stopped.is_set():
                 raise Stopped
-            if generation == self._generation:
-                return
+            if generation != self._generation:
+                continue  # a pause came while waiting: queue again behind it
+            now = loop.time()
+            starts = self._starts
+            if len(starts) == starts.maxlen and now - starts[0] < 1.0:
+                # Late (a stalled loop): starting now would put R+1 starts in one second.
+                self._next_slot = max(self._next_slot, starts[0] + 1.0)
+                continue
+            starts.append(now)
+            self._last_slot = max(self._last_slot, slot)
+            return
 
     async def _wait(self, delay: float) -> None:
         """Sleep, but wake at once when the job stops."""
@@ -84,17 +98,13 @@ class Pacer:
         until = now + seconds
         if until > self._resume_at:
             self._resume_at = until
-            self._next_slot = until
+            self._next_slot = max(until, self._last_slot + self._interval)
             self._generation += 1
         return new
 
     def stop(self) -> None:
         """Refuse every later `acquire()` and wake all waiters."""
         self._stopped.set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stopped.is_set()
 
     async def sleep(self, seconds: float) -> None:
         """A backoff sleep that ends early, raising `Stopped`, when the job stops."""

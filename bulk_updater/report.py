@@ -66,6 +66,11 @@ class FinishedRows:
     def __len__(self) -> int:
         return self._final.count(1)
 
+    @property
+    def horizon(self) -> int:
+        """The highest row the earlier run reported on."""
+        return len(self._final) - 1
+
 
 def _is_jsonl(path: Path) -> bool:
     return path.suffix.lower() in (".jsonl", ".ndjson")
@@ -88,23 +93,27 @@ class ReportWriter:
         self.jsonl = _is_jsonl(self.path)
         self.meta_path = self.path.with_name(self.path.name + ".meta.json")
         self.finished = FinishedRows()
-        self._lock = _lock(self.path.with_name(self.path.name + ".lock"), self.path)
         try:
-            resuming = resume and self.path.exists() and self.path.stat().st_size > 0
+            self._lock = _lock(self.path.with_name(self.path.name + ".lock"), self.path)
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot write the report ({exc.strerror})") from None
+        try:
+            resuming = resume and self.path.exists() and _drop_partial_line(self.path) > 0
             if resuming:
                 self._check_fingerprint(fingerprint)
                 self._read_finished()
             self._file = self._open(append=resuming)
             if not resuming:
                 self._write_meta(fingerprint)
+        except OSError as exc:
+            self._lock.close()
+            raise ConfigError(f"{self.path}: cannot write the report ({exc.strerror})") from None
         except BaseException:
             self._lock.close()
             raise
         self.resumed = resuming
 
     def _open(self, *, append: bool) -> IO[str]:
-        if append:
-            _end_with_newline(self.path)
         file = open(  # noqa: SIM115 - closed by close()
             self.path, "a" if append else "w", encoding="utf-8", newline="", errors="replace"
         )
@@ -187,12 +196,28 @@ class ReportWriter:
         self.close()
 
 
-def _end_with_newline(path: Path) -> None:
-    """A run killed mid-line leaves a partial last line; new lines must not join it."""
+def _drop_partial_line(path: Path, block: int = 1 << 16) -> int:
+    """Cut a last line left unfinished (power loss, full disk) and return the size left.
+
+    Half a line could read as a finished row, or open a quote that swallows the lines after it;
+    dropped, its row is simply sent again.
+    """
     with open(path, "rb+") as file:
-        file.seek(-1, os.SEEK_END)
-        if file.read(1) != b"\n":
-            file.write(b"\n")
+        end = file.seek(0, os.SEEK_END)
+        position = end
+        while position > 0:
+            start = max(0, position - block)
+            file.seek(start)
+            newline = file.read(position - start).rfind(b"\n")
+            if newline >= 0:
+                keep = start + newline + 1
+                break
+            position = start
+        else:
+            keep = 0
+        if keep < end:
+            file.truncate(keep)
+        return keep
 
 
 def _lock(lock_path: Path, report: Path) -> IO[str]:

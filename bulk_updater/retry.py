@@ -105,13 +105,23 @@ class Counters:
 
 
 @dataclass
-class _Budget:
-    """One row's attempt count; 429s are tracked apart so that they never spend the budget."""
+class Budget:
+    """One row's attempt count; 429s are tracked apart so that they never spend the budget.
+
+    The engine holds it while the row is in flight, so a row cut off by a stop still reports
+    how many requests it really sent.
+    """
 
     policy: RetryPolicy
+    sent: int = 0  # requests started, the one in flight included
     counted: int = 0
     rate_limited: int = 0
     last: Attempt | None = field(default=None)
+
+    @property
+    def attempts(self) -> int:
+        """Requests really sent for the row, 429s included."""
+        return self.sent
 
     def spent_now(self) -> bool:
         return self.counted >= self.policy.max_attempts
@@ -163,8 +173,10 @@ class Deliverer:
         self._streak = 0
         self._pause_streak = 0
 
-    async def deliver(self, update: LeadUpdate) -> Delivery:
-        budget = _Budget(self._policy)
+    def budget(self) -> Budget:
+        return Budget(self._policy)
+
+    async def deliver(self, update: LeadUpdate, budget: Budget) -> Delivery:
         try:
             attempt = await self._attempt(update, budget)
             # Most rows take one attempt: only those that need a retry pay for tenacity's set-up
@@ -182,18 +194,19 @@ class Deliverer:
                 attempt = await retrying(self._attempt, update, budget)
         except Stopped:
             return _aborted(budget)
-        attempts = budget.counted + budget.rate_limited
+        attempts = budget.attempts
         if attempt.verdict is Verdict.KEY_REFUSED:
             return _delivery(Status.ABORTED, attempts, attempt)
         if attempt.verdict is not Verdict.FINAL:
             return _delivery(Status.FAILED, attempts, attempt)
         return _delivery(attempt.status, attempts, attempt)
 
-    async def _attempt(self, update: LeadUpdate, budget: _Budget) -> Attempt:
+    async def _attempt(self, update: LeadUpdate, budget: Budget) -> Attempt:
         await self._pacer.acquire()
         counters = self.counters
         counters.requests += 1
-        if budget.counted or budget.rate_limited:
+        budget.sent += 1
+        if budget.sent > 1:
             counters.retries += 1
         started = asyncio.get_running_loop().time() if log.isEnabledFor(logging.DEBUG) else 0.0
         try:
@@ -211,7 +224,7 @@ class Deliverer:
         self._account(attempt, budget)
         return attempt
 
-    def _account(self, attempt: Attempt, budget: _Budget) -> None:
+    def _account(self, attempt: Attempt, budget: Budget) -> None:
         """Update the job-wide streaks and pauses that one attempt's answer calls for."""
         verdict = attempt.verdict
         if verdict is Verdict.RATE_LIMITED:
@@ -265,8 +278,8 @@ def _delivery(status: Status, attempts: int, attempt: Attempt) -> Delivery:
     return Delivery(status, attempts, reply.status, reply.error_code, reply.message)
 
 
-def _aborted(budget: _Budget) -> Delivery:
-    attempts = budget.counted + budget.rate_limited
+def _aborted(budget: Budget) -> Delivery:
+    attempts = budget.attempts
     last = budget.last
     message = "not finished: the job stopped"
     if last is None:

@@ -14,6 +14,7 @@ import difflib
 import hashlib
 import json
 import os
+import stat
 import sys
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
@@ -215,6 +216,9 @@ class Source:
         self.format: Format = format or _format_of(path)
         self.is_stdin = path == "-"
         self._raw = self._open()
+        # A pipe, FIFO or terminal can be read once, and a read may block: such input is read in
+        # a thread, and cannot be counted in advance or fingerprinted for --resume.
+        self.rereadable = not self.is_stdin and stat.S_ISREG(os.fstat(self._raw.fileno()).st_mode)
         self._sniff()
         self._lines = _decoded_lines(self._raw)
         self._columns: _CsvColumns | None = None
@@ -302,12 +306,17 @@ class Source:
         if not self.is_stdin:
             self._raw.close()
 
-    def fingerprint(self) -> str:
-        """sha256 of the file's bytes, to tell on `--resume` whether the input changed."""
-        if self.is_stdin:
-            raise ConfigError(
-                "--resume needs an input file; standard input cannot be fingerprinted"
-            )
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def fingerprint(self) -> str | None:
+        """sha256 of the file's bytes, to tell on `--resume` whether the input changed; None
+        for input that can be read only once (standard input, a pipe)."""
+        if not self.rereadable:
+            return None
         digest = hashlib.sha256()
         with open(self.path, "rb") as fh:
             while chunk := fh.read(1 << 20):
@@ -315,8 +324,8 @@ class Source:
         return digest.hexdigest()
 
     def count(self) -> int | None:
-        """How many records the file holds (one extra pass), or None for standard input."""
-        if self.is_stdin:
+        """How many records the file holds (one extra pass), or None for input read only once."""
+        if not self.rereadable:
             return None
         with open(self.path, "rb") as fh:
             lines = _decoded_lines(fh)
@@ -375,7 +384,7 @@ def _item(record: Mapping[str, Any] | LeadUpdate) -> Item:
 async def numbered(rows: Rows, *, batch: int = 256) -> AsyncIterator[RowItem]:
     """Any input as numbered items; standard input is read in a thread so the loop never blocks."""
     if isinstance(rows, Source):
-        if rows.is_stdin:
+        if not rows.rereadable:
             async for pair in _read_in_thread(iter(rows), batch):
                 yield pair
             return

@@ -868,3 +868,60 @@ def test_header_values_that_cannot_be_sent_are_a_usage_error(tmp_path: Path, wha
     assert "Traceback" not in err
     assert ("workspace" if what == "workspace_id" else "key") in err.lower()
     assert KEY[8:] not in out + err
+
+
+# ---------------------------------------------------------------------------------------------
+# outputs that would destroy the input or cannot be written; input read only once
+
+
+def test_report_that_is_the_input_is_refused(tmp_path: Path) -> None:
+    source, _ = job_input(tmp_path, make_leads(3))
+    before = source.read_bytes()
+    with SandboxThread(make_leads(3), api_key=KEY) as sb:
+        code, out, err = cli(source, "--base-url", sb.url, "--report", source, cwd=tmp_path)
+        assert sb.state.requests == 0
+    assert code == 2, out + err
+    assert "is the input file" in err
+    assert source.read_bytes() == before
+
+
+@pytest.mark.parametrize("flag", ["--report", "--summary-json"])
+def test_output_in_a_missing_folder_exits_2_before_any_request(tmp_path: Path, flag: str) -> None:
+    source, _ = job_input(tmp_path, make_leads(3))
+    target = tmp_path / "no" / "such" / ("out.csv" if flag == "--report" else "s.json")
+    with SandboxThread(make_leads(3), api_key=KEY) as sb:
+        code, out, err = cli(source, "--base-url", sb.url, flag, target, cwd=tmp_path)
+        assert sb.state.requests == 0
+    assert code == 2, out + err
+    assert "does not exist" in err
+    assert "Traceback" not in err
+
+
+def test_input_from_a_pipe_is_read_whole_and_cannot_be_resumed(tmp_path: Path) -> None:
+    leads = make_leads(2000)
+    fifo = tmp_path / "updates.fifo"
+    os.mkfifo(fifo)
+    body = "id,jobTitle\n" + "".join(f"{lead_id},Piped\n" for lead_id in leads)
+
+    def feed_the_pipe() -> subprocess.Popen[bytes]:
+        script = f"open({str(fifo)!r}, 'w').write({body!r})"
+        return subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.DEVNULL)
+
+    with SandboxThread(leads, api_key=KEY) as sb:
+        writer = feed_the_pipe()
+        code, out, err = cli(
+            fifo, "--format", "csv", "--base-url", sb.url, "--rate", "0",
+            "--report", tmp_path / "r.csv", cwd=tmp_path,
+        )  # fmt: skip
+        writer.wait(timeout=30)
+        assert sum(sb.state.applied_by_lead.values()) == 2000
+        assert all(lead["jobTitle"] == "Piped" for lead in sb.state.leads.values())
+        writer = feed_the_pipe()
+        refused = cli(fifo, "--format", "csv", "--resume", "--base-url", sb.url, cwd=tmp_path)
+        writer.kill()
+        writer.wait(timeout=30)
+        assert sum(sb.state.applied_by_lead.values()) == 2000
+    assert code == 0, out + err
+    assert len(read_report(tmp_path / "r.csv")) == 2000
+    assert refused.code == 2
+    assert "can be read again" in refused.err

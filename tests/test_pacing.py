@@ -10,7 +10,7 @@ import pytest
 
 from bulk_updater.pacing import SLACK, Pacer, Stopped
 
-from .conftest import run_virtual
+from .conftest import VirtualTimeLoop, run_virtual
 
 
 def max_in_window(times: list[float], window: float = 1.0) -> int:
@@ -32,7 +32,7 @@ async def hammer(pacer: Pacer, tasks: int, per_task: int) -> list[float]:
     return starts
 
 
-@pytest.mark.parametrize("rate", [1, 7, 50, 333])
+@pytest.mark.parametrize("rate", [1, 2.5, 7, 50, 333])
 def test_no_window_holds_more_than_rate(rate: int) -> None:
     starts = run_virtual(hammer(Pacer(rate), tasks=64, per_task=max(3, rate // 8)))
     assert max_in_window(starts) <= rate
@@ -121,6 +121,52 @@ def test_stop_wakes_waiters_and_refuses_more() -> None:
     assert now < 2  # the stop woke the waiter long before the pause would have ended
 
 
+@pytest.mark.parametrize("rate", [1, 10])
+def test_short_pause_never_moves_the_schedule_backwards(rate: int) -> None:
+    """A pause ending before the next free slot (Retry-After: 0, a date in the past, a small
+    backoff) must not hand out slots earlier than the ones already used."""
+
+    async def scenario() -> list[float]:
+        pacer = Pacer(rate)
+        loop = asyncio.get_running_loop()
+        run = asyncio.ensure_future(hammer(pacer, tasks=32, per_task=max(4, rate)))
+        retries: list[float] = []
+        for seconds in (0.0, 0.3):
+            await asyncio.sleep(2.0 + 0.5 / rate)  # between two slots
+            pacer.pause(seconds)  # as after a 429; the caller then retries at once
+            for _ in range(3):
+                await pacer.acquire()
+                retries.append(loop.time())
+        return [*(await run), *retries]
+
+    starts = run_virtual(scenario())
+    assert max_in_window(starts) <= rate
+
+
+@pytest.mark.parametrize("stall", [0.03, 0.2])
+def test_a_stalled_loop_releases_no_burst(stall: float) -> None:
+    """Slot holders made late by a busy loop all wake at once; the window guard spreads them."""
+
+    async def scenario() -> list[float]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualTimeLoop)
+        run = asyncio.ensure_future(hammer(Pacer(50), tasks=64, per_task=4))
+        for _ in range(3):
+            await asyncio.sleep(1.0)
+            loop.now += stall  # blocks the loop: every timer due meanwhile fires late, together
+        return await run
+
+    starts = run_virtual(scenario())
+    assert max_in_window(starts) <= 50
+
+
 def test_negative_rate_is_refused() -> None:
     with pytest.raises(ValueError, match="rate"):
         Pacer(-1)
+
+
+def test_fractional_rate_runs_at_the_whole_number_it_allows() -> None:
+    starts = sorted(run_virtual(hammer(Pacer(2.5), tasks=8, per_task=3)))
+    achieved = (len(starts) - 1) / (starts[-1] - starts[0])
+    assert max_in_window(starts) <= 2
+    assert 0.98 * 2 <= achieved <= 2

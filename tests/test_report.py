@@ -136,3 +136,22 @@ def test_report_needs_a_known_extension(tmp_path: Path) -> None:
 def test_default_report_path() -> None:
     assert default_report_path("data/in.csv") == Path("data/in.csv.report.csv")
     assert default_report_path("-") == Path("bulk-updater.report.csv")
+
+
+def test_resume_drops_a_cut_off_last_line_that_opens_a_quote(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    with ReportWriter(path, fingerprint="f") as writer:
+        writer.write(outcome(1))
+        writer.write(outcome(2, Status.FAILED))
+    with open(path, "a") as file:
+        file.write('3,lead3,updated,200,,"cut off by a power loss')
+    with ReportWriter(path, resume=True, fingerprint="f") as writer:
+        assert 3 not in writer.finished  # half a line is not a finished row
+        assert 1 in writer.finished
+        writer.write(outcome(2))
+        writer.write(outcome(3))
+    assert [(r["row"], r["status"]) for r in read_csv(path)] == [
+        ("1", "updated"),
+        ("2", "updated"),
+        ("3", "updated"),
+    ]
