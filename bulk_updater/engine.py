@@ -25,7 +25,6 @@ import asyncio
 import collections
 import contextlib
 import math
-import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Container
 from os import PathLike
@@ -43,7 +42,6 @@ from .sources import Invalid, RowItem, Rows, Source, numbered
 
 _WINDOW_PER_WORKER: Final = 4
 _MIN_WINDOW: Final = 256
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 Work = tuple[int, LeadUpdate]
 
@@ -299,6 +297,7 @@ class BulkUpdater:
         sender: Sender | None = None,
     ) -> None:
         self.settings = Settings.build(
+            api_key=api_key or None,
             base_url=base_url,
             rate=rate,
             concurrency=concurrency,
@@ -313,12 +312,6 @@ class BulkUpdater:
         )
         if sender is None and not api_key:
             raise ConfigError("no API key: set SENDKIT_API_KEY or pass api_key=")
-        if api_key and _CONTROL.search(api_key):
-            raise ConfigError(
-                "the API key holds a line break or control character, which an HTTP header "
-                "cannot carry; check SENDKIT_API_KEY or the --api-key-file (one line, the key only)"
-            )
-        self._api_key = api_key or ""
         self._sender = sender
         self._client: SendKitClient | None = None
         self._job: _Job | None = None
@@ -328,7 +321,7 @@ class BulkUpdater:
         if self._sender is None:
             s = self.settings
             self._client = SendKitClient(
-                api_key=self._api_key,
+                api_key=s.api_key.get_secret_value() if s.api_key else "",
                 base_url=s.base_url,
                 timeout=s.timeout,
                 concurrency=s.concurrency,

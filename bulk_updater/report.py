@@ -33,7 +33,7 @@ COLUMNS: Final = (
     "email",
 )
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
-_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START: Final = ("=", "+", "-", "@")  # tab and CR are escaped before this check
 
 
 def _one_line(text: str) -> str:
@@ -175,12 +175,11 @@ class ReportWriter:
     def flush(self) -> None:
         self._file.flush()
 
-    def close(self, *, sort: bool = True) -> None:
-        """Close the file and, unless told not to, rewrite it in input order, one line per row."""
+    def close(self) -> None:
+        """Close the file and rewrite it in input order, one line per row."""
         try:
             self._file.close()
-            if sort:
-                sort_report(self.path, jsonl=self.jsonl)
+            sort_report(self.path, jsonl=self.jsonl)
         finally:
             self._lock.close()
 

@@ -6,12 +6,13 @@ import ipaddress
 import re
 from typing import Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from yarl import URL
 
 from .errors import ConfigError
 
 DEFAULT_BASE_URL: Final = "https://api.sendkit.ai"
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
@@ -31,6 +32,7 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    api_key: SecretStr | None = None  # never shown: repr and str print '**********'
     base_url: str = DEFAULT_BASE_URL
     rate: float = Field(default=10.0, ge=0, le=100_000)
     concurrency: int = Field(default=8, ge=1, le=1024)
@@ -43,11 +45,15 @@ class Settings(BaseModel):
     streak_limit: int = Field(default=50, ge=1)
     grace: float = Field(default=5.0, ge=0, le=600)
 
-    @field_validator("workspace_id")
+    @field_validator("api_key", "workspace_id")
     @classmethod
-    def _header_safe(cls, value: str | None) -> str | None:
-        if value is not None and re.search(r"[\x00-\x1f\x7f]", value):
-            raise ValueError("holds a line break or control character; it is sent as a header")
+    def _header_safe(cls, value: SecretStr | str | None) -> SecretStr | str | None:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is not None and _CONTROL.search(text):
+            raise ValueError(
+                "holds a line break or control character, which an HTTP header cannot carry "
+                "(a key file must hold the key alone, on one line)"
+            )
         return value
 
     @field_validator("base_url")
@@ -72,7 +78,7 @@ class Settings(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             problems = []
-            for error in exc.errors(include_url=False):
+            for error in exc.errors(include_url=False, include_input=False):
                 name = ".".join(str(p) for p in error["loc"]) or "settings"
                 msg = str(error["msg"]).removeprefix("Value error, ")
                 problems.append(f"{name.replace('_', '-')}: {msg}")

@@ -9,6 +9,7 @@ problems with the file as a whole (unreadable, not text, no id column, unknown c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import difflib
 import hashlib
@@ -422,9 +423,8 @@ async def _read_in_thread(items: Iterator[RowItem], batch: int) -> AsyncIterator
             hand_over(chunk)
             hand_over(None)
         except Exception as exc:  # handed to the loop, which re-raises it in the job
-            hand_over(exc)
-        except RuntimeError:  # pragma: no cover - the loop closed first; nobody is listening
-            pass
+            with contextlib.suppress(RuntimeError):  # unless the loop is closed: nobody listens
+                hand_over(exc)
 
     threading.Thread(target=pump, name="bulk-updater-stdin", daemon=True).start()
     while (chunk := await chunks.get()) is not None:
