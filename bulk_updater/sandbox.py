@@ -28,7 +28,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -132,6 +132,8 @@ class SandboxState:
     """Injected faults by kind."""
     auth_failures: int = 0
     """401 and 403 answers sent."""
+    changed: threading.Condition = field(default_factory=threading.Condition, compare=False)
+    """Notified when a request arrives and when it is answered, so another thread can wait."""
 
 
 def load_leads(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
@@ -278,11 +280,20 @@ class _Handler:
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self.state.requests += 1
-        if request.match_info.http_exception is None:
-            return await handler(request)
-        # Anything but PATCH /v1/leads/{id}: a client of this API should never send it.
-        self.state.stray.append(f"{request.method} {request.raw_path}")
-        return _error(404, "ROUTE_NOT_FOUND", f"No route for {request.method} {request.path}")
+        self._notify()
+        try:
+            if request.match_info.http_exception is None:
+                return await handler(request)
+            # Anything but PATCH /v1/leads/{id}: a client of this API should never send it.
+            self.state.stray.append(f"{request.method} {request.raw_path}")
+            return _error(404, "ROUTE_NOT_FOUND", f"No route for {request.method} {request.path}")
+        finally:
+            self._notify()
+
+    def _notify(self) -> None:
+        """Wake whoever waits on the state (`SandboxThread.wait_until`): on arrival and answer."""
+        with self.state.changed:
+            self.state.changed.notify_all()
 
     async def patch_lead(self, request: web.Request) -> web.StreamResponse:
         lead_id = request.match_info["id"]
@@ -542,6 +553,11 @@ class SandboxThread:
             raise RuntimeError("the sandbox is not running; use 'with SandboxThread(...)'")
         return self._url
 
+    def wait_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Block until `condition()` holds, re-checked after every request; False on timeout."""
+        with self.state.changed:
+            return self.state.changed.wait_for(condition, timeout)
+
     def __enter__(self) -> SandboxThread:
         if self._thread is not None:
             raise RuntimeError("the sandbox thread was already started")
@@ -617,13 +633,9 @@ def serve(
 async def _serve(sandbox: Sandbox) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    handled: list[signal.Signals] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C raises KeyboardInterrupt
-            continue
-        handled.append(signum)
+    handled = (signal.SIGINT, signal.SIGTERM)  # POSIX only, like the rest of the package (flock)
+    for signum in handled:
+        loop.add_signal_handler(signum, stop.set)
     try:
         async with sandbox:
             print(f"sandbox: serving {len(sandbox.state.leads)} leads at {sandbox.url}", flush=True)

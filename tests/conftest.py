@@ -53,6 +53,13 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         return self.now
 
 
+async def advance(seconds: float) -> None:
+    """Let `seconds` of virtual time pass (inside `run_virtual` only: it costs no real time)."""
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualTimeLoop), "advance() is for virtual-time tests"
+    await asyncio.sleep(seconds)
+
+
 def run_virtual(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion in virtual time."""
     loop = VirtualTimeLoop()

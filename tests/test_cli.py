@@ -1,8 +1,8 @@
 """The `bulk-updater run` command as cron runs it: real subprocesses against the sandbox.
 
 Every run here is `python -m bulk_updater run ...` in a child process, with pipes (not a terminal)
-for its output, talking HTTP to a `SandboxThread` on loopback. Waiting is always polling a
-condition with a deadline, or `proc.wait(timeout=...)`.
+for its output, talking HTTP to a `SandboxThread` on loopback. Waiting is always on an event: the
+sandbox's notification after each request (`wait_until`), or `proc.wait(timeout=...)`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ STATUSES = ("updated", "not_found", "invalid", "rejected", "failed", "aborted", 
 HEADER = ("id", "email", "jobTitle", "tags", "customFields.tier")
 #: Anything but printable text and newlines: carriage returns, escapes, other C0/C1 controls.
 CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
-POLL = 0.05
+SELECT_TIMEOUT = 0.05  # the terminal test's select(): wakes on output, or to check the deadline
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,21 +125,14 @@ def assert_plain(*texts: str) -> None:
         assert bad is None, f"control character {bad.group()!r} in output: {text[-500:]!r}"
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(POLL)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+def wait_until(sb: SandboxThread, condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Wait on the sandbox's own notifications (after every request) until `condition` holds."""
+    if not sb.wait_until(condition, timeout):
+        pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
-def data_lines(report: Path) -> int:
-    """Complete lines after the header (0 while the report does not exist)."""
-    try:
-        return max(report.read_bytes().count(b"\n") - 1, 0)
-    except FileNotFoundError:
-        return 0
+def applied(sb: SandboxThread) -> int:
+    return sum(sb.state.applied_by_lead.values())
 
 
 def update_row(index: int, lead_id: str) -> dict[str, str]:
@@ -208,7 +201,7 @@ def test_sigterm_mid_job_then_resume_updates_every_row_exactly_once(tmp_path: Pa
         with running(
             start(source, *base, "--rate", "300", "--summary-json", first_json, cwd=tmp_path)
         ) as proc:
-            wait_for(lambda: data_lines(report) >= 300 or proc.poll() is not None, 30, "300 rows")
+            wait_until(sb, lambda: applied(sb) >= 300, 30, "300 rows applied")
             assert proc.poll() is None, "the job ended before it could be interrupted"
             proc.send_signal(signal.SIGTERM)
             signalled = time.monotonic()
@@ -269,7 +262,7 @@ def test_sigint_stops_with_exit_130_and_a_flushed_in_order_report(tmp_path: Path
     with SandboxThread(leads, api_key=KEY) as sb:
         args = (source, "--base-url", sb.url, "--report", report, "--rate", "200")
         with running(start(*args, cwd=tmp_path)) as proc:
-            wait_for(lambda: data_lines(report) >= 50 or proc.poll() is not None, 20, "50 rows")
+            wait_until(sb, lambda: applied(sb) >= 50, 20, "50 rows applied")
             assert proc.poll() is None, "the job ended before it could be interrupted"
             proc.send_signal(signal.SIGINT)
             code, out, err = finish(proc, timeout=10)
@@ -295,7 +288,7 @@ def test_sigterm_waits_only_a_grace_period_for_requests_in_flight(tmp_path: Path
     with SandboxThread(leads, api_key=KEY, faults=slow) as sb:
         args = ("--base-url", sb.url, "--report", report, "--rate", "0", "--concurrency", "4")
         with running(start(source, *args, "--grace", "0.5", cwd=tmp_path)) as proc:
-            wait_for(lambda: sb.state.requests >= 4, 15, "4 requests in flight")
+            wait_until(sb, lambda: sb.state.requests >= 4, 15, "4 requests in flight")
             proc.send_signal(signal.SIGTERM)
             signalled = time.monotonic()
             code, _, err = finish(proc, timeout=10)
@@ -319,7 +312,7 @@ def test_row_aborted_while_in_flight_is_not_reported_as_never_sent(tmp_path: Pat
     with SandboxThread(leads, api_key=KEY, faults=slow) as sb:
         args = ("--base-url", sb.url, "--report", report, "--rate", "0", "--concurrency", "2")
         with running(start(source, *args, "--grace", "0.2", cwd=tmp_path)) as proc:
-            wait_for(lambda: sb.state.requests >= 2, 15, "2 requests in flight")
+            wait_until(sb, lambda: sb.state.requests >= 2, 15, "2 requests in flight")
             proc.send_signal(signal.SIGTERM)
             code, _, err = finish(proc, timeout=10)
         sent = set(sb.state.patches_by_lead)
@@ -451,7 +444,8 @@ def test_second_run_on_the_same_report_exits_75_at_once(tmp_path: Path) -> None:
     with SandboxThread(leads, api_key=KEY) as sb:
         args = ("--base-url", sb.url, "--report", report, "--rate", "20")
         with running(start(source, *args, cwd=tmp_path)) as first:
-            wait_for(lambda: data_lines(report) >= 2, 15, "the first run's report")
+            # a request means the first run holds the lock: it takes it before sending anything
+            wait_until(sb, lambda: sb.state.requests >= 2, 15, "the first run's requests")
             for extra in ((), ("--resume",)):
                 started = time.monotonic()
                 code, out, err = cli(source, *args, *extra, cwd=tmp_path)
@@ -494,7 +488,7 @@ def test_lock_left_by_a_killed_run_does_not_block_the_resume(tmp_path: Path) -> 
     with SandboxThread(leads, api_key=KEY) as sb:
         args = ("--base-url", sb.url, "--report", report)
         with running(start(source, *args, "--rate", "100", cwd=tmp_path)) as proc:
-            wait_for(lambda: data_lines(report) >= 20, 15, "20 rows")
+            wait_until(sb, lambda: applied(sb) >= 20, 15, "20 rows applied")
             proc.kill()
             proc.wait(timeout=10)
         assert (tmp_path / "report.csv.lock").exists()
@@ -575,7 +569,7 @@ def test_live_progress_only_on_a_terminal(tmp_path: Path) -> None:
             chunks = []
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
-                if not select.select([master], [], [], POLL)[0]:
+                if not select.select([master], [], [], SELECT_TIMEOUT)[0]:
                     continue
                 try:
                     chunk = os.read(master, 4096)

@@ -22,7 +22,7 @@ from bulk_updater import (
 from bulk_updater.client import describe_error
 from bulk_updater.report import ReportWriter
 
-from .conftest import FakeSender, run_virtual
+from .conftest import FakeSender, advance, run_virtual
 
 
 def write_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
@@ -173,7 +173,7 @@ def test_closing_the_updater_ends_an_abandoned_stream() -> None:
             stream = updater.stream(rows)
             await anext(stream)  # abandoned without closing
         calls = len(sender.calls)
-        await asyncio.sleep(10)
+        await advance(10)
         await stream.aclose()
         return calls - len(sender.calls)
 

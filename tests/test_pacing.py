@@ -10,7 +10,7 @@ import pytest
 
 from bulk_updater.pacing import SLACK, Pacer, Stopped
 
-from .conftest import VirtualTimeLoop, run_virtual
+from .conftest import VirtualTimeLoop, advance, run_virtual
 
 
 def max_in_window(times: list[float], window: float = 1.0) -> int:
@@ -56,7 +56,7 @@ def test_idle_gap_builds_no_credit() -> None:
         pacer = Pacer(10)
         loop = asyncio.get_running_loop()
         await pacer.acquire()
-        await asyncio.sleep(5)  # virtual time: idle for five seconds
+        await advance(5)  # idle for five seconds
         return [*(await hammer(pacer, tasks=8, per_task=2)), loop.time()]
 
     *starts, _ = run_virtual(scenario())
@@ -92,7 +92,7 @@ def test_pause_reaches_callers_already_holding_a_slot() -> None:
         pacer = Pacer(2)
         loop = asyncio.get_running_loop()
         waiting = asyncio.gather(*(pacer.acquire() for _ in range(3)))
-        await asyncio.sleep(0.1)  # virtual: the waiters now hold slots at 0, 0.5, 1.0
+        await advance(0.1)  # the waiters now hold slots at 0, 0.5, 1.0
         pacer.pause(10.0)
         started = loop.time()
         await waiting
@@ -109,7 +109,7 @@ def test_stop_wakes_waiters_and_refuses_more() -> None:
         await pacer.acquire()
         pacer.pause(3600)
         waiter = asyncio.ensure_future(pacer.acquire())
-        await asyncio.sleep(1)
+        await advance(1)
         pacer.stop()
         with pytest.raises(Stopped):
             await waiter
@@ -132,7 +132,7 @@ def test_short_pause_never_moves_the_schedule_backwards(rate: int) -> None:
         run = asyncio.ensure_future(hammer(pacer, tasks=32, per_task=max(4, rate)))
         retries: list[float] = []
         for seconds in (0.0, 0.3):
-            await asyncio.sleep(2.0 + 0.5 / rate)  # between two slots
+            await advance(2.0 + 0.5 / rate)  # between two slots
             pacer.pause(seconds)  # as after a 429; the caller then retries at once
             for _ in range(3):
                 await pacer.acquire()
@@ -152,7 +152,7 @@ def test_a_stalled_loop_releases_no_burst(stall: float) -> None:
         assert isinstance(loop, VirtualTimeLoop)
         run = asyncio.ensure_future(hammer(Pacer(50), tasks=64, per_task=4))
         for _ in range(3):
-            await asyncio.sleep(1.0)
+            await advance(1.0)
             loop.now += stall  # blocks the loop: every timer due meanwhile fires late, together
         return await run
 

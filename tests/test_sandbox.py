@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import email.utils
 import json
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -628,3 +630,13 @@ def test_load_leads_rejects_a_non_list(tmp_path: Path) -> None:
     path.write_text('{"_id": "x"}', encoding="utf-8")
     with pytest.raises(ValueError, match="JSON list"):
         load_leads(path)
+
+
+def test_sandbox_thread_wait_until_wakes_on_requests() -> None:
+    with SandboxThread({}, api_key="k") as sb:
+        assert sb.wait_until(lambda: sb.state.requests >= 1, timeout=0.05) is False
+        request = urllib.request.Request(f"{sb.url}/nowhere", method="GET")
+        with contextlib.suppress(urllib.error.HTTPError):
+            urllib.request.urlopen(request, timeout=10)
+        assert sb.wait_until(lambda: sb.state.requests >= 1, timeout=10) is True
+        assert sb.state.stray == ["GET /nowhere"]
