@@ -164,12 +164,14 @@ class _Job:
     def _abort_leftovers(self) -> None:
         """Outcomes for the rows the cancelled workers held, and the rows waiting for them."""
         for row, update, budget in self.in_flight.values():
+            if not budget.attempts:
+                self._abort(row, update)
+                continue
             message = (
                 f"sent, but no answer within the {self.settings.grace:g}s grace period "
                 f"(the lead may be updated): {self.stop_message}"
             )
-            attempts = budget.attempts or 1
-            self.emit(_outcome(row, update, Status.ABORTED, message, attempts=attempts))
+            self.emit(_outcome(row, update, Status.ABORTED, message, attempts=budget.attempts))
         self.in_flight.clear()
         for chain in self.chains.values():
             for row, update in chain or ():
