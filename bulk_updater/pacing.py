@@ -28,6 +28,11 @@ from typing import Final
 SLACK: Final = 1.01
 
 
+#: Waits shorter than this are not waited: a clock (or float sum) that lands a hair before the
+#: target must not send a waiter round the loop again and again.
+_TICK: Final = 1e-6
+
+
 class Stopped(Exception):
     """The job is stopping: no more requests may start."""
 
@@ -61,7 +66,7 @@ class Pacer:
                 raise Stopped
             now = loop.time()
             generation = self._generation
-            if now < self._resume_at:
+            if self._resume_at - now > _TICK:
                 await self._wait(self._resume_at - now)
                 continue
             if not self._interval:
@@ -78,7 +83,7 @@ class Pacer:
             starts = self._starts
             if len(starts) == starts.maxlen and now - starts[0] < 1.0:
                 # Late (a stalled loop): starting now would put R+1 starts in one second.
-                self._next_slot = max(self._next_slot, starts[0] + 1.0)
+                self._next_slot = max(self._next_slot, starts[0] + 1.0 + _TICK)
                 continue
             starts.append(now)
             self._last_slot = max(self._last_slot, slot)

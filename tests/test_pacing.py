@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import itertools
+import math
+import random
+import signal
+from collections.abc import Iterator
 
 import pytest
 
@@ -170,3 +175,67 @@ def test_fractional_rate_runs_at_the_whole_number_it_allows() -> None:
     achieved = (len(starts) - 1) / (starts[-1] - starts[0])
     assert max_in_window(starts) <= 2
     assert 0.98 * 2 <= achieved <= 2
+
+
+@contextlib.contextmanager
+def real_time_limit(seconds: float) -> Iterator[None]:
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError(f"still running after {seconds} s of real time")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_pauses_and_stalls_at_random_never_break_the_limit_or_hang(seed: int) -> None:
+    rnd = random.Random(seed)
+    rate = rnd.choice([0.5, 1, 2, 2.5, 5, 10, 50, 100])
+    allowed = math.floor(rate) if rate >= 1 else 1
+    starts: list[float] = []
+
+    async def scenario() -> None:
+        pacer = Pacer(rate)
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualTimeLoop)
+
+        async def user() -> None:
+            while loop.time() < 15:
+                await pacer.acquire()
+                starts.append(loop.time())
+                await advance(rnd.choice([0, 0, 0.001, rnd.uniform(0, 2)]))
+
+        async def chaos() -> None:
+            while True:
+                await advance(rnd.uniform(0, 1))
+                if rnd.random() < 0.3:  # a 429, sometimes with Retry-After: 0
+                    pacer.pause(rnd.choice([0, 0.001, rnd.uniform(0, 3)]))
+                elif rnd.random() < 0.5:
+                    loop.now += rnd.uniform(0, 2.5)  # the loop was blocked
+
+        disorder = asyncio.ensure_future(chaos())
+        await asyncio.gather(*(user() for _ in range(rnd.choice([1, 3, 20, 64]))))
+        disorder.cancel()
+
+    with real_time_limit(10):  # a livelock would spin without moving the virtual clock
+        run_virtual(scenario())
+    assert starts
+    assert max_in_window(starts) <= allowed
+
+
+def test_a_pause_ending_a_hair_after_now_does_not_spin() -> None:
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualTimeLoop)
+        loop.now = 3.589188570121313
+        pacer = Pacer(10)
+        pacer.pause(math.ulp(loop.now))  # the pause ends one float step after now
+        await pacer.acquire()
+        return loop.now
+
+    with real_time_limit(5):
+        assert run_virtual(scenario()) == pytest.approx(3.589188570121313)
