@@ -392,6 +392,8 @@ class BulkUpdater:
             while (outcome := await job.results.get()) is not None:
                 job.window.release()
                 yield outcome
+            if task.cancelled():  # only __aexit__ cancels it: the updater closed under the stream
+                raise RuntimeError("the BulkUpdater was closed while this stream was running")
             await task
         finally:
             self._job = self._task = None

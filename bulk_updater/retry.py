@@ -284,7 +284,7 @@ def _aborted(budget: Budget) -> Delivery:
     message = "not finished: the job stopped"
     if last is None:
         return Delivery(Status.ABORTED, attempts, None, None, message)
-    detail = last.error or (last.reply.message if last.reply else "")
+    detail = last.error or (last.reply.message or f"HTTP {last.reply.status}" if last.reply else "")
     code = "CONNECTION" if last.reply is None else last.reply.error_code
     http = last.reply.status if last.reply else None
     return Delivery(Status.ABORTED, attempts, http, code, f"{message} (last try: {detail})")
