@@ -66,6 +66,14 @@ def _outcome(
     )
 
 
+def _failure(*tasks: asyncio.Task[None]) -> BaseException | None:
+    """The exception a finished task ended with (a bug in a worker, a failing input), if any."""
+    for task in tasks:
+        if task.done() and not task.cancelled() and (exc := task.exception()) is not None:
+            return exc
+    return None
+
+
 class _Job:
     """One pass over one input: feeder, workers and the shutdown of both."""
 
@@ -90,12 +98,15 @@ class _Job:
         self.stop_reason: StopReason | None = None
         self.stop_message: str | None = None
         self.stopping = asyncio.Event()
+        self.interrupted = asyncio.Event()  # stop reading, even while draining after a stop
 
     @property
     def counters(self) -> Counters:
         return self.deliverer.counters
 
     def stop(self, reason: StopReason, message: str) -> None:
+        if reason is StopReason.INTERRUPTED:
+            self.interrupted.set()
         if self.stop_reason is None:
             self.stop_reason = reason
             self.stop_message = message
@@ -115,14 +126,13 @@ class _Job:
         stopping = asyncio.create_task(self.stopping.wait())
         try:
             await asyncio.wait((idle, stopping, *workers), return_when=asyncio.FIRST_COMPLETED)
-            for worker in workers:  # a worker ends early only on a bug: raise it, lose no row
-                if worker.done() and not worker.cancelled() and (exc := worker.exception()):
-                    raise exc
-            failure = feeder.exception() if feeder.done() and not feeder.cancelled() else None
+            crash = _failure(*workers)  # a bug: the rows it held cannot finish, so no grace
+            failure = crash or _failure(feeder)
             if failure is not None:  # rows already read still get their outcomes first
-                self.stop(StopReason.INTERRUPTED, f"the input could not be read: {failure}")
+                self.stop(StopReason.INTERRUPTED, f"the job failed: {failure!r}")
             if self.stop_reason is not None:
-                await self._wind_down(feeder, workers)
+                await self._wind_down(feeder, workers, 0 if crash else self.settings.grace)
+                failure = failure or _failure(*workers) or _failure(feeder)
             if failure is not None:
                 raise failure
             if self.stop_reason is None:
@@ -139,27 +149,28 @@ class _Job:
         await self.queue.join()
 
     async def _wind_down(
-        self, feeder: asyncio.Task[None], workers: list[asyncio.Task[None]]
+        self, feeder: asyncio.Task[None], workers: list[asyncio.Task[None]], grace: float
     ) -> None:
         """After a stop: requests in flight get `grace` seconds, then end `aborted`.
 
         An interrupt stops reading at once; after a refused key or an outage the feeder reads the
-        rest of the input and reports it `aborted`.
+        rest of the input and reports it `aborted`, until it ends or an interrupt comes.
         """
-        interrupted = self.stop_reason is StopReason.INTERRUPTED
         join = asyncio.create_task(self.queue.join())
-        done, _ = await asyncio.wait((join,), timeout=self.settings.grace)
+        done, _ = await asyncio.wait((join,), timeout=grace) if grace else (set(), set())
         if not done:
             join.cancel()
             for task in workers:
                 task.cancel()
             await asyncio.gather(join, *workers, return_exceptions=True)
-            self._abort_leftovers()
-        if interrupted:
+        self._abort_leftovers()  # empty unless workers were cancelled or one died
+        if not self.interrupted.is_set():
+            interrupted = asyncio.create_task(self.interrupted.wait())
+            await asyncio.wait((feeder, interrupted), return_when=asyncio.FIRST_COMPLETED)
+            interrupted.cancel()
+        if not feeder.done():
             feeder.cancel()  # it may be waiting on a pipe; nothing it holds is read yet
-            await asyncio.gather(feeder, return_exceptions=True)
-        else:
-            await feeder
+        await asyncio.gather(feeder, return_exceptions=True)
 
     def _abort_leftovers(self) -> None:
         """Outcomes for the rows the cancelled workers held, and the rows waiting for them."""
@@ -191,7 +202,7 @@ class _Job:
         try:
             while True:
                 await window.acquire()  # room first, then read: a stop never strands a read row
-                if self.stop_reason is StopReason.INTERRUPTED:
+                if self.interrupted.is_set():
                     return
                 try:
                     row, item = await anext(items)

@@ -93,8 +93,10 @@ class Pacer:
         """Sleep, but wake at once when the job stops."""
         if self._stopped.is_set():
             return
+        # Not wait_for: on 3.11 it can swallow a cancellation that arrives as the event is set.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopped.wait(), delay)
+            async with asyncio.timeout(delay):
+                await self._stopped.wait()
 
     def pause(self, seconds: float) -> bool:
         """Hold every caller for `seconds` from now; True if this started a new pause."""

@@ -188,3 +188,63 @@ def test_server_text_cannot_carry_escape_codes() -> None:
     assert message == "a [2Jb"
     _, long = describe_error(400, ('{"error": {"message": "' + "x" * 5000 + '"}}').encode())
     assert len(long) == 500
+
+
+async def test_a_consumer_that_raises_right_after_a_stop_does_not_hang() -> None:
+    class Oops(Exception):
+        pass
+
+    def stop_then_raise(outcome: Outcome) -> None:
+        updater.stop()
+        raise Oops
+
+    async with (
+        asyncio.timeout(10),
+        BulkUpdater(sender=FakeSender(latency=0.001), rate=0, concurrency=8) as updater,
+    ):
+        with pytest.raises(Oops):
+            await updater.run(
+                [{"id": f"lead{i}", "city": "Oslo"} for i in range(200)],
+                on_outcome=stop_then_raise,
+            )
+
+
+def test_an_interrupt_ends_the_draining_after_a_refused_key() -> None:
+    async def endless() -> AsyncIterator[dict[str, str]]:
+        n = 0
+        while True:
+            n += 1
+            yield {"id": f"lead{n}", "city": "Oslo"}
+            await advance(0.001)
+
+    refused = FakeSender(lambda update, attempt: Reply(401), latency=0.01)
+
+    async def main() -> tuple[object, float]:
+        async with BulkUpdater(sender=refused, rate=0, concurrency=4) as updater:
+            asyncio.get_running_loop().call_later(5, updater.stop)
+            summary = await updater.run(endless())
+            return summary.stopped, asyncio.get_running_loop().time()
+
+    stopped, ended = run_virtual(main())
+    assert str(stopped) == "key_refused"
+    assert ended < 6
+
+
+def test_a_sender_bug_after_a_stop_surfaces_and_no_row_vanishes() -> None:
+    def script(update: LeadUpdate, attempt: int) -> Reply | Exception:
+        if update.id == "bad":
+            raise ZeroDivisionError("bug in the sender")
+        return Reply(200)
+
+    outcomes: list[Outcome] = []
+
+    async def main() -> None:
+        sender = FakeSender(script, latency=2.0)
+        async with BulkUpdater(sender=sender, rate=0, concurrency=2, grace=5) as updater:
+            asyncio.get_running_loop().call_later(1, updater.stop)
+            rows = [{"id": i, "city": "Oslo"} for i in ("a", "bad", "bad", "c")]
+            with pytest.raises(ZeroDivisionError):
+                await collect(updater.stream(rows), outcomes)
+
+    run_virtual(main())
+    assert sorted(o.row for o in outcomes) == [1, 2, 3, 4]
