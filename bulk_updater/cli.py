@@ -219,7 +219,7 @@ def run(
             raise ConfigError(
                 f"--resume needs an input file that can be read again; {source.name} cannot"
             )
-        report_path = report or default_report_path(input_path)
+        report_path = report or default_report_path(input_path if source.rereadable else "-")
         _check_outputs(source, report_path, summary_json)
     except ReportLockedError as exc:
         _fail(str(exc), EXIT_LOCKED)
@@ -242,6 +242,9 @@ def run(
         _fail(str(exc), EXIT_LOCKED)
     except BulkUpdaterError as exc:
         _fail(str(exc))
+    except OSError as exc:  # a full disk, a vanished input: what is done stays in the report
+        where = exc.filename or report_path
+        _fail(f"{where}: {exc.strerror or exc}; fix it and rerun with --resume", EXIT_ABORTED)
     code = _exit_code(summary, signum)
     if summary_json is not None:
         data = summary.model_dump(mode="json")

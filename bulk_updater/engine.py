@@ -66,6 +66,26 @@ def _outcome(
     )
 
 
+class _LeadBits:
+    """A set of lead ids as bits of a fixed table (4 MB), so memory stays flat on resume.
+
+    A false positive only sends a finished row again, and every later row of its lead after it
+    (a PATCH with the same body is idempotent), so the last row still wins.
+    """
+
+    def __init__(self, bits: int = 1 << 25) -> None:
+        self._table = bytearray(bits // 8)
+        self._mask = bits - 1
+
+    def add(self, lead_id: str) -> None:
+        slot = hash(lead_id) & self._mask
+        self._table[slot >> 3] |= 1 << (slot & 7)
+
+    def __contains__(self, lead_id: object) -> bool:
+        slot = hash(lead_id) & self._mask
+        return bool(self._table[slot >> 3] & (1 << (slot & 7)))
+
+
 def _failure(*tasks: asyncio.Task[None]) -> BaseException | None:
     """The exception a finished task ended with (a bug in a worker, a failing input), if any."""
     for task in tasks:
@@ -195,9 +215,9 @@ class _Job:
 
     async def _feed(self, items: AsyncIterator[RowItem]) -> None:
         """Admit rows while the window has room: each row read gets an outcome, none is lost."""
-        skip = self.skip
+        skip: Container[int] = self.skip or ()
         horizon = skip.horizon if isinstance(skip, FinishedRows) else math.inf
-        resent: set[str] = set()  # leads with a row re-sent on resume: later rows follow it
+        resent = _LeadBits() if self.skip is not None else None  # leads re-sent: later rows follow
         window = self.window
         try:
             while True:
@@ -208,14 +228,14 @@ class _Job:
                     row, item = await anext(items)
                 except StopAsyncIteration:
                     return
-                if skip is not None and row in skip and item.id not in resent:
+                if resent is not None and row in skip and item.id not in resent:
                     self.emit(_outcome(row, item, Status.SKIPPED, "finished by an earlier run"))
                 elif isinstance(item, Invalid):
                     self.emit(_outcome(row, item, Status.INVALID, item.message))
                 elif self.stop_reason is not None:
                     self._abort(row, item)
                 else:
-                    if skip is not None and row <= horizon:
+                    if resent is not None and row <= horizon:
                         # Sent again after an earlier run: later rows for the same lead that
                         # that run finished must follow, or an older value would win.
                         resent.add(item.id)

@@ -77,7 +77,8 @@ def _is_jsonl(path: Path) -> bool:
 
 
 def default_report_path(input_path: str) -> Path:
-    """`<input>.report.csv` beside the input (`bulk-updater.report.csv` for standard input)."""
+    """`<input>.report.csv` beside the input; `bulk-updater.report.csv` here for `-` (standard
+    input, or any input that can be read only once, such as a pipe)."""
     return Path("bulk-updater.report.csv" if input_path == "-" else f"{input_path}.report.csv")
 
 

@@ -392,11 +392,19 @@ async def numbered(rows: Rows, *, batch: int = 256) -> AsyncIterator[RowItem]:
         for pair in rows:
             yield pair
         return
+    if isinstance(rows, str | bytes | os.PathLike):
+        raise TypeError(f"rows is a path ({rows!r}); pass Source(path) to read a file")
     row = 0
     if isinstance(rows, AsyncIterable):
-        async for record in rows:
-            row += 1
-            yield row, _item(record)
+        records = aiter(rows)
+        try:
+            async for record in records:
+                row += 1
+                yield row, _item(record)
+        finally:  # close the caller's generator now, not whenever it is garbage-collected
+            aclose = getattr(records, "aclose", None)
+            if aclose is not None:
+                await aclose()
     else:
         for record in rows:
             row += 1

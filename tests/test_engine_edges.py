@@ -248,3 +248,31 @@ def test_a_sender_bug_after_a_stop_surfaces_and_no_row_vanishes() -> None:
 
     run_virtual(main())
     assert sorted(o.row for o in outcomes) == [1, 2, 3, 4]
+
+
+def test_a_path_string_is_not_read_as_rows() -> None:
+    async def main() -> None:
+        async with BulkUpdater(sender=FakeSender(), rate=0) as updater:
+            with pytest.raises(TypeError, match=r"pass Source\(path\)"):
+                await updater.run("updates.csv")  # type: ignore[arg-type]
+
+    run_virtual(main())
+
+
+def test_the_caller_async_generator_is_closed_when_the_job_ends() -> None:
+    closed: list[bool] = []
+
+    async def rows() -> AsyncIterator[dict[str, str]]:
+        try:
+            for i in range(1000):
+                yield {"id": f"lead{i}", "city": "Oslo"}
+        finally:
+            closed.append(True)
+
+    async def main() -> None:
+        async with BulkUpdater(sender=FakeSender(), rate=0, concurrency=2) as updater:
+            asyncio.get_running_loop().call_later(0.05, updater.stop)
+            await updater.run(rows())
+            assert closed == [True]  # before the updater closes, not at garbage collection
+
+    run_virtual(main())
