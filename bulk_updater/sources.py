@@ -9,7 +9,6 @@ problems with the file as a whole (unreadable, not text, no id column, unknown c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import difflib
 import hashlib
@@ -413,12 +412,24 @@ async def numbered(rows: Rows, *, batch: int = 256) -> AsyncIterator[RowItem]:
 
 async def _read_in_thread(items: Iterator[RowItem], batch: int) -> AsyncIterator[RowItem]:
     """Batches from a blocking iterator, read by a daemon thread (a pipe that never ends must not
-    keep the process alive after an interrupt); at most a few batches wait in memory."""
+    keep the process alive after an interrupt); at most a few batches wait in memory, and the
+    thread stops at its next batch once the reader is gone."""
     loop = asyncio.get_running_loop()
-    chunks: asyncio.Queue[list[RowItem] | BaseException | None] = asyncio.Queue(maxsize=4)
+    chunks: asyncio.Queue[list[RowItem] | BaseException | None] = asyncio.Queue()
+    room = threading.Semaphore(4)  # batches handed over but not yet taken
+    gone = threading.Event()
 
-    def hand_over(chunk: list[RowItem] | BaseException | None) -> None:
-        asyncio.run_coroutine_threadsafe(chunks.put(chunk), loop).result()
+    def hand_over(chunk: list[RowItem] | BaseException | None) -> bool:
+        while not room.acquire(timeout=0.5):
+            if gone.is_set():
+                return False
+        if gone.is_set():
+            return False
+        try:
+            loop.call_soon_threadsafe(chunks.put_nowait, chunk)
+        except RuntimeError:  # the loop is closed: nobody is listening
+            return False
+        return True
 
     def pump() -> None:
         try:
@@ -426,17 +437,21 @@ async def _read_in_thread(items: Iterator[RowItem], batch: int) -> AsyncIterator
             for pair in items:
                 chunk.append(pair)
                 if len(chunk) == batch:
-                    hand_over(chunk)
+                    if not hand_over(chunk):
+                        return
                     chunk = []
-            hand_over(chunk)
-            hand_over(None)
+            if hand_over(chunk):
+                hand_over(None)
         except Exception as exc:  # handed to the loop, which re-raises it in the job
-            with contextlib.suppress(RuntimeError):  # unless the loop is closed: nobody listens
-                hand_over(exc)
+            hand_over(exc)
 
     threading.Thread(target=pump, name="bulk-updater-stdin", daemon=True).start()
-    while (chunk := await chunks.get()) is not None:
-        if isinstance(chunk, BaseException):
-            raise chunk
-        for pair in chunk:
-            yield pair
+    try:
+        while (chunk := await chunks.get()) is not None:
+            room.release()
+            if isinstance(chunk, BaseException):
+                raise chunk
+            for pair in chunk:
+                yield pair
+    finally:
+        gone.set()
