@@ -322,6 +322,9 @@ def format_summary(summary: Summary) -> str:
         f"  requests {summary.requests}, retries {summary.retries}, "
         f"429s {summary.rate_limited}, {summary.achieved_rate:.1f} requests/s",
     ]
+    if summary.earlier:
+        earlier = ", ".join(f"{s.value} {n}" for s, n in summary.earlier.items())
+        lines.append(f"  skipped rows, as the earlier run left them: {earlier}")
     if summary.stopped is not None:
         lines.append(f"  stopped: {summary.stop_message}")
     if summary.report:

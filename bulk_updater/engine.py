@@ -229,7 +229,11 @@ class _Job:
                 except StopAsyncIteration:
                     return
                 if resent is not None and row in skip and item.id not in resent:
-                    self.emit(_outcome(row, item, Status.SKIPPED, "finished by an earlier run"))
+                    earlier = skip.status_of(row) if isinstance(skip, FinishedRows) else None
+                    what = f" ({earlier.value})" if earlier else ""
+                    self.emit(
+                        _outcome(row, item, Status.SKIPPED, f"finished by an earlier run{what}")
+                    )
                 elif isinstance(item, Invalid):
                     self.emit(_outcome(row, item, Status.INVALID, item.message))
                 elif self.stop_reason is not None:
@@ -463,6 +467,7 @@ class BulkUpdater:
                 rows.close()
             raise
         counts = dict.fromkeys(Status, 0)
+        earlier = dict.fromkeys(Status, 0)
         started = time.monotonic()
         try:
             skip = writer.finished if writer is not None and writer.resumed else None
@@ -470,6 +475,9 @@ class BulkUpdater:
             async with contextlib.aclosing(self._outcomes(job, rows)) as outcomes:
                 async for outcome in outcomes:
                     counts[outcome.status] += 1
+                    if outcome.status is Status.SKIPPED and skip is not None:
+                        was = skip.status_of(outcome.row)
+                        earlier[was or Status.SKIPPED] += 1
                     if writer is not None:
                         if outcome.status is not Status.SKIPPED:
                             writer.write(outcome)
@@ -493,4 +501,5 @@ class BulkUpdater:
             stopped=job.stop_reason,
             stop_message=job.stop_message,
             report=str(writer.path) if writer is not None else None,
+            earlier={status: n for status, n in earlier.items() if n},
         )

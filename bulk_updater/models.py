@@ -212,12 +212,15 @@ class Summary(BaseModel):
     stopped: StopReason | None = None
     stop_message: str | None = None
     report: str | None = None
+    earlier: dict[Status, int] = {}
+    """On resume: the statuses an earlier run gave the rows this run counts as `skipped`."""
 
     @property
     def all_updated(self) -> bool:
-        """True when every row is `updated` or `skipped` (exit code 0)."""
+        """True when every row ended `updated`, now or in an earlier run (exit code 0)."""
         return all(
             count == 0
-            for status, count in self.counts.items()
+            for counts in (self.counts, self.earlier)
+            for status, count in counts.items()
             if status not in (Status.UPDATED, Status.SKIPPED)
         )

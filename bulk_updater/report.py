@@ -49,27 +49,37 @@ def _cell(text: str | None) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
+_STATUSES: Final = tuple(Status)
+
+
 class FinishedRows:
-    """The rows an earlier run finished for good (one byte per row, so memory stays small)."""
+    """What an earlier run reported per row: one byte each (0: nothing, else the status)."""
 
     def __init__(self) -> None:
-        self._final = bytearray()
+        self._status = bytearray()
 
-    def mark(self, row: int, final: bool) -> None:
-        if row >= len(self._final):
-            self._final.extend(bytes(row + 1 - len(self._final)))
-        self._final[row] = final
+    def mark(self, row: int, status: Status) -> None:
+        if row >= len(self._status):
+            self._status.extend(bytes(row + 1 - len(self._status)))
+        self._status[row] = _STATUSES.index(status) + 1
+
+    def status_of(self, row: int) -> Status | None:
+        """The row's last status in the earlier run, if it reported one."""
+        code = self._status[row] if 0 <= row < len(self._status) else 0
+        return _STATUSES[code - 1] if code else None
 
     def __contains__(self, row: object) -> bool:
-        return isinstance(row, int) and 0 <= row < len(self._final) and self._final[row] == 1
+        """Whether the row was finished for good (so `--resume` does not send it again)."""
+        status = self.status_of(row) if isinstance(row, int) else None
+        return status is not None and status.is_final
 
     def __len__(self) -> int:
-        return self._final.count(1)
+        return sum(1 for row in range(len(self._status)) if row in self)
 
     @property
     def horizon(self) -> int:
         """The highest row the earlier run reported on."""
-        return len(self._final) - 1
+        return len(self._status) - 1
 
 
 def _is_jsonl(path: Path) -> bool:
@@ -140,7 +150,7 @@ class ReportWriter:
 
     def _read_finished(self) -> None:
         for row, status in read_statuses(self.path):
-            self.finished.mark(row, status.is_final)
+            self.finished.mark(row, status)
 
     def write(self, outcome: Outcome) -> None:
         """Append one row's line; `flush()` pushes lines out (the engine calls it whenever it would
