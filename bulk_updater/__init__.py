@@ -14,8 +14,8 @@ from .errors import (
     InputError,
     ReportLockedError,
 )
+from .inputs import Invalid, Source
 from .models import LeadUpdate, Outcome, Status, StopReason, Summary
-from .sources import Invalid, Source
 
 __version__ = _version("bulk-updater")
 

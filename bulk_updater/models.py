@@ -41,6 +41,9 @@ class Status(StrEnum):
     ABORTED = "aborted"
     SKIPPED = "skipped"
 
+    def __repr__(self) -> str:  # `print(summary.counts)` shows {'updated': 5000, ...}
+        return repr(self.value)
+
     @property
     def is_final(self) -> bool:
         """True when `--resume` must not send the row again."""
@@ -214,6 +217,8 @@ class Summary(BaseModel):
     report: str | None = None
     earlier: dict[Status, int] = {}
     """On resume: the statuses an earlier run gave the rows this run counts as `skipped`."""
+    warnings: list[str] = []
+    """What went wrong beside the rows (the report could not be sorted, ...)."""
 
     @property
     def all_updated(self) -> bool:
@@ -224,3 +229,13 @@ class Summary(BaseModel):
             for status, count in counts.items()
             if status not in (Status.UPDATED, Status.SKIPPED)
         )
+
+    @property
+    def exit_code(self) -> int:
+        """The command line's exit code for this result: 0 every row updated, 1 some rows not,
+        3 the job was stopped (key refused, API down), 130 interrupted (`stop()`)."""
+        if self.stopped is StopReason.INTERRUPTED:
+            return 130
+        if self.stopped is not None:
+            return 3
+        return 0 if self.all_updated else 1

@@ -12,6 +12,8 @@ import fcntl
 import json
 import os
 import re
+import stat
+import tempfile
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +36,9 @@ COLUMNS: Final = (
 )
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _FORMULA_START: Final = ("=", "+", "-", "@")  # tab and CR are escaped before this check
+_PLAIN_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_PLAIN_EMAIL: Final = re.compile(r"[^\s@=\x00-\x1f\x7f\"',;]+@[^\s@\x00-\x1f\x7f\"',;]+")
+_BOM: Final = "\ufeff"
 
 
 def _one_line(text: str) -> str:
@@ -47,6 +52,24 @@ def _cell(text: str | None) -> str:
         return ""
     text = _one_line(text)
     return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _id_cell(text: str) -> str:
+    """An id as read when it is a plain token (`-abc123` stays), else neutralised as text."""
+    return text if _PLAIN_ID.fullmatch(text) else _cell(text)
+
+
+def _email_cell(text: str | None) -> str:
+    """An email as read when it is a plain address (`+tag@ex.com` stays), else as text."""
+    if text and _PLAIN_EMAIL.fullmatch(text):
+        return text
+    return _cell(text)
+
+
+def companions(report: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The lock and meta files that live beside a report (beside its target, for a link)."""
+    real = Path(os.path.realpath(report))
+    return real.with_name(real.name + ".lock"), real.with_name(real.name + ".meta.json")
 
 
 _STATUSES: Final = tuple(Status)
@@ -102,14 +125,18 @@ class ReportWriter:
         if self.path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
             raise ConfigError(f"{self.path}: a report must end in .csv or .jsonl")
         self.jsonl = _is_jsonl(self.path)
-        self.meta_path = self.path.with_name(self.path.name + ".meta.json")
+        # Through a link, the file itself is locked, written and sorted: the link stays a link,
+        # and a second run through another name of the same file finds it locked.
+        self._real = Path(os.path.realpath(self.path))
+        lock_path, self.meta_path = companions(self.path)
         self.finished = FinishedRows()
+        self.unsorted: str | None = None  # why the final sort failed, if it did
         try:
-            self._lock = _lock(self.path.with_name(self.path.name + ".lock"), self.path)
+            self._lock = _lock(lock_path, self.path)
         except OSError as exc:
             raise ConfigError(f"{self.path}: cannot write the report ({exc.strerror})") from None
         try:
-            resuming = resume and self.path.exists() and _drop_partial_line(self.path) > 0
+            resuming = resume and self._real.exists() and _drop_partial_line(self._real) > 0
             if resuming:
                 self._check_fingerprint(fingerprint)
                 self._read_finished()
@@ -126,10 +153,11 @@ class ReportWriter:
 
     def _open(self, *, append: bool) -> IO[str]:
         file = open(  # noqa: SIM115 - closed by close()
-            self.path, "a" if append else "w", encoding="utf-8", newline="", errors="replace"
+            self._real, "a" if append else "w", encoding="utf-8", newline="", errors="replace"
         )
         self._csv = csv.writer(file, lineterminator="\n")
         if not append and not self.jsonl:
+            file.write(_BOM)  # so that Excel on Windows reads the report as UTF-8
             self._csv.writerow(COLUMNS)
             file.flush()
         return file
@@ -149,7 +177,7 @@ class ReportWriter:
             )
 
     def _read_finished(self) -> None:
-        for row, status in read_statuses(self.path):
+        for row, status in read_statuses(self._real):
             self.finished.mark(row, status)
 
     def write(self, outcome: Outcome) -> None:
@@ -172,14 +200,14 @@ class ReportWriter:
             self._csv.writerow(
                 (
                     outcome.row,
-                    _cell(outcome.id),
+                    _id_cell(outcome.id),
                     outcome.status.value,
                     "" if outcome.http_status is None else outcome.http_status,
                     _cell(outcome.error_code),
                     _cell(outcome.message),
                     outcome.attempts,
                     "" if outcome.duration_ms is None else outcome.duration_ms,
-                    _cell(outcome.email),
+                    _email_cell(outcome.email),
                 )
             )
 
@@ -187,10 +215,17 @@ class ReportWriter:
         self._file.flush()
 
     def close(self) -> None:
-        """Close the file and rewrite it in input order, one line per row."""
+        """Close the file and rewrite it in input order, one line per row.
+
+        If the sort fails (a full disk), the report stays as written, complete and resumable,
+        only not in input order; `unsorted` says why.
+        """
         try:
             self._file.close()
-            sort_report(self.path, jsonl=self.jsonl)
+            try:
+                sort_report(self._real, jsonl=self.jsonl)
+            except OSError as exc:
+                self.unsorted = exc.strerror or str(exc)
         finally:
             self._lock.close()
 
@@ -253,7 +288,7 @@ def _lock(lock_path: Path, report: Path) -> IO[str]:
 
 def read_statuses(path: Path) -> Iterator[tuple[int, Status]]:
     """(row, status) for every line of a report, in file order (later lines win on --resume)."""
-    with open(path, encoding="utf-8", newline="", errors="replace") as file:
+    with open(path, encoding="utf-8-sig", newline="", errors="replace") as file:
         if _is_jsonl(path):
             for line in file:
                 record = _json_record(line)
@@ -304,13 +339,20 @@ def sort_report(path: Path, *, jsonl: bool) -> None:
                 offsets[row] = position
                 lengths[row] = len(line)
             position += len(line)
-        tmp = path.with_name(path.name + ".sorting")
-        with open(tmp, "wb", buffering=1 << 16) as dst:
-            dst.write(header)
-            for offset, length in zip(offsets, lengths, strict=True):
-                if offset >= 0:
-                    src.seek(offset)
-                    dst.write(src.read(length))
-            dst.flush()
-            os.fsync(dst.fileno())
-    os.replace(tmp, path)
+        # A name of its own: a leftover of an earlier failed sort is never in the way.
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".sorting")
+        tmp = Path(name)
+        try:
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))  # the report's own permissions
+            with open(handle, "wb", buffering=1 << 16) as dst:
+                dst.write(header)
+                for offset, length in zip(offsets, lengths, strict=True):
+                    if offset >= 0:
+                        src.seek(offset)
+                        dst.write(src.read(length))
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise

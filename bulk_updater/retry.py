@@ -1,23 +1,25 @@
 """Which answers are final, which are retried, and how long to wait: one row's attempts.
 
 Built on tenacity: `Deliverer.deliver()` runs one row's attempts in an `AsyncRetrying` loop whose
-stop, wait and retry hooks live here. Every attempt first takes a slot from the `Pacer`.
+stop, wait and retry hooks live here. Every attempt first takes a slot from the `Limiter`.
 
 - 2xx → `updated`; 404 → `not_found`; other 4xx (400, 409, 422 …) → `rejected`; none is retried.
 - 408, 500, 502, 503, 504, timeouts and connection errors are retried with capped exponential
   backoff and jitter, up to `max_attempts`; then the row is `failed`.
-- 429 pauses every worker (the `Pacer`) for Retry-After, capped, or a backoff when it is absent.
-  It does not count against the row's attempts: the server is pacing the job, not refusing the row.
+- 429 pauses every worker (`Limiter.pause`). It does not count against the row's attempts: the
+  server is pacing the job, not refusing the row. A row that keeps getting 429s while other rows
+  get answers is the exception: it backs off alone, so the rest of the job keeps its speed, and
+  after `10 * max_attempts` 429s it is `failed`.
 - 401/403 stop the job: the key was refused, so no other row can succeed either.
-- `streak_limit` transient failures in a row (each new 429 pause counting once) mean the API is
-  down: the job stops rather than spend hours failing every row.
+- `streak_limit` transient failures in a row mean the API is down, and so does more than
+  `give_up_after` seconds spent paused by 429s without one answer in between: the job stops
+  rather than spend hours failing every row.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -26,13 +28,17 @@ from typing import Final
 from tenacity import AsyncRetrying, RetryCallState
 
 from .client import Reply, Sender, TransportError
+from .limits import Limiter, Stopped
+from .limits.pacer import equal_jitter
 from .models import LeadUpdate, Status, StopReason
-from .pacing import Pacer, Stopped
+from .settings import Settings
 
 log = logging.getLogger("bulk_updater")
 
 RETRY_STATUSES: Final = frozenset({408, 500, 502, 503, 504})
 KEY_REFUSED_STATUSES: Final = frozenset({401, 403})
+#: A row is `failed` after this many 429s per allowed attempt.
+RATE_LIMITED_PER_ATTEMPT: Final = 10
 
 
 class Verdict(Enum):
@@ -79,20 +85,29 @@ class Delivery:
     http_status: int | None = None
     error_code: str | None = None
     message: str = ""
+    duration: float | None = None  # seconds from the first request to the final answer
 
 
-@dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    max_attempts: int = 5
-    backoff_base: float = 0.5  # seconds before the first retry (doubling, with jitter)
-    backoff_max: float = 30.0  # cap of one backoff
-    max_pause: float = 120.0  # cap of one 429 pause, whatever Retry-After says
-    streak_limit: int = 50  # consecutive transient failures that stop the job
+    """The retry settings of a job, taken from its `Settings`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.max_attempts = settings.max_attempts
+        self.backoff_base = settings.backoff_base
+        self.backoff_max = settings.backoff_max
+        self.max_pause = settings.max_pause
+        self.streak_limit = settings.streak_limit
+        self.give_up_after = settings.give_up_after
+        self.max_rate_limited = RATE_LIMITED_PER_ATTEMPT * settings.max_attempts
 
     def backoff(self, failures: int) -> float:
         """Equal-jitter exponential backoff after the `failures`-th failure (1-based)."""
-        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** min(failures - 1, 30))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return equal_jitter(failures, self.backoff_base, self.backoff_max)
+
+    def alone(self, retry_after: float | None, rate_limited: int) -> float:
+        """The wait of a row that backs off from its own 429s (the `rate_limited`-th)."""
+        floor = self.backoff(rate_limited)
+        return min(max(retry_after or 0.0, floor), self.max_pause)
 
 
 @dataclass
@@ -116,6 +131,9 @@ class Budget:
     sent: int = 0  # requests started, the one in flight included
     counted: int = 0
     rate_limited: int = 0
+    seen_at_429: tuple[int, int] | None = None  # the job's (answers, 429s) at this row's latest
+    wait_alone: float = 0.0  # > 0: the row backs off from its own 429 by itself
+    started: float | None = None  # loop time of the first request
     last: Attempt | None = field(default=None)
 
     @property
@@ -124,11 +142,14 @@ class Budget:
         return self.sent
 
     def spent_now(self) -> bool:
-        return self.counted >= self.policy.max_attempts
+        return (
+            self.counted >= self.policy.max_attempts
+            or self.rate_limited >= self.policy.max_rate_limited
+        )
 
     def next_wait(self) -> float:
         if self.last is not None and self.last.verdict is Verdict.RATE_LIMITED:
-            return 0.0  # the Pacer's shared pause is the wait
+            return self.wait_alone  # 0: the job-wide pause is the wait
         return self.policy.backoff(self.counted)
 
     # tenacity hooks
@@ -161,17 +182,19 @@ class Deliverer:
     def __init__(
         self,
         sender: Sender,
-        pacer: Pacer,
+        limiter: Limiter,
         policy: RetryPolicy,
         on_stop: Callable[[StopReason, str], None],
     ) -> None:
         self._sender = sender
-        self._pacer = pacer
+        self._limiter = limiter
         self._policy = policy
         self._on_stop = on_stop
         self.counters = Counters()
         self._streak = 0
-        self._pause_streak = 0
+        self._answers = 0  # answers other than 429: the server is taking requests
+        self._limited = 0  # 429s, every row's
+        self._paused = 0.0  # seconds of 429 pauses since the last such answer
 
     def budget(self) -> Budget:
         return Budget(self._policy)
@@ -182,42 +205,53 @@ class Deliverer:
             # Most rows take one attempt: only those that need a retry pay for tenacity's set-up
             # (about 60 µs a call, measured: more than the rest of the per-row work together).
             if _retryable(attempt) and not budget.spent_now():
-                await self._pacer.sleep(budget.next_wait())
+                await self._limiter.sleep(budget.next_wait())
                 retrying = AsyncRetrying(
                     stop=budget.spent,
                     wait=budget.wait,
                     retry=_should_retry,
-                    sleep=self._pacer.sleep,
+                    sleep=self._limiter.sleep,
                     reraise=True,
                     retry_error_callback=_last_result,
                 )
                 attempt = await retrying(self._attempt, update, budget)
         except Stopped:
             return _aborted(budget)
+        duration = asyncio.get_running_loop().time() - budget.started if budget.started else None
         attempts = budget.attempts
         if attempt.verdict is Verdict.KEY_REFUSED:
-            return _delivery(Status.ABORTED, attempts, attempt)
+            return _delivery(Status.ABORTED, attempts, attempt, duration)
+        if attempt.verdict is Verdict.RATE_LIMITED:
+            limited = _delivery(Status.FAILED, attempts, attempt, duration)
+            message = f"rate limited {budget.rate_limited} times (last: {limited.message})"
+            return Delivery(Status.FAILED, attempts, 429, limited.error_code, message, duration)
         if attempt.verdict is not Verdict.FINAL:
-            return _delivery(Status.FAILED, attempts, attempt)
-        return _delivery(attempt.status, attempts, attempt)
+            return _delivery(Status.FAILED, attempts, attempt, duration)
+        return _delivery(attempt.status, attempts, attempt, duration)
 
     async def _attempt(self, update: LeadUpdate, budget: Budget) -> Attempt:
-        await self._pacer.acquire()
+        limiter = self._limiter
+        await limiter.acquire()
         counters = self.counters
         counters.requests += 1
         budget.sent += 1
         if budget.sent > 1:
             counters.retries += 1
-        started = asyncio.get_running_loop().time() if log.isEnabledFor(logging.DEBUG) else 0.0
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        if budget.started is None:
+            budget.started = started
         try:
             reply = await self._sender.send(update)
         except TransportError as exc:
+            limiter.observe(None, loop.time() - started)
             attempt = Attempt(Verdict.RETRY, Status.FAILED, error=exc.message)
         else:
+            limiter.observe(reply, loop.time() - started)
             verdict, status = classify(reply.status)
             attempt = Attempt(verdict, status, reply)
-        if started:
-            elapsed = (asyncio.get_running_loop().time() - started) * 1000
+        if log.isEnabledFor(logging.DEBUG):
+            elapsed = (loop.time() - started) * 1000
             answer = attempt.reply.status if attempt.reply else attempt.error
             log.debug("PATCH /v1/leads/%s -> %s in %.0f ms", update.id, answer, elapsed)
         budget.last = attempt
@@ -228,15 +262,14 @@ class Deliverer:
         """Update the job-wide streaks and pauses that one attempt's answer calls for."""
         verdict = attempt.verdict
         if verdict is Verdict.RATE_LIMITED:
-            budget.rate_limited += 1
-            self.counters.rate_limited += 1
             assert attempt.reply is not None
-            self._rate_limited(attempt.reply.retry_after)
+            self._rate_limited(attempt.reply, budget)
             return
         budget.counted += 1
         if verdict is Verdict.FINAL:
             self._streak = 0
-            self._pause_streak = 0
+            self._answers += 1
+            self._paused = 0.0
         elif verdict is Verdict.KEY_REFUSED:
             assert attempt.reply is not None
             self._on_stop(
@@ -247,35 +280,45 @@ class Deliverer:
         else:
             self._failed_once(attempt)
 
-    def _rate_limited(self, retry_after: float | None) -> None:
-        policy = self._policy
-        seconds = policy.backoff(self._pause_streak + 1) if retry_after is None else retry_after
-        if self._pacer.pause(min(seconds, policy.max_pause)):
-            self._pause_streak += 1
-            self._streak += 1
-            self._check_streak("answered 429 Too Many Requests")
+    def _rate_limited(self, reply: Reply, budget: Budget) -> None:
+        """A 429 pauses the job, unless this row keeps getting them while others get answers."""
+        budget.rate_limited += 1
+        self.counters.rate_limited += 1
+        self._limited += 1
+        seen = budget.seen_at_429
+        # Since this row's previous 429 others were answered and none got a 429: it is the row.
+        alone = seen is not None and seen[0] < self._answers and seen[1] == self._limited - 1
+        budget.seen_at_429 = (self._answers, self._limited)
+        if alone:
+            budget.wait_alone = self._policy.alone(reply.retry_after, budget.rate_limited)
+            return
+        budget.wait_alone = 0.0
+        self._paused += self._limiter.pause(reply)
+        if self._paused > self._policy.give_up_after:
+            self._on_stop(
+                StopReason.API_DOWN,
+                f"the API looks down: it answered only 429 Too Many Requests for "
+                f"{self._paused:.0f}s of pauses; rerun later with --resume",
+            )
 
     def _failed_once(self, attempt: Attempt) -> None:
         self._streak += 1
         what = attempt.error or (attempt.reply.message if attempt.reply else "")
-        self._check_streak(f"failed ({what})")
-
-    def _check_streak(self, what: str) -> None:
         if self._streak >= self._policy.streak_limit:
             self._on_stop(
                 StopReason.API_DOWN,
-                f"the API looks down: the last {self._streak} attempts {what}; "
+                f"the API looks down: the last {self._streak} attempts failed ({what}); "
                 "rerun later with --resume",
             )
 
 
-def _delivery(status: Status, attempts: int, attempt: Attempt) -> Delivery:
+def _delivery(status: Status, attempts: int, attempt: Attempt, duration: float | None) -> Delivery:
     reply = attempt.reply
     if reply is None:
-        return Delivery(status, attempts, None, "CONNECTION", attempt.error or "")
+        return Delivery(status, attempts, None, "CONNECTION", attempt.error or "", duration)
     if status is Status.UPDATED:
-        return Delivery(status, attempts, reply.status)
-    return Delivery(status, attempts, reply.status, reply.error_code, reply.message)
+        return Delivery(status, attempts, reply.status, duration=duration)
+    return Delivery(status, attempts, reply.status, reply.error_code, reply.message, duration)
 
 
 def _aborted(budget: Budget) -> Delivery:

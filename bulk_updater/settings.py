@@ -1,12 +1,23 @@
-"""The settings of a job, checked once at construction with messages that say how to fix them."""
+"""The settings of a job: each one defined once here, with its default, bounds, flag and meaning.
+
+`Settings` is the one definition. The library (`BulkUpdater(**options)`), the command line (one
+`--flag` per field that has one) and the README's option table all derive from it, and a test
+checks that they agree. Values are checked once, at construction, and an error names the setting
+the way the caller wrote it (`--rate: must be 0 or more` on the command line, `rate: ...` in
+Python).
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic.config import JsonDict
+from pydantic_core import ErrorDetails
 from yarl import URL
 
 from .errors import ConfigError
@@ -27,23 +38,67 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
+def _setting(
+    default: Any, description: str, *, flag: str | None = "", env: str | None = None, **bounds: Any
+) -> Any:
+    """A settings field; `flag` is its command-line option (`""`: from the name, None: none)."""
+    extra: JsonDict = {"flag": flag, "env": env}
+    return Field(default=default, description=description, json_schema_extra=extra, **bounds)
+
+
 class Settings(BaseModel):
-    """Frozen job settings; see `BulkUpdater` for what each one means."""
+    """Frozen job settings. Read each field's description for what it means."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    api_key: SecretStr | None = None  # never shown: repr and str print '**********'
-    base_url: str = DEFAULT_BASE_URL
-    rate: float = Field(default=10.0, ge=0, le=100_000)
-    concurrency: int = Field(default=8, ge=1, le=1024)
-    max_attempts: int = Field(default=5, ge=1, le=100)
-    timeout: float = Field(default=30.0, gt=0, le=3600)
-    workspace_id: str | None = None
-    backoff_base: float = Field(default=0.5, ge=0, le=600)
-    backoff_max: float = Field(default=30.0, ge=0, le=3600)
-    max_pause: float = Field(default=120.0, ge=0, le=3600)
-    streak_limit: int = Field(default=50, ge=1)
-    grace: float = Field(default=5.0, ge=0, le=600)
+    api_key: SecretStr | None = _setting(
+        None,
+        "the SendKit key, sent as `X-Api-Key` and never shown",
+        flag=None,
+        env="SENDKIT_API_KEY",
+    )
+    base_url: str = _setting(
+        DEFAULT_BASE_URL,
+        "API origin; plain `http://` only for loopback",
+        env="SENDKIT_BASE_URL",
+    )
+    workspace_id: str | None = _setting(
+        None,
+        "sends `X-Workspace-Id`, needed with platform keys (`sk_user_…`)",
+        env="SENDKIT_WORKSPACE_ID",
+    )
+    rate: float = _setting(
+        10.0,
+        "at most R request starts in any sliding second, retries included; `0` = no limit",
+        ge=0,
+        le=100_000,
+    )
+    concurrency: int = _setting(8, "requests in flight at most", ge=1, le=1024)
+    max_attempts: int = _setting(
+        5, "attempts per row for transient failures; 429s do not count", ge=1, le=100
+    )
+    timeout: float = _setting(30.0, "seconds to wait for one answer", gt=0, le=3600)
+    backoff_base: float = _setting(
+        0.5, "seconds before the first retry (doubling, with jitter)", flag=None, ge=0, le=600
+    )
+    backoff_max: float = _setting(30.0, "the longest retry backoff", flag=None, ge=0, le=3600)
+    max_pause: float = _setting(
+        120.0, "the longest pause after a 429, whatever `Retry-After` says", ge=0, le=3600
+    )
+    streak_limit: int = _setting(
+        50,
+        "stop the job (exit 3) after N transient failures in a row: the API is down",
+        flag="--stop-after-failures",
+        ge=1,
+    )
+    give_up_after: float = _setting(
+        600.0,
+        "stop the job (exit 3) after this many seconds paused by 429s with no other answer",
+        gt=0,
+    )
+    grace: float = _setting(
+        5.0, "after a stop or signal, how long requests in flight may take to finish", ge=0, le=600
+    )
 
     @field_validator("api_key", "workspace_id")
     @classmethod
@@ -72,14 +127,91 @@ class Settings(BaseModel):
         return str(url.origin())
 
     @classmethod
-    def build(cls, **values: object) -> Settings:
-        """Construct, turning pydantic's errors into one `ConfigError` line."""
+    def build(
+        cls,
+        base: Settings | None = None,
+        *,
+        names: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        **values: object,
+    ) -> Settings:
+        """`base` (or the defaults) with `values` on top; unset fields with an `env` variable
+        take it from `environ` (`os.environ`). Errors become one `ConfigError` line naming
+        each setting as `names` spells it (for the command line: its flag)."""
+        merged: dict[str, object] = dict(base) if base is not None else {}
+        merged.update({k: v for k, v in values.items() if v is not None})
+        env = os.environ if environ is None else environ
+        for name, variable in ENV_VARIABLES.items():
+            if merged.get(name) is None and env.get(variable, "").strip():
+                merged[name] = env[variable].strip()
         try:
-            return cls.model_validate(values)
+            return cls.model_validate(merged)
         except ValidationError as exc:
-            problems = []
-            for error in exc.errors(include_url=False, include_input=False):
-                name = ".".join(str(p) for p in error["loc"]) or "settings"
-                msg = str(error["msg"]).removeprefix("Value error, ")
-                problems.append(f"{name.replace('_', '-')}: {msg}")
+            spell = names or {}
+            problems = [_explain(error, spell) for error in exc.errors(include_url=False)]
             raise ConfigError("; ".join(problems)) from None
+
+
+def _meta(name: str, key: str) -> Any:
+    extra = Settings.model_fields[name].json_schema_extra
+    return extra.get(key) if isinstance(extra, dict) else None
+
+
+#: Setting name -> its command-line flag, for the fields that have one.
+FLAGS: Final = {
+    name: _meta(name, "flag") or "--" + name.replace("_", "-")
+    for name in Settings.model_fields
+    if _meta(name, "flag") is not None
+}
+#: Setting name -> the environment variable read when it is not given.
+ENV_VARIABLES: Final = {
+    name: _meta(name, "env") for name in Settings.model_fields if _meta(name, "env")
+}
+
+
+class Options(TypedDict, total=False):
+    """The keyword arguments `BulkUpdater` takes, one per `Settings` field (a test checks it)."""
+
+    api_key: str | None
+    base_url: str
+    workspace_id: str | None
+    rate: float
+    concurrency: int
+    max_attempts: int
+    timeout: float
+    backoff_base: float
+    backoff_max: float
+    max_pause: float
+    streak_limit: int
+    give_up_after: float
+    grace: float
+
+
+_WORDING: Final = {
+    "greater_than_equal": "must be {ge} or more",
+    "greater_than": "must be more than {gt}",
+    "less_than_equal": "must be {le} or less",
+    "less_than": "must be less than {lt}",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "int_type": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "string_type": "must be text",
+    "extra_forbidden": "is not a setting",
+}
+
+
+def _explain(error: ErrorDetails, names: Mapping[str, str]) -> str:
+    """`--rate: must be 0 or more`: the setting as the caller spells it, in plain words."""
+    name = ".".join(str(p) for p in error["loc"]) or "settings"
+    wording = _WORDING.get(error["type"])
+    if wording is not None:
+        message = wording.format(**{k: _number(v) for k, v in error.get("ctx", {}).items()})
+    else:
+        message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{names.get(name, name)}: {message}"
+
+
+def _number(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value

@@ -174,7 +174,7 @@ def expected_lead(original: Mapping[str, Any], index: int) -> dict[str, Any]:
 
 def read_report(path: Path) -> list[dict[str, str]]:
     """The report's records whose status is known (a killed run may leave a partial line)."""
-    with open(path, encoding="utf-8", newline="") as file:
+    with open(path, encoding="utf-8-sig", newline="") as file:
         return [r for r in csv.DictReader(file) if r.get("status") in STATUSES]
 
 
@@ -327,7 +327,7 @@ def test_row_aborted_while_in_flight_is_not_reported_as_never_sent(tmp_path: Pat
 
 def rewrite_report(report: Path, lines: Sequence[tuple[int, str]], ids: Sequence[str]) -> None:
     """Replace a report's records by `(row, status)` lines, keeping the program's own header."""
-    with open(report, encoding="utf-8", newline="") as file:
+    with open(report, encoding="utf-8-sig", newline="") as file:
         header = next(csv.reader(file))
     with open(report, "w", encoding="utf-8", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=header, lineterminator="\n")
@@ -459,7 +459,7 @@ def test_second_run_on_the_same_report_exits_75_at_once(tmp_path: Path) -> None:
             assert finish(first, timeout=10)[0] == 143
         # the second runs sent nothing: no lead got a second PATCH
         assert max(sb.state.patches_by_lead.values()) == 1
-    assert report.read_text().startswith("row,")
+    assert report.read_text("utf-8-sig").startswith("row,")
 
 
 def test_lock_held_elsewhere_blocks_and_a_released_lock_file_does_not(tmp_path: Path) -> None:

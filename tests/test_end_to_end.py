@@ -63,7 +63,7 @@ def strip_times(leads: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def read_report(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as file:
+    with open(path, newline="", encoding="utf-8-sig") as file:
         return list(csv.DictReader(file))
 
 

@@ -90,7 +90,7 @@ def test_settings_are_keyword_only() -> None:
     [
         ({"concurrency": 0}, "concurrency"),
         ({"rate": -1}, "rate"),
-        ({"max_attempts": 0}, "max-attempts"),
+        ({"max_attempts": 0}, "max_attempts"),
         ({"base_url": "http://api.example.com"}, "http"),
         ({"base_url": "ftp://127.0.0.1"}, "http"),
         ({"timeout": 0}, "timeout"),
@@ -184,7 +184,7 @@ async def test_run_over_any_iterable(kind: str, tmp_path: Path) -> None:
     assert summary.report == str(report)
     check_leads(sb.state.leads)
 
-    lines = list(csv.DictReader(report.read_text("utf-8").splitlines()))
+    lines = list(csv.DictReader(report.read_text("utf-8-sig").splitlines()))
     assert [int(line["row"]) for line in lines] == list(EXPECTED)
     assert [line["status"] for line in lines] == [s.value for s in EXPECTED.values()]
 

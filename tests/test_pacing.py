@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bulk_updater.pacing import SLACK, Pacer, Stopped
+from bulk_updater.limits.pacer import SLACK, Pacer, Stopped
 
 from .conftest import VirtualTimeLoop, advance, run_virtual
 
@@ -81,8 +81,8 @@ def test_pause_holds_every_caller_and_restarts_without_burst() -> None:
         loop = asyncio.get_running_loop()
         await pacer.acquire()
         paused_at = loop.time()
-        assert pacer.pause(3.0) is True
-        assert pacer.pause(1.0) is False  # inside a pause: not a new one, and not shortened
+        assert pacer.hold(3.0) is True
+        assert pacer.hold(1.0) is False  # inside a pause: not a new one, and not shortened
         assert pacer.is_paused()
         return await hammer(pacer, tasks=16, per_task=2), paused_at
 
@@ -98,7 +98,7 @@ def test_pause_reaches_callers_already_holding_a_slot() -> None:
         loop = asyncio.get_running_loop()
         waiting = asyncio.gather(*(pacer.acquire() for _ in range(3)))
         await advance(0.1)  # the waiters now hold slots at 0, 0.5, 1.0
-        pacer.pause(10.0)
+        pacer.hold(10.0)
         started = loop.time()
         await waiting
         return [loop.time()], started
@@ -112,7 +112,7 @@ def test_stop_wakes_waiters_and_refuses_more() -> None:
         pacer = Pacer(1)
         loop = asyncio.get_running_loop()
         await pacer.acquire()
-        pacer.pause(3600)
+        pacer.hold(3600)
         waiter = asyncio.ensure_future(pacer.acquire())
         await advance(1)
         pacer.stop()
@@ -138,7 +138,7 @@ def test_short_pause_never_moves_the_schedule_backwards(rate: int) -> None:
         retries: list[float] = []
         for seconds in (0.0, 0.3):
             await advance(2.0 + 0.5 / rate)  # between two slots
-            pacer.pause(seconds)  # as after a 429; the caller then retries at once
+            pacer.hold(seconds)  # as after a 429; the caller then retries at once
             for _ in range(3):
                 await pacer.acquire()
                 retries.append(loop.time())
@@ -213,7 +213,7 @@ def test_pauses_and_stalls_at_random_never_break_the_limit_or_hang(seed: int) ->
             while True:
                 await advance(rnd.uniform(0, 1))
                 if rnd.random() < 0.3:  # a 429, sometimes with Retry-After: 0
-                    pacer.pause(rnd.choice([0, 0.001, rnd.uniform(0, 3)]))
+                    pacer.hold(rnd.choice([0, 0.001, rnd.uniform(0, 3)]))
                 elif rnd.random() < 0.5:
                     loop.now += rnd.uniform(0, 2.5)  # the loop was blocked
 
@@ -233,7 +233,7 @@ def test_a_pause_ending_a_hair_after_now_does_not_spin() -> None:
         assert isinstance(loop, VirtualTimeLoop)
         loop.now = 3.589188570121313
         pacer = Pacer(10)
-        pacer.pause(math.ulp(loop.now))  # the pause ends one float step after now
+        pacer.hold(math.ulp(loop.now))  # the pause ends one float step after now
         await pacer.acquire()
         return loop.now
 

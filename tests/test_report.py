@@ -20,7 +20,7 @@ def outcome(row: int, status: Status = Status.UPDATED, **fields: object) -> Outc
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as file:
+    with open(path, newline="", encoding="utf-8-sig") as file:
         return list(csv.DictReader(file))
 
 
@@ -46,7 +46,7 @@ def test_formula_cells_are_neutralised_and_records_stay_one_line(tmp_path: Path)
     lines = path.read_text().splitlines()
     assert len(lines) == 4
     first, second, third = read_csv(path)
-    assert (first["id"], first["message"]) == ("'-abc", "'=HYPERLINK(1)")
+    assert (first["id"], first["message"]) == ("-abc", "'=HYPERLINK(1)")  # a valid id: as read
     assert (second["id"], second["message"], second["email"]) == ("a\\x0ab", "'+1", "'@x.com")
     assert third["message"] == "line one\\x0d\\x0aline two"
     assert third["error_code"] == "'-X"

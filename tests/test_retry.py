@@ -9,6 +9,7 @@ import pytest
 from bulk_updater import BulkUpdater, LeadUpdate, Outcome, Reply, Status, StopReason, Summary
 from bulk_updater.client import TransportError
 from bulk_updater.retry import RetryPolicy, Verdict, classify
+from bulk_updater.settings import Settings
 
 from .conftest import FakeSender, Script, run_virtual, transport_error
 
@@ -133,7 +134,7 @@ def test_backoff_grows_exponentially_with_a_cap() -> None:
 
 
 def test_policy_backoff_stays_within_bounds() -> None:
-    policy = RetryPolicy(backoff_base=0.5, backoff_max=30)
+    policy = RetryPolicy(Settings.build(backoff_base=0.5, backoff_max=30))
     for failures in range(1, 60):
         ceiling = min(30, 0.5 * 2 ** (failures - 1))
         assert ceiling / 2 <= policy.backoff(failures) <= ceiling

@@ -14,7 +14,7 @@ import pytest
 
 from bulk_updater import BulkUpdaterError, ConfigError, InputError, Invalid, LeadUpdate, Source
 from bulk_updater.client import dumps
-from bulk_updater.sources import numbered
+from bulk_updater.inputs import numbered
 
 HOSTILE_IDS = [
     "../account",

@@ -57,7 +57,7 @@ def main() -> int:
         print(f"demo: the job exited {job.returncode}", end="")
         print(" (1 = some rows not_found, as the sample intends)" if job.returncode == 1 else "")
         print(f"demo: per-row outcomes are in {report.relative_to(ROOT)}; rows not updated:")
-        with open(report, newline="", encoding="utf-8") as file:
+        with open(report, newline="", encoding="utf-8-sig") as file:
             for line in csv.DictReader(file):
                 if line["status"] != "updated":
                     print(f"  row {line['row']}: {line['id']} {line['status']} ({line['message']})")

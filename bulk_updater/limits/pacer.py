@@ -1,4 +1,4 @@
-"""Request pacing: the rate limit every attempt passes through, and the shared pause after a 429.
+"""The fixed-rate limiter: start slots on a schedule, and the shared pause after a 429.
 
 `--rate R` promises at most R request starts in any sliding one-second window, retries included,
 with no burst at start-up. aiolimiter's `AsyncLimiter(R, 1)` is a leaky bucket that lets a full
@@ -13,7 +13,8 @@ once, any start that would make R+1 in one second re-queues for a later slot ins
 
 A 429 calls `pause()`: every caller waits until the pause ends, including those already holding a
 slot, and the schedule restarts from the end of the pause, never earlier than one interval after
-the last slot used (a pause shorter than the gap must not move the schedule backwards).
+the last slot used (a pause shorter than the gap must not move the schedule backwards). How long
+to pause is `PausePolicy`'s decision: `Retry-After`, capped, or a growing backoff without it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ import asyncio
 import collections
 import contextlib
 import math
-from typing import Final
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from ..settings import Settings
+
+if TYPE_CHECKING:
+    from ..client import Reply
 
 #: Spacing margin over 1/R: absorbs jitter between our start times and the server's arrival times.
 SLACK: Final = 1.01
@@ -33,17 +41,48 @@ SLACK: Final = 1.01
 _TICK: Final = 1e-6
 
 
+#: Statuses that do not end a run of 429s: the server did not take a request since.
+_NOT_ANSWERED: Final = frozenset({401, 403, 408, 429})
+
+
 class Stopped(Exception):
     """The job is stopping: no more requests may start."""
+
+
+def equal_jitter(failures: int, base: float, cap: float) -> float:
+    """Exponential backoff after the `failures`-th failure (1-based), with equal jitter."""
+    ceiling = min(cap, base * 2.0 ** min(failures - 1, 30))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+@dataclass(frozen=True, slots=True)
+class PausePolicy:
+    """How long a 429 pauses the job: `Retry-After` when given, else a growing backoff; capped."""
+
+    backoff_base: float
+    backoff_max: float
+    max_pause: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> PausePolicy:
+        return cls(settings.backoff_base, settings.backoff_max, settings.max_pause)
+
+    def seconds(self, retry_after: float | None, streak: int) -> float:
+        """The pause for the `streak`-th 429 in a row (1-based)."""
+        if retry_after is None:
+            retry_after = equal_jitter(streak, self.backoff_base, self.backoff_max)
+        return min(retry_after, self.max_pause)
 
 
 class Pacer:
     """Hands out request start times: at most `rate` per second (0 = no limit), paused on demand."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, policy: PausePolicy | None = None) -> None:
         if rate < 0:
             raise ValueError("rate must be 0 (no limit) or more")
         self.rate = rate
+        self.policy = policy or PausePolicy.of(Settings())
+        self._pause_streak = 0  # 429 pauses since the last answer that was not one
         # At most R starts in any second means at most floor(R) for R >= 1 (2.5/s allows 2).
         per_second = math.floor(rate) if rate >= 1 else rate
         self._interval = SLACK / per_second if rate else 0.0
@@ -54,6 +93,14 @@ class Pacer:
         self._stopped = asyncio.Event()
         # Loop times of the latest starts: the hard limit on actual starts, whatever the schedule.
         self._starts: collections.deque[float] = collections.deque(maxlen=max(1, math.floor(rate)))
+
+    @classmethod
+    def of(cls, settings: Settings) -> Pacer:
+        """The pacer for a job's settings."""
+        return cls(settings.rate, PausePolicy.of(settings))
+
+    def begin(self) -> None:
+        self._stopped.clear()
 
     def is_paused(self) -> bool:
         return asyncio.get_running_loop().time() < self._resume_at
@@ -98,7 +145,21 @@ class Pacer:
             async with asyncio.timeout(delay):
                 await self._stopped.wait()
 
-    def pause(self, seconds: float) -> bool:
+    def observe(self, reply: Reply | None, latency: float) -> None:
+        """A fixed rate learns nothing, except that the server has stopped answering 429."""
+        if reply is not None and reply.status < 500 and reply.status not in _NOT_ANSWERED:
+            self._pause_streak = 0
+
+    def pause(self, reply: Reply) -> float:
+        """Pause every caller for the 429's `Retry-After`, or a backoff; the seconds added."""
+        seconds = self.policy.seconds(reply.retry_after, self._pause_streak + 1)
+        now = asyncio.get_running_loop().time()
+        added = max(0.0, now + seconds - max(now, self._resume_at))
+        if self.hold(seconds):
+            self._pause_streak += 1
+        return added
+
+    def hold(self, seconds: float) -> bool:
         """Hold every caller for `seconds` from now; True if this started a new pause."""
         now = asyncio.get_running_loop().time()
         new = now >= self._resume_at

@@ -1,0 +1,27 @@
+"""The `bulk-updater` command: parse arguments, build settings, call the library, set the exit code.
+
+run      send a CSV / JSONL file (or standard input) through `BulkUpdater.run`   (`run.py`)
+sandbox  serve the local SendKit-compatible API                                  (`sandbox`)
+"""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .run import run
+from .sandbox_command import sandbox
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bulk-updater")
+def cli() -> None:
+    """Update SendKit leads in bulk: one PATCH /v1/leads/{id} per input row."""
+
+
+cli.add_command(run)
+cli.add_command(sandbox)
+
+
+def main() -> None:
+    cli(prog_name="bulk-updater")

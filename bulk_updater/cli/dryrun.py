@@ -1,0 +1,36 @@
+"""`--dry-run`: read and validate every row, show what would be sent; send nothing."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..inputs import Invalid, Source
+from .summary import EXIT_OK, EXIT_ROWS
+
+
+def show_dry_run(source: Source, *, quiet: bool, examples: int = 3, problems: int = 10) -> int:
+    """Validate every row, show a few bodies and the first problems; exit 0 if all are valid."""
+    valid = invalid = 0
+    shown: list[str] = []
+    bad: list[str] = []
+    for row, item in source:
+        if isinstance(item, Invalid):
+            invalid += 1
+            if len(bad) < problems:
+                bad.append(f"  row {row}: {item.message}")
+            continue
+        valid += 1
+        if len(shown) < examples:
+            body = json.dumps(item.body(), ensure_ascii=False)
+            shown.append(f"  row {row}: PATCH /v1/leads/{item.id} {body}")
+    if not quiet:
+        click.echo(f"bulk-updater: dry run of {source.name}: {valid} rows valid, {invalid} invalid")
+        if shown:
+            click.echo("would send, for example:\n" + "\n".join(shown))
+        if bad:
+            more = f" (and {invalid - len(bad)} more)" if invalid > len(bad) else ""
+            click.echo(f"invalid rows{more}:\n" + "\n".join(bad))
+        click.echo("nothing was sent")
+    return EXIT_OK if invalid == 0 else EXIT_ROWS

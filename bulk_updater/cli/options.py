@@ -1,0 +1,78 @@
+"""The command line's view of `Settings`: one click option per setting, derived, never restated.
+
+Each option's default is `None` (not given), so `Settings.build` applies the one default (or
+the environment variable) defined on the field; the help text shows that default.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+import click
+from pydantic.fields import FieldInfo
+
+from ..errors import ConfigError
+from ..settings import ENV_VARIABLES, FLAGS, Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: How errors name each setting on the command line.
+NAMES = {**FLAGS, "api_key": "the key (SENDKIT_API_KEY or --api-key-file)"}
+
+
+def _click_type(field: FieldInfo) -> Any:
+    annotation = field.annotation
+    if get_origin(annotation) in (Union, types.UnionType):
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
+    if annotation is int or annotation is float:
+        return annotation
+    return str
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value)
+
+
+def settings_options(command: F) -> F:
+    """Add one `--flag` per setting that has one, in the order `Settings` defines them."""
+    for name, flag in reversed(list(FLAGS.items())):
+        field = Settings.model_fields[name]
+        description = str(field.description).replace("`", "")
+        default = _shown(field.default)
+        env = ENV_VARIABLES.get(name)
+        extra = ", ".join(part for part in (f"default: {default}" if default else "", env) if part)
+        command = click.option(
+            flag,
+            name,
+            type=_click_type(field),
+            default=None,
+            help=f"{description[0].upper()}{description[1:]}." + (f"  [{extra}]" if extra else ""),
+        )(command)
+    return command
+
+
+def read_key(key_file: Path | None) -> str:
+    """The key from `--api-key-file`, else `SENDKIT_API_KEY`."""
+    if key_file is not None:
+        try:
+            key = key_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--api-key-file {key_file}: cannot be read ({exc})") from None
+        if not key:
+            raise ConfigError(f"--api-key-file {key_file}: is empty")
+        return key
+    key = os.environ.get("SENDKIT_API_KEY", "").strip()
+    if not key:
+        raise ConfigError("no API key: set SENDKIT_API_KEY or pass --api-key-file FILE")
+    return key
+
+
+def build_settings(values: dict[str, Any], key: str | None) -> Settings:
+    """Settings from the options given (None: not given), errors naming the flags."""
+    return Settings.build(names=NAMES, api_key=key, **values)

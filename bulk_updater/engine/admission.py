@@ -1,0 +1,127 @@
+"""Per-row admission: before a row joins the pipeline, decide to send it or to answer it at once.
+
+An `Admission` sees every row in input order, as the feeder reads it, and returns the row to send
+(possibly changed) or the row's final `Outcome` without sending anything. `Resume` is the first
+rule: rows an earlier run finished are `skipped`. A new rule is a new class with `admit()`.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Awaitable, Container
+from typing import Final, Protocol
+
+from ..inputs import Invalid, Item
+from ..models import LeadUpdate, Outcome, Status
+from ..report import FinishedRows
+
+Admitted = Item | Outcome
+
+
+class Admission(Protocol):
+    """A per-row rule applied by the feeder, in input order."""
+
+    def admit(self, row: int, item: Item) -> Admitted | Awaitable[Admitted]:
+        """The row to send (or report `invalid`), or its outcome without sending it."""
+
+
+def outcome_of(
+    row: int, item: LeadUpdate | Invalid, status: Status, message: str, attempts: int = 0
+) -> Outcome:
+    """The outcome of a row the engine answers itself (nothing was sent, or no answer came)."""
+    return Outcome.trusted(
+        row=row,
+        id=item.id,
+        status=status,
+        http_status=None,
+        error_code=None,
+        message=message,
+        attempts=attempts,
+        duration_ms=None,
+        email=item.email,
+    )
+
+
+class Resume(Admission):
+    """`--resume`: rows the earlier run finished for good are `skipped`, not sent again.
+
+    One exception keeps "the last row wins": once an earlier row of a lead is sent again, every
+    later row of that lead is sent after it, even if the earlier run finished it.
+    """
+
+    def __init__(self, finished: Container[int]) -> None:
+        """`finished`: the earlier run's `FinishedRows`, or any container of row numbers."""
+        self.finished = finished
+        self._earlier = finished if isinstance(finished, FinishedRows) else None
+        self._horizon = self._earlier.horizon if self._earlier is not None else math.inf
+        self._resent = LeadSet()
+
+    def admit(self, row: int, item: Item) -> Admitted:
+        if row in self.finished and item.id not in self._resent:
+            earlier = self._earlier.status_of(row) if self._earlier is not None else None
+            what = f" ({earlier.value})" if earlier else ""
+            return outcome_of(row, item, Status.SKIPPED, f"finished by an earlier run{what}")
+        if isinstance(item, LeadUpdate) and row <= self._horizon:
+            # Sent again after an earlier run: later rows for the same lead that run finished
+            # must follow, or an older value would win.
+            self._resent.add(item.id)
+        return item
+
+    def close(self) -> None:
+        self._resent.close()
+
+
+_PENDING: Final = 4096  # ids held in memory before they are written to the table
+
+
+class LeadSet:
+    """An exact set of lead ids whose memory stays flat: a bit table in front of SQLite.
+
+    The bit table (4 MB) answers most lookups of absent ids without a query; the ids themselves
+    live in a private on-disk SQLite database that is deleted when the set is closed.
+    """
+
+    def __init__(self, bits: int = 1 << 25) -> None:
+        self._table = bytearray(bits // 8)
+        self._mask = bits - 1
+        self._pending: set[str] = set()
+        self._db: sqlite3.Connection | None = None
+
+    def add(self, lead_id: str) -> None:
+        slot = hash(lead_id) & self._mask
+        byte, bit = slot >> 3, 1 << (slot & 7)
+        if self._table[byte] & bit and lead_id in self:
+            return
+        self._table[byte] |= bit
+        self._pending.add(lead_id)
+        if len(self._pending) >= _PENDING:
+            self._write()
+
+    def __contains__(self, lead_id: object) -> bool:
+        if not isinstance(lead_id, str):
+            return False
+        slot = hash(lead_id) & self._mask
+        if not self._table[slot >> 3] & (1 << (slot & 7)):
+            return False
+        if lead_id in self._pending:
+            return True
+        if self._db is None:
+            return False
+        query = "SELECT 1 FROM leads WHERE id = ?"
+        return self._db.execute(query, (lead_id,)).fetchone() is not None
+
+    def _write(self) -> None:
+        if self._db is None:
+            self._db = sqlite3.connect("")  # "": a private temporary database on disk
+            self._db.execute("CREATE TABLE leads (id TEXT PRIMARY KEY) WITHOUT ROWID")
+        with self._db:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO leads VALUES (?)", ((i,) for i in self._pending)
+            )
+        self._pending.clear()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

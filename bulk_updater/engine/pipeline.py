@@ -1,0 +1,276 @@
+"""The pipeline of one job: rows stream in, workers send them, outcomes stream out.
+
+    rows ─> feeder ─> queue ─> workers (Deliverer: limiter → PATCH → classify → retry) ─> results
+            (admission,       (`concurrency` of them;          (consumed by `outcomes()`)
+             per-lead chains,  a worker finishes one lead's
+             the window)       chain of rows before the next)
+
+Memory stays flat: the feeder admits a row only when the window of rows read but not yet consumed
+has room, so neither the queue, nor the per-lead chains, nor the results grow with the input.
+The pipeline takes room in the window when it reads a row and gives it back when `outcomes()`
+hands that row's outcome on.
+
+Rows for one lead id are never in flight together: while a lead has a row in the pipeline, later
+rows for it wait in that lead's chain, and the worker that finishes one row takes the next of the
+chain. So they go out in input order and the last row wins.
+
+Stopping: `stop()` (a signal), a refused key or an API that looks down stop the limiter, so no new
+attempt starts; rows waiting in the pipeline end `aborted` at once, requests in flight get `grace`
+seconds to finish, then are cancelled and end `aborted` too. After a refused key or an outage the
+feeder reads the rest of the input and reports every row `aborted`; after an interrupt it stops
+reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import inspect
+from collections.abc import AsyncGenerator
+from typing import Final
+
+from ..client import Sender
+from ..inputs import Invalid, Numbered
+from ..limits import Limiter
+from ..models import LeadUpdate, Outcome, Status, StopReason
+from ..retry import Budget, Counters, Deliverer, RetryPolicy
+from ..settings import Settings
+from .admission import Admission, outcome_of
+
+_WINDOW_PER_WORKER: Final = 4
+_MIN_WINDOW: Final = 256
+
+Work = tuple[int, LeadUpdate]
+
+
+def _failure(*tasks: asyncio.Task[None]) -> BaseException | None:
+    """The exception a finished task ended with (a bug in a worker, a failing input), if any."""
+    for task in tasks:
+        if task.done() and not task.cancelled() and (exc := task.exception()) is not None:
+            return exc
+    return None
+
+
+class Pipeline:
+    """One pass over one input: feeder, per-lead chains, workers and the shutdown of all three."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sender: Sender,
+        limiter: Limiter,
+        admission: Admission | None = None,
+    ) -> None:
+        self.settings = settings
+        self.limiter = limiter
+        self.admission = admission
+        self.deliverer = Deliverer(sender, limiter, RetryPolicy(settings), self.stop)
+        self.queue: asyncio.Queue[Work] = asyncio.Queue()
+        self.results: asyncio.Queue[Outcome | None] = asyncio.Queue()
+        self._window = asyncio.Semaphore(
+            max(_MIN_WINDOW, settings.concurrency * _WINDOW_PER_WORKER)
+        )
+        # lead id -> rows waiting behind the one in the pipeline (None: no row waiting yet)
+        self.chains: dict[str, collections.deque[Work] | None] = {}
+        self.in_flight: dict[int, tuple[int, LeadUpdate, Budget]] = {}
+        self.stop_reason: StopReason | None = None
+        self.stop_message: str | None = None
+        self.read_all = False  # the feeder reached the end of the input
+        self.stopping = asyncio.Event()
+        self.interrupted = asyncio.Event()  # stop reading, even while draining after a stop
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def counters(self) -> Counters:
+        return self.deliverer.counters
+
+    def stop(self, reason: StopReason, message: str) -> None:
+        if reason is StopReason.INTERRUPTED:
+            self.interrupted.set()
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            self.stop_message = message
+            self.limiter.stop()
+            self.stopping.set()
+
+    def emit(self, outcome: Outcome) -> None:
+        self.results.put_nowait(outcome)
+
+    def _abort(self, row: int, item: LeadUpdate | Invalid) -> None:
+        if isinstance(item, Invalid):
+            self.emit(outcome_of(row, item, Status.INVALID, item.message))
+        else:
+            self.emit(outcome_of(row, item, Status.ABORTED, f"not sent: {self.stop_message}"))
+
+    async def outcomes(self, items: Numbered) -> AsyncGenerator[Outcome, None]:
+        """Run the job, yielding each row's outcome as it finishes (not in input order)."""
+        self.limiter.begin()
+        task = self.task = asyncio.create_task(self._run(items))
+        try:
+            while (outcome := await self.results.get()) is not None:
+                self._window.release()
+                yield outcome
+            if task.cancelled():  # only the updater's close cancels it, under a running stream
+                raise RuntimeError("the BulkUpdater was closed while this stream was running")
+            await task
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self, items: Numbered) -> None:
+        workers = [asyncio.create_task(self._worker(n)) for n in range(self.settings.concurrency)]
+        feeder = asyncio.create_task(self._feed(items))
+        idle = asyncio.create_task(self._idle(feeder))
+        stopping = asyncio.create_task(self.stopping.wait())
+        try:
+            await asyncio.wait((idle, stopping, *workers), return_when=asyncio.FIRST_COMPLETED)
+            crash = _failure(*workers)  # a bug: the rows it held cannot finish, so no grace
+            failure = crash or _failure(feeder)
+            if failure is not None:  # rows already read still get their outcomes first
+                self.stop(StopReason.INTERRUPTED, f"the job failed: {failure!r}")
+            if self.stop_reason is not None:
+                await self._wind_down(feeder, workers, 0 if crash else self.settings.grace)
+                failure = failure or _failure(*workers) or _failure(feeder)
+            if failure is not None:
+                raise failure
+            if self.stop_reason is None:
+                await idle
+        finally:
+            tasks = (*workers, feeder, idle, stopping)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.results.put_nowait(None)
+
+    async def _idle(self, feeder: asyncio.Task[None]) -> None:
+        await feeder
+        await self.queue.join()
+
+    async def _wind_down(
+        self, feeder: asyncio.Task[None], workers: list[asyncio.Task[None]], grace: float
+    ) -> None:
+        """After a stop: requests in flight get `grace` seconds, then end `aborted`.
+
+        An interrupt stops reading at once; after a refused key or an outage the feeder reads the
+        rest of the input and reports it `aborted`, until it ends or an interrupt comes.
+        """
+        join = asyncio.create_task(self.queue.join())
+        done, _ = await asyncio.wait((join,), timeout=grace) if grace else (set(), set())
+        if not done:
+            join.cancel()
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(join, *workers, return_exceptions=True)
+        self._abort_leftovers()  # empty unless workers were cancelled or one died
+        if not self.interrupted.is_set():
+            interrupted = asyncio.create_task(self.interrupted.wait())
+            await asyncio.wait((feeder, interrupted), return_when=asyncio.FIRST_COMPLETED)
+            interrupted.cancel()
+        if not feeder.done():
+            feeder.cancel()  # it may be waiting on a pipe; nothing it holds is read yet
+        await asyncio.gather(feeder, return_exceptions=True)
+
+    def _abort_leftovers(self) -> None:
+        """Outcomes for the rows the cancelled workers held, and the rows waiting for them."""
+        for row, update, budget in self.in_flight.values():
+            if not budget.attempts:
+                self._abort(row, update)
+                continue
+            message = (
+                f"sent, but no answer within the {self.settings.grace:g}s grace period "
+                f"(the lead may be updated): {self.stop_message}"
+            )
+            self.emit(outcome_of(row, update, Status.ABORTED, message, attempts=budget.attempts))
+        self.in_flight.clear()
+        for chain in self.chains.values():
+            for row, update in chain or ():
+                self._abort(row, update)
+        self.chains.clear()
+        while not self.queue.empty():
+            row, update = self.queue.get_nowait()
+            self._abort(row, update)
+            self.queue.task_done()
+
+    async def _feed(self, items: Numbered) -> None:
+        """Admit rows while the window has room: each row read gets an outcome, none is lost."""
+        admission = self.admission
+        window = self._window
+        try:
+            while True:
+                await window.acquire()  # room first, then read: a stop never strands a read row
+                if self.interrupted.is_set():
+                    for row, item in items.ready():  # read from a pipe, not yet taken
+                        self._abort(row, item)
+                    return
+                try:
+                    row, item = await anext(items)
+                except StopAsyncIteration:
+                    self.read_all = True
+                    return
+                if admission is not None:
+                    admitted = admission.admit(row, item)
+                    if inspect.isawaitable(admitted):
+                        admitted = await admitted
+                    if isinstance(admitted, Outcome):
+                        self.emit(admitted)
+                        continue
+                    item = admitted
+                if isinstance(item, Invalid):
+                    self.emit(outcome_of(row, item, Status.INVALID, item.message))
+                elif self.stop_reason is not None:
+                    self._abort(row, item)
+                else:
+                    self._dispatch(row, item)
+        finally:
+            aclose = getattr(items, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    def _dispatch(self, row: int, update: LeadUpdate) -> None:
+        """Queue the row, or chain it behind the row of the same lead already in the pipeline."""
+        chains = self.chains
+        if update.id not in chains:
+            chains[update.id] = None
+            self.queue.put_nowait((row, update))
+        elif (chain := chains[update.id]) is not None:
+            chain.append((row, update))
+        else:
+            chains[update.id] = collections.deque(((row, update),))
+
+    async def _worker(self, slot: int) -> None:
+        deliverer = self.deliverer
+        while True:
+            row, update = await self.queue.get()
+            try:
+                while True:
+                    budget = deliverer.budget()
+                    self.in_flight[slot] = (row, update, budget)
+                    result = await deliverer.deliver(update, budget)
+                    del self.in_flight[slot]
+                    message = result.message
+                    if result.status is Status.ABORTED and self.stop_message:
+                        message = (
+                            f"{message}: {self.stop_message}" if message else self.stop_message
+                        )
+                    duration = result.duration
+                    self.emit(
+                        Outcome.trusted(
+                            row=row,
+                            id=update.id,
+                            status=result.status,
+                            http_status=result.http_status,
+                            error_code=result.error_code,
+                            message=message,
+                            attempts=result.attempts,
+                            duration_ms=None if duration is None else int(duration * 1000),
+                            email=update.email,
+                        )
+                    )
+                    chain = self.chains[update.id]
+                    if chain is None or not chain:
+                        del self.chains[update.id]
+                        break
+                    row, update = chain.popleft()
+            finally:
+                self.queue.task_done()

@@ -1,0 +1,84 @@
+"""Sinks: what consumes the outcomes of a run (the tally, the report, the caller's callback).
+
+`BulkUpdater.run()` hands every outcome to each sink in turn, calls `flush()` whenever it has no
+further outcome at hand (so a crash loses nothing already done), and `close()` at the end. A new
+output (a rejects file, a state store) is a new sink.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Container
+from typing import Protocol
+
+from ..models import Outcome, Status
+from ..report import FinishedRows, ReportWriter
+
+OnOutcome = Callable[[Outcome], None] | Callable[[Outcome], Awaitable[None]]
+
+
+class Sink(Protocol):
+    def write(self, outcome: Outcome) -> Awaitable[None] | None:
+        """Take one row's outcome (may be a coroutine, which `run()` awaits)."""
+
+    def flush(self) -> None:
+        """No further outcome is at hand: push what was written out."""
+
+    def close(self) -> None:
+        """The run is over (or failed): finish up."""
+
+
+class Tally(Sink):
+    """Counts per status; on resume, also the earlier status of every row counted `skipped`."""
+
+    def __init__(self, earlier: Container[int] | None) -> None:
+        self.counts = dict.fromkeys(Status, 0)
+        self.earlier = dict.fromkeys(Status, 0)
+        self._finished = earlier if isinstance(earlier, FinishedRows) else None
+        self.skipping = earlier is not None
+
+    def write(self, outcome: Outcome) -> None:
+        self.counts[outcome.status] += 1
+        if outcome.status is Status.SKIPPED and self.skipping:
+            was = self._finished.status_of(outcome.row) if self._finished is not None else None
+            self.earlier[was or Status.SKIPPED] += 1
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class ReportSink(Sink):
+    """The report file: one line per row this run decided (skipped rows keep their old line)."""
+
+    def __init__(self, writer: ReportWriter) -> None:
+        self.writer = writer
+
+    def write(self, outcome: Outcome) -> None:
+        if outcome.status is not Status.SKIPPED:
+            self.writer.write(outcome)
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Callback(Sink):
+    """The caller's `on_outcome`, a plain function or a coroutine function."""
+
+    def __init__(self, on_outcome: OnOutcome) -> None:
+        self.on_outcome = on_outcome
+
+    def write(self, outcome: Outcome) -> Awaitable[None] | None:
+        result = self.on_outcome(outcome)
+        return result if inspect.isawaitable(result) else None
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

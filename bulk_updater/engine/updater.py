@@ -1,0 +1,228 @@
+"""`BulkUpdater`: the library's entry point, an async context manager around one HTTP session.
+
+It turns settings into a job: a `Pipeline` fed by the rows, paced by a `Limiter`, its outcomes
+streamed to the caller (`stream()`) or consumed by sinks (`run()`: tally, report, callback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, Container
+from os import PathLike
+from types import TracebackType
+from typing import Unpack
+
+from ..client import Sender, SendKitClient
+from ..errors import ConfigError
+from ..inputs import Rows, Source, numbered
+from ..limits import Limiter, Pacer
+from ..models import Outcome, StopReason, Summary
+from ..report import ReportWriter
+from ..settings import Options, Settings
+from .admission import Admission, Resume
+from .pipeline import Pipeline
+from .sink import Callback, OnOutcome, ReportSink, Sink, Tally
+
+
+class BulkUpdater:
+    """Sends one PATCH /v1/leads/{id} per row through a paced pool of workers with retries.
+
+    Use it as an async context manager. Settings are keyword-only (see `Settings` for each one's
+    meaning and default) or a whole `settings=`, with keywords on top; they are checked here.
+    `api_key`, `base_url` and `workspace_id` default to `SENDKIT_API_KEY`, `SENDKIT_BASE_URL`
+    and `SENDKIT_WORKSPACE_ID`. `sender` replaces HTTP (tests, dry runs); `limiter` replaces the
+    fixed-rate `Pacer` that `rate` otherwise gives.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        sender: Sender | None = None,
+        limiter: Limiter | None = None,
+        **options: Unpack[Options],
+    ) -> None:
+        self.settings = Settings.build(settings, **options)
+        if sender is None and self.settings.api_key is None:
+            raise ConfigError("no API key: set SENDKIT_API_KEY or pass api_key=")
+        self._sender = sender
+        self._limiter = limiter
+        self._client: SendKitClient | None = None
+        self._pipeline: Pipeline | None = None
+
+    async def __aenter__(self) -> BulkUpdater:
+        if self._sender is None:
+            s = self.settings
+            self._client = SendKitClient(
+                api_key=s.api_key.get_secret_value() if s.api_key else "",
+                base_url=s.base_url,
+                timeout=s.timeout,
+                concurrency=s.concurrency,
+                workspace_id=s.workspace_id,
+            )
+            await self._client.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        pipeline, self._pipeline = self._pipeline, None
+        task = pipeline.task if pipeline is not None else None
+        if task is not None and not task.done():  # a stream() left unfinished: end its job
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if self._client is not None:
+            await self._client.__aexit__(exc_type, exc, tb)
+            self._client = None
+
+    def __repr__(self) -> str:  # never show the key
+        s = self.settings
+        return f"BulkUpdater(base_url={s.base_url!r}, rate={s.rate}, concurrency={s.concurrency})"
+
+    def stop(self, message: str = "interrupted") -> None:
+        """Stop the running job as an interrupt: stop reading, let requests in flight finish."""
+        if self._pipeline is not None:
+            self._pipeline.stop(StopReason.INTERRUPTED, message)
+
+    async def stream(
+        self, rows: Rows, *, skip: Container[int] | None = None
+    ) -> AsyncGenerator[Outcome, None]:
+        """Send every row; yield each row's `Outcome` as it finishes (not in input order).
+
+        `rows` is a `Source`, or any iterable or async iterable of dicts or `LeadUpdate`s;
+        rows whose number is in `skip` are yielded as `skipped` without being sent. To leave
+        early, close the stream (`contextlib.aclosing`); leaving the `async with` block also
+        ends a job still running.
+        """
+        admission = Resume(skip) if skip is not None else None
+        async with contextlib.aclosing(self._outcomes(rows, admission)) as outcomes:
+            async for outcome in outcomes:
+                yield outcome
+
+    def _ready_sender(self) -> Sender:
+        sender = self._sender or self._client
+        if sender is None:
+            raise RuntimeError("BulkUpdater is not open; use `async with BulkUpdater(...)`")
+        if self._pipeline is not None:
+            raise RuntimeError(
+                "a job is already running on this BulkUpdater; finish or close its stream() "
+                "(contextlib.aclosing) first"
+            )
+        return sender
+
+    def _new_pipeline(self, admission: Admission | None) -> Pipeline:
+        limiter = self._limiter or Pacer.of(self.settings)
+        self._pipeline = Pipeline(self.settings, self._ready_sender(), limiter, admission)
+        return self._pipeline
+
+    async def _outcomes(
+        self, rows: Rows, admission: Resume | None, pipeline: Pipeline | None = None
+    ) -> AsyncGenerator[Outcome, None]:
+        try:
+            pipeline = pipeline or self._new_pipeline(admission)
+            async with contextlib.aclosing(pipeline.outcomes(numbered(rows))) as outcomes:
+                async for outcome in outcomes:
+                    yield outcome
+        finally:
+            self._pipeline = None
+            if admission is not None:
+                admission.close()
+            if isinstance(rows, Source):
+                rows.close()
+
+    async def run(
+        self,
+        rows: Rows,
+        *,
+        report: str | PathLike[str] | None = None,
+        resume: bool = False,
+        fingerprint: str | None = None,
+        on_outcome: OnOutcome | None = None,
+    ) -> Summary:
+        """Send every row, write the report (if given), return the `Summary`.
+
+        With `resume=True` an existing report is continued: rows it holds as final are skipped
+        (unless an earlier row of the same lead has to be sent again). `fingerprint` identifies
+        the input (a `Source` file's sha256 by default); resuming with another one is refused.
+        `on_outcome` is called with every outcome as it comes (a coroutine function is awaited).
+        """
+        try:
+            self._ready_sender()  # before the report is touched
+            if isinstance(rows, Source) and fingerprint is None:
+                fingerprint = rows.fingerprint()
+                if resume and fingerprint is None:
+                    raise ConfigError(f"{rows.name}: resuming needs an input file read again")
+            writer = (
+                ReportWriter(report, resume=resume, fingerprint=fingerprint) if report else None
+            )
+        except BaseException:
+            if isinstance(rows, Source):
+                rows.close()
+            raise
+        finished = writer.finished if writer is not None and writer.resumed else None
+        tally = Tally(finished)
+        sinks: list[Sink] = [tally]
+        if writer is not None:
+            sinks.append(ReportSink(writer))
+        if on_outcome is not None:
+            sinks.append(Callback(on_outcome))
+        started = time.monotonic()
+        admission = Resume(finished) if finished is not None else None
+        try:
+            pipeline = self._new_pipeline(admission)
+            await _drain(self._outcomes(rows, admission, pipeline), sinks, pipeline)
+        finally:
+            for sink in sinks:
+                sink.close()
+        return _summary(pipeline, tally, time.monotonic() - started, writer)
+
+
+async def _drain(
+    outcomes: AsyncGenerator[Outcome, None], sinks: list[Sink], pipeline: Pipeline
+) -> None:
+    """Hand every outcome to every sink; flush them whenever no further outcome is at hand."""
+    results = pipeline.results
+    async with contextlib.aclosing(outcomes):
+        async for outcome in outcomes:
+            for sink in sinks:
+                pending = sink.write(outcome)
+                if pending is not None:
+                    await pending
+            if results.empty():
+                for sink in sinks:
+                    sink.flush()
+
+
+def _summary(
+    pipeline: Pipeline, tally: Tally, duration: float, writer: ReportWriter | None
+) -> Summary:
+    counters = pipeline.counters
+    counts = tally.counts
+    return Summary(
+        counts=counts,
+        rows=sum(counts.values()),
+        requests=counters.requests,
+        retries=counters.retries,
+        rate_limited=counters.rate_limited,
+        duration_s=round(duration, 3),
+        achieved_rate=round(counters.requests / duration, 2) if duration > 0 else 0.0,
+        stopped=pipeline.stop_reason,
+        stop_message=pipeline.stop_message,
+        report=str(writer.path) if writer is not None else None,
+        earlier={status: n for status, n in tally.earlier.items() if n},
+        warnings=_warnings(writer),
+    )
+
+
+def _warnings(writer: ReportWriter | None) -> list[str]:
+    if writer is None or writer.unsorted is None:
+        return []
+    return [
+        f"the report could not be put in input order ({writer.unsorted}); it is complete, "
+        "in the order rows finished, and --resume can read it"
+    ]

@@ -1,0 +1,143 @@
+"""Records out of a text stream, in bounded memory: CSV records and JSON lines, with line numbers.
+
+A record is at most `MAX_RECORD` characters. A longer one is skipped to its true end, holding no
+more than one chunk of it at a time, and given as `None`, so it becomes one `invalid` row and the
+record after it is read as it should be. A CSV record's end is found here, by following the quoting
+rules of Python's `csv` module (strict mode, the same dialect), and only then is the record parsed:
+so no text inside a cell can ever be taken for a record of its own, whatever goes wrong in it.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from typing import Final, TextIO
+
+MAX_RECORD: Final = 1 << 20  # characters of one CSV record or JSON line
+_CHUNK: Final = 1 << 16  # characters read at a time
+
+# Where the CSV quoting rules stand at a point of a record.
+_START: Final = 0  # at the start of a field
+_PLAIN: Final = 1  # inside a field that is not quoted
+_QUOTED: Final = 2  # inside a quoted field
+_QUOTE: Final = 3  # just after a quote inside a quoted field (its end, or half of "")
+
+csv.field_size_limit(MAX_RECORD + 1)  # the record limit above is the one that applies
+
+Record = tuple[int, str | None]  # (line number where the record starts, its text or None)
+
+
+def _advance(text: str, state: int, delimiter: str) -> int:
+    """The quoting state after `text` (no line break in it), from `state`."""
+    position, end = 0, len(text)
+    while position < end:
+        if state == _QUOTED:
+            quote = text.find('"', position)
+            if quote < 0:
+                return _QUOTED
+            position, state = quote + 1, _QUOTE
+        elif state == _QUOTE:
+            char = text[position]
+            if char == '"':
+                position, state = position + 1, _QUOTED
+            elif char == delimiter:
+                position, state = position + 1, _START
+            else:
+                state = _PLAIN  # malformed; parsing the record reports it
+        else:
+            if state == _START and text[position] == '"':
+                position, state = position + 1, _QUOTED
+                continue
+            comma = text.find(delimiter, position)
+            if comma < 0:
+                return _PLAIN
+            position, state = comma + 1, _START
+    return state
+
+
+def _line_break(chunk: str) -> int:
+    """How many characters of line break end the chunk: 2 for CRLF, 1 for LF, else 0."""
+    if not chunk.endswith("\n"):
+        return 0
+    return 2 if chunk.endswith("\r\n") else 1
+
+
+def csv_records(stream: TextIO, delimiter: str = ",", limit: int = MAX_RECORD) -> Iterator[Record]:
+    """Each CSV record of `stream` (opened with `newline="\\n"`), whole, with its first line."""
+    read = stream.readline
+    line = 0
+    while True:
+        parts: list[str] = []
+        size, state, start = 0, _START, line + 1
+        while True:
+            chunk = read(_CHUNK)
+            if not chunk:
+                if parts or size:
+                    yield start, "".join(parts) if size <= limit else None
+                return
+            cut = _line_break(chunk)
+            body = chunk[: len(chunk) - cut] if cut else chunk
+            if cut and state == _START and '"' not in body:
+                state = _PLAIN  # the common case: a whole record on one line, nothing quoted
+            else:
+                state = _advance(body, state, delimiter)
+            size += len(chunk)
+            if size <= limit:
+                parts.append(chunk)
+            elif parts:
+                parts = []  # too large: keep reading to its end, without keeping it
+            if cut:
+                line += 1
+                if state != _QUOTED:
+                    break
+        yield start, "".join(parts) if size <= limit else None
+
+
+def json_lines(stream: TextIO, limit: int = MAX_RECORD) -> Iterator[Record]:
+    """Each line of `stream`, with its number; `None` for a line longer than `limit`."""
+    read = stream.readline
+    line = 0
+    while True:
+        chunk = read(_CHUNK)
+        if not chunk:
+            return
+        line += 1
+        if _line_break(chunk):
+            yield line, chunk
+            continue
+        size, parts = len(chunk), [chunk]
+        while (more := read(_CHUNK)) and not _line_break(more):
+            size += len(more)
+            if size <= limit:
+                parts.append(more)
+        size += len(more)
+        if size <= limit:
+            parts.append(more)
+        yield line, "".join(parts) if size <= limit else None
+
+
+class CsvParser:
+    """Parses one whole record at a time with a single `csv.reader` (cheaper than one each)."""
+
+    def __init__(self, delimiter: str = ",") -> None:
+        self._text: str | None = None
+        self._reader = csv.reader(self, delimiter=delimiter, strict=True)
+
+    def __iter__(self) -> CsvParser:
+        return self
+
+    def __next__(self) -> str:
+        text, self._text = self._text, None
+        if text is None:
+            raise StopIteration
+        return text
+
+    def parse(self, text: str) -> list[str]:
+        """The cells of one record; raises `csv.Error` for a malformed one."""
+        self._text = text
+        try:
+            return next(self._reader)
+        except StopIteration:
+            return []
+        finally:
+            self._text = None

@@ -1,0 +1,42 @@
+"""Rate limiters: what every request passes through before it starts, and what it learns after.
+
+The workers see only the `Limiter` protocol: wait for a start slot (`acquire`), report each
+answer (`observe`), pause every caller after a 429 (`pause`), stop. `Pacer` is the fixed-rate
+implementation. A new limiter (adaptive, shared through Redis) is a new class here; nothing
+else changes.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..client import Reply
+from .pacer import Pacer, PausePolicy, Stopped
+
+__all__ = ["Limiter", "Pacer", "PausePolicy", "Stopped"]
+
+
+class Limiter(Protocol):
+    """What the workers use for every request; one job at a time."""
+
+    def begin(self) -> None:
+        """A job starts: forget an earlier job's `stop()`."""
+
+    async def acquire(self) -> None:
+        """Wait for the next start slot; raise `Stopped` once `stop()` was called."""
+
+    def observe(self, reply: Reply | None, latency: float) -> None:
+        """Learn from the end of one request: its answer (None: no answer came) and latency."""
+
+    def pause(self, reply: Reply) -> float:
+        """A 429 for the whole job: hold every caller as long as it calls for.
+
+        Returns the seconds this answer added to the pause (0 when a longer one was running),
+        so the job can tell how long it has spent paused.
+        """
+
+    def stop(self) -> None:
+        """Refuse every later `acquire()` and wake every waiter."""
+
+    async def sleep(self, seconds: float) -> None:
+        """A backoff sleep that ends early, raising `Stopped`, when the job stops."""
