@@ -1,19 +1,15 @@
 """The one place that speaks HTTP: headers, URL, body, and aiohttp's errors mapped to ours.
 
 A `Sender` turns one `LeadUpdate` into one `PATCH /v1/leads/{id}` and returns a `Reply`, or raises
-`TransportError` when no answer came (timeout, refused or dropped connection). It does not retry,
-classify or pace: that is `retry.py` and `pacing.py`.
+`TransportError` when no answer came (timeout, refused or dropped connection, unknown host). It
+does not retry, classify or pace: that is `retry.py` and `limits/`. What it reads of an answer is
+bounded (`answers.MAX_BODY`), and the key is removed from every text a server sends back.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from importlib.metadata import version
 from types import TracebackType
 from typing import Any, Final, Literal, Protocol
@@ -22,14 +18,31 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
+from .answers import (
+    MAX_BODY,
+    Redactor,
+    Reply,
+    describe_error,
+    is_success,
+    parse_retry_after,
+    rate_headers,
+    unexpected_success,
+)
 from .models import LeadUpdate
 
-USER_AGENT: Final = f"bulk-updater/{version('bulk-updater')}"
-_TAG: Final = re.compile(r"<[^>]*>")
-_SPACE: Final = re.compile(r"\s+")
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+__all__ = [
+    "Reply",
+    "SendKitClient",
+    "Sender",
+    "TransportError",
+    "describe_error",
+    "dumps",
+    "parse_retry_after",
+]
 
-try:  # orjson is an optional speed-up (extra `[speed]`); the standard library gives the same bytes.
+USER_AGENT: Final = f"bulk-updater/{version('bulk-updater')}"
+
+try:  # orjson is faster; the standard library gives the same bytes.
     import orjson
 
     dumps: Callable[[Any], bytes] = orjson.dumps
@@ -39,20 +52,11 @@ except ImportError:  # pragma: no cover - depends on the environment
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """The API's answer to one request, reduced to what classification and the report need."""
-
-    status: int
-    error_code: str | None = None
-    message: str = ""
-    retry_after: float | None = None  # seconds, from a Retry-After header
-
-
 class TransportError(Exception):
-    """No HTTP answer arrived: the request timed out or the connection failed."""
+    """No HTTP answer arrived: the request timed out, the connection failed, or the host's name
+    does not resolve (`kind` "dns": not transient, retrying cannot help)."""
 
-    def __init__(self, kind: Literal["timeout", "connection"], message: str) -> None:
+    def __init__(self, kind: Literal["timeout", "connection", "dns"], message: str) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
@@ -64,52 +68,26 @@ class Sender(Protocol):
     async def send(self, update: LeadUpdate) -> Reply: ...
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if unusable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+async def read_bounded(
+    response: aiohttp.ClientResponse, limit: int = MAX_BODY
+) -> tuple[bytes, bool]:
+    """At most `limit` bytes of the body, and whether that is all of it.
 
-
-def describe_error(status: int, body: bytes, reason: str = "") -> tuple[str, str]:
-    """(error_code, message) from either documented error shape, an HTML page or nothing."""
-    code: Any = None
-    message: Any = None
-    try:
-        data = json.loads(body) if body else None
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, dict):  # {"success": false, "error": {"code", "message"}}
-            code, message = error.get("code"), error.get("message")
-        elif isinstance(error, str):  # {"error": "Forbidden", "message": ..., "code": 403}
-            code, message = error, data.get("message")
-        else:
-            code, message = data.get("code"), data.get("message")
-    if not isinstance(code, str) or not code.strip():
-        code = f"HTTP_{status}"
-    code = _SPACE.sub("_", code.strip()).upper()
-    if not isinstance(message, str) or not message.strip():
-        text = _SPACE.sub(" ", _TAG.sub(" ", body.decode("utf-8", "replace"))).strip()
-        message = text[:200] if text and data is None else (reason or f"HTTP {status}")
-        if not body:
-            message = f"{reason or 'HTTP ' + str(status)} (empty body)"
-    # A server's text goes to terminals and reports: no escape codes, one line, bounded.
-    return code, _SPACE.sub(" ", _CONTROL.sub(" ", message)).strip()[:500]
+    The rest is never read: leaving the response then closes the connection instead of
+    draining a body of any size.
+    """
+    length = response.content_length
+    if length is not None and length <= limit:
+        return await response.read(), True
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await response.content.read(limit - size)
+        if not chunk:
+            return b"".join(chunks), True
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks), response.content.at_eof()
 
 
 class SendKitClient:
@@ -135,6 +113,7 @@ class SendKitClient:
         if workspace_id:
             self._headers["X-Workspace-Id"] = workspace_id
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._redact = Redactor(api_key, workspace_id)
         self._limit = concurrency
         self._session: aiohttp.ClientSession | None = None
 
@@ -170,21 +149,32 @@ class SendKitClient:
             async with session.patch(
                 self.url_for(update.id), data=dumps(update.body()), allow_redirects=False
             ) as response:
-                body = await response.read()
-                status = response.status
-                if status < 300:
-                    return Reply(status)
-                code, message = describe_error(status, body, response.reason or "")
-                if 300 <= status < 400:
-                    where = response.headers.get("Location", "elsewhere")
-                    message = f"the API redirected to {where}; check --base-url"
-                return Reply(
-                    status, code, message, parse_retry_after(response.headers.get("Retry-After"))
-                )
+                body, complete = await read_bounded(response)
+                return self._reply(response, body, complete)
         except TimeoutError:
             raise TransportError("timeout", "no answer within the timeout") from None
+        except aiohttp.ClientConnectorDNSError as exc:
+            raise TransportError(
+                "dns",
+                f"the host {exc.host} is not known (its name does not resolve); check --base-url",
+            ) from exc
         except aiohttp.ClientError as exc:
             raise TransportError("connection", _connection_message(exc)) from exc
+
+    def _reply(self, response: aiohttp.ClientResponse, body: bytes, complete: bool) -> Reply:
+        status = response.status
+        headers = rate_headers(response.headers)
+        if status < 300:
+            if is_success(body, complete):
+                return Reply(status, headers=headers)
+            message = unexpected_success(status, body, self._redact)
+            return Reply(status, "UNEXPECTED_ANSWER", message, headers=headers, malformed=True)
+        code, message = describe_error(status, body, response.reason or "", self._redact)
+        if 300 <= status < 400:
+            where = self._redact(response.headers.get("Location", "elsewhere"))
+            message = f"the API redirected to {where[:200]}; check --base-url"
+        retry_after = parse_retry_after(headers.get("Retry-After")) if headers else None
+        return Reply(status, code, message, retry_after, headers)
 
 
 def _connection_message(exc: aiohttp.ClientError) -> str:

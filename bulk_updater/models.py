@@ -26,6 +26,8 @@ TEXT_FIELDS: Final = (
     "country",
 )
 _ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
+#: Control characters no lead field may hold (tab, line feed and carriage return may).
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 JsonScalar = str | int | float | bool | None
 
@@ -115,6 +117,8 @@ def _unsendable(value: object) -> str | None:
             value.encode("utf-8")
         except UnicodeEncodeError:
             return "holds a lone surrogate (such as \\ud800), which is not Unicode text"
+        if (control := _CONTROL.search(value)) is not None:
+            return f"holds the control character \\x{ord(control.group()):02x}; remove it"
     elif isinstance(value, bool):
         return None
     elif isinstance(value, int):

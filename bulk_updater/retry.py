@@ -10,7 +10,10 @@ stop, wait and retry hooks live here. Every attempt first takes a slot from the 
   server is pacing the job, not refusing the row. A row that keeps getting 429s while other rows
   get answers is the exception: it backs off alone, so the rest of the job keeps its speed, and
   after `10 * max_attempts` 429s it is `failed`.
-- 401/403 stop the job: the key was refused, so no other row can succeed either.
+- A 2xx whose body is not the API's success answer (a captive portal, a misrouted proxy) is a
+  transient failure like a 5xx: retried, then `failed`; never `updated`.
+- 401/403 stop the job: the key was refused, so no other row can succeed either. So does a host
+  name that does not resolve (a typo in `--base-url` is not transient).
 - `streak_limit` transient failures in a row mean the API is down, and so does more than
   `give_up_after` seconds spent paused by 429s without one answer in between: the job stops
   rather than spend hours failing every row.
@@ -46,6 +49,7 @@ class Verdict(Enum):
     RETRY = "retry"
     RATE_LIMITED = "rate_limited"
     KEY_REFUSED = "key_refused"
+    UNREACHABLE = "unreachable"  # the host's name does not resolve: no retry can help
 
 
 def classify(status: int) -> tuple[Verdict, Status]:
@@ -219,7 +223,7 @@ class Deliverer:
             return _aborted(budget)
         duration = asyncio.get_running_loop().time() - budget.started if budget.started else None
         attempts = budget.attempts
-        if attempt.verdict is Verdict.KEY_REFUSED:
+        if attempt.verdict in (Verdict.KEY_REFUSED, Verdict.UNREACHABLE):
             return _delivery(Status.ABORTED, attempts, attempt, duration)
         if attempt.verdict is Verdict.RATE_LIMITED:
             limited = _delivery(Status.FAILED, attempts, attempt, duration)
@@ -245,10 +249,13 @@ class Deliverer:
             reply = await self._sender.send(update)
         except TransportError as exc:
             limiter.observe(None, loop.time() - started)
-            attempt = Attempt(Verdict.RETRY, Status.FAILED, error=exc.message)
+            verdict = Verdict.UNREACHABLE if exc.kind == "dns" else Verdict.RETRY
+            attempt = Attempt(verdict, Status.FAILED, error=exc.message)
         else:
             limiter.observe(reply, loop.time() - started)
-            verdict, status = classify(reply.status)
+            verdict, status = (
+                (Verdict.RETRY, Status.FAILED) if reply.malformed else classify(reply.status)
+            )
             attempt = Attempt(verdict, status, reply)
         if log.isEnabledFor(logging.DEBUG):
             elapsed = (loop.time() - started) * 1000
@@ -277,6 +284,8 @@ class Deliverer:
                 f"the API refused the key (HTTP {attempt.reply.status}: {attempt.reply.message}); "
                 "check SENDKIT_API_KEY (and --workspace-id for a platform key)",
             )
+        elif verdict is Verdict.UNREACHABLE:
+            self._on_stop(StopReason.API_DOWN, attempt.error or "the API cannot be reached")
         else:
             self._failed_once(attempt)
 

@@ -80,8 +80,23 @@ def canon(value: object) -> str:
     return json.dumps(value, sort_keys=True, allow_nan=False)
 
 
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean(v: object) -> bool:
+    """No control character but tab, line feed and carriage return in any text of `v`."""
+    if isinstance(v, str):
+        return CONTROL.search(v) is None
+    if isinstance(v, dict):
+        return all(clean(k) and clean(x) for k, x in v.items())
+    if isinstance(v, list):
+        return all(clean(x) for x in v)
+    return True
+
+
 def sendable(value: object) -> bool:
-    """Strict JSON (no NaN/Infinity), valid UTF-8 (no lone surrogates), 64-bit integers."""
+    """Strict JSON (no NaN/Infinity), valid UTF-8 (no lone surrogates), 64-bit integers, and
+    `clean` text."""
 
     def ints_fit(v: object) -> bool:
         if isinstance(v, bool):
@@ -98,7 +113,7 @@ def sendable(value: object) -> bool:
         json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
     except ValueError:  # NaN/Infinity, and UnicodeEncodeError for lone surrogates
         return False
-    return ints_fit(value)
+    return ints_fit(value) and clean(value)
 
 
 def is_scalar(value: object) -> bool:
@@ -160,6 +175,8 @@ def expect_csv(cells: dict[str, str], id_column: str) -> Ok | Bad:
     custom = {**from_json, **from_columns}  # the named column is the more specific
     if custom:
         body["customFields"] = custom
+    if not clean(body):
+        problems.append("control character")
     if not problems and not body:
         problems.append("no field")
     if problems:
@@ -176,6 +193,7 @@ def expect_json_line(line: str) -> Ok | Bad:
         return Bad("", ("line",), None)
     raw_id = record.get("id", record.get("_id"))
     label = raw_id if isinstance(raw_id, str) else ("" if raw_id is None else json.dumps(raw_id))
+    label = label if len(label) <= 200 else label[:200] + "…"  # the report shows 200 at most
     if "email" in record:
         return Bad(label, ("email",), None)
     problems: list[str] = []
@@ -213,7 +231,7 @@ def expect_json_line(line: str) -> Ok | Bad:
         if custom:
             body["customFields"] = custom
     if not sendable(body):
-        problems.append("customFields")
+        problems.append("customFields" if clean(body) else "control character")
     if not problems and not body:
         problems.append("no field")
     if problems:

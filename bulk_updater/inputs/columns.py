@@ -84,23 +84,42 @@ def suggest(name: str, known: Iterable[str] = KNOWN) -> str:
 
 
 def problem_of(exc: ValidationError) -> str:
-    """One line naming the column and the problem, from pydantic's error list."""
-    parts = []
+    """One line naming each column with a problem and what it must be, in plain words."""
+    parts: list[str] = []
     for error in exc.errors(include_url=False, include_input=False):
-        loc = ".".join(str(p) for p in error["loc"])
-        msg = str(error["msg"]).removeprefix("Value error, ")
-        parts.append(f"column {loc}: {msg}" if loc else msg)
+        part = _plain(tuple(str(p) for p in error["loc"]), error["type"], str(error["msg"]))
+        if part not in parts:  # a union type reports one problem once per member
+            parts.append(part)
     return "; ".join(parts)
 
 
+def _plain(loc: tuple[str, ...], kind: str, message: str) -> str:
+    if kind == "value_error" or not loc:  # our own validators' words
+        message = message.removeprefix("Value error, ")
+        return f"column {'.'.join(loc)}: {message}" if loc else message
+    field = loc[0]
+    if field == "tags":
+        return "column tags: must be a list of strings"
+    if field == "customFields" and len(loc) > 1:
+        return f"column customFields.{loc[1]}: must be text, a number, true/false or null"
+    if field == "customFields":
+        return "column customFields: must be an object (name: value)"
+    if kind == "extra_forbidden":
+        return f"unknown column `{field}`{suggest(field)}"
+    return f"column {field}: must be text"
+
+
+_LABEL_LIMIT: Final = 200
+
+
 def label(value: object) -> str:
-    """An id or email as the report shows it, whatever type a JSON record gave it."""
-    if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, default=str)
-    except (ValueError, RecursionError):
-        return f"<{type(value).__name__}>"
+    """An id or email as the report shows it, whatever type a JSON record gave it (bounded)."""
+    if not isinstance(value, str):
+        try:
+            value = json.dumps(value, default=str)
+        except (ValueError, RecursionError):
+            return f"<{type(value).__name__} nested too deeply>"
+    return value if len(value) <= _LABEL_LIMIT else value[:_LABEL_LIMIT] + "…"
 
 
 def validate(data: dict[str, Any], rid: str, email: str | None) -> Item:

@@ -57,7 +57,7 @@ def equal_jitter(failures: int, base: float, cap: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class PausePolicy:
-    """How long a 429 pauses the job: `Retry-After` when given, else a growing backoff; capped."""
+    """How long a 429 pauses the job: `Retry-After`, at least a growing backoff; capped."""
 
     backoff_base: float
     backoff_max: float
@@ -68,10 +68,13 @@ class PausePolicy:
         return cls(settings.backoff_base, settings.backoff_max, settings.max_pause)
 
     def seconds(self, retry_after: float | None, streak: int) -> float:
-        """The pause for the `streak`-th 429 in a row (1-based)."""
-        if retry_after is None:
-            retry_after = equal_jitter(streak, self.backoff_base, self.backoff_max)
-        return min(retry_after, self.max_pause)
+        """The pause for the `streak`-th 429 in a row (1-based).
+
+        The backoff that would apply without the header is also its floor: a `Retry-After` of
+        now, 0 or a date in the past must not turn the job into a burst of 429s.
+        """
+        floor = equal_jitter(streak, self.backoff_base, self.backoff_max)
+        return min(max(retry_after or 0.0, floor), self.max_pause)
 
 
 class Pacer:

@@ -1,0 +1,146 @@
+"""Reading the API's answers: `Reply`, the error shapes, `Retry-After`, and what a success is.
+
+Everything a server sends back is treated as untrusted text: it is read only up to a bounded
+prefix, the key is removed from it wherever the server echoes it, and it is cut to one short line
+without control characters before it reaches a terminal, a log or a report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Final
+
+#: The most of an answer's body that is read (enough for any error message or lead).
+MAX_BODY: Final = 1 << 20
+#: Rate-limit headers a limiter may read, as they are spelled on the wire.
+RATE_HEADERS: Final = (
+    "Retry-After",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "RateLimit",
+    "RateLimit-Policy",
+)
+REDACTED: Final = "[redacted]"
+_TAG: Final = re.compile(r"<[^>]*>")
+_SPACE: Final = re.compile(r"\s+")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+_SUCCESS_START: Final = re.compile(rb'\s*\{\s*"success"\s*:\s*true\b')
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The API's answer to one request, reduced to what classification and the report need."""
+
+    status: int
+    error_code: str | None = None
+    message: str = ""
+    retry_after: float | None = None  # seconds, from a Retry-After header
+    headers: Mapping[str, str] | None = None  # the rate-limit headers present, as sent
+    malformed: bool = False  # a 2xx whose body is not the API's success answer
+
+
+def rate_headers(headers: Mapping[str, str]) -> dict[str, str] | None:
+    """The rate-limit headers of an answer (`RATE_HEADERS`), or None when it has none."""
+    found = {name: value for name in RATE_HEADERS if (value := headers.get(name)) is not None}
+    return found or None
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def is_success(body: bytes, complete: bool) -> bool:
+    """Whether a 2xx body is the API's success answer (`{"success": true, ...}`).
+
+    A captive portal or a misrouted proxy answers 200 with a page of its own: that is no update.
+    """
+    if not complete:  # longer than we read: judge by how it starts
+        return _SUCCESS_START.match(body) is not None
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("success") is True
+
+
+class Redactor:
+    """Removes secrets (the key) from any text a server sent, before it is shown or written."""
+
+    def __init__(self, *secrets: str | None) -> None:
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+
+def describe_error(
+    status: int, body: bytes, reason: str = "", redact: Redactor | None = None
+) -> tuple[str, str]:
+    """(error_code, message) from either documented error shape, an HTML page or nothing."""
+    code: Any = None
+    message: Any = None
+    try:
+        data = json.loads(body) if body else None
+    except (ValueError, RecursionError):
+        data = None
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict):  # {"success": false, "error": {"code", "message"}}
+            code, message = error.get("code"), error.get("message")
+        elif isinstance(error, str):  # {"error": "Forbidden", "message": ..., "code": 403}
+            code, message = error, data.get("message")
+        else:
+            code, message = data.get("code"), data.get("message")
+    if not isinstance(code, str) or not code.strip():
+        code = f"HTTP_{status}"
+    if not isinstance(message, str) or not message.strip():
+        text = _SPACE.sub(" ", _TAG.sub(" ", body.decode("utf-8", "replace"))).strip()
+        message = text[:200] if text and data is None else (reason or f"HTTP {status}")
+        if not body:
+            message = f"{reason or 'HTTP ' + str(status)} (empty body)"
+    if redact is not None:
+        code, message = redact(code), redact(message)
+    code = _SPACE.sub("_", code.strip()).upper()[:100]
+    return code, one_line(message)
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """A server's text as it may reach a terminal or a report: one line, no escapes, bounded."""
+    return _SPACE.sub(" ", _CONTROL.sub(" ", text)).strip()[:limit]
+
+
+def unexpected_success(status: int, body: bytes, redact: Redactor | None = None) -> str:
+    """The message for a 2xx that is not the API's answer (it is retried, like a 5xx)."""
+    what = "an empty body" if not body else None
+    if what is None:
+        text = _SPACE.sub(" ", _TAG.sub(" ", body[:2000].decode("utf-8", "replace"))).strip()
+        if redact is not None:
+            text = redact(text)
+        what = f"something else: {one_line(text, 120)!r}"
+    return f"HTTP {status}, but not the API's answer ({what}); a proxy or portal in the way?"
