@@ -108,10 +108,12 @@ class RetryPolicy:
         """Equal-jitter exponential backoff after the `failures`-th failure (1-based)."""
         return equal_jitter(failures, self.backoff_base, self.backoff_max)
 
-    def alone(self, retry_after: float | None, rate_limited: int) -> float:
-        """The wait of a row that backs off from its own 429s (the `rate_limited`-th)."""
-        floor = self.backoff(rate_limited)
-        return min(max(retry_after or 0.0, floor), self.max_pause)
+    def alone(self, retry_after: float | None) -> float:
+        """The wait of a row singled out by 429s: `Retry-After`, at least a first backoff.
+
+        It does not grow: the row gives up after a fixed number of 429s, not after a long wait.
+        """
+        return min(max(retry_after or 0.0, self.backoff(1)), self.max_pause)
 
 
 @dataclass
@@ -136,6 +138,7 @@ class Budget:
     counted: int = 0
     rate_limited: int = 0
     seen_at_429: tuple[int, int] | None = None  # the job's (answers, 429s) at this row's latest
+    singled_out: bool = False  # its 429s are about this row, not the job's pace
     wait_alone: float = 0.0  # > 0: the row backs off from its own 429 by itself
     started: float | None = None  # loop time of the first request
     last: Attempt | None = field(default=None)
@@ -296,10 +299,11 @@ class Deliverer:
         self._limited += 1
         seen = budget.seen_at_429
         # Since this row's previous 429 others were answered and none got a 429: it is the row.
-        alone = seen is not None and seen[0] < self._answers and seen[1] == self._limited - 1
+        if seen is not None and seen[0] < self._answers and seen[1] == self._limited - 1:
+            budget.singled_out = True
         budget.seen_at_429 = (self._answers, self._limited)
-        if alone:
-            budget.wait_alone = self._policy.alone(reply.retry_after, budget.rate_limited)
+        if budget.singled_out:
+            budget.wait_alone = self._policy.alone(reply.retry_after)
             return
         budget.wait_alone = 0.0
         self._paused += self._limiter.pause(reply)

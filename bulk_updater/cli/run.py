@@ -45,28 +45,23 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     sys.exit(code)
 
 
-class _Signalled(Exception):
-    """A signal arrived before the job started (or after it ended)."""
+def _exit_before_start(signum: int, frame: FrameType | None) -> None:
+    """A signal before the job started: nothing is read or written yet, so exit at once.
 
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _raise(signum: int, frame: FrameType | None) -> None:
-    raise _Signalled(signum)
+    Raising from the handler instead could land anywhere (a log write swallows it, and the
+    blocking read it interrupted would then go on waiting).
+    """
+    name = signal.Signals(signum).name
+    os.write(2, f"bulk-updater: interrupted by {name} before any row was read\n".encode())
+    os._exit(SIGNAL_EXIT.get(signal.Signals(signum), 128 + signum))
 
 
 @contextmanager
-def _signals_raise() -> Iterator[None]:
+def _signals_exit() -> Iterator[None]:
     """While the input is opened (reading a pipe's header may block), a signal ends the run."""
-    previous = {signum: signal.signal(signum, _raise) for signum in SIGNAL_EXIT}
+    previous = {signum: signal.signal(signum, _exit_before_start) for signum in SIGNAL_EXIT}
     try:
         yield
-    except _Signalled as exc:
-        name = signal.Signals(exc.signum).name
-        click.echo(f"bulk-updater: interrupted by {name} before any row was read", err=True)
-        sys.exit(SIGNAL_EXIT.get(signal.Signals(exc.signum), 128 + exc.signum))
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -92,13 +87,13 @@ def _run_async(coro: Coroutine[Any, Any, _T]) -> _T:
 class RedactKey(logging.Filter):
     """Belt and braces: no log record may carry the key, whatever a library logs."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self._key = key
+        self.key = ""  # set once it is read
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._key and self._key in record.getMessage():
-            record.msg = record.getMessage().replace(self._key, "[redacted]")
+        if self.key and self.key in record.getMessage():
+            record.msg = record.getMessage().replace(self.key, "[redacted]")
             record.args = None
         return True
 
@@ -150,13 +145,17 @@ def run(
     """Send one PATCH per row of INPUT (CSV or JSON lines; '-' reads standard input)."""
     if quiet and verbose:
         fail("-q and -v cannot be used together; choose one")
+    redact = _log_requests() if verbose else None
     try:
-        with _signals_raise():
+        with _signals_exit():
             source = Source(input_path, format=fmt)
             if dry_run:
                 settings = build_settings(values, None)
                 sys.exit(dry_run_checked(source, settings, report, summary_json, quiet=quiet))
-            settings = build_settings(values, read_key(api_key_file))
+            key = read_key(api_key_file)
+            if redact is not None:
+                redact.key = key
+            settings = build_settings(values, key)
             updater = BulkUpdater(settings=settings)
             if resume and not source.rereadable:
                 raise ConfigError(
@@ -168,8 +167,6 @@ def run(
         fail(str(exc), EXIT_LOCKED)
     except BulkUpdaterError as exc:
         fail(str(exc))
-    if verbose:
-        _log_requests(settings)
     progress = None
     if not quiet:
         live = sys.stderr.isatty() and not verbose
@@ -221,8 +218,11 @@ def _finish(
         _write_summary(summary_json, data)
     if not quiet:
         click.echo(format_summary(summary, not_read=not_read))
-    elif summary.stopped is not None and code == EXIT_ABORTED:
-        click.echo(f"bulk-updater: stopped: {summary.stop_message}", err=True)
+    else:
+        if summary.stopped is not None and code == EXIT_ABORTED:
+            click.echo(f"bulk-updater: stopped: {summary.stop_message}", err=True)
+        for warning in summary.warnings:
+            click.echo(f"bulk-updater: warning: {warning}", err=True)
     sys.exit(code)
 
 
@@ -247,13 +247,15 @@ def dry_run_checked(
     return show_dry_run(source, quiet=quiet)
 
 
-def _log_requests(settings: Settings) -> None:
+def _log_requests() -> RedactKey:
+    """`-v`: every request (and what the run waits for) on stderr, the key never shown."""
     handler = logging.StreamHandler(sys.stderr)
-    key = settings.api_key.get_secret_value() if settings.api_key else ""
-    handler.addFilter(RedactKey(key))
+    redact = RedactKey()
+    handler.addFilter(redact)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("bulk_updater").addHandler(handler)
     logging.getLogger("bulk_updater").setLevel(logging.DEBUG)
+    return redact
 
 
 async def _job(

@@ -18,7 +18,7 @@ from ..client import Sender, SendKitClient
 from ..errors import ConfigError
 from ..inputs import Rows, Source, numbered
 from ..limits import Limiter, Pacer
-from ..models import Outcome, StopReason, Summary
+from ..models import Outcome, Status, StopReason, Summary
 from ..report import ReportWriter
 from ..settings import Options, Settings
 from .admission import Admission, Resume
@@ -203,6 +203,9 @@ def _summary(
 ) -> Summary:
     counters = pipeline.counters
     counts = tally.counts
+    stopped, message = pipeline.stop_reason, pipeline.stop_message
+    if stopped is StopReason.INTERRUPTED and pipeline.read_all and not counts[Status.ABORTED]:
+        stopped = message = None  # the interrupt came after the last row: it changed nothing
     return Summary(
         counts=counts,
         rows=sum(counts.values()),
@@ -211,8 +214,8 @@ def _summary(
         rate_limited=counters.rate_limited,
         duration_s=round(duration, 3),
         achieved_rate=round(counters.requests / duration, 2) if duration > 0 else 0.0,
-        stopped=pipeline.stop_reason,
-        stop_message=pipeline.stop_message,
+        stopped=stopped,
+        stop_message=message,
         report=str(writer.path) if writer is not None else None,
         earlier={status: n for status, n in tally.earlier.items() if n},
         warnings=_warnings(writer),

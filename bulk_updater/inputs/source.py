@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import os
 import stat
 import sys
@@ -22,6 +23,7 @@ from ..errors import ConfigError, InputError
 from .columns import CsvColumns, Invalid, Item, parse_mapping
 from .records import MAX_RECORD, CsvParser, Record, csv_records, json_lines
 
+log = logging.getLogger("bulk_updater")
 Format = Literal["csv", "jsonl"]
 RowItem = tuple[int, Item]
 _SNIFF_BYTES: Final = 8192
@@ -46,6 +48,8 @@ class Source:
         # A pipe, FIFO or terminal can be read once, and a read may block: such input is read in
         # a thread, and cannot be counted in advance or fingerprinted for --resume.
         self.rereadable = not self.is_stdin and stat.S_ISREG(os.fstat(self._raw.fileno()).st_mode)
+        if not self.rereadable:
+            log.debug("%s: waiting for the first lines", self.name)
         self._sniff()
         self._text = _text(self._raw)
         self._columns: CsvColumns | None = None
