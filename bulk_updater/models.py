@@ -11,7 +11,7 @@ import re
 from enum import StrEnum
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: Lead fields that an update replaces (the API's create fields, minus email).
 TEXT_FIELDS: Final = (
@@ -58,9 +58,10 @@ class LeadUpdate(BaseModel):
     `email` is a label for the report, never sent: the API does not allow changing it.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str = Field(alias="_id")
+    # Read as `id` or `_id` (the API's name), but named `id`: `LeadUpdate(id=...)` type-checks.
+    id: str = Field(validation_alias=AliasChoices("id", "_id"))
     email: str | None = None
     firstName: str | None = None
     lastName: str | None = None

@@ -170,7 +170,7 @@ def run(
     progress = None
     if not quiet:
         live = sys.stderr.isatty() and not verbose
-        total = source.count() if live else None
+        total = source.count()  # None for a pipe: progress then counts without a total
         progress = Progress(sys.stderr, total=total, live=live, interval=0.2 if live else 5.0)
     started_at = now_iso()
     if summary_json is not None:
