@@ -92,7 +92,8 @@ def create_app(
         api_key=api_key,
         limit=limit,
         faults=faults,
-        latency=(latency_ms / 1000.0, random.Random(seed)),
+        latency_ms=latency_ms,
+        seed=seed,
         intercept=intercept,
     )
     app = web.Application(middlewares=[handler.middleware])
@@ -120,14 +121,17 @@ class _Handler:
         api_key: str,
         limit: RateLimit,
         faults: FaultPlan,
-        latency: tuple[float, random.Random],
+        latency_ms: float,
+        seed: int | None,
         intercept: Intercept | None,
     ) -> None:
         self.state = state
         self.api_key = api_key
         self.limit = limit
         self.faults = Faults(faults, state.faults)
-        self.latency, self._jitter = latency
+        self.latency = latency_ms / 1000.0
+        # Apart from the faults' generator, so that a latency never shifts a seeded fault sequence.
+        self._jitter = random.Random(seed)
         self.intercept = intercept
         self.in_flight: collections.Counter[str] = collections.Counter()
 

@@ -97,10 +97,10 @@ class RateLimit:
     ) -> None:
         self.retry_after = retry_after_mode(retry_after)
         self.headers = _header_style(headers)
+        self._window: collections.deque[float] = collections.deque()
         self.rate = 0.0
         self.burst = 0
         self.set(rate, burst)
-        self._window: collections.deque[float] = collections.deque()
 
     def set(self, rate: float, burst: int) -> None:
         """Change the limit; requests already counted stay counted."""

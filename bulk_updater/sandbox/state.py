@@ -28,16 +28,10 @@ class SandboxState:
     """Lead id -> lead object, in the API's shape; updated in place."""
     requests: int = 0
     """Every API request received, on any path but `/_sandbox/`."""
-    arrivals: list[float] = field(default_factory=list)
-    """Event-loop time (`time.monotonic()` on the standard loops) of every API request's arrival."""
     patches_by_lead: collections.Counter[str] = field(default_factory=collections.Counter)
     """PATCH requests per lead id, whatever the answer (faults, 429, 404 included)."""
     applied_by_lead: collections.Counter[str] = field(default_factory=collections.Counter)
     """Successful updates applied per lead id."""
-    search_requests: int = 0
-    """`GET /v1/leads` requests, whatever the answer."""
-    searches: collections.Counter[str] = field(default_factory=collections.Counter)
-    """`search` text -> `GET /v1/leads` requests for it, every page counted (`""` when absent)."""
     stray: list[str] = field(default_factory=list)
     """`"METHOD path"` of every API request to no API route."""
     bad_requests: list[str] = field(default_factory=list)
@@ -50,5 +44,12 @@ class SandboxState:
     """Injected faults by kind."""
     auth_failures: int = 0
     """401 and 403 answers sent."""
+    # Fields added later come last, so that positional construction keeps its meaning.
+    arrivals: list[float] = field(default_factory=list)
+    """Event-loop time (`time.monotonic()` on the standard loops) of every API request's arrival."""
+    search_requests: int = 0
+    """`GET /v1/leads` requests, whatever the answer."""
+    searches: collections.Counter[str] = field(default_factory=collections.Counter)
+    """`search` text -> `GET /v1/leads` requests for it, every page counted (`""` when absent)."""
     changed: threading.Condition = field(default_factory=threading.Condition, compare=False)
     """Notified when a request arrives, when an update is applied and when a request is answered."""

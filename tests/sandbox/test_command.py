@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from click.testing import CliRunner
 
+from bulk_updater.cli import cli
 from bulk_updater.sandbox import load_leads
 
 from .conftest import ROOT, SAMPLES
@@ -214,11 +216,38 @@ def test_options_reach_the_server() -> None:
         (["--fault-rate", "2"], "between 0 and 1"),
         (["--faults", "503,boom"], "boom"),
         (["--rate", "-1"], "rate must be >= 0"),
+        (["--burst", "-1"], "burst must be >= 0"),
     ],
 )
-def test_usage_errors_are_one_line_and_exit_2(args: list[str], named: str) -> None:
+def test_usage_errors_are_one_line_and_exit_2(
+    args: list[str], named: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In process: each of these fails before the sandbox would start.
+    monkeypatch.delenv("SENDKIT_API_KEY", raising=False)
+    result = CliRunner().invoke(cli, ["sandbox", "--port", "0", *args])
+
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("bulk-updater: error: ")
+    assert named in lines[0]
+
+
+def test_a_bad_leads_file_is_a_usage_error(tmp_path: Path) -> None:
+    bad = tmp_path / "leads.json"
+    bad.write_text('{"_id": "x"}', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["sandbox", "--port", "0", "--leads", str(bad)])
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"bulk-updater: error: {bad}: expected a JSON list of lead objects"
+    ]
+
+
+def test_the_installed_command_reports_a_usage_error_the_same_way() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "bulk_updater", "sandbox", "--port", "0", *args],
+        [sys.executable, "-m", "bulk_updater", "sandbox", "--port", "0", "--headers", "xrl"],
         cwd=ROOT,
         env=env(),
         stdin=subprocess.DEVNULL,
@@ -228,31 +257,11 @@ def test_usage_errors_are_one_line_and_exit_2(args: list[str], named: str) -> No
         check=False,
     )
 
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert done.stdout == ""
-    lines = done.stderr.splitlines()
-    assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("bulk-updater: error: ")
-    assert named in lines[0]
-
-
-def test_a_bad_leads_file_is_a_usage_error(tmp_path: Path) -> None:
-    bad = tmp_path / "leads.json"
-    bad.write_text('{"_id": "x"}', encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "bulk_updater", "sandbox", "--port", "0", "--leads", str(bad)],
-        cwd=ROOT,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-
     assert done.returncode == 2
-    assert done.stderr.splitlines() == [
-        f"bulk-updater: error: {bad}: expected a JSON list of lead objects"
-    ]
+    assert done.stdout == ""
+    assert done.stderr == (
+        "bulk-updater: error: --headers needs a rate limit to describe; add --rate R (R > 0)\n"
+    )
 
 
 def test_help_lists_every_option() -> None:
