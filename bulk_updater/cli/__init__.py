@@ -1,7 +1,7 @@
 """The `bulk-updater` command: parse arguments, build settings, call the library, set the exit code.
 
 run      send a CSV / JSONL file (or standard input) through `BulkUpdater.run`   (`run.py`)
-sandbox  serve the local SendKit-compatible API                                  (`sandbox`)
+sandbox  serve the local SendKit-compatible API                        (`sandbox/command.py`)
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from ..sandbox.command import sandbox
 from .run import run
-from .sandbox_command import sandbox
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
