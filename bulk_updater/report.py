@@ -66,6 +66,14 @@ def _email_cell(text: str | None) -> str:
     return _cell(text)
 
 
+def check_report_path(path: str | os.PathLike[str]) -> Path:
+    """The report's path, if its name says a format we write."""
+    report = Path(path)
+    if report.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
+        raise ConfigError(f"{report}: a report must end in .csv or .jsonl")
+    return report
+
+
 def companions(report: str | os.PathLike[str]) -> tuple[Path, Path]:
     """The lock and meta files that live beside a report (beside its target, for a link)."""
     real = Path(os.path.realpath(report))
@@ -121,9 +129,7 @@ class ReportWriter:
     def __init__(
         self, path: str | os.PathLike[str], *, resume: bool = False, fingerprint: str | None = None
     ) -> None:
-        self.path = Path(path)
-        if self.path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
-            raise ConfigError(f"{self.path}: a report must end in .csv or .jsonl")
+        self.path = check_report_path(path)
         self.jsonl = _is_jsonl(self.path)
         # Through a link, the file itself is locked, written and sorted: the link stays a link,
         # and a second run through another name of the same file finds it locked.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..inputs import Source
-from ..report import companions
+from ..report import check_report_path, companions
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -23,6 +23,7 @@ def _same(a: Path, b: Path) -> bool:
 def check_outputs(source: Source, report: Path, summary_json: Path | None) -> None:
     """Refuse, before any request, outputs that would destroy the input, each other, or that
     cannot be written."""
+    check_report_path(report)
     outputs = {"--report": report}
     if summary_json is not None:
         outputs["--summary-json"] = summary_json
