@@ -19,7 +19,6 @@ import pytest
 from aiohttp import web
 
 from bulk_updater import Outcome, Status
-from bulk_updater import report as report_module
 from bulk_updater.report import ReportWriter, read_statuses
 from bulk_updater.sandbox import SandboxThread
 
@@ -116,7 +115,7 @@ def test_a_failed_final_sort_leaves_a_complete_resumable_report(
     writer = ReportWriter(path, fingerprint="f")
     for row in (3, 1, 2):
         writer.write(Outcome(row=row, id=f"lead{row}", status=Status.UPDATED))
-    monkeypatch.setattr(report_module.os, "fsync", full_disk)
+    monkeypatch.setattr(os, "fsync", full_disk)
     writer.close()
     assert writer.unsorted == "No space left on device"
     assert [row for row, _ in read_statuses(path)] == [3, 1, 2]  # as written, nothing lost
@@ -131,13 +130,13 @@ def test_a_failed_final_sort_leaves_a_complete_resumable_report(
 
 SIGNAL_IN_THE_SORT = """
 import os, signal, sys
-from bulk_updater import report
+from bulk_updater.report import sort
 from bulk_updater.cli import main
-original = report.sort_report
+original = sort.sort_report
 def sort_report(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C as the report is sorted
     return original(*args, **kwargs)
-report.sort_report = sort_report
+sort.sort_report = sort_report
 sys.argv = ["bulk-updater", "run", *sys.argv[1:]]
 main()
 """

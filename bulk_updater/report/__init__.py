@@ -1,0 +1,22 @@
+"""The report: what each row became, written as rows finish and read back by `--resume`.
+
+- `writer`  `ReportWriter`: the file, its lock and meta file, one line per outcome
+- `cells`   CSV cells a spreadsheet shows as text, never runs as a formula
+- `resume`  an earlier report read back: each row's last status (`FinishedRows`)
+- `sort`    the final rewrite in input order
+"""
+
+from .resume import FinishedRows, read_statuses
+from .sort import sort_report
+from .writer import COLUMNS, ReportWriter, check_report_path, companions, default_report_path
+
+__all__ = [
+    "COLUMNS",
+    "FinishedRows",
+    "ReportWriter",
+    "check_report_path",
+    "companions",
+    "default_report_path",
+    "read_statuses",
+    "sort_report",
+]

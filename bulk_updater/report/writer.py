@@ -1,0 +1,199 @@
+"""The report file: one line per row, flushed as rows finish, in input order once the run ends.
+
+Also owns what lives beside a report: its lock (`<report>.lock`, so two runs cannot write one
+report) and its meta file (`<report>.meta.json`, the input's fingerprint that `--resume` checks).
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Final
+
+from ..errors import ConfigError, InputChangedError, ReportLockedError
+from ..models import Outcome
+from . import sort
+from .cells import cell, email_cell, id_cell, one_line
+from .resume import FinishedRows, drop_partial_line, is_jsonl, read_statuses
+
+COLUMNS: Final = (
+    "row",
+    "id",
+    "status",
+    "http_status",
+    "error_code",
+    "message",
+    "attempts",
+    "duration_ms",
+    "email",
+)
+_BOM: Final = "\ufeff"
+
+
+def check_report_path(path: str | os.PathLike[str]) -> Path:
+    """The report's path, if its name says a format we write."""
+    report = Path(path)
+    if report.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
+        raise ConfigError(f"{report}: a report must end in .csv or .jsonl")
+    return report
+
+
+def companions(report: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The lock and meta files that live beside a report (beside its target, for a link)."""
+    real = Path(os.path.realpath(report))
+    return real.with_name(real.name + ".lock"), real.with_name(real.name + ".meta.json")
+
+
+def default_report_path(input_path: str) -> Path:
+    """`<input>.report.csv` beside the input; `bulk-updater.report.csv` here for `-` (standard
+    input, or any input that can be read only once, such as a pipe)."""
+    return Path("bulk-updater.report.csv" if input_path == "-" else f"{input_path}.report.csv")
+
+
+class ReportWriter:
+    """Opens, locks and writes one report; `close()` puts its lines in input order."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, resume: bool = False, fingerprint: str | None = None
+    ) -> None:
+        self.path = check_report_path(path)
+        self.jsonl = is_jsonl(self.path)
+        # Through a link, the file itself is locked, written and sorted: the link stays a link,
+        # and a second run through another name of the same file finds it locked.
+        self._real = Path(os.path.realpath(self.path))
+        lock_path, self.meta_path = companions(self.path)
+        self.finished = FinishedRows()
+        self.unsorted: str | None = None  # why the final sort failed, if it did
+        try:
+            self._lock = _lock(lock_path, self.path)
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot write the report ({exc.strerror})") from None
+        try:
+            resuming = resume and self._real.exists() and drop_partial_line(self._real) > 0
+            if resuming:
+                self._check_fingerprint(fingerprint)
+                self._read_finished()
+            self._file = self._open(append=resuming)
+            if not resuming:
+                self._write_meta(fingerprint)
+        except OSError as exc:
+            self._lock.close()
+            raise ConfigError(f"{self.path}: cannot write the report ({exc.strerror})") from None
+        except BaseException:
+            self._lock.close()
+            raise
+        self.resumed = resuming
+
+    def _open(self, *, append: bool) -> IO[str]:
+        file = open(  # noqa: SIM115 - closed by close()
+            self._real, "a" if append else "w", encoding="utf-8", newline="", errors="replace"
+        )
+        self._csv = csv.writer(file, lineterminator="\n")
+        if not append and not self.jsonl:
+            file.write(_BOM)  # so that Excel on Windows reads the report as UTF-8
+            self._csv.writerow(COLUMNS)
+            file.flush()
+        return file
+
+    def _write_meta(self, fingerprint: str | None) -> None:
+        self.meta_path.write_text(json.dumps({"input_sha256": fingerprint}) + "\n")
+
+    def _check_fingerprint(self, fingerprint: str | None) -> None:
+        try:
+            stored = json.loads(self.meta_path.read_text()).get("input_sha256")
+        except (OSError, ValueError, AttributeError):
+            stored = None
+        if fingerprint is not None and stored != fingerprint:
+            raise InputChangedError(
+                f"{self.path}: cannot resume, the input is not the one this report was started "
+                "from; run without --resume (or with another --report) to start over"
+            )
+
+    def _read_finished(self) -> None:
+        for row, status in read_statuses(self._real):
+            self.finished.mark(row, status)
+
+    def write(self, outcome: Outcome) -> None:
+        """Append one row's line; `flush()` pushes lines out (the engine calls it whenever it would
+        wait for the next outcome, so a crash loses nothing already done)."""
+        if self.jsonl:
+            record = {
+                "row": outcome.row,
+                "id": one_line(outcome.id),
+                "status": outcome.status.value,
+                "http_status": outcome.http_status,
+                "error_code": outcome.error_code,
+                "message": outcome.message,
+                "attempts": outcome.attempts,
+                "duration_ms": outcome.duration_ms,
+                "email": outcome.email,
+            }
+            self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            self._csv.writerow(
+                (
+                    outcome.row,
+                    id_cell(outcome.id),
+                    outcome.status.value,
+                    "" if outcome.http_status is None else outcome.http_status,
+                    cell(outcome.error_code),
+                    cell(outcome.message),
+                    outcome.attempts,
+                    "" if outcome.duration_ms is None else outcome.duration_ms,
+                    email_cell(outcome.email),
+                )
+            )
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        """Close the file and rewrite it in input order, one line per row.
+
+        If the sort fails (a full disk), the report stays as written, complete and resumable,
+        only not in input order; `unsorted` says why.
+        """
+        try:
+            self._file.close()
+            try:
+                sort.sort_report(self._real, jsonl=self.jsonl)
+            except OSError as exc:
+                self.unsorted = exc.strerror or str(exc)
+        finally:
+            self._lock.close()
+
+    def __enter__(self) -> ReportWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _lock(lock_path: Path, report: Path) -> IO[str]:
+    """An exclusive lock tied to this process: the kernel frees it when the process dies."""
+    handle = open(lock_path, "a+")  # noqa: SIM115 - the handle is the lock
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip()
+        handle.close()
+        who = f" (pid {holder})" if holder.isdigit() else ""
+        raise ReportLockedError(
+            f"{report}: another run is writing this report{who}; "
+            "wait for it to finish or use another --report"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
