@@ -20,18 +20,16 @@ import inspect
 import random
 import re
 import selectors
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import aioresponses.core
 import pytest
 
 from bulk_updater import LeadUpdate, Outcome, Reply, TransportError
-
-T = TypeVar("T")
 
 # ---------------------------------------------------------------------------------------------
 # virtual time
@@ -94,16 +92,6 @@ async def advance(seconds: float) -> None:
     loop = asyncio.get_running_loop()
     assert isinstance(loop, VirtualTimeLoop), "advance() is for virtual-time tests"
     await asyncio.sleep(seconds)
-
-
-def run_virtual(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion in virtual time (until every test is an `async def`)."""
-    loop = VirtualTimeLoop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
 
 
 # ---------------------------------------------------------------------------------------------
