@@ -6,9 +6,11 @@ Conventions:
   `VirtualTimeLoop`, whose clock jumps to the next timer (`pytest_asyncio_loop_factories` below
   picks the loop); `advance(seconds)` lets time pass there. Every other async test runs on a
   plain asyncio loop.
-- Helpers are plain functions and classes defined here once and imported by the test modules
-  (`from tests.conftest import make_leads`); fixtures are kept for what pytest must set up or
-  tear down around a test.
+- Helpers are plain functions and classes, defined once in the `conftest.py` of the narrowest
+  folder holding all their users and imported from there (`from tests.conftest import
+  make_leads`): here for the whole suite, `tests/inputs/conftest.py` for input files,
+  `tests/cli/conftest.py` for running the command. Fixtures are kept for what pytest must set
+  up or tear down around a test (`virtual_time`, `tmp_path`, the aioresponses shim below).
 """
 
 from __future__ import annotations
