@@ -1,4 +1,4 @@
-"""Values that flow through a job are immutable: `LeadUpdate` in, `Outcome` and `Summary` out."""
+"""The values that flow through a job: immutable, and a `Status` shows as its value."""
 
 from __future__ import annotations
 
@@ -23,3 +23,9 @@ async def test_outcomes_and_summary_are_immutable() -> None:
     update = LeadUpdate(id="a", city="x")
     with pytest.raises(ValidationError):
         update.city = "y"  # type: ignore[misc]
+
+
+def test_a_status_shows_as_its_value() -> None:
+    """So that `print(summary.counts)` reads {'updated': 5000, ...}."""
+    assert repr(Status.UPDATED) == "'updated'"
+    assert repr({Status.NOT_FOUND: 2}) == "{'not_found': 2}"

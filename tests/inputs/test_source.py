@@ -111,6 +111,9 @@ def test_jsonl_is_chosen_by_extension(tmp_path: Path) -> None:
         assert only_update(rows[0][1]).body() == {"city": "X"}
 
 
+# --- JSON lines: one object a line
+
+
 @pytest.mark.parametrize(
     "line", ["not json", '{"id": "lead1", "city": ', "[1, 2]", '"a string"', "42", "null"]
 )
