@@ -1,22 +1,40 @@
-"""Shared test helpers: a virtual-time event loop, a scriptable fake sender, lead factories."""
+"""Shared test helpers: virtual time, fake senders, lead and row factories, CSV in and out.
+
+Conventions:
+
+- Virtual time: an async test that asks for the `virtual_time` fixture runs on a
+  `VirtualTimeLoop`, whose clock jumps to the next timer (`pytest_asyncio_loop_factories` below
+  picks the loop); `advance(seconds)` lets time pass there. Every other async test runs on a
+  plain asyncio loop.
+- Helpers are plain functions and classes, defined once in the `conftest.py` of the narrowest
+  folder holding all their users and imported from there (`from tests.conftest import
+  make_leads`): here for the whole suite, `tests/inputs/conftest.py` for input files,
+  `tests/cli/conftest.py` for running the command. Fixtures are kept for what pytest must set
+  up or tear down around a test (`virtual_time`, `tmp_path`, the aioresponses shim below).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import csv
 import inspect
+import random
+import re
 import selectors
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import aioresponses.core
 import pytest
 
-from bulk_updater import LeadUpdate, Reply, TransportError
+from bulk_updater import LeadUpdate, Outcome, Reply, TransportError
 
-T = TypeVar("T")
+# ---------------------------------------------------------------------------------------------
+# virtual time
 
 
 class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
@@ -53,22 +71,33 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         return self.now
 
 
+@pytest.hookimpl
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """The loop an async test runs on: virtual time if it asks for `virtual_time`."""
+    if "virtual_time" in getattr(item, "fixturenames", ()):
+        return {"virtual_time": VirtualTimeLoop}
+    return {"asyncio": asyncio.new_event_loop}
+
+
+@pytest.fixture
+async def virtual_time() -> VirtualTimeLoop:
+    """Run the test in virtual time; the loop itself, for a test that moves its clock."""
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualTimeLoop), "virtual_time is for async tests"
+    return loop
+
+
 async def advance(seconds: float) -> None:
-    """Let `seconds` of virtual time pass (inside `run_virtual` only: it costs no real time)."""
+    """Let `seconds` of virtual time pass (in a `virtual_time` test only: it costs no real time)."""
     loop = asyncio.get_running_loop()
     assert isinstance(loop, VirtualTimeLoop), "advance() is for virtual-time tests"
     await asyncio.sleep(seconds)
 
 
-def run_virtual(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion in virtual time."""
-    loop = VirtualTimeLoop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-
+# ---------------------------------------------------------------------------------------------
+# senders
 
 Script = Callable[[LeadUpdate, int], Reply | Exception]
 
@@ -117,8 +146,77 @@ class FakeSender:
         return result
 
 
+class HoldFirstSender:
+    """Holds lead `first` until `others` other requests were answered: its row finishes last.
+
+    Answers 404 for the ids in `missing`, 200 otherwise; records the ids sent, in order.
+    """
+
+    def __init__(self, first: str, others: int, *, missing: Iterable[str] = ()) -> None:
+        self.first = first
+        self.others = others
+        self.missing = frozenset(missing)
+        self.answered = 0
+        self.release = asyncio.Event()
+        self.sent: list[str] = []
+
+    async def send(self, update: LeadUpdate) -> Reply:
+        self.sent.append(update.id)
+        if update.id == self.first:
+            await self.release.wait()
+            return Reply(200)
+        self.answered += 1
+        if self.answered == self.others:
+            self.release.set()
+        if update.id in self.missing:
+            return Reply(404, "NOT_FOUND", "Lead not found")
+        return Reply(200)
+
+
 def transport_error() -> TransportError:
     return TransportError("connection", "the server closed the connection without answering")
+
+
+async def collect(stream: AsyncIterator[Outcome], into: list[Outcome]) -> None:
+    """Read a stream of outcomes into `into`, which keeps what came before an exception."""
+    async for outcome in stream:
+        into.append(outcome)
+
+
+# ---------------------------------------------------------------------------------------------
+# leads, rows and ids
+
+#: What the spec allows as a lead id: a plain token.
+TOKEN_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+#: Ids that must never reach the wire as they are (paths, queries, controls, non-ASCII, ...).
+HOSTILE_IDS = [
+    "../account",
+    "a/b",
+    "x?y=1",
+    "%2e%2e%2f",
+    "a#b",
+    "a b",
+    " 000000000000000000000000",
+    "000000000000000000000000 ",
+    "a\tb",
+    "a\x01b",
+    "a\x1bb",
+    "a\x7fb",
+    "a\nb",
+    "a\r\nb",
+    "\u2028",
+    "..",
+    ".",
+    "/",
+    "a\\b",
+    "?",
+    "#",
+    "%00",
+    "caf\u00e9",
+    "a" * 129,
+    "",
+]
 
 
 def make_leads(n: int) -> dict[str, dict[str, Any]]:
@@ -141,9 +239,51 @@ def make_leads(n: int) -> dict[str, dict[str, Any]]:
     return leads
 
 
-@pytest.fixture
-def fake_sender() -> FakeSender:
-    return FakeSender()
+def make_rows(n: int) -> list[dict[str, str]]:
+    """`n` library rows, one per lead `lead0`, `lead1`, ..., each setting a job title."""
+    return [{"id": f"lead{i}", "jobTitle": f"T{i}"} for i in range(n)]
+
+
+def interleaved(lead_ids: list[str], per_lead: int, seed: int | None) -> list[tuple[str, int]]:
+    """(lead, k) for k in 0..per_lead-1, each lead's k increasing; round-robin or shuffled."""
+    if seed is None:
+        return [(lead, k) for k in range(per_lead) for lead in lead_ids]
+    rng = random.Random(seed)
+    pending = dict.fromkeys(lead_ids, 0)
+    out = []
+    while pending:
+        lead = rng.choice(sorted(pending))
+        out.append((lead, pending[lead]))
+        pending[lead] += 1
+        if pending[lead] == per_lead:
+            del pending[lead]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# files
+
+
+def write_csv(
+    path: Path, header: Sequence[str], rows: Iterable[Sequence[str] | Mapping[str, str]]
+) -> Path:
+    """A UTF-8 CSV file: the header, then one record per row (its cells, or a dict by column)."""
+    with open(path, "w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([row[c] for c in header] if isinstance(row, Mapping) else row)
+    return path
+
+
+def read_report(path: Path) -> list[dict[str, str]]:
+    """A CSV report's records; reports are UTF-8 with a BOM, so that spreadsheets read them so."""
+    with open(path, encoding="utf-8-sig", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+# ---------------------------------------------------------------------------------------------
+# aioresponses on aiohttp 3.14
 
 
 class _CompatResponse(aiohttp.ClientResponse):

@@ -1,4 +1,7 @@
-"""The HTTP client: headers, URL, body, error bodies and Retry-After (aioresponses)."""
+"""The HTTP client: headers, URL, body, error bodies and Retry-After (aioresponses).
+
+The answers' helpers the client uses (`describe_error`, `parse_retry_after`) are tested here too.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ from email.utils import format_datetime
 import aiohttp
 import pytest
 from aioresponses import CallbackResult, aioresponses
+from yarl import URL
 
 from bulk_updater import LeadUpdate, SendKitClient, TransportError, __version__
 from bulk_updater.client import describe_error, parse_retry_after
+from tests.conftest import HOSTILE_IDS
 
 BASE = "https://api.sendkit.ai"
 
@@ -25,6 +30,9 @@ def client(**overrides: object) -> SendKitClient:
     }
     options.update(overrides)
     return SendKitClient(**options)  # type: ignore[arg-type]
+
+
+# --- the request
 
 
 async def test_request_has_one_auth_header_json_body_and_user_agent() -> None:
@@ -76,16 +84,47 @@ async def test_workspace_id_is_sent_when_configured() -> None:
     assert headers["x-workspace-id"] == "ws_42"
 
 
-def test_url_keeps_the_id_inside_the_leads_path() -> None:
-    c = client()
-    assert str(c.url_for("abc-_1")) == f"{BASE}/v1/leads/abc-_1"
-    # validation refuses such ids; percent-encoding is the second guard
-    for hostile in ("../account", "a/b", "x?y=1", "a#b", "%2e%2e%2f"):
-        url = c.url_for(hostile)
-        assert url.raw_path.startswith("/v1/leads/")
-        assert url.raw_path.count("/") == 3
-        assert url.query_string == ""
-        assert url.fragment == ""
+# --- the URL
+
+
+def test_url_for_a_plain_token() -> None:
+    assert str(client().url_for("abc-_1")) == f"{BASE}/v1/leads/abc-_1"
+    c = client(base_url="http://127.0.0.1:8080/")
+    assert (
+        str(c.url_for("665d4e5f_6a7b-8c9d")) == "http://127.0.0.1:8080/v1/leads/665d4e5f_6a7b-8c9d"
+    )
+
+
+def test_url_for_ipv6_loopback_and_explicit_ports() -> None:
+    def url(base: str) -> str:
+        return str(client(base_url=base).url_for("abc"))
+
+    assert url("http://[::1]:8080") == "http://[::1]:8080/v1/leads/abc"
+    assert url("http://127.0.0.1:5") == "http://127.0.0.1:5/v1/leads/abc"
+    assert url("https://api.sendkit.ai") == "https://api.sendkit.ai/v1/leads/abc"
+
+
+@pytest.mark.parametrize("lead_id", [*HOSTILE_IDS, "%2E%2E", "..%2f", "%2e"])
+def test_url_for_keeps_any_id_inside_the_leads_path(lead_id: str) -> None:
+    """The second guard: whatever the id, url_for refuses it or gives a URL that, as any server
+    normalises it (percent-decoding unreserved characters, removing dot segments), names one
+    lead under /v1/leads/. Percent-encoding alone leaves "", "." and ".." as they are."""
+    try:
+        url = client().url_for(lead_id)
+    except ValueError:
+        return  # refusing a non-token id is the strongest guard
+    assert url.raw_query_string == ""
+    assert url.raw_fragment == ""
+    assert url.raw_path.startswith("/v1/leads/")
+    segment = url.raw_path.removeprefix("/v1/leads/")
+    assert "/" not in segment
+    assert segment.replace("%2E", ".").replace("%2e", ".") not in ("", ".", "..")
+    normalised = URL(str(url))  # yarl removes dot segments as servers do
+    assert normalised.path.startswith("/v1/leads/")
+    assert normalised.raw_path != "/v1/leads/"
+
+
+# --- answers
 
 
 @pytest.mark.parametrize(
@@ -143,6 +182,13 @@ def test_describe_error_never_trusts_odd_json() -> None:
     assert (code, message) == ("HTTP_400", "plain text problem")
 
 
+def test_server_text_cannot_carry_escape_codes() -> None:
+    _, message = describe_error(400, b'{"error": {"code": "X", "message": "a\\u001b[2Jb"}}')
+    assert message == "a [2Jb"
+    _, long = describe_error(400, ('{"error": {"message": "' + "x" * 5000 + '"}}').encode())
+    assert len(long) == 500
+
+
 async def test_retry_after_seconds_and_http_date() -> None:
     when = datetime.now(UTC) + timedelta(seconds=30)
     with aioresponses() as mocked:
@@ -172,6 +218,20 @@ def test_parse_retry_after_edge_cases() -> None:
     assert parse_retry_after(None) is None
 
 
+async def test_redirect_is_reported_not_followed() -> None:
+    with aioresponses() as mocked:
+        mocked.patch(
+            f"{BASE}/v1/leads/x", status=301, headers={"Location": "https://evil.example/"}
+        )
+        async with client() as c:
+            reply = await c.send(LeadUpdate(id="x", city="Oslo"))
+    assert reply.status == 301
+    assert "redirected to https://evil.example/" in reply.message
+
+
+# --- transport failures and misuse
+
+
 async def test_timeout_becomes_a_transport_error() -> None:
     with aioresponses() as mocked:
         mocked.patch(f"{BASE}/v1/leads/x", exception=TimeoutError())
@@ -191,34 +251,6 @@ async def test_dropped_connection_becomes_a_transport_error() -> None:
     assert "closed the connection" in caught.value.message
 
 
-async def test_redirect_is_reported_not_followed() -> None:
-    with aioresponses() as mocked:
-        mocked.patch(
-            f"{BASE}/v1/leads/x", status=301, headers={"Location": "https://evil.example/"}
-        )
-        async with client() as c:
-            reply = await c.send(LeadUpdate(id="x", city="Oslo"))
-    assert reply.status == 301
-    assert "redirected to https://evil.example/" in reply.message
-
-
 async def test_sending_on_a_closed_client_is_a_clear_error() -> None:
     with pytest.raises(RuntimeError, match="not open"):
         await client().send(LeadUpdate(id="x", city="Oslo"))
-
-
-def test_repr_never_shows_the_key() -> None:
-    from bulk_updater import BulkUpdater
-
-    updater = BulkUpdater(api_key="sk_very_secret")
-    assert "sk_very_secret" not in repr(updater)
-    assert "sk_very_secret" not in repr(updater.settings)
-
-
-def test_url_for_ipv6_loopback_and_explicit_ports() -> None:
-    def url(base: str) -> str:
-        return str(client(base_url=base).url_for("abc"))
-
-    assert url("http://[::1]:8080") == "http://[::1]:8080/v1/leads/abc"
-    assert url("http://127.0.0.1:5") == "http://127.0.0.1:5/v1/leads/abc"
-    assert url("https://api.sendkit.ai") == "https://api.sendkit.ai/v1/leads/abc"

@@ -1,4 +1,6 @@
-"""Settings are checked at construction, with messages that say how to fix them."""
+"""`Settings` are checked at construction, with messages that say how to fix them.
+
+`BulkUpdater`'s own construction checks are `tests/engine/test_updater.py`'s."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import re
 
 import pytest
 
-from bulk_updater import BulkUpdater, ConfigError
+from bulk_updater import ConfigError
 from bulk_updater.settings import Settings, is_loopback
 
 
@@ -68,13 +70,3 @@ def test_settings_are_frozen() -> None:
     settings = Settings.build()
     with pytest.raises(ValueError, match="frozen"):
         settings.rate = 5  # type: ignore[misc]
-
-
-def test_bulk_updater_needs_a_key_unless_given_a_sender() -> None:
-    with pytest.raises(ConfigError, match="no API key"):
-        BulkUpdater()
-
-
-def test_bulk_updater_settings_are_keyword_only() -> None:
-    with pytest.raises(TypeError):
-        BulkUpdater("sk_key")  # type: ignore[misc]

@@ -7,7 +7,6 @@ a small independent model of the input format (`expect_*` below), written from t
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from hypothesis import strategies as st
 
 from bulk_updater import Invalid, LeadUpdate, Source
 from bulk_updater.client import dumps
+from tests.conftest import TOKEN_ID, write_csv
 
 SETTINGS = settings(
     max_examples=150,
@@ -37,9 +37,8 @@ TEXT_FIELDS = (
     "state",
     "country",
 )
-TOKEN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 INT64 = (-(2**63), 2**63 - 1)
-HOSTILE_IDS = (
+HOSTILE_ID_SAMPLES = (
     "../account",
     "a/b",
     "x?y=1",
@@ -148,7 +147,7 @@ def expect_csv(cells: dict[str, str], id_column: str) -> Ok | Bad:
     lead_id = cells[id_column]
     email = cells.get("email") or None
     problems: list[str] = []
-    if not TOKEN.fullmatch(lead_id):
+    if not TOKEN_ID.fullmatch(lead_id):
         problems.append("column id")
     body: dict[str, Any] = {}
     from_json: dict[str, Any] = {}
@@ -197,7 +196,7 @@ def expect_json_line(line: str) -> Ok | Bad:
     if "email" in record:
         return Bad(label, ("email",), None)
     problems: list[str] = []
-    if not (isinstance(raw_id, str) and TOKEN.fullmatch(raw_id)):
+    if not (isinstance(raw_id, str) and TOKEN_ID.fullmatch(raw_id)):
         problems.append("id")
     body: dict[str, Any] = {}
     from_object: Any = {}
@@ -277,7 +276,7 @@ CHARS = st.one_of(
 )
 TEXT = st.text(CHARS, max_size=12)
 TOKEN_IDS = st.from_regex(r"[A-Za-z0-9_-]{1,24}", fullmatch=True)
-IDS = mostly(TOKEN_IDS, st.one_of(st.sampled_from(HOSTILE_IDS), TEXT))
+IDS = mostly(TOKEN_IDS, st.one_of(st.sampled_from(HOSTILE_ID_SAMPLES), TEXT))
 SCALARS = st.one_of(
     st.none(),
     st.booleans(),
@@ -464,11 +463,11 @@ def test_json_values_the_client_cannot_send_make_the_row_invalid(
     """JSON text may hold NaN, Infinity, 100-digit integers and lone surrogates (`"\\ud800"`);
     none survives the trip to the API unchanged, so the row must be `invalid`, never an update
     the client fails to encode or silently alters."""
-    csv_path = tmp_path / "generated.csv"
-    with open(csv_path, "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["id", "customFields"])
-        writer.writerows([f"lead{i}", json.dumps(c)] for i, c in enumerate(custom))
+    csv_path = write_csv(
+        tmp_path / "generated.csv",
+        ["id", "customFields"],
+        ([f"lead{i}", json.dumps(c)] for i, c in enumerate(custom)),
+    )
     jsonl_path = tmp_path / "generated.jsonl"
     records = [{"id": f"lead{i}", "customFields": c} for i, c in enumerate(custom)]
     records += [{"id": f"name{i}", "firstName": n} for i, n in enumerate(names)]

@@ -1,10 +1,12 @@
-"""The real engine against the real sandbox over loopback sockets."""
+"""Whole jobs: the real engine against the real sandbox over loopback sockets.
+
+Faults, a tight server limit, every `Retry-After` form, a refused key and an API that is down,
+and per-lead order at full concurrency.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import csv
 import json
 import random
 from pathlib import Path
@@ -14,8 +16,7 @@ import pytest
 
 from bulk_updater import BulkUpdater, Source, Status, StopReason
 from bulk_updater.sandbox import FaultPlan, Sandbox, SandboxThread
-
-from .conftest import make_leads
+from tests.conftest import interleaved, make_leads, read_report, write_csv
 
 KEY = "sk_test_e2e"
 COLUMNS = ["id", "email", "firstName", "jobTitle", "tags", "customFields.tier", "customFields"]
@@ -51,20 +52,12 @@ def write_updates(
     for n in range(missing):
         ghost = {**dict.fromkeys(COLUMNS, ""), "id": f"ffff{n:020x}", "jobTitle": "Ghost"}
         rows.insert(rng.randrange(len(rows)), ghost)
-    with open(path, "w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(path, COLUMNS, rows)
     return rows, expected
 
 
 def strip_times(leads: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {k: {f: v for f, v in lead.items() if f != "updatedAt"} for k, lead in leads.items()}
-
-
-def read_report(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8-sig") as file:
-        return list(csv.DictReader(file))
 
 
 async def test_thousand_rows_end_in_exactly_the_state_the_rows_describe(tmp_path: Path) -> None:
@@ -91,15 +84,11 @@ async def test_thousand_rows_end_in_exactly_the_state_the_rows_describe(tmp_path
     assert all(line["email"] == leads[line["id"]]["email"] for line in lines if line["email"])
 
 
-def test_job_at_the_server_rate_meets_no_429() -> None:
+async def test_job_at_the_server_rate_meets_no_429() -> None:
     leads = make_leads(100)
-
-    async def job(url: str) -> Any:
-        async with BulkUpdater(api_key=KEY, base_url=url, rate=50, concurrency=16) as up:
-            return await up.run([{"id": i, "city": "Oslo"} for i in leads])
-
-    with SandboxThread(leads, api_key=KEY, rate=50) as sandbox:
-        summary = asyncio.run(job(sandbox.url))
+    with SandboxThread(leads, api_key=KEY, rate=50) as sandbox:  # the server on its own loop
+        async with BulkUpdater(api_key=KEY, base_url=sandbox.url, rate=50, concurrency=16) as up:
+            summary = await up.run([{"id": i, "city": "Oslo"} for i in leads])
         assert sandbox.state.rate_limited == 0
     assert summary.rate_limited == 0
     assert summary.counts[Status.UPDATED] == 100
@@ -141,6 +130,29 @@ async def test_heavy_mixed_faults_and_a_tight_server_limit_still_update_every_ro
     assert state.bad_requests == []
 
 
+@pytest.mark.parametrize("retry_after", ["seconds", "date", "none"])
+async def test_every_retry_after_form_is_understood(retry_after: str) -> None:
+    leads = make_leads(150)
+    async with Sandbox(leads, api_key=KEY, rate=60, retry_after=retry_after) as sandbox:  # type: ignore[arg-type]
+        async with BulkUpdater(
+            api_key=KEY,
+            base_url=sandbox.url,
+            rate=300,
+            concurrency=16,
+            backoff_base=0.05,
+            max_pause=0.2,
+        ) as updater:
+            summary = await updater.run([{"id": i, "city": "Oslo"} for i in leads])
+        state = sandbox.state
+    assert summary.counts[Status.UPDATED] == 150
+    assert state.rate_limited > 0
+    assert summary.rate_limited == state.rate_limited
+    assert all(lead["city"] == "Oslo" for lead in state.leads.values())
+
+
+# --- jobs that stop
+
+
 async def test_refused_key_stops_a_2000_row_job_within_a_few_dozen_requests(
     tmp_path: Path,
 ) -> None:
@@ -154,11 +166,13 @@ async def test_refused_key_stops_a_2000_row_job_within_a_few_dozen_requests(
             )
         requests = sandbox.state.requests
     assert summary.stopped is StopReason.KEY_REFUSED
-    assert requests <= 16
+    assert "refused the key" in (summary.stop_message or "")
+    assert requests <= 16  # at most the requests in flight when the first 401 came
     assert summary.counts[Status.ABORTED] == 2000
     assert summary.duration_s < 10
     lines = read_report(tmp_path / "r.csv")
     assert len(lines) == 2000
+    assert [int(line["row"]) for line in lines] == list(range(1, 2001))
     refused = [line for line in lines if line["http_status"] == "401"]
     assert refused
     assert all("refused the key" in line["message"] for line in refused)
@@ -184,21 +198,36 @@ async def test_an_api_that_is_down_stops_the_job(tmp_path: Path) -> None:
     assert summary.counts[Status.ABORTED] + summary.counts[Status.FAILED] == 500
 
 
-@pytest.mark.parametrize("retry_after", ["seconds", "date", "none"])
-async def test_every_retry_after_form_is_understood(retry_after: str) -> None:
-    leads = make_leads(150)
-    async with Sandbox(leads, api_key=KEY, rate=60, retry_after=retry_after) as sandbox:  # type: ignore[arg-type]
-        async with BulkUpdater(
-            api_key=KEY,
-            base_url=sandbox.url,
-            rate=300,
-            concurrency=16,
-            backoff_base=0.05,
-            max_pause=0.2,
-        ) as updater:
-            summary = await updater.run([{"id": i, "city": "Oslo"} for i in leads])
-        state = sandbox.state
-    assert summary.counts[Status.UPDATED] == 150
-    assert state.rate_limited > 0
-    assert summary.rate_limited == state.rate_limited
-    assert all(lead["city"] == "Oslo" for lead in state.leads.values())
+# --- per-lead order
+
+
+@pytest.mark.parametrize("seed", [None, 7])
+async def test_last_row_wins_for_every_lead_at_concurrency_32(
+    tmp_path: Path, seed: int | None
+) -> None:
+    leads = make_leads(40)
+    order = interleaved(list(leads), 10, seed)
+    path = write_csv(
+        tmp_path / "in.csv",
+        ["id", "firstName", "tags", "customFields.step"],
+        ([lead, f"v{k}", f"t{k}", str(k)] for lead, k in order),
+    )
+
+    async with (
+        Sandbox(leads, api_key=KEY) as sb,
+        BulkUpdater(api_key=KEY, base_url=sb.url, rate=0, concurrency=32) as updater,
+    ):
+        summary = await updater.run(Source(path))
+
+    assert summary.counts[Status.UPDATED] == 400
+    assert summary.rows == 400
+    state = sb.state
+    assert state.max_in_flight_per_lead == 1
+    assert state.patches_by_lead == dict.fromkeys(leads, 10)
+    for lead_id, lead in state.leads.items():
+        assert lead["firstName"] == "v9", lead_id
+        assert lead["tags"] == ["t9"]
+        assert lead["customFields"]["step"] == "9"
+        assert lead["customFields"]["industry"] == "SaaS"  # merged, not replaced
+    assert state.stray == []
+    assert state.bad_requests == []

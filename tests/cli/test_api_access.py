@@ -1,0 +1,195 @@
+"""The key, the base URL and the workspace: where the key comes from, that it is never written
+anywhere, a refused key (exit 3), plain http to a remote host, header values that cannot be sent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bulk_updater.sandbox import SandboxThread
+from tests.cli.conftest import (
+    KEY,
+    PLATFORM_KEY,
+    WRONG_KEY,
+    clean_env,
+    cli,
+    finish,
+    job_input,
+    leaks,
+    mixed_input,
+    read_run_report,
+    running,
+    start,
+)
+from tests.conftest import make_leads
+
+
+def test_no_key_exits_2_with_a_clear_message(tmp_path: Path) -> None:
+    leads = make_leads(2)
+    source, _ = job_input(tmp_path, leads)
+    (tmp_path / "empty.key").write_text("\n")
+    with SandboxThread(leads, api_key=KEY) as sb:
+        code, out, err = cli(source, "--base-url", sb.url, env=clean_env(), cwd=tmp_path)
+        assert code == 2, out + err
+        assert "SENDKIT_API_KEY" in err
+        code, out, err = cli(
+            source,
+            "--base-url",
+            sb.url,
+            "--api-key-file",
+            tmp_path / "empty.key",
+            env=clean_env(),
+            cwd=tmp_path,
+        )
+        assert code == 2, out + err
+        assert "empty.key" in err
+        assert sb.state.requests == 0
+
+
+def test_key_from_a_file(tmp_path: Path) -> None:
+    leads = make_leads(3)
+    source, _ = job_input(tmp_path, leads)
+    key_file = tmp_path / "sendkit.key"
+    key_file.write_text(KEY + "\n")
+    with SandboxThread(leads, api_key=KEY) as sb:
+        code, out, err = cli(
+            source,
+            "--base-url",
+            sb.url,
+            "--rate",
+            "0",
+            "--api-key-file",
+            key_file,
+            env=clean_env(),
+            cwd=tmp_path,
+        )
+        assert sum(sb.state.applied_by_lead.values()) == 3
+    assert code == 0, out + err
+
+
+@pytest.mark.parametrize("scenario", ["accepted", "refused", "from_file"])
+def test_key_appears_in_nothing_the_program_writes(tmp_path: Path, scenario: str) -> None:
+    leads = make_leads(20)
+    source = mixed_input(tmp_path, leads)
+    key = WRONG_KEY if scenario == "refused" else KEY
+    env = clean_env(SENDKIT_API_KEY=key)
+    extra: tuple[str | Path, ...] = ()
+    key_file = tmp_path / "secret" / "key.txt"
+    if scenario == "from_file":
+        key_file.parent.mkdir()
+        key_file.write_text(key)
+        env = clean_env()
+        extra = ("--api-key-file", key_file)
+    with SandboxThread(leads, api_key=KEY) as sb:
+        code, out, err = cli(
+            source,
+            "--base-url",
+            sb.url,
+            "--rate",
+            "0",
+            "-v",
+            "--summary-json",
+            tmp_path / "summary.json",
+            *extra,
+            env=env,
+            cwd=tmp_path,
+        )
+    assert code == (3 if scenario == "refused" else 1), out + err
+    assert (tmp_path / "mixed.csv.report.csv.meta.json").is_file()
+    assert (tmp_path / "summary.json").is_file()
+    assert leaks(key, out, err, tmp_path, skip=[key_file]) == []
+
+
+def test_refused_key_stops_the_job_with_exit_3(tmp_path: Path) -> None:
+    leads = make_leads(200)
+    source, ids = job_input(tmp_path, leads)
+    report = tmp_path / "report.csv"
+    env = clean_env(SENDKIT_API_KEY=WRONG_KEY)
+    with SandboxThread(leads, api_key=KEY) as sb:
+        args = ("--base-url", sb.url, "--report", report, "--rate", "0", "--concurrency", "4")
+        code, out, err = cli(source, *args, env=env, cwd=tmp_path)
+        assert sb.state.requests <= 4  # at most the requests already in flight
+        assert sum(sb.state.applied_by_lead.values()) == 0
+        quiet = cli(source, *args, "-q", env=env, cwd=tmp_path)
+    assert code == 3, out + err
+    assert "refused" in out + err
+    rows = read_run_report(report)
+    assert [r["id"] for r in rows] == ids
+    assert {r["status"] for r in rows} == {"aborted"}
+    assert quiet.code == 3
+    assert "refused" in quiet.err
+
+
+@pytest.mark.parametrize(
+    ("flag", "env_url"),
+    [
+        (("--base-url", "http://api.sendkit.ai"), None),
+        ((), "http://10.1.2.3:8080"),
+    ],
+)
+def test_plain_http_to_a_remote_host_is_refused(
+    tmp_path: Path, flag: tuple[str, ...], env_url: str | None
+) -> None:
+    source, _ = job_input(tmp_path, make_leads(2))
+    env = clean_env(SENDKIT_API_KEY=KEY)
+    if env_url is not None:
+        env["SENDKIT_BASE_URL"] = env_url
+    code, out, err = cli(source, *flag, env=env, cwd=tmp_path, timeout=15)
+    assert code == 2, out + err
+    assert "http" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "updates.csv.report.csv").exists()
+
+
+@pytest.mark.parametrize("how", ["none", "flag", "env"])
+def test_workspace_id_is_sent_for_a_platform_key(tmp_path: Path, how: str) -> None:
+    leads = make_leads(4)
+    source, _ = job_input(tmp_path, leads)
+    env = clean_env(SENDKIT_API_KEY=PLATFORM_KEY)
+    extra: tuple[str, ...] = ()
+    if how == "flag":
+        extra = ("--workspace-id", "ws_123")
+    elif how == "env":
+        env["SENDKIT_WORKSPACE_ID"] = "ws_123"
+    with SandboxThread(leads, api_key=PLATFORM_KEY) as sb:
+        code, out, err = cli(
+            source, "--base-url", sb.url, "--rate", "0", *extra, env=env, cwd=tmp_path
+        )
+        applied = sum(sb.state.applied_by_lead.values())
+        refused = sb.state.auth_failures
+    if how == "none":
+        assert code == 3, out + err
+        assert "refused" in out + err
+        assert (applied, refused > 0) == (0, True)
+    else:
+        assert code == 0, out + err
+        assert (applied, refused) == (4, 0)
+
+
+@pytest.mark.parametrize(
+    "what", ["key_file_with_two_lines", "key_with_control_char", "workspace_id"]
+)
+def test_header_values_that_cannot_be_sent_are_a_usage_error(tmp_path: Path, what: str) -> None:
+    """A key file with a second line, a control character in the key or a line break in the
+    workspace id cannot go into an HTTP header: exit 2 with a message, no crash, no hang."""
+    leads = make_leads(3)
+    source, _ = job_input(tmp_path, leads)
+    key_file = tmp_path / "sendkit.key"
+    key_file.write_text(KEY + "\n# production key, rotated 2026-01\n")
+    env = clean_env(SENDKIT_API_KEY=KEY)
+    extra: tuple[str | Path, ...] = ()
+    if what == "key_file_with_two_lines":
+        env, extra = clean_env(), ("--api-key-file", key_file)
+    elif what == "key_with_control_char":
+        env = clean_env(SENDKIT_API_KEY=KEY[:8] + "\x01" + KEY[8:])
+    else:
+        extra = ("--workspace-id", "ws_1\nX-Injected: 1")
+    with SandboxThread(leads, api_key=KEY) as sb:
+        with running(start(source, "--base-url", sb.url, *extra, env=env, cwd=tmp_path)) as proc:
+            code, out, err = finish(proc, timeout=15)
+        assert sum(sb.state.applied_by_lead.values()) == 0
+    assert code == 2, out + err
+    assert "Traceback" not in err
+    assert ("workspace" if what == "workspace_id" else "key") in err.lower()
+    assert KEY[8:] not in out + err

@@ -1,0 +1,88 @@
+"""The report lock: one run per report (exit 75), a lock held elsewhere, a lock left by a kill."""
+
+from __future__ import annotations
+
+import fcntl
+import signal
+import time
+from pathlib import Path
+
+from bulk_updater.sandbox import SandboxThread
+from tests.cli.conftest import (
+    KEY,
+    applied,
+    cli,
+    finish,
+    job_input,
+    read_run_report,
+    running,
+    start,
+    wait_until,
+)
+from tests.conftest import make_leads
+
+
+def test_second_run_on_the_same_report_exits_75_at_once(tmp_path: Path) -> None:
+    leads = make_leads(200)
+    source, _ = job_input(tmp_path, leads)
+    report = tmp_path / "report.csv"
+    with SandboxThread(leads, api_key=KEY) as sb:
+        args = ("--base-url", sb.url, "--report", report, "--rate", "20")
+        with running(start(source, *args, cwd=tmp_path)) as first:
+            # a request means the first run holds the lock: it takes it before sending anything
+            wait_until(sb, lambda: sb.state.requests >= 2, 15, "the first run's requests")
+            for extra in ((), ("--resume",)):
+                started = time.monotonic()
+                code, out, err = cli(source, *args, *extra, cwd=tmp_path)
+                assert code == 75, out + err
+                assert time.monotonic() - started < 5.0
+                assert str(report) in err
+            assert first.poll() is None
+            first.send_signal(signal.SIGTERM)
+            assert finish(first, timeout=10)[0] == 143
+        # the second runs sent nothing: no lead got a second PATCH
+        assert max(sb.state.patches_by_lead.values()) == 1
+    assert report.read_text("utf-8-sig").startswith("row,")
+
+
+def test_lock_held_elsewhere_blocks_and_a_released_lock_file_does_not(tmp_path: Path) -> None:
+    leads = make_leads(5)
+    source, _ = job_input(tmp_path, leads)
+    report = tmp_path / "out" / "report.csv"
+    report.parent.mkdir()
+    with SandboxThread(leads, api_key=KEY) as sb:
+        args = (source, "--base-url", sb.url, "--report", report, "--rate", "0")
+        with open(tmp_path / "out" / "report.csv.lock", "a+") as holder:
+            fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            code, out, err = cli(*args, cwd=tmp_path)
+            assert code == 75, out + err
+            assert str(report) in err
+            assert sb.state.requests == 0
+            assert not report.exists()
+        # the lock file is still there, but nobody holds it
+        assert (tmp_path / "out" / "report.csv.lock").exists()
+        code, out, err = cli(*args, cwd=tmp_path)
+        assert code == 0, out + err
+        assert sum(sb.state.applied_by_lead.values()) == 5
+
+
+def test_lock_left_by_a_killed_run_does_not_block_the_resume(tmp_path: Path) -> None:
+    leads = make_leads(300)
+    source, ids = job_input(tmp_path, leads)
+    report = tmp_path / "report.csv"
+    with SandboxThread(leads, api_key=KEY) as sb:
+        args = ("--base-url", sb.url, "--report", report)
+        with running(start(source, *args, "--rate", "100", cwd=tmp_path)) as proc:
+            wait_until(sb, lambda: applied(sb) >= 20, 15, "20 rows applied")
+            proc.kill()
+            proc.wait(timeout=10)
+        assert (tmp_path / "report.csv.lock").exists()
+        done_before = {r["id"] for r in read_run_report(report) if r["status"] == "updated"}
+        assert done_before
+        code, out, err = cli(source, *args, "--rate", "0", "--resume", cwd=tmp_path)
+        assert code == 0, out + err
+        final = read_run_report(report)
+        assert [int(r["row"]) for r in final] == list(range(1, 301))
+        assert {r["status"] for r in final} == {"updated"}
+        assert all(sb.state.applied_by_lead[lead_id] >= 1 for lead_id in ids)
+        assert all(sb.state.patches_by_lead[lead_id] == 1 for lead_id in done_before)

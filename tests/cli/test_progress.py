@@ -1,0 +1,51 @@
+"""Progress on a terminal: the live bar redraws itself (off a terminal, output is plain text:
+every run through `tests.cli.conftest.cli` checks that)."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import time
+from pathlib import Path
+
+from bulk_updater.sandbox import SandboxThread
+from tests.cli.conftest import KEY, clean_env, command, job_input, running
+from tests.conftest import make_leads
+
+SELECT_TIMEOUT = 0.05  # the terminal test's select(): wakes on output, or to check the deadline
+
+
+def test_live_progress_only_on_a_terminal(tmp_path: Path) -> None:
+    """The counterpart of the plain-output checks: on a terminal the bar redraws itself."""
+    leads = make_leads(40)
+    source, _ = job_input(tmp_path, leads)
+    master, slave = pty.openpty()
+    with SandboxThread(leads, api_key=KEY) as sb:
+        proc = subprocess.Popen(
+            command(source, "--base-url", sb.url, "--rate", "40"),
+            env=clean_env(SENDKIT_API_KEY=KEY),
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            text=True,
+        )
+        os.close(slave)
+        with running(proc):
+            chunks = []
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                if not select.select([master], [], [], SELECT_TIMEOUT)[0]:
+                    continue
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            assert proc.wait(timeout=15) == 0
+    os.close(master)
+    assert b"\r" in b"".join(chunks)

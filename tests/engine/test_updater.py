@@ -1,0 +1,172 @@
+"""The library API: `BulkUpdater`, its construction, the `async with` around a job, `stream()`,
+`run()` and its `on_outcome` callback.
+
+The same API against the real sandbox, over every kind of input, is in `tests/e2e/test_library.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulk_updater import BulkUpdater, ConfigError, Outcome, Status
+from tests.conftest import FakeSender, HoldFirstSender, VirtualTimeLoop, advance, collect
+
+KEY = "sk_test_updater"
+
+# --- construction
+
+
+def test_settings_are_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        BulkUpdater(KEY)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("settings", "word"),
+    [
+        ({"concurrency": 0}, "concurrency"),
+        ({"rate": -1}, "rate"),
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"base_url": "http://api.example.com"}, "http"),
+        ({"base_url": "ftp://127.0.0.1"}, "http"),
+        ({"timeout": 0}, "timeout"),
+    ],
+)
+def test_bad_settings_fail_at_construction(settings: dict[str, Any], word: str) -> None:
+    with pytest.raises(ConfigError, match=word):
+        BulkUpdater(api_key=KEY, **settings)
+
+
+def test_a_key_or_a_sender_is_required() -> None:
+    with pytest.raises(ConfigError, match="no API key"):
+        BulkUpdater()
+    assert BulkUpdater(sender=FakeSender()).settings.concurrency >= 1
+
+
+def test_repr_never_shows_the_key() -> None:
+    secret = "sk_live_do_not_print_me"
+    updater = BulkUpdater(api_key=secret)
+    assert "BulkUpdater" in repr(updater)
+    assert secret not in repr(updater)
+    assert secret not in repr(updater.settings)
+
+
+# --- the `async with` around a job
+
+
+async def test_a_closed_updater_refuses_to_run_and_leaves_an_existing_report_alone(
+    tmp_path: Path,
+) -> None:
+    report = tmp_path / "r.csv"
+    report.write_text("row,id,status\n1,x,updated\n")
+    updater = BulkUpdater(api_key=KEY, base_url="http://127.0.0.1:9", rate=0)
+    with pytest.raises(RuntimeError, match="not open") as refused:
+        await updater.run([{"id": "x", "city": "Oslo"}], report=report)
+    assert "async with" in str(refused.value)
+    assert report.read_text() == "row,id,status\n1,x,updated\n"
+
+
+async def test_one_job_at_a_time_then_the_updater_is_reusable() -> None:
+    async with BulkUpdater(sender=FakeSender(latency=0), rate=0) as updater:
+        release = asyncio.Event()
+
+        async def slow() -> AsyncIterator[dict[str, str]]:
+            yield {"id": "a", "city": "x"}
+            await release.wait()
+
+        first = updater.stream(slow())
+        assert (await anext(first)).row == 1
+        with pytest.raises(RuntimeError, match="already running"):
+            await updater.run([{"id": "b", "city": "y"}])
+        release.set()
+        assert [o async for o in first] == []
+        summary = await updater.run([{"id": "b", "city": "y"}])
+    assert summary.counts[Status.UPDATED] == 1
+
+
+async def test_leaving_a_stream_early_ends_its_job(virtual_time: VirtualTimeLoop) -> None:
+    sender = FakeSender()
+    async with BulkUpdater(sender=sender, rate=0, concurrency=2) as updater:
+        rows = [{"id": f"lead{i}", "city": "Oslo"} for i in range(1000)]
+        async with contextlib.aclosing(updater.stream(rows)) as outcomes:
+            async for _ in outcomes:
+                break
+        summary = await updater.run([{"id": "z", "city": "Oslo"}])
+    assert next(s for s, n in summary.counts.items() if n) is Status.UPDATED
+    assert len(sender.calls) < 1000
+
+
+async def test_closing_the_updater_ends_an_abandoned_stream(virtual_time: VirtualTimeLoop) -> None:
+    sender = FakeSender()
+    async with BulkUpdater(sender=sender, rate=0, concurrency=2) as updater:
+        rows = [{"id": f"lead{i}", "city": "Oslo"} for i in range(1000)]
+        stream = updater.stream(rows)
+        await anext(stream)  # abandoned without closing
+    calls = len(sender.calls)
+    await advance(10)
+    leftovers: list[Outcome] = []  # what was done before the close can still be read
+    with pytest.raises(RuntimeError, match="closed while this stream was running"):
+        await collect(stream, leftovers)
+    assert len(leftovers) < 999
+    assert len(sender.calls) == calls  # nothing was sent after the close
+
+
+# --- stream()
+
+
+async def test_stream_yields_outcomes_as_rows_finish_not_in_input_order() -> None:
+    sender = HoldFirstSender("a", others=4)
+    rows = [{"id": i, "city": "x"} for i in ("a", "b", "c", "d", "e")]
+    async with asyncio.timeout(10), BulkUpdater(sender=sender, rate=0, concurrency=5) as updater:
+        order = [o.row async for o in updater.stream(rows)]
+    assert sorted(order) == [1, 2, 3, 4, 5]
+    assert order[-1] == 1
+
+
+async def test_stream_yields_before_the_input_is_exhausted() -> None:
+    """Row 2 is produced only once row 1's outcome came out: a stream that waited for the whole
+    input before yielding would deadlock here (the timeout turns that into a failure)."""
+    seen = asyncio.Event()
+
+    async def lazy() -> AsyncIterator[dict[str, str]]:
+        yield {"id": "a", "city": "x"}
+        await seen.wait()
+        yield {"id": "b", "city": "y"}
+
+    outcomes = []
+    async with (
+        asyncio.timeout(10),
+        BulkUpdater(sender=FakeSender(latency=0), rate=0) as updater,
+    ):
+        async for outcome in updater.stream(lazy()):
+            outcomes.append(outcome)
+            seen.set()
+    assert [o.row for o in outcomes] == [1, 2]
+
+
+# --- run() and its callback
+
+
+async def test_a_consumer_that_raises_right_after_a_stop_does_not_hang() -> None:
+    class Oops(Exception):
+        pass
+
+    def stop_then_raise(outcome: Outcome) -> None:
+        updater.stop()
+        raise Oops
+
+    async with (
+        asyncio.timeout(10),
+        BulkUpdater(sender=FakeSender(latency=0.001), rate=0, concurrency=8) as updater,
+    ):
+        with pytest.raises(Oops):
+            await updater.run(
+                [{"id": f"lead{i}", "city": "Oslo"} for i in range(200)],
+                on_outcome=stop_then_raise,
+            )
