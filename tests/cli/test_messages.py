@@ -10,9 +10,17 @@ from pathlib import Path
 import pytest
 
 from bulk_updater.sandbox import SandboxThread
-
-from ..conftest import make_leads
-from ..test_cli import KEY, cli, finish, job_input, read_report, running, start, wait_until
+from tests.cli.conftest import (
+    KEY,
+    cli,
+    finish,
+    job_input,
+    read_run_report,
+    running,
+    start,
+    wait_until,
+)
+from tests.conftest import make_leads
 
 
 @pytest.mark.parametrize(
@@ -83,7 +91,7 @@ def test_duration_counts_from_the_first_request_and_is_empty_when_nothing_was_se
     with SandboxThread(leads, api_key=KEY, latency_ms=20) as sb:
         code, out, err = cli(source, "--base-url", sb.url, "--rate", "2", cwd=tmp_path)
     assert code == 1, out + err
-    lines = read_report(tmp_path / "updates.csv.report.csv")
+    lines = read_run_report(tmp_path / "updates.csv.report.csv")
     sent = [line for line in lines if line["status"] == "updated"]
     assert len(sent) == 6
     # at --rate 2 the later rows wait seconds for their slot; that wait is not their duration

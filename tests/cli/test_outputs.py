@@ -21,20 +21,19 @@ from aiohttp import web
 from bulk_updater import Outcome, Status
 from bulk_updater.report import ReportWriter, read_statuses
 from bulk_updater.sandbox import SandboxThread
-
-from ..conftest import make_leads
-from ..test_cli import (
+from tests.cli.conftest import (
     KEY,
     clean_env,
     cli,
     finish,
     job_input,
     leaks,
-    read_report,
+    read_run_report,
     running,
     start,
     wait_until,
 )
+from tests.conftest import make_leads
 
 
 @pytest.mark.parametrize("target", ["input", "report", "meta"])
@@ -81,7 +80,7 @@ def test_a_link_to_a_locked_report_is_locked_too(tmp_path: Path) -> None:
             assert code == 75, out + err
             first.send_signal(signal.SIGTERM)
             assert finish(first, timeout=15)[0] == 143
-    lines = read_report(report)
+    lines = read_run_report(report)
     assert len(lines) == 100  # run B truncated nothing: every row has its line
     assert link.is_symlink()
 
@@ -99,7 +98,7 @@ def test_a_run_through_a_link_writes_the_file_and_keeps_the_link(tmp_path: Path)
                              cwd=tmp_path)  # fmt: skip
     assert code == 0, out + err
     assert link.is_symlink()
-    assert [int(line["row"]) for line in read_report(target)] == list(range(1, 21))
+    assert [int(line["row"]) for line in read_run_report(target)] == list(range(1, 21))
     assert (tmp_path / "reports" / "real.csv.meta.json").exists()
 
 

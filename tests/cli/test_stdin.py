@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from bulk_updater.sandbox import SandboxThread
-
-from ..conftest import make_leads
-from ..test_cli import KEY, applied, clean_env, command, read_report, wait_until
+from tests.cli.conftest import KEY, applied, clean_env, command, read_run_report, wait_until
+from tests.conftest import make_leads
 
 EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -87,7 +86,7 @@ def test_rows_on_an_open_pipe_go_out_as_they_arrive_and_a_signal_reports_them(
     assert "Fatal Python error" not in err
     assert "Traceback" not in err
     assert "10 rows" in out
-    lines = read_report(tmp_path / "bulk-updater.report.csv")
+    lines = read_run_report(tmp_path / "bulk-updater.report.csv")
     assert [line["status"] for line in lines] == ["updated"] * 10
 
 

@@ -10,8 +10,7 @@ from bulk_updater import BulkUpdater, LeadUpdate, Outcome, Status
 from bulk_updater.engine import admission
 from bulk_updater.engine.admission import LeadSet, Resume
 from bulk_updater.report import FinishedRows
-
-from ..conftest import FakeSender, run_virtual
+from tests.conftest import FakeSender, VirtualTimeLoop
 
 
 @pytest.mark.parametrize("bits", [8, 64, 1 << 12])
@@ -29,8 +28,8 @@ def test_the_set_is_exact_whatever_the_bit_table_size(bits: int) -> None:
     leads.close()
 
 
-def test_resume_sends_no_finished_row_again_even_when_every_bit_collides(
-    monkeypatch: pytest.MonkeyPatch,
+async def test_resume_sends_no_finished_row_again_even_when_every_bit_collides(
+    monkeypatch: pytest.MonkeyPatch, virtual_time: VirtualTimeLoop
 ) -> None:
     """1M unique ids, half failed, used to re-send thousands of finished rows through collisions
     in the 4 MB bit table; with a 64-bit table every id collides, and still none is re-sent."""
@@ -45,12 +44,9 @@ def test_resume_sends_no_finished_row_again_even_when_every_bit_collides(
     sender = FakeSender(latency=0)
     outcomes: list[Outcome] = []
 
-    async def main() -> None:
-        async with BulkUpdater(sender=sender, rate=0, concurrency=16) as updater:
-            async for outcome in updater.stream(rows, skip=finished):
-                outcomes.append(outcome)
-
-    run_virtual(main())
+    async with BulkUpdater(sender=sender, rate=0, concurrency=16) as updater:
+        async for outcome in updater.stream(rows, skip=finished):
+            outcomes.append(outcome)
     sent = {lead for _, lead in sender.calls}
     expected = {f"{row:024x}" for row, s in enumerate(statuses, 1) if s is Status.FAILED}
     assert sent == expected

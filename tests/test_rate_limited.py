@@ -1,5 +1,5 @@
 """429s that are not an outage, a row the server singles out, answers that are not the API's,
-and hosts that do not exist: the job stops only when it must (fake sender, virtual time)."""
+and hosts that do not exist: the job stops only when it must (`FakeSender`, `virtual_time`)."""
 
 from __future__ import annotations
 
@@ -11,25 +11,20 @@ import pytest
 from bulk_updater import BulkUpdater, LeadUpdate, Outcome, Reply, Status, StopReason, Summary
 from bulk_updater.client import TransportError
 from bulk_updater.limits.pacer import PausePolicy
-
-from .conftest import FakeSender, Script, run_virtual
+from tests.conftest import FakeSender, Script, VirtualTimeLoop
 
 
 def rows(n: int) -> list[dict[str, str]]:
     return [{"id": f"lead{i}", "jobTitle": f"T{i}"} for i in range(n)]
 
 
-def run_job(
+async def run_job(
     script: Script, n: int, *, latency: float = 0.01, **settings: object
 ) -> tuple[Summary, list[Outcome], FakeSender]:
     sender = FakeSender(script, latency=latency)
     outcomes: list[Outcome] = []
-
-    async def main() -> Summary:
-        async with BulkUpdater(sender=sender, **settings) as updater:  # type: ignore[arg-type]
-            return await updater.run(rows(n), on_outcome=outcomes.append)
-
-    summary = run_virtual(main())
+    async with BulkUpdater(sender=sender, **settings) as updater:  # type: ignore[arg-type]
+        summary = await updater.run(rows(n), on_outcome=outcomes.append)
     outcomes.sort(key=lambda o: o.row)
     return summary, outcomes, sender
 
@@ -54,17 +49,15 @@ class WindowServer:
 
 
 @pytest.mark.parametrize("retry_after", [0.0, None, 1.0])
-def test_retry_after_now_or_past_does_not_abort_a_healthy_job(retry_after: float | None) -> None:
+async def test_retry_after_now_or_past_does_not_abort_a_healthy_job(
+    retry_after: float | None, virtual_time: VirtualTimeLoop
+) -> None:
     """`Retry-After: 0`, `-5`, a past date and an HTTP date of now all parse to 0 seconds: the
     pause then lasts at least the backoff it would without the header, and back-to-back 429s
     from a server that keeps answering are no outage."""
     server = WindowServer(20, retry_after)
-
-    async def main() -> Summary:
-        async with BulkUpdater(sender=server.sender, rate=100, concurrency=8) as updater:
-            return await updater.run(rows(1000))
-
-    summary = run_virtual(main())
+    async with BulkUpdater(sender=server.sender, rate=100, concurrency=8) as updater:
+        summary = await updater.run(rows(1000))
     assert summary.stopped is None, summary.stop_message
     assert summary.counts[Status.UPDATED] == 1000
     if retry_after != 1.0:
@@ -81,13 +74,15 @@ def test_a_pause_has_the_backoff_as_its_floor() -> None:
     assert policy.seconds(3600.0, 1) == 120.0
 
 
-def test_one_lead_always_answered_429_fails_alone_and_the_rest_keep_their_speed() -> None:
+async def test_one_lead_always_answered_429_fails_alone_and_the_rest_keep_their_speed(
+    virtual_time: VirtualTimeLoop,
+) -> None:
     def script(update: LeadUpdate, attempt: int) -> Reply:
         if update.id == "lead3":
             return Reply(429, "RATE_LIMITED", "this lead is locked", retry_after=1.0)
         return Reply(200)
 
-    summary, outcomes, sender = run_job(script, 400, rate=50, concurrency=8, max_attempts=5)
+    summary, outcomes, sender = await run_job(script, 400, rate=50, concurrency=8, max_attempts=5)
     stuck = outcomes[3]
     assert stuck.status is Status.FAILED
     assert stuck.attempts == 50  # 10 x --max-attempts
@@ -104,36 +99,28 @@ def test_one_lead_always_answered_429_fails_alone_and_the_rest_keep_their_speed(
     assert max(t for t, _ in sender.calls) <= 50 * 1.0 + 3
 
 
-def test_429s_for_everyone_still_pause_everyone() -> None:
+async def test_429s_for_everyone_still_pause_everyone(virtual_time: VirtualTimeLoop) -> None:
     """When other rows get 429s too, a row's repeated 429 is the server pacing the job."""
     server = WindowServer(5, 1.0)
-
-    async def main() -> Summary:
-        async with BulkUpdater(sender=server.sender, rate=50, concurrency=8) as updater:
-            return await updater.run(rows(60))
-
-    summary = run_virtual(main())
+    async with BulkUpdater(sender=server.sender, rate=50, concurrency=8) as updater:
+        summary = await updater.run(rows(60))
     assert summary.counts[Status.UPDATED] == 60
     arrivals = sorted(t for t, _ in server.sender.calls)
     # never more than the server's window plus what was already in flight at a 429
     assert max(sum(1 for u in arrivals if t <= u < t + 1.0) for t in arrivals) <= 5 + 8
 
 
-def test_a_huge_retry_after_gives_up_after_the_bound_on_paused_time() -> None:
+async def test_a_huge_retry_after_gives_up_after_the_bound_on_paused_time(
+    virtual_time: VirtualTimeLoop,
+) -> None:
     def script(update: LeadUpdate, attempt: int) -> Reply:
         return Reply(429, "RATE_LIMITED", "come back in an hour", retry_after=3600.0)
 
-    async def main() -> tuple[Summary, float]:
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        async with BulkUpdater(
-            sender=FakeSender(script), rate=10, max_pause=3, give_up_after=60
-        ) as updater:
-            summary = await updater.run(rows(20))
-        return summary, loop.time()
-
-    summary, elapsed = run_virtual(main())
+    async with BulkUpdater(
+        sender=FakeSender(script), rate=10, max_pause=3, give_up_after=60
+    ) as updater:
+        summary = await updater.run(rows(20))
+    elapsed = virtual_time.time()
     assert summary.stopped is StopReason.API_DOWN
     assert "429" in (summary.stop_message or "")
     assert "--resume" in (summary.stop_message or "")
@@ -141,24 +128,20 @@ def test_a_huge_retry_after_gives_up_after_the_bound_on_paused_time() -> None:
     assert summary.counts[Status.ABORTED] == 20
 
 
-def test_the_default_bound_on_paused_time_is_ten_minutes() -> None:
+async def test_the_default_bound_on_paused_time_is_ten_minutes(
+    virtual_time: VirtualTimeLoop,
+) -> None:
     def script(update: LeadUpdate, attempt: int) -> Reply:
         return Reply(429, "RATE_LIMITED", "no", retry_after=3600.0)
 
-    async def main() -> tuple[Summary, float]:
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        async with BulkUpdater(sender=FakeSender(script), rate=10, max_pause=3) as updater:
-            summary = await updater.run(rows(5))
-        return summary, loop.time()
-
-    summary, elapsed = run_virtual(main())
+    async with BulkUpdater(sender=FakeSender(script), rate=10, max_pause=3) as updater:
+        summary = await updater.run(rows(5))
+    elapsed = virtual_time.time()
     assert summary.stopped is StopReason.API_DOWN
     assert 600 <= elapsed <= 600 + 3 + 5 + 1
 
 
-def test_an_answer_resets_the_bound_on_paused_time() -> None:
+async def test_an_answer_resets_the_bound_on_paused_time(virtual_time: VirtualTimeLoop) -> None:
     """A server that answers now and then between long 429s is slow, not down."""
 
     def script(update: LeadUpdate, attempt: int) -> Reply:
@@ -166,7 +149,7 @@ def test_an_answer_resets_the_bound_on_paused_time() -> None:
             return Reply(429, "RATE_LIMITED", "wait", retry_after=30.0)
         return Reply(200)
 
-    summary, outcomes, _ = run_job(script, 10, rate=10, concurrency=1, give_up_after=45)
+    summary, outcomes, _ = await run_job(script, 10, rate=10, concurrency=1, give_up_after=45)
     assert summary.stopped is None
     assert all(o.status is Status.UPDATED for o in outcomes)
 
@@ -174,10 +157,12 @@ def test_an_answer_resets_the_bound_on_paused_time() -> None:
 @pytest.mark.parametrize(
     "body", ["<html>Sign in to the Wi-Fi</html>", "(empty body)", '{"success": false}']
 )
-def test_a_2xx_that_is_not_the_api_answer_is_retried_never_updated(body: str) -> None:
+async def test_a_2xx_that_is_not_the_api_answer_is_retried_never_updated(
+    body: str, virtual_time: VirtualTimeLoop
+) -> None:
     odd = Reply(200, "UNEXPECTED_ANSWER", f"HTTP 200, but not the API's answer ({body})", None)
     odd = Reply(odd.status, odd.error_code, odd.message, malformed=True)
-    summary, (once, always), _ = run_job(
+    summary, (once, always), _ = await run_job(
         lambda u, a: odd if u.id == "lead1" or a == 1 else Reply(200), 2, max_attempts=3
     )
     assert once.status is Status.UPDATED
@@ -190,14 +175,16 @@ def test_a_2xx_that_is_not_the_api_answer_is_retried_never_updated(body: str) ->
     assert summary.counts[Status.UPDATED] == 1
 
 
-def test_a_host_that_does_not_resolve_stops_the_job_at_once() -> None:
+async def test_a_host_that_does_not_resolve_stops_the_job_at_once(
+    virtual_time: VirtualTimeLoop,
+) -> None:
     def script(update: LeadUpdate, attempt: int) -> Exception:
         return TransportError(
             "dns", "the host api.sendkti.ai is not known (its name does not resolve); "
             "check --base-url",
         )  # fmt: skip
 
-    summary, outcomes, sender = run_job(script, 100, rate=0, concurrency=4)
+    summary, outcomes, sender = await run_job(script, 100, rate=0, concurrency=4)
     assert summary.stopped is StopReason.API_DOWN
     assert "--base-url" in (summary.stop_message or "")
     assert "api.sendkti.ai" in (summary.stop_message or "")
@@ -206,38 +193,34 @@ def test_a_host_that_does_not_resolve_stops_the_job_at_once() -> None:
     assert summary.exit_code == 3
 
 
-def test_connection_refused_stays_transient() -> None:
+async def test_connection_refused_stays_transient(virtual_time: VirtualTimeLoop) -> None:
     refused = TransportError("connection", "cannot connect to 127.0.0.1:9 (Connection refused)")
-    summary, (outcome,), _ = run_job(lambda u, a: refused if a < 3 else Reply(200), 1)
+    summary, (outcome,), _ = await run_job(lambda u, a: refused if a < 3 else Reply(200), 1)
     assert outcome.status is Status.UPDATED
     assert summary.stopped is None
 
 
-def test_summary_exit_code_matches_the_outcome() -> None:
-    summary, _, _ = run_job(lambda u, a: Reply(200) if u.id != "lead1" else Reply(404), 3)
+async def test_summary_exit_code_matches_the_outcome(virtual_time: VirtualTimeLoop) -> None:
+    summary, _, _ = await run_job(lambda u, a: Reply(200) if u.id != "lead1" else Reply(404), 3)
     assert summary.exit_code == 1
-    summary, _, _ = run_job(lambda u, a: Reply(200), 3)
+    summary, _, _ = await run_job(lambda u, a: Reply(200), 3)
     assert summary.exit_code == 0
     assert repr(Status.UPDATED) == "'updated'"
     assert str({Status.UPDATED: 1}) == "{'updated': 1}"
 
 
-def test_a_stop_after_the_last_outcome_changes_nothing() -> None:
+async def test_a_stop_after_the_last_outcome_changes_nothing(virtual_time: VirtualTimeLoop) -> None:
     """An interrupt that lands once every row is done (during the final sort, say) is no stop."""
+    async with BulkUpdater(sender=FakeSender(), rate=0) as updater:
+        count = 0
 
-    async def main() -> Summary:
-        async with BulkUpdater(sender=FakeSender(), rate=0) as updater:
-            count = 0
+        def on_outcome(outcome: Outcome) -> None:
+            nonlocal count
+            count += 1
+            if count == 5:
+                updater.stop("interrupted by SIGINT")
 
-            def on_outcome(outcome: Outcome) -> None:
-                nonlocal count
-                count += 1
-                if count == 5:
-                    updater.stop("interrupted by SIGINT")
-
-            return await updater.run(rows(5), on_outcome=on_outcome)
-
-    summary = run_virtual(main())
+        summary = await updater.run(rows(5), on_outcome=on_outcome)
     assert summary.counts[Status.UPDATED] == 5
     assert summary.stopped is None
     assert summary.exit_code == 0
