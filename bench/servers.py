@@ -185,8 +185,10 @@ def _wait_listening(proc: subprocess.Popen[Any], port: int, timeout: float = 10.
 class Nginx:
     """Our own nginx (`-p DIR -c DIR/nginx.conf -g 'daemon off;'`) on a free loopback port.
 
-    `worker_processes 1` by default: one core for the server, the other for the client, as with
-    fast_server (a second worker only competes with the client on two cores; see the README).
+    `worker_processes 1` by default, one process as fast_server is: one core for the server, the
+    other for the client. Measured on 2 cores: at the engine's full speed one worker is 5% busy,
+    so a second one cannot serve faster; it only adds a process that competes with the client
+    (engine/bare 1.00 with one worker, 0.85 and noisier with two, same machine, same hour).
     """
 
     name = "nginx"

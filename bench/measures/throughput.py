@@ -51,17 +51,17 @@ def fast_server(ctx: Context) -> Result:
 
 
 def nginx(ctx: Context) -> Result:
-    title = "Throughput against nginx"
-    names = [f"{_target_name(v, 'nginx')}" for v in (0, 1)]
+    names = [_target_name(v, "nginx") for v in (0, 1)]
     if isinstance(ctx.nginx, str):
-        return Result.not_measured(title, names, ctx.nginx)
+        return Result.not_measured("Throughput against nginx", names, ctx.nginx)
     with Nginx(ctx.nginx, ctx.tmp, ctx.nginx_workers) as server:
         rounds = _rounds(server, ctx)
     note = (
-        f"nginx {ctx.nginx.version}, worker_processes {ctx.nginx_workers}; it cannot check the "
-        "requests (fast_server does), only count them and the connections"
+        "nginx cannot check the requests (fast_server does): it counts them and the "
+        "connections (stub_status), and every answer must be a 200"
     )
-    return _result(ctx, rounds, f"nginx ({ctx.nginx.version})", note)
+    against = f"nginx ({ctx.nginx.version}, worker_processes {ctx.nginx_workers})"
+    return _result(ctx, rounds, against, note)
 
 
 def _rounds(server: Endpoint, ctx: Context) -> Rounds:
