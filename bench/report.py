@@ -150,7 +150,8 @@ def render(
     sections(results.values())
     found = targets(results.values())
     readme(host, results.values())
-    path = write_json(summary | {"machine": host, "quick": quick}, results, found)
+    where = nginx.describe() if isinstance(nginx, NginxInstall) else f"not measured: {nginx}"
+    path = write_json(summary | {"machine": host, "nginx": where, "quick": quick}, results, found)
     say(
         f"results: {path}; took {summary['elapsed_s']:.0f} s, "
         f"children {summary['children_cpu_s']:.0f} CPU s"
