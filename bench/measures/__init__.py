@@ -1,0 +1,32 @@
+"""The measures `make bench` runs, in the one registry below.
+
+A measure is a function `(Context) -> Result` (see `results.py`): it starts what it needs (servers,
+children; `harness.py`, `servers.py`), measures, and hands back plain data with its targets and
+verdicts; it prints nothing. To add one, write the function in a module of this package and add
+one `Measure` line to `MEASURES`: `--only NAME` selects it, the report prints it in this order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from measures import endpoint, limiters, memory, pacing, throughput
+from results import Context, Result
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str  # for `--only`
+    run: Callable[[Context], Result]
+    needs: tuple[str, ...] = ()  # measures whose results `run` reads from `Context.results`
+
+
+MEASURES: tuple[Measure, ...] = (
+    Measure("endpoint", endpoint.measure, needs=("throughput", "throughput-nginx")),
+    Measure("throughput", throughput.fast_server),
+    Measure("throughput-nginx", throughput.nginx),
+    Measure("memory", memory.measure),
+    Measure("pacing", pacing.measure),
+    Measure("limiters", limiters.measure),
+)
