@@ -155,12 +155,15 @@ class Outcome(BaseModel):
     attempts: int = 0
     duration_ms: int | None = None
     email: str | None = None
+    line: int | None = None
+    """Where the record starts in the file: its first line, or the sheet's row number."""
 
     @classmethod
     def trusted(
         cls,
         *,
         row: int,
+        line: int | None,
         id: str,
         status: Status,
         http_status: int | None,
@@ -185,6 +188,7 @@ class Outcome(BaseModel):
             "attempts": attempts,
             "duration_ms": duration_ms,
             "email": email,
+            "line": line,
         })  # fmt: skip
         _set(outcome, "__pydantic_fields_set__", set(_OUTCOME_FIELDS))
         _set(outcome, "__pydantic_extra__", None)
@@ -224,6 +228,8 @@ class Summary(BaseModel):
     """On resume: the statuses an earlier run gave the rows this run counts as `skipped`."""
     warnings: list[str] = []
     """What went wrong beside the rows (the report could not be sorted, ...)."""
+    dropped_columns: list[str] = []
+    """Columns of the input that mean no field and were left out (`ignore_unknown_columns`)."""
 
     @property
     def all_updated(self) -> bool:

@@ -39,10 +39,11 @@ def test_lines_are_flushed_as_written_and_sorted_on_close(tmp_path: Path) -> Non
         writer.write(outcome(row))
         writer.flush()
         # flushed: another reader sees the line before the run ends
-        assert f"{row},lead{row},updated" in path.read_text()
+        assert f"{row},,lead{row},updated" in path.read_text()
     writer.close()
     assert [line["row"] for line in read_report(path)] == ["1", "2", "3"]
-    assert json.loads((tmp_path / "r.csv.meta.json").read_text()) == {"input_sha256": "abc"}
+    meta = json.loads((tmp_path / "r.csv.meta.json").read_text())
+    assert meta == {"input_sha256": "abc", "input_options": {}}
 
 
 def test_formula_cells_are_neutralised_and_records_stay_one_line(tmp_path: Path) -> None:
@@ -152,7 +153,7 @@ def test_resume_drops_a_cut_off_last_line_that_opens_a_quote(tmp_path: Path) -> 
         writer.write(outcome(1))
         writer.write(outcome(2, Status.FAILED))
     with open(path, "a") as file:
-        file.write('3,lead3,updated,200,,"cut off by a power loss')
+        file.write('3,,lead3,updated,200,,"cut off by a power loss')
     with ReportWriter(path, resume=True, fingerprint="f") as writer:
         assert 3 not in writer.finished  # half a line is not a finished row
         assert 1 in writer.finished

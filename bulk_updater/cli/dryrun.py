@@ -15,7 +15,8 @@ def show_dry_run(source: Source, *, quiet: bool, examples: int = 3, problems: in
     valid = invalid = 0
     shown: list[str] = []
     bad: list[str] = []
-    for row, item in source:
+    for record in source:
+        row, item = record.number, record.item
         if isinstance(item, Invalid):
             invalid += 1
             if len(bad) < problems:

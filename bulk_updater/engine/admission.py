@@ -12,26 +12,26 @@ import sqlite3
 from collections.abc import Awaitable, Container
 from typing import Final, Protocol
 
-from ..inputs import Invalid, Item
+from ..inputs import Row
 from ..models import LeadUpdate, Outcome, Status
 from ..report import FinishedRows
 
-Admitted = Item | Outcome
+Admitted = Row | Outcome
 
 
 class Admission(Protocol):
     """A per-row rule applied by the feeder, in input order."""
 
-    def admit(self, row: int, item: Item) -> Admitted | Awaitable[Admitted]:
-        """The row to send (or report `invalid`), or its outcome without sending it."""
+    def admit(self, row: Row) -> Admitted | Awaitable[Admitted]:
+        """The row to send (possibly changed, or `invalid`), or its outcome without sending."""
 
 
-def outcome_of(
-    row: int, item: LeadUpdate | Invalid, status: Status, message: str, attempts: int = 0
-) -> Outcome:
+def outcome_of(row: Row, status: Status, message: str, attempts: int = 0) -> Outcome:
     """The outcome of a row the engine answers itself (nothing was sent, or no answer came)."""
+    item = row.item
     return Outcome.trusted(
-        row=row,
+        row=row.number,
+        line=row.line,
         id=item.id,
         status=status,
         http_status=None,
@@ -57,16 +57,17 @@ class Resume(Admission):
         self._horizon = self._earlier.horizon if self._earlier is not None else math.inf
         self._resent = LeadSet()
 
-    def admit(self, row: int, item: Item) -> Admitted:
-        if row in self.finished and item.id not in self._resent:
-            earlier = self._earlier.status_of(row) if self._earlier is not None else None
+    def admit(self, row: Row) -> Admitted:
+        item, number = row.item, row.number
+        if number in self.finished and item.id not in self._resent:
+            earlier = self._earlier.status_of(number) if self._earlier is not None else None
             what = f" ({earlier.value})" if earlier else ""
-            return outcome_of(row, item, Status.SKIPPED, f"finished by an earlier run{what}")
-        if isinstance(item, LeadUpdate) and row <= self._horizon:
+            return outcome_of(row, Status.SKIPPED, f"finished by an earlier run{what}")
+        if isinstance(item, LeadUpdate) and number <= self._horizon:
             # Sent again after an earlier run: later rows for the same lead that run finished
             # must follow, or an older value would win.
             self._resent.add(item.id)
-        return item
+        return row
 
     def close(self) -> None:
         self._resent.close()

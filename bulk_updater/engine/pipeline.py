@@ -30,17 +30,17 @@ from collections.abc import AsyncGenerator
 from typing import Final
 
 from ..client import Sender
-from ..inputs import Invalid, Numbered
+from ..inputs import Invalid, Numbered, Row
 from ..limits import Limiter
 from ..models import LeadUpdate, Outcome, Status, StopReason
-from ..retry import Budget, Counters, Deliverer, RetryPolicy
+from ..retry import Budget, Counters, Deliverer, Delivery, RetryPolicy
 from ..settings import Settings
 from .admission import Admission, outcome_of
 
 _WINDOW_PER_WORKER: Final = 4
 _MIN_WINDOW: Final = 256
 
-Work = tuple[int, LeadUpdate]
+Finished = tuple[Outcome, Row]  # a row's outcome, with the row (its cells, for --rejects)
 
 
 def _failure(*tasks: asyncio.Task[None]) -> BaseException | None:
@@ -65,14 +65,14 @@ class Pipeline:
         self.limiter = limiter
         self.admission = admission
         self.deliverer = Deliverer(sender, limiter, RetryPolicy(settings), self.stop)
-        self.queue: asyncio.Queue[Work] = asyncio.Queue()
-        self.results: asyncio.Queue[Outcome | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[Row] = asyncio.Queue()
+        self.results: asyncio.Queue[Finished | None] = asyncio.Queue()
         self._window = asyncio.Semaphore(
             max(_MIN_WINDOW, settings.concurrency * _WINDOW_PER_WORKER)
         )
         # lead id -> rows waiting behind the one in the pipeline (None: no row waiting yet)
-        self.chains: dict[str, collections.deque[Work] | None] = {}
-        self.in_flight: dict[int, tuple[int, LeadUpdate, Budget]] = {}
+        self.chains: dict[str, collections.deque[Row] | None] = {}
+        self.in_flight: dict[int, tuple[Row, Budget]] = {}
         self.stop_reason: StopReason | None = None
         self.stop_message: str | None = None
         self.read_all = False  # the feeder reached the end of the input
@@ -93,23 +93,24 @@ class Pipeline:
             self.limiter.stop()
             self.stopping.set()
 
-    def emit(self, outcome: Outcome) -> None:
-        self.results.put_nowait(outcome)
+    def emit(self, outcome: Outcome, row: Row) -> None:
+        self.results.put_nowait((outcome, row))
 
-    def _abort(self, row: int, item: LeadUpdate | Invalid) -> None:
+    def _abort(self, row: Row) -> None:
+        item = row.item
         if isinstance(item, Invalid):
-            self.emit(outcome_of(row, item, Status.INVALID, item.message))
+            self.emit(outcome_of(row, Status.INVALID, item.message), row)
         else:
-            self.emit(outcome_of(row, item, Status.ABORTED, f"not sent: {self.stop_message}"))
+            self.emit(outcome_of(row, Status.ABORTED, f"not sent: {self.stop_message}"), row)
 
-    async def outcomes(self, items: Numbered) -> AsyncGenerator[Outcome, None]:
-        """Run the job, yielding each row's outcome as it finishes (not in input order)."""
+    async def outcomes(self, items: Numbered) -> AsyncGenerator[Finished, None]:
+        """Run the job, yielding each row's outcome (with the row) as it finishes."""
         self.limiter.begin()
         task = self.task = asyncio.create_task(self._run(items))
         try:
-            while (outcome := await self.results.get()) is not None:
+            while (finished := await self.results.get()) is not None:
                 self._window.release()
-                yield outcome
+                yield finished
             if task.cancelled():  # only the updater's close cancels it, under a running stream
                 raise RuntimeError("the BulkUpdater was closed while this stream was running")
             await task
@@ -173,23 +174,22 @@ class Pipeline:
 
     def _abort_leftovers(self) -> None:
         """Outcomes for the rows the cancelled workers held, and the rows waiting for them."""
-        for row, update, budget in self.in_flight.values():
+        for row, budget in self.in_flight.values():
             if not budget.attempts:
-                self._abort(row, update)
+                self._abort(row)
                 continue
             message = (
                 f"sent, but no answer within the {self.settings.grace:g}s grace period "
                 f"(the lead may be updated): {self.stop_message}"
             )
-            self.emit(outcome_of(row, update, Status.ABORTED, message, attempts=budget.attempts))
+            self.emit(outcome_of(row, Status.ABORTED, message, attempts=budget.attempts), row)
         self.in_flight.clear()
         for chain in self.chains.values():
-            for row, update in chain or ():
-                self._abort(row, update)
+            for row in chain or ():
+                self._abort(row)
         self.chains.clear()
         while not self.queue.empty():
-            row, update = self.queue.get_nowait()
-            self._abort(row, update)
+            self._abort(self.queue.get_nowait())
             self.queue.task_done()
 
     async def _feed(self, items: Numbered) -> None:
@@ -200,77 +200,80 @@ class Pipeline:
             while True:
                 await window.acquire()  # room first, then read: a stop never strands a read row
                 if self.interrupted.is_set():
-                    for row, item in items.ready():  # read from a pipe, not yet taken
-                        self._abort(row, item)
+                    for row in items.ready():  # read from a pipe, not yet taken
+                        self._abort(row)
                     return
                 try:
-                    row, item = await anext(items)
+                    row = await anext(items)
                 except StopAsyncIteration:
                     self.read_all = True
                     return
                 if admission is not None:
-                    admitted = admission.admit(row, item)
+                    admitted = admission.admit(row)
                     if inspect.isawaitable(admitted):
                         admitted = await admitted
                     if isinstance(admitted, Outcome):
-                        self.emit(admitted)
+                        self.emit(admitted, row)
                         continue
-                    item = admitted
+                    row = admitted
+                item = row.item
                 if isinstance(item, Invalid):
-                    self.emit(outcome_of(row, item, Status.INVALID, item.message))
+                    self.emit(outcome_of(row, Status.INVALID, item.message), row)
                 elif self.stop_reason is not None:
-                    self._abort(row, item)
+                    self._abort(row)
                 else:
-                    self._dispatch(row, item)
+                    self._dispatch(row, item.id)
         finally:
             aclose = getattr(items, "aclose", None)
             if aclose is not None:
                 await aclose()
 
-    def _dispatch(self, row: int, update: LeadUpdate) -> None:
+    def _dispatch(self, row: Row, lead: str) -> None:
         """Queue the row, or chain it behind the row of the same lead already in the pipeline."""
         chains = self.chains
-        if update.id not in chains:
-            chains[update.id] = None
-            self.queue.put_nowait((row, update))
-        elif (chain := chains[update.id]) is not None:
-            chain.append((row, update))
+        if lead not in chains:
+            chains[lead] = None
+            self.queue.put_nowait(row)
+        elif (chain := chains[lead]) is not None:
+            chain.append(row)
         else:
-            chains[update.id] = collections.deque(((row, update),))
+            chains[lead] = collections.deque((row,))
 
     async def _worker(self, slot: int) -> None:
         deliverer = self.deliverer
         while True:
-            row, update = await self.queue.get()
+            row = await self.queue.get()
             try:
                 while True:
+                    update = row.item
+                    assert isinstance(update, LeadUpdate)
                     budget = deliverer.budget()
-                    self.in_flight[slot] = (row, update, budget)
+                    self.in_flight[slot] = (row, budget)
                     result = await deliverer.deliver(update, budget)
                     del self.in_flight[slot]
-                    message = result.message
-                    if result.status is Status.ABORTED and self.stop_message:
-                        message = (
-                            f"{message}: {self.stop_message}" if message else self.stop_message
-                        )
-                    duration = result.duration
-                    self.emit(
-                        Outcome.trusted(
-                            row=row,
-                            id=update.id,
-                            status=result.status,
-                            http_status=result.http_status,
-                            error_code=result.error_code,
-                            message=message,
-                            attempts=result.attempts,
-                            duration_ms=None if duration is None else int(duration * 1000),
-                            email=update.email,
-                        )
-                    )
+                    self.emit(self._finished(row, update, result), row)
                     chain = self.chains[update.id]
                     if chain is None or not chain:
                         del self.chains[update.id]
                         break
-                    row, update = chain.popleft()
+                    row = chain.popleft()
             finally:
                 self.queue.task_done()
+
+    def _finished(self, row: Row, update: LeadUpdate, result: Delivery) -> Outcome:
+        message = result.message
+        if result.status is Status.ABORTED and self.stop_message:
+            message = f"{message}: {self.stop_message}" if message else self.stop_message
+        duration = result.duration
+        return Outcome.trusted(
+            row=row.number,
+            line=row.line,
+            id=update.id,
+            status=result.status,
+            http_status=result.http_status,
+            error_code=result.error_code,
+            message=message,
+            attempts=result.attempts,
+            duration_ms=None if duration is None else int(duration * 1000),
+            email=update.email,
+        )

@@ -11,15 +11,16 @@ import inspect
 from collections.abc import Awaitable, Callable, Container
 from typing import Protocol
 
-from ..models import Outcome, Status
-from ..report import FinishedRows, ReportWriter
+from ..inputs import Row
+from ..models import LeadUpdate, Outcome, Status
+from ..report import FinishedRows, RejectsWriter, ReportWriter
 
 OnOutcome = Callable[[Outcome], None] | Callable[[Outcome], Awaitable[None]]
 
 
 class Sink(Protocol):
-    def write(self, outcome: Outcome) -> Awaitable[None] | None:
-        """Take one row's outcome (may be a coroutine, which `run()` awaits)."""
+    def write(self, outcome: Outcome, row: Row) -> Awaitable[None] | None:
+        """Take one row's outcome, and the row as read (may return a coroutine to await)."""
 
     def flush(self) -> None:
         """No further outcome is at hand: push what was written out."""
@@ -37,7 +38,7 @@ class Tally(Sink):
         self._finished = earlier if isinstance(earlier, FinishedRows) else None
         self.skipping = earlier is not None
 
-    def write(self, outcome: Outcome) -> None:
+    def write(self, outcome: Outcome, row: Row) -> None:
         self.counts[outcome.status] += 1
         if outcome.status is Status.SKIPPED and self.skipping:
             was = self._finished.status_of(outcome.row) if self._finished is not None else None
@@ -56,7 +57,7 @@ class ReportSink(Sink):
     def __init__(self, writer: ReportWriter) -> None:
         self.writer = writer
 
-    def write(self, outcome: Outcome) -> None:
+    def write(self, outcome: Outcome, row: Row) -> None:
         if outcome.status is not Status.SKIPPED:
             self.writer.write(outcome)
 
@@ -73,7 +74,7 @@ class Callback(Sink):
     def __init__(self, on_outcome: OnOutcome) -> None:
         self.on_outcome = on_outcome
 
-    def write(self, outcome: Outcome) -> Awaitable[None] | None:
+    def write(self, outcome: Outcome, row: Row) -> Awaitable[None] | None:
         result = self.on_outcome(outcome)
         return result if inspect.isawaitable(result) else None
 
@@ -82,3 +83,36 @@ class Callback(Sink):
 
     def close(self) -> None:
         pass
+
+
+class RejectsSink(Sink):
+    """`--rejects`: every row that did not end `updated`, as read, with `_status` and `_message`.
+
+    On resume, a row skipped because an earlier run finished it is a reject too if that run did
+    not update it, so the file is right for the whole report, not only this run.
+    """
+
+    def __init__(self, writer: RejectsWriter, earlier: Container[int] | None) -> None:
+        self.writer = writer
+        self._finished = earlier if isinstance(earlier, FinishedRows) else None
+
+    def write(self, outcome: Outcome, row: Row) -> None:
+        status = outcome.status
+        message = outcome.message
+        if status is Status.SKIPPED and self._finished is not None:
+            status = self._finished.status_of(outcome.row) or Status.SKIPPED
+            message = f"{status.value} in an earlier run (its report has the details)"
+        if status not in _NOT_REJECTED:
+            item = row.item
+            fallback = item.model_dump(exclude_none=True) if isinstance(item, LeadUpdate) else {}
+            fallback = fallback or {"id": item.id}
+            self.writer.write(row.number, row.raw, status, message, fallback)
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+_NOT_REJECTED = frozenset({Status.UPDATED, Status.SKIPPED})

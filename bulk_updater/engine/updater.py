@@ -9,21 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Container
+from collections.abc import AsyncGenerator, Container, Mapping
 from os import PathLike
 from types import TracebackType
 from typing import Unpack
 
 from ..client import Sender, SendKitClient
 from ..errors import ConfigError
-from ..inputs import Rows, Source, numbered
+from ..inputs import ColumnMap, KeyPlan, Rows, Source, numbered
 from ..limits import Limiter, Pacer
 from ..models import Outcome, Status, StopReason, Summary
-from ..report import ReportWriter
+from ..report import RejectsWriter, ReportWriter
 from ..settings import Options, Settings
 from .admission import Admission, Resume
-from .pipeline import Pipeline
-from .sink import Callback, OnOutcome, ReportSink, Sink, Tally
+from .pipeline import Finished, Pipeline
+from .sink import Callback, OnOutcome, RejectsSink, ReportSink, Sink, Tally
 
 
 class BulkUpdater:
@@ -90,18 +90,25 @@ class BulkUpdater:
             self._pipeline.stop(StopReason.INTERRUPTED, message)
 
     async def stream(
-        self, rows: Rows, *, skip: Container[int] | None = None
+        self,
+        rows: Rows,
+        *,
+        skip: Container[int] | None = None,
+        columns: Mapping[str, str] | None = None,
+        ignore_unknown_columns: bool = False,
     ) -> AsyncGenerator[Outcome, None]:
         """Send every row; yield each row's `Outcome` as it finishes (not in input order).
 
         `rows` is a `Source`, or any iterable or async iterable of dicts or `LeadUpdate`s;
-        rows whose number is in `skip` are yielded as `skipped` without being sent. To leave
-        early, close the stream (`contextlib.aclosing`); leaving the `async with` block also
-        ends a job still running.
+        rows whose number is in `skip` are yielded as `skipped` without being sent. `columns`
+        and `ignore_unknown_columns` say what the keys of dict rows mean, as for a `Source`.
+        To leave early, close the stream (`contextlib.aclosing`); leaving the `async with` block
+        also ends a job still running.
         """
         admission = Resume(skip) if skip is not None else None
-        async with contextlib.aclosing(self._outcomes(rows, admission)) as outcomes:
-            async for outcome in outcomes:
+        keys = _keys(rows, columns, ignore_unknown_columns)
+        async with contextlib.aclosing(self._outcomes(rows, admission, keys)) as outcomes:
+            async for outcome, _ in outcomes:
                 yield outcome
 
     def _ready_sender(self) -> Sender:
@@ -121,13 +128,17 @@ class BulkUpdater:
         return self._pipeline
 
     async def _outcomes(
-        self, rows: Rows, admission: Resume | None, pipeline: Pipeline | None = None
-    ) -> AsyncGenerator[Outcome, None]:
+        self,
+        rows: Rows,
+        admission: Resume | None,
+        keys: KeyPlan,
+        pipeline: Pipeline | None = None,
+    ) -> AsyncGenerator[Finished, None]:
         try:
             pipeline = pipeline or self._new_pipeline(admission)
-            async with contextlib.aclosing(pipeline.outcomes(numbered(rows))) as outcomes:
-                async for outcome in outcomes:
-                    yield outcome
+            async with contextlib.aclosing(pipeline.outcomes(numbered(rows, keys))) as outcomes:
+                async for finished in outcomes:
+                    yield finished
         finally:
             self._pipeline = None
             if admission is not None:
@@ -143,6 +154,9 @@ class BulkUpdater:
         resume: bool = False,
         fingerprint: str | None = None,
         on_outcome: OnOutcome | None = None,
+        rejects: str | PathLike[str] | None = None,
+        columns: Mapping[str, str] | None = None,
+        ignore_unknown_columns: bool = False,
     ) -> Summary:
         """Send every row, write the report (if given), return the `Summary`.
 
@@ -150,16 +164,12 @@ class BulkUpdater:
         (unless an earlier row of the same lead has to be sent again). `fingerprint` identifies
         the input (a `Source` file's sha256 by default); resuming with another one is refused.
         `on_outcome` is called with every outcome as it comes (a coroutine function is awaited).
+        `rejects` writes the rows that did not end `updated`, as read, ready to fix and feed back.
         """
         try:
             self._ready_sender()  # before the report is touched
-            if isinstance(rows, Source) and fingerprint is None:
-                fingerprint = rows.fingerprint()
-                if resume and fingerprint is None:
-                    raise ConfigError(f"{rows.name}: resuming needs an input file read again")
-            writer = (
-                ReportWriter(report, resume=resume, fingerprint=fingerprint) if report else None
-            )
+            keys = _keys(rows, columns, ignore_unknown_columns)
+            writer, rejected = _outputs(rows, report, resume, fingerprint, rejects)
         except BaseException:
             if isinstance(rows, Source):
                 rows.close()
@@ -169,28 +179,72 @@ class BulkUpdater:
         sinks: list[Sink] = [tally]
         if writer is not None:
             sinks.append(ReportSink(writer))
+        if rejected is not None:
+            sinks.append(RejectsSink(rejected, finished))
         if on_outcome is not None:
             sinks.append(Callback(on_outcome))
         started = time.monotonic()
         admission = Resume(finished) if finished is not None else None
         try:
             pipeline = self._new_pipeline(admission)
-            await _drain(self._outcomes(rows, admission, pipeline), sinks, pipeline)
+            await _drain(self._outcomes(rows, admission, keys, pipeline), sinks, pipeline)
         finally:
             for sink in sinks:
                 sink.close()
-        return _summary(pipeline, tally, time.monotonic() - started, writer)
+        dropped = rows.dropped if isinstance(rows, Source) else list(keys.dropped)
+        return _summary(pipeline, tally, time.monotonic() - started, writer, dropped)
+
+
+def _keys(rows: Rows, columns: Mapping[str, str] | None, ignore_unknown: bool) -> KeyPlan:
+    if isinstance(rows, Source) and (columns or ignore_unknown):
+        raise TypeError("a Source has its own columns=: give them to Source(path, columns=...)")
+    return KeyPlan(ColumnMap(columns), ignore_unknown=ignore_unknown)
+
+
+def _outputs(
+    rows: Rows,
+    report: str | PathLike[str] | None,
+    resume: bool,
+    fingerprint: str | None,
+    rejects: str | PathLike[str] | None,
+) -> tuple[ReportWriter | None, RejectsWriter | None]:
+    """The report and rejects files of a run, opened (the input checked first, if a file)."""
+    options = None
+    if isinstance(rows, Source):
+        if fingerprint is None:
+            fingerprint = rows.fingerprint()
+            if resume and fingerprint is None:
+                raise ConfigError(f"{rows.name}: resuming needs an input file read again")
+        options = rows.options()
+    writer = None
+    if report:
+        writer = ReportWriter(report, resume=resume, fingerprint=fingerprint, options=options)
+    if rejects is None:
+        return writer, None
+    try:
+        if isinstance(rows, Source) and rows.header is not None:  # a table: CSV, as read
+            encoding = str(rows.encoding) if rows.encoding is not None else "utf-8"
+            delimiter = rows.delimiter or ","
+            table = RejectsWriter(
+                rejects, header=rows.header, delimiter=delimiter, encoding=encoding
+            )
+            return writer, table
+        return writer, RejectsWriter(rejects, header=None)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        raise
 
 
 async def _drain(
-    outcomes: AsyncGenerator[Outcome, None], sinks: list[Sink], pipeline: Pipeline
+    outcomes: AsyncGenerator[Finished, None], sinks: list[Sink], pipeline: Pipeline
 ) -> None:
     """Hand every outcome to every sink; flush them whenever no further outcome is at hand."""
     results = pipeline.results
     async with contextlib.aclosing(outcomes):
-        async for outcome in outcomes:
+        async for outcome, row in outcomes:
             for sink in sinks:
-                pending = sink.write(outcome)
+                pending = sink.write(outcome, row)
                 if pending is not None:
                     await pending
             if results.empty():
@@ -199,7 +253,11 @@ async def _drain(
 
 
 def _summary(
-    pipeline: Pipeline, tally: Tally, duration: float, writer: ReportWriter | None
+    pipeline: Pipeline,
+    tally: Tally,
+    duration: float,
+    writer: ReportWriter | None,
+    dropped: list[str],
 ) -> Summary:
     counters = pipeline.counters
     counts = tally.counts
@@ -219,6 +277,7 @@ def _summary(
         report=str(writer.path) if writer is not None else None,
         earlier={status: n for status, n in tally.earlier.items() if n},
         warnings=_warnings(writer),
+        dropped_columns=dropped,
     )
 
 

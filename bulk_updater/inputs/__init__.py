@@ -1,14 +1,30 @@
 """Inputs: files and iterables turned into numbered rows, each a `LeadUpdate` or `Invalid`.
 
-- `columns`  the row schema: column names → fields, cells and JSON values → a `LeadUpdate`
-- `records`  CSV records and JSON lines out of a text stream, in bounded memory
-- `source`   `Source`: a file or standard input, checked as a whole when opened
-- `pump`     a thread that reads standard input so the event loop never blocks
-- `rows`     any input as numbered rows
+- `schema`    which column name means which field: the matching rules and the user's map
+- `columns`   a table's header checked once, a record's keys one by one; values converted
+- `records`   CSV records and JSON lines out of a text stream, in bounded memory
+- `tables`    CSV as a table: the delimiter, the header, each record's cells
+- `encoding`  a file's encoding, checked in the pass that fingerprints it
+- `xlsx`      the rows of a workbook as the text a person sees
+- `source`    `Source`: a file or standard input, checked as a whole when opened
+- `pump`      a thread that reads standard input so the event loop never blocks
+- `rows`      any input as numbered rows
 """
 
-from .columns import Invalid, Item
+from .columns import Invalid, Item, KeyPlan, Row
 from .rows import Numbered, Rows, numbered
-from .source import Format, RowItem, Source
+from .schema import ColumnMap
+from .source import Format, Source
 
-__all__ = ["Format", "Invalid", "Item", "Numbered", "RowItem", "Rows", "Source", "numbered"]
+__all__ = [
+    "ColumnMap",
+    "Format",
+    "Invalid",
+    "Item",
+    "KeyPlan",
+    "Numbered",
+    "Row",
+    "Rows",
+    "Source",
+    "numbered",
+]

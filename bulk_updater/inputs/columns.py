@@ -1,27 +1,31 @@
-"""The row schema, written once: which column name means which lead field, and how a value of
-that column becomes the field's value, for CSV cells and JSON values alike.
+"""How a record becomes a `LeadUpdate`: a table's header checked once (`TablePlan`), or a JSON or
+dict record's keys one by one (`parse_mapping`), both by `schema.column_for()`.
 
-`column_for()` is the one place that maps a name to a `Column`; `CsvColumns` checks a CSV header
-with it and converts records, `parse_mapping()` converts JSON-lines and library records. A new
-column rule (a header alias, a column map) is a change to `column_for()` alone.
+Values are converted the same way for every input: a cell's text, or a JSON value. A record that
+cannot be sent becomes `Invalid`, with a message naming the column and what it must be.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any, Final
 
 from pydantic import ValidationError
 
 from ..errors import InputError
-from ..models import TEXT_FIELDS, LeadUpdate
-
-CUSTOM_PREFIX: Final = "customFields."
-KNOWN: Final = ("id", "_id", *TEXT_FIELDS, "tags", "customFields", "email")
+from ..models import LeadUpdate
+from .schema import (
+    DROP,
+    REJECTS_COLUMNS,
+    Column,
+    ColumnMap,
+    Kind,
+    column_for,
+    hint,
+    unknown_message,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,51 +40,19 @@ class Invalid:
 Item = LeadUpdate | Invalid
 
 
-class Kind(Enum):
-    ID = "id"
-    EMAIL = "email"
-    TEXT = "text"
-    TAGS = "tags"
-    CUSTOM_JSON = "customFields"
-    CUSTOM = "customFields.<name>"
+#: A record as it was read: a table's cells, a JSON line's text, or the caller's own object.
+Raw = tuple[str, ...] | str | Mapping[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)
-class Column:
-    """What one input column means: its kind, and the field (or custom field) it sets."""
+class Row:
+    """One record read: its number, what it became, where it starts in the file (the line, or
+    the sheet's row), and the record as read (for `--rejects`)."""
 
-    kind: Kind
-    field: str
-
-
-_EXACT: Final = {
-    "id": Column(Kind.ID, "id"),
-    "_id": Column(Kind.ID, "id"),
-    "email": Column(Kind.EMAIL, "email"),
-    "tags": Column(Kind.TAGS, "tags"),
-    "customFields": Column(Kind.CUSTOM_JSON, "customFields"),
-    **{name: Column(Kind.TEXT, name) for name in TEXT_FIELDS},
-}
-
-
-def column_for(name: str) -> Column | None:
-    """The column a name stands for, or None for an unknown name."""
-    column = _EXACT.get(name)
-    if column is None and name.startswith(CUSTOM_PREFIX) and len(name) > len(CUSTOM_PREFIX):
-        return Column(Kind.CUSTOM, name[len(CUSTOM_PREFIX) :])
-    return column
-
-
-def suggest(name: str, known: Iterable[str] = KNOWN) -> str:
-    """' (did you mean `jobTitle`?)' for a near miss, else ''."""
-    known = list(known)
-    by_lower = {k.lower(): k for k in known}
-    if name.lower().startswith(CUSTOM_PREFIX.lower()) and not name.startswith(CUSTOM_PREFIX):
-        return f" (did you mean `{CUSTOM_PREFIX}{name[len(CUSTOM_PREFIX) :]}`?)"
-    match = by_lower.get(name.lower()) or next(
-        iter(difflib.get_close_matches(name, known, n=1, cutoff=0.6)), None
-    )
-    return f" (did you mean `{match}`?)" if match else ""
+    number: int
+    item: Item
+    line: int | None = None
+    raw: Raw = None
 
 
 def problem_of(exc: ValidationError) -> str:
@@ -105,7 +77,7 @@ def _plain(loc: tuple[str, ...], kind: str, message: str) -> str:
     if field == "customFields":
         return "column customFields: must be an object (name: value)"
     if kind == "extra_forbidden":
-        return f"unknown column `{field}`{suggest(field)}"
+        return f"unknown column `{field}`{hint(field)}"
     return f"column {field}: must be text"
 
 
@@ -129,36 +101,6 @@ def validate(data: dict[str, Any], rid: str, email: str | None) -> Item:
         return Invalid(rid, problem_of(exc), email)
     except RecursionError:
         return Invalid(rid, "a value is nested too deeply", email)
-
-
-def parse_mapping(record: Mapping[str, Any]) -> Item:
-    """Validate one JSON-lines / library record (keys as in the CSV header, JSON types)."""
-    raw_id = record.get("id", record.get("_id", ""))
-    rid = label(raw_id) if raw_id is not None else ""
-    if "email" in record:
-        return Invalid(rid, "column email: email cannot be changed; remove it from the row")
-    if "id" in record and "_id" in record:
-        return Invalid(rid, "both `id` and `_id` are set; keep one")
-    data: dict[str, Any] = {}
-    custom: dict[str, Any] = {}
-    for key, value in record.items():
-        if not isinstance(key, str):
-            return Invalid(rid, f"column {key!r}: a column name must be a string")
-        if value is None:
-            continue
-        column = column_for(key)
-        if column is None:
-            return Invalid(rid, f"unknown column `{key}`{suggest(key)}")
-        if column.kind is Kind.CUSTOM:
-            custom[column.field] = value
-        else:
-            data[column.field] = value
-    if custom:
-        base = data.get("customFields", {})
-        if not isinstance(base, dict):
-            return Invalid(rid, "column customFields: must be a JSON object")
-        data["customFields"] = {**base, **custom}
-    return validate(data, rid, None)
 
 
 def parse_tags(cell: str) -> list[str] | str:
@@ -189,48 +131,93 @@ def parse_custom_json(cell: str) -> dict[str, Any] | str:
     return value
 
 
-class CsvColumns:
-    """The header of a CSV file, checked once, and the conversion of its records."""
+def _surrogates(text: str) -> bool:
+    return max(text) >= "\udc80" and any("\udc80" <= c <= "\udcff" for c in text)
 
-    def __init__(self, header: list[str], name: str) -> None:
-        self.names = [h.strip() for h in header]
+
+class TablePlan:
+    """A table's header (CSV, spreadsheet) checked once, and the conversion of its records.
+
+    Trailing empty header cells are spreadsheet debris and ignored; so are `_status` and
+    `_message`, which a `--rejects` file adds. Every unknown column is named in one error, unless
+    `ignore_unknown` leaves them out (`dropped` lists them).
+    """
+
+    def __init__(
+        self,
+        header: list[str],
+        name: str,
+        *,
+        mapping: ColumnMap | None = None,
+        ignore_unknown: bool = False,
+    ) -> None:
+        names = [h.strip() for h in header]
+        while names and not names[-1]:
+            names.pop()
+        self.names = names
         self.columns: list[Column] = []
-        seen: set[str] = set()
-        for heading in self.names:
+        self.dropped: list[str] = []
+        unknown: list[str] = []
+        for position, heading in enumerate(names, start=1):
             if not heading:
-                raise InputError(f"{name}: the header has an empty column name; name or remove it")
-            if heading in seen:
-                raise InputError(f"{name}: column `{heading}` appears twice in the header")
-            seen.add(heading)
-            column = column_for(heading)
+                raise InputError(
+                    f"{name}: column {position} of the header has no name; name or remove it"
+                )
+            column = DROP if heading in REJECTS_COLUMNS else column_for(heading, mapping)
             if column is None:
-                raise InputError(f"{name}: unknown column `{heading}`{suggest(heading)}")
+                unknown.append(heading)
+                column = DROP
             self.columns.append(column)
+        if unknown and not ignore_unknown:
+            raise InputError(f"{name}: {unknown_message(unknown)}")
+        self.dropped = unknown
+        self._check_targets(name)
         ids = [i for i, c in enumerate(self.columns) if c.kind is Kind.ID]
-        if len(ids) > 1:
-            raise InputError(f"{name}: has both `id` and `_id` columns; keep one")
         if not ids:
-            raise InputError(f"{name}: no `id` column; the first line must name the columns")
+            raise InputError(
+                f"{name}: no `id` column; the first line must name the columns "
+                '(a column of lead ids under another name: --map "HEADER=id")'
+            )
         self.id_index = ids[0]
         emails = [i for i, c in enumerate(self.columns) if c.kind is Kind.EMAIL]
         self.email_index = emails[0] if emails else None
 
+    def _check_targets(self, name: str) -> None:
+        """Two columns meaning one field would make one of them lose silently: refuse."""
+        seen: dict[Column, str] = {}
+        for heading, column in zip(self.names, self.columns, strict=True):
+            if column.kind is Kind.DROP:
+                continue
+            if column in seen:
+                other = seen[column]
+                what = "appears twice" if other == heading else f"and `{other}` both mean {column}"
+                raise InputError(
+                    f"{name}: column `{heading}` {what} in the header; keep one "
+                    f'(or drop one with --map "{heading}=-")'
+                )
+            seen[column] = heading
+
+    def plan(self) -> list[str]:
+        """`Job Title → jobTitle` per column, for `--dry-run`."""
+        return [f"{h} → {c}" for h, c in zip(self.names, self.columns, strict=True)]
+
     def convert(self, cells: list[str]) -> Item:
-        rid = cells[self.id_index] if self.id_index < len(cells) else ""
+        width = len(self.columns)
+        rid = cells[self.id_index].strip() if self.id_index < len(cells) else ""
         email = None
         if self.email_index is not None and self.email_index < len(cells):
-            email = cells[self.email_index] or None
-        if len(cells) != len(self.columns):
-            return Invalid(
-                rid, f"the row has {len(cells)} cells but the header {len(self.columns)}", email
-            )
+            email = cells[self.email_index].strip() or None
+        if len(cells) != width:
+            extra = cells[width:]
+            if len(cells) < width or any(cell.strip() for cell in extra):
+                return Invalid(rid, f"the row has {len(cells)} cells but the header {width}", email)
         data: dict[str, Any] = {"id": rid, "email": email}
         custom: dict[str, Any] = {}
-        for heading, column, cell in zip(self.names, self.columns, cells, strict=True):
+        for heading, column, cell in zip(self.names, self.columns, cells, strict=False):
             kind = column.kind
-            if not cell or kind is Kind.ID or kind is Kind.EMAIL:
+            if not cell or kind in (Kind.ID, Kind.EMAIL, Kind.DROP):
                 continue
-            if max(cell) >= "\udc80" and any("\udc80" <= c <= "\udcff" for c in cell):
+            if _surrogates(cell):
                 return Invalid(rid, f"column {heading}: not valid UTF-8 text", email)
             if kind is Kind.TEXT:
                 data[column.field] = cell
@@ -249,3 +236,78 @@ class CsvColumns:
         if custom:
             data["customFields"] = custom
         return validate(data, rid, email)
+
+
+class KeyPlan:
+    """The columns of JSON-lines and dict records, resolved key by key (and remembered)."""
+
+    def __init__(self, mapping: ColumnMap | None = None, *, ignore_unknown: bool = False) -> None:
+        self.mapping = mapping
+        self.ignore_unknown = ignore_unknown
+        self.dropped: dict[str, None] = {}  # unknown keys left out, in the order first seen
+        self._known: dict[str, Column | None] = {}
+
+    def column(self, key: str) -> Column | None:
+        known = self._known
+        if key not in known:
+            column = DROP if key in REJECTS_COLUMNS else column_for(key, self.mapping)
+            if len(known) < 10_000:  # hostile input must not grow this without bound
+                known[key] = column
+            return column
+        return known[key]
+
+    def parse(self, record: Mapping[str, Any]) -> Item:
+        """Validate one JSON-lines / library record (keys as in a header, JSON types)."""
+        resolved: list[tuple[str, Column | None, Any]] = []
+        raw_id: Any = None
+        email: str | None = None
+        for key, value in record.items():
+            if not isinstance(key, str):
+                return Invalid("", f"column {key!r}: a column name must be a string")
+            column = self.column(key)
+            resolved.append((key, column, value))
+            if column is not None and column.kind is Kind.ID:
+                raw_id = value
+            elif column is not None and column.kind is Kind.EMAIL and value is not None:
+                email = label(value)
+        rid = label(raw_id) if raw_id is not None else ""
+        data: dict[str, Any] = {"id": "" if raw_id is None else raw_id}
+        if email is not None:
+            data["email"] = email
+        custom: dict[str, Any] = {}
+        seen: dict[Column, str] = {}
+        for key, column, value in resolved:
+            if column is None:
+                if not self.ignore_unknown:
+                    return Invalid(rid, f"unknown column `{key}`{hint(key)}", email)
+                if len(self.dropped) < 100:
+                    self.dropped[key] = None
+                continue
+            if column.kind is Kind.DROP:
+                continue
+            if column in seen:  # two keys for one field: one of them would lose silently
+                other = seen[column]
+                return Invalid(
+                    rid, f"keys `{other}` and `{key}` both mean {column}; keep one", email
+                )
+            seen[column] = key
+            if value is None or column.kind in (Kind.ID, Kind.EMAIL):
+                continue
+            if column.kind is Kind.CUSTOM:
+                custom[column.field] = value
+            else:
+                data[column.field] = value
+        if custom:
+            base = data.get("customFields", {})
+            if not isinstance(base, dict):
+                return Invalid(rid, "column customFields: must be a JSON object", email)
+            data["customFields"] = {**base, **custom}
+        return validate(data, rid, email)
+
+
+def parse_mapping(record: Mapping[str, Any]) -> Item:
+    """A record with the default rules (no map, unknown keys refused)."""
+    return _DEFAULT.parse(record)
+
+
+_DEFAULT: Final = KeyPlan()

@@ -2,45 +2,65 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
 from typing import Any
 
 from ..models import LeadUpdate
-from .columns import Invalid, Item, label, parse_mapping, validate
+from .columns import Invalid, Item, KeyPlan, Row, label, validate
 from .pump import Pump
-from .source import RowItem, Source
+from .source import Source
 
 #: What a job reads: a `Source`, or dicts (validated like JSON lines) and `LeadUpdate`s.
 Rows = Source | Iterable[Any] | AsyncIterable[Any]
 
 
-def _item(record: object) -> Item:
+def _surrogates(text: str) -> bool:
+    return max(text, default="\0") >= "\udc80" and any("\udc80" <= c <= "\udcff" for c in text)
+
+
+def parse_json_line(line: str, keys: KeyPlan) -> Item:
+    if _surrogates(line):
+        return Invalid("", "the line is not valid UTF-8 text")
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return Invalid("", f"the line is not valid JSON ({exc.msg} at column {exc.colno})")
+    except RecursionError:
+        return Invalid("", "the line's JSON is nested too deeply")
+    if not isinstance(record, dict):
+        return Invalid("", 'the line must be a JSON object like {"id": "...", ...}')
+    return keys.parse(record)
+
+
+def _item(record: object, keys: KeyPlan) -> Item:
     if isinstance(record, LeadUpdate):
         # model_copy(update=...) and model_construct skip validation: check again
         return validate(record.model_dump(), label(record.id), record.email)
     if isinstance(record, Mapping):
-        return parse_mapping(record)
+        return keys.parse(record)
     return Invalid("", f"a row must be a dict or LeadUpdate, not {type(record).__name__}")
 
 
-class Numbered(AsyncIterator[RowItem]):
+class Numbered(AsyncIterator[Row]):
     """Numbered rows of any input; `ready()` gives rows already read but not yet taken."""
 
-    def __init__(self, rows: Rows) -> None:
+    def __init__(self, rows: Rows, keys: KeyPlan | None = None) -> None:
         if isinstance(rows, str | bytes | os.PathLike):
             raise TypeError(f"rows is a path ({rows!r}); pass Source(path) to read a file")
-        self._pump: Pump[RowItem] | None = None
+        self._pump: Pump[Row] | None = None
+        self.keys = keys or KeyPlan()
         if isinstance(rows, Source) and not rows.rereadable:
             self._pump = Pump(iter(rows))  # standard input is read in a thread
-            self._items: AsyncIterator[RowItem] = self._pump
+            self._items: AsyncIterator[Row] = self._pump
         else:
-            self._items = _numbered(rows)
+            self._items = _numbered(rows, self.keys)
 
-    def __anext__(self) -> Awaitable[RowItem]:
+    def __anext__(self) -> Awaitable[Row]:
         return self._items.__anext__()
 
-    def ready(self) -> list[RowItem]:
+    def ready(self) -> list[Row]:
         return self._pump.ready() if self._pump is not None else []
 
     async def aclose(self) -> None:
@@ -49,28 +69,32 @@ class Numbered(AsyncIterator[RowItem]):
             await aclose()
 
 
-async def _numbered(rows: Rows) -> AsyncIterator[RowItem]:
+async def _numbered(rows: Rows, keys: KeyPlan) -> AsyncIterator[Row]:
     if isinstance(rows, Source):
-        for pair in rows:
-            yield pair
+        for row in rows:
+            yield row
         return
-    row = 0
+    number = 0
     if isinstance(rows, AsyncIterable):
         records = aiter(rows)
         try:
             async for record in records:
-                row += 1
-                yield row, _item(record)
+                number += 1
+                yield Row(
+                    number, _item(record, keys), raw=record if isinstance(record, Mapping) else None
+                )
         finally:  # close the caller's generator now, not whenever it is garbage-collected
             aclose = getattr(records, "aclose", None)
             if aclose is not None:
                 await aclose()
     else:
         for record in rows:
-            row += 1
-            yield row, _item(record)
+            number += 1
+            yield Row(
+                number, _item(record, keys), raw=record if isinstance(record, Mapping) else None
+            )
 
 
-def numbered(rows: Rows) -> Numbered:
-    """Any input as numbered items; standard input is read in a thread so the loop never blocks."""
-    return Numbered(rows)
+def numbered(rows: Rows, keys: KeyPlan | None = None) -> Numbered:
+    """Any input as numbered rows; standard input is read in a thread so the loop never blocks."""
+    return Numbered(rows, keys)

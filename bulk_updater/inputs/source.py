@@ -1,64 +1,90 @@
 """`Source`: an input file (or standard input), opened and checked as a whole before any request.
 
-Every record read becomes exactly one `(row, LeadUpdate | Invalid)` pair: a record that cannot be
-sent becomes `Invalid` with a message naming the column and the problem, and reading goes on. Only
-problems with the file as a whole (unreadable, not text, no id column, unknown column) raise
-`InputError`, and they do so when the source is opened.
+CSV (delimiter `,` `;` TAB or `|`, found from the header line), JSON lines and `.xlsx`, in any
+encoding `encoding.py` knows. Every record read becomes exactly one `Row`: a record that cannot be
+sent becomes `Invalid` with a message naming the column and the problem, and reading goes on.
+Only problems with the file as a whole (unreadable, not text, wrong encoding, no id column,
+unknown columns) raise `InputError`, when the source is opened or checked.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import io
-import json
 import logging
 import os
 import stat
 import sys
-from collections.abc import Iterator
-from typing import IO, Final, Literal
+from collections.abc import Iterator, Mapping
+from typing import IO, Any, Final, Literal
 
 from ..errors import ConfigError, InputError
-from .columns import CsvColumns, Invalid, Item, parse_mapping
-from .records import MAX_RECORD, CsvParser, Record, csv_records, json_lines
+from .columns import Invalid, KeyPlan, Row, TablePlan
+from .encoding import Encoding, detect, scan, text
+from .records import MAX_RECORD, Record, json_lines
+from .schema import ColumnMap
+from .tables import CsvTable, sniff_delimiter
+from .xlsx import Workbook, is_zip
 
 log = logging.getLogger("bulk_updater")
-Format = Literal["csv", "jsonl"]
-RowItem = tuple[int, Item]
+Format = Literal["csv", "jsonl", "xlsx"]
 _SNIFF_BYTES: Final = 8192
 _TOO_LARGE: Final = f"the record is larger than {MAX_RECORD >> 20} MiB; it was not read"
-
-
-def _surrogates(text: str) -> bool:
-    """Whether bad UTF-8 survived decoding (as lone surrogates) in `text`."""
-    return max(text, default="\0") >= "\udc80" and any("\udc80" <= c <= "\udcff" for c in text)
+_EXTENSIONS: Final[dict[str, Format]] = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+}
 
 
 class Source:
-    """A CSV or JSON-lines file, or standard input (`-`), opened and checked as a whole."""
+    """A CSV, JSON-lines or `.xlsx` file, or standard input (`-`), opened and checked as a whole.
 
-    def __init__(self, path: str | os.PathLike[str], *, format: Format | None = None) -> None:
+    `columns` maps headers to fields (`{"Lead ID": "id", "Owner": "-"}`), `ignore_unknown_columns`
+    leaves out columns that mean no field instead of refusing the file. `delimiter`, `encoding`
+    and `sheet` override what is found in the file (the first sheet of a workbook).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        format: Format | None = None,
+        columns: Mapping[str, str] | ColumnMap | None = None,
+        ignore_unknown_columns: bool = False,
+        delimiter: str | None = None,
+        encoding: str | None = None,
+        sheet: str | None = None,
+    ) -> None:
         path = os.fspath(path)
         self.path = path
         self.name = "standard input" if path == "-" else path
-        self.format: Format = format or _format_of(path)
         self.is_stdin = path == "-"
+        self.columns = columns if isinstance(columns, ColumnMap) else ColumnMap(columns)
         self._raw = self._open()
         # A pipe, FIFO or terminal can be read once, and a read may block: such input is read in
         # a thread, and cannot be counted in advance or fingerprinted for --resume.
         self.rereadable = not self.is_stdin and stat.S_ISREG(os.fstat(self._raw.fileno()).st_mode)
         if not self.rereadable:
             log.debug("%s: waiting for the first lines", self.name)
-        self._sniff()
-        self._text = _text(self._raw)
-        self._columns: CsvColumns | None = None
-        self._records: Iterator[Record] = iter(())
-        if self.format == "csv":
-            self._records = csv_records(self._text)
-            self._columns = self._read_header()
-        else:
-            self._records = json_lines(self._text)
+        self.sheet: str | None = None
+        self.encoding: Encoding | None = None
+        self.delimiter: str | None = None
+        self._sha256: str | None = None
+        self.header: tuple[str, ...] | None = None
+        try:
+            head = self._peek()
+            self.format: Format = format or _format_of(path, head)
+            if self.format == "xlsx":
+                self._open_workbook(sheet, ignore_unknown_columns)
+            else:
+                self._open_text(head, encoding, delimiter, ignore_unknown_columns)
+        except BaseException:
+            self.close()
+            raise
 
     def _open(self) -> IO[bytes]:
         if self.is_stdin:
@@ -73,7 +99,9 @@ class Source:
                 raise InputError("standard input cannot be read (is it closed?)") from None
         try:
             if os.path.isdir(self.path):
-                raise InputError(f"{self.path}: is a folder; give the path of a CSV or JSONL file")
+                raise InputError(
+                    f"{self.path}: is a folder; give the path of a CSV, JSONL or .xlsx"
+                )
             return open(self.path, "rb")
         except FileNotFoundError:
             raise InputError(f"{self.path}: no such file; check the path") from None
@@ -82,89 +110,118 @@ class Source:
         except OSError as exc:
             raise InputError(f"{self.path}: cannot be read ({exc.strerror})") from None
 
-    def _sniff(self) -> None:
+    def _peek(self) -> bytes:
         peek = getattr(self._raw, "peek", None)
-        head: bytes = peek(_SNIFF_BYTES)[:_SNIFF_BYTES] if peek else b""
-        if b"\x00" in head:
-            self.close()
-            raise InputError(
-                f"{self.name}: is not a text file (binary data found); "
-                f"export it as UTF-8 {self.format.upper()}"
+        return peek(_SNIFF_BYTES)[:_SNIFF_BYTES] if peek else b""
+
+    def _open_workbook(self, sheet: str | None, ignore_unknown: bool) -> None:
+        if not self.rereadable:
+            raise ConfigError(f"{self.name}: an .xlsx workbook must be a file, not a pipe")
+        self._book = Workbook(self.path, sheet)
+        self.sheet = self._book.sheet
+        self._rows = self._book.rows()
+        for line, cells in self._rows:
+            self._table = TablePlan(
+                cells, self.name, mapping=self.columns, ignore_unknown=ignore_unknown
             )
+            self.header = tuple(cells)
+            self._header_line = line
+            return
+        raise InputError(f"{self.name}: the sheet `{self.sheet}` is empty; the first row must "
+                         "name the columns")  # fmt: skip
 
-    def _read_header(self) -> CsvColumns:
-        self._parser = CsvParser()
-        try:
-            header = self._first_record()
-        except InputError:
-            self.close()
-            raise
-        if not header:
-            self.close()
-            raise InputError(f"{self.name}: is empty; the first line must name the columns")
-        if any(_surrogates(cell) for cell in header):
-            self.close()
-            raise InputError(f"{self.name}: is not UTF-8 text; save it as UTF-8 CSV")
-        try:
-            return CsvColumns(header, self.name)
-        except InputError:
-            self.close()
-            raise
+    def _open_text(
+        self, head: bytes, encoding: str | None, delimiter: str | None, ignore_unknown: bool
+    ) -> None:
+        self.encoding = detect(head, encoding)
+        if b"\x00" in head and not self.encoding.wide:
+            raise InputError(
+                f"{self.name}: is not a text file (binary data found); export it as UTF-8 "
+                f"{self.format.upper()} (or pass --encoding for UTF-16 without a BOM)"
+            )
+        self._text = text(self._raw, self.encoding)
+        if self.format == "jsonl":
+            self._keys = KeyPlan(self.columns, ignore_unknown=ignore_unknown)
+            self._records: Iterator[Record] = json_lines(self._text)
+            return
+        first = self._text.readline(1 << 16)
+        self.delimiter = _delimiter(delimiter) or sniff_delimiter(first)
+        self._csv = CsvTable(self._text, first, self.delimiter, self.name)
+        header = self._csv.header()
+        if self.encoding.is_utf8 and any(_surrogates(cell) for cell in header):
+            raise InputError(
+                f"{self.name}: line 1 is not UTF-8 text; the file was saved in another "
+                "encoding: if it comes from Excel on Windows, pass --encoding cp1252"
+            )
+        self._table = TablePlan(
+            header, self.name, mapping=self.columns, ignore_unknown=ignore_unknown
+        )
+        self.header = tuple(header)
 
-    def _first_record(self) -> list[str]:
-        for _, text in self._records:
-            if text is None:
-                raise InputError(f"{self.name}: the header line is larger than 1 MiB")
-            try:
-                cells = self._parser.parse(text)
-            except csv.Error as exc:
-                raise InputError(
-                    f"{self.name}: the header line cannot be read as CSV ({exc})"
-                ) from None
-            if cells:
-                return cells
-        return []
+    @property
+    def dropped(self) -> list[str]:
+        """Unknown columns left out (with `ignore_unknown_columns`)."""
+        if self.format == "jsonl":
+            return list(self._keys.dropped)
+        return list(self._table.dropped)
 
-    def __iter__(self) -> Iterator[RowItem]:
+    def plan(self) -> list[str]:
+        """What each column means (`Job Title → jobTitle`); empty for JSON lines."""
+        return [] if self.format == "jsonl" else self._table.plan()
+
+    def options(self) -> dict[str, Any]:
+        """How the input is read, for `--resume` to refuse a run that reads it otherwise."""
+        return {
+            "format": self.format,
+            "encoding": str(self.encoding) if self.encoding else None,
+            "delimiter": self.delimiter,
+            "sheet": self.sheet,
+            "columns": self.columns.describe() or None,
+        }
+
+    def __iter__(self) -> Iterator[Row]:
         try:
-            yield from self._csv_rows() if self._columns else self._jsonl_rows()
+            if self.format == "jsonl":
+                yield from self._jsonl_rows()
+            elif self.format == "xlsx":
+                yield from self._sheet_rows()
+            else:
+                yield from self._csv_rows()
         finally:
             self.close()
 
-    def _csv_rows(self) -> Iterator[RowItem]:
-        assert self._columns is not None
-        convert, parse = self._columns.convert, self._parser.parse
-        width = len(self._columns.names)
-        row = 0
-        for _, text in self._records:
-            if text is None:
-                row += 1
-                yield row, Invalid("", _TOO_LARGE)
-                continue
-            try:
-                cells = parse(text)
-            except csv.Error as exc:
-                row += 1
-                yield row, Invalid("", f"the row cannot be read as CSV ({exc}); check its quotes")
-                continue
-            if not cells or (cells == [""] and width > 1):
-                continue  # a blank line is not a record
-            row += 1
-            yield row, convert(cells)
+    def _csv_rows(self) -> Iterator[Row]:
+        convert = self._table.convert
+        for number, (line, cells) in enumerate(self._csv.rows(), start=1):
+            if cells is None:
+                yield Row(number, Invalid("", _TOO_LARGE), line)
+            elif isinstance(cells, str):  # the record cannot be read as CSV
+                yield Row(number, Invalid("", cells), line)
+            else:
+                yield Row(number, convert(cells), line, tuple(cells))
 
-    def _jsonl_rows(self) -> Iterator[RowItem]:
-        row = 0
-        for _, line in self._records:
+    def _sheet_rows(self) -> Iterator[Row]:
+        convert = self._table.convert
+        for number, (line, cells) in enumerate(self._rows, start=1):
+            yield Row(number, convert(cells), line, tuple(cells))
+
+    def _jsonl_rows(self) -> Iterator[Row]:
+        from .rows import parse_json_line
+
+        number = 0
+        for line_number, line in self._records:
             if line is None:
-                row += 1
-                yield row, Invalid("", _TOO_LARGE)
+                number += 1
+                yield Row(number, Invalid("", _TOO_LARGE), line_number)
                 continue
             if not line.strip():
                 continue
-            row += 1
-            yield row, _parse_json_line(line)
+            number += 1
+            yield Row(number, parse_json_line(line, self._keys), line_number, line)
 
     def close(self) -> None:
+        if getattr(self, "_book", None) is not None:
+            self._book.close()
         if not self.is_stdin:  # a thread may be blocked reading it: it ends with the process
             self._raw.close()
 
@@ -174,64 +231,58 @@ class Source:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def check(self) -> None:
+        """Read the whole file once: its sha256 for `--resume`, and whether it is valid text
+        in its encoding (`InputError`, naming the first bad line, if not). Files only."""
+        if self.rereadable and self._sha256 is None:
+            if self.encoding is None:
+                self._sha256 = scan(self.path, Encoding("latin-1", "binary"), self.name)
+            else:
+                self._sha256 = scan(self.path, self.encoding, self.name)
+
     def fingerprint(self) -> str | None:
         """sha256 of the file's bytes, to tell on `--resume` whether the input changed; None
         for input that can be read only once (standard input, a pipe)."""
-        if not self.rereadable:
-            return None
-        digest = hashlib.sha256()
-        with open(self.path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-        return digest.hexdigest()
+        self.check()
+        return self._sha256
 
     def count(self) -> int | None:
         """How many records the file holds (one extra pass), or None for input read only once."""
         if not self.rereadable:
             return None
-        with open(self.path, "rb") as fh:
-            text = _text(fh)
+        if self.format == "xlsx":
+            rows = self._book.estimate()
+            return max(0, rows - self._header_line) if rows else None
+        with open(self.path, "rb") as raw:
+            stream = text(raw, self.encoding or Encoding("utf-8-sig", "default"))
             if self.format == "jsonl":
-                return sum(1 for _, line in json_lines(text) if line is None or line.strip())
-            parser = CsvParser()
-            width = len(self._columns.names) if self._columns else 1
-            records = 0
-            for _, record in csv_records(text):
-                try:
-                    cells = parser.parse(record) if record is not None else ["x"]
-                except csv.Error:
-                    cells = ["x"]
-                if cells and (cells != [""] or width == 1):
-                    records += 1
-            return records - 1  # the header
+                return sum(1 for _, line in json_lines(stream) if line is None or line.strip())
+            return CsvTable.count(stream, self.delimiter or ",")
 
 
-def _text(raw: IO[bytes]) -> io.TextIOWrapper:
-    """The bytes as text, split at LF only and kept as they are (CRLF stays whole; a lone CR
-    belongs to its line); bad UTF-8 survives as surrogates, so one row can be blamed for it."""
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="\n")
+def _surrogates(text: str) -> bool:
+    """Whether bad UTF-8 survived decoding (as lone surrogates) in `text`."""
+    return max(text, default="\0") >= "\udc80" and any("\udc80" <= c <= "\udcff" for c in text)
 
 
-def _parse_json_line(line: str) -> Item:
-    if _surrogates(line):
-        return Invalid("", "the line is not valid UTF-8 text")
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return Invalid("", f"the line is not valid JSON ({exc.msg} at column {exc.colno})")
-    except RecursionError:
-        return Invalid("", "the line's JSON is nested too deeply")
-    if not isinstance(record, dict):
-        return Invalid("", 'the line must be a JSON object like {"id": "...", ...}')
-    return parse_mapping(record)
+def _delimiter(given: str | None) -> str | None:
+    if given is None:
+        return None
+    named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+    value = named.get(given.lower(), given)
+    if len(value) != 1 or value in '"\r\n':
+        raise ConfigError(f"--delimiter {given!r}: give one character, such as ';' or tab")
+    return value
 
 
-def _format_of(path: str) -> Format:
+def _format_of(path: str, head: bytes) -> Format:
     if path == "-":
         raise ConfigError("reading standard input needs --format csv or --format jsonl")
-    lowered = path.lower()
-    if lowered.endswith(".csv"):
-        return "csv"
-    if lowered.endswith((".jsonl", ".ndjson")):
-        return "jsonl"
-    raise ConfigError(f"{path}: cannot tell the format; name it .csv or .jsonl, or pass --format")
+    suffix = os.path.splitext(path)[1].lower()
+    if is_zip(head):  # a workbook, whatever its name says
+        return "xlsx"
+    if suffix in _EXTENSIONS:
+        return _EXTENSIONS[suffix]
+    raise ConfigError(
+        f"{path}: cannot tell the format; name it .csv, .jsonl or .xlsx, or pass --format"
+    )

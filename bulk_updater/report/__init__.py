@@ -4,8 +4,10 @@
 - `cells`   CSV cells a spreadsheet shows as text, never runs as a formula
 - `resume`  an earlier report read back: each row's last status (`FinishedRows`)
 - `sort`    the final rewrite in input order
+- `rejects` `--rejects`: the rows not updated, as read, ready to fix and feed back
 """
 
+from .rejects import RejectsWriter
 from .resume import FinishedRows, read_statuses
 from .sort import sort_report
 from .writer import COLUMNS, ReportWriter, check_report_path, companions, default_report_path
@@ -13,6 +15,7 @@ from .writer import COLUMNS, ReportWriter, check_report_path, companions, defaul
 __all__ = [
     "COLUMNS",
     "FinishedRows",
+    "RejectsWriter",
     "ReportWriter",
     "check_report_path",
     "companions",

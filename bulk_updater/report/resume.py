@@ -81,10 +81,13 @@ def read_statuses(path: Path) -> Iterator[tuple[int, Status]]:
                 if record is not None:
                     yield record
             return
+        at = 2  # where the status is: found from the header (reports before `line` had it 3rd)
         for cells in csv.reader(file):
-            if len(cells) > 2 and cells[0].isdigit():
+            if cells and cells[0] == "row" and "status" in cells:
+                at = cells.index("status")
+            elif len(cells) > at and cells[0].isdigit():
                 try:
-                    yield int(cells[0]), Status(cells[2])
+                    yield int(cells[0]), Status(cells[at])
                 except ValueError:
                     continue
 

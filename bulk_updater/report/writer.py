@@ -10,9 +10,10 @@ import csv
 import fcntl
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Final
+from typing import IO, Any, Final
 
 from ..errors import ConfigError, InputChangedError, ReportLockedError
 from ..models import Outcome
@@ -22,6 +23,7 @@ from .resume import FinishedRows, drop_partial_line, is_jsonl, read_statuses
 
 COLUMNS: Final = (
     "row",
+    "line",
     "id",
     "status",
     "http_status",
@@ -58,8 +60,14 @@ class ReportWriter:
     """Opens, locks and writes one report; `close()` puts its lines in input order."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, resume: bool = False, fingerprint: str | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        resume: bool = False,
+        fingerprint: str | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
+        """`fingerprint` and `options` say which input, read how: `--resume` needs the same."""
         self.path = check_report_path(path)
         self.jsonl = is_jsonl(self.path)
         # Through a link, the file itself is locked, written and sorted: the link stays a link,
@@ -75,11 +83,11 @@ class ReportWriter:
         try:
             resuming = resume and self._real.exists() and drop_partial_line(self._real) > 0
             if resuming:
-                self._check_fingerprint(fingerprint)
+                self._check_input(fingerprint, options)
                 self._read_finished()
             self._file = self._open(append=resuming)
             if not resuming:
-                self._write_meta(fingerprint)
+                self._write_meta(fingerprint, options)
         except OSError as exc:
             self._lock.close()
             raise ConfigError(f"{self.path}: cannot write the report ({exc.strerror})") from None
@@ -99,19 +107,29 @@ class ReportWriter:
             file.flush()
         return file
 
-    def _write_meta(self, fingerprint: str | None) -> None:
-        self.meta_path.write_text(json.dumps({"input_sha256": fingerprint}) + "\n")
+    def _write_meta(self, fingerprint: str | None, options: Mapping[str, Any] | None) -> None:
+        meta = {"input_sha256": fingerprint, "input_options": dict(options or {})}
+        self.meta_path.write_text(json.dumps(meta) + "\n")
 
-    def _check_fingerprint(self, fingerprint: str | None) -> None:
+    def _check_input(self, fingerprint: str | None, options: Mapping[str, Any] | None) -> None:
         try:
-            stored = json.loads(self.meta_path.read_text()).get("input_sha256")
+            meta = json.loads(self.meta_path.read_text())
+            stored, read_as = meta.get("input_sha256"), meta.get("input_options")
         except (OSError, ValueError, AttributeError):
-            stored = None
+            stored = read_as = None
         if fingerprint is not None and stored != fingerprint:
             raise InputChangedError(
                 f"{self.path}: cannot resume, the input is not the one this report was started "
                 "from; run without --resume (or with another --report) to start over"
             )
+        if options is not None and isinstance(read_as, dict):
+            changed = [k for k, v in options.items() if k in read_as and read_as[k] != v]
+            if changed:
+                was = ", ".join(f"{k} {read_as[k]!r} (now {options[k]!r})" for k in changed)
+                raise InputChangedError(
+                    f"{self.path}: cannot resume, the run that started this report read the "
+                    f"input with {was}; give the same options, or start over without --resume"
+                )
 
     def _read_finished(self) -> None:
         for row, status in read_statuses(self._real):
@@ -123,6 +141,7 @@ class ReportWriter:
         if self.jsonl:
             record = {
                 "row": outcome.row,
+                "line": outcome.line,
                 "id": one_line(outcome.id),
                 "status": outcome.status.value,
                 "http_status": outcome.http_status,
@@ -137,6 +156,7 @@ class ReportWriter:
             self._csv.writerow(
                 (
                     outcome.row,
+                    "" if outcome.line is None else outcome.line,
                     id_cell(outcome.id),
                     outcome.status.value,
                     "" if outcome.http_status is None else outcome.http_status,

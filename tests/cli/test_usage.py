@@ -15,7 +15,7 @@ from tests.conftest import make_leads
 @pytest.mark.parametrize(
     ("name", "content", "expected"),
     [
-        ("unknown.csv", "id,jobtitle\n000000000000000000000000,CTO\n", ["jobtitle", "jobTitle"]),
+        ("unknown.csv", "id,jobtitel\n000000000000000000000000,CTO\n", ["jobtitel", "jobTitle"]),
         ("noid.csv", "email,jobTitle\na@example.com,CTO\n", ["id"]),
         ("missing.csv", None, ["missing.csv"]),
     ],

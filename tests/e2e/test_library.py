@@ -83,7 +83,8 @@ async def test_stream_over_a_sync_list() -> None:
     assert by_row[1].attempts == 1
     assert by_row[4].http_status == 404
     assert by_row[4].error_code == "NOT_FOUND"
-    assert "email" in by_row[6].message
+    assert "no field" in by_row[6].message  # an email is a label, not an update
+    assert by_row[6].email == "new@example.com"
     assert by_row[6].id == IDS[3]
     assert by_row[7].attempts == 0
 

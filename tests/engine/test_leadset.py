@@ -9,6 +9,7 @@ import pytest
 from bulk_updater import BulkUpdater, LeadUpdate, Outcome, Status
 from bulk_updater.engine import admission
 from bulk_updater.engine.admission import LeadSet, Resume
+from bulk_updater.inputs import Row
 from bulk_updater.report import FinishedRows
 from tests.conftest import FakeSender, VirtualTimeLoop
 
@@ -60,11 +61,12 @@ def test_a_lead_sent_again_takes_its_later_finished_rows_with_it() -> None:
         finished.mark(row, status)
     resume = Resume(finished)
     a1, b2, a3 = (
-        LeadUpdate(id=lead, city=city) for lead, city in (("a", "old"), ("b", "x"), ("a", "new"))
+        Row(n, LeadUpdate(id=lead, city=city))
+        for n, lead, city in ((1, "a", "old"), (2, "b", "x"), (3, "a", "new"))
     )
-    assert resume.admit(1, a1) is a1  # failed: sent again
-    skipped = resume.admit(2, b2)
+    assert resume.admit(a1) is a1  # failed: sent again
+    skipped = resume.admit(b2)
     assert isinstance(skipped, Outcome)
     assert skipped.status is Status.SKIPPED
-    assert resume.admit(3, a3) is a3  # finished, but lead a went again before it: it follows
+    assert resume.admit(a3) is a3  # finished, but lead a went again before it: it follows
     resume.close()

@@ -17,7 +17,7 @@ def write(path: Path, text: str, *, bom: bool = False) -> str:
 
 def read_all(path: str, **kwargs: Any) -> list[tuple[int, LeadUpdate | Invalid]]:
     """Every `(row, item)` pair a `Source` reads from `path`."""
-    return list(Source(path, **kwargs))
+    return [(row.number, row.item) for row in Source(path, **kwargs)]
 
 
 def only_update(item: LeadUpdate | Invalid) -> LeadUpdate:

@@ -144,8 +144,8 @@ def json_object(cell: str) -> dict[str, Any] | None:
 
 
 def expect_csv(cells: dict[str, str], id_column: str) -> Ok | Bad:
-    lead_id = cells[id_column]
-    email = cells.get("email") or None
+    lead_id = cells[id_column].strip()  # spaces around an id are spreadsheet debris
+    email = cells.get("email", "").strip() or None
     problems: list[str] = []
     if not TOKEN_ID.fullmatch(lead_id):
         problems.append("column id")
@@ -183,6 +183,24 @@ def expect_csv(cells: dict[str, str], id_column: str) -> Ok | Bad:
     return Ok(lead_id, body, email)
 
 
+def normal(key: str) -> str:
+    """How a name is matched to a field: no case, no spaces, `_` or `-` (the spec's words)."""
+    return re.sub(r"[\s_\-]+", "", key).casefold()
+
+
+FIELD_OF = {normal(f): f for f in (*TEXT_FIELDS, "tags", "customFields", "id", "email")}
+
+
+def field_of(key: str) -> str | None:
+    """The field a key stands for: `id`, `email`, a lead field, `customFields.<name>`, or None."""
+    if normal(key) in FIELD_OF:
+        return FIELD_OF[normal(key)]
+    head, dot, name = key.strip().partition(".")
+    if dot and name.strip() and normal(head) == "customfields":
+        return "customFields." + name.strip()
+    return None
+
+
 def expect_json_line(line: str) -> Ok | Bad:
     try:
         record = json.loads(line)
@@ -190,11 +208,22 @@ def expect_json_line(line: str) -> Ok | Bad:
         return Bad("", ("line",), None)
     if not isinstance(record, dict):
         return Bad("", ("line",), None)
-    raw_id = record.get("id", record.get("_id"))
+    fields = [field_of(k) for k in record]
+    raw_id = next((v for k, v in record.items() if field_of(k) == "id"), None)
     label = raw_id if isinstance(raw_id, str) else ("" if raw_id is None else json.dumps(raw_id))
     label = label if len(label) <= 200 else label[:200] + "…"  # the report shows 200 at most
-    if "email" in record:
-        return Bad(label, ("email",), None)
+    raw_email = next((v for k, v in record.items() if field_of(k) == "email"), None)
+    email = (
+        None
+        if raw_email is None
+        else (raw_email if isinstance(raw_email, str) else json.dumps(raw_email))
+    )
+    unknown = [k for k, f in zip(record, fields, strict=True) if f is None]
+    named = [f for f in fields if f is not None]
+    if unknown:
+        return Bad(label, (f"`{unknown[0]}`",), None)  # the first unknown key, named
+    if len(set(named)) < len(named):
+        return Bad(label, ("both mean",), None)  # two keys for one field: never silently
     problems: list[str] = []
     if not (isinstance(raw_id, str) and TOKEN_ID.fullmatch(raw_id)):
         problems.append("id")
@@ -202,27 +231,26 @@ def expect_json_line(line: str) -> Ok | Bad:
     from_object: Any = {}
     from_keys: dict[str, Any] = {}
     for key, value in record.items():
-        if value is None or key in ("id", "_id"):
-            continue  # JSON null: leave the field alone
-        if key in TEXT_FIELDS:
+        field = field_of(key)
+        if value is None or field in ("id", "email"):
+            continue  # JSON null: leave the field alone; email: a label
+        assert field is not None
+        if field in TEXT_FIELDS:
             if isinstance(value, str):
-                body[key] = value
+                body[field] = value
             else:
-                problems.append(key)
-        elif key == "tags":
+                problems.append(field)
+        elif field == "tags":
             if isinstance(value, list) and all(isinstance(t, str) for t in value):
                 body["tags"] = value
             else:
                 problems.append("tags")
-        elif key == "customFields":
+        elif field == "customFields":
             from_object = value
-        elif key.startswith("customFields.") and key != "customFields.":
-            if is_scalar(value):
-                from_keys[key.removeprefix("customFields.")] = value
-            else:
-                problems.append("customFields")
+        elif is_scalar(value):
+            from_keys[field.removeprefix("customFields.")] = value
         else:
-            problems.append(f"`{key}`")  # unknown key, named
+            problems.append("customFields")
     if not isinstance(from_object, dict) or not all(is_scalar(v) for v in from_object.values()):
         problems.append("customFields")
     else:
@@ -234,8 +262,8 @@ def expect_json_line(line: str) -> Ok | Bad:
     if not problems and not body:
         problems.append("no field")
     if problems:
-        return Bad(label, tuple(problems), None)
-    return Ok(raw_id, body, None)
+        return Bad(label, tuple(problems), email)
+    return Ok(raw_id, body, email)
 
 
 def check(item: LeadUpdate | Invalid, expected: Ok | Bad) -> None:
@@ -364,10 +392,11 @@ def test_csv_every_record_becomes_its_update_or_an_invalid_row(
     )
 
     source = Source(str(path))
-    rows = list(source)
-    assert source.count() == len(records)
-    assert [row for row, _ in rows] == list(range(1, len(records) + 1))
-    for (_, item), record in zip(rows, records, strict=True):
+    rows = [(row.number, row.item) for row in source]
+    kept = [r for r in records if any(v.strip() for v in r.values())]  # all empty: a blank line
+    assert source.count() == len(kept)
+    assert [row for row, _ in rows] == list(range(1, len(kept) + 1))
+    for (_, item), record in zip(rows, kept, strict=True):
         check(item, expect_csv(record, id_column))
 
 
@@ -434,7 +463,7 @@ def test_jsonl_every_line_becomes_its_update_or_an_invalid_row(
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
 
     source = Source(str(path))
-    rows = list(source)
+    rows = [(row.number, row.item) for row in source]
     assert source.count() == len(lines)
 
     assert [row for row, _ in rows] == list(range(1, len(lines) + 1))
@@ -474,7 +503,7 @@ def test_json_values_the_client_cannot_send_make_the_row_invalid(
     jsonl_path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
 
     for path, count in ((csv_path, len(custom)), (jsonl_path, len(records))):
-        rows = list(Source(str(path)))
+        rows = [(row.number, row.item) for row in Source(str(path))]
         assert len(rows) == count
         for _, item in rows:
             if isinstance(item, LeadUpdate):

@@ -19,7 +19,7 @@ VICTIM = "victim" + "0" * 18
 
 
 def rows_of(path: Path) -> list[tuple[int, LeadUpdate | Invalid]]:
-    return list(Source(path))
+    return [(row.number, row.item) for row in Source(path)]
 
 
 def test_a_cell_over_the_limit_smuggles_nothing(tmp_path: Path) -> None:

@@ -1,0 +1,106 @@
+"""Which encoding a text file is in, and the one pass that checks it while fingerprinting it.
+
+UTF-8 with or without a BOM, UTF-16 and UTF-32 by their BOM (Excel's "Unicode text"), anything
+else by name (`--encoding cp1252`). A file that is not valid in its encoding is refused whole,
+naming its first bad line: one wrong setting, not thousands of `invalid` rows. The check rides on
+the pass that computes the file's sha256 for `--resume`, so it costs no extra read.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import io
+from dataclasses import dataclass
+from typing import IO, Final
+
+from ..errors import ConfigError, InputError
+
+# UTF-32 LE's BOM begins with UTF-16 LE's: look for the longer ones first.
+_BOMS: Final = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_CHUNK: Final = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Encoding:
+    """How to decode a file: the codec's name, and whether a BOM or the user chose it."""
+
+    codec: str
+    how: str  # "default", "BOM" or "--encoding"
+
+    @property
+    def is_utf8(self) -> bool:
+        return codecs.lookup(self.codec).name in ("utf-8", "utf-8-sig")
+
+    @property
+    def wide(self) -> bool:
+        """UTF-16 or UTF-32: NUL bytes are part of the text there, not a sign of binary data."""
+        return codecs.lookup(self.codec).name.startswith(("utf-16", "utf-32"))
+
+    def __str__(self) -> str:
+        return self.codec.removesuffix("-sig")
+
+
+def detect(head: bytes, named: str | None) -> Encoding:
+    """The encoding of a file starting with `head`: its BOM, else `named`, else UTF-8."""
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            return Encoding(codec, "BOM")
+    if named:
+        try:
+            codecs.lookup(named)
+        except LookupError:
+            raise ConfigError(
+                f"--encoding {named}: not an encoding Python knows (try cp1252, latin-1, utf-16)"
+            ) from None
+        return Encoding(
+            "utf-8-sig" if codecs.lookup(named).name == "utf-8" else named, "--encoding"
+        )
+    return Encoding("utf-8-sig", "default")
+
+
+def text(raw: IO[bytes], encoding: Encoding) -> io.TextIOWrapper:
+    """The bytes as text, split at LF only and kept as they are (CRLF stays whole).
+
+    Bad bytes survive as lone surrogates in UTF-8 (for input that could not be checked ahead:
+    standard input), so one row can be blamed for them.
+    """
+    errors = "surrogateescape" if encoding.is_utf8 else "replace"
+    return io.TextIOWrapper(raw, encoding=encoding.codec, errors=errors, newline="\n")
+
+
+def scan(path: str, encoding: Encoding, name: str) -> str:
+    """sha256 of the file, raising `InputError` at the first line not valid in `encoding`."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder(encoding.codec)("strict")
+    lines = 1
+    with open(path, "rb") as file:
+        while chunk := file.read(_CHUNK):
+            digest.update(chunk)
+            try:
+                lines += decoder.decode(chunk).count("\n")
+            except UnicodeDecodeError as exc:
+                raise InputError(_bad_text(name, encoding, lines, exc)) from None
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise InputError(_bad_text(name, encoding, lines, exc)) from None
+    return digest.hexdigest()
+
+
+def _bad_text(name: str, encoding: Encoding, lines: int, exc: UnicodeDecodeError) -> str:
+    line = lines + exc.object[: exc.start].count(b"\n")
+    byte = exc.object[exc.start : exc.start + 1].hex().upper()
+    if encoding.is_utf8 and encoding.how == "default":
+        return (
+            f"{name}: line {line} is not UTF-8 text (byte 0x{byte}); the file was saved in "
+            "another encoding: if it comes from Excel on Windows, pass --encoding cp1252 "
+            "(or the encoding it was saved in)"
+        )
+    return f"{name}: line {line} is not valid {encoding} text (byte 0x{byte}); check --encoding"

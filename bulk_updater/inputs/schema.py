@@ -1,0 +1,155 @@
+"""The row schema, written once: which column name means which lead field.
+
+`column_for()` is the one place that maps a name to a `Column`, for a CSV or spreadsheet header,
+a JSON key or a dict key alike. A name matches a field ignoring case, spaces, `_` and `-`
+(`First Name`, `first_name` and `FIRSTNAME` are `firstName`); `Custom Fields.Region` is the custom
+field `Region`, its name kept as written. Nothing cleverer is guessed (`Record ID` is not an id):
+for anything else the user says what a column is with a `ColumnMap` (`--map "HEADER=FIELD"`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final
+
+from ..errors import ConfigError
+from ..models import TEXT_FIELDS
+
+CUSTOM_PREFIX: Final = "customFields."
+#: Columns the reader leaves alone: the status and message a `--rejects` file adds.
+REJECTS_COLUMNS: Final = ("_status", "_message")
+
+
+class Kind(Enum):
+    ID = "id"
+    EMAIL = "email"
+    TEXT = "text"
+    TAGS = "tags"
+    CUSTOM_JSON = "customFields"
+    CUSTOM = "customFields.<name>"
+    DROP = "dropped"
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """What one input column means: its kind, and the field (or custom field) it sets."""
+
+    kind: Kind
+    field: str
+
+    def __str__(self) -> str:
+        if self.kind is Kind.CUSTOM:
+            return CUSTOM_PREFIX + self.field
+        return "dropped" if self.kind is Kind.DROP else self.field
+
+
+DROP: Final = Column(Kind.DROP, "")
+_FIELDS: Final = (
+    Column(Kind.ID, "id"),
+    Column(Kind.EMAIL, "email"),
+    Column(Kind.TAGS, "tags"),
+    Column(Kind.CUSTOM_JSON, "customFields"),
+    *(Column(Kind.TEXT, name) for name in TEXT_FIELDS),
+)
+_SPACING: Final = re.compile(r"[\s_\-]+")
+
+
+def normal(name: str) -> str:
+    """A name as it is compared: no case, no spaces, `_` or `-`."""
+    return _SPACING.sub("", name).casefold()
+
+
+_BY_NORMAL: Final = {normal(column.field): column for column in _FIELDS}
+_CUSTOM_NORMAL: Final = normal(CUSTOM_PREFIX)
+
+
+def field_column(name: str) -> Column | None:
+    """The column a name stands for by the matching rules alone, or None."""
+    name = name.strip()
+    column = _BY_NORMAL.get(normal(name))
+    if column is not None:
+        return column
+    head, dot, custom = name.partition(".")
+    if dot and custom.strip() and normal(head + ".") == _CUSTOM_NORMAL:
+        return Column(Kind.CUSTOM, custom.strip())
+    return None
+
+
+class ColumnMap:
+    """`--map "HEADER=FIELD"` (library: `columns={"Lead ID": "id"}`): what the user says a
+    column is. FIELD is `id`, `email`, a lead field, `customFields.<name>`, or `-` to drop it."""
+
+    def __init__(self, entries: Mapping[str, str] | None = None) -> None:
+        self.entries: dict[str, Column] = {}
+        for header, target in (entries or {}).items():
+            column = DROP if target.strip() == "-" else field_column(target)
+            if column is None:
+                raise ConfigError(
+                    f"--map {header}={target}: `{target}` is not a field; use id, email, a lead "
+                    f"field ({', '.join(TEXT_FIELDS)}, tags, customFields), "
+                    "customFields.<name>, or - to drop the column"
+                )
+            self.entries[header.strip()] = column
+        self._folded = {name.casefold(): column for name, column in self.entries.items()}
+
+    @classmethod
+    def parse(cls, pairs: Iterable[str]) -> ColumnMap:
+        """From `HEADER=FIELD` strings, as `--map` gives them."""
+        entries: dict[str, str] = {}
+        for pair in pairs:
+            header, equals, target = pair.rpartition("=")
+            if not equals or not header.strip() or not target.strip():
+                raise ConfigError(f'--map {pair}: write it as --map "HEADER=FIELD"')
+            entries[header] = target
+        return cls(entries)
+
+    def get(self, name: str) -> Column | None:
+        name = name.strip()
+        return self.entries.get(name) or self._folded.get(name.casefold())
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
+    def describe(self) -> str:
+        """A stable text of the map, for `--resume` to tell whether it changed."""
+        return ";".join(f"{h}={c}" for h, c in sorted(self.entries.items()))
+
+
+def column_for(name: str, mapping: ColumnMap | None = None) -> Column | None:
+    """The column a name stands for: the user's map first, then the matching rules."""
+    if mapping is not None and (column := mapping.get(name)) is not None:
+        return column
+    return field_column(name)
+
+
+def nearest(name: str) -> str | None:
+    """The field a person most likely meant by an unknown name, for a hint; None if none."""
+    key = normal(name)
+    if not key:
+        return None
+    contained = [c.field for n, c in _BY_NORMAL.items() if n in key and len(n) >= 2]
+    if contained:  # "Phone Number" holds phone, "Lead ID" holds id
+        return max(contained, key=len)
+    close = difflib.get_close_matches(key, list(_BY_NORMAL), n=1, cutoff=0.6)
+    return _BY_NORMAL[close[0]].field if close else None
+
+
+def hint(name: str) -> str:
+    """' (did you mean `jobTitle`?)' when there is a nearest field, else ''."""
+    field = nearest(name)
+    return f" (did you mean `{field}`?)" if field else ""
+
+
+UNKNOWN_HELP: Final = (
+    'say what they are with --map "HEADER=FIELD" (FIELD: id, email, a lead field, '
+    "customFields.NAME, or - to drop it), or leave them out with --ignore-unknown-columns"
+)
+
+
+def unknown_message(names: Iterable[str]) -> str:
+    listed = ", ".join(f"`{name}`{hint(name)}" for name in names)
+    return f"unknown column{'s' if ',' in listed else ''} {listed}; {UNKNOWN_HELP}"

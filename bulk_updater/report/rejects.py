@@ -1,0 +1,121 @@
+"""`--rejects`: the rows that did not end `updated`, as they were read, ready to fix and reload.
+
+A table (CSV, `.xlsx`) gives a CSV with the input's own header and cells, in the input's own
+delimiter and encoding, followed by `_status` and `_message`; JSON lines and dicts give JSON
+lines, each record with `_status` and `_message` added. The reader ignores those two columns, so
+the file goes back in as the input with the same options. Lines are written as rows finish and
+put in input order when the run ends.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from ..errors import ConfigError
+from ..models import Status
+from .cells import cell
+from .sort import LineIndex, rewrite
+
+#: Columns a rejects file adds, and that a reader leaves alone (`inputs.schema` says the same).
+REJECTS_COLUMNS: Final = ("_status", "_message")
+
+_WIDE: Final = {"utf-16": ("utf-16-le", b"\xff\xfe"), "utf-32": ("utf-32-le", b"\xff\xfe\x00\x00")}
+
+
+class RejectsWriter:
+    """Writes one rejects file; `close()` puts its lines in input order."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        header: tuple[str, ...] | None,
+        delimiter: str = ",",
+        encoding: str = "utf-8-sig",
+    ) -> None:
+        self.path = Path(path)
+        self.table = header is not None
+        suffixes = (".csv", ".tsv", ".txt") if self.table else (".jsonl", ".ndjson")
+        if self.path.suffix.lower() not in suffixes:
+            kind = (
+                "a table, so the rejects file is CSV: name it .csv"
+                if self.table
+                else ("JSON lines or records, so the rejects file is JSON lines: name it .jsonl")
+            )
+            raise ConfigError(f"--rejects {self.path}: the input is {kind}")
+        self._keep = [i for i, h in enumerate(header or ()) if h.strip() not in REJECTS_COLUMNS]
+        self._delimiter = delimiter
+        codec, bom = _WIDE.get(encoding, ("utf-8", b"\xef\xbb\xbf"))
+        if encoding not in _WIDE and encoding not in ("utf-8-sig", "utf-8"):
+            codec, bom = encoding, b""
+        self._codec = codec
+        self._index = LineIndex()
+        try:
+            self._file = open(self.path, "wb")  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot write the rejects ({exc.strerror})") from None
+        self._header = bom
+        if header is not None:
+            self._header += self._encode(
+                self._csv([*(header[i] for i in self._keep), *REJECTS_COLUMNS])
+            )
+        self._file.write(self._header)
+        self._position = len(self._header)
+
+    def _csv(self, cells: list[str]) -> str:
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter=self._delimiter, lineterminator="\n").writerow(cells)
+        return buffer.getvalue()
+
+    def _encode(self, text: str) -> bytes:
+        return text.encode(self._codec, errors="replace")
+
+    def write(
+        self, number: int, raw: object, status: Status, message: str, fallback: dict[str, Any]
+    ) -> None:
+        """One rejected row: `raw` as read (cells, a JSON line, a dict); `fallback` stands for
+        it when nothing was kept (a record too large, a `LeadUpdate` given in Python)."""
+        if self.table:
+            line = self._table_line(raw, status, message)
+        else:
+            record = _record(raw, fallback)
+            record.update(_status=status.value, _message=message)
+            line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        data = self._encode(line)
+        self._file.write(data)
+        self._index.add(number, self._position, len(data))
+        self._position += len(data)
+
+    def _table_line(self, raw: object, status: Status, message: str) -> str:
+        cells: tuple[str, ...] = raw if isinstance(raw, tuple) else ()
+        kept = [cells[i] if i < len(cells) else "" for i in self._keep]
+        extra = [c for c in cells[max(self._keep, default=-1) + 1 :] if c.strip()]
+        return self._csv([*kept, status.value, cell(message), *extra])
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        """Close the file and put its lines in input order."""
+        self._file.close()
+        if not self._index.ordered:
+            rewrite(self.path, self._header, self._index)
+
+
+def _record(raw: object, fallback: dict[str, Any]) -> dict[str, Any]:
+    """A JSON record of the row as it was read."""
+    if isinstance(raw, str):
+        try:
+            value = json.loads(raw)
+        except (ValueError, RecursionError):
+            value = None
+        return dict(value) if isinstance(value, dict) else {"_raw": raw.rstrip("\r\n")}
+    if isinstance(raw, Mapping):
+        return {str(k): v for k, v in raw.items()}
+    return dict(fallback)
