@@ -1,16 +1,19 @@
-"""Per-row admission: before a row joins the pipeline, decide to send it or to answer it at once.
+"""Per-row rules: decide, for each row, to send it (possibly changed) or to answer it at once.
 
-An `Admission` sees every row in input order, as the feeder reads it, and returns the row to send
-(possibly changed) or the row's final `Outcome` without sending anything. `Resume` is the first
-rule: rows an earlier run finished are `skipped`. A new rule is a new class with `admit()`.
+A rule's `admit()` sees every row in input order as the feeder reads it; its `ready()`, if it has
+one, sees the row again right before it is sent, once every earlier row of the same lead has
+finished (so it knows what they did). Either returns the row to send or the row's final `Outcome`
+without sending anything. `Resume` is the first rule: rows an earlier run finished are `skipped`.
+A new rule is a new class here, added to the list `Rules` applies in order.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import sqlite3
 from collections.abc import Awaitable, Container
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from ..inputs import Row
 from ..models import LeadUpdate, Outcome, Status
@@ -24,6 +27,46 @@ class Admission(Protocol):
 
     def admit(self, row: Row) -> Admitted | Awaitable[Admitted]:
         """The row to send (possibly changed, or `invalid`), or its outcome without sending."""
+
+    def close(self) -> None:
+        """The job is over."""
+
+
+class BeforeSend(Protocol):
+    """A per-row rule applied right before sending, when the lead's earlier rows are done."""
+
+    def ready(self, row: Row) -> Admitted | Awaitable[Admitted]:
+        """The row to send, or its outcome without sending."""
+
+
+class Rules(Admission, BeforeSend):
+    """Several rules, applied in order: the first that answers a row decides for it."""
+
+    def __init__(self, rules: list[Admission]) -> None:
+        self.rules = rules
+        self.checks: list[BeforeSend] = [r for r in rules if hasattr(r, "ready")]  # type: ignore[misc]
+
+    async def _apply(self, row: Row, steps: list[Any]) -> Admitted:
+        for step in steps:
+            decided = step(row)
+            if inspect.isawaitable(decided):
+                decided = await decided
+            if isinstance(decided, Outcome):
+                return decided
+            row = decided
+        return row
+
+    def admit(self, row: Row) -> Admitted | Awaitable[Admitted]:
+        if len(self.rules) == 1:  # the common case: no coroutine per row
+            return self.rules[0].admit(row)
+        return self._apply(row, [rule.admit for rule in self.rules])
+
+    def ready(self, row: Row) -> Admitted | Awaitable[Admitted]:
+        return self._apply(row, [check.ready for check in self.checks])
+
+    def close(self) -> None:
+        for rule in self.rules:
+            rule.close()
 
 
 def outcome_of(row: Row, status: Status, message: str, attempts: int = 0) -> Outcome:

@@ -35,7 +35,7 @@ from ..limits import Limiter
 from ..models import LeadUpdate, Outcome, Status, StopReason
 from ..retry import Budget, Counters, Deliverer, Delivery, RetryPolicy
 from ..settings import Settings
-from .admission import Admission, outcome_of
+from .admission import Rules, outcome_of
 
 _WINDOW_PER_WORKER: Final = 4
 _MIN_WINDOW: Final = 256
@@ -59,11 +59,12 @@ class Pipeline:
         settings: Settings,
         sender: Sender,
         limiter: Limiter,
-        admission: Admission | None = None,
+        admission: Rules | None = None,
     ) -> None:
         self.settings = settings
         self.limiter = limiter
         self.admission = admission
+        self.before_send = admission if admission is not None and admission.checks else None
         self.deliverer = Deliverer(sender, limiter, RetryPolicy(settings), self.stop)
         self.queue: asyncio.Queue[Row] = asyncio.Queue()
         self.results: asyncio.Queue[Finished | None] = asyncio.Queue()
@@ -244,21 +245,36 @@ class Pipeline:
         while True:
             row = await self.queue.get()
             try:
+                lead = row.item.id
                 while True:
-                    update = row.item
-                    assert isinstance(update, LeadUpdate)
-                    budget = deliverer.budget()
-                    self.in_flight[slot] = (row, budget)
-                    result = await deliverer.deliver(update, budget)
-                    del self.in_flight[slot]
-                    self.emit(self._finished(row, update, result), row)
-                    chain = self.chains[update.id]
+                    await self._send(slot, row, deliverer)
+                    chain = self.chains[lead]
                     if chain is None or not chain:
-                        del self.chains[update.id]
+                        del self.chains[lead]
                         break
                     row = chain.popleft()
             finally:
                 self.queue.task_done()
+
+    async def _send(self, slot: int, row: Row, deliverer: Deliverer) -> None:
+        """Send one row (unless a rule answers it first, now that its lead is free) and emit."""
+        if self.before_send is not None:
+            self.in_flight[slot] = (row, deliverer.budget())
+            ready = self.before_send.ready(row)
+            if inspect.isawaitable(ready):
+                ready = await ready
+            del self.in_flight[slot]
+            if isinstance(ready, Outcome):
+                self.emit(ready, row)
+                return
+            row = ready
+        update = row.item
+        assert isinstance(update, LeadUpdate)
+        budget = deliverer.budget()
+        self.in_flight[slot] = (row, budget)
+        result = await deliverer.deliver(update, budget)
+        del self.in_flight[slot]
+        self.emit(self._finished(row, update, result), row)
 
     def _finished(self, row: Row, update: LeadUpdate, result: Delivery) -> Outcome:
         message = result.message

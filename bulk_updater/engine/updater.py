@@ -17,11 +17,11 @@ from typing import Unpack
 from ..client import Sender, SendKitClient
 from ..errors import ConfigError
 from ..inputs import ColumnMap, KeyPlan, Rows, Source, numbered
-from ..limits import Limiter, Pacer
+from ..limits import Limiter, limiter_for
 from ..models import Outcome, Status, StopReason, Summary
-from ..report import RejectsWriter, ReportWriter
+from ..report import FinishedRows, RejectsWriter, ReportWriter
 from ..settings import Options, Settings
-from .admission import Admission, Resume
+from .admission import Admission, Resume, Rules
 from .pipeline import Finished, Pipeline
 from .sink import Callback, OnOutcome, RejectsSink, ReportSink, Sink, Tally
 
@@ -105,7 +105,7 @@ class BulkUpdater:
         To leave early, close the stream (`contextlib.aclosing`); leaving the `async with` block
         also ends a job still running.
         """
-        admission = Resume(skip) if skip is not None else None
+        admission = Rules([Resume(skip)]) if skip is not None else None
         keys = _keys(rows, columns, ignore_unknown_columns)
         async with contextlib.aclosing(self._outcomes(rows, admission, keys)) as outcomes:
             async for outcome, _ in outcomes:
@@ -122,15 +122,22 @@ class BulkUpdater:
             )
         return sender
 
-    def _new_pipeline(self, admission: Admission | None) -> Pipeline:
-        limiter = self._limiter or Pacer.of(self.settings)
+    def _rules(self, finished: FinishedRows | None) -> Rules | None:
+        """The per-row rules of a `run()`, in the order they apply (see `admission.py`)."""
+        rules: list[Admission] = []
+        if finished is not None:
+            rules.append(Resume(finished))
+        return Rules(rules) if rules else None
+
+    def _new_pipeline(self, admission: Rules | None) -> Pipeline:
+        limiter = self._limiter or limiter_for(self.settings)
         self._pipeline = Pipeline(self.settings, self._ready_sender(), limiter, admission)
         return self._pipeline
 
     async def _outcomes(
         self,
         rows: Rows,
-        admission: Resume | None,
+        admission: Rules | None,
         keys: KeyPlan,
         pipeline: Pipeline | None = None,
     ) -> AsyncGenerator[Finished, None]:
@@ -184,7 +191,7 @@ class BulkUpdater:
         if on_outcome is not None:
             sinks.append(Callback(on_outcome))
         started = time.monotonic()
-        admission = Resume(finished) if finished is not None else None
+        admission = self._rules(finished)
         try:
             pipeline = self._new_pipeline(admission)
             await _drain(self._outcomes(rows, admission, keys, pipeline), sinks, pipeline)

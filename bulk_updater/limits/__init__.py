@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..client import Reply
+from ..answers import Reply
+from ..settings import Settings
 from .pacer import Pacer, PausePolicy, Stopped
 
-__all__ = ["Limiter", "Pacer", "PausePolicy", "Stopped"]
+__all__ = ["Limiter", "Pacer", "PausePolicy", "Stopped", "limiter_for"]
 
 
 class Limiter(Protocol):
@@ -40,3 +41,8 @@ class Limiter(Protocol):
 
     async def sleep(self, seconds: float) -> None:
         """A backoff sleep that ends early, raising `Stopped`, when the job stops."""
+
+
+def limiter_for(settings: Settings) -> Limiter:
+    """The limiter a job's settings call for (the one place that chooses)."""
+    return Pacer.of(settings)
