@@ -206,6 +206,7 @@ class StopReason(StrEnum):
 
     KEY_REFUSED = "key_refused"
     API_DOWN = "api_down"
+    LIMITER_DOWN = "limiter_down"  # the shared rate budget (Redis) cannot be reached
     INTERRUPTED = "interrupted"
 
 

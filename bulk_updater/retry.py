@@ -14,6 +14,8 @@ stop, wait and retry hooks live here. Every attempt first takes a slot from the 
   transient failure like a 5xx: retried, then `failed`; never `updated`.
 - 401/403 stop the job: the key was refused, so no other row can succeed either. So does a host
   name that does not resolve (a typo in `--base-url` is not transient).
+- A limiter that can hand out no more slots (`LimiterDown`: the Redis of a shared budget is gone)
+  stops the job the same way.
 - `streak_limit` transient failures in a row mean the API is down, and so does more than
   `give_up_after` seconds spent paused by 429s without one answer in between: the job stops
   rather than spend hours failing every row.
@@ -31,7 +33,7 @@ from typing import Final
 from tenacity import AsyncRetrying, RetryCallState
 
 from .client import Reply, Sender, TransportError
-from .limits import Limiter, Stopped
+from .limits import Limiter, LimiterDown, Stopped
 from .limits.pacer import equal_jitter
 from .models import LeadUpdate, Status, StopReason
 from .settings import Settings
@@ -222,6 +224,9 @@ class Deliverer:
                     retry_error_callback=_last_result,
                 )
                 attempt = await retrying(self._attempt, update, budget)
+        except LimiterDown as exc:  # no slot can be had any more (a shared budget lost)
+            self._on_stop(StopReason.LIMITER_DOWN, exc.message)
+            return _aborted(budget)
         except Stopped:
             return _aborted(budget)
         duration = asyncio.get_running_loop().time() - budget.started if budget.started else None

@@ -13,9 +13,17 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from typing import Any, Final, TypedDict
+from typing import Any, Final, Literal, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.config import JsonDict
 from pydantic_core import ErrorDetails
 from yarl import URL
@@ -25,6 +33,11 @@ from .errors import ConfigError
 DEFAULT_BASE_URL: Final = "https://api.sendkit.ai"
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+_REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
+_URL_PASSWORD: Final = re.compile(r"(//[^/:@]*:)[^/]*@")  # to the last @: as urllib reads it
+_QUERY_PASSWORD: Final = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+
+RedisClock = Literal["redis", "local"]
 
 
 def is_loopback(host: str | None) -> bool:
@@ -36,6 +49,11 @@ def is_loopback(host: str | None) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def hide_password(url: str) -> str:
+    """`url` as it may be shown: a password in it (`redis://:secret@host`, `?password=`) as `***`."""
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", url))
 
 
 def _setting(
@@ -99,6 +117,19 @@ class Settings(BaseModel):
     grace: float = _setting(
         5.0, "after a stop or signal, how long requests in flight may take to finish", ge=0, le=600
     )
+    redis_url: str | None = _setting(
+        None,
+        "share the rate budget, the 429 pauses and the learned rate with every job of the same "
+        "account on this Redis (`redis://[:PASSWORD@]HOST[:PORT][/DB]`, `rediss://`, `unix://`)",
+        flag="--redis",
+        env="BULK_UPDATER_REDIS_URL",
+        repr=False,  # it may hold a password
+    )
+    redis_clock: RedisClock = _setting(
+        "redis",
+        "the clock of the shared schedule: `redis` (the server's `TIME`, one clock for every "
+        "host) or `local` (each host's, for a Redis that refuses `TIME` in scripts)",
+    )
 
     @field_validator("api_key", "workspace_id")
     @classmethod
@@ -108,6 +139,20 @@ class Settings(BaseModel):
             raise ValueError(
                 "holds a line break or control character, which an HTTP header cannot carry "
                 "(a key file must hold the key alone, on one line)"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # The URL is never repeated in a message: it may hold a password.
+        if value is None:
+            return None
+        if not value.startswith(_REDIS_SCHEMES) or _CONTROL.search(value):
+            raise ValueError("must be a Redis URL such as redis://localhost:6379/0")
+        if info.data.get("rate") == 0:
+            raise ValueError(
+                "a rate of 0 (no limit) cannot be shared: give the account's rate as well"
             )
         return value
 
@@ -185,6 +230,8 @@ class Options(TypedDict, total=False):
     streak_limit: int
     give_up_after: float
     grace: float
+    redis_url: str | None
+    redis_clock: RedisClock
 
 
 _WORDING: Final = {
@@ -199,6 +246,7 @@ _WORDING: Final = {
     "float_type": "must be a number",
     "string_type": "must be text",
     "extra_forbidden": "is not a setting",
+    "literal_error": "must be {expected}",
 }
 
 

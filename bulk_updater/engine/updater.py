@@ -33,7 +33,8 @@ class BulkUpdater:
     meaning and default) or a whole `settings=`, with keywords on top; they are checked here.
     `api_key`, `base_url` and `workspace_id` default to `SENDKIT_API_KEY`, `SENDKIT_BASE_URL`
     and `SENDKIT_WORKSPACE_ID`. `sender` replaces HTTP (tests, dry runs); `limiter` replaces the
-    fixed-rate `Pacer` that `rate` otherwise gives.
+    limiter the settings call for (the fixed-rate `Pacer`, or with `redis_url` the budget shared
+    through Redis); it is opened on entering the block and closed on leaving it.
     """
 
     def __init__(
@@ -48,11 +49,15 @@ class BulkUpdater:
         if sender is None and self.settings.api_key is None:
             raise ConfigError("no API key: set SENDKIT_API_KEY or pass api_key=")
         self._sender = sender
-        self._limiter = limiter
+        # Chosen here, so that a limiter that cannot be had (a missing extra) fails at once.
+        self._limiter = limiter or limiter_for(self.settings)
         self._client: SendKitClient | None = None
         self._pipeline: Pipeline | None = None
 
     async def __aenter__(self) -> BulkUpdater:
+        # The limiter first: a shared budget that cannot be reached is an error before any
+        # request (and before any report is opened).
+        await self._limiter.open()
         if self._sender is None:
             s = self.settings
             self._client = SendKitClient(
@@ -62,7 +67,12 @@ class BulkUpdater:
                 concurrency=s.concurrency,
                 workspace_id=s.workspace_id,
             )
-            await self._client.__aenter__()
+            try:
+                await self._client.__aenter__()
+            except BaseException:
+                self._client = None
+                await self._limiter.close()
+                raise
         return self
 
     async def __aexit__(
@@ -76,9 +86,12 @@ class BulkUpdater:
         if task is not None and not task.done():  # a stream() left unfinished: end its job
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        if self._client is not None:
-            await self._client.__aexit__(exc_type, exc, tb)
-            self._client = None
+        try:
+            if self._client is not None:
+                await self._client.__aexit__(exc_type, exc, tb)
+                self._client = None
+        finally:
+            await self._limiter.close()
 
     def __repr__(self) -> str:  # never show the key
         s = self.settings
@@ -130,8 +143,7 @@ class BulkUpdater:
         return Rules(rules) if rules else None
 
     def _new_pipeline(self, admission: Rules | None) -> Pipeline:
-        limiter = self._limiter or limiter_for(self.settings)
-        self._pipeline = Pipeline(self.settings, self._ready_sender(), limiter, admission)
+        self._pipeline = Pipeline(self.settings, self._ready_sender(), self._limiter, admission)
         return self._pipeline
 
     async def _outcomes(

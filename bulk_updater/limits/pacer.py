@@ -49,6 +49,15 @@ class Stopped(Exception):
     """The job is stopping: no more requests may start."""
 
 
+class LimiterDown(Stopped):
+    """The limiter can hand out no more slots (a shared budget's store is gone): the job stops
+    as an outage, with `message`, rather than go on with a budget it does not share."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 def equal_jitter(failures: int, base: float, cap: float) -> float:
     """Exponential backoff after the `failures`-th failure (1-based), with equal jitter."""
     ceiling = min(cap, base * 2.0 ** min(failures - 1, 30))
@@ -101,6 +110,12 @@ class Pacer:
     def of(cls, settings: Settings) -> Pacer:
         """The pacer for a job's settings."""
         return cls(settings.rate, PausePolicy.of(settings))
+
+    async def open(self) -> None:
+        """Nothing to connect to: the schedule lives in this process."""
+
+    async def close(self) -> None:
+        """Nothing to let go of."""
 
     def begin(self) -> None:
         self._stopped.clear()

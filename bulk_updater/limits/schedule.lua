@@ -1,0 +1,169 @@
+-- The shared rate budget of one API account: start slots on a schedule, a guard on the actual
+-- starts, the shared 429 pause and the shared rate. bulk_updater/limits/shared.py calls it.
+--
+-- Every call runs atomically, so the schedule is the same GCRA-like one as the local pacer's,
+-- with no burst: each caller reserves the next free slot, `interval` after the previous one,
+-- and an idle gap builds up no credit. The list of recent starts holds a start to at most `cap`
+-- in any sliding second even when callers start late.
+--
+-- KEYS[1]  the account's hash: next, until, epoch, streak, limit, limit_until, shared_rate, ...
+-- KEYS[2]  the account's latest starts, newest first (at most `cap` of them)
+-- ARGV[1]  the operation: hello | acquire | pause | calm | share
+-- ARGV[2]  now, in seconds since the epoch; empty: the Redis server's TIME (one clock for all)
+-- ARGV[3]  the caller's rate R (> 0): at most R starts in any sliding second
+-- ARGV[4]  acquire: the epoch of the slot the caller holds, or empty; pause: its seconds;
+--          share: the rate to share; hello: the account's label
+-- ARGV[5]  the spacing margin over 1/R (1.01)
+-- ARGV[6]  how long the keys live after their last use, in milliseconds
+--
+-- Times are stored as text with microseconds: Lua numbers are doubles, and a number returned to
+-- Redis would be truncated to an integer.
+
+-- Redis 3.2 to 4.x refuse writes after TIME unless commands (not the script) are replicated;
+-- from 5.0 that is the default and from 7.0 the only mode, where this call does nothing.
+if redis.replicate_commands then
+  pcall(redis.replicate_commands)
+end
+
+local hash, starts = KEYS[1], KEYS[2]
+local op, rate, arg = ARGV[1], tonumber(ARGV[3]), ARGV[4]
+local slack, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
+local TICK = 1e-6
+
+local now = tonumber(ARGV[2])
+if ARGV[2] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+local function num(value, default)
+  return tonumber(value) or default
+end
+
+local function text(seconds)
+  return string.format('%.6f', seconds)
+end
+
+local state = redis.call('HMGET', hash, 'next', 'until', 'epoch', 'streak', 'limit',
+  'limit_until', 'shared_rate')
+local next_slot, paused_until = num(state[1], 0), num(state[2], 0)
+local epoch, streak = num(state[3], 0), num(state[4], 0)
+local limit, limit_until = num(state[5], 0), num(state[6], 0)
+local shared = state[7] or ''
+
+-- The strictest rate among the jobs of this account that ran lately holds for all of them, so
+-- no job's promise is broken and none is starved by a guard it cannot satisfy.
+local function interval_of(r)
+  local per_second = r >= 1 and math.floor(r) or r
+  return slack / per_second
+end
+if not (limit_until > now and limit > 0 and limit < rate) then
+  limit = rate
+  limit_until = now + math.max(2, 3 * interval_of(rate))
+  redis.call('HSET', hash, 'limit', text(limit), 'limit_until', text(limit_until))
+end
+local interval = interval_of(limit)
+local cap = math.max(1, math.floor(limit))
+
+redis.call('PEXPIRE', hash, ttl)
+
+-- nil when a start now keeps at most `cap` starts in the last second, else when one would.
+local function later_start()
+  local n = redis.call('LLEN', starts)
+  if n > cap then
+    redis.call('LTRIM', starts, 0, cap - 1)
+    n = cap
+  end
+  if n < cap then
+    return nil
+  end
+  local oldest = tonumber(redis.call('LINDEX', starts, -1))
+  if now - oldest >= 1 then
+    return nil
+  end
+  return oldest + 1 + TICK
+end
+
+local function record_start()
+  redis.call('LPUSH', starts, text(now))
+  redis.call('LTRIM', starts, 0, cap - 1)
+  redis.call('PEXPIRE', starts, ttl)
+end
+
+-- Replies: {code, seconds, epoch, streak, shared_rate, rate in force}
+-- code 1: start now; 2: the slot is `seconds` away (keep `epoch`); 3: paused for `seconds`.
+local function reply(code, seconds)
+  return {code, text(seconds), epoch, streak, shared, text(limit)}
+end
+
+if op == 'acquire' then
+  if paused_until - now > TICK then
+    return reply(3, paused_until - now)
+  end
+  if arg ~= '' and tonumber(arg) == epoch then
+    -- The caller's slot has come: it starts unless that would make cap + 1 in one second.
+    local later = later_start()
+    if later == nil then
+      record_start()
+      return reply(1, 0)
+    end
+    next_slot = math.max(next_slot, later)
+  end
+  -- A new slot (or a held one from before a pause, which no longer counts).
+  local slot = math.max(next_slot, now)
+  if slot - now <= TICK then
+    local later = later_start()
+    if later == nil then
+      record_start()
+      redis.call('HSET', hash, 'next', text(slot + interval))
+      return reply(1, 0)
+    end
+    slot = math.max(slot, later)
+  end
+  redis.call('HSET', hash, 'next', text(slot + interval))
+  return reply(2, slot - now)
+end
+
+if op == 'pause' then
+  -- Every caller waits until the pause ends, slot holders included (the epoch changes), and the
+  -- schedule restarts at its end, never earlier than one interval after the latest start.
+  local until_ = now + tonumber(arg)
+  local new = 0
+  if until_ > paused_until then
+    if now >= paused_until then
+      new = 1
+      streak = streak + 1
+    end
+    epoch = epoch + 1
+    paused_until = until_
+    local latest = tonumber(redis.call('LINDEX', starts, 0)) or 0
+    next_slot = math.max(until_, latest + interval)
+    redis.call('HSET', hash, 'until', text(paused_until), 'epoch', epoch, 'streak', streak,
+      'next', text(next_slot))
+  end
+  return {new, text(paused_until - now), epoch, streak, shared, text(limit)}
+end
+
+if op == 'calm' then
+  -- An answer that was not a 429: the next pause starts from the first backoff again.
+  if streak > 0 then
+    streak = 0
+    redis.call('HSET', hash, 'streak', 0)
+  end
+  return reply(0, 0)
+end
+
+if op == 'share' then
+  shared = arg
+  redis.call('HSET', hash, 'shared_rate', arg, 'shared_at', text(now))
+  return reply(0, 0)
+end
+
+if op == 'hello' then
+  -- The first call of a job: proves that this Redis runs the script (TIME and writes included)
+  -- and labels the account for whoever reads the keys.
+  redis.call('HSET', hash, 'account', arg, 'seen_at', text(now))
+  return reply(0, 0)
+end
+
+return redis.error_reply('bulk-updater: unknown operation ' .. op)

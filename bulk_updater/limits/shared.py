@@ -1,0 +1,357 @@
+"""The rate budget of one API account, shared through Redis by every job that uses it.
+
+A SendKit limit belongs to the account, not to one process. `RedisLimiter` keeps the pacer's
+schedule in Redis instead of in memory: one hash per account (`account_id()`: base URL,
+workspace and the key's sha256, never the key) holds the next free start time, and one atomic
+Lua script (`schedule.lua`) hands out slots on it, `1.01/R` apart with no burst, exactly as
+`Pacer` does. A caller sleeps in its own process until its slot, then asks the script once
+more to start: the script records the start and refuses one that would make R + 1 starts in
+any sliding second, whoever was late. So every process on one Redis and account shares R.
+
+- **Time.** The script reads the Redis server's `TIME` (`clock="redis"`): one clock for every
+  host, so skew between hosts cannot shrink the spacing. A Redis that refuses `TIME` in
+  scripts (some managed services, Redis before 3.2) is named at start; `clock="local"` then
+  passes each caller's wall clock instead, which is as good as the hosts' clock sync.
+- **Pauses.** A 429 pauses every process: the pause-until time is in the hash, read by every
+  acquire, and a pause moves every slot holder behind it (an epoch changes). Its length comes
+  from `PausePolicy`, as for the pacer, with the run of 429s counted in Redis too.
+- **Rates.** Jobs should give the same `--rate` (the account's); if they differ, the lowest of
+  the jobs running holds for all. `share_rate()` / `shared_rate()` carry a learned rate
+  (`--rate auto`) from one process to the others.
+- **Failure.** `open()` raises `ConfigError` when Redis cannot be reached (nothing is sent);
+  losing it later makes `acquire()` raise `LimiterDown`, which stops the job as an outage. It
+  never falls back to a budget of its own. A password in the URL is never shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from importlib import resources
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ..account import account_id, account_label
+from ..errors import ConfigError
+from ..settings import RedisClock, Settings, hide_password
+from .pacer import _NOT_ANSWERED, _TICK, SLACK, LimiterDown, PausePolicy, Stopped
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.commands.core import AsyncScript
+
+    from ..answers import Reply
+
+log = logging.getLogger("bulk_updater")
+
+SCRIPT: Final = resources.files(__package__).joinpath("schedule.lua").read_text(encoding="utf-8")
+KEY_PREFIX: Final = "bulk-updater"
+#: How long an account's keys outlive their last use: a day keeps a learned rate for the next
+#: night's job, and an account no job uses any more leaves nothing behind for long.
+KEY_TTL_MS: Final = 86_400_000
+#: A Redis answers in a millisecond or two; one that takes this long is gone.
+SOCKET_TIMEOUT: Final = 2.0
+#: Fresh connections tried after a failed call (a proxy that dropped an idle connection) before
+#: the job stops.
+RETRIES: Final = 2
+
+# The script's answers to `acquire` (see schedule.lua).
+_GO: Final = 1
+_SLOT: Final = 2
+_PAUSED: Final = 3
+
+
+def budget_keys(account: str) -> tuple[str, str]:
+    """The Redis keys of an account's budget: its hash and its list of latest starts.
+
+    The braces are a Redis Cluster hash tag: both keys live in one slot, as a script needs.
+    """
+    base = f"{KEY_PREFIX}:{{{account}}}"
+    return base, f"{base}:starts"
+
+
+def _redis() -> ModuleType:
+    """redis-py, imported when a job asks for a shared budget (it is an optional extra)."""
+    try:
+        import redis.asyncio
+    except ImportError:
+        raise ConfigError(
+            "sharing the rate budget through Redis needs the redis package: "
+            "pip install 'bulk-updater[redis]'"
+        ) from None
+    return redis
+
+
+class RedisLimiter:
+    """Start slots from the account's schedule in Redis: at most `rate` per second, shared.
+
+    `url` is a redis-py URL, `account` the name of the budget (`account_id()`); `label` says
+    which account it is to a person reading the keys. `open()` before the first job,
+    `close()` after the last (`BulkUpdater` does both).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        rate: float,
+        account: str,
+        label: str = "",
+        policy: PausePolicy | None = None,
+        clock: RedisClock = "redis",
+    ) -> None:
+        if not rate > 0:
+            raise ValueError("rate must be more than 0: a shared budget needs a limit")
+        self._redis = _redis()
+        self.url = url
+        self.shown_url = hide_password(url)
+        self.rate = rate
+        self.account = account
+        self.clock = clock
+        self.policy = policy or PausePolicy.of(Settings())
+        self._label = label
+        self._keys = budget_keys(account)
+        self._client: Redis | None = None
+        self._script: AsyncScript | None = None
+        self._halt = asyncio.Event()  # set by stop() and by a lost Redis: wakes every waiter
+        self._stopped = False
+        self._lost: str | None = None  # why Redis can no longer be used
+        self._resume_at = 0.0  # loop time at which the pause, as last heard of, ends
+        self._generation = 0  # bumped by every pause this process starts or extends
+        self._streak = 0  # 429 pauses in a row, as Redis last counted them
+        self._limit = rate  # the rate in force for the account, as Redis last said
+        self._shared_rate: float | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def of(cls, settings: Settings) -> RedisLimiter:
+        """The shared limiter for a job's settings (`redis_url` must be set)."""
+        assert settings.redis_url is not None
+        key = settings.api_key.get_secret_value() if settings.api_key else ""
+        return cls(
+            settings.redis_url,
+            rate=settings.rate,
+            account=account_id(settings.base_url, settings.workspace_id, key),
+            label=account_label(settings.base_url, settings.workspace_id),
+            policy=PausePolicy.of(settings),
+            clock=settings.redis_clock,
+        )
+
+    def __repr__(self) -> str:  # never the password
+        return f"RedisLimiter({self.shown_url!r}, rate={self.rate}, account={self.account!r})"
+
+    # --- connection
+
+    async def open(self) -> None:
+        """Connect and run the script once; `ConfigError` (URL shown without its password)
+        when Redis cannot be reached, refuses the password or cannot run the script."""
+        if self._client is not None:
+            return
+        redis = self._redis
+        try:
+            client = redis.asyncio.Redis.from_url(
+                self.url,
+                decode_responses=True,
+                socket_timeout=SOCKET_TIMEOUT,
+                socket_connect_timeout=SOCKET_TIMEOUT,
+                retry=redis.asyncio.retry.Retry(
+                    redis.backoff.ExponentialBackoff(cap=0.5, base=0.05), RETRIES
+                ),
+                client_name="bulk-updater",
+            )
+        except ValueError as exc:
+            raise ConfigError(f"the Redis URL {self.shown_url} cannot be used: {exc}") from None
+        self._client = client
+        self._script = client.register_script(SCRIPT)
+        try:
+            await self._call("hello", self._label)
+        except redis.RedisError as exc:
+            await self.close()
+            raise ConfigError(self._at_start(exc)) from None
+        log.info("sharing the rate budget of %s through Redis at %s", self._label, self.shown_url)
+
+    async def close(self) -> None:
+        """Let pending messages (a pause, a rate) reach Redis, then disconnect."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        client, self._client, self._script = self._client, None, None
+        if client is not None:
+            await client.aclose()
+
+    def _reason(self, exc: Exception) -> str:
+        """What redis-py said, with the password (should it echo it) taken out."""
+        text = str(exc).strip() or type(exc).__name__
+        for secret in _passwords(self.url):
+            text = text.replace(secret, "***")
+        return text
+
+    def _at_start(self, exc: Exception) -> str:
+        redis = self._redis
+        where, reason = f"Redis at {self.shown_url}", self._reason(exc)
+        if isinstance(exc, redis.AuthenticationError | redis.exceptions.NoPermissionError):
+            return f"{where} refused the connection ({reason}); check the password in the URL"
+        if isinstance(exc, redis.ResponseError):
+            return (
+                f"{where} cannot run the shared schedule ({reason}); if it refuses TIME in "
+                "scripts, use the local clock (--redis-clock local; see the README)"
+            )
+        return f"{where} is unreachable ({reason}); start it or fix the Redis URL"
+
+    def _lose(self, exc: Exception) -> LimiterDown:
+        """Redis failed mid-run: from now on every caller stops the job."""
+        if self._lost is None:
+            refused = isinstance(exc, self._redis.ResponseError)  # READONLY, OOM, ...
+            what = "refused the shared schedule" if refused else "is unreachable"
+            self._lost = (
+                f"Redis at {self.shown_url} {what} ({self._reason(exc)}); rerun with --resume"
+            )
+            self._halt.set()
+        return LimiterDown(self._lost)
+
+    async def _call(self, op: str, arg: str = "") -> list[Any]:
+        """One run of the script; keeps what every answer says of the account's state."""
+        if self._script is None:
+            raise RuntimeError("RedisLimiter is not open: call `await limiter.open()` first")
+        now = "" if self.clock == "redis" else f"{time.time():.6f}"
+        args = [op, now, repr(float(self.rate)), arg, repr(SLACK), KEY_TTL_MS]
+        reply: list[Any] = await self._script(keys=list(self._keys), args=args)
+        self._streak = int(reply[3])
+        self._shared_rate = float(reply[4]) if reply[4] else None
+        self._limit = float(reply[5])
+        return reply
+
+    # --- the Limiter protocol
+
+    def begin(self) -> None:
+        self._stopped = False
+        self._lost = None
+        self._halt.clear()
+
+    def _check(self) -> None:
+        if self._lost is not None:
+            raise LimiterDown(self._lost)
+        if self._stopped:
+            raise Stopped
+
+    async def acquire(self) -> None:
+        """Wait for a start slot from the shared schedule; `Stopped` once `stop()` was called,
+        `LimiterDown` once Redis is lost."""
+        loop = asyncio.get_running_loop()
+        held = ""  # the epoch of the slot this caller holds
+        while True:
+            self._check()
+            now = loop.time()
+            if self._resume_at - now > _TICK:
+                await self._wait(self._resume_at - now)
+                held = ""
+                continue
+            generation = self._generation
+            try:
+                reply = await self._call("acquire", held)
+            except self._redis.RedisError as exc:
+                raise self._lose(exc) from None
+            self._check()
+            code, seconds = int(reply[0]), float(reply[1])
+            if code == _GO:
+                return
+            if code == _PAUSED:  # another process's 429: hold here, not in Redis
+                self._resume_at = max(self._resume_at, loop.time() + seconds)
+                held = ""
+                continue
+            await self._wait(seconds)
+            held = str(reply[2]) if generation == self._generation else ""
+
+    async def _wait(self, delay: float) -> None:
+        """Sleep, but wake at once when the job stops or Redis is lost."""
+        if self._halt.is_set():
+            return
+        # Not wait_for: on 3.11 it can swallow a cancellation that arrives as the event is set.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._halt.wait()
+
+    def observe(self, reply: Reply | None, latency: float) -> None:
+        """An answer that is not a 429 ends the run of 429s, for every process."""
+        if reply is None or reply.status >= 500 or reply.status in _NOT_ANSWERED:
+            return
+        if self._streak:
+            self._streak = 0
+            self._publish("calm")
+
+    def pause(self, reply: Reply) -> float:
+        """Pause this process at once and every other through Redis; the seconds added here."""
+        seconds = self.policy.seconds(reply.retry_after, self._streak + 1)
+        now = asyncio.get_running_loop().time()
+        added = max(0.0, now + seconds - max(now, self._resume_at))
+        if now >= self._resume_at:
+            self._streak += 1
+        if now + seconds > self._resume_at:
+            self._resume_at = now + seconds
+            self._generation += 1
+        self._publish("pause", repr(seconds))
+        return added
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._halt.set()
+
+    async def sleep(self, seconds: float) -> None:
+        """A backoff sleep that ends early, raising `Stopped`, when the job stops."""
+        await self._wait(seconds)
+        self._check()
+
+    # --- the learned rate, for `--rate auto`
+
+    def set_rate(self, rate: float) -> None:
+        """Pace at `rate` from the next slot on (an adaptive controller's decision)."""
+        if not rate > 0:
+            raise ValueError("rate must be more than 0: a shared budget needs a limit")
+        self.rate = rate
+
+    def share_rate(self, rate: float) -> None:
+        """Tell every process of this account that `rate` is the rate to go at."""
+        if not rate > 0:
+            raise ValueError("a shared rate must be more than 0")
+        self._shared_rate = rate
+        self._publish("share", repr(float(rate)))
+
+    def shared_rate(self) -> float | None:
+        """The rate last shared by any process of this account (as of the latest slot)."""
+        return self._shared_rate
+
+    @property
+    def account_rate(self) -> float:
+        """The rate in force for the account: the lowest of the jobs running lately."""
+        return self._limit
+
+    # --- background messages
+
+    def _publish(self, op: str, arg: str = "") -> None:
+        """Send a pause, the end of a run of 429s or a rate without holding up the caller."""
+        if self._script is None or self._lost is not None:
+            return
+        task = asyncio.get_running_loop().create_task(self._send(op, arg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, op: str, arg: str) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            reply = await self._call(op, arg)
+        except self._redis.RedisError as exc:
+            self._lose(exc)  # the next acquire() stops the job
+            return
+        if op == "pause":  # a longer pause from another process holds here too
+            self._resume_at = max(self._resume_at, loop.time() + float(reply[1]))
+
+
+def _passwords(url: str) -> list[str]:
+    """The password a URL holds, as written and as redis-py reads it (percent-decoded)."""
+    with contextlib.suppress(ValueError):
+        parts = urlsplit(url)
+        found = [parts.password or "", *parse_qs(parts.query).get("password", [])]
+        return [s for p in found if p for s in {p, unquote(p)}]
+    return []
