@@ -27,6 +27,7 @@ def show_dry_run(source: Source, *, quiet: bool, examples: int = 3, problems: in
             body = json.dumps(item.body(), ensure_ascii=False)
             shown.append(f"  row {row}: PATCH /v1/leads/{item.id} {body}")
     if not quiet:
+        _describe(source)
         click.echo(f"bulk-updater: dry run of {source.name}: {valid} rows valid, {invalid} invalid")
         if shown:
             click.echo("would send, for example:\n" + "\n".join(shown))
@@ -35,3 +36,18 @@ def show_dry_run(source: Source, *, quiet: bool, examples: int = 3, problems: in
             click.echo(f"invalid rows{more}:\n" + "\n".join(bad))
         click.echo("nothing was sent")
     return EXIT_OK if invalid == 0 else EXIT_ROWS
+
+
+def _describe(source: Source) -> None:
+    """How the input is read: its format and encoding, then what each column means."""
+    how: list[str] = [source.format]
+    if source.encoding is not None:
+        how.append(f"encoding {source.encoding}")
+    if source.delimiter is not None:
+        how.append("delimiter " + ("TAB" if source.delimiter == "\t" else repr(source.delimiter)))
+    if source.sheet is not None:
+        how.append(f"sheet {source.sheet!r}")
+    click.echo(f"reading {source.name}: {', '.join(how)}")
+    plan = source.plan()
+    if plan:
+        click.echo("columns:\n" + "\n".join(f"  {line}" for line in plan))

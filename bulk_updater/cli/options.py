@@ -57,6 +57,42 @@ def settings_options(command: F) -> F:
     return command
 
 
+def input_options(command: F) -> F:
+    """How to read the input: its format, what its columns mean, its delimiter, encoding, sheet."""
+    options = [
+        click.option(
+            "--format",
+            type=click.Choice(["csv", "jsonl", "xlsx"]),
+            help="Input format  [default: from the file; needed for '-']",
+        ),
+        click.option(
+            "--map",
+            "column_map",
+            multiple=True,
+            metavar="HEADER=FIELD",
+            help="Say what a column is: FIELD is id, email, a lead field, customFields.NAME, "
+            "or - to drop it (repeatable).",
+        ),
+        click.option(
+            "--ignore-unknown-columns",
+            is_flag=True,
+            help="Leave out columns that mean no field, instead of refusing the file.",
+        ),
+        click.option(
+            "--delimiter",
+            help="CSV delimiter (; , tab |)  [default: found from the header line]",
+        ),
+        click.option(
+            "--encoding",
+            help="Text encoding, e.g. cp1252  [default: UTF-8, or UTF-16/32 by their BOM]",
+        ),
+        click.option("--sheet", help="The sheet of an .xlsx to read  [default: the first]"),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def read_key(key_file: Path | None) -> str:
     """The key from `--api-key-file`, else `SENDKIT_API_KEY`."""
     if key_file is not None:

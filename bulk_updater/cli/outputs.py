@@ -20,22 +20,25 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
-def check_outputs(source: Source, report: Path, summary_json: Path | None) -> None:
+def check_outputs(
+    source: Source, report: Path, summary_json: Path | None, rejects: Path | None = None
+) -> None:
     """Refuse, before any request, outputs that would destroy the input, each other, or that
     cannot be written."""
     check_report_path(report)
     outputs = {"--report": report}
     if summary_json is not None:
         outputs["--summary-json"] = summary_json
+    if rejects is not None:
+        outputs["--rejects"] = rejects
     for flag, path in outputs.items():
         if not path.resolve().parent.is_dir():
             raise ConfigError(f"{path}: the folder {path.parent} does not exist; create it first")
         if source.rereadable and _same(path, Path(source.path)):
             raise ConfigError(f"{path}: is the input file; choose another {flag}")
-    if summary_json is not None:
-        for kept in (report, *companions(report)):
-            if _same(summary_json, kept):
-                raise ConfigError(
-                    f"{summary_json}: is also the report or a file beside it ({kept}); "
-                    "choose another --summary-json"
-                )
+    taken = [("the report", report), *(("a file beside the report", p) for p in companions(report))]
+    for flag, path in list(outputs.items())[1:]:
+        for what, kept in taken:
+            if _same(path, kept):
+                raise ConfigError(f"{path}: is also {what} ({kept}); choose another {flag}")
+        taken.append((flag, path))

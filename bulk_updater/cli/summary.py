@@ -63,7 +63,9 @@ def summary_data(
     return data
 
 
-def format_summary(summary: Summary, *, not_read: int | None = None) -> str:
+def format_summary(
+    summary: Summary, *, not_read: int | None = None, rejects: Path | None = None
+) -> str:
     counts = ", ".join(f"{s.value} {n}" for s, n in summary.counts.items() if n) or "no rows"
     lines = [
         f"bulk-updater: {summary.rows} rows in {summary.duration_s:.1f}s: {counts}",
@@ -77,7 +79,11 @@ def format_summary(summary: Summary, *, not_read: int | None = None) -> str:
         lines.append(f"  stopped: {summary.stop_message}")
     if not_read:
         lines.append(f"  {not_read} more rows were not read; --resume continues from here")
+    if summary.dropped_columns:
+        lines.append(f"  columns left out: {', '.join(summary.dropped_columns)}")
     if summary.report:
         lines.append(f"  report: {summary.report}")
+    if rejects is not None:
+        lines.append(f"  rows to fix and feed back: {rejects}")
     lines.extend(f"  warning: {warning}" for warning in summary.warnings)
     return "\n".join(lines)

@@ -1,0 +1,136 @@
+"""The job on its event loop: uvloop when installed, signals, the progress ticker.
+
+The first SIGINT/SIGTERM stops the job gracefully, a second exits at once. A signal while the
+input is still being opened (reading a pipe's header may block) exits at once too: nothing is
+read or written yet. A signal after the last outcome changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any, TypeVar
+
+from ..engine import BulkUpdater
+from ..inputs import Source
+from ..models import Summary
+from ..progress import Progress
+from .summary import SIGNAL_EXIT
+
+_T = TypeVar("_T")
+
+
+def _exit_before_start(signum: int, frame: FrameType | None) -> None:
+    """A signal before the job started: nothing is read or written yet, so exit at once.
+
+    Raising from the handler instead could land anywhere (a log write swallows it, and the
+    blocking read it interrupted would then go on waiting).
+    """
+    name = signal.Signals(signum).name
+    os.write(2, f"bulk-updater: interrupted by {name} before any row was read\n".encode())
+    os._exit(SIGNAL_EXIT.get(signal.Signals(signum), 128 + signum))
+
+
+@contextmanager
+def signals_exit() -> Iterator[None]:
+    """While the input is opened (reading a pipe's header may block), a signal ends the run."""
+    previous = {signum: signal.signal(signum, _exit_before_start) for signum in SIGNAL_EXIT}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed, unless BULK_UPDATER_NO_UVLOOP is set."""
+    if os.environ.get("BULK_UPDATER_NO_UVLOOP"):
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def run_async(coro: Coroutine[Any, Any, _T]) -> _T:
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(coro)
+
+
+class RedactKey(logging.Filter):
+    """Belt and braces: no log record may carry the key, whatever a library logs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.key = ""  # set once it is read
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.key and self.key in record.getMessage():
+            record.msg = record.getMessage().replace(self.key, "[redacted]")
+            record.args = None
+        return True
+
+
+def log_requests() -> RedactKey:
+    """`-v`: every request (and what the run waits for) on stderr, the key never shown."""
+    handler = logging.StreamHandler(sys.stderr)
+    redact = RedactKey()
+    handler.addFilter(redact)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("bulk_updater").addHandler(handler)
+    logging.getLogger("bulk_updater").setLevel(logging.DEBUG)
+    return redact
+
+
+async def job(
+    updater: BulkUpdater,
+    source: Source,
+    progress: Progress | None,
+    **run: Any,
+) -> tuple[Summary, int | None]:
+    """Run the job with signal handling: the first signal stops it, a second exits at once."""
+    loop = asyncio.get_running_loop()
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        if received:
+            os._exit(SIGNAL_EXIT.get(signal.Signals(signum), 128 + signum))
+        received.append(signum)
+        hint = "; rerun with --resume" if source.rereadable else ""
+        updater.stop(f"interrupted by {signal.Signals(signum).name}{hint}")
+
+    for signum in SIGNAL_EXIT:
+        loop.add_signal_handler(signum, on_signal, signum)
+    ticker = asyncio.create_task(progress.run()) if progress is not None else None
+    try:
+        async with updater:
+            on_outcome = progress.update if progress is not None else None
+            summary = await updater.run(source, on_outcome=on_outcome, **run)
+    finally:
+        if ticker is not None:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+        for signum in SIGNAL_EXIT:
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, _note_late if not received else _exit_now)
+    return summary, received[0] if received else None
+
+
+def _note_late(signum: int, frame: FrameType | None) -> None:
+    """After the last outcome a first signal changes nothing: the result is already known."""
+    signal.signal(signum, _exit_now)
+
+
+def _exit_now(signum: int, frame: FrameType | None) -> None:
+    os._exit(SIGNAL_EXIT.get(signal.Signals(signum), 128 + signum))
+
+
+__all__ = ["RedactKey", "job", "log_requests", "run_async", "signals_exit"]
