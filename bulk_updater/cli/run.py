@@ -155,20 +155,28 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
         )  # fmt: skip
     except ReportLockedError as exc:
         fail(str(exc), EXIT_LOCKED)
-    except BulkUpdaterError as exc:
+    except BulkUpdaterError as exc:  # before any request: a changed input, an unreachable Redis
+        _write_failed(options, source, report, started_at, str(exc), EXIT_USAGE)
         fail(str(exc))
     except OSError as exc:  # a full disk, a vanished input: what is done stays in the report
         where = exc.filename or report
         message = f"{where}: {exc.strerror or exc}; fix it and rerun with --resume"
-        if options.summary_json is not None:
-            _write_summary(
-                options.summary_json,
-                {"state": "failed", "exit_code": EXIT_ABORTED, "stop_message": message,
-                 "started_at": started_at, "finished_at": now_iso(), "input": source.name,
-                 "report": str(report)},
-            )  # fmt: skip
+        _write_failed(options, source, report, started_at, message, EXIT_ABORTED)
         fail(message, EXIT_ABORTED)
     _finish(summary, signum, source, options, started_at)
+
+
+def _write_failed(
+    options: RunOptions, source: Source, report: Path, started_at: str, message: str, code: int
+) -> None:
+    """`--summary-json` of a run that ended without a summary: it must not stay `running`."""
+    if options.summary_json is not None:
+        _write_summary(
+            options.summary_json,
+            {"state": "failed", "exit_code": code, "stop_message": message,
+             "started_at": started_at, "finished_at": now_iso(), "input": source.name,
+             "report": str(report)},
+        )  # fmt: skip
 
 
 def _finish(

@@ -3,8 +3,8 @@
 --
 -- Every call runs atomically, so the schedule is the same GCRA-like one as the local pacer's,
 -- with no burst: each caller reserves the next free slot, `interval` after the previous one,
--- and an idle gap builds up no credit. The list of recent starts holds a start to at most `cap`
--- in any sliding second even when callers start late.
+-- and an idle gap builds up no credit. The list of recent starts holds the actual starts to at
+-- most `cap` in any sliding second (and its 1% margin) even when callers start late.
 --
 -- KEYS[1]  the account's hash: next, until, epoch, streak, limit, limit_until, shared_rate, ...
 -- KEYS[2]  the account's latest starts, newest first (at most `cap` of them)
@@ -67,7 +67,9 @@ local cap = math.max(1, math.floor(limit))
 
 redis.call('PEXPIRE', hash, ttl)
 
--- nil when a start now keeps at most `cap` starts in the last second, else when one would.
+-- nil when a start now keeps at most `cap` starts in any `slack` seconds (1.01: a second and
+-- the margin that absorbs jitter on the way to the server, which a late start must not eat
+-- up), else the time at which one would.
 local function later_start()
   local n = redis.call('LLEN', starts)
   if n > cap then
@@ -78,10 +80,10 @@ local function later_start()
     return nil
   end
   local oldest = tonumber(redis.call('LINDEX', starts, -1))
-  if now - oldest >= 1 then
+  if now - oldest >= slack then
     return nil
   end
-  return oldest + 1 + TICK
+  return oldest + slack + TICK
 end
 
 local function record_start()
@@ -101,13 +103,14 @@ if op == 'acquire' then
     return reply(3, paused_until - now)
   end
   if arg ~= '' and tonumber(arg) == epoch then
-    -- The caller's slot has come: it starts unless that would make cap + 1 in one second.
+    -- The caller's slot has come: it starts, unless that would make cap + 1 starts too close
+    -- together (others started late); then it keeps its place and waits until it would not.
     local later = later_start()
     if later == nil then
       record_start()
       return reply(1, 0)
     end
-    next_slot = math.max(next_slot, later)
+    return reply(2, later - now)
   end
   -- A new slot (or a held one from before a pause, which no longer counts).
   local slot = math.max(next_slot, now)

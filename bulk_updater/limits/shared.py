@@ -57,6 +57,8 @@ SOCKET_TIMEOUT: Final = 2.0
 #: Fresh connections tried after a failed call (a proxy that dropped an idle connection) before
 #: the job stops.
 RETRIES: Final = 2
+#: The most connections made ahead of the first slot (one per worker, up to this).
+MAX_WARM: Final = 64
 
 # The script's answers to `acquire` (see schedule.lua).
 _GO: Final = 1
@@ -89,8 +91,9 @@ class RedisLimiter:
     """Start slots from the account's schedule in Redis: at most `rate` per second, shared.
 
     `url` is a redis-py URL, `account` the name of the budget (`account_id()`); `label` says
-    which account it is to a person reading the keys. `open()` before the first job,
-    `close()` after the last (`BulkUpdater` does both).
+    which account it is to a person reading the keys; `connections` is how many callers may
+    ask at once (the job's concurrency). `open()` before the first job, `close()` after the
+    last (`BulkUpdater` does both).
     """
 
     def __init__(
@@ -102,6 +105,7 @@ class RedisLimiter:
         label: str = "",
         policy: PausePolicy | None = None,
         clock: RedisClock = "redis",
+        connections: int = 8,
     ) -> None:
         if not rate > 0:
             raise ValueError("rate must be more than 0: a shared budget needs a limit")
@@ -113,6 +117,7 @@ class RedisLimiter:
         self.clock = clock
         self.policy = policy or PausePolicy.of(Settings())
         self._label = label
+        self._connections = max(1, min(connections, MAX_WARM))
         self._keys = budget_keys(account)
         self._client: Redis | None = None
         self._script: AsyncScript | None = None
@@ -138,6 +143,7 @@ class RedisLimiter:
             label=account_label(settings.base_url, settings.workspace_id),
             policy=PausePolicy.of(settings),
             clock=settings.redis_clock,
+            connections=settings.concurrency,
         )
 
     def __repr__(self) -> str:  # never the password
@@ -168,6 +174,9 @@ class RedisLimiter:
         self._script = client.register_script(SCRIPT)
         try:
             await self._call("hello", self._label)
+            # One connection per worker, made now: connecting while the first wave of slots is
+            # handed out would delay some of those calls by milliseconds, and bunch starts.
+            await asyncio.gather(*(client.ping() for _ in range(self._connections)))
         except redis.RedisError as exc:
             await self.close()
             raise ConfigError(self._at_start(exc)) from None

@@ -1,0 +1,245 @@
+"""The shared schedule's Lua script, on its own: slots, the guard on actual starts, pauses, the
+strictest rate, the shared rate and the keys' lifetime.
+
+It runs in the suite's real `redis-server`, but on the caller's clock with times the test
+chooses, so every figure is exact and no test waits: a simulated fleet of callers steps from
+one event to the next.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from bulk_updater.limits.pacer import SLACK
+from bulk_updater.limits.shared import KEY_TTL_MS, SCRIPT, budget_keys
+
+GO, SLOT, PAUSED = 1, 2, 3
+T0 = 1_767_225_600.0  # the script sees epoch seconds; any start will do
+
+
+class Schedule:
+    """The script for one account, called with explicit times (`now`, seconds from `T0`)."""
+
+    def __init__(self, url: str, account: str = "acct") -> None:
+        self.client = redis.Redis.from_url(url, decode_responses=True)
+        self.script = self.client.register_script(SCRIPT)
+        self.keys = budget_keys(account)
+
+    def call(self, op: str, now: float | None, rate: float, arg: str = "") -> list[Any]:
+        clock = "" if now is None else f"{T0 + now:.6f}"
+        args = [op, clock, repr(float(rate)), arg, repr(SLACK), KEY_TTL_MS]
+        reply: list[Any] = self.script(keys=list(self.keys), args=args)
+        return reply
+
+    def acquire(self, now: float | None, rate: float, held: str = "") -> tuple[int, float, str]:
+        reply = self.call("acquire", now, rate, held)
+        return int(reply[0]), float(reply[1]), str(reply[2])
+
+    def pause(self, now: float, rate: float, seconds: float) -> tuple[int, float, int]:
+        reply = self.call("pause", now, rate, repr(seconds))
+        return int(reply[0]), float(reply[1]), int(reply[3])
+
+
+@pytest.fixture
+def schedule(redis_url: str) -> Iterator[Schedule]:
+    """The script for a fresh account in the suite's Redis."""
+    one = Schedule(redis_url)
+    yield one
+    one.client.close()
+
+
+def max_in_window(times: list[float], window: float = 1.0) -> int:
+    """Most start times inside any half-open window [t, t + window)."""
+    times = sorted(times)
+    return max(bisect.bisect_left(times, t + window) - i for i, t in enumerate(times))
+
+
+def fleet(
+    schedule: Schedule,
+    rates: list[float],
+    starts_each: int,
+    *,
+    lateness: float = 0.0,
+    seed: int = 0,
+) -> list[float]:
+    """Callers (one per rate in `rates`) that each start `starts_each` times, as a
+    `RedisLimiter` does: acquire, sleep until the slot, start; each wake-up up to `lateness`
+    late. Returns the start times."""
+    rnd = random.Random(seed)
+    starts: list[float] = []
+    events = [(0.0, n, "") for n in range(len(rates))]  # (time, caller, epoch held)
+    left = [starts_each] * len(rates)
+    while events:
+        now, caller, held = heapq.heappop(events)
+        code, seconds, epoch = schedule.acquire(now, rates[caller], held)
+        if code == GO:
+            starts.append(now)
+            left[caller] -= 1
+            if left[caller]:
+                heapq.heappush(events, (now, caller, ""))
+            continue
+        late = rnd.uniform(0, lateness) if lateness else 0.0
+        heapq.heappush(events, (now + seconds + late, caller, epoch if code == SLOT else ""))
+    return starts
+
+
+# --- slots
+
+
+def test_slots_are_spaced_with_no_burst(schedule: Schedule) -> None:
+    assert schedule.acquire(0.0, 50)[:2] == (GO, 0.0)
+    waits = [schedule.acquire(0.0, 50)[1] for _ in range(4)]
+    assert waits == pytest.approx([SLACK / 50 * k for k in (1, 2, 3, 4)], abs=1e-6)
+
+
+def test_the_holder_of_a_slot_starts_when_it_comes(schedule: Schedule) -> None:
+    schedule.acquire(0.0, 10)
+    code, seconds, epoch = schedule.acquire(0.0, 10)
+    assert code == SLOT
+    assert schedule.acquire(seconds, 10, held=epoch)[0] == GO
+    # Holding a slot is not taking one: the next newcomer queues right after it.
+    assert schedule.acquire(seconds, 10)[1] == pytest.approx(SLACK / 10, abs=1e-6)
+
+
+def test_an_idle_gap_builds_no_credit(schedule: Schedule) -> None:
+    schedule.acquire(0.0, 10)
+    assert schedule.acquire(5.0, 10)[0] == GO
+    assert schedule.acquire(5.0, 10)[1] == pytest.approx(SLACK / 10, abs=1e-6)
+
+
+@pytest.mark.parametrize("rate", [1, 2.5, 7, 60])
+def test_callers_on_time_share_the_rate_exactly(schedule: Schedule, rate: float) -> None:
+    allowed = int(rate)
+    starts = sorted(fleet(schedule, [rate] * 8, starts_each=3 * allowed))
+    assert max_in_window(starts) <= allowed
+    achieved = (len(starts) - 1) / (starts[-1] - starts[0])
+    assert achieved == pytest.approx(allowed / SLACK, rel=1e-4)
+
+
+@pytest.mark.parametrize(("rate", "seed"), [(2, 1), (10, 2), (60, 3), (60, 4)])
+def test_late_callers_never_make_more_than_the_rate_in_a_second(schedule: Schedule, rate: float, seed: int
+) -> None:
+    """Callers that wake up to 0.4 s after their slot (a stalled loop, a slow host) would bunch
+    up; the guard on actual starts re-queues the one that would make R + 1."""
+    starts = fleet(schedule, [rate] * 6, starts_each=rate, lateness=0.4, seed=seed)
+    assert len(starts) == 6 * rate
+    assert max_in_window(starts) <= rate
+
+
+def test_the_guard_requeues_a_start_that_would_make_one_too_many(schedule: Schedule) -> None:
+    assert schedule.acquire(0.0, 2)[0] == GO  # next slot 0.505
+    _, first, held_first = schedule.acquire(0.0, 2)
+    _, second, held_second = schedule.acquire(0.0, 2)
+    assert schedule.acquire(first, 2, held_first)[0] == GO
+    # The second holder starts early (its clock ran ahead): two starts in the last second.
+    code, seconds, epoch = schedule.acquire(0.9, 2, held_second)
+    assert (code, epoch) == (SLOT, held_second)  # it keeps its place...
+    assert 0.9 + seconds == pytest.approx(SLACK, abs=1e-5)  # ...until the first start is old
+    assert schedule.acquire(0.9 + seconds, 2, held_second)[0] == GO
+
+
+def test_a_rate_below_one_allows_one_start_per_slot(schedule: Schedule) -> None:
+    starts = sorted(fleet(schedule, [0.5] * 3, starts_each=2))
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert gaps == pytest.approx([SLACK / 0.5] * 5, abs=1e-6)
+
+
+# --- pauses
+
+
+def test_a_pause_holds_everyone_and_the_schedule_restarts_at_its_end(schedule: Schedule) -> None:
+    schedule.acquire(0.0, 10)
+    _, _, held = schedule.acquire(0.0, 10)  # holds the slot at 0.101
+    new, remaining, streak = schedule.pause(0.05, 10, 2.0)
+    assert (new, streak) == (1, 1)
+    assert remaining == pytest.approx(2.0)
+    code, seconds, _ = schedule.acquire(0.101, 10, held)
+    assert code == PAUSED
+    assert seconds == pytest.approx(1.949, abs=1e-6)
+    # After the pause the old slot no longer counts, and there is no burst.
+    assert schedule.acquire(2.05, 10, held)[0] == GO
+    assert schedule.acquire(2.05, 10)[1] == pytest.approx(SLACK / 10, abs=1e-6)
+
+
+def test_a_pause_inside_a_pause_extends_it_without_counting_a_new_one(schedule: Schedule) -> None:
+    assert schedule.pause(0.0, 10, 1.0)[::2] == (1, 1)
+    assert schedule.pause(0.5, 10, 0.2)[:2] == (0, pytest.approx(0.5))  # shorter: no change
+    new, remaining, streak = schedule.pause(0.5, 10, 3.0)
+    assert (new, streak) == (0, 1)
+    assert remaining == pytest.approx(3.0)
+    assert schedule.pause(4.0, 10, 1.0)[::2] == (1, 2)  # a new pause once it ended
+
+
+def test_an_answer_ends_the_run_of_429s(schedule: Schedule) -> None:
+    schedule.pause(0.0, 10, 0.1)
+    schedule.pause(1.0, 10, 0.1)
+    assert int(schedule.call("acquire", 2.0, 10)[3]) == 2
+    schedule.call("calm", 2.0, 10)
+    assert int(schedule.call("acquire", 2.0, 10)[3]) == 0
+
+
+def test_a_short_pause_never_moves_the_schedule_backwards(schedule: Schedule) -> None:
+    schedule.acquire(0.0, 1)
+    schedule.pause(0.2, 1, 0.0)  # Retry-After: 0
+    code, seconds, _ = schedule.acquire(0.2, 1)
+    assert code == SLOT
+    assert 0.2 + seconds == pytest.approx(SLACK, abs=1e-6)
+
+
+# --- rates
+
+
+def test_the_strictest_rate_of_the_jobs_running_holds_for_all(schedule: Schedule) -> None:
+    assert float(schedule.call("acquire", 0.0, 60)[5]) == 60
+    assert float(schedule.call("acquire", 0.0, 10)[5]) == 10
+    reply = schedule.call("acquire", 0.1, 60)
+    assert float(reply[5]) == 10  # the job at 60 goes at 10 while the other runs
+    # Once the stricter job has not been heard of for a while, its rate no longer holds.
+    assert float(schedule.call("acquire", 2.5, 60)[5]) == 60
+
+
+def test_jobs_at_different_rates_starve_none_and_keep_the_lowest(schedule: Schedule) -> None:
+    starts = fleet(schedule, [60, 60, 10], starts_each=10)
+    assert len(starts) == 30
+    assert max_in_window(starts) <= 10
+
+
+def test_a_shared_rate_reaches_every_caller(schedule: Schedule) -> None:
+    assert schedule.call("acquire", 0.0, 10)[4] == ""
+    schedule.call("share", 0.0, 10, "42.5")
+    assert schedule.call("acquire", 1.0, 10)[4] == "42.5"
+
+
+# --- time, keys and errors
+
+
+def test_redis_time_is_the_clock_when_the_caller_gives_none(schedule: Schedule) -> None:
+    assert schedule.acquire(None, 5)[0] == GO
+    code, seconds, _ = schedule.acquire(None, 5)
+    assert code == SLOT
+    assert 0 < seconds <= SLACK / 5
+
+
+def test_the_keys_expire_and_never_hold_the_key(redis_url: str) -> None:
+    schedule = Schedule(redis_url, account="0123abcd")
+    schedule.call("hello", 0.0, 10, "https://api.sendkit.ai")
+    schedule.acquire(0.0, 10)
+    hash_key, starts_key = schedule.keys
+    assert hash_key == "bulk-updater:{0123abcd}"
+    assert starts_key == "bulk-updater:{0123abcd}:starts"
+    for key in schedule.keys:
+        assert 0 < schedule.client.pttl(key) <= KEY_TTL_MS
+    assert schedule.client.hget(hash_key, "account") == "https://api.sendkit.ai"
+    schedule.client.close()
+
+
+def test_an_unknown_operation_is_an_error(schedule: Schedule) -> None:
+    with pytest.raises(redis.ResponseError, match="unknown operation"):
+        schedule.call("nonsense", 0.0, 10)

@@ -1,0 +1,313 @@
+"""`RedisLimiter` against a real `redis-server`: several limiters (each as a process would have
+its own) share one budget and one pause; Redis that cannot be reached, refuses the password or
+goes away; the learned rate; the missing extra.
+
+These tests run in real time (Redis has its own clock) and keep it short: a second or two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bulk_updater import ConfigError, Reply
+from bulk_updater.account import account_id
+from bulk_updater.limits import LimiterDown, Stopped, limiter_for
+from bulk_updater.limits.pacer import SLACK, PausePolicy
+from bulk_updater.limits.shared import RedisLimiter
+from bulk_updater.sandbox import max_in_any_window
+from bulk_updater.settings import RedisClock, Settings
+from tests.conftest import RedisServer, _free_port
+
+#: Pauses as short as a test can afford: Retry-After wins over a backoff of at most 20 ms.
+QUICK = PausePolicy(backoff_base=0.01, backoff_max=0.02, max_pause=5.0)
+
+
+def limiter(url: str, rate: float = 50, clock: RedisClock = "redis") -> RedisLimiter:
+    return RedisLimiter(url, rate=rate, account="test-account", policy=QUICK, clock=clock)
+
+
+async def opened(*limiters: RedisLimiter) -> tuple[RedisLimiter, ...]:
+    for one in limiters:
+        await one.open()
+        one.begin()
+    return limiters
+
+
+@pytest.fixture
+async def pair(redis_url: str) -> AsyncIterator[tuple[RedisLimiter, RedisLimiter]]:
+    """Two limiters on one account, as two processes would hold them."""
+    first, second = await opened(limiter(redis_url), limiter(redis_url))
+    yield first, second
+    await first.close()
+    await second.close()
+
+
+async def hammer(limiters: tuple[RedisLimiter, ...], tasks: int, total: int) -> list[float]:
+    """`tasks` tasks per limiter acquire until `total` starts were had; their wall-clock times."""
+    starts: list[float] = []
+
+    async def one(limiter: RedisLimiter) -> None:
+        while len(starts) < total:
+            await limiter.acquire()
+            starts.append(time.time())
+
+    await asyncio.gather(*(one(lim) for lim in limiters for _ in range(tasks)))
+    return sorted(starts)
+
+
+# --- sharing
+
+
+@pytest.mark.parametrize("clock", ["redis", "local"])
+async def test_limiters_on_one_account_share_its_rate(redis_url: str, clock: RedisClock) -> None:
+    limiters = await opened(*(limiter(redis_url, rate=100, clock=clock) for _ in range(3)))
+    try:
+        starts = await hammer(limiters, tasks=8, total=150)
+    finally:
+        for one in limiters:
+            await one.close()
+    assert max_in_any_window(starts) <= 100
+    # Not faster than the schedule allows, whatever the load (a slow machine may be slower).
+    assert starts[-1] - starts[0] >= (len(starts) - 3) * SLACK / 100 - 0.02
+
+
+async def test_other_accounts_have_budgets_of_their_own(redis_url: str) -> None:
+    mine, theirs = await opened(
+        RedisLimiter(redis_url, rate=1, account="mine"),
+        RedisLimiter(redis_url, rate=1, account="theirs"),
+    )
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await mine.acquire()
+    await theirs.acquire()  # at once: a rate of 1 on another account is no constraint
+    assert loop.time() - started < 0.5
+    await mine.close()
+    await theirs.close()
+
+
+async def test_a_429_in_one_process_pauses_the_other(
+    pair: tuple[RedisLimiter, RedisLimiter],
+) -> None:
+    first, second = pair
+    await second.acquire()
+    loop = asyncio.get_running_loop()
+    paused_at = loop.time()
+    assert first.pause(Reply(429, retry_after=0.4)) == pytest.approx(0.4)
+    await asyncio.gather(*first._tasks)  # the pause has reached Redis
+    await second.acquire()
+    assert loop.time() - paused_at >= 0.35  # Redis's clock and ours tick alike, to a few ms
+
+
+async def test_the_run_of_429s_is_counted_for_the_account(
+    pair: tuple[RedisLimiter, RedisLimiter],
+) -> None:
+    first, second = pair
+    first.pause(Reply(429, retry_after=0.05))
+    await asyncio.gather(*first._tasks)
+    await second.acquire()  # it learns the streak, so its own next pause backs off further
+    assert second._streak == 1
+    second.observe(Reply(200), 0.01)  # an answer: the run is over, for everyone
+    await asyncio.gather(*second._tasks)
+    await first.acquire()
+    assert first._streak == 0
+
+
+async def test_a_429_here_holds_every_caller_here_at_once(redis_url: str) -> None:
+    (one,) = await opened(limiter(redis_url, rate=100))
+    loop = asyncio.get_running_loop()
+    await one.acquire()
+    started = loop.time()
+    one.pause(Reply(429, retry_after=0.5))  # before Redis has heard of it
+    await asyncio.gather(*(one.acquire() for _ in range(3)))
+    assert loop.time() - started >= 0.5
+    await one.close()
+
+
+async def test_a_shared_rate_reaches_the_other_processes(
+    pair: tuple[RedisLimiter, RedisLimiter],
+) -> None:
+    first, second = pair
+    assert second.shared_rate() is None
+    first.share_rate(37.5)
+    assert first.shared_rate() == 37.5
+    await asyncio.gather(*first._tasks)
+    await second.acquire()
+    assert second.shared_rate() == 37.5
+
+
+async def test_the_lowest_rate_running_holds_for_every_job(
+    pair: tuple[RedisLimiter, RedisLimiter],
+) -> None:
+    first, second = pair
+    await first.acquire()
+    assert first.account_rate == 50
+    second.set_rate(5)
+    await second.acquire()
+    await first.acquire()
+    assert first.account_rate == 5
+    with pytest.raises(ValueError, match="more than 0"):
+        second.set_rate(0)
+    with pytest.raises(ValueError, match="more than 0"):
+        second.share_rate(-1)
+
+
+# --- stopping
+
+
+async def test_stop_wakes_a_waiter_and_refuses_more(redis_url: str) -> None:
+    (one,) = await opened(limiter(redis_url))
+    one.pause(Reply(429, retry_after=5.0))
+    waiter = asyncio.ensure_future(one.acquire())
+    await asyncio.sleep(0)  # it now waits for the pause to end
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    one.stop()
+    with pytest.raises(Stopped):
+        await waiter
+    with pytest.raises(Stopped):
+        await one.sleep(100)
+    assert loop.time() - started < 1
+    one.begin()  # a new job may start
+    await one.close()
+
+
+# --- failure
+
+
+async def test_unreachable_at_start_is_a_config_error_naming_the_url_without_password() -> None:
+    url = f"redis://:hunter2-secret@127.0.0.1:{_free_port()}/0"
+    one = limiter(url)
+    with pytest.raises(ConfigError) as caught:
+        await one.open()
+    message = str(caught.value)
+    assert f"redis://:***@127.0.0.1:{url.rsplit(':', 1)[1]}" in message
+    assert "is unreachable" in message
+    assert "hunter2" not in message
+    assert "hunter2" not in repr(one)
+
+
+@pytest.mark.parametrize(
+    ("password", "words"),
+    [(None, "refused the connection"), ("wrong-one", "refused the connection")],
+)
+async def test_a_redis_with_a_password_refuses_a_wrong_or_missing_one(
+    password: str | None, words: str
+) -> None:
+    with RedisServer(password="s3cret-pw") as server:
+        good = limiter(server.url)
+        await good.open()
+        await good.close()
+        auth = f":{password}@" if password else ""
+        bad = limiter(f"redis://{auth}127.0.0.1:{server.port}/0")
+        with pytest.raises(ConfigError, match=words) as caught:
+            await bad.open()
+    assert "s3cret" not in str(caught.value)
+    assert not password or password not in str(caught.value)
+
+
+async def test_losing_redis_mid_run_makes_every_caller_stop_the_job() -> None:
+    with RedisServer() as server:
+        (one,) = await opened(limiter(server.url, rate=1000))
+        await one.acquire()
+        server.stop()
+        with pytest.raises(LimiterDown) as caught:
+            await one.acquire()
+    assert caught.value.message == (
+        f"Redis at {server.url} is unreachable ({caught.value.message.split('(', 1)[1]}"
+    )
+    assert caught.value.message.endswith("; rerun with --resume")
+    with pytest.raises(LimiterDown):
+        await one.acquire()  # and every later caller, without waiting for Redis again
+    with pytest.raises(LimiterDown):
+        await one.sleep(0)
+    await one.close()
+
+
+async def test_a_pause_that_cannot_reach_redis_stops_the_job_too() -> None:
+    with RedisServer() as server:
+        (one,) = await opened(limiter(server.url))
+        server.stop()
+        one.pause(Reply(429, retry_after=0.01))
+        await asyncio.gather(*one._tasks)
+    with pytest.raises(LimiterDown, match="is unreachable"):
+        await one.acquire()
+    await one.close()
+
+
+async def test_acquire_before_open_says_so(redis_url: str) -> None:
+    with pytest.raises(RuntimeError, match="not open"):
+        await limiter(redis_url).acquire()
+
+
+# --- construction
+
+
+def test_limiter_for_builds_the_shared_one_for_the_account() -> None:
+    settings = Settings.build(
+        api_key="sk_live_abc", workspace_id="ws1", rate=60, redis_url="redis://h:1/0"
+    )
+    chosen = limiter_for(settings)
+    assert isinstance(chosen, RedisLimiter)
+    assert chosen.account == account_id(settings.base_url, "ws1", "sk_live_abc")
+    assert chosen.rate == 60
+    assert chosen.clock == "redis"
+
+
+def test_a_missing_redis_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)  # `import redis` now raises ImportError
+    monkeypatch.setitem(sys.modules, "redis.asyncio", None)
+    settings = Settings.build(api_key="k", redis_url="redis://localhost:6379/0")
+    with pytest.raises(ConfigError, match=r"pip install 'bulk-updater\[redis\]'"):
+        limiter_for(settings)
+
+
+@pytest.mark.parametrize("rate", [0, -1])
+def test_a_shared_budget_needs_a_rate(rate: float) -> None:
+    with pytest.raises(ValueError, match="more than 0"):
+        RedisLimiter("redis://h", rate=rate, account="a")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("http://localhost:6379", "must be a Redis URL"),
+        ("localhost:6379", "must be a Redis URL"),
+        ("", "must be a Redis URL"),
+        ("redis://h\n", "must be a Redis URL"),
+    ],
+)
+def test_a_redis_url_is_checked_and_never_repeated(value: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem) as caught:
+        Settings.build(names={"redis_url": "--redis"}, redis_url=value)
+    assert str(caught.value).startswith("--redis: ")
+
+
+def test_a_rate_of_zero_cannot_be_shared() -> None:
+    with pytest.raises(ConfigError, match="cannot be shared"):
+        Settings.build(rate=0, redis_url="redis://localhost:6379/0")
+
+
+def test_the_redis_url_comes_from_the_environment_and_stays_out_of_repr() -> None:
+    settings = Settings.build(environ={"BULK_UPDATER_REDIS_URL": "redis://:pw-xyz@h:1/0"})
+    assert settings.redis_url == "redis://:pw-xyz@h:1/0"
+    assert "pw-xyz" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:secret@h:6379/0", "redis://:***@h:6379/0"),
+        ("redis://user:p@ss@h/1", "redis://user:***@h/1"),
+        ("rediss://h:6380", "rediss://h:6380"),
+        ("unix:///run/redis.sock?db=2&password=secret", "unix:///run/redis.sock?db=2&password=***"),
+    ],
+)
+def test_passwords_are_hidden_wherever_a_url_is_shown(url: str, shown: str) -> None:
+    from bulk_updater.settings import hide_password
+
+    assert hide_password(url) == shown
