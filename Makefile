@@ -17,7 +17,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python tools/demo.py
 
+# The shared-budget tests start a redis-server of their own: it is installed when missing.
 test: $(STAMP)
+	tools/ensure-redis
 	rm -f .coverage .coverage.*
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage combine -q
@@ -29,10 +31,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check bulk_updater tests tools bench
 	$(BIN)/mypy bulk_updater
 
-# The default install is what is measured; nginx is installed when missing (the bench says so
-# and measures the Python endpoint only when it cannot be had). BENCH_ARGS="--quick" to try it.
+# The default install is what is measured; nginx and redis-server are installed when missing (the
+# bench says so and skips what needs them when they cannot be had). BENCH_ARGS="--quick" to try.
 bench: $(STAMP)
 	-tools/ensure-nginx
+	-tools/ensure-redis
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
 clean:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -240,13 +240,21 @@ def _measured(
 
 
 def run_engine(
-    server: Endpoint, csv_path: Path, rows: int, tmp: Path, *, plain: bool = False, rate: float = 0
+    server: Endpoint,
+    csv_path: Path,
+    rows: int,
+    tmp: Path,
+    *,
+    plain: bool = False,
+    rate: float = 0,
+    extra: Sequence[str] = (),
 ) -> Run:
-    """bulk-updater on `csv_path`; `plain` sets BULK_UPDATER_NO_UVLOOP (the plain asyncio loop)."""
+    """bulk-updater on `csv_path`; `plain` sets BULK_UPDATER_NO_UVLOOP (the plain asyncio loop),
+    `extra` are more options (`--redis URL`)."""
     kind = "engine-asyncio" if plain else "engine"
     tag = f"{kind}-{rows}-{time.monotonic_ns()}"
     report, summary_path = tmp / f"{tag}.report.csv", tmp / f"{tag}.summary.json"
-    argv = [PY, "-m", "bulk_updater", "run", str(csv_path), "-q"]
+    argv = [PY, "-m", "bulk_updater", "run", str(csv_path), "-q", *extra]
     argv += _options(
         base_url=server.url,
         rate=rate,

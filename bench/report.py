@@ -17,7 +17,9 @@ from harness import OUT, say
 from results import Result, Table, Target
 from servers import NginxInstall
 
-PACKAGES = ("bulk-updater", "aiohttp", "aiolimiter", "tenacity", "pydantic", "uvloop", "orjson")
+PACKAGES = (
+    "bulk-updater", "aiohttp", "aiolimiter", "tenacity", "pydantic", "uvloop", "orjson", "redis"
+)  # fmt: skip
 
 
 def machine() -> dict[str, Any]:

@@ -52,7 +52,7 @@ def is_loopback(host: str | None) -> bool:
 
 
 def hide_password(url: str) -> str:
-    """`url` as it may be shown: a password in it (`redis://:secret@host`, `?password=`) as `***`."""
+    """`url` as it may be shown: its password (`redis://:secret@h`, `?password=`) as `***`."""
     return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", url))
 
 

@@ -403,6 +403,30 @@ class RedisServer:
         self.stop()
 
 
+class RecordedStarts:
+    """The start times a shared budget's schedule records in Redis, gathered by `take()`.
+
+    The list in Redis keeps only the latest R starts, so `take()` must run at least once per R
+    starts: at every request a sandbox sees, say (`SandboxThread.wait_until`'s condition).
+    """
+
+    def __init__(self, redis_url: str, base_url: str, api_key: str) -> None:
+        import redis
+
+        from bulk_updater.account import account_id
+        from bulk_updater.limits.shared import budget_keys
+
+        self.client = redis.Redis.from_url(redis_url, decode_responses=True)
+        self.key = budget_keys(account_id(base_url, None, api_key))[1]
+        self.times: set[float] = set()
+
+    def take(self) -> None:
+        self.times.update(float(t) for t in self.client.lrange(self.key, 0, -1))
+
+    def close(self) -> None:
+        self.client.close()
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

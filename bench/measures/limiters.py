@@ -43,7 +43,7 @@ def measure(ctx: Context) -> Result:
 
 
 def _limiters(rate: int) -> dict[str, Callable[[], Acquire]]:
-    from bulk_updater.pacing import Pacer
+    from bulk_updater.limits import Pacer
 
     limiters: dict[str, Callable[[], Acquire]] = {}
     try:

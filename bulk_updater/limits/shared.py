@@ -52,7 +52,8 @@ KEY_PREFIX: Final = "bulk-updater"
 #: How long an account's keys outlive their last use: a day keeps a learned rate for the next
 #: night's job, and an account no job uses any more leaves nothing behind for long.
 KEY_TTL_MS: Final = 86_400_000
-#: A Redis answers in a millisecond or two; one that takes this long is gone.
+#: A Redis answers in a millisecond or two; one that takes this long (to connect, or to answer)
+#: is gone.
 SOCKET_TIMEOUT: Final = 2.0
 #: Fresh connections tried after a failed call (a proxy that dropped an idle connection) before
 #: the job stops.
@@ -161,7 +162,7 @@ class RedisLimiter:
             client = redis.asyncio.Redis.from_url(
                 self.url,
                 decode_responses=True,
-                socket_timeout=SOCKET_TIMEOUT,
+                socket_timeout=None,  # the deadline is ours: see `_call`
                 socket_connect_timeout=SOCKET_TIMEOUT,
                 retry=redis.asyncio.retry.Retry(
                     redis.backoff.ExponentialBackoff(cap=0.5, base=0.05), RETRIES
@@ -176,8 +177,9 @@ class RedisLimiter:
             await self._call("hello", self._label)
             # One connection per worker, made now: connecting while the first wave of slots is
             # handed out would delay some of those calls by milliseconds, and bunch starts.
-            await asyncio.gather(*(client.ping() for _ in range(self._connections)))
-        except redis.RedisError as exc:
+            async with asyncio.timeout(SOCKET_TIMEOUT):
+                await asyncio.gather(*(client.ping() for _ in range(self._connections)))
+        except (redis.RedisError, TimeoutError) as exc:
             await self.close()
             raise ConfigError(self._at_start(exc)) from None
         log.info("sharing the rate budget of %s through Redis at %s", self._label, self.shown_url)
@@ -192,7 +194,13 @@ class RedisLimiter:
 
     def _reason(self, exc: Exception) -> str:
         """What redis-py said, with the password (should it echo it) taken out."""
-        text = str(exc).strip() or type(exc).__name__
+        text = str(exc).strip()
+        if not text:
+            text = (
+                f"no answer within {SOCKET_TIMEOUT:g}s"
+                if isinstance(exc, TimeoutError)
+                else (type(exc).__name__)
+            )
         for secret in _passwords(self.url):
             text = text.replace(secret, "***")
         return text
@@ -225,8 +233,11 @@ class RedisLimiter:
         if self._script is None:
             raise RuntimeError("RedisLimiter is not open: call `await limiter.open()` first")
         now = "" if self.clock == "redis" else f"{time.time():.6f}"
-        args = [op, now, repr(float(self.rate)), arg, repr(SLACK), KEY_TTL_MS]
-        reply: list[Any] = await self._script(keys=list(self._keys), args=args)
+        args: list[str | int] = [op, now, repr(float(self.rate)), arg, repr(SLACK), KEY_TTL_MS]
+        # Not redis-py's socket timeout: it wraps each send in `asyncio.wait_for`, which on
+        # Python 3.11 can swallow a cancellation, and a worker the job cancels must end.
+        async with asyncio.timeout(SOCKET_TIMEOUT):
+            reply: list[Any] = await self._script(keys=list(self._keys), args=args)
         self._streak = int(reply[3])
         self._shared_rate = float(reply[4]) if reply[4] else None
         self._limit = float(reply[5])
@@ -260,7 +271,7 @@ class RedisLimiter:
             generation = self._generation
             try:
                 reply = await self._call("acquire", held)
-            except self._redis.RedisError as exc:
+            except (self._redis.RedisError, TimeoutError) as exc:
                 raise self._lose(exc) from None
             self._check()
             code, seconds = int(reply[0]), float(reply[1])
@@ -350,7 +361,7 @@ class RedisLimiter:
         loop = asyncio.get_running_loop()
         try:
             reply = await self._call(op, arg)
-        except self._redis.RedisError as exc:
+        except (self._redis.RedisError, TimeoutError) as exc:
             self._lose(exc)  # the next acquire() stops the job
             return
         if op == "pause":  # a longer pause from another process holds here too

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -124,7 +125,8 @@ def test_callers_on_time_share_the_rate_exactly(schedule: Schedule, rate: float)
 
 
 @pytest.mark.parametrize(("rate", "seed"), [(2, 1), (10, 2), (60, 3), (60, 4)])
-def test_late_callers_never_make_more_than_the_rate_in_a_second(schedule: Schedule, rate: float, seed: int
+def test_late_callers_never_make_more_than_the_rate_in_a_second(
+    schedule: Schedule, rate: float, seed: int
 ) -> None:
     """Callers that wake up to 0.4 s after their slot (a stalled loop, a slow host) would bunch
     up; the guard on actual starts re-queues the one that would make R + 1."""
@@ -136,7 +138,7 @@ def test_late_callers_never_make_more_than_the_rate_in_a_second(schedule: Schedu
 def test_the_guard_requeues_a_start_that_would_make_one_too_many(schedule: Schedule) -> None:
     assert schedule.acquire(0.0, 2)[0] == GO  # next slot 0.505
     _, first, held_first = schedule.acquire(0.0, 2)
-    _, second, held_second = schedule.acquire(0.0, 2)
+    _, _, held_second = schedule.acquire(0.0, 2)
     assert schedule.acquire(first, 2, held_first)[0] == GO
     # The second holder starts early (its clock ran ahead): two starts in the last second.
     code, seconds, epoch = schedule.acquire(0.9, 2, held_second)
@@ -147,7 +149,7 @@ def test_the_guard_requeues_a_start_that_would_make_one_too_many(schedule: Sched
 
 def test_a_rate_below_one_allows_one_start_per_slot(schedule: Schedule) -> None:
     starts = sorted(fleet(schedule, [0.5] * 3, starts_each=2))
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert gaps == pytest.approx([SLACK / 0.5] * 5, abs=1e-6)
 
 

@@ -1,0 +1,145 @@
+"""`--redis URL`: several `bulk-updater run` processes share one account's budget; Redis that is
+stopped mid-run (exit 3, then `--resume`), unreachable at start (exit 2, before any request), or
+guarded by a password that is never shown; the `[redis]` extra missing."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from bulk_updater.sandbox import SandboxThread, max_in_any_window
+from tests.cli.conftest import (
+    KEY,
+    applied,
+    clean_env,
+    cli,
+    finish,
+    job_input,
+    leaks,
+    read_run_report,
+    running,
+    start,
+    wait_until,
+)
+from tests.conftest import RecordedStarts, RedisServer, _free_port, make_leads
+
+RATE = 30
+
+
+def test_three_processes_share_the_accounts_rate(tmp_path: Path, redis_url: str) -> None:
+    leads = make_leads(90)
+    ids = list(leads)
+    inputs = []
+    for n in range(3):
+        folder = tmp_path / f"job{n}"
+        folder.mkdir()
+        part = {lead: leads[lead] for lead in ids[n::3]}
+        inputs.append((folder, job_input(folder, part)[0]))
+    # The burst is the API's hidden tolerance: a process's very first request pays for its HTTP
+    # client's set-up after its slot, beyond the 1% margin, and may land next to the one after.
+    with SandboxThread(leads, api_key=KEY, rate=RATE, burst=5) as sb:
+        starts = RecordedStarts(redis_url, sb.url, KEY)
+        procs = [
+            start(source, "--base-url", sb.url, "--rate", str(RATE), "--redis", redis_url,
+                  cwd=folder)
+            for folder, source in inputs
+        ]  # fmt: skip
+        with running(procs[0]), running(procs[1]), running(procs[2]):
+            wait_until(sb, lambda: starts.take() or applied(sb) >= 90, 60, "every row applied")
+            results = [finish(proc, timeout=30) for proc in procs]
+        state = sb.state
+    starts.close()
+    for code, out, err in results:
+        assert code == 0, out + err
+        assert "429s 0" in out
+    assert state.rate_limited == 0
+    assert len(starts.times) == state.requests == 90
+    assert max_in_any_window(starts.times) <= RATE  # the promise: starts, across processes
+    times = sorted(starts.times)
+    assert (len(times) - 1) / (times[-1] - times[0]) <= RATE  # one budget, not three
+
+
+def test_redis_stopped_mid_run_stops_the_job_and_resume_finishes_it(tmp_path: Path) -> None:
+    leads = make_leads(120)
+    source, ids = job_input(tmp_path, leads)
+    report = tmp_path / "report.csv"
+    summary_json = tmp_path / "summary.json"
+    with RedisServer() as server, SandboxThread(leads, api_key=KEY) as sb:
+        base = ("--base-url", sb.url, "--report", report, "--rate", "40", "--redis", server.url)
+        with running(start(source, *base, "--summary-json", summary_json, cwd=tmp_path)) as proc:
+            wait_until(sb, lambda: applied(sb) >= 10, 30, "10 rows applied")
+            server.stop()
+            code, out, err = finish(proc, timeout=30)
+        assert code == 3, out + err
+        assert f"stopped: Redis at {server.url} is unreachable (" in out
+        assert "; rerun with --resume" in out
+        first = read_run_report(report)
+        assert [int(r["row"]) for r in first] == list(range(1, 121))  # flushed, in order
+        done = {r["id"] for r in first if r["status"] == "updated"}
+        assert 10 <= len(done) < 120
+        assert {r["status"] for r in first} == {"updated", "aborted"}
+        summary = json.loads(summary_json.read_text())
+        assert (summary["exit_code"], summary["stopped"]) == (3, "limiter_down")
+
+        server.start()  # back, on the same port
+        code, out, err = cli(source, *base, "--resume", cwd=tmp_path)
+        assert code == 0, out + err
+        assert {r["status"] for r in read_run_report(report)} == {"updated"}
+        for lead in done:  # finished in the first run: never sent again
+            assert sb.state.patches_by_lead[lead] == 1
+        assert set(sb.state.applied_by_lead) == set(ids)
+
+
+def test_redis_unreachable_at_start_exits_2_before_any_request(tmp_path: Path) -> None:
+    leads = make_leads(5)
+    source, _ = job_input(tmp_path, leads)
+    summary_json = tmp_path / "summary.json"
+    port = _free_port()
+    url = f"redis://:hunter2-pw@127.0.0.1:{port}/0"
+    with SandboxThread(leads, api_key=KEY) as sb:
+        code, out, err = cli(
+            source, "--base-url", sb.url, "--redis", url, "--summary-json", summary_json,
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert sb.state.requests == 0
+    assert code == 2, out + err
+    assert f"Redis at redis://:***@127.0.0.1:{port}/0 is unreachable" in err
+    assert leaks("hunter2", out, err, tmp_path) == []
+    summary = json.loads(summary_json.read_text())
+    assert (summary["state"], summary["exit_code"]) == ("failed", 2)
+
+
+def test_redis_from_the_environment_with_a_password_never_shown(tmp_path: Path) -> None:
+    leads = make_leads(6)
+    source, _ = job_input(tmp_path, leads)
+    with RedisServer(password="pw-Zq81xK") as server, SandboxThread(leads, api_key=KEY) as sb:
+        env = clean_env(SENDKIT_API_KEY=KEY, BULK_UPDATER_REDIS_URL=server.url)
+        code, out, err = cli(source, "--base-url", sb.url, "-v", env=env, cwd=tmp_path)
+        assert code == 0, out + err
+        assert applied(sb) == 6
+        assert "sharing the rate budget" in err  # -v says what it shares, and where
+        wrong = f"redis://:not-it@127.0.0.1:{server.port}/0"
+        code, out, err = cli(source, "--base-url", sb.url, "--redis", wrong, cwd=tmp_path)
+        assert code == 2, out + err
+        assert "refused the connection" in err
+    assert leaks("pw-Zq81xK", out, err, tmp_path) == []
+    assert leaks("not-it", out, err, tmp_path) == []
+
+
+def test_without_the_redis_extra_the_message_names_it(tmp_path: Path) -> None:
+    leads = make_leads(2)
+    source, _ = job_input(tmp_path, leads)
+    shadow = tmp_path / "shadow" / "redis"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('not installed')\n")
+    env = clean_env(SENDKIT_API_KEY=KEY)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(shadow.parent), env.get("PYTHONPATH")]))
+    with SandboxThread(leads, api_key=KEY) as sb:
+        code, out, err = cli(
+            source, "--base-url", sb.url, "--redis", "redis://127.0.0.1:1/0", env=env,
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert sb.state.requests == 0
+    assert code == 2, out + err
+    assert "pip install 'bulk-updater[redis]'" in err

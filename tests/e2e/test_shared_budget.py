@@ -1,0 +1,108 @@
+"""Several engines, one API account, one Redis: the rate budget, the 429 pause and a lost Redis,
+against the real sandbox over loopback sockets (and one job against a fake sender).
+
+Real time, kept short: the sandbox's limit is 50 per second and each test sends about 100
+requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+from aiohttp import web
+
+from bulk_updater import BulkUpdater, LeadUpdate, Reply, Status, StopReason, Summary
+from bulk_updater.sandbox import SandboxThread, max_in_any_window
+from tests.conftest import FakeSender, RecordedStarts, RedisServer, make_leads
+
+KEY = "sk_test_shared_budget"
+RATE = 50
+
+
+def city_rows(ids: list[str]) -> list[dict[str, Any]]:
+    return [{"id": lead, "city": "Oslo"} for lead in ids]
+
+
+async def engine(url: str, redis_url: str, ids: list[str], **settings: Any) -> Summary:
+    """One job, as one process of a team would run it: its own limiter, the same account."""
+    async with BulkUpdater(
+        api_key=KEY, base_url=url, rate=RATE, concurrency=8, redis_url=redis_url, **settings
+    ) as updater:
+        return await updater.run(city_rows(ids))
+
+
+async def test_three_engines_at_the_accounts_rate_share_it_with_no_429(redis_url: str) -> None:
+    leads = make_leads(120)
+    ids = list(leads)
+    # The burst is the API's hidden tolerance, for arrivals that jitter beyond the 1% margin on
+    # a busy machine; the starts themselves must keep the rate exactly.
+    with SandboxThread(leads, api_key=KEY, rate=RATE, burst=5) as sandbox:
+        starts = RecordedStarts(redis_url, sandbox.url, KEY)
+        watch = asyncio.to_thread(
+            sandbox.wait_until, lambda: starts.take() or len(starts.times) >= 120, 60
+        )
+        summaries, _ = await asyncio.gather(
+            asyncio.gather(*(engine(sandbox.url, redis_url, ids[n::3]) for n in range(3))),
+            watch,
+        )
+        state = sandbox.state
+    starts.close()
+    assert state.rate_limited == 0
+    assert len(starts.times) == state.requests == 120
+    assert max_in_any_window(starts.times) <= RATE
+    assert [s.counts[Status.UPDATED] for s in summaries] == [40, 40, 40]
+    assert all(lead["city"] == "Oslo" for lead in state.leads.values())
+    times = sorted(starts.times)
+    assert (len(times) - 1) / (times[-1] - times[0]) <= RATE  # one budget, not three
+
+
+async def test_a_429_to_one_engine_pauses_them_all(redis_url: str) -> None:
+    leads = make_leads(60)
+    ids = list(leads)
+    counter = itertools.count(1)
+    limited_at: list[float] = []
+
+    async def one_429(request: web.Request) -> web.StreamResponse | None:
+        if next(counter) == 10:
+            limited_at.append(asyncio.get_running_loop().time())
+            body = {"success": False, "error": {"code": "RATE_LIMITED", "message": "slow down"}}
+            return web.json_response(body, status=429, headers={"Retry-After": "1"})
+        return None
+
+    with SandboxThread(leads, api_key=KEY, intercept=one_429) as sandbox:
+        summaries = await asyncio.gather(
+            *(engine(sandbox.url, redis_url, ids[n::3]) for n in range(3))
+        )
+        arrivals = sorted(sandbox.state.arrivals)
+    assert sum(s.rate_limited for s in summaries) == 1
+    assert sum(s.counts[Status.UPDATED] for s in summaries) == 60
+    (at,) = limited_at
+    # Requests that had started before the 429 arrived are through at once; then every
+    # engine, not only the one that got it, waits out the second it asked for.
+    during = [t for t in arrivals if at + 0.15 < t < at + 0.95]
+    assert during == []
+
+
+async def test_losing_redis_mid_job_stops_it_as_an_outage() -> None:
+    with RedisServer() as server:
+
+        def script(update: LeadUpdate, attempt: int) -> Reply:
+            if len(sender.calls) == 5:
+                server.stop()  # as if the Redis host went down
+            return Reply(200)
+
+        sender = FakeSender(script, latency=0.001)
+        async with BulkUpdater(
+            sender=sender, api_key=KEY, rate=100, concurrency=4, redis_url=server.url
+        ) as updater:
+            summary = await updater.run(city_rows([f"lead{n}" for n in range(200)]))
+    assert summary.stopped is StopReason.LIMITER_DOWN
+    assert summary.stop_message is not None
+    assert summary.stop_message.startswith(f"Redis at {server.url} is unreachable (")
+    assert summary.stop_message.endswith("; rerun with --resume")
+    assert summary.exit_code == 3
+    assert summary.counts[Status.UPDATED] >= 5
+    assert summary.counts[Status.UPDATED] + summary.counts[Status.ABORTED] == 200
+    assert len(sender.calls) < 5 + 4  # nothing more started once Redis was gone
