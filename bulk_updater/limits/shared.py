@@ -182,7 +182,12 @@ class RedisLimiter:
         except (redis.RedisError, TimeoutError) as exc:
             await self.close()
             raise ConfigError(self._at_start(exc)) from None
-        log.info("sharing the rate budget of %s through Redis at %s", self._label, self.shown_url)
+        log.info(
+            "sharing the rate budget of %s through Redis at %s (keys %s*)",
+            self._label,
+            self.shown_url,
+            self._keys[0],
+        )
 
     async def close(self) -> None:
         """Let pending messages (a pause, a rate) reach Redis, then disconnect."""
