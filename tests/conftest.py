@@ -414,7 +414,7 @@ class RecordedStarts:
         import redis
 
         from bulk_updater.account import account_id
-        from bulk_updater.limits.shared import budget_keys
+        from bulk_updater.limits.store import budget_keys
 
         self.client = redis.Redis.from_url(redis_url, decode_responses=True)
         self.key = budget_keys(account_id(base_url, None, api_key))[1]

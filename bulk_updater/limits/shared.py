@@ -21,6 +21,9 @@ any sliding second, whoever was late. So every process on one Redis and account 
 - **Failure.** `open()` raises `ConfigError` when Redis cannot be reached (nothing is sent);
   losing it later makes `acquire()` raise `LimiterDown`, which stops the job as an outage. It
   never falls back to a budget of its own. A password in the URL is never shown.
+
+This module is the limiter's side (waiting, pausing, what each answer says); `store.py` is the
+Redis side (the connection, the script call and its deadline, errors in words).
 """
 
 from __future__ import annotations
@@ -28,64 +31,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from importlib import resources
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import TYPE_CHECKING, Any
 
 from ..account import account_id, account_label
-from ..errors import ConfigError
-from ..settings import RedisClock, Settings, hide_password
-from .pacer import _NOT_ANSWERED, _TICK, SLACK, LimiterDown, PausePolicy, Stopped
+from ..settings import RedisClock, Settings
+from .pacer import _NOT_ANSWERED, _TICK, LimiterDown, PausePolicy, Stopped
+from .store import BudgetStore
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
-    from redis.commands.core import AsyncScript
-
     from ..answers import Reply
 
 log = logging.getLogger("bulk_updater")
 
-SCRIPT: Final = resources.files(__package__).joinpath("schedule.lua").read_text(encoding="utf-8")
-KEY_PREFIX: Final = "bulk-updater"
-#: How long an account's keys outlive their last use: a day keeps a learned rate for the next
-#: night's job, and an account no job uses any more leaves nothing behind for long.
-KEY_TTL_MS: Final = 86_400_000
-#: A Redis answers in a millisecond or two; one that takes this long (to connect, or to answer)
-#: is gone.
-SOCKET_TIMEOUT: Final = 2.0
-#: Fresh connections tried after a failed call (a proxy that dropped an idle connection) before
-#: the job stops.
-RETRIES: Final = 2
-#: The most connections made ahead of the first slot (one per worker, up to this).
-MAX_WARM: Final = 64
-
 # The script's answers to `acquire` (see schedule.lua).
-_GO: Final = 1
-_SLOT: Final = 2
-_PAUSED: Final = 3
-
-
-def budget_keys(account: str) -> tuple[str, str]:
-    """The Redis keys of an account's budget: its hash and its list of latest starts.
-
-    The braces are a Redis Cluster hash tag: both keys live in one slot, as a script needs.
-    """
-    base = f"{KEY_PREFIX}:{{{account}}}"
-    return base, f"{base}:starts"
-
-
-def _redis() -> ModuleType:
-    """redis-py, imported when a job asks for a shared budget (it is an optional extra)."""
-    try:
-        import redis.asyncio
-    except ImportError:
-        raise ConfigError(
-            "sharing the rate budget through Redis needs the redis package: "
-            "pip install 'bulk-updater[redis]'"
-        ) from None
-    return redis
+_GO = 1
+_PAUSED = 3
 
 
 class RedisLimiter:
@@ -110,18 +70,14 @@ class RedisLimiter:
     ) -> None:
         if not rate > 0:
             raise ValueError("rate must be more than 0: a shared budget needs a limit")
-        self._redis = _redis()
+        self._store = BudgetStore(url, account, clock=clock, connections=connections)
         self.url = url
-        self.shown_url = hide_password(url)
+        self.shown_url = self._store.shown_url
         self.rate = rate
         self.account = account
         self.clock = clock
         self.policy = policy or PausePolicy.of(Settings())
         self._label = label
-        self._connections = max(1, min(connections, MAX_WARM))
-        self._keys = budget_keys(account)
-        self._client: Redis | None = None
-        self._script: AsyncScript | None = None
         self._halt = asyncio.Event()  # set by stop() and by a lost Redis: wakes every waiter
         self._stopped = False
         self._lost: str | None = None  # why Redis can no longer be used
@@ -155,94 +111,30 @@ class RedisLimiter:
     async def open(self) -> None:
         """Connect and run the script once; `ConfigError` (URL shown without its password)
         when Redis cannot be reached, refuses the password or cannot run the script."""
-        if self._client is not None:
-            return
-        redis = self._redis
-        try:
-            client = redis.asyncio.Redis.from_url(
-                self.url,
-                decode_responses=True,
-                socket_timeout=None,  # the deadline is ours: see `_call`
-                socket_connect_timeout=SOCKET_TIMEOUT,
-                retry=redis.asyncio.retry.Retry(
-                    redis.backoff.ExponentialBackoff(cap=0.5, base=0.05), RETRIES
-                ),
-                client_name="bulk-updater",
-            )
-        except ValueError as exc:
-            raise ConfigError(f"the Redis URL {self.shown_url} cannot be used: {exc}") from None
-        self._client = client
-        self._script = client.register_script(SCRIPT)
-        try:
-            await self._call("hello", self._label)
-            # One connection per worker, made now: connecting while the first wave of slots is
-            # handed out would delay some of those calls by milliseconds, and bunch starts.
-            async with asyncio.timeout(SOCKET_TIMEOUT):
-                await asyncio.gather(*(client.ping() for _ in range(self._connections)))
-        except (redis.RedisError, TimeoutError) as exc:
-            await self.close()
-            raise ConfigError(self._at_start(exc)) from None
+        await self._store.open(self._label, self.rate)
         log.info(
             "sharing the rate budget of %s through Redis at %s (keys %s*)",
             self._label,
             self.shown_url,
-            self._keys[0],
+            self._store.keys[0],
         )
 
     async def close(self) -> None:
         """Let pending messages (a pause, a rate) reach Redis, then disconnect."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        client, self._client, self._script = self._client, None, None
-        if client is not None:
-            await client.aclose()
-
-    def _reason(self, exc: Exception) -> str:
-        """What redis-py said, with the password (should it echo it) taken out."""
-        text = str(exc).strip()
-        if not text:
-            text = (
-                f"no answer within {SOCKET_TIMEOUT:g}s"
-                if isinstance(exc, TimeoutError)
-                else (type(exc).__name__)
-            )
-        for secret in _passwords(self.url):
-            text = text.replace(secret, "***")
-        return text
-
-    def _at_start(self, exc: Exception) -> str:
-        redis = self._redis
-        where, reason = f"Redis at {self.shown_url}", self._reason(exc)
-        if isinstance(exc, redis.AuthenticationError | redis.exceptions.NoPermissionError):
-            return f"{where} refused the connection ({reason}); check the password in the URL"
-        if isinstance(exc, redis.ResponseError):
-            return (
-                f"{where} cannot run the shared schedule ({reason}); if it refuses TIME in "
-                "scripts, use the local clock (--redis-clock local; see the README)"
-            )
-        return f"{where} is unreachable ({reason}); start it or fix the Redis URL"
+        await self._store.close()
 
     def _lose(self, exc: Exception) -> LimiterDown:
         """Redis failed mid-run: from now on every caller stops the job."""
         if self._lost is None:
-            refused = isinstance(exc, self._redis.ResponseError)  # READONLY, OOM, ...
-            what = "refused the shared schedule" if refused else "is unreachable"
-            self._lost = (
-                f"Redis at {self.shown_url} {what} ({self._reason(exc)}); rerun with --resume"
-            )
+            self._lost = self._store.lost(exc)
             self._halt.set()
         return LimiterDown(self._lost)
 
     async def _call(self, op: str, arg: str = "") -> list[Any]:
         """One run of the script; keeps what every answer says of the account's state."""
-        if self._script is None:
-            raise RuntimeError("RedisLimiter is not open: call `await limiter.open()` first")
-        now = "" if self.clock == "redis" else f"{time.time():.6f}"
-        args: list[str | int] = [op, now, repr(float(self.rate)), arg, repr(SLACK), KEY_TTL_MS]
-        # Not redis-py's socket timeout: it wraps each send in `asyncio.wait_for`, which on
-        # Python 3.11 can swallow a cancellation, and a worker the job cancels must end.
-        async with asyncio.timeout(SOCKET_TIMEOUT):
-            reply: list[Any] = await self._script(keys=list(self._keys), args=args)
+        reply = await self._store.call(op, self.rate, arg)
         self._streak = int(reply[3])
         self._shared_rate = float(reply[4]) if reply[4] else None
         self._limit = float(reply[5])
@@ -276,7 +168,7 @@ class RedisLimiter:
             generation = self._generation
             try:
                 reply = await self._call("acquire", held)
-            except (self._redis.RedisError, TimeoutError) as exc:
+            except self._store.errors as exc:
                 raise self._lose(exc) from None
             self._check()
             code, seconds = int(reply[0]), float(reply[1])
@@ -356,7 +248,7 @@ class RedisLimiter:
 
     def _publish(self, op: str, arg: str = "") -> None:
         """Send a pause, the end of a run of 429s or a rate without holding up the caller."""
-        if self._script is None or self._lost is not None:
+        if not self._store.is_open or self._lost is not None:
             return
         task = asyncio.get_running_loop().create_task(self._send(op, arg))
         self._tasks.add(task)
@@ -366,17 +258,8 @@ class RedisLimiter:
         loop = asyncio.get_running_loop()
         try:
             reply = await self._call(op, arg)
-        except (self._redis.RedisError, TimeoutError) as exc:
+        except self._store.errors as exc:
             self._lose(exc)  # the next acquire() stops the job
             return
         if op == "pause":  # a longer pause from another process holds here too
             self._resume_at = max(self._resume_at, loop.time() + float(reply[1]))
-
-
-def _passwords(url: str) -> list[str]:
-    """The password a URL holds, as written and as redis-py reads it (percent-decoded)."""
-    with contextlib.suppress(ValueError):
-        parts = urlsplit(url)
-        found = [parts.password or "", *parse_qs(parts.query).get("password", [])]
-        return [s for p in found if p for s in {p, unquote(p)}]
-    return []

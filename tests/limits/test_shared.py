@@ -18,7 +18,8 @@ from bulk_updater import ConfigError, Reply
 from bulk_updater.account import account_id
 from bulk_updater.limits import LimiterDown, Stopped, limiter_for
 from bulk_updater.limits.pacer import SLACK, PausePolicy
-from bulk_updater.limits.shared import RedisLimiter, budget_keys
+from bulk_updater.limits.shared import RedisLimiter
+from bulk_updater.limits.store import budget_keys
 from bulk_updater.sandbox import max_in_any_window
 from bulk_updater.settings import RedisClock, Settings
 from tests.conftest import RedisServer, _free_port
@@ -276,7 +277,7 @@ async def test_callers_cancelled_mid_call_end(redis_url: str) -> None:
 
 
 async def test_a_redis_that_never_answers_is_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bulk_updater.limits.shared.SOCKET_TIMEOUT", 0.2)
+    monkeypatch.setattr("bulk_updater.limits.store.SOCKET_TIMEOUT", 0.2)
     held: list[asyncio.StreamWriter] = []
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

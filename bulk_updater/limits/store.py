@@ -1,0 +1,167 @@
+"""The Redis side of a shared budget: the connection, the script, and what failures mean.
+
+redis-py is imported only when a job asks for a shared budget (it is the `[redis]` extra). Each
+limiter has one client: connections made at `open()`, each call of the script under a deadline
+of our own, and every failure told in words that show the URL without its password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from importlib import resources
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ..errors import ConfigError
+from ..settings import RedisClock, hide_password
+from .pacer import SLACK
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.commands.core import AsyncScript
+
+SCRIPT: Final = resources.files(__package__).joinpath("schedule.lua").read_text(encoding="utf-8")
+KEY_PREFIX: Final = "bulk-updater"
+#: How long an account's keys outlive their last use: a day keeps a learned rate for the next
+#: night's job, and an account no job uses any more leaves nothing behind for long.
+KEY_TTL_MS: Final = 86_400_000
+#: A Redis answers in a millisecond or two; one that takes this long (to connect, or to answer)
+#: is gone.
+SOCKET_TIMEOUT: Final = 2.0
+#: Fresh connections tried after a failed call (a proxy that dropped an idle connection) before
+#: the job stops.
+RETRIES: Final = 2
+#: The most connections made ahead of the first slot (one per worker, up to this).
+MAX_WARM: Final = 64
+
+
+def budget_keys(account: str) -> tuple[str, str]:
+    """The Redis keys of an account's budget: its hash and its list of latest starts.
+
+    The braces are a Redis Cluster hash tag: both keys live in one slot, as a script needs.
+    """
+    base = f"{KEY_PREFIX}:{{{account}}}"
+    return base, f"{base}:starts"
+
+
+def _redis() -> ModuleType:
+    """redis-py, imported when a job asks for a shared budget (it is an optional extra)."""
+    try:
+        import redis.asyncio
+    except ImportError:
+        raise ConfigError(
+            "sharing the rate budget through Redis needs the redis package: "
+            "pip install 'bulk-updater[redis]'"
+        ) from None
+    return redis
+
+
+class BudgetStore:
+    """One account's budget in one Redis: `call()` runs the script there.
+
+    `errors` are the exceptions a call may raise when Redis fails; `at_start()` and `lost()`
+    say what they mean.
+    """
+
+    def __init__(self, url: str, account: str, *, clock: RedisClock, connections: int) -> None:
+        self._redis = _redis()
+        self.url = url
+        self.shown_url = hide_password(url)
+        self.keys = budget_keys(account)
+        self.clock = clock
+        self.errors: tuple[type[Exception], ...] = (self._redis.RedisError, TimeoutError)
+        self._connections = max(1, min(connections, MAX_WARM))
+        self._client: Redis | None = None
+        self._script: AsyncScript | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._script is not None
+
+    async def open(self, label: str, rate: float) -> None:
+        """Connect and run the script once; `ConfigError` saying why when that fails."""
+        if self._client is not None:
+            return
+        redis = self._redis
+        try:
+            client = redis.asyncio.Redis.from_url(
+                self.url,
+                decode_responses=True,
+                socket_timeout=None,  # the deadline is ours: see `call`
+                socket_connect_timeout=SOCKET_TIMEOUT,
+                retry=redis.asyncio.retry.Retry(
+                    redis.backoff.ExponentialBackoff(cap=0.5, base=0.05), RETRIES
+                ),
+                client_name="bulk-updater",
+            )
+        except ValueError as exc:
+            raise ConfigError(f"the Redis URL {self.shown_url} cannot be used: {exc}") from None
+        self._client = client
+        self._script = client.register_script(SCRIPT)
+        try:
+            await self.call("hello", rate, label)
+            # One connection per worker, made now: connecting while the first wave of slots is
+            # handed out would delay some of those calls by milliseconds, and bunch starts.
+            async with asyncio.timeout(SOCKET_TIMEOUT):
+                await asyncio.gather(*(client.ping() for _ in range(self._connections)))
+        except self.errors as exc:
+            await self.close()
+            raise ConfigError(self.at_start(exc)) from None
+
+    async def close(self) -> None:
+        client, self._client, self._script = self._client, None, None
+        if client is not None:
+            await client.aclose()
+
+    async def call(self, op: str, rate: float, arg: str = "") -> list[Any]:
+        """One run of the script (see schedule.lua for `op`, `arg` and the answer)."""
+        if self._script is None:
+            raise RuntimeError("RedisLimiter is not open: call `await limiter.open()` first")
+        now = "" if self.clock == "redis" else f"{time.time():.6f}"
+        args: list[str | int] = [op, now, repr(float(rate)), arg, repr(SLACK), KEY_TTL_MS]
+        # Not redis-py's socket timeout: it wraps each send in `asyncio.wait_for`, which on
+        # Python 3.11 can swallow a cancellation, and a worker the job cancels must end.
+        async with asyncio.timeout(SOCKET_TIMEOUT):
+            reply: list[Any] = await self._script(keys=list(self.keys), args=args)
+        return reply
+
+    def at_start(self, exc: Exception) -> str:
+        """Why a job cannot start: unreachable, a refused password, a script Redis refuses."""
+        redis = self._redis
+        where, reason = f"Redis at {self.shown_url}", self._reason(exc)
+        if isinstance(exc, redis.AuthenticationError | redis.exceptions.NoPermissionError):
+            return f"{where} refused the connection ({reason}); check the password in the URL"
+        if isinstance(exc, redis.ResponseError):
+            return (
+                f"{where} cannot run the shared schedule ({reason}); if it refuses TIME in "
+                "scripts, use the local clock (--redis-clock local; see the README)"
+            )
+        return f"{where} is unreachable ({reason}); start it or fix the Redis URL"
+
+    def lost(self, exc: Exception) -> str:
+        """Why a running job stops."""
+        refused = isinstance(exc, self._redis.ResponseError)  # READONLY, OOM, ...
+        what = "refused the shared schedule" if refused else "is unreachable"
+        return f"Redis at {self.shown_url} {what} ({self._reason(exc)}); rerun with --resume"
+
+    def _reason(self, exc: Exception) -> str:
+        """What redis-py said, with the password (should it echo it) taken out."""
+        text = str(exc).strip()
+        if not text:
+            timed_out = isinstance(exc, TimeoutError)
+            text = f"no answer within {SOCKET_TIMEOUT:g}s" if timed_out else type(exc).__name__
+        for secret in _passwords(self.url):
+            text = text.replace(secret, "***")
+        return text
+
+
+def _passwords(url: str) -> list[str]:
+    """The password a URL holds, as written and as redis-py reads it (percent-decoded)."""
+    with contextlib.suppress(ValueError):
+        parts = urlsplit(url)
+        found = [parts.password or "", *parse_qs(parts.query).get("password", [])]
+        return [s for p in found if p for s in {p, unquote(p)}]
+    return []
