@@ -121,7 +121,11 @@ class SandboxChild:
 
 
 class StartLog:
-    """Every start time the shared schedule records for one account, read every 0.2 s."""
+    """Every start time the shared schedule records for one account, read every 0.2 s.
+
+    A start granted too late for its process to act on is taken back (and made again later):
+    it is left out once a later reading no longer holds it.
+    """
 
     def __init__(self, redis_url: str, key: str) -> None:
         import redis
@@ -143,7 +147,11 @@ class StartLog:
         self.client.close()
 
     def _take(self) -> None:
-        self.times.update(float(t) for t in self.client.lrange(self.key, 0, -1))
+        now = {float(t) for t in self.client.lrange(self.key, 0, -1)}
+        if now:  # a start seen before, newer than the oldest kept but gone, was taken back
+            oldest = min(now)
+            self.times -= {t for t in self.times if t >= oldest and t not in now}
+        self.times |= now
 
     def _run(self) -> None:
         while not self._done.wait(0.2):  # at 60/s the list holds a second of starts

@@ -403,6 +403,19 @@ class RedisServer:
         self.stop()
 
 
+def merge_starts(times: set[float], latest: Iterable[str]) -> None:
+    """Add a reading of a budget's latest starts (Redis keeps R of them) to `times`.
+
+    A start granted too late for its process to act on is taken back and made again: one seen
+    before that a later reading no longer holds, though newer than its oldest, is left out.
+    """
+    now = {float(t) for t in latest}
+    if now:
+        oldest = min(now)
+        times -= {t for t in times if t >= oldest and t not in now}
+    times |= now
+
+
 class RecordedStarts:
     """The start times a shared budget's schedule records in Redis, gathered by `take()`.
 
@@ -421,7 +434,7 @@ class RecordedStarts:
         self.times: set[float] = set()
 
     def take(self) -> None:
-        self.times.update(float(t) for t in self.client.lrange(self.key, 0, -1))
+        merge_starts(self.times, self.client.lrange(self.key, 0, -1))
 
     def close(self) -> None:
         self.client.close()

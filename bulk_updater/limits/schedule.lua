@@ -8,11 +8,12 @@
 --
 -- KEYS[1]  the account's hash: next, until, epoch, streak, limit, limit_until, shared_rate, ...
 -- KEYS[2]  the account's latest starts, newest first (at most `cap` of them)
--- ARGV[1]  the operation: hello | acquire | pause | calm | share
+-- ARGV[1]  the operation: hello | acquire | restart | pause | calm | share
 -- ARGV[2]  now, in seconds since the epoch; empty: the Redis server's TIME (one clock for all)
 -- ARGV[3]  the caller's rate R (> 0): at most R starts in any sliding second
--- ARGV[4]  acquire: the epoch of the slot the caller holds, or empty; pause: its seconds;
---          share: the rate to share; hello: the account's label
+-- ARGV[4]  acquire: the epoch of the slot the caller holds, or empty; restart: the epoch and
+--          the recorded time of a start granted too late; pause: its seconds; share: the rate
+--          to share; hello: the account's label
 -- ARGV[5]  the spacing margin over 1/R (1.01)
 -- ARGV[6]  how long the keys live after their last use, in milliseconds
 --
@@ -35,6 +36,9 @@ if ARGV[2] == '' then
   local t = redis.call('TIME')
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
+-- The schedule's clock never runs backwards: a caller's clock behind the latest start (a host
+-- a little behind, a call sent earlier but run later) reads as that start's time.
+now = math.max(now, tonumber(redis.call('LINDEX', starts, 0)) or 0)
 
 local function num(value, default)
   return tonumber(value) or default
@@ -80,22 +84,34 @@ local function later_start()
     return nil
   end
   local oldest = tonumber(redis.call('LINDEX', starts, -1))
-  if now - oldest >= slack then
+  if now - oldest >= slack - TICK then  -- TICK: epoch seconds in a double are exact to 0.3 us
     return nil
   end
-  return oldest + slack + TICK
+  return oldest + slack
 end
 
 local function record_start()
-  redis.call('LPUSH', starts, text(now))
+  local recorded = text(now)
+  redis.call('LPUSH', starts, recorded)
   redis.call('LTRIM', starts, 0, cap - 1)
   redis.call('PEXPIRE', starts, ttl)
+  return recorded
 end
 
--- Replies: {code, seconds, epoch, streak, shared_rate, rate in force}
+-- Replies: {code, seconds, epoch, streak, shared_rate, rate in force, start recorded}
 -- code 1: start now; 2: the slot is `seconds` away (keep `epoch`); 3: paused for `seconds`.
-local function reply(code, seconds)
-  return {code, text(seconds), epoch, streak, shared, text(limit)}
+local function reply(code, seconds, recorded)
+  return {code, text(seconds), epoch, streak, shared, text(limit), recorded or ''}
+end
+
+if op == 'restart' then
+  -- A start granted too late for its caller to act on in time (see shared.py): it did not
+  -- happen then, so it is forgotten, and the caller holds the slot it needs now.
+  local grant, recorded = string.match(arg, '^(%S+) (%S+)$')
+  if recorded then
+    redis.call('LREM', starts, 1, recorded)
+  end
+  op, arg = 'acquire', grant or ''
 end
 
 if op == 'acquire' then
@@ -107,8 +123,7 @@ if op == 'acquire' then
     -- together (others started late); then it keeps its place and waits until it would not.
     local later = later_start()
     if later == nil then
-      record_start()
-      return reply(1, 0)
+      return reply(1, 0, record_start())
     end
     return reply(2, later - now)
   end
@@ -117,9 +132,8 @@ if op == 'acquire' then
   if slot - now <= TICK then
     local later = later_start()
     if later == nil then
-      record_start()
       redis.call('HSET', hash, 'next', text(slot + interval))
-      return reply(1, 0)
+      return reply(1, 0, record_start())
     end
     slot = math.max(slot, later)
   end

@@ -6,7 +6,9 @@ workspace and the key's sha256, never the key) holds the next free start time, a
 Lua script (`schedule.lua`) hands out slots on it, `1.01/R` apart with no burst, exactly as
 `Pacer` does. A caller sleeps in its own process until its slot, then asks the script once
 more to start: the script records the start and refuses one that would make R + 1 starts in
-any sliding second, whoever was late. So every process on one Redis and account shares R.
+any sliding second, whoever was late. So every process on one Redis and account shares R. A
+process too slow to act on a start it was granted (see `_late`) gives it back and asks again,
+a bounded number of times, so that the starts Redis holds are when requests really left.
 
 - **Time.** The script reads the Redis server's `TIME` (`clock="redis"`): one clock for every
   host, so skew between hosts cannot shrink the spacing. A Redis that refuses `TIME` in
@@ -29,19 +31,27 @@ Redis side (the connection, the script call and its deadline, errors in words).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ..account import account_id, account_label
 from ..settings import RedisClock, Settings
-from .pacer import _NOT_ANSWERED, _TICK, LimiterDown, PausePolicy, Stopped
+from .pacer import _NOT_ANSWERED, _TICK, SLACK, LimiterDown, PausePolicy, Stopped
 from .store import BudgetStore
 
 if TYPE_CHECKING:
     from ..answers import Reply
 
 log = logging.getLogger("bulk_updater")
+
+#: How much later than its slot a start may be acted on: half the 1% margin (5 ms a second),
+#: so that the other half covers the way to the server.
+LATE: Final = (SLACK - 1) / 2
+#: Late starts one caller asks again for before it takes one anyway: on a host too busy for
+#: any start to be on time, the job must still go on (the API's tolerance then covers it).
+MAX_LATE: Final = 20
 
 # The script's answers to `acquire` (see schedule.lua).
 _GO = 1
@@ -87,6 +97,7 @@ class RedisLimiter:
         self._limit = rate  # the rate in force for the account, as Redis last said
         self._shared_rate: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._round_trips: collections.deque[float] = collections.deque(maxlen=64)
 
     @classmethod
     def of(cls, settings: Settings) -> RedisLimiter:
@@ -157,29 +168,50 @@ class RedisLimiter:
         """Wait for a start slot from the shared schedule; `Stopped` once `stop()` was called,
         `LimiterDown` once Redis is lost."""
         loop = asyncio.get_running_loop()
-        held = ""  # the epoch of the slot this caller holds
+        op, held = "acquire", ""  # `held`: the epoch of the slot this caller holds
+        late = 0
         while True:
             self._check()
             now = loop.time()
             if self._resume_at - now > _TICK:
                 await self._wait(self._resume_at - now)
-                held = ""
+                op, held = "acquire", ""
                 continue
             generation = self._generation
+            asked = loop.time()
             try:
-                reply = await self._call("acquire", held)
+                reply = await self._call(op, held)
             except self._store.errors as exc:
                 raise self._lose(exc) from None
+            slow = self._late(loop.time() - asked)
             self._check()
             code, seconds = int(reply[0]), float(reply[1])
             if code == _GO:
-                return
+                if not slow or late >= MAX_LATE:
+                    return
+                # Granted while this process was too slow to act on it: start again, now.
+                late += 1
+                op, held = "restart", f"{reply[2]} {reply[6]}"
+                continue
+            op = "acquire"
             if code == _PAUSED:  # another process's 429: hold here, not in Redis
                 self._resume_at = max(self._resume_at, loop.time() + seconds)
                 held = ""
                 continue
             await self._wait(seconds)
             held = str(reply[2]) if generation == self._generation else ""
+
+    def _late(self, round_trip: float) -> bool:
+        """Whether a start granted during this round trip may leave too late to use.
+
+        Redis records a start when it grants it. If this process was slow to act on the answer
+        (descheduled on a busy host, a loop kept busy), the request would reach the server
+        later than its record says, maybe next to the one after it. The answer's round trip,
+        over the quickest of the latest ones (the network's own share), says so.
+        """
+        trips = self._round_trips
+        trips.append(round_trip)
+        return round_trip - min(trips) > LATE
 
     async def _wait(self, delay: float) -> None:
         """Sleep, but wake at once when the job stops or Redis is lost."""

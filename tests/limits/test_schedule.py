@@ -147,6 +147,54 @@ def test_the_guard_requeues_a_start_that_would_make_one_too_many(schedule: Sched
     assert schedule.acquire(0.9 + seconds, 2, held_second)[0] == GO
 
 
+def test_a_start_granted_too_late_is_taken_back_and_made_now(schedule: Schedule) -> None:
+    reply = schedule.call("acquire", 0.0, 2)
+    assert int(reply[0]) == GO
+    late = f"{reply[2]} {reply[6]}"  # its epoch and the time Redis recorded
+    reply = schedule.call("restart", 0.3, 2, late)
+    assert int(reply[0]) == GO
+    assert schedule.client.lrange(schedule.keys[1], 0, -1) == [f"{T0 + 0.3:.6f}"]
+
+
+def test_a_late_start_keeps_its_place_when_the_second_is_full(schedule: Schedule) -> None:
+    first = schedule.call("acquire", 0.0, 1)  # granted at 0, but its process stalls
+    _, seconds, held = schedule.acquire(0.0, 1)
+    assert schedule.acquire(seconds, 1, held)[0] == GO  # the next one starts at 1.01
+    code, seconds, epoch = (lambda r: (int(r[0]), float(r[1]), str(r[2])))(
+        schedule.call("restart", 1.02, 1, f"{first[2]} {first[6]}")
+    )
+    assert (code, epoch) == (SLOT, held)  # a start now would be a second within 1.01 s
+    assert 1.02 + seconds == pytest.approx(2 * SLACK, abs=1e-5)
+
+
+def test_a_late_start_taken_back_during_a_pause_waits_for_its_end(schedule: Schedule) -> None:
+    first = schedule.call("acquire", 0.0, 2)
+    assert schedule.pause(0.1, 2, 1.0)[0] == 1  # another process's 429
+    reply = schedule.call("restart", 0.2, 2, f"{first[2]} {first[6]}")
+    assert (int(reply[0]), float(reply[1])) == (PAUSED, pytest.approx(0.9, abs=1e-6))
+    assert schedule.client.llen(schedule.keys[1]) == 0  # it never left: nothing recorded
+
+
+def test_taking_back_a_start_no_longer_listed_removes_no_other(schedule: Schedule) -> None:
+    first = schedule.call("acquire", 0.0, 2)
+    for now in (SLACK / 2, SLACK):  # two more starts: the list keeps these two, not the first
+        assert schedule.acquire(now, 2)[0] == GO
+    kept = schedule.client.lrange(schedule.keys[1], 0, -1)
+    assert kept == [f"{T0 + SLACK:.6f}", f"{T0 + SLACK / 2:.6f}"]
+    reply = schedule.call("restart", 3.0, 2, f"{first[2]} {first[6]}")
+    assert int(reply[0]) == GO
+    assert schedule.client.lrange(schedule.keys[1], 0, -1) == [f"{T0 + 3.0:.6f}", kept[0]]
+
+
+def test_a_clock_behind_the_latest_start_reads_as_its_time(schedule: Schedule) -> None:
+    """A host whose clock is behind (or a call sent earlier and run later) cannot start
+    before the latest start, nor make the list of starts run backwards."""
+    assert schedule.acquire(1.0, 10)[0] == GO
+    code, seconds, _ = schedule.acquire(0.5, 10)  # half a second behind
+    assert code == SLOT
+    assert seconds == pytest.approx(SLACK / 10, abs=1e-6)  # measured from 1.0, not 0.5
+
+
 def test_a_rate_below_one_allows_one_start_per_slot(schedule: Schedule) -> None:
     starts = sorted(fleet(schedule, [0.5] * 3, starts_each=2))
     gaps = [b - a for a, b in itertools.pairwise(starts)]

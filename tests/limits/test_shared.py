@@ -22,7 +22,7 @@ from bulk_updater.limits.shared import RedisLimiter
 from bulk_updater.limits.store import budget_keys
 from bulk_updater.sandbox import max_in_any_window
 from bulk_updater.settings import RedisClock, Settings
-from tests.conftest import RedisServer, _free_port
+from tests.conftest import RedisServer, _free_port, merge_starts
 
 #: Pauses as short as a test can afford: Retry-After wins over a backoff of at most 20 ms.
 QUICK = PausePolicy(backoff_base=0.01, backoff_max=0.02, max_pause=5.0)
@@ -62,10 +62,10 @@ async def hammer(limiters: tuple[RedisLimiter, ...], tasks: int, total: int) -> 
             await limiter.acquire()
             count += 1
             if count % 20 == 0:
-                recorded.update(float(t) for t in await client.lrange(key, 0, -1))
+                merge_starts(recorded, await client.lrange(key, 0, -1))
 
     await asyncio.gather(*(one(lim) for lim in limiters for _ in range(tasks)))
-    recorded.update(float(t) for t in await client.lrange(key, 0, -1))
+    merge_starts(recorded, await client.lrange(key, 0, -1))
     await client.aclose()
     return sorted(recorded)
 
@@ -247,6 +247,24 @@ async def test_a_pause_that_cannot_reach_redis_stops_the_job_too() -> None:
         await asyncio.gather(*one._tasks)
     with pytest.raises(LimiterDown, match="is unreachable"):
         await one.acquire()
+    await one.close()
+
+
+async def test_a_start_this_process_was_too_slow_to_use_is_made_again(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis records a start when it grants it; a process too slow to act on the answer asks
+    again rather than send late, so that what Redis holds is when requests really start."""
+    (one,) = await opened(limiter(redis_url))
+    slow = iter([True, True, False])
+    monkeypatch.setattr(one, "_late", lambda trip: next(slow, False))
+    await one.acquire()
+    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    assert await client.llen(budget_keys(one.account)[1]) == 1  # the two late ones taken back
+    monkeypatch.setattr(one, "_late", lambda trip: True)  # a host too busy, always
+    await one.acquire()  # still goes, after a bounded number of tries
+    assert await client.llen(budget_keys(one.account)[1]) == 2
+    await client.aclose()
     await one.close()
 
 
