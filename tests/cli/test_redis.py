@@ -100,15 +100,18 @@ def test_redis_stopped_mid_run_stops_the_job_and_resume_finishes_it(tmp_path: Pa
     source, ids = job_input(tmp_path, leads)
     report = tmp_path / "report.csv"
     summary_json = tmp_path / "summary.json"
-    with RedisServer() as server, SandboxThread(leads, api_key=KEY) as sb:
+    password = "mid-run-pw-4Rt"
+    with RedisServer(password=password) as server, SandboxThread(leads, api_key=KEY) as sb:
         base = ("--base-url", sb.url, "--report", report, "--rate", "40", "--redis", server.url)
         with running(start(source, *base, "--summary-json", summary_json, cwd=tmp_path)) as proc:
             wait_until(sb, lambda: applied(sb) >= 10, 30, "10 rows applied")
             server.stop()
             code, out, err = finish(proc, timeout=30)
         assert code == 3, out + err
-        assert f"stopped: Redis at {server.url} is unreachable (" in out
+        shown = f"redis://:***@127.0.0.1:{server.port}/0"
+        assert f"stopped: Redis at {shown} is unreachable (" in out
         assert "; rerun with --resume" in out
+        assert leaks(password, out, err, tmp_path) == []  # nor in the report or the summary
         first = read_run_report(report)
         assert [int(r["row"]) for r in first] == list(range(1, 121))  # flushed, in order
         done = {r["id"] for r in first if r["status"] == "updated"}
@@ -120,6 +123,7 @@ def test_redis_stopped_mid_run_stops_the_job_and_resume_finishes_it(tmp_path: Pa
         server.start()  # back, on the same port
         code, out, err = cli(source, *base, "--resume", cwd=tmp_path)
         assert code == 0, out + err
+        assert leaks(password, out, err, tmp_path) == []
         assert {r["status"] for r in read_run_report(report)} == {"updated"}
         for lead in done:  # finished in the first run: never sent again
             assert sb.state.patches_by_lead[lead] == 1
@@ -143,6 +147,8 @@ def test_redis_unreachable_at_start_exits_2_before_any_request(tmp_path: Path) -
     assert leaks("hunter2", out, err, tmp_path) == []
     summary = json.loads(summary_json.read_text())
     assert (summary["state"], summary["exit_code"]) == ("failed", 2)
+    # The report is never touched: only the input and the summary are there.
+    assert {path.name for path in tmp_path.iterdir()} == {source.name, summary_json.name}
 
 
 def test_redis_from_the_environment_with_a_password_never_shown(tmp_path: Path) -> None:
@@ -153,11 +159,14 @@ def test_redis_from_the_environment_with_a_password_never_shown(tmp_path: Path) 
         code, out, err = cli(source, "--base-url", sb.url, "-v", env=env, cwd=tmp_path)
         assert code == 0, out + err
         assert applied(sb) == 6
-        assert "sharing the rate budget" in err  # -v says what it shares, and where
+        # -v says what it shares, and where
+        assert f"through Redis at redis://:***@127.0.0.1:{server.port}/0" in err
+        assert leaks("pw-Zq81xK", out, err, tmp_path) == []
         wrong = f"redis://:not-it@127.0.0.1:{server.port}/0"
         code, out, err = cli(source, "--base-url", sb.url, "--redis", wrong, cwd=tmp_path)
         assert code == 2, out + err
-        assert "refused the connection" in err
+        assert f"Redis at redis://:***@127.0.0.1:{server.port}/0 refused the connection" in err
+        assert sb.state.requests == 6  # none from the refused run
     assert leaks("pw-Zq81xK", out, err, tmp_path) == []
     assert leaks("not-it", out, err, tmp_path) == []
 
