@@ -17,6 +17,7 @@ from aiohttp import web
 
 from bulk_updater import BulkUpdater, LeadUpdate, Reply, Status, StopReason, Summary
 from bulk_updater.account import account_id
+from bulk_updater.limits.shared import RedisLimiter
 from bulk_updater.limits.store import budget_keys
 from bulk_updater.sandbox import SandboxThread, max_in_any_window
 from tests.conftest import FakeSender, RecordedStarts, RedisServer, make_leads
@@ -29,10 +30,21 @@ def city_rows(ids: list[str]) -> list[dict[str, Any]]:
     return [{"id": lead, "city": "Oslo"} for lead in ids]
 
 
-async def engine(url: str, redis_url: str, ids: list[str], **settings: Any) -> Summary:
-    """One job, as one process of a team would run it: its own limiter, the same account."""
+async def engine(
+    url: str, redis_url: str, ids: list[str], *, given: bool = False, **settings: Any
+) -> Summary:
+    """One job, as one process of a team would run it: its own limiter, the same account.
+
+    `given`: a `RedisLimiter` the caller makes and passes in, rather than `redis_url=`.
+    """
+    if given:
+        settings["limiter"] = RedisLimiter(
+            redis_url, rate=RATE, account=account_id(url, None, KEY), connections=8
+        )
+    else:
+        settings["redis_url"] = redis_url
     async with BulkUpdater(
-        api_key=KEY, base_url=url, rate=RATE, concurrency=8, redis_url=redis_url, **settings
+        api_key=KEY, base_url=url, rate=RATE, concurrency=8, **settings
     ) as updater:
         return await updater.run(city_rows(ids))
 
@@ -48,7 +60,10 @@ async def test_three_engines_at_the_accounts_rate_share_it_with_no_429(redis_url
             sandbox.wait_until, lambda: starts.take() or len(starts.times) >= 120, 60
         )
         summaries, _ = await asyncio.gather(
-            asyncio.gather(*(engine(sandbox.url, redis_url, ids[n::3]) for n in range(3))),
+            # Two given redis_url=, one a RedisLimiter of its own making: one budget for all.
+            asyncio.gather(
+                *(engine(sandbox.url, redis_url, ids[n::3], given=n == 2) for n in range(3))
+            ),
             watch,
         )
         state = sandbox.state
