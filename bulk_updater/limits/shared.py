@@ -19,7 +19,7 @@ a bounded number of times, so that the starts Redis holds are when requests real
   from `PausePolicy`, as for the pacer, with the run of 429s counted in Redis too.
 - **Rates.** Jobs should give the same `--rate` (the account's); if they differ, the lowest of
   the jobs running holds for all. `share_rate()` / `shared_rate()` carry a learned rate
-  (`--rate auto`) from one process to the others.
+  from one process to the others, for `--rate auto` (the adaptive limiter is yet to use them).
 - **Failure.** `open()` raises `ConfigError` when Redis cannot be reached (nothing is sent);
   losing it later makes `acquire()` raise `LimiterDown`, which stops the job as an outage. It
   never falls back to a budget of its own. A password in the URL is never shown.
