@@ -24,7 +24,8 @@ from tests.cli.conftest import (
     start,
     wait_until,
 )
-from tests.conftest import RecordedStarts, RedisServer, _free_port, make_leads
+from tests.conftest import make_leads
+from tests.redis_server import RecordedStarts, RedisServer, _free_port
 
 #: The sandbox's strict window, and every process's --rate: the account's limit (issue 16's).
 RATE = 60

@@ -20,7 +20,8 @@ from bulk_updater.account import account_id
 from bulk_updater.limits.shared import RedisLimiter
 from bulk_updater.limits.store import budget_keys
 from bulk_updater.sandbox import SandboxThread, max_in_any_window
-from tests.conftest import FakeSender, RecordedStarts, RedisServer, make_leads
+from tests.conftest import FakeSender, make_leads
+from tests.redis_server import RecordedStarts, RedisServer
 
 KEY = "sk_test_shared_budget"
 RATE = 50

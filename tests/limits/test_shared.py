@@ -1,6 +1,6 @@
 """`RedisLimiter` against a real `redis-server`: several limiters (each as a process would have
 its own) share one budget and one pause; Redis that cannot be reached, refuses the password or
-goes away; the learned rate; the missing extra.
+goes away; the learned rate; a start made too late (the settings: test_shared_settings.py).
 
 These tests run in real time (Redis has its own clock) and keep it short: a second or two.
 """
@@ -8,21 +8,19 @@ These tests run in real time (Redis has its own clock) and keep it short: a seco
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio
 
 from bulk_updater import ConfigError, Reply
-from bulk_updater.account import account_id
-from bulk_updater.limits import LimiterDown, Stopped, limiter_for
+from bulk_updater.limits import LimiterDown, Stopped
 from bulk_updater.limits.pacer import SLACK, PausePolicy
 from bulk_updater.limits.shared import RedisLimiter
 from bulk_updater.limits.store import budget_keys
 from bulk_updater.sandbox import max_in_any_window
-from bulk_updater.settings import RedisClock, Settings
-from tests.conftest import RedisServer, _free_port, merge_starts
+from bulk_updater.settings import RedisClock
+from tests.redis_server import RedisServer, _free_port, merge_starts
 
 #: Pauses as short as a test can afford: Retry-After wins over a backoff of at most 20 ms.
 QUICK = PausePolicy(backoff_base=0.01, backoff_max=0.02, max_pause=5.0)
@@ -316,72 +314,3 @@ async def test_a_redis_that_never_answers_is_unreachable(monkeypatch: pytest.Mon
 async def test_acquire_before_open_says_so(redis_url: str) -> None:
     with pytest.raises(RuntimeError, match="not open"):
         await limiter(redis_url).acquire()
-
-
-# --- construction
-
-
-def test_limiter_for_builds_the_shared_one_for_the_account() -> None:
-    settings = Settings.build(
-        api_key="sk_live_abc", workspace_id="ws1", rate=60, redis_url="redis://h:1/0"
-    )
-    chosen = limiter_for(settings)
-    assert isinstance(chosen, RedisLimiter)
-    assert chosen.account == account_id(settings.base_url, "ws1", "sk_live_abc")
-    assert chosen.rate == 60
-    assert chosen.clock == "redis"
-
-
-def test_a_missing_redis_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "redis", None)  # `import redis` now raises ImportError
-    monkeypatch.setitem(sys.modules, "redis.asyncio", None)
-    settings = Settings.build(api_key="k", redis_url="redis://localhost:6379/0")
-    with pytest.raises(ConfigError, match=r"pip install 'bulk-updater\[redis\]'"):
-        limiter_for(settings)
-
-
-@pytest.mark.parametrize("rate", [0, -1])
-def test_a_shared_budget_needs_a_rate(rate: float) -> None:
-    with pytest.raises(ValueError, match="more than 0"):
-        RedisLimiter("redis://h", rate=rate, account="a")
-
-
-@pytest.mark.parametrize(
-    ("value", "problem"),
-    [
-        ("http://localhost:6379", "must be a Redis URL"),
-        ("localhost:6379", "must be a Redis URL"),
-        ("", "must be a Redis URL"),
-        ("redis://h\n", "must be a Redis URL"),
-    ],
-)
-def test_a_redis_url_is_checked_and_never_repeated(value: str, problem: str) -> None:
-    with pytest.raises(ConfigError, match=problem) as caught:
-        Settings.build(names={"redis_url": "--redis"}, redis_url=value)
-    assert str(caught.value).startswith("--redis: ")
-
-
-def test_a_rate_of_zero_cannot_be_shared() -> None:
-    with pytest.raises(ConfigError, match="cannot be shared"):
-        Settings.build(rate=0, redis_url="redis://localhost:6379/0")
-
-
-def test_the_redis_url_comes_from_the_environment_and_stays_out_of_repr() -> None:
-    settings = Settings.build(environ={"BULK_UPDATER_REDIS_URL": "redis://:pw-xyz@h:1/0"})
-    assert settings.redis_url == "redis://:pw-xyz@h:1/0"
-    assert "pw-xyz" not in repr(settings)
-
-
-@pytest.mark.parametrize(
-    ("url", "shown"),
-    [
-        ("redis://:secret@h:6379/0", "redis://:***@h:6379/0"),
-        ("redis://user:p@ss@h/1", "redis://user:***@h/1"),
-        ("rediss://h:6380", "rediss://h:6380"),
-        ("unix:///run/redis.sock?db=2&password=secret", "unix:///run/redis.sock?db=2&password=***"),
-    ],
-)
-def test_passwords_are_hidden_wherever_a_url_is_shown(url: str, shown: str) -> None:
-    from bulk_updater.settings import hide_password
-
-    assert hide_password(url) == shown
