@@ -230,6 +230,12 @@ class Summary(BaseModel):
     """What went wrong beside the rows (the report could not be sorted, ...)."""
     dropped_columns: list[str] = []
     """Columns of the input that mean no field and were left out (`ignore_unknown_columns`)."""
+    settled_rate: float | None = None
+    """The rate (requests/s) the limiter settled at; None: no limit (`rate=0`)."""
+    settled_why: str | None = None
+    """Why it settled there: `429s above 45/s`, `from X-RateLimit-Limit: 40`, the ceiling ..."""
+    rate_hint: str | None = None
+    """A suggestion for the next run, after repeated 429s at a given rate (`--rate auto`)."""
 
     @property
     def all_updated(self) -> bool:

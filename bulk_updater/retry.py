@@ -254,6 +254,9 @@ class Deliverer:
             limiter.observe(None, loop.time() - started)
             verdict = Verdict.UNREACHABLE if exc.kind == "dns" else Verdict.RETRY
             attempt = Attempt(verdict, Status.FAILED, error=exc.message)
+        except BaseException:  # cancelled by a stop, or a custom sender's bug: still no answer
+            limiter.observe(None, loop.time() - started)
+            raise
         else:
             limiter.observe(reply, loop.time() - started)
             verdict, status = (

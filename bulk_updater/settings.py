@@ -13,7 +13,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from typing import Any, Final, TypedDict
+from typing import Any, Final, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.config import JsonDict
@@ -23,6 +23,10 @@ from yarl import URL
 from .errors import ConfigError
 
 DEFAULT_BASE_URL: Final = "https://api.sendkit.ai"
+#: Without `--concurrency`, requests in flight follow latency, up to this many.
+AUTO_CONCURRENCY_CAP: Final = 64
+#: The highest `--rate` accepted.
+MAX_RATE: Final = 100_000
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
@@ -67,13 +71,19 @@ class Settings(BaseModel):
         "sends `X-Workspace-Id`, needed with platform keys (`sk_user_…`)",
         env="SENDKIT_WORKSPACE_ID",
     )
-    rate: float = _setting(
-        10.0,
-        "at most R request starts in any sliding second, retries included; `0` = no limit",
-        ge=0,
-        le=100_000,
+    rate: float | Literal["auto"] = _setting(
+        "auto",
+        "at most R request starts in any sliding second, retries included, and below that what "
+        "the API accepts (429s, rate-limit headers); `auto` = find the API's limit, starting "
+        "at 10/s; `0` = no limit",
     )
-    concurrency: int = _setting(8, "requests in flight at most", ge=1, le=1024)
+    concurrency: int | None = _setting(
+        None,
+        "requests in flight at most, a hard cap; unset, what the rate needs at the latency "
+        f"seen (rate * p90 latency * 1.5), from 8 up to {AUTO_CONCURRENCY_CAP}",
+        ge=1,
+        le=1024,
+    )
     max_attempts: int = _setting(
         5, "attempts per row for transient failures; 429s do not count", ge=1, le=100
     )
@@ -99,6 +109,33 @@ class Settings(BaseModel):
     grace: float = _setting(
         5.0, "after a stop or signal, how long requests in flight may take to finish", ge=0, le=600
     )
+
+    @field_validator("rate", mode="plain")
+    @classmethod
+    def _rate(cls, value: object) -> float | Literal["auto"]:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError("must be a number of requests per second, or auto")
+        try:
+            rate = float(value)
+        except ValueError:
+            raise ValueError("must be a number of requests per second, or auto") from None
+        if not rate >= 0:
+            raise ValueError("must be 0 or more (0: no limit), or auto")
+        if rate > MAX_RATE:
+            raise ValueError(f"must be {MAX_RATE} or less, or auto")
+        return rate
+
+    @property
+    def ceiling(self) -> float | None:
+        """The rate given as a number (None for `auto`); 0 is no limit."""
+        return None if self.rate == "auto" else float(self.rate)
+
+    @property
+    def in_flight_cap(self) -> int:
+        """The most requests in flight: `concurrency`, or the cap of the automatic one."""
+        return self.concurrency if self.concurrency is not None else AUTO_CONCURRENCY_CAP
 
     @field_validator("api_key", "workspace_id")
     @classmethod
@@ -175,8 +212,8 @@ class Options(TypedDict, total=False):
     api_key: str | None
     base_url: str
     workspace_id: str | None
-    rate: float
-    concurrency: int
+    rate: float | Literal["auto"]
+    concurrency: int | None
     max_attempts: int
     timeout: float
     backoff_base: float

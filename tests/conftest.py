@@ -30,8 +30,11 @@ from typing import Any
 import aiohttp
 import aioresponses.core
 import pytest
+from aiohttp import web
 
 from bulk_updater import LeadUpdate, Outcome, Reply, TransportError
+from bulk_updater.answers import parse_retry_after, rate_headers
+from bulk_updater.sandbox.limits import HeaderStyle, RateLimit
 
 # ---------------------------------------------------------------------------------------------
 # virtual time
@@ -171,6 +174,52 @@ class HoldFirstSender:
         if update.id in self.missing:
             return Reply(404, "NOT_FOUND", "Lead not found")
         return Reply(200)
+
+
+class SimulatedApi:
+    """A `Sender` that plays the sandbox's rate limit without sockets, for virtual-time jobs.
+
+    The limit is the sandbox's own `RateLimit` (a sliding second of `rate + burst`, 429 with
+    `Retry-After` when the oldest request leaves it, optional `xrl` / `ietf` headers);
+    `set_rate()` changes it mid-job. Answers come after `latency` seconds, jittered by
+    `jitter` either way. Records every arrival's loop time and counts the 429s.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int = 0,
+        *,
+        headers: HeaderStyle | None = None,
+        latency: float = 0.04,
+        jitter: float = 0.2,
+        seed: int = 1,
+    ) -> None:
+        self.limit = RateLimit(rate=rate, burst=burst, headers=headers)
+        self.latency = latency
+        self.jitter = jitter
+        self.rng = random.Random(seed)
+        self.arrivals: list[float] = []
+        self.refused = 0
+
+    def set_rate(self, rate: float, burst: int = 0) -> None:
+        self.limit.set(rate, burst)
+
+    async def send(self, update: LeadUpdate) -> Reply:
+        self.arrivals.append(asyncio.get_running_loop().time())
+        answer = self.limit.admit()
+        if answer is not None:
+            self.refused += 1
+        response = answer or web.json_response({"success": True, "data": {"_id": update.id}})
+        self.limit.add_headers(response)
+        if self.latency:
+            spread = self.rng.uniform(1 - self.jitter, 1 + self.jitter)
+            await asyncio.sleep(self.latency * spread)
+        headers = rate_headers(response.headers)
+        if answer is None:
+            return Reply(200, headers=headers)
+        retry_after = parse_retry_after(headers.get("Retry-After") if headers else None)
+        return Reply(429, "RATE_LIMITED", "Too many requests", retry_after, headers)
 
 
 def transport_error() -> TransportError:

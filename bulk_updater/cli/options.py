@@ -27,7 +27,10 @@ NAMES = {**FLAGS, "api_key": "the key (SENDKIT_API_KEY or --api-key-file)"}
 def _click_type(field: FieldInfo) -> Any:
     annotation = field.annotation
     if get_origin(annotation) in (Union, types.UnionType):
-        annotation = next(a for a in get_args(annotation) if a is not type(None))
+        choices = [a for a in get_args(annotation) if a is not type(None)]
+        if len(choices) > 1:  # a number or a word (`--rate auto`): `Settings` reads the text
+            return str
+        annotation = choices[0]
     if annotation is int or annotation is float:
         return annotation
     return str

@@ -142,7 +142,10 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
     if not options.quiet:
         live = sys.stderr.isatty() and not options.verbose
         total = source.count()  # None for a pipe: progress then counts without a total
-        progress = Progress(sys.stderr, total=total, live=live, interval=0.2 if live else 5.0)
+        interval = 0.2 if live else 5.0
+        progress = Progress(
+            sys.stderr, total=total, live=live, interval=interval, rate=updater.rate_now
+        )
     started_at = now_iso()
     report = options.report_for(source)
     if options.summary_json is not None:

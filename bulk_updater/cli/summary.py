@@ -72,6 +72,11 @@ def format_summary(
         f"  requests {summary.requests}, retries {summary.retries}, "
         f"429s {summary.rate_limited}, {summary.achieved_rate:.1f} requests/s",
     ]
+    if summary.settled_why is not None:
+        settled = "no limit" if summary.settled_rate is None else f"{summary.settled_rate:.1f}/s"
+        lines.append(f"  rate: settled at {settled}: {summary.settled_why}")
+    if summary.rate_hint:
+        lines.append(f"  hint: {summary.rate_hint}")
     if summary.earlier:
         earlier = ", ".join(f"{s.value} {n}" for s, n in summary.earlier.items())
         lines.append(f"  skipped rows, as the earlier run left them: {earlier}")

@@ -69,7 +69,7 @@ class Pipeline:
         self.queue: asyncio.Queue[Row] = asyncio.Queue()
         self.results: asyncio.Queue[Finished | None] = asyncio.Queue()
         self._window = asyncio.Semaphore(
-            max(_MIN_WINDOW, settings.concurrency * _WINDOW_PER_WORKER)
+            max(_MIN_WINDOW, settings.in_flight_cap * _WINDOW_PER_WORKER)
         )
         # lead id -> rows waiting behind the one in the pipeline (None: no row waiting yet)
         self.chains: dict[str, collections.deque[Row] | None] = {}
@@ -121,7 +121,7 @@ class Pipeline:
                 await asyncio.gather(task, return_exceptions=True)
 
     async def _run(self, items: Numbered) -> None:
-        workers = [asyncio.create_task(self._worker(n)) for n in range(self.settings.concurrency)]
+        workers = [asyncio.create_task(self._worker(n)) for n in range(self.settings.in_flight_cap)]
         feeder = asyncio.create_task(self._feed(items))
         idle = asyncio.create_task(self._idle(feeder))
         stopping = asyncio.create_task(self.stopping.wait())

@@ -17,7 +17,7 @@ from typing import Unpack
 from ..client import Sender, SendKitClient
 from ..errors import ConfigError
 from ..inputs import ColumnMap, KeyPlan, Rows, Source, numbered
-from ..limits import Limiter, limiter_for
+from ..limits import Limiter, RateStatus, limiter_for
 from ..models import Outcome, Status, StopReason, Summary
 from ..report import FinishedRows, RejectsWriter, ReportWriter
 from ..settings import Options, Settings
@@ -59,7 +59,7 @@ class BulkUpdater:
                 api_key=s.api_key.get_secret_value() if s.api_key else "",
                 base_url=s.base_url,
                 timeout=s.timeout,
-                concurrency=s.concurrency,
+                concurrency=s.in_flight_cap,
                 workspace_id=s.workspace_id,
             )
             await self._client.__aenter__()
@@ -82,7 +82,13 @@ class BulkUpdater:
 
     def __repr__(self) -> str:  # never show the key
         s = self.settings
-        return f"BulkUpdater(base_url={s.base_url!r}, rate={s.rate}, concurrency={s.concurrency})"
+        concurrency = "auto" if s.concurrency is None else s.concurrency
+        return f"BulkUpdater(base_url={s.base_url!r}, rate={s.rate}, concurrency={concurrency})"
+
+    def rate_now(self) -> str | None:
+        """What the running job's limiter allows now (`limit 39.6/s`), for a progress line."""
+        status = _describe(self._pipeline.limiter) if self._pipeline is not None else None
+        return status.progress() if status is not None else None
 
     def stop(self, message: str = "interrupted") -> None:
         """Stop the running job as an interrupt: stop reading, let requests in flight finish."""
@@ -268,6 +274,7 @@ def _summary(
 ) -> Summary:
     counters = pipeline.counters
     counts = tally.counts
+    rate = _describe(pipeline.limiter)
     stopped, message = pipeline.stop_reason, pipeline.stop_message
     if stopped is StopReason.INTERRUPTED and pipeline.read_all and not counts[Status.ABORTED]:
         stopped = message = None  # the interrupt came after the last row: it changed nothing
@@ -285,7 +292,16 @@ def _summary(
         earlier={status: n for status, n in tally.earlier.items() if n},
         warnings=_warnings(writer),
         dropped_columns=dropped,
+        settled_rate=None if rate is None or rate.settled is None else round(rate.settled, 1),
+        settled_why=rate.why if rate is not None else None,
+        rate_hint=rate.hint if rate is not None else None,
     )
+
+
+def _describe(limiter: Limiter) -> RateStatus | None:
+    """What a limiter says of its rate; None for one of the caller's own that cannot say."""
+    describe = getattr(limiter, "describe", None)
+    return describe() if describe is not None else None
 
 
 def _warnings(writer: ReportWriter | None) -> list[str]:
