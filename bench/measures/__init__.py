@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from measures import endpoint, limiters, memory, pacing, throughput
+from measures import adaptive, controllers, endpoint, limiters, memory, pacing, throughput
 from results import Context, Result
 
 
@@ -29,4 +29,8 @@ MEASURES: tuple[Measure, ...] = (
     Measure("memory", memory.measure),
     Measure("pacing", pacing.measure),
     Measure("limiters", limiters.measure),
+    Measure("hidden-limit", adaptive.hidden_limit),
+    Measure("slow-api", adaptive.slow_api),
+    Measure("faults", adaptive.faults),
+    Measure("controllers", controllers.measure),
 )

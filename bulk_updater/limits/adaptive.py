@@ -36,6 +36,7 @@ slowly, and the patience factor makes the crossings rarer still.
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -51,7 +52,7 @@ SAME_LEVEL: Final = 0.1
 MAX_REPEATS: Final = 3
 #: Fewer answers accepted in the last second than this say nothing of the rate accepted.
 MIN_EVIDENCE: Final = 5
-#: Time constant of the settled rate (a moving average of the rate, for the summary).
+#: The settled rate is the rate's average over this many seconds before the end (or the job).
 SETTLE_SECONDS: Final = 10.0
 #: The shortest span a measured rate is taken over (right after a start or a pause).
 _MIN_SPAN: Final = 0.25
@@ -121,8 +122,7 @@ class RateController:
         self._epoch: float | None = None  # when growth began: the first answer, a pause's end
         self._cut_at = -math.inf  # requests started before this were sent at the old rate
         self._accepted: collections.deque[float] = collections.deque()  # their start times
-        self._settled: float | None = None
-        self._settled_at = 0.0
+        self._history: collections.deque[tuple[float, float]] = collections.deque()  # (since, rate)
 
     def accepted(self, now: float, started: float) -> None:
         """An answer that is not a 429 (nor a fault) to a request started at `started`."""
@@ -197,17 +197,26 @@ class RateController:
             self._set(now, target)
 
     def _set(self, now: float, rate: float) -> None:
-        if self._settled is None:
-            self._settled = rate
-        else:  # the average of the rate in force over the time since the last change
-            share = 1.0 - math.exp(-(now - self._settled_at) / SETTLE_SECONDS)
-            self._settled += share * (self.rate - self._settled)
-        self._settled_at = now
-        self.rate = max(MIN_RATE, rate)
+        rate = max(MIN_RATE, rate)
+        if rate == self.rate and self._history:
+            return
+        self.rate = rate
+        history = self._history
+        history.append((now, rate))
+        while len(history) > 1 and history[1][0] <= now - SETTLE_SECONDS:
+            history.popleft()
 
-    def settled(self) -> float:
-        """The rate the job settled at: its moving average over the last `SETTLE_SECONDS`."""
-        return self._settled if self._settled is not None else self.rate
+    def settled(self, now: float) -> float:
+        """The rate the job settled at: its average over the last `SETTLE_SECONDS` (or since
+        the first answer, in a shorter job), each rate weighed by the time it was in force."""
+        history = self._history
+        start = max(history[0][0], now - SETTLE_SECONDS) if history else now
+        if now <= start:
+            return self.rate
+        total = 0.0
+        for (since, rate), (until, _) in itertools.pairwise([*history, (now, 0.0)]):
+            total += rate * max(0.0, until - max(since, start))
+        return total / (now - start)
 
     def why(self) -> str:
         """Why the rate is where it is, for the summary: `429s above 45/s`, a header, ..."""

@@ -221,4 +221,5 @@ class AdaptiveLimiter:
                 f"429s at --rate {self.ceiling:g}: the API accepts less{accepted}; "
                 "--rate auto finds its limit without starting above it"
             )
-        return RateStatus(controller.rate, controller.settled(), controller.why(), hint)
+        now = asyncio.get_running_loop().time()
+        return RateStatus(controller.rate, controller.settled(now), controller.why(), hint)
