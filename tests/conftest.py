@@ -182,7 +182,8 @@ class SimulatedApi:
     The limit is the sandbox's own `RateLimit` (a sliding second of `rate + burst`, 429 with
     `Retry-After` when the oldest request leaves it, optional `xrl` / `ietf` headers);
     `set_rate()` changes it mid-job. Answers come after `latency` seconds, jittered by
-    `jitter` either way. Records every arrival's loop time and counts the 429s.
+    `jitter` either way. Records every arrival's loop time, counts the 429s and the most
+    requests in flight at once.
     """
 
     def __init__(
@@ -201,6 +202,8 @@ class SimulatedApi:
         self.rng = random.Random(seed)
         self.arrivals: list[float] = []
         self.refused = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     def set_rate(self, rate: float, burst: int = 0) -> None:
         self.limit.set(rate, burst)
@@ -212,9 +215,14 @@ class SimulatedApi:
             self.refused += 1
         response = answer or web.json_response({"success": True, "data": {"_id": update.id}})
         self.limit.add_headers(response)
-        if self.latency:
-            spread = self.rng.uniform(1 - self.jitter, 1 + self.jitter)
-            await asyncio.sleep(self.latency * spread)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                spread = self.rng.uniform(1 - self.jitter, 1 + self.jitter)
+                await asyncio.sleep(self.latency * spread)
+        finally:
+            self.in_flight -= 1
         headers = rate_headers(response.headers)
         if answer is None:
             return Reply(200, headers=headers)

@@ -120,6 +120,8 @@ def _checked(hint: RateHint, complain: Complain) -> RateHint | None:
         hint = RateHint(hint.quota, hint.window, None, hint.reset, hint.source)
     if hint.quota is None and hint.remaining is None:
         return None
+    if hint.quota is None and hint.source:
+        hint = RateHint(None, None, hint.remaining, hint.reset, "")
     return hint
 
 

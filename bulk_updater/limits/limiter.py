@@ -160,7 +160,10 @@ class AdaptiveLimiter:
         if hint is None:
             return
         if hint.remaining is not None and hint.reset is not None:
-            self._budget.learn(started, hint.remaining, hint.reset, now)
+            reset = hint.reset
+            if reply.retry_after is not None:  # Retry-After always wins, even over the budget
+                reset = min(reset, reply.retry_after)
+            self._budget.learn(started, hint.remaining, reset, now)
             self._budget_news()
         stated = self._stated(hint)
         if stated is not None:

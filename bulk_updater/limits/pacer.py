@@ -107,8 +107,10 @@ class Pacer:
         self._generation = 0  # bumped by every pause, so slot holders know to queue again
         self._stopped = asyncio.Event()
         self._wake = asyncio.Event()  # set (and replaced) when slots handed out become invalid
-        # Loop times of the latest starts: the hard limit on actual starts, whatever the schedule.
-        self._starts: collections.deque[float] = collections.deque(maxlen=max(1, math.floor(rate)))
+        self._allowed = max(1, math.floor(rate))  # starts allowed in any second
+        # Loop times of the latest starts, as many as the highest rate set allowed: the hard
+        # limit on actual starts, whatever the schedule (a rate set lower still counts them).
+        self._starts: collections.deque[float] = collections.deque(maxlen=self._allowed)
 
     @classmethod
     def of(cls, settings: Settings) -> Pacer:
@@ -135,7 +137,9 @@ class Pacer:
         if interval == self._interval:
             return
         self._interval = interval
-        self._starts = collections.deque(self._starts, maxlen=max(1, math.floor(rate)))
+        self._allowed = max(1, math.floor(rate))
+        if self._allowed > (self._starts.maxlen or 0):  # a faster rate: remember more starts
+            self._starts = collections.deque(self._starts, maxlen=self._allowed)
         self._next_slot = max(self._resume_at, self._last_slot + interval)
         self._generation += 1
         self._wake.set()
@@ -178,10 +182,10 @@ class Pacer:
             if generation != self._generation:
                 continue  # a pause came while waiting: queue again behind it
             now = loop.time()
-            starts = self._starts
-            if len(starts) == starts.maxlen and now - starts[0] < 1.0:
+            starts, allowed = self._starts, self._allowed
+            if len(starts) >= allowed and now - starts[-allowed] < 1.0:
                 # Late (a stalled loop): starting now would put R+1 starts in one second.
-                self._next_slot = max(self._next_slot, starts[0] + 1.0 + _TICK)
+                self._next_slot = max(self._next_slot, starts[-allowed] + 1.0 + _TICK)
                 continue
             starts.append(now)
             self._last_slot = max(self._last_slot, slot)
