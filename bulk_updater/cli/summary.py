@@ -73,8 +73,10 @@ def format_summary(
         f"429s {summary.rate_limited}, {summary.achieved_rate:.1f} requests/s",
     ]
     if summary.settled_why is not None:
-        settled = "no limit" if summary.settled_rate is None else f"{summary.settled_rate:.1f}/s"
-        lines.append(f"  rate: settled at {settled}: {summary.settled_why}")
+        settled = (
+            "" if summary.settled_rate is None else f"settled at {summary.settled_rate:.1f}/s: "
+        )
+        lines.append(f"  rate: {settled}{summary.settled_why}")
     if summary.rate_hint:
         lines.append(f"  hint: {summary.rate_hint}")
     if summary.earlier:
