@@ -8,6 +8,7 @@ concurrency that follows latency, and what the summary says.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import logging
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from bulk_updater import BulkUpdater, LeadUpdate, Reply, Summary
-from bulk_updater.limits import AdaptiveLimiter, Pacer, limiter_for
+from bulk_updater.limits import AdaptiveLimiter, Pacer, Stopped, limiter_for
 from bulk_updater.sandbox import max_in_any_window
 from bulk_updater.settings import Settings
 from tests.conftest import FakeSender, SimulatedApi, VirtualTimeLoop, advance, make_rows
@@ -244,3 +245,48 @@ async def test_a_fixed_pacer_says_so_and_suggests_auto_after_pauses(
     assert summary.rate_hint is not None
     assert "--rate auto" in summary.rate_hint
     assert Pacer(0).describe().why == "no limit (--rate 0)"
+
+
+# --- stopping
+
+
+async def test_a_stop_wakes_callers_waiting_for_room_in_flight(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    limiter = AdaptiveLimiter(100)
+    limiter.begin()
+    for _ in range(8):  # the room in flight before any latency is known
+        await limiter.acquire()
+    waiting = asyncio.ensure_future(limiter.acquire())
+    await advance(5)
+    assert not waiting.done()
+    limiter.stop()
+    with pytest.raises(Stopped):
+        await waiting
+    with pytest.raises(Stopped):
+        await limiter.sleep(60)
+
+
+async def test_a_stop_wakes_callers_waiting_for_the_budget(virtual_time: VirtualTimeLoop) -> None:
+    limiter = AdaptiveLimiter(100, concurrency=4)
+    limiter.begin()
+    await limiter.acquire()
+    limiter.observe(Reply(200, headers={"RateLimit": '"default";r=0;t=60'}), 0.01)
+    waiting = asyncio.ensure_future(limiter.acquire())
+    await advance(5)
+    assert not waiting.done()  # nothing left for 60 s
+    limiter.stop()
+    with pytest.raises(Stopped):
+        await waiting
+    limiter.begin()  # a new job forgets the stop
+    await advance(60)
+    await limiter.acquire()
+
+
+async def test_a_limit_without_its_window_is_no_statement(virtual_time: VirtualTimeLoop) -> None:
+    limiter = AdaptiveLimiter(None, concurrency=4)
+    limiter.begin()
+    await limiter.acquire()
+    limiter.observe(Reply(200, headers={"X-RateLimit-Limit": "40"}), 0.01)
+    assert limiter.controller.stated is None
+    assert limiter.controller.slow_start
