@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -32,6 +32,13 @@ _TAG: Final = re.compile(r"<[^>]*>")
 _SPACE: Final = re.compile(r"\s+")
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _SUCCESS_START: Final = re.compile(rb'\s*\{\s*"success"\s*:\s*true\b')
+
+try:  # every success answer is parsed: orjson does it in a fifth of the time
+    import orjson
+
+    _loads: Callable[[bytes], Any] = orjson.loads
+except ImportError:  # pragma: no cover - depends on the environment
+    _loads = json.loads
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +87,12 @@ def is_success(body: bytes, complete: bool) -> bool:
     if not complete:  # longer than we read: judge by how it starts
         return _SUCCESS_START.match(body) is not None
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        return False
+        data = _loads(body)
+    except ValueError:  # orjson is stricter (NaN, integers past 64 bits): the standard one judges
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            return False
     return isinstance(data, dict) and data.get("success") is True
 
 
