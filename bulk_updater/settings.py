@@ -43,10 +43,17 @@ def is_loopback(host: str | None) -> bool:
 
 
 def _setting(
-    default: Any, description: str, *, flag: str | None = "", env: str | None = None, **bounds: Any
+    default: Any,
+    description: str,
+    *,
+    flag: str | None = "",
+    env: str | None = None,
+    metavar: str | None = None,
+    **bounds: Any,
 ) -> Any:
-    """A settings field; `flag` is its command-line option (`""`: from the name, None: none)."""
-    extra: JsonDict = {"flag": flag, "env": env}
+    """A settings field; `flag` is its command-line option (`""`: from the name, None: none),
+    `metavar` how its help shows the value (None: from its type)."""
+    extra: JsonDict = {"flag": flag, "env": env, "metavar": metavar}
     return Field(default=default, description=description, json_schema_extra=extra, **bounds)
 
 
@@ -76,6 +83,7 @@ class Settings(BaseModel):
         "at most R request starts in any sliding second, retries included, and below that what "
         "the API accepts (429s, rate-limit headers); `auto` = find the API's limit, starting "
         "at 10/s; `0` = no limit",
+        metavar="R|auto",
     )
     concurrency: int | None = _setting(
         None,
@@ -200,6 +208,8 @@ FLAGS: Final = {
     for name in Settings.model_fields
     if _meta(name, "flag") is not None
 }
+#: Setting name -> how the command line's help shows its value, where its type does not say.
+METAVARS: Final = {name: _meta(name, "metavar") for name in FLAGS if _meta(name, "metavar")}
 #: Setting name -> the environment variable read when it is not given.
 ENV_VARIABLES: Final = {
     name: _meta(name, "env") for name in Settings.model_fields if _meta(name, "env")

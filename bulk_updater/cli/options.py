@@ -16,7 +16,7 @@ import click
 from pydantic.fields import FieldInfo
 
 from ..errors import ConfigError
-from ..settings import ENV_VARIABLES, FLAGS, Settings
+from ..settings import ENV_VARIABLES, FLAGS, METAVARS, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,6 +54,7 @@ def settings_options(command: F) -> F:
             flag,
             name,
             type=_click_type(field),
+            metavar=METAVARS.get(name),
             default=None,
             help=f"{description[0].upper()}{description[1:]}." + (f"  [{extra}]" if extra else ""),
         )(command)

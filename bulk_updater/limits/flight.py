@@ -73,7 +73,7 @@ class FlightCap:
             raise
 
     def leave(self) -> None:
-        self.busy -= 1
+        self.busy = max(0, self.busy - 1)  # an answer from before a `reset()` finds none held
         self._hand_over()
 
     def resize(self, limit: int) -> None:
