@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import partial
 from typing import Final
 
 from tenacity import AsyncRetrying, RetryCallState
 
-from .client import Reply, Sender, TransportError
+from .client import Reply, Searcher, Sender, TransportError
 from .limits import Limiter, Stopped
 from .limits.pacer import equal_jitter
 from .models import LeadUpdate, Status, StopReason
@@ -90,6 +91,16 @@ class Delivery:
     error_code: str | None = None
     message: str = ""
     duration: float | None = None  # seconds from the first request to the final answer
+    reply: Reply | None = None  # the final answer, for a caller that reads its body (a search)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One request to make, as many times as it takes: the call, and how the log names it."""
+
+    call: Callable[[], Awaitable[Reply]]
+    label: str
+    search: bool = False
 
 
 class RetryPolicy:
@@ -123,6 +134,7 @@ class Counters:
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
+    searches: int = 0  # of the requests, the searches that resolve emails to lead ids
 
 
 @dataclass
@@ -207,8 +219,20 @@ class Deliverer:
         return Budget(self._policy)
 
     async def deliver(self, update: LeadUpdate, budget: Budget) -> Delivery:
+        """One row's PATCH, with its retries."""
+        request = Request(partial(self._sender.send, update), f"PATCH /v1/leads/{update.id}")
+        return await self._deliver(request, budget)
+
+    async def search(
+        self, searcher: Searcher, text: str, cursor: str | None, budget: Budget
+    ) -> Delivery:
+        """One page of a search, with its retries: a request like any other (same limiter)."""
+        call = partial(searcher.search, text, cursor)
+        return await self._deliver(Request(call, "GET /v1/leads?search=...", search=True), budget)
+
+    async def _deliver(self, request: Request, budget: Budget) -> Delivery:
         try:
-            attempt = await self._attempt(update, budget)
+            attempt = await self._attempt(request, budget)
             # Most rows take one attempt: only those that need a retry pay for tenacity's set-up
             # (about 60 µs a call, measured: more than the rest of the per-row work together).
             if _retryable(attempt) and not budget.spent_now():
@@ -221,7 +245,7 @@ class Deliverer:
                     reraise=True,
                     retry_error_callback=_last_result,
                 )
-                attempt = await retrying(self._attempt, update, budget)
+                attempt = await retrying(self._attempt, request, budget)
         except Stopped:
             return _aborted(budget)
         duration = asyncio.get_running_loop().time() - budget.started if budget.started else None
@@ -236,11 +260,13 @@ class Deliverer:
             return _delivery(Status.FAILED, attempts, attempt, duration)
         return _delivery(attempt.status, attempts, attempt, duration)
 
-    async def _attempt(self, update: LeadUpdate, budget: Budget) -> Attempt:
+    async def _attempt(self, request: Request, budget: Budget) -> Attempt:
         limiter = self._limiter
         await limiter.acquire()
         counters = self.counters
         counters.requests += 1
+        if request.search:
+            counters.searches += 1
         budget.sent += 1
         if budget.sent > 1:
             counters.retries += 1
@@ -249,7 +275,7 @@ class Deliverer:
         if budget.started is None:
             budget.started = started
         try:
-            reply = await self._sender.send(update)
+            reply = await request.call()
         except TransportError as exc:
             limiter.observe(None, loop.time() - started)
             verdict = Verdict.UNREACHABLE if exc.kind == "dns" else Verdict.RETRY
@@ -263,7 +289,7 @@ class Deliverer:
         if log.isEnabledFor(logging.DEBUG):
             elapsed = (loop.time() - started) * 1000
             answer = attempt.reply.status if attempt.reply else attempt.error
-            log.debug("PATCH /v1/leads/%s -> %s in %.0f ms", update.id, answer, elapsed)
+            log.debug("%s -> %s in %.0f ms", request.label, answer, elapsed)
         budget.last = attempt
         self._account(attempt, budget)
         return attempt
@@ -330,8 +356,9 @@ def _delivery(status: Status, attempts: int, attempt: Attempt, duration: float |
     if reply is None:
         return Delivery(status, attempts, None, "CONNECTION", attempt.error or "", duration)
     if status is Status.UPDATED:
-        return Delivery(status, attempts, reply.status, duration=duration)
-    return Delivery(status, attempts, reply.status, reply.error_code, reply.message, duration)
+        return Delivery(status, attempts, reply.status, duration=duration, reply=reply)
+    code, message = reply.error_code, reply.message
+    return Delivery(status, attempts, reply.status, code, message, duration, reply)
 
 
 def _aborted(budget: Budget) -> Delivery:

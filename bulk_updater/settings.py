@@ -13,7 +13,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from typing import Any, Final, TypedDict
+from typing import Any, Final, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.config import JsonDict
@@ -95,6 +95,11 @@ class Settings(BaseModel):
         600.0,
         "stop the job (exit 3) after this many seconds paused by 429s with no other answer",
         gt=0,
+    )
+    match: Literal["id", "email"] | None = _setting(
+        None,
+        "match rows to leads by `id` or by `email` (searched through the API); by default by "
+        "id, or by email for rows that have an email and no id",
     )
     grace: float = _setting(
         5.0, "after a stop or signal, how long requests in flight may take to finish", ge=0, le=600
@@ -184,6 +189,7 @@ class Options(TypedDict, total=False):
     max_pause: float
     streak_limit: int
     give_up_after: float
+    match: Literal["id", "email"] | None
     grace: float
 
 
@@ -199,6 +205,7 @@ _WORDING: Final = {
     "float_type": "must be a number",
     "string_type": "must be text",
     "extra_forbidden": "is not a setting",
+    "literal_error": "must be {expected}",
 }
 
 

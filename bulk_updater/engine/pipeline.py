@@ -35,7 +35,8 @@ from ..limits import Limiter
 from ..models import LeadUpdate, Outcome, Status, StopReason
 from ..retry import Budget, Counters, Deliverer, Delivery, RetryPolicy
 from ..settings import Settings
-from .admission import Rules, outcome_of
+from .admission import Admitted, Rules, outcome_of
+from .ordered import InOrder
 
 _WINDOW_PER_WORKER: Final = 4
 _MIN_WINDOW: Final = 256
@@ -63,8 +64,7 @@ class Pipeline:
     ) -> None:
         self.settings = settings
         self.limiter = limiter
-        self.admission = admission
-        self.before_send = admission if admission is not None and admission.checks else None
+        self.use(admission)
         self.deliverer = Deliverer(sender, limiter, RetryPolicy(settings), self.stop)
         self.queue: asyncio.Queue[Row] = asyncio.Queue()
         self.results: asyncio.Queue[Finished | None] = asyncio.Queue()
@@ -80,6 +80,12 @@ class Pipeline:
         self.stopping = asyncio.Event()
         self.interrupted = asyncio.Event()  # stop reading, even while draining after a stop
         self.task: asyncio.Task[None] | None = None
+        self.in_order = InOrder(self._settle)  # rows whose admission takes time (a search)
+
+    def use(self, admission: Rules | None) -> None:
+        """The per-row rules (they may need the pipeline's `deliverer`, so they come after)."""
+        self.admission = admission
+        self.before_send = admission if admission is not None and admission.checks else None
 
     @property
     def counters(self) -> Counters:
@@ -123,6 +129,8 @@ class Pipeline:
     async def _run(self, items: Numbered) -> None:
         workers = [asyncio.create_task(self._worker(n)) for n in range(self.settings.concurrency)]
         feeder = asyncio.create_task(self._feed(items))
+        ordered = asyncio.create_task(self.in_order.run())
+        workers.append(ordered)  # like a worker: a bug in it stops the job, and it ends with them
         idle = asyncio.create_task(self._idle(feeder))
         stopping = asyncio.create_task(self.stopping.wait())
         try:
@@ -147,6 +155,7 @@ class Pipeline:
 
     async def _idle(self, feeder: asyncio.Task[None]) -> None:
         await feeder
+        await self.in_order.drained.wait()
         await self.queue.join()
 
     async def _wind_down(
@@ -165,6 +174,11 @@ class Pipeline:
                 task.cancel()
             await asyncio.gather(join, *workers, return_exceptions=True)
         self._abort_leftovers()  # empty unless workers were cancelled or one died
+        for row, decided in self.in_order.cancel():
+            if isinstance(decided, Outcome):
+                self.emit(decided, row)
+            else:
+                self._abort(row)
         if not self.interrupted.is_set():
             interrupted = asyncio.create_task(self.interrupted.wait())
             await asyncio.wait((feeder, interrupted), return_when=asyncio.FIRST_COMPLETED)
@@ -209,25 +223,40 @@ class Pipeline:
                 except StopAsyncIteration:
                     self.read_all = True
                     return
-                if admission is not None:
-                    admitted = admission.admit(row)
-                    if inspect.isawaitable(admitted):
-                        admitted = await admitted
-                    if isinstance(admitted, Outcome):
-                        self.emit(admitted, row)
+                if admission is None:
+                    self._route(row)
+                    continue
+                admitted = admission.admit(row)
+                if inspect.isawaitable(admitted):
+                    if self.stop_reason is not None:  # no search starts once the job stops
+                        _discard(admitted)
+                        self._abort(row)
                         continue
-                    row = admitted
-                item = row.item
-                if isinstance(item, Invalid):
-                    self.emit(outcome_of(row, Status.INVALID, item.message), row)
-                elif self.stop_reason is not None:
-                    self._abort(row)
+                    self.in_order.add(row, admitted)
+                elif self.in_order.busy():
+                    self.in_order.add(row, admitted)  # it waits for the rows before it
                 else:
-                    self._dispatch(row, item.id)
+                    self._settle(row, admitted)
         finally:
             aclose = getattr(items, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+    def _settle(self, row: Row, admitted: Admitted) -> None:
+        if isinstance(admitted, Outcome):
+            self.emit(admitted, row)
+        else:
+            self._route(admitted)
+
+    def _route(self, row: Row) -> None:
+        item = row.item
+        if isinstance(item, Invalid):
+            self.emit(outcome_of(row, Status.INVALID, item.message), row)
+        elif self.stop_reason is not None:
+            self._abort(row)
+        else:
+            assert isinstance(item, LeadUpdate)  # rows keyed by email are resolved by a rule
+            self._dispatch(row, item.id)
 
     def _dispatch(self, row: Row, lead: str) -> None:
         """Queue the row, or chain it behind the row of the same lead already in the pipeline."""
@@ -293,3 +322,10 @@ class Pipeline:
             duration_ms=None if duration is None else int(duration * 1000),
             email=update.email,
         )
+
+
+def _discard(pending: object) -> None:
+    """Close a decision that will not be awaited (a coroutine never started)."""
+    close = getattr(pending, "close", None)
+    if close is not None:
+        close()

@@ -19,9 +19,10 @@ from ..errors import ConfigError
 from ..inputs import ColumnMap, KeyPlan, Rows, Source, numbered
 from ..limits import Limiter, limiter_for
 from ..models import Outcome, Status, StopReason, Summary
-from ..report import FinishedRows, RejectsWriter, ReportWriter
+from ..report import RejectsWriter, ReportWriter
 from ..settings import Options, Settings
 from .admission import Admission, Resume, Rules
+from .emails import MatchByEmail
 from .pipeline import Finished, Pipeline
 from .sink import Callback, OnOutcome, RejectsSink, ReportSink, Sink, Tally
 
@@ -105,9 +106,9 @@ class BulkUpdater:
         To leave early, close the stream (`contextlib.aclosing`); leaving the `async with` block
         also ends a job still running.
         """
-        admission = Rules([Resume(skip)]) if skip is not None else None
         keys = _keys(rows, columns, ignore_unknown_columns)
-        async with contextlib.aclosing(self._outcomes(rows, admission, keys)) as outcomes:
+        pipeline = self._new_pipeline(skip)
+        async with contextlib.aclosing(self._outcomes(rows, keys, pipeline)) as outcomes:
             async for outcome, _ in outcomes:
                 yield outcome
 
@@ -122,34 +123,30 @@ class BulkUpdater:
             )
         return sender
 
-    def _rules(self, finished: FinishedRows | None) -> Rules | None:
-        """The per-row rules of a `run()`, in the order they apply (see `admission.py`)."""
+    def _new_pipeline(self, finished: Container[int] | None) -> Pipeline:
+        """A job's pipeline and its per-row rules, in the order they apply (`admission.py`):
+        resume decides first, then rows keyed by email are resolved."""
+        sender = self._ready_sender()
+        limiter = self._limiter or limiter_for(self.settings)
+        pipeline = self._pipeline = Pipeline(self.settings, sender, limiter)
         rules: list[Admission] = []
         if finished is not None:
             rules.append(Resume(finished))
-        return Rules(rules) if rules else None
-
-    def _new_pipeline(self, admission: Rules | None) -> Pipeline:
-        limiter = self._limiter or limiter_for(self.settings)
-        self._pipeline = Pipeline(self.settings, self._ready_sender(), limiter, admission)
-        return self._pipeline
+        rules.append(MatchByEmail(self.settings.match, sender, pipeline.deliverer))
+        pipeline.use(Rules(rules))
+        return pipeline
 
     async def _outcomes(
-        self,
-        rows: Rows,
-        admission: Rules | None,
-        keys: KeyPlan,
-        pipeline: Pipeline | None = None,
+        self, rows: Rows, keys: KeyPlan, pipeline: Pipeline
     ) -> AsyncGenerator[Finished, None]:
         try:
-            pipeline = pipeline or self._new_pipeline(admission)
             async with contextlib.aclosing(pipeline.outcomes(numbered(rows, keys))) as outcomes:
                 async for finished in outcomes:
                     yield finished
         finally:
             self._pipeline = None
-            if admission is not None:
-                admission.close()
+            if pipeline.admission is not None:
+                pipeline.admission.close()
             if isinstance(rows, Source):
                 rows.close()
 
@@ -191,10 +188,9 @@ class BulkUpdater:
         if on_outcome is not None:
             sinks.append(Callback(on_outcome))
         started = time.monotonic()
-        admission = self._rules(finished)
         try:
-            pipeline = self._new_pipeline(admission)
-            await _drain(self._outcomes(rows, admission, keys, pipeline), sinks, pipeline)
+            pipeline = self._new_pipeline(finished)
+            await _drain(self._outcomes(rows, keys, pipeline), sinks, pipeline)
         finally:
             for sink in sinks:
                 sink.close()
@@ -275,6 +271,7 @@ def _summary(
         counts=counts,
         rows=sum(counts.values()),
         requests=counters.requests,
+        searches=counters.searches,
         retries=counters.retries,
         rate_limited=counters.rate_limited,
         duration_s=round(duration, 3),

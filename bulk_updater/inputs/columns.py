@@ -8,6 +8,7 @@ cannot be sent becomes `Invalid`, with a message naming the column and what it m
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -37,7 +38,25 @@ class Invalid:
     email: str | None = None
 
 
-Item = LeadUpdate | Invalid
+@dataclass(frozen=True, slots=True)
+class ByEmail:
+    """A row keyed by email: its lead id is found through the API's search before it is sent.
+
+    `update` holds the fields to set, checked like any row's; its id is a stand-in until then.
+    """
+
+    email: str
+    update: LeadUpdate
+
+    @property
+    def id(self) -> str:
+        return ""  # not known yet: the report shows the id the email resolves to
+
+
+Item = LeadUpdate | Invalid | ByEmail
+#: The id a row keyed by email is checked with until its real id is known.
+STAND_IN_ID: Final = "0"
+_EMAIL: Final = re.compile(r"[^\s@]+@[^\s@]+")
 
 
 #: A record as it was read: a table's cells, a JSON line's text, or the caller's own object.
@@ -94,13 +113,24 @@ def label(value: object) -> str:
     return value if len(value) <= _LABEL_LIMIT else value[:_LABEL_LIMIT] + "…"
 
 
-def validate(data: dict[str, Any], rid: str, email: str | None) -> Item:
+def validate(data: dict[str, Any], rid: str, email: str | None) -> LeadUpdate | Invalid:
     try:
         return LeadUpdate.model_validate(data)
     except ValidationError as exc:
         return Invalid(rid, problem_of(exc), email)
     except RecursionError:
         return Invalid(rid, "a value is nested too deeply", email)
+
+
+def by_email(data: dict[str, Any], email: str) -> Item:
+    """A row to match by `email`, its fields checked now (with a stand-in id)."""
+    email = email.strip()
+    if not email:
+        return Invalid("", "column email: is empty (the rows are matched by email)")
+    if _EMAIL.fullmatch(email) is None:
+        return Invalid("", f"column email: {label(email)!r} is not an email address", email)
+    checked = validate({**data, "id": STAND_IN_ID, "email": email}, "", email)
+    return ByEmail(email, checked) if isinstance(checked, LeadUpdate) else checked
 
 
 def parse_tags(cell: str) -> list[str] | str:
@@ -203,7 +233,8 @@ class TablePlan:
 
     def convert(self, cells: list[str]) -> Item:
         width = len(self.columns)
-        rid = cells[self.id_index].strip() if self.id_index < len(cells) else ""
+        at = self.id_index
+        rid = cells[at].strip() if at is not None and at < len(cells) else ""
         email = None
         if self.email_index is not None and self.email_index < len(cells):
             email = cells[self.email_index].strip() or None
@@ -235,6 +266,8 @@ class TablePlan:
                 custom = {**obj, **custom}
         if custom:
             data["customFields"] = custom
+        if at is None:
+            return by_email(data, email or "")
         return validate(data, rid, email)
 
 
@@ -302,6 +335,8 @@ class KeyPlan:
             if not isinstance(base, dict):
                 return Invalid(rid, "column customFields: must be a JSON object", email)
             data["customFields"] = {**base, **custom}
+        if raw_id is None and email is not None:  # no id: the row is matched by its email
+            return by_email(data, email)
         return validate(data, rid, email)
 
 
