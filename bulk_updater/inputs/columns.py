@@ -203,13 +203,13 @@ class TablePlan:
         self.dropped = unknown
         self._check_targets(name)
         ids = [i for i, c in enumerate(self.columns) if c.kind is Kind.ID]
-        if not ids:
-            raise InputError(
-                f"{name}: no `id` column; the first line must name the columns "
-                '(a column of lead ids under another name: --map "HEADER=id")'
-            )
-        self.id_index = ids[0]
         emails = [i for i, c in enumerate(self.columns) if c.kind is Kind.EMAIL]
+        if not ids and not emails:
+            raise InputError(
+                f"{name}: no `id` column (nor `email`, to match leads by email); the first "
+                'line must name the columns (lead ids under another name: --map "HEADER=id")'
+            )
+        self.id_index = ids[0] if ids else None  # None: the rows are matched by email
         self.email_index = emails[0] if emails else None
 
     def _check_targets(self, name: str) -> None:
