@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from measures import endpoint, limiters, memory, pacing, throughput, xlsx
+from measures import emails, endpoint, limiters, memory, pacing, throughput, xlsx
 from results import Context, Result
 
 
@@ -30,4 +30,5 @@ MEASURES: tuple[Measure, ...] = (
     Measure("pacing", pacing.measure),
     Measure("limiters", limiters.measure),
     Measure("xlsx", xlsx.measure),
+    Measure("emails", emails.measure),
 )

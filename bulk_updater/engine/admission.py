@@ -45,6 +45,8 @@ class Rules(Admission, BeforeSend):
     def __init__(self, rules: list[Admission]) -> None:
         self.rules = rules
         self.checks: list[BeforeSend] = [r for r in rules if hasattr(r, "ready")]  # type: ignore[misc]
+        self._admits = [rule.admit for rule in rules]
+        self._readies = [check.ready for check in self.checks]
 
     async def _apply(self, row: Row, steps: list[Any]) -> Admitted:
         for step in steps:
@@ -57,17 +59,18 @@ class Rules(Admission, BeforeSend):
         return row
 
     def admit(self, row: Row) -> Admitted | Awaitable[Admitted]:
-        return self._decide(row, [rule.admit for rule in self.rules])
+        return self._decide(row, self._admits)
 
     def ready(self, row: Row) -> Admitted | Awaitable[Admitted]:
-        return self._decide(row, [check.ready for check in self.checks])
+        return self._decide(row, self._readies)
 
     def _decide(self, row: Row, steps: list[Any]) -> Admitted | Awaitable[Admitted]:
         """Apply the steps without a coroutine until one of them must wait (the usual case)."""
         for at, step in enumerate(steps):
             decided = step(row)
             if inspect.isawaitable(decided):
-                return self._finish(decided, steps[at + 1 :])
+                rest = steps[at + 1 :]
+                return self._finish(decided, rest) if rest else decided
             if isinstance(decided, Outcome):
                 return decided
             row = decided

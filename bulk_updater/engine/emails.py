@@ -86,13 +86,28 @@ class MatchByEmail:
             return self._settle(row, item, self._failed[key])
         return self._wait(row, item, key)
 
-    async def _wait(self, row: Row, item: ByEmail, key: str) -> Admitted:
+    def _wait(self, row: Row, item: ByEmail, key: str) -> asyncio.Future[Admitted]:
+        """The row's decision, once the search for its email has answered (one search an email:
+        the first row starts it, the others wait for it)."""
         task = self._searches.get(key)
-        if task is None:  # the first row of this email: search; the others wait for it
+        if task is None:
             self.emails += 1
             task = self._searches[key] = asyncio.create_task(self._search(item.email))
             task.add_done_callback(lambda done: self._keep(key, done))
-        return self._settle(row, item, await asyncio.shield(task))
+        decision: asyncio.Future[Admitted] = asyncio.get_running_loop().create_future()
+
+        def settle(done: asyncio.Task[Answer]) -> None:
+            if decision.done():
+                return
+            if done.cancelled():
+                decision.cancel()
+            elif (error := done.exception()) is not None:
+                decision.set_exception(error)
+            else:
+                decision.set_result(self._settle(row, item, done.result()))
+
+        task.add_done_callback(settle)
+        return decision
 
     def _keep(self, key: str, task: asyncio.Task[Answer]) -> None:
         self._searches.pop(key, None)

@@ -31,8 +31,10 @@ class InOrder:
         return bool(self._pending)
 
     def add(self, row: Row, admitted: Admitted | Awaitable[Admitted]) -> None:
-        if inspect.isawaitable(admitted):
-            future: asyncio.Future[Admitted] = asyncio.ensure_future(admitted)
+        if isinstance(admitted, asyncio.Future):
+            future: asyncio.Future[Admitted] = admitted
+        elif inspect.isawaitable(admitted):
+            future = asyncio.ensure_future(admitted)
         else:
             future = asyncio.get_running_loop().create_future()
             future.set_result(admitted)
