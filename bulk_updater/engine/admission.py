@@ -47,6 +47,8 @@ class Rules(Admission, BeforeSend):
         self.checks: list[BeforeSend] = [r for r in rules if hasattr(r, "ready")]  # type: ignore[misc]
         self._admits = [rule.admit for rule in rules]
         self._readies = [check.ready for check in self.checks]
+        if len(rules) == 1:  # one rule: its own decision, without a loop around it
+            self.admit = rules[0].admit  # type: ignore[method-assign]
 
     async def _apply(self, row: Row, steps: list[Any]) -> Admitted:
         for step in steps:
@@ -68,12 +70,13 @@ class Rules(Admission, BeforeSend):
         """Apply the steps without a coroutine until one of them must wait (the usual case)."""
         for at, step in enumerate(steps):
             decided = step(row)
-            if inspect.isawaitable(decided):
+            if type(decided) is Row:  # the usual answer first: cheaper than isawaitable
+                row = decided
+            elif isinstance(decided, Outcome):
+                return decided
+            else:
                 rest = steps[at + 1 :]
                 return self._finish(decided, rest) if rest else decided
-            if isinstance(decided, Outcome):
-                return decided
-            row = decided
         return row
 
     async def _finish(self, pending: Awaitable[Admitted], steps: list[Any]) -> Admitted:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final, Literal
 
 from pydantic import ValidationError
@@ -73,11 +73,13 @@ class MatchByEmail:
         self.emails = 0  # distinct emails searched
 
     def admit(self, row: Row) -> Admitted | Awaitable[Admitted]:
+        if type(row.item) is LeadUpdate and self.match != "email":
+            return row  # the usual row: matched by its id
         item = keyed(row.item, self.match)
         if not isinstance(item, ByEmail):
-            return row if item is row.item else replace(row, item=item)
+            return row if item is row.item else row._replace(item=item)
         if self._searcher is None:
-            return replace(row, item=Invalid("", "matching by email needs the API", item.email))
+            return row._replace(item=Invalid("", "matching by email needs the API", item.email))
         key = normal_email(item.email)
         known = self._answers.get(key)
         if known is not None:
@@ -155,7 +157,7 @@ class MatchByEmail:
         except ValidationError:
             message = f"the search for {email} gave an id that is not a plain token"
             return _outcome(row, email, Status.REJECTED, message, code="UNSAFE_ID")
-        return replace(row, item=update)
+        return row._replace(item=update)
 
     def close(self) -> None:
         for task in self._searches.values():

@@ -21,14 +21,11 @@ class InOrder:
     """The rows waiting for their admission, in input order."""
 
     def __init__(self, settle: Callable[[Row, Admitted], None]) -> None:
-        self._pending: collections.deque[tuple[Row, asyncio.Future[Admitted]]] = collections.deque()
+        self.pending: collections.deque[tuple[Row, asyncio.Future[Admitted]]] = collections.deque()
         self._settle = settle
         self._added = asyncio.Event()
         self.drained = asyncio.Event()  # nothing waits: set once the last row was settled
         self.drained.set()
-
-    def busy(self) -> bool:
-        return bool(self._pending)
 
     def add(self, row: Row, admitted: Admitted | Awaitable[Admitted]) -> None:
         if isinstance(admitted, asyncio.Future):
@@ -38,13 +35,13 @@ class InOrder:
         else:
             future = asyncio.get_running_loop().create_future()
             future.set_result(admitted)
-        self._pending.append((row, future))
+        self.pending.append((row, future))
         self.drained.clear()
         self._added.set()
 
     async def run(self) -> None:
         """Settle the rows in input order, each once its admission has decided."""
-        pending = self._pending
+        pending = self.pending
         while True:
             if not pending:
                 self.drained.set()
@@ -59,12 +56,12 @@ class InOrder:
     def cancel(self) -> list[tuple[Row, Admitted | None]]:
         """On a stop: every waiting row, with its admission's decision if it had one."""
         waiting: list[tuple[Row, Admitted | None]] = []
-        for row, future in self._pending:
+        for row, future in self.pending:
             if future.done() and not future.cancelled() and future.exception() is None:
                 waiting.append((row, future.result()))
             else:
                 future.cancel()
                 waiting.append((row, None))
-        self._pending.clear()
+        self.pending.clear()
         self.drained.set()
         return waiting

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import inspect
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Final
 
 from ..client import Sender
@@ -66,6 +66,7 @@ class Pipeline:
         self.limiter = limiter
         self.use(admission)
         self.deliverer = Deliverer(sender, limiter, RetryPolicy(settings), self.stop)
+        self.send = sender.send
         self.queue: asyncio.Queue[Row] = asyncio.Queue()
         self.results: asyncio.Queue[Finished | None] = asyncio.Queue()
         self._window = asyncio.Semaphore(
@@ -112,19 +113,52 @@ class Pipeline:
 
     async def outcomes(self, items: Numbered) -> AsyncGenerator[Finished, None]:
         """Run the job, yielding each row's outcome (with the row) as it finishes."""
-        self.limiter.begin()
-        task = self.task = asyncio.create_task(self._run(items))
+        task = self._start(items)
         try:
             while (finished := await self.results.get()) is not None:
                 self._window.release()
                 yield finished
-            if task.cancelled():  # only the updater's close cancels it, under a running stream
-                raise RuntimeError("the BulkUpdater was closed while this stream was running")
-            await task
+            await self._finish(task)
         finally:
-            if not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            await self._cancel(task)
+
+    async def consume(
+        self,
+        items: Numbered,
+        take: Callable[[Outcome, Row], Awaitable[None] | None],
+        idle: Callable[[], None],
+    ) -> None:
+        """Run the job, handing each outcome to `take` as it finishes, and calling `idle()`
+        whenever no further outcome is at hand. What `outcomes()` does, without a generator's
+        hop per row (the path `run()` takes)."""
+        task = self._start(items)
+        results, window = self.results, self._window
+        try:
+            while (finished := await results.get()) is not None:
+                window.release()
+                pending = take(*finished)
+                if pending is not None:
+                    await pending
+                if results.empty():
+                    idle()
+            await self._finish(task)
+        finally:
+            await self._cancel(task)
+
+    def _start(self, items: Numbered) -> asyncio.Task[None]:
+        self.limiter.begin()
+        self.task = asyncio.create_task(self._run(items))
+        return self.task
+
+    async def _finish(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():  # only the updater's close cancels it, under a running stream
+            raise RuntimeError("the BulkUpdater was closed while this stream was running")
+        await task
+
+    async def _cancel(self, task: asyncio.Task[None]) -> None:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _run(self, items: Numbered) -> None:
         workers = [asyncio.create_task(self._worker(n)) for n in range(self.settings.concurrency)]
@@ -209,8 +243,8 @@ class Pipeline:
 
     async def _feed(self, items: Numbered) -> None:
         """Admit rows while the window has room: each row read gets an outcome, none is lost."""
-        admission = self.admission
-        window = self._window
+        admission, window, rows = self.admission, self._window, items.rows
+        pending = self.in_order.pending  # rows waiting for their admission, in input order
         try:
             while True:
                 await window.acquire()  # room first, then read: a stop never strands a read row
@@ -219,28 +253,30 @@ class Pipeline:
                         self._abort(row)
                     return
                 try:
-                    row = await anext(items)
+                    row = await anext(rows)
                 except StopAsyncIteration:
                     self.read_all = True
                     return
-                if admission is None:
-                    self._route(row)
+                admitted = admission.admit(row) if admission is not None else row
+                if type(admitted) is Row and not pending:
+                    item = admitted.item
+                    if type(item) is LeadUpdate and self.stop_reason is None:
+                        self._dispatch(admitted, item.id)  # the usual row, straight to its lead
+                    else:
+                        self._route(admitted)
                     continue
-                admitted = admission.admit(row)
-                if inspect.isawaitable(admitted):
-                    if self.stop_reason is not None:  # no search starts once the job stops
-                        _discard(admitted)
-                        self._abort(row)
-                        continue
-                    self.in_order.add(row, admitted)
-                elif self.in_order.busy():
+                decided = type(admitted) is Row or isinstance(admitted, Outcome)
+                if decided and not pending:
+                    self._settle(row, admitted)  # type: ignore[arg-type]
+                elif decided:
                     self.in_order.add(row, admitted)  # it waits for the rows before it
+                elif self.stop_reason is not None:  # no search starts once the job stops
+                    _discard(admitted)
+                    self._abort(row)
                 else:
-                    self._settle(row, admitted)
+                    self.in_order.add(row, admitted)
         finally:
-            aclose = getattr(items, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await items.aclose()
 
     def _settle(self, row: Row, admitted: Admitted) -> None:
         if isinstance(admitted, Outcome):
@@ -270,13 +306,25 @@ class Pipeline:
             chains[lead] = collections.deque((row,))
 
     async def _worker(self, slot: int) -> None:
-        deliverer = self.deliverer
+        deliverer, send, in_flight, emit = self.deliverer, self.send, self.in_flight, self.emit
         while True:
             row = await self.queue.get()
             try:
                 lead = row.item.id
                 while True:
-                    await self._send(slot, row, deliverer)
+                    ready: Admitted = row
+                    if self.before_send is not None:  # a rule that looks once the lead is free
+                        ready = await self._ready(slot, row)
+                    if isinstance(ready, Outcome):
+                        emit(ready, row)
+                    else:  # the hot path: no call or coroutine it can do without
+                        update = ready.item
+                        assert isinstance(update, LeadUpdate)
+                        budget = deliverer.budget()
+                        in_flight[slot] = (ready, budget)
+                        result = await deliverer.deliver(send, (update,), budget)
+                        del in_flight[slot]
+                        emit(self._finished(ready, update, result), ready)
                     chain = self.chains[lead]
                     if chain is None or not chain:
                         del self.chains[lead]
@@ -285,25 +333,15 @@ class Pipeline:
             finally:
                 self.queue.task_done()
 
-    async def _send(self, slot: int, row: Row, deliverer: Deliverer) -> None:
-        """Send one row (unless a rule answers it first, now that its lead is free) and emit."""
-        if self.before_send is not None:
-            self.in_flight[slot] = (row, deliverer.budget())
+    async def _ready(self, slot: int, row: Row) -> Admitted:
+        """`before_send` for one row, which counts as in flight meanwhile (a stop reports it)."""
+        assert self.before_send is not None
+        self.in_flight[slot] = (row, self.deliverer.budget())
+        try:
             ready = self.before_send.ready(row)
-            if inspect.isawaitable(ready):
-                ready = await ready
+            return await ready if inspect.isawaitable(ready) else ready
+        finally:
             del self.in_flight[slot]
-            if isinstance(ready, Outcome):
-                self.emit(ready, row)
-                return
-            row = ready
-        update = row.item
-        assert isinstance(update, LeadUpdate)
-        budget = deliverer.budget()
-        self.in_flight[slot] = (row, budget)
-        result = await deliverer.deliver(update, budget)
-        del self.in_flight[slot]
-        self.emit(self._finished(row, update, result), row)
 
     def _finished(self, row: Row, update: LeadUpdate, result: Delivery) -> Outcome:
         message = result.message

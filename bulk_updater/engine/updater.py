@@ -9,21 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Container, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Container, Iterator, Mapping
 from os import PathLike
 from types import TracebackType
 from typing import Unpack
 
 from ..client import Sender, SendKitClient
 from ..errors import ConfigError
-from ..inputs import ColumnMap, KeyPlan, Rows, Source, numbered
+from ..inputs import ColumnMap, KeyPlan, Row, Rows, Source, numbered
 from ..limits import Limiter, limiter_for
 from ..models import Outcome, Status, StopReason, Summary
 from ..report import RejectsWriter, ReportWriter
 from ..settings import Options, Settings
 from .admission import Admission, Resume, Rules
 from .emails import MatchByEmail
-from .pipeline import Finished, Pipeline
+from .pipeline import Pipeline
 from .sink import Callback, OnOutcome, RejectsSink, ReportSink, Sink, Tally
 
 
@@ -108,9 +108,10 @@ class BulkUpdater:
         """
         keys = _keys(rows, columns, ignore_unknown_columns)
         pipeline = self._new_pipeline(skip)
-        async with contextlib.aclosing(self._outcomes(rows, keys, pipeline)) as outcomes:
-            async for outcome, _ in outcomes:
-                yield outcome
+        with self._job(rows, pipeline):
+            async with contextlib.aclosing(pipeline.outcomes(numbered(rows, keys))) as outcomes:
+                async for outcome, _ in outcomes:
+                    yield outcome
 
     def _ready_sender(self) -> Sender:
         sender = self._sender or self._client
@@ -136,13 +137,11 @@ class BulkUpdater:
         pipeline.use(Rules(rules))
         return pipeline
 
-    async def _outcomes(
-        self, rows: Rows, keys: KeyPlan, pipeline: Pipeline
-    ) -> AsyncGenerator[Finished, None]:
+    @contextlib.contextmanager
+    def _job(self, rows: Rows, pipeline: Pipeline) -> Iterator[None]:
+        """The end of a job, however it ends: the updater free again, the rules and input closed."""
         try:
-            async with contextlib.aclosing(pipeline.outcomes(numbered(rows, keys))) as outcomes:
-                async for finished in outcomes:
-                    yield finished
+            yield
         finally:
             self._pipeline = None
             if pipeline.admission is not None:
@@ -190,7 +189,8 @@ class BulkUpdater:
         started = time.monotonic()
         try:
             pipeline = self._new_pipeline(finished)
-            await _drain(self._outcomes(rows, keys, pipeline), sinks, pipeline)
+            with self._job(rows, pipeline):
+                await pipeline.consume(numbered(rows, keys), *_handlers(sinks))
         finally:
             for sink in sinks:
                 sink.close()
@@ -239,20 +239,27 @@ def _outputs(
         raise
 
 
-async def _drain(
-    outcomes: AsyncGenerator[Finished, None], sinks: list[Sink], pipeline: Pipeline
-) -> None:
-    """Hand every outcome to every sink; flush them whenever no further outcome is at hand."""
-    results = pipeline.results
-    async with contextlib.aclosing(outcomes):
-        async for outcome, row in outcomes:
-            for sink in sinks:
-                pending = sink.write(outcome, row)
-                if pending is not None:
-                    await pending
-            if results.empty():
-                for sink in sinks:
-                    sink.flush()
+def _handlers(
+    sinks: list[Sink],
+) -> tuple[Callable[[Outcome, Row], Awaitable[None] | None], Callable[[], None]]:
+    """Every outcome to every sink; `flush()` whenever no further outcome is at hand."""
+    if len(sinks) == 1:  # the tally alone, as for a run without a report: straight to it
+        return sinks[0].write, sinks[0].flush
+
+    def take(outcome: Outcome, row: Row) -> Awaitable[None] | None:
+        waits = [w for sink in sinks if (w := sink.write(outcome, row)) is not None]
+        return _all(waits) if waits else None
+
+    def idle() -> None:
+        for sink in sinks:
+            sink.flush()
+
+    return take, idle
+
+
+async def _all(waits: list[Awaitable[None]]) -> None:
+    for wait in waits:
+        await wait
 
 
 def _summary(

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from pydantic import ValidationError
 
@@ -63,10 +63,9 @@ _EMAIL: Final = re.compile(r"[^\s@]+@[^\s@]+")
 Raw = tuple[str, ...] | str | Mapping[str, Any] | None
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
     """One record read: its number, what it became, where it starts in the file (the line, or
-    the sheet's row), and the record as read (for `--rejects`)."""
+    the sheet's row), and the record as read (for `--rejects`). A tuple: one is made per row."""
 
     number: int
     item: Item
@@ -278,12 +277,14 @@ class KeyPlan:
         self.mapping = mapping
         self.ignore_unknown = ignore_unknown
         self.dropped: dict[str, None] = {}  # unknown keys left out, in the order first seen
-        self._known: dict[str, Column | None] = {}
+        self._known: dict[object, Column | None] = {}
 
-    def column(self, key: str) -> Column | None:
+    def column(self, key: object) -> Column | None:
         known = self._known
         if key not in known:
-            column = DROP if key in REJECTS_COLUMNS else column_for(key, self.mapping)
+            column = None
+            if isinstance(key, str):
+                column = DROP if key in REJECTS_COLUMNS else column_for(key, self.mapping)
             if len(known) < 10_000:  # hostile input must not grow this without bound
                 known[key] = column
             return column
@@ -291,45 +292,46 @@ class KeyPlan:
 
     def parse(self, record: Mapping[str, Any]) -> Item:
         """Validate one JSON-lines / library record (keys as in a header, JSON types)."""
-        resolved: list[tuple[str, Column | None, Any]] = []
-        raw_id: Any = None
+        known, data, custom = self._known, {}, {}
+        raw_id: Any = _NONE
         email: str | None = None
+        problem: str | None = None  # the first one: reported once the id is known
         for key, value in record.items():
-            if not isinstance(key, str):
-                return Invalid("", f"column {key!r}: a column name must be a string")
-            column = self.column(key)
-            resolved.append((key, column, value))
-            if column is not None and column.kind is Kind.ID:
-                raw_id = value
-            elif column is not None and column.kind is Kind.EMAIL and value is not None:
-                email = label(value)
-        rid = label(raw_id) if raw_id is not None else ""
-        data: dict[str, Any] = {"id": "" if raw_id is None else raw_id}
-        if email is not None:
-            data["email"] = email
-        custom: dict[str, Any] = {}
-        seen: dict[Column, str] = {}
-        for key, column, value in resolved:
+            column = known.get(key, _UNKNOWN)
+            if column is _UNKNOWN:
+                column = self.column(key)
             if column is None:
-                if not self.ignore_unknown:
-                    return Invalid(rid, f"unknown column `{key}`{hint(key)}", email)
-                if len(self.dropped) < 100:
+                if type(key) is not str:
+                    problem = problem or f"column {key!r}: a column name must be a string"
+                elif not self.ignore_unknown:
+                    problem = problem or f"unknown column `{key}`{hint(key)}"
+                elif len(self.dropped) < 100:
                     self.dropped[key] = None
                 continue
-            if column.kind is Kind.DROP:
-                continue
-            if column in seen:  # two keys for one field: one of them would lose silently
-                other = seen[column]
-                return Invalid(
-                    rid, f"keys `{other}` and `{key}` both mean {column}; keep one", email
-                )
-            seen[column] = key
-            if value is None or column.kind in (Kind.ID, Kind.EMAIL):
-                continue
-            if column.kind is Kind.CUSTOM:
-                custom[column.field] = value
-            else:
-                data[column.field] = value
+            kind = column.kind
+            if kind is Kind.TEXT or kind is Kind.TAGS or kind is Kind.CUSTOM_JSON:
+                if column.field in data:  # two keys for one field: one would lose silently
+                    problem = problem or _twice(record, column, self)
+                elif value is not None:
+                    data[column.field] = value
+            elif kind is Kind.ID:
+                if raw_id is not _NONE:
+                    problem = problem or _twice(record, column, self)
+                raw_id = value
+            elif kind is Kind.CUSTOM:
+                if column.field in custom:
+                    problem = problem or _twice(record, column, self)
+                elif value is not None:
+                    custom[column.field] = value
+            elif kind is Kind.EMAIL and value is not None:
+                if email is not None:
+                    problem = problem or _twice(record, column, self)
+                email = label(value)
+        if raw_id is _NONE:
+            raw_id = None
+        rid = "" if raw_id is None else label(raw_id)
+        if problem is not None:
+            return Invalid(rid, problem, email)
         if custom:
             base = data.get("customFields", {})
             if not isinstance(base, dict):
@@ -337,7 +339,20 @@ class KeyPlan:
             data["customFields"] = {**base, **custom}
         if raw_id is None and email is not None:  # no id: the row is matched by its email
             return by_email(data, email)
+        data["id"] = "" if raw_id is None else raw_id
+        if email is not None:
+            data["email"] = email
         return validate(data, rid, email)
+
+
+_NONE: Final = object()  # no id key at all (an id of `null` is `None`)
+_UNKNOWN: Final = Column(Kind.DROP, "<not looked up yet>")
+
+
+def _twice(record: Mapping[str, Any], column: Column, plan: KeyPlan) -> str:
+    """The message for two keys of `record` that mean `column` (rare: found the slow way)."""
+    keys = [key for key in record if plan.column(key) is column]
+    return f"keys `{keys[0]}` and `{keys[-1]}` both mean {column}; keep one"
 
 
 def parse_mapping(record: Mapping[str, Any]) -> Item:
