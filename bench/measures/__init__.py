@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from measures import emails, endpoint, limiters, memory, pacing, throughput, xlsx
+from measures import emails, endpoint, limiters, memory, pacing, scale, throughput, xlsx
 from results import Context, Result
 
 
@@ -31,4 +31,5 @@ MEASURES: tuple[Measure, ...] = (
     Measure("limiters", limiters.measure),
     Measure("xlsx", xlsx.measure),
     Measure("emails", emails.measure),
+    Measure("scale", scale.measure),
 )
