@@ -42,6 +42,14 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 
 @dataclass(frozen=True, slots=True)
+class Page:
+    """One page of `GET /v1/leads?search=`: each lead's id and email, and the next page's cursor."""
+
+    leads: tuple[tuple[str, str], ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """The API's answer to one request, reduced to what classification and the report need."""
 
@@ -51,6 +59,7 @@ class Reply:
     retry_after: float | None = None  # seconds, from a Retry-After header
     headers: Mapping[str, str] | None = None  # the rate-limit headers present, as sent
     malformed: bool = False  # a 2xx whose body is not the API's success answer
+    page: Page | None = None  # a search's answer
 
 
 def rate_headers(headers: Mapping[str, str]) -> dict[str, str] | None:
@@ -154,3 +163,27 @@ def unexpected_success(status: int, body: bytes, redact: Redactor | None = None)
             text = redact(text)
         what = f"something else: {one_line(text, 120)!r}"
     return f"HTTP {status}, but not the API's answer ({what}); a proxy or portal in the way?"
+
+
+def search_page(body: bytes, complete: bool) -> Page | None:
+    """The leads of a search answer, or None when the body is not one (then it is retried)."""
+    if not complete:
+        return None
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or data.get("success") is not True:
+        return None
+    items, paging = data.get("data"), data.get("pagination")
+    if not isinstance(items, list):
+        return None
+    leads = tuple(
+        (item["_id"], item["email"])
+        for item in items
+        if isinstance(item, dict) and isinstance(item.get("_id"), str)
+        and isinstance(item.get("email"), str)
+    )  # fmt: skip
+    more = isinstance(paging, dict) and paging.get("hasMore") is True
+    cursor = paging.get("nextCursor") if isinstance(paging, dict) else None
+    return Page(leads, cursor if more and isinstance(cursor, str) and cursor else None)

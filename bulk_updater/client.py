@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable
 from importlib.metadata import version
 from types import TracebackType
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 from urllib.parse import quote
 
 import aiohttp
@@ -32,12 +32,14 @@ from .answers import (
     is_success,
     parse_retry_after,
     rate_headers,
+    search_page,
     unexpected_success,
 )
 from .models import LeadUpdate
 
 __all__ = [
     "Reply",
+    "Searcher",
     "SendKitClient",
     "Sender",
     "TransportError",
@@ -47,6 +49,7 @@ __all__ = [
 ]
 
 USER_AGENT: Final = f"bulk-updater/{version('bulk-updater')}"
+SEARCH_PAGE: Final = 100  # leads per page of a search, the API's most
 
 try:  # orjson is faster; the standard library gives the same bytes.
     import orjson
@@ -115,6 +118,14 @@ class Sender(Protocol):
     """Anything that can send one update; the engine's tests use fakes of this."""
 
     async def send(self, update: LeadUpdate) -> Reply: ...
+
+
+@runtime_checkable
+class Searcher(Protocol):
+    """Anything that can search leads, one page at a time (matching rows by email needs it)."""
+
+    async def search(self, text: str, cursor: str | None) -> Reply:
+        """`GET /v1/leads?search=text`; a 2xx `Reply` carries the `page`."""
 
 
 async def read_bounded(
@@ -195,18 +206,38 @@ class SendKitClient:
         return URL.build(scheme=self._scheme, authority=self._authority, path=path, encoded=True)
 
     async def send(self, update: LeadUpdate) -> Reply:
+        url = self.url_for(update.id)
+        return await self._exchange("PATCH", url, dumps(update.body()), search=False)
+
+    async def search(self, text: str, cursor: str | None) -> Reply:
+        """One page (100 leads at most) of the API's text search; never leaves `/v1/leads`."""
+        query = {"search": text, "limit": str(SEARCH_PAGE)}
+        if cursor is not None:
+            query["cursor"] = cursor
+        url = URL.build(scheme=self._scheme, authority=self._authority, path="/v1/leads")
+        return await self._exchange("GET", url.with_query(query), None, search=True)
+
+    async def _exchange(self, method: str, url: URL, data: bytes | None, *, search: bool) -> Reply:
+        """One request and its answer, aiohttp's errors mapped to `TransportError`."""
         session = self._session
         if session is None:
             raise RuntimeError("SendKitClient is not open; use `async with`")
-        url = self.url_for(update.id)
         watchdog = self._watchdog
         task = asyncio.current_task()
         assert task is not None
         watchdog.deadlines[task] = task.get_loop().time() + watchdog.timeout
         try:
-            async with session.patch(url, data=dumps(update.body()), allow_redirects=False) as r:
-                body, complete = await read_bounded(r)
-                return self._reply(r, body, complete)
+            async with session.request(method, url, data=data, allow_redirects=False) as response:
+                body, complete = await read_bounded(response)
+                reply = self._reply(response, body, complete)
+                if not search or reply.status >= 300 or reply.malformed:
+                    return reply
+                page = search_page(body, complete)
+                if page is None:
+                    message = unexpected_success(response.status, body, self._redact)
+                    code = "UNEXPECTED_ANSWER"
+                    return Reply(reply.status, code, message, headers=reply.headers, malformed=True)
+                return Reply(reply.status, headers=reply.headers, page=page)
         except asyncio.CancelledError:
             if watchdog.expired(task):
                 raise TransportError("timeout", "no answer within the timeout") from None

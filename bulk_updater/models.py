@@ -218,6 +218,8 @@ class Summary(BaseModel):
     rows: int
     requests: int
     retries: int
+    searches: int = 0
+    """Of the requests, the searches that resolved emails to lead ids (`match="email"`)."""
     rate_limited: int
     duration_s: float
     achieved_rate: float

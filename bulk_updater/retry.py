@@ -23,17 +23,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import Any, Final
 
 from tenacity import AsyncRetrying, RetryCallState
 
-from .client import Reply, Sender, TransportError
+from .client import Reply, Searcher, Sender, TransportError
 from .limits import Limiter, Stopped
 from .limits.pacer import equal_jitter
-from .models import LeadUpdate, Status, StopReason
+from .models import Status, StopReason
 from .settings import Settings
 
 log = logging.getLogger("bulk_updater")
@@ -90,6 +90,11 @@ class Delivery:
     error_code: str | None = None
     message: str = ""
     duration: float | None = None  # seconds from the first request to the final answer
+    reply: Reply | None = None  # the final answer, for a caller that reads its body (a search)
+
+
+#: A request to make as many times as it takes: `Sender.send` or `Searcher.search`.
+Call = Callable[..., Awaitable[Reply]]
 
 
 class RetryPolicy:
@@ -123,25 +128,28 @@ class Counters:
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
+    searches: int = 0  # of the requests, the searches that resolve emails to lead ids
 
 
-@dataclass
 class Budget:
     """One row's attempt count; 429s are tracked apart so that they never spend the budget.
 
     The engine holds it while the row is in flight, so a row cut off by a stop still reports
-    how many requests it really sent.
+    how many requests it really sent. Made for every row: the defaults live on the class, so
+    a row that takes one attempt pays for one attribute only.
     """
 
-    policy: RetryPolicy
-    sent: int = 0  # requests started, the one in flight included
-    counted: int = 0
-    rate_limited: int = 0
+    sent = 0  # requests started, the one in flight included
+    counted = 0
+    rate_limited = 0
     seen_at_429: tuple[int, int] | None = None  # the job's (answers, 429s) at this row's latest
-    singled_out: bool = False  # its 429s are about this row, not the job's pace
-    wait_alone: float = 0.0  # > 0: the row backs off from its own 429 by itself
+    singled_out = False  # its 429s are about this row, not the job's pace
+    wait_alone = 0.0  # > 0: the row backs off from its own 429 by itself
     started: float | None = None  # loop time of the first request
-    last: Attempt | None = field(default=None)
+    last: Attempt | None = None
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
 
     @property
     def attempts(self) -> int:
@@ -202,13 +210,30 @@ class Deliverer:
         self._answers = 0  # answers other than 429: the server is taking requests
         self._limited = 0  # 429s, every row's
         self._paused = 0.0  # seconds of 429 pauses since the last such answer
+        self._clock: Callable[[], float] | None = None  # the loop's, once there is one
 
     def budget(self) -> Budget:
         return Budget(self._policy)
 
-    async def deliver(self, update: LeadUpdate, budget: Budget) -> Delivery:
+    def _loop_clock(self) -> Callable[[], float]:
+        if self._clock is None:
+            self._clock = asyncio.get_running_loop().time
+        return self._clock
+
+    async def search(
+        self, searcher: Searcher, text: str, cursor: str | None, budget: Budget
+    ) -> Delivery:
+        """One page of a search, with its retries: a request like any other (same limiter)."""
         try:
-            attempt = await self._attempt(update, budget)
+            return await self.deliver(searcher.search, (text, cursor), budget)
+        finally:
+            self.counters.searches += budget.attempts
+
+    async def deliver(self, call: Call, args: tuple[Any, ...], budget: Budget) -> Delivery:
+        """`call(*args)` (`Sender.send`, `Searcher.search`) until it is final, retried as the
+        policy says. The PATCH of every row takes this path: no object made per row for it."""
+        try:
+            attempt = await self._attempt(call, args, budget)
             # Most rows take one attempt: only those that need a retry pay for tenacity's set-up
             # (about 60 µs a call, measured: more than the rest of the per-row work together).
             if _retryable(attempt) and not budget.spent_now():
@@ -221,10 +246,10 @@ class Deliverer:
                     reraise=True,
                     retry_error_callback=_last_result,
                 )
-                attempt = await retrying(self._attempt, update, budget)
+                attempt = await retrying(self._attempt, call, args, budget)
         except Stopped:
             return _aborted(budget)
-        duration = asyncio.get_running_loop().time() - budget.started if budget.started else None
+        duration = self._clock() - budget.started if self._clock and budget.started else None
         attempts = budget.attempts
         if attempt.verdict in (Verdict.KEY_REFUSED, Verdict.UNREACHABLE):
             return _delivery(Status.ABORTED, attempts, attempt, duration)
@@ -236,7 +261,7 @@ class Deliverer:
             return _delivery(Status.FAILED, attempts, attempt, duration)
         return _delivery(attempt.status, attempts, attempt, duration)
 
-    async def _attempt(self, update: LeadUpdate, budget: Budget) -> Attempt:
+    async def _attempt(self, call: Call, args: tuple[Any, ...], budget: Budget) -> Attempt:
         limiter = self._limiter
         await limiter.acquire()
         counters = self.counters
@@ -244,29 +269,30 @@ class Deliverer:
         budget.sent += 1
         if budget.sent > 1:
             counters.retries += 1
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        clock = self._clock or self._loop_clock()
+        started = clock()
         if budget.started is None:
             budget.started = started
         try:
-            reply = await self._sender.send(update)
+            reply = await call(*args)
         except TransportError as exc:
-            limiter.observe(None, loop.time() - started)
+            limiter.observe(None, clock() - started)
             verdict = Verdict.UNREACHABLE if exc.kind == "dns" else Verdict.RETRY
             attempt = Attempt(verdict, Status.FAILED, error=exc.message)
         except BaseException:  # cancelled by a stop, or a custom sender's bug: still no answer
-            limiter.observe(None, loop.time() - started)
+            limiter.observe(None, clock() - started)
             raise
         else:
-            limiter.observe(reply, loop.time() - started)
+            limiter.observe(reply, clock() - started)
             verdict, status = (
                 (Verdict.RETRY, Status.FAILED) if reply.malformed else classify(reply.status)
             )
             attempt = Attempt(verdict, status, reply)
         if log.isEnabledFor(logging.DEBUG):
-            elapsed = (loop.time() - started) * 1000
+            elapsed = (clock() - started) * 1000
             answer = attempt.reply.status if attempt.reply else attempt.error
-            log.debug("PATCH /v1/leads/%s -> %s in %.0f ms", update.id, answer, elapsed)
+            what = f"GET /v1/leads?search={args[0]}" if len(args) == 2 else f"PATCH {args[0].id}"
+            log.debug("%s -> %s in %.0f ms", what, answer, elapsed)
         budget.last = attempt
         self._account(attempt, budget)
         return attempt
@@ -333,8 +359,9 @@ def _delivery(status: Status, attempts: int, attempt: Attempt, duration: float |
     if reply is None:
         return Delivery(status, attempts, None, "CONNECTION", attempt.error or "", duration)
     if status is Status.UPDATED:
-        return Delivery(status, attempts, reply.status, duration=duration)
-    return Delivery(status, attempts, reply.status, reply.error_code, reply.message, duration)
+        return Delivery(status, attempts, reply.status, duration=duration, reply=reply)
+    code, message = reply.error_code, reply.message
+    return Delivery(status, attempts, reply.status, code, message, duration, reply)
 
 
 def _aborted(budget: Budget) -> Delivery:

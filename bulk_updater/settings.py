@@ -114,6 +114,11 @@ class Settings(BaseModel):
         "stop the job (exit 3) after this many seconds paused by 429s with no other answer",
         gt=0,
     )
+    match: Literal["id", "email"] | None = _setting(
+        None,
+        "match rows to leads by `id` or by `email` (searched through the API); by default by "
+        "id, or by email for rows that have an email and no id",
+    )
     grace: float = _setting(
         5.0, "after a stop or signal, how long requests in flight may take to finish", ge=0, le=600
     )
@@ -231,6 +236,7 @@ class Options(TypedDict, total=False):
     max_pause: float
     streak_limit: int
     give_up_after: float
+    match: Literal["id", "email"] | None
     grace: float
 
 
@@ -246,6 +252,7 @@ _WORDING: Final = {
     "float_type": "must be a number",
     "string_type": "must be text",
     "extra_forbidden": "is not a setting",
+    "literal_error": "must be {expected}",
 }
 
 

@@ -11,7 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from measures import adaptive, controllers, endpoint, limiters, memory, pacing, throughput
+from measures import (
+    adaptive,
+    controllers,
+    emails,
+    endpoint,
+    limiters,
+    memory,
+    pacing,
+    scale,
+    throughput,
+    xlsx,
+)
 from results import Context, Result
 
 
@@ -29,6 +40,9 @@ MEASURES: tuple[Measure, ...] = (
     Measure("memory", memory.measure),
     Measure("pacing", pacing.measure),
     Measure("limiters", limiters.measure),
+    Measure("xlsx", xlsx.measure),
+    Measure("emails", emails.measure),
+    Measure("scale", scale.measure),
     Measure("hidden-limit", adaptive.hidden_limit),
     Measure("slow-api", adaptive.slow_api),
     Measure("faults", adaptive.faults),

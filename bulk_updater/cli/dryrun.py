@@ -6,29 +6,45 @@ import json
 
 import click
 
+from ..engine.diskmap import LeadSet
+from ..engine.emails import Match, keyed, normal_email
 from ..inputs import Invalid, Source
+from ..inputs.columns import ByEmail
 from .summary import EXIT_OK, EXIT_ROWS
 
 
-def show_dry_run(source: Source, *, quiet: bool, examples: int = 3, problems: int = 10) -> int:
+def show_dry_run(
+    source: Source, *, match: Match, quiet: bool, examples: int = 3, problems: int = 10
+) -> int:
     """Validate every row, show a few bodies and the first problems; exit 0 if all are valid."""
     valid = invalid = 0
     shown: list[str] = []
     bad: list[str] = []
+    emails = LeadSet()  # the distinct emails a real run would search for
+    searches = 0
     for record in source:
-        row, item = record.number, record.item
+        row, item = record.number, keyed(record.item, match)
         if isinstance(item, Invalid):
             invalid += 1
             if len(bad) < problems:
                 bad.append(f"  row {row}: {item.message}")
             continue
         valid += 1
+        target = item.id
+        if isinstance(item, ByEmail):
+            email = normal_email(item.email)
+            searches += email not in emails
+            emails.add(email)
+            target, item = f"<the lead with the email {item.email}>", item.update
         if len(shown) < examples:
             body = json.dumps(item.body(), ensure_ascii=False)
-            shown.append(f"  row {row}: PATCH /v1/leads/{item.id} {body}")
+            shown.append(f"  row {row}: PATCH /v1/leads/{target} {body}")
+    emails.close()
     if not quiet:
         _describe(source)
         click.echo(f"bulk-updater: dry run of {source.name}: {valid} rows valid, {invalid} invalid")
+        if searches:
+            click.echo(f"would search for {searches} distinct emails, one search each")
         if shown:
             click.echo("would send, for example:\n" + "\n".join(shown))
         if bad:

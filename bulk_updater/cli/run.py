@@ -109,9 +109,9 @@ def run(**params: Any) -> None:
         with signals_exit():
             source = open_source(inputs, options.input_path)
             if options.dry_run:
-                build_settings(params, None)  # a dry run refuses what the real run would
+                settings = build_settings(params, None)  # refused as the real run would be
                 check_outputs(source, options.report_for(source), *_extra_outputs(options))
-                sys.exit(show_dry_run(source, quiet=options.quiet))
+                sys.exit(show_dry_run(source, match=settings.match, quiet=options.quiet))
             key = read_key(options.api_key_file)
             if redact is not None:
                 redact.key = key

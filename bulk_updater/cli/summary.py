@@ -69,7 +69,7 @@ def format_summary(
     counts = ", ".join(f"{s.value} {n}" for s, n in summary.counts.items() if n) or "no rows"
     lines = [
         f"bulk-updater: {summary.rows} rows in {summary.duration_s:.1f}s: {counts}",
-        f"  requests {summary.requests}, retries {summary.retries}, "
+        f"  requests {summary.requests}{_searches(summary)}, retries {summary.retries}, "
         f"429s {summary.rate_limited}, {summary.achieved_rate:.1f} requests/s",
     ]
     if summary.settled_why is not None:
@@ -94,3 +94,9 @@ def format_summary(
         lines.append(f"  rows to fix and feed back: {rejects}")
     lines.extend(f"  warning: {warning}" for warning in summary.warnings)
     return "\n".join(lines)
+
+
+def _searches(summary: Summary) -> str:
+    if not summary.searches:
+        return ""
+    return f" ({summary.searches} searches, {summary.requests - summary.searches} updates)"

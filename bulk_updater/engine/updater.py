@@ -9,20 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Container, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Container, Iterator, Mapping
 from os import PathLike
 from types import TracebackType
 from typing import Unpack
 
 from ..client import Sender, SendKitClient
 from ..errors import ConfigError
-from ..inputs import ColumnMap, KeyPlan, Rows, Source, numbered
+from ..inputs import ColumnMap, KeyPlan, Row, Rows, Source, numbered
 from ..limits import Limiter, RateStatus, limiter_for
 from ..models import Outcome, Status, StopReason, Summary
-from ..report import FinishedRows, RejectsWriter, ReportWriter
+from ..report import RejectsWriter, ReportWriter
 from ..settings import Options, Settings
 from .admission import Admission, Resume, Rules
-from .pipeline import Finished, Pipeline
+from .emails import MatchByEmail
+from .pipeline import Pipeline
 from .sink import Callback, OnOutcome, RejectsSink, ReportSink, Sink, Tally
 
 
@@ -111,11 +112,12 @@ class BulkUpdater:
         To leave early, close the stream (`contextlib.aclosing`); leaving the `async with` block
         also ends a job still running.
         """
-        admission = Rules([Resume(skip)]) if skip is not None else None
         keys = _keys(rows, columns, ignore_unknown_columns)
-        async with contextlib.aclosing(self._outcomes(rows, admission, keys)) as outcomes:
-            async for outcome, _ in outcomes:
-                yield outcome
+        pipeline = self._new_pipeline(skip)
+        with self._job(rows, pipeline):
+            async with contextlib.aclosing(pipeline.outcomes(numbered(rows, keys))) as outcomes:
+                async for outcome, _ in outcomes:
+                    yield outcome
 
     def _ready_sender(self) -> Sender:
         sender = self._sender or self._client
@@ -128,34 +130,28 @@ class BulkUpdater:
             )
         return sender
 
-    def _rules(self, finished: FinishedRows | None) -> Rules | None:
-        """The per-row rules of a `run()`, in the order they apply (see `admission.py`)."""
+    def _new_pipeline(self, finished: Container[int] | None) -> Pipeline:
+        """A job's pipeline and its per-row rules, in the order they apply (`admission.py`):
+        resume decides first, then rows keyed by email are resolved."""
+        sender = self._ready_sender()
+        limiter = self._limiter or limiter_for(self.settings)
+        pipeline = self._pipeline = Pipeline(self.settings, sender, limiter)
         rules: list[Admission] = []
         if finished is not None:
             rules.append(Resume(finished))
-        return Rules(rules) if rules else None
+        rules.append(MatchByEmail(self.settings.match, sender, pipeline.deliverer))
+        pipeline.use(Rules(rules))
+        return pipeline
 
-    def _new_pipeline(self, admission: Rules | None) -> Pipeline:
-        limiter = self._limiter or limiter_for(self.settings)
-        self._pipeline = Pipeline(self.settings, self._ready_sender(), limiter, admission)
-        return self._pipeline
-
-    async def _outcomes(
-        self,
-        rows: Rows,
-        admission: Rules | None,
-        keys: KeyPlan,
-        pipeline: Pipeline | None = None,
-    ) -> AsyncGenerator[Finished, None]:
+    @contextlib.contextmanager
+    def _job(self, rows: Rows, pipeline: Pipeline) -> Iterator[None]:
+        """The end of a job, however it ends: the updater free again, the rules and input closed."""
         try:
-            pipeline = pipeline or self._new_pipeline(admission)
-            async with contextlib.aclosing(pipeline.outcomes(numbered(rows, keys))) as outcomes:
-                async for finished in outcomes:
-                    yield finished
+            yield
         finally:
             self._pipeline = None
-            if admission is not None:
-                admission.close()
+            if pipeline.admission is not None:
+                pipeline.admission.close()
             if isinstance(rows, Source):
                 rows.close()
 
@@ -197,10 +193,10 @@ class BulkUpdater:
         if on_outcome is not None:
             sinks.append(Callback(on_outcome))
         started = time.monotonic()
-        admission = self._rules(finished)
         try:
-            pipeline = self._new_pipeline(admission)
-            await _drain(self._outcomes(rows, admission, keys, pipeline), sinks, pipeline)
+            pipeline = self._new_pipeline(finished)
+            with self._job(rows, pipeline):
+                await pipeline.consume(numbered(rows, keys), *_handlers(sinks))
         finally:
             for sink in sinks:
                 sink.close()
@@ -249,20 +245,27 @@ def _outputs(
         raise
 
 
-async def _drain(
-    outcomes: AsyncGenerator[Finished, None], sinks: list[Sink], pipeline: Pipeline
-) -> None:
-    """Hand every outcome to every sink; flush them whenever no further outcome is at hand."""
-    results = pipeline.results
-    async with contextlib.aclosing(outcomes):
-        async for outcome, row in outcomes:
-            for sink in sinks:
-                pending = sink.write(outcome, row)
-                if pending is not None:
-                    await pending
-            if results.empty():
-                for sink in sinks:
-                    sink.flush()
+def _handlers(
+    sinks: list[Sink],
+) -> tuple[Callable[[Outcome, Row], Awaitable[None] | None], Callable[[], None]]:
+    """Every outcome to every sink; `flush()` whenever no further outcome is at hand."""
+    if len(sinks) == 1:  # the tally alone, as for a run without a report: straight to it
+        return sinks[0].write, sinks[0].flush
+
+    def take(outcome: Outcome, row: Row) -> Awaitable[None] | None:
+        waits = [w for sink in sinks if (w := sink.write(outcome, row)) is not None]
+        return _all(waits) if waits else None
+
+    def idle() -> None:
+        for sink in sinks:
+            sink.flush()
+
+    return take, idle
+
+
+async def _all(waits: list[Awaitable[None]]) -> None:
+    for wait in waits:
+        await wait
 
 
 def _summary(
@@ -282,6 +285,7 @@ def _summary(
         counts=counts,
         rows=sum(counts.values()),
         requests=counters.requests,
+        searches=counters.searches,
         retries=counters.retries,
         rate_limited=counters.rate_limited,
         duration_s=round(duration, 3),

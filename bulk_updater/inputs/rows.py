@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from ..models import LeadUpdate
@@ -35,6 +35,8 @@ def parse_json_line(line: str, keys: KeyPlan) -> Item:
 
 
 def _item(record: object, keys: KeyPlan) -> Item:
+    if type(record) is dict:  # the usual row first: an ABC check costs more than the rest
+        return keys.parse(record)
     if isinstance(record, LeadUpdate):
         # model_copy(update=...) and model_construct skip validation: check again
         return validate(record.model_dump(), label(record.id), record.email)
@@ -43,8 +45,18 @@ def _item(record: object, keys: KeyPlan) -> Item:
     return Invalid("", f"a row must be a dict or LeadUpdate, not {type(record).__name__}")
 
 
-class Numbered(AsyncIterator[Row]):
-    """Numbered rows of any input; `ready()` gives rows already read but not yet taken."""
+def _raw(record: object) -> Mapping[str, Any] | None:
+    """The record as read, for `--rejects`: a dict (or mapping) as the caller gave it."""
+    if type(record) is dict or isinstance(record, Mapping):
+        return record
+    return None
+
+
+class Numbered:
+    """Numbered rows of any input (`rows`), and those already read but not yet taken (`ready()`).
+
+    `rows` is the async iterator itself, not a wrapper around it: one hop less for every row.
+    """
 
     def __init__(self, rows: Rows, keys: KeyPlan | None = None) -> None:
         if isinstance(rows, str | bytes | os.PathLike):
@@ -53,18 +65,18 @@ class Numbered(AsyncIterator[Row]):
         self.keys = keys or KeyPlan()
         if isinstance(rows, Source) and not rows.rereadable:
             self._pump = Pump(iter(rows))  # standard input is read in a thread
-            self._items: AsyncIterator[Row] = self._pump
+            self.rows: AsyncIterator[Row] = self._pump
         else:
-            self._items = _numbered(rows, self.keys)
+            self.rows = _numbered(rows, self.keys)
 
-    def __anext__(self) -> Awaitable[Row]:
-        return self._items.__anext__()
+    def __aiter__(self) -> AsyncIterator[Row]:
+        return self.rows
 
     def ready(self) -> list[Row]:
         return self._pump.ready() if self._pump is not None else []
 
     async def aclose(self) -> None:
-        aclose = getattr(self._items, "aclose", None)
+        aclose = getattr(self.rows, "aclose", None)
         if aclose is not None:
             await aclose()
 
@@ -80,9 +92,7 @@ async def _numbered(rows: Rows, keys: KeyPlan) -> AsyncIterator[Row]:
         try:
             async for record in records:
                 number += 1
-                yield Row(
-                    number, _item(record, keys), raw=record if isinstance(record, Mapping) else None
-                )
+                yield Row(number, _item(record, keys), None, _raw(record))
         finally:  # close the caller's generator now, not whenever it is garbage-collected
             aclose = getattr(records, "aclose", None)
             if aclose is not None:
@@ -90,9 +100,7 @@ async def _numbered(rows: Rows, keys: KeyPlan) -> AsyncIterator[Row]:
     else:
         for record in rows:
             number += 1
-            yield Row(
-                number, _item(record, keys), raw=record if isinstance(record, Mapping) else None
-            )
+            yield Row(number, _item(record, keys), None, _raw(record))
 
 
 def numbered(rows: Rows, keys: KeyPlan | None = None) -> Numbered:

@@ -202,7 +202,10 @@ class Source:
 
     def _sheet_rows(self) -> Iterator[Row]:
         convert = self._table.convert
+        width = len(self._table.columns)
         for number, (line, cells) in enumerate(self._rows, start=1):
+            if len(cells) < width:  # a sheet's row ends at its last cell with something in it
+                cells = cells + [""] * (width - len(cells))
             yield Row(number, convert(cells), line, tuple(cells))
 
     def _jsonl_rows(self) -> Iterator[Row]:

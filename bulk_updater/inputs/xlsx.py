@@ -89,6 +89,8 @@ class Workbook:
             self.close()
             raise
         self.sheet = str(self._sheet.title)
+        rows = self._sheet.max_row  # what the sheet says of itself: read before it is reset
+        self._rows = rows if isinstance(rows, int) else None
 
     def _pick(self, sheet: str | None) -> Any:
         from openpyxl.worksheet._read_only import ReadOnlyWorksheet
@@ -135,8 +137,7 @@ class Workbook:
 
     def estimate(self) -> int | None:
         """Rows the sheet says it has (its dimension), or None: for progress only."""
-        rows = self._sheet.max_row
-        return rows if isinstance(rows, int) else None
+        return self._rows
 
     def close(self) -> None:
         book = getattr(self, "_book", None)

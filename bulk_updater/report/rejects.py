@@ -54,6 +54,8 @@ class RejectsWriter:
         codec, bom = _WIDE.get(encoding, ("utf-8", b"\xef\xbb\xbf"))
         if encoding not in _WIDE and encoding not in ("utf-8-sig", "utf-8"):
             codec, bom = encoding, b""
+        if not self.table:
+            bom = b""  # JSON lines: no BOM, as for the JSON-lines report
         self._codec = codec
         self._index = LineIndex()
         try:

@@ -48,7 +48,10 @@ def test_job_at_the_sandbox_rate_gets_no_429(tmp_path: Path) -> None:
     leads = make_leads(60)
     source, ids = job_input(tmp_path, leads)
     summary = tmp_path / "summary.json"
-    with SandboxThread(leads, api_key=KEY, rate=20) as sb:
+    # One request of tolerance: on a loaded machine the server's loop can stall and count a
+    # bunch of arrivals late. The client's schedule is checked exactly in tests/limits, and the
+    # exact window against a server of its own process in `make bench`.
+    with SandboxThread(leads, api_key=KEY, rate=20, burst=1) as sb:
         args = ("--base-url", sb.url, "--rate", "20", "--summary-json", summary)
         code, out, err = cli(source, *args, cwd=tmp_path)
         assert sb.state.rate_limited == 0

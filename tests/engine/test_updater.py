@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bulk_updater import BulkUpdater, ConfigError, Outcome, Status
+from bulk_updater import BulkUpdater, ConfigError, LeadUpdate, Outcome, Reply, Source, Status
 from tests.conftest import FakeSender, HoldFirstSender, VirtualTimeLoop, advance, collect
 
 KEY = "sk_test_updater"
@@ -170,3 +171,34 @@ async def test_a_consumer_that_raises_right_after_a_stop_does_not_hang() -> None
                 [{"id": f"lead{i}", "city": "Oslo"} for i in range(200)],
                 on_outcome=stop_then_raise,
             )
+
+
+# --- columns and rejects for dict rows
+
+
+async def test_dict_rows_take_a_column_map_and_write_json_rejects(tmp_path: Path) -> None:
+    rows = [
+        {"Lead ID": "lead1", "Job Title": "CTO", "Owner": "Ann"},
+        {"Lead ID": "lead2", "Job Title": "CFO", "Owner": "Bo"},
+    ]
+    rejects = tmp_path / "rejects.jsonl"
+
+    def script(update: LeadUpdate, attempt: int) -> Reply:
+        return Reply(200) if update.id == "lead1" else Reply(404, "NOT_FOUND", "Lead not found")
+
+    async with BulkUpdater(sender=FakeSender(script, latency=0), rate=0) as updater:
+        summary = await updater.run(
+            rows, columns={"Lead ID": "id"}, ignore_unknown_columns=True, rejects=rejects
+        )
+    assert summary.counts[Status.UPDATED] == 1
+    assert summary.dropped_columns == ["Owner"]
+    (line,) = [json.loads(text) for text in rejects.read_text().splitlines()]
+    assert line == {"Lead ID": "lead2", "Job Title": "CFO", "Owner": "Bo",
+                    "_status": "not_found", "_message": "Lead not found"}  # fmt: skip
+
+
+async def test_a_source_keeps_its_own_columns(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text("id,city\nlead1,Oslo\n")
+    async with BulkUpdater(sender=FakeSender(), rate=0) as updater:
+        with pytest.raises(TypeError, match="Source"):
+            await updater.run(Source(tmp_path / "in.csv"), columns={"a": "id"})

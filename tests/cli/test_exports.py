@@ -1,0 +1,150 @@
+"""A European Excel export, a workbook and a rejects file, end to end: `bulk-updater run` in a
+child process against the sandbox."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import openpyxl
+
+from bulk_updater.sandbox import SandboxThread
+from tests.cli.conftest import KEY, cli, read_run_report
+from tests.conftest import make_leads
+
+LEADS = make_leads(4)
+IDS = list(LEADS)
+MISSING = "f" * 24
+HEADER = "Lead ID;First Name;Job Title;Tags;Owner;Last Activity"
+EXCEL_OPTIONS = ("--encoding", "cp1252", "--map", "Lead ID=id", "--ignore-unknown-columns")
+
+
+def export(tmp_path: Path, rows: list[str], name: str = "hubspot.csv") -> Path:
+    """A European Excel "CSV (semicolon)" export: cp1252, `;`, CRLF, human headers."""
+    path = tmp_path / name
+    path.write_bytes("\r\n".join([HEADER, *rows, ""]).encode("cp1252"))
+    return path
+
+
+def rows_of(path: Path, encoding: str, delimiter: str) -> list[list[str]]:
+    text = path.read_bytes().decode(encoding).removeprefix("\ufeff")
+    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+
+
+def test_a_european_excel_export_goes_in_with_its_options(tmp_path: Path) -> None:
+    source = export(tmp_path, [
+        f"{IDS[0]};Zoë;Directrice générale;vip;Ann;2025-06-01",
+        f"{IDS[1]};Jürgen;CTO;;Ann;2025-06-02",
+    ])  # fmt: skip
+    summary = tmp_path / "s.json"
+    with SandboxThread(LEADS, api_key=KEY) as sb:
+        without = ("--map", "Lead ID=id", "--ignore-unknown-columns")  # no --encoding
+        refused = cli(source, "--base-url", sb.url, *without, cwd=tmp_path)
+        assert sb.state.requests == 0
+        code, out, err = cli(source, "--base-url", sb.url, *EXCEL_OPTIONS, "--summary-json",
+                             summary, cwd=tmp_path)  # fmt: skip
+        leads = sb.state.leads
+    assert refused.code == 2
+    assert "line 2 is not UTF-8" in refused.err
+    assert "--encoding cp1252" in refused.err
+    assert code == 0, out + err
+    assert leads[IDS[0]]["firstName"] == "Zoë"
+    assert leads[IDS[0]]["jobTitle"] == "Directrice générale"
+    assert leads[IDS[1]]["firstName"] == "Jürgen"
+    assert "columns left out: Owner, Last Activity" in out
+    assert json.loads(summary.read_text())["dropped_columns"] == ["Owner", "Last Activity"]
+    lines = read_run_report(tmp_path / "hubspot.csv.report.csv")
+    assert [(line["row"], line["line"]) for line in lines] == [("1", "2"), ("2", "3")]
+
+
+def test_the_dry_run_shows_how_the_file_is_read(tmp_path: Path) -> None:
+    source = export(tmp_path, [f"{IDS[0]};Zoë;CTO;;Ann;x"])
+    code, out, err = cli(source, "--dry-run", *EXCEL_OPTIONS, cwd=tmp_path)
+    assert code == 0, out + err
+    assert "reading" in out
+    assert "encoding cp1252" in out
+    assert "delimiter ';'" in out
+    assert "Lead ID → id" in out
+    assert "Job Title → jobTitle" in out
+    assert "Owner → dropped" in out
+
+
+def test_rejects_are_the_input_as_read_ready_to_fix_and_feed_back(tmp_path: Path) -> None:
+    source = export(tmp_path, [
+        f"{IDS[0]};Zoë;CTO;vip;Ann;x",
+        f"{MISSING};Ghost;CEO;;Ann;x",
+        f"{IDS[1]};Jürgen;CFO;[\"unclosed;Bo;y",
+        f"{IDS[2]};Åsa;COO;;Bo;y",
+    ])  # fmt: skip
+    rejects = tmp_path / "to-fix.csv"
+    with SandboxThread(LEADS, api_key=KEY) as sb:
+        code, out, err = cli(source, "--base-url", sb.url, *EXCEL_OPTIONS, "--rejects", rejects,
+                             cwd=tmp_path)  # fmt: skip
+        assert code == 1, out + err
+        assert str(rejects) in out
+        lines = rows_of(rejects, "cp1252", ";")  # the input's own encoding and delimiter
+        assert lines[0] == [*HEADER.split(";"), "_status", "_message"]
+        assert [line[:2] for line in lines[1:]] == [[MISSING, "Ghost"], [IDS[1], "Jürgen"]]
+        assert [line[6] for line in lines[1:]] == ["not_found", "invalid"]
+        assert "column tags" in lines[2][7]
+        # fixed in a spreadsheet, fed back with the same options
+        lines[2][3] = "vip;q3"
+        with open(rejects, "w", encoding="cp1252", newline="") as file:
+            csv.writer(file, delimiter=";", lineterminator="\r\n").writerows(lines)
+        again = tmp_path / "again.csv"
+        code, out, err = cli(rejects, "--base-url", sb.url, *EXCEL_OPTIONS, "--rejects", again,
+                             cwd=tmp_path)  # fmt: skip
+        assert code == 1, out + err
+        assert sb.state.leads[IDS[1]]["tags"] == ["vip", "q3"]
+        assert [line[0] for line in rows_of(again, "cp1252", ";")[1:]] == [MISSING]
+
+
+def test_rejects_after_resume_cover_the_whole_report(tmp_path: Path) -> None:
+    source = export(tmp_path, [f"{IDS[0]};A;x;;;", f"{MISSING};B;y;;;", f"{IDS[1]};C;z;;;"])
+    rejects = tmp_path / "rejects.csv"
+    with SandboxThread(LEADS, api_key=KEY) as sb:
+        first = cli(source, "--base-url", sb.url, *EXCEL_OPTIONS, cwd=tmp_path)
+        assert first.code == 1
+        second = cli(source, "--base-url", sb.url, *EXCEL_OPTIONS, "--resume", "--rejects",
+                     rejects, cwd=tmp_path)  # fmt: skip
+        assert sum(sb.state.patches_by_lead.values()) == 3  # the resume sent nothing again
+    assert second.code == 1
+    (_, line) = rows_of(rejects, "cp1252", ";")
+    assert line[0] == MISSING
+    assert line[6] == "not_found"
+    assert "earlier run" in line[7]
+
+
+def test_resume_refuses_to_read_the_input_another_way(tmp_path: Path) -> None:
+    source = export(tmp_path, [f"{IDS[0]};A;x;;;", f"{IDS[1]};B;y;;;"])
+    with SandboxThread(LEADS, api_key=KEY) as sb:
+        assert cli(source, "--base-url", sb.url, *EXCEL_OPTIONS, cwd=tmp_path).code == 0
+        other = ("--encoding", "latin-1", "--map", "Lead ID=id", "--ignore-unknown-columns")
+        code, out, err = cli(source, "--base-url", sb.url, *other, "--resume", cwd=tmp_path)
+        requests = sb.state.requests
+    assert code == 2, out + err
+    assert "cannot resume" in err
+    assert "encoding 'cp1252' (now 'latin-1')" in err
+    assert requests == 2
+
+
+def test_a_workbook_end_to_end(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Lead ID", "Phone Number", "Owner"])
+    sheet.append([IDS[0], 4155550100, "Ann"])
+    sheet.append([IDS[1], 4155550101, "Bo"])
+    path = tmp_path / "export.xlsx"
+    book.save(path)
+    with SandboxThread(LEADS, api_key=KEY) as sb:
+        code, out, err = cli(path, "--base-url", sb.url, "--map", "Lead ID=id", "--map",
+                             "Phone Number=phone", "--map", "Owner=-", cwd=tmp_path)  # fmt: skip
+        leads = sb.state.leads
+    assert code == 0, out + err
+    assert leads[IDS[0]]["phone"] == "4155550100"
+    assert leads[IDS[1]]["phone"] == "4155550101"
+    lines = read_run_report(tmp_path / "export.xlsx.report.csv")
+    assert [line["line"] for line in lines] == ["2", "3"]
