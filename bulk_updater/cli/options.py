@@ -16,7 +16,7 @@ import click
 from pydantic.fields import FieldInfo
 
 from ..errors import ConfigError
-from ..settings import ENV_VARIABLES, FLAGS, Settings
+from ..settings import ENV_VARIABLES, FLAGS, METAVARS, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,6 +44,10 @@ def settings_options(command: F) -> F:
     for name, flag in reversed(list(FLAGS.items())):
         field = Settings.model_fields[name]
         description = str(field.description).replace("`", "")
+        text = f"{description[0].upper()}{description[1:]}."
+        if field.annotation is bool:  # a flag: given or not (None, so the default applies)
+            command = click.option(flag, name, is_flag=True, default=None, help=text)(command)
+            continue
         default = _shown(field.default)
         env = ENV_VARIABLES.get(name)
         extra = ", ".join(part for part in (f"default: {default}" if default else "", env) if part)
@@ -51,8 +55,9 @@ def settings_options(command: F) -> F:
             flag,
             name,
             type=_click_type(field),
+            metavar=METAVARS.get(name),
             default=None,
-            help=f"{description[0].upper()}{description[1:]}." + (f"  [{extra}]" if extra else ""),
+            help=text + (f"  [{extra}]" if extra else ""),
         )(command)
     return command
 

@@ -11,6 +11,7 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator, Container, Mapping
 from os import PathLike
+from pathlib import Path
 from types import TracebackType
 from typing import Unpack
 
@@ -19,11 +20,13 @@ from ..errors import ConfigError
 from ..inputs import ColumnMap, KeyPlan, Rows, Source, numbered
 from ..limits import Limiter, limiter_for
 from ..models import Outcome, Status, StopReason, Summary
-from ..report import FinishedRows, RejectsWriter, ReportWriter
+from ..report import RejectsWriter, ReportWriter
 from ..settings import Options, Settings
+from ..state import Store, state_path
 from .admission import Admission, Resume, Rules
 from .pipeline import Finished, Pipeline
 from .sink import Callback, OnOutcome, RejectsSink, ReportSink, Sink, Tally
+from .unchanged import Remember, Unchanged, open_unchanged
 
 
 class BulkUpdater:
@@ -47,6 +50,9 @@ class BulkUpdater:
         self.settings = Settings.build(settings, **options)
         if sender is None and self.settings.api_key is None:
             raise ConfigError("no API key: set SENDKIT_API_KEY or pass api_key=")
+        s = self.settings
+        if s.skip_unchanged and s.state is None and s.api_key is None:
+            raise ConfigError("skip_unchanged: without an API key to name the account, pass state=")
         self._sender = sender
         self._limiter = limiter
         self._client: SendKitClient | None = None
@@ -105,11 +111,25 @@ class BulkUpdater:
         To leave early, close the stream (`contextlib.aclosing`); leaving the `async with` block
         also ends a job still running.
         """
-        admission = Rules([Resume(skip)]) if skip is not None else None
         keys = _keys(rows, columns, ignore_unknown_columns)
-        async with contextlib.aclosing(self._outcomes(rows, admission, keys)) as outcomes:
-            async for outcome, _ in outcomes:
-                yield outcome
+        try:
+            self._ready_sender()
+            unchanged = await self._open_state(rows)
+        except BaseException:
+            if isinstance(rows, Source):
+                rows.close()
+            raise
+        remember = Remember(unchanged) if unchanged is not None else None
+        admission = self._rules(skip, unchanged)
+        try:
+            async with contextlib.aclosing(self._outcomes(rows, admission, keys)) as outcomes:
+                async for outcome, row in outcomes:
+                    if remember is not None:  # before the caller sees it, as a sink would
+                        remember.write(outcome, row)
+                    yield outcome
+        finally:
+            if remember is not None:
+                remember.close()
 
     def _ready_sender(self) -> Sender:
         sender = self._sender or self._client
@@ -122,12 +142,25 @@ class BulkUpdater:
             )
         return sender
 
-    def _rules(self, finished: FinishedRows | None) -> Rules | None:
-        """The per-row rules of a `run()`, in the order they apply (see `admission.py`)."""
+    def _rules(self, finished: Container[int] | None, unchanged: Unchanged | None) -> Rules | None:
+        """The per-row rules of a job, in the order they apply (see `admission.py`): resume
+        decides first, then `skip_unchanged` for the rows it leaves."""
         rules: list[Admission] = []
         if finished is not None:
             rules.append(Resume(finished))
+        if unchanged is not None:
+            rules.append(unchanged)
         return Rules(rules) if rules else None
+
+    def state_path(self) -> Path:
+        """The state file `skip_unchanged` uses: `state`, else the account's default file."""
+        return state_path(self.settings)
+
+    async def _open_state(self, rows: Rows) -> Unchanged | None:
+        if not self.settings.skip_unchanged:
+            return None
+        name = rows.name if isinstance(rows, Source) else "(rows from the library)"
+        return await open_unchanged(self.settings, name)
 
     def _new_pipeline(self, admission: Rules | None) -> Pipeline:
         limiter = self._limiter or limiter_for(self.settings)
@@ -143,7 +176,9 @@ class BulkUpdater:
     ) -> AsyncGenerator[Finished, None]:
         try:
             pipeline = pipeline or self._new_pipeline(admission)
-            async with contextlib.aclosing(pipeline.outcomes(numbered(rows, keys))) as outcomes:
+            lookahead = admission.prefetch if admission and admission.prefetchers else None
+            items = numbered(rows, keys, lookahead=lookahead)
+            async with contextlib.aclosing(pipeline.outcomes(items)) as outcomes:
                 async for finished in outcomes:
                     yield finished
         finally:
@@ -182,8 +217,19 @@ class BulkUpdater:
                 rows.close()
             raise
         finished = writer.finished if writer is not None and writer.resumed else None
+        try:
+            unchanged = await self._open_state(rows)
+        except BaseException:
+            for output in (writer, rejected):
+                if output is not None:
+                    output.close()
+            if isinstance(rows, Source):
+                rows.close()
+            raise
         tally = Tally(finished)
         sinks: list[Sink] = [tally]
+        if unchanged is not None:  # before the callback: a later row of the lead may wait on it
+            sinks.append(Remember(unchanged))
         if writer is not None:
             sinks.append(ReportSink(writer))
         if rejected is not None:
@@ -191,7 +237,7 @@ class BulkUpdater:
         if on_outcome is not None:
             sinks.append(Callback(on_outcome))
         started = time.monotonic()
-        admission = self._rules(finished)
+        admission = self._rules(finished, unchanged)
         try:
             pipeline = self._new_pipeline(admission)
             await _drain(self._outcomes(rows, admission, keys, pipeline), sinks, pipeline)
@@ -199,7 +245,8 @@ class BulkUpdater:
             for sink in sinks:
                 sink.close()
         dropped = rows.dropped if isinstance(rows, Source) else list(keys.dropped)
-        return _summary(pipeline, tally, time.monotonic() - started, writer, dropped)
+        store = unchanged.store if unchanged is not None else None
+        return _summary(pipeline, tally, time.monotonic() - started, writer, dropped, store)
 
 
 def _keys(rows: Rows, columns: Mapping[str, str] | None, ignore_unknown: bool) -> KeyPlan:
@@ -265,6 +312,7 @@ def _summary(
     duration: float,
     writer: ReportWriter | None,
     dropped: list[str],
+    store: Store | None,
 ) -> Summary:
     counters = pipeline.counters
     counts = tally.counts
@@ -283,15 +331,19 @@ def _summary(
         stop_message=message,
         report=str(writer.path) if writer is not None else None,
         earlier={status: n for status, n in tally.earlier.items() if n},
-        warnings=_warnings(writer),
+        warnings=_warnings(writer, store),
         dropped_columns=dropped,
+        state=str(store.path) if store is not None else None,
     )
 
 
-def _warnings(writer: ReportWriter | None) -> list[str]:
-    if writer is None or writer.unsorted is None:
-        return []
-    return [
-        f"the report could not be put in input order ({writer.unsorted}); it is complete, "
-        "in the order rows finished, and --resume can read it"
-    ]
+def _warnings(writer: ReportWriter | None, store: Store | None) -> list[str]:
+    warnings = []
+    if writer is not None and writer.unsorted is not None:
+        warnings.append(
+            f"the report could not be put in input order ({writer.unsorted}); it is complete, "
+            "in the order rows finished, and --resume can read it"
+        )
+    if store is not None and store.problem is not None:
+        warnings.append(f"state: {store.problem}")
+    return warnings
