@@ -16,12 +16,13 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from ..engine import BulkUpdater
-from ..errors import BulkUpdaterError, ConfigError, ReportLockedError
+from ..errors import BulkUpdaterError, ConfigError, ReportLockedError, StateLockedError
 from ..inputs import Format, Source
 from ..models import Summary
 from ..progress import Progress
 from ..report import default_report_path
 from ..settings import Settings
+from ..state import state_path
 from .dryrun import show_dry_run
 from .options import build_settings, read_key, settings_options
 from .outputs import check_outputs
@@ -150,7 +151,7 @@ def run(
         with _signals_exit():
             source = Source(input_path, format=fmt)
             if dry_run:
-                settings = build_settings(values, None)
+                settings = build_settings(values, _dry_run_key(values, api_key_file))
                 sys.exit(dry_run_checked(source, settings, report, summary_json, quiet=quiet))
             key = read_key(api_key_file)
             if redact is not None:
@@ -179,7 +180,7 @@ def run(
         )
     try:
         summary, signum = _run_async(_job(updater, source, report_path, resume, progress))
-    except ReportLockedError as exc:
+    except (ReportLockedError, StateLockedError) as exc:
         fail(str(exc), EXIT_LOCKED)
     except BulkUpdaterError as exc:
         fail(str(exc))
@@ -244,7 +245,21 @@ def dry_run_checked(
     """A dry run checks the outputs a real run would write, too, then reads every row."""
     report_path = report or default_report_path(source.path if source.rereadable else "-")
     check_outputs(source, report_path, summary_json)
-    return show_dry_run(source, quiet=quiet)
+    state = state_path(settings) if settings.skip_unchanged else None
+    return show_dry_run(source, quiet=quiet, state=state)
+
+
+def _dry_run_key(values: dict[str, Any], api_key_file: Path | None) -> str | None:
+    """A dry run needs no key, unless `--skip-unchanged` must find the account's state file."""
+    if not values.get("skip_unchanged") or values.get("state") is not None:
+        return None
+    try:
+        return read_key(api_key_file)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"--dry-run --skip-unchanged reads the account's state file, named after the key: "
+            f"{exc} (or pass --state PATH)"
+        ) from None
 
 
 def _log_requests() -> RedactKey:

@@ -93,6 +93,7 @@ class Store:
         self.committed = 0  # the last change the file holds (set by the writer thread)
         self.problem: str | None = None  # why changes stopped being written, if they did
         self._seq = 0
+        self._commits = threading.Condition()
         self._queue: queue.SimpleQueue[tuple[int, str, Fields] | _Close] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._run: int | None = None
@@ -109,7 +110,7 @@ class Store:
                 uri = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
                 conn = sqlite3.connect(uri, uri=True, timeout=wait, check_same_thread=False)
             else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # lead data: private
                 conn = sqlite3.connect(self.path, timeout=wait, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"{self.path}: the state file cannot be opened ({exc})") from None
@@ -145,7 +146,7 @@ class Store:
     def _locked_error(self, waited: float) -> StateLockedError:
         return StateLockedError(
             f"{self.path}: another process kept the state file locked for {waited:g}s; "
-            "try again when it is done"
+            "try again once it is done"
         )
 
     @contextlib.contextmanager
@@ -160,7 +161,7 @@ class Store:
             except sqlite3.OperationalError as exc:
                 waited = time.monotonic() - started
                 if not _locked(exc) or waited >= give_up:
-                    raise self._locked_error(round(waited)) if _locked(exc) else exc from None
+                    raise self._locked_error(give_up) if _locked(exc) else exc from None
                 if not warned:
                     log.warning("state: waiting for another process writing %s", self.path)
                     warned = True
@@ -180,7 +181,7 @@ class Store:
         A file that cannot be read now knows nothing: the rows are sent, which is always safe.
         """
         try:
-            return _select(self._reader, ids)
+            return select_fields(self._reader, ids)
         except sqlite3.Error as exc:
             log.warning("state: %s cannot be read (%s); sending the rows", self.path, exc)
             return {}
@@ -272,7 +273,7 @@ class Store:
             return
         try:
             with self._transaction(conn, self.give_up):
-                held = _select(conn, {lead for _, lead, _ in changes})
+                held = select_fields(conn, {lead for _, lead, _ in changes})
                 for _, lead, change in changes:
                     held[lead] = apply(held.get(lead), change)
                 conn.executemany(_UPSERT, [(k, encode(v)) for k, v in held.items() if v])
@@ -285,7 +286,14 @@ class Store:
             )
             log.warning("state: %s", self.problem)
             return
-        self.committed = changes[-1][0]
+        with self._commits:
+            self.committed = changes[-1][0]
+            self._commits.notify_all()
+
+    def wait_committed(self, seq: int, timeout: float) -> bool:
+        """Wait until the file holds change `seq` (for tests and tools); False on timeout."""
+        with self._commits:
+            return self._commits.wait_for(lambda: self.committed >= seq, timeout)
 
     def _finish(self, conn: sqlite3.Connection, counts: Mapping[str, int]) -> None:
         if self.problem is not None or self._run is None:
@@ -299,7 +307,7 @@ class Store:
             )
 
 
-def _select(conn: sqlite3.Connection, ids: Collection[str]) -> dict[str, Fields]:
+def select_fields(conn: sqlite3.Connection, ids: Collection[str]) -> dict[str, Fields]:
     out: dict[str, Fields] = {}
     wanted = list(ids)
     for start in range(0, len(wanted), _CHUNK):
