@@ -8,7 +8,9 @@ from bulk_updater.state.fields import decode, encode
 
 
 def test_a_row_is_flat_text_fields_the_tag_list_and_each_custom_field() -> None:
-    update = LeadUpdate(id="a", jobTitle="CTO", tags=("vip",), customFields={"tier": "gold", "n": 3})
+    update = LeadUpdate(
+        id="a", jobTitle="CTO", tags=("vip",), customFields={"tier": "gold", "n": 3}
+    )
     assert flatten(update) == {
         "jobTitle": "CTO",
         "tags": ["vip"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,7 +126,7 @@ def test_opening_a_file_another_process_keeps_locked_gives_up_with_one_line(
 ) -> None:
     path = tmp_path / "s.sqlite3"
     Store(path).close()
-    with _locked(path), pytest.raises(StateLockedError, match="locked for 0.2s"):
+    with _locked(path), pytest.raises(StateLockedError, match=re.escape("locked for 0.2s")):
         Store(path, wait=0.2)
 
 
@@ -146,7 +147,9 @@ def test_writes_that_cannot_get_the_lock_are_dropped_with_a_warning(
     assert remembered(path) == {}
 
 
-def test_a_lookup_that_fails_knows_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_lookup_that_fails_knows_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     store = Store(tmp_path / "s.sqlite3")
     store._reader.execute("DROP TABLE leads")
     with caplog.at_level(logging.WARNING, "bulk_updater"):
