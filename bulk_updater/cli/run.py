@@ -147,6 +147,8 @@ def run(
     if quiet and verbose:
         fail("-q and -v cannot be used together; choose one")
     redact = _log_requests() if verbose else None
+    if not verbose:
+        log_warnings()
     try:
         with _signals_exit():
             source = Source(input_path, format=fmt)
@@ -260,6 +262,15 @@ def _dry_run_key(values: dict[str, Any], api_key_file: Path | None) -> str | Non
             f"--dry-run --skip-unchanged reads the account's state file, named after the key: "
             f"{exc} (or pass --state PATH)"
         ) from None
+
+
+def log_warnings() -> None:
+    """What the library warns about while it runs (a state file another run is writing), on
+    stderr as one plain line."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("bulk-updater: warning: %(message)s"))
+    logging.getLogger("bulk_updater").addHandler(handler)
 
 
 def _log_requests() -> RedactKey:

@@ -18,6 +18,7 @@ from ..errors import BulkUpdaterError, ConfigError, StateLockedError
 from ..settings import ENV_VARIABLES
 from ..state import StateInfo, Store, state_path
 from .options import build_settings, read_key
+from .run import log_warnings
 from .summary import EXIT_LOCKED, EXIT_OK, EXIT_USAGE
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,6 +71,7 @@ def _path(
 @click.group()
 def state() -> None:
     """Look at or clear what --skip-unchanged remembers (the state file)."""
+    log_warnings()
 
 
 @state.command()

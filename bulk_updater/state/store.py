@@ -97,20 +97,24 @@ class Store:
         self._queue: queue.SimpleQueue[tuple[int, str, Fields] | _Close] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._run: int | None = None
-        self._reader = self._connect(readonly, wait)
+        self._reader = self._connect(readonly)
         try:
             self._check(account)
         except BaseException:
             self._reader.close()
             raise
 
-    def _connect(self, readonly: bool, wait: float) -> sqlite3.Connection:
+    def _connect(self, readonly: bool) -> sqlite3.Connection:
+        # SQLite waits up to a second for a lock; `_transaction` goes on waiting, and says so.
+        wait = min(self.wait, 1.0)
         try:
             if readonly:
                 uri = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
                 conn = sqlite3.connect(uri, uri=True, timeout=wait, check_same_thread=False)
             else:
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # lead data: private
+                self.path.parent.mkdir(
+                    parents=True, exist_ok=True, mode=0o700
+                )  # lead data: private
                 conn = sqlite3.connect(self.path, timeout=wait, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"{self.path}: the state file cannot be opened ({exc})") from None
@@ -122,16 +126,23 @@ class Store:
         conn = self._reader
         try:
             if not self.readonly:
-                conn.execute("PRAGMA journal_mode=WAL")
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")  # kept by the file from then on
                 conn.execute("PRAGMA synchronous=NORMAL")
                 with self._transaction(conn, self.wait):
+                    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+                    if tables and "meta" not in tables:  # someone else's database: keep out
+                        raise StateError(
+                            f"{self.path}: not a bulk-updater state file (a database with "
+                            "other tables); choose another --state"
+                        )
                     for table in _TABLES:
                         conn.execute(table)
                     conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA,))
                     if account:
                         conn.execute("INSERT OR IGNORE INTO meta VALUES ('account', ?)", (account,))
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        except StateLockedError:
+        except StateError:
             raise
         except sqlite3.OperationalError as exc:
             if _locked(exc):
@@ -243,7 +254,7 @@ class Store:
 
     def _write(self) -> None:
         """The writer thread: changes in transactions of at most `every` s or `batch` changes."""
-        conn = self._connect(False, min(self.wait, 1.0))
+        conn = self._connect(False)
         pending: list[tuple[int, str, Fields]] = []
         deadline = 0.0
         try:
