@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from measures import endpoint, limiters, memory, pacing, throughput
+from measures import endpoint, limiters, memory, pacing, sync, throughput
 from results import Context, Result
 
 
@@ -29,4 +29,5 @@ MEASURES: tuple[Measure, ...] = (
     Measure("memory", memory.measure),
     Measure("pacing", pacing.measure),
     Measure("limiters", limiters.measure),
+    Measure("sync", sync.measure),
 )
