@@ -51,6 +51,7 @@ class Unchanged:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._looked_up: dict[str, Fields] = {}  # the current batch's leads, as the file has them
+        self._asked: set[str] = set()  # the ids looked up for the current batch
         self._leads: dict[str, _Lead] = {}  # leads with rows passed on, not yet recorded
         self._deferred: set[int] = set()  # rows to decide at `ready()`
         # This run's changes the file may not have yet: lead -> (last sequence number, change).
@@ -62,8 +63,8 @@ class Unchanged:
 
     def prefetch(self, rows: list[Row]) -> None:
         self._forget_committed()  # first: every lookup below sees what was committed so far
-        wanted = {row.item.id for row in rows if isinstance(row.item, LeadUpdate)}
-        self._looked_up = self.store.lookup(wanted)
+        self._asked = {row.item.id for row in rows if isinstance(row.item, LeadUpdate)}
+        self._looked_up = self.store.lookup(self._asked)
 
     def admit(self, row: Row) -> Admitted:
         item = row.item
@@ -74,6 +75,9 @@ class Unchanged:
             lead.rows.append(row.number)
             self._deferred.add(row.number)
             return row
+        if item.id not in self._asked:  # an earlier rule gave the row another id
+            self._asked.add(item.id)
+            self._looked_up.update(self.store.lookup([item.id]))
         stored = self._looked_up.get(item.id)
         if holds(self._known(item.id, stored), flatten(item)):
             return outcome_of(row, Status.UNCHANGED, UNCHANGED_MESSAGE)

@@ -306,3 +306,18 @@ def test_skip_unchanged_needs_a_state_file_or_a_key() -> None:
     )
     with pytest.raises(ConfigError, match="state: is empty"):
         BulkUpdater(sender=Api({}), state=" ")
+
+
+def test_a_row_whose_id_an_earlier_rule_changed_is_looked_up_alone(tmp_path: Path) -> None:
+    from bulk_updater.engine.unchanged import Unchanged
+
+    store = Store(tmp_path / "s.sqlite3")
+    store.begin("in")
+    seq = store.change("resolved", {"city": "Oslo"})
+    assert store.wait_committed(seq, timeout=10)
+    rule = Unchanged(store)
+    rule.prefetch([Row(1, LeadUpdate(id="as-read", city="Oslo"))])
+    decided = rule.admit(Row(1, LeadUpdate(id="resolved", city="Oslo")))  # e.g. by email
+    assert isinstance(decided, Outcome)
+    assert decided.status is Status.UNCHANGED
+    store.close()
