@@ -14,7 +14,7 @@ import csv
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from bulk_updater.state import Store
 from bulk_updater.state.fields import encode
@@ -33,7 +33,7 @@ def measure(ctx: Context) -> Result:
     remembered = 100_000 if ctx.quick else 1_000_000
     read_rows = 10_000 if ctx.quick else 100_000
     with FastServer() as server:
-        first, second, rerun_state = _rerun(server, ctx, rerun_rows)
+        plain, first, second, rerun_state = _rerun(server, ctx, rerun_rows)
         big_state = ctx.tmp / "million.sqlite3"
         progress(f"sync: {remembered:,} leads written into a state file")
         _populate(big_state, write_csv(ctx.tmp / "million.csv", remembered, SEED))
@@ -49,43 +49,28 @@ def measure(ctx: Context) -> Result:
             sent=changed,
         )
     _check_counts(read, read_rows - changed)
-    ratio = second.duration_s / first.duration_s
-    per_lead = rerun_state / rerun_rows
-    per_lead_big = big_size / remembered
-    runs = Table.of(
-        "run|rows|sent|unchanged|duration s|rows/s|wall s|CPU s|peak RSS MB",
-        [_row(label, r) for label, r in (("first", first), ("rerun", second), ("read", read))],
-    )
-    sizes = Table.of(
-        "state file|leads|bytes|bytes per lead",
-        [
-            ("written by the first run", f"{rerun_rows:,}", f"{rerun_state:,}", f"{per_lead:.0f}"),
-            (
-                "a million, written directly",
-                f"{remembered:,}",
-                f"{big_size:,}",
-                f"{per_lead_big:.0f}",
-            ),
-        ],
-    )
+    figures = {
+        "plain": plain.as_json(),
+        "first": first.as_json(),
+        "rerun": second.as_json(),
+        "read": read.as_json(),
+        "ratio": second.duration_s / first.duration_s,
+        "first_over_plain": first.duration_s / plain.duration_s,
+        "bytes_per_lead": rerun_state / rerun_rows,
+        "bytes_per_lead_remembered": big_size / remembered,
+        "sizes": (rerun_rows, remembered, read_rows, changed),
+    }
     section = Section(
         "Sync mode: --skip-unchanged --state, --rate 0 --concurrency 64 against fast_server",
-        [
-            runs,
-            f"first = a fresh state, every row sent; rerun = the same {rerun_rows:,} rows, all "
-            f"unchanged; read = {read_rows:,} rows against {remembered:,} leads remembered, "
-            f"{changed:,} changed",
-            f"rerun / first (summary duration): {ratio:.3f}x",
-            sizes,
-        ],
+        _body([("plain", plain), ("first", first), ("rerun", second), ("read", read)], figures),
     )
-    fast, lean = ratio <= TARGET_RATIO, read.maxrss_mb < TARGET_RSS_MB
+    fast, lean = figures["ratio"] <= TARGET_RATIO, read.maxrss_mb < TARGET_RSS_MB
     return Result(
         sections=[section],
         targets=[
             Target(
                 f"rerun of {rerun_rows:,} unchanged <= {TARGET_RATIO}x the first run",
-                f"{ratio:.3f}x",
+                f"{figures['ratio']:.3f}x",
                 fast,
             ),
             Target(
@@ -94,49 +79,74 @@ def measure(ctx: Context) -> Result:
                 lean,
             ),
         ],
-        readme=[
-            (
-                f"rerun of {rerun_rows // 1000}k unchanged rows / the run that sent them",
-                f"{second.duration_s:.2f} s / {first.duration_s:.2f} s = **{ratio:.2f}x**",
-                f"<= {TARGET_RATIO}x",
-                verdict(fast),
-            ),
-            (
-                f"peak RSS, {read_rows // 1000}k rows against {remembered:,} leads remembered",
-                f"{read.maxrss_mb:.0f} MB",
-                f"< {TARGET_RSS_MB:.0f} MB",
-                verdict(lean),
-            ),
-            (
-                "state file per lead",
-                f"{per_lead:.0f} bytes ({rerun_rows:,} leads), "
-                f"{per_lead_big:.0f} bytes ({remembered:,})",
-                "printed",
-                "",
-            ),
-        ],
-        data={
-            "first": first.as_json(),
-            "rerun": second.as_json(),
-            "read": read.as_json(),
-            "ratio": ratio,
-            "bytes_per_lead": per_lead,
-            "bytes_per_lead_million": per_lead_big,
-        },
+        readme=_readme(figures, first, second, read, fast, lean),
+        data={k: v for k, v in figures.items() if k != "sizes"},
     )
 
 
-def _rerun(server: FastServer, ctx: Context, rows: int) -> tuple[Run, Run, int]:
+def _body(runs: list[tuple[str, Run]], figures: dict[str, Any]) -> list[str | Table]:
+    rerun_rows, remembered, read_rows, changed = figures["sizes"]
+    sizes = [
+        ("written by the first run", rerun_rows, figures["bytes_per_lead"]),
+        ("written directly", remembered, figures["bytes_per_lead_remembered"]),
+    ]
+    return [
+        Table.of(
+            "run|rows|sent|unchanged|duration s|rows/s|wall s|CPU s|peak RSS MB",
+            [_row(label, run) for label, run in runs],
+        ),
+        f"plain = without --skip-unchanged; first = a fresh state, every row sent; rerun = the "
+        f"same {rerun_rows:,} rows, all unchanged; read = {read_rows:,} rows against "
+        f"{remembered:,} leads remembered, {changed:,} changed",
+        f"rerun / first (summary duration): {figures['ratio']:.3f}x; first / plain: "
+        f"{figures['first_over_plain']:.3f}x",
+        Table.of(
+            "state file|leads|bytes|bytes per lead",
+            [(what, f"{n:,}", f"{n * per:,.0f}", f"{per:.0f}") for what, n, per in sizes],
+        ),
+    ]
+
+
+def _readme(
+    figures: dict[str, Any], first: Run, second: Run, read: Run, fast: bool, lean: bool
+) -> list[tuple[str, str, str, str]]:
+    rerun_rows, remembered, read_rows, _ = figures["sizes"]
+    return [
+        (
+            f"rerun of {rerun_rows // 1000}k unchanged rows / the run that sent them",
+            f"{second.duration_s:.2f} s / {first.duration_s:.2f} s = **{figures['ratio']:.2f}x**",
+            f"<= {TARGET_RATIO}x",
+            verdict(fast),
+        ),
+        (
+            f"peak RSS, {read_rows // 1000}k rows against {remembered:,} leads remembered",
+            f"{read.maxrss_mb:.0f} MB",
+            f"< {TARGET_RSS_MB:.0f} MB",
+            verdict(lean),
+        ),
+        (
+            "state file per lead",
+            f"{figures['bytes_per_lead']:.0f} bytes ({rerun_rows:,} leads), "
+            f"{figures['bytes_per_lead_remembered']:.0f} bytes ({remembered:,})",
+            "printed",
+            "",
+        ),
+    ]
+
+
+def _rerun(server: FastServer, ctx: Context, rows: int) -> tuple[Run, Run, Run, int]:
     state = ctx.tmp / "rerun.sqlite3"
     source = ctx.csv(rows, seed=SEED + 1)
     options = ("--skip-unchanged", "--state", str(state))
+    progress(f"sync: {rows:,} rows, without --skip-unchanged")
+    plain = run_engine(server, source, rows, ctx.tmp)
     progress(f"sync: {rows:,} rows, first run")
     first = run_engine(server, source, rows, ctx.tmp, args=options)
     size = _size(state)
     progress(f"sync: {rows:,} rows, rerun")
     second = run_engine(server, source, rows, ctx.tmp, args=options, sent=0)
     _check_counts(second, rows)
-    return first, second, size
+    return plain, first, second, size
 
 
 def _check_counts(run: Run, unchanged: int) -> None:
