@@ -113,7 +113,7 @@ def test_a_state_file_that_is_not_ours_stops_before_any_request(tmp_path: Path) 
         db.execute("CREATE TABLE something (x)")
         db.commit()
     with SandboxThread(leads, api_key=KEY) as sb:
-        code, out, err = cli(
+        code, _, err = cli(
             source, "--base-url", sb.url, "--skip-unchanged", "--state", state, cwd=tmp_path
         )
         assert code == 2
