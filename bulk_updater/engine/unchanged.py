@@ -36,7 +36,7 @@ UNCHANGED_MESSAGE: Final = "not sent: the lead holds these values (as this tool 
 _UNCERTAIN: Final = frozenset({Status.FAILED, Status.ABORTED})
 
 
-@dataclass
+@dataclass(slots=True)
 class _Lead:
     """A lead with rows passed on: what the file held when it entered, its rows in order."""
 
@@ -54,6 +54,7 @@ class Unchanged:
         self._asked: set[str] = set()  # the ids looked up for the current batch
         self._leads: dict[str, _Lead] = {}  # leads with rows passed on, not yet recorded
         self._deferred: set[int] = set()  # rows to decide at `ready()`
+        self._wanted: dict[int, Fields] = {}  # what each row passed on sets, flat
         # This run's changes the file may not have yet: lead -> (last sequence number, change).
         self._changes: dict[str, tuple[int, Fields]] = {}
         self._order: collections.deque[tuple[int, str]] = collections.deque()
@@ -70,19 +71,22 @@ class Unchanged:
         item = row.item
         if not isinstance(item, LeadUpdate):
             return row
+        wanted = flatten(item)
         lead = self._leads.get(item.id)
         if lead is not None:  # an earlier row of the lead is in the pipeline: decide after it
             lead.rows.append(row.number)
             self._deferred.add(row.number)
+            self._wanted[row.number] = wanted
             return row
         if item.id not in self._asked:  # an earlier rule gave the row another id
             self._asked.add(item.id)
             self._looked_up.update(self.store.lookup([item.id]))
         stored = self._looked_up.get(item.id)
-        if holds(self._known(item.id, stored), flatten(item)):
+        if holds(self._known(item.id, stored), wanted):
             return outcome_of(row, Status.UNCHANGED, UNCHANGED_MESSAGE)
         lead = self._leads[item.id] = _Lead(stored)
         lead.rows.append(row.number)
+        self._wanted[row.number] = wanted
         return row
 
     def ready(self, row: Row) -> Admitted | Awaitable[Admitted]:
@@ -103,16 +107,16 @@ class Unchanged:
             finally:
                 lead.waiter = None
         self._deferred.discard(row.number)
-        if holds(self._known(item.id, lead.stored), flatten(item)):
+        if holds(self._known(item.id, lead.stored), self._wanted[row.number]):
             return outcome_of(row, Status.UNCHANGED, UNCHANGED_MESSAGE)
         return row
 
     def close(self) -> None:
         pass  # the store is closed by `Remember`, which sees the last outcome
 
-    def _known(self, lead: str, stored: Fields | None) -> Fields:
+    def _known(self, lead: str, stored: Fields | None) -> Fields | None:
         change = self._changes.get(lead)
-        return apply(stored, change[1] if change is not None else None)
+        return stored if change is None else apply(stored, change[1])
 
     # --- outcomes ---------------------------------------------------------------------------
 
@@ -125,10 +129,11 @@ class Unchanged:
         assert isinstance(item, LeadUpdate)
         lead.rows.remove(row.number)  # the first, but for rows aborted at a stop
         self._deferred.discard(row.number)
+        wanted = self._wanted.pop(row.number)
         if outcome.status is Status.UPDATED:
-            self._note(item.id, flatten(item))
+            self._note(item.id, wanted)
         elif outcome.status in _UNCERTAIN and outcome.attempts:
-            self._note(item.id, unknown(flatten(item)))
+            self._note(item.id, unknown(wanted))
         if not lead.rows:
             del self._leads[item.id]
             return

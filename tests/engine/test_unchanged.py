@@ -321,3 +321,41 @@ def test_a_row_whose_id_an_earlier_rule_changed_is_looked_up_alone(tmp_path: Pat
     assert isinstance(decided, Outcome)
     assert decided.status is Status.UNCHANGED
     store.close()
+
+
+async def test_an_input_that_raises_still_gets_every_row_read_first(
+    tmp_path: Path, virtual_time: object
+) -> None:
+    api = Api(leads(3))
+
+    def rows() -> Any:
+        yield {"id": "lead0", "jobTitle": "a"}
+        yield {"id": "lead1", "jobTitle": "b"}
+        raise RuntimeError("the export broke")
+
+    seen: list[Outcome] = []
+    async with BulkUpdater(
+        sender=api, rate=0, skip_unchanged=True, state=tmp_path / "s.sqlite3"
+    ) as updater:
+        with pytest.raises(RuntimeError, match="the export broke"):
+            await updater.run(rows(), on_outcome=seen.append)
+    assert sorted(o.id for o in seen) == ["lead0", "lead1"]
+    assert remembered(tmp_path / "s.sqlite3") == {
+        "lead0": {"jobTitle": "a"},
+        "lead1": {"jobTitle": "b"},
+    }
+
+
+async def test_async_rows_are_compared_as_they_come(tmp_path: Path, virtual_time: object) -> None:
+    """An async iterable's next row may be long in coming: each row is looked up alone."""
+    api = Api(leads(2))
+    state = tmp_path / "s.sqlite3"
+
+    async def rows() -> Any:
+        for lead, title in (("lead0", "a"), ("lead1", "b"), ("lead0", "a")):
+            yield {"id": lead, "jobTitle": title}
+
+    await night(api, [{"id": "lead1", "jobTitle": "b"}], state)
+    counts, sent = await night(api, rows(), state)  # type: ignore[arg-type]
+    assert sent == [("lead0", {"jobTitle": "a"})]
+    assert counts[Status.UNCHANGED] == 2
