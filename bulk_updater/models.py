@@ -236,7 +236,7 @@ class Summary(BaseModel):
     """What went wrong beside the rows (the report could not be sorted, ...)."""
     dropped_columns: list[str] = []
     """Columns of the input that mean no field and were left out (`ignore_unknown_columns`)."""
-    state: str | None = None
+    state_file: str | None = None
     """The state file of `skip_unchanged`, when it was used."""
 
     @property

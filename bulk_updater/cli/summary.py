@@ -79,7 +79,7 @@ def format_summary(summary: Summary, *, not_read: int | None = None) -> str:
         lines.append(f"  {not_read} more rows were not read; --resume continues from here")
     if summary.report:
         lines.append(f"  report: {summary.report}")
-    if summary.state:
-        lines.append(f"  state: {summary.state}")
+    if summary.state_file:
+        lines.append(f"  state: {summary.state_file}")
     lines.extend(f"  warning: {warning}" for warning in summary.warnings)
     return "\n".join(lines)

@@ -333,7 +333,7 @@ def _summary(
         earlier={status: n for status, n in tally.earlier.items() if n},
         warnings=_warnings(writer, store),
         dropped_columns=dropped,
-        state=str(store.path) if store is not None else None,
+        state_file=str(store.path) if store is not None else None,
     )
 
 

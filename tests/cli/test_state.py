@@ -4,6 +4,7 @@ and `--dry-run --skip-unchanged`, which reads the state and never writes it."""
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 from pathlib import Path
 
@@ -26,9 +27,13 @@ def test_nights_with_the_accounts_default_state_file(tmp_path: Path) -> None:
         assert len(remembered(state)) == 20
 
         sb.state.patches_by_lead.clear()
-        code, out, err = cli(source, *base, env=env, cwd=tmp_path)
+        summary = tmp_path / "summary.json"
+        code, out, err = cli(source, *base, "--summary-json", summary, env=env, cwd=tmp_path)
         assert code == 0, out + err  # unchanged counts as done
         assert "unchanged 20" in out
+        data = json.loads(summary.read_text())
+        assert (data["state"], data["state_file"]) == ("finished", str(state))
+        assert data["counts"]["unchanged"] == 20
         assert sum(sb.state.patches_by_lead.values()) == 0
 
         code, out, err = cli("--base-url", sb.url, env=env, cwd=tmp_path, subcommand="state info")

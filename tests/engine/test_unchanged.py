@@ -73,7 +73,7 @@ async def night(
         sender=api, skip_unchanged=True, state=state, rate=0, backoff_base=0, **options
     ) as updater:
         summary = await updater.run(rows, report=state.with_suffix(".report.csv"))
-    assert summary.state == str(state)
+    assert summary.state_file == str(state)
     return summary.counts, api.sent[before:]
 
 
