@@ -197,7 +197,21 @@ class Store:
             log.warning("state: %s cannot be read (%s); sending the rows", self.path, exc)
             return {}
 
+    @contextlib.contextmanager
+    def _usable(self) -> Iterator[None]:
+        """An SQLite error on a file that opened (a damaged one) as a `StateError`."""
+        try:
+            yield
+        except StateError:
+            raise
+        except sqlite3.Error as exc:
+            raise StateError(f"{self.path}: the state file cannot be used ({exc})") from None
+
     def info(self) -> StateInfo:
+        with self._usable():
+            return self._info()
+
+    def _info(self) -> StateInfo:
         conn = self._reader
         leads = conn.execute("SELECT COUNT(*) FROM leads").fetchone()[0]
         row = conn.execute(
@@ -214,7 +228,7 @@ class Store:
     def forget(self, ids: Iterable[str] | None) -> int:
         """Forget some leads (or all, with None), so that their rows are sent next time."""
         conn = self._reader
-        with self._transaction(conn, self.give_up):
+        with self._usable(), self._transaction(conn, self.give_up):
             if ids is None:
                 count = conn.execute("DELETE FROM leads").rowcount
             else:
@@ -230,7 +244,7 @@ class Store:
     def begin(self, input_name: str) -> None:
         """Start remembering: note the run, start the writer thread."""
         conn = self._reader
-        with self._transaction(conn, self.wait):
+        with self._usable(), self._transaction(conn, self.wait):
             self._run = conn.execute(
                 "INSERT INTO runs (started_at, input) VALUES (?, ?)", (time.time(), input_name)
             ).lastrowid

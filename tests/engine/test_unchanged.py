@@ -8,8 +8,10 @@ the earlier rows of the lead. The same against the real sandbox is `tests/e2e/te
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import random
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -359,3 +361,48 @@ async def test_async_rows_are_compared_as_they_come(tmp_path: Path, virtual_time
     counts, sent = await night(api, rows(), state)  # type: ignore[arg-type]
     assert sent == [("lead0", {"jobTitle": "a"})]
     assert counts[Status.UNCHANGED] == 2
+
+
+async def test_changes_stay_in_memory_until_the_file_has_them_and_the_lead_is_idle(
+    tmp_path: Path,
+) -> None:
+    """Step by step: a change committed while its lead still has a row in the pipeline is kept
+    for that row (its lookup predates the commit), and dropped once the lead is idle."""
+    from bulk_updater.engine.unchanged import Unchanged
+
+    store = Store(tmp_path / "s.sqlite3", every=0.0)
+    store.begin("in")
+    rule = Unchanged(store)
+    r1, r2 = Row(1, LeadUpdate(id="a", city="x")), Row(2, LeadUpdate(id="a", city="x"))
+    rule.prefetch([r1, r2])
+    assert rule.admit(r1) is r1
+    assert rule.admit(r2) is r2  # deferred: r1 is in the pipeline
+    rule.record(Outcome(row=1, id="a", status=Status.UPDATED, attempts=1), r1)
+    assert store.wait_committed(1, timeout=10)
+    rule.prefetch([Row(3, LeadUpdate(id="b", city="y"))])  # the file has it; `a` is not idle
+    decided = await rule.ready(r2)  # type: ignore[misc]
+    assert isinstance(decided, Outcome)
+    assert decided.status is Status.UNCHANGED
+    rule.record(decided, r2)
+    r4 = Row(4, LeadUpdate(id="a", city="x"))
+    rule.prefetch([r4])  # now dropped from memory, and read back from the file
+    assert rule._changes == {}
+    unchanged = rule.admit(r4)
+    assert isinstance(unchanged, Outcome)
+    assert unchanged.status is Status.UNCHANGED
+    store.close()
+
+
+async def test_a_state_file_that_cannot_be_started_is_closed(tmp_path: Path) -> None:
+    from bulk_updater import StateError
+    from bulk_updater.engine.unchanged import open_unchanged
+    from bulk_updater.settings import Settings
+
+    path = tmp_path / "s.sqlite3"
+    Store(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("DROP TABLE runs")
+        db.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY)")  # damaged: no columns
+        db.commit()
+    with pytest.raises(StateError, match="cannot be used"):
+        await open_unchanged(Settings.build(state=path), "in.csv")
