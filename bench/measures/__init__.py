@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from measures import emails, endpoint, limiters, memory, pacing, scale, throughput, xlsx
+from measures import emails, endpoint, limiters, memory, pacing, scale, sync, throughput, xlsx
 from results import Context, Result
 
 
@@ -32,4 +32,5 @@ MEASURES: tuple[Measure, ...] = (
     Measure("xlsx", xlsx.measure),
     Measure("emails", emails.measure),
     Measure("scale", scale.measure),
+    Measure("sync", sync.measure),
 )
