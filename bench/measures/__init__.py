@@ -11,7 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from measures import emails, endpoint, limiters, memory, pacing, scale, sync, throughput, xlsx
+from measures import (
+    email_target,
+    emails,
+    endpoint,
+    limiters,
+    memory,
+    pacing,
+    scale,
+    sync,
+    throughput,
+    xlsx,
+)
 from results import Context, Result
 
 
@@ -31,6 +42,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure("limiters", limiters.measure),
     Measure("xlsx", xlsx.measure),
     Measure("emails", emails.measure),
+    Measure("email-target", email_target.measure),
     Measure("scale", scale.measure),
     Measure("sync", sync.measure),
 )
