@@ -240,9 +240,21 @@ def _measured(
 
 
 def run_engine(
-    server: Endpoint, csv_path: Path, rows: int, tmp: Path, *, plain: bool = False, rate: float = 0
+    server: Endpoint,
+    csv_path: Path,
+    rows: int,
+    tmp: Path,
+    *,
+    plain: bool = False,
+    rate: float = 0,
+    args: tuple[str, ...] = (),
+    sent: int | None = None,
 ) -> Run:
-    """bulk-updater on `csv_path`; `plain` sets BULK_UPDATER_NO_UVLOOP (the plain asyncio loop)."""
+    """bulk-updater on `csv_path`; `plain` sets BULK_UPDATER_NO_UVLOOP (the plain asyncio loop).
+
+    `args` are more options; at `--rate 0` the run must update `sent` rows (default: all), and
+    the server must see that many PATCHes.
+    """
     kind = "engine-asyncio" if plain else "engine"
     tag = f"{kind}-{rows}-{time.monotonic_ns()}"
     report, summary_path = tmp / f"{tag}.report.csv", tmp / f"{tag}.summary.json"
@@ -254,6 +266,7 @@ def run_engine(
         report=report,
         summary_json=summary_path,
     )
+    argv += args
     env = _env(BULK_UPDATER_NO_UVLOOP="1") if plain else _env()
     child, server_cpu, stats = _measured(server, argv, env, tmp / f"{tag}.log")
     _check_child(child, f"bulk-updater ({kind}, {rows} rows)", (0, 1))
@@ -261,11 +274,12 @@ def run_engine(
     for suffix in ("", ".lock", ".meta.json"):
         with contextlib.suppress(FileNotFoundError):
             Path(f"{report}{suffix}").unlink()
-    served = rows if stats is None else stats["ok"]
-    if rate == 0 and (summary["counts"]["updated"] != rows or served != rows):
+    expected = rows if sent is None else sent
+    served = expected if stats is None else stats["ok"]
+    if rate == 0 and (summary["counts"]["updated"] != expected or served != expected):
         raise BenchError(
             f"bulk-updater ({kind}): {summary['counts']} and {server.name} saw {served} "
-            f"good PATCHes; expected {rows} updated"
+            f"good PATCHes; expected {expected} updated"
         )
     return Run(
         kind=kind,

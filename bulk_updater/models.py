@@ -42,6 +42,8 @@ class Status(StrEnum):
     FAILED = "failed"
     ABORTED = "aborted"
     SKIPPED = "skipped"
+    UNCHANGED = "unchanged"
+    """Not sent (`skip_unchanged`): the lead already holds every value the row sets."""
 
     def __repr__(self) -> str:  # `print(summary.counts)` shows {'updated': 5000, ...}
         return repr(self.value)
@@ -209,6 +211,10 @@ class StopReason(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+#: What counts as done for the exit code: the lead holds what the row asked for.
+_DONE: Final = frozenset({Status.UPDATED, Status.SKIPPED, Status.UNCHANGED})
+
+
 class Summary(BaseModel):
     """The totals of one run."""
 
@@ -238,15 +244,18 @@ class Summary(BaseModel):
     """Why it settled there: `429s above 45/s`, `from X-RateLimit-Limit: 40`, the ceiling ..."""
     rate_hint: str | None = None
     """A suggestion for the next run, after repeated 429s at a given rate (`--rate auto`)."""
+    state_file: str | None = None
+    """The state file of `skip_unchanged`, when it was used."""
 
     @property
     def all_updated(self) -> bool:
-        """True when every row ended `updated`, now or in an earlier run (exit code 0)."""
+        """True when every row ended `updated` (or `unchanged`), now or in an earlier run (exit
+        code 0)."""
         return all(
             count == 0
             for counts in (self.counts, self.earlier)
             for status, count in counts.items()
-            if status not in (Status.UPDATED, Status.SKIPPED)
+            if status not in _DONE
         )
 
     @property

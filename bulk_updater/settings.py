@@ -122,6 +122,26 @@ class Settings(BaseModel):
     grace: float = _setting(
         5.0, "after a stop or signal, how long requests in flight may take to finish", ge=0, le=600
     )
+    skip_unchanged: bool = _setting(
+        False,
+        "send only the rows that would change something this tool has not already set "
+        "(see Sync mode)",
+    )
+    state: str | None = _setting(
+        None,
+        "the state file of `--skip-unchanged`; by default one per API account under "
+        "`$XDG_STATE_HOME/bulk-updater/`",
+        metavar="PATH",
+    )
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _path_text(cls, value: object) -> object:
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; give the path of a state file")
+        return value
 
     @field_validator("rate", mode="plain")
     @classmethod
@@ -213,8 +233,10 @@ FLAGS: Final = {
     for name in Settings.model_fields
     if _meta(name, "flag") is not None
 }
-#: Setting name -> how the command line's help shows its value, where its type does not say.
-METAVARS: Final = {name: _meta(name, "metavar") for name in FLAGS if _meta(name, "metavar")}
+#: Setting name -> the placeholder its flag's help shows for the value, where it is not the type.
+METAVARS: Final = {
+    name: _meta(name, "metavar") for name in Settings.model_fields if _meta(name, "metavar")
+}
 #: Setting name -> the environment variable read when it is not given.
 ENV_VARIABLES: Final = {
     name: _meta(name, "env") for name in Settings.model_fields if _meta(name, "env")
@@ -238,6 +260,8 @@ class Options(TypedDict, total=False):
     give_up_after: float
     match: Literal["id", "email"] | None
     grace: float
+    skip_unchanged: bool
+    state: str | os.PathLike[str] | None
 
 
 _WORDING: Final = {
@@ -251,6 +275,8 @@ _WORDING: Final = {
     "float_parsing": "must be a number",
     "float_type": "must be a number",
     "string_type": "must be text",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
     "extra_forbidden": "is not a setting",
     "literal_error": "must be {expected}",
 }

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import csv
 import inspect
+import json
 import random
 import re
 import selectors
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -337,6 +340,18 @@ def read_report(path: Path) -> list[dict[str, str]]:
     """A CSV report's records; reports are UTF-8 with a BOM, so that spreadsheets read them so."""
     with open(path, encoding="utf-8-sig", newline="") as file:
         return list(csv.DictReader(file))
+
+
+def remembered(path: Path) -> dict[str, dict[str, Any]]:
+    """What a state file of `skip_unchanged` holds, read with plain sqlite3: lead -> fields."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return {lead: json.loads(blob) for lead, blob in db.execute("SELECT id, fields FROM leads")}
+
+
+def integrity(path: Path) -> str:
+    """SQLite's own check of a database file: `"ok"` when it is sound."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from measures import (
     adaptive,
     controllers,
+    email_target,
     emails,
     endpoint,
     limiters,
     memory,
     pacing,
     scale,
+    sync,
     throughput,
     xlsx,
 )
@@ -42,9 +44,11 @@ MEASURES: tuple[Measure, ...] = (
     Measure("limiters", limiters.measure),
     Measure("xlsx", xlsx.measure),
     Measure("emails", emails.measure),
+    Measure("email-target", email_target.measure),
     Measure("scale", scale.measure),
     Measure("hidden-limit", adaptive.hidden_limit),
     Measure("slow-api", adaptive.slow_api),
     Measure("faults", adaptive.faults),
     Measure("controllers", controllers.measure),
+    Measure("sync", sync.measure),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -10,36 +11,56 @@ from ..engine.diskmap import LeadSet
 from ..engine.emails import Match, keyed, normal_email
 from ..inputs import Invalid, Source
 from ..inputs.columns import ByEmail
+from ..state.preview import Preview
 from .summary import EXIT_OK, EXIT_ROWS
 
 
 def show_dry_run(
-    source: Source, *, match: Match, quiet: bool, examples: int = 3, problems: int = 10
+    source: Source,
+    *,
+    match: Match,
+    quiet: bool,
+    state: Path | None = None,
+    examples: int = 3,
+    problems: int = 10,
 ) -> int:
-    """Validate every row, show a few bodies and the first problems; exit 0 if all are valid."""
+    """Validate every row, show a few bodies and the first problems; exit 0 if all are valid.
+
+    With a `state` file (`--skip-unchanged`), also count the rows that would be sent; the file
+    is read, never written.
+    """
     valid = invalid = 0
     shown: list[str] = []
     bad: list[str] = []
     emails = LeadSet()  # the distinct emails a real run would search for
     searches = 0
-    for record in source:
-        row, item = record.number, keyed(record.item, match)
-        if isinstance(item, Invalid):
-            invalid += 1
-            if len(bad) < problems:
-                bad.append(f"  row {row}: {item.message}")
-            continue
-        valid += 1
-        target = item.id
-        if isinstance(item, ByEmail):
-            email = normal_email(item.email)
-            searches += email not in emails
-            emails.add(email)
-            target, item = f"<the lead with the email {item.email}>", item.update
-        if len(shown) < examples:
-            body = json.dumps(item.body(), ensure_ascii=False)
-            shown.append(f"  row {row}: PATCH /v1/leads/{target} {body}")
-    emails.close()
+    preview = Preview(state) if state is not None else None
+    try:
+        for record in source:
+            row, item = record.number, keyed(record.item, match)
+            if isinstance(item, Invalid):
+                invalid += 1
+                if len(bad) < problems:
+                    bad.append(f"  row {row}: {item.message}")
+                continue
+            valid += 1
+            target = item.id
+            if isinstance(item, ByEmail):
+                email = normal_email(item.email)
+                searches += email not in emails
+                emails.add(email)
+                target, item = f"<the lead with the email {item.email}>", item.update
+                if preview is not None:
+                    preview.by_email += 1
+            elif preview is not None:
+                preview.add(item)
+            if len(shown) < examples:
+                body = json.dumps(item.body(), ensure_ascii=False)
+                shown.append(f"  row {row}: PATCH /v1/leads/{target} {body}")
+    finally:
+        emails.close()
+        if preview is not None:
+            preview.close()
     if not quiet:
         _describe(source)
         click.echo(f"bulk-updater: dry run of {source.name}: {valid} rows valid, {invalid} invalid")
@@ -50,6 +71,8 @@ def show_dry_run(
         if bad:
             more = f" (and {invalid - len(bad)} more)" if invalid > len(bad) else ""
             click.echo(f"invalid rows{more}:\n" + "\n".join(bad))
+        if preview is not None:
+            click.echo(_sync_line(preview))
         click.echo("nothing was sent")
     return EXIT_OK if invalid == 0 else EXIT_ROWS
 
@@ -67,3 +90,14 @@ def _describe(source: Source) -> None:
     plan = source.plan()
     if plan:
         click.echo("columns:\n" + "\n".join(f"  {line}" for line in plan))
+
+
+def _sync_line(preview: Preview) -> str:
+    where = f"state: {preview.path}" if preview.exists else f"no state file yet at {preview.path}"
+    line = (
+        f"with --skip-unchanged: {preview.send + preview.by_email} rows would be sent, "
+        f"{preview.unchanged} unchanged ({where})"
+    )
+    if preview.by_email:
+        line += f"; the {preview.by_email} rows matched by email are counted as sent"
+    return line

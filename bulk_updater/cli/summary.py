@@ -92,6 +92,8 @@ def format_summary(
         lines.append(f"  report: {summary.report}")
     if rejects is not None:
         lines.append(f"  rows to fix and feed back: {rejects}")
+    if summary.state_file:
+        lines.append(f"  state: {summary.state_file}")
     lines.extend(f"  warning: {warning}" for warning in summary.warnings)
     return "\n".join(lines)
 

@@ -3,8 +3,10 @@
 A rule's `admit()` sees every row in input order as the feeder reads it; its `ready()`, if it has
 one, sees the row again right before it is sent, once every earlier row of the same lead has
 finished (so it knows what they did). Either returns the row to send or the row's final `Outcome`
-without sending anything. `Resume` is the first rule: rows an earlier run finished are `skipped`.
-A new rule is a new class here, added to the list `Rules` applies in order.
+without sending anything. A rule may also have `prefetch(rows)`, shown each batch of rows before
+the first of them is admitted, to look up what they need at once. `Resume` is the first rule:
+rows an earlier run finished are `skipped`. A new rule is a new class (here, or in a module of
+its own, like `unchanged.py`), added to the list `Rules` applies in order.
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ class BeforeSend(Protocol):
         """The row to send, or its outcome without sending."""
 
 
+class Prefetch(Protocol):
+    """A rule that looks up what it needs for a batch of rows before they are admitted."""
+
+    def prefetch(self, rows: list[Row]) -> None:
+        """The next rows to be admitted, in input order (some may be answered by earlier rules)."""
+
+
 class Rules(Admission, BeforeSend):
     """Several rules, applied in order: the first that answers a row decides for it."""
 
@@ -47,8 +56,13 @@ class Rules(Admission, BeforeSend):
         self.checks: list[BeforeSend] = [r for r in rules if hasattr(r, "ready")]  # type: ignore[misc]
         self._admits = [rule.admit for rule in rules]
         self._readies = [check.ready for check in self.checks]
+        self.prefetchers: list[Prefetch] = [r for r in rules if hasattr(r, "prefetch")]  # type: ignore[misc]
         if len(rules) == 1:  # one rule: its own decision, without a loop around it
             self.admit = rules[0].admit  # type: ignore[method-assign]
+
+    def prefetch(self, rows: list[Row]) -> None:
+        for rule in self.prefetchers:
+            rule.prefetch(rows)
 
     async def _apply(self, row: Row, steps: list[Any]) -> Admitted:
         for step in steps:

@@ -2,7 +2,7 @@
 
 `BulkUpdater.run()` hands every outcome to each sink in turn, calls `flush()` whenever it has no
 further outcome at hand (so a crash loses nothing already done), and `close()` at the end. A new
-output (a rejects file, a state store) is a new sink.
+output (a rejects file, the state of `skip_unchanged`) is a new sink.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ class Callback(Sink):
 
 
 class RejectsSink(Sink):
-    """`--rejects`: every row that did not end `updated`, as read, with `_status` and `_message`.
+    """`--rejects`: every row that did not end `updated` (or `unchanged`), as read, with `_status`
+    and `_message`.
 
     On resume, a row skipped because an earlier run finished it is a reject too if that run did
     not update it, so the file is right for the whole report, not only this run.
@@ -115,4 +116,4 @@ class RejectsSink(Sink):
         self.writer.close()
 
 
-_NOT_REJECTED = frozenset({Status.UPDATED, Status.SKIPPED})
+_NOT_REJECTED = frozenset({Status.UPDATED, Status.SKIPPED, Status.UNCHANGED})

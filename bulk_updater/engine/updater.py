@@ -11,20 +11,23 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Container, Iterator, Mapping
 from os import PathLike
+from pathlib import Path
 from types import TracebackType
 from typing import Unpack
 
 from ..client import Sender, SendKitClient
 from ..errors import ConfigError
-from ..inputs import ColumnMap, KeyPlan, Row, Rows, Source, numbered
+from ..inputs import ColumnMap, KeyPlan, Numbered, Row, Rows, Source, numbered
 from ..limits import Limiter, RateStatus, limiter_for
 from ..models import Outcome, Status, StopReason, Summary
 from ..report import RejectsWriter, ReportWriter
 from ..settings import Options, Settings
+from ..state import Store, state_path
 from .admission import Admission, Resume, Rules
 from .emails import MatchByEmail
 from .pipeline import Pipeline
 from .sink import Callback, OnOutcome, RejectsSink, ReportSink, Sink, Tally
+from .unchanged import Remember, Unchanged, open_unchanged
 
 
 class BulkUpdater:
@@ -48,6 +51,9 @@ class BulkUpdater:
         self.settings = Settings.build(settings, **options)
         if sender is None and self.settings.api_key is None:
             raise ConfigError("no API key: set SENDKIT_API_KEY or pass api_key=")
+        s = self.settings
+        if s.skip_unchanged and s.state is None and s.api_key is None:
+            raise ConfigError("skip_unchanged: without an API key to name the account, pass state=")
         self._sender = sender
         self._limiter = limiter
         self._client: SendKitClient | None = None
@@ -113,11 +119,26 @@ class BulkUpdater:
         also ends a job still running.
         """
         keys = _keys(rows, columns, ignore_unknown_columns)
-        pipeline = self._new_pipeline(skip)
-        with self._job(rows, pipeline):
-            async with contextlib.aclosing(pipeline.outcomes(numbered(rows, keys))) as outcomes:
-                async for outcome, _ in outcomes:
-                    yield outcome
+        try:
+            self._ready_sender()
+            unchanged = await self._open_state(rows)
+        except BaseException:
+            if isinstance(rows, Source):
+                rows.close()
+            raise
+        remember = Remember(unchanged) if unchanged is not None else None
+        try:
+            pipeline = self._new_pipeline(skip, unchanged)
+            with self._job(rows, pipeline):
+                items = _numbered(rows, keys, pipeline)
+                async with contextlib.aclosing(pipeline.outcomes(items)) as outcomes:
+                    async for outcome, row in outcomes:
+                        if remember is not None:  # before the caller sees it, as a sink would
+                            remember.write(outcome, row)
+                        yield outcome
+        finally:
+            if remember is not None:
+                remember.close()
 
     def _ready_sender(self) -> Sender:
         sender = self._sender or self._client
@@ -130,9 +151,12 @@ class BulkUpdater:
             )
         return sender
 
-    def _new_pipeline(self, finished: Container[int] | None) -> Pipeline:
+    def _new_pipeline(
+        self, finished: Container[int] | None, unchanged: Unchanged | None = None
+    ) -> Pipeline:
         """A job's pipeline and its per-row rules, in the order they apply (`admission.py`):
-        resume decides first, then rows keyed by email are resolved."""
+        resume decides first, then rows keyed by email are resolved, then `skip_unchanged`
+        compares what is left with what their leads hold."""
         sender = self._ready_sender()
         limiter = self._limiter or limiter_for(self.settings)
         pipeline = self._pipeline = Pipeline(self.settings, sender, limiter)
@@ -140,8 +164,20 @@ class BulkUpdater:
         if finished is not None:
             rules.append(Resume(finished))
         rules.append(MatchByEmail(self.settings.match, sender, pipeline.deliverer))
+        if unchanged is not None:
+            rules.append(unchanged)
         pipeline.use(Rules(rules))
         return pipeline
+
+    def state_path(self) -> Path:
+        """The state file `skip_unchanged` uses: `state`, else the account's default file."""
+        return state_path(self.settings)
+
+    async def _open_state(self, rows: Rows) -> Unchanged | None:
+        if not self.settings.skip_unchanged:
+            return None
+        name = rows.name if isinstance(rows, Source) else "(rows from the library)"
+        return await open_unchanged(self.settings, name)
 
     @contextlib.contextmanager
     def _job(self, rows: Rows, pipeline: Pipeline) -> Iterator[None]:
@@ -184,8 +220,19 @@ class BulkUpdater:
                 rows.close()
             raise
         finished = writer.finished if writer is not None and writer.resumed else None
+        try:
+            unchanged = await self._open_state(rows)
+        except BaseException:
+            for output in (writer, rejected):
+                if output is not None:
+                    output.close()
+            if isinstance(rows, Source):
+                rows.close()
+            raise
         tally = Tally(finished)
         sinks: list[Sink] = [tally]
+        if unchanged is not None:  # before the callback: a later row of the lead may wait on it
+            sinks.append(Remember(unchanged))
         if writer is not None:
             sinks.append(ReportSink(writer))
         if rejected is not None:
@@ -194,14 +241,22 @@ class BulkUpdater:
             sinks.append(Callback(on_outcome))
         started = time.monotonic()
         try:
-            pipeline = self._new_pipeline(finished)
+            pipeline = self._new_pipeline(finished, unchanged)
             with self._job(rows, pipeline):
-                await pipeline.consume(numbered(rows, keys), *_handlers(sinks))
+                await pipeline.consume(_numbered(rows, keys, pipeline), *_handlers(sinks))
         finally:
             for sink in sinks:
                 sink.close()
         dropped = rows.dropped if isinstance(rows, Source) else list(keys.dropped)
-        return _summary(pipeline, tally, time.monotonic() - started, writer, dropped)
+        store = unchanged.store if unchanged is not None else None
+        return _summary(pipeline, tally, time.monotonic() - started, writer, dropped, store)
+
+
+def _numbered(rows: Rows, keys: KeyPlan, pipeline: Pipeline) -> Numbered:
+    """The job's rows, each batch shown first to the rules that look ahead (`prefetch`)."""
+    rules = pipeline.admission
+    lookahead = rules.prefetch if isinstance(rules, Rules) and rules.prefetchers else None
+    return numbered(rows, keys, lookahead=lookahead)
 
 
 def _keys(rows: Rows, columns: Mapping[str, str] | None, ignore_unknown: bool) -> KeyPlan:
@@ -274,6 +329,7 @@ def _summary(
     duration: float,
     writer: ReportWriter | None,
     dropped: list[str],
+    store: Store | None,
 ) -> Summary:
     counters = pipeline.counters
     counts = tally.counts
@@ -294,8 +350,9 @@ def _summary(
         stop_message=message,
         report=str(writer.path) if writer is not None else None,
         earlier={status: n for status, n in tally.earlier.items() if n},
-        warnings=_warnings(writer),
+        warnings=_warnings(writer, store),
         dropped_columns=dropped,
+        state_file=str(store.path) if store is not None else None,
         settled_rate=None if rate is None or rate.settled is None else round(rate.settled, 1),
         settled_why=rate.why if rate is not None else None,
         rate_hint=rate.hint if rate is not None else None,
@@ -308,10 +365,13 @@ def _describe(limiter: Limiter) -> RateStatus | None:
     return describe() if describe is not None else None
 
 
-def _warnings(writer: ReportWriter | None) -> list[str]:
-    if writer is None or writer.unsorted is None:
-        return []
-    return [
-        f"the report could not be put in input order ({writer.unsorted}); it is complete, "
-        "in the order rows finished, and --resume can read it"
-    ]
+def _warnings(writer: ReportWriter | None, store: Store | None) -> list[str]:
+    warnings = []
+    if writer is not None and writer.unsorted is not None:
+        warnings.append(
+            f"the report could not be put in input order ({writer.unsorted}); it is complete, "
+            "in the order rows finished, and --resume can read it"
+        )
+    if store is not None and store.problem is not None:
+        warnings.append(f"state: {store.problem}")
+    return warnings

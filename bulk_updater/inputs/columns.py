@@ -185,6 +185,7 @@ class KeyPlan:
         raw_id: Any = _NONE
         email: str | None = None
         problem: str | None = None  # the first one: reported once the id is known
+        nulls: set[Column] = set()  # columns given as JSON null (a second key for one is wrong)
         for key, value in record.items():
             column = known.get(key, _UNKNOWN)
             if column is _UNKNOWN:
@@ -199,23 +200,30 @@ class KeyPlan:
                 continue
             kind = column.kind
             if kind is Kind.TEXT or kind is Kind.TAGS or kind is Kind.CUSTOM_JSON:
-                if column.field in data:  # two keys for one field: one would lose silently
+                if column.field in data or column in nulls:  # one key would lose silently
                     problem = problem or _twice(record, column, self)
                 elif value is not None:
                     data[column.field] = value
+                else:
+                    nulls.add(column)
             elif kind is Kind.ID:
                 if raw_id is not _NONE:
                     problem = problem or _twice(record, column, self)
                 raw_id = value
             elif kind is Kind.CUSTOM:
-                if column.field in custom:
+                if column.field in custom or column in nulls:
                     problem = problem or _twice(record, column, self)
                 elif value is not None:
                     custom[column.field] = value
-            elif kind is Kind.EMAIL and value is not None:
-                if email is not None:
+                else:
+                    nulls.add(column)
+            elif kind is Kind.EMAIL:
+                if email is not None or column in nulls:
                     problem = problem or _twice(record, column, self)
-                email = label(value)
+                elif value is None:
+                    nulls.add(column)
+                else:  # an address is kept whole (it is searched for); other values are labels
+                    email = value if type(value) is str else label(value)
         if raw_id is _NONE:
             raw_id = None
         rid = "" if raw_id is None else label(raw_id)

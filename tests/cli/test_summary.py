@@ -29,6 +29,7 @@ def test_summary_json_counts_by_status_and_exit_1_for_problem_rows(tmp_path: Pat
         "failed": 0,
         "aborted": 0,
         "skipped": 0,
+        "unchanged": 0,
     }
     statuses = [r["status"] for r in read_run_report(tmp_path / "mixed.csv.report.csv")]
     assert statuses == ["updated", "updated", "updated", "not_found", "invalid"]

@@ -219,6 +219,8 @@ def expect_json_line(line: str) -> Ok | Bad:
         if raw_email is None
         else (raw_email if isinstance(raw_email, str) else json.dumps(raw_email))
     )
+    if not isinstance(raw_email, str) and email is not None and len(email) > 200:
+        email = email[:200] + "…"  # another JSON value is a label: 200 characters at most
     unknown = [k for k, f in zip(record, fields, strict=True) if f is None]
     named = [f for f in fields if f is not None]
     if unknown:
