@@ -20,6 +20,7 @@ from ..inputs import Invalid, Row
 from ..models import Outcome, Status
 from ..report import FinishedRows
 from .diskmap import LeadSet
+from .outcomes import outcome_of
 
 Admitted = Row | Outcome
 
@@ -102,23 +103,6 @@ class Rules(Admission, BeforeSend):
     def close(self) -> None:
         for rule in self.rules:
             rule.close()
-
-
-def outcome_of(row: Row, status: Status, message: str, attempts: int = 0) -> Outcome:
-    """The outcome of a row the engine answers itself (nothing was sent, or no answer came)."""
-    item = row.item
-    return Outcome.trusted(
-        row=row.number,
-        line=row.line,
-        id=item.id,
-        status=status,
-        http_status=None,
-        error_code=None,
-        message=message,
-        attempts=attempts,
-        duration_ms=None,
-        email=item.email,
-    )
 
 
 class Resume(Admission):

@@ -33,15 +33,14 @@ from ..client import Sender
 from ..inputs import Invalid, Numbered, Row
 from ..limits import Limiter
 from ..models import LeadUpdate, Outcome, Status, StopReason
-from ..retry import Budget, Counters, Deliverer, Delivery, RetryPolicy
+from ..retry import Budget, Counters, Deliverer, RetryPolicy
 from ..settings import Settings
-from .admission import Admitted, Rules, outcome_of
+from .admission import Admitted, Rules
 from .ordered import InOrder
+from .outcomes import Finished, outcome_of, sent
 
 _WINDOW_PER_WORKER: Final = 4
 _MIN_WINDOW: Final = 256
-
-Finished = tuple[Outcome, Row]  # a row's outcome, with the row (its cells, for --rejects)
 
 
 def _failure(*tasks: asyncio.Task[None]) -> BaseException | None:
@@ -324,7 +323,7 @@ class Pipeline:
                         in_flight[slot] = (ready, budget)
                         result = await deliverer.deliver(send, (update,), budget)
                         del in_flight[slot]
-                        emit(self._finished(ready, update, result), ready)
+                        emit(sent(ready, update, result, self.stop_message), ready)
                     chain = self.chains[lead]
                     if chain is None or not chain:
                         del self.chains[lead]
@@ -342,24 +341,6 @@ class Pipeline:
             return await ready if inspect.isawaitable(ready) else ready
         finally:
             del self.in_flight[slot]
-
-    def _finished(self, row: Row, update: LeadUpdate, result: Delivery) -> Outcome:
-        message = result.message
-        if result.status is Status.ABORTED and self.stop_message:
-            message = f"{message}: {self.stop_message}" if message else self.stop_message
-        duration = result.duration
-        return Outcome.trusted(
-            row=row.number,
-            line=row.line,
-            id=update.id,
-            status=result.status,
-            http_status=result.http_status,
-            error_code=result.error_code,
-            message=message,
-            attempts=result.attempts,
-            duration_ms=None if duration is None else int(duration * 1000),
-            email=update.email,
-        )
 
 
 def _discard(pending: object) -> None:

@@ -30,7 +30,8 @@ from ..inputs import Row
 from ..models import LeadUpdate, Outcome, Status
 from ..settings import Settings
 from ..state import Fields, Store, apply, flatten, holds, state_path, unknown
-from .admission import Admitted, outcome_of
+from .admission import Admitted
+from .outcomes import outcome_of
 
 UNCHANGED_MESSAGE: Final = "not sent: the lead holds these values (as this tool last set them)"
 _UNCERTAIN: Final = frozenset({Status.FAILED, Status.ABORTED})

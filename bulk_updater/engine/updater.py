@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Container, Iterator, Mapping
+from collections.abc import AsyncGenerator, Container, Iterator, Mapping
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
@@ -17,16 +17,25 @@ from typing import Unpack
 
 from ..client import Sender, SendKitClient
 from ..errors import ConfigError
-from ..inputs import ColumnMap, KeyPlan, Numbered, Row, Rows, Source, numbered
+from ..inputs import ColumnMap, KeyPlan, Numbered, Rows, Source, numbered
 from ..limits import Limiter, RateStatus, limiter_for
 from ..models import Outcome, Status, StopReason, Summary
-from ..report import RejectsWriter, ReportWriter
+from ..report import ReportWriter
 from ..settings import Options, Settings
 from ..state import Store, state_path
 from .admission import Admission, Resume, Rules
 from .emails import MatchByEmail
 from .pipeline import Pipeline
-from .sink import Callback, OnOutcome, RejectsSink, ReportSink, Sink, Tally
+from .sink import (
+    Callback,
+    OnOutcome,
+    RejectsSink,
+    ReportSink,
+    Sink,
+    Tally,
+    handlers,
+    open_outputs,
+)
 from .unchanged import Remember, Unchanged, open_unchanged
 
 
@@ -214,7 +223,7 @@ class BulkUpdater:
         try:
             self._ready_sender()  # before the report is touched
             keys = _keys(rows, columns, ignore_unknown_columns)
-            writer, rejected = _outputs(rows, report, resume, fingerprint, rejects)
+            writer, rejected = open_outputs(rows, report, resume, fingerprint, rejects)
         except BaseException:
             if isinstance(rows, Source):
                 rows.close()
@@ -243,7 +252,7 @@ class BulkUpdater:
         try:
             pipeline = self._new_pipeline(finished, unchanged)
             with self._job(rows, pipeline):
-                await pipeline.consume(_numbered(rows, keys, pipeline), *_handlers(sinks))
+                await pipeline.consume(_numbered(rows, keys, pipeline), *handlers(sinks))
         finally:
             for sink in sinks:
                 sink.close()
@@ -263,64 +272,6 @@ def _keys(rows: Rows, columns: Mapping[str, str] | None, ignore_unknown: bool) -
     if isinstance(rows, Source) and (columns or ignore_unknown):
         raise TypeError("a Source has its own columns=: give them to Source(path, columns=...)")
     return KeyPlan(ColumnMap(columns), ignore_unknown=ignore_unknown)
-
-
-def _outputs(
-    rows: Rows,
-    report: str | PathLike[str] | None,
-    resume: bool,
-    fingerprint: str | None,
-    rejects: str | PathLike[str] | None,
-) -> tuple[ReportWriter | None, RejectsWriter | None]:
-    """The report and rejects files of a run, opened (the input checked first, if a file)."""
-    options = None
-    if isinstance(rows, Source):
-        if fingerprint is None:
-            fingerprint = rows.fingerprint()
-            if resume and fingerprint is None:
-                raise ConfigError(f"{rows.name}: resuming needs an input file read again")
-        options = rows.options()
-    writer = None
-    if report:
-        writer = ReportWriter(report, resume=resume, fingerprint=fingerprint, options=options)
-    if rejects is None:
-        return writer, None
-    try:
-        if isinstance(rows, Source) and rows.header is not None:  # a table: CSV, as read
-            encoding = str(rows.encoding) if rows.encoding is not None else "utf-8"
-            delimiter = rows.delimiter or ","
-            table = RejectsWriter(
-                rejects, header=rows.header, delimiter=delimiter, encoding=encoding
-            )
-            return writer, table
-        return writer, RejectsWriter(rejects, header=None)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        raise
-
-
-def _handlers(
-    sinks: list[Sink],
-) -> tuple[Callable[[Outcome, Row], Awaitable[None] | None], Callable[[], None]]:
-    """Every outcome to every sink; `flush()` whenever no further outcome is at hand."""
-    if len(sinks) == 1:  # the tally alone, as for a run without a report: straight to it
-        return sinks[0].write, sinks[0].flush
-
-    def take(outcome: Outcome, row: Row) -> Awaitable[None] | None:
-        waits = [w for sink in sinks if (w := sink.write(outcome, row)) is not None]
-        return _all(waits) if waits else None
-
-    def idle() -> None:
-        for sink in sinks:
-            sink.flush()
-
-    return take, idle
-
-
-async def _all(waits: list[Awaitable[None]]) -> None:
-    for wait in waits:
-        await wait
 
 
 def _summary(
