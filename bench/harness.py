@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -247,14 +247,18 @@ def run_engine(
     *,
     plain: bool = False,
     rate: float = 0,
-    extra: Sequence[str] = (),
+    args: tuple[str, ...] = (),
+    sent: int | None = None,
 ) -> Run:
-    """bulk-updater on `csv_path`; `plain` sets BULK_UPDATER_NO_UVLOOP (the plain asyncio loop),
-    `extra` are more options (`--redis URL`)."""
+    """bulk-updater on `csv_path`; `plain` sets BULK_UPDATER_NO_UVLOOP (the plain asyncio loop).
+
+    `args` are more options; at `--rate 0` the run must update `sent` rows (default: all), and
+    the server must see that many PATCHes.
+    """
     kind = "engine-asyncio" if plain else "engine"
     tag = f"{kind}-{rows}-{time.monotonic_ns()}"
     report, summary_path = tmp / f"{tag}.report.csv", tmp / f"{tag}.summary.json"
-    argv = [PY, "-m", "bulk_updater", "run", str(csv_path), "-q", *extra]
+    argv = [PY, "-m", "bulk_updater", "run", str(csv_path), "-q"]
     argv += _options(
         base_url=server.url,
         rate=rate,
@@ -262,6 +266,7 @@ def run_engine(
         report=report,
         summary_json=summary_path,
     )
+    argv += args
     env = _env(BULK_UPDATER_NO_UVLOOP="1") if plain else _env()
     child, server_cpu, stats = _measured(server, argv, env, tmp / f"{tag}.log")
     _check_child(child, f"bulk-updater ({kind}, {rows} rows)", (0, 1))
@@ -269,11 +274,12 @@ def run_engine(
     for suffix in ("", ".lock", ".meta.json"):
         with contextlib.suppress(FileNotFoundError):
             Path(f"{report}{suffix}").unlink()
-    served = rows if stats is None else stats["ok"]
-    if rate == 0 and (summary["counts"]["updated"] != rows or served != rows):
+    expected = rows if sent is None else sent
+    served = expected if stats is None else stats["ok"]
+    if rate == 0 and (summary["counts"]["updated"] != expected or served != expected):
         raise BenchError(
             f"bulk-updater ({kind}): {summary['counts']} and {server.name} saw {served} "
-            f"good PATCHes; expected {rows} updated"
+            f"good PATCHes; expected {expected} updated"
         )
     return Run(
         kind=kind,

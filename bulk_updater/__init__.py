@@ -13,6 +13,8 @@ from .errors import (
     InputChangedError,
     InputError,
     ReportLockedError,
+    StateError,
+    StateLockedError,
 )
 from .inputs import Invalid, Source
 from .models import LeadUpdate, Outcome, Status, StopReason, Summary
@@ -33,6 +35,8 @@ __all__ = [
     "SendKitClient",
     "Sender",
     "Source",
+    "StateError",
+    "StateLockedError",
     "Status",
     "StopReason",
     "Summary",

@@ -1,33 +1,41 @@
-"""Which API account a job speaks for: a stable name derived from base URL, workspace and key.
+"""One name per API account: base URL, workspace id and a hash of the key, never the key itself.
 
-A SendKit rate limit belongs to the account, so whatever is kept per account (the shared rate
-budget in Redis, a sync state file) is named by `account_id()`. The name is a digest: it never
-holds the key, nor anything from which the key could be read back, and it is safe in a file
-name or a Redis key.
+Whatever is kept per account (the state file of `skip_unchanged`, a shared rate budget) is named
+by `account_name()`, so two keys, two workspaces or two API hosts never share it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Final
 
 from yarl import URL
 
-#: Bumped if the derivation ever changes, so that old and new names never collide.
-_VERSION: Final = "bulk-updater account v1"
+_UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def account_id(base_url: str, workspace_id: str | None, api_key: str) -> str:
-    """A 32-hex-digit name for the account behind `api_key` at `base_url` (and `workspace_id`).
+def _digest(text: str, length: int) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:length]
 
-    The same account gives the same name whatever the spelling of the URL
-    (`https://API.sendkit.ai/` and `https://api.sendkit.ai`); another key, workspace or API
-    gives another. Only the sha256 of the key enters the name.
+
+def _safe(text: str) -> str:
+    """`text` as a file-name part; a short hash is added when characters had to be replaced."""
+    safe = _UNSAFE.sub("_", text).strip("._") or "_"
+    return safe if safe == text else f"{safe}.{_digest(text, 8)}"
+
+
+def account_name(base_url: str, workspace_id: str | None, api_key: str) -> str:
+    """`api.sendkit.ai.ws_ab12.k3f2a…`: host (and port), workspace, sha256 of the key.
+
+    Safe as a file name and as a Redis key part. 16 hex digits (64 bits) of the key's sha256 tell
+    keys apart without revealing one.
     """
-    origin = str(URL(base_url).origin()).lower()
-    key_digest = hashlib.sha256(api_key.encode()).hexdigest()
-    text = "\n".join((_VERSION, origin, workspace_id or "", key_digest))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    url = URL(base_url)
+    host = url.host or "host"
+    where = host if url.is_default_port() else f"{host}-{url.port}"
+    workspace = f".ws_{_safe(workspace_id)}" if workspace_id else ""
+    return f"{_safe(where)}{workspace}.k{_digest(api_key, 16)}"
 
 
 def account_label(base_url: str, workspace_id: str | None) -> str:

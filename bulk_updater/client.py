@@ -2,17 +2,24 @@
 
 A `Sender` turns one `LeadUpdate` into one `PATCH /v1/leads/{id}` and returns a `Reply`, or raises
 `TransportError` when no answer came (timeout, refused or dropped connection, unknown host). It
-does not retry, classify or pace: that is `retry.py` and `limits/`. What it reads of an answer is
-bounded (`answers.MAX_BODY`), and the key is removed from every text a server sends back.
+does not retry, classify or pace: that is `retry.py`, `deliver.py` and `limits/`. What it reads
+of an answer is bounded (`answers.MAX_BODY`), and the key is removed from every text a server
+sends back.
+
+The timeout of a request is kept by a `Watchdog`, not by aiohttp: its `ClientTimeout(total=...)`
+schedules a timer and enters a timer context twice for every request, the largest part of
+aiohttp's per-request cost that the engine can avoid (`make bench` profiles the fast path).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 from collections.abc import Callable
 from importlib.metadata import version
 from types import TracebackType
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 from urllib.parse import quote
 
 import aiohttp
@@ -26,12 +33,14 @@ from .answers import (
     is_success,
     parse_retry_after,
     rate_headers,
+    search_page,
     unexpected_success,
 )
 from .models import LeadUpdate
 
 __all__ = [
     "Reply",
+    "Searcher",
     "SendKitClient",
     "Sender",
     "TransportError",
@@ -41,6 +50,7 @@ __all__ = [
 ]
 
 USER_AGENT: Final = f"bulk-updater/{version('bulk-updater')}"
+SEARCH_PAGE: Final = 100  # leads per page of a search, the API's most
 
 try:  # orjson is faster; the standard library gives the same bytes.
     import orjson
@@ -62,10 +72,61 @@ class TransportError(Exception):
         self.message = message
 
 
+class Watchdog:
+    """One task that times out every request in flight, instead of one timer per request.
+
+    Each request notes its deadline; every `tick` (an eighth of the timeout, at most a second)
+    the watchdog cancels the requests past theirs, and `expired()` tells their `send` that the
+    cancellation was a timeout. So a request times out between `timeout` and `timeout + tick`.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.tick = min(1.0, max(timeout / 8, 0.005))
+        self.deadlines: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def expired(self, task: asyncio.Task[Any]) -> bool:
+        """Whether `task` was cancelled for its timeout alone (and, if so, take that back)."""
+        return task in self._expired and task.uncancel() == 0
+
+    def forget(self, task: asyncio.Task[Any]) -> None:
+        del self.deadlines[task]
+        self._expired.discard(task)
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.tick)
+            now = loop.time()
+            for task, deadline in self.deadlines.items():
+                if deadline <= now and task not in self._expired:
+                    self._expired.add(task)
+                    task.cancel()
+
+
 class Sender(Protocol):
     """Anything that can send one update; the engine's tests use fakes of this."""
 
     async def send(self, update: LeadUpdate) -> Reply: ...
+
+
+@runtime_checkable
+class Searcher(Protocol):
+    """Anything that can search leads, one page at a time (matching rows by email needs it)."""
+
+    async def search(self, text: str, cursor: str | None) -> Reply:
+        """`GET /v1/leads?search=text`; a 2xx `Reply` carries the `page`."""
 
 
 async def read_bounded(
@@ -112,7 +173,9 @@ class SendKitClient:
         }
         if workspace_id:
             self._headers["X-Workspace-Id"] = workspace_id
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # Connecting keeps aiohttp's timeout (it is once per connection); the rest is ours.
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout)
+        self._watchdog = Watchdog(timeout if math.isfinite(timeout) else 86_400.0)
         self._redact = Redactor(api_key, workspace_id)
         self._limit = concurrency
         self._session: aiohttp.ClientSession | None = None
@@ -122,6 +185,7 @@ class SendKitClient:
         self._session = aiohttp.ClientSession(
             headers=self._headers, timeout=self._timeout, connector=connector
         )
+        self._watchdog.start()
         return self
 
     async def __aexit__(
@@ -130,6 +194,7 @@ class SendKitClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await self._watchdog.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -142,15 +207,42 @@ class SendKitClient:
         return URL.build(scheme=self._scheme, authority=self._authority, path=path, encoded=True)
 
     async def send(self, update: LeadUpdate) -> Reply:
+        url = self.url_for(update.id)
+        return await self._exchange("PATCH", url, dumps(update.body()), search=False)
+
+    async def search(self, text: str, cursor: str | None) -> Reply:
+        """One page (100 leads at most) of the API's text search; never leaves `/v1/leads`."""
+        query = {"search": text, "limit": str(SEARCH_PAGE)}
+        if cursor is not None:
+            query["cursor"] = cursor
+        url = URL.build(scheme=self._scheme, authority=self._authority, path="/v1/leads")
+        return await self._exchange("GET", url.with_query(query), None, search=True)
+
+    async def _exchange(self, method: str, url: URL, data: bytes | None, *, search: bool) -> Reply:
+        """One request and its answer, aiohttp's errors mapped to `TransportError`."""
         session = self._session
         if session is None:
             raise RuntimeError("SendKitClient is not open; use `async with`")
+        watchdog = self._watchdog
+        task = asyncio.current_task()
+        assert task is not None
+        watchdog.deadlines[task] = task.get_loop().time() + watchdog.timeout
         try:
-            async with session.patch(
-                self.url_for(update.id), data=dumps(update.body()), allow_redirects=False
-            ) as response:
+            async with session.request(method, url, data=data, allow_redirects=False) as response:
                 body, complete = await read_bounded(response)
-                return self._reply(response, body, complete)
+                reply = self._reply(response, body, complete)
+                if not search or reply.status >= 300 or reply.malformed:
+                    return reply
+                page = search_page(body, complete)
+                if page is None:
+                    message = unexpected_success(response.status, body, self._redact)
+                    code = "UNEXPECTED_ANSWER"
+                    return Reply(reply.status, code, message, headers=reply.headers, malformed=True)
+                return Reply(reply.status, headers=reply.headers, page=page)
+        except asyncio.CancelledError:
+            if watchdog.expired(task):
+                raise TransportError("timeout", "no answer within the timeout") from None
+            raise
         except TimeoutError:
             raise TransportError("timeout", "no answer within the timeout") from None
         except aiohttp.ClientConnectorDNSError as exc:
@@ -160,6 +252,8 @@ class SendKitClient:
             ) from exc
         except aiohttp.ClientError as exc:
             raise TransportError("connection", _connection_message(exc)) from exc
+        finally:
+            watchdog.forget(task)
 
     def _reply(self, response: aiohttp.ClientResponse, body: bytes, complete: bool) -> Reply:
         status = response.status

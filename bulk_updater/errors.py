@@ -4,7 +4,9 @@ BulkUpdaterError                 anything that stops a job before or while it ru
 ├── ConfigError                  bad settings, missing key, refused base URL      (exit 2)
 ├── InputError                   unreadable file, no id column, unknown column    (exit 2)
 │   └── InputChangedError        --resume against a report of a different input   (exit 2)
-└── ReportLockedError            another run holds the report's lock               (exit 75)
+├── ReportLockedError            another run holds the report's lock               (exit 75)
+└── StateError                   the state file of skip_unchanged cannot be used   (exit 2)
+    └── StateLockedError         another process kept the state file locked       (exit 75)
 """
 
 from __future__ import annotations
@@ -28,3 +30,11 @@ class InputChangedError(InputError):
 
 class ReportLockedError(BulkUpdaterError):
     """Another run is writing the same report."""
+
+
+class StateError(BulkUpdaterError):
+    """The state file of `skip_unchanged` cannot be opened or is not one of ours."""
+
+
+class StateLockedError(StateError):
+    """Another process kept the state file locked longer than a run waits for it."""

@@ -42,6 +42,8 @@ class Status(StrEnum):
     FAILED = "failed"
     ABORTED = "aborted"
     SKIPPED = "skipped"
+    UNCHANGED = "unchanged"
+    """Not sent (`skip_unchanged`): the lead already holds every value the row sets."""
 
     def __repr__(self) -> str:  # `print(summary.counts)` shows {'updated': 5000, ...}
         return repr(self.value)
@@ -210,6 +212,10 @@ class StopReason(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+#: What counts as done for the exit code: the lead holds what the row asked for.
+_DONE: Final = frozenset({Status.UPDATED, Status.SKIPPED, Status.UNCHANGED})
+
+
 class Summary(BaseModel):
     """The totals of one run."""
 
@@ -219,6 +225,8 @@ class Summary(BaseModel):
     rows: int
     requests: int
     retries: int
+    searches: int = 0
+    """Of the requests, the searches that resolved emails to lead ids (`match="email"`)."""
     rate_limited: int
     duration_s: float
     achieved_rate: float
@@ -231,15 +239,24 @@ class Summary(BaseModel):
     """What went wrong beside the rows (the report could not be sorted, ...)."""
     dropped_columns: list[str] = []
     """Columns of the input that mean no field and were left out (`ignore_unknown_columns`)."""
+    settled_rate: float | None = None
+    """The rate (requests/s) the limiter settled at; None: no limit (`rate=0`)."""
+    settled_why: str | None = None
+    """Why it settled there: `429s above 45/s`, `from X-RateLimit-Limit: 40`, the ceiling ..."""
+    rate_hint: str | None = None
+    """A suggestion for the next run, after repeated 429s at a given rate (`--rate auto`)."""
+    state_file: str | None = None
+    """The state file of `skip_unchanged`, when it was used."""
 
     @property
     def all_updated(self) -> bool:
-        """True when every row ended `updated`, now or in an earlier run (exit code 0)."""
+        """True when every row ended `updated` (or `unchanged`), now or in an earlier run (exit
+        code 0)."""
         return all(
             count == 0
             for counts in (self.counts, self.earlier)
             for status, count in counts.items()
-            if status not in (Status.UPDATED, Status.SKIPPED)
+            if status not in _DONE
         )
 
     @property

@@ -1,7 +1,8 @@
 """Which answers are final, which are retried, and how long to wait: one row's attempts.
 
-Built on tenacity: `Deliverer.deliver()` runs one row's attempts in an `AsyncRetrying` loop whose
-stop, wait and retry hooks live here. Every attempt first takes a slot from the `Limiter`.
+The policy (`RetryPolicy`), one row's attempts and budget (`Budget`, whose stop and wait hooks
+tenacity calls) and the job's counters live here; `deliver.py` runs the attempts (`Deliverer`).
+Every attempt first takes a slot from the `Limiter`.
 
 - 2xx → `updated`; 404 → `not_found`; other 4xx (400, 409, 422 …) → `rejected`; none is retried.
 - 408, 500, 502, 503, 504, timeouts and connection errors are retried with capped exponential
@@ -23,19 +24,17 @@ stop, wait and retry hooks live here. Every attempt first takes a slot from the 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
-from tenacity import AsyncRetrying, RetryCallState
+from tenacity import RetryCallState
 
-from .client import Reply, Sender, TransportError
-from .limits import Limiter, LimiterDown, Stopped
+from .client import Reply
 from .limits.pacer import equal_jitter
-from .models import LeadUpdate, Status, StopReason
+from .models import Status
 from .settings import Settings
 
 log = logging.getLogger("bulk_updater")
@@ -92,6 +91,11 @@ class Delivery:
     error_code: str | None = None
     message: str = ""
     duration: float | None = None  # seconds from the first request to the final answer
+    reply: Reply | None = None  # the final answer, for a caller that reads its body (a search)
+
+
+#: A request to make as many times as it takes: `Sender.send` or `Searcher.search`.
+Call = Callable[..., Awaitable[Reply]]
 
 
 class RetryPolicy:
@@ -125,25 +129,28 @@ class Counters:
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
+    searches: int = 0  # of the requests, the searches that resolve emails to lead ids
 
 
-@dataclass
 class Budget:
     """One row's attempt count; 429s are tracked apart so that they never spend the budget.
 
     The engine holds it while the row is in flight, so a row cut off by a stop still reports
-    how many requests it really sent.
+    how many requests it really sent. Made for every row: the defaults live on the class, so
+    a row that takes one attempt pays for one attribute only.
     """
 
-    policy: RetryPolicy
-    sent: int = 0  # requests started, the one in flight included
-    counted: int = 0
-    rate_limited: int = 0
+    sent = 0  # requests started, the one in flight included
+    counted = 0
+    rate_limited = 0
     seen_at_429: tuple[int, int] | None = None  # the job's (answers, 429s) at this row's latest
-    singled_out: bool = False  # its 429s are about this row, not the job's pace
-    wait_alone: float = 0.0  # > 0: the row backs off from its own 429 by itself
+    singled_out = False  # its 429s are about this row, not the job's pace
+    wait_alone = 0.0  # > 0: the row backs off from its own 429 by itself
     started: float | None = None  # loop time of the first request
-    last: Attempt | None = field(default=None)
+    last: Attempt | None = None
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
 
     @property
     def attempts(self) -> int:
@@ -167,185 +174,3 @@ class Budget:
 
     def wait(self, state: RetryCallState) -> float:
         return self.next_wait()
-
-
-def _retryable(attempt: Attempt) -> bool:
-    return attempt.verdict in (Verdict.RETRY, Verdict.RATE_LIMITED)
-
-
-def _should_retry(state: RetryCallState) -> bool:
-    outcome = state.outcome
-    return outcome is not None and not outcome.failed and _retryable(outcome.result())
-
-
-def _last_result(state: RetryCallState) -> Attempt:
-    """When tenacity gives up, the row's result is its last attempt (a retryable failure)."""
-    assert state.outcome is not None
-    result: Attempt = state.outcome.result()
-    return result
-
-
-class Deliverer:
-    """Runs a row's attempts: pace, send, classify, retry; tells the job when it must stop."""
-
-    def __init__(
-        self,
-        sender: Sender,
-        limiter: Limiter,
-        policy: RetryPolicy,
-        on_stop: Callable[[StopReason, str], None],
-    ) -> None:
-        self._sender = sender
-        self._limiter = limiter
-        self._policy = policy
-        self._on_stop = on_stop
-        self.counters = Counters()
-        self._streak = 0
-        self._answers = 0  # answers other than 429: the server is taking requests
-        self._limited = 0  # 429s, every row's
-        self._paused = 0.0  # seconds of 429 pauses since the last such answer
-
-    def budget(self) -> Budget:
-        return Budget(self._policy)
-
-    async def deliver(self, update: LeadUpdate, budget: Budget) -> Delivery:
-        try:
-            attempt = await self._attempt(update, budget)
-            # Most rows take one attempt: only those that need a retry pay for tenacity's set-up
-            # (about 60 µs a call, measured: more than the rest of the per-row work together).
-            if _retryable(attempt) and not budget.spent_now():
-                await self._limiter.sleep(budget.next_wait())
-                retrying = AsyncRetrying(
-                    stop=budget.spent,
-                    wait=budget.wait,
-                    retry=_should_retry,
-                    sleep=self._limiter.sleep,
-                    reraise=True,
-                    retry_error_callback=_last_result,
-                )
-                attempt = await retrying(self._attempt, update, budget)
-        except LimiterDown as exc:  # no slot can be had any more (a shared budget lost)
-            self._on_stop(StopReason.LIMITER_DOWN, exc.message)
-            return _aborted(budget)
-        except Stopped:
-            return _aborted(budget)
-        duration = asyncio.get_running_loop().time() - budget.started if budget.started else None
-        attempts = budget.attempts
-        if attempt.verdict in (Verdict.KEY_REFUSED, Verdict.UNREACHABLE):
-            return _delivery(Status.ABORTED, attempts, attempt, duration)
-        if attempt.verdict is Verdict.RATE_LIMITED:
-            limited = _delivery(Status.FAILED, attempts, attempt, duration)
-            message = f"rate limited {budget.rate_limited} times (last: {limited.message})"
-            return Delivery(Status.FAILED, attempts, 429, limited.error_code, message, duration)
-        if attempt.verdict is not Verdict.FINAL:
-            return _delivery(Status.FAILED, attempts, attempt, duration)
-        return _delivery(attempt.status, attempts, attempt, duration)
-
-    async def _attempt(self, update: LeadUpdate, budget: Budget) -> Attempt:
-        limiter = self._limiter
-        await limiter.acquire()
-        counters = self.counters
-        counters.requests += 1
-        budget.sent += 1
-        if budget.sent > 1:
-            counters.retries += 1
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        if budget.started is None:
-            budget.started = started
-        try:
-            reply = await self._sender.send(update)
-        except TransportError as exc:
-            limiter.observe(None, loop.time() - started)
-            verdict = Verdict.UNREACHABLE if exc.kind == "dns" else Verdict.RETRY
-            attempt = Attempt(verdict, Status.FAILED, error=exc.message)
-        else:
-            limiter.observe(reply, loop.time() - started)
-            verdict, status = (
-                (Verdict.RETRY, Status.FAILED) if reply.malformed else classify(reply.status)
-            )
-            attempt = Attempt(verdict, status, reply)
-        if log.isEnabledFor(logging.DEBUG):
-            elapsed = (loop.time() - started) * 1000
-            answer = attempt.reply.status if attempt.reply else attempt.error
-            log.debug("PATCH /v1/leads/%s -> %s in %.0f ms", update.id, answer, elapsed)
-        budget.last = attempt
-        self._account(attempt, budget)
-        return attempt
-
-    def _account(self, attempt: Attempt, budget: Budget) -> None:
-        """Update the job-wide streaks and pauses that one attempt's answer calls for."""
-        verdict = attempt.verdict
-        if verdict is Verdict.RATE_LIMITED:
-            assert attempt.reply is not None
-            self._rate_limited(attempt.reply, budget)
-            return
-        budget.counted += 1
-        if verdict is Verdict.FINAL:
-            self._streak = 0
-            self._answers += 1
-            self._paused = 0.0
-        elif verdict is Verdict.KEY_REFUSED:
-            assert attempt.reply is not None
-            self._on_stop(
-                StopReason.KEY_REFUSED,
-                f"the API refused the key (HTTP {attempt.reply.status}: {attempt.reply.message}); "
-                "check SENDKIT_API_KEY (and --workspace-id for a platform key)",
-            )
-        elif verdict is Verdict.UNREACHABLE:
-            self._on_stop(StopReason.API_DOWN, attempt.error or "the API cannot be reached")
-        else:
-            self._failed_once(attempt)
-
-    def _rate_limited(self, reply: Reply, budget: Budget) -> None:
-        """A 429 pauses the job, unless this row keeps getting them while others get answers."""
-        budget.rate_limited += 1
-        self.counters.rate_limited += 1
-        self._limited += 1
-        seen = budget.seen_at_429
-        # Since this row's previous 429 others were answered and none got a 429: it is the row.
-        if seen is not None and seen[0] < self._answers and seen[1] == self._limited - 1:
-            budget.singled_out = True
-        budget.seen_at_429 = (self._answers, self._limited)
-        if budget.singled_out:
-            budget.wait_alone = self._policy.alone(reply.retry_after)
-            return
-        budget.wait_alone = 0.0
-        self._paused += self._limiter.pause(reply)
-        if self._paused > self._policy.give_up_after:
-            self._on_stop(
-                StopReason.API_DOWN,
-                f"the API looks down: it answered only 429 Too Many Requests for "
-                f"{self._paused:.0f}s of pauses; rerun later with --resume",
-            )
-
-    def _failed_once(self, attempt: Attempt) -> None:
-        self._streak += 1
-        what = attempt.error or (attempt.reply.message if attempt.reply else "")
-        if self._streak >= self._policy.streak_limit:
-            self._on_stop(
-                StopReason.API_DOWN,
-                f"the API looks down: the last {self._streak} attempts failed ({what}); "
-                "rerun later with --resume",
-            )
-
-
-def _delivery(status: Status, attempts: int, attempt: Attempt, duration: float | None) -> Delivery:
-    reply = attempt.reply
-    if reply is None:
-        return Delivery(status, attempts, None, "CONNECTION", attempt.error or "", duration)
-    if status is Status.UPDATED:
-        return Delivery(status, attempts, reply.status, duration=duration)
-    return Delivery(status, attempts, reply.status, reply.error_code, reply.message, duration)
-
-
-def _aborted(budget: Budget) -> Delivery:
-    attempts = budget.attempts
-    last = budget.last
-    message = "not finished: the job stopped"
-    if last is None:
-        return Delivery(Status.ABORTED, attempts, None, None, message)
-    detail = last.error or (last.reply.message or f"HTTP {last.reply.status}" if last.reply else "")
-    code = "CONNECTION" if last.reply is None else last.reply.error_code
-    http = last.reply.status if last.reply else None
-    return Delivery(Status.ABORTED, attempts, http, code, f"{message} (last try: {detail})")

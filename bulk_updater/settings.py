@@ -31,6 +31,10 @@ from yarl import URL
 from .errors import ConfigError
 
 DEFAULT_BASE_URL: Final = "https://api.sendkit.ai"
+#: Without `--concurrency`, requests in flight follow latency, up to this many.
+AUTO_CONCURRENCY_CAP: Final = 64
+#: The highest `--rate` accepted.
+MAX_RATE: Final = 100_000
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 _REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
@@ -57,10 +61,17 @@ def hide_password(url: str) -> str:
 
 
 def _setting(
-    default: Any, description: str, *, flag: str | None = "", env: str | None = None, **bounds: Any
+    default: Any,
+    description: str,
+    *,
+    flag: str | None = "",
+    env: str | None = None,
+    metavar: str | None = None,
+    **bounds: Any,
 ) -> Any:
-    """A settings field; `flag` is its command-line option (`""`: from the name, None: none)."""
-    extra: JsonDict = {"flag": flag, "env": env}
+    """A settings field; `flag` is its command-line option (`""`: from the name, None: none),
+    `metavar` how its help shows the value (None: from its type)."""
+    extra: JsonDict = {"flag": flag, "env": env, "metavar": metavar}
     return Field(default=default, description=description, json_schema_extra=extra, **bounds)
 
 
@@ -85,13 +96,20 @@ class Settings(BaseModel):
         "sends `X-Workspace-Id`, needed with platform keys (`sk_user_…`)",
         env="SENDKIT_WORKSPACE_ID",
     )
-    rate: float = _setting(
-        10.0,
-        "at most R request starts in any sliding second, retries included; `0` = no limit",
-        ge=0,
-        le=100_000,
+    rate: float | Literal["auto"] = _setting(
+        "auto",
+        "at most R request starts in any sliding second, retries included, and below that what "
+        "the API accepts (429s, rate-limit headers); `auto` = find the API's limit, starting "
+        "at 10/s; `0` = no limit",
+        metavar="R|auto",
     )
-    concurrency: int = _setting(8, "requests in flight at most", ge=1, le=1024)
+    concurrency: int | None = _setting(
+        None,
+        "requests in flight at most, a hard cap; unset, what the rate needs at the latency "
+        f"seen (rate * p90 latency * 1.5), from 8 up to {AUTO_CONCURRENCY_CAP}",
+        ge=1,
+        le=1024,
+    )
     max_attempts: int = _setting(
         5, "attempts per row for transient failures; 429s do not count", ge=1, le=100
     )
@@ -114,9 +132,26 @@ class Settings(BaseModel):
         "stop the job (exit 3) after this many seconds paused by 429s with no other answer",
         gt=0,
     )
+    match: Literal["id", "email"] | None = _setting(
+        None,
+        "match rows to leads by `id` or by `email` (searched through the API); by default by "
+        "id, or by email for rows that have an email and no id",
+    )
     grace: float = _setting(
         5.0, "after a stop or signal, how long requests in flight may take to finish", ge=0, le=600
     )
+    skip_unchanged: bool = _setting(
+        False,
+        "send only the rows that would change something this tool has not already set "
+        "(see Sync mode)",
+    )
+    state: str | None = _setting(
+        None,
+        "the state file of `--skip-unchanged`; by default one per API account under "
+        "`$XDG_STATE_HOME/bulk-updater/`",
+        metavar="PATH",
+    )
+
     redis_url: str | None = _setting(
         None,
         "share the rate budget, the 429 pauses and the learned rate with every job of the same "
@@ -130,6 +165,42 @@ class Settings(BaseModel):
         "the clock of the shared schedule: `redis` (the server's `TIME`, one clock for every "
         "host) or `local` (each host's, for a Redis that refuses `TIME` in scripts)",
     )
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _path_text(cls, value: object) -> object:
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; give the path of a state file")
+        return value
+
+    @field_validator("rate", mode="plain")
+    @classmethod
+    def _rate(cls, value: object) -> float | Literal["auto"]:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError("must be a number of requests per second, or auto")
+        try:
+            rate = float(value)
+        except ValueError:
+            raise ValueError("must be a number of requests per second, or auto") from None
+        if not rate >= 0:
+            raise ValueError("must be 0 or more (0: no limit), or auto")
+        if rate > MAX_RATE:
+            raise ValueError(f"must be {MAX_RATE} or less, or auto")
+        return rate
+
+    @property
+    def ceiling(self) -> float | None:
+        """The rate given as a number (None for `auto`); 0 is no limit."""
+        return None if self.rate == "auto" else float(self.rate)
+
+    @property
+    def in_flight_cap(self) -> int:
+        """The most requests in flight: `concurrency`, or the cap of the automatic one."""
+        return self.concurrency if self.concurrency is not None else AUTO_CONCURRENCY_CAP
 
     @field_validator("api_key", "workspace_id")
     @classmethod
@@ -208,6 +279,10 @@ FLAGS: Final = {
     for name in Settings.model_fields
     if _meta(name, "flag") is not None
 }
+#: Setting name -> the placeholder its flag's help shows for the value, where it is not the type.
+METAVARS: Final = {
+    name: _meta(name, "metavar") for name in Settings.model_fields if _meta(name, "metavar")
+}
 #: Setting name -> the environment variable read when it is not given.
 ENV_VARIABLES: Final = {
     name: _meta(name, "env") for name in Settings.model_fields if _meta(name, "env")
@@ -220,8 +295,8 @@ class Options(TypedDict, total=False):
     api_key: str | None
     base_url: str
     workspace_id: str | None
-    rate: float
-    concurrency: int
+    rate: float | Literal["auto"]
+    concurrency: int | None
     max_attempts: int
     timeout: float
     backoff_base: float
@@ -229,7 +304,10 @@ class Options(TypedDict, total=False):
     max_pause: float
     streak_limit: int
     give_up_after: float
+    match: Literal["id", "email"] | None
     grace: float
+    skip_unchanged: bool
+    state: str | os.PathLike[str] | None
     redis_url: str | None
     redis_clock: RedisClock
 
@@ -245,6 +323,8 @@ _WORDING: Final = {
     "float_parsing": "must be a number",
     "float_type": "must be a number",
     "string_type": "must be text",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
     "extra_forbidden": "is not a setting",
     "literal_error": "must be {expected}",
 }

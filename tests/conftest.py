@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import csv
 import inspect
+import json
 import random
 import re
 import selectors
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,8 +38,11 @@ from typing import Any
 import aiohttp
 import aioresponses.core
 import pytest
+from aiohttp import web
 
 from bulk_updater import LeadUpdate, Outcome, Reply, TransportError
+from bulk_updater.answers import parse_retry_after, rate_headers
+from bulk_updater.sandbox.limits import HeaderStyle, RateLimit
 from tests.redis_server import RedisServer
 
 # ---------------------------------------------------------------------------------------------
@@ -179,6 +185,60 @@ class HoldFirstSender:
         return Reply(200)
 
 
+class SimulatedApi:
+    """A `Sender` that plays the sandbox's rate limit without sockets, for virtual-time jobs.
+
+    The limit is the sandbox's own `RateLimit` (a sliding second of `rate + burst`, 429 with
+    `Retry-After` when the oldest request leaves it, optional `xrl` / `ietf` headers);
+    `set_rate()` changes it mid-job. Answers come after `latency` seconds, jittered by
+    `jitter` either way. Records every arrival's loop time, counts the 429s and the most
+    requests in flight at once.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int = 0,
+        *,
+        headers: HeaderStyle | None = None,
+        latency: float = 0.04,
+        jitter: float = 0.2,
+        seed: int = 1,
+    ) -> None:
+        self.limit = RateLimit(rate=rate, burst=burst, headers=headers)
+        self.latency = latency
+        self.jitter = jitter
+        self.rng = random.Random(seed)
+        self.arrivals: list[float] = []
+        self.refused = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def set_rate(self, rate: float, burst: int = 0) -> None:
+        self.limit.set(rate, burst)
+
+    async def send(self, update: LeadUpdate) -> Reply:
+        self.arrivals.append(asyncio.get_running_loop().time())
+        answer = self.limit.admit()
+        if answer is not None:
+            self.refused += 1
+        response = answer or web.json_response({"success": True, "data": {"_id": update.id}})
+        self.limit.add_headers(response)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                spread = self.rng.uniform(1 - self.jitter, 1 + self.jitter)
+                await asyncio.sleep(self.latency * spread)
+        finally:
+            self.in_flight -= 1
+        headers = rate_headers(response.headers)
+        if answer is None:
+            return Reply(200, headers=headers)
+        retry_after = parse_retry_after(headers.get("Retry-After") if headers else None)
+        return Reply(429, "RATE_LIMITED", "Too many requests", retry_after, headers)
+
+
 def transport_error() -> TransportError:
     return TransportError("connection", "the server closed the connection without answering")
 
@@ -286,6 +346,18 @@ def read_report(path: Path) -> list[dict[str, str]]:
     """A CSV report's records; reports are UTF-8 with a BOM, so that spreadsheets read them so."""
     with open(path, encoding="utf-8-sig", newline="") as file:
         return list(csv.DictReader(file))
+
+
+def remembered(path: Path) -> dict[str, dict[str, Any]]:
+    """What a state file of `skip_unchanged` holds, read with plain sqlite3: lead -> fields."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return {lead: json.loads(blob) for lead, blob in db.execute("SELECT id, fields FROM leads")}
+
+
+def integrity(path: Path) -> str:
+    """SQLite's own check of a database file: `"ok"` when it is sound."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
 
 
 # ---------------------------------------------------------------------------------------------

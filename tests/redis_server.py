@@ -129,11 +129,11 @@ class RecordedStarts:
     def __init__(self, redis_url: str, base_url: str, api_key: str) -> None:
         import redis
 
-        from bulk_updater.account import account_id
+        from bulk_updater.account import account_name
         from bulk_updater.limits.store import budget_keys
 
         self.client = redis.Redis.from_url(redis_url, decode_responses=True)
-        self.key = budget_keys(account_id(base_url, None, api_key))[1]
+        self.key = budget_keys(account_name(base_url, None, api_key))[1]
         self.times: set[float] = set()
 
     def take(self) -> None:

@@ -1,39 +1,45 @@
-"""`account_id()`: one stable name per API account, whatever the spelling, never the key."""
+"""One name per API account (`bulk_updater.account`) and the default state file it names."""
 
 from __future__ import annotations
 
-import hashlib
 import re
+from pathlib import Path
 
-from bulk_updater.account import account_id, account_label
+import pytest
+
+from bulk_updater.account import account_label, account_name
+from bulk_updater.state import default_state_path, state_dir
 
 KEY = "sk_live_7fQ2mX9pLr4TzW8cKj3N"
 
 
-def test_the_same_account_has_the_same_name_however_its_url_is_spelt() -> None:
-    name = account_id("https://api.sendkit.ai", None, KEY)
-    assert re.fullmatch(r"[0-9a-f]{32}", name)
-    assert account_id("https://API.sendkit.ai/", None, KEY) == name
-    assert account_id("https://api.sendkit.ai:443", None, KEY) == name
-    assert account_id("https://api.sendkit.ai", "", KEY) == name
-
-
-def test_another_key_workspace_or_api_is_another_account() -> None:
+def test_the_name_tells_accounts_apart_and_never_holds_the_key() -> None:
     names = {
-        account_id("https://api.sendkit.ai", None, KEY),
-        account_id("https://api.sendkit.ai", None, KEY + "x"),
-        account_id("https://api.sendkit.ai", "ws_1", KEY),
-        account_id("https://api.sendkit.ai", "ws_2", KEY),
-        account_id("http://127.0.0.1:8765", None, KEY),
+        account_name("https://api.sendkit.ai", None, KEY),
+        account_name("https://api.sendkit.ai", None, KEY + "x"),
+        account_name("https://api.sendkit.ai", "ws1", KEY),
+        account_name("https://api.sendkit.ai", "ws/1", KEY),
+        account_name("https://api.sendkit.ai", "ws_1", KEY),
+        account_name("http://127.0.0.1:8765", None, KEY),
+        account_name("http://127.0.0.1:8766", None, KEY),
     }
-    assert len(names) == 5
+    assert len(names) == 7
+    for name in names:
+        assert KEY not in name
+        assert re.fullmatch(r"[A-Za-z0-9._-]+", name), name
+    assert account_name("https://api.sendkit.ai", None, KEY).startswith("api.sendkit.ai.k")
+    assert account_name("http://127.0.0.1:8765", "ws1", KEY).startswith("127.0.0.1-8765.ws_ws1.k")
 
 
-def test_the_name_holds_neither_the_key_nor_its_digest() -> None:
-    name = account_id("https://api.sendkit.ai", "ws_1", KEY)
-    digest = hashlib.sha256(KEY.encode()).hexdigest()
-    assert KEY not in name
-    assert digest[:16] not in name
+def test_the_state_directory_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert state_dir({"XDG_STATE_HOME": str(tmp_path)}) == tmp_path / "bulk-updater"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    home_state = tmp_path / "home" / ".local" / "state" / "bulk-updater"
+    assert state_dir({}) == home_state
+    assert state_dir({"XDG_STATE_HOME": "relative/path"}) == home_state  # invalid: ignored
+    path = default_state_path("https://api.sendkit.ai", None, KEY, {"XDG_STATE_HOME": "/x"})
+    assert path.parent == Path("/x/bulk-updater")
+    assert path.suffix == ".sqlite3"
 
 
 def test_the_label_says_which_account_without_the_key() -> None:

@@ -5,18 +5,21 @@ The answers' helpers the client uses (`describe_error`, `parse_retry_after`) are
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aioresponses import CallbackResult, aioresponses
 from yarl import URL
 
 from bulk_updater import LeadUpdate, SendKitClient, TransportError, __version__
 from bulk_updater.client import describe_error, parse_retry_after
-from tests.conftest import HOSTILE_IDS
+from bulk_updater.sandbox import FaultPlan, Sandbox
+from tests.conftest import HOSTILE_IDS, make_leads
 
 BASE = "https://api.sendkit.ai"
 
@@ -254,3 +257,44 @@ async def test_dropped_connection_becomes_a_transport_error() -> None:
 async def test_sending_on_a_closed_client_is_a_clear_error() -> None:
     with pytest.raises(RuntimeError, match="not open"):
         await client().send(LeadUpdate(id="x", city="Oslo"))
+
+
+# --- the watchdog that keeps the timeout (no aiohttp timer per request)
+
+
+async def test_an_answer_later_than_the_timeout_is_a_timeout() -> None:
+    """The watchdog cancels a request past its deadline, and `send` says it timed out."""
+    leads = make_leads(1)
+    slow = FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=0.5)
+    async with (
+        Sandbox(leads, api_key="sk_secret", faults=slow) as sandbox,
+        client(base_url=sandbox.url, timeout=0.05) as c,
+    ):
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(TransportError) as caught:
+            await c.send(LeadUpdate(id=next(iter(leads)), city="Oslo"))
+        waited = loop.time() - started
+    assert caught.value.kind == "timeout"
+    assert waited < 0.5  # the answer would have come after 0.5 s: the timeout ended it first
+
+
+async def test_a_cancelled_request_is_a_cancellation_not_a_timeout() -> None:
+    leads = make_leads(1)
+    arrived = asyncio.Event()
+
+    async def note(request: web.Request) -> web.StreamResponse | None:
+        arrived.set()
+        return None
+
+    slow = FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=0.5)
+    async with (
+        Sandbox(leads, api_key="sk_secret", faults=slow, intercept=note) as sandbox,
+        client(base_url=sandbox.url, timeout=30) as c,
+    ):
+        sending = asyncio.ensure_future(c.send(LeadUpdate(id=next(iter(leads)), city="Oslo")))
+        await arrived.wait()
+        sending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await sending
+        assert not c._watchdog.deadlines  # forgotten, whatever ended the request

@@ -75,3 +75,13 @@ def test_without_a_total_there_is_no_eta() -> None:
     log.show()
     assert "ETA" not in stream.getvalue()
     assert stream.getvalue().startswith("progress: 1 rows")
+
+
+def test_the_rate_the_limiter_allows_now_is_shown_and_dropped_first() -> None:
+    stream = io.StringIO()
+    bar = Progress(
+        stream, total=100, live=True, interval=1, width=lambda: 200, rate=lambda: "limit 39.6/s"
+    )
+    bar.update(outcome(Status.UPDATED, 1))
+    assert "/s  limit 39.6/s  updated 1" in bar.line(200)
+    assert "limit" not in bar.line(45)  # the first part dropped when the line is short

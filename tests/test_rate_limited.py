@@ -10,7 +10,7 @@ import pytest
 
 from bulk_updater import BulkUpdater, LeadUpdate, Outcome, Reply, Status, StopReason, Summary
 from bulk_updater.client import TransportError
-from bulk_updater.limits.pacer import PausePolicy
+from bulk_updater.limits.pacer import Pacer, PausePolicy
 from tests.conftest import FakeSender, Script, VirtualTimeLoop
 
 
@@ -54,9 +54,11 @@ async def test_retry_after_now_or_past_does_not_abort_a_healthy_job(
 ) -> None:
     """`Retry-After: 0`, `-5`, a past date and an HTTP date of now all parse to 0 seconds: the
     pause then lasts at least the backoff it would without the header, and back-to-back 429s
-    from a server that keeps answering are no outage."""
+    from a server that keeps answering are no outage. The rate is held fixed (`Pacer`), so that
+    the 429s keep coming: the adaptive limiter would settle below the window."""
     server = WindowServer(20, retry_after)
-    async with BulkUpdater(sender=server.sender, rate=100, concurrency=8) as updater:
+    limiter = Pacer(100)
+    async with BulkUpdater(sender=server.sender, limiter=limiter, concurrency=8) as updater:
         summary = await updater.run(rows(1000))
     assert summary.stopped is None, summary.stop_message
     assert summary.counts[Status.UPDATED] == 1000

@@ -68,7 +68,7 @@ def option_table() -> dict[str, str]:
 
 
 def same_default(shown: str, value: object) -> bool:
-    if value is None:
+    if value is None or value is False:  # not set, or a flag: no default to show
         return shown == ""
     if isinstance(value, int | float):
         try:

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from bulk_updater import ConfigError
-from bulk_updater.settings import Settings, is_loopback
+from bulk_updater.settings import AUTO_CONCURRENCY_CAP, Settings, is_loopback
 
 
 @pytest.mark.parametrize(
@@ -54,6 +54,10 @@ def test_loopback_detection() -> None:
     ("values", "named"),
     [
         ({"rate": -1}, "rate: must be 0 or more"),
+        ({"rate": "fast"}, "rate: must be a number of requests per second, or auto"),
+        ({"rate": True}, "rate: must be a number of requests per second, or auto"),
+        ({"rate": [10]}, "rate: must be a number of requests per second, or auto"),
+        ({"rate": 1e9}, "rate: must be 100000 or less, or auto"),
         ({"concurrency": 0}, "concurrency: must be 1 or more"),
         ({"max_attempts": 0}, "max_attempts: must be 1 or more"),
         ({"timeout": 0}, "timeout: must be more than 0"),
@@ -70,3 +74,19 @@ def test_settings_are_frozen() -> None:
     settings = Settings.build()
     with pytest.raises(ValueError, match="frozen"):
         settings.rate = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("given", "rate", "ceiling"),
+    [("auto", "auto", None), (" AUTO ", "auto", None), ("40", 40.0, 40.0), (0, 0.0, 0.0)],
+)
+def test_a_rate_is_a_number_or_auto(given: object, rate: object, ceiling: float | None) -> None:
+    settings = Settings.build(rate=given)
+    assert settings.rate == rate
+    assert settings.ceiling == ceiling
+
+
+def test_concurrency_unset_follows_latency_up_to_a_cap() -> None:
+    assert Settings().concurrency is None
+    assert Settings().in_flight_cap == AUTO_CONCURRENCY_CAP
+    assert Settings.build(concurrency=12).in_flight_cap == 12

@@ -11,7 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from measures import endpoint, limiters, memory, pacing, shared, throughput, xlsx
+from measures import (
+    adaptive,
+    controllers,
+    email_target,
+    emails,
+    endpoint,
+    limiters,
+    memory,
+    pacing,
+    scale,
+    shared,
+    sync,
+    throughput,
+    xlsx,
+)
 from results import Context, Result
 
 
@@ -30,5 +44,13 @@ MEASURES: tuple[Measure, ...] = (
     Measure("pacing", pacing.measure),
     Measure("limiters", limiters.measure),
     Measure("xlsx", xlsx.measure),
+    Measure("emails", emails.measure),
+    Measure("email-target", email_target.measure),
+    Measure("scale", scale.measure),
+    Measure("hidden-limit", adaptive.hidden_limit),
+    Measure("slow-api", adaptive.slow_api),
+    Measure("faults", adaptive.faults),
+    Measure("controllers", controllers.measure),
+    Measure("sync", sync.measure),
     Measure("shared", shared.measure),
 )

@@ -72,7 +72,7 @@ def measure(ctx: Context) -> Result:
 
 def _processes(ctx: Context, server: RedisChild, count: int, rows: int) -> dict[str, Any]:
     """`count` CLI processes of `rows` rows each, started together, on one account."""
-    from bulk_updater.account import account_id
+    from bulk_updater.account import account_name
     from bulk_updater.limits.store import budget_keys
 
     progress(f"shared budget: {count} processes x {rows} rows at --rate {RATE} --redis")
@@ -82,7 +82,7 @@ def _processes(ctx: Context, server: RedisChild, count: int, rows: int) -> dict[
     leads = work / "leads.json"
     leads.write_text(json.dumps([{"_id": i, "email": f"{i}@x.io"} for i in _ids(inputs)]))
     with SandboxChild(leads, RATE, BURST, KEY, work / "seen.json") as sandbox:
-        key = budget_keys(account_id(sandbox.url, None, KEY))[1]
+        key = budget_keys(account_name(sandbox.url, None, KEY))[1]
         with StartLog(server.url, key) as starts:
             summaries = _run_together(inputs, sandbox.url, server.url, work)
         seen = sandbox.seen()
@@ -185,7 +185,7 @@ def _engine_costs(ctx: Context, server: RedisChild) -> list[dict[str, Any]]:
     with FastServer() as fast:
         for label, extra in (("local pacer", ()), ("--redis", ("--redis", server.url))):
             progress(f"shared budget: the engine, {rows} rows at --rate 100000, {label}")
-            run = run_engine(fast, csv_path, rows, ctx.tmp, rate=100_000, extra=extra)
+            run = run_engine(fast, csv_path, rows, ctx.tmp, rate=100_000, args=tuple(extra))
             runs.append({"limiter": label, "rows_per_s": run.rate,
                          "cpu_us_per_row": run.cpu_s / rows * 1e6})  # fmt: skip
     return runs

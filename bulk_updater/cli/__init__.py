@@ -1,6 +1,7 @@
 """The `bulk-updater` command: parse arguments, build settings, call the library, set the exit code.
 
 run      send a CSV / JSONL file (or standard input) through `BulkUpdater.run`   (`run.py`)
+state    look at or clear what `--skip-unchanged` remembers                    (`state.py`)
 sandbox  serve the local SendKit-compatible API                        (`sandbox/command.py`)
 """
 
@@ -11,6 +12,7 @@ import click
 from .. import __version__
 from ..sandbox.command import sandbox
 from .run import run
+from .state import state
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,6 +22,7 @@ def cli() -> None:
 
 
 cli.add_command(run)
+cli.add_command(state)
 cli.add_command(sandbox)
 
 

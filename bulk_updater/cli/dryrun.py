@@ -3,37 +3,76 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
+from ..engine.diskmap import LeadSet
+from ..engine.emails import Match, keyed, normal_email
 from ..inputs import Invalid, Source
+from ..inputs.columns import ByEmail
+from ..state.preview import Preview
 from .summary import EXIT_OK, EXIT_ROWS
 
 
-def show_dry_run(source: Source, *, quiet: bool, examples: int = 3, problems: int = 10) -> int:
-    """Validate every row, show a few bodies and the first problems; exit 0 if all are valid."""
+def show_dry_run(
+    source: Source,
+    *,
+    match: Match,
+    quiet: bool,
+    state: Path | None = None,
+    examples: int = 3,
+    problems: int = 10,
+) -> int:
+    """Validate every row, show a few bodies and the first problems; exit 0 if all are valid.
+
+    With a `state` file (`--skip-unchanged`), also count the rows that would be sent; the file
+    is read, never written.
+    """
     valid = invalid = 0
     shown: list[str] = []
     bad: list[str] = []
-    for record in source:
-        row, item = record.number, record.item
-        if isinstance(item, Invalid):
-            invalid += 1
-            if len(bad) < problems:
-                bad.append(f"  row {row}: {item.message}")
-            continue
-        valid += 1
-        if len(shown) < examples:
-            body = json.dumps(item.body(), ensure_ascii=False)
-            shown.append(f"  row {row}: PATCH /v1/leads/{item.id} {body}")
+    emails = LeadSet()  # the distinct emails a real run would search for
+    searches = 0
+    preview = Preview(state) if state is not None else None
+    try:
+        for record in source:
+            row, item = record.number, keyed(record.item, match)
+            if isinstance(item, Invalid):
+                invalid += 1
+                if len(bad) < problems:
+                    bad.append(f"  row {row}: {item.message}")
+                continue
+            valid += 1
+            target = item.id
+            if isinstance(item, ByEmail):
+                email = normal_email(item.email)
+                searches += email not in emails
+                emails.add(email)
+                target, item = f"<the lead with the email {item.email}>", item.update
+                if preview is not None:
+                    preview.by_email += 1
+            elif preview is not None:
+                preview.add(item)
+            if len(shown) < examples:
+                body = json.dumps(item.body(), ensure_ascii=False)
+                shown.append(f"  row {row}: PATCH /v1/leads/{target} {body}")
+    finally:
+        emails.close()
+        if preview is not None:
+            preview.close()
     if not quiet:
         _describe(source)
         click.echo(f"bulk-updater: dry run of {source.name}: {valid} rows valid, {invalid} invalid")
+        if searches:
+            click.echo(f"would search for {searches} distinct emails, one search each")
         if shown:
             click.echo("would send, for example:\n" + "\n".join(shown))
         if bad:
             more = f" (and {invalid - len(bad)} more)" if invalid > len(bad) else ""
             click.echo(f"invalid rows{more}:\n" + "\n".join(bad))
+        if preview is not None:
+            click.echo(_sync_line(preview))
         click.echo("nothing was sent")
     return EXIT_OK if invalid == 0 else EXIT_ROWS
 
@@ -51,3 +90,14 @@ def _describe(source: Source) -> None:
     plan = source.plan()
     if plan:
         click.echo("columns:\n" + "\n".join(f"  {line}" for line in plan))
+
+
+def _sync_line(preview: Preview) -> str:
+    where = f"state: {preview.path}" if preview.exists else f"no state file yet at {preview.path}"
+    line = (
+        f"with --skip-unchanged: {preview.send + preview.by_email} rows would be sent, "
+        f"{preview.unchanged} unchanged ({where})"
+    )
+    if preview.by_email:
+        line += f"; the {preview.by_email} rows matched by email are counted as sent"
+    return line

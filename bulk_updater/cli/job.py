@@ -79,6 +79,15 @@ class RedactKey(logging.Filter):
         return True
 
 
+def log_warnings() -> None:
+    """What the library warns about while it runs (a state file another run is writing), on
+    stderr as one plain line."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("bulk-updater: warning: %(message)s"))
+    logging.getLogger("bulk_updater").addHandler(handler)
+
+
 def log_requests() -> RedactKey:
     """`-v`: every request (and what the run waits for) on stderr, the key never shown."""
     handler = logging.StreamHandler(sys.stderr)

@@ -16,7 +16,7 @@ import click
 from pydantic.fields import FieldInfo
 
 from ..errors import ConfigError
-from ..settings import ENV_VARIABLES, FLAGS, Settings
+from ..settings import ENV_VARIABLES, FLAGS, METAVARS, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,7 +27,10 @@ NAMES = {**FLAGS, "api_key": "the key (SENDKIT_API_KEY or --api-key-file)"}
 def _click_type(field: FieldInfo) -> Any:
     annotation = field.annotation
     if get_origin(annotation) in (Union, types.UnionType):
-        annotation = next(a for a in get_args(annotation) if a is not type(None))
+        choices = [a for a in get_args(annotation) if a is not type(None)]
+        if len(choices) > 1:  # a number or a word (`--rate auto`): `Settings` reads the text
+            return str
+        annotation = choices[0]
     if annotation is int or annotation is float:
         return annotation
     return str
@@ -44,6 +47,10 @@ def settings_options(command: F) -> F:
     for name, flag in reversed(list(FLAGS.items())):
         field = Settings.model_fields[name]
         description = str(field.description).replace("`", "")
+        text = f"{description[0].upper()}{description[1:]}."
+        if field.annotation is bool:  # a flag: given or not (None, so the default applies)
+            command = click.option(flag, name, is_flag=True, default=None, help=text)(command)
+            continue
         default = _shown(field.default)
         env = ENV_VARIABLES.get(name)
         extra = ", ".join(part for part in (f"default: {default}" if default else "", env) if part)
@@ -51,8 +58,9 @@ def settings_options(command: F) -> F:
             flag,
             name,
             type=_click_type(field),
+            metavar=METAVARS.get(name),
             default=None,
-            help=f"{description[0].upper()}{description[1:]}." + (f"  [{extra}]" if extra else ""),
+            help=text + (f"  [{extra}]" if extra else ""),
         )(command)
     return command
 
@@ -112,3 +120,16 @@ def read_key(key_file: Path | None) -> str:
 def build_settings(values: dict[str, Any], key: str | None) -> Settings:
     """Settings from the options given (None: not given), errors naming the flags."""
     return Settings.build(names=NAMES, api_key=key, **values)
+
+
+def dry_run_key(params: dict[str, Any], api_key_file: Path | None) -> str | None:
+    """A dry run needs no key, unless `--skip-unchanged` must find the account's state file."""
+    if not params.get("skip_unchanged") or params.get("state") is not None:
+        return None
+    try:
+        return read_key(api_key_file)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"--dry-run --skip-unchanged reads the account's state file, named after the key: "
+            f"{exc} (or pass --state PATH)"
+        ) from None

@@ -10,14 +10,15 @@ from typing import Any, NoReturn
 import click
 
 from ..engine import BulkUpdater
-from ..errors import BulkUpdaterError, ConfigError, ReportLockedError
+from ..errors import BulkUpdaterError, ConfigError, ReportLockedError, StateLockedError
 from ..inputs import ColumnMap, Source
 from ..models import Summary
 from ..progress import Progress
 from ..report import default_report_path
+from ..state import state_path
 from .dryrun import show_dry_run
-from .job import job, log_requests, run_async, signals_exit
-from .options import build_settings, input_options, read_key, settings_options
+from .job import job, log_requests, log_warnings, run_async, signals_exit
+from .options import build_settings, dry_run_key, input_options, read_key, settings_options
 from .outputs import check_outputs
 from .summary import (
     EXIT_ABORTED,
@@ -105,13 +106,18 @@ def run(**params: Any) -> None:
     if options.quiet and options.verbose:
         fail("-q and -v cannot be used together; choose one")
     redact = log_requests() if options.verbose else None
+    if redact is None:
+        log_warnings()
     try:
         with signals_exit():
             source = open_source(inputs, options.input_path)
-            if options.dry_run:
-                build_settings(params, None)  # a dry run refuses what the real run would
+            if options.dry_run:  # refused as the real run would be; a key only if it must
+                settings = build_settings(params, dry_run_key(params, options.api_key_file))
                 check_outputs(source, options.report_for(source), *_extra_outputs(options))
-                sys.exit(show_dry_run(source, quiet=options.quiet))
+                state = state_path(settings) if settings.skip_unchanged else None
+                sys.exit(
+                    show_dry_run(source, match=settings.match, quiet=options.quiet, state=state)
+                )
             key = read_key(options.api_key_file)
             if redact is not None:
                 redact.key = key
@@ -142,7 +148,10 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
     if not options.quiet:
         live = sys.stderr.isatty() and not options.verbose
         total = source.count()  # None for a pipe: progress then counts without a total
-        progress = Progress(sys.stderr, total=total, live=live, interval=0.2 if live else 5.0)
+        interval = 0.2 if live else 5.0
+        progress = Progress(
+            sys.stderr, total=total, live=live, interval=interval, rate=updater.rate_now
+        )
     started_at = now_iso()
     report = options.report_for(source)
     if options.summary_json is not None:
@@ -153,7 +162,7 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
             job(updater, source, progress, report=report, resume=options.resume,
                 rejects=options.rejects)
         )  # fmt: skip
-    except ReportLockedError as exc:
+    except (ReportLockedError, StateLockedError) as exc:
         fail(str(exc), EXIT_LOCKED)
     except BulkUpdaterError as exc:  # before any request: a changed input, an unreachable Redis
         _write_failed(options, source, report, started_at, str(exc), EXIT_USAGE)

@@ -69,9 +69,16 @@ def format_summary(
     counts = ", ".join(f"{s.value} {n}" for s, n in summary.counts.items() if n) or "no rows"
     lines = [
         f"bulk-updater: {summary.rows} rows in {summary.duration_s:.1f}s: {counts}",
-        f"  requests {summary.requests}, retries {summary.retries}, "
+        f"  requests {summary.requests}{_searches(summary)}, retries {summary.retries}, "
         f"429s {summary.rate_limited}, {summary.achieved_rate:.1f} requests/s",
     ]
+    if summary.settled_why is not None:
+        settled = (
+            "" if summary.settled_rate is None else f"settled at {summary.settled_rate:.1f}/s: "
+        )
+        lines.append(f"  rate: {settled}{summary.settled_why}")
+    if summary.rate_hint:
+        lines.append(f"  hint: {summary.rate_hint}")
     if summary.earlier:
         earlier = ", ".join(f"{s.value} {n}" for s, n in summary.earlier.items())
         lines.append(f"  skipped rows, as the earlier run left them: {earlier}")
@@ -85,5 +92,13 @@ def format_summary(
         lines.append(f"  report: {summary.report}")
     if rejects is not None:
         lines.append(f"  rows to fix and feed back: {rejects}")
+    if summary.state_file:
+        lines.append(f"  state: {summary.state_file}")
     lines.extend(f"  warning: {warning}" for warning in summary.warnings)
     return "\n".join(lines)
+
+
+def _searches(summary: Summary) -> str:
+    if not summary.searches:
+        return ""
+    return f" ({summary.searches} searches, {summary.requests - summary.searches} updates)"

@@ -26,21 +26,22 @@ from __future__ import annotations
 import asyncio
 import collections
 import inspect
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Final
 
 from ..client import Sender
+from ..deliver import Deliverer
 from ..inputs import Invalid, Numbered, Row
 from ..limits import Limiter
 from ..models import LeadUpdate, Outcome, Status, StopReason
-from ..retry import Budget, Counters, Deliverer, Delivery, RetryPolicy
+from ..retry import Budget, Counters, RetryPolicy
 from ..settings import Settings
-from .admission import Rules, outcome_of
+from .admission import Admitted, Rules
+from .ordered import InOrder
+from .outcomes import Finished, outcome_of, sent
 
 _WINDOW_PER_WORKER: Final = 4
 _MIN_WINDOW: Final = 256
-
-Finished = tuple[Outcome, Row]  # a row's outcome, with the row (its cells, for --rejects)
 
 
 def _failure(*tasks: asyncio.Task[None]) -> BaseException | None:
@@ -63,13 +64,13 @@ class Pipeline:
     ) -> None:
         self.settings = settings
         self.limiter = limiter
-        self.admission = admission
-        self.before_send = admission if admission is not None and admission.checks else None
+        self.use(admission)
         self.deliverer = Deliverer(sender, limiter, RetryPolicy(settings), self.stop)
+        self.send = sender.send
         self.queue: asyncio.Queue[Row] = asyncio.Queue()
         self.results: asyncio.Queue[Finished | None] = asyncio.Queue()
         self._window = asyncio.Semaphore(
-            max(_MIN_WINDOW, settings.concurrency * _WINDOW_PER_WORKER)
+            max(_MIN_WINDOW, settings.in_flight_cap * _WINDOW_PER_WORKER)
         )
         # lead id -> rows waiting behind the one in the pipeline (None: no row waiting yet)
         self.chains: dict[str, collections.deque[Row] | None] = {}
@@ -80,6 +81,12 @@ class Pipeline:
         self.stopping = asyncio.Event()
         self.interrupted = asyncio.Event()  # stop reading, even while draining after a stop
         self.task: asyncio.Task[None] | None = None
+        self.in_order = InOrder(self._settle)  # rows whose admission takes time (a search)
+
+    def use(self, admission: Rules | None) -> None:
+        """The per-row rules (they may need the pipeline's `deliverer`, so they come after)."""
+        self.admission = admission
+        self.before_send = admission if admission is not None and admission.checks else None
 
     @property
     def counters(self) -> Counters:
@@ -106,23 +113,58 @@ class Pipeline:
 
     async def outcomes(self, items: Numbered) -> AsyncGenerator[Finished, None]:
         """Run the job, yielding each row's outcome (with the row) as it finishes."""
-        self.limiter.begin()
-        task = self.task = asyncio.create_task(self._run(items))
+        task = self._start(items)
         try:
             while (finished := await self.results.get()) is not None:
                 self._window.release()
                 yield finished
-            if task.cancelled():  # only the updater's close cancels it, under a running stream
-                raise RuntimeError("the BulkUpdater was closed while this stream was running")
-            await task
+            await self._finish(task)
         finally:
-            if not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            await self._cancel(task)
+
+    async def consume(
+        self,
+        items: Numbered,
+        take: Callable[[Outcome, Row], Awaitable[None] | None],
+        idle: Callable[[], None],
+    ) -> None:
+        """Run the job, handing each outcome to `take` as it finishes, and calling `idle()`
+        whenever no further outcome is at hand. What `outcomes()` does, without a generator's
+        hop per row (the path `run()` takes)."""
+        task = self._start(items)
+        results, window = self.results, self._window
+        try:
+            while (finished := await results.get()) is not None:
+                window.release()
+                pending = take(*finished)
+                if pending is not None:
+                    await pending
+                if results.empty():
+                    idle()
+            await self._finish(task)
+        finally:
+            await self._cancel(task)
+
+    def _start(self, items: Numbered) -> asyncio.Task[None]:
+        self.limiter.begin()
+        self.task = asyncio.create_task(self._run(items))
+        return self.task
+
+    async def _finish(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():  # only the updater's close cancels it, under a running stream
+            raise RuntimeError("the BulkUpdater was closed while this stream was running")
+        await task
+
+    async def _cancel(self, task: asyncio.Task[None]) -> None:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _run(self, items: Numbered) -> None:
-        workers = [asyncio.create_task(self._worker(n)) for n in range(self.settings.concurrency)]
+        workers = [asyncio.create_task(self._worker(n)) for n in range(self.settings.in_flight_cap)]
         feeder = asyncio.create_task(self._feed(items))
+        ordered = asyncio.create_task(self.in_order.run())
+        workers.append(ordered)  # like a worker: a bug in it stops the job, and it ends with them
         idle = asyncio.create_task(self._idle(feeder))
         stopping = asyncio.create_task(self.stopping.wait())
         try:
@@ -147,6 +189,7 @@ class Pipeline:
 
     async def _idle(self, feeder: asyncio.Task[None]) -> None:
         await feeder
+        await self.in_order.drained.wait()
         await self.queue.join()
 
     async def _wind_down(
@@ -165,6 +208,11 @@ class Pipeline:
                 task.cancel()
             await asyncio.gather(join, *workers, return_exceptions=True)
         self._abort_leftovers()  # empty unless workers were cancelled or one died
+        for row, decided in self.in_order.cancel():
+            if isinstance(decided, Outcome):
+                self.emit(decided, row)
+            else:
+                self._abort(row)
         if not self.interrupted.is_set():
             interrupted = asyncio.create_task(self.interrupted.wait())
             await asyncio.wait((feeder, interrupted), return_when=asyncio.FIRST_COMPLETED)
@@ -195,8 +243,8 @@ class Pipeline:
 
     async def _feed(self, items: Numbered) -> None:
         """Admit rows while the window has room: each row read gets an outcome, none is lost."""
-        admission = self.admission
-        window = self._window
+        admission, window, rows = self.admission, self._window, items.rows
+        pending = self.in_order.pending  # rows waiting for their admission, in input order
         try:
             while True:
                 await window.acquire()  # room first, then read: a stop never strands a read row
@@ -205,29 +253,46 @@ class Pipeline:
                         self._abort(row)
                     return
                 try:
-                    row = await anext(items)
+                    row = await anext(rows)
                 except StopAsyncIteration:
                     self.read_all = True
                     return
-                if admission is not None:
-                    admitted = admission.admit(row)
-                    if inspect.isawaitable(admitted):
-                        admitted = await admitted
-                    if isinstance(admitted, Outcome):
-                        self.emit(admitted, row)
-                        continue
-                    row = admitted
-                item = row.item
-                if isinstance(item, Invalid):
-                    self.emit(outcome_of(row, Status.INVALID, item.message), row)
-                elif self.stop_reason is not None:
+                admitted = admission.admit(row) if admission is not None else row
+                if type(admitted) is Row and not pending:
+                    item = admitted.item
+                    if type(item) is LeadUpdate and self.stop_reason is None:
+                        self._dispatch(admitted, item.id)  # the usual row, straight to its lead
+                    else:
+                        self._route(admitted)
+                    continue
+                decided = type(admitted) is Row or isinstance(admitted, Outcome)
+                if decided and not pending:
+                    self._settle(row, admitted)  # type: ignore[arg-type]
+                elif decided:
+                    self.in_order.add(row, admitted)  # it waits for the rows before it
+                elif self.stop_reason is not None:  # no search starts once the job stops
+                    _discard(admitted)
                     self._abort(row)
                 else:
-                    self._dispatch(row, item.id)
+                    self.in_order.add(row, admitted)
         finally:
-            aclose = getattr(items, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await items.aclose()
+
+    def _settle(self, row: Row, admitted: Admitted) -> None:
+        if isinstance(admitted, Outcome):
+            self.emit(admitted, row)
+        else:
+            self._route(admitted)
+
+    def _route(self, row: Row) -> None:
+        item = row.item
+        if isinstance(item, Invalid):
+            self.emit(outcome_of(row, Status.INVALID, item.message), row)
+        elif self.stop_reason is not None:
+            self._abort(row)
+        else:
+            assert isinstance(item, LeadUpdate)  # rows keyed by email are resolved by a rule
+            self._dispatch(row, item.id)
 
     def _dispatch(self, row: Row, lead: str) -> None:
         """Queue the row, or chain it behind the row of the same lead already in the pipeline."""
@@ -241,13 +306,25 @@ class Pipeline:
             chains[lead] = collections.deque((row,))
 
     async def _worker(self, slot: int) -> None:
-        deliverer = self.deliverer
+        deliverer, send, in_flight, emit = self.deliverer, self.send, self.in_flight, self.emit
         while True:
             row = await self.queue.get()
             try:
                 lead = row.item.id
                 while True:
-                    await self._send(slot, row, deliverer)
+                    ready: Admitted = row
+                    if self.before_send is not None:  # a rule that looks once the lead is free
+                        ready = await self._ready(slot, row)
+                    if isinstance(ready, Outcome):
+                        emit(ready, row)
+                    else:  # the hot path: no call or coroutine it can do without
+                        update = ready.item
+                        assert isinstance(update, LeadUpdate)
+                        budget = deliverer.budget()
+                        in_flight[slot] = (ready, budget)
+                        result = await deliverer.deliver(send, (update,), budget)
+                        del in_flight[slot]
+                        emit(sent(ready, update, result, self.stop_message), ready)
                     chain = self.chains[lead]
                     if chain is None or not chain:
                         del self.chains[lead]
@@ -256,40 +333,19 @@ class Pipeline:
             finally:
                 self.queue.task_done()
 
-    async def _send(self, slot: int, row: Row, deliverer: Deliverer) -> None:
-        """Send one row (unless a rule answers it first, now that its lead is free) and emit."""
-        if self.before_send is not None:
-            self.in_flight[slot] = (row, deliverer.budget())
+    async def _ready(self, slot: int, row: Row) -> Admitted:
+        """`before_send` for one row, which counts as in flight meanwhile (a stop reports it)."""
+        assert self.before_send is not None
+        self.in_flight[slot] = (row, self.deliverer.budget())
+        try:
             ready = self.before_send.ready(row)
-            if inspect.isawaitable(ready):
-                ready = await ready
+            return await ready if inspect.isawaitable(ready) else ready
+        finally:
             del self.in_flight[slot]
-            if isinstance(ready, Outcome):
-                self.emit(ready, row)
-                return
-            row = ready
-        update = row.item
-        assert isinstance(update, LeadUpdate)
-        budget = deliverer.budget()
-        self.in_flight[slot] = (row, budget)
-        result = await deliverer.deliver(update, budget)
-        del self.in_flight[slot]
-        self.emit(self._finished(row, update, result), row)
 
-    def _finished(self, row: Row, update: LeadUpdate, result: Delivery) -> Outcome:
-        message = result.message
-        if result.status is Status.ABORTED and self.stop_message:
-            message = f"{message}: {self.stop_message}" if message else self.stop_message
-        duration = result.duration
-        return Outcome.trusted(
-            row=row.number,
-            line=row.line,
-            id=update.id,
-            status=result.status,
-            http_status=result.http_status,
-            error_code=result.error_code,
-            message=message,
-            attempts=result.attempts,
-            duration_ms=None if duration is None else int(duration * 1000),
-            email=update.email,
-        )
+
+def _discard(pending: object) -> None:
+    """Close a decision that will not be awaited (a coroutine never started)."""
+    close = getattr(pending, "close", None)
+    if close is not None:
+        close()

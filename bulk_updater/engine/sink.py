@@ -2,16 +2,19 @@
 
 `BulkUpdater.run()` hands every outcome to each sink in turn, calls `flush()` whenever it has no
 further outcome at hand (so a crash loses nothing already done), and `close()` at the end. A new
-output (a rejects file, a state store) is a new sink.
+output (a rejects file, the state of `skip_unchanged`) is a new sink. `open_outputs()` opens the
+report and rejects files of a run.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Container
+from os import PathLike
 from typing import Protocol
 
-from ..inputs import Row
+from ..errors import ConfigError
+from ..inputs import Row, Rows, Source
 from ..models import LeadUpdate, Outcome, Status
 from ..report import FinishedRows, RejectsWriter, ReportWriter
 
@@ -86,7 +89,8 @@ class Callback(Sink):
 
 
 class RejectsSink(Sink):
-    """`--rejects`: every row that did not end `updated`, as read, with `_status` and `_message`.
+    """`--rejects`: every row that did not end `updated` (or `unchanged`), as read, with `_status`
+    and `_message`.
 
     On resume, a row skipped because an earlier run finished it is a reject too if that run did
     not update it, so the file is right for the whole report, not only this run.
@@ -115,4 +119,62 @@ class RejectsSink(Sink):
         self.writer.close()
 
 
-_NOT_REJECTED = frozenset({Status.UPDATED, Status.SKIPPED})
+_NOT_REJECTED = frozenset({Status.UPDATED, Status.SKIPPED, Status.UNCHANGED})
+
+
+def open_outputs(
+    rows: Rows,
+    report: str | PathLike[str] | None,
+    resume: bool,
+    fingerprint: str | None,
+    rejects: str | PathLike[str] | None,
+) -> tuple[ReportWriter | None, RejectsWriter | None]:
+    """The report and rejects files of a run, opened (the input checked first, if a file)."""
+    options = None
+    if isinstance(rows, Source):
+        if fingerprint is None:
+            fingerprint = rows.fingerprint()
+            if resume and fingerprint is None:
+                raise ConfigError(f"{rows.name}: resuming needs an input file read again")
+        options = rows.options()
+    writer = None
+    if report:
+        writer = ReportWriter(report, resume=resume, fingerprint=fingerprint, options=options)
+    if rejects is None:
+        return writer, None
+    try:
+        if isinstance(rows, Source) and rows.header is not None:  # a table: CSV, as read
+            encoding = str(rows.encoding) if rows.encoding is not None else "utf-8"
+            delimiter = rows.delimiter or ","
+            table = RejectsWriter(
+                rejects, header=rows.header, delimiter=delimiter, encoding=encoding
+            )
+            return writer, table
+        return writer, RejectsWriter(rejects, header=None)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        raise
+
+
+def handlers(
+    sinks: list[Sink],
+) -> tuple[Callable[[Outcome, Row], Awaitable[None] | None], Callable[[], None]]:
+    """Every outcome to every sink; `flush()` whenever no further outcome is at hand."""
+    if len(sinks) == 1:  # the tally alone, as for a run without a report: straight to it
+        return sinks[0].write, sinks[0].flush
+
+    def take(outcome: Outcome, row: Row) -> Awaitable[None] | None:
+        waits = [w for sink in sinks if (w := sink.write(outcome, row)) is not None]
+        return _all(waits) if waits else None
+
+    def idle() -> None:
+        for sink in sinks:
+            sink.flush()
+
+    return take, idle
+
+
+async def _all(waits: list[Awaitable[None]]) -> None:
+    for wait in waits:
+        await wait

@@ -9,21 +9,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Container, Mapping
+from collections.abc import AsyncGenerator, Container, Iterator, Mapping
 from os import PathLike
+from pathlib import Path
 from types import TracebackType
 from typing import Unpack
 
 from ..client import Sender, SendKitClient
 from ..errors import ConfigError
-from ..inputs import ColumnMap, KeyPlan, Rows, Source, numbered
-from ..limits import Limiter, limiter_for
+from ..inputs import ColumnMap, KeyPlan, Numbered, Rows, Source, numbered
+from ..limits import Limiter, RateStatus, limiter_for
 from ..models import Outcome, Status, StopReason, Summary
-from ..report import FinishedRows, RejectsWriter, ReportWriter
+from ..report import ReportWriter
 from ..settings import Options, Settings
+from ..state import Store, state_path
 from .admission import Admission, Resume, Rules
-from .pipeline import Finished, Pipeline
-from .sink import Callback, OnOutcome, RejectsSink, ReportSink, Sink, Tally
+from .emails import MatchByEmail
+from .pipeline import Pipeline
+from .sink import (
+    Callback,
+    OnOutcome,
+    RejectsSink,
+    ReportSink,
+    Sink,
+    Tally,
+    handlers,
+    open_outputs,
+)
+from .unchanged import Remember, Unchanged, open_unchanged
 
 
 class BulkUpdater:
@@ -48,6 +61,9 @@ class BulkUpdater:
         self.settings = Settings.build(settings, **options)
         if sender is None and self.settings.api_key is None:
             raise ConfigError("no API key: set SENDKIT_API_KEY or pass api_key=")
+        s = self.settings
+        if s.skip_unchanged and s.state is None and s.api_key is None:
+            raise ConfigError("skip_unchanged: without an API key to name the account, pass state=")
         self._sender = sender
         # Chosen here, so that a limiter that cannot be had (a missing extra) fails at once.
         self._limiter = limiter or limiter_for(self.settings)
@@ -64,7 +80,7 @@ class BulkUpdater:
                 api_key=s.api_key.get_secret_value() if s.api_key else "",
                 base_url=s.base_url,
                 timeout=s.timeout,
-                concurrency=s.concurrency,
+                concurrency=s.in_flight_cap,
                 workspace_id=s.workspace_id,
             )
             try:
@@ -95,7 +111,13 @@ class BulkUpdater:
 
     def __repr__(self) -> str:  # never show the key
         s = self.settings
-        return f"BulkUpdater(base_url={s.base_url!r}, rate={s.rate}, concurrency={s.concurrency})"
+        concurrency = "auto" if s.concurrency is None else s.concurrency
+        return f"BulkUpdater(base_url={s.base_url!r}, rate={s.rate}, concurrency={concurrency})"
+
+    def rate_now(self) -> str | None:
+        """What the running job's limiter allows now (`limit 39.6/s`), for a progress line."""
+        status = _describe(self._pipeline.limiter) if self._pipeline is not None else None
+        return status.progress() if status is not None else None
 
     def stop(self, message: str = "interrupted") -> None:
         """Stop the running job as an interrupt: stop reading, let requests in flight finish."""
@@ -118,11 +140,27 @@ class BulkUpdater:
         To leave early, close the stream (`contextlib.aclosing`); leaving the `async with` block
         also ends a job still running.
         """
-        admission = Rules([Resume(skip)]) if skip is not None else None
         keys = _keys(rows, columns, ignore_unknown_columns)
-        async with contextlib.aclosing(self._outcomes(rows, admission, keys)) as outcomes:
-            async for outcome, _ in outcomes:
-                yield outcome
+        try:
+            self._ready_sender()
+            unchanged = await self._open_state(rows)
+        except BaseException:
+            if isinstance(rows, Source):
+                rows.close()
+            raise
+        remember = Remember(unchanged) if unchanged is not None else None
+        try:
+            pipeline = self._new_pipeline(skip, unchanged)
+            with self._job(rows, pipeline):
+                items = _numbered(rows, keys, pipeline)
+                async with contextlib.aclosing(pipeline.outcomes(items)) as outcomes:
+                    async for outcome, row in outcomes:
+                        if remember is not None:  # before the caller sees it, as a sink would
+                            remember.write(outcome, row)
+                        yield outcome
+        finally:
+            if remember is not None:
+                remember.close()
 
     def _ready_sender(self) -> Sender:
         sender = self._sender or self._client
@@ -135,33 +173,42 @@ class BulkUpdater:
             )
         return sender
 
-    def _rules(self, finished: FinishedRows | None) -> Rules | None:
-        """The per-row rules of a `run()`, in the order they apply (see `admission.py`)."""
+    def _new_pipeline(
+        self, finished: Container[int] | None, unchanged: Unchanged | None = None
+    ) -> Pipeline:
+        """A job's pipeline and its per-row rules, in the order they apply (`admission.py`):
+        resume decides first, then rows keyed by email are resolved, then `skip_unchanged`
+        compares what is left with what their leads hold."""
+        sender = self._ready_sender()
+        pipeline = self._pipeline = Pipeline(self.settings, sender, self._limiter)
         rules: list[Admission] = []
         if finished is not None:
             rules.append(Resume(finished))
-        return Rules(rules) if rules else None
+        rules.append(MatchByEmail(self.settings.match, sender, pipeline.deliverer))
+        if unchanged is not None:
+            rules.append(unchanged)
+        pipeline.use(Rules(rules))
+        return pipeline
 
-    def _new_pipeline(self, admission: Rules | None) -> Pipeline:
-        self._pipeline = Pipeline(self.settings, self._ready_sender(), self._limiter, admission)
-        return self._pipeline
+    def state_path(self) -> Path:
+        """The state file `skip_unchanged` uses: `state`, else the account's default file."""
+        return state_path(self.settings)
 
-    async def _outcomes(
-        self,
-        rows: Rows,
-        admission: Rules | None,
-        keys: KeyPlan,
-        pipeline: Pipeline | None = None,
-    ) -> AsyncGenerator[Finished, None]:
+    async def _open_state(self, rows: Rows) -> Unchanged | None:
+        if not self.settings.skip_unchanged:
+            return None
+        name = rows.name if isinstance(rows, Source) else "(rows from the library)"
+        return await open_unchanged(self.settings, name)
+
+    @contextlib.contextmanager
+    def _job(self, rows: Rows, pipeline: Pipeline) -> Iterator[None]:
+        """The end of a job, however it ends: the updater free again, the rules and input closed."""
         try:
-            pipeline = pipeline or self._new_pipeline(admission)
-            async with contextlib.aclosing(pipeline.outcomes(numbered(rows, keys))) as outcomes:
-                async for finished in outcomes:
-                    yield finished
+            yield
         finally:
             self._pipeline = None
-            if admission is not None:
-                admission.close()
+            if pipeline.admission is not None:
+                pipeline.admission.close()
             if isinstance(rows, Source):
                 rows.close()
 
@@ -188,14 +235,25 @@ class BulkUpdater:
         try:
             self._ready_sender()  # before the report is touched
             keys = _keys(rows, columns, ignore_unknown_columns)
-            writer, rejected = _outputs(rows, report, resume, fingerprint, rejects)
+            writer, rejected = open_outputs(rows, report, resume, fingerprint, rejects)
         except BaseException:
             if isinstance(rows, Source):
                 rows.close()
             raise
         finished = writer.finished if writer is not None and writer.resumed else None
+        try:
+            unchanged = await self._open_state(rows)
+        except BaseException:
+            for output in (writer, rejected):
+                if output is not None:
+                    output.close()
+            if isinstance(rows, Source):
+                rows.close()
+            raise
         tally = Tally(finished)
         sinks: list[Sink] = [tally]
+        if unchanged is not None:  # before the callback: a later row of the lead may wait on it
+            sinks.append(Remember(unchanged))
         if writer is not None:
             sinks.append(ReportSink(writer))
         if rejected is not None:
@@ -203,15 +261,23 @@ class BulkUpdater:
         if on_outcome is not None:
             sinks.append(Callback(on_outcome))
         started = time.monotonic()
-        admission = self._rules(finished)
         try:
-            pipeline = self._new_pipeline(admission)
-            await _drain(self._outcomes(rows, admission, keys, pipeline), sinks, pipeline)
+            pipeline = self._new_pipeline(finished, unchanged)
+            with self._job(rows, pipeline):
+                await pipeline.consume(_numbered(rows, keys, pipeline), *handlers(sinks))
         finally:
             for sink in sinks:
                 sink.close()
         dropped = rows.dropped if isinstance(rows, Source) else list(keys.dropped)
-        return _summary(pipeline, tally, time.monotonic() - started, writer, dropped)
+        store = unchanged.store if unchanged is not None else None
+        return _summary(pipeline, tally, time.monotonic() - started, writer, dropped, store)
+
+
+def _numbered(rows: Rows, keys: KeyPlan, pipeline: Pipeline) -> Numbered:
+    """The job's rows, each batch shown first to the rules that look ahead (`prefetch`)."""
+    rules = pipeline.admission
+    lookahead = rules.prefetch if isinstance(rules, Rules) and rules.prefetchers else None
+    return numbered(rows, keys, lookahead=lookahead)
 
 
 def _keys(rows: Rows, columns: Mapping[str, str] | None, ignore_unknown: bool) -> KeyPlan:
@@ -220,66 +286,17 @@ def _keys(rows: Rows, columns: Mapping[str, str] | None, ignore_unknown: bool) -
     return KeyPlan(ColumnMap(columns), ignore_unknown=ignore_unknown)
 
 
-def _outputs(
-    rows: Rows,
-    report: str | PathLike[str] | None,
-    resume: bool,
-    fingerprint: str | None,
-    rejects: str | PathLike[str] | None,
-) -> tuple[ReportWriter | None, RejectsWriter | None]:
-    """The report and rejects files of a run, opened (the input checked first, if a file)."""
-    options = None
-    if isinstance(rows, Source):
-        if fingerprint is None:
-            fingerprint = rows.fingerprint()
-            if resume and fingerprint is None:
-                raise ConfigError(f"{rows.name}: resuming needs an input file read again")
-        options = rows.options()
-    writer = None
-    if report:
-        writer = ReportWriter(report, resume=resume, fingerprint=fingerprint, options=options)
-    if rejects is None:
-        return writer, None
-    try:
-        if isinstance(rows, Source) and rows.header is not None:  # a table: CSV, as read
-            encoding = str(rows.encoding) if rows.encoding is not None else "utf-8"
-            delimiter = rows.delimiter or ","
-            table = RejectsWriter(
-                rejects, header=rows.header, delimiter=delimiter, encoding=encoding
-            )
-            return writer, table
-        return writer, RejectsWriter(rejects, header=None)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        raise
-
-
-async def _drain(
-    outcomes: AsyncGenerator[Finished, None], sinks: list[Sink], pipeline: Pipeline
-) -> None:
-    """Hand every outcome to every sink; flush them whenever no further outcome is at hand."""
-    results = pipeline.results
-    async with contextlib.aclosing(outcomes):
-        async for outcome, row in outcomes:
-            for sink in sinks:
-                pending = sink.write(outcome, row)
-                if pending is not None:
-                    await pending
-            if results.empty():
-                for sink in sinks:
-                    sink.flush()
-
-
 def _summary(
     pipeline: Pipeline,
     tally: Tally,
     duration: float,
     writer: ReportWriter | None,
     dropped: list[str],
+    store: Store | None,
 ) -> Summary:
     counters = pipeline.counters
     counts = tally.counts
+    rate = _describe(pipeline.limiter)
     stopped, message = pipeline.stop_reason, pipeline.stop_message
     if stopped is StopReason.INTERRUPTED and pipeline.read_all and not counts[Status.ABORTED]:
         stopped = message = None  # the interrupt came after the last row: it changed nothing
@@ -287,6 +304,7 @@ def _summary(
         counts=counts,
         rows=sum(counts.values()),
         requests=counters.requests,
+        searches=counters.searches,
         retries=counters.retries,
         rate_limited=counters.rate_limited,
         duration_s=round(duration, 3),
@@ -295,15 +313,28 @@ def _summary(
         stop_message=message,
         report=str(writer.path) if writer is not None else None,
         earlier={status: n for status, n in tally.earlier.items() if n},
-        warnings=_warnings(writer),
+        warnings=_warnings(writer, store),
         dropped_columns=dropped,
+        state_file=str(store.path) if store is not None else None,
+        settled_rate=None if rate is None or rate.settled is None else round(rate.settled, 1),
+        settled_why=rate.why if rate is not None else None,
+        rate_hint=rate.hint if rate is not None else None,
     )
 
 
-def _warnings(writer: ReportWriter | None) -> list[str]:
-    if writer is None or writer.unsorted is None:
-        return []
-    return [
-        f"the report could not be put in input order ({writer.unsorted}); it is complete, "
-        "in the order rows finished, and --resume can read it"
-    ]
+def _describe(limiter: Limiter) -> RateStatus | None:
+    """What a limiter says of its rate; None for one of the caller's own that cannot say."""
+    describe = getattr(limiter, "describe", None)
+    return describe() if describe is not None else None
+
+
+def _warnings(writer: ReportWriter | None, store: Store | None) -> list[str]:
+    warnings = []
+    if writer is not None and writer.unsorted is not None:
+        warnings.append(
+            f"the report could not be put in input order ({writer.unsorted}); it is complete, "
+            "in the order rows finished, and --resume can read it"
+        )
+    if store is not None and store.problem is not None:
+        warnings.append(f"state: {store.problem}")
+    return warnings

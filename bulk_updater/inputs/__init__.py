@@ -1,7 +1,9 @@
 """Inputs: files and iterables turned into numbered rows, each a `LeadUpdate` or `Invalid`.
 
 - `schema`    which column name means which field: the matching rules and the user's map
-- `columns`   a table's header checked once, a record's keys one by one; values converted
+- `columns`   a table's header checked once, a record's keys one by one
+- `values`    how a cell or JSON value becomes a field's value; problems in plain words
+- `items`     what a record becomes (`LeadUpdate`, `ByEmail`, `Invalid`) and its `Row`
 - `records`   CSV records and JSON lines out of a text stream, in bounded memory
 - `tables`    CSV as a table: the delimiter, the header, each record's cells
 - `encoding`  a file's encoding, checked in the pass that fingerprints it

@@ -7,15 +7,11 @@ cannot be sent becomes `Invalid`, with a message naming the column and what it m
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
-from pydantic import ValidationError
-
 from ..errors import InputError
-from ..models import LeadUpdate
+from .items import ByEmail, Invalid, Item, Raw, Row
 from .schema import (
     DROP,
     REJECTS_COLUMNS,
@@ -26,109 +22,31 @@ from .schema import (
     hint,
     unknown_message,
 )
+from .values import (
+    by_email,
+    label,
+    parse_custom_json,
+    parse_tags,
+    problem_of,
+    validate,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class Invalid:
-    """A record that cannot be sent; `id` and `email` are what the record held, for the report."""
-
-    id: str
-    message: str
-    email: str | None = None
-
-
-Item = LeadUpdate | Invalid
-
-
-#: A record as it was read: a table's cells, a JSON line's text, or the caller's own object.
-Raw = tuple[str, ...] | str | Mapping[str, Any] | None
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One record read: its number, what it became, where it starts in the file (the line, or
-    the sheet's row), and the record as read (for `--rejects`)."""
-
-    number: int
-    item: Item
-    line: int | None = None
-    raw: Raw = None
-
-
-def problem_of(exc: ValidationError) -> str:
-    """One line naming each column with a problem and what it must be, in plain words."""
-    parts: list[str] = []
-    for error in exc.errors(include_url=False, include_input=False):
-        part = _plain(tuple(str(p) for p in error["loc"]), error["type"], str(error["msg"]))
-        if part not in parts:  # a union type reports one problem once per member
-            parts.append(part)
-    return "; ".join(parts)
-
-
-def _plain(loc: tuple[str, ...], kind: str, message: str) -> str:
-    if kind == "value_error" or not loc:  # our own validators' words
-        message = message.removeprefix("Value error, ")
-        return f"column {'.'.join(loc)}: {message}" if loc else message
-    field = loc[0]
-    if field == "tags":
-        return "column tags: must be a list of strings"
-    if field == "customFields" and len(loc) > 1:
-        return f"column customFields.{loc[1]}: must be text, a number, true/false or null"
-    if field == "customFields":
-        return "column customFields: must be an object (name: value)"
-    if kind == "extra_forbidden":
-        return f"unknown column `{field}`{hint(field)}"
-    return f"column {field}: must be text"
-
-
-_LABEL_LIMIT: Final = 200
-
-
-def label(value: object) -> str:
-    """An id or email as the report shows it, whatever type a JSON record gave it (bounded)."""
-    if not isinstance(value, str):
-        try:
-            value = json.dumps(value, default=str)
-        except (ValueError, RecursionError):
-            return f"<{type(value).__name__} nested too deeply>"
-    return value if len(value) <= _LABEL_LIMIT else value[:_LABEL_LIMIT] + "…"
-
-
-def validate(data: dict[str, Any], rid: str, email: str | None) -> Item:
-    try:
-        return LeadUpdate.model_validate(data)
-    except ValidationError as exc:
-        return Invalid(rid, problem_of(exc), email)
-    except RecursionError:
-        return Invalid(rid, "a value is nested too deeply", email)
-
-
-def parse_tags(cell: str) -> list[str] | str:
-    """The tag list of a cell, or a problem message."""
-    if cell.lstrip().startswith("["):
-        try:
-            tags = json.loads(cell)
-        except json.JSONDecodeError as exc:
-            return f"column tags: not a valid JSON array ({exc.msg})"
-        except RecursionError:
-            return "column tags: the JSON array is nested too deeply"
-        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            return "column tags: the JSON array must hold only strings"
-        return tags
-    tags = [t.strip() for t in cell.split(";") if t.strip()]
-    return tags if tags else f"column tags: no tag in {cell!r}"
-
-
-def parse_custom_json(cell: str) -> dict[str, Any] | str:
-    try:
-        value = json.loads(cell)
-    except json.JSONDecodeError as exc:
-        return f"column customFields: not a valid JSON object ({exc.msg})"
-    except RecursionError:
-        return "column customFields: the JSON is nested too deeply"
-    if not isinstance(value, dict):
-        return 'column customFields: must be a JSON object like {"industry": "SaaS"}'
-    return value
+__all__ = [
+    "ByEmail",
+    "Invalid",
+    "Item",
+    "KeyPlan",
+    "Raw",
+    "Row",
+    "TablePlan",
+    "by_email",
+    "label",
+    "parse_custom_json",
+    "parse_mapping",
+    "parse_tags",
+    "problem_of",
+    "validate",
+]
 
 
 def _surrogates(text: str) -> bool:
@@ -173,13 +91,13 @@ class TablePlan:
         self.dropped = unknown
         self._check_targets(name)
         ids = [i for i, c in enumerate(self.columns) if c.kind is Kind.ID]
-        if not ids:
-            raise InputError(
-                f"{name}: no `id` column; the first line must name the columns "
-                '(a column of lead ids under another name: --map "HEADER=id")'
-            )
-        self.id_index = ids[0]
         emails = [i for i, c in enumerate(self.columns) if c.kind is Kind.EMAIL]
+        if not ids and not emails:
+            raise InputError(
+                f"{name}: no `id` column (nor `email`, to match leads by email); the first "
+                'line must name the columns (lead ids under another name: --map "HEADER=id")'
+            )
+        self.id_index = ids[0] if ids else None  # None: the rows are matched by email
         self.email_index = emails[0] if emails else None
 
     def _check_targets(self, name: str) -> None:
@@ -203,7 +121,8 @@ class TablePlan:
 
     def convert(self, cells: list[str]) -> Item:
         width = len(self.columns)
-        rid = cells[self.id_index].strip() if self.id_index < len(cells) else ""
+        at = self.id_index
+        rid = cells[at].strip() if at is not None and at < len(cells) else ""
         email = None
         if self.email_index is not None and self.email_index < len(cells):
             email = cells[self.email_index].strip() or None
@@ -235,6 +154,8 @@ class TablePlan:
                 custom = {**obj, **custom}
         if custom:
             data["customFields"] = custom
+        if at is None:
+            return by_email(data, email or "")
         return validate(data, rid, email)
 
 
@@ -245,12 +166,14 @@ class KeyPlan:
         self.mapping = mapping
         self.ignore_unknown = ignore_unknown
         self.dropped: dict[str, None] = {}  # unknown keys left out, in the order first seen
-        self._known: dict[str, Column | None] = {}
+        self._known: dict[object, Column | None] = {}
 
-    def column(self, key: str) -> Column | None:
+    def column(self, key: object) -> Column | None:
         known = self._known
         if key not in known:
-            column = DROP if key in REJECTS_COLUMNS else column_for(key, self.mapping)
+            column = None
+            if isinstance(key, str):
+                column = DROP if key in REJECTS_COLUMNS else column_for(key, self.mapping)
             if len(known) < 10_000:  # hostile input must not grow this without bound
                 known[key] = column
             return column
@@ -258,51 +181,75 @@ class KeyPlan:
 
     def parse(self, record: Mapping[str, Any]) -> Item:
         """Validate one JSON-lines / library record (keys as in a header, JSON types)."""
-        resolved: list[tuple[str, Column | None, Any]] = []
-        raw_id: Any = None
+        known, data, custom = self._known, {}, {}
+        raw_id: Any = _NONE
         email: str | None = None
+        problem: str | None = None  # the first one: reported once the id is known
+        nulls: set[Column] = set()  # columns given as JSON null (a second key for one is wrong)
         for key, value in record.items():
-            if not isinstance(key, str):
-                return Invalid("", f"column {key!r}: a column name must be a string")
-            column = self.column(key)
-            resolved.append((key, column, value))
-            if column is not None and column.kind is Kind.ID:
-                raw_id = value
-            elif column is not None and column.kind is Kind.EMAIL and value is not None:
-                email = label(value)
-        rid = label(raw_id) if raw_id is not None else ""
-        data: dict[str, Any] = {"id": "" if raw_id is None else raw_id}
-        if email is not None:
-            data["email"] = email
-        custom: dict[str, Any] = {}
-        seen: dict[Column, str] = {}
-        for key, column, value in resolved:
+            column = known.get(key, _UNKNOWN)
+            if column is _UNKNOWN:
+                column = self.column(key)
             if column is None:
-                if not self.ignore_unknown:
-                    return Invalid(rid, f"unknown column `{key}`{hint(key)}", email)
-                if len(self.dropped) < 100:
+                if type(key) is not str:
+                    problem = problem or f"column {key!r}: a column name must be a string"
+                elif not self.ignore_unknown:
+                    problem = problem or f"unknown column `{key}`{hint(key)}"
+                elif len(self.dropped) < 100:
                     self.dropped[key] = None
                 continue
-            if column.kind is Kind.DROP:
-                continue
-            if column in seen:  # two keys for one field: one of them would lose silently
-                other = seen[column]
-                return Invalid(
-                    rid, f"keys `{other}` and `{key}` both mean {column}; keep one", email
-                )
-            seen[column] = key
-            if value is None or column.kind in (Kind.ID, Kind.EMAIL):
-                continue
-            if column.kind is Kind.CUSTOM:
-                custom[column.field] = value
-            else:
-                data[column.field] = value
+            kind = column.kind
+            if kind is Kind.TEXT or kind is Kind.TAGS or kind is Kind.CUSTOM_JSON:
+                if column.field in data or column in nulls:  # one key would lose silently
+                    problem = problem or _twice(record, column, self)
+                elif value is not None:
+                    data[column.field] = value
+                else:
+                    nulls.add(column)
+            elif kind is Kind.ID:
+                if raw_id is not _NONE:
+                    problem = problem or _twice(record, column, self)
+                raw_id = value
+            elif kind is Kind.CUSTOM:
+                if column.field in custom or column in nulls:
+                    problem = problem or _twice(record, column, self)
+                elif value is not None:
+                    custom[column.field] = value
+                else:
+                    nulls.add(column)
+            elif kind is Kind.EMAIL:
+                if email is not None or column in nulls:
+                    problem = problem or _twice(record, column, self)
+                elif value is None:
+                    nulls.add(column)
+                else:  # an address is kept whole (it is searched for); other values are labels
+                    email = value if type(value) is str else label(value)
+        if raw_id is _NONE:
+            raw_id = None
+        rid = "" if raw_id is None else label(raw_id)
+        if problem is not None:
+            return Invalid(rid, problem, email)
         if custom:
             base = data.get("customFields", {})
             if not isinstance(base, dict):
                 return Invalid(rid, "column customFields: must be a JSON object", email)
             data["customFields"] = {**base, **custom}
+        if raw_id is None and email is not None:  # no id: the row is matched by its email
+            return by_email(data, email)
+        data["id"] = "" if raw_id is None else raw_id
+        if email is not None:
+            data["email"] = email
         return validate(data, rid, email)
+
+
+_NONE: Final = object()  # no id key at all (an id of `null` is `None`)
+_UNKNOWN: Final = Column(Kind.DROP, "<not looked up yet>")
+
+
+def _twice(record: Mapping[str, Any], column: Column, plan: KeyPlan) -> str:
+    """The message for two keys of `record` that mean `column` (rare: found the slow way)."""
+    keys = [key for key in record if plan.column(key) is column]
+    return f"keys `{keys[0]}` and `{keys[-1]}` both mean {column}; keep one"
 
 
 def parse_mapping(record: Mapping[str, Any]) -> Item:

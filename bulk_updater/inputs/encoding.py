@@ -54,15 +54,29 @@ def detect(head: bytes, named: str | None) -> Encoding:
             return Encoding(codec, "BOM")
     if named:
         try:
-            codecs.lookup(named)
+            info = codecs.lookup(named)
         except LookupError:
             raise ConfigError(
                 f"--encoding {named}: not an encoding Python knows (try cp1252, latin-1, utf-16)"
             ) from None
-        return Encoding(
-            "utf-8-sig" if codecs.lookup(named).name == "utf-8" else named, "--encoding"
-        )
+        if not _reads_text(info):
+            raise ConfigError(
+                f"--encoding {named}: not an encoding text files are written in "
+                "(try cp1252, latin-1, utf-16)"
+            )
+        return Encoding("utf-8-sig" if info.name == "utf-8" else named, "--encoding")
     return Encoding("utf-8-sig", "default")
+
+
+def _reads_text(info: codecs.CodecInfo) -> bool:
+    """Whether a codec turns bytes into text, bad bytes replaced (not rot13, base64, idna)."""
+    if not getattr(info, "_is_text_encoding", True):
+        return False
+    try:
+        info.incrementaldecoder("replace").decode(b"id,city\n\xff", True)
+    except Exception:  # a codec may raise anything on bytes it was not made for
+        return False
+    return True
 
 
 def text(raw: IO[bytes], encoding: Encoding) -> io.TextIOWrapper:

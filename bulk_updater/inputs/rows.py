@@ -1,11 +1,20 @@
-"""Any input as numbered rows: a `Source`, or an iterable or async iterable of records."""
+"""Any input as numbered rows: a `Source`, or an iterable or async iterable of records.
+
+With a `lookahead`, rows are read in batches and each batch is shown to it before the first of
+its rows is handed on, so that a rule can look all their leads up at once (`skip_unchanged`
+asks its state file once per batch, not once per row). A batch is what can be had without
+waiting: up to `batch` rows of a file or an iterable, the rows already read from a pipe, one row
+of an async iterable (its next row may be long in coming).
+"""
 
 from __future__ import annotations
 
+import collections
+import itertools
 import json
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from typing import Any, Final
 
 from ..models import LeadUpdate
 from .columns import Invalid, Item, KeyPlan, Row, label, validate
@@ -35,6 +44,8 @@ def parse_json_line(line: str, keys: KeyPlan) -> Item:
 
 
 def _item(record: object, keys: KeyPlan) -> Item:
+    if type(record) is dict:  # the usual row first: an ABC check costs more than the rest
+        return keys.parse(record)
     if isinstance(record, LeadUpdate):
         # model_copy(update=...) and model_construct skip validation: check again
         return validate(record.model_dump(), label(record.id), record.email)
@@ -43,58 +54,132 @@ def _item(record: object, keys: KeyPlan) -> Item:
     return Invalid("", f"a row must be a dict or LeadUpdate, not {type(record).__name__}")
 
 
-class Numbered(AsyncIterator[Row]):
-    """Numbered rows of any input; `ready()` gives rows already read but not yet taken."""
+def _raw(record: object) -> Mapping[str, Any] | None:
+    """The record as read, for `--rejects`: a dict (or mapping) as the caller gave it."""
+    if type(record) is dict or isinstance(record, Mapping):
+        return record
+    return None
 
-    def __init__(self, rows: Rows, keys: KeyPlan | None = None) -> None:
+
+Lookahead = Callable[[list[Row]], None]
+_BATCH: Final = 256
+
+
+class Numbered:
+    """Numbered rows of any input (`rows`), and those already read but not yet taken (`ready()`).
+
+    Without a lookahead, `rows` is the async iterator itself, not a wrapper around it: one hop
+    less for every row.
+    """
+
+    def __init__(
+        self,
+        rows: Rows,
+        keys: KeyPlan | None = None,
+        *,
+        lookahead: Lookahead | None = None,
+        batch: int = _BATCH,
+    ) -> None:
         if isinstance(rows, str | bytes | os.PathLike):
             raise TypeError(f"rows is a path ({rows!r}); pass Source(path) to read a file")
         self._pump: Pump[Row] | None = None
         self.keys = keys or KeyPlan()
+        self._batch = batch
+        self._ahead: collections.deque[Row] = collections.deque()
+        self._sync: Iterator[Row] | None = None
+        self._items: AsyncIterator[Row] | None = None
         if isinstance(rows, Source) and not rows.rereadable:
             self._pump = Pump(iter(rows))  # standard input is read in a thread
-            self._items: AsyncIterator[Row] = self._pump
+            self._items = self._pump
+        elif lookahead is not None and not isinstance(rows, AsyncIterable):
+            self._sync = _sync_rows(rows, self.keys)
         else:
             self._items = _numbered(rows, self.keys)
+        self.rows: AsyncIterator[Row]
+        if lookahead is None:
+            assert self._items is not None
+            self.rows = self._items
+        else:
+            self.rows = self._looked_ahead(lookahead)
 
-    def __anext__(self) -> Awaitable[Row]:
-        return self._items.__anext__()
+    def __aiter__(self) -> AsyncIterator[Row]:
+        return self.rows
+
+    async def _looked_ahead(self, lookahead: Lookahead) -> AsyncIterator[Row]:
+        while True:
+            batch, error = await self._read_batch()
+            if batch:
+                lookahead(batch)
+                self._ahead.extend(batch)
+                while self._ahead:
+                    yield self._ahead.popleft()
+            if error is not None:  # raised once the rows read before it are handed on
+                raise error
+            if not batch:
+                return
+
+    async def _read_batch(self) -> tuple[list[Row], Exception | None]:
+        if self._sync is None:
+            assert self._items is not None
+            try:
+                first = await anext(self._items)  # a pipe or an async iterable: may wait
+            except StopAsyncIteration:
+                return [], None
+            return [first, *(self._pump.ready() if self._pump is not None else [])], None
+        batch: list[Row] = []
+        try:
+            batch.extend(itertools.islice(self._sync, self._batch))
+        except Exception as exc:
+            return batch, exc
+        return batch, None
 
     def ready(self) -> list[Row]:
-        return self._pump.ready() if self._pump is not None else []
+        rows = list(self._ahead)
+        self._ahead.clear()
+        return rows + (self._pump.ready() if self._pump is not None else [])
 
     async def aclose(self) -> None:
+        if self.rows is not self._items:
+            await self.rows.aclose()  # type: ignore[attr-defined]
+        if self._sync is not None:
+            self._sync.close()  # type: ignore[attr-defined]
+            return
         aclose = getattr(self._items, "aclose", None)
         if aclose is not None:
             await aclose()
 
 
-async def _numbered(rows: Rows, keys: KeyPlan) -> AsyncIterator[Row]:
+def _sync_rows(rows: Source | Iterable[Any], keys: KeyPlan) -> Iterator[Row]:
     if isinstance(rows, Source):
+        yield from rows
+        return
+    for number, record in enumerate(rows, 1):
+        yield Row(number, _item(record, keys), None, _raw(record))
+
+
+async def _numbered(rows: Rows, keys: KeyPlan) -> AsyncIterator[Row]:
+    if isinstance(rows, Source):  # the usual input: no generator in between
         for row in rows:
             yield row
         return
+    if not isinstance(rows, AsyncIterable):
+        for row in _sync_rows(rows, keys):
+            yield row
+        return
     number = 0
-    if isinstance(rows, AsyncIterable):
-        records = aiter(rows)
-        try:
-            async for record in records:
-                number += 1
-                yield Row(
-                    number, _item(record, keys), raw=record if isinstance(record, Mapping) else None
-                )
-        finally:  # close the caller's generator now, not whenever it is garbage-collected
-            aclose = getattr(records, "aclose", None)
-            if aclose is not None:
-                await aclose()
-    else:
-        for record in rows:
+    records = aiter(rows)
+    try:
+        async for record in records:
             number += 1
-            yield Row(
-                number, _item(record, keys), raw=record if isinstance(record, Mapping) else None
-            )
+            yield Row(number, _item(record, keys), None, _raw(record))
+    finally:  # close the caller's generator now, not whenever it is garbage-collected
+        aclose = getattr(records, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
-def numbered(rows: Rows, keys: KeyPlan | None = None) -> Numbered:
+def numbered(
+    rows: Rows, keys: KeyPlan | None = None, *, lookahead: Lookahead | None = None
+) -> Numbered:
     """Any input as numbered rows; standard input is read in a thread so the loop never blocks."""
-    return Numbered(rows, keys)
+    return Numbered(rows, keys, lookahead=lookahead)

@@ -67,15 +67,27 @@ _BY_NORMAL: Final = {normal(column.field): column for column in _FIELDS}
 _CUSTOM_NORMAL: Final = normal(CUSTOM_PREFIX)
 
 
+_CUSTOM_COLUMNS: dict[str, Column] = {}  # one object per custom field: cheap to compare
+
+
 def field_column(name: str) -> Column | None:
-    """The column a name stands for by the matching rules alone, or None."""
+    """The column a name stands for by the matching rules alone, or None.
+
+    One field is always one `Column` object, so two names for it are the same object.
+    """
     name = name.strip()
     column = _BY_NORMAL.get(normal(name))
     if column is not None:
         return column
     head, dot, custom = name.partition(".")
     if dot and custom.strip() and normal(head + ".") == _CUSTOM_NORMAL:
-        return Column(Kind.CUSTOM, custom.strip())
+        custom = custom.strip()
+        column = _CUSTOM_COLUMNS.get(custom)
+        if column is None:
+            column = Column(Kind.CUSTOM, custom)
+            if len(_CUSTOM_COLUMNS) < 10_000:
+                _CUSTOM_COLUMNS[custom] = column
+        return column
     return None
 
 

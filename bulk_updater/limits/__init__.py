@@ -1,10 +1,21 @@
 """Rate limiters: what every request passes through before it starts, and what it learns after.
 
 The workers see only the `Limiter` protocol: wait for a start slot (`acquire`), report each
-answer (`observe`), pause every caller after a 429 (`pause`), stop. `Pacer` is the fixed-rate
-implementation; `RedisLimiter` (`shared.py`) runs the same schedule in Redis, so that every job
-of one API account shares its budget. A new limiter (adaptive, say) is a new class here;
-nothing else changes.
+answer (`observe`), pause every caller after a 429 (`pause`), stop, and say what the rate is
+(`describe`); `open()` and `close()` around the jobs. The implementations:
+
+| module | owns |
+| --- | --- |
+| `pacer.py` | `Pacer`: the fixed-rate slot schedule, the shared 429 pause (`--rate 0`) |
+| `limiter.py` | `AdaptiveLimiter`, the default: a schedule steered by what the answers say |
+| `adaptive.py` | `RateController`: the rate learned from 429s (CUBIC), pure, time passed in |
+| `headers.py` | `X-RateLimit-*` and IETF `RateLimit` headers read, the `Remaining`/`Reset` budget |
+| `flight.py` | requests in flight that follow latency (Little's law) |
+| `shared.py` | `RedisLimiter`: the schedule of `pacer.py` in Redis, shared by an account's jobs |
+| `store.py` | the Redis side of `shared.py`: connection, script, errors in words |
+| `status.py` | `RateStatus`, what `describe()` says |
+
+A new limiter is a new class here; nothing else changes.
 """
 
 from __future__ import annotations
@@ -13,9 +24,22 @@ from typing import Protocol
 
 from ..answers import Reply
 from ..settings import Settings
+from .adaptive import RateController
+from .limiter import AdaptiveLimiter
 from .pacer import LimiterDown, Pacer, PausePolicy, Stopped
+from .status import RateStatus
 
-__all__ = ["Limiter", "LimiterDown", "Pacer", "PausePolicy", "Stopped", "limiter_for"]
+__all__ = [
+    "AdaptiveLimiter",
+    "Limiter",
+    "LimiterDown",
+    "Pacer",
+    "PausePolicy",
+    "RateController",
+    "RateStatus",
+    "Stopped",
+    "limiter_for",
+]
 
 
 class Limiter(Protocol):
@@ -40,7 +64,11 @@ class Limiter(Protocol):
         """
 
     def observe(self, reply: Reply | None, latency: float) -> None:
-        """Learn from the end of one request: its answer (None: no answer came) and latency."""
+        """Learn from the end of one request: its answer (None: no answer came) and latency.
+
+        Called exactly once for every `acquire()` that returned, whatever became of the request
+        (a limiter may count requests in flight by it).
+        """
 
     def pause(self, reply: Reply) -> float:
         """A 429 for the whole job: hold every caller as long as it calls for.
@@ -55,14 +83,21 @@ class Limiter(Protocol):
     async def sleep(self, seconds: float) -> None:
         """A backoff sleep that ends early, raising `Stopped`, when the job stops."""
 
+    def describe(self) -> RateStatus:
+        """The rate allowed now, the rate settled at and why (progress line, summary)."""
+
 
 def limiter_for(settings: Settings) -> Limiter:
     """The limiter a job's settings call for (the one place that chooses).
 
-    With `redis_url`, the shared budget; its module (and redis-py) is imported only then.
+    `--rate 0` asks for no limit: the bare pacer, the fast path, nothing to learn. Any other
+    rate (a ceiling, or `auto`) adapts to what the API says; with `redis_url` on a schedule
+    shared through Redis (its module, and redis-py, imported only then).
     """
+    if settings.rate == 0:
+        return Pacer.of(settings)
     if settings.redis_url:
         from .shared import RedisLimiter
 
-        return RedisLimiter.of(settings)
-    return Pacer.of(settings)
+        return AdaptiveLimiter.of(settings, schedule=RedisLimiter.of(settings))
+    return AdaptiveLimiter.of(settings)

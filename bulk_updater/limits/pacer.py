@@ -11,6 +11,11 @@ server, which sees arrival times with network jitter, also counts at most R per 
 on the actual start times backs this up: when a stalled loop wakes several late slot holders at
 once, any start that would make R+1 in one second re-queues for a later slot instead.
 
+`set_rate()` changes the rate from the next slot on (the adaptive limiter steers it): callers
+holding a slot handed out at the old rate wake and queue again, so that neither a faster nor a
+slower rate waits for the old schedule, and the guard counts the last second's starts against
+the new rate.
+
 A 429 calls `pause()`: every caller waits until the pause ends, including those already holding a
 slot, and the schedule restarts from the end of the pause, never earlier than one interval after
 the last slot used (a pause shorter than the gap must not move the schedule backwards). How long
@@ -28,6 +33,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from ..settings import Settings
+from .adaptive import START_RATE
+from .status import RateStatus
 
 if TYPE_CHECKING:
     from ..client import Reply
@@ -43,6 +50,12 @@ _TICK: Final = 1e-6
 
 #: Statuses that do not end a run of 429s: the server did not take a request since.
 _NOT_ANSWERED: Final = frozenset({401, 403, 408, 429})
+
+
+def _interval(rate: float) -> float:
+    """Seconds between slots: at most R starts in any second is floor(R) for R >= 1 (2.5: 2)."""
+    per_second = math.floor(rate) if rate >= 1 else rate
+    return SLACK / per_second if rate else 0.0
 
 
 class Stopped(Exception):
@@ -94,22 +107,26 @@ class Pacer:
             raise ValueError("rate must be 0 (no limit) or more")
         self.rate = rate
         self.policy = policy or PausePolicy.of(Settings())
+        self.pauses = 0  # new pauses for 429s, for the summary's hint
         self._pause_streak = 0  # 429 pauses since the last answer that was not one
-        # At most R starts in any second means at most floor(R) for R >= 1 (2.5/s allows 2).
-        per_second = math.floor(rate) if rate >= 1 else rate
-        self._interval = SLACK / per_second if rate else 0.0
+        self._interval = _interval(rate)
         self._next_slot = 0.0
         self._last_slot = -math.inf  # the slot of the latest start: a pause never restarts before
         self._resume_at = 0.0
         self._generation = 0  # bumped by every pause, so slot holders know to queue again
         self._stopped = asyncio.Event()
-        # Loop times of the latest starts: the hard limit on actual starts, whatever the schedule.
-        self._starts: collections.deque[float] = collections.deque(maxlen=max(1, math.floor(rate)))
+        self._wake = asyncio.Event()  # set (and replaced) when slots handed out become invalid
+        self._allowed = max(1, math.floor(rate))  # starts allowed in any second
+        # Loop times of the latest starts, as many as the highest rate set allowed: the hard
+        # limit on actual starts, whatever the schedule (a rate set lower still counts them).
+        self._starts: collections.deque[float] = collections.deque(maxlen=self._allowed)
 
     @classmethod
     def of(cls, settings: Settings) -> Pacer:
-        """The pacer for a job's settings."""
-        return cls(settings.rate, PausePolicy.of(settings))
+        """The pacer for a job's settings: their rate held fixed (`auto` has no number to hold,
+        so it starts where the adaptive limiter starts)."""
+        ceiling = settings.ceiling
+        return cls(START_RATE if ceiling is None else ceiling, PausePolicy.of(settings))
 
     async def open(self) -> None:
         """Nothing to connect to: the schedule lives in this process."""
@@ -119,6 +136,41 @@ class Pacer:
 
     def begin(self) -> None:
         self._stopped.clear()
+        self._wake = asyncio.Event()
+
+    @property
+    def resumes_at(self) -> float:
+        """Loop time at which the latest pause ends (in the past when none is running)."""
+        return self._resume_at
+
+    def set_rate(self, rate: float) -> None:
+        """Hand out slots at `rate` (> 0) from now on; callers holding a slot queue again."""
+        if not rate > 0:
+            raise ValueError("set_rate() needs a rate above 0")
+        self.rate = rate
+        interval = _interval(rate)
+        if interval == self._interval:
+            return
+        self._interval = interval
+        self._allowed = max(1, math.floor(rate))
+        if self._allowed > (self._starts.maxlen or 0):  # a faster rate: remember more starts
+            self._starts = collections.deque(self._starts, maxlen=self._allowed)
+        self._next_slot = max(self._resume_at, self._last_slot + interval)
+        self._generation += 1
+        self._wake.set()
+        self._wake = asyncio.Event()
+
+    def describe(self) -> RateStatus:
+        """A fixed rate: what it is, and a hint when 429s kept pausing it."""
+        if not self.rate:
+            return RateStatus(None, None, "no limit (--rate 0)")
+        hint = None
+        if self.pauses >= 3:
+            hint = (
+                f"{self.pauses} pauses for 429s at a fixed {self.rate:g}/s: "
+                "--rate auto finds the API's limit by itself"
+            )
+        return RateStatus(self.rate, self.rate, f"fixed at {self.rate:g}/s", hint)
 
     def is_paused(self) -> bool:
         return asyncio.get_running_loop().time() < self._resume_at
@@ -145,23 +197,25 @@ class Pacer:
             if generation != self._generation:
                 continue  # a pause came while waiting: queue again behind it
             now = loop.time()
-            starts = self._starts
-            if len(starts) == starts.maxlen and now - starts[0] < 1.0:
+            starts, allowed = self._starts, self._allowed
+            if len(starts) >= allowed and now - starts[-allowed] < 1.0:
                 # Late (a stalled loop): starting now would put R+1 starts in one second.
-                self._next_slot = max(self._next_slot, starts[0] + 1.0 + _TICK)
+                self._next_slot = max(self._next_slot, starts[-allowed] + 1.0 + _TICK)
                 continue
             starts.append(now)
             self._last_slot = max(self._last_slot, slot)
             return
 
-    async def _wait(self, delay: float) -> None:
-        """Sleep, but wake at once when the job stops."""
+    async def _wait(self, delay: float, event: asyncio.Event | None = None) -> None:
+        """Sleep, but wake at once when the job stops, or when `event` (by default, a change
+        of the schedule, which a stop is too) is set."""
         if self._stopped.is_set():
             return
+        event = event or self._wake
         # Not wait_for: on 3.11 it can swallow a cancellation that arrives as the event is set.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
-                await self._stopped.wait()
+                await event.wait()
 
     def observe(self, reply: Reply | None, latency: float) -> None:
         """A fixed rate learns nothing, except that the server has stopped answering 429."""
@@ -175,6 +229,7 @@ class Pacer:
         added = max(0.0, now + seconds - max(now, self._resume_at))
         if self.hold(seconds):
             self._pause_streak += 1
+            self.pauses += 1
         return added
 
     def hold(self, seconds: float) -> bool:
@@ -191,9 +246,10 @@ class Pacer:
     def stop(self) -> None:
         """Refuse every later `acquire()` and wake all waiters."""
         self._stopped.set()
+        self._wake.set()
 
     async def sleep(self, seconds: float) -> None:
         """A backoff sleep that ends early, raising `Stopped`, when the job stops."""
-        await self._wait(seconds)
+        await self._wait(seconds, self._stopped)
         if self._stopped.is_set():
             raise Stopped

@@ -16,6 +16,7 @@
 --          to share; hello: the account's label
 -- ARGV[5]  the spacing margin over 1/R (1.01)
 -- ARGV[6]  how long the keys live after their last use, in milliseconds
+-- ARGV[7]  the caller's job: a random token (the job that set the rate in force may change it)
 --
 -- Times are stored as text with microseconds: Lua numbers are doubles, and a number returned to
 -- Redis would be truncated to an integer.
@@ -29,6 +30,7 @@ end
 local hash, starts = KEYS[1], KEYS[2]
 local op, rate, arg = ARGV[1], tonumber(ARGV[3]), ARGV[4]
 local slack, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
+local job = ARGV[7] or ''
 local TICK = 1e-6
 
 local now = tonumber(ARGV[2])
@@ -49,11 +51,12 @@ local function text(seconds)
 end
 
 local state = redis.call('HMGET', hash, 'next', 'until', 'epoch', 'streak', 'limit',
-  'limit_until', 'shared_rate')
+  'limit_until', 'shared_rate', 'granted', 'limit_job')
 local next_slot, paused_until = num(state[1], 0), num(state[2], 0)
 local epoch, streak = num(state[3], 0), num(state[4], 0)
 local limit, limit_until = num(state[5], 0), num(state[6], 0)
 local shared = state[7] or ''
+local granted = num(state[8], 0)  -- every start ever recorded: its rate is the account's
 
 -- The strictest rate among the jobs of this account that ran lately holds for all of them, so
 -- no job's promise is broken and none is starved by a guard it cannot satisfy.
@@ -61,10 +64,13 @@ local function interval_of(r)
   local per_second = r >= 1 and math.floor(r) or r
   return slack / per_second
 end
-if not (limit_until > now and limit > 0 and limit < rate) then
+-- The job whose rate is in force may raise it at once (an adaptive job growing its rate); a
+-- job with a higher rate then takes its own lower one back on its next call.
+local owner = job ~= '' and state[9] == job
+if owner or not (limit_until > now and limit > 0 and limit < rate) then
   limit = rate
   limit_until = now + math.max(2, 3 * interval_of(rate))
-  redis.call('HSET', hash, 'limit', text(limit), 'limit_until', text(limit_until))
+  redis.call('HSET', hash, 'limit', text(limit), 'limit_until', text(limit_until), 'limit_job', job)
 end
 local interval = interval_of(limit)
 local cap = math.max(1, math.floor(limit))
@@ -95,13 +101,15 @@ local function record_start()
   redis.call('LPUSH', starts, recorded)
   redis.call('LTRIM', starts, 0, cap - 1)
   redis.call('PEXPIRE', starts, ttl)
+  granted = redis.call('HINCRBY', hash, 'granted', 1)
   return recorded
 end
 
--- Replies: {code, seconds, epoch, streak, shared_rate, rate in force, start recorded}
+-- Replies: {code, seconds, epoch, streak, shared_rate, rate in force, start recorded, starts
+-- recorded so far}
 -- code 1: start now; 2: the slot is `seconds` away (keep `epoch`); 3: paused for `seconds`.
 local function reply(code, seconds, recorded)
-  return {code, text(seconds), epoch, streak, shared, text(limit), recorded or ''}
+  return {code, text(seconds), epoch, streak, shared, text(limit), recorded or '', granted}
 end
 
 if op == 'restart' then
@@ -158,7 +166,7 @@ if op == 'pause' then
     redis.call('HSET', hash, 'until', text(paused_until), 'epoch', epoch, 'streak', streak,
       'next', text(next_slot))
   end
-  return {new, text(paused_until - now), epoch, streak, shared, text(limit)}
+  return {new, text(paused_until - now), epoch, streak, shared, text(limit), '', granted}
 end
 
 if op == 'calm' then

@@ -1,7 +1,7 @@
 """The rate budget of one API account, shared through Redis by every job that uses it.
 
 A SendKit limit belongs to the account, not to one process. `RedisLimiter` keeps the pacer's
-schedule in Redis instead of in memory: one hash per account (`account_id()`: base URL,
+schedule in Redis instead of in memory: one hash per account (`account_name()`: base URL,
 workspace and the key's sha256, never the key) holds the next free start time, and one atomic
 Lua script (`schedule.lua`) hands out slots on it, `1.01/R` apart with no burst, exactly as
 `Pacer` does. A caller sleeps in its own process until its slot, then asks the script once
@@ -17,9 +17,11 @@ a bounded number of times, so that the starts Redis holds are when requests real
 - **Pauses.** A 429 pauses every process: the pause-until time is in the hash, read by every
   acquire, and a pause moves every slot holder behind it (an epoch changes). Its length comes
   from `PausePolicy`, as for the pacer, with the run of 429s counted in Redis too.
-- **Rates.** Jobs should give the same `--rate` (the account's); if they differ, the lowest of
-  the jobs running holds for all. `share_rate()` / `shared_rate()` carry a learned rate
-  from one process to the others, for `--rate auto` (the adaptive limiter is yet to use them).
+- **Rates.** An `AdaptiveLimiter` (`limiter.py`) steers this schedule as it steers a `Pacer`:
+  it sets the rate, and the lowest rate of the jobs running holds for all of them, so one
+  job's cut after a 429 slows every job at once. The level a job found 429s above is shared
+  (`share_rate()`), and a job that starts later begins from it (`shared_rate()`) instead of
+  finding it again.
 - **Failure.** `open()` raises `ConfigError` when Redis cannot be reached (nothing is sent);
   losing it later makes `acquire()` raise `LimiterDown`, which stops the job as an outage. It
   never falls back to a budget of its own. A password in the URL is never shown.
@@ -36,8 +38,9 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any, Final
 
-from ..account import account_id, account_label
+from ..account import account_label, account_name
 from ..settings import RedisClock, Settings
+from .adaptive import START_RATE
 from .pacer import _NOT_ANSWERED, _TICK, SLACK, LimiterDown, PausePolicy, Stopped
 from .store import BudgetStore
 
@@ -53,6 +56,9 @@ LATE: Final = (SLACK - 1) / 2
 #: any start to be on time, the job must still go on (the API's tolerance then covers it).
 MAX_LATE: Final = 20
 
+#: The span over which the account's start rate is measured (`account_starts`).
+_SPAN: Final = 1.0
+
 # The script's answers to `acquire` (see schedule.lua).
 _GO = 1
 _PAUSED = 3
@@ -61,7 +67,7 @@ _PAUSED = 3
 class RedisLimiter:
     """Start slots from the account's schedule in Redis: at most `rate` per second, shared.
 
-    `url` is a redis-py URL, `account` the name of the budget (`account_id()`); `label` says
+    `url` is a redis-py URL, `account` the name of the budget (`account_name()`); `label` says
     which account it is to a person reading the keys; `connections` is how many callers may
     ask at once (the job's concurrency). `open()` before the first job, `close()` after the
     last (`BulkUpdater` does both).
@@ -98,20 +104,23 @@ class RedisLimiter:
         self._shared_rate: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._round_trips: collections.deque[float] = collections.deque(maxlen=64)
+        # (loop time, starts the account has recorded): their rate is the account's
+        self._granted: collections.deque[tuple[float, int]] = collections.deque()
 
     @classmethod
     def of(cls, settings: Settings) -> RedisLimiter:
-        """The shared limiter for a job's settings (`redis_url` must be set)."""
+        """The shared schedule for a job's settings (`redis_url` must be set), at the rate the
+        adaptive limiter steering it starts at (it sets the rate from then on)."""
         assert settings.redis_url is not None
         key = settings.api_key.get_secret_value() if settings.api_key else ""
         return cls(
             settings.redis_url,
-            rate=settings.rate,
-            account=account_id(settings.base_url, settings.workspace_id, key),
+            rate=settings.ceiling or START_RATE,
+            account=account_name(settings.base_url, settings.workspace_id, key),
             label=account_label(settings.base_url, settings.workspace_id),
             policy=PausePolicy.of(settings),
             clock=settings.redis_clock,
-            connections=settings.concurrency,
+            connections=settings.in_flight_cap,
         )
 
     def __repr__(self) -> str:  # never the password
@@ -122,7 +131,9 @@ class RedisLimiter:
     async def open(self) -> None:
         """Connect and run the script once; `ConfigError` (URL shown without its password)
         when Redis cannot be reached, refuses the password or cannot run the script."""
-        await self._store.open(self._label, self.rate)
+        hello = await self._store.open(self._label, self.rate)
+        if hello is not None and hello[4]:
+            self._shared_rate = float(hello[4])
         log.info(
             "sharing the rate budget of %s through Redis at %s (keys %s*)",
             self._label,
@@ -146,6 +157,10 @@ class RedisLimiter:
     async def _call(self, op: str, arg: str = "") -> list[Any]:
         """One run of the script; keeps what every answer says of the account's state."""
         reply = await self._store.call(op, self.rate, arg)
+        granted = self._granted
+        granted.append((asyncio.get_running_loop().time(), int(reply[7])))
+        while len(granted) > 2 and granted[1][0] <= granted[-1][0] - _SPAN:
+            granted.popleft()
         self._streak = int(reply[3])
         self._shared_rate = float(reply[4]) if reply[4] else None
         self._limit = float(reply[5])
@@ -243,6 +258,11 @@ class RedisLimiter:
         self._publish("pause", repr(seconds))
         return added
 
+    @property
+    def resumes_at(self) -> float:
+        """Loop time at which the pause, as last heard of, ends (past: none is running)."""
+        return self._resume_at
+
     def stop(self) -> None:
         self._stopped = True
         self._halt.set()
@@ -270,6 +290,20 @@ class RedisLimiter:
     def shared_rate(self) -> float | None:
         """The rate last shared by any process of this account (as of the latest slot)."""
         return self._shared_rate
+
+    def account_starts(self, now: float) -> float | None:
+        """Requests every job of the account started in the last second, as Redis counted
+        them (None until this process has asked for slots over most of a second)."""
+        granted = self._granted
+        if len(granted) < 2 or granted[-1][0] - granted[0][0] < _SPAN / 2:
+            return None
+        then = granted[0]
+        for sample in granted:  # the latest sample at least a second old, else the oldest
+            if sample[0] > now - _SPAN:
+                break
+            then = sample
+        latest = granted[-1]
+        return (latest[1] - then[1]) / max(latest[0] - then[0], _SPAN / 2)
 
     @property
     def account_rate(self) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 from importlib import resources
 from types import ModuleType
@@ -34,8 +35,12 @@ SOCKET_TIMEOUT: Final = 2.0
 #: Fresh connections tried after a failed call (a proxy that dropped an idle connection) before
 #: the job stops.
 RETRIES: Final = 2
-#: The most connections made ahead of the first slot (one per worker, up to this).
-MAX_WARM: Final = 64
+#: The most connections made ahead of the first slot (one per worker, up to this; more are
+#: made when the requests in flight grow).
+MAX_WARM: Final = 16
+#: How long connecting and the first call may take: a host busy starting several jobs at once
+#: may be slow to run them, and nothing waits on a job that has not started.
+OPEN_TIMEOUT: Final = 10.0
 
 
 def budget_keys(account: str) -> tuple[str, str]:
@@ -74,6 +79,7 @@ class BudgetStore:
         self.clock = clock
         self.errors: tuple[type[Exception], ...] = (self._redis.RedisError, TimeoutError)
         self._connections = max(1, min(connections, MAX_WARM))
+        self.job = secrets.token_hex(8)  # this job, to the script (whose rate is in force)
         self._client: Redis | None = None
         self._script: AsyncScript | None = None
 
@@ -81,10 +87,11 @@ class BudgetStore:
     def is_open(self) -> bool:
         return self._script is not None
 
-    async def open(self, label: str, rate: float) -> None:
-        """Connect and run the script once; `ConfigError` saying why when that fails."""
+    async def open(self, label: str, rate: float) -> list[Any] | None:
+        """Connect and run the script once (its answer; None when already open); `ConfigError`
+        saying why when that fails."""
         if self._client is not None:
-            return
+            return None
         redis = self._redis
         try:
             client = redis.asyncio.Redis.from_url(
@@ -102,36 +109,39 @@ class BudgetStore:
         self._client = client
         self._script = client.register_script(SCRIPT)
         try:
-            await self.call("hello", rate, label)
-            # One connection per worker, made now: connecting while the first wave of slots is
-            # handed out would delay some of those calls by milliseconds, and bunch starts.
-            async with asyncio.timeout(SOCKET_TIMEOUT):
+            async with asyncio.timeout(OPEN_TIMEOUT):
+                hello = await self.call("hello", rate, label, within=OPEN_TIMEOUT)
+                # One connection per worker, made now: connecting while the first wave of slots
+                # is handed out would delay some of those calls by milliseconds, bunching starts.
                 await asyncio.gather(*(client.ping() for _ in range(self._connections)))
         except self.errors as exc:
             await self.close()
             raise ConfigError(self.at_start(exc)) from None
+        return hello
 
     async def close(self) -> None:
         client, self._client, self._script = self._client, None, None
         if client is not None:
             await client.aclose()
 
-    async def call(self, op: str, rate: float, arg: str = "") -> list[Any]:
+    async def call(
+        self, op: str, rate: float, arg: str = "", *, within: float | None = None
+    ) -> list[Any]:
         """One run of the script (see schedule.lua for `op`, `arg` and the answer)."""
         if self._script is None:
             raise RuntimeError("RedisLimiter is not open: call `await limiter.open()` first")
         now = "" if self.clock == "redis" else f"{time.time():.6f}"
-        args: list[str | int] = [op, now, repr(float(rate)), arg, repr(SLACK), KEY_TTL_MS]
+        args: list[str | int] = [op, now, repr(float(rate)), arg, repr(SLACK), KEY_TTL_MS, self.job]
         # Not redis-py's socket timeout: it wraps each send in `asyncio.wait_for`, which on
         # Python 3.11 can swallow a cancellation, and a worker the job cancels must end.
-        async with asyncio.timeout(SOCKET_TIMEOUT):
+        async with asyncio.timeout(SOCKET_TIMEOUT if within is None else within):
             reply: list[Any] = await self._script(keys=list(self.keys), args=args)
         return reply
 
     def at_start(self, exc: Exception) -> str:
         """Why a job cannot start: unreachable, a refused password, a script Redis refuses."""
         redis = self._redis
-        where, reason = f"Redis at {self.shown_url}", self._reason(exc)
+        where, reason = f"Redis at {self.shown_url}", self._reason(exc, OPEN_TIMEOUT)
         if isinstance(exc, redis.AuthenticationError | redis.exceptions.NoPermissionError):
             return f"{where} refused the connection ({reason}); check the password in the URL"
         if isinstance(exc, redis.ResponseError):
@@ -147,12 +157,13 @@ class BudgetStore:
         what = "refused the shared schedule" if refused else "is unreachable"
         return f"Redis at {self.shown_url} {what} ({self._reason(exc)}); rerun with --resume"
 
-    def _reason(self, exc: Exception) -> str:
+    def _reason(self, exc: Exception, seconds: float | None = None) -> str:
         """What redis-py said, with the password (should it echo it) taken out."""
         text = str(exc).strip()
         if not text:
             timed_out = isinstance(exc, TimeoutError)
-            text = f"no answer within {SOCKET_TIMEOUT:g}s" if timed_out else type(exc).__name__
+            within = SOCKET_TIMEOUT if seconds is None else seconds
+            text = f"no answer within {within:g}s" if timed_out else type(exc).__name__
         for secret in _passwords(self.url):
             text = text.replace(secret, "***")
         return text

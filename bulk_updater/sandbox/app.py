@@ -14,7 +14,8 @@ The latency stands for the real server's processing time, so it comes after the 
 counted and the update applied: `latency_ms` times a uniform jitter in [0.8, 1.2], drawn from a
 generator seeded by `seed`.
 
-`GET /_sandbox/leads` and `GET /_sandbox/leads/{id}` show the leads to a person with `curl`: no
+`GET /_sandbox/leads` and `GET /_sandbox/leads/{id}` show the leads to a person with `curl`, and
+`GET /_sandbox/stats` what the sandbox counted (for `make bench`, which runs it as a process): no
 key, not counted, no limit, never intercepted.
 """
 
@@ -34,7 +35,7 @@ from aiohttp.typedefs import Handler
 from . import contract, search
 from .faults import FaultPlan, Faults
 from .leads import apply_update
-from .limits import HeaderStyle, RateLimit, RetryAfter
+from .limits import HeaderStyle, RateLimit, RetryAfter, max_in_any_window
 from .state import DEFAULT_SANDBOX_KEY, SandboxState
 
 __all__ = ["HANDLER", "Intercept", "Settings", "create_app"]
@@ -102,6 +103,7 @@ def create_app(
     app.router.add_route("GET", "/v1/leads", handler.list_leads, name=_LIST_LEADS)
     app.router.add_route("GET", "/_sandbox/leads", handler.inspect_leads)
     app.router.add_route("GET", "/_sandbox/leads/{id}", handler.inspect_lead)
+    app.router.add_route("GET", "/_sandbox/stats", handler.inspect_stats)
     return app
 
 
@@ -272,6 +274,23 @@ class _Handler:
             body = {"success": False, "error": {"code": "NOT_FOUND", "message": "Lead not found"}}
             return _pretty(body, status=404)
         return _pretty(lead)
+
+    async def inspect_stats(self, request: web.Request) -> web.StreamResponse:
+        state = self.state
+        arrivals = state.arrivals
+        return _pretty(
+            {
+                "requests": state.requests,
+                "rate_limited": state.rate_limited,
+                "faults": dict(state.faults),
+                "auth_failures": state.auth_failures,
+                "bad_requests": len(state.bad_requests),
+                "stray": len(state.stray),
+                "first_arrival": arrivals[0] if arrivals else None,
+                "last_arrival": arrivals[-1] if arrivals else None,
+                "max_in_any_window": max_in_any_window(arrivals),
+            }
+        )
 
 
 HANDLER = web.AppKey("sandbox-handler", _Handler)

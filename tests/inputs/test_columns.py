@@ -11,6 +11,7 @@ import pytest
 
 from bulk_updater import InputError, LeadUpdate, Source
 from bulk_updater.client import dumps
+from bulk_updater.inputs.columns import ByEmail
 from tests.conftest import write_csv
 from tests.inputs.conftest import jsonl, only_invalid, only_update, read_all, write
 
@@ -51,7 +52,14 @@ def test_underscore_id_column(tmp_path: Path) -> None:
 
 def test_no_id_column(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no `id` column"):
-        Source(write(tmp_path / "in.csv", "email,city\na@example.com,X\n"))
+        Source(write(tmp_path / "in.csv", "firstName,city\nAnn,X\n"))
+
+
+def test_an_email_column_without_an_id_column_matches_by_email(tmp_path: Path) -> None:
+    ((_, item),) = read_all(write(tmp_path / "in.csv", "email,city\n Ann@X.com ,Oslo\n"))
+    assert isinstance(item, ByEmail)
+    assert item.email == "Ann@X.com"
+    assert item.update.body() == {"city": "Oslo"}
 
 
 @pytest.mark.parametrize(

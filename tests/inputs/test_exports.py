@@ -3,6 +3,7 @@ delimiters, spreadsheet debris. Every file here is written byte by byte."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def test_two_headers_never_silently_mean_one_field(tmp_path_factory: pytest.Temp
     if len(set(fields)) < len(fields):
         with pytest.raises(InputError, match=r"both mean|appears twice"):
             Source(str(path))
-    elif "id" not in fields:
+    elif "id" not in fields and "email" not in fields:
         with pytest.raises(InputError, match="no `id` column"):
             Source(str(path))
     else:
@@ -202,6 +203,12 @@ def test_an_unknown_encoding_name_is_a_usage_error(tmp_path: Path) -> None:
         Source(write_bytes(tmp_path, "in.csv", b"id,city\n"), encoding="klingon")
 
 
+@pytest.mark.parametrize("codec", ["idna", "rot13", "base64", "zlib", "punycode"])
+def test_a_codec_that_does_not_read_text_files_is_a_usage_error(tmp_path: Path, codec: str) -> None:
+    with pytest.raises(ConfigError, match=f"--encoding {codec}: not an encoding text files"):
+        Source(write_bytes(tmp_path, "in.csv", f"id,city\n{LEAD},Oslo\n".encode()), encoding=codec)
+
+
 # --- 7. spreadsheet debris
 
 
@@ -260,3 +267,29 @@ def test_a_plan_is_printable(tmp_path: Path) -> None:
     source.close()
     assert re.fullmatch(r"[a-z]+", normal("First-Name _x"))
     assert isinstance(LeadUpdate(id=LEAD, city="x"), LeadUpdate)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"id": LEAD, "jobtitle": None, "jobTitle": "CFO"},
+        {"id": LEAD, "Job Title": "CFO", "jobTitle": None},
+        {"id": LEAD, "customFields.Region": None, "Custom Fields.Region": "EU"},
+        {"id": LEAD, "Email": None, "email": "ann@example.com", "city": "Oslo"},
+    ],
+)
+def test_a_json_null_under_a_second_key_for_one_field_is_not_a_way_around(
+    tmp_path: Path, record: dict[str, object]
+) -> None:
+    """`null` leaves a field alone, but two keys naming one field are refused all the same: which
+    one was meant cannot be told."""
+    path = write_bytes(tmp_path, "in.jsonl", (json.dumps(record) + "\n").encode())
+    ((_, item),) = read_all(path)
+    assert "both mean" in only_invalid(item).message
+
+
+def test_a_long_email_is_matched_whole(tmp_path: Path) -> None:
+    email = "a" * 240 + "@example.com"
+    path = write_bytes(tmp_path, "in.jsonl", f'{{"email": "{email}", "city": "Oslo"}}\n'.encode())
+    ((_, item),) = read_all(path)
+    assert getattr(item, "email", None) == email

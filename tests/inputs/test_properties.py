@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from bulk_updater import Invalid, LeadUpdate, Source
 from bulk_updater.client import dumps
+from bulk_updater.inputs.columns import ByEmail
 from tests.conftest import TOKEN_ID, write_csv
 
 SETTINGS = settings(
@@ -62,7 +63,7 @@ HOSTILE_ID_SAMPLES = (
 
 @dataclass(frozen=True)
 class Ok:
-    lead_id: str
+    lead_id: str | None  # None: the row is matched by its email
     body: dict[str, Any]
     email: str | None
 
@@ -218,6 +219,8 @@ def expect_json_line(line: str) -> Ok | Bad:
         if raw_email is None
         else (raw_email if isinstance(raw_email, str) else json.dumps(raw_email))
     )
+    if not isinstance(raw_email, str) and email is not None and len(email) > 200:
+        email = email[:200] + "…"  # another JSON value is a label: 200 characters at most
     unknown = [k for k, f in zip(record, fields, strict=True) if f is None]
     named = [f for f in fields if f is not None]
     if unknown:
@@ -259,16 +262,25 @@ def expect_json_line(line: str) -> Ok | Bad:
             body["customFields"] = custom
     if not sendable(body):
         problems.append("customFields" if clean(body) else "control character")
+    by_email = raw_id is None and email is not None and "id" not in fields
+    if by_email:  # no id key: the row is matched by its email, which must be an address
+        problems = [p for p in problems if p != "id"]
+        if not re.fullmatch(r"[^\s@]+@[^\s@]+", email.strip()):
+            problems.insert(0, "email")
     if not problems and not body:
         problems.append("no field")
     if problems:
-        return Bad(label, tuple(problems), email)
-    return Ok(raw_id, body, email)
+        return Bad(label, tuple(problems), email.strip() if by_email and email else email)
+    return Ok(None, body, email.strip()) if by_email else Ok(raw_id, body, email)
 
 
-def check(item: LeadUpdate | Invalid, expected: Ok | Bad) -> None:
+def check(item: LeadUpdate | Invalid | ByEmail, expected: Ok | Bad) -> None:
     event("valid row" if isinstance(expected, Ok) else f"invalid row: {expected.problems[0]}")
-    if isinstance(expected, Ok):
+    if isinstance(expected, Ok) and expected.lead_id is None:  # a row to match by its email
+        assert isinstance(item, ByEmail), (item, expected)
+        assert item.email == expected.email
+        assert canon(item.update.body()) == canon(expected.body)
+    elif isinstance(expected, Ok):
         assert isinstance(item, LeadUpdate), (item, expected)
         assert item.id == expected.lead_id
         assert item.email == expected.email

@@ -221,3 +221,75 @@ async def test_a_pause_ending_a_hair_after_now_does_not_spin(
         pacer.hold(math.ulp(virtual_time.now))  # the pause ends one float step after now
         await pacer.acquire()
     assert virtual_time.now == pytest.approx(3.589188570121313)
+
+
+# --- a rate that changes (the adaptive limiter steers it)
+
+
+def most_before(starts: list[float], at: float) -> int:
+    """Starts in the second that ends with the start at `at`, that one included."""
+    return sum(1 for s in starts if at - 1.0 < s <= at)
+
+
+async def test_a_faster_rate_applies_at_once_to_callers_holding_slots(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    pacer = Pacer(1)
+    run = asyncio.ensure_future(hammer(pacer, tasks=16, per_task=1))
+    await advance(2.5)  # three went; thirteen hold slots a second apart
+    pacer.set_rate(20)
+    starts = sorted(await run)
+    assert starts[-1] < 2.5 + 14 * SLACK / 20  # not 13 more seconds
+    later = [s for s in starts if s > 2.5]
+    gaps = [b - a for a, b in itertools.pairwise(later)]
+    assert min(gaps) >= SLACK / 20 - 1e-9  # and no burst
+
+
+async def test_a_slower_rate_counts_the_last_second_against_it(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    pacer = Pacer(50)
+    run = asyncio.ensure_future(hammer(pacer, tasks=32, per_task=6))
+    await advance(1.5)
+    pacer.set_rate(10)
+    starts = sorted(await run)
+    after = [s for s in starts if s > 1.5]
+    assert after
+    assert all(most_before(starts, s) <= 10 for s in after)
+
+
+@pytest.mark.parametrize("seed", range(8))
+async def test_rates_changing_at_random_never_break_the_rate_in_force(
+    virtual_time: VirtualTimeLoop, seed: int
+) -> None:
+    rnd = random.Random(seed)
+    pacer = Pacer(rnd.choice([1, 5, 40]))
+    starts: list[tuple[float, int]] = []  # (time, the most allowed in the second ending there)
+    loop = virtual_time
+
+    async def user() -> None:
+        while loop.time() < 12:
+            await pacer.acquire()
+            starts.append((loop.time(), max(1, math.floor(pacer.rate))))
+            await advance(rnd.choice([0, 0, 0.001, rnd.uniform(0, 1)]))
+
+    async def steer() -> None:
+        while True:
+            await advance(rnd.uniform(0, 0.7))
+            if rnd.random() < 0.2:
+                pacer.hold(rnd.uniform(0, 1.5))
+            else:
+                pacer.set_rate(rnd.choice([0.5, 1, 2.5, 7, 31, 45, 120]))
+
+    with real_time_limit(10):
+        steering = asyncio.ensure_future(steer())
+        await asyncio.gather(*(user() for _ in range(rnd.choice([1, 8, 64]))))
+        steering.cancel()
+    times = [t for t, _ in starts]
+    assert times
+    assert all(most_before(times, t) <= allowed for t, allowed in starts)
+
+
+def test_set_rate_needs_a_rate() -> None:
+    with pytest.raises(ValueError, match="above 0"):
+        Pacer(10).set_rate(0)

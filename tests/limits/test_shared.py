@@ -293,7 +293,7 @@ async def test_callers_cancelled_mid_call_end(redis_url: str) -> None:
 
 
 async def test_a_redis_that_never_answers_is_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bulk_updater.limits.store.SOCKET_TIMEOUT", 0.2)
+    monkeypatch.setattr("bulk_updater.limits.store.OPEN_TIMEOUT", 0.2)
     held: list[asyncio.StreamWriter] = []
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

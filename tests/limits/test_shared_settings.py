@@ -9,8 +9,9 @@ import sys
 import pytest
 
 from bulk_updater import ConfigError
-from bulk_updater.account import account_id
-from bulk_updater.limits import limiter_for
+from bulk_updater.account import account_name
+from bulk_updater.limits import AdaptiveLimiter, limiter_for
+from bulk_updater.limits.adaptive import START_RATE
 from bulk_updater.limits.shared import RedisLimiter
 from bulk_updater.settings import Settings, hide_password
 
@@ -20,10 +21,22 @@ def test_limiter_for_builds_the_shared_one_for_the_account() -> None:
         api_key="sk_live_abc", workspace_id="ws1", rate=60, redis_url="redis://h:1/0"
     )
     chosen = limiter_for(settings)
-    assert isinstance(chosen, RedisLimiter)
-    assert chosen.account == account_id(settings.base_url, "ws1", "sk_live_abc")
-    assert chosen.rate == 60
-    assert chosen.clock == "redis"
+    assert isinstance(chosen, AdaptiveLimiter)  # the rate adapts, on the shared schedule
+    shared = chosen.pacer
+    assert isinstance(shared, RedisLimiter)
+    assert shared.account == account_name(settings.base_url, "ws1", "sk_live_abc")
+    assert shared.rate == 60
+    assert shared.clock == "redis"
+    assert chosen.controller.measure is not None  # measured on the account
+
+
+def test_rate_auto_on_a_shared_budget_starts_where_auto_does() -> None:
+    settings = Settings.build(api_key="sk_live_abc", redis_url="redis://h:1/0")
+    chosen = limiter_for(settings)
+    assert isinstance(chosen, AdaptiveLimiter)
+    assert isinstance(chosen.pacer, RedisLimiter)
+    assert settings.rate == "auto"
+    assert chosen.pacer.rate == START_RATE
 
 
 def test_a_missing_redis_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

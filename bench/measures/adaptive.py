@@ -1,0 +1,182 @@
+"""Finding an API's real limit: bulk-updater against the sandbox run as a process of its own.
+
+- `hidden_limit`: a hidden 40/s limit (+5 burst, never advertised), 40 ms answers, 2,000 rows,
+  `--concurrency 32`: `--rate 400` and `--rate auto` within 1.25x of rows / 40 with at most 3%
+  of the rows answered 429; with `--headers xrl`, at most one 429 in all.
+- `slow_api`: 400 ms answers and no limit, `--rate 50` with the default concurrency: 47.5/s.
+- `faults`: the test suite's faults job (10% faults, 1,000 rows, `--rate 400`, short timeouts
+  and backoffs: `bench/faults_child.py`) against 150/s, with rate-limit headers on every answer
+  as SendKit reportedly sends them: within 1.6x of rows / 150 from the first request to the last
+  (the sandbox's own arrival times). The same without headers, and told the exact limit, are
+  shown beside it, not held to a target.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Final
+
+from harness import BENCH, PY, BenchError, _env, _options, progress, run_child
+from results import Context, Result, Section, Table, Target, verdict
+from sandboxes import SandboxProcess, write_leads
+
+LIMIT: Final = 40
+BURST: Final = 5
+LATENCY_MS: Final = 40
+HIDDEN_ROWS: Final = 2_000
+TARGET_TIME: Final = 1.25  # x rows / LIMIT
+TARGET_429_SHARE: Final = 0.03
+TARGET_429_HEADERS: Final = 1
+SLOW_MS: Final = 400
+SLOW_RATE: Final = 50
+TARGET_SLOW: Final = 47.5
+FAULTS_LIMIT: Final = 150
+FAULTS_ROWS: Final = 1_000
+TARGET_FAULTS: Final = 1.6
+CHILD_TIMEOUT: Final = 600.0
+
+
+def run_cli(url: str, csv_path: Path, tmp: Path, **options: object) -> dict[str, Any]:
+    """`bulk-updater run` on `csv_path` against `url`; its `--summary-json`, with wall time."""
+    tag = f"adaptive-{time.monotonic_ns()}"
+    report, summary = tmp / f"{tag}.report.csv", tmp / f"{tag}.summary.json"
+    argv = [PY, "-m", "bulk_updater", "run", str(csv_path), "-q"]
+    argv += _options(base_url=url, report=report, summary_json=summary, **options)
+    child = run_child(argv, _env(), tmp / f"{tag}.log", CHILD_TIMEOUT)
+    if child.returncode not in (0, 1):
+        raise BenchError(f"bulk-updater exited {child.returncode}: {child.log[-2000:]}")
+    data: dict[str, Any] = json.loads(summary.read_text())
+    return data | {"wall_s": child.wall_s}
+
+
+def _job(ctx: Context, rows: int, sandbox: list[str], **options: object) -> dict[str, Any]:
+    csv_path = ctx.csv(rows, seed=40)
+    with SandboxProcess(write_leads(csv_path), *sandbox) as server:
+        summary = run_cli(server.url, csv_path, ctx.tmp, **options)
+        stats = server.stats()
+    if summary["counts"]["updated"] != rows:
+        raise BenchError(f"expected {rows} rows updated: {summary['counts']}")
+    return summary | {"server": stats}
+
+
+def _rows(ctx: Context, rows: int) -> int:
+    return max(200, rows // 10) if ctx.quick else rows
+
+
+def hidden_limit(ctx: Context) -> Result:
+    rows = _rows(ctx, HIDDEN_ROWS)
+    ideal = rows / LIMIT
+    window = ["--rate", str(LIMIT), "--burst", str(BURST), "--latency-ms", str(LATENCY_MS)]
+    cases = [
+        ("--rate 400", [], "400", TARGET_429_SHARE * rows),
+        ("--rate auto", [], "auto", TARGET_429_SHARE * rows),
+        ("--rate 400, --headers xrl", ["--headers", "xrl"], "400", TARGET_429_HEADERS),
+        ("--rate auto, --headers xrl", ["--headers", "xrl"], "auto", TARGET_429_HEADERS),
+    ]
+    table_rows, targets, readme, data = [], [], [], {}
+    for name, extra, rate, most in cases:
+        progress(f"hidden limit: {rows} rows, {name}")
+        job = _job(ctx, rows, window + extra, rate=rate, concurrency=32)
+        ratio, limited = job["duration_s"] / ideal, job["rate_limited"]
+        ok_time, ok_429 = ratio <= TARGET_TIME, limited <= most
+        settled = f"{job['settled_rate']}/s: {job['settled_why']}"
+        table_rows.append(
+            (name, f"{job['duration_s']:.1f}", f"{ratio:.2f}x", limited,
+             f"{limited / rows:.1%}", job["server"]["max_in_any_window"], settled)
+        )  # fmt: skip
+        share = f"<= {most:g} x 429" if most == TARGET_429_HEADERS else f"<= {most / rows:.0%} 429"
+        targets += [
+            Target(f"hidden 40/s, {name}: <= {TARGET_TIME}x ideal", f"{ratio:.2f}x", ok_time),
+            Target(f"hidden 40/s, {name}: {share}", str(limited), ok_429),
+        ]
+        readme.append(
+            (f"hidden 40/s (+5), 40 ms, {rows:,} rows, {name}",
+             f"**{ratio:.2f}x** ideal, {limited} x 429; settled at {settled}",
+             f"<= {TARGET_TIME}x, {share}", verdict(ok_time and ok_429))
+        )  # fmt: skip
+        data[name] = {k: job[k] for k in ("duration_s", "rate_limited", "requests", "server")}
+        data[name] |= {"ratio": ratio, "settled_rate": job["settled_rate"]}
+    table = Table.of(
+        "job|duration s|x ideal|429s|429s / rows|max arrivals in 1 s|settled", table_rows
+    )
+    title = (
+        f"A hidden {LIMIT}/s limit (+{BURST} burst), {LATENCY_MS} ms answers, {rows:,} rows, "
+        f"--concurrency 32: ideal {ideal:.0f} s"
+    )
+    return Result([Section(title, [table])], targets, readme, data)
+
+
+def slow_api(ctx: Context) -> Result:
+    rows = _rows(ctx, HIDDEN_ROWS)
+    progress(f"slow API: {rows} rows, {SLOW_MS} ms answers, --rate {SLOW_RATE}")
+    job = _job(ctx, rows, ["--latency-ms", str(SLOW_MS)], rate=SLOW_RATE)
+    achieved = job["requests"] / job["duration_s"]
+    ok = achieved >= TARGET_SLOW
+    table = Table.of(
+        "requests|duration s|achieved req/s|old cap (8 / 0.4 s)",
+        [(job["requests"], f"{job['duration_s']:.1f}", f"{achieved:.1f}", "20.0")],
+    )
+    title = f"A slow API: {SLOW_MS} ms answers, --rate {SLOW_RATE}, default concurrency"
+    return Result(
+        [Section(title, [table])],
+        [Target(f"{SLOW_MS} ms answers, --rate {SLOW_RATE}: >= {TARGET_SLOW}/s",
+                f"{achieved:.1f}", ok)],
+        [(f"{SLOW_MS} ms answers, --rate {SLOW_RATE}, default concurrency",
+          f"**{achieved:.1f}** req/s", f">= {TARGET_SLOW}", verdict(ok))],
+        {"achieved_rate": achieved, "duration_s": job["duration_s"]},
+    )  # fmt: skip
+
+
+def _faults_job(ctx: Context, rate: str, headers: bool) -> dict[str, Any]:
+    csv_path = ctx.csv(_rows(ctx, FAULTS_ROWS), seed=11)
+    sandbox = ["--rate", str(FAULTS_LIMIT), "--fault-rate", "0.1", "--seed", "3"]
+    sandbox += ["--faults", "503,500,drop,slow", "--slow-seconds", "0.6"]
+    sandbox += ["--headers", "xrl"] if headers else []
+    with SandboxProcess(write_leads(csv_path), *sandbox) as server:
+        out = ctx.tmp / f"faults-{time.monotonic_ns()}.json"
+        argv = [PY, str(BENCH / "faults_child.py"), str(csv_path), "--rate", rate]
+        argv += ["--base-url", server.url, "--out", str(out)]
+        child = run_child(argv, _env(), out.with_suffix(".log"), CHILD_TIMEOUT)
+        if child.returncode != 0:
+            raise BenchError(f"faults_child exited {child.returncode}: {child.log[-2000:]}")
+        stats = server.stats()
+    summary: dict[str, Any] = json.loads(out.read_text())
+    return summary | {"server": stats, "span_s": stats["last_arrival"] - stats["first_arrival"]}
+
+
+def faults(ctx: Context) -> Result:
+    rows = _rows(ctx, FAULTS_ROWS)
+    ideal = rows / FAULTS_LIMIT
+    cases = [
+        ("--rate 400, X-RateLimit-* headers", "400", True),
+        ("--rate 400, no headers", "400", False),
+        (f"--rate {FAULTS_LIMIT} (the exact limit), no headers", str(FAULTS_LIMIT), False),
+    ]
+    table_rows, data = [], {}
+    for name, rate, headers in cases:
+        progress(f"faults job: {rows} rows, {name}")
+        job = _faults_job(ctx, rate, headers)
+        ratio = job["span_s"] / ideal
+        table_rows.append(
+            (name, f"{job['span_s']:.2f}", f"{ratio:.2f}x", job["requests"],
+             job["rate_limited"], f"{job['settled_rate']}/s: {job['settled_why']}")
+        )  # fmt: skip
+        data[name] = {"span_s": job["span_s"], "ratio": ratio, "requests": job["requests"]}
+        data[name] |= {"rate_limited": job["rate_limited"], "server": job["server"]}
+    ratio = data[cases[0][0]]["ratio"]
+    ok = ratio <= TARGET_FAULTS
+    table = Table.of("job|first to last request s|x ideal|requests|429s|settled", table_rows)
+    title = (
+        f"The faults job: 10% faults (503, 500, drop, slow 0.6 s), {rows:,} rows, 32 workers, "
+        f"0.3 s timeout, against {FAULTS_LIMIT}/s: ideal {ideal:.1f} s"
+    )
+    return Result(
+        [Section(title, [table])],
+        [Target(f"faults job with headers: <= {TARGET_FAULTS}x ideal", f"{ratio:.2f}x", ok)],
+        [(f"faults job ({rows:,} rows, 10% faults, {FAULTS_LIMIT}/s) with rate-limit headers",
+          f"**{ratio:.2f}x** ideal, first to last request", f"<= {TARGET_FAULTS}x",
+          verdict(ok))],
+        data,
+    )  # fmt: skip

@@ -1,0 +1,188 @@
+"""Matching rows by email: each email resolved to its lead id through the API's search, once.
+
+The API has no lookup by email, only `GET /v1/leads?search=` (a text search: `ann@x.com` also
+finds `joann@x.com`), so every page of the search is read and only leads whose email equals the
+row's, ignoring case and spaces around it, count. None: `not_found`. Several: `rejected`
+(`AMBIGUOUS_EMAIL`). One: the row is sent to that lead. A search is a request like any other: the
+same limiter, retries and stops as a PATCH (`Deliverer.search`).
+
+Each distinct email is searched once per run: the rows of one email wait for the one search, and
+its answer is kept (on disk past a few thousand, so memory stays flat). The resolution happens
+as the feeder reads the row, before it joins its lead's chain, so two rows whose emails resolve
+to the same lead are still sent in input order, never at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from pydantic import ValidationError
+
+from ..client import Searcher
+from ..deliver import Deliverer
+from ..inputs import Invalid, Item, Row
+from ..inputs.columns import ByEmail
+from ..models import LeadUpdate, Outcome, Status
+from ..retry import Delivery
+from .admission import Admitted
+from .diskmap import DiskMap
+
+Match = Literal["id", "email"] | None
+MAX_PAGES: Final = 1000  # a search that goes on longer than this is a server bug, not a match
+
+
+def normal_email(email: str) -> str:
+    """An email as it is compared: the API stores emails lower-cased."""
+    return email.strip().casefold()
+
+
+def keyed(item: Item, match: Match) -> Item:
+    """What a row is matched by: its id, or (`match="email"`, or no id) its email."""
+    if match == "email" and isinstance(item, LeadUpdate):
+        if not item.email:
+            return Invalid(item.id, "no email to match by (--match email); add an email column")
+        return ByEmail(item.email, item)
+    if match == "id" and isinstance(item, ByEmail):
+        return Invalid("", "no id to match by (--match id); add an id column", item.email)
+    return item
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the search found for one email: the lead ids that have it, or why it failed."""
+
+    ids: tuple[str, ...] = ()
+    failed: Delivery | None = None
+
+    def encode(self) -> str:
+        return "\n".join(self.ids) if self.failed is None else ""
+
+
+class MatchByEmail:
+    """The rule that resolves rows keyed by email (`Admission`: see `admission.py`)."""
+
+    def __init__(self, match: Match, searcher: object, deliverer: Deliverer) -> None:
+        self.match = match
+        self._searcher: Searcher | None = searcher if isinstance(searcher, Searcher) else None
+        self._deliverer = deliverer
+        self._answers = DiskMap()  # normal email -> the ids that have it, one a line
+        self._failed: dict[str, Answer] = {}  # searches that failed: kept, few
+        self._searches: dict[str, asyncio.Task[Answer]] = {}
+        self.emails = 0  # distinct emails searched
+
+    def admit(self, row: Row) -> Admitted | Awaitable[Admitted]:
+        if type(row.item) is LeadUpdate and self.match != "email":
+            return row  # the usual row: matched by its id
+        item = keyed(row.item, self.match)
+        if not isinstance(item, ByEmail):
+            return row if item is row.item else row._replace(item=item)
+        if self._searcher is None:
+            return row._replace(item=Invalid("", "matching by email needs the API", item.email))
+        key = normal_email(item.email)
+        known = self._answers.get(key)
+        if known is not None:
+            return self._settle(row, item, Answer(tuple(known.split("\n")) if known else ()))
+        if key in self._failed:
+            return self._settle(row, item, self._failed[key])
+        return self._wait(row, item, key)
+
+    def _wait(self, row: Row, item: ByEmail, key: str) -> asyncio.Future[Admitted]:
+        """The row's decision, once the search for its email has answered (one search an email:
+        the first row starts it, the others wait for it)."""
+        task = self._searches.get(key)
+        if task is None:
+            self.emails += 1
+            task = self._searches[key] = asyncio.create_task(self._search(item.email))
+            task.add_done_callback(lambda done: self._keep(key, done))
+        decision: asyncio.Future[Admitted] = asyncio.get_running_loop().create_future()
+
+        def settle(done: asyncio.Task[Answer]) -> None:
+            if decision.done():
+                return
+            if done.cancelled():
+                decision.cancel()
+            elif (error := done.exception()) is not None:
+                decision.set_exception(error)
+            else:
+                decision.set_result(self._settle(row, item, done.result()))
+
+        task.add_done_callback(settle)
+        return decision
+
+    def _keep(self, key: str, task: asyncio.Task[Answer]) -> None:
+        self._searches.pop(key, None)
+        if task.cancelled() or task.exception() is not None:
+            return
+        answer = task.result()
+        if answer.failed is None:
+            self._answers.put(key, answer.encode())
+        elif answer.failed.status is not Status.ABORTED:  # a stopped job's search is no answer
+            self._failed[key] = answer
+
+    async def _search(self, email: str) -> Answer:
+        """Every page of the search for `email`; the ids of the leads that have exactly it."""
+        wanted, cursor, ids = normal_email(email), None, []
+        assert self._searcher is not None
+        searcher: Searcher = self._searcher
+        for _ in range(MAX_PAGES):
+            budget = self._deliverer.budget()
+            result = await self._deliverer.search(searcher, email, cursor, budget)
+            page = result.reply.page if result.reply is not None else None
+            if result.status is not Status.UPDATED or page is None:
+                return Answer(failed=result)
+            ids += [lead for lead, found in page.leads if normal_email(found) == wanted]
+            if page.next_cursor is None:
+                return Answer(tuple(dict.fromkeys(ids)))
+            cursor = page.next_cursor
+        return Answer(failed=Delivery(Status.FAILED, 0, message="the search did not end"))
+
+    def _settle(self, row: Row, item: ByEmail, answer: Answer) -> Admitted:
+        email = item.email
+        if answer.failed is not None:
+            done = answer.failed
+            what = "failed" if done.status is Status.FAILED else "was refused"
+            if done.status is Status.ABORTED:
+                what = "was cut off"
+            message = f"the search for {email} {what}: {done.message or done.error_code}"
+            return _outcome(row, email, done.status, message, done.http_status, done.error_code)
+        if not answer.ids:
+            return _outcome(row, email, Status.NOT_FOUND, f"no lead has the email {email}")
+        if len(answer.ids) > 1:
+            message = f"{len(answer.ids)} leads have the email {email}; update them by id"
+            return _outcome(row, email, Status.REJECTED, message, code="AMBIGUOUS_EMAIL")
+        try:
+            update = LeadUpdate.model_validate({**item.update.model_dump(), "id": answer.ids[0]})
+        except ValidationError:
+            message = f"the search for {email} gave an id that is not a plain token"
+            return _outcome(row, email, Status.REJECTED, message, code="UNSAFE_ID")
+        return row._replace(item=update)
+
+    def close(self) -> None:
+        for task in self._searches.values():
+            task.cancel()
+        self._answers.close()
+
+
+def _outcome(
+    row: Row,
+    email: str,
+    status: Status,
+    message: str,
+    http: int | None = None,
+    code: str | None = None,
+) -> Outcome:
+    return Outcome.trusted(
+        row=row.number,
+        line=row.line,
+        id="",
+        status=status,
+        http_status=http,
+        error_code=code,
+        message=message,
+        attempts=0,
+        duration_ms=None,
+        email=email,
+    )

@@ -1,0 +1,46 @@
+"""The outcome of each row: one the engine decides itself, and one the API answered."""
+
+from __future__ import annotations
+
+from ..inputs import Row
+from ..models import LeadUpdate, Outcome, Status
+from ..retry import Delivery
+
+Finished = tuple[Outcome, Row]  # a row's outcome, with the row (its cells, for --rejects)
+
+
+def outcome_of(row: Row, status: Status, message: str, attempts: int = 0) -> Outcome:
+    """The outcome of a row the engine answers itself (nothing was sent, or no answer came)."""
+    item = row.item
+    return Outcome.trusted(
+        row=row.number,
+        line=row.line,
+        id=item.id,
+        status=status,
+        http_status=None,
+        error_code=None,
+        message=message,
+        attempts=attempts,
+        duration_ms=None,
+        email=item.email,
+    )
+
+
+def sent(row: Row, update: LeadUpdate, result: Delivery, stop_message: str | None) -> Outcome:
+    """The outcome of a row that was sent (or meant to be): what its delivery came to."""
+    message = result.message
+    if result.status is Status.ABORTED and stop_message:
+        message = f"{message}: {stop_message}" if message else stop_message
+    duration = result.duration
+    return Outcome.trusted(
+        row=row.number,
+        line=row.line,
+        id=update.id,
+        status=result.status,
+        http_status=result.http_status,
+        error_code=result.error_code,
+        message=message,
+        attempts=result.attempts,
+        duration_ms=None if duration is None else int(duration * 1000),
+        email=update.email,
+    )

@@ -1,0 +1,212 @@
+"""`skip_unchanged`: a row that would change nothing is `unchanged`, not sent.
+
+`Unchanged` (a rule, after `Resume`) compares what a row sets with what its lead is known to
+hold: what the state file remembers, looked up for a whole batch of rows before they are
+admitted (`prefetch`), with this run's accepted changes of the lead on top. It decides at
+`admit()` when the lead has no earlier row still in the pipeline. Otherwise it decides at
+`ready()`, once those rows have finished and their outcomes are recorded. So the comparison is
+exact: with `A→x, A→y, A→x`, the third row is compared with `y`.
+
+`Remember` (a sink) records every outcome. A 2xx adds the row's fields to what the lead is known
+to hold and queues them for the file. A request that may have been applied without an answer
+(`failed` or `aborted` after an attempt) makes the fields it set unknown, so they are sent
+again. Nothing else changes anything: `not_found`, `rejected` and `invalid` rows were not
+applied.
+
+This run's changes stay in memory until the file has them (`Store.committed`) and their lead has
+no row in the pipeline, and lookups made before a commit are used only within their batch, so a
+change is never lost between memory and file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Final
+
+from ..inputs import Row
+from ..models import LeadUpdate, Outcome, Status
+from ..settings import Settings
+from ..state import Fields, Store, apply, flatten, holds, state_path, unknown
+from .admission import Admitted
+from .outcomes import outcome_of
+
+UNCHANGED_MESSAGE: Final = "not sent: the lead holds these values (as this tool last set them)"
+_UNCERTAIN: Final = frozenset({Status.FAILED, Status.ABORTED})
+
+
+@dataclass(slots=True)
+class _Lead:
+    """A lead with rows passed on: what the file held when it entered, its rows in order."""
+
+    stored: Fields | None
+    rows: collections.deque[int] = field(default_factory=collections.deque)
+    waiter: tuple[int, asyncio.Future[None]] | None = None  # a row waiting in `ready()`
+
+
+class Unchanged:
+    """The rule of `skip_unchanged`; its `Remember` sink must see every outcome of the run."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._looked_up: dict[str, Fields] = {}  # the current batch's leads, as the file has them
+        self._asked: set[str] = set()  # the ids looked up for the current batch
+        self._leads: dict[str, _Lead] = {}  # leads with rows passed on, not yet recorded
+        self._deferred: set[int] = set()  # rows to decide at `ready()`
+        self._wanted: dict[int, Fields] = {}  # what each row passed on sets, flat
+        # This run's changes the file may not have yet: lead -> (last sequence number, change).
+        self._changes: dict[str, tuple[int, Fields]] = {}
+        self._order: collections.deque[tuple[int, str]] = collections.deque()
+        self._held: list[str] = []  # committed, but the lead still has rows in the pipeline
+
+    # --- the rule ---------------------------------------------------------------------------
+
+    def prefetch(self, rows: list[Row]) -> None:
+        self._forget_committed()  # first: every lookup below sees what was committed so far
+        self._asked = {row.item.id for row in rows if isinstance(row.item, LeadUpdate)}
+        self._looked_up = self.store.lookup(self._asked)
+
+    def admit(self, row: Row) -> Admitted:
+        item = row.item
+        if not isinstance(item, LeadUpdate):
+            return row
+        wanted = flatten(item)
+        lead = self._leads.get(item.id)
+        if lead is not None:  # an earlier row of the lead is in the pipeline: decide after it
+            lead.rows.append(row.number)
+            self._deferred.add(row.number)
+            self._wanted[row.number] = wanted
+            return row
+        if item.id not in self._asked:  # an earlier rule gave the row another id
+            self._asked.add(item.id)
+            self._looked_up.update(self.store.lookup([item.id]))
+        stored = self._looked_up.get(item.id)
+        if holds(self._known(item.id, stored), wanted):
+            return outcome_of(row, Status.UNCHANGED, UNCHANGED_MESSAGE)
+        lead = self._leads[item.id] = _Lead(stored)
+        lead.rows.append(row.number)
+        self._wanted[row.number] = wanted
+        return row
+
+    def ready(self, row: Row) -> Admitted | Awaitable[Admitted]:
+        if row.number not in self._deferred:
+            return row
+        return self._decide(row)
+
+    async def _decide(self, row: Row) -> Admitted:
+        """Once every earlier row of the lead is recorded (they have finished already)."""
+        item = row.item
+        assert isinstance(item, LeadUpdate)
+        lead = self._leads[item.id]
+        if lead.rows[0] != row.number:
+            waiter = asyncio.get_running_loop().create_future()
+            lead.waiter = (row.number, waiter)
+            try:
+                await waiter
+            finally:
+                lead.waiter = None
+        self._deferred.discard(row.number)
+        if holds(self._known(item.id, lead.stored), self._wanted[row.number]):
+            return outcome_of(row, Status.UNCHANGED, UNCHANGED_MESSAGE)
+        return row
+
+    def close(self) -> None:
+        pass  # the store is closed by `Remember`, which sees the last outcome
+
+    def _known(self, lead: str, stored: Fields | None) -> Fields | None:
+        change = self._changes.get(lead)
+        return stored if change is None else apply(stored, change[1])
+
+    # --- outcomes ---------------------------------------------------------------------------
+
+    def record(self, outcome: Outcome, row: Row) -> None:
+        """A row's outcome: what it changes of what the lead is known to hold."""
+        item = row.item
+        lead = self._leads.get(item.id) if isinstance(item, LeadUpdate) else None
+        if lead is None or row.number not in lead.rows:
+            return  # not passed on by this rule: answered before sending
+        assert isinstance(item, LeadUpdate)
+        lead.rows.remove(row.number)  # the first, but for rows aborted at a stop
+        self._deferred.discard(row.number)
+        wanted = self._wanted.pop(row.number)
+        if outcome.status is Status.UPDATED:
+            self._note(item.id, wanted)
+        elif outcome.status in _UNCERTAIN and outcome.attempts:
+            self._note(item.id, unknown(wanted))
+        if not lead.rows:
+            del self._leads[item.id]
+            return
+        waiter = lead.waiter
+        if waiter is not None and waiter[0] == lead.rows[0] and not waiter[1].done():
+            waiter[1].set_result(None)  # its earlier rows are all recorded now
+
+    def _note(self, lead: str, change: Fields) -> None:
+        seq = self.store.change(lead, change)
+        earlier = self._changes.get(lead)
+        self._changes[lead] = (seq, {**earlier[1], **change} if earlier else change)
+        self._order.append((seq, lead))
+
+    def _forget_committed(self) -> None:
+        """Drop the changes the file has, unless their lead has a row in the pipeline (its
+        `stored` predates them)."""
+        committed = self.store.committed
+        held, self._held = self._held, []
+        for lead in held:
+            change = self._changes.get(lead)
+            if change is not None and change[0] <= committed:
+                self._drop(lead)
+        while self._order and self._order[0][0] <= committed:
+            seq, lead = self._order.popleft()
+            change = self._changes.get(lead)
+            if change is not None and change[0] == seq:  # else a later change is to come
+                self._drop(lead)
+
+    def _drop(self, lead: str) -> None:
+        if lead in self._leads:
+            self._held.append(lead)
+        else:
+            del self._changes[lead]
+
+
+class Remember:
+    """The sink of `skip_unchanged`: records outcomes, closes the state file with the counts."""
+
+    def __init__(self, rule: Unchanged) -> None:
+        self.rule = rule
+        self.counts: collections.Counter[str] = collections.Counter()
+
+    def write(self, outcome: Outcome, row: Row) -> None:
+        self.rule.record(outcome, row)
+        counts = self.counts
+        counts["rows"] += 1
+        if outcome.attempts:
+            counts["sent"] += 1
+        if outcome.status is Status.UNCHANGED:
+            counts["unchanged"] += 1
+        elif outcome.status is Status.UPDATED:
+            counts["accepted"] += 1
+
+    def flush(self) -> None:
+        pass  # the writer thread commits on its own clock, so that writes stay batched
+
+    def close(self) -> None:
+        self.rule.store.close(self.counts)
+
+
+async def open_unchanged(settings: Settings, input_name: str) -> Unchanged:
+    """The rule of a job, its state file opened in a thread: it may wait for another run."""
+    workspace = f" workspace {settings.workspace_id}" if settings.workspace_id else ""
+    path = state_path(settings)
+
+    def open_store() -> Store:
+        store = Store(path, account=settings.base_url + workspace)
+        try:
+            store.begin(input_name)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    return Unchanged(await asyncio.to_thread(open_store))

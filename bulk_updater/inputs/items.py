@@ -1,0 +1,55 @@
+"""What a record becomes: a `LeadUpdate`, a row to match by email, or `Invalid`; and the `Row`
+that carries it with its number, line and cells through the job."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, NamedTuple
+
+from ..models import LeadUpdate
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """A record that cannot be sent; `id` and `email` are what the record held, for the report."""
+
+    id: str
+    message: str
+    email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ByEmail:
+    """A row keyed by email: its lead id is found through the API's search before it is sent.
+
+    `update` holds the fields to set, checked like any row's; its id is a stand-in until then.
+    """
+
+    email: str
+    update: LeadUpdate
+
+    @property
+    def id(self) -> str:
+        return ""  # not known yet: the report shows the id the email resolves to
+
+
+Item = LeadUpdate | Invalid | ByEmail
+#: The id a row keyed by email is checked with until its real id is known.
+STAND_IN_ID: Final = "0"
+EMAIL_PATTERN: Final = re.compile(r"[^\s@]+@[^\s@]+")
+
+
+#: A record as it was read: a table's cells, a JSON line's text, or the caller's own object.
+Raw = tuple[str, ...] | str | Mapping[str, Any] | None
+
+
+class Row(NamedTuple):
+    """One record read: its number, what it became, where it starts in the file (the line, or
+    the sheet's row), and the record as read (for `--rejects`). A tuple: one is made per row."""
+
+    number: int
+    item: Item
+    line: int | None = None
+    raw: Raw = None

@@ -1,0 +1,99 @@
+"""How a cell or JSON value becomes a field's value, and how a problem with one is worded."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from ..models import LeadUpdate
+from .items import EMAIL_PATTERN, STAND_IN_ID, ByEmail, Invalid, Item
+from .schema import hint
+
+
+def problem_of(exc: ValidationError) -> str:
+    """One line naming each column with a problem and what it must be, in plain words."""
+    parts: list[str] = []
+    for error in exc.errors(include_url=False, include_input=False):
+        part = _plain(tuple(str(p) for p in error["loc"]), error["type"], str(error["msg"]))
+        if part not in parts:  # a union type reports one problem once per member
+            parts.append(part)
+    return "; ".join(parts)
+
+
+def _plain(loc: tuple[str, ...], kind: str, message: str) -> str:
+    if kind == "value_error" or not loc:  # our own validators' words
+        message = message.removeprefix("Value error, ")
+        return f"column {'.'.join(loc)}: {message}" if loc else message
+    field = loc[0]
+    if field == "tags":
+        return "column tags: must be a list of strings"
+    if field == "customFields" and len(loc) > 1:
+        return f"column customFields.{loc[1]}: must be text, a number, true/false or null"
+    if field == "customFields":
+        return "column customFields: must be an object (name: value)"
+    if kind == "extra_forbidden":
+        return f"unknown column `{field}`{hint(field)}"
+    return f"column {field}: must be text"
+
+
+_LABEL_LIMIT: Final = 200
+
+
+def label(value: object) -> str:
+    """An id or email as the report shows it, whatever type a JSON record gave it (bounded)."""
+    if not isinstance(value, str):
+        try:
+            value = json.dumps(value, default=str)
+        except (ValueError, RecursionError):
+            return f"<{type(value).__name__} nested too deeply>"
+    return value if len(value) <= _LABEL_LIMIT else value[:_LABEL_LIMIT] + "…"
+
+
+def validate(data: dict[str, Any], rid: str, email: str | None) -> LeadUpdate | Invalid:
+    try:
+        return LeadUpdate.model_validate(data)
+    except ValidationError as exc:
+        return Invalid(rid, problem_of(exc), email)
+    except RecursionError:
+        return Invalid(rid, "a value is nested too deeply", email)
+
+
+def by_email(data: dict[str, Any], email: str) -> Item:
+    """A row to match by `email`, its fields checked now (with a stand-in id)."""
+    email = email.strip()
+    if not email:
+        return Invalid("", "column email: is empty (the rows are matched by email)")
+    if EMAIL_PATTERN.fullmatch(email) is None:
+        return Invalid("", f"column email: {label(email)!r} is not an email address", email)
+    checked = validate({**data, "id": STAND_IN_ID, "email": email}, "", email)
+    return ByEmail(email, checked) if isinstance(checked, LeadUpdate) else checked
+
+
+def parse_tags(cell: str) -> list[str] | str:
+    """The tag list of a cell, or a problem message."""
+    if cell.lstrip().startswith("["):
+        try:
+            tags = json.loads(cell)
+        except json.JSONDecodeError as exc:
+            return f"column tags: not a valid JSON array ({exc.msg})"
+        except RecursionError:
+            return "column tags: the JSON array is nested too deeply"
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            return "column tags: the JSON array must hold only strings"
+        return tags
+    tags = [t.strip() for t in cell.split(";") if t.strip()]
+    return tags if tags else f"column tags: no tag in {cell!r}"
+
+
+def parse_custom_json(cell: str) -> dict[str, Any] | str:
+    try:
+        value = json.loads(cell)
+    except json.JSONDecodeError as exc:
+        return f"column customFields: not a valid JSON object ({exc.msg})"
+    except RecursionError:
+        return "column customFields: the JSON is nested too deeply"
+    if not isinstance(value, dict):
+        return 'column customFields: must be a JSON object like {"industry": "SaaS"}'
+    return value

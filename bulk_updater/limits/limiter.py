@@ -1,0 +1,277 @@
+"""`AdaptiveLimiter`: the default limiter, a `RateController` steering a `Pacer`'s schedule.
+
+The pacer keeps its guarantees at whatever rate it is set to (no burst at start-up or after a
+pause, at most R starts in any sliding second, slots `1.01/R` apart); this class decides R, and
+adds two gates in front of it. Per request:
+
+- `acquire()`: room in flight (`FlightCap`, unless `--concurrency` fixes the number of
+  workers), then the headers' `Budget` (never more starts than `Remaining` before `Reset`),
+  then a slot on the pacer's schedule.
+- `observe()`: the latency (its p90 sizes the room in flight), the rate-limit headers (the
+  limit they state becomes the rate, `Remaining` and `Reset` the budget), and the answer: a
+  success lets the controller grow the rate, which reaches the pacer when its whole part
+  changes (the only part the schedule uses).
+- `pause()`: a 429 for the whole job. The controller cuts the rate, then the pacer pauses every
+  caller for `Retry-After`, which always wins; without one, for the reset the rate-limit headers
+  give when they say nothing is left; at least for the backoff. Growth starts again when the
+  pause ends.
+
+A limit the headers state is used as `quota / (window + 2 * p90 latency)`: the window less the
+time requests spend in flight, so that `Remaining` stays above the requests already on their
+way and the budget rarely has to hold a start back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import math
+import time
+from typing import TYPE_CHECKING, Final, Protocol
+
+from ..settings import Settings
+from .adaptive import Growth, RateController
+from .flight import FlightCap, Latencies, needed
+from .headers import Budget, Complaints, RateHint, WindowGuess, read_hint
+from .pacer import Pacer, PausePolicy, Stopped
+from .status import RateStatus
+
+if TYPE_CHECKING:
+    from ..answers import Reply
+
+log = logging.getLogger("bulk_updater")
+
+#: How many p90 latencies of the window a stated limit leaves to requests in flight.
+LATENCY_MARGIN: Final = 1.0
+#: Cuts at a `--rate` ceiling after which the summary suggests `--rate auto`.
+HINT_AFTER_CUTS: Final = 2
+
+
+class Schedule(Protocol):
+    """What hands out the start slots at the rate this limiter sets: a `Pacer` in this process,
+    or a `RedisLimiter` (`shared.py`) for a budget shared with every job of the account."""
+
+    rate: float
+
+    @property
+    def resumes_at(self) -> float: ...
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    def begin(self) -> None: ...
+    async def acquire(self) -> None: ...
+    def observe(self, reply: Reply | None, latency: float) -> None: ...
+    def pause(self, reply: Reply) -> float: ...
+    def set_rate(self, rate: float) -> None: ...
+    def stop(self) -> None: ...
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SharedSchedule(Schedule, Protocol):
+    """A schedule shared by the jobs of an account, which can carry a learned rate to them."""
+
+    def share_rate(self, rate: float) -> None: ...
+    def shared_rate(self) -> float | None: ...
+    def account_starts(self, now: float) -> float | None: ...
+
+
+def _whole(rate: float) -> float:
+    """The part of a rate the schedule uses: whole requests per second (tenths below 1)."""
+    return math.floor(rate) if rate >= 1 else round(rate, 1)
+
+
+class AdaptiveLimiter:
+    """Paces requests at the rate the API accepts, below an optional ceiling (`--rate N`)."""
+
+    def __init__(
+        self,
+        ceiling: float | None,
+        *,
+        policy: PausePolicy | None = None,
+        concurrency: int | None = None,
+        cap: int = 64,
+        growth: Growth | None = None,
+        schedule: Schedule | None = None,
+    ) -> None:
+        """`schedule`: where the slots come from (default: a `Pacer` of this process's own)."""
+        shared = hasattr(schedule, "share_rate")
+        self._shared: SharedSchedule | None = schedule if shared else None  # type: ignore[assignment]
+        measure = self._shared.account_starts if self._shared is not None else None
+        self.controller = RateController(ceiling, growth=growth, measure=measure)
+        self.pacer: Schedule = schedule or Pacer(self.controller.rate, policy)
+        if schedule is not None:
+            schedule.set_rate(self.controller.rate)
+        self.ceiling = ceiling
+        self._cap = cap
+        # With a fixed concurrency the workers are the cap; else room follows the latency.
+        self._flight = (
+            FlightCap(needed(self.controller.rate, None, cap)) if not concurrency else None
+        )
+        self._latencies = Latencies()
+        self._budget = Budget()
+        self._windows = WindowGuess()
+        self._complain = Complaints(log)
+        self._budget_changed = asyncio.Event()
+        self._stopped = False
+        self._refused: tuple[Reply, float] | None = None  # the latest 429 and its start
+
+    @classmethod
+    def of(cls, settings: Settings, schedule: Schedule | None = None) -> AdaptiveLimiter:
+        """The limiter for a job's settings: `rate` is the ceiling (`auto`: none)."""
+        return cls(
+            settings.ceiling,
+            policy=PausePolicy.of(settings),
+            concurrency=settings.concurrency,
+            cap=settings.in_flight_cap,
+            schedule=schedule,
+        )
+
+    async def open(self) -> None:
+        """Open the schedule; a shared one may hand over the limit another job found."""
+        await self.pacer.open()
+        found = self._shared.shared_rate() if self._shared is not None else None
+        if found is not None and self.controller.plateau is None:
+            self.controller.seed(found, asyncio.get_running_loop().time())
+            self._steer()
+
+    async def close(self) -> None:
+        await self.pacer.close()
+
+    @property
+    def in_flight_limit(self) -> int | None:
+        """The room in flight now (None: the workers are the limit)."""
+        return self._flight.limit if self._flight is not None else None
+
+    def begin(self) -> None:
+        self._stopped = False
+        self.pacer.begin()
+        if self._flight is not None:
+            self._flight.reset()
+
+    async def acquire(self) -> None:
+        flight = self._flight
+        if flight is not None:
+            await flight.enter()
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                if self._stopped:
+                    raise Stopped
+                closed_until = self._budget.closed_until(loop.time())
+                if closed_until is not None:
+                    await self._wait_for_budget(closed_until - loop.time())
+                    continue
+                await self.pacer.acquire()
+                if self._budget.closed_until(loop.time()) is None:
+                    break  # an answer that came while waiting for the slot may have used it up
+        except BaseException:
+            if flight is not None:
+                flight.leave()
+            raise
+        self._budget.start(loop.time())
+
+    async def _wait_for_budget(self, delay: float) -> None:
+        """Until the budget's reset, a new answer (a new budget) or a stop."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(delay, 0.0)):
+                await self._budget_changed.wait()
+
+    def _budget_news(self) -> None:
+        self._budget_changed.set()
+        self._budget_changed = asyncio.Event()
+
+    def observe(self, reply: Reply | None, latency: float) -> None:
+        if self._flight is not None:
+            self._flight.leave()
+        self.pacer.observe(reply, latency)
+        if reply is None:
+            return  # no answer (a timeout, a dropped connection): nothing about the limit
+        now = asyncio.get_running_loop().time()
+        started = now - latency
+        self._latencies.add(latency)
+        if reply.headers is not None:
+            self._read(reply, started, now)
+        status = reply.status
+        if status == 429:
+            self._refused = (reply, started)  # `pause()` decides whether it is the job's
+            return
+        if status < 500 and status != 408:  # the API took it (a fault says nothing of the rate)
+            self.controller.accepted(now, started)
+        self._steer()
+
+    def _read(self, reply: Reply, started: float, now: float) -> None:
+        """What the rate-limit headers say: the budget, and the limit as a rate."""
+        hint = read_hint(reply.headers, time.time(), self._complain)
+        if hint is None:
+            return
+        if hint.remaining is not None and hint.reset is not None:
+            reset = hint.reset
+            if reply.retry_after is not None:  # Retry-After always wins, even over the budget
+                reset = min(reset, reply.retry_after)
+            self._budget.learn(started, hint.remaining, reset, now)
+            self._budget_news()
+        stated = self._stated(hint)
+        if stated is not None:
+            self.controller.state_limit(stated[0], now, stated[1])
+
+    def _stated(self, hint: RateHint) -> tuple[float, str] | None:
+        """The limit a hint states, as a rate, and how the summary says where it came from."""
+        if hint.quota is None:
+            return None
+        window = hint.window
+        if window is None:  # X-RateLimit-*: the window is not said, the resets tell it
+            if hint.reset is None:
+                return None
+            window = self._windows.see(hint.reset)
+        rate = hint.quota / (window + LATENCY_MARGIN * (self._latencies.p90 or 0.0))
+        per = "" if window == 1 else f" per {window:g}s"
+        return rate, f"from {hint.source}: {hint.quota}{per}"
+
+    def _steer(self) -> None:
+        """Hand the controller's rate to the pacer, and size the room in flight for it."""
+        rate = self.controller.rate
+        if _whole(rate) != _whole(self.pacer.rate):
+            self.pacer.set_rate(rate)
+        if self._flight is not None:
+            self._flight.resize(needed(rate, self._latencies.p90, self._cap))
+
+    def pause(self, reply: Reply) -> float:
+        now = asyncio.get_running_loop().time()
+        refused, self._refused = self._refused, None
+        started = refused[1] if refused is not None and refused[0] is reply else now
+        cut = self.controller.refused(now, started)
+        self._steer()
+        plateau = self.controller.plateau
+        if cut and self._shared is not None and plateau is not None:
+            self._shared.share_rate(plateau)  # every job of the account starts from it next
+        if reply.retry_after is None:  # Retry-After always wins; without it, the headers' reset
+            hint = read_hint(reply.headers, time.time(), self._complain)
+            if hint is not None and hint.remaining == 0 and hint.reset is not None:
+                reply = dataclasses.replace(reply, retry_after=hint.reset)
+        added = self.pacer.pause(reply)
+        self.controller.resume_at(self.pacer.resumes_at)
+        return added
+
+    def stop(self) -> None:
+        self._stopped = True
+        self.pacer.stop()
+        self._budget_news()
+        if self._flight is not None:
+            self._flight.wake_all()
+
+    async def sleep(self, seconds: float) -> None:
+        await self.pacer.sleep(seconds)
+
+    def describe(self) -> RateStatus:
+        """The rate now, the rate settled at and why, and a hint after repeated cuts."""
+        controller = self.controller
+        hint = None
+        if self.ceiling is not None and controller.cuts >= HINT_AFTER_CUTS:
+            accepted = f" (about {controller.plateau:.0f}/s)" if controller.plateau else ""
+            hint = (
+                f"429s at --rate {self.ceiling:g}: the API accepts less{accepted}; "
+                "--rate auto finds its limit without starting above it"
+            )
+        now = asyncio.get_running_loop().time()
+        return RateStatus(controller.rate, controller.settled(now), controller.why(), hint)

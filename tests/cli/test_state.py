@@ -1,0 +1,132 @@
+"""`--skip-unchanged` on the command line: the default state file, `state info` / `state forget`,
+and `--dry-run --skip-unchanged`, which reads the state and never writes it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from pathlib import Path
+
+from bulk_updater.sandbox import SandboxThread
+from tests.cli.conftest import KEY, clean_env, cli, job_input
+from tests.conftest import make_leads, remembered, write_csv
+
+
+def test_nights_with_the_accounts_default_state_file(tmp_path: Path) -> None:
+    leads = make_leads(20)
+    source, ids = job_input(tmp_path, leads)
+    env = clean_env(SENDKIT_API_KEY=KEY, XDG_STATE_HOME=str(tmp_path / "xdg"))
+    with SandboxThread(leads, api_key=KEY) as sb:
+        base = ("--base-url", sb.url, "--rate", "0", "--skip-unchanged")
+        code, out, err = cli(source, *base, env=env, cwd=tmp_path)
+        assert code == 0, out + err
+        state = next((tmp_path / "xdg" / "bulk-updater").glob("*.sqlite3"))
+        assert f"state: {state}" in out
+        assert KEY not in state.name
+        assert len(remembered(state)) == 20
+
+        sb.state.patches_by_lead.clear()
+        summary = tmp_path / "summary.json"
+        code, out, err = cli(source, *base, "--summary-json", summary, env=env, cwd=tmp_path)
+        assert code == 0, out + err  # unchanged counts as done
+        assert "unchanged 20" in out
+        data = json.loads(summary.read_text())
+        assert (data["state"], data["state_file"]) == ("finished", str(state))
+        assert data["counts"]["unchanged"] == 20
+        assert sum(sb.state.patches_by_lead.values()) == 0
+
+        code, out, err = cli("--base-url", sb.url, env=env, cwd=tmp_path, subcommand="state info")
+        assert code == 0, err
+        assert f"state: {state}" in out
+        assert "leads remembered: 20" in out
+        assert "bytes per lead" in out
+        assert "updates.csv, started" in out
+        assert "20 rows: 0 sent, 20 unchanged, 0 accepted" in out
+
+        forget = ("--base-url", sb.url, ids[0], ids[1], "nope")
+        code, out, err = cli(*forget, env=env, cwd=tmp_path, subcommand="state forget")
+        assert code == 0, err
+        assert "forgot 2 of the 3 leads given" in out
+        code, out, err = cli(source, *base, env=env, cwd=tmp_path)
+        assert code == 0, out + err
+        assert set(sb.state.patches_by_lead) == {ids[0], ids[1]}
+
+        code, out, err = cli("--state", state, env=env, cwd=tmp_path, subcommand="state forget")
+        assert code == 0, err
+        assert "forgot every lead (20)" in out
+        assert remembered(state) == {}
+
+
+def test_state_commands_find_the_file_or_say_how(tmp_path: Path) -> None:
+    env = clean_env(XDG_STATE_HOME=str(tmp_path / "xdg"))
+    code, out, err = cli(env=env, cwd=tmp_path, subcommand="state info")
+    assert code == 2
+    assert "SENDKIT_API_KEY" in err
+    assert "--state PATH" in err
+    missing = tmp_path / "none.sqlite3"
+    code, out, err = cli("--state", missing, env=env, cwd=tmp_path, subcommand="state info")
+    assert (code, "nothing remembered yet" in out) == (0, True)
+    code, out, err = cli("--state", missing, env=env, cwd=tmp_path, subcommand="state forget")
+    assert (code, "nothing to forget" in out) == (0, True)
+    assert not missing.exists()
+    junk = tmp_path / "junk.sqlite3"
+    junk.write_text("not a database, just text " * 200)
+    for sub in ("state info", "state forget"):
+        code, out, err = cli("--state", junk, env=env, cwd=tmp_path, subcommand=sub)
+        assert code == 2
+        assert err.count("\n") == 1
+        assert "not a bulk-updater state file" in err
+
+
+def test_dry_run_says_how_many_rows_would_be_sent_and_writes_nothing(tmp_path: Path) -> None:
+    leads = make_leads(10)
+    ids = list(leads)
+    state = tmp_path / "state.sqlite3"
+    rows = [(lead, "Title") for lead in ids] + [(ids[0], "Other"), (ids[0], "Title")]
+    source = write_csv(tmp_path / "in.csv", ("id", "jobTitle"), rows)
+    dry = (source, "--dry-run", "--skip-unchanged", "--state", state)
+    code, out, err = cli(*dry, env=clean_env(), cwd=tmp_path)
+    assert code == 0, err
+    assert "12 rows would be sent, 0 unchanged (no state file yet" in out
+    assert not state.exists()
+    with SandboxThread(leads, api_key=KEY) as sb:
+        first = write_csv(
+            tmp_path / "first.csv", ("id", "jobTitle"), [(i, "Title") for i in ids[:6]]
+        )
+        code, out, err = cli(
+            first, "--base-url", sb.url, "--skip-unchanged", "--state", state, cwd=tmp_path
+        )
+        assert code == 0, out + err
+    before = state.read_bytes()
+    code, out, err = cli(*dry, env=clean_env(), cwd=tmp_path)
+    assert code == 0, err
+    # rows of ids[0..5] are held; ids[0] is set to Other and back, so both of those go
+    assert f"6 rows would be sent, 6 unchanged (state: {state})" in out
+    assert state.read_bytes() == before
+
+    code, out, err = cli(source, "--dry-run", "--skip-unchanged", env=clean_env(), cwd=tmp_path)
+    assert code == 2
+    assert "--state PATH" in err
+
+    by_email = write_csv(tmp_path / "emails.csv", ("email", "jobTitle"), [("a@x.com", "T")] * 2)
+    code, out, err = cli(by_email, *dry[1:], env=clean_env(), cwd=tmp_path)
+    assert code == 0, err
+    assert "2 rows would be sent, 0 unchanged" in out
+    assert "the 2 rows matched by email are counted as sent" in out
+
+
+def test_a_state_file_that_is_not_ours_stops_before_any_request(tmp_path: Path) -> None:
+    leads = make_leads(3)
+    source, _ = job_input(tmp_path, leads)
+    state = tmp_path / "state.sqlite3"
+    with contextlib.closing(sqlite3.connect(state)) as db:
+        db.execute("CREATE TABLE something (x)")
+        db.commit()
+    with SandboxThread(leads, api_key=KEY) as sb:
+        code, _, err = cli(
+            source, "--base-url", sb.url, "--skip-unchanged", "--state", state, cwd=tmp_path
+        )
+        assert code == 2
+        assert "not a bulk-updater state file" in err
+        assert sb.state.requests == 0

@@ -1,0 +1,214 @@
+"""Matching rows by email: exact, once per email, in input order, within the job's limiter and
+retries. A fake API in virtual time: its search is a case-insensitive substring match, as the
+real one is assumed to be, in pages of two so that every answer takes several pages."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from typing import Any
+
+import pytest
+
+from bulk_updater import BulkUpdater, LeadUpdate, Outcome, Reply, Status, StopReason, Summary
+from bulk_updater.answers import Page
+from bulk_updater.report import FinishedRows
+from tests.conftest import VirtualTimeLoop
+
+PAGE = 2
+
+
+class FakeApi:
+    """A `Sender` that can search: leads by id with their emails; every call recorded."""
+
+    def __init__(self, emails: dict[str, str], *, latency: float = 0.01) -> None:
+        self.emails = emails
+        self.latency = latency
+        self.searches: collections.Counter[str] = collections.Counter()
+        self.patches: list[tuple[float, str, dict[str, Any]]] = []
+        self.answers: dict[str, list[Reply]] = {}  # scripted answers to a search, in order
+
+    async def search(self, text: str, cursor: str | None) -> Reply:
+        self.searches[text] += 1
+        await asyncio.sleep(self.latency)
+        scripted = self.answers.get(text)
+        if scripted:
+            return scripted.pop(0)
+        found = [(i, e) for i, e in self.emails.items() if text.casefold() in e.casefold()]
+        start = int(cursor or 0)
+        more = start + PAGE < len(found)
+        page = Page(tuple(found[start : start + PAGE]), str(start + PAGE) if more else None)
+        return Reply(200, page=page)
+
+    async def send(self, update: LeadUpdate) -> Reply:
+        self.patches.append((asyncio.get_running_loop().time(), update.id, update.body()))
+        await asyncio.sleep(self.latency)
+        if update.id not in self.emails:
+            return Reply(404, "NOT_FOUND", "Lead not found")
+        return Reply(200)
+
+
+LEADS = {
+    "lead1": "ann@x.com",
+    "lead2": "joann@x.com",  # a decoy: holds ann@x.com
+    "lead3": "ann@x.com.au",  # another
+    "lead4": "bo@y.org",
+    "lead5": "twin@z.io",
+    "lead6": "TWIN@z.io",  # one email on two leads: which one is meant cannot be known
+}
+
+
+async def run(
+    rows: list[dict[str, Any]], api: FakeApi, **settings: Any
+) -> tuple[Summary, dict[int, Outcome]]:
+    outcomes: list[Outcome] = []
+    async with BulkUpdater(sender=api, rate=0, concurrency=4, **settings) as updater:
+        summary = await updater.run(rows, on_outcome=outcomes.append)
+    return summary, {o.row: o for o in outcomes}
+
+
+async def test_an_email_resolves_to_the_one_lead_that_has_exactly_it(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    api = FakeApi(LEADS)
+    summary, outcomes = await run([{"email": " Ann@X.com ", "jobTitle": "CRO"}], api)
+    assert outcomes[1].status is Status.UPDATED
+    assert outcomes[1].id == "lead1"
+    assert outcomes[1].email == "Ann@X.com"
+    assert [(lead, body) for _, lead, body in api.patches] == [("lead1", {"jobTitle": "CRO"})]
+    assert summary.searches == 2  # three leads hold the text: two pages
+    assert summary.requests == 3
+
+
+async def test_no_lead_and_two_leads_are_told_apart(virtual_time: VirtualTimeLoop) -> None:
+    api = FakeApi(LEADS)
+    rows = [{"email": "nobody@x.com", "city": "A"}, {"email": "twin@z.io", "city": "B"}]
+    _, outcomes = await run(rows, api)
+    assert outcomes[1].status is Status.NOT_FOUND
+    assert outcomes[1].message == "no lead has the email nobody@x.com"
+    assert outcomes[2].status is Status.REJECTED
+    assert outcomes[2].error_code == "AMBIGUOUS_EMAIL"
+    assert "2 leads have the email twin@z.io" in outcomes[2].message
+    assert api.patches == []
+
+
+async def test_each_distinct_email_is_searched_once_however_many_rows_carry_it(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    api = FakeApi(LEADS)
+    spellings = ["bo@y.org", "BO@Y.ORG", " Bo@y.org", "bo@y.org"]
+    rows = [{"email": e, "city": str(n)} for n, e in enumerate(spellings * 5)]
+    rows += [{"email": "nobody@x.com", "city": "x"}] * 3
+    summary, outcomes = await run(rows, api)
+    assert sum(api.searches.values()) == 2  # bo@y.org once, nobody@x.com once
+    assert summary.searches == 2
+    assert [o.status for o in outcomes.values()].count(Status.UPDATED) == 20
+    assert [o.status for o in outcomes.values()].count(Status.NOT_FOUND) == 3
+    # the lead holds the last row's value: rows of one lead go in input order
+    assert api.patches[-1][2] == {"city": "19"}
+    assert [body["city"] for _, _, body in api.patches] == [str(n) for n in range(20)]
+
+
+async def test_a_lead_reached_by_email_and_by_id_keeps_input_order(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """The email row's search takes time; the id row after it must still go second."""
+    api = FakeApi(LEADS, latency=0.5)
+    rows = [{"email": "bo@y.org", "city": "first"}, {"id": "lead4", "city": "second"}]
+    _, outcomes = await run(rows, api)
+    assert [body["city"] for _, lead, body in api.patches if lead == "lead4"] == [
+        "first",
+        "second",
+    ]
+    assert all(o.status is Status.UPDATED for o in outcomes.values())
+
+
+async def test_searches_run_side_by_side(virtual_time: VirtualTimeLoop) -> None:
+    emails = {f"lead{n}": f"user{n}@x.com" for n in range(40)}
+    api = FakeApi(emails, latency=1.0)
+    rows = [{"email": f"user{n}@x.com", "city": "x"} for n in range(40)]
+    summary, _ = await run(rows, api)
+    assert summary.counts[Status.UPDATED] == 40
+    # 40 searches of 1 s side by side, then 40 updates of 1 s by 4 workers: about 11 s, not the
+    # 50 s of searches one after the other
+    assert virtual_time.time() <= 1 + 40 / 4 + 1
+
+
+async def test_a_search_is_retried_and_paced_like_any_request(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    api = FakeApi(LEADS)
+    api.answers["bo@y.org"] = [
+        Reply(503, "HTTP_503", "busy"),
+        Reply(429, "RATE_LIMITED", "slow", retry_after=2.0),
+    ]
+    summary, outcomes = await run([{"email": "bo@y.org", "city": "x"}], api)
+    assert outcomes[1].status is Status.UPDATED
+    assert summary.retries == 2
+    assert summary.rate_limited == 1
+    assert summary.searches == 3
+
+
+async def test_a_search_that_keeps_failing_fails_its_rows(virtual_time: VirtualTimeLoop) -> None:
+    api = FakeApi(LEADS)
+    api.answers["bo@y.org"] = [Reply(503, "HTTP_503", "busy")] * 10
+    _, outcomes = await run([{"email": "bo@y.org", "city": "x"}] * 2, api, max_attempts=3)
+    assert [o.status for o in outcomes.values()] == [Status.FAILED, Status.FAILED]
+    assert "the search for bo@y.org failed" in outcomes[1].message
+    assert api.searches["bo@y.org"] == 3  # one search for both rows, with its retries
+
+
+async def test_a_refused_key_at_a_search_stops_the_job(virtual_time: VirtualTimeLoop) -> None:
+    api = FakeApi(LEADS)
+    api.answers["bo@y.org"] = [Reply(401, "UNAUTHORIZED", "Invalid API key")]
+    rows = [{"email": "bo@y.org", "city": "x"}, {"id": "lead1", "city": "y"}]
+    summary, outcomes = await run(rows, api)
+    assert summary.stopped is StopReason.KEY_REFUSED
+    assert outcomes[1].status is Status.ABORTED
+
+
+async def test_an_unsafe_id_from_the_search_is_never_sent(virtual_time: VirtualTimeLoop) -> None:
+    api = FakeApi({"../account": "evil@x.com"})
+    _, outcomes = await run([{"email": "evil@x.com", "city": "x"}], api)
+    assert outcomes[1].status is Status.REJECTED
+    assert outcomes[1].error_code == "UNSAFE_ID"
+    assert api.patches == []
+
+
+@pytest.mark.parametrize(("match", "expected"), [("email", "lead4"), ("id", "lead1")])
+async def test_match_decides_what_a_row_with_both_is_matched_by(
+    virtual_time: VirtualTimeLoop, match: str, expected: str
+) -> None:
+    api = FakeApi(LEADS)
+    _, outcomes = await run([{"id": "lead1", "email": "bo@y.org", "city": "x"}], api, match=match)
+    assert outcomes[1].id == expected
+
+
+async def test_match_id_refuses_rows_without_an_id(virtual_time: VirtualTimeLoop) -> None:
+    _, outcomes = await run([{"email": "bo@y.org", "city": "x"}], FakeApi(LEADS), match="id")
+    assert outcomes[1].status is Status.INVALID
+    assert "--match id" in outcomes[1].message
+
+
+async def test_resume_does_not_search_a_finished_row_again(virtual_time: VirtualTimeLoop) -> None:
+    api = FakeApi(LEADS)
+    finished = FinishedRows()
+    finished.mark(1, Status.UPDATED)
+    rows = [{"email": "bo@y.org", "city": "x"}, {"email": "ann@x.com", "city": "y"}]
+    async with BulkUpdater(sender=api, rate=0) as updater:
+        outcomes = [o async for o in updater.stream(rows, skip=finished)]
+    assert {o.row: o.status for o in outcomes} == {1: Status.SKIPPED, 2: Status.UPDATED}
+    assert set(api.searches) == {"ann@x.com"}
+
+
+async def test_a_sender_that_cannot_search_makes_email_rows_invalid(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    class Plain:
+        async def send(self, update: LeadUpdate) -> Reply:
+            return Reply(200)
+
+    async with BulkUpdater(sender=Plain(), rate=0) as updater:
+        (outcome,) = [o async for o in updater.stream([{"email": "bo@y.org", "city": "x"}])]
+    assert outcome.status is Status.INVALID
+    assert "needs the API" in outcome.message

@@ -1,0 +1,158 @@
+"""The state file: schema, WAL, batched lookups, the writer thread, locks and bad files."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bulk_updater.errors import StateError, StateLockedError
+from bulk_updater.state import Store, unknown
+from tests.conftest import integrity, remembered
+
+
+def test_changes_are_merged_into_what_the_file_holds(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store = Store(path, account="http://127.0.0.1:1")
+    store.begin("night1.csv")
+    store.change("a", {"jobTitle": "CTO", "tags": ["vip"], "customFields.x": "1"})
+    store.change("a", {"tags": ["smb"], "customFields.y": 2})
+    store.change("b", {"city": "Oslo"})
+    store.close({"rows": 3, "sent": 3, "unchanged": 0, "accepted": 3})
+    assert remembered(path) == {
+        "a": {"jobTitle": "CTO", "tags": ["smb"], "customFields.x": "1", "customFields.y": 2},
+        "b": {"city": "Oslo"},
+    }
+    again = Store(path)
+    again.begin("night2.csv")
+    again.change("a", unknown(["jobTitle", "tags", "customFields.x", "customFields.y"]))
+    again.close()
+    assert remembered(path) == {"b": {"city": "Oslo"}}  # a lead known to hold nothing is gone
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+    assert meta == {"schema": "1", "account": "http://127.0.0.1:1"}
+    assert integrity(path) == "ok"
+
+
+def test_lookups_are_batched_and_see_only_what_was_committed(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store = Store(path, every=60.0, batch=1200)  # commit by size only
+    store.begin("in.csv")
+    for n in range(1200):
+        store.change(f"lead{n}", {"jobTitle": f"T{n}"})
+    store.close()
+    reader = Store(path, readonly=True)
+    statements: list[str] = []
+    reader._reader.set_trace_callback(statements.append)
+    found = reader.lookup([f"lead{n}" for n in range(1300)])
+    assert len(found) == 1200
+    assert found["lead7"] == {"jobTitle": "T7"}
+    assert len(statements) == 3  # 500 ids per query
+    reader.close()
+
+
+def test_the_writer_commits_by_size_and_by_time(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite3", every=0.0, batch=2)
+    store.begin("in.csv")
+    seq = 0
+    for n in range(4):
+        seq = store.change(f"l{n}", {"city": "x"})
+    assert store.wait_committed(seq, timeout=10)  # the writer's own thread commits
+    assert store.lookup(["l0", "l3"]) == {"l0": {"city": "x"}, "l3": {"city": "x"}}
+    store.close()
+
+
+def test_info_forget_and_the_last_run(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = Store(path)
+    assert store.info().last_run is None
+    store.begin("nightly.csv")
+    for n in range(10):
+        store.change(f"l{n}", {"city": "x"})
+    store.close({"rows": 12, "sent": 10, "unchanged": 2, "accepted": 10})
+    store = Store(path)
+    info = store.info()
+    assert (info.leads, info.path) == (10, path)
+    assert info.size > 0
+    assert info.last_run is not None
+    assert info.last_run["input"] == "nightly.csv"
+    assert (info.last_run["rows"], info.last_run["unchanged"]) == (12, 2)
+    assert store.forget(["l1", "l2", "l2", "nope"]) == 2
+    assert store.info().leads == 8
+    assert store.forget(None) == 8
+    assert store.info().leads == 0
+    store.close()
+
+
+def test_a_file_that_is_not_a_state_file_is_refused(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("x" * 5000)
+    with pytest.raises(StateError, match="not a bulk-updater state file"):
+        Store(text)
+    other = tmp_path / "other.sqlite3"
+    with contextlib.closing(sqlite3.connect(other)) as db:
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        db.execute("INSERT INTO meta VALUES ('schema', '99')")
+        db.commit()
+    with pytest.raises(StateError, match="another version"):
+        Store(other)
+    with pytest.raises(StateError, match="cannot be opened"):
+        Store(tmp_path / "missing.sqlite3", readonly=True)
+    (tmp_path / "empty.sqlite3").write_bytes(b"")  # an empty database, without our tables
+    with pytest.raises(StateError, match="not a bulk-updater state file"):
+        Store(tmp_path / "empty.sqlite3", readonly=True)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[sqlite3.Connection]:
+    """Another process's write lock on the file, held until the block ends."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("BEGIN EXCLUSIVE")
+    try:
+        yield db
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+
+
+def test_opening_a_file_another_process_keeps_locked_gives_up_with_one_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.sqlite3"
+    Store(path).close()
+    with _locked(path), pytest.raises(StateLockedError, match=re.escape("locked for 0.2s")):
+        Store(path, wait=0.2)
+
+
+def test_writes_that_cannot_get_the_lock_are_dropped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = Store(path, wait=0.1, give_up=0.3, every=0.0)
+    store.begin("in.csv")
+    with caplog.at_level(logging.WARNING, "bulk_updater"), _locked(path):
+        store.change("a", {"city": "x"})
+        store.close()
+    assert store.problem is not None
+    assert "locked" in store.problem
+    assert "sent again next time" in store.problem
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("waiting for another process" in m for m in messages), messages
+    assert remembered(path) == {}
+
+
+def test_a_lookup_that_fails_knows_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store(tmp_path / "s.sqlite3")
+    store._reader.execute("DROP TABLE leads")
+    with caplog.at_level(logging.WARNING, "bulk_updater"):
+        assert store.lookup(["a"]) == {}
+    assert "cannot be read" in caplog.text
+    store.close()
