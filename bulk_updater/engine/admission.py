@@ -4,23 +4,20 @@ A rule's `admit()` sees every row in input order as the feeder reads it; its `re
 one, sees the row again right before it is sent, once every earlier row of the same lead has
 finished (so it knows what they did). Either returns the row to send or the row's final `Outcome`
 without sending anything. A rule may also have `prefetch(rows)`, shown each batch of rows before
-the first of them is admitted, to look up what they need at once. `Resume` is the first rule:
-rows an earlier run finished are `skipped`. A new rule is a new class (here, or in a module of
-its own, like `unchanged.py`), added to the list `Rules` applies in order.
+the first of them is admitted, to look up what they need at once. `Resume` (`resume.py`) is the
+first rule: rows an earlier run finished are `skipped`. A new rule is a new class (here, or in a
+module of its own, like `unchanged.py`), added to the list `Rules` applies in order. A rule with
+`settled(row)` is told of every row another rule answered.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
-from collections.abc import Awaitable, Container
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from ..inputs import Invalid, Row
-from ..models import Outcome, Status
-from ..report import FinishedRows
-from .diskmap import LeadSet
-from .outcomes import outcome_of
+from ..inputs import Row
+from ..models import Outcome
 
 Admitted = Row | Outcome
 
@@ -49,6 +46,13 @@ class Prefetch(Protocol):
         """The next rows to be admitted, in input order (some may be answered by earlier rules)."""
 
 
+class Settles(Protocol):
+    """A rule that keeps books of rows: told of each row another rule answered."""
+
+    def settled(self, row: Row) -> None:
+        """`row` got its outcome from another rule (it will not reach this one)."""
+
+
 class Rules(Admission, BeforeSend):
     """Several rules, applied in order: the first that answers a row decides for it."""
 
@@ -58,6 +62,9 @@ class Rules(Admission, BeforeSend):
         self._admits = [rule.admit for rule in rules]
         self._readies = [check.ready for check in self.checks]
         self.prefetchers: list[Prefetch] = [r for r in rules if hasattr(r, "prefetch")]  # type: ignore[misc]
+        # Rules told of each row another rule answered (`settled(row)`), in the order given.
+        settles: list[Settles] = [r for r in rules if hasattr(r, "settled")]  # type: ignore[misc]
+        self._settlers: list[Callable[[Row], None]] = [r.settled for r in settles]
         if len(rules) == 1:  # one rule: its own decision, without a loop around it
             self.admit = rules[0].admit  # type: ignore[method-assign]
 
@@ -65,72 +72,61 @@ class Rules(Admission, BeforeSend):
         for rule in self.prefetchers:
             rule.prefetch(rows)
 
-    async def _apply(self, row: Row, steps: list[Any]) -> Admitted:
+    async def _apply(
+        self, row: Row, steps: list[Any], settlers: list[Callable[[Row], None]]
+    ) -> Admitted:
         for step in steps:
             decided = step(row)
             if inspect.isawaitable(decided):
                 decided = await decided
             if isinstance(decided, Outcome):
-                return decided
+                return _answered(row, decided, settlers)
             row = decided
         return row
 
     def admit(self, row: Row) -> Admitted | Awaitable[Admitted]:
-        return self._decide(row, self._admits)
+        return self._decide(row, self._admits, self._settlers)
 
     def ready(self, row: Row) -> Admitted | Awaitable[Admitted]:
-        return self._decide(row, self._readies)
+        return self._decide(row, self._readies, [])
 
-    def _decide(self, row: Row, steps: list[Any]) -> Admitted | Awaitable[Admitted]:
+    def _decide(
+        self, row: Row, steps: list[Any], settlers: list[Callable[[Row], None]]
+    ) -> Admitted | Awaitable[Admitted]:
         """Apply the steps without a coroutine until one of them must wait (the usual case)."""
         for at, step in enumerate(steps):
             decided = step(row)
             if type(decided) is Row:  # the usual answer first: cheaper than isawaitable
                 row = decided
             elif isinstance(decided, Outcome):
-                return decided
+                return _answered(row, decided, settlers) if settlers else decided
             else:
+                pending: Awaitable[Admitted] = decided
                 rest = steps[at + 1 :]
-                return self._finish(decided, rest) if rest else decided
+                if rest or settlers:
+                    return self._finish(row, pending, rest, settlers)
+                return pending
         return row
 
-    async def _finish(self, pending: Awaitable[Admitted], steps: list[Any]) -> Admitted:
+    async def _finish(
+        self,
+        row: Row,
+        pending: Awaitable[Admitted],
+        steps: list[Any],
+        settlers: list[Callable[[Row], None]],
+    ) -> Admitted:
         decided = await pending
         if isinstance(decided, Outcome):
-            return decided
-        return await self._apply(decided, steps)
+            return _answered(row, decided, settlers)
+        return await self._apply(decided, steps, settlers)
 
     def close(self) -> None:
         for rule in self.rules:
             rule.close()
 
 
-class Resume(Admission):
-    """`--resume`: rows the earlier run finished for good are `skipped`, not sent again.
-
-    One exception keeps "the last row wins": once an earlier row of a lead is sent again, every
-    later row of that lead is sent after it, even if the earlier run finished it.
-    """
-
-    def __init__(self, finished: Container[int]) -> None:
-        """`finished`: the earlier run's `FinishedRows`, or any container of row numbers."""
-        self.finished = finished
-        self._earlier = finished if isinstance(finished, FinishedRows) else None
-        self._horizon = self._earlier.horizon if self._earlier is not None else math.inf
-        self._resent = LeadSet()
-
-    def admit(self, row: Row) -> Admitted:
-        item, number = row.item, row.number
-        lead = item.id or f"email:{(item.email or '').casefold()}"  # a row keyed by email
-        if number in self.finished and lead not in self._resent:
-            earlier = self._earlier.status_of(number) if self._earlier is not None else None
-            what = f" ({earlier.value})" if earlier else ""
-            return outcome_of(row, Status.SKIPPED, f"finished by an earlier run{what}")
-        if not isinstance(item, Invalid) and number <= self._horizon:
-            # Sent again after an earlier run: later rows for the same lead that run finished
-            # must follow, or an older value would win.
-            self._resent.add(lead)
-        return row
-
-    def close(self) -> None:
-        self._resent.close()
+def _answered(row: Row, outcome: Outcome, settlers: list[Callable[[Row], None]]) -> Outcome:
+    """`outcome` for `row`, told to the rules that keep books of answered rows."""
+    for settled in settlers:
+        settled(row)
+    return outcome

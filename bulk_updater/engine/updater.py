@@ -23,9 +23,10 @@ from ..models import Outcome, Status, StopReason, Summary
 from ..report import ReportWriter
 from ..settings import Options, Settings
 from ..state import Store, state_path
-from .admission import Admission, Resume, Rules
+from .admission import Admission, Rules
 from .emails import MatchByEmail
 from .pipeline import Pipeline
+from .resume import Resume
 from .sink import (
     Callback,
     OnOutcome,
@@ -182,9 +183,12 @@ class BulkUpdater:
         sender = self._ready_sender()
         pipeline = self._pipeline = Pipeline(self.settings, sender, self._limiter)
         rules: list[Admission] = []
-        if finished is not None:
-            rules.append(Resume(finished))
+        resume = Resume(finished, self.settings.match) if finished is not None else None
+        if resume is not None:
+            rules.append(resume)
         rules.append(MatchByEmail(self.settings.match, sender, pipeline.deliverer))
+        if resume is not None:  # the leads of rows matched by email, back to resume's books
+            rules.append(resume.resolved)
         if unchanged is not None:
             rules.append(unchanged)
         pipeline.use(Rules(rules))

@@ -212,3 +212,54 @@ async def test_a_sender_that_cannot_search_makes_email_rows_invalid(
         (outcome,) = [o async for o in updater.stream([{"email": "bo@y.org", "city": "x"}])]
     assert outcome.status is Status.INVALID
     assert "needs the API" in outcome.message
+
+
+@pytest.mark.parametrize(
+    ("rows", "earlier"),
+    [
+        # An email row sent again; a later id row of its lead the earlier run finished.
+        ([{"email": "ann@x.com", "jobTitle": "OLD"}, {"id": "lead1", "jobTitle": "NEW"}],
+         [Status.FAILED, Status.UPDATED]),
+        # An id row sent again; a later email row of its lead the earlier run finished.
+        ([{"id": "lead1", "jobTitle": "OLD"}, {"email": " Ann@X.com ", "jobTitle": "NEW"}],
+         [Status.FAILED, Status.UPDATED]),
+        # Both by email, one spelt differently.
+        ([{"email": "ann@x.com", "jobTitle": "OLD"}, {"email": "ANN@x.com", "jobTitle": "NEW"}],
+         [Status.FAILED, Status.UPDATED]),
+    ],
+)  # fmt: skip
+async def test_resume_keeps_the_last_row_winning_across_ids_and_emails(
+    virtual_time: VirtualTimeLoop, rows: list[dict[str, str]], earlier: list[Status]
+) -> None:
+    """A row sent again on resume takes the later rows of its lead with it, though one of them
+    names the lead by id and the other by email (found only by the search)."""
+    api = FakeApi(LEADS)
+    finished = FinishedRows()
+    for number, status in enumerate(earlier, start=1):
+        finished.mark(number, status)
+    async with BulkUpdater(sender=api, rate=0) as updater:
+        outcomes = [o async for o in updater.stream(rows, skip=finished)]
+    assert sorted((o.row, o.status) for o in outcomes) == [(1, Status.UPDATED), (2, Status.UPDATED)]
+    assert [(lead, body["jobTitle"]) for _, lead, body in api.patches] == [
+        ("lead1", "OLD"),
+        ("lead1", "NEW"),
+    ]
+
+
+async def test_resume_skips_finished_rows_of_other_leads_after_a_row_sent_again(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    api = FakeApi(LEADS)
+    finished = FinishedRows()
+    for number, status in enumerate([Status.FAILED, Status.UPDATED, Status.UPDATED], start=1):
+        finished.mark(number, status)
+    rows = [
+        {"email": "ann@x.com", "city": "a"},  # sent again: its lead is found by the search
+        {"id": "lead4", "city": "b"},  # finished, another lead: waits for the search, skipped
+        {"email": "bo@y.org", "city": "c"},  # finished, searched to learn its lead: skipped
+    ]
+    async with BulkUpdater(sender=api, rate=0) as updater:
+        outcomes = [o async for o in updater.stream(rows, skip=finished)]
+    by_row = sorted(outcomes, key=lambda o: o.row)
+    assert [o.status for o in by_row] == [Status.UPDATED, Status.SKIPPED, Status.SKIPPED]
+    assert [lead for _, lead, _ in api.patches] == ["lead1"]

@@ -1,0 +1,71 @@
+"""The adaptive limiter on the schedule shared through Redis (a real redis-server): the rate
+measured on the account, one job's cut slowing every job, the level 429s came above handed to
+a job that starts later."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bulk_updater import Reply
+from bulk_updater.limits import AdaptiveLimiter
+from bulk_updater.limits.adaptive import Cubic
+from bulk_updater.limits.pacer import PausePolicy
+from bulk_updater.limits.shared import RedisLimiter
+
+QUICK = PausePolicy(backoff_base=0.01, backoff_max=0.02, max_pause=5.0)
+
+
+def adaptive(url: str, ceiling: float | None = None) -> AdaptiveLimiter:
+    schedule = RedisLimiter(url, rate=10, account="acct", policy=QUICK, connections=4)
+    return AdaptiveLimiter(ceiling, policy=QUICK, concurrency=4, schedule=schedule)
+
+
+async def send(limiter: AdaptiveLimiter, count: int, status: int = 200) -> None:
+    for _ in range(count):
+        await limiter.acquire()
+        limiter.observe(Reply(status), 0.001)
+
+
+async def test_a_job_started_later_begins_below_the_level_another_job_found(
+    redis_url: str,
+) -> None:
+    first = adaptive(redis_url, ceiling=100)
+    await first.open()
+    first.begin()
+    await send(first, 30)  # answers at 100/s, measured on the account
+    refused = Reply(429, retry_after=0.05)
+    first.observe(refused, 0.001)
+    first.pause(refused)
+    plateau = first.controller.plateau
+    assert plateau is not None
+    assert 5 <= plateau <= 100  # the account's starts of the last second, not the rate asked
+    await first.close()  # lets the shared level reach Redis
+
+    later = adaptive(redis_url)  # --rate auto: would start at 10/s
+    await later.open()
+    assert later.controller.plateau == pytest.approx(plateau)
+    assert later.controller.rate == pytest.approx(plateau * Cubic().beta)
+    assert later.pacer.rate == pytest.approx(plateau * Cubic().beta)
+    later.begin()
+    status = later.describe()
+    assert status.why == f"429s above {round(plateau)}/s (found by another job of the account)"
+    await later.close()
+
+
+async def test_one_jobs_cut_slows_every_job_on_the_account(redis_url: str) -> None:
+    one, two = adaptive(redis_url, ceiling=200), adaptive(redis_url, ceiling=200)
+    for limiter in (one, two):
+        await limiter.open()
+        limiter.begin()
+    await asyncio.gather(send(one, 20), send(two, 20))
+    refused = Reply(429, retry_after=0.05)
+    one.observe(refused, 0.001)
+    one.pause(refused)
+    await send(two, 3)  # the other job's next slots: the account's rate is the cut one
+    assert isinstance(two.pacer, RedisLimiter)
+    assert two.pacer.account_rate == pytest.approx(one.controller.rate)
+    assert two.pacer.account_rate < 200
+    for limiter in (one, two):
+        await limiter.close()
