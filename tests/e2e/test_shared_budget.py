@@ -136,7 +136,8 @@ async def test_rate_auto_finds_the_accounts_limit_once_and_a_later_job_starts_fr
     slows both: one schedule); a job started later begins from the level they found."""
     leads = make_leads(300)
     ids = list(leads)
-    with SandboxThread(leads, api_key=KEY, rate=RATE, burst=5) as sandbox:
+    limit = 25  # low enough for a loaded machine running coverage to go past it
+    with SandboxThread(leads, api_key=KEY, rate=limit, burst=3) as sandbox:
         first = await asyncio.gather(
             *(
                 engine(sandbox.url, redis_url, ids[n:200:2], rate="auto", concurrency=16)
@@ -153,7 +154,7 @@ async def test_rate_auto_finds_the_accounts_limit_once_and_a_later_job_starts_fr
     assert later.counts[Status.UPDATED] == 100
     assert all(lead["city"] == "Oslo" for lead in state.leads.values())
     assert 0 < before == sum(s.rate_limited for s in first)  # the limit was hidden: found by 429s
-    assert found >= RATE * 0.7  # the level the 429s came above, shared through Redis
+    assert found >= limit * 0.7  # the level the 429s came above, shared through Redis
     # The later job starts at 70% of that level, not at 10/s (`tests/limits/test_shared_adaptive.py`
     # checks the start itself), and needs few 429s, if any, to settle.
     assert later.rate_limited == state.rate_limited - before <= 3
