@@ -25,6 +25,8 @@ _BOMS: Final = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _CHUNK: Final = 1 << 20
+#: `--encoding utf-16` (or utf-32) on a file without a BOM: little-endian, as Windows writes it.
+_NO_BOM: Final = {"utf-16": "utf-16-le", "utf-32": "utf-32-le"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,8 @@ def detect(head: bytes, named: str | None) -> Encoding:
             raise ConfigError(
                 f"--encoding {named}: not an encoding Python knows (try cp1252, latin-1, utf-16)"
             ) from None
+        if info.name in _NO_BOM:  # Python reads these only after a BOM; Windows writes LE
+            return Encoding(_NO_BOM[info.name], "--encoding")
         if not _reads_text(info):
             raise ConfigError(
                 f"--encoding {named}: not an encoding text files are written in "

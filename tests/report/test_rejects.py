@@ -106,3 +106,9 @@ async def test_json_lines_rejects_of_a_run_go_back_with_the_same_options(tmp_pat
     assert summary.counts[Status.NOT_FOUND] == 1
     (update,) = updates(rejects, encoding="cp1252")
     assert update.lastName == "Müller"
+
+
+def test_utf16_without_a_bom_goes_back_in_with_the_same_options(tmp_path: Path) -> None:
+    data = f"id\tcity\n{LEAD}\tZoë\n".encode("utf-16-le")
+    out = rejects_of(tmp_path, "in.csv", data, encoding="utf-16")
+    assert [u.city for u in updates(out, encoding="utf-16")] == ["Zoë"]
