@@ -234,7 +234,7 @@ class KeyPlan:
             if not isinstance(base, dict):
                 return Invalid(rid, "column customFields: must be a JSON object", email)
             data["customFields"] = {**base, **custom}
-        if raw_id is None and email is not None or _empty(raw_id) and email:
+        if (raw_id is None and email is not None) or (_empty(raw_id) and email):
             return by_email(data, email)  # no id: the row is matched by its email
         data["id"] = "" if raw_id is None else raw_id
         if email is not None:

@@ -105,7 +105,7 @@ def test_stray_quote_after_a_quoted_cell_does_not_swallow_the_next_row(tmp_path:
 
 def test_a_file_with_cr_only_line_ends_is_read_line_by_line(tmp_path: Path) -> None:
     path = tmp_path / "in.csv"
-    path.write_bytes("id;firstName\rlead1;Zoë\rlead2;\"two\rlines\"\rlead3;Cy\r".encode("cp1252"))
+    path.write_bytes('id;firstName\rlead1;Zoë\rlead2;"two\rlines"\rlead3;Cy\r'.encode("cp1252"))
     rows = list(Source(str(path), encoding="cp1252"))
     assert [(row.number, row.line) for row in rows] == [(1, 2), (2, 3), (3, 5)]
     assert [only_update(row.item).firstName for row in rows] == ["Zoë", "two\rlines", "Cy"]

@@ -146,7 +146,8 @@ def json_object(cell: str) -> dict[str, Any] | None:
 
 def address(email: str) -> bool:
     """An email that can be searched for: a plain address, no control character at all."""
-    return bool(re.fullmatch(r"[^\s@]+@[^\s@]+", email)) and not re.search(r"[\x00-\x1f\x7f-\x9f]", email)
+    plain = re.fullmatch(r"[^\s@]+@[^\s@]+", email)
+    return bool(plain) and not re.search(r"[\x00-\x1f\x7f-\x9f]", email)
 
 
 def expect_csv(cells: dict[str, str], id_column: str) -> Ok | Bad:
@@ -272,7 +273,9 @@ def expect_json_line(line: str) -> Ok | Bad:
             body["customFields"] = custom
     if not sendable(body):
         problems.append("customFields" if clean(body) else "control character")
-    no_id = raw_id is None and "id" not in fields or isinstance(raw_id, str) and not raw_id.strip()
+    no_id = (raw_id is None and "id" not in fields) or (
+        isinstance(raw_id, str) and not raw_id.strip()
+    )
     by_email = no_id and email is not None and ("id" not in fields or bool(email))
     if by_email:  # no id: the row is matched by its email, which must be an address
         problems = [p for p in problems if p != "id"]

@@ -54,7 +54,8 @@ def test_a_cell_holding_a_line_break_goes_back_in_whole(tmp_path: Path, city: st
 
 @pytest.mark.parametrize("name", ["utf_8_sig", "UTF-8-SIG", "utf8", "U8"])
 def test_any_spelling_of_utf8_writes_one_bom(tmp_path: Path, name: str) -> None:
-    out = rejects_of(tmp_path, "in.csv", f"id,city\n{LEAD},Zoë\nlead2,Åsa\n".encode(), encoding=name)
+    data = f"id,city\n{LEAD},Zoë\nlead2,Åsa\n".encode()
+    out = rejects_of(tmp_path, "in.csv", data, encoding=name)
     data = out.read_bytes()
     assert data.count(b"\xef\xbb\xbf") == 1
     assert data.startswith(b"\xef\xbb\xbf")
