@@ -25,6 +25,7 @@ from ..client import Searcher
 from ..deliver import Deliverer
 from ..inputs import Invalid, Item, Row
 from ..inputs.columns import ByEmail
+from ..inputs.values import email_problem
 from ..models import LeadUpdate, Outcome, Status
 from ..retry import Delivery
 from .admission import Admitted
@@ -43,10 +44,22 @@ def keyed(item: Item, match: Match) -> Item:
     """What a row is matched by: its id, or (`match="email"`, or no id) its email."""
     if match == "email" and isinstance(item, LeadUpdate):
         if not item.email:
-            return Invalid(item.id, "no email to match by (--match email); add an email column")
+            return Invalid(
+                item.id,
+                "no email to match by (--match email): the row's email is empty or missing; "
+                "fill it in (or add an email column)",
+            )
+        problem = email_problem(item.email)  # a label until now: searched for, it must be one
+        if problem is not None:
+            return Invalid(item.id, problem, item.email)
         return ByEmail(item.email, item)
     if match == "id" and isinstance(item, ByEmail):
-        return Invalid("", "no id to match by (--match id); add an id column", item.email)
+        return Invalid(
+            "",
+            "no id to match by (--match id): the row's id is empty or missing; fill it in "
+            "(or add an id column)",
+            item.email,
+        )
     return item
 
 

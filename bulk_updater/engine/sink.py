@@ -150,6 +150,8 @@ def open_outputs(
                 rejects, header=rows.header, delimiter=delimiter, encoding=encoding
             )
             return writer, table
+        if isinstance(rows, Source) and rows.encoding is not None:  # JSON lines, in their encoding
+            return writer, RejectsWriter(rejects, header=None, encoding=str(rows.encoding))
         return writer, RejectsWriter(rejects, header=None)
     except BaseException:
         if writer is not None:

@@ -154,7 +154,7 @@ class TablePlan:
                 custom = {**obj, **custom}
         if custom:
             data["customFields"] = custom
-        if at is None:
+        if at is None or (not rid and email):  # no id: the row is matched by its email
             return by_email(data, email or "")
         return validate(data, rid, email)
 
@@ -222,8 +222,8 @@ class KeyPlan:
                     problem = problem or _twice(record, column, self)
                 elif value is None:
                     nulls.add(column)
-                else:  # an address is kept whole (it is searched for); other values are labels
-                    email = value if type(value) is str else label(value)
+                else:  # an address is kept whole but for spaces around it (it is searched
+                    email = value.strip() if type(value) is str else label(value)  # for)
         if raw_id is _NONE:
             raw_id = None
         rid = "" if raw_id is None else label(raw_id)
@@ -234,12 +234,17 @@ class KeyPlan:
             if not isinstance(base, dict):
                 return Invalid(rid, "column customFields: must be a JSON object", email)
             data["customFields"] = {**base, **custom}
-        if raw_id is None and email is not None:  # no id: the row is matched by its email
-            return by_email(data, email)
+        if (raw_id is None and email is not None) or (_empty(raw_id) and email):
+            return by_email(data, email)  # no id: the row is matched by its email
         data["id"] = "" if raw_id is None else raw_id
         if email is not None:
             data["email"] = email
         return validate(data, rid, email)
+
+
+def _empty(value: object) -> bool:
+    """An id that is no id: empty text, or spaces."""
+    return type(value) is str and not value.strip()
 
 
 _NONE: Final = object()  # no id key at all (an id of `null` is `None`)

@@ -25,6 +25,8 @@ _BOMS: Final = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _CHUNK: Final = 1 << 20
+#: `--encoding utf-16` (or utf-32) on a file without a BOM: little-endian, as Windows writes it.
+_NO_BOM: Final = {"utf-16": "utf-16-le", "utf-32": "utf-32-le"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,8 @@ def detect(head: bytes, named: str | None) -> Encoding:
             raise ConfigError(
                 f"--encoding {named}: not an encoding Python knows (try cp1252, latin-1, utf-16)"
             ) from None
+        if info.name in _NO_BOM:  # Python reads these only after a BOM; Windows writes LE
+            return Encoding(_NO_BOM[info.name], "--encoding")
         if not _reads_text(info):
             raise ConfigError(
                 f"--encoding {named}: not an encoding text files are written in "
@@ -79,37 +83,50 @@ def _reads_text(info: codecs.CodecInfo) -> bool:
     return True
 
 
-def text(raw: IO[bytes], encoding: Encoding) -> io.TextIOWrapper:
-    """The bytes as text, split at LF only and kept as they are (CRLF stays whole).
+def text(raw: IO[bytes], encoding: Encoding, *, any_line_end: bool = False) -> io.TextIOWrapper:
+    """The bytes as text, split at LF only (or, `any_line_end`, at LF, CRLF or a bare CR: CSV) and
+    kept as they are (CRLF stays whole).
 
     Bad bytes survive as lone surrogates in UTF-8 (for input that could not be checked ahead:
     standard input), so one row can be blamed for them.
     """
     errors = "surrogateescape" if encoding.is_utf8 else "replace"
-    return io.TextIOWrapper(raw, encoding=encoding.codec, errors=errors, newline="\n")
+    newline = "" if any_line_end else "\n"
+    return io.TextIOWrapper(raw, encoding=encoding.codec, errors=errors, newline=newline)
 
 
-def scan(path: str, encoding: Encoding, name: str) -> str:
-    """sha256 of the file, raising `InputError` at the first line not valid in `encoding`."""
+def scan(path: str, encoding: Encoding, name: str, *, any_line_end: bool = False) -> str:
+    """sha256 of the file, raising `InputError` at the first line not valid in `encoding`
+    (lines end in LF, or with `any_line_end` in LF, CRLF or CR, as `text()` splits them)."""
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder(encoding.codec)("strict")
-    lines = 1
+    lines, after_cr = 1, False
     with open(path, "rb") as file:
         while chunk := file.read(_CHUNK):
             digest.update(chunk)
             try:
-                lines += decoder.decode(chunk).count("\n")
+                decoded = decoder.decode(chunk)
             except UnicodeDecodeError as exc:
-                raise InputError(_bad_text(name, encoding, lines, exc)) from None
+                raise InputError(_bad_text(name, encoding, lines, exc, any_line_end)) from None
+            lines += decoded.count("\n")
+            if any_line_end and "\r" in decoded:  # a CR not followed by LF ends a line too
+                lines += decoded.count("\r") - decoded.count("\r\n")
+                lines -= after_cr and decoded.startswith("\n")
+            after_cr = decoded.endswith("\r")
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
-            raise InputError(_bad_text(name, encoding, lines, exc)) from None
+            raise InputError(_bad_text(name, encoding, lines, exc, any_line_end)) from None
     return digest.hexdigest()
 
 
-def _bad_text(name: str, encoding: Encoding, lines: int, exc: UnicodeDecodeError) -> str:
-    line = lines + exc.object[: exc.start].count(b"\n")
+def _bad_text(
+    name: str, encoding: Encoding, lines: int, exc: UnicodeDecodeError, any_line_end: bool
+) -> str:
+    before = exc.object[: exc.start]
+    line = lines + before.count(b"\n")
+    if any_line_end:
+        line += before.count(b"\r") - before.count(b"\r\n")
     byte = exc.object[exc.start : exc.start + 1].hex().upper()
     if encoding.is_utf8 and encoding.how == "default":
         return (

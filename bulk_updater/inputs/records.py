@@ -62,20 +62,41 @@ def _line_break(chunk: str) -> int:
     return 2 if chunk.endswith("\r\n") else 1
 
 
+def _csv_break(chunk: str) -> int:
+    """How many characters of line break end the chunk: 2 for CRLF, 1 for LF or CR, else 0."""
+    last = chunk[-1:]
+    if last == "\n":
+        return 2 if chunk.endswith("\r\n") else 1
+    return 1 if last == "\r" else 0
+
+
 def csv_records(stream: TextIO, delimiter: str = ",", limit: int = MAX_RECORD) -> Iterator[Record]:
-    """Each CSV record of `stream` (opened with `newline="\\n"`), whole, with its first line."""
+    """Each CSV record of `stream`, whole, with its first line.
+
+    `stream` is opened with `newline=""`: a line ends in LF, CRLF or a bare CR (classic Mac), all
+    kept as they are, so a line break inside a quoted cell stays what it was.
+    """
     read = stream.readline
     line = 0
+    pending: str | None = None  # read ahead, after a CR, to see whether an LF comes next
     while True:
         parts: list[str] = []
         size, state, start = 0, _START, line + 1
         while True:
-            chunk = read(_CHUNK)
+            if pending is None:
+                chunk = read(_CHUNK)
+            else:
+                chunk, pending = pending, None
+            if chunk.endswith("\r"):  # a CRLF may have been split by the size of a read
+                more = read(_CHUNK)
+                if more.startswith("\n"):
+                    chunk, more = chunk + "\n", more[1:]
+                pending = more or None
             if not chunk:
                 if parts or size:
                     yield start, "".join(parts) if size <= limit else None
                 return
-            cut = _line_break(chunk)
+            cut = _csv_break(chunk)
             body = chunk[: len(chunk) - cut] if cut else chunk
             if cut and state == _START and '"' not in body:
                 state = _PLAIN  # the common case: a whole record on one line, nothing quoted

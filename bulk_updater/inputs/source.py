@@ -139,7 +139,7 @@ class Source:
                 f"{self.name}: is not a text file (binary data found); export it as UTF-8 "
                 f"{self.format.upper()} (or pass --encoding for UTF-16 without a BOM)"
             )
-        self._text = text(self._raw, self.encoding)
+        self._text = text(self._raw, self.encoding, any_line_end=self.format == "csv")
         if self.format == "jsonl":
             self._keys = KeyPlan(self.columns, ignore_unknown=ignore_unknown)
             self._records: Iterator[Record] = json_lines(self._text)
@@ -241,7 +241,8 @@ class Source:
             if self.encoding is None:
                 self._sha256 = scan(self.path, Encoding("latin-1", "binary"), self.name)
             else:
-                self._sha256 = scan(self.path, self.encoding, self.name)
+                csv = self.format == "csv"
+                self._sha256 = scan(self.path, self.encoding, self.name, any_line_end=csv)
 
     def fingerprint(self) -> str | None:
         """sha256 of the file's bytes, to tell on `--resume` whether the input changed; None
@@ -257,7 +258,8 @@ class Source:
             rows = self._book.estimate()
             return max(0, rows - self._header_line) if rows else None
         with open(self.path, "rb") as raw:
-            stream = text(raw, self.encoding or Encoding("utf-8-sig", "default"))
+            encoding = self.encoding or Encoding("utf-8-sig", "default")
+            stream = text(raw, encoding, any_line_end=self.format == "csv")
             if self.format == "jsonl":
                 return sum(1 for _, line in json_lines(stream) if line is None or line.strip())
             return CsvTable.count(stream, self.delimiter or ",")

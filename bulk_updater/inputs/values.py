@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -52,6 +53,12 @@ def label(value: object) -> str:
 
 
 def validate(data: dict[str, Any], rid: str, email: str | None) -> LeadUpdate | Invalid:
+    if isinstance(email, str):
+        email = email.strip()  # the email as it is searched and shown: spaces around it trimmed
+        problem = email_problem(email, address=False)
+        if problem is not None:
+            return Invalid(rid, problem, email)
+        data = {**data, "email": email}
     try:
         return LeadUpdate.model_validate(data)
     except ValidationError as exc:
@@ -60,13 +67,38 @@ def validate(data: dict[str, Any], rid: str, email: str | None) -> LeadUpdate | 
         return Invalid(rid, "a value is nested too deeply", email)
 
 
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # in an email: none, tab and line breaks too
+
+
+def email_problem(email: str, *, address: bool = True) -> str | None:
+    """What makes `email` (trimmed) no email to search for (`address`), or no label; None if
+    nothing does."""
+    if _surrogates(email):
+        return "column email: not valid UTF-8 text"
+    if address and not email:
+        return "column email: is empty (the row is matched by its email); fill it in"
+    control = _CONTROL.search(email) if address else _LABEL_CONTROL.search(email)
+    if control is not None:
+        return f"column email: holds the control character \\x{ord(control.group()):02x}; remove it"
+    if address and EMAIL_PATTERN.fullmatch(email) is None:
+        return f"column email: {label(email)!r} is not an email address"
+    return None
+
+
+_LABEL_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # as in any value
+
+
+def _surrogates(text: str) -> bool:
+    """Whether bad UTF-8 survived decoding (as lone surrogates) in `text`."""
+    return max(text, default="\0") >= "\ud800" and any("\ud800" <= c <= "\udfff" for c in text)
+
+
 def by_email(data: dict[str, Any], email: str) -> Item:
     """A row to match by `email`, its fields checked now (with a stand-in id)."""
     email = email.strip()
-    if not email:
-        return Invalid("", "column email: is empty (the rows are matched by email)")
-    if EMAIL_PATTERN.fullmatch(email) is None:
-        return Invalid("", f"column email: {label(email)!r} is not an email address", email)
+    problem = email_problem(email)
+    if problem is not None:
+        return Invalid("", problem, email or None)
     checked = validate({**data, "id": STAND_IN_ID, "email": email}, "", email)
     return ByEmail(email, checked) if isinstance(checked, LeadUpdate) else checked
 

@@ -2,13 +2,14 @@
 
 A table (CSV, `.xlsx`) gives a CSV with the input's own header and cells, in the input's own
 delimiter and encoding, followed by `_status` and `_message`; JSON lines and dicts give JSON
-lines, each record with `_status` and `_message` added. The reader ignores those two columns, so
-the file goes back in as the input with the same options. Lines are written as rows finish and
-put in input order when the run ends.
+lines, each record with `_status` and `_message` added, in the input's encoding too. The reader
+ignores those two columns, so the file goes back in as the input with the same options. Lines are
+written as rows finish and put in input order when the run ends.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -26,6 +27,7 @@ from .sort import LineIndex, rewrite
 REJECTS_COLUMNS: Final = ("_status", "_message")
 
 _WIDE: Final = {"utf-16": ("utf-16-le", b"\xff\xfe"), "utf-32": ("utf-32-le", b"\xff\xfe\x00\x00")}
+_UTF8: Final = ("utf-8", "utf-8-sig")
 
 
 class RejectsWriter:
@@ -49,13 +51,14 @@ class RejectsWriter:
                 else ("JSON lines or records, so the rejects file is JSON lines: name it .jsonl")
             )
             raise ConfigError(f"--rejects {self.path}: the input is {kind}")
-        self._keep = [i for i, h in enumerate(header or ()) if h.strip() not in REJECTS_COLUMNS]
+        names = [h.strip() for h in header or ()]
+        while names and not names[-1]:  # empty columns at the end: debris the reader leaves out
+            names.pop()
+        self._keep = [i for i, h in enumerate(names) if h not in REJECTS_COLUMNS]
         self._delimiter = delimiter
-        codec, bom = _WIDE.get(encoding, ("utf-8", b"\xef\xbb\xbf"))
-        if encoding not in _WIDE and encoding not in ("utf-8-sig", "utf-8"):
-            codec, bom = encoding, b""
-        if not self.table:
-            bom = b""  # JSON lines: no BOM, as for the JSON-lines report
+        codec, bom = _codec(encoding)
+        if not self.table and not codec.startswith(("utf-16", "utf-32")):
+            bom = b""  # JSON lines: no UTF-8 BOM, as for the JSON-lines report
         self._codec = codec
         self._index = LineIndex()
         try:
@@ -72,11 +75,21 @@ class RejectsWriter:
 
     def _csv(self, cells: list[str]) -> str:
         buffer = io.StringIO()
-        csv.writer(buffer, delimiter=self._delimiter, lineterminator="\n").writerow(cells)
-        return buffer.getvalue()
+        # "\r\n" so that a cell holding a bare CR is quoted too; the line ends in "\n".
+        csv.writer(buffer, delimiter=self._delimiter, lineterminator="\r\n").writerow(cells)
+        return buffer.getvalue()[:-2] + "\n"
 
     def _encode(self, text: str) -> bytes:
-        return text.encode(self._codec, errors="replace")
+        # Bad UTF-8 read from standard input goes back out as the bytes it was.
+        errors = "surrogateescape" if self._codec == "utf-8" else "replace"
+        return text.encode(self._codec, errors=errors)
+
+    def _json(self, record: dict[str, Any]) -> bytes:
+        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        try:
+            return line.encode(self._codec, errors="surrogateescape")
+        except UnicodeEncodeError:  # not all of it fits the encoding: escaped, so nothing is lost
+            return self._encode(json.dumps(record, default=str) + "\n")
 
     def write(
         self, number: int, raw: object, status: Status, message: str, fallback: dict[str, Any]
@@ -84,12 +97,11 @@ class RejectsWriter:
         """One rejected row: `raw` as read (cells, a JSON line, a dict); `fallback` stands for
         it when nothing was kept (a record too large, a `LeadUpdate` given in Python)."""
         if self.table:
-            line = self._table_line(raw, status, message)
+            data = self._encode(self._table_line(raw, status, message))
         else:
             record = _record(raw, fallback)
             record.update(_status=status.value, _message=message)
-            line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
-        data = self._encode(line)
+            data = self._json(record)
         self._file.write(data)
         self._index.add(number, self._position, len(data))
         self._position += len(data)
@@ -108,6 +120,21 @@ class RejectsWriter:
         self._file.close()
         if not self._index.ordered:
             rewrite(self.path, self._header, self._index)
+
+
+def _codec(encoding: str) -> tuple[str, bytes]:
+    """The codec a rejects file is written in, and its BOM: the input's encoding, read back the
+    same way with the same options (UTF-16 and UTF-32 with a BOM; UTF-8 with one, as Excel
+    wants; any spelling of a name: `UTF_8_SIG`, `utf16`)."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        name = encoding
+    if name in _WIDE:
+        return _WIDE[name]
+    if name in _UTF8:
+        return "utf-8", codecs.BOM_UTF8
+    return name, b""
 
 
 def _record(raw: object, fallback: dict[str, Any]) -> dict[str, Any]:

@@ -33,13 +33,16 @@ async def test_csv_mixing_good_rows_and_hostile_ids(tmp_path: Path) -> None:
     ids = list(leads)
     missing = "f" * 24
     records: list[tuple[list[str], Status]] = []
-    trimmed = 0
+    trimmed = empty = 0
     for n, hostile in enumerate(HOSTILE_IDS):
         records.append(([ids[n % 3], f"good{n}", ""], Status.UPDATED))
         # Spaces around an id are spreadsheet debris: a CSV cell is trimmed, then checked.
         if TOKEN_ID.fullmatch(hostile.strip()) and hostile.strip() in leads:
             trimmed += 1
             records.append(([hostile, f"padded{n}", "x@example.com"], Status.UPDATED))
+        elif not hostile.strip():  # no id beside an email: matched by it (no lead has it)
+            empty += 1
+            records.append(([hostile, f"empty{n}", "x@example.com"], Status.NOT_FOUND))
         else:
             records.append(([hostile, f"evil{n}", "x@example.com"], Status.INVALID))
     records.append(([missing, "ghost", ""], Status.NOT_FOUND))
@@ -63,8 +66,8 @@ async def test_csv_mixing_good_rows_and_hostile_ids(tmp_path: Path) -> None:
             assert line["email"] == "x@example.com"
     assert summary.rows == len(records)
     assert trimmed == 2  # " 000…0" and "000…0 "
-    assert summary.counts[Status.INVALID] == len(HOSTILE_IDS) - trimmed
-    assert summary.requests == len(HOSTILE_IDS) + 2 + trimmed
+    assert summary.counts[Status.INVALID] == len(HOSTILE_IDS) - trimmed - empty
+    assert summary.requests == len(HOSTILE_IDS) + 2 + trimmed + 1  # and one search, by email
 
     assert_no_request_left_the_leads_path(sb.state, {*ids, missing})
     assert sum(sb.state.patches_by_lead.values()) == len(HOSTILE_IDS) + 2 + trimmed

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bulk_updater import Invalid, Source
+from bulk_updater import InputError, Invalid, Source
 from tests.inputs.conftest import only_invalid, only_update, read_all, write
 
 
@@ -98,3 +98,49 @@ def test_stray_quote_after_a_quoted_cell_does_not_swallow_the_next_row(tmp_path:
     rows = read_all(write(tmp_path / "in.csv", text))
     assert len(rows) == 2
     assert only_update(rows[1][1]).body() == {"firstName": "Bob"}
+
+
+# --- classic-Mac line ends: a bare CR ends a line as LF and CRLF do
+
+
+def test_a_file_with_cr_only_line_ends_is_read_line_by_line(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes('id;firstName\rlead1;Zoë\rlead2;"two\rlines"\rlead3;Cy\r'.encode("cp1252"))
+    rows = list(Source(str(path), encoding="cp1252"))
+    assert [(row.number, row.line) for row in rows] == [(1, 2), (2, 3), (3, 5)]
+    assert [only_update(row.item).firstName for row in rows] == ["Zoë", "two\rlines", "Cy"]
+    source = Source(str(path), encoding="cp1252")
+    assert source.count() == 3
+    source.close()
+
+
+def test_mixed_line_ends_never_merge_two_records(tmp_path: Path) -> None:
+    text = "id,firstName\r\nlead1,Ann\nlead2,Bob\rlead3,Cy\r\n\rlead4,Di"
+    rows = list(Source(write(tmp_path / "in.csv", text)))
+    assert [(row.number, row.line) for row in rows] == [(1, 2), (2, 3), (3, 4), (4, 6)]
+    assert [only_update(row.item).firstName for row in rows] == ["Ann", "Bob", "Cy", "Di"]
+
+
+def test_a_crlf_split_by_the_size_of_a_read_is_one_line_end(tmp_path: Path) -> None:
+    from bulk_updater.inputs.records import _CHUNK
+
+    first = "lead1," + "x" * (_CHUNK - len("lead1,") - 1)  # its CR is the last of one read
+    text = f"id,city\r\n{first}\r\nlead2,y\r\n"
+    rows = list(Source(write(tmp_path / "in.csv", text)))
+    assert [(row.number, row.line) for row in rows] == [(1, 2), (2, 3)]
+    assert only_update(rows[0].item).city == first[6:]
+
+
+def test_a_bare_cr_inside_quotes_stays_in_the_cell(tmp_path: Path) -> None:
+    rows = list(Source(write(tmp_path / "in.csv", 'id,city\nlead1,"Old\rTown"\nlead2,x\n')))
+    assert only_update(rows[0].item).city == "Old\rTown"
+    assert [row.line for row in rows] == [2, 4]  # the CR counts as a line end, as in an editor
+
+
+def test_a_bad_byte_in_a_cr_only_file_is_blamed_on_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"id,city\rlead1,a\r\nlead2,b\rlead3,Z\xf6e\r")
+    source = Source(str(path))
+    with pytest.raises(InputError, match="line 4 is not UTF-8"):
+        source.check()
+    source.close()

@@ -198,6 +198,18 @@ def test_unicode_text_by_its_bom(tmp_path: Path, codec: str) -> None:
     assert only_update(row.item).city == "Košice"
 
 
+@pytest.mark.parametrize("name", ["utf-16", "utf16", "UTF_16", "utf-32"])
+def test_unicode_text_without_a_bom_by_its_name(tmp_path: Path, name: str) -> None:
+    """`--encoding utf-16` on a file without a BOM: little-endian, as Windows writes it."""
+    codec = "utf-32-le" if "32" in name else "utf-16-le"
+    text = f"id\tFirst Name\tCity\r\n{LEAD}\tZoë\tKošice\r\n"
+    source = Source(write_bytes(tmp_path, "in.txt", text.encode(codec)), encoding=name)
+    source.check()
+    ((row),) = list(source)
+    assert only_update(row.item).city == "Košice"
+    assert source.options()["encoding"] == codec
+
+
 def test_an_unknown_encoding_name_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--encoding"):
         Source(write_bytes(tmp_path, "in.csv", b"id,city\n"), encoding="klingon")

@@ -144,11 +144,22 @@ def json_object(cell: str) -> dict[str, Any] | None:
     return None
 
 
+def address(email: str) -> bool:
+    """An email that can be searched for: a plain address, no control character at all."""
+    plain = re.fullmatch(r"[^\s@]+@[^\s@]+", email)
+    return bool(plain) and not re.search(r"[\x00-\x1f\x7f-\x9f]", email)
+
+
 def expect_csv(cells: dict[str, str], id_column: str) -> Ok | Bad:
     lead_id = cells[id_column].strip()  # spaces around an id are spreadsheet debris
     email = cells.get("email", "").strip() or None
+    by_email = not lead_id and email is not None  # an email and no id: matched by the email
     problems: list[str] = []
-    if not TOKEN_ID.fullmatch(lead_id):
+    if by_email and not address(email or ""):
+        problems.append("email")
+    elif not by_email and email is not None and not clean(email):
+        problems.append("email")  # a label: any value's rules
+    if not TOKEN_ID.fullmatch(lead_id) and not by_email:
         problems.append("column id")
     body: dict[str, Any] = {}
     from_json: dict[str, Any] = {}
@@ -181,7 +192,7 @@ def expect_csv(cells: dict[str, str], id_column: str) -> Ok | Bad:
         problems.append("no field")
     if problems:
         return Bad(lead_id, tuple(problems), email)
-    return Ok(lead_id, body, email)
+    return Ok(None if by_email else lead_id, body, email)
 
 
 def normal(key: str) -> str:
@@ -217,7 +228,7 @@ def expect_json_line(line: str) -> Ok | Bad:
     email = (
         None
         if raw_email is None
-        else (raw_email if isinstance(raw_email, str) else json.dumps(raw_email))
+        else (raw_email.strip() if isinstance(raw_email, str) else json.dumps(raw_email))
     )
     if not isinstance(raw_email, str) and email is not None and len(email) > 200:
         email = email[:200] + "…"  # another JSON value is a label: 200 characters at most
@@ -262,16 +273,21 @@ def expect_json_line(line: str) -> Ok | Bad:
             body["customFields"] = custom
     if not sendable(body):
         problems.append("customFields" if clean(body) else "control character")
-    by_email = raw_id is None and email is not None and "id" not in fields
-    if by_email:  # no id key: the row is matched by its email, which must be an address
+    no_id = (raw_id is None and "id" not in fields) or (
+        isinstance(raw_id, str) and not raw_id.strip()
+    )
+    by_email = no_id and email is not None and ("id" not in fields or bool(email))
+    if by_email:  # no id: the row is matched by its email, which must be an address
         problems = [p for p in problems if p != "id"]
-        if not re.fullmatch(r"[^\s@]+@[^\s@]+", email.strip()):
+        if not address(email or ""):
             problems.insert(0, "email")
+    elif email is not None and not clean(email):
+        problems.insert(0, "email")  # a label: any value's rules
     if not problems and not body:
         problems.append("no field")
     if problems:
-        return Bad(label, tuple(problems), email.strip() if by_email and email else email)
-    return Ok(None, body, email.strip()) if by_email else Ok(raw_id, body, email)
+        return Bad(label, tuple(problems), email)
+    return Ok(None, body, email) if by_email else Ok(raw_id, body, email)
 
 
 def check(item: LeadUpdate | Invalid | ByEmail, expected: Ok | Bad) -> None:

@@ -1,0 +1,115 @@
+"""`--rejects`: the file goes back in as the input with the same options, and reads as the rows
+did the first time: written by `RejectsWriter`, read back by `Source`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bulk_updater import BulkUpdater, LeadUpdate, Reply, Source, Status
+from bulk_updater.report.rejects import RejectsWriter
+from tests.conftest import FakeSender
+
+LEAD = "lead1"
+
+
+def rejects_of(tmp_path: Path, name: str, data: bytes, **options: str) -> Path:
+    """Read `data` as the input `name` with `options`, and write every row to a rejects file."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    source = Source(path, **options)  # type: ignore[arg-type]
+    out = tmp_path / ("rejects" + path.suffix)
+    encoding = str(source.encoding) if source.encoding is not None else "utf-8"
+    writer = RejectsWriter(
+        out, header=source.header, delimiter=source.delimiter or ",", encoding=encoding
+    )
+    for row in source:
+        writer.write(row.number, row.raw, Status.NOT_FOUND, "Lead not found", {})
+    writer.close()
+    return out
+
+
+def updates(path: Path, **options: str) -> list[LeadUpdate]:
+    items = [row.item for row in Source(path, **options)]  # type: ignore[arg-type]
+    assert all(isinstance(item, LeadUpdate) for item in items), items
+    return items  # type: ignore[return-value]
+
+
+def test_a_header_with_empty_columns_at_its_end_goes_back_in(tmp_path: Path) -> None:
+    out = rejects_of(tmp_path, "in.csv", f"id,firstName,,\n{LEAD},Ann,,\n".encode())
+    assert out.read_bytes().decode("utf-8-sig").splitlines()[0] == "id,firstName,_status,_message"
+    (update,) = updates(out)
+    assert update.body() == {"firstName": "Ann"}
+
+
+@pytest.mark.parametrize("city", ["Old\rTown", "Old\r\nTown", "Old\nTown", "x\r"])
+def test_a_cell_holding_a_line_break_goes_back_in_whole(tmp_path: Path, city: str) -> None:
+    quoted = city.replace('"', '""')
+    out = rejects_of(tmp_path, "in.csv", f'id,city\n{LEAD},"{quoted}"\n'.encode())
+    (update,) = updates(out)
+    assert update.city == city
+
+
+@pytest.mark.parametrize("name", ["utf_8_sig", "UTF-8-SIG", "utf8", "U8"])
+def test_any_spelling_of_utf8_writes_one_bom(tmp_path: Path, name: str) -> None:
+    data = f"id,city\n{LEAD},Zoë\nlead2,Åsa\n".encode()
+    out = rejects_of(tmp_path, "in.csv", data, encoding=name)
+    data = out.read_bytes()
+    assert data.count(b"\xef\xbb\xbf") == 1
+    assert data.startswith(b"\xef\xbb\xbf")
+    assert [u.city for u in updates(out, encoding=name)] == ["Zoë", "Åsa"]
+
+
+@pytest.mark.parametrize("name", ["utf16", "utf_16", "UTF-16"])
+def test_any_spelling_of_utf16_writes_one_bom(tmp_path: Path, name: str) -> None:
+    data = ("\ufeff" + f"id\tcity\n{LEAD}\tZoë\nlead2\tÅsa\n").encode("utf-16-le")
+    out = rejects_of(tmp_path, "in.csv", data, encoding=name)
+    assert out.read_bytes().count(b"\xff\xfe") == 1
+    assert [u.city for u in updates(out, encoding=name)] == ["Zoë", "Åsa"]
+    assert [u.city for u in updates(out)] == ["Zoë", "Åsa"]  # the BOM says it anyway
+
+
+@pytest.mark.parametrize(
+    ("encoding", "codec"), [("cp1252", "cp1252"), ("latin-1", "latin-1"), ("utf-16", "utf-16")]
+)
+def test_json_lines_rejects_are_in_the_inputs_encoding(
+    tmp_path: Path, encoding: str, codec: str
+) -> None:
+    line = json.dumps({"id": LEAD, "lastName": "Müller"}, ensure_ascii=False) + "\n"
+    out = rejects_of(tmp_path, "in.jsonl", line.encode(codec), encoding=encoding)
+    (update,) = updates(out, encoding=encoding)
+    assert update.lastName == "Müller"
+
+
+def test_json_lines_text_the_encoding_cannot_hold_is_escaped(tmp_path: Path) -> None:
+    out = tmp_path / "rejects.jsonl"
+    writer = RejectsWriter(out, header=None, encoding="cp1252")
+    writer.write(1, '{"id": "lead1", "city": "Zoë"}\n', Status.INVALID, "bad → fix", {})
+    writer.close()
+    (update,) = updates(out, encoding="cp1252")
+    assert update.city == "Zoë"
+    assert json.loads(out.read_bytes().decode("cp1252"))["_message"] == "bad → fix"
+
+
+async def test_json_lines_rejects_of_a_run_go_back_with_the_same_options(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    line = json.dumps({"id": LEAD, "lastName": "Müller"}, ensure_ascii=False) + "\n"
+    path.write_bytes(line.encode("cp1252"))
+    rejects = tmp_path / "rejects.jsonl"
+
+    def missing(update: LeadUpdate, attempt: int) -> Reply:
+        return Reply(404, "NOT_FOUND", "Lead not found")
+
+    async with BulkUpdater(sender=FakeSender(missing, latency=0), rate=0) as updater:
+        summary = await updater.run(Source(path, encoding="cp1252"), rejects=rejects)
+    assert summary.counts[Status.NOT_FOUND] == 1
+    (update,) = updates(rejects, encoding="cp1252")
+    assert update.lastName == "Müller"
+
+
+def test_utf16_without_a_bom_goes_back_in_with_the_same_options(tmp_path: Path) -> None:
+    data = f"id\tcity\n{LEAD}\tZoë\n".encode("utf-16-le")
+    out = rejects_of(tmp_path, "in.csv", data, encoding="utf-16")
+    assert [u.city for u in updates(out, encoding="utf-16")] == ["Zoë"]
