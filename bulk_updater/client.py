@@ -31,6 +31,7 @@ from .answers import (
     Reply,
     describe_error,
     is_success,
+    one_line,
     parse_retry_after,
     rate_headers,
     search_page,
@@ -251,13 +252,15 @@ class SendKitClient:
                 f"the host {exc.host} is not known (its name does not resolve); check --base-url",
             ) from exc
         except aiohttp.ClientError as exc:
-            raise TransportError("connection", _connection_message(exc)) from exc
+            # aiohttp quotes what the server sent (a bad status or header line): it may hold a key.
+            message = one_line(_connection_message(exc), redact=self._redact)
+            raise TransportError("connection", message) from exc
         finally:
             watchdog.forget(task)
 
     def _reply(self, response: aiohttp.ClientResponse, body: bytes, complete: bool) -> Reply:
         status = response.status
-        headers = rate_headers(response.headers)
+        headers = rate_headers(response.headers, self._redact)
         if status < 300:
             if is_success(body, complete):
                 return Reply(status, headers=headers)
@@ -265,8 +268,8 @@ class SendKitClient:
             return Reply(status, "UNEXPECTED_ANSWER", message, headers=headers, malformed=True)
         code, message = describe_error(status, body, response.reason or "", self._redact)
         if 300 <= status < 400:
-            where = self._redact(response.headers.get("Location", "elsewhere"))
-            message = f"the API redirected to {where[:200]}; check --base-url"
+            where = one_line(response.headers.get("Location", "elsewhere"), 200, self._redact)
+            message = f"the API redirected to {where}; check --base-url"
         retry_after = parse_retry_after(headers.get("Retry-After")) if headers else None
         return Reply(status, code, message, retry_after, headers)
 
