@@ -45,10 +45,18 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of `GET /v1/leads?search=`: each lead's id and email, and the next page's cursor."""
+    """One page of `GET /v1/leads?search=`: each lead's id and email, and how to ask for the next.
+
+    The API pages by cursor (`hasMore`, `nextCursor`); an older shape pages by number (`page`,
+    `pages`), and then `number` and `pages` are set. `broken` says why the next page cannot be
+    asked for although more leads are said to follow: a search is then never read as complete.
+    """
 
     leads: tuple[tuple[str, str], ...]
-    next_cursor: str | None
+    next_cursor: str | None = None
+    number: int | None = None
+    pages: int | None = None
+    broken: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,8 +228,12 @@ def unexpected_success(status: int, body: bytes, redact: Redactor | None = None)
     return f"HTTP {status}, but not the API's answer ({what}); a proxy or portal in the way?"
 
 
-def search_page(body: bytes, complete: bool) -> Page | None:
-    """The leads of a search answer, or None when the body is not one (then it is retried)."""
+def search_page(body: bytes, complete: bool, limit: int = 100) -> Page | None:
+    """The leads of a search answer, or None when the body is not one (then it is retried).
+
+    `limit` is the page size asked for: a full page that says nothing of what follows may not
+    be the last, so it is `broken` rather than read as the whole answer.
+    """
     if not complete:
         return None
     try:
@@ -239,6 +251,34 @@ def search_page(body: bytes, complete: bool) -> Page | None:
         if isinstance(item, dict) and isinstance(item.get("_id"), str)
         and isinstance(item.get("email"), str)
     )  # fmt: skip
-    more = isinstance(paging, dict) and paging.get("hasMore") is True
-    cursor = paging.get("nextCursor") if isinstance(paging, dict) else None
-    return Page(leads, cursor if more and isinstance(cursor, str) and cursor else None)
+    if not isinstance(paging, dict):
+        paging = {}
+    if "hasMore" in paging or "nextCursor" in paging:
+        return _by_cursor(leads, paging)
+    if "pages" in paging:
+        return _by_number(leads, paging)
+    if len(items) >= limit:
+        return Page(leads, broken="a full page of leads came with no word on the next one")
+    return Page(leads)
+
+
+def _by_cursor(leads: tuple[tuple[str, str], ...], paging: dict[str, Any]) -> Page:
+    more, cursor = paging.get("hasMore"), paging.get("nextCursor")
+    if more is False:
+        return Page(leads)
+    if isinstance(cursor, str) and cursor:
+        return Page(leads, cursor)
+    if more is True:
+        return Page(leads, broken="the API says more leads follow but gives no cursor for them")
+    return Page(leads)
+
+
+def _by_number(leads: tuple[tuple[str, str], ...], paging: dict[str, Any]) -> Page:
+    number, pages = paging.get("page", 1), paging.get("pages")
+    if not (_whole(number) and _whole(pages)):
+        return Page(leads, broken=f"the pagination cannot be read: page {number!r} of {pages!r}")
+    return Page(leads, number=number, pages=pages)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

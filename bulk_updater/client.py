@@ -126,8 +126,12 @@ class Sender(Protocol):
 class Searcher(Protocol):
     """Anything that can search leads, one page at a time (matching rows by email needs it)."""
 
-    async def search(self, text: str, cursor: str | None) -> Reply:
-        """`GET /v1/leads?search=text`; a 2xx `Reply` carries the `page`."""
+    async def search(self, text: str, cursor: str | int | None) -> Reply:
+        """`GET /v1/leads?search=text`; a 2xx `Reply` carries the `page`.
+
+        `cursor` is the previous page's `nextCursor`, or (a number) the page to read of an API
+        that pages by number; None for the first page.
+        """
 
 
 async def read_bounded(
@@ -211,10 +215,12 @@ class SendKitClient:
         url = self.url_for(update.id)
         return await self._exchange("PATCH", url, dumps(update.body()), search=False)
 
-    async def search(self, text: str, cursor: str | None) -> Reply:
+    async def search(self, text: str, cursor: str | int | None) -> Reply:
         """One page (100 leads at most) of the API's text search; never leaves `/v1/leads`."""
         query = {"search": text, "limit": str(SEARCH_PAGE)}
-        if cursor is not None:
+        if isinstance(cursor, int):
+            query["page"] = str(cursor)
+        elif cursor is not None:
             query["cursor"] = cursor
         url = URL.build(scheme=self._scheme, authority=self._authority, path="/v1/leads")
         return await self._exchange("GET", url.with_query(query), None, search=True)
@@ -234,7 +240,7 @@ class SendKitClient:
                 reply = self._reply(response, body, complete)
                 if not search or reply.status >= 300 or reply.malformed:
                     return reply
-                page = search_page(body, complete)
+                page = search_page(body, complete, SEARCH_PAGE)
                 if page is None:
                     message = unexpected_success(response.status, body, self._redact)
                     code = "UNEXPECTED_ANSWER"

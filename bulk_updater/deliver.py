@@ -78,7 +78,7 @@ class Deliverer:
         return self._clock
 
     async def search(
-        self, searcher: Searcher, text: str, cursor: str | None, budget: Budget
+        self, searcher: Searcher, text: str, cursor: str | int | None, budget: Budget
     ) -> Delivery:
         """One page of a search, with its retries: a request like any other (same limiter)."""
         try:
