@@ -17,6 +17,7 @@ from tenacity import AsyncRetrying, RetryCallState
 
 from .client import Reply, Searcher, Sender, TransportError
 from .limits import Limiter, LimiterDown, Stopped
+from .limits.flight import FlightCap
 from .models import Status, StopReason
 from .retry import (
     Attempt,
@@ -57,8 +58,12 @@ class Deliverer:
         limiter: Limiter,
         policy: RetryPolicy,
         on_stop: Callable[[StopReason, str], None],
+        in_flight: int = 0,
     ) -> None:
         self._sender = sender
+        # Searches run outside the workers: without a permit each, they would take a start
+        # slot, then queue for one of the pool's connections and all leave at once (a burst).
+        self._permits = FlightCap(in_flight) if in_flight > 0 else None
         self._limiter = limiter
         self._policy = policy
         self._on_stop = on_stop
@@ -122,6 +127,18 @@ class Deliverer:
         return _delivery(attempt.status, attempts, attempt, duration)
 
     async def _attempt(self, call: Call, args: tuple[Any, ...], budget: Budget) -> Attempt:
+        """One request: a permit in flight first, then a start slot, so that no request waits
+        for anything between its slot and its start."""
+        permits = self._permits
+        if permits is None:
+            return await self._request(call, args, budget)
+        await permits.enter()
+        try:
+            return await self._request(call, args, budget)
+        finally:
+            permits.leave()
+
+    async def _request(self, call: Call, args: tuple[Any, ...], budget: Budget) -> Attempt:
         limiter = self._limiter
         await limiter.acquire()
         counters = self.counters
