@@ -72,6 +72,7 @@ class Deliverer:
         self._answers = 0  # answers other than 429: the server is taking requests
         self._limited = 0  # 429s, every row's
         self._paused = 0.0  # seconds of 429 pauses since the last such answer
+        self._active = 0  # requests waiting for their start or in flight
         self._clock: Callable[[], float] | None = None  # the loop's, once there is one
 
     def budget(self) -> Budget:
@@ -130,13 +131,17 @@ class Deliverer:
         """One request: a permit in flight first, then a start slot, so that no request waits
         for anything between its slot and its start."""
         permits = self._permits
-        if permits is None:
-            return await self._request(call, args, budget)
-        await permits.enter()
+        self._active += 1
         try:
-            return await self._request(call, args, budget)
+            if permits is None:
+                return await self._request(call, args, budget)
+            await permits.enter()
+            try:
+                return await self._request(call, args, budget)
+            finally:
+                permits.leave()
         finally:
-            permits.leave()
+            self._active -= 1
 
     async def _request(self, call: Call, args: tuple[Any, ...], budget: Budget) -> Attempt:
         limiter = self._limiter
@@ -199,20 +204,27 @@ class Deliverer:
             self._failed_once(attempt)
 
     def _rate_limited(self, reply: Reply, budget: Budget) -> None:
-        """A 429 pauses the job, unless this row keeps getting them while others get answers."""
+        """A 429 pauses the job, unless this row keeps getting them while no other row does."""
         budget.rate_limited += 1
-        self.counters.rate_limited += 1
+        counters = self.counters
+        counters.rate_limited += 1
         self._limited += 1
         seen = budget.seen_at_429
-        # Since this row's previous 429 others were answered and none got a 429: it is the row.
-        if seen is not None and seen[0] < self._answers and seen[1] == self._limited - 1:
-            budget.singled_out = True
-        budget.seen_at_429 = (self._answers, self._limited)
+        # No other request got a 429 since this row's previous one, and either others were
+        # answered meanwhile, or none was sent nor waits to be (the rows behind a search wait
+        # for it, not for a slot): the 429s are this row's. A shared pause for each would stall
+        # the job, and cut its rate to nothing.
+        if seen is not None and seen[1] == self._limited - 1:
+            alone = seen[2] == counters.requests - 1 and self._active == 1
+            if seen[0] < self._answers or alone:
+                budget.singled_out = True
+        budget.seen_at_429 = (self._answers, self._limited, counters.requests)
         if budget.singled_out:
             budget.wait_alone = self._policy.alone(reply.retry_after)
-            return
-        budget.wait_alone = 0.0
-        self._paused += self._limiter.pause(reply)
+            self._paused += budget.wait_alone  # no answer meanwhile: waiting, as in a pause
+        else:
+            budget.wait_alone = 0.0
+            self._paused += self._limiter.pause(reply)
         if self._paused > self._policy.give_up_after:
             self._on_stop(
                 StopReason.API_DOWN,

@@ -182,6 +182,32 @@ async def test_a_search_is_retried_and_paced_like_any_request(
     assert summary.searches == 3
 
 
+async def test_a_search_always_answered_429_backs_off_alone_and_stalls_no_more(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """The rows behind a search wait for it (input order), so nothing else is sent meanwhile:
+    its 429s cannot be told apart by other rows' answers. After one shared pause it backs off
+    alone, gives up after its capped 429s, and the job keeps its rate."""
+    emails = {f"lead{n}": f"user{n}@x.com" for n in range(60)}
+    api = FakeApi(emails)
+    api.answers["stuck@x.com"] = [Reply(429, "RATE_LIMITED", "slow", retry_after=0.0)] * 100
+    rows = [{"email": "stuck@x.com", "city": "x"}]
+    rows += [{"id": f"lead{n}", "city": str(n)} for n in range(1, 60)]
+    summary, outcomes = await run(rows, api, rate=20, max_attempts=2)
+    stuck = outcomes[1]
+    assert stuck.status is Status.FAILED
+    assert "rate limited 20 times" in stuck.message  # 10 x --max-attempts
+    assert api.searches["stuck@x.com"] == 20
+    assert all(outcomes[n].status is Status.UPDATED for n in range(2, 61))
+    assert summary.stopped is None
+    # One shared pause (up to 0.5 s), then 19 waits alone of the first backoff (at most 0.5 s),
+    # then 59 updates at 20/s: not a pause, and a cut of the rate, for every 429.
+    assert virtual_time.time() <= 20 * 0.5 + 59 * 1.01 / 20 + 1
+    assert summary.rate_hint is None  # the rate was cut once at most: no "the API accepts less"
+    assert summary.settled_rate is not None
+    assert summary.settled_rate >= 10
+
+
 async def test_a_search_that_keeps_failing_fails_its_rows(virtual_time: VirtualTimeLoop) -> None:
     api = FakeApi(LEADS)
     api.answers["bo@y.org"] = [Reply(503, "HTTP_503", "busy")] * 10
