@@ -18,6 +18,8 @@ from typing import Any, Final
 
 #: The most of an answer's body that is read (enough for any error message or lead).
 MAX_BODY: Final = 1 << 20
+#: The most of a body that is made into text for a message.
+TEXT_READ: Final = 1 << 16
 #: Rate-limit headers a limiter may read, as they are spelled on the wire.
 RATE_HEADERS: Final = (
     "Retry-After",
@@ -43,10 +45,18 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of `GET /v1/leads?search=`: each lead's id and email, and the next page's cursor."""
+    """One page of `GET /v1/leads?search=`: each lead's id and email, and how to ask for the next.
+
+    The API pages by cursor (`hasMore`, `nextCursor`); an older shape pages by number (`page`,
+    `pages`), and then `number` and `pages` are set. `broken` says why the next page cannot be
+    asked for although more leads are said to follow: a search is then never read as complete.
+    """
 
     leads: tuple[tuple[str, str], ...]
-    next_cursor: str | None
+    next_cursor: str | None = None
+    number: int | None = None
+    pages: int | None = None
+    broken: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +72,16 @@ class Reply:
     page: Page | None = None  # a search's answer
 
 
-def rate_headers(headers: Mapping[str, str]) -> dict[str, str] | None:
-    """The rate-limit headers of an answer (`RATE_HEADERS`), or None when it has none."""
+def rate_headers(
+    headers: Mapping[str, str], redact: Callable[[str], str] | None = None
+) -> dict[str, str] | None:
+    """The rate-limit headers of an answer (`RATE_HEADERS`), or None when it has none.
+
+    Their values may be quoted in a complaint about them, so the key is removed from them too.
+    """
     found = {name: value for name in RATE_HEADERS if (value := headers.get(name)) is not None}
+    if redact is not None and found:
+        found = {name: redact(value) for name, value in found.items()}
     return found or None
 
 
@@ -106,16 +123,60 @@ def is_success(body: bytes, complete: bool) -> bool:
 
 
 class Redactor:
-    """Removes secrets (the key) from any text a server sent, before it is shown or written."""
+    """Removes secrets (the key) from any text a server or aiohttp sent, before it is shown.
+
+    A secret is replaced wherever it occurs whole, and so is any run of `FRAGMENT` or more of
+    its characters: aiohttp quotes a bad status line cut at its read buffer, so a key may be
+    shown in part. `clip` cuts a text only after that, and drops the start of a secret at the cut.
+    """
+
+    FRAGMENT: Final = 8  # the shortest piece of a secret replaced wherever it occurs
+    PREFIX: Final = 4  # the shortest start of a secret dropped at a cut
 
     def __init__(self, *secrets: str | None) -> None:
         self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        size = self.FRAGMENT
+        self._pieces = [
+            (secret, frozenset(secret[i : i + size] for i in range(len(secret) - size + 1)))
+            for secret in self._secrets
+            if len(secret) > size
+        ]
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
+        if len(text) >= self.FRAGMENT:
+            for secret, pieces in self._pieces:
+                text = _drop_pieces(text, secret, pieces, self.FRAGMENT)
         return text
+
+    def clip(self, text: str, limit: int) -> str:
+        """`text` redacted, cut to `limit` characters, with no start of a secret left at its end."""
+        if self._secrets:  # a secret that starts within `limit` ends within this window
+            text = self(text[: limit + len(self._secrets[0])])[:limit]
+        for secret in self._secrets:
+            for size in range(min(len(secret), len(text)), self.PREFIX - 1, -1):
+                if text.endswith(secret[:size]):
+                    text = text[:-size] + REDACTED
+                    break
+        return text
+
+
+def _drop_pieces(text: str, secret: str, pieces: frozenset[str], fragment: int) -> str:
+    """`text` with every run of `fragment` or more characters found in `secret` replaced."""
+    out: list[str] = []
+    i = start = 0
+    while i <= len(text) - fragment:
+        if text[i : i + fragment] not in pieces:
+            i += 1
+            continue
+        end = i + fragment
+        while end < len(text) and text[i : end + 1] in secret:
+            end += 1
+        out += (text[start:i], REDACTED)
+        i = start = end
+    return "".join(out) + text[start:] if out else text
 
 
 def describe_error(
@@ -140,33 +201,39 @@ def describe_error(
         code = f"HTTP_{status}"
     if not isinstance(message, str) or not message.strip():
         text = _SPACE.sub(" ", _TAG.sub(" ", body.decode("utf-8", "replace"))).strip()
-        message = text[:200] if text and data is None else (reason or f"HTTP {status}")
+        message = _cut(text, 200, redact) if text and data is None else (reason or f"HTTP {status}")
         if not body:
             message = f"{reason or 'HTTP ' + str(status)} (empty body)"
-    if redact is not None:
-        code, message = redact(code), redact(message)
-    code = _SPACE.sub("_", code.strip()).upper()[:100]
-    return code, one_line(message)
+    code = _cut(_SPACE.sub("_", code.strip()), 100, redact).upper()
+    return code, one_line(message, redact=redact)
 
 
-def one_line(text: str, limit: int = 500) -> str:
-    """A server's text as it may reach a terminal or a report: one line, no escapes, bounded."""
-    return _SPACE.sub(" ", _CONTROL.sub(" ", text)).strip()[:limit]
+def one_line(text: str, limit: int = 500, redact: Redactor | None = None) -> str:
+    """A server's text as it may reach a terminal or a report: one line, no escapes, bounded,
+    and (given a `redact`) without the key, which is removed before the text is cut."""
+    return _cut(_SPACE.sub(" ", _CONTROL.sub(" ", text)).strip(), limit, redact)
+
+
+def _cut(text: str, limit: int, redact: Redactor | None) -> str:
+    return text[:limit] if redact is None else redact.clip(text, limit)
 
 
 def unexpected_success(status: int, body: bytes, redact: Redactor | None = None) -> str:
     """The message for a 2xx that is not the API's answer (it is retried, like a 5xx)."""
     what = "an empty body" if not body else None
     if what is None:
-        text = _SPACE.sub(" ", _TAG.sub(" ", body[:2000].decode("utf-8", "replace"))).strip()
-        if redact is not None:
-            text = redact(text)
-        what = f"something else: {one_line(text, 120)!r}"
+        # A first part is cheaper to clean than a megabyte; `clip` drops a key cut at its end.
+        text = _SPACE.sub(" ", _TAG.sub(" ", body[:TEXT_READ].decode("utf-8", "replace"))).strip()
+        what = f"something else: {one_line(text, 120, redact)!r}"
     return f"HTTP {status}, but not the API's answer ({what}); a proxy or portal in the way?"
 
 
-def search_page(body: bytes, complete: bool) -> Page | None:
-    """The leads of a search answer, or None when the body is not one (then it is retried)."""
+def search_page(body: bytes, complete: bool, limit: int = 100) -> Page | None:
+    """The leads of a search answer, or None when the body is not one (then it is retried).
+
+    `limit` is the page size asked for: a full page that says nothing of what follows may not
+    be the last, so it is `broken` rather than read as the whole answer.
+    """
     if not complete:
         return None
     try:
@@ -184,6 +251,34 @@ def search_page(body: bytes, complete: bool) -> Page | None:
         if isinstance(item, dict) and isinstance(item.get("_id"), str)
         and isinstance(item.get("email"), str)
     )  # fmt: skip
-    more = isinstance(paging, dict) and paging.get("hasMore") is True
-    cursor = paging.get("nextCursor") if isinstance(paging, dict) else None
-    return Page(leads, cursor if more and isinstance(cursor, str) and cursor else None)
+    if not isinstance(paging, dict):
+        paging = {}
+    if "hasMore" in paging or "nextCursor" in paging:
+        return _by_cursor(leads, paging)
+    if "pages" in paging:
+        return _by_number(leads, paging)
+    if len(items) >= limit:
+        return Page(leads, broken="a full page of leads came with no word on the next one")
+    return Page(leads)
+
+
+def _by_cursor(leads: tuple[tuple[str, str], ...], paging: dict[str, Any]) -> Page:
+    more, cursor = paging.get("hasMore"), paging.get("nextCursor")
+    if more is False:
+        return Page(leads)
+    if isinstance(cursor, str) and cursor:
+        return Page(leads, cursor)
+    if more is True:
+        return Page(leads, broken="the API says more leads follow but gives no cursor for them")
+    return Page(leads)
+
+
+def _by_number(leads: tuple[tuple[str, str], ...], paging: dict[str, Any]) -> Page:
+    number, pages = paging.get("page", 1), paging.get("pages")
+    if not (_whole(number) and _whole(pages)):
+        return Page(leads, broken=f"the pagination cannot be read: page {number!r} of {pages!r}")
+    return Page(leads, number=number, pages=pages)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

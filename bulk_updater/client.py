@@ -31,6 +31,7 @@ from .answers import (
     Reply,
     describe_error,
     is_success,
+    one_line,
     parse_retry_after,
     rate_headers,
     search_page,
@@ -125,8 +126,12 @@ class Sender(Protocol):
 class Searcher(Protocol):
     """Anything that can search leads, one page at a time (matching rows by email needs it)."""
 
-    async def search(self, text: str, cursor: str | None) -> Reply:
-        """`GET /v1/leads?search=text`; a 2xx `Reply` carries the `page`."""
+    async def search(self, text: str, cursor: str | int | None) -> Reply:
+        """`GET /v1/leads?search=text`; a 2xx `Reply` carries the `page`.
+
+        `cursor` is the previous page's `nextCursor`, or (a number) the page to read of an API
+        that pages by number; None for the first page.
+        """
 
 
 async def read_bounded(
@@ -210,10 +215,12 @@ class SendKitClient:
         url = self.url_for(update.id)
         return await self._exchange("PATCH", url, dumps(update.body()), search=False)
 
-    async def search(self, text: str, cursor: str | None) -> Reply:
+    async def search(self, text: str, cursor: str | int | None) -> Reply:
         """One page (100 leads at most) of the API's text search; never leaves `/v1/leads`."""
         query = {"search": text, "limit": str(SEARCH_PAGE)}
-        if cursor is not None:
+        if isinstance(cursor, int):
+            query["page"] = str(cursor)
+        elif cursor is not None:
             query["cursor"] = cursor
         url = URL.build(scheme=self._scheme, authority=self._authority, path="/v1/leads")
         return await self._exchange("GET", url.with_query(query), None, search=True)
@@ -233,7 +240,7 @@ class SendKitClient:
                 reply = self._reply(response, body, complete)
                 if not search or reply.status >= 300 or reply.malformed:
                     return reply
-                page = search_page(body, complete)
+                page = search_page(body, complete, SEARCH_PAGE)
                 if page is None:
                     message = unexpected_success(response.status, body, self._redact)
                     code = "UNEXPECTED_ANSWER"
@@ -251,13 +258,15 @@ class SendKitClient:
                 f"the host {exc.host} is not known (its name does not resolve); check --base-url",
             ) from exc
         except aiohttp.ClientError as exc:
-            raise TransportError("connection", _connection_message(exc)) from exc
+            # aiohttp quotes what the server sent (a bad status or header line): it may hold a key.
+            message = one_line(_connection_message(exc), redact=self._redact)
+            raise TransportError("connection", message) from exc
         finally:
             watchdog.forget(task)
 
     def _reply(self, response: aiohttp.ClientResponse, body: bytes, complete: bool) -> Reply:
         status = response.status
-        headers = rate_headers(response.headers)
+        headers = rate_headers(response.headers, self._redact)
         if status < 300:
             if is_success(body, complete):
                 return Reply(status, headers=headers)
@@ -265,8 +274,8 @@ class SendKitClient:
             return Reply(status, "UNEXPECTED_ANSWER", message, headers=headers, malformed=True)
         code, message = describe_error(status, body, response.reason or "", self._redact)
         if 300 <= status < 400:
-            where = self._redact(response.headers.get("Location", "elsewhere"))
-            message = f"the API redirected to {where[:200]}; check --base-url"
+            where = one_line(response.headers.get("Location", "elsewhere"), 200, self._redact)
+            message = f"the API redirected to {where}; check --base-url"
         retry_after = parse_retry_after(headers.get("Retry-After")) if headers else None
         return Reply(status, code, message, retry_after, headers)
 

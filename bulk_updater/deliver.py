@@ -17,6 +17,7 @@ from tenacity import AsyncRetrying, RetryCallState
 
 from .client import Reply, Searcher, Sender, TransportError
 from .limits import Limiter, LimiterDown, Stopped
+from .limits.flight import FlightCap
 from .models import Status, StopReason
 from .retry import (
     Attempt,
@@ -57,8 +58,12 @@ class Deliverer:
         limiter: Limiter,
         policy: RetryPolicy,
         on_stop: Callable[[StopReason, str], None],
+        in_flight: int = 0,
     ) -> None:
         self._sender = sender
+        # Searches run outside the workers: without a permit each, they would take a start
+        # slot, then queue for one of the pool's connections and all leave at once (a burst).
+        self._permits = FlightCap(in_flight) if in_flight > 0 else None
         self._limiter = limiter
         self._policy = policy
         self._on_stop = on_stop
@@ -67,6 +72,7 @@ class Deliverer:
         self._answers = 0  # answers other than 429: the server is taking requests
         self._limited = 0  # 429s, every row's
         self._paused = 0.0  # seconds of 429 pauses since the last such answer
+        self._active = 0  # requests waiting for their start or in flight
         self._clock: Callable[[], float] | None = None  # the loop's, once there is one
 
     def budget(self) -> Budget:
@@ -78,7 +84,7 @@ class Deliverer:
         return self._clock
 
     async def search(
-        self, searcher: Searcher, text: str, cursor: str | None, budget: Budget
+        self, searcher: Searcher, text: str, cursor: str | int | None, budget: Budget
     ) -> Delivery:
         """One page of a search, with its retries: a request like any other (same limiter)."""
         try:
@@ -122,6 +128,22 @@ class Deliverer:
         return _delivery(attempt.status, attempts, attempt, duration)
 
     async def _attempt(self, call: Call, args: tuple[Any, ...], budget: Budget) -> Attempt:
+        """One request: a permit in flight first, then a start slot, so that no request waits
+        for anything between its slot and its start."""
+        permits = self._permits
+        self._active += 1
+        try:
+            if permits is None:
+                return await self._request(call, args, budget)
+            await permits.enter()
+            try:
+                return await self._request(call, args, budget)
+            finally:
+                permits.leave()
+        finally:
+            self._active -= 1
+
+    async def _request(self, call: Call, args: tuple[Any, ...], budget: Budget) -> Attempt:
         limiter = self._limiter
         await limiter.acquire()
         counters = self.counters
@@ -182,20 +204,27 @@ class Deliverer:
             self._failed_once(attempt)
 
     def _rate_limited(self, reply: Reply, budget: Budget) -> None:
-        """A 429 pauses the job, unless this row keeps getting them while others get answers."""
+        """A 429 pauses the job, unless this row keeps getting them while no other row does."""
         budget.rate_limited += 1
-        self.counters.rate_limited += 1
+        counters = self.counters
+        counters.rate_limited += 1
         self._limited += 1
         seen = budget.seen_at_429
-        # Since this row's previous 429 others were answered and none got a 429: it is the row.
-        if seen is not None and seen[0] < self._answers and seen[1] == self._limited - 1:
-            budget.singled_out = True
-        budget.seen_at_429 = (self._answers, self._limited)
+        # No other request got a 429 since this row's previous one, and either others were
+        # answered meanwhile, or none was sent nor waits to be (the rows behind a search wait
+        # for it, not for a slot): the 429s are this row's. A shared pause for each would stall
+        # the job, and cut its rate to nothing.
+        if seen is not None and seen[1] == self._limited - 1:
+            alone = seen[2] == counters.requests - 1 and self._active == 1
+            if seen[0] < self._answers or alone:
+                budget.singled_out = True
+        budget.seen_at_429 = (self._answers, self._limited, counters.requests)
         if budget.singled_out:
             budget.wait_alone = self._policy.alone(reply.retry_after)
-            return
-        budget.wait_alone = 0.0
-        self._paused += self._limiter.pause(reply)
+            self._paused += budget.wait_alone  # no answer meanwhile: waiting, as in a pause
+        else:
+            budget.wait_alone = 0.0
+            self._paused += self._limiter.pause(reply)
         if self._paused > self._policy.give_up_after:
             self._on_stop(
                 StopReason.API_DOWN,

@@ -9,8 +9,9 @@ Every attempt first takes a slot from the `Limiter`.
   backoff and jitter, up to `max_attempts`; then the row is `failed`.
 - 429 pauses every worker (`Limiter.pause`). It does not count against the row's attempts: the
   server is pacing the job, not refusing the row. A row that keeps getting 429s while other rows
-  get answers is the exception: it backs off alone, so the rest of the job keeps its speed, and
-  after `10 * max_attempts` 429s it is `failed`.
+  get answers (or while nothing else is sent: the rows behind a search wait for it) is the
+  exception: it backs off alone, so the rest of the job keeps its speed and its rate, and after
+  `10 * max_attempts` 429s it is `failed`.
 - A 2xx whose body is not the API's success answer (a captive portal, a misrouted proxy) is a
   transient failure like a 5xx: retried, then `failed`; never `updated`.
 - 401/403 stop the job: the key was refused, so no other row can succeed either. So does a host
@@ -143,7 +144,7 @@ class Budget:
     sent = 0  # requests started, the one in flight included
     counted = 0
     rate_limited = 0
-    seen_at_429: tuple[int, int] | None = None  # the job's (answers, 429s) at this row's latest
+    seen_at_429: tuple[int, int, int] | None = None  # the job's (answers, 429s, requests) then
     singled_out = False  # its 429s are about this row, not the job's pace
     wait_alone = 0.0  # > 0: the row backs off from its own 429 by itself
     started: float | None = None  # loop time of the first request

@@ -21,6 +21,7 @@ from typing import Final, Literal
 
 from pydantic import ValidationError
 
+from ..answers import Page
 from ..client import Searcher
 from ..deliver import Deliverer
 from ..inputs import Invalid, Item, Row
@@ -136,21 +137,29 @@ class MatchByEmail:
             self._failed[key] = answer
 
     async def _search(self, email: str) -> Answer:
-        """Every page of the search for `email`; the ids of the leads that have exactly it."""
-        wanted, cursor, ids = normal_email(email), None, []
+        """Every page of the search for `email`; the ids of the leads that have exactly it.
+
+        A search whose pages cannot all be read (no cursor for the next, a cursor given twice,
+        more pages than `MAX_PAGES`) fails: a lead on an unread page could have the email too.
+        """
+        wanted, ids = normal_email(email), []
+        after: str | int | None = None  # the next page: a cursor, or a number
+        cursors: set[str] = set()
         assert self._searcher is not None
         searcher: Searcher = self._searcher
         for _ in range(MAX_PAGES):
             budget = self._deliverer.budget()
-            result = await self._deliverer.search(searcher, email, cursor, budget)
+            result = await self._deliverer.search(searcher, email, after, budget)
             page = result.reply.page if result.reply is not None else None
             if result.status is not Status.UPDATED or page is None:
                 return Answer(failed=result)
             ids += [lead for lead, found in page.leads if normal_email(found) == wanted]
-            if page.next_cursor is None:
+            after, why = _next(page, after, cursors)
+            if why:
+                return _unfollowable(result, why)
+            if after is None:
                 return Answer(tuple(dict.fromkeys(ids)))
-            cursor = page.next_cursor
-        return Answer(failed=Delivery(Status.FAILED, 0, message="the search did not end"))
+        return _unfollowable(result, f"it did not end within {MAX_PAGES} pages")
 
     def _settle(self, row: Row, item: ByEmail, answer: Answer) -> Admitted:
         email = item.email
@@ -177,6 +186,31 @@ class MatchByEmail:
         for task in self._searches.values():
             task.cancel()
         self._answers.close()
+
+
+def _next(page: Page, asked: str | int | None, cursors: set[str]) -> tuple[str | int | None, str]:
+    """The page to ask for after `page` (None: it was the last), or why there is none to ask."""
+    if page.broken:
+        return None, page.broken
+    if page.next_cursor is not None:
+        if page.next_cursor in cursors:
+            return None, "the API gave a cursor it had given before (the pages go round)"
+        cursors.add(page.next_cursor)
+        return page.next_cursor, ""
+    if page.pages is None or page.number is None:
+        return None, ""
+    expected = asked if isinstance(asked, int) else 1
+    if page.number != expected:
+        return None, f"asked for page {expected}, the API answered page {page.number}"
+    if page.pages > MAX_PAGES:
+        return None, f"the API counts {page.pages} pages, more than the {MAX_PAGES} read"
+    return (page.number + 1 if page.number < page.pages else None), ""
+
+
+def _unfollowable(result: Delivery, why: str) -> Answer:
+    message = f"its pages cannot all be read: {why}; a lead on an unread page may have it too"
+    failed = Delivery(Status.FAILED, result.attempts, result.http_status, "PAGINATION", message)
+    return Answer(failed=failed)
 
 
 def _outcome(

@@ -65,7 +65,8 @@ class Pipeline:
         self.settings = settings
         self.limiter = limiter
         self.use(admission)
-        self.deliverer = Deliverer(sender, limiter, RetryPolicy(settings), self.stop)
+        policy = RetryPolicy(settings)
+        self.deliverer = Deliverer(sender, limiter, policy, self.stop, settings.in_flight_cap)
         self.send = sender.send
         self.queue: asyncio.Queue[Row] = asyncio.Queue()
         self.results: asyncio.Queue[Finished | None] = asyncio.Queue()

@@ -5,6 +5,7 @@ real one is assumed to be, in pages of two so that every answer takes several pa
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 from typing import Any
 
@@ -27,10 +28,22 @@ class FakeApi:
         self.searches: collections.Counter[str] = collections.Counter()
         self.patches: list[tuple[float, str, dict[str, Any]]] = []
         self.answers: dict[str, list[Reply]] = {}  # scripted answers to a search, in order
+        self.slow: dict[str, float] = {}  # the latency of some searches
+        self.starts: list[float] = []  # when each request began
+        self.in_flight = self.most_in_flight = 0
+
+    async def _start(self, latency: float) -> None:
+        self.starts.append(asyncio.get_running_loop().time())
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(latency)
+        finally:
+            self.in_flight -= 1
 
     async def search(self, text: str, cursor: str | None) -> Reply:
         self.searches[text] += 1
-        await asyncio.sleep(self.latency)
+        await self._start(self.slow.get(text, self.latency))
         scripted = self.answers.get(text)
         if scripted:
             return scripted.pop(0)
@@ -42,7 +55,7 @@ class FakeApi:
 
     async def send(self, update: LeadUpdate) -> Reply:
         self.patches.append((asyncio.get_running_loop().time(), update.id, update.body()))
-        await asyncio.sleep(self.latency)
+        await self._start(self.latency)
         if update.id not in self.emails:
             return Reply(404, "NOT_FOUND", "Lead not found")
         return Reply(200)
@@ -62,7 +75,8 @@ async def run(
     rows: list[dict[str, Any]], api: FakeApi, **settings: Any
 ) -> tuple[Summary, dict[int, Outcome]]:
     outcomes: list[Outcome] = []
-    async with BulkUpdater(sender=api, rate=0, concurrency=4, **settings) as updater:
+    settings = {"rate": 0, "concurrency": 4, **settings}
+    async with BulkUpdater(sender=api, **settings) as updater:
         summary = await updater.run(rows, on_outcome=outcomes.append)
     return summary, {o.row: o for o in outcomes}
 
@@ -123,15 +137,34 @@ async def test_a_lead_reached_by_email_and_by_id_keeps_input_order(
     assert all(o.status is Status.UPDATED for o in outcomes.values())
 
 
-async def test_searches_run_side_by_side(virtual_time: VirtualTimeLoop) -> None:
+async def test_searches_run_side_by_side_within_the_concurrency(
+    virtual_time: VirtualTimeLoop,
+) -> None:
     emails = {f"lead{n}": f"user{n}@x.com" for n in range(40)}
     api = FakeApi(emails, latency=1.0)
     rows = [{"email": f"user{n}@x.com", "city": "x"} for n in range(40)]
     summary, _ = await run(rows, api)
     assert summary.counts[Status.UPDATED] == 40
-    # 40 searches of 1 s side by side, then 40 updates of 1 s by 4 workers: about 11 s, not the
-    # 50 s of searches one after the other
-    assert virtual_time.time() <= 1 + 40 / 4 + 1
+    # 40 searches and 40 updates of 1 s, four at a time (`concurrency=4` counts both): about
+    # 20 s, not the 80 s of one request after the other
+    assert virtual_time.time() <= (40 + 40) / 4 + 1
+    assert api.most_in_flight == 4
+
+
+async def test_slow_searches_neither_exceed_the_concurrency_nor_burst_past_the_rate(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """Searches run outside the workers. Had they taken a start slot and then waited for a
+    connection, the slots taken while the first four hang would all go out at once."""
+    emails = {f"lead{n}": f"user{n}@x.com" for n in range(40)}
+    api = FakeApi(emails, latency=0.01)
+    api.slow = {f"user{n}@x.com": 4.0 for n in range(4)}
+    rows = [{"email": f"user{n}@x.com", "city": "x"} for n in range(40)]
+    summary, _ = await run(rows, api, rate=5)
+    assert summary.counts[Status.UPDATED] == 40
+    assert api.most_in_flight <= 4
+    starts = sorted(api.starts)
+    assert max(bisect.bisect_left(starts, t + 1) - n for n, t in enumerate(starts)) <= 5
 
 
 async def test_a_search_is_retried_and_paced_like_any_request(
@@ -147,6 +180,32 @@ async def test_a_search_is_retried_and_paced_like_any_request(
     assert summary.retries == 2
     assert summary.rate_limited == 1
     assert summary.searches == 3
+
+
+async def test_a_search_always_answered_429_backs_off_alone_and_stalls_no_more(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """The rows behind a search wait for it (input order), so nothing else is sent meanwhile:
+    its 429s cannot be told apart by other rows' answers. After one shared pause it backs off
+    alone, gives up after its capped 429s, and the job keeps its rate."""
+    emails = {f"lead{n}": f"user{n}@x.com" for n in range(60)}
+    api = FakeApi(emails)
+    api.answers["stuck@x.com"] = [Reply(429, "RATE_LIMITED", "slow", retry_after=0.0)] * 100
+    rows = [{"email": "stuck@x.com", "city": "x"}]
+    rows += [{"id": f"lead{n}", "city": str(n)} for n in range(1, 60)]
+    summary, outcomes = await run(rows, api, rate=20, max_attempts=2)
+    stuck = outcomes[1]
+    assert stuck.status is Status.FAILED
+    assert "rate limited 20 times" in stuck.message  # 10 x --max-attempts
+    assert api.searches["stuck@x.com"] == 20
+    assert all(outcomes[n].status is Status.UPDATED for n in range(2, 61))
+    assert summary.stopped is None
+    # One shared pause (up to 0.5 s), then 19 waits alone of the first backoff (at most 0.5 s),
+    # then 59 updates at 20/s: not a pause, and a cut of the rate, for every 429.
+    assert virtual_time.time() <= 20 * 0.5 + 59 * 1.01 / 20 + 1
+    assert summary.rate_hint is None  # the rate was cut once at most: no "the API accepts less"
+    assert summary.settled_rate is not None
+    assert summary.settled_rate >= 10
 
 
 async def test_a_search_that_keeps_failing_fails_its_rows(virtual_time: VirtualTimeLoop) -> None:

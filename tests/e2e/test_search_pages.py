@@ -1,0 +1,129 @@
+"""A search's pages, as the API may give them: by cursor or (the older shape) by page number, all
+read before an email counts as matched; pages that cannot all be read fail the row, never match
+it on a part of the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bulk_updater import BulkUpdater, Outcome, Status
+from bulk_updater.engine.emails import MAX_PAGES
+from bulk_updater.sandbox import Sandbox
+from tests.conftest import make_leads
+
+KEY = "sk_sandbox_pages"
+Answer = Callable[[web.Request], dict[str, Any]]
+
+
+async def run_by_email(leads: dict[str, Any], email: str, answer: Answer) -> tuple[Outcome, list]:
+    """One row matched by `email`, the sandbox's search answered by `answer`; the outcome and
+    the query of every search request."""
+    queries: list[dict[str, str]] = []
+
+    async def search(request: web.Request) -> web.StreamResponse | None:
+        if request.method != "GET" or request.path != "/v1/leads":
+            return None
+        queries.append(dict(request.query))
+        return web.json_response({"success": True, **answer(request)})
+
+    outcomes: list[Outcome] = []
+    async with (
+        Sandbox(leads, api_key=KEY, intercept=search) as sb,
+        BulkUpdater(api_key=KEY, base_url=sb.url, rate=0, max_attempts=2) as updater,
+    ):
+        rows = [{"email": email, "jobTitle": "CEO"}]
+        await updater.run(rows, on_outcome=outcomes.append)
+    (outcome,) = outcomes
+    return outcome, queries
+
+
+def item(leads: dict[str, Any], lead_id: str, email: str | None = None) -> dict[str, str]:
+    return {"_id": lead_id, "email": email or leads[lead_id]["email"]}
+
+
+# --- the older shape: pages by number
+
+
+async def test_pages_by_number_are_all_read() -> None:
+    leads = make_leads(3)
+    a, b, c = leads
+    email = leads[a]["email"]
+
+    def by_number(request: web.Request) -> dict[str, Any]:
+        number = int(request.query.get("page", "1"))
+        data = {1: [item(leads, b)], 2: [item(leads, c)], 3: [item(leads, a)]}[number]
+        return {"data": data, "pagination": {"page": number, "limit": 100, "total": 3, "pages": 3}}
+
+    outcome, queries = await run_by_email(leads, email, by_number)
+    assert outcome.status is Status.UPDATED
+    assert outcome.id == a
+    assert [q.get("page") for q in queries] == [None, "2", "3"]
+    assert all("cursor" not in q for q in queries)
+
+
+async def test_a_second_match_on_page_two_is_ambiguous() -> None:
+    leads = make_leads(2)
+    a, b = leads
+    email = leads[a]["email"]
+
+    def by_number(request: web.Request) -> dict[str, Any]:
+        number = int(request.query.get("page", "1"))
+        data = [item(leads, a)] if number == 1 else [item(leads, b, email.upper())]
+        return {"data": data, "pagination": {"page": number, "limit": 100, "total": 2, "pages": 2}}
+
+    outcome, _ = await run_by_email(leads, email, by_number)
+    assert outcome.status is Status.REJECTED
+    assert outcome.error_code == "AMBIGUOUS_EMAIL"
+
+
+# --- pages that cannot all be read
+
+
+def always(pagination: dict[str, Any], *, full: bool = False) -> Callable[..., Answer]:
+    def make(leads: dict[str, Any], lead_id: str) -> Answer:
+        data = [item(leads, lead_id)]
+        if full:
+            data += [{"_id": f"{n:024x}", "email": f"other{n}@x.example"} for n in range(99)]
+        return lambda request: {"data": data, "pagination": pagination}
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("answer", "requests", "why"),
+    [
+        (always({"limit": 100, "total": 2, "hasMore": True, "nextCursor": None}), 1, "no cursor"),
+        (always({"limit": 100, "total": 2, "hasMore": True, "nextCursor": ""}), 1, "no cursor"),
+        (always({"limit": 100, "total": 1, "hasMore": True, "nextCursor": "same"}), 2, "before"),
+        (always({"page": 1, "limit": 100, "total": 2, "pages": 2}), 2, "answered page 1"),
+        (always({"page": 1, "limit": 100, "pages": MAX_PAGES + 1}), 1, f"{MAX_PAGES + 1} pages"),
+        (always({"page": "one", "pages": 2}), 1, "cannot be read"),
+        (always({}, full=True), 1, "no word on the next"),
+    ],
+    ids=["null-cursor", "empty-cursor", "same-cursor", "page-ignored", "too-many", "odd", "full"],
+)
+async def test_pages_that_cannot_all_be_read_fail_the_row(
+    answer: Callable[..., Answer], requests: int, why: str
+) -> None:
+    leads = make_leads(1)
+    (a,) = leads
+    outcome, queries = await run_by_email(leads, leads[a]["email"], answer(leads, a))
+    assert outcome.status is Status.FAILED
+    assert outcome.error_code == "PAGINATION"
+    assert "cannot all be read" in outcome.message
+    assert why in outcome.message
+    assert len(queries) == requests
+
+
+async def test_a_last_page_by_cursor_or_a_short_page_without_pagination_ends_the_search() -> None:
+    leads = make_leads(1)
+    (a,) = leads
+    for pagination in ({"hasMore": False, "nextCursor": "ignored"}, None):
+        answer = always(pagination or {})(leads, a)
+        outcome, queries = await run_by_email(leads, leads[a]["email"], answer)
+        assert outcome.status is Status.UPDATED
+        assert len(queries) == 1
