@@ -107,18 +107,61 @@ class Child:
     log: str
 
 
+class HighWater:
+    """A child's peak RSS, read from `/proc/PID/status` (`VmHWM`) every 20 ms while it runs.
+
+    Not `ru_maxrss`: on Linux a child's `ru_maxrss` includes the RSS of the process it was forked
+    from (the kernel keeps the old memory's high-water mark at exec), so after a measure that
+    grew this bench process (a million rows written, a job run in process) every child would
+    report at least that. `VmHWM` belongs to the child's own memory after exec. A peak in the
+    last 20 ms of a child's life can be missed; where `/proc` cannot be read, None.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.path = f"/proc/{pid}/status"
+        self.kib: int | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            with open(self.path) as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        self.kib = max(self.kib or 0, int(line.split()[1]))
+                        return
+        except (OSError, ValueError):
+            return
+
+    def _run(self) -> None:
+        while True:
+            self._read()
+            if self._done.wait(0.02):
+                return
+
+    def stop(self) -> float | None:
+        """The peak in MB (None if it was never read)."""
+        self._done.set()
+        self._thread.join()
+        return None if self.kib is None else self.kib / 1024
+
+
 def run_child(argv: list[str], env: dict[str, str], log: Path, timeout: float) -> Child:
-    """Run one child to completion; its own CPU and peak RSS come from wait4() on its pid."""
+    """Run one child to completion; its own CPU comes from wait4() on its pid, its peak RSS from
+    `HighWater` (ru_maxrss when /proc cannot tell)."""
     with open(log, "wb") as out:
         started = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     track(proc)
+    high = HighWater(proc.pid)
     timer = threading.Timer(timeout, proc.kill)
     timer.start()
     try:
         _, status, usage = os.wait4(proc.pid, 0)  # reaps it: Popen must not wait again
     finally:
         timer.cancel()
+        peak = high.stop()
     wall = time.perf_counter() - started
     _live.discard(proc)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -129,7 +172,7 @@ def run_child(argv: list[str], env: dict[str, str], log: Path, timeout: float) -
         returncode=proc.returncode,
         wall_s=wall,
         cpu_s=usage.ru_utime + usage.ru_stime,
-        maxrss_mb=usage.ru_maxrss / 1024,  # KiB on Linux
+        maxrss_mb=peak if peak is not None else usage.ru_maxrss / 1024,  # KiB on Linux
         log=log.read_text(errors="replace").strip(),
     )
 

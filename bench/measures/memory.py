@@ -1,4 +1,4 @@
-"""Peak RSS of the engine (ru_maxrss of its own process) at two input sizes: it must stay flat."""
+"""Peak RSS of the engine (its own VmHWM, `harness.HighWater`) at two sizes: it must stay flat."""
 
 from __future__ import annotations
 
@@ -35,8 +35,7 @@ def measure(ctx: Context) -> Result:
         ],
     )
     section = Section(
-        f"Peak RSS of the engine (ru_maxrss of its own process; --rate 0 --concurrency "
-        f"{CONCURRENCY})",
+        f"Peak RSS of the engine (VmHWM of its own process; --rate 0 --concurrency {CONCURRENCY})",
         [table, f"{big:,} / {small:,} rows: {growth:.3f}x"],
     )
     flat, lean = growth <= TARGET_RSS_GROWTH, rss_big < TARGET_RSS_MB
