@@ -20,6 +20,7 @@ from ..inputs import Row
 from ..models import Outcome
 
 Admitted = Row | Outcome
+Settlers = tuple[Callable[[Row], None], ...]  # rules told of rows another rule answered
 
 
 class Admission(Protocol):
@@ -64,7 +65,7 @@ class Rules(Admission, BeforeSend):
         self.prefetchers: list[Prefetch] = [r for r in rules if hasattr(r, "prefetch")]  # type: ignore[misc]
         # Rules told of each row another rule answered (`settled(row)`), in the order given.
         settles: list[Settles] = [r for r in rules if hasattr(r, "settled")]  # type: ignore[misc]
-        self._settlers: list[Callable[[Row], None]] = [r.settled for r in settles]
+        self._settlers: Settlers = tuple(r.settled for r in settles)
         if len(rules) == 1:  # one rule: its own decision, without a loop around it
             self.admit = rules[0].admit  # type: ignore[method-assign]
 
@@ -72,9 +73,7 @@ class Rules(Admission, BeforeSend):
         for rule in self.prefetchers:
             rule.prefetch(rows)
 
-    async def _apply(
-        self, row: Row, steps: list[Any], settlers: list[Callable[[Row], None]]
-    ) -> Admitted:
+    async def _apply(self, row: Row, steps: list[Any], settlers: Settlers) -> Admitted:
         for step in steps:
             decided = step(row)
             if inspect.isawaitable(decided):
@@ -88,10 +87,10 @@ class Rules(Admission, BeforeSend):
         return self._decide(row, self._admits, self._settlers)
 
     def ready(self, row: Row) -> Admitted | Awaitable[Admitted]:
-        return self._decide(row, self._readies, [])
+        return self._decide(row, self._readies, ())
 
     def _decide(
-        self, row: Row, steps: list[Any], settlers: list[Callable[[Row], None]]
+        self, row: Row, steps: list[Any], settlers: Settlers
     ) -> Admitted | Awaitable[Admitted]:
         """Apply the steps without a coroutine until one of them must wait (the usual case)."""
         for at, step in enumerate(steps):
@@ -113,7 +112,7 @@ class Rules(Admission, BeforeSend):
         row: Row,
         pending: Awaitable[Admitted],
         steps: list[Any],
-        settlers: list[Callable[[Row], None]],
+        settlers: Settlers,
     ) -> Admitted:
         decided = await pending
         if isinstance(decided, Outcome):
@@ -125,7 +124,7 @@ class Rules(Admission, BeforeSend):
             rule.close()
 
 
-def _answered(row: Row, outcome: Outcome, settlers: list[Callable[[Row], None]]) -> Outcome:
+def _answered(row: Row, outcome: Outcome, settlers: Settlers) -> Outcome:
     """`outcome` for `row`, told to the rules that keep books of answered rows."""
     for settled in settlers:
         settled(row)

@@ -65,3 +65,10 @@ class InOrder:
         self.pending.clear()
         self.drained.set()
         return waiting
+
+
+def discard(pending: object) -> None:
+    """Close a decision that will not be awaited (a coroutine never started)."""
+    close = getattr(pending, "close", None)
+    if close is not None:
+        close()

@@ -37,7 +37,7 @@ from ..models import LeadUpdate, Outcome, Status, StopReason
 from ..retry import Budget, Counters, RetryPolicy
 from ..settings import Settings
 from .admission import Admitted, Rules
-from .ordered import InOrder
+from .ordered import InOrder, discard
 from .outcomes import Finished, outcome_of, sent
 
 _WINDOW_PER_WORKER: Final = 4
@@ -272,7 +272,7 @@ class Pipeline:
                 elif decided:
                     self.in_order.add(row, admitted)  # it waits for the rows before it
                 elif self.stop_reason is not None:  # no search starts once the job stops
-                    _discard(admitted)
+                    discard(admitted)
                     self._abort(row)
                 else:
                     self.in_order.add(row, admitted)
@@ -343,10 +343,3 @@ class Pipeline:
             return await ready if inspect.isawaitable(ready) else ready
         finally:
             del self.in_flight[slot]
-
-
-def _discard(pending: object) -> None:
-    """Close a decision that will not be awaited (a coroutine never started)."""
-    close = getattr(pending, "close", None)
-    if close is not None:
-        close()

@@ -29,7 +29,7 @@ import dataclasses
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 from ..settings import Settings
 from .adaptive import Growth, RateController
@@ -68,6 +68,7 @@ class Schedule(Protocol):
     async def sleep(self, seconds: float) -> None: ...
 
 
+@runtime_checkable
 class SharedSchedule(Schedule, Protocol):
     """A schedule shared by the jobs of an account, which can carry a learned rate to them."""
 
@@ -95,8 +96,7 @@ class AdaptiveLimiter:
         schedule: Schedule | None = None,
     ) -> None:
         """`schedule`: where the slots come from (default: a `Pacer` of this process's own)."""
-        shared = hasattr(schedule, "share_rate")
-        self._shared: SharedSchedule | None = schedule if shared else None  # type: ignore[assignment]
+        self._shared = schedule if isinstance(schedule, SharedSchedule) else None
         measure = self._shared.account_starts if self._shared is not None else None
         self.controller = RateController(ceiling, growth=growth, measure=measure)
         self.pacer: Schedule = schedule or Pacer(self.controller.rate, policy)
