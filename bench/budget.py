@@ -2,8 +2,9 @@
 
 - `RedisChild`: a `redis-server` (from `tools/ensure-redis`) with no persistence.
 - `SandboxChild`: the sandbox (`bulk-updater sandbox --rate R --burst N`) run by this file as a
-  script; on SIGTERM it writes what it saw (arrivals as epoch seconds, so that they compare
-  with the start times Redis records, 429s, requests) to a JSON file.
+  script, at a real-time priority where allowed (see `_ahead_of_the_clients`); on SIGTERM it
+  writes what it saw (arrivals as epoch seconds, so that they compare with the start times
+  Redis records, 429s, requests) to a JSON file.
 - `StartLog`: a thread that keeps every start time the shared schedule records in Redis (the
   list there holds only the latest R).
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import select
 import shutil
 import signal
@@ -124,14 +126,15 @@ class StartLog:
     """Every start time the shared schedule records for one account, read every 0.2 s.
 
     A start granted too late for its process to act on is taken back (and made again later):
-    it is left out once a later reading no longer holds it.
+    it is left out once a later reading no longer holds it; so is one whose request left later
+    than recorded, once its record moved (the `moved` list names the old times).
     """
 
-    def __init__(self, redis_url: str, key: str) -> None:
+    def __init__(self, redis_url: str, keys: tuple[str, str, str]) -> None:
         import redis
 
         self.client = redis.Redis.from_url(redis_url, decode_responses=True)
-        self.key = key
+        _, self.key, self.moved = keys
         self.times: set[float] = set()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -147,10 +150,15 @@ class StartLog:
         self.client.close()
 
     def _take(self) -> None:
-        now = {float(t) for t in self.client.lrange(self.key, 0, -1)}
+        with self.client.pipeline(transaction=True) as both:  # one reading of the two lists
+            both.lrange(self.key, 0, -1)
+            both.lrange(self.moved, 0, -1)
+            latest, moved = both.execute()
+        now = {float(t) for t in latest}
         if now:  # a start seen before, newer than the oldest kept but gone, was taken back
             oldest = min(now)
             self.times -= {t for t in self.times if t >= oldest and t not in now}
+        self.times -= {float(t) for t in moved} - now
         self.times |= now
 
     def _run(self) -> None:
@@ -188,8 +196,24 @@ def main() -> None:
     parser.add_argument("--key", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    seen = asyncio.run(_serve(args))
+    priority = _ahead_of_the_clients()
+    seen = asyncio.run(_serve(args)) | {"realtime": priority}
     Path(args.out).write_text(json.dumps(seen))
+
+
+def _ahead_of_the_clients() -> bool:
+    """Run ahead of every client process (a real-time priority), when the system allows it.
+
+    The sandbox stands for the API, on machines of its own; here it shares two cores with ten
+    clients starting up. Left to wait for a core, it reads a request's arrival time when it next
+    runs, not when the request arrived: a few requests then look bunched (61-62 in a second,
+    measured, with starts Redis never let exceed 60). Its own work is small, so it starves none.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    except (AttributeError, OSError):  # not Linux, or not allowed: measured as it is
+        return False
+    return True
 
 
 if __name__ == "__main__":

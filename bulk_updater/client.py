@@ -167,7 +167,10 @@ class SendKitClient:
         timeout: float,
         concurrency: int,
         workspace_id: str | None = None,
+        on_departure: Callable[[], None] | None = None,
     ) -> None:
+        """`on_departure` is called as each request is written, in the task that sends it (a
+        shared rate budget moves the record of a start that left late); None costs nothing."""
         origin = URL(base_url)
         self._scheme, self._authority = origin.scheme, origin.raw_authority
         self._headers = {
@@ -183,12 +186,16 @@ class SendKitClient:
         self._watchdog = Watchdog(timeout if math.isfinite(timeout) else 86_400.0)
         self._redact = Redactor(api_key, workspace_id)
         self._limit = concurrency
+        self._traces = _departures(on_departure) if on_departure is not None else []
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> SendKitClient:
         connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0)
         self._session = aiohttp.ClientSession(
-            headers=self._headers, timeout=self._timeout, connector=connector
+            headers=self._headers,
+            timeout=self._timeout,
+            connector=connector,
+            trace_configs=self._traces or None,
         )
         self._watchdog.start()
         return self
@@ -278,6 +285,26 @@ class SendKitClient:
             message = f"the API redirected to {where}; check --base-url"
         retry_after = parse_retry_after(headers.get("Retry-After")) if headers else None
         return Reply(status, code, message, retry_after, headers)
+
+
+def _departures(on_departure: Callable[[], None]) -> list[aiohttp.TraceConfig]:
+    """A trace that calls `on_departure` as the request is written: with its body (a PATCH's
+    headers wait for it, and aiohttp writes it from a task of its own, a loop turn later), or
+    with its headers when it has none (a search)."""
+
+    async def headers_sent(
+        _: aiohttp.ClientSession, __: object, params: aiohttp.TraceRequestHeadersSentParams
+    ) -> None:
+        if params.method == "GET":
+            on_departure()
+
+    async def body_sent(*_: object) -> None:
+        on_departure()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(headers_sent)
+    trace.on_request_chunk_sent.append(body_sent)
+    return [trace]
 
 
 def _connection_message(exc: aiohttp.ClientError) -> str:

@@ -106,16 +106,18 @@ class RedisServer:
         self.stop()
 
 
-def merge_starts(times: set[float], latest: Iterable[str]) -> None:
+def merge_starts(times: set[float], latest: Iterable[str], moved: Iterable[str] = ()) -> None:
     """Add a reading of a budget's latest starts (Redis keeps R of them) to `times`.
 
     A start granted too late for its process to act on is taken back and made again: one seen
-    before that a later reading no longer holds, though newer than its oldest, is left out.
+    before that a later reading no longer holds, though newer than its oldest, is left out. So
+    is one that left later than recorded, whose record moved (`moved` lists the old times).
     """
     now = {float(t) for t in latest}
     if now:
         oldest = min(now)
         times -= {t for t in times if t >= oldest and t not in now}
+    times -= {float(t) for t in moved} - now
     times |= now
 
 
@@ -133,11 +135,15 @@ class RecordedStarts:
         from bulk_updater.limits.store import budget_keys
 
         self.client = redis.Redis.from_url(redis_url, decode_responses=True)
-        self.key = budget_keys(account_name(base_url, None, api_key))[1]
+        _, self.key, self.moved = budget_keys(account_name(base_url, None, api_key))
         self.times: set[float] = set()
 
     def take(self) -> None:
-        merge_starts(self.times, self.client.lrange(self.key, 0, -1))
+        with self.client.pipeline(transaction=True) as both:  # one reading of the two lists
+            both.lrange(self.key, 0, -1)
+            both.lrange(self.moved, 0, -1)
+            latest, moved = both.execute()
+        merge_starts(self.times, latest, moved)
 
     def close(self) -> None:
         self.client.close()

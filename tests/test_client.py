@@ -6,6 +6,7 @@ The answers' helpers the client uses (`describe_error`, `parse_retry_after`) are
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -298,3 +299,46 @@ async def test_a_cancelled_request_is_a_cancellation_not_a_timeout() -> None:
         with pytest.raises(asyncio.CancelledError):
             await sending
         assert not c._watchdog.deadlines  # forgotten, whatever ended the request
+
+
+# --- the departure of each request, for a shared rate budget
+
+
+async def test_the_departure_hook_runs_once_per_request_in_the_task_that_sends_it() -> None:
+    """A PATCH departs with its body, a search with its headers; either way the hook sees the
+    context of the task that sent it (a shared budget keeps the start it granted there)."""
+    leads = make_leads(1)
+    sending: contextvars.ContextVar[str] = contextvars.ContextVar("sending", default="")
+    departed: list[tuple[str, bool]] = []
+    arrived: list[bool] = []
+
+    async def note(request: web.Request) -> web.StreamResponse | None:
+        arrived.append(True)
+        return None
+
+    def on_departure() -> None:
+        departed.append((sending.get(), bool(arrived)))  # before the server saw the request
+
+    async with (
+        Sandbox(leads, api_key="sk_secret", intercept=note) as sandbox,
+        client(base_url=sandbox.url, on_departure=on_departure) as c,
+    ):
+
+        async def send(name: str) -> None:
+            sending.set(name)
+            arrived.clear()
+            if name == "patch":
+                reply = await c.send(LeadUpdate(id=next(iter(leads)), city="Oslo"))
+            else:
+                reply = await c.search("lead0@example.com", None)
+            assert reply.status == 200
+
+        await asyncio.create_task(send("patch"))
+        await asyncio.create_task(send("search"))
+    assert departed == [("patch", False), ("search", False)]
+
+
+async def test_without_a_departure_hook_no_trace_is_installed() -> None:
+    async with client() as c:
+        assert c._session is not None
+        assert not c._session.trace_configs

@@ -18,7 +18,7 @@ from typing import Unpack
 from ..client import Sender, SendKitClient
 from ..errors import ConfigError
 from ..inputs import ColumnMap, KeyPlan, Numbered, Rows, Source, numbered
-from ..limits import Limiter, RateStatus, limiter_for
+from ..limits import Limiter, RateStatus, departure_hook, limiter_for
 from ..models import Outcome, Status, StopReason, Summary
 from ..report import ReportWriter
 from ..settings import Options, Settings
@@ -83,6 +83,7 @@ class BulkUpdater:
                 timeout=s.timeout,
                 concurrency=s.in_flight_cap,
                 workspace_id=s.workspace_id,
+                on_departure=departure_hook(self._limiter),
             )
             try:
                 await self._client.__aenter__()

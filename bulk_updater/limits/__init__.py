@@ -20,7 +20,8 @@ A new limiter is a new class here; nothing else changes.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from ..answers import Reply
 from ..settings import Settings
@@ -31,6 +32,7 @@ from .status import RateStatus
 
 __all__ = [
     "AdaptiveLimiter",
+    "Departures",
     "Limiter",
     "LimiterDown",
     "Pacer",
@@ -38,6 +40,7 @@ __all__ = [
     "RateController",
     "RateStatus",
     "Stopped",
+    "departure_hook",
     "limiter_for",
 ]
 
@@ -85,6 +88,20 @@ class Limiter(Protocol):
 
     def describe(self) -> RateStatus:
         """The rate allowed now, the rate settled at and why (progress line, summary)."""
+
+
+@runtime_checkable
+class Departures(Protocol):
+    """A limiter that wants to hear as each request leaves (`on_departure`; None: it does not):
+    the client calls it as it writes the request, in the task that acquired the start."""
+
+    @property
+    def on_departure(self) -> Callable[[], None] | None: ...
+
+
+def departure_hook(limiter: Limiter) -> Callable[[], None] | None:
+    """What the client must call as each request of `limiter`'s leaves, if anything."""
+    return limiter.on_departure if isinstance(limiter, Departures) else None
 
 
 def limiter_for(settings: Settings) -> Limiter:

@@ -29,6 +29,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 from ..settings import Settings
@@ -75,6 +76,7 @@ class SharedSchedule(Schedule, Protocol):
     def share_rate(self, rate: float) -> None: ...
     def shared_rate(self) -> float | None: ...
     def account_starts(self, now: float) -> float | None: ...
+    def departed(self) -> None: ...
 
 
 def _whole(rate: float) -> float:
@@ -137,6 +139,12 @@ class AdaptiveLimiter:
 
     async def close(self) -> None:
         await self.pacer.close()
+
+    @property
+    def on_departure(self) -> Callable[[], None] | None:
+        """What the client calls as each request leaves: a shared schedule moves the record of
+        a start that left late; None when no schedule needs to know (a `Pacer`'s own)."""
+        return self._shared.departed if self._shared is not None else None
 
     @property
     def in_flight_limit(self) -> int | None:

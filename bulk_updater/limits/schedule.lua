@@ -8,12 +8,14 @@
 --
 -- KEYS[1]  the account's hash: next, until, epoch, streak, limit, limit_until, shared_rate, ...
 -- KEYS[2]  the account's latest starts, newest first (at most `cap` of them)
--- ARGV[1]  the operation: hello | acquire | restart | pause | calm | share
+-- KEYS[3]  the starts lately moved by `depart`, as first recorded, newest first (`cap`)
+-- ARGV[1]  the operation: hello | acquire | restart | depart | pause | calm | share
 -- ARGV[2]  now, in seconds since the epoch; empty: the Redis server's TIME (one clock for all)
 -- ARGV[3]  the caller's rate R (> 0): at most R starts in any sliding second
 -- ARGV[4]  acquire: the epoch of the slot the caller holds, or empty; restart: the epoch and
---          the recorded time of a start granted too late; pause: its seconds; share: the rate
---          to share; hello: the account's label
+--          the recorded time of a start granted too late; depart: the recorded times of starts
+--          that left late, space-separated; pause: its seconds; share: the rate to share;
+--          hello: the account's label
 -- ARGV[5]  the spacing margin over 1/R (1.01)
 -- ARGV[6]  how long the keys live after their last use, in milliseconds
 -- ARGV[7]  the caller's job: a random token (the job that set the rate in force may change it)
@@ -27,7 +29,7 @@ if redis.replicate_commands then
   pcall(redis.replicate_commands)
 end
 
-local hash, starts = KEYS[1], KEYS[2]
+local hash, starts, moved = KEYS[1], KEYS[2], KEYS[3]
 local op, rate, arg = ARGV[1], tonumber(ARGV[3]), ARGV[4]
 local slack, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
 local job = ARGV[7] or ''
@@ -167,6 +169,27 @@ if op == 'pause' then
       'next', text(next_slot))
   end
   return {new, text(paused_until - now), epoch, streak, shared, text(limit), '', granted}
+end
+
+if op == 'depart' then
+  -- Starts that left their process later than the times Redis recorded for them (a connection
+  -- to open, a process descheduled), `arg` their records: each moves to now, when it did leave
+  -- (a microsecond apart, to stay distinct). Every grant made meanwhile counted it at its old
+  -- time, every later one counts it now, so the starts held to `cap` in any sliding second are
+  -- the requests' real departures. No new start: `granted` stays. A record the list no longer
+  -- holds (`cap` later starts pushed it out) is added all the same: the request left now.
+  local k = 0
+  for old in string.gmatch(arg, '%S+') do
+    redis.call('LREM', starts, 1, old)
+    redis.call('LPUSH', starts, text(now + k * TICK))
+    redis.call('LPUSH', moved, old)
+    k = k + 1
+  end
+  redis.call('LTRIM', starts, 0, cap - 1)
+  redis.call('LTRIM', moved, 0, cap - 1)
+  redis.call('PEXPIRE', starts, ttl)
+  redis.call('PEXPIRE', moved, ttl)
+  return reply(0, 0)
 end
 
 if op == 'calm' then

@@ -8,7 +8,9 @@ Lua script (`schedule.lua`) hands out slots on it, `1.01/R` apart with no burst,
 more to start: the script records the start and refuses one that would make R + 1 starts in
 any sliding second, whoever was late. So every process on one Redis and account shares R. A
 process too slow to act on a start it was granted (see `_late`) gives it back and asks again,
-a bounded number of times, so that the starts Redis holds are when requests really left.
+a bounded number of times, and a request that leaves later than its start's record (its
+connection had to be opened, the host was busy) moves the record (`departures.py`), so that the
+starts Redis holds are when requests really left.
 
 - **Time.** The script reads the Redis server's `TIME` (`clock="redis"`): one clock for every
   host, so skew between hosts cannot shrink the spacing. A Redis that refuses `TIME` in
@@ -36,11 +38,13 @@ import asyncio
 import collections
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from ..account import account_label, account_name
 from ..settings import RedisClock, Settings
 from .adaptive import START_RATE
+from .departures import LateDepartures
 from .pacer import _NOT_ANSWERED, _TICK, SLACK, LimiterDown, PausePolicy, Stopped
 from .store import BudgetStore
 
@@ -106,6 +110,7 @@ class RedisLimiter:
         self._round_trips: collections.deque[float] = collections.deque(maxlen=64)
         # (loop time, starts the account has recorded): their rate is the account's
         self._granted: collections.deque[tuple[float, int]] = collections.deque()
+        self._departures = LateDepartures(self._depart, LATE)
 
     @classmethod
     def of(cls, settings: Settings) -> RedisLimiter:
@@ -203,6 +208,7 @@ class RedisLimiter:
             code, seconds = int(reply[0]), float(reply[1])
             if code == _GO:
                 if not slow or late >= MAX_LATE:
+                    self._departures.granted(str(reply[6]))
                     return
                 # Granted while this process was too slow to act on it: start again, now.
                 late += 1
@@ -215,6 +221,31 @@ class RedisLimiter:
                 continue
             await self._wait(seconds)
             held = str(reply[2]) if generation == self._generation else ""
+
+    @property
+    def on_departure(self) -> Callable[[], None]:
+        """Used as the limiter itself (a fixed shared rate), it follows its requests too."""
+        return self.departed
+
+    def departed(self) -> None:
+        """The request this task was granted a start for is leaving now (the client calls this
+        as it writes the request): if that is more than `LATE` after the grant, its record in
+        Redis moves to now (`departures.py`)."""
+        task = self._departures.departed()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _depart(self, records: str) -> bool:
+        """Move the records of starts that left late; False once Redis cannot be used."""
+        if not self._store.is_open or self._lost is not None:
+            return False
+        try:
+            await self._call("depart", records)
+        except self._store.errors as exc:
+            self._lose(exc)  # the next acquire() stops the job
+            return False
+        return True
 
     def _late(self, round_trip: float) -> bool:
         """Whether a start granted during this round trip may leave too late to use.

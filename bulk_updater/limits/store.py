@@ -43,13 +43,15 @@ MAX_WARM: Final = 16
 OPEN_TIMEOUT: Final = 10.0
 
 
-def budget_keys(account: str) -> tuple[str, str]:
-    """The Redis keys of an account's budget: its hash and its list of latest starts.
+def budget_keys(account: str) -> tuple[str, str, str]:
+    """The Redis keys of an account's budget: its hash, its list of latest starts, and the
+    starts lately moved to when they really left (so that a reader of the starts can tell a
+    moved one from a new one).
 
-    The braces are a Redis Cluster hash tag: both keys live in one slot, as a script needs.
+    The braces are a Redis Cluster hash tag: the keys live in one slot, as a script needs.
     """
     base = f"{KEY_PREFIX}:{{{account}}}"
-    return base, f"{base}:starts"
+    return base, f"{base}:starts", f"{base}:moved"
 
 
 def _redis() -> ModuleType:

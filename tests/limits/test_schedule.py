@@ -186,6 +186,41 @@ def test_taking_back_a_start_no_longer_listed_removes_no_other(schedule: Schedul
     assert schedule.client.lrange(schedule.keys[1], 0, -1) == [f"{T0 + 3.0:.6f}", kept[0]]
 
 
+def test_a_start_that_left_late_moves_to_when_it_left(schedule: Schedule) -> None:
+    """Its record moves (named in the `moved` list), it is still one start, and the guard
+    counts it where it is now: the next start waits a full second from its real departure."""
+    first = schedule.call("acquire", 0.0, 1)
+    reply = schedule.call("depart", 0.5, 1, first[6])
+    _, starts, moved = schedule.keys
+    assert schedule.client.lrange(starts, 0, -1) == [f"{T0 + 0.5:.6f}"]
+    assert schedule.client.lrange(moved, 0, -1) == [first[6]]
+    assert int(reply[7]) == 1  # granted: one start, not two
+    code, seconds, held = schedule.acquire(0.5, 1)
+    assert (code, seconds) == (SLOT, pytest.approx(SLACK - 0.5, abs=1e-5))  # its slot: 1.01
+    code, seconds, _ = schedule.acquire(SLACK, 1, held)
+    assert (code, SLACK + seconds) == (SLOT, pytest.approx(0.5 + SLACK, abs=1e-5))
+    assert schedule.acquire(0.5 + SLACK, 1, held)[0] == GO
+
+
+def test_starts_that_left_late_together_stay_distinct(schedule: Schedule) -> None:
+    first, second = (schedule.call("acquire", n * SLACK / 2, 2) for n in range(2))
+    schedule.call("depart", 0.9, 2, f"{first[6]} {second[6]}")
+    assert schedule.client.lrange(schedule.keys[1], 0, -1) == [
+        f"{T0 + 0.9 + 1e-6:.6f}",
+        f"{T0 + 0.9:.6f}",
+    ]
+    assert schedule.client.lrange(schedule.keys[2], 0, -1) == [second[6], first[6]]
+
+
+def test_a_late_start_the_list_no_longer_holds_is_recorded_all_the_same(
+    schedule: Schedule,
+) -> None:
+    first = schedule.call("acquire", 0.0, 1)
+    assert schedule.acquire(SLACK, 1)[0] == GO  # the list (cap 1) now holds only this one
+    schedule.call("depart", 1.5, 1, first[6])
+    assert schedule.client.lrange(schedule.keys[1], 0, -1) == [f"{T0 + 1.5:.6f}"]
+
+
 def test_a_clock_behind_the_latest_start_reads_as_its_time(schedule: Schedule) -> None:
     """A host whose clock is behind (or a call sent earlier and run later) cannot start
     before the latest start, nor make the list of starts run backwards."""
@@ -280,10 +315,12 @@ def test_redis_time_is_the_clock_when_the_caller_gives_none(schedule: Schedule) 
 def test_the_keys_expire_and_never_hold_the_key(redis_url: str) -> None:
     schedule = Schedule(redis_url, account="0123abcd")
     schedule.call("hello", 0.0, 10, "https://api.sendkit.ai")
-    schedule.acquire(0.0, 10)
-    hash_key, starts_key = schedule.keys
+    first = schedule.call("acquire", 0.0, 10)
+    schedule.call("depart", 0.05, 10, first[6])
+    hash_key, starts_key, moved_key = schedule.keys
     assert hash_key == "bulk-updater:{0123abcd}"
     assert starts_key == "bulk-updater:{0123abcd}:starts"
+    assert moved_key == "bulk-updater:{0123abcd}:moved"
     for key in schedule.keys:
         assert 0 < schedule.client.pttl(key) <= KEY_TTL_MS
     assert schedule.client.hget(hash_key, "account") == "https://api.sendkit.ai"

@@ -16,6 +16,7 @@ import redis.asyncio
 from bulk_updater import ConfigError, Reply
 from bulk_updater.limits import LimiterDown, Stopped
 from bulk_updater.limits.pacer import SLACK, PausePolicy
+from bulk_updater.limits import departures, shared
 from bulk_updater.limits.shared import RedisLimiter
 from bulk_updater.limits.store import budget_keys
 from bulk_updater.sandbox import max_in_any_window
@@ -264,6 +265,64 @@ async def test_a_start_this_process_was_too_slow_to_use_is_made_again(
     assert await client.llen(budget_keys(one.account)[1]) == 2
     await client.aclose()
     await one.close()
+
+
+async def test_a_request_that_leaves_late_moves_its_start_to_when_it_left(
+    redis_url: str,
+) -> None:
+    """The client calls `departed()` as each request is written, in the task that acquired its
+    start: on time, nothing changes; later than `LATE`, the record moves to now, once."""
+    (one,) = await opened(limiter(redis_url))
+    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    _, starts, moved = budget_keys(one.account)
+    await one.acquire()
+    one.departed()  # at once: on time
+    await asyncio.gather(*one._tasks)
+    (on_time,) = await client.lrange(starts, 0, -1)
+    await one.acquire()
+    recorded, granted_at = departures._GRANTED.get() or ("", 0.0)
+    departures._GRANTED.set((recorded, granted_at - 2 * shared.LATE))  # as if it left that late
+    one.departed()
+    one.departed()  # a second call for the same request changes nothing
+    await asyncio.gather(*one._tasks)
+    latest = await client.lrange(starts, 0, -1)
+    assert await client.lrange(moved, 0, -1) == [recorded]
+    assert len(latest) == 2 and on_time in latest and recorded not in latest
+    assert float(latest[0]) > float(recorded)
+    one.departed()  # no start held: nothing to move
+    assert not one._tasks
+    await client.aclose()
+    await one.close()
+
+
+async def test_late_departures_go_to_redis_in_one_call_while_one_is_on_its_way() -> None:
+    calls: list[str] = []
+    called, sent = asyncio.Event(), asyncio.Event()
+
+    async def move(records: str) -> bool:
+        calls.append(records)
+        called.set()
+        await sent.wait()
+        return len(calls) < 2  # the second call finds Redis lost: the rest are dropped
+
+    late = departures.LateDepartures(move, 0.005)
+    loop = asyncio.get_running_loop()
+
+    def leave(recorded: str) -> asyncio.Task[None] | None:
+        departures._GRANTED.set((recorded, loop.time() - 1.0))
+        return late.departed()
+
+    first = leave("1.000001")
+    assert first is not None
+    await called.wait()  # the first call is on its way
+    assert leave("1.000002") is None and leave("1.000003") is None  # they wait for it
+    sent.set()
+    await first
+    assert calls == ["1.000001", "1.000002 1.000003"]
+    third = leave("1.000004")
+    assert third is not None
+    await third
+    assert calls[-1] == "1.000004"
 
 
 async def test_callers_cancelled_mid_call_end(redis_url: str) -> None:
