@@ -165,6 +165,13 @@ class MatchByEmail:
         email = item.email
         if answer.failed is not None:
             done = answer.failed
+            if done.status is Status.NOT_FOUND:  # a list has no lead to miss: no search there
+                message = (
+                    f"the search for {email} was answered {done.http_status} "
+                    f"({done.message or done.error_code}): the API at --base-url has no lead "
+                    "search (GET /v1/leads?search=); nothing was sent for this row"
+                )
+                return _outcome(row, email, Status.FAILED, message, done.http_status, "NO_SEARCH")
             what = "failed" if done.status is Status.FAILED else "was refused"
             if done.status is Status.ABORTED:
                 what = "was cut off"

@@ -217,6 +217,24 @@ async def test_a_search_that_keeps_failing_fails_its_rows(virtual_time: VirtualT
     assert api.searches["bo@y.org"] == 3  # one search for both rows, with its retries
 
 
+async def test_a_search_answered_404_fails_its_rows_instead_of_not_finding_them(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """A 404 to a list means the search is not there (a wrong --base-url, a proxy), not that no
+    lead has the email: the rows fail, to be sent again by --resume, and say why."""
+    api = FakeApi(LEADS)
+    api.answers["bo@y.org"] = [Reply(404, "NOT_FOUND", "Cannot GET /v1/leads")]
+    _, outcomes = await run([{"email": "bo@y.org", "city": "x"}], api)
+    (outcome,) = outcomes.values()
+    assert (outcome.status, outcome.http_status, outcome.error_code) == (
+        Status.FAILED,
+        404,
+        "NO_SEARCH",
+    )
+    assert "has no lead search" in outcome.message
+    assert not api.patches
+
+
 async def test_a_refused_key_at_a_search_stops_the_job(virtual_time: VirtualTimeLoop) -> None:
     api = FakeApi(LEADS)
     api.answers["bo@y.org"] = [Reply(401, "UNAUTHORIZED", "Invalid API key")]

@@ -14,9 +14,8 @@ import pytest
 import redis.asyncio
 
 from bulk_updater import ConfigError, Reply
-from bulk_updater.limits import LimiterDown, Stopped
+from bulk_updater.limits import LimiterDown, Stopped, departures, shared
 from bulk_updater.limits.pacer import SLACK, PausePolicy
-from bulk_updater.limits import departures, shared
 from bulk_updater.limits.shared import RedisLimiter
 from bulk_updater.limits.store import budget_keys
 from bulk_updater.sandbox import max_in_any_window
@@ -287,7 +286,9 @@ async def test_a_request_that_leaves_late_moves_its_start_to_when_it_left(
     await asyncio.gather(*one._tasks)
     latest = await client.lrange(starts, 0, -1)
     assert await client.lrange(moved, 0, -1) == [recorded]
-    assert len(latest) == 2 and on_time in latest and recorded not in latest
+    assert len(latest) == 2
+    assert on_time in latest
+    assert recorded not in latest
     assert float(latest[0]) > float(recorded)
     one.departed()  # no start held: nothing to move
     assert not one._tasks
@@ -315,7 +316,8 @@ async def test_late_departures_go_to_redis_in_one_call_while_one_is_on_its_way()
     first = leave("1.000001")
     assert first is not None
     await called.wait()  # the first call is on its way
-    assert leave("1.000002") is None and leave("1.000003") is None  # they wait for it
+    assert leave("1.000002") is None  # it waits for the call on its way
+    assert leave("1.000003") is None
     sent.set()
     await first
     assert calls == ["1.000001", "1.000002 1.000003"]
