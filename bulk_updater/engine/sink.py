@@ -128,15 +128,20 @@ def open_outputs(
     resume: bool,
     fingerprint: str | None,
     rejects: str | PathLike[str] | None,
+    match: str | None = None,
 ) -> tuple[ReportWriter | None, RejectsWriter | None]:
-    """The report and rejects files of a run, opened (the input checked first, if a file)."""
-    options = None
+    """The report and rejects files of a run, opened (the input checked first, if a file).
+
+    `match` (the job's setting) is kept with how the input was read: resuming with another
+    would send the rest of the rows to other leads than the finished ones went to.
+    """
+    options: dict[str, object] = {"match": match or "default"}
     if isinstance(rows, Source):
         if fingerprint is None:
             fingerprint = rows.fingerprint()
             if resume and fingerprint is None:
                 raise ConfigError(f"{rows.name}: resuming needs an input file read again")
-        options = rows.options()
+        options = rows.options() | options
     writer = None
     if report:
         writer = ReportWriter(report, resume=resume, fingerprint=fingerprint, options=options)

@@ -240,7 +240,8 @@ class BulkUpdater:
         try:
             self._ready_sender()  # before the report is touched
             keys = _keys(rows, columns, ignore_unknown_columns)
-            writer, rejected = open_outputs(rows, report, resume, fingerprint, rejects)
+            match = self.settings.match
+            writer, rejected = open_outputs(rows, report, resume, fingerprint, rejects, match)
         except BaseException:
             if isinstance(rows, Source):
                 rows.close()

@@ -36,6 +36,23 @@ async def test_resume_keeps_the_last_row_of_a_lead_winning(
     assert summary.counts[Status.SKIPPED] == 1
 
 
+async def test_resume_refuses_another_match_than_the_report_was_started_with(
+    virtual_time: VirtualTimeLoop, tmp_path: Path
+) -> None:
+    """Rows with both an id and an email go to other leads under another --match: the rest of
+    the rows must not be sent to leads of another kind than the finished ones were."""
+    source = write_csv(tmp_path / "in.csv", ["id", "email", "jobTitle"], [("x", "a@b.io", "a")])
+    report = tmp_path / "r.csv"
+    async with BulkUpdater(sender=FakeSender(), rate=0, match="id") as updater:
+        await updater.run(Source(source), report=report)
+    async with BulkUpdater(sender=FakeSender(), rate=0, match="email") as updater:
+        with pytest.raises(InputChangedError, match="match 'id' \\(now 'email'\\)"):
+            await updater.run(Source(source), report=report, resume=True)
+    async with BulkUpdater(sender=FakeSender(), rate=0, match="id") as updater:
+        summary = await updater.run(Source(source), report=report, resume=True)
+    assert summary.counts[Status.SKIPPED] == 1  # the same --match resumes
+
+
 async def test_library_resume_refuses_a_changed_source(
     virtual_time: VirtualTimeLoop, tmp_path: Path
 ) -> None:
