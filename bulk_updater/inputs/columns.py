@@ -14,6 +14,7 @@ from ..errors import InputError
 from .items import ByEmail, Invalid, Item, Raw, Row
 from .schema import (
     DROP,
+    RAW_COLUMN,
     REJECTS_COLUMNS,
     Column,
     ColumnMap,
@@ -191,7 +192,12 @@ class KeyPlan:
             if column is _UNKNOWN:
                 column = self.column(key)
             if column is None:
-                if type(key) is not str:
+                if key == RAW_COLUMN:  # a rejects file's line that was no JSON, fed back as is
+                    problem = problem or (
+                        f"`{RAW_COLUMN}` holds a line that was not valid JSON when first read: "
+                        "write its fields as a JSON object in its place"
+                    )
+                elif type(key) is not str:
                     problem = problem or f"column {key!r}: a column name must be a string"
                 elif not self.ignore_unknown:
                     problem = problem or f"unknown column `{key}`{hint(key)}"

@@ -22,6 +22,8 @@ from ..models import TEXT_FIELDS
 CUSTOM_PREFIX: Final = "customFields."
 #: Columns the reader leaves alone: the status and message a `--rejects` file adds.
 REJECTS_COLUMNS: Final = ("_status", "_message")
+#: Where a `--rejects` file of JSON lines keeps a line that was not JSON, as it was read.
+RAW_COLUMN: Final = "_raw"
 
 
 class Kind(Enum):

@@ -25,6 +25,8 @@ from .sort import LineIndex, rewrite
 
 #: Columns a rejects file adds, and that a reader leaves alone (`inputs.schema` says the same).
 REJECTS_COLUMNS: Final = ("_status", "_message")
+#: Where a JSON-lines rejects file keeps a line that was not JSON (a reader says what to do).
+RAW_COLUMN: Final = "_raw"
 
 _WIDE: Final = {"utf-16": ("utf-16-le", b"\xff\xfe"), "utf-32": ("utf-32-le", b"\xff\xfe\x00\x00")}
 _UTF8: Final = ("utf-8", "utf-8-sig")
@@ -144,7 +146,7 @@ def _record(raw: object, fallback: dict[str, Any]) -> dict[str, Any]:
             value = json.loads(raw)
         except (ValueError, RecursionError):
             value = None
-        return dict(value) if isinstance(value, dict) else {"_raw": raw.rstrip("\r\n")}
+        return dict(value) if isinstance(value, dict) else {RAW_COLUMN: raw.rstrip("\r\n")}
     if isinstance(raw, Mapping):
         return {str(k): v for k, v in raw.items()}
     return dict(fallback)

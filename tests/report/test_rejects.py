@@ -113,3 +113,16 @@ def test_utf16_without_a_bom_goes_back_in_with_the_same_options(tmp_path: Path) 
     data = f"id\tcity\n{LEAD}\tZoë\n".encode("utf-16-le")
     out = rejects_of(tmp_path, "in.csv", data, encoding="utf-16")
     assert [u.city for u in updates(out, encoding="utf-16")] == ["Zoë"]
+
+
+@pytest.mark.parametrize("ignore", [False, True])
+def test_a_line_that_was_no_json_goes_back_as_raw_and_says_what_to_fix(
+    tmp_path: Path, ignore: bool
+) -> None:
+    """It is kept as read (`_raw`); fed back unfixed, the row says what to do with it, even
+    with unknown columns ignored (it would otherwise be a row that sets nothing)."""
+    rejects = rejects_of(tmp_path, "in.jsonl", b'{"id": "lead1", city: Oslo}\n')
+    assert json.loads(rejects.read_text())["_raw"] == '{"id": "lead1", city: Oslo}'
+    (row,) = Source(rejects, ignore_unknown_columns=ignore)
+    assert not isinstance(row.item, LeadUpdate)
+    assert "`_raw` holds a line that was not valid JSON" in row.item.message
