@@ -15,15 +15,23 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-#: Late starts kept for the next call at most: beyond, Redis is far behind, and the rest go.
-MAX_MOVES: Final = 1000
+log = logging.getLogger("bulk_updater")
 
-#: The start the current task was granted last, until its request leaves: (the time Redis
-#: recorded, the loop time at which it was granted). A request runs in the task that acquired
-#: its start, so each request sees its own.
+#: Late starts kept for the next calls at most: beyond, Redis is far behind, and the rest go.
+MAX_MOVES: Final = 1000
+#: Late starts moved by one call: each is pushed a microsecond after the one before (to stay
+#: distinct), and the schedule's clock follows the latest, so a batch moves it by this many.
+BATCH: Final = 100
+
+#: The start the current task was granted last: (the time Redis recorded, about when that was
+#: in loop time). A request runs in the task that acquired
+#: its start (aiohttp writes a body from a task of its own, with a copy of that context), so
+#: each request sees its own; a request sent again (aiohttp resends a GET whose kept-alive
+#: connection had closed) is measured again, and moved again if late.
 _GRANTED: contextvars.ContextVar[tuple[str, float] | None] = contextvars.ContextVar(
     "bulk_updater_granted", default=None
 )
@@ -38,10 +46,13 @@ class LateDepartures:
         self.late = late
         self._pending: list[str] = []
         self._mover: asyncio.Task[None] | None = None
+        self.dropped = 0  # late starts left at their old time: Redis was too far behind
 
-    def granted(self, recorded: str) -> None:
-        """The current task was just granted the start Redis recorded as `recorded`."""
-        _GRANTED.set((recorded, asyncio.get_running_loop().time()))
+    def granted(self, recorded: str, at: float) -> None:
+        """The current task was granted the start Redis recorded as `recorded`, at about loop
+        time `at` (the call's sending plus the network's one way: the way back and whatever
+        held up the answer count as lateness)."""
+        _GRANTED.set((recorded, at))
 
     def departed(self) -> asyncio.Task[None] | None:
         """The current task's request is leaving now; a task that sends the late ones when one
@@ -49,13 +60,16 @@ class LateDepartures:
         grant = _GRANTED.get()
         if grant is None:
             return None
-        _GRANTED.set(None)  # once per start
         recorded, at = grant
         loop = asyncio.get_running_loop()
         if loop.time() - at <= self.late:
             return None
         if len(self._pending) < MAX_MOVES:
             self._pending.append(recorded)
+        else:
+            if not self.dropped:
+                log.debug("Redis is far behind: late starts are left at the times recorded")
+            self.dropped += 1
         if self._mover is not None and not self._mover.done():
             return None  # it takes this one along
         self._mover = loop.create_task(self._send())
@@ -63,7 +77,8 @@ class LateDepartures:
 
     async def _send(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending, []
+            batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
             if not await self._move(" ".join(batch)):
+                self.dropped += len(self._pending)
                 self._pending.clear()
                 return

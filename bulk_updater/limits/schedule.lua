@@ -7,8 +7,8 @@
 -- most `cap` in any sliding second (and its 1% margin) even when callers start late.
 --
 -- KEYS[1]  the account's hash: next, until, epoch, streak, limit, limit_until, shared_rate, ...
--- KEYS[2]  the account's latest starts, newest first (at most `cap` of them)
--- KEYS[3]  the starts lately moved by `depart`, as first recorded, newest first (`cap`)
+-- KEYS[2]  the account's latest starts, newest first (at most `hold`, twice `cap`, of them)
+-- KEYS[3]  the starts lately moved by `depart`, as first recorded, newest first (`hold`)
 -- ARGV[1]  the operation: hello | acquire | restart | depart | pause | calm | share
 -- ARGV[2]  now, in seconds since the epoch; empty: the Redis server's TIME (one clock for all)
 -- ARGV[3]  the caller's rate R (> 0): at most R starts in any sliding second
@@ -76,6 +76,10 @@ if owner or not (limit_until > now and limit > 0 and limit < rate) then
 end
 local interval = interval_of(limit)
 local cap = math.max(1, math.floor(limit))
+-- The list keeps twice the starts the guard needs: a start that left late is added again when
+-- it leaves (`depart`), so a second may hold more than `cap` records for a moment, and a rate
+-- raised later must still see every start of the last second.
+local hold = 2 * cap
 
 redis.call('PEXPIRE', hash, ttl)
 
@@ -84,14 +88,13 @@ redis.call('PEXPIRE', hash, ttl)
 -- up), else the time at which one would.
 local function later_start()
   local n = redis.call('LLEN', starts)
-  if n > cap then
-    redis.call('LTRIM', starts, 0, cap - 1)
-    n = cap
+  if n > hold then
+    redis.call('LTRIM', starts, 0, hold - 1)
   end
   if n < cap then
     return nil
   end
-  local oldest = tonumber(redis.call('LINDEX', starts, -1))
+  local oldest = tonumber(redis.call('LINDEX', starts, cap - 1))  -- the oldest of the cap latest
   if now - oldest >= slack - TICK then  -- TICK: epoch seconds in a double are exact to 0.3 us
     return nil
   end
@@ -101,7 +104,7 @@ end
 local function record_start()
   local recorded = text(now)
   redis.call('LPUSH', starts, recorded)
-  redis.call('LTRIM', starts, 0, cap - 1)
+  redis.call('LTRIM', starts, 0, hold - 1)
   redis.call('PEXPIRE', starts, ttl)
   granted = redis.call('HINCRBY', hash, 'granted', 1)
   return recorded
@@ -179,14 +182,17 @@ if op == 'depart' then
   -- the requests' real departures. No new start: `granted` stays. A record the list no longer
   -- holds (`cap` later starts pushed it out) is added all the same: the request left now.
   local k = 0
+  local oldest = tonumber(redis.call('LINDEX', starts, -1)) or now
   for old in string.gmatch(arg, '%S+') do
-    redis.call('LREM', starts, 1, old)
+    if tonumber(old) >= oldest then  -- an older one cannot be listed: no scan of the list
+      redis.call('LREM', starts, 1, old)
+    end
     redis.call('LPUSH', starts, text(now + k * TICK))
     redis.call('LPUSH', moved, old)
     k = k + 1
   end
-  redis.call('LTRIM', starts, 0, cap - 1)
-  redis.call('LTRIM', moved, 0, cap - 1)
+  redis.call('LTRIM', starts, 0, hold - 1)
+  redis.call('LTRIM', moved, 0, hold - 1)
   redis.call('PEXPIRE', starts, ttl)
   redis.call('PEXPIRE', moved, ttl)
   return reply(0, 0)

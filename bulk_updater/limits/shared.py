@@ -208,7 +208,9 @@ class RedisLimiter:
             code, seconds = int(reply[0]), float(reply[1])
             if code == _GO:
                 if not slow or late >= MAX_LATE:
-                    self._departures.granted(str(reply[6]))
+                    self._departures.granted(
+                        str(reply[6]), asked + min(self._round_trips, default=0) / 2
+                    )
                     return
                 # Granted while this process was too slow to act on it: start again, now.
                 late += 1

@@ -347,3 +347,23 @@ def test_hostile_ids_in_jsonl_are_invalid(tmp_path: Path, lead_id: str) -> None:
     bad = only_invalid(rows[0][1])
     assert bad.id == lead_id
     assert "column id" in bad.message
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_title_line_above_the_header_is_named_as_such(tmp_path: Path, suffix: str) -> None:
+    """A sheet made by hand often starts with a title: the error says the first line must be
+    the header, rather than only that `Leads export` is an unknown column."""
+    path = tmp_path / f"in{suffix}"
+    lines = [["Leads export 2026-12-01"], [], ["id", "city"], ["lead1", "Oslo"]]
+    if suffix == ".csv":
+        path.write_text("\n".join(",".join(line) for line in lines) + "\n")
+    else:
+        import openpyxl
+
+        book = openpyxl.Workbook()
+        for line in lines:
+            book.active.append(line)  # type: ignore[union-attr]
+        book.save(path)
+    with pytest.raises(InputError, match="first line must be the header") as info:
+        Source(path)
+    assert "`Leads export 2026-12-01`" in str(info.value)

@@ -176,14 +176,14 @@ def test_a_late_start_taken_back_during_a_pause_waits_for_its_end(schedule: Sche
 
 
 def test_taking_back_a_start_no_longer_listed_removes_no_other(schedule: Schedule) -> None:
-    first = schedule.call("acquire", 0.0, 2)
-    for now in (SLACK / 2, SLACK):  # two more starts: the list keeps these two, not the first
-        assert schedule.acquire(now, 2)[0] == GO
+    first = schedule.call("acquire", 0.0, 1)
+    for now in (SLACK, 2 * SLACK):  # two more: the list keeps these two (twice the rate)
+        assert schedule.acquire(now, 1)[0] == GO
     kept = schedule.client.lrange(schedule.keys[1], 0, -1)
-    assert kept == [f"{T0 + SLACK:.6f}", f"{T0 + SLACK / 2:.6f}"]
-    reply = schedule.call("restart", 3.0, 2, f"{first[2]} {first[6]}")
+    assert kept == [f"{T0 + 2 * SLACK:.6f}", f"{T0 + SLACK:.6f}"]
+    reply = schedule.call("restart", 4.0, 1, f"{first[2]} {first[6]}")
     assert int(reply[0]) == GO
-    assert schedule.client.lrange(schedule.keys[1], 0, -1) == [f"{T0 + 3.0:.6f}", kept[0]]
+    assert schedule.client.lrange(schedule.keys[1], 0, -1) == [f"{T0 + 4.0:.6f}", kept[0]]
 
 
 def test_a_start_that_left_late_moves_to_when_it_left(schedule: Schedule) -> None:
@@ -216,9 +216,38 @@ def test_a_late_start_the_list_no_longer_holds_is_recorded_all_the_same(
     schedule: Schedule,
 ) -> None:
     first = schedule.call("acquire", 0.0, 1)
-    assert schedule.acquire(SLACK, 1)[0] == GO  # the list (cap 1) now holds only this one
-    schedule.call("depart", 1.5, 1, first[6])
-    assert schedule.client.lrange(schedule.keys[1], 0, -1) == [f"{T0 + 1.5:.6f}"]
+    for now in (SLACK, 2 * SLACK):  # the list (twice the rate: 2) no longer holds the first
+        assert schedule.acquire(now, 1)[0] == GO
+    schedule.call("depart", 2.5, 1, first[6])
+    assert schedule.client.lrange(schedule.keys[1], 0, -1) == [
+        f"{T0 + 2.5:.6f}",
+        f"{T0 + 2 * SLACK:.6f}",
+    ]
+
+
+def test_a_rate_raised_after_late_starts_still_counts_them(schedule: Schedule) -> None:
+    """Two starts that left late are moved next to two later ones; the job then raises its
+    rate from 2 to 3: the guard must still count all four (a review found the list, trimmed to
+    the old rate, had lost two)."""
+    job = "job-a"
+
+    def go(now: float, rate: float, held: str = "") -> list[Any]:
+        clock = f"{T0 + now:.6f}"
+        args = ["acquire", clock, repr(float(rate)), held, repr(SLACK), KEY_TTL_MS, job]
+        reply: list[Any] = schedule.script(keys=list(schedule.keys), args=args)
+        return reply
+
+    records = [go(now, 2)[6] for now in (0.0, SLACK / 2, SLACK, 1.5 * SLACK)]
+    assert all(records)  # four starts, each on its slot
+    late = " ".join(records[:2])
+    args = ["depart", f"{T0 + 1.6:.6f}", "2.0", late, repr(SLACK), KEY_TTL_MS, job]
+    schedule.script(keys=list(schedule.keys), args=args)  # the first two left at 1.6
+    reply = go(1.7, 3)
+    assert int(reply[0]) == SLOT
+    slot, held = 1.7 + float(reply[1]), str(reply[2])
+    reply = go(slot, 3, held)  # its slot: but 1.01, 1.515 and the two moved ones are too close
+    assert int(reply[0]) == SLOT
+    assert slot + float(reply[1]) == pytest.approx(1.5 * SLACK + SLACK, abs=1e-5)
 
 
 def test_a_clock_behind_the_latest_start_reads_as_its_time(schedule: Schedule) -> None:

@@ -270,7 +270,8 @@ async def test_a_request_that_leaves_late_moves_its_start_to_when_it_left(
     redis_url: str,
 ) -> None:
     """The client calls `departed()` as each request is written, in the task that acquired its
-    start: on time, nothing changes; later than `LATE`, the record moves to now, once."""
+    start: on time, nothing changes; later than `LATE`, the record moves to now; a request
+    written again (aiohttp resends a GET on a fresh connection) is measured again."""
     (one,) = await opened(limiter(redis_url))
     client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
     _, starts, moved = budget_keys(one.account)
@@ -282,7 +283,6 @@ async def test_a_request_that_leaves_late_moves_its_start_to_when_it_left(
     recorded, granted_at = departures._GRANTED.get() or ("", 0.0)
     departures._GRANTED.set((recorded, granted_at - 2 * shared.LATE))  # as if it left that late
     one.departed()
-    one.departed()  # a second call for the same request changes nothing
     await asyncio.gather(*one._tasks)
     latest = await client.lrange(starts, 0, -1)
     assert await client.lrange(moved, 0, -1) == [recorded]
@@ -290,6 +290,10 @@ async def test_a_request_that_leaves_late_moves_its_start_to_when_it_left(
     assert on_time in latest
     assert recorded not in latest
     assert float(latest[0]) > float(recorded)
+    one.departed()  # written again, later still: recorded again (its old record is gone)
+    await asyncio.gather(*one._tasks)
+    assert len(await client.lrange(starts, 0, -1)) == 3
+    departures._GRANTED.set(None)
     one.departed()  # no start held: nothing to move
     assert not one._tasks
     await client.aclose()
@@ -325,6 +329,30 @@ async def test_late_departures_go_to_redis_in_one_call_while_one_is_on_its_way()
     assert third is not None
     await third
     assert calls[-1] == "1.000004"
+
+
+async def test_late_departures_behind_a_call_that_finds_redis_lost_are_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+
+    async def move(records: str) -> bool:
+        calls.append(records)
+        return len(calls) < 2  # the second call finds Redis lost
+
+    monkeypatch.setattr(departures, "BATCH", 1)
+    late = departures.LateDepartures(move, 0.005)
+    loop = asyncio.get_running_loop()
+    movers = []
+    for n in range(3):
+        departures._GRANTED.set((f"1.00000{n}", loop.time() - 1.0))
+        movers.append(late.departed())
+    mover = movers[0]
+    assert mover is not None
+    assert movers[1:] == [None, None]  # they wait for the first call
+    await mover
+    assert calls == ["1.000000", "1.000001"]
+    assert late.dropped == 1  # the third, never sent
 
 
 async def test_callers_cancelled_mid_call_end(redis_url: str) -> None:
