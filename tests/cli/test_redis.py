@@ -4,6 +4,7 @@ guarded by a password that is never shown; the `[redis]` extra missing."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -36,6 +37,7 @@ class Shared(NamedTuple):
     results: list[tuple[int, str, str]]
     state: SandboxState
     starts: list[float]  # as Redis recorded them
+    ahead: bool  # the sandbox ran ahead of the clients (a real-time priority)
 
 
 def run_together(tmp_path: Path, redis_url: str, processes: int, rows_each: int) -> Shared:
@@ -53,6 +55,7 @@ def run_together(tmp_path: Path, redis_url: str, processes: int, rows_each: int)
         inputs.append((folder, job_input(folder, part)[0]))
     total = len(ids)
     with SandboxThread(leads, api_key=KEY, rate=RATE, burst=BURST) as sb:
+        ahead = ahead_of_the_clients(sb)
         starts = RecordedStarts(redis_url, sb.url, KEY)
         with contextlib.ExitStack() as stack:
             procs = [
@@ -68,13 +71,33 @@ def run_together(tmp_path: Path, redis_url: str, processes: int, rows_each: int)
         state = sb.state
     starts.take()
     starts.close()
-    return Shared(results, state, sorted(starts.times))
+    return Shared(results, state, sorted(starts.times), ahead)
+
+
+def ahead_of_the_clients(sandbox: SandboxThread) -> bool:
+    """Run the sandbox's thread at a real-time priority where the system allows it (root on
+    Linux). It stands for the API, on machines of its own: sharing two cores with the clients
+    starting up, it would read a request's arrival time only when it next got a core, and
+    requests that left on time would look bunched (bench/budget.py measured it)."""
+
+    def promote() -> bool:
+        try:  # on Linux, pid 0 is the calling thread
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        except (AttributeError, OSError):
+            return False
+        return True
+
+    loop = sandbox._loop
+    assert loop is not None
+    future: concurrent.futures.Future[bool] = concurrent.futures.Future()
+    loop.call_soon_threadsafe(lambda: future.set_result(promote()))
+    return future.result(10)
 
 
 def test_three_processes_share_the_accounts_rate(tmp_path: Path, redis_url: str) -> None:
     """Issue 16's target: 3 processes at the account's rate make no 429 and keep to it
     together, at 50 requests/s or more."""
-    results, state, starts = run_together(tmp_path, redis_url, 3, 60)
+    results, state, starts, _ = run_together(tmp_path, redis_url, 3, 60)
     for code, out, err in results:
         assert code == 0, out + err
         assert "429s 0" in out
@@ -88,12 +111,15 @@ def test_three_processes_share_the_accounts_rate(tmp_path: Path, redis_url: str)
 def test_ten_processes_never_start_more_than_the_rate_in_any_second(
     tmp_path: Path, redis_url: str
 ) -> None:
-    results, state, starts = run_together(tmp_path, redis_url, 10, 12)
+    """Issue 16's target: whoever is late, the API sees no more than the rate in any second
+    (where the sandbox cannot run ahead of the clients, its own waits for a core show up as
+    bunched arrivals: then the API's tolerance, its burst, is what is asked)."""
+    results, state, starts, ahead = run_together(tmp_path, redis_url, 10, 12)
     assert [code for code, _, _ in results] == [0] * 10, [out + err for _, out, err in results]
     assert len(starts) == state.requests == 120
     assert max_in_any_window(starts) <= RATE
     assert state.rate_limited == 0
-    assert max_in_any_window(state.arrivals) <= RATE + BURST
+    assert max_in_any_window(state.arrivals) <= (RATE if ahead else RATE + BURST)
 
 
 def test_redis_stopped_mid_run_stops_the_job_and_resume_finishes_it(tmp_path: Path) -> None:
