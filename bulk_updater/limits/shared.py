@@ -1,16 +1,13 @@
 """The rate budget of one API account, shared through Redis by every job that uses it.
 
 A SendKit limit belongs to the account, not to one process. `RedisLimiter` keeps the pacer's
-schedule in Redis instead of in memory: one hash per account (`account_name()`: base URL,
-workspace and the key's sha256, never the key) holds the next free start time, and one atomic
-Lua script (`schedule.lua`) hands out slots on it, `1.01/R` apart with no burst, exactly as
-`Pacer` does. A caller sleeps in its own process until its slot, then asks the script once
-more to start: the script records the start and refuses one that would make R + 1 starts in
-any sliding second, whoever was late. So every process on one Redis and account shares R. A
-process too slow to act on a start it was granted (see `_late`) gives it back and asks again,
-a bounded number of times, and a request that leaves later than its start's record (its
-connection had to be opened, the host was busy) moves the record (`departures.py`), so that the
-starts Redis holds are when requests really left.
+schedule in Redis: one hash per account (`account_name()`: base URL, workspace, the key's
+sha256) holds the next free start time, and one atomic Lua script (`schedule.lua`) hands out
+slots on it, `1.01/R` apart with no burst, as `Pacer` does. A caller sleeps until its slot,
+then asks once more to start: the script records the start and refuses one that would make
+R + 1 starts in any sliding second, whoever was late. A process too slow to act on a grant
+(`_late`) gives it back and asks again, and a request that leaves later than its record (a
+connection to open, a busy host) moves it (`departures.py`): the starts are real departures.
 
 - **Time.** The script reads the Redis server's `TIME` (`clock="redis"`): one clock for every
   host, so skew between hosts cannot shrink the spacing. A Redis that refuses `TIME` in
@@ -106,7 +103,7 @@ class RedisLimiter:
         self._streak = 0  # 429 pauses in a row, as Redis last counted them
         self._limit = rate  # the rate in force for the account, as Redis last said
         self._shared_rate: float | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._round_trips: collections.deque[float] = collections.deque(maxlen=64)
         # (loop time, starts the account has recorded): their rate is the account's
         self._granted: collections.deque[tuple[float, int]] = collections.deque()
@@ -235,19 +232,11 @@ class RedisLimiter:
         Redis moves to now (`departures.py`)."""
         task = self._departures.departed()
         if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._keep(task)
 
     async def _depart(self, records: str) -> bool:
         """Move the records of starts that left late; False once Redis cannot be used."""
-        if not self._store.is_open or self._lost is not None:
-            return False
-        try:
-            await self._call("depart", records)
-        except self._store.errors as exc:
-            self._lose(exc)  # the next acquire() stops the job
-            return False
-        return True
+        return self._store.is_open and self._lost is None and await self._send("depart", records)
 
     def _late(self, round_trip: float) -> bool:
         """Whether a start granted during this round trip may leave too late to use.
@@ -349,16 +338,21 @@ class RedisLimiter:
         """Send a pause, the end of a run of 429s or a rate without holding up the caller."""
         if not self._store.is_open or self._lost is not None:
             return
-        task = asyncio.get_running_loop().create_task(self._send(op, arg))
+        self._keep(asyncio.get_running_loop().create_task(self._send(op, arg)))
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        """A message on its way: `close()` lets it arrive."""
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, op: str, arg: str) -> None:
+    async def _send(self, op: str, arg: str) -> bool:
+        """One message; False when Redis is lost (the next acquire() then stops the job)."""
         loop = asyncio.get_running_loop()
         try:
             reply = await self._call(op, arg)
         except self._store.errors as exc:
-            self._lose(exc)  # the next acquire() stops the job
-            return
+            self._lose(exc)
+            return False
         if op == "pause":  # a longer pause from another process holds here too
             self._resume_at = max(self._resume_at, loop.time() + float(reply[1]))
+        return True
