@@ -27,7 +27,7 @@ TEXT_FIELDS: Final = (
 )
 _ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
 #: Control characters no lead field may hold (tab, line feed and carriage return may).
-_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 JsonScalar = str | int | float | bool | None
 
@@ -121,7 +121,13 @@ def _unsendable(value: object) -> str | None:
         except UnicodeEncodeError:
             return "holds a lone surrogate (such as \\ud800), which is not Unicode text"
         if (control := _CONTROL.search(value)) is not None:
-            return f"holds the control character \\x{ord(control.group()):02x}; remove it"
+            code = ord(control.group())
+            if code >= 0x80:  # C1: what a Windows-1252 file read as Latin-1 is full of
+                return (
+                    f"holds the control character \\x{code:02x}, which is no text: was the "
+                    "file read in the wrong encoding? (Excel's: --encoding cp1252)"
+                )
+            return f"holds the control character \\x{code:02x}; remove it"
     elif isinstance(value, bool):
         return None
     elif isinstance(value, int):

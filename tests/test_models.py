@@ -29,3 +29,10 @@ def test_a_status_shows_as_its_value() -> None:
     """So that `print(summary.counts)` reads {'updated': 5000, ...}."""
     assert repr(Status.UPDATED) == "'updated'"
     assert repr({Status.NOT_FOUND: 2}) == "{'not_found': 2}"
+
+
+def test_a_c1_control_in_a_value_is_refused_and_points_at_the_encoding() -> None:
+    """`\\x92` is the right quote of a Windows-1252 file read as Latin-1: never real text."""
+    with pytest.raises(ValidationError, match=r"wrong encoding.*cp1252"):
+        LeadUpdate(id="lead1", lastName="O\x92Brien")
+    assert LeadUpdate(id="lead1", lastName="O\u2019Brien").lastName == "O\u2019Brien"

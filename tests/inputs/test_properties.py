@@ -80,7 +80,7 @@ def canon(value: object) -> str:
     return json.dumps(value, sort_keys=True, allow_nan=False)
 
 
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def clean(v: object) -> bool:
