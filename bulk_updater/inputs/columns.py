@@ -57,7 +57,8 @@ def _surrogates(text: str) -> bool:
 class TablePlan:
     """A table's header (CSV, spreadsheet) checked once, and the conversion of its records.
 
-    Trailing empty header cells are spreadsheet debris and ignored; so are `_status` and
+    Trailing empty header cells are spreadsheet debris and ignored, and so are leading ones (a
+    table that starts in column B: nothing may be written left of it); so are `_status` and
     `_message`, which a `--rejects` file adds. Every unknown column is named in one error, unless
     `ignore_unknown` leaves them out (`dropped` lists them).
     """
@@ -73,6 +74,10 @@ class TablePlan:
         names = [h.strip() for h in header]
         while names and not names[-1]:
             names.pop()
+        # A table that starts further right (a margin column): its empty columns are skipped,
+        # and a row with anything in them is invalid (under no header, it means nothing known).
+        self.skip = next((n for n, heading in enumerate(names) if heading), 0)
+        names = names[self.skip :]
         self.names = names
         self.columns: list[Column] = []
         self.dropped: list[str] = []
@@ -127,12 +132,27 @@ class TablePlan:
         return [f"{h} → {c}" for h, c in zip(self.names, self.columns, strict=True)]
 
     def convert(self, cells: list[str]) -> Item:
-        width = len(self.columns)
+        if self.skip:  # a margin on the left: nothing may be in it
+            margin, cells = cells[: self.skip], cells[self.skip :]
+            filled = next((n for n, cell in enumerate(margin, start=1) if cell.strip()), 0)
+            if filled:
+                rid, email = self._labels(cells)
+                return Invalid(rid, f"column {filled} holds a value but has no header", email)
+        return self._fields(cells)
+
+    def _labels(self, cells: list[str]) -> tuple[str, str | None]:
+        """The id and the email of a row, as the report names it."""
         at = self.id_index
         rid = cells[at].strip() if at is not None and at < len(cells) else ""
         email = None
         if self.email_index is not None and self.email_index < len(cells):
             email = cells[self.email_index].strip() or None
+        return rid, email
+
+    def _fields(self, cells: list[str]) -> Item:
+        width = len(self.columns)
+        at = self.id_index
+        rid, email = self._labels(cells)
         if len(cells) != width:
             extra = cells[width:]
             if len(cells) < width or any(cell.strip() for cell in extra):

@@ -11,7 +11,7 @@ import pytest
 
 from bulk_updater import InputError, LeadUpdate, Source
 from bulk_updater.client import dumps
-from bulk_updater.inputs.columns import ByEmail
+from bulk_updater.inputs.columns import ByEmail, Invalid
 from tests.conftest import write_csv
 from tests.inputs.conftest import jsonl, only_invalid, only_update, read_all, write
 
@@ -367,3 +367,25 @@ def test_a_title_line_above_the_header_is_named_as_such(tmp_path: Path, suffix: 
     with pytest.raises(InputError, match="first line must be the header") as info:
         Source(path)
     assert "`Leads export 2026-12-01`" in str(info.value)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_table_that_starts_in_column_b_is_read(tmp_path: Path, suffix: str) -> None:
+    """A margin column on the left is skipped; a value in it (under no header) makes its row
+    invalid rather than being dropped unseen."""
+    path = tmp_path / f"in{suffix}"
+    lines = [["", "id", "city"], ["", "lead1", "Oslo"], ["note", "lead2", "Paris"]]
+    if suffix == ".csv":
+        path.write_text("\n".join(",".join(line) for line in lines) + "\n")
+    else:
+        import openpyxl
+
+        book = openpyxl.Workbook()
+        for line in lines:
+            book.active.append([cell or None for cell in line])  # type: ignore[union-attr]
+        book.save(path)
+    first, second = (row.item for row in Source(path))
+    assert isinstance(first, LeadUpdate)
+    assert (first.id, first.city) == ("lead1", "Oslo")
+    assert isinstance(second, Invalid)
+    assert (second.id, second.message) == ("lead2", "column 1 holds a value but has no header")
