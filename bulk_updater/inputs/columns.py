@@ -95,9 +95,9 @@ class TablePlan:
         if unknown == names and len(names) == 1:  # one cell: a title above the header, likely
             raise InputError(
                 f"{name}: the first line, `{names[0]}`{hint(names[0])}, names no column the "
-                "tool knows; the "
-                "first line must be the header (id or email, and the fields): remove any title "
-                f'lines above it, or say what the column is with --map "{names[0]}=FIELD"'
+                "tool knows; the first line must be the header (id or email, and the fields): "
+                f'remove any title lines above it, or say what the column is with --map "{names[0]}'
+                '=FIELD"'
             )
         if unknown and not ignore_unknown:
             raise InputError(f"{name}: {unknown_message(unknown)}")
