@@ -85,7 +85,7 @@ def email_problem(email: str, *, address: bool = True) -> str | None:
     return None
 
 
-_LABEL_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # as in any value
+_LABEL_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # as in any value
 
 
 def _surrogates(text: str) -> bool:
