@@ -1,4 +1,8 @@
-"""Starts that left late: the records of a shared schedule follow the requests out.
+"""Late starts of a shared schedule: given back, or their records following the requests out.
+
+Two kinds of lateness, both measured here. A start whose answer came too slowly to act on in
+time (`slow`) is given back by `RedisLimiter` and asked for again. A start acted on, but whose
+request then left late, is moved.
 
 Redis records a start when it grants it (`schedule.lua`), but a request can leave its process
 later: its connection had to be opened first, or the host was too busy to run it at once. Then
@@ -14,6 +18,7 @@ call each would double the calls to Redis.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable
@@ -38,21 +43,35 @@ _GRANTED: contextvars.ContextVar[tuple[str, float] | None] = contextvars.Context
 
 
 class LateDepartures:
-    """The starts that left late, sent to Redis by `move(records)` (space-separated records;
-    it returns False when Redis can no longer be used, and the rest are dropped)."""
+    """Lateness of the starts a process is granted: an answer too slow to act on (`slow`), and
+    the starts that left late, sent to Redis by `move(records)` (space-separated records; it
+    returns False when Redis can no longer be used, and the rest are dropped)."""
 
     def __init__(self, move: Callable[[str], Awaitable[bool]], late: float) -> None:
         self._move = move
         self.late = late
+        self._round_trips: collections.deque[float] = collections.deque(maxlen=64)
         self._pending: list[str] = []
         self._mover: asyncio.Task[None] | None = None
         self.dropped = 0  # late starts left at their old time: Redis was too far behind
 
-    def granted(self, recorded: str, at: float) -> None:
-        """The current task was granted the start Redis recorded as `recorded`, at about loop
-        time `at` (the call's sending plus the network's one way: the way back and whatever
-        held up the answer count as lateness)."""
-        _GRANTED.set((recorded, at))
+    def slow(self, round_trip: float) -> bool:
+        """Whether a start granted during this round trip may leave too late to use.
+
+        Redis records a start when it grants it. If this process was slow to act on the answer
+        (descheduled on a busy host, a loop kept busy), the request would reach the server
+        later than its record says, maybe next to the one after it. The answer's round trip,
+        over the quickest of the latest ones (the network's own share), says so.
+        """
+        trips = self._round_trips
+        trips.append(round_trip)
+        return round_trip - min(trips) > self.late
+
+    def granted(self, recorded: str, asked: float) -> None:
+        """The current task was granted the start Redis recorded as `recorded` by the call it
+        sent at loop time `asked`. Lateness counts from then plus the network's one way (the
+        quickest round trip's half): the way back and whatever held up the answer count."""
+        _GRANTED.set((recorded, asked + min(self._round_trips, default=0.0) / 2))
 
     def departed(self) -> asyncio.Task[None] | None:
         """The current task's request is leaving now; a task that sends the late ones when one

@@ -104,7 +104,6 @@ class RedisLimiter:
         self._limit = rate  # the rate in force for the account, as Redis last said
         self._shared_rate: float | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._round_trips: collections.deque[float] = collections.deque(maxlen=64)
         # (loop time, starts the account has recorded): their rate is the account's
         self._granted: collections.deque[tuple[float, int]] = collections.deque()
         self._departures = LateDepartures(self._depart, LATE)
@@ -205,9 +204,7 @@ class RedisLimiter:
             code, seconds = int(reply[0]), float(reply[1])
             if code == _GO:
                 if not slow or late >= MAX_LATE:
-                    self._departures.granted(
-                        str(reply[6]), asked + min(self._round_trips, default=0) / 2
-                    )
+                    self._departures.granted(str(reply[6]), asked)
                     return
                 # Granted while this process was too slow to act on it: start again, now.
                 late += 1
@@ -239,16 +236,8 @@ class RedisLimiter:
         return self._store.is_open and self._lost is None and await self._send("depart", records)
 
     def _late(self, round_trip: float) -> bool:
-        """Whether a start granted during this round trip may leave too late to use.
-
-        Redis records a start when it grants it. If this process was slow to act on the answer
-        (descheduled on a busy host, a loop kept busy), the request would reach the server
-        later than its record says, maybe next to the one after it. The answer's round trip,
-        over the quickest of the latest ones (the network's own share), says so.
-        """
-        trips = self._round_trips
-        trips.append(round_trip)
-        return round_trip - min(trips) > LATE
+        """Whether a start granted during this round trip may leave too late (`departures.py`)."""
+        return self._departures.slow(round_trip)
 
     async def _wait(self, delay: float) -> None:
         """Sleep, but wake at once when the job stops or Redis is lost."""
