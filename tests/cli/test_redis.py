@@ -104,8 +104,12 @@ def test_three_processes_share_the_accounts_rate(tmp_path: Path, redis_url: str)
     assert state.rate_limited == 0
     assert len(starts) == state.requests == 180
     assert max_in_any_window(starts) <= RATE  # the promise: starts, across processes
+    # One budget, not three, and all of it used. The average is over the span between the first
+    # and last starts, and a start that left late has its record moved to when it left: a late
+    # first start shortens the span, so the average may exceed the rate by that lateness (CI
+    # measured 60.08/s); the promise is the window above, and 1% is the pacer's own margin.
     together = (len(starts) - 1) / (starts[-1] - starts[0])
-    assert 50 <= together <= RATE, together  # one budget, not three, and all of it used
+    assert 50 <= together <= RATE * 1.01, together
 
 
 def test_ten_processes_never_start_more_than_the_rate_in_any_second(
