@@ -74,7 +74,10 @@ async def test_three_engines_at_the_accounts_rate_share_it_with_no_429(redis_url
     assert [s.counts[Status.UPDATED] for s in summaries] == [40, 40, 40]
     assert all(lead["city"] == "Oslo" for lead in state.leads.values())
     times = sorted(starts.times)
-    assert (len(times) - 1) / (times[-1] - times[0]) <= RATE  # one budget, not three
+    # One budget, not three. A start that left late is recorded when it left, so a late first
+    # start shortens the span and may lift the average past the rate by the pacer's 1% margin
+    # (the window above is the promise).
+    assert (len(times) - 1) / (times[-1] - times[0]) <= RATE * 1.01
 
 
 async def test_a_429_to_one_engine_pauses_them_all(redis_url: str) -> None:
