@@ -79,7 +79,11 @@ async def run(
                 errors[type(exc).__name__] += 1
 
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
+    # bulk-updater asks for no compression (it decompresses nothing): the same headers here.
+    skip = ("Accept-Encoding",)
+    async with aiohttp.ClientSession(
+        headers=headers, connector=connector, skip_auto_headers=skip
+    ) as session:
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
         finished = time.perf_counter()
     duration = finished - marks[0] if marks else 0.0

@@ -123,10 +123,10 @@ def is_success(body: bytes, complete: bool) -> bool:
 
 
 class Redactor:
-    """Removes secrets (the key) from any text a server or aiohttp sent, before it is shown.
+    """Removes secrets (the key) from any text a server sent, before it is shown.
 
     A secret is replaced wherever it occurs whole, and so is any run of `FRAGMENT` or more of
-    its characters: aiohttp quotes a bad status line cut at its read buffer, so a key may be
+    its characters: a server may quote a request (and so the key) cut anywhere, so a key may be
     shown in part. `clip` cuts a text only after that, and drops the start of a secret at the cut.
     """
 

@@ -1,14 +1,13 @@
-"""The one place that speaks HTTP: headers, URL, body, and aiohttp's errors mapped to ours.
+"""The one place that speaks HTTP: headers, URL, body, and the transport's errors mapped to ours.
 
 A `Sender` turns one `LeadUpdate` into one `PATCH /v1/leads/{id}` and returns a `Reply`, or raises
 `TransportError` when no answer came (timeout, refused or dropped connection, unknown host). It
 does not retry, classify or pace: that is `retry.py`, `deliver.py` and `limits/`. What it reads
 of an answer is bounded (`answers.MAX_BODY`), and the key is removed from every text a server
-sends back.
+sends back. The bytes go over `transport.Pool` (HTTP/1.1, kept-alive connections).
 
-The timeout of a request is kept by a `Watchdog`, not by aiohttp: its `ClientTimeout(total=...)`
-schedules a timer and enters a timer context twice for every request, the largest part of
-aiohttp's per-request cost that the engine can avoid (`make bench` profiles the fast path).
+The timeout of a request is kept by a `Watchdog`, not by a timer per request: one task cancels
+every request past its deadline.
 """
 
 from __future__ import annotations
@@ -19,10 +18,9 @@ import math
 from collections.abc import Callable
 from importlib.metadata import version
 from types import TracebackType
-from typing import Any, Final, Literal, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 from urllib.parse import quote
 
-import aiohttp
 from yarl import URL
 
 from .answers import (
@@ -38,6 +36,7 @@ from .answers import (
     unexpected_success,
 )
 from .models import LeadUpdate
+from .transport import Answer, Origin, Pool, TransportError
 
 __all__ = [
     "Reply",
@@ -61,16 +60,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 
     def dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-class TransportError(Exception):
-    """No HTTP answer arrived: the request timed out, the connection failed, or the host's name
-    does not resolve (`kind` "dns": not transient, retrying cannot help)."""
-
-    def __init__(self, kind: Literal["timeout", "connection", "dns"], message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
 
 
 class Watchdog:
@@ -134,30 +123,9 @@ class Searcher(Protocol):
         """
 
 
-async def read_bounded(
-    response: aiohttp.ClientResponse, limit: int = MAX_BODY
-) -> tuple[bytes, bool]:
-    """At most `limit` bytes of the body, and whether that is all of it.
-
-    The rest is never read: leaving the response then closes the connection instead of
-    draining a body of any size.
-    """
-    length = response.content_length
-    if length is not None and length <= limit:
-        return await response.read(), True
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = await response.content.read(limit - size)
-        if not chunk:
-            return b"".join(chunks), True
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks), response.content.at_eof()
-
-
 class SendKitClient:
-    """Sends PATCH /v1/leads/{id} over one pooled aiohttp session (an async context manager)."""
+    """Sends PATCH /v1/leads/{id} over one pool of kept-alive connections (an async context
+    manager)."""
 
     def __init__(
         self,
@@ -173,29 +141,37 @@ class SendKitClient:
         shared rate budget moves the record of a start that left late); None costs nothing."""
         origin = URL(base_url)
         self._scheme, self._authority = origin.scheme, origin.raw_authority
-        self._headers = {
+        https = origin.scheme == "https"
+        host = origin.raw_host or ""
+        port = origin.port or (443 if https else 80)
+        self._origin = Origin(https, host, port, origin.raw_authority)
+        headers = {
+            "Host": origin.raw_authority,
             "X-Api-Key": api_key,
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
         }
         if workspace_id:
-            self._headers["X-Workspace-Id"] = workspace_id
-        # Connecting keeps aiohttp's timeout (it is once per connection); the rest is ours.
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout)
-        self._watchdog = Watchdog(timeout if math.isfinite(timeout) else 86_400.0)
+            headers["X-Workspace-Id"] = workspace_id
+        # Settings refuse values that are no header (controls, non-Latin-1): none splits a line.
+        self._lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode(
+            "latin-1"
+        )
+        self._connect_timeout = timeout if math.isfinite(timeout) else 86_400.0
+        self._watchdog = Watchdog(self._connect_timeout)
         self._redact = Redactor(api_key, workspace_id)
         self._limit = concurrency
-        self._traces = _departures(on_departure) if on_departure is not None else []
-        self._session: aiohttp.ClientSession | None = None
+        self._on_departure = on_departure
+        self._pool: Pool | None = None
 
     async def __aenter__(self) -> SendKitClient:
-        connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0)
-        self._session = aiohttp.ClientSession(
-            headers=self._headers,
-            timeout=self._timeout,
-            connector=connector,
-            trace_configs=self._traces or None,
+        self._pool = Pool(
+            self._origin,
+            limit=self._limit,
+            connect_timeout=self._connect_timeout,
+            header_lines=self._lines,
+            body_limit=MAX_BODY,
         )
         self._watchdog.start()
         return self
@@ -207,9 +183,9 @@ class SendKitClient:
         tb: TracebackType | None,
     ) -> None:
         await self._watchdog.close()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     def url_for(self, lead_id: str) -> URL:
         """The request URL; the id is percent-encoded even though validation allows only tokens."""
@@ -219,8 +195,8 @@ class SendKitClient:
         return URL.build(scheme=self._scheme, authority=self._authority, path=path, encoded=True)
 
     async def send(self, update: LeadUpdate) -> Reply:
-        url = self.url_for(update.id)
-        return await self._exchange("PATCH", url, dumps(update.body()), search=False)
+        target = self.url_for(update.id).raw_path.encode("ascii")
+        return await self._exchange(b"PATCH", target, dumps(update.body()), search=False)
 
     async def search(self, text: str, cursor: str | int | None) -> Reply:
         """One page (100 leads at most) of the API's text search; never leaves `/v1/leads`."""
@@ -230,86 +206,54 @@ class SendKitClient:
         elif cursor is not None:
             query["cursor"] = cursor
         url = URL.build(scheme=self._scheme, authority=self._authority, path="/v1/leads")
-        return await self._exchange("GET", url.with_query(query), None, search=True)
+        target = url.with_query(query).raw_path_qs.encode("ascii")
+        return await self._exchange(b"GET", target, None, search=True)
 
-    async def _exchange(self, method: str, url: URL, data: bytes | None, *, search: bool) -> Reply:
-        """One request and its answer, aiohttp's errors mapped to `TransportError`."""
-        session = self._session
-        if session is None:
+    async def _exchange(
+        self, method: bytes, target: bytes, data: bytes | None, *, search: bool
+    ) -> Reply:
+        """One request and its answer; the transport's errors are `TransportError`s already."""
+        pool = self._pool
+        if pool is None:
             raise RuntimeError("SendKitClient is not open; use `async with`")
         watchdog = self._watchdog
         task = asyncio.current_task()
         assert task is not None
         watchdog.deadlines[task] = task.get_loop().time() + watchdog.timeout
         try:
-            async with session.request(method, url, data=data, allow_redirects=False) as response:
-                body, complete = await read_bounded(response)
-                reply = self._reply(response, body, complete)
-                if not search or reply.status >= 300 or reply.malformed:
-                    return reply
-                page = search_page(body, complete, SEARCH_PAGE)
-                if page is None:
-                    message = unexpected_success(response.status, body, self._redact)
-                    code = "UNEXPECTED_ANSWER"
-                    return Reply(reply.status, code, message, headers=reply.headers, malformed=True)
-                return Reply(reply.status, headers=reply.headers, page=page)
+            answer = await pool.request(method, target, data, self._on_departure)
         except asyncio.CancelledError:
             if watchdog.expired(task):
                 raise TransportError("timeout", "no answer within the timeout") from None
             raise
-        except TimeoutError:
-            raise TransportError("timeout", "no answer within the timeout") from None
-        except aiohttp.ClientConnectorDNSError as exc:
-            raise TransportError(
-                "dns",
-                f"the host {exc.host} is not known (its name does not resolve); check --base-url",
-            ) from exc
-        except aiohttp.ClientError as exc:
-            # aiohttp quotes what the server sent (a bad status or header line): it may hold a key.
-            message = one_line(_connection_message(exc), redact=self._redact)
-            raise TransportError("connection", message) from exc
+        except TransportError as exc:
+            # Nothing a server sent is quoted unredacted, and no message spans lines.
+            raise TransportError(exc.kind, one_line(exc.message, redact=self._redact)) from None
         finally:
             watchdog.forget(task)
+        reply = self._reply(answer)
+        if not search or reply.status >= 300 or reply.malformed:
+            return reply
+        page = search_page(answer.body, answer.complete, SEARCH_PAGE)
+        if page is None:
+            message = unexpected_success(answer.status, answer.body, self._redact)
+            code = "UNEXPECTED_ANSWER"
+            return Reply(reply.status, code, message, headers=reply.headers, malformed=True)
+        return Reply(reply.status, headers=reply.headers, page=page)
 
-    def _reply(self, response: aiohttp.ClientResponse, body: bytes, complete: bool) -> Reply:
-        status = response.status
-        headers = rate_headers(response.headers, self._redact)
+    def _reply(self, answer: Answer) -> Reply:
+        status, body = answer.status, answer.body
+        headers = rate_headers(answer.headers, self._redact)
         if status < 300:
-            if is_success(body, complete):
+            if is_success(body, answer.complete):
                 return Reply(status, headers=headers)
             message = unexpected_success(status, body, self._redact)
             return Reply(status, "UNEXPECTED_ANSWER", message, headers=headers, malformed=True)
-        code, message = describe_error(status, body, response.reason or "", self._redact)
+        code, message = describe_error(status, body, answer.reason, self._redact)
         if 300 <= status < 400:
-            where = one_line(response.headers.get("Location", "elsewhere"), 200, self._redact)
-            message = f"the API redirected to {where}; check --base-url"
+            where = answer.headers.get("Location") or "elsewhere"
+            message = (
+                f"the API redirected to {one_line(where, 200, self._redact)}; check --base-url"
+            )
         retry_after = parse_retry_after(headers.get("Retry-After")) if headers else None
         return Reply(status, code, message, retry_after, headers)
-
-
-def _departures(on_departure: Callable[[], None]) -> list[aiohttp.TraceConfig]:
-    """A trace that calls `on_departure` as the request is written: with its body (a PATCH's
-    headers wait for it, and aiohttp writes it from a task of its own, a loop turn later), or
-    with its headers when it has none (a search)."""
-
-    async def headers_sent(
-        _: aiohttp.ClientSession, __: object, params: aiohttp.TraceRequestHeadersSentParams
-    ) -> None:
-        if params.method == "GET":
-            on_departure()
-
-    async def body_sent(*_: object) -> None:
-        on_departure()
-
-    trace = aiohttp.TraceConfig()
-    trace.on_request_headers_sent.append(headers_sent)
-    trace.on_request_chunk_sent.append(body_sent)
-    return [trace]
-
-
-def _connection_message(exc: aiohttp.ClientError) -> str:
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "the server closed the connection without answering"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect to {exc.host}:{exc.port} ({exc.strerror or exc.os_error})"
-    return f"{type(exc).__name__}: {exc}".strip()

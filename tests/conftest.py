@@ -10,7 +10,10 @@ Conventions:
   folder holding all their users and imported from there (`from tests.conftest import
   make_leads`): here for the whole suite, `tests/inputs/conftest.py` for input files,
   `tests/cli/conftest.py` for running the command. Fixtures are kept for what pytest must set
-  up or tear down around a test (`virtual_time`, `tmp_path`, the aioresponses shim below).
+  up or tear down around a test (`virtual_time`, `tmp_path`, `redis_url`).
+- HTTP: the client's tests talk to real servers on a loopback port that the test starts itself
+  (`tests/http_server.py`: `Answers`, queued answers per method and path; `RawServer`, bytes
+  no HTTP server would send, a closed connection, or no answer at all). Nothing mocks aiohttp.
 - Redis: `redis_url` is a real `redis-server` of the suite's own (started once on a free
   loopback port, flushed before each test that asks for it); a test that stops or configures
   its server starts a `RedisServer` of its own (`tests/redis_server.py`, with `RecordedStarts`,
@@ -24,7 +27,6 @@ import asyncio
 import collections
 import contextlib
 import csv
-import inspect
 import json
 import random
 import re
@@ -32,11 +34,8 @@ import selectors
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-import aiohttp
-import aioresponses.core
 import pytest
 from aiohttp import web
 
@@ -358,26 +357,6 @@ def integrity(path: Path) -> str:
     """SQLite's own check of a database file: `"ok"` when it is sound."""
     with contextlib.closing(sqlite3.connect(path)) as db:
         return str(db.execute("PRAGMA integrity_check").fetchone()[0])
-
-
-# ---------------------------------------------------------------------------------------------
-# aioresponses on aiohttp 3.14
-
-
-class _CompatResponse(aiohttp.ClientResponse):
-    """aioresponses 0.7.x builds responses without aiohttp 3.14's new `stream_writer` argument
-    (pnuckowski/aioresponses#289); give it the stand-in aiohttp itself uses once a request is sent.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
-        super().__init__(*args, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def _aioresponses_compat(monkeypatch: pytest.MonkeyPatch) -> None:
-    if "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters:
-        monkeypatch.setattr(aioresponses.core, "ClientResponse", _CompatResponse)
 
 
 # ---------------------------------------------------------------------------------------------

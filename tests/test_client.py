@@ -1,4 +1,5 @@
-"""The HTTP client: headers, URL, body, error bodies and Retry-After (aioresponses).
+"""The HTTP client: headers, URL, body, error bodies and Retry-After, against real servers on a
+loopback port (`tests/http_server.py`).
 
 The answers' helpers the client uses (`describe_error`, `parse_retry_after`) are tested here too.
 """
@@ -11,18 +12,18 @@ import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-import aiohttp
 import pytest
 from aiohttp import web
-from aioresponses import CallbackResult, aioresponses
 from yarl import URL
 
 from bulk_updater import LeadUpdate, SendKitClient, TransportError, __version__
 from bulk_updater.client import describe_error, parse_retry_after
 from bulk_updater.sandbox import FaultPlan, Sandbox
 from tests.conftest import HOSTILE_IDS, make_leads
+from tests.http_server import Answers, RawServer
 
 BASE = "https://api.sendkit.ai"
+SUCCESS = {"success": True, "data": {}}
 
 
 def client(**overrides: object) -> SendKitClient:
@@ -40,12 +41,6 @@ def client(**overrides: object) -> SendKitClient:
 
 
 async def test_request_has_one_auth_header_json_body_and_user_agent() -> None:
-    seen: dict[str, object] = {}
-
-    def capture(url: object, **kwargs: object) -> CallbackResult:
-        seen.update(kwargs)
-        return CallbackResult(status=200, payload={"success": True, "data": {}})
-
     update = LeadUpdate(
         id="665d4e5f6a7b8c9d0e1f2a3b",
         email="label@example.com",
@@ -53,39 +48,33 @@ async def test_request_has_one_auth_header_json_body_and_user_agent() -> None:
         tags=("vip", "enterprise"),
         customFields={"revenue": "$50M"},
     )
-    with aioresponses() as mocked:
-        mocked.patch(f"{BASE}/v1/leads/665d4e5f6a7b8c9d0e1f2a3b", callback=capture)
-        async with client() as c:
-            reply = await c.send(update)
+    async with Answers() as server, client(base_url=server.url) as c:
+        server.add("PATCH", "/v1/leads/665d4e5f6a7b8c9d0e1f2a3b", payload=SUCCESS)
+        reply = await c.send(update)
     assert reply.status == 200
-    headers = {k.lower(): v for k, v in dict(seen["headers"]).items()}  # type: ignore[call-overload]
-    assert headers["x-api-key"] == "sk_secret"
-    assert "authorization" not in headers
-    assert headers["content-type"] == "application/json"
-    assert headers["user-agent"] == f"bulk-updater/{__version__}"
-    assert "x-workspace-id" not in headers
-    body = json.loads(seen["data"])  # type: ignore[arg-type]
+    (request,) = server.requests
+    assert request.method == "PATCH"
+    headers = request.headers  # case-insensitive, each header as often as it was sent
+    assert headers.getall("X-Api-Key") == ["sk_secret"]
+    assert "Authorization" not in headers
+    assert headers.getall("Content-Type") == ["application/json"]
+    assert headers["User-Agent"] == f"bulk-updater/{__version__}"
+    assert "X-Workspace-Id" not in headers
+    body = json.loads(request.body)
     assert body == {
         "jobTitle": "CRO",
         "tags": ["vip", "enterprise"],
         "customFields": {"revenue": "$50M"},
     }
-    assert seen["allow_redirects"] is False
+    # redirects are not followed: test_redirect_is_reported_not_followed
 
 
 async def test_workspace_id_is_sent_when_configured() -> None:
-    seen: dict[str, object] = {}
-
-    def capture(url: object, **kwargs: object) -> CallbackResult:
-        seen.update(kwargs)
-        return CallbackResult(status=200)
-
-    with aioresponses() as mocked:
-        mocked.patch(f"{BASE}/v1/leads/a1", callback=capture)
-        async with client(workspace_id="ws_42") as c:
-            await c.send(LeadUpdate(id="a1", city="Oslo"))
-    headers = {k.lower(): v for k, v in dict(seen["headers"]).items()}  # type: ignore[call-overload]
-    assert headers["x-workspace-id"] == "ws_42"
+    async with Answers() as server, client(base_url=server.url, workspace_id="ws_42") as c:
+        server.add("PATCH", "/v1/leads/a1")
+        await c.send(LeadUpdate(id="a1", city="Oslo"))
+    (request,) = server.requests
+    assert request.headers.getall("X-Workspace-Id") == ["ws_42"]
 
 
 # --- the URL
@@ -153,28 +142,25 @@ def test_url_for_keeps_any_id_inside_the_leads_path(lead_id: str) -> None:
 async def test_both_error_body_shapes(
     status: int, body: object, headers: object, code: str, message: str
 ) -> None:
-    with aioresponses() as mocked:
-        mocked.patch(f"{BASE}/v1/leads/x", status=status, payload=body)
-        async with client() as c:
-            reply = await c.send(LeadUpdate(id="x", city="Oslo"))
+    async with Answers() as server, client(base_url=server.url) as c:
+        server.add("PATCH", "/v1/leads/x", status=status, payload=body)
+        reply = await c.send(LeadUpdate(id="x", city="Oslo"))
     assert (reply.status, reply.error_code, reply.message) == (status, code, message)
 
 
 async def test_html_error_page_gives_a_readable_message() -> None:
     html = "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
-    with aioresponses() as mocked:
-        mocked.patch(f"{BASE}/v1/leads/x", status=503, body=html, content_type="text/html")
-        async with client() as c:
-            reply = await c.send(LeadUpdate(id="x", city="Oslo"))
+    async with Answers() as server, client(base_url=server.url) as c:
+        server.add("PATCH", "/v1/leads/x", status=503, body=html, content_type="text/html")
+        reply = await c.send(LeadUpdate(id="x", city="Oslo"))
     assert reply.error_code == "HTTP_503"
     assert reply.message == "503 Service Temporarily Unavailable"
 
 
 async def test_empty_error_body_still_says_something() -> None:
-    with aioresponses() as mocked:
-        mocked.patch(f"{BASE}/v1/leads/x", status=502, body=b"", reason="Bad Gateway")
-        async with client() as c:
-            reply = await c.send(LeadUpdate(id="x", city="Oslo"))
+    async with Answers() as server, client(base_url=server.url) as c:
+        server.add("PATCH", "/v1/leads/x", status=502, body=b"", reason="Bad Gateway")
+        reply = await c.send(LeadUpdate(id="x", city="Oslo"))
     assert reply.error_code == "HTTP_502"
     assert reply.message == "Bad Gateway (empty body)"
 
@@ -195,16 +181,15 @@ def test_server_text_cannot_carry_escape_codes() -> None:
 
 async def test_retry_after_seconds_and_http_date() -> None:
     when = datetime.now(UTC) + timedelta(seconds=30)
-    with aioresponses() as mocked:
-        mocked.patch(f"{BASE}/v1/leads/x", status=429, headers={"Retry-After": "2"})
-        mocked.patch(
-            f"{BASE}/v1/leads/x", status=429, headers={"Retry-After": format_datetime(when, True)}
+    async with Answers() as server, client(base_url=server.url) as c:
+        server.add("PATCH", "/v1/leads/x", status=429, headers={"Retry-After": "2"})
+        server.add(
+            "PATCH", "/v1/leads/x", status=429, headers={"Retry-After": format_datetime(when, True)}
         )
-        mocked.patch(f"{BASE}/v1/leads/x", status=429)
-        async with client() as c:
-            seconds = await c.send(LeadUpdate(id="x", city="Oslo"))
-            dated = await c.send(LeadUpdate(id="x", city="Oslo"))
-            absent = await c.send(LeadUpdate(id="x", city="Oslo"))
+        server.add("PATCH", "/v1/leads/x", status=429)
+        seconds = await c.send(LeadUpdate(id="x", city="Oslo"))
+        dated = await c.send(LeadUpdate(id="x", city="Oslo"))
+        absent = await c.send(LeadUpdate(id="x", city="Oslo"))
     assert seconds.retry_after == 2.0
     assert dated.retry_after is not None
     assert 27 <= dated.retry_after <= 30
@@ -223,36 +208,41 @@ def test_parse_retry_after_edge_cases() -> None:
 
 
 async def test_redirect_is_reported_not_followed() -> None:
-    with aioresponses() as mocked:
-        mocked.patch(
-            f"{BASE}/v1/leads/x", status=301, headers={"Location": "https://evil.example/"}
+    """Neither elsewhere nor to the same server, where the lead it names would answer 200."""
+    async with Answers() as server, client(base_url=server.url) as c:
+        server.add(
+            "PATCH", "/v1/leads/x", status=301, headers={"Location": "https://evil.example/"}
         )
-        async with client() as c:
-            reply = await c.send(LeadUpdate(id="x", city="Oslo"))
+        here = f"{server.url}/v1/leads/y"
+        server.add("PATCH", "/v1/leads/x", status=307, headers={"Location": here})
+        server.add("PATCH", "/v1/leads/y", payload=SUCCESS)
+        reply = await c.send(LeadUpdate(id="x", city="Oslo"))
+        same_server = await c.send(LeadUpdate(id="x", city="Oslo"))
     assert reply.status == 301
     assert "redirected to https://evil.example/" in reply.message
+    assert same_server.status == 307
+    assert f"redirected to {here}" in same_server.message
+    assert [request.path for request in server.requests] == ["/v1/leads/x", "/v1/leads/x"]
 
 
 # --- transport failures and misuse
 
 
 async def test_timeout_becomes_a_transport_error() -> None:
-    with aioresponses() as mocked:
-        mocked.patch(f"{BASE}/v1/leads/x", exception=TimeoutError())
-        async with client() as c:
-            with pytest.raises(TransportError) as caught:
-                await c.send(LeadUpdate(id="x", city="Oslo"))
+    async with RawServer("silent") as server, client(base_url=server.url, timeout=0.2) as c:
+        with pytest.raises(TransportError) as caught:
+            await c.send(LeadUpdate(id="x", city="Oslo"))
     assert caught.value.kind == "timeout"
+    assert len(server.requests) == 1  # it was sent; no answer came
 
 
 async def test_dropped_connection_becomes_a_transport_error() -> None:
-    with aioresponses() as mocked:
-        mocked.patch(f"{BASE}/v1/leads/x", exception=aiohttp.ServerDisconnectedError())
-        async with client() as c:
-            with pytest.raises(TransportError) as caught:
-                await c.send(LeadUpdate(id="x", city="Oslo"))
+    async with RawServer("close") as server, client(base_url=server.url) as c:
+        with pytest.raises(TransportError) as caught:
+            await c.send(LeadUpdate(id="x", city="Oslo"))
     assert caught.value.kind == "connection"
-    assert "closed the connection" in caught.value.message
+    assert caught.value.message == "the server closed the connection without answering"
+    assert len(server.requests) == 1
 
 
 async def test_sending_on_a_closed_client_is_a_clear_error() -> None:
@@ -338,7 +328,18 @@ async def test_the_departure_hook_runs_once_per_request_in_the_task_that_sends_i
     assert departed == [("patch", False), ("search", False)]
 
 
-async def test_without_a_departure_hook_no_trace_is_installed() -> None:
-    async with client() as c:
-        assert c._session is not None
-        assert not c._session.trace_configs
+async def test_without_a_departure_hook_requests_are_sent_as_ever() -> None:
+    async with Answers() as server, client(base_url=server.url) as c:
+        server.add("PATCH", "/v1/leads/x", payload=SUCCESS)
+        server.add("GET", "/v1/leads", payload={"success": True, "data": []})
+        patched = await c.send(LeadUpdate(id="x", city="Oslo"))
+        searched = await c.search("ann@x.com", None)
+    assert patched.status == 200
+    assert not patched.malformed
+    assert searched.status == 200
+    assert searched.page is not None
+    assert searched.page.leads == ()
+    assert [(r.method, r.path) for r in server.requests] == [
+        ("PATCH", "/v1/leads/x"),
+        ("GET", "/v1/leads"),
+    ]

@@ -1,26 +1,24 @@
-"""The key never survives in what a server or aiohttp says about an answer: not whole, not cut
-at the edge of a bounded message, not quoted by aiohttp from a line that is not HTTP."""
+"""The key never survives in what a server or the client says about an answer: not whole, not cut
+at the edge of a bounded message, not quoted from a line that is not HTTP (against real servers
+on a loopback port, `tests/http_server.py`)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 from aiohttp import web
-from aioresponses import aioresponses
 
 from bulk_updater import BulkUpdater, LeadUpdate, SendKitClient, Source, TransportError
 from bulk_updater.answers import REDACTED, Redactor
 from bulk_updater.sandbox import Sandbox
 from tests.conftest import make_leads, read_report, write_csv
+from tests.http_server import Answers, RawServer
 
 KEY = "sk_live_0123456789abcdefghijklmnopqrstuvwxyz"
-BASE = "https://api.sendkit.ai"
 LEAD = "665d4e5f6a7b8c9d0e1f2a3b"
+PATH = f"/v1/leads/{LEAD}"
 UPDATE = LeadUpdate(id=LEAD, jobTitle="CRO")
-SEARCH = f"{BASE}/v1/leads?limit=100&search=ann%40x.com"
 
 
 def leaked(text: str) -> str | None:
@@ -34,7 +32,7 @@ def leaked(text: str) -> str | None:
     return None
 
 
-def client(base: str = BASE) -> SendKitClient:
+def client(base: str) -> SendKitClient:
     return SendKitClient(api_key=KEY, base_url=base, timeout=5, concurrency=2)
 
 
@@ -73,52 +71,28 @@ PORTAL = "<i>" * 660 + KEY + " portal"  # 1,980 characters of tags, then the key
     ],
 )
 async def test_a_key_across_a_cut_does_not_survive(status: int, body: str) -> None:
-    with aioresponses() as mocked:
-        mocked.patch(f"{BASE}/v1/leads/{LEAD}", status=status, body=body, content_type="text/html")
-        mocked.get(SEARCH, status=status, body=body, content_type="text/html")
-        async with client() as c:
-            patched = await c.send(UPDATE)
-            searched = await c.search("ann@x.com", None)
+    async with Answers() as server, client(server.url) as c:
+        server.add("PATCH", PATH, status=status, body=body, content_type="text/html")
+        server.add("GET", "/v1/leads", status=status, body=body, content_type="text/html")
+        patched = await c.send(UPDATE)
+        searched = await c.search("ann@x.com", None)
+    assert server.requests[1].query == {"limit": "100", "search": "ann@x.com"}
     for reply in (patched, searched):
         assert leaked(reply.message) is None, reply.message
         assert leaked((reply.error_code or "").lower()) is None
 
 
 async def test_rate_limit_headers_holding_the_key_are_redacted() -> None:
-    with aioresponses() as mocked:
+    async with Answers() as server, client(server.url) as c:
         headers = {"X-RateLimit-Limit": KEY, "Retry-After": "1"}
-        mocked.patch(f"{BASE}/v1/leads/{LEAD}", status=429, headers=headers, payload={})
-        async with client() as c:
-            reply = await c.send(UPDATE)
+        server.add("PATCH", PATH, status=429, headers=headers, payload={})
+        reply = await c.send(UPDATE)
     assert reply.headers is not None
     assert leaked(str(dict(reply.headers))) is None
     assert reply.retry_after == 1
 
 
-# --- aiohttp quoting a line that is not HTTP
-
-
-@pytest.fixture
-async def raw_server() -> AsyncIterator[Callable[[bytes], str]]:
-    """A server that answers every request with the bytes given, whatever they are."""
-    answers: list[bytes] = []
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(answers[-1])
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-
-    def serve(raw: bytes) -> str:
-        answers.append(raw)
-        return f"http://127.0.0.1:{port}"
-
-    yield serve
-    server.close()
-    await server.wait_closed()
+# --- the client quoting a line that is not HTTP
 
 
 @pytest.mark.parametrize(
@@ -126,20 +100,20 @@ async def raw_server() -> AsyncIterator[Callable[[bytes], str]]:
     [
         b"HTTP/1.1 2x0 %s\r\nContent-Length: 0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nX-Echo %s\r\nContent-Length: 0\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nX-Echo: " + b"e" * 9000 + b"%s\r\nContent-Length: 0\r\n\r\n",
+        # a header line far longer than any client reads of a head (aiohttp: 8 KiB a line)
+        b"HTTP/1.1 200 OK\r\nX-Echo: " + b"e" * (1 << 20) + b"%s\r\nContent-Length: 0\r\n\r\n",
     ],
 )
-async def test_a_protocol_error_quoting_the_key_is_redacted(
-    raw_server: Callable[[bytes], str], raw: bytes
-) -> None:
-    url = raw_server(raw.replace(b"%s", KEY.encode()))
-    async with client(url) as c:
+async def test_a_protocol_error_quoting_the_key_is_redacted(raw: bytes) -> None:
+    async with RawServer(raw.replace(b"%s", KEY.encode())) as server, client(server.url) as c:
         for call in (lambda: c.send(UPDATE), lambda: c.search("ann@x.com", None)):
             with pytest.raises(TransportError) as info:
                 await call()
             assert info.value.kind == "connection"
             assert leaked(info.value.message) is None, info.value.message
             assert leaked(str(info.value)) is None
+            assert "\n" not in info.value.message
+    assert len(server.requests) == 2
 
 
 # --- end to end: the report and the summary

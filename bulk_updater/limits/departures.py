@@ -33,10 +33,9 @@ MAX_MOVES: Final = 1000
 BATCH: Final = 100
 
 #: The start the current task was granted last: (the time Redis recorded, about when that was
-#: in loop time). A request runs in the task that acquired
-#: its start (aiohttp writes a body from a task of its own, with a copy of that context), so
-#: each request sees its own; a request sent again (aiohttp resends a GET whose kept-alive
-#: connection had closed) is measured again, and moved again if late.
+#: in loop time). A request is written by the task that acquired its start (the client calls
+#: `departed()` right after the write), so each request sees its own; a start reported twice is
+#: measured again, and moved again if late.
 _GRANTED: contextvars.ContextVar[tuple[str, float] | None] = contextvars.ContextVar(
     "bulk_updater_granted", default=None
 )
