@@ -18,7 +18,8 @@ from results import Result, Table, Target
 from servers import NginxInstall
 
 PACKAGES = (
-    "bulk-updater", "aiohttp", "aiolimiter", "tenacity", "pydantic", "uvloop", "orjson", "redis"
+    "bulk-updater", "aiohttp", "httptools", "aiolimiter", "tenacity", "pydantic", "uvloop",
+    "orjson", "redis",
 )  # fmt: skip
 
 
@@ -120,7 +121,8 @@ def readme(host: dict[str, Any], results: Iterable[Result]) -> None:
     say()
     say(
         f"Machine: {host['nproc']} CPU ({host['cpu']}), Python {host['python']}, "
-        f"aiohttp {host['versions']['aiohttp']}; client and endpoint on loopback; "
+        f"aiohttp {host['versions']['aiohttp']} (the bare loop), httptools "
+        f"{host['versions']['httptools']} (the engine's parser); client and endpoint on loopback; "
         f"load average at start {host['loadavg']}."
     )
     say()

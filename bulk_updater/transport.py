@@ -158,9 +158,12 @@ class Pool:
             self._waiters.append(waiter)
             try:
                 await waiter
-            finally:
+            except BaseException:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
+                elif waiter.done() and not waiter.cancelled():
+                    self._wake()  # woken, but leaving: the place goes to the next in line
+                raise
 
     def _forget(self, connection: _Connection) -> None:
         self._open.discard(connection)
