@@ -19,7 +19,7 @@ from collections.abc import Callable
 from importlib.metadata import version
 from types import TracebackType
 from typing import Any, Final, Protocol, runtime_checkable
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from yarl import URL
 
@@ -142,7 +142,7 @@ class SendKitClient:
         origin = URL(base_url)
         self._scheme, self._authority = origin.scheme, origin.raw_authority
         https = origin.scheme == "https"
-        host = origin.raw_host or ""
+        host = unquote(origin.raw_host or "")  # an IPv6 zone (`[fe80::1%25eth0]`) as sockets say it
         port = origin.port or (443 if https else 80)
         self._origin = Origin(https, host, port, origin.raw_authority)
         headers = {

@@ -18,9 +18,11 @@ is the base URL (`http://127.0.0.1:PORT`, no trailing slash) to give the client 
   is answered `599 No Answer Queued`, so that the test fails loudly.
 - `RawServer`: a bare TCP server (`asyncio.start_server`) for what no HTTP server would send. It
   reads each request (head and body), records it, then sends the bytes given, verbatim, and
-  closes the connection (`RawServer(b"HTTP/1.1 2x0 ...")`); or closes it without a word
-  (`RawServer("close")`); or never answers (`RawServer("silent")`: the connection waits for an
-  event that is set only when the server stops).
+  closes the connection (`RawServer(b"HTTP/1.1 2x0 ...")`; with `keep_alive=True` it waits for
+  the next request, and `RawServer(a, b, c)` answers the first with a, the second with b...); or
+  closes it without a word (`RawServer("close")`); or never answers (`RawServer("silent")`: the
+  connection waits for an event that is set only when the server stops); or hands the writer
+  to a function of the test's.
 
 Tests import them from here (`from tests.http_server import Answers, RawServer`).
 """
@@ -31,7 +33,7 @@ import asyncio
 import contextlib
 import json
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Literal
@@ -39,7 +41,9 @@ from typing import Final, Literal
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
-__all__ = ["Answers", "Arrival", "Handler", "RawServer"]
+from bulk_updater.transport import Origin, Pool
+
+__all__ = ["LINES", "OK", "Answers", "Arrival", "Handler", "RawAnswer", "RawServer", "opened"]
 
 #: Answers a request of `Answers` in a queue's place.
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -150,51 +154,72 @@ def _canned(status: int, body: bytes, headers: dict[str, str], reason: str | Non
     return answer
 
 
-class RawServer:
-    """A TCP server on 127.0.0.1 that answers each request with bytes, or not at all.
+#: What `RawServer` does with a request: send bytes verbatim, call a function with the writer
+#: (to write, close or do nothing), close the connection at once ("close"), or never answer
+#: ("silent", until the server stops).
+RawAnswer = bytes | Callable[[asyncio.StreamWriter], object] | Literal["close", "silent"]
 
-    `answer` is what every connection is sent once its request has arrived, verbatim, before the
-    connection is closed; "close" closes it at once; "silent" never answers (until the server
-    stops). `requests` holds each request as it arrived (head and body, as bytes).
+
+class RawServer:
+    """A TCP server on 127.0.0.1 that answers the n-th request with `answers[n]` (the last one
+    again once they run out), or not at all.
+
+    After bytes the connection is closed, unless `keep_alive` (then it waits for the next
+    request). `requests` holds each request as it arrived (head and body, as bytes), `arrived` is
+    set as each one does, `connections` counts the connections accepted.
     """
 
-    def __init__(self, answer: bytes | Literal["close", "silent"]) -> None:
-        self.answer = answer
+    def __init__(self, *answers: RawAnswer, keep_alive: bool = False) -> None:
+        self.answers = list(answers)
+        self.keep_alive = keep_alive
         self.requests: list[bytes] = []
+        self.connections = 0
+        self.arrived = asyncio.Event()
+        self.port = 0
         self._server: asyncio.Server | None = None
-        self._url: str | None = None
         self._stopping = asyncio.Event()
-        self._connections: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
         """The base URL, e.g. `http://127.0.0.1:41234`."""
-        if self._url is None:
+        if self._server is None:
             raise RuntimeError("the server is not running; use 'async with RawServer(...)'")
-        return self._url
+        return f"http://127.0.0.1:{self.port}"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
+        self._tasks.add(task)
+        self.connections += 1
         try:
-            self.requests.append(await _read_request(reader))
-            if self.answer == "silent":
-                await self._stopping.wait()
-            elif isinstance(self.answer, bytes):
-                writer.write(self.answer)
+            while not writer.is_closing():
+                self.requests.append(await _read_request(reader))
+                self.arrived.set()
+                answer = self.answers[min(len(self.requests), len(self.answers)) - 1]
+                if answer == "silent":
+                    await self._stopping.wait()
+                    return
+                if answer == "close":
+                    return
+                if callable(answer):
+                    answer(writer)
+                else:
+                    writer.write(answer)
                 await writer.drain()
+                if not self.keep_alive and not callable(answer):
+                    return
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass  # the client went away first
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
-            self._connections.discard(task)
+            self._tasks.discard(task)
 
     async def __aenter__(self) -> RawServer:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self._url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        self.port = self._server.sockets[0].getsockname()[1]
         return self
 
     async def __aexit__(
@@ -203,11 +228,13 @@ class RawServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        server, self._server, self._url = self._server, None, None
+        server, self._server = self._server, None
         self._stopping.set()
         if server is not None:
             server.close()
-            await asyncio.gather(*self._connections, return_exceptions=True)
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
             await server.wait_closed()
 
 
@@ -228,3 +255,23 @@ async def _read_request(reader: asyncio.StreamReader) -> bytes:
             if size == 0:
                 return head + body
     return head + await reader.readexactly(int(fields.get(b"content-length") or 0))
+
+
+# ---------------------------------------------------------------------------------------------
+# the transport's pool, to these servers (tests/test_transport.py, tests/test_pool.py)
+
+#: The API's success answer, as bytes on the wire.
+OK: Final = b'HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n{"success":true}'
+#: The header lines a pool sends with every request, in the pool's tests.
+LINES: Final = b"Host: 127.0.0.1\r\nX-Api-Key: sk_test_transport\r\n"
+
+
+@contextlib.asynccontextmanager
+async def opened(port: int, *, limit: int = 4, body_limit: int = 1000) -> AsyncIterator[Pool]:
+    """A `transport.Pool` to 127.0.0.1:`port`, closed on leaving."""
+    origin = Origin(False, "127.0.0.1", port, f"127.0.0.1:{port}")
+    pool = Pool(origin, limit=limit, connect_timeout=5, header_lines=LINES, body_limit=body_limit)
+    try:
+        yield pool
+    finally:
+        await pool.close()
