@@ -173,3 +173,30 @@ async def test_a_close_while_requests_are_in_flight_ends_them_with_an_error() ->
         with pytest.raises(TransportError) as info:
             await request
     assert info.value.message == "the connection was closed"
+
+
+async def test_a_handshake_that_never_comes_is_a_connect_timeout() -> None:
+    """A server that takes the connection and then says nothing: the TLS handshake waits, and
+    the connect timeout (not the request's) ends it."""
+    async with RawServer("silent") as server:
+        origin = Origin(True, "127.0.0.1", server.port, f"127.0.0.1:{server.port}")
+        pool = Pool(origin, limit=1, connect_timeout=0.2, header_lines=LINES, body_limit=100)
+        with pytest.raises(TransportError) as info:
+            await pool.request(b"PATCH", b"/v1/leads/a", b"{}")
+        await pool.close()
+    assert info.value.kind == "timeout"
+    assert info.value.message == f"no connection to 127.0.0.1:{server.port} within the timeout"
+
+
+async def test_requests_waiting_for_a_place_when_the_pool_closes_are_told() -> None:
+    """A close with requests waiting (a bug of the caller's): they end, they do not hang."""
+    async with RawServer("silent") as server, opened(server.port, limit=1) as p:
+        holder = asyncio.create_task(p.request(b"PATCH", b"/v1/leads/a", b"{}"))
+        await server.arrived.wait()
+        waiting = asyncio.create_task(p.request(b"PATCH", b"/v1/leads/b", b"{}"))
+        await asyncio.wait((waiting,), timeout=0)  # it runs up to its wait for a place
+        await p.close()
+        with pytest.raises(RuntimeError, match="the client is closed"):
+            await waiting
+        with pytest.raises(TransportError):
+            await holder

@@ -111,12 +111,10 @@ class Pool:
                 if connection.usable:
                     return connection, True
                 self._forget(connection)
-            if fresh and idle and len(self._open) >= self._limit:
-                oldest = idle.pop(0)  # room for the new one
-                oldest.abort()
-                self._forget(oldest)
+            # A fresh one is asked for only just after a failed one left: there is room.
             if len(self._open) < self._limit:
                 return await self._connect(), False
+            fresh = False  # (never the case; but a wait must not end up skipping idle ones)
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
