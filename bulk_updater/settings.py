@@ -211,6 +211,11 @@ class Settings(BaseModel):
                 "holds a line break or control character, which an HTTP header cannot carry "
                 "(a key file must hold the key alone, on one line)"
             )
+        if text is not None and not text.isascii():
+            raise ValueError(
+                "holds a character that is not ASCII, which no key or id of the API has (was it "
+                "copied whole, without curly quotes or a non-breaking space?)"
+            )
         return value
 
     @field_validator("redis_url")

@@ -168,11 +168,12 @@ def test_workspace_id_is_sent_for_a_platform_key(tmp_path: Path, how: str) -> No
 
 
 @pytest.mark.parametrize(
-    "what", ["key_file_with_two_lines", "key_with_control_char", "workspace_id"]
+    "what", ["key_file_with_two_lines", "key_with_control_char", "key_not_ascii", "workspace_id"]
 )
 def test_header_values_that_cannot_be_sent_are_a_usage_error(tmp_path: Path, what: str) -> None:
-    """A key file with a second line, a control character in the key or a line break in the
-    workspace id cannot go into an HTTP header: exit 2 with a message, no crash, no hang."""
+    """A key file with a second line, a control character or a non-ASCII one in the key, or a
+    line break in the workspace id cannot go into an HTTP header: exit 2 with a message, no
+    crash, no hang."""
     leads = make_leads(3)
     source, _ = job_input(tmp_path, leads)
     key_file = tmp_path / "sendkit.key"
@@ -183,6 +184,8 @@ def test_header_values_that_cannot_be_sent_are_a_usage_error(tmp_path: Path, wha
         env, extra = clean_env(), ("--api-key-file", key_file)
     elif what == "key_with_control_char":
         env = clean_env(SENDKIT_API_KEY=KEY[:8] + "\x01" + KEY[8:])
+    elif what == "key_not_ascii":  # a non-breaking space pasted in
+        env = clean_env(SENDKIT_API_KEY=KEY[:8] + "\u00a0" + KEY[8:])
     else:
         extra = ("--workspace-id", "ws_1\nX-Injected: 1")
     with SandboxThread(leads, api_key=KEY) as sb:
