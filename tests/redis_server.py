@@ -109,9 +109,10 @@ class RedisServer:
 def merge_starts(times: set[float], latest: Iterable[str], moved: Iterable[str] = ()) -> None:
     """Add a reading of a budget's latest starts (Redis keeps R of them) to `times`.
 
-    A start granted too late for its process to act on is taken back and made again: one seen
-    before that a later reading no longer holds, though newer than its oldest, is left out. So
-    is one that left later than recorded, whose record moved (`moved` lists the old times).
+    A start granted too late for its process to act on is taken back and made again, and one
+    that left later than recorded has its record moved: `moved` lists the old times of both, so
+    they are left out (a taken-back start seen before that a later reading no longer holds,
+    though newer than its oldest, is left out too).
     """
     now = {float(t) for t in latest}
     if now:

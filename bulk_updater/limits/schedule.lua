@@ -8,7 +8,8 @@
 --
 -- KEYS[1]  the account's hash: next, until, epoch, streak, limit, limit_until, shared_rate, ...
 -- KEYS[2]  the account's latest starts, newest first (at most `hold`, twice `cap`, of them)
--- KEYS[3]  the starts lately moved by `depart`, as first recorded, newest first (`hold`)
+-- KEYS[3]  the starts lately moved by `depart` or taken back by `restart`, as first recorded,
+--          newest first (`hold`)
 -- ARGV[1]  the operation: hello | acquire | restart | depart | pause | calm | share
 -- ARGV[2]  now, in seconds since the epoch; empty: the Redis server's TIME (one clock for all)
 -- ARGV[3]  the caller's rate R (> 0): at most R starts in any sliding second
@@ -119,10 +120,14 @@ end
 
 if op == 'restart' then
   -- A start granted too late for its caller to act on in time (see shared.py): it did not
-  -- happen then, so it is forgotten, and the caller holds the slot it needs now.
+  -- happen then, so it is forgotten, and the caller holds the slot it needs now. Its record is
+  -- listed as moved too, for a reader that saw it (whether or not the list still held it).
   local grant, recorded = string.match(arg, '^(%S+) (%S+)$')
   if recorded then
     redis.call('LREM', starts, 1, recorded)
+    redis.call('LPUSH', moved, recorded)
+    redis.call('LTRIM', moved, 0, hold - 1)
+    redis.call('PEXPIRE', moved, ttl)
   end
   op, arg = 'acquire', grant or ''
 end

@@ -154,6 +154,8 @@ def test_a_start_granted_too_late_is_taken_back_and_made_now(schedule: Schedule)
     reply = schedule.call("restart", 0.3, 2, late)
     assert int(reply[0]) == GO
     assert schedule.client.lrange(schedule.keys[1], 0, -1) == [f"{T0 + 0.3:.6f}"]
+    # A reader that saw the first record learns it is gone, even were it the oldest listed.
+    assert schedule.client.lrange(schedule.keys[2], 0, -1) == [late.split()[1]]
 
 
 def test_a_late_start_keeps_its_place_when_the_second_is_full(schedule: Schedule) -> None:
