@@ -25,6 +25,7 @@ from yarl import URL
 
 from .answers import (
     MAX_BODY,
+    RATE_HEADERS,
     Redactor,
     Reply,
     describe_error,
@@ -154,12 +155,12 @@ class SendKitClient:
         }
         if workspace_id:
             headers["X-Workspace-Id"] = workspace_id
-        # Settings refuse values that are no header (controls, non-Latin-1): none splits a line.
+        # Settings refuse values that are no header (controls, non-ASCII): none splits a line.
         self._lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode(
             "latin-1"
         )
-        self._connect_timeout = timeout if math.isfinite(timeout) else 86_400.0
-        self._watchdog = Watchdog(self._connect_timeout)
+        self._timeout = timeout if math.isfinite(timeout) else 86_400.0  # connecting, answering
+        self._watchdog = Watchdog(self._timeout)
         self._redact = Redactor(api_key, workspace_id)
         self._limit = concurrency
         self._on_departure = on_departure
@@ -169,9 +170,10 @@ class SendKitClient:
         self._pool = Pool(
             self._origin,
             limit=self._limit,
-            connect_timeout=self._connect_timeout,
+            connect_timeout=self._timeout,
             header_lines=self._lines,
             body_limit=MAX_BODY,
+            kept_headers=(*RATE_HEADERS, "Location"),
         )
         self._watchdog.start()
         return self
@@ -189,13 +191,11 @@ class SendKitClient:
 
     def url_for(self, lead_id: str) -> URL:
         """The request URL; the id is percent-encoded even though validation allows only tokens."""
-        if lead_id in ("", ".", ".."):  # encoding leaves these as they are; servers resolve them
-            raise ValueError(f"refusing to build a URL for the lead id {lead_id!r}")
-        path = "/v1/leads/" + quote(lead_id, safe="")
+        path = _lead_path(lead_id)
         return URL.build(scheme=self._scheme, authority=self._authority, path=path, encoded=True)
 
     async def send(self, update: LeadUpdate) -> Reply:
-        target = self.url_for(update.id).raw_path.encode("ascii")
+        target = _lead_path(update.id).encode("ascii")  # what url_for's path is, with no URL made
         return await self._exchange(b"PATCH", target, dumps(update.body()), search=False)
 
     async def search(self, text: str, cursor: str | int | None) -> Reply:
@@ -251,9 +251,13 @@ class SendKitClient:
             return Reply(status, "UNEXPECTED_ANSWER", message, headers=headers, malformed=True)
         code, message = describe_error(status, body, answer.reason, self._redact)
         if 300 <= status < 400:
-            where = answer.headers.get("Location") or "elsewhere"
-            message = (
-                f"the API redirected to {one_line(where, 200, self._redact)}; check --base-url"
-            )
+            where = one_line(answer.headers.get("Location") or "elsewhere", 200, self._redact)
+            message = f"the API redirected to {where}; check --base-url"
         retry_after = parse_retry_after(headers.get("Retry-After")) if headers else None
         return Reply(status, code, message, retry_after, headers)
+
+
+def _lead_path(lead_id: str) -> str:
+    if lead_id in ("", ".", ".."):  # encoding leaves these as they are; servers resolve them
+        raise ValueError(f"refusing to build a URL for the lead id {lead_id!r}")
+    return "/v1/leads/" + quote(lead_id, safe="")

@@ -41,6 +41,7 @@ from typing import Final, Literal
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
+from bulk_updater.answers import RATE_HEADERS
 from bulk_updater.transport import Origin, Pool
 
 __all__ = ["LINES", "OK", "Answers", "Arrival", "Handler", "RawAnswer", "RawServer", "opened"]
@@ -270,7 +271,14 @@ LINES: Final = b"Host: 127.0.0.1\r\nX-Api-Key: sk_test_transport\r\n"
 async def opened(port: int, *, limit: int = 4, body_limit: int = 1000) -> AsyncIterator[Pool]:
     """A `transport.Pool` to 127.0.0.1:`port`, closed on leaving."""
     origin = Origin(False, "127.0.0.1", port, f"127.0.0.1:{port}")
-    pool = Pool(origin, limit=limit, connect_timeout=5, header_lines=LINES, body_limit=body_limit)
+    pool = Pool(
+        origin,
+        limit=limit,
+        connect_timeout=5,
+        header_lines=LINES,
+        body_limit=body_limit,
+        kept_headers=(*RATE_HEADERS, "Location"),  # as the client keeps them
+    )
     try:
         yield pool
     finally:

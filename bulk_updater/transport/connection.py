@@ -10,19 +10,6 @@ from typing import Final, Literal, NamedTuple, cast
 import httptools
 
 MAX_HEAD: Final = 64 * 1024  # status line and headers; aiohttp allows 8 KiB a line
-#: The headers `answers.py` and the client read, by their lowercase names.
-KEPT: Final = frozenset(
-    name.encode()
-    for name in (
-        "retry-after",
-        "x-ratelimit-limit",
-        "x-ratelimit-remaining",
-        "x-ratelimit-reset",
-        "ratelimit",
-        "ratelimit-policy",
-        "location",
-    )
-)
 _LOST: Final = "the server closed the connection without answering"
 _CUT: Final = "the server closed the connection mid-answer"
 _TOO_BIG: Final = f"the server's answer has more than {MAX_HEAD >> 10} KiB of headers"
@@ -39,8 +26,8 @@ class TransportError(Exception):
 
 
 class Headers(dict[str, str]):
-    """The headers kept of an answer (`KEPT`), looked up by any spelling of their name; the first
-    of a repeated header wins."""
+    """The headers kept of an answer (those the pool was told to keep), looked up by any spelling
+    of their name; the first of a repeated header wins."""
 
     def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
         return super().get(name.lower(), default)
@@ -57,8 +44,10 @@ class Answer(NamedTuple):
 class Connection(asyncio.Protocol):
     """One kept-alive connection: one exchange at a time, its answer parsed as it arrives."""
 
-    def __init__(self, body_limit: int) -> None:
+    def __init__(self, body_limit: int, kept: frozenset[bytes]) -> None:
+        """`kept`: the lowercase names of the headers to keep of each answer."""
         self._limit = body_limit
+        self._kept = kept
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[Answer] | None = None
@@ -173,7 +162,7 @@ class Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._count(len(name) + len(value))
         key = name.lower()
-        if key in KEPT:
+        if key in self._kept:
             self._headers.setdefault(key.decode("latin-1"), value.decode("latin-1"))
         elif key == b"content-length" or key == b"transfer-encoding":
             self._framed = True

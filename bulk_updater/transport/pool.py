@@ -6,7 +6,7 @@ import asyncio
 import collections
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from .connection import Answer, Connection, TransportError, Unanswered, reason
@@ -32,13 +32,16 @@ class Pool:
         connect_timeout: float,
         header_lines: bytes,
         body_limit: int,
+        kept_headers: Iterable[str] = (),
     ) -> None:
-        """`header_lines` go out with every request (each `Name: value\\r\\n`, Host among them)."""
+        """`header_lines` go out with every request (each `Name: value\\r\\n`, Host among them);
+        of each answer, the headers named in `kept_headers` are kept, and `body_limit` bytes."""
         self.origin = origin
         self._limit = max(1, limit)
         self._connect_timeout = connect_timeout
         self._lines = header_lines
         self._body_limit = body_limit
+        self._kept = frozenset(name.lower().encode("latin-1") for name in kept_headers)
         self._idle: list[Connection] = []
         self._open: set[Connection] = set()
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
@@ -60,32 +63,26 @@ class Pool:
         else:
             head += b"\r\n"
         connection, reused = await self._take()
-        try:
-            answer = await connection.exchange(head, on_sent)
-        except Unanswered:
-            connection.abort()
-            self._forget(connection)
-            if not (reused and method == b"GET"):
-                raise
-            # A kept-alive connection the server closed as the request went: sent again, once,
-            # on a new one, as aiohttp does for a GET (a PATCH is retried by the engine's rules).
-            connection, _ = await self._take(fresh=True)
+        while True:
             try:
                 answer = await connection.exchange(head, on_sent)
+                break
+            except Unanswered:
+                self._drop(connection)
+                if not (reused and method == b"GET"):
+                    raise
+                # A kept-alive connection the server closed as the request went: sent again,
+                # once, on a new one, as aiohttp does for a GET (a PATCH is retried by the
+                # engine's rules).
+                connection, reused = await self._take(fresh=True)
             except BaseException:
-                connection.abort()
-                self._forget(connection)
+                self._drop(connection)
                 raise
-        except BaseException:
-            connection.abort()
-            self._forget(connection)
-            raise
         if connection.reusable and not self._closed:
             self._idle.append(connection)
             self._wake()
         else:
-            connection.abort()
-            self._forget(connection)
+            self._drop(connection)
         return answer
 
     async def close(self) -> None:
@@ -126,6 +123,10 @@ class Pool:
                     self._wake()  # woken, but leaving: the place goes to the next in line
                 raise
 
+    def _drop(self, connection: Connection) -> None:
+        connection.abort()
+        self._forget(connection)
+
     def _forget(self, connection: Connection) -> None:
         self._open.discard(connection)
         self._wake()
@@ -140,7 +141,7 @@ class Pool:
     async def _connect(self) -> Connection:
         origin = self.origin
         loop = asyncio.get_running_loop()
-        connection = Connection(self._body_limit)
+        connection = Connection(self._body_limit, self._kept)
         self._open.add(connection)
         try:
             async with asyncio.timeout(self._connect_timeout):
@@ -155,8 +156,7 @@ class Pool:
                 else:
                     await loop.create_connection(lambda: connection, origin.host, origin.port)
         except BaseException as exc:
-            connection.abort()
-            self._forget(connection)
+            self._drop(connection)
             if isinstance(exc, Exception):
                 raise _connect_error(origin, exc) from exc
             raise
