@@ -50,6 +50,8 @@ class InOrder:
                 continue
             row, future = pending[0]
             admitted = await future  # a rule's bug propagates: the job fails, rows are reported
+            if not pending or pending[0][1] is not future:
+                continue  # a stop took the row while this waited: `cancel()` gave its outcome
             pending.popleft()
             self._settle(row, admitted)
 
