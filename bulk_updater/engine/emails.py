@@ -2,7 +2,7 @@
 
 The API has no lookup by email, only `GET /v1/leads?search=` (a text search: `ann@x.com` also
 finds `joann@x.com`), so every page of the search is read and only leads whose email equals the
-row's, ignoring case and spaces around it, count. None: `not_found`. Several: `rejected`
+row's as the API stores emails (`normal_email`) count. None: `not_found`. Several: `rejected`
 (`AMBIGUOUS_EMAIL`). One: the row is sent to that lead. A search is a request like any other: the
 same limiter, retries and stops as a PATCH (`Deliverer.search`).
 
@@ -34,11 +34,18 @@ from .diskmap import DiskMap
 
 Match = Literal["id", "email"] | None
 MAX_PAGES: Final = 1000  # a search that goes on longer than this is a server bug, not a match
+_ASCII_SPACE: Final = " \t\n\r\f\v"
 
 
 def normal_email(email: str) -> str:
-    """An email as it is compared: the API stores emails lower-cased."""
-    return email.strip().casefold()
+    """An email as the API stores it, and so as it is compared and cached: trimmed of ASCII
+    spaces, lower-cased.
+
+    Nothing looser: `casefold()` turns `straße` into `strasse` (and a long s into an s, a final
+    sigma into a sigma), and a Unicode trim drops a non-breaking space; the API keeps each of
+    those pairs apart, as two leads.
+    """
+    return email.strip(_ASCII_SPACE).lower()
 
 
 def keyed(item: Item, match: Match) -> Item:

@@ -3,9 +3,10 @@
 Query parameters, all optional; any other one is a 400, since a client cannot know what the API
 would make of it:
 
-- `search`: a case-insensitive substring of `email`, `firstName`, `lastName` or `companyName`.
-  The docs do not say whether the real search is partial. Partial is the harder case for a client
-  that wants one exact email, so the sandbox makes clients handle it.
+- `search`: a case-insensitive substring of `email`, `firstName`, `lastName` or `companyName`,
+  compared lower-cased as the API stores emails (`lower()`, not `casefold()`: `strasse` does not
+  find `straße`). The docs do not say whether the real search is partial. Partial is the harder
+  case for a client that wants one exact email, so the sandbox makes clients handle it.
 - `tags`: comma-separated tag names; a lead must carry every one of them (exact names).
 - `limit`: page size, an integer from 1 to 100, default 20.
 - `cursor`: the `nextCursor` of the previous page of the same `search` and `tags`.
@@ -121,9 +122,9 @@ def _offset(cursor: str, fingerprint: str) -> int:
 
 def _matches(lead: Mapping[str, Any], query: Query) -> bool:
     if query.search:
-        needle = query.search.casefold()
+        needle = query.search.lower()
         values = (lead.get(name) for name in _SEARCHED_FIELDS)
-        if not any(isinstance(value, str) and needle in value.casefold() for value in values):
+        if not any(isinstance(value, str) and needle in value.lower() for value in values):
             return False
     if query.tags:
         tags = lead.get("tags")

@@ -1,5 +1,6 @@
 """Updating leads by email against the sandbox's real search (a case-insensitive substring match
-over email, names and company, paginated): the issue's target job, and the command line."""
+over email, names and company, on lower-cased text, paginated): the issue's target job, and the
+command line."""
 
 from __future__ import annotations
 
@@ -76,13 +77,13 @@ async def test_the_target_job_by_email(tmp_path: Path) -> None:
     assert state.bad_requests == []
     assert state.stray == []
     # at most one search per distinct email, plus the extra pages (none here: < 100 matches)
-    distinct = {row["email"].strip().casefold() for row in rows}
+    distinct = {row["email"].strip().lower() for row in rows}
     assert len(distinct) == 470
     retried = state.rate_limited  # a search answered 429 is asked again, and counted again
     assert 470 <= summary.searches == state.search_requests <= 470 + retried
     assert sum(count > 1 for count in state.searches.values()) <= retried
     # each lead holds its last row; no decoy was touched
-    last = {row["email"].strip().casefold(): row["jobTitle"] for row in rows}
+    last = {row["email"].strip().lower(): row["jobTitle"] for row in rows}
     for lead_id, held in state.leads.items():
         if lead_id.startswith("d"):
             assert held["jobTitle"] == "Engineer", lead_id
@@ -94,6 +95,25 @@ async def test_the_target_job_by_email(tmp_path: Path) -> None:
     updated = [line for line in report if line["status"] == "updated"]
     assert all(line["id"] in leads and not line["id"].startswith("d") for line in updated)
     assert decoys > 450
+
+
+async def test_emails_the_api_keeps_apart_get_their_own_search_and_patch(tmp_path: Path) -> None:
+    """`casefold()` makes one address of `straße` and `strasse`; the API (and the sandbox) keep
+    them apart: each row is searched and sent on its own, to its own lead."""
+    leads = {"a" * 24: lead("a" * 24, "straße@x.com"), "b" * 24: lead("b" * 24, "strasse@x.com")}
+    rows = [
+        {"email": "straße@x.com", "jobTitle": "for-eszett"},
+        {"email": "strasse@x.com", "jobTitle": "for-double-s"},
+    ]
+    with SandboxThread(leads, api_key=KEY) as sb:
+        async with BulkUpdater(api_key=KEY, base_url=sb.url, rate=0) as updater:
+            summary = await updater.run(rows)
+        state = sb.state
+    assert summary.counts[Status.UPDATED] == 2
+    assert summary.searches == 2
+    assert dict(state.patches_by_lead) == {"a" * 24: 1, "b" * 24: 1}
+    assert state.leads["a" * 24]["jobTitle"] == "for-eszett"
+    assert state.leads["b" * 24]["jobTitle"] == "for-double-s"
 
 
 def test_an_email_export_through_the_command_line(tmp_path: Path) -> None:

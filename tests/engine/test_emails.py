@@ -1,6 +1,7 @@
 """Matching rows by email: exact, once per email, in input order, within the job's limiter and
-retries. A fake API in virtual time: its search is a case-insensitive substring match, as the
-real one is assumed to be, in pages of two so that every answer takes several pages."""
+retries. A fake API in virtual time: its search is a case-insensitive substring match over
+lower-cased text, as the real one is assumed to be, in pages of two so that every answer takes
+several pages."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ class FakeApi:
         scripted = self.answers.get(text)
         if scripted:
             return scripted.pop(0)
-        found = [(i, e) for i, e in self.emails.items() if text.casefold() in e.casefold()]
+        found = [(i, e) for i, e in self.emails.items() if text.lower() in e.lower()]
         start = int(cursor or 0)
         more = start + PAGE < len(found)
         page = Page(tuple(found[start : start + PAGE]), str(start + PAGE) if more else None)
@@ -104,6 +105,41 @@ async def test_no_lead_and_two_leads_are_told_apart(virtual_time: VirtualTimeLoo
     assert outcomes[2].error_code == "AMBIGUOUS_EMAIL"
     assert "2 leads have the email twin@z.io" in outcomes[2].message
     assert api.patches == []
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("straße@x.com", "strasse@x.com"),
+        ("\u017fam@x.com", "sam@x.com"),  # a long s
+        ("\u03c2@x.com", "\u03c3@x.com"),  # a final sigma, a sigma
+    ],
+    ids=["eszett", "long-s", "final-sigma"],
+)
+async def test_emails_that_only_casefold_makes_equal_are_two_leads(
+    virtual_time: VirtualTimeLoop, first: str, second: str
+) -> None:
+    """The API lower-cases emails: one search must not answer for both, nor match both."""
+    api = FakeApi({"lead1": first, "lead2": second})
+    rows = [{"email": first, "city": "first"}, {"email": second.upper(), "city": "second"}]
+    _, outcomes = await run(rows, api)
+    assert [(o.status, o.id) for o in outcomes.values()] == [
+        (Status.UPDATED, "lead1"),
+        (Status.UPDATED, "lead2"),
+    ]
+    assert sorted((lead, body["city"]) for _, lead, body in api.patches) == [
+        ("lead1", "first"),
+        ("lead2", "second"),
+    ]
+    assert set(api.searches) == {first, second.upper()}
+
+
+async def test_a_trailing_non_breaking_space_makes_another_lead(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    api = FakeApi({"lead1": "sam@x.com", "lead2": "sam@x.com\u00a0"})
+    _, outcomes = await run([{"email": "sam@x.com", "city": "x"}], api)
+    assert (outcomes[1].status, outcomes[1].id) == (Status.UPDATED, "lead1")
 
 
 async def test_each_distinct_email_is_searched_once_however_many_rows_carry_it(

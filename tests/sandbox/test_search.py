@@ -101,6 +101,21 @@ async def test_an_email_search_also_finds_longer_emails(session: aiohttp.ClientS
     assert [item["email"] for item in body["data"]] == ["ann@x.com", "joann@x.com"]
 
 
+async def test_search_compares_lower_cased_text_as_the_api_stores_emails(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Lower-cased, not case-folded: `strasse` and `straße` are two addresses."""
+    leads = {
+        row["_id"]: row for row in (lead(1, email="straße@x.com"), lead(2, email="strasse@x.com"))
+    }
+    async with Sandbox(leads) as sandbox:
+        _, eszett = await search(session, sandbox.url, search="STRAßE@x.com")
+        _, double = await search(session, sandbox.url, search="strasse@x.com")
+
+    assert [item["email"] for item in eszett["data"]] == ["straße@x.com"]
+    assert [item["email"] for item in double["data"]] == ["strasse@x.com"]
+
+
 async def test_no_match_is_an_empty_page(session: aiohttp.ClientSession) -> None:
     async with Sandbox(people()) as sandbox:
         status, body = await search(session, sandbox.url, search="nobody@nowhere")
