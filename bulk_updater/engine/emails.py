@@ -21,7 +21,7 @@ from typing import Final, Literal
 
 from pydantic import ValidationError
 
-from ..answers import Page
+from ..answers import Page, one_line
 from ..client import Searcher
 from ..deliver import Deliverer
 from ..inputs import Invalid, Item, Row
@@ -34,6 +34,7 @@ from .diskmap import DiskMap
 
 Match = Literal["id", "email"] | None
 MAX_PAGES: Final = 1000  # a search that goes on longer than this is a server bug, not a match
+SHOWN_IDS: Final = 5  # the candidate ids an ambiguous email's message names
 _ASCII_SPACE: Final = " \t\n\r\f\v"
 
 
@@ -187,7 +188,10 @@ class MatchByEmail:
         if not answer.ids:
             return _outcome(row, email, Status.NOT_FOUND, f"no lead has the email {email}")
         if len(answer.ids) > 1:
-            message = f"{len(answer.ids)} leads have the email {email}; update them by id"
+            message = (
+                f"{len(answer.ids)} leads have the email {email} ({_candidates(answer.ids)}); "
+                "update them by id"
+            )
             return _outcome(row, email, Status.REJECTED, message, code="AMBIGUOUS_EMAIL")
         try:
             update = LeadUpdate.model_validate({**item.update.model_dump(), "id": answer.ids[0]})
@@ -219,6 +223,13 @@ def _next(page: Page, asked: str | int | None, cursors: set[str]) -> tuple[str |
     if page.pages > MAX_PAGES:
         return None, f"the API counts {page.pages} pages, more than the {MAX_PAGES} read"
     return (page.number + 1 if page.number < page.pages else None), ""
+
+
+def _candidates(ids: tuple[str, ...]) -> str:
+    """The ids an ambiguous email names (`SHOWN_IDS` at most), each as text safe to show."""
+    shown = ", ".join(one_line(lead, 64) for lead in ids[:SHOWN_IDS])
+    more = len(ids) - SHOWN_IDS
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def _unfollowable(result: Delivery, why: str) -> Answer:

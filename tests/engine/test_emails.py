@@ -103,8 +103,22 @@ async def test_no_lead_and_two_leads_are_told_apart(virtual_time: VirtualTimeLoo
     assert outcomes[1].message == "no lead has the email nobody@x.com"
     assert outcomes[2].status is Status.REJECTED
     assert outcomes[2].error_code == "AMBIGUOUS_EMAIL"
-    assert "2 leads have the email twin@z.io" in outcomes[2].message
+    assert outcomes[2].message == (
+        "2 leads have the email twin@z.io (lead5, lead6); update them by id"
+    )
     assert api.patches == []
+
+
+async def test_an_ambiguous_email_names_five_of_its_leads_at_most(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    api = FakeApi({f"lead{n}": "many@x.com" for n in range(7)})
+    _, outcomes = await run([{"email": "many@x.com", "city": "x"}], api)
+    assert outcomes[1].error_code == "AMBIGUOUS_EMAIL"
+    assert outcomes[1].message == (
+        "7 leads have the email many@x.com (lead0, lead1, lead2, lead3, lead4 and 2 more); "
+        "update them by id"
+    )
 
 
 @pytest.mark.parametrize(
