@@ -148,11 +148,13 @@ class MatchByEmail:
         """Every page of the search for `email`; the ids of the leads that have exactly it.
 
         A search whose pages cannot all be read (no cursor for the next, a cursor given twice,
-        more pages than `MAX_PAGES`) fails: a lead on an unread page could have the email too.
+        more pages than `MAX_PAGES`, fewer leads than its `total`, a field of the wrong type)
+        fails: a lead it did not read could have the email too.
         """
         wanted, ids = normal_email(email), []
         after: str | int | None = None  # the next page: a cursor, or a number
         cursors: set[str] = set()
+        read, total = 0, 0  # the leads the pages held, and the most the API said there are
         assert self._searcher is not None
         searcher: Searcher = self._searcher
         for _ in range(MAX_PAGES):
@@ -162,7 +164,10 @@ class MatchByEmail:
             if result.status is not Status.UPDATED or page is None:
                 return Answer(failed=result)
             ids += [lead for lead, found in page.leads if normal_email(found) == wanted]
+            read, total = read + len(page.leads), max(total, page.total or 0)
             after, why = _next(page, after, cursors)
+            if not why and after is None and read < total:
+                why = f"the API counts {total} leads for it, and its pages held {read}"
             if why:
                 return _unfollowable(result, why)
             if after is None:
@@ -233,7 +238,7 @@ def _candidates(ids: tuple[str, ...]) -> str:
 
 
 def _unfollowable(result: Delivery, why: str) -> Answer:
-    message = f"its pages cannot all be read: {why}; a lead on an unread page may have it too"
+    message = f"its pages cannot all be read: {why}; a lead it did not read may have it too"
     failed = Delivery(Status.FAILED, result.attempts, result.http_status, "PAGINATION", message)
     return Answer(failed=failed)
 

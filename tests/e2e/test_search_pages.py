@@ -83,11 +83,13 @@ async def test_a_second_match_on_page_two_is_ambiguous() -> None:
 # --- pages that cannot all be read
 
 
-def always(pagination: dict[str, Any], *, full: bool = False) -> Callable[..., Answer]:
+def always(pagination: Any, *, full: int = 0, odd: Any = None) -> Callable[..., Answer]:
+    """The same page for every request: the lead, `full - 1` others, and an `odd` item."""
+
     def make(leads: dict[str, Any], lead_id: str) -> Answer:
         data = [item(leads, lead_id)]
-        if full:
-            data += [{"_id": f"{n:024x}", "email": f"other{n}@x.example"} for n in range(99)]
+        data += [{"_id": f"{n:024x}", "email": f"other{n}@x.example"} for n in range(full - 1)]
+        data += [odd] if odd is not None else []
         return lambda request: {"data": data, "pagination": pagination}
 
     return make
@@ -101,10 +103,40 @@ def always(pagination: dict[str, Any], *, full: bool = False) -> Callable[..., A
         (always({"limit": 100, "total": 1, "hasMore": True, "nextCursor": "same"}), 2, "before"),
         (always({"page": 1, "limit": 100, "total": 2, "pages": 2}), 2, "answered page 1"),
         (always({"page": 1, "limit": 100, "pages": MAX_PAGES + 1}), 1, f"{MAX_PAGES + 1} pages"),
-        (always({"page": "one", "pages": 2}), 1, "cannot be read"),
-        (always({}, full=True), 1, "no word on the next"),
+        (always({"page": "one", "pages": 2}), 1, "`page` is a string, not a count"),
+        (always({}, full=100), 1, "no word on the next"),
+        (always({"limit": 50}, full=50), 1, "no word on the next"),
+        (
+            always({"limit": 50, "total": 120}, full=50),
+            1,
+            "counts 120 leads for it, and its pages held 50",
+        ),
+        (always({"hasMore": "true"}), 1, "`hasMore` is a string, not true or false"),
+        (always({"hasMore": True, "nextCursor": 2}), 1, "`nextCursor` is a number, not a string"),
+        (always({"total": "120"}), 1, "`total` is a string, not a count"),
+        (always({"total": -1}), 1, "`total` is a negative number, not a count"),
+        (always([]), 1, "`pagination` is a list, not an object"),
+        (always({}, odd={"_id": 7, "email": "x@x.example"}), 1, "a lead's `_id` is a number"),
+        (always({}, odd={"_id": "b" * 24}), 1, "a lead's `email` is missing, not a string"),
     ],
-    ids=["null-cursor", "empty-cursor", "same-cursor", "page-ignored", "too-many", "odd", "full"],
+    ids=[
+        "null-cursor",
+        "empty-cursor",
+        "same-cursor",
+        "page-ignored",
+        "too-many",
+        "odd",
+        "full",
+        "full-of-its-limit",
+        "short-of-total",
+        "string-has-more",
+        "number-cursor",
+        "string-total",
+        "negative-total",
+        "list-pagination",
+        "number-id",
+        "no-email",
+    ],
 )
 async def test_pages_that_cannot_all_be_read_fail_the_row(
     answer: Callable[..., Answer], requests: int, why: str
@@ -122,8 +154,22 @@ async def test_pages_that_cannot_all_be_read_fail_the_row(
 async def test_a_last_page_by_cursor_or_a_short_page_without_pagination_ends_the_search() -> None:
     leads = make_leads(1)
     (a,) = leads
-    for pagination in ({"hasMore": False, "nextCursor": "ignored"}, None):
+    for pagination in (
+        {"hasMore": False, "nextCursor": "ignored"},
+        None,
+        {"limit": 100, "total": 1},
+        {"limit": 100, "total": 1, "hasMore": None, "nextCursor": None},
+    ):
         answer = always(pagination or {})(leads, a)
         outcome, queries = await run_by_email(leads, leads[a]["email"], answer)
         assert outcome.status is Status.UPDATED
         assert len(queries) == 1
+
+
+async def test_a_full_page_is_the_last_when_the_total_says_so() -> None:
+    leads = make_leads(1)
+    (a,) = leads
+    answer = always({"limit": 100, "total": 100}, full=100)(leads, a)
+    outcome, queries = await run_by_email(leads, leads[a]["email"], answer)
+    assert outcome.status is Status.UPDATED
+    assert len(queries) == 1
