@@ -7,7 +7,9 @@ without sending anything. A rule may also have `prefetch(rows)`, shown each batc
 the first of them is admitted, to look up what they need at once. `Resume` (`resume.py`) is the
 first rule: rows an earlier run finished are `skipped`. A new rule is a new class (here, or in a
 module of its own, like `unchanged.py`), added to the list `Rules` applies in order. A rule with
-`settled(row)` is told of every row another rule answered.
+`settled(row, outcome)` is told of every row another rule answered, and may answer it otherwise.
+A rule with `stopped(row)` may answer a row whose admission the job's stop cut short (else the
+row is `aborted`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ..inputs import Row
 from ..models import Outcome
 
 Admitted = Row | Outcome
-Settlers = tuple[Callable[[Row], None], ...]  # rules told of rows another rule answered
+Settlers = tuple[Callable[[Row, Outcome], Outcome], ...]  # told of rows another rule answered
 
 
 class Admission(Protocol):
@@ -50,8 +52,17 @@ class Prefetch(Protocol):
 class Settles(Protocol):
     """A rule that keeps books of rows: told of each row another rule answered."""
 
-    def settled(self, row: Row) -> None:
-        """`row` got its outcome from another rule (it will not reach this one)."""
+    def settled(self, row: Row, outcome: Outcome) -> Outcome:
+        """`row` got `outcome` from another rule (it will not reach this one): the outcome it
+        keeps (`outcome`, or another this rule knows better)."""
+
+
+class Stops(Protocol):
+    """A rule that knows the outcome of some rows whose admission a stop cut short."""
+
+    def stopped(self, row: Row) -> Outcome | None:
+        """The outcome of `row`, which was still being admitted when the job stopped; None: it
+        is `aborted`."""
 
 
 class Rules(Admission, BeforeSend):
@@ -66,12 +77,21 @@ class Rules(Admission, BeforeSend):
         # Rules told of each row another rule answered (`settled(row)`), in the order given.
         settles: list[Settles] = [r for r in rules if hasattr(r, "settled")]  # type: ignore[misc]
         self._settlers: Settlers = tuple(r.settled for r in settles)
+        self._stoppers: list[Stops] = [r for r in rules if hasattr(r, "stopped")]  # type: ignore[misc]
         if len(rules) == 1:  # one rule: its own decision, without a loop around it
             self.admit = rules[0].admit  # type: ignore[method-assign]
 
     def prefetch(self, rows: list[Row]) -> None:
         for rule in self.prefetchers:
             rule.prefetch(rows)
+
+    def stopped(self, row: Row) -> Outcome | None:
+        """The outcome a rule knows for `row`, cut short by a stop (None: it is `aborted`)."""
+        for rule in self._stoppers:
+            outcome = rule.stopped(row)
+            if outcome is not None:
+                return outcome
+        return None
 
     async def _apply(self, row: Row, steps: list[Any], settlers: Settlers) -> Admitted:
         for step in steps:
@@ -125,7 +145,8 @@ class Rules(Admission, BeforeSend):
 
 
 def _answered(row: Row, outcome: Outcome, settlers: Settlers) -> Outcome:
-    """`outcome` for `row`, told to the rules that keep books of answered rows."""
+    """`outcome` for `row`, told to the rules that keep books of answered rows (the outcome one
+    of them keeps instead, if any)."""
     for settled in settlers:
-        settled(row)
+        outcome = settled(row, outcome)
     return outcome

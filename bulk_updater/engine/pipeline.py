@@ -212,6 +212,8 @@ class Pipeline:
         for row, decided in self.in_order.cancel():
             if isinstance(decided, Outcome):
                 self.emit(decided, row)
+            elif decided is None:
+                self._cut_short(row)
             else:
                 self._abort(row)
         if not self.interrupted.is_set():
@@ -221,6 +223,14 @@ class Pipeline:
         if not feeder.done():
             feeder.cancel()  # it may be waiting on a pipe; nothing it holds is read yet
         await asyncio.gather(feeder, return_exceptions=True)
+
+    def _cut_short(self, row: Row) -> None:
+        """A row whose admission a stop cut short: `aborted`, unless a rule knows its outcome."""
+        kept = self.admission.stopped(row) if self.admission is not None else None
+        if kept is not None:
+            self.emit(kept, row)
+        else:
+            self._abort(row)
 
     def _abort_leftovers(self) -> None:
         """Outcomes for the rows the cancelled workers held, and the rows waiting for them."""
@@ -273,7 +283,7 @@ class Pipeline:
                     self.in_order.add(row, admitted)  # it waits for the rows before it
                 elif self.stop_reason is not None:  # no search starts once the job stops
                     discard(admitted)
-                    self._abort(row)
+                    self._cut_short(row)
                 else:
                     self.in_order.add(row, admitted)
         finally:

@@ -13,6 +13,12 @@ A row matched by email has no lead id until its search answers, so two rules sha
 - A finished row matched by email, after some row was sent again, is searched (once an email)
   to learn its lead: it is sent again if that lead was, else `skipped`. Before any row was sent
   again, finished rows are skipped at once, with no search.
+- A finished row keeps its outcome (`skipped`) when no lead comes of that search: not found,
+  ambiguous, or no answer (a failed search, a stop). Rows of its email sent again wait for the same
+  search, so none of them has reached its lead; only a row matched by id sent again before it
+  could have, and then a search that did not answer leaves the row to be decided by a later run.
+  A finished row matched by id that waits for the searches before it keeps its outcome on a stop,
+  unless its lead was sent again.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ class Resume(Admission):
         self._any_resent = False  # whether `_resent` holds a lead yet
         self._unresolved: set[int] = set()  # rows whose lead their search is yet to tell
         self._tentative: set[int] = set()  # of those, finished rows searched only to decide
+        self._keeps: set[int] = set()  # of those, rows no row sent again by id came before
+        self._by_id = False  # whether a row matched by id was sent again yet
         self._changed = asyncio.Event()
         self.resolved = _Resolved(self)
 
@@ -64,12 +72,15 @@ class Resume(Admission):
                     self._unresolved.add(number)
                 else:
                     self._add(item.id)
+                    self._by_id = True
             return row
         if self._email_row(row):
             if not self._unresolved and not self._any_resent:
                 return self._skipped(row)  # nothing sent again yet: no search needed
             self._unresolved.add(number)
             self._tentative.add(number)
+            if not self._by_id:
+                self._keeps.add(number)
             return row  # to its search, then `resolved` decides
         if self._unresolved:
             return self._after_earlier(row)
@@ -87,10 +98,30 @@ class Resume(Admission):
         what = f" ({earlier.value})" if earlier else ""
         return outcome_of(row, Status.SKIPPED, f"finished by an earlier run{what}")
 
+    def stopped(self, row: Row) -> Outcome | None:
+        """A finished row the stop caught before its decision keeps its outcome, if no row sent
+        again can have reached its lead (module docstring); None: `aborted`."""
+        number, item = row.number, row.item
+        if number in self._tentative:
+            return self._skipped(row) if number in self._keeps else None
+        if number in self.finished and not self._email_row(row) and item.id not in self._resent:
+            return self._skipped(row)  # it waited for the searches before it
+        return None
+
+    def kept(self, row: Row, outcome: Outcome) -> Outcome:
+        """The outcome of an unresolved row whose search told no lead: a finished row keeps its
+        earlier one when `outcome` is final too, or when no row sent again can have reached its
+        lead; else `outcome`, so that a later run decides."""
+        number = row.number
+        if number in self._tentative and (outcome.status.is_final or number in self._keeps):
+            return self._skipped(row)
+        return outcome
+
     def settle(self, row: Row, lead: str | None) -> Admitted:
         """An unresolved row's lead is known (None: it will not be sent, whatever the reason)."""
         number = row.number
         self._unresolved.discard(number)
+        self._keeps.discard(number)
         tentative = number in self._tentative
         self._tentative.discard(number)
         self._changed.set()
@@ -123,10 +154,14 @@ class _Resolved(Admission):
         item = row.item
         return resume.settle(row, item.id if isinstance(item, LeadUpdate) else None)
 
-    def settled(self, row: Row) -> None:
+    def settled(self, row: Row, outcome: Outcome) -> Outcome:
         """The row was answered before reaching this rule (no lead, a failed search, ...)."""
-        if row.number in self._resume._unresolved:
-            self._resume.settle(row, None)
+        resume = self._resume
+        if row.number not in resume._unresolved:
+            return outcome
+        kept = resume.kept(row, outcome)
+        resume.settle(row, None)
+        return kept
 
     def close(self) -> None:
         """`Resume` closes the books."""

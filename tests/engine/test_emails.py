@@ -8,14 +8,24 @@ from __future__ import annotations
 import asyncio
 import bisect
 import collections
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bulk_updater import BulkUpdater, LeadUpdate, Outcome, Reply, Status, StopReason, Summary
+from bulk_updater import (
+    BulkUpdater,
+    LeadUpdate,
+    Outcome,
+    Reply,
+    Source,
+    Status,
+    StopReason,
+    Summary,
+)
 from bulk_updater.answers import Page
 from bulk_updater.report import FinishedRows
-from tests.conftest import VirtualTimeLoop
+from tests.conftest import VirtualTimeLoop, read_report, write_csv
 
 PAGE = 2
 
@@ -390,3 +400,127 @@ async def test_resume_skips_finished_rows_of_other_leads_after_a_row_sent_again(
     by_row = sorted(outcomes, key=lambda o: o.row)
     assert [o.status for o in by_row] == [Status.UPDATED, Status.SKIPPED, Status.SKIPPED]
     assert [lead for _, lead, _ in api.patches] == ["lead1"]
+
+
+# --- resume: a finished row keeps its outcome, whatever happens to the rows around it
+
+
+async def resume_run(
+    source: Path, report: Path, api: FakeApi, stop_at: float | None = None, **settings: Any
+) -> Summary:
+    """One run over `source` that continues `report` (its earlier run's), stopped at `stop_at`."""
+    loop = asyncio.get_running_loop()
+    async with BulkUpdater(sender=api, rate=0, grace=1, **settings) as updater:
+        if stop_at is not None:
+            loop.call_later(stop_at, updater.stop)
+        return await updater.run(Source(source), report=report, resume=True)
+
+
+async def test_a_stop_during_a_search_leaves_a_finished_row_finished(
+    virtual_time: VirtualTimeLoop, tmp_path: Path
+) -> None:
+    """The issue's reproduction: row 1 failed, row 2 was updated; a resume searches both (row 2
+    only to learn whether its lead is row 1's) and stops during the searches. Row 2 stays
+    `updated`, and the next run does not send it again."""
+    source = write_csv(
+        tmp_path / "in.csv", ["email", "city"], [("ann@x.com", "a"), ("bo@y.org", "b")]
+    )
+    report = tmp_path / "in.csv.report.csv"
+    first = FakeApi(LEADS)
+    first.answers["ann@x.com"] = [Reply(503, "HTTP_503", "busy")] * 2
+    await resume_run(source, report, first, max_attempts=2)
+    assert [(r["row"], r["status"]) for r in read_report(report)] == [
+        ("1", "failed"),
+        ("2", "updated"),
+    ]
+
+    slow = FakeApi(LEADS)
+    slow.slow = {"ann@x.com": 100.0, "bo@y.org": 100.0}
+    summary = await resume_run(source, report, slow, stop_at=3.0)
+    assert summary.stopped is StopReason.INTERRUPTED
+    assert set(slow.searches) == {"ann@x.com", "bo@y.org"}  # the stop came during both
+    assert (summary.counts[Status.ABORTED], summary.counts[Status.SKIPPED]) == (1, 1)
+    assert [(r["row"], r["status"]) for r in read_report(report)] == [
+        ("1", "aborted"),
+        ("2", "updated"),
+    ]
+
+    last = FakeApi(LEADS)
+    summary = await resume_run(source, report, last)
+    assert [lead for _, lead, _ in last.patches] == ["lead1"]  # row 2 is not sent again
+    assert [(r["row"], r["status"]) for r in read_report(report)] == [
+        ("1", "updated"),
+        ("2", "updated"),
+    ]
+
+
+def finished_as(*statuses: Status) -> FinishedRows:
+    finished = FinishedRows()
+    for number, status in enumerate(statuses, start=1):
+        finished.mark(number, status)
+    return finished
+
+
+async def stream_resumed(
+    rows: list[dict[str, str]], api: FakeApi, finished: FinishedRows, stop_at: float | None = None
+) -> dict[int, Outcome]:
+    loop = asyncio.get_running_loop()
+    async with BulkUpdater(sender=api, rate=0, grace=1, max_attempts=2) as updater:
+        if stop_at is not None:
+            loop.call_later(stop_at, updater.stop)
+        return {o.row: o async for o in updater.stream(rows, skip=finished)}
+
+
+async def test_a_failed_search_leaves_a_finished_row_finished(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    api = FakeApi(LEADS)
+    api.answers["bo@y.org"] = [Reply(503, "HTTP_503", "busy")] * 2
+    rows = [{"email": "ann@x.com", "city": "a"}, {"email": "bo@y.org", "city": "b"}]
+    outcomes = await stream_resumed(rows, api, finished_as(Status.FAILED, Status.UPDATED))
+    assert [(o.status, o.message) for o in outcomes.values()] == [
+        (Status.UPDATED, ""),
+        (Status.SKIPPED, "finished by an earlier run (updated)"),
+    ]
+    assert [lead for _, lead, _ in api.patches] == ["lead1"]
+
+
+async def test_a_finished_row_keeps_its_outcome_when_its_lead_is_gone_or_ambiguous(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """Not found or ambiguous now: the row could not be sent anyway, so the earlier run's line
+    stands, even after a row sent again by id (which may be of any lead)."""
+    api = FakeApi(LEADS)
+    rows = [
+        {"id": "lead4", "city": "a"},
+        {"email": "gone@x.com", "city": "b"},
+        {"email": "twin@z.io", "city": "c"},
+    ]
+    finished = finished_as(Status.FAILED, Status.UPDATED, Status.UPDATED)
+    outcomes = await stream_resumed(rows, api, finished)
+    assert [o.status for o in outcomes.values()] == [Status.UPDATED, Status.SKIPPED, Status.SKIPPED]
+
+
+async def test_a_search_that_did_not_answer_after_a_row_sent_again_by_id_is_decided_later(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """Row 1 may be row 2's lead: row 2's search did not say, so a later run must decide (were it
+    kept `updated`, lead1 would end with row 1's value though row 2 comes last)."""
+    api = FakeApi(LEADS)
+    api.answers["ann@x.com"] = [Reply(503, "HTTP_503", "busy")] * 2
+    rows = [{"id": "lead1", "city": "a"}, {"email": "ann@x.com", "city": "b"}]
+    outcomes = await stream_resumed(rows, api, finished_as(Status.FAILED, Status.UPDATED))
+    assert [o.status for o in outcomes.values()] == [Status.UPDATED, Status.FAILED]
+
+
+async def test_a_stop_leaves_a_finished_id_row_waiting_for_searches_finished(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """Row 2 (by id) waits for row 1's search to learn whether row 1 is of its lead; the stop
+    comes first: row 1 was never sent, so row 2 keeps its outcome."""
+    api = FakeApi(LEADS)
+    api.slow = {"ann@x.com": 100.0}
+    rows = [{"email": "ann@x.com", "city": "a"}, {"id": "lead4", "city": "b"}]
+    outcomes = await stream_resumed(rows, api, finished_as(Status.FAILED, Status.UPDATED), 3.0)
+    assert [o.status for o in outcomes.values()] == [Status.ABORTED, Status.SKIPPED]
+    assert api.patches == []
