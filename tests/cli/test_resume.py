@@ -3,12 +3,16 @@ input that can be read only once (standard input, a pipe)."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from aiohttp import web
 
 from bulk_updater.sandbox import SandboxThread
 from tests.cli.conftest import (
@@ -17,9 +21,13 @@ from tests.cli.conftest import (
     clean_env,
     cli,
     command,
+    finish,
     job_input,
     read_run_report,
+    running,
+    start,
     update_row,
+    wait_until,
 )
 from tests.conftest import make_leads, write_csv
 
@@ -181,3 +189,52 @@ def test_input_from_a_pipe_is_read_whole_and_cannot_be_resumed(tmp_path: Path) -
     assert len(read_run_report(tmp_path / "r.csv")) == 2000
     assert refused.code == 2
     assert "can be read again" in refused.err
+
+
+def test_a_sigterm_during_the_searches_of_a_resume_leaves_a_finished_row_finished(
+    tmp_path: Path,
+) -> None:
+    """Row 1 failed and row 2 was updated; the resume searches both (row 2 only to learn whether
+    its lead is row 1's) and is stopped during the searches: row 2 stays `updated`, and the next
+    run does not send it again."""
+    leads = make_leads(2)
+    ann, bob = leads
+    source = tmp_path / "in.csv"
+    source.write_text(f"email,jobTitle\n{leads[ann]['email']},CTO\n{leads[bob]['email']},CFO\n")
+    report = tmp_path / "report.csv"
+    mode = {"search": "refuse"}
+
+    async def searches(request: web.Request) -> web.StreamResponse | None:
+        if request.path != "/v1/leads" or mode["search"] == "answer":
+            return None
+        if mode["search"] == "refuse" and request.query.get("search") == leads[ann]["email"]:
+            return web.json_response({"error": {"code": "BUSY", "message": "busy"}}, status=503)
+        if mode["search"] == "hold":
+            await asyncio.sleep(60)  # a search slower than the run: the stop comes during it
+        return None
+
+    def statuses() -> list[tuple[str, str]]:
+        return [(r["row"], r["status"]) for r in read_run_report(report)]
+
+    with SandboxThread(leads, api_key=KEY, intercept=searches) as sb:
+        base = (source, "--base-url", sb.url, "--report", report, "--rate", "0", "--resume")
+        first = cli(*base, "--max-attempts", "1", cwd=tmp_path)
+        assert statuses() == [("1", "failed"), ("2", "updated")], first.out + first.err
+
+        mode["search"] = "hold"
+        searched = sb.state.search_requests
+        with running(start(*base, "--grace", "1", cwd=tmp_path)) as proc:
+            both = searched + 2
+            wait_until(sb, lambda: sb.state.search_requests >= both, 30, "both searches of run 2")
+            proc.send_signal(signal.SIGTERM)
+            code, out, err = finish(proc, timeout=30)
+        assert code == 143, out + err
+        assert statuses() == [("1", "aborted"), ("2", "updated")], out + err
+
+        mode["search"] = "answer"
+        patched = dict(sb.state.patches_by_lead)
+        last = cli(*base, cwd=tmp_path)
+        assert last.code == 0, last.out + last.err
+        sent = {lead: n - patched.get(lead, 0) for lead, n in sb.state.patches_by_lead.items()}
+    assert sent == {ann: 1, bob: 0}  # row 1 sent; row 2, finished, not again
+    assert statuses() == [("1", "updated"), ("2", "updated")]
