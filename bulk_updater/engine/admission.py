@@ -74,7 +74,7 @@ class Rules(Admission, BeforeSend):
         self._admits = [rule.admit for rule in rules]
         self._readies = [check.ready for check in self.checks]
         self.prefetchers: list[Prefetch] = [r for r in rules if hasattr(r, "prefetch")]  # type: ignore[misc]
-        # Rules told of each row another rule answered (`settled(row)`), in the order given.
+        # Rules told of each row another rule answered (`settled(row, outcome)`), in order.
         settles: list[Settles] = [r for r in rules if hasattr(r, "settled")]  # type: ignore[misc]
         self._settlers: Settlers = tuple(r.settled for r in settles)
         self._stoppers: list[Stops] = [r for r in rules if hasattr(r, "stopped")]  # type: ignore[misc]
