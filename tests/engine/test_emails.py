@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import collections
+import random
 from pathlib import Path
 from typing import Any
 
@@ -524,3 +525,26 @@ async def test_a_stop_leaves_a_finished_id_row_waiting_for_searches_finished(
     outcomes = await stream_resumed(rows, api, finished_as(Status.FAILED, Status.UPDATED), 3.0)
     assert [o.status for o in outcomes.values()] == [Status.ABORTED, Status.SKIPPED]
     assert api.patches == []
+
+
+@pytest.mark.parametrize("seed", range(40))
+async def test_a_finished_row_of_its_own_lead_is_never_sent_again_whenever_the_stop_comes(
+    virtual_time: VirtualTimeLoop, seed: int
+) -> None:
+    """One row a lead, by email: no row sent again can be of a finished row's lead, so every
+    finished row stays finished, whatever fails, however slow the searches, whenever the stop."""
+    rnd = random.Random(seed)
+    emails = {f"lead{n}": f"user{n}@x.com" for n in range(12)}
+    api = FakeApi(emails)
+    api.slow = {email: rnd.choice((0.01, 2.0, 50.0)) for email in emails.values()}
+    for email in rnd.sample(sorted(emails.values()), 3):
+        api.answers[email] = [Reply(503, "HTTP_503", "busy")] * rnd.randint(1, 2)
+    earlier = [rnd.choice((Status.UPDATED, Status.FAILED, Status.ABORTED)) for _ in emails]
+    rows = [{"email": email, "city": "x"} for email in emails.values()]
+    outcomes = await stream_resumed(rows, api, finished_as(*earlier), rnd.uniform(0, 6))
+    assert sorted(outcomes) == list(range(1, 13))
+    for number, status in enumerate(earlier, start=1):
+        if status.is_final:
+            assert outcomes[number].status is Status.SKIPPED, (number, outcomes[number])
+    sent = {lead for _, lead, _ in api.patches}
+    assert all(not earlier[int(lead[4:])].is_final for lead in sent)
