@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+from ..printable import escape
+
 _FORMULA_START: Final = ("=", "+", "-", "@")  # tab and CR are escaped before this check
 _PLAIN_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
 #: RFC 5322's `atext` (no parentheses, `"`, spaces, `:` or `@`), less `=`, `|` and `'`: a
@@ -17,8 +18,9 @@ _PLAIN_EMAIL: Final = re.compile(rf"{_DOT_ATOM}@{_DOT_ATOM}")
 
 
 def one_line(text: str) -> str:
-    """Control characters shown as escapes, so every report record is one physical line."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """Characters that act shown as escapes (`printable`), so every report record is one
+    physical line, shown as it reads."""
+    return escape(text)
 
 
 def cell(text: str | None) -> str:
