@@ -18,7 +18,7 @@ HIDDEN: Final = "***"
 _NOT_USER: Final = re.compile(r"[/?#;&=]")
 #: Where `urllib` may cut hidden text into a host, a port, a path or query values.
 _CUTS: Final = re.compile(r"[:/?#@&;=]")
-#: What parts a query's `name=value` pairs (as `urllib` reads them).
+#: What separates a query's `name=value` pairs (as `urllib` reads them).
 _PAIRS: Final = re.compile(r"[&;]")
 #: A piece of one character is in any message: it stays.
 _SHORTEST_PIECE: Final = 2
@@ -32,22 +32,22 @@ def hide_password(url: str) -> str:
     return _split(url)[0]
 
 
-def url_secrets(url: str) -> list[str]:
+def scrub(text: str, url: str) -> str:
+    """`text` (what a library said about `url`) without any piece of the URL's credentials,
+    in any case (`urllib` lower-cases what it reads as a host name)."""
+    secrets = _secrets(url)
+    if not secrets:
+        return text
+    return re.sub("|".join(map(re.escape, secrets)), HIDDEN, text, flags=re.IGNORECASE)
+
+
+def _secrets(url: str) -> list[str]:
     """The texts of `url` that `hide_password` hides, whole, cut where `urllib` may cut them,
     and percent-decoded (as a path or as a query), longest first: to take out of a message."""
     hidden = _split(url)[1]
     found = {*hidden, *(piece for part in hidden for piece in _CUTS.split(part))}
     found |= {decode(text) for text in found for decode in (unquote, unquote_plus)}
     return sorted((s for s in found if len(s) >= _SHORTEST_PIECE), key=len, reverse=True)
-
-
-def scrub(text: str, url: str) -> str:
-    """`text` (what a library said about `url`) without any piece of the URL's credentials,
-    in any case (`urllib` lower-cases what it reads as a host name)."""
-    secrets = url_secrets(url)
-    if not secrets:
-        return text
-    return re.sub("|".join(map(re.escape, secrets)), HIDDEN, text, flags=re.IGNORECASE)
 
 
 def _split(url: str) -> tuple[str, list[str]]:
