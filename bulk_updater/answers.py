@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
+from .printable import UNPRINTABLE
+
 #: The most of an answer's body that is read (enough for any error message or lead).
 MAX_BODY: Final = 1 << 20
 #: The most of a body that is made into text for a message.
@@ -32,7 +34,6 @@ RATE_HEADERS: Final = (
 REDACTED: Final = "[redacted]"
 _TAG: Final = re.compile(r"<[^>]*>")
 _SPACE: Final = re.compile(r"\s+")
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _SUCCESS_START: Final = re.compile(rb'\s*\{\s*"success"\s*:\s*true\b')
 
 try:  # every success answer is parsed: orjson does it in a fifth of the time
@@ -207,14 +208,14 @@ def describe_error(
         message = _cut(text, 200, redact) if text and data is None else (reason or f"HTTP {status}")
         if not body:
             message = f"{reason or 'HTTP ' + str(status)} (empty body)"
-    code = _cut(_SPACE.sub("_", code.strip()), 100, redact).upper()
+    code = _cut(_SPACE.sub("_", UNPRINTABLE.sub(" ", code).strip()), 100, redact).upper()
     return code, one_line(message, redact=redact)
 
 
 def one_line(text: str, limit: int = 500, redact: Redactor | None = None) -> str:
-    """A server's text as it may reach a terminal or a report: one line, no escapes, bounded,
-    and (given a `redact`) without the key, which is removed before the text is cut."""
-    return _cut(_SPACE.sub(" ", _CONTROL.sub(" ", text)).strip(), limit, redact)
+    """A server's text as it may reach a terminal or a report: one line, no character that acts
+    (`printable`), bounded, and (given a `redact`) without the key, removed before the cut."""
+    return _cut(_SPACE.sub(" ", UNPRINTABLE.sub(" ", text)).strip(), limit, redact)
 
 
 def _cut(text: str, limit: int, redact: Redactor | None) -> str:

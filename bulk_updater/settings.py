@@ -29,6 +29,7 @@ from pydantic_core import ErrorDetails
 from yarl import URL
 
 from .errors import ConfigError
+from .urls import hide_password, scrub
 
 DEFAULT_BASE_URL: Final = "https://api.sendkit.ai"
 #: Without `--concurrency`, requests in flight follow latency, up to this many.
@@ -38,8 +39,6 @@ MAX_RATE: Final = 100_000
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 _REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
-_URL_PASSWORD: Final = re.compile(r"(//[^/:@]*:)[^/]*@")  # to the last @: as urllib reads it
-_QUERY_PASSWORD: Final = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 
 RedisClock = Literal["redis", "local"]
 
@@ -53,11 +52,6 @@ def is_loopback(host: str | None) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def hide_password(url: str) -> str:
-    """`url` as it may be shown: its password (`redis://:secret@h`, `?password=`) as `***`."""
-    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", url))
 
 
 def _setting(
@@ -235,16 +229,23 @@ class Settings(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _safe_base_url(cls, value: str) -> str:
-        url = URL(value)
+        shown = hide_password(value)  # `https://user:pw@host` is refused, its password unshown
+        try:
+            url = URL(value)
+        except ValueError as exc:
+            problem = scrub(str(exc), value)
+            raise ValueError(
+                f"{shown!r} is not a URL like https://api.sendkit.ai ({problem})"
+            ) from None
         if url.scheme not in ("https", "http") or not url.host:
-            raise ValueError(f"{value!r} is not an http(s) URL like https://api.sendkit.ai")
+            raise ValueError(f"{shown!r} is not an http(s) URL like https://api.sendkit.ai")
         if url.scheme == "http" and not is_loopback(url.host):
             raise ValueError(
-                f"{value!r} is plain http: the key would cross the network in clear text; "
+                f"{shown!r} is plain http: the key would cross the network in clear text; "
                 "use https (plain http is allowed only for loopback)"
             )
         if url.path not in ("", "/") or url.query_string or url.fragment or url.user:
-            raise ValueError(f"{value!r} must be just scheme, host and port, with no path")
+            raise ValueError(f"{shown!r} must be just scheme, host and port, with no path")
         return str(url.origin())
 
     @classmethod

@@ -1,17 +1,27 @@
 """The key never survives in what a server or the client says about an answer: not whole, not cut
 at the edge of a bounded message, not quoted from a line that is not HTTP (against real servers
-on a loopback port, `tests/http_server.py`)."""
+on a loopback port, `tests/http_server.py`). A URL's password never shows, however the URL
+parses."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
+import redis.asyncio
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bulk_updater import BulkUpdater, LeadUpdate, SendKitClient, Source, TransportError
+from bulk_updater import BulkUpdater, ConfigError, LeadUpdate, SendKitClient, Source, TransportError
 from bulk_updater.answers import REDACTED, Redactor
-from bulk_updater.sandbox import Sandbox
+from bulk_updater.limits.store import BudgetStore
+from bulk_updater.sandbox import Sandbox, SandboxThread
+from bulk_updater.settings import Settings
+from bulk_updater.urls import hide_password, scrub
+from tests.cli.conftest import cli, job_input
 from tests.conftest import make_leads, read_report, write_csv
 from tests.http_server import Answers, RawServer
 
@@ -136,3 +146,120 @@ async def test_the_report_and_summary_keep_no_piece_of_the_key(tmp_path: Path) -
     assert "not the API's answer" in line["message"]
     assert leaked(report.read_text()) is None
     assert leaked(summary.model_dump_json()) is None
+
+
+# --- a URL's password, however the URL parses
+
+
+#: A password of pieces no other text holds, joined by what `urllib` cuts a URL at.
+PIECES = st.from_regex(r"[QXZJKV]{4,8}", fullmatch=True)
+#: A piece, in any case (`urllib` lower-cases what it reads as a host name).
+PIECES_IN = re.compile(r"[qxzjkv]{4,}", re.IGNORECASE)
+JOINS = st.sampled_from([":", "/", "?", "#", "@", "&", ";", "=", "%", " ", "%2F", "%40", "+"])
+PASSWORDS = st.lists(st.tuples(PIECES, JOINS), min_size=1, max_size=4).map(
+    lambda parts: "".join(piece + join for piece, join in parts)
+)
+URL_FORMS = [
+    "redis://{user}:{pw}@127.0.0.1:6379/0",
+    "redis://:{pw}@host:6379",
+    "rediss://:{pw}@h/1",
+    "redis://{user}:{pw}@h:1/0?db=2",
+    "redis://h:1/0?password={pw}",
+    "redis://h:1/0?db=1&password={pw}&socket_timeout=1",
+    "redis://h:1/0?PassWord={pw}",
+    "unix://{user}:{pw}@/run/redis.sock?db=0",
+    "unix:///run/redis.sock?db=2&password={pw}",
+    "https://{user}:{pw}@api.sendkit.ai",
+]
+
+
+def redis_says(url: str) -> str:
+    """What redis-py may quote of `url`: its error, or every value it read (a connection error
+    names the host and port it read)."""
+    try:
+        client = redis.asyncio.Redis.from_url(url)
+    except ValueError as exc:
+        return str(exc)
+    return " ".join(map(str, client.connection_pool.connection_kwargs.values()))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    form=st.sampled_from(URL_FORMS),
+    user=st.from_regex(r"[a-z]{0,6}", fullmatch=True),
+    password=PASSWORDS,
+)
+def test_no_piece_of_a_password_is_shown_however_the_url_parses(
+    form: str, user: str, password: str
+) -> None:
+    url = form.format(user=user, pw=password)
+    shown = hide_password(url)
+    assert not PIECES_IN.search(shown), (url, shown)
+    assert shown.startswith(url.partition("://")[0] + "://")
+    said = scrub(redis_says(url), url)
+    assert not PIECES_IN.search(said), (url, said)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://default:S3cr3t/PW@host:6379", "redis://default:***@host:6379"),
+        ("redis://:a#b?c@h:1/0", "redis://:***@h:1/0"),
+        ("redis://pass-only@h", "redis://***@h"),  # a user without a password may be one
+        ("redis://h/0?x=1:seen@h2", "redis://***@h2"),  # no user name: all before the @
+        ("redis://h:1/0?db=2&password=a&b#c", "redis://h:1/0?db=2&password=***"),
+        ("redis://h:1/0?pass%77ord=x&db=1", "redis://h:1/0?***"),
+        ("redis://u:a%2Fb@h", "redis://u:***@h"),
+        ("redis://h:6379/0", "redis://h:6379/0"),
+    ],
+)
+def test_what_a_url_is_shown_as(url: str, shown: str) -> None:
+    assert hide_password(url) == shown
+
+
+async def test_a_redis_url_that_does_not_parse_is_refused_without_its_password() -> None:
+    url = "redis://default:S3cr3t/Pw9@host:6379"
+    store = BudgetStore(url, "account", clock="redis", connections=1)
+    with pytest.raises(ConfigError) as caught:
+        await store.open("job", 10.0)
+    message = str(caught.value)
+    assert message.startswith("the Redis URL redis://default:***@host:6379 cannot be used")
+    assert "percent-encoded (%2F %3F %23 %40)" in message
+    assert "S3cr3t" not in message
+    assert "Pw9" not in message
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://u:S3cr3t/Pw9@h:1",
+        "https://u:S3cr3t@h:99999",
+        "ftp://u:S3cr3t@h",
+        "https://u:S3cr3t@h",
+    ],
+)
+def test_a_base_url_with_a_password_is_refused_without_it(base_url: str) -> None:
+    with pytest.raises(ConfigError, match="--base-url: ") as caught:
+        Settings.build(names={"base_url": "--base-url"}, base_url=base_url)
+    assert "S3cr3t" not in str(caught.value)
+    assert "Pw9" not in str(caught.value)
+
+
+def test_a_redis_password_with_a_slash_is_in_no_output_of_a_run(tmp_path: Path) -> None:
+    leads = make_leads(2)
+    source, _ = job_input(tmp_path, leads)
+    summary = tmp_path / "summary.json"
+    url = "redis://default:S3cr3t/Pw9@127.0.0.1:6379"
+    with SandboxThread(leads) as sb:
+        code, out, err = cli(
+            source, "--base-url", sb.url, "--redis", url, "--summary-json", summary,
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert sb.state.requests == 0
+    assert code == 2, out + err
+    assert "the Redis URL redis://default:***@127.0.0.1:6379 cannot be used" in err
+    stop_message = json.loads(summary.read_text())["stop_message"]
+    assert "redis://default:***@" in stop_message
+    for text in (out, err, stop_message, summary.read_text()):
+        assert "S3cr3t" not in text
+        assert "Pw9" not in text

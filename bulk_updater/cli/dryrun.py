@@ -11,6 +11,7 @@ from ..engine.diskmap import LeadSet
 from ..engine.emails import Match, keyed, normal_email
 from ..inputs import Invalid, Source
 from ..inputs.columns import ByEmail
+from ..printable import escape
 from ..state.preview import Preview
 from .summary import EXIT_OK, EXIT_ROWS
 
@@ -63,17 +64,17 @@ def show_dry_run(
             preview.close()
     if not quiet:
         _describe(source)
-        click.echo(f"bulk-updater: dry run of {source.name}: {valid} rows valid, {invalid} invalid")
+        _echo(f"bulk-updater: dry run of {source.name}: {valid} rows valid, {invalid} invalid")
         if searches:
-            click.echo(f"would search for {searches} distinct emails, one search each")
+            _echo(f"would search for {searches} distinct emails, one search each")
         if shown:
-            click.echo("would send, for example:\n" + "\n".join(shown))
+            _echo("would send, for example:\n" + "\n".join(shown))
         if bad:
             more = f" (and {invalid - len(bad)} more)" if invalid > len(bad) else ""
-            click.echo(f"invalid rows{more}:\n" + "\n".join(bad))
+            _echo(f"invalid rows{more}:\n" + "\n".join(bad))
         if preview is not None:
-            click.echo(_sync_line(preview))
-        click.echo("nothing was sent")
+            _echo(_sync_line(preview))
+        _echo("nothing was sent")
     return EXIT_OK if invalid == 0 else EXIT_ROWS
 
 
@@ -86,10 +87,16 @@ def _describe(source: Source) -> None:
         how.append("delimiter " + ("TAB" if source.delimiter == "\t" else repr(source.delimiter)))
     if source.sheet is not None:
         how.append(f"sheet {source.sheet!r}")
-    click.echo(f"reading {source.name}: {', '.join(how)}")
+    _echo(f"reading {source.name}: {', '.join(how)}")
     plan = source.plan()
     if plan:
-        click.echo("columns:\n" + "\n".join(f"  {line}" for line in plan))
+        _echo("columns:\n" + "\n".join(f"  {line}" for line in plan))
+
+
+def _echo(text: str) -> None:
+    """A line of the input's text (an email, a column's name, a value) on the terminal: nothing
+    in it may act there."""
+    click.echo(escape(text, keep="\n"))
 
 
 def _sync_line(preview: Preview) -> str:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from ..engine import BulkUpdater
 from ..inputs import Source
 from ..models import Summary
+from ..printable import escape
 from ..progress import Progress
 from .summary import SIGNAL_EXIT
 
@@ -79,12 +80,20 @@ class RedactKey(logging.Filter):
         return True
 
 
+class Printable(logging.Formatter):
+    """A log line as it may reach a terminal: an email, an id or a header a line quotes cannot
+    act there."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return escape(super().format(record), keep="\n")
+
+
 def log_warnings() -> None:
     """What the library warns about while it runs (a state file another run is writing), on
     stderr as one plain line."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
-    handler.setFormatter(logging.Formatter("bulk-updater: warning: %(message)s"))
+    handler.setFormatter(Printable("bulk-updater: warning: %(message)s"))
     logging.getLogger("bulk_updater").addHandler(handler)
 
 
@@ -93,7 +102,7 @@ def log_requests() -> RedactKey:
     handler = logging.StreamHandler(sys.stderr)
     redact = RedactKey()
     handler.addFilter(redact)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(Printable("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("bulk_updater").addHandler(handler)
     logging.getLogger("bulk_updater").setLevel(logging.DEBUG)
     return redact

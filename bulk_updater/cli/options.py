@@ -7,10 +7,11 @@ the environment variable) defined on the field; the help text shows that default
 from __future__ import annotations
 
 import os
+import stat
 import types
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
 import click
 from pydantic.fields import FieldInfo
@@ -20,6 +21,8 @@ from ..settings import ENV_VARIABLES, FLAGS, METAVARS, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: The most a key file may hold: a key is some 50 bytes, and the file is read only this far.
+MAX_KEY_FILE: Final = 4096
 #: How errors name each setting on the command line.
 NAMES = {**FLAGS, "api_key": "the key (SENDKIT_API_KEY or --api-key-file)"}
 
@@ -104,17 +107,53 @@ def input_options(command: F) -> F:
 def read_key(key_file: Path | None) -> str:
     """The key from `--api-key-file`, else `SENDKIT_API_KEY`."""
     if key_file is not None:
-        try:
-            key = key_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"--api-key-file {key_file}: cannot be read ({exc})") from None
-        if not key:
-            raise ConfigError(f"--api-key-file {key_file}: is empty")
-        return key
+        return read_key_file(key_file)
     key = os.environ.get("SENDKIT_API_KEY", "").strip()
     if not key:
         raise ConfigError("no API key: set SENDKIT_API_KEY or pass --api-key-file FILE")
     return key
+
+
+def read_key_file(path: Path) -> str:
+    """The key a file holds, read at most `MAX_KEY_FILE` bytes (and one more to tell a longer
+    file), so that `/dev/zero` or a log file given by mistake is refused at once.
+
+    Only a regular file or a pipe (`<(pass show sendkit)`, `/dev/stdin`) is read.
+    """
+    try:
+        data = _read_bounded(path)
+        if len(data) > MAX_KEY_FILE:
+            raise ConfigError(
+                f"--api-key-file {path}: holds more than {MAX_KEY_FILE // 1024} KiB, so it is "
+                "not a key file; give a file that holds the key alone"
+            )
+        key = data.decode("utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--api-key-file {path}: cannot be read ({exc})") from None
+    if not key:
+        raise ConfigError(f"--api-key-file {path}: is empty")
+    return key
+
+
+def _read_bounded(path: Path) -> bytes:
+    # Opened without blocking: a named pipe that no program writes to reads as empty at once.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+            raise ConfigError(
+                f"--api-key-file {path}: is a directory or a device, not a file; give the file "
+                "that holds the key"
+            )
+        os.set_blocking(fd, True)  # a pipe's writer may take its time to write the key
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_KEY_FILE and (chunk := os.read(fd, MAX_KEY_FILE + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def build_settings(values: dict[str, Any], key: str | None) -> Settings:

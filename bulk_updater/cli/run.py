@@ -13,6 +13,7 @@ from ..engine import BulkUpdater
 from ..errors import BulkUpdaterError, ConfigError, ReportLockedError, StateLockedError
 from ..inputs import ColumnMap, Source
 from ..models import Summary
+from ..printable import escape
 from ..progress import Progress
 from ..report import default_report_path
 from ..state import state_path
@@ -33,7 +34,7 @@ from .summary import (
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    click.echo(f"bulk-updater: error: {message}", err=True)
+    click.echo(f"bulk-updater: error: {escape(message)}", err=True)
     sys.exit(code)
 
 
@@ -205,9 +206,9 @@ def _finish(
         click.echo(format_summary(summary, not_read=not_read, rejects=options.rejects))
     else:
         if summary.stopped is not None and code == EXIT_ABORTED:
-            click.echo(f"bulk-updater: stopped: {summary.stop_message}", err=True)
+            click.echo(f"bulk-updater: stopped: {escape(summary.stop_message or '')}", err=True)
         for warning in summary.warnings:
-            click.echo(f"bulk-updater: warning: {warning}", err=True)
+            click.echo(f"bulk-updater: warning: {escape(warning)}", err=True)
     sys.exit(code)
 
 

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from .. import __version__
 from ..models import StopReason, Summary
+from ..printable import escape
 
 EXIT_OK: Final = 0
 EXIT_ROWS: Final = 1
@@ -95,7 +96,7 @@ def format_summary(
     if summary.state_file:
         lines.append(f"  state: {summary.state_file}")
     lines.extend(f"  warning: {warning}" for warning in summary.warnings)
-    return "\n".join(lines)
+    return escape("\n".join(lines), keep="\n")
 
 
 def _searches(summary: Summary) -> str:

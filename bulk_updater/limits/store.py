@@ -8,16 +8,15 @@ of our own, and every failure told in words that show the URL without its passwo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 import time
 from importlib import resources
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import ConfigError
-from ..settings import RedisClock, hide_password
+from ..settings import RedisClock
+from ..urls import hide_password, scrub
 from .pacer import SLACK
 
 if TYPE_CHECKING:
@@ -107,7 +106,10 @@ class BudgetStore:
                 client_name="bulk-updater",
             )
         except ValueError as exc:
-            raise ConfigError(f"the Redis URL {self.shown_url} cannot be used: {exc}") from None
+            raise ConfigError(
+                f"the Redis URL {self.shown_url} cannot be used ({self._reason(exc)}); a / ? # "
+                "or @ in its password must be percent-encoded (%2F %3F %23 %40)"
+            ) from None
         self._client = client
         self._script = client.register_script(SCRIPT)
         try:
@@ -166,15 +168,4 @@ class BudgetStore:
             timed_out = isinstance(exc, TimeoutError)
             within = SOCKET_TIMEOUT if seconds is None else seconds
             text = f"no answer within {within:g}s" if timed_out else type(exc).__name__
-        for secret in _passwords(self.url):
-            text = text.replace(secret, "***")
-        return text
-
-
-def _passwords(url: str) -> list[str]:
-    """The password a URL holds, as written and as redis-py reads it (percent-decoded)."""
-    with contextlib.suppress(ValueError):
-        parts = urlsplit(url)
-        found = [parts.password or "", *parse_qs(parts.query).get("password", [])]
-        return [s for p in found if p for s in {p, unquote(p)}]
-    return []
+        return scrub(text, self.url)

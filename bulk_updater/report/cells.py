@@ -5,15 +5,22 @@ from __future__ import annotations
 import re
 from typing import Final
 
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+from ..printable import escape
+
 _FORMULA_START: Final = ("=", "+", "-", "@")  # tab and CR are escaped before this check
 _PLAIN_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
-_PLAIN_EMAIL: Final = re.compile(r"[^\s@=\x00-\x1f\x7f\"',;]+@[^\s@\x00-\x1f\x7f\"',;]+")
+#: RFC 5322's `atext` (no parentheses, `"`, spaces, `:` or `@`), less `=`, `|` and `'`: a
+#: formula's, a DDE link's and a quoted name's marks, which only matter in an email that
+#: starts like a formula.
+_ATEXT: Final = r"[A-Za-z0-9!#$%&*+/?^_`{}~-]"
+_DOT_ATOM: Final = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
+_PLAIN_EMAIL: Final = re.compile(rf"{_DOT_ATOM}@{_DOT_ATOM}")
 
 
 def one_line(text: str) -> str:
-    """Control characters shown as escapes, so every report record is one physical line."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """Characters that act shown as escapes (`printable`), so every report record is one
+    physical line, shown as it reads."""
+    return escape(text)
 
 
 def cell(text: str | None) -> str:
@@ -30,7 +37,11 @@ def id_cell(text: str) -> str:
 
 
 def email_cell(text: str | None) -> str:
-    """An email as read when it is a plain address (`+tag@ex.com` stays), else as text."""
+    """An email as read when it is a plain address, both its parts RFC 5322 dot-atoms
+    (`+tag@ex.com` stays), else neutralised as text (`+SUM(A1:A9)&@A1` cannot run).
+
+    Which emails are valid input is not decided here: `straße@x.com` is written as any text is.
+    """
     if text and _PLAIN_EMAIL.fullmatch(text):
         return text
     return cell(text)

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from ..errors import ConfigError
 from ..models import Status
+from ..printable import escape_json
 from .cells import cell
 from .sort import LineIndex, rewrite
 
@@ -87,7 +88,7 @@ class RejectsWriter:
         return text.encode(self._codec, errors=errors)
 
     def _json(self, record: dict[str, Any]) -> bytes:
-        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        line = escape_json(json.dumps(record, ensure_ascii=False, default=str)) + "\n"
         try:
             return line.encode(self._codec, errors="surrogateescape")
         except UnicodeEncodeError:  # not all of it fits the encoding: escaped, so nothing is lost

@@ -17,6 +17,7 @@ from typing import IO, Any, Final
 
 from ..errors import ConfigError, InputChangedError, ReportLockedError
 from ..models import Outcome
+from ..printable import escape_json
 from . import sort
 from .cells import cell, email_cell, id_cell, one_line
 from .resume import FinishedRows, drop_partial_line, is_jsonl, read_statuses
@@ -151,7 +152,7 @@ class ReportWriter:
                 "duration_ms": outcome.duration_ms,
                 "email": outcome.email,
             }
-            self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self._file.write(escape_json(json.dumps(record, ensure_ascii=False)) + "\n")
         else:
             self._csv.writerow(
                 (

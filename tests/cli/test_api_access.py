@@ -3,10 +3,15 @@ anywhere, a refused key (exit 3), plain http to a remote host, header values tha
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bulk_updater import ConfigError
+from bulk_updater.cli.options import MAX_KEY_FILE, read_key_file
 from bulk_updater.sandbox import SandboxThread
 from tests.cli.conftest import (
     KEY,
@@ -196,3 +201,92 @@ def test_header_values_that_cannot_be_sent_are_a_usage_error(tmp_path: Path, wha
     assert "Traceback" not in err
     assert ("workspace" if what == "workspace_id" else "key") in err.lower()
     assert KEY[8:] not in out + err
+
+
+# --- a key file that is not one: refused at once, whatever it is
+
+
+@pytest.mark.parametrize(
+    ("what", "problem"),
+    [
+        ("huge", "holds more than 4 KiB"),  # a 50 MB file (sparse: its zeros cost no disk)
+        ("one_byte_too_many", "holds more than 4 KiB"),
+        ("dev_zero", "is a directory or a device"),
+        ("dev_urandom", "is a directory or a device"),
+        ("directory", "is a directory or a device"),
+        ("fifo_without_writer", "is empty"),  # opening it would wait for a writer forever
+    ],
+)
+def test_a_key_file_that_is_no_key_is_refused_at_once(
+    tmp_path: Path, what: str, problem: str
+) -> None:
+    path = tmp_path / "key"
+    if what == "huge":
+        path.write_bytes(b"sk_live_abc")
+        os.truncate(path, 50 << 20)
+    elif what == "one_byte_too_many":
+        path.write_bytes(b"k" * (MAX_KEY_FILE + 1))
+    elif what == "directory":
+        path.mkdir()
+    elif what == "fifo_without_writer":
+        os.mkfifo(path)
+    else:
+        path = Path("/dev/" + what.removeprefix("dev_"))
+    with pytest.raises(ConfigError, match=problem) as caught:
+        read_key_file(path)
+    assert str(caught.value).startswith(f"--api-key-file {path}: ")
+
+
+def test_a_key_file_of_the_most_bytes_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "key"
+    path.write_bytes(b"k" * (MAX_KEY_FILE - 1) + b"\n")
+    assert read_key_file(path) == "k" * (MAX_KEY_FILE - 1)
+
+
+@pytest.fixture
+def pipe() -> Iterator[tuple[Path, int]]:
+    """A pipe as a shell's `<(command)` gives it: a `/dev/fd/N` path, and its writing end."""
+    read_end, write_end = os.pipe()
+    try:
+        yield Path(f"/dev/fd/{read_end}"), write_end
+    finally:
+        os.close(read_end)
+
+
+def test_a_key_from_a_pipe_is_read_when_its_writer_is_slow(pipe: tuple[Path, int]) -> None:
+    path, write_end = pipe
+
+    def write() -> None:
+        os.write(write_end, KEY[:10].encode())
+        os.write(write_end, KEY[10:].encode() + b"\n")
+        os.close(write_end)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        assert read_key_file(path) == KEY
+    finally:
+        writer.join()
+
+
+def test_an_endless_pipe_is_refused_once_it_gave_more_than_a_key(pipe: tuple[Path, int]) -> None:
+    path, write_end = pipe
+    os.write(write_end, b"y" * (MAX_KEY_FILE + 1))  # within a pipe's buffer; never closed
+    try:
+        with pytest.raises(ConfigError, match="holds more than 4 KiB"):
+            read_key_file(path)
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize("subcommand", ["run", "state info"])
+def test_dev_zero_as_the_key_file_exits_2_at_once(tmp_path: Path, subcommand: str) -> None:
+    source, _ = job_input(tmp_path, make_leads(2))
+    args = (source,) if subcommand == "run" else ()
+    code, out, err = cli(
+        *args, "--api-key-file", "/dev/zero", env=clean_env(), cwd=tmp_path,
+        subcommand=subcommand, timeout=20,
+    )  # fmt: skip
+    assert code == 2, out + err
+    assert err.count("\n") == 1
+    assert "--api-key-file /dev/zero: is a directory or a device, not a file" in err

@@ -126,3 +126,13 @@ def test_a_line_that_was_no_json_goes_back_as_raw_and_says_what_to_fix(
     (row,) = Source(rejects, ignore_unknown_columns=ignore)
     assert not isinstance(row.item, LeadUpdate)
     assert "`_raw` holds a line that was not valid JSON" in row.item.message
+
+
+def test_a_json_lines_reject_holds_no_character_that_acts_and_reads_back_the_same(
+    tmp_path: Path,
+) -> None:
+    title = "A\u202eB\u2066C\x9b"
+    out = rejects_of(tmp_path, "in.jsonl", json.dumps({"id": LEAD, "jobTitle": title}).encode())
+    text = out.read_text("utf-8")
+    assert not {"\u202e", "\u2066", "\x9b"} & set(text)
+    assert json.loads(text)["jobTitle"] == title
