@@ -38,6 +38,8 @@ ONE_RUN: Final = frozenset({"dry_run", "limit"})
 #: Options about job files themselves: neither read from one nor saved.
 _JOB_FILE: Final = frozenset({"job", "save_job"})
 _MAP: Final = "column_map"  # `--map`, a table in the file
+#: Options that exclude each other: one given on the command line sets the file's other aside.
+_EITHER: Final = {"quiet": "verbose", "verbose": "quiet"}
 _GIVEN: Final = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT, ParameterSource.PROMPT)
 
 
@@ -94,7 +96,9 @@ def read_job(ctx: click.Context, params: dict[str, Any]) -> set[str]:
         name = param.name
         if name == _MAP:
             params[name] = _map_entries(path, value) + list(params[name] or ())
-        elif name not in given:
+        elif name in given or _EITHER.get(name) in given:
+            continue  # the command line wins
+        else:
             params[name] = _cast(ctx, param, path, key, value)
         given.add(name)
     return given - _JOB_FILE
@@ -151,9 +155,9 @@ def save_job(ctx: click.Context, params: Mapping[str, Any], given: set[str], pat
         if name is None or name not in given or name in ONE_RUN:
             continue
         value = params.get(name)
-        if name == _MAP:
-            table = [f"{_text(key, h.rpartition('=')[0])} = {_text(key, h.rpartition('=')[2])}"
-                     for h in value or ()]  # fmt: skip
+        if name == _MAP:  # one line per header, the last given winning as it does in the map
+            entries = dict(entry.rpartition("=")[::2] for entry in value or ())
+            table = [f"{_text(key, h)} = {_text(key, f)}" for h, f in entries.items()]
         elif value is not None:
             lines.append(f"{key} = {_value(key, value)}")
     if table:

@@ -144,10 +144,11 @@ def column_for(name: str, mapping: ColumnMap | None = None) -> Column | None:
 def id_source(names: Iterable[str] | None, mapping: ColumnMap | None = None) -> str:
     """Where the ids of a table (its header `names`) or of records come from, as a message says
     it: column `Lead ID` (a column mapped to id, or named so)."""
+    table = names is not None
     if names is None:  # records: the key the map names, else the keys that mean id by name
         names = [h for h, c in mapping.entries.items() if c.kind is Kind.ID] if mapping else []
     for name in names:
         column = None if name in REJECTS_COLUMNS else column_for(name, mapping)
         if column is not None and column.kind is Kind.ID:
             return f"column `{name.strip()}`"
-    return "column `id`"
+    return "the searches by email" if table else "column `id`"

@@ -74,7 +74,7 @@ def test_flags_on_the_command_line_win_over_the_job_file(tmp_path: Path) -> None
     source = pipedrive(tmp_path, IDS[:1])
     job = tmp_path / "job.toml"
     job.write_text(
-        "max-attempts = 0\nignore-unknown-columns = true\n\n[map]\n"
+        "max-attempts = 0\nignore-unknown-columns = true\nquiet = true\n\n[map]\n"
         + "".join(f'"{e.split("=")[0]}" = "{e.split("=")[1]}"\n' for e in MAPS),
         encoding="utf-8",
     )
@@ -83,11 +83,18 @@ def test_flags_on_the_command_line_win_over_the_job_file(tmp_path: Path) -> None
         assert code == 2, out + err
         assert "--max-attempts: must be 1 or more" in err
         code, out, err = cli(source, "--base-url", sb.url, "--job", job, "--max-attempts", "2",
-                             "--map", "Person - Phone=-", cwd=tmp_path)  # fmt: skip
+                             "--map", "Person - Phone=-", "-v", "--save-job", "merged.toml",
+                             cwd=tmp_path)  # fmt: skip
         assert code == 0, out + err
+        assert "PATCH" in err  # -v set the file's `quiet` aside
         lead = sb.state.leads[IDS[0]]
         assert lead["jobTitle"] == "CTO"
         assert "phone" not in lead  # the command line's --map dropped the column
+    merged = tomllib.loads((tmp_path / "merged.toml").read_text(encoding="utf-8"))
+    assert merged["map"]["Person - Phone"] == "-"
+    assert merged["max-attempts"] == 2
+    assert merged["verbose"] is True
+    assert "quiet" not in merged
 
 
 def test_unknown_keys_and_bad_values_are_refused_naming_them(tmp_path: Path) -> None:
