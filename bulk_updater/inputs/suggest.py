@@ -32,6 +32,7 @@ _EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 #: How close a name must be to a field's, ignoring case, spaces, `_` and `-` (difflib's ratio):
 #: `First` is firstName (0.71), `LAST_CHANGED` is not lastName (0.63), `Done?` not phone (0.6).
 _CLOSE: Final = 0.7
+_WORDS: Final = re.compile(r"[a-z0-9]+")
 
 
 def nearest(name: str) -> str | None:
@@ -39,9 +40,11 @@ def nearest(name: str) -> str | None:
     key = normal(name)
     if not key:
         return None
-    contained = [field for n, field in FIELD_NAMES.items() if n in key and len(n) >= 2]
-    if contained:  # "Phone Number" holds phone, "Lead ID" holds id
+    contained = [field for n, field in FIELD_NAMES.items() if n in key and len(n) > 2]
+    if contained:  # "Phone Number" holds phone, "Country/Region" country
         return max(contained, key=len)
+    if key.endswith("id") or "id" in _WORDS.findall(name.lower()):  # not "Width", "Idea"
+        return "id"  # "Lead ID", "LeadId", "ID Number", Mailchimp's "LEID"
     close = difflib.get_close_matches(key, list(FIELD_NAMES), n=1, cutoff=_CLOSE)
     return FIELD_NAMES[close[0]] if close else None
 

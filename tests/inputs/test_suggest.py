@@ -25,8 +25,11 @@ def refused(path: str, **options: object) -> str:
 # --- which suggestions may be made
 
 
-@pytest.mark.parametrize("name", ["CONFIRM_TIME", "LAST_CHANGED", "Full name", "Done?", "Surname",
-                                  "Person - Name", "OPTIN_TIME", "Street"])  # fmt: skip
+ALIKE = ["CONFIRM_TIME", "LAST_CHANGED", "Full name", "Done?", "Surname", "Person - Name",
+         "OPTIN_TIME", "Street", "Width", "Idea"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ALIKE)
 def test_names_merely_alike_suggest_nothing(name: str) -> None:
     assert nearest(name) is None
     assert hint(name, ["x"]) == ""
