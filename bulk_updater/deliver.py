@@ -18,7 +18,7 @@ from tenacity import AsyncRetrying, RetryCallState
 from .client import Reply, Searcher, Sender, TransportError
 from .limits import Limiter, LimiterDown, Stopped
 from .limits.flight import FlightCap
-from .models import Status, StopReason
+from .models import LeadUpdate, Status, StopReason
 from .retry import (
     Attempt,
     Budget,
@@ -74,6 +74,10 @@ class Deliverer:
         self._paused = 0.0  # seconds of 429 pauses since the last such answer
         self._active = 0  # requests waiting for their start or in flight
         self._clock: Callable[[], float] | None = None  # the loop's, once there is one
+        self._not_found: list[str] = []  # ids of the first rows sent, while all were not found
+        self._watching = policy.not_found_stop > 0
+        #: Where the rows' ids come from (`column \`Lead ID\``), for the stop's message.
+        self.ids_from = "the id column"
 
     def budget(self) -> Budget:
         return Budget(self._policy)
@@ -125,7 +129,28 @@ class Deliverer:
             return Delivery(Status.FAILED, attempts, 429, limited.error_code, message, duration)
         if attempt.verdict is not Verdict.FINAL:
             return _delivery(Status.FAILED, attempts, attempt, duration)
+        if self._watching and isinstance(args[0], LeadUpdate):  # a PATCH, not a search
+            self._first_answers(attempt.status, args[0].id)
         return _delivery(attempt.status, attempts, attempt, duration)
+
+    def _first_answers(self, status: Status, lead: str) -> None:
+        """Stop the job when its first rows sent all come back `not_found`: ids of another
+        system (a CRM's, a mailing list's) would send the whole file to nowhere, fast."""
+        if status is not Status.NOT_FOUND:
+            self._watching = False  # some id is this account's: the rest may be too
+            return
+        found = self._not_found
+        found.append(lead)
+        if len(found) >= self._policy.not_found_stop:
+            self._watching = False
+            examples = ", ".join(f"`{lead}`" for lead in found[:3])
+            self._on_stop(
+                StopReason.UNKNOWN_IDS,
+                f"the first {len(found)} rows sent were all not_found: their ids ({examples}, "
+                f"from {self.ids_from}) do not look like this account's leads; map the column "
+                "that holds SendKit lead ids to id (or match by email), or pass "
+                "--allow-not-found if you expect that",
+            )
 
     async def _attempt(self, call: Call, args: tuple[Any, ...], budget: Budget) -> Attempt:
         """One request: a permit in flight first, then a start slot, so that no request waits

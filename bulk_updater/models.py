@@ -215,6 +215,7 @@ class StopReason(StrEnum):
     KEY_REFUSED = "key_refused"
     API_DOWN = "api_down"
     LIMITER_DOWN = "limiter_down"  # the shared rate budget (Redis) cannot be reached
+    UNKNOWN_IDS = "unknown_ids"  # the first rows sent were all `not_found`
     INTERRUPTED = "interrupted"
 
 

@@ -21,6 +21,9 @@ Every attempt first takes a slot from the `Limiter`.
 - `streak_limit` transient failures in a row mean the API is down, and so does more than
   `give_up_after` seconds spent paused by 429s without one answer in between: the job stops
   rather than spend hours failing every row.
+- The first `NOT_FOUND_STOP` rows sent all `not_found` mean the ids are not this account's (a
+  column of another system's ids mapped to `id`): the job stops before it sends the whole file
+  to nowhere, unless `allow_not_found` says that is expected.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from tenacity import RetryCallState
 from .client import Reply
 from .limits.pacer import equal_jitter
 from .models import Status
-from .settings import Settings
+from .settings import NOT_FOUND_STOP, Settings
 
 log = logging.getLogger("bulk_updater")
 
@@ -109,6 +112,8 @@ class RetryPolicy:
         self.max_pause = settings.max_pause
         self.streak_limit = settings.streak_limit
         self.give_up_after = settings.give_up_after
+        #: `not_found` answers from the start that stop the job (0: never stop for them).
+        self.not_found_stop = 0 if settings.allow_not_found else NOT_FOUND_STOP
         self.max_rate_limited = RATE_LIMITED_PER_ATTEMPT * settings.max_attempts
 
     def backoff(self, failures: int) -> float:

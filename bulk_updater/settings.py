@@ -36,6 +36,8 @@ DEFAULT_BASE_URL: Final = "https://api.sendkit.ai"
 AUTO_CONCURRENCY_CAP: Final = 64
 #: The highest `--rate` accepted.
 MAX_RATE: Final = 100_000
+#: When this many rows sent in a row from the start are all `not_found`, the job stops.
+NOT_FOUND_STOP: Final = 50
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 _REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
@@ -158,6 +160,18 @@ class Settings(BaseModel):
         "redis",
         "the clock of the shared schedule: `redis` (the server's `TIME`, one clock for every "
         "host) or `local` (each host's, for a Redis that refuses `TIME` in scripts)",
+    )
+
+    limit: int | None = _setting(
+        None,
+        "send only the first N rows (to try a job); resuming the report later sends the rest",
+        metavar="N",
+        ge=1,
+    )
+    allow_not_found: bool = _setting(
+        False,
+        f"go on when the first {NOT_FOUND_STOP} rows sent are all `not_found` (without it the "
+        "job stops, exit 3: ids that no lead of the account has were likely mapped wrongly)",
     )
 
     @field_validator("state", mode="before")
@@ -316,6 +330,8 @@ class Options(TypedDict, total=False):
     state: str | os.PathLike[str] | None
     redis_url: str | None
     redis_clock: RedisClock
+    limit: int | None
+    allow_not_found: bool
 
 
 _WORDING: Final = {

@@ -230,3 +230,65 @@ async def test_successes_reset_the_failure_streak(virtual_time: VirtualTimeLoop)
     summary, outcomes, _ = await run_job(flaky, 300, concurrency=1, streak_limit=3)
     assert summary.stopped is None
     assert all(o.status is Status.UPDATED for o in outcomes)
+
+
+# --- ids that are not this account's: the first rows sent all not_found
+
+
+def not_found_except(found: set[str]) -> Script:
+    def script(update: LeadUpdate, attempt: int) -> Reply | Exception:
+        return Reply(200) if update.id in found else Reply(404, "NOT_FOUND", "Lead not found")
+
+    return script
+
+
+async def test_first_rows_all_not_found_stop_the_job_naming_the_id_column(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """A CRM's ids mapped to `id`: the job stops after the first 50 answers, not 2,500 PATCHes."""
+    sender = FakeSender(not_found_except(set()))
+    rows = [{"Lead ID": f"00Q5e00000Ab{i:06d}", "jobTitle": "CTO"} for i in range(2500)]
+    async with BulkUpdater(sender=sender, rate=0, concurrency=4) as updater:
+        summary = await updater.run(rows, columns={"Lead ID": "id"})
+    assert summary.stopped is StopReason.UNKNOWN_IDS
+    message = summary.stop_message or ""
+    assert "first 50 rows sent were all not_found" in message
+    assert "column `Lead ID`" in message
+    assert "`00Q5e00000Ab000000`" in message
+    assert "--allow-not-found" in message
+    assert summary.exit_code == 3
+    assert len(sender.calls) < 50 + 4 * 2
+    assert summary.counts[Status.NOT_FOUND] < 50 + 4 * 2
+    assert summary.counts[Status.ABORTED] + summary.counts[Status.NOT_FOUND] == 2500
+
+
+async def test_one_id_found_among_the_first_rows_lets_the_job_go_on(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """A file whose 49 first leads were deleted is not a file of wrong ids."""
+    summary, outcomes, _ = await run_job(not_found_except({"lead49"}), 200, concurrency=1)
+    assert summary.stopped is None
+    assert outcomes[49].status is Status.UPDATED
+    assert summary.counts[Status.NOT_FOUND] == 199
+
+
+async def test_allow_not_found_sends_every_row(virtual_time: VirtualTimeLoop) -> None:
+    summary, _, sender = await run_job(not_found_except(set()), 200, allow_not_found=True)
+    assert summary.stopped is None
+    assert len(sender.calls) == 200
+    assert summary.counts[Status.NOT_FOUND] == 200
+    assert summary.exit_code == 1
+
+
+async def test_retried_failures_then_not_found_still_count_once_per_row(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """Only final answers of PATCHes count: a 503 retried into a 404 is one `not_found` row."""
+
+    def script(update: LeadUpdate, attempt: int) -> Reply | Exception:
+        return Reply(503) if attempt == 1 else Reply(404, "NOT_FOUND", "Lead not found")
+
+    summary, _, sender = await run_job(script, 49, concurrency=1)
+    assert summary.stopped is None
+    assert summary.counts[Status.NOT_FOUND] == 49
+    assert len(sender.calls) == 98

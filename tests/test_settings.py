@@ -62,6 +62,9 @@ def test_loopback_detection() -> None:
         ({"max_attempts": 0}, "max_attempts: must be 1 or more"),
         ({"timeout": 0}, "timeout: must be more than 0"),
         ({"grace": -1}, "grace: must be 0 or more"),
+        ({"limit": 0}, "limit: must be 1 or more"),
+        ({"limit": 2.5}, "limit: must be a whole number"),
+        ({"allow_not_found": "maybe"}, "allow_not_found: must be true or false"),
     ],
 )
 def test_out_of_range_values_name_the_setting(values: dict[str, object], named: str) -> None:

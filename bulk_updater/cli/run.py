@@ -19,6 +19,7 @@ from ..report import default_report_path
 from ..state import state_path
 from .dryrun import show_dry_run
 from .job import job, log_requests, log_warnings, run_async, signals_exit
+from .jobfile import job_options, read_job, save_job
 from .options import build_settings, dry_run_key, input_options, read_key, settings_options
 from .outputs import check_outputs
 from .summary import (
@@ -98,10 +99,12 @@ def open_source(inputs: dict[str, Any], input_path: str) -> Source:
     help="Also write the summary as JSON here.",
 )
 @settings_options
+@job_options
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request (the key is never shown).")
 def run(**params: Any) -> None:
     """Send one PATCH per row of INPUT (CSV, JSON lines or .xlsx; '-' reads standard input)."""
+    job_file = _job_file(params)
     options = RunOptions(**{name: params.pop(name) for name in RunOptions.__dataclass_fields__})
     inputs = {name: params.pop(name) for name in list(params) if name in _INPUT_NAMES}
     if options.quiet and options.verbose:
@@ -116,6 +119,7 @@ def run(**params: Any) -> None:
                 settings = build_settings(params, dry_run_key(params, options.api_key_file))
                 check_outputs(source, options.report_for(source), *_extra_outputs(options))
                 state = state_path(settings) if settings.skip_unchanged else None
+                job_file.save(source)
                 sys.exit(
                     show_dry_run(source, match=settings.match, quiet=options.quiet, state=state)
                 )
@@ -128,11 +132,40 @@ def run(**params: Any) -> None:
                     f"--resume needs an input file that can be read again; {source.name} cannot"
                 )
             check_outputs(source, options.report_for(source), *_extra_outputs(options))
+            job_file.save(source)
     except ReportLockedError as exc:
         fail(str(exc), EXIT_LOCKED)
     except BulkUpdaterError as exc:
         fail(str(exc))
     _execute(updater, source, options)
+
+
+@dataclass(frozen=True)
+class _JobFile:
+    """The options as given (the command line over `--job`), to save with `--save-job`."""
+
+    params: dict[str, Any]
+    given: set[str]
+    save_to: Path | None
+
+    def save(self, source: Source) -> None:
+        """Once the options proved good: the job file never keeps options that fail."""
+        if self.save_to is None:
+            return
+        if not source.is_stdin and Path(source.path).resolve() == self.save_to.resolve():
+            raise ConfigError(f"--save-job {self.save_to}: is the input file; choose another name")
+        save_job(click.get_current_context(), self.params, self.given, self.save_to)
+
+
+def _job_file(params: dict[str, Any]) -> _JobFile:
+    """`--job` read into `params` (flags given win), `--save-job` kept for later."""
+    try:
+        given = read_job(click.get_current_context(), params)
+    except BulkUpdaterError as exc:
+        fail(str(exc))
+    params.pop("job")
+    save_to = params.pop("save_job")
+    return _JobFile(dict(params), given, save_to)
 
 
 _INPUT_NAMES = frozenset(

@@ -129,11 +129,13 @@ def open_outputs(
     fingerprint: str | None,
     rejects: str | PathLike[str] | None,
     match: str | None = None,
+    limit: int | None = None,
 ) -> tuple[ReportWriter | None, RejectsWriter | None]:
     """The report and rejects files of a run, opened (the input checked first, if a file).
 
     `match` (the job's setting) is kept with how the input was read: resuming with another
-    would send the rest of the rows to other leads than the finished ones went to.
+    would send the rest of the rows to other leads than the finished ones went to. `limit` is
+    kept in the report's meta file: the rows past it were not read.
     """
     options: dict[str, object] = {"match": match or "default"}
     if isinstance(rows, Source):
@@ -144,7 +146,9 @@ def open_outputs(
         options = rows.options() | options
     writer = None
     if report:
-        writer = ReportWriter(report, resume=resume, fingerprint=fingerprint, options=options)
+        writer = ReportWriter(
+            report, resume=resume, fingerprint=fingerprint, options=options, limit=limit
+        )
     if rejects is None:
         return writer, None
     try:

@@ -18,6 +18,7 @@ from typing import Unpack
 from ..client import Sender, SendKitClient
 from ..errors import ConfigError
 from ..inputs import ColumnMap, KeyPlan, Numbered, Rows, Source, numbered
+from ..inputs.schema import id_source
 from ..limits import Limiter, RateStatus, departure_hook, limiter_for
 from ..models import Outcome, Status, StopReason, Summary
 from ..report import ReportWriter
@@ -25,6 +26,7 @@ from ..settings import Options, Settings
 from ..state import Store, state_path
 from .admission import Admission, Rules
 from .emails import MatchByEmail
+from .limit import FirstRows
 from .pipeline import Pipeline
 from .resume import Resume
 from .sink import (
@@ -153,8 +155,9 @@ class BulkUpdater:
         remember = Remember(unchanged) if unchanged is not None else None
         try:
             pipeline = self._new_pipeline(skip, unchanged)
+            pipeline.deliverer.ids_from = _ids_from(rows, keys)
             with self._job(rows, pipeline):
-                items = _numbered(rows, keys, pipeline)
+                items = _numbered(rows, keys, pipeline, self._first_rows(skip))
                 async with contextlib.aclosing(pipeline.outcomes(items)) as outcomes:
                     async for outcome, row in outcomes:
                         if remember is not None:  # before the caller sees it, as a sink would
@@ -241,7 +244,9 @@ class BulkUpdater:
             self._ready_sender()  # before the report is touched
             keys = _keys(rows, columns, ignore_unknown_columns)
             match = self.settings.match
-            writer, rejected = open_outputs(rows, report, resume, fingerprint, rejects, match)
+            writer, rejected = open_outputs(
+                rows, report, resume, fingerprint, rejects, match, self.settings.limit
+            )
         except BaseException:
             if isinstance(rows, Source):
                 rows.close()
@@ -267,23 +272,40 @@ class BulkUpdater:
         if on_outcome is not None:
             sinks.append(Callback(on_outcome))
         started = time.monotonic()
+        first = self._first_rows(finished)
         try:
             pipeline = self._new_pipeline(finished, unchanged)
+            pipeline.deliverer.ids_from = _ids_from(rows, keys)
             with self._job(rows, pipeline):
-                await pipeline.consume(_numbered(rows, keys, pipeline), *handlers(sinks))
+                items = _numbered(rows, keys, pipeline, first)
+                await pipeline.consume(items, *handlers(sinks))
         finally:
             for sink in sinks:
                 sink.close()
         dropped = rows.dropped if isinstance(rows, Source) else list(keys.dropped)
         store = unchanged.store if unchanged is not None else None
-        return _summary(pipeline, tally, time.monotonic() - started, writer, dropped, store)
+        outputs = (writer, store, first)
+        return _summary(pipeline, tally, time.monotonic() - started, dropped, *outputs)
+
+    def _first_rows(self, finished: Container[int] | None) -> FirstRows | None:
+        limit = self.settings.limit
+        return FirstRows(limit, finished) if limit is not None else None
 
 
-def _numbered(rows: Rows, keys: KeyPlan, pipeline: Pipeline) -> Numbered:
-    """The job's rows, each batch shown first to the rules that look ahead (`prefetch`)."""
+def _numbered(rows: Rows, keys: KeyPlan, pipeline: Pipeline, first: FirstRows | None) -> Numbered:
+    """The job's rows (the first ones, with a limit), each batch shown first to the rules that
+    look ahead (`prefetch`)."""
     rules = pipeline.admission
     lookahead = rules.prefetch if isinstance(rules, Rules) and rules.prefetchers else None
-    return numbered(rows, keys, lookahead=lookahead)
+    items = numbered(rows, keys, lookahead=lookahead)
+    return first.cut(items) if first is not None else items
+
+
+def _ids_from(rows: Rows, keys: KeyPlan) -> str:
+    """The column the rows' ids come from, for a message that blames it."""
+    if isinstance(rows, Source):
+        return id_source(rows.header, rows.columns)
+    return id_source(None, keys.mapping)
 
 
 def _keys(rows: Rows, columns: Mapping[str, str] | None, ignore_unknown: bool) -> KeyPlan:
@@ -296,9 +318,10 @@ def _summary(
     pipeline: Pipeline,
     tally: Tally,
     duration: float,
-    writer: ReportWriter | None,
     dropped: list[str],
+    writer: ReportWriter | None,
     store: Store | None,
+    first: FirstRows | None,
 ) -> Summary:
     counters = pipeline.counters
     counts = tally.counts
@@ -319,7 +342,7 @@ def _summary(
         stop_message=message,
         report=str(writer.path) if writer is not None else None,
         earlier={status: n for status, n in tally.earlier.items() if n},
-        warnings=_warnings(writer, store),
+        warnings=_warnings(writer, store, first),
         dropped_columns=dropped,
         state_file=str(store.path) if store is not None else None,
         settled_rate=None if rate is None or rate.settled is None else round(rate.settled, 1),
@@ -334,7 +357,9 @@ def _describe(limiter: Limiter) -> RateStatus | None:
     return describe() if describe is not None else None
 
 
-def _warnings(writer: ReportWriter | None, store: Store | None) -> list[str]:
+def _warnings(
+    writer: ReportWriter | None, store: Store | None, first: FirstRows | None
+) -> list[str]:
     warnings = []
     if writer is not None and writer.unsorted is not None:
         warnings.append(
@@ -343,4 +368,6 @@ def _warnings(writer: ReportWriter | None, store: Store | None) -> list[str]:
         )
     if store is not None and store.problem is not None:
         warnings.append(f"state: {store.problem}")
+    if first is not None and (cut := first.warning()) is not None:
+        warnings.append(cut)
     return warnings

@@ -2,6 +2,7 @@
 
 - `schema`    which column name means which field: the matching rules and the user's map
 - `columns`   a table's header checked once, a record's keys one by one
+- `suggest`   what a refused header suggests: fields close in spelling, id and email by values
 - `values`    how a cell or JSON value becomes a field's value; problems in plain words
 - `items`     what a record becomes (`LeadUpdate`, `ByEmail`, `Invalid`) and its `Row`
 - `records`   CSV records and JSON lines out of a text stream, in bounded memory

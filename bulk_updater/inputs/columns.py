@@ -7,8 +7,8 @@ cannot be sent becomes `Invalid`, with a message naming the column and what it m
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, NoReturn
 
 from ..errors import InputError
 from .items import ByEmail, Invalid, Item, Raw, Row
@@ -20,9 +20,8 @@ from .schema import (
     ColumnMap,
     Kind,
     column_for,
-    hint,
-    unknown_message,
 )
+from .suggest import Sample, hint, title_message, unknown_message
 from .values import (
     by_email,
     label,
@@ -60,7 +59,9 @@ class TablePlan:
     Trailing empty header cells are spreadsheet debris and ignored, and so are leading ones (a
     table that starts in column B: nothing may be written left of it); so are `_status` and
     `_message`, which a `--rejects` file adds. Every unknown column is named in one error, unless
-    `ignore_unknown` leaves them out (`dropped` lists them).
+    `ignore_unknown` leaves them out (`dropped` lists them). Every problem with the header is in
+    that one error: unknown columns, a column without a name, two columns for one field, no id
+    column, and what `sample` (called only then) says of the rows below and of the file's text.
     """
 
     def __init__(
@@ -70,6 +71,7 @@ class TablePlan:
         *,
         mapping: ColumnMap | None = None,
         ignore_unknown: bool = False,
+        sample: Callable[[], Sample] | None = None,
     ) -> None:
         names = [h.strip() for h in header]
         while names and not names[-1]:
@@ -80,53 +82,71 @@ class TablePlan:
         names = names[self.skip :]
         self.names = names
         self.columns: list[Column] = []
-        self.dropped: list[str] = []
-        unknown: list[str] = []
-        for position, heading in enumerate(names, start=1):
-            if not heading:
-                raise InputError(
-                    f"{name}: column {position} of the header has no name; name or remove it"
-                )
+        problems: list[str] = []
+        unknown: list[int] = []
+        for position, heading in enumerate(names):
             column = DROP if heading in REJECTS_COLUMNS else column_for(heading, mapping)
-            if column is None:
-                unknown.append(heading)
-                column = DROP
-            self.columns.append(column)
-        if unknown == names and len(names) == 1:  # one cell: a title above the header, likely
-            raise InputError(
-                f"{name}: the first line, `{names[0]}`{hint(names[0])}, names no column the "
-                "tool knows; the first line must be the header (id or email, and the fields): "
-                f'remove any title lines above it, or say what the column is with --map "{names[0]}'
-                '=FIELD"'
-            )
-        if unknown and not ignore_unknown:
-            raise InputError(f"{name}: {unknown_message(unknown)}")
-        self.dropped = unknown
-        self._check_targets(name)
+            if not heading:
+                problems.append(
+                    f"column {position + 1} of the header has no name; name or remove it"
+                )
+            elif column is None:
+                unknown.append(position)
+            self.columns.append(column or DROP)
+        self.dropped = [names[at] for at in unknown]
         ids = [i for i, c in enumerate(self.columns) if c.kind is Kind.ID]
         emails = [i for i, c in enumerate(self.columns) if c.kind is Kind.EMAIL]
-        if not ids and not emails:
-            raise InputError(
-                f"{name}: no `id` column (nor `email`, to match leads by email); the first "
-                'line must name the columns (lead ids under another name: --map "HEADER=id")'
-            )
         self.id_index = ids[0] if ids else None  # None: the rows are matched by email
         self.email_index = emails[0] if emails else None
+        problems += self._twice()
+        if (unknown and not ignore_unknown) or not (ids or emails):
+            self._refuse(name, problems, unknown, mapping, sample, ignore_unknown)
+        if problems:
+            _refuse(name, problems, sample)
 
-    def _check_targets(self, name: str) -> None:
+    def _refuse(
+        self,
+        name: str,
+        problems: list[str],
+        unknown: list[int],
+        mapping: ColumnMap | None,
+        sample: Callable[[], Sample] | None,
+        ignore_unknown: bool,
+    ) -> NoReturn:
+        """Refuse the header, saying everything wrong with it at once."""
+        seen = sample() if sample is not None else Sample()
+        if len(unknown) == len(self.names):  # nothing known: a title above the header, likely
+            title = title_message(self.names, seen, mapping)
+            if title is not None:
+                _refuse(name, [title], lambda: seen)
+        if unknown and not ignore_unknown:
+            has_id = self.id_index is not None
+            notes = [hint(self.names[at], seen.column(self.skip + at), has_id=has_id)
+                     for at in unknown]  # fmt: skip
+            problems.insert(0, unknown_message((self.names[at] for at in unknown), notes))
+        if self.id_index is None and self.email_index is None:
+            problems.append(
+                "no `id` column (nor `email`, to match leads by email); the first line must name "
+                'the columns (lead ids under another name: --map "HEADER=id")'
+            )
+        _refuse(name, problems, lambda: seen)
+
+    def _twice(self) -> list[str]:
         """Two columns meaning one field would make one of them lose silently: refuse."""
         seen: dict[Column, str] = {}
+        problems = []
         for heading, column in zip(self.names, self.columns, strict=True):
             if column.kind is Kind.DROP:
                 continue
             if column in seen:
                 other = seen[column]
                 what = "appears twice" if other == heading else f"and `{other}` both mean {column}"
-                raise InputError(
-                    f"{name}: column `{heading}` {what} in the header; keep one "
+                problems.append(
+                    f"column `{heading}` {what} in the header; keep one "
                     f'(or drop one with --map "{heading}=-")'
                 )
             seen[column] = heading
+        return problems
 
     def plan(self) -> list[str]:
         """`Job Title → jobTitle` per column, for `--dry-run`."""
@@ -187,6 +207,17 @@ class TablePlan:
         return validate(data, rid, email)
 
 
+def _refuse(name: str, problems: list[str], sample: Callable[[], Sample] | None) -> NoReturn:
+    """One error for every problem found, with what is wrong with the file's text too."""
+    seen = sample() if sample is not None else Sample()
+    if seen.text_problem is not None:
+        problems = [*problems, seen.text_problem]
+    if len(problems) == 1:
+        raise InputError(f"{name}: {problems[0]}")
+    listed = "; ".join(f"{n}) {problem}" for n, problem in enumerate(problems, start=1))
+    raise InputError(f"{name}: {len(problems)} problems, to fix before any row is sent: {listed}")
+
+
 class KeyPlan:
     """The columns of JSON-lines and dict records, resolved key by key (and remembered)."""
 
@@ -227,7 +258,8 @@ class KeyPlan:
                 elif type(key) is not str:
                     problem = problem or f"column {key!r}: a column name must be a string"
                 elif not self.ignore_unknown:
-                    problem = problem or f"unknown column `{key}`{hint(key)}"
+                    seen = [] if value is None else [label(value)]
+                    problem = problem or f"unknown column `{key}`{hint(key, seen)}"
                 elif len(self.dropped) < 100:
                     self.dropped[key] = None
                 continue

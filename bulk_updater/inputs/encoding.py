@@ -12,7 +12,7 @@ import codecs
 import hashlib
 import io
 from dataclasses import dataclass
-from typing import IO, Final
+from typing import IO, Any, Final
 
 from ..errors import ConfigError, InputError
 
@@ -99,15 +99,30 @@ def scan(path: str, encoding: Encoding, name: str, *, any_line_end: bool = False
     """sha256 of the file, raising `InputError` at the first line not valid in `encoding`
     (lines end in LF, or with `any_line_end` in LF, CRLF or CR, as `text()` splits them)."""
     digest = hashlib.sha256()
+    problem = _first_problem(path, encoding, any_line_end, digest)
+    if problem is not None:
+        raise InputError(f"{name}: {problem}")
+    return digest.hexdigest()
+
+
+def text_problem(path: str, encoding: Encoding, *, any_line_end: bool = False) -> str | None:
+    """What `scan()` would refuse the file for (its first bad line, and what to do), or None."""
+    return _first_problem(path, encoding, any_line_end, None)
+
+
+def _first_problem(
+    path: str, encoding: Encoding, any_line_end: bool, digest: Any | None
+) -> str | None:
     decoder = codecs.getincrementaldecoder(encoding.codec)("strict")
     lines, after_cr = 1, False
     with open(path, "rb") as file:
         while chunk := file.read(_CHUNK):
-            digest.update(chunk)
+            if digest is not None:
+                digest.update(chunk)
             try:
                 decoded = decoder.decode(chunk)
             except UnicodeDecodeError as exc:
-                raise InputError(_bad_text(name, encoding, lines, exc, any_line_end)) from None
+                return _bad_text(encoding, lines, exc, any_line_end)
             lines += decoded.count("\n")
             if any_line_end and "\r" in decoded:  # a CR not followed by LF ends a line too
                 lines += decoded.count("\r") - decoded.count("\r\n")
@@ -116,13 +131,11 @@ def scan(path: str, encoding: Encoding, name: str, *, any_line_end: bool = False
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
-            raise InputError(_bad_text(name, encoding, lines, exc, any_line_end)) from None
-    return digest.hexdigest()
+            return _bad_text(encoding, lines, exc, any_line_end)
+    return None
 
 
-def _bad_text(
-    name: str, encoding: Encoding, lines: int, exc: UnicodeDecodeError, any_line_end: bool
-) -> str:
+def _bad_text(encoding: Encoding, lines: int, exc: UnicodeDecodeError, any_line_end: bool) -> str:
     before = exc.object[: exc.start]
     line = lines + before.count(b"\n")
     if any_line_end:
@@ -130,8 +143,8 @@ def _bad_text(
     byte = exc.object[exc.start : exc.start + 1].hex().upper()
     if encoding.is_utf8 and encoding.how == "default":
         return (
-            f"{name}: line {line} is not UTF-8 text (byte 0x{byte}); the file was saved in "
+            f"line {line} is not UTF-8 text (byte 0x{byte}); the file was saved in "
             "another encoding: if it comes from Excel on Windows, pass --encoding cp1252 "
             "(or the encoding it was saved in)"
         )
-    return f"{name}: line {line} is not valid {encoding} text (byte 0x{byte}); check --encoding"
+    return f"line {line} is not valid {encoding} text (byte 0x{byte}); check --encoding"

@@ -9,7 +9,6 @@ for anything else the user says what a column is with a `ColumnMap` (`--map "HEA
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -66,6 +65,8 @@ def normal(name: str) -> str:
 
 
 _BY_NORMAL: Final = {normal(column.field): column for column in _FIELDS}
+#: Each field's name as compared (`jobtitle`) -> as written (`jobTitle`).
+FIELD_NAMES: Final = {name: column.field for name, column in _BY_NORMAL.items()}
 _CUSTOM_NORMAL: Final = normal(CUSTOM_PREFIX)
 
 
@@ -140,30 +141,14 @@ def column_for(name: str, mapping: ColumnMap | None = None) -> Column | None:
     return field_column(name)
 
 
-def nearest(name: str) -> str | None:
-    """The field a person most likely meant by an unknown name, for a hint; None if none."""
-    key = normal(name)
-    if not key:
-        return None
-    contained = [c.field for n, c in _BY_NORMAL.items() if n in key and len(n) >= 2]
-    if contained:  # "Phone Number" holds phone, "Lead ID" holds id
-        return max(contained, key=len)
-    close = difflib.get_close_matches(key, list(_BY_NORMAL), n=1, cutoff=0.6)
-    return _BY_NORMAL[close[0]].field if close else None
-
-
-def hint(name: str) -> str:
-    """' (did you mean `jobTitle`?)' when there is a nearest field, else ''."""
-    field = nearest(name)
-    return f" (did you mean `{field}`?)" if field else ""
-
-
-UNKNOWN_HELP: Final = (
-    'say what they are with --map "HEADER=FIELD" (FIELD: id, email, a lead field, '
-    "customFields.NAME, or - to drop it), or leave them out with --ignore-unknown-columns"
-)
-
-
-def unknown_message(names: Iterable[str]) -> str:
-    listed = ", ".join(f"`{name}`{hint(name)}" for name in names)
-    return f"unknown column{'s' if ',' in listed else ''} {listed}; {UNKNOWN_HELP}"
+def id_source(names: Iterable[str] | None, mapping: ColumnMap | None = None) -> str:
+    """Where the ids of a table (its header `names`) or of records come from, as a message says
+    it: column `Lead ID` (a column mapped to id, or named so)."""
+    table = names is not None
+    if names is None:  # records: the key the map names, else the keys that mean id by name
+        names = [h for h, c in mapping.entries.items() if c.kind is Kind.ID] if mapping else []
+    for name in names:
+        column = None if name in REJECTS_COLUMNS else column_for(name, mapping)
+        if column is not None and column.kind is Kind.ID:
+            return f"column `{name.strip()}`"
+    return "the searches by email" if table else "column `id`"

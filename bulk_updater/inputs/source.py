@@ -19,10 +19,11 @@ from typing import IO, Any, Final, Literal
 
 from ..errors import ConfigError, InputError
 from .columns import Invalid, KeyPlan, Row, TablePlan
-from .encoding import Encoding, detect, scan, text
+from .encoding import Encoding, detect, scan, text, text_problem
 from .records import MAX_RECORD, Record, json_lines
 from .schema import ColumnMap
-from .tables import CsvTable, sniff_delimiter
+from .suggest import Sample, read_sample
+from .tables import CsvTable, excel_delimiter, sniff_delimiter
 from .xlsx import Workbook, is_zip
 
 log = logging.getLogger("bulk_updater")
@@ -122,8 +123,9 @@ class Source:
         self._rows = self._book.rows()
         for line, cells in self._rows:
             self._table = TablePlan(
-                cells, self.name, mapping=self.columns, ignore_unknown=ignore_unknown
-            )
+                cells, self.name, mapping=self.columns, ignore_unknown=ignore_unknown,
+                sample=self._sample,
+            )  # fmt: skip
             self.header = tuple(cells)
             self._header_line = line
             return
@@ -145,18 +147,34 @@ class Source:
             self._records: Iterator[Record] = json_lines(self._text)
             return
         first = self._text.readline(1 << 16)
-        self.delimiter = _delimiter(delimiter) or sniff_delimiter(first)
+        excel = excel_delimiter(first)  # Excel's `sep=;` line: the delimiter, then the header
+        self.delimiter = _delimiter(delimiter) or excel or sniff_delimiter(first)
         self._csv = CsvTable(self._text, first, self.delimiter, self.name)
         header = self._csv.header()
+        self._sep_line = excel is not None
+        if self._sep_line:
+            header = self._csv.header()
         if self.encoding.is_utf8 and any(_surrogates(cell) for cell in header):
             raise InputError(
                 f"{self.name}: line 1 is not UTF-8 text; the file was saved in another "
                 "encoding: if it comes from Excel on Windows, pass --encoding cp1252"
             )
         self._table = TablePlan(
-            header, self.name, mapping=self.columns, ignore_unknown=ignore_unknown
-        )
+            header, self.name, mapping=self.columns, ignore_unknown=ignore_unknown,
+            sample=self._sample,
+        )  # fmt: skip
         self.header = tuple(header)
+
+    def _sample(self) -> Sample:
+        """The rows below the header and the file's text problem, to word what is wrong with
+        the header (read only then: the source is refused anyway). None of a pipe's: it may wait."""
+        if not self.rereadable:
+            return Sample()
+        if self.format == "xlsx":
+            return read_sample(self._rows)
+        assert self.encoding is not None
+        problem = text_problem(self.path, self.encoding, any_line_end=True)
+        return read_sample(self._csv.rows(), problem)
 
     @property
     def dropped(self) -> list[str]:
@@ -262,7 +280,7 @@ class Source:
             stream = text(raw, encoding, any_line_end=self.format == "csv")
             if self.format == "jsonl":
                 return sum(1 for _, line in json_lines(stream) if line is None or line.strip())
-            return CsvTable.count(stream, self.delimiter or ",")
+            return CsvTable.count(stream, self.delimiter or ",") - self._sep_line
 
 
 def _surrogates(text: str) -> bool:

@@ -16,6 +16,7 @@ from .records import _CHUNK, CsvParser, csv_records
 
 DELIMITERS: Final = (",", ";", "\t", "|")
 _QUOTED: Final = re.compile(r'"[^"]*"')
+_EXCEL_SEP: Final = re.compile(r'"?sep=([^\r\n"])"?[,;\t|]*\r?\n?', re.IGNORECASE)
 
 #: (line, cells), or (line, None) for a record too large, or (line, problem) for one unreadable.
 TableRecord = tuple[int, list[str] | str | None]
@@ -27,6 +28,12 @@ def sniff_delimiter(line: str) -> str:
     counts = {d: bare.count(d) for d in DELIMITERS}
     best = max(DELIMITERS, key=lambda d: counts[d])  # ties go to the earlier: `,` first
     return best if counts[best] else ","
+
+
+def excel_delimiter(line: str) -> str | None:
+    """The delimiter an Excel `sep=;` first line names, or None if `line` is not one."""
+    match = _EXCEL_SEP.fullmatch(line.removeprefix("\ufeff"))
+    return match.group(1) if match else None
 
 
 class _Rewound:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from ..models import LeadUpdate
 from .items import EMAIL_PATTERN, STAND_IN_ID, ByEmail, Invalid, Item
-from .schema import hint
+from .suggest import hint
 
 
 def problem_of(exc: ValidationError) -> str:

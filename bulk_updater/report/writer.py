@@ -1,7 +1,8 @@
 """The report file: one line per row, flushed as rows finish, in input order once the run ends.
 
 Also owns what lives beside a report: its lock (`<report>.lock`, so two runs cannot write one
-report) and its meta file (`<report>.meta.json`, the input's fingerprint that `--resume` checks).
+report) and its meta file (`<report>.meta.json`, the input's fingerprint that `--resume` checks,
+and the `limit` of the run that last wrote it: the rows past it were not read, so not done).
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ def companions(report: str | os.PathLike[str]) -> tuple[Path, Path]:
     return real.with_name(real.name + ".lock"), real.with_name(real.name + ".meta.json")
 
 
+def _with_limit(meta: dict[str, Any], limit: int | None) -> dict[str, Any]:
+    """The meta with the run's `limit`, if it has one (a run of every row has none)."""
+    return meta if limit is None else {**meta, "limit": limit}
+
+
 def default_report_path(input_path: str) -> Path:
     """`<input>.report.csv` beside the input; `bulk-updater.report.csv` here for `-` (standard
     input, or any input that can be read only once, such as a pipe)."""
@@ -67,8 +73,10 @@ class ReportWriter:
         resume: bool = False,
         fingerprint: str | None = None,
         options: Mapping[str, Any] | None = None,
+        limit: int | None = None,
     ) -> None:
-        """`fingerprint` and `options` say which input, read how: `--resume` needs the same."""
+        """`fingerprint` and `options` say which input, read how: `--resume` needs the same.
+        `limit`: the run reads only its first rows (kept in the meta file, for the reader)."""
         self.path = check_report_path(path)
         self.jsonl = is_jsonl(self.path)
         # Through a link, the file itself is locked, written and sorted: the link stays a link,
@@ -88,7 +96,10 @@ class ReportWriter:
                 self._read_finished()
             self._file = self._open(append=resuming)
             if not resuming:
-                self._write_meta(fingerprint, options)
+                self._write_meta(fingerprint, options, limit)
+            elif limit != (meta := self._meta()).get("limit"):  # this run's, as a new run's
+                meta.pop("limit", None)
+                self.meta_path.write_text(json.dumps(_with_limit(meta, limit)) + "\n")
         except OSError as exc:
             self._lock.close()
             raise ConfigError(f"{self.path}: cannot write the report ({exc.strerror})") from None
@@ -108,16 +119,22 @@ class ReportWriter:
             file.flush()
         return file
 
-    def _write_meta(self, fingerprint: str | None, options: Mapping[str, Any] | None) -> None:
+    def _write_meta(
+        self, fingerprint: str | None, options: Mapping[str, Any] | None, limit: int | None
+    ) -> None:
         meta = {"input_sha256": fingerprint, "input_options": dict(options or {})}
-        self.meta_path.write_text(json.dumps(meta) + "\n")
+        self.meta_path.write_text(json.dumps(_with_limit(meta, limit)) + "\n")
 
-    def _check_input(self, fingerprint: str | None, options: Mapping[str, Any] | None) -> None:
+    def _meta(self) -> dict[str, Any]:
         try:
             meta = json.loads(self.meta_path.read_text())
-            stored, read_as = meta.get("input_sha256"), meta.get("input_options")
-        except (OSError, ValueError, AttributeError):
-            stored = read_as = None
+        except (OSError, ValueError):
+            return {}
+        return meta if isinstance(meta, dict) else {}
+
+    def _check_input(self, fingerprint: str | None, options: Mapping[str, Any] | None) -> None:
+        meta = self._meta()
+        stored, read_as = meta.get("input_sha256"), meta.get("input_options")
         if fingerprint is not None and stored != fingerprint:
             raise InputChangedError(
                 f"{self.path}: cannot resume, the input is not the one this report was started "

@@ -39,6 +39,8 @@ def test_input_errors_exit_2_before_any_request(
     [
         (("--rate", "-1"), "rate"),
         (("--concurrency", "0"), "concurrency"),
+        (("--limit", "0"), "--limit: must be 1 or more"),
+        (("--job", "missing.toml"), "--job missing.toml: no such file"),
         (("--report", "out.txt"), "out.txt"),
         (("--no-such-flag",), "no-such-flag"),
     ],

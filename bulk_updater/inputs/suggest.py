@@ -1,0 +1,160 @@
+"""What to suggest for a column the tool does not know, such that following the suggestion can
+never send a file's data to the wrong leads or fields.
+
+- A lead field is suggested when the name is close to it in spelling (`Job Titel`, `compnyName`)
+  or holds it whole (`Phone Number`, `Country/Region`); never for a likeness of meaning or a
+  few shared letters (`Full name`, `CONFIRM_TIME`, `LAST_CHANGED`, `Done?` suggest nothing).
+- `email` only when, besides that, every value of the column seen so far is an email address.
+- `id` only when, besides that, every value seen has the shape of a SendKit lead id: 24 hex
+  characters, the only shape the API's docs show (`API_ID`). Another system's ids (Salesforce's
+  `00Q…` of 15 or 18 characters, Mailchimp's numeric `LEID` or its `EUID`) disagree with that
+  shape: the message says what their values look like instead, so that no one maps them. A
+  column of ids of yet another shape is never suggested either; `--map` still says what it is,
+  and the stop on a first run of `not_found` answers catches a wrong one. Nor is any column
+  suggested as `id` beside a column that already is the id.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from .schema import FIELD_NAMES, ColumnMap, column_for, normal
+
+#: The shape of the API's lead ids, as its docs show them (`665d4e5f6a7b8c9d0e1f2a3b`).
+API_ID: Final = re.compile(r"[0-9a-fA-F]{24}")
+API_ID_SHAPE: Final = "24 hex characters"
+_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+#: How close a name must be to a field's, ignoring case, spaces, `_` and `-` (difflib's ratio):
+#: `First` is firstName (0.71), `LAST_CHANGED` is not lastName (0.63), `Done?` not phone (0.6).
+_CLOSE: Final = 0.7
+_WORDS: Final = re.compile(r"[a-z0-9]+")
+
+
+def nearest(name: str) -> str | None:
+    """The field a name is a near miss of, by its spelling alone; None if none."""
+    key = normal(name)
+    if not key:
+        return None
+    contained = [field for n, field in FIELD_NAMES.items() if n in key and len(n) > 2]
+    if contained:  # "Phone Number" holds phone, "Country/Region" country
+        return max(contained, key=len)
+    if key.endswith("id") or "id" in _WORDS.findall(name.lower()):  # not "Width", "Idea"
+        return "id"  # "Lead ID", "LeadId", "ID Number", Mailchimp's "LEID"
+    close = difflib.get_close_matches(key, list(FIELD_NAMES), n=1, cutoff=_CLOSE)
+    return FIELD_NAMES[close[0]] if close else None
+
+
+def hint(name: str, values: Sequence[str] | None = None, *, has_id: bool = False) -> str:
+    """' (did you mean `jobTitle`?)' when there is a field to suggest, else a word on why the
+    values rule one out, else ''. `values`: some of the column's values (None: none seen, so
+    neither `id` nor `email` is suggested); `has_id`: another column is the id already."""
+    target = nearest(name)
+    seen = [value.strip() for value in values or () if value.strip()]
+    if target == "id":
+        if has_id or not seen:
+            return ""
+        if all(API_ID.fullmatch(value) for value in seen):
+            return " (did you mean `id`?)"
+        return f" (not SendKit lead ids, which are {API_ID_SHAPE}: its values {shape(seen)})"
+    if target == "email":
+        return " (did you mean `email`?)" if seen and all(map(_EMAIL.fullmatch, seen)) else ""
+    return f" (did you mean `{target}`?)" if target else ""
+
+
+def shape(values: Sequence[str]) -> str:
+    """What values look like, in words: `are 18 letters and digits, like `00Q5e000…``."""
+    example = values[0] if len(values[0]) <= 24 else values[0][:21] + "…"
+    lengths = sorted({len(value) for value in values})
+    size = str(lengths[0]) if len(lengths) == 1 else f"{lengths[0]} to {lengths[-1]}"
+    text = "".join(values)
+    if text.isdigit():
+        kind = "digits"
+    elif re.fullmatch(r"[0-9a-fA-F]+", text):
+        kind = "hex characters"
+    elif text.isalnum() and text.isascii():
+        kind = "letters and digits"
+    else:
+        kind = "characters"
+    prefix = _common_start(values)
+    start = f", all starting `{prefix}`" if len(values) > 1 and len(prefix) >= 3 else ""
+    return f"are {size} {kind}{start}, like `{example}`"
+
+
+def _common_start(values: Sequence[str]) -> str:
+    start = values[0]
+    for value in values[1:]:
+        while not value.startswith(start):
+            start = start[:-1]
+    return start
+
+
+UNKNOWN_HELP: Final = (
+    'say what they are with --map "HEADER=FIELD" (FIELD: id, email, a lead field, '
+    "customFields.NAME, or - to drop it), or leave them out with --ignore-unknown-columns"
+)
+
+
+def unknown_message(names: Iterable[str], hints: Sequence[str] | None = None) -> str:
+    """Every unknown column named, each with its `hint` (computed from the name alone if
+    `hints` is not given)."""
+    names = list(names)
+    hints = hints if hints is not None else [hint(name) for name in names]
+    listed = ", ".join(f"`{name}`{note}" for name, note in zip(names, hints, strict=True))
+    return f"unknown column{'s' if len(names) > 1 else ''} {listed}; {UNKNOWN_HELP}"
+
+
+#: Rows after a header read to word a problem with it: enough to see the shape ids share.
+SAMPLE_ROWS: Final = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """The first rows after a table's header, `(line, cells)`, and what is wrong with the file's
+    text (its encoding), if anything: read only to word a problem with the header."""
+
+    rows: list[tuple[int, list[str]]] = field(default_factory=list)
+    text_problem: str | None = None
+
+    def column(self, index: int) -> list[str]:
+        """The values of the column at `index` (of the cells as read), empty ones left out, and
+        rows of one value too: a report's footer or a note, not a record (`Copyright …`)."""
+        return [cells[index] for _, cells in self.rows
+                if index < len(cells) and cells[index].strip() and _filled(cells) > 1]  # fmt: skip
+
+
+def _filled(cells: list[str]) -> int:
+    return sum(1 for cell in cells if cell.strip())
+
+
+def read_sample(records: Iterable[tuple[int, object]], text_problem: str | None = None) -> Sample:
+    """A `Sample` of the first records (a record that is no list of cells is left out)."""
+    rows = [(line, cells) for line, cells in itertools.islice(records, SAMPLE_ROWS)
+            if isinstance(cells, list)]  # fmt: skip
+    return Sample(rows, text_problem)
+
+
+def title_message(names: list[str], sample: Sample, mapping: ColumnMap | None) -> str | None:
+    """The message for a header that names no column and is likely a title above the real
+    header (the first row below with several cells, one a column the tool knows), or None."""
+    first = ", ".join(f"`{n}`" for n in names if n)
+    for line, cells in sample.rows:
+        filled = [cell.strip() for cell in cells if cell.strip()]
+        if len(filled) > 1 and any(column_for(cell, mapping) for cell in filled):
+            shown = ", ".join(f"`{cell}`" for cell in filled[:3]) + (", …" if filled[3:] else "")
+            return (
+                f"the first line, {first}, is a title, not the header: the header looks to be "
+                f"line {line} ({shown}); pass --header-row {line}, or remove the lines above it"
+            )
+    if len(names) != 1:
+        return None
+    return (
+        f"the first line, {first}{hint(names[0])}, names no column the tool knows; the first "
+        "line must be the header (id or email, and the fields): if titles are above it, pass "
+        f"--header-row N (N: the header's line), or say what the column is with --map "
+        f'"{names[0]}=FIELD"'
+    )
