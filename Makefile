@@ -27,8 +27,8 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory lint
 
 lint: $(STAMP)
-	$(BIN)/ruff check bulk_updater tests tools bench
-	$(BIN)/ruff format --check bulk_updater tests tools bench
+	$(BIN)/ruff check bulk_updater tests tools bench docs/examples
+	$(BIN)/ruff format --check bulk_updater tests tools bench docs/examples
 	$(BIN)/mypy bulk_updater
 
 # The default install is what is measured; nginx and redis-server are installed when missing (the
