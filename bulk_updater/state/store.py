@@ -87,7 +87,7 @@ class Store:
         self._run: int | None = None
         self._damaged: set[str] = set()  # the leads whose entries could not be read
         self._damaged_lock = threading.Lock()  # both threads read entries
-        self._lock = None if readonly else RunLock(self.path)
+        self._lock = None if readonly else self._hold()
         try:
             self._reader = self._connect(readonly)
             try:
@@ -100,6 +100,13 @@ class Store:
                 self._lock.release()
             raise
 
+    def _hold(self) -> RunLock:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # lead data: private
+        except OSError as exc:
+            raise StateError(f"{self.path}: the state file cannot be opened ({exc})") from None
+        return RunLock(self.path)
+
     def _connect(self, readonly: bool) -> sqlite3.Connection:
         # SQLite waits up to a second for a lock; `_transaction` goes on waiting, and says so.
         wait = min(self.wait, 1.0)
@@ -108,9 +115,6 @@ class Store:
                 uri = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
                 conn = sqlite3.connect(uri, uri=True, timeout=wait, check_same_thread=False)
             else:
-                self.path.parent.mkdir(
-                    parents=True, exist_ok=True, mode=0o700
-                )  # lead data: private
                 conn = sqlite3.connect(self.path, timeout=wait, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"{self.path}: the state file cannot be opened ({exc})") from None
@@ -182,8 +186,9 @@ class Store:
 
     def _found_damaged(self, lead: str) -> None:
         with self._damaged_lock:
+            first = not self._damaged
             self._damaged.add(lead)
-            if len(self._damaged) == 1:
+            if first:
                 log.warning(
                     "state: %s holds damaged entries (lead %s first); they count as unknown: "
                     "their rows are sent and the entries rewritten",
