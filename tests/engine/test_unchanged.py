@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import logging
 import random
 import sqlite3
 import threading
@@ -413,7 +414,7 @@ async def test_a_state_file_that_cannot_be_started_is_closed(tmp_path: Path) -> 
 
 
 class GatedApi(Api):
-    """An `Api` whose PATCHes wait for `gate` once `started` is set (the run is under way)."""
+    """An `Api` whose PATCHes setting `TitleA` wait for `gate`; `started` once one arrived."""
 
     def __init__(self, leads: dict[str, dict[str, Any]]) -> None:
         super().__init__(leads)
@@ -423,8 +424,9 @@ class GatedApi(Api):
 
     async def send(self, update: LeadUpdate) -> Reply:
         self.arrived.append(str(update.jobTitle))
-        self.started.set()
-        await self.gate.wait()
+        if update.jobTitle == "TitleA":
+            self.started.set()
+            await self.gate.wait()
         return await super().send(update)
 
 
@@ -470,9 +472,17 @@ async def test_a_job_cancelled_while_its_state_file_opens_lets_go_of_it(tmp_path
     Store(path).close()
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")  # the opening thread waits for SQLite's lock
-    job = asyncio.create_task(open_unchanged(Settings.build(state=path), []))
-    while not in_use(path):  # the thread holds the file and waits for SQLite
-        await asyncio.to_thread(threading.Event().wait, 0.01)
+    waiting = threading.Event()
+    handler = logging.Handler()
+    handler.emit = lambda record: waiting.set()  # type: ignore[method-assign]
+    logging.getLogger("bulk_updater").addHandler(handler)
+    try:
+        job = asyncio.create_task(open_unchanged(Settings.build(state=path), []))
+        # the thread holds the file and says it waits for SQLite's lock
+        assert await asyncio.to_thread(waiting.wait, 30)
+    finally:
+        logging.getLogger("bulk_updater").removeHandler(handler)
+    assert in_use(path)
     (opening,) = asyncio.all_tasks() - {job, asyncio.current_task()}
     job.cancel()
     with pytest.raises(asyncio.CancelledError):
