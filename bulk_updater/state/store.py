@@ -87,7 +87,7 @@ class Store:
         self._run: int | None = None
         self._damaged: set[str] = set()  # the leads whose entries could not be read
         self._damaged_lock = threading.Lock()  # both threads read entries
-        self._lock = None if readonly else self._hold()
+        self._run_lock = None if readonly else self._hold()
         try:
             self._reader = self._connect(readonly)
             try:
@@ -96,8 +96,8 @@ class Store:
                 self._reader.close()
                 raise
         except BaseException:
-            if self._lock is not None:
-                self._lock.release()
+            if self._run_lock is not None:
+                self._run_lock.release()
             raise
 
     def _hold(self) -> RunLock:
@@ -268,8 +268,8 @@ class Store:
             self._thread.join()
             self._thread = None
         self._reader.close()
-        if self._lock is not None:
-            self._lock.release()
+        if self._run_lock is not None:
+            self._run_lock.release()
 
     def _write(self) -> None:
         """The writer thread: changes in transactions of at most `every` s or `batch` changes."""

@@ -179,6 +179,15 @@ def test_state_info_without_an_account_lists_every_state_file(tmp_path: Path) ->
     assert second.startswith(f"{other}\n  account: https://api.sendkit.ai, key sha256 0123")
     assert "leads remembered: 0" in second
     assert KEY not in out
+    junk = folder / "junk.sqlite3"
+    junk.write_text("not a database, just text " * 200)
+    code, out, err = cli(env=env, cwd=tmp_path, subcommand="state info")
+    assert code == 2  # said, and the others shown all the same
+    assert (
+        err
+        == f"bulk-updater: error: {junk}: not a bulk-updater state file (file is not a database)\n"
+    )
+    assert out.count("\nstate: ") == 2
 
 
 def test_a_state_file_of_another_account_stops_before_any_request(tmp_path: Path) -> None:
