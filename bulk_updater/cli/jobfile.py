@@ -29,7 +29,7 @@ import click
 from click.core import ParameterSource
 
 from ..errors import ConfigError
-from ..settings import hide_password
+from ..urls import hide_password
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -197,6 +197,7 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
                 rejects=options.rejects)
         )  # fmt: skip
     except (ReportLockedError, StateLockedError) as exc:
+        _write_failed(options, source, report, started_at, str(exc), EXIT_LOCKED)
         fail(str(exc), EXIT_LOCKED)
     except BulkUpdaterError as exc:  # before any request: a changed input, an unreachable Redis
         _write_failed(options, source, report, started_at, str(exc), EXIT_USAGE)

@@ -20,6 +20,9 @@ EXIT_USAGE: Final = 2
 EXIT_ABORTED: Final = 3
 EXIT_LOCKED: Final = 75
 SIGNAL_EXIT: Final = {signal.SIGINT: 130, signal.SIGTERM: 143}
+#: The paths of `--summary-json`, made absolute: a reader elsewhere (a monitor) can find them.
+_PATHS: Final = ("input", "report", "state_file")
+_STDIN: Final = "standard input"  # the `input` of a job reading `-`: no path
 
 
 def exit_code(summary: Summary, signum: int | None) -> int:
@@ -37,6 +40,7 @@ def now_iso() -> str:
 
 def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
     """Replace `path` in one step: a reader sees the old file or the new one, never half."""
+    data = {k: _absolute(v) if k in _PATHS else v for k, v in data.items()}
     folder = path.resolve().parent
     handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -46,6 +50,10 @@ def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _absolute(value: Any) -> Any:
+    return os.path.abspath(value) if isinstance(value, str) and value != _STDIN else value
 
 
 def summary_data(

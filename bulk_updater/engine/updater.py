@@ -205,8 +205,7 @@ class BulkUpdater:
     async def _open_state(self, rows: Rows) -> Unchanged | None:
         if not self.settings.skip_unchanged:
             return None
-        name = rows.name if isinstance(rows, Source) else "(rows from the library)"
-        return await open_unchanged(self.settings, name)
+        return await open_unchanged(self.settings, rows)
 
     @contextlib.contextmanager
     def _job(self, rows: Rows, pipeline: Pipeline) -> Iterator[None]:
@@ -366,8 +365,8 @@ def _warnings(
             f"the report could not be put in input order ({writer.unsorted}); it is complete, "
             "in the order rows finished, and --resume can read it"
         )
-    if store is not None and store.problem is not None:
-        warnings.append(f"state: {store.problem}")
+    if store is not None:
+        warnings.extend(f"state: {warning}" for warning in store.warnings)
     if first is not None and (cut := first.warning()) is not None:
         warnings.append(cut)
     return warnings

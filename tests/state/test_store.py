@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -12,13 +14,16 @@ from pathlib import Path
 import pytest
 
 from bulk_updater.errors import StateError, StateLockedError
-from bulk_updater.state import Store, unknown
+from bulk_updater.state import Account, Store, unknown
+from bulk_updater.state.lock import in_use, lock_path
 from tests.conftest import integrity, remembered
+
+ACCOUNT = Account("http://127.0.0.1:1", "0123456789abcdef")
 
 
 def test_changes_are_merged_into_what_the_file_holds(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite3"
-    store = Store(path, account="http://127.0.0.1:1")
+    store = Store(path, account=ACCOUNT)
     store.begin("night1.csv")
     store.change("a", {"jobTitle": "CTO", "tags": ["vip"], "customFields.x": "1"})
     store.change("a", {"tags": ["smb"], "customFields.y": 2})
@@ -36,7 +41,7 @@ def test_changes_are_merged_into_what_the_file_holds(tmp_path: Path) -> None:
     with contextlib.closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         meta = dict(db.execute("SELECT key, value FROM meta"))
-    assert meta == {"schema": "1", "account": "http://127.0.0.1:1"}
+    assert meta == {"schema": "1", "account": ACCOUNT.label, "key_sha256": ACCOUNT.key}
     assert integrity(path) == "ok"
 
 
@@ -155,4 +160,127 @@ def test_a_lookup_that_fails_knows_nothing(
     with caplog.at_level(logging.WARNING, "bulk_updater"):
         assert store.lookup(["a"]) == {}
     assert "cannot be read" in caplog.text
+    store.close()
+
+
+def test_one_store_at_a_time_holds_a_file(tmp_path: Path) -> None:
+    """Two runs cannot tell whose PATCH the API applied last: the second is refused at once."""
+    path = tmp_path / "s.sqlite3"
+    first = Store(path)
+    assert in_use(path)
+    with pytest.raises(StateLockedError) as refused:
+        Store(path)  # in the same process too
+    assert str(refused.value) == (
+        f"{path}: another run is using this state file (pid {os.getpid()}); try again once it "
+        "is done"
+    )
+    reader = Store(path, readonly=True)  # `state info`, `--dry-run`: read, never held
+    assert reader.info().in_use
+    reader.close()
+    first.close()
+    assert not in_use(path)
+    assert not lock_path(path).exists()  # nothing left behind
+    second = Store(path)
+    second.close()
+
+
+def test_a_lock_file_left_by_a_killed_run_is_taken_over(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    lock_path(path).write_text("999999")  # no process holds it: the kernel dropped the lock
+    assert not in_use(path)
+    store = Store(path)
+    assert lock_path(path).read_text() == str(os.getpid())
+    store.close()
+    assert not lock_path(path).exists()
+
+
+def test_a_lock_file_removed_while_waiting_for_it_is_not_trusted(tmp_path: Path) -> None:
+    """The releasing run removes the file: a run that locked the removed one must lock anew."""
+    path = tmp_path / "s.sqlite3"
+    first = Store(path)
+    stale = os.open(lock_path(path), os.O_RDONLY)  # a second run opened it before the release
+    first.close()
+    fcntl.flock(stale, fcntl.LOCK_EX | fcntl.LOCK_NB)  # and locks it: a file no longer there
+    try:
+        second = Store(path)  # must not count as held by that stale lock
+        assert in_use(path)
+        with pytest.raises(StateLockedError):
+            Store(path)
+        second.close()
+    finally:
+        os.close(stale)
+
+
+def test_a_file_of_another_account_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    Store(path, account=ACCOUNT).close()
+    other_key = Account(ACCOUNT.label, "fedcba9876543210")
+    other_api = Account("http://127.0.0.1:2", ACCOUNT.key)
+    for other in (other_key, other_api):
+        with pytest.raises(StateError) as refused:
+            Store(path, account=other)
+        message = str(refused.value)
+        assert "\n" not in message
+        assert f"another account ({ACCOUNT}; this run: {other})" in message
+        assert f"state forget --state {path}" in message
+    Store(path, account=Account(ACCOUNT.label, None)).close()  # no key to compare: same API
+    Store(path, account=ACCOUNT).close()
+    store = Store(path)
+    assert store.info().account == f"{ACCOUNT.label}, key sha256 {ACCOUNT.key}…"
+    store.forget(None)  # an emptied file is no one's
+    store.close()
+    Store(path, account=other_key).close()
+    with pytest.raises(StateError, match="another account"):
+        Store(path, account=ACCOUNT)
+
+
+def test_a_file_from_before_keys_were_recorded_takes_the_key_of_its_api(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    Store(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as db:  # what the earlier version wrote
+        db.execute("INSERT INTO meta VALUES ('account', ?)", (ACCOUNT.label,))
+        db.commit()
+    with pytest.raises(StateError, match="another account"):
+        Store(path, account=Account("https://api.sendkit.ai", ACCOUNT.key))
+    Store(path, account=ACCOUNT).close()
+    with pytest.raises(StateError, match="another account"):
+        Store(path, account=Account(ACCOUNT.label, "fedcba9876543210"))
+
+
+def test_a_damaged_entry_counts_as_unknown_and_is_rewritten(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = Store(path)
+    store.begin("in.csv")
+    for n in range(5):
+        store.change(f"l{n}", {"city": "x"})
+    store.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("UPDATE leads SET fields = 'oops' WHERE id = 'l0'")
+        db.execute("UPDATE leads SET fields = 5 WHERE id = 'l1'")
+        db.execute("UPDATE leads SET fields = '[1]' WHERE id = 'l2'")
+        db.commit()
+    store = Store(path, every=0.0)
+    assert (store.info().leads, store.info().damaged) == (5, 3)
+    store.begin("in.csv")
+    with caplog.at_level(logging.WARNING, "bulk_updater"):
+        assert store.lookup(["l0", "l1", "l2", "l3"]) == {"l3": {"city": "x"}}
+        assert store.lookup(["l0", "l1", "l4"]) == {"l4": {"city": "x"}}
+        assert store.warnings == [
+            f"{path}: 3 damaged entries counted as unknown: their rows were sent, to be "
+            "remembered afresh"
+        ]
+        store.change("l0", {"city": "y"})
+        seq = store.change("l1", unknown(["city"]))
+        assert store.wait_committed(seq, timeout=10)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"state: {path} holds damaged entries (lead l0 first); they count as unknown: their "
+        "rows are sent and the entries rewritten"
+    ]
+    store.close()
+    held = remembered(path)
+    assert held == {"l0": {"city": "y"}, "l2": [1], "l3": {"city": "x"}, "l4": {"city": "x"}}
+    store = Store(path, readonly=True)
+    assert (store.info().leads, store.info().damaged) == (4, 1)
     store.close()
