@@ -22,6 +22,7 @@ from .columns import Invalid, KeyPlan, Row, TablePlan
 from .encoding import Encoding, detect, scan, text
 from .records import MAX_RECORD, Record, json_lines
 from .schema import ColumnMap
+from .sheet import Oversized
 from .tables import CsvTable, sniff_delimiter
 from .xlsx import Workbook, is_zip
 
@@ -121,6 +122,8 @@ class Source:
         self.sheet = self._book.sheet
         self._rows = self._book.rows()
         for line, cells in self._rows:
+            if any(type(cell) is Oversized for cell in cells):
+                raise InputError(f"{self.name}: the header row is larger than 1 MiB")
             self._table = TablePlan(
                 cells, self.name, mapping=self.columns, ignore_unknown=ignore_unknown
             )
@@ -202,8 +205,11 @@ class Source:
 
     def _sheet_rows(self) -> Iterator[Row]:
         convert = self._table.convert
-        width = len(self._table.columns)
+        width = len(self._table.columns) + self._table.skip
         for number, (line, cells) in enumerate(self._rows, start=1):
+            if any(type(cell) is Oversized for cell in cells):
+                yield Row(number, Invalid("", _TOO_LARGE), line)
+                continue
             if len(cells) < width:  # a sheet's row ends at its last cell with something in it
                 cells = cells + [""] * (width - len(cells))
             yield Row(number, convert(cells), line, tuple(cells))

@@ -129,3 +129,15 @@ def parse_custom_json(cell: str) -> dict[str, Any] | str:
     if not isinstance(value, dict):
         return 'column customFields: must be a JSON object like {"industry": "SaaS"}'
     return value
+
+
+class Typed(str):
+    """A cell's text as shown, and the number or boolean it holds (a workbook's cell), so that
+    a custom field can keep its type while text fields get the text."""
+
+    value: int | float | bool
+
+    def __new__(cls, text: str, value: int | float | bool) -> Typed:
+        typed = super().__new__(cls, text)
+        typed.value = value
+        return typed
