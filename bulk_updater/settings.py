@@ -60,6 +60,17 @@ def hide_password(url: str) -> str:
     return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", url))
 
 
+_SEPARATOR_NAMES: Final = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
+def tags_separator(value: str) -> str:
+    """The character a `--tags-separator` value names (`;`, `comma`, `tab`), or `ValueError`."""
+    separator = _SEPARATOR_NAMES.get(value.strip().lower(), value)
+    if len(separator) != 1 or separator in '"[]\r\n' or separator.isalnum():
+        raise ValueError("give one character that is not a letter, digit or quote, such as , or |")
+    return separator
+
+
 def _setting(
     default: Any,
     description: str,
@@ -165,6 +176,26 @@ class Settings(BaseModel):
         "the clock of the shared schedule: `redis` (the server's `TIME`, one clock for every "
         "host) or `local` (each host's, for a Redis that refuses `TIME` in scripts)",
     )
+
+    tags_separator: str = _setting(
+        ";",
+        "what separates the tags in a `tags` cell (`;` `,` `|` tab, or one character); a cell "
+        "holding another of `,` `;` `|` is invalid rather than sent as one tag",
+        metavar="CHAR",
+    )
+    header_row: int | None = _setting(
+        None,
+        "the row (line) of a CSV or `.xlsx` that names the columns, below title rows; by "
+        "default the first row with anything in it",
+        metavar="N",
+        ge=1,
+        le=1_000_000,
+    )
+
+    @field_validator("tags_separator")
+    @classmethod
+    def _separator(cls, value: str) -> str:
+        return tags_separator(value)
 
     @field_validator("state", mode="before")
     @classmethod
@@ -315,6 +346,9 @@ class Options(TypedDict, total=False):
     state: str | os.PathLike[str] | None
     redis_url: str | None
     redis_clock: RedisClock
+
+    tags_separator: str
+    header_row: int | None
 
 
 _WORDING: Final = {

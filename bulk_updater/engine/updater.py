@@ -276,7 +276,10 @@ class BulkUpdater:
                 sink.close()
         dropped = rows.dropped if isinstance(rows, Source) else list(keys.dropped)
         store = unchanged.store if unchanged is not None else None
-        return _summary(pipeline, tally, time.monotonic() - started, writer, dropped, store)
+        summary = _summary(pipeline, tally, time.monotonic() - started, writer, dropped, store)
+        if isinstance(rows, Source) and rows.notes():  # a footer left out, suspect tags cells
+            summary = summary.model_copy(update={"warnings": [*rows.notes(), *summary.warnings]})
+        return summary
 
 
 def _numbered(rows: Rows, keys: KeyPlan, pipeline: Pipeline) -> Numbered:

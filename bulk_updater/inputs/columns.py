@@ -70,7 +70,9 @@ class TablePlan:
         *,
         mapping: ColumnMap | None = None,
         ignore_unknown: bool = False,
+        tags_separator: str = ";",
     ) -> None:
+        self.tags_separator = tags_separator
         names = [h.strip() for h in header]
         while names and not names[-1]:
             names.pop()
@@ -171,7 +173,7 @@ class TablePlan:
             elif kind is Kind.CUSTOM:
                 custom[column.field] = cell
             elif kind is Kind.TAGS:
-                tags = parse_tags(cell)
+                tags = parse_tags(cell, self.tags_separator)
                 if isinstance(tags, str):
                     return Invalid(rid, tags, email)
                 data["tags"] = tags

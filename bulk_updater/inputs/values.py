@@ -103,8 +103,34 @@ def by_email(data: dict[str, Any], email: str) -> Item:
     return ByEmail(email, checked) if isinstance(checked, LeadUpdate) else checked
 
 
-def parse_tags(cell: str) -> list[str] | str:
-    """The tag list of a cell, or a problem message."""
+#: Characters people separate tags with; one of them in a cell split by another is a list.
+LIKELY_SEPARATORS: Final = (",", ";", "|")
+_QUOTED_LIST: Final = re.compile(r'\s*"[^"]*"\s*(?:,\s*"[^"]*"\s*)*')  # "Customer","VIP"
+_QUOTED: Final = re.compile(r'"([^"]*)"')
+
+
+def other_separator(cell: str, separator: str) -> str | None:
+    """The likely separator, other than `separator`, that a plain tags cell holds; or None."""
+    if cell.lstrip().startswith("[") or _QUOTED_LIST.fullmatch(cell):
+        return None  # a JSON array or a quoted list says where each tag ends
+    return next((s for s in LIKELY_SEPARATORS if s != separator and s in cell), None)
+
+
+def separator_problem(cell: str, other: str, separator: str) -> str:
+    shown = "TAB" if separator == "\t" else separator
+    return (
+        f"column tags: {label(cell)!r} holds `{other}` but tags are separated by `{shown}`: "
+        f"if it is a list, pass --tags-separator '{other}'; to keep `{other}` in a tag, write "
+        'the list as JSON (["a, b", "c"])'
+    )
+
+
+def parse_tags(cell: str, separator: str = ";") -> list[str] | str:
+    """The tag list of a cell (a JSON array, a quoted list, or tags split by `separator`), or a
+    problem message."""
+    if _QUOTED_LIST.fullmatch(cell):
+        tags = [t.strip() for t in _QUOTED.findall(cell) if t.strip()]
+        return tags if tags else f"column tags: no tag in {cell!r}"
     if cell.lstrip().startswith("["):
         try:
             tags = json.loads(cell)
@@ -115,7 +141,10 @@ def parse_tags(cell: str) -> list[str] | str:
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             return "column tags: the JSON array must hold only strings"
         return tags
-    tags = [t.strip() for t in cell.split(";") if t.strip()]
+    other = other_separator(cell, separator)
+    if other is not None:
+        return separator_problem(cell, other, separator)
+    tags = [t.strip() for t in cell.split(separator) if t.strip()]
     return tags if tags else f"column tags: no tag in {cell!r}"
 
 
