@@ -25,8 +25,8 @@ from .records import MAX_RECORD, Record, json_lines
 from .schema import ColumnMap
 from .sheet import Oversized
 from .tablerows import TableRows
-from .tables import CsvTable, TableRecord, skip_lines, sniff_delimiter
-from .xlsx import Workbook, is_zip
+from .tables import CsvTable, skip_lines, sniff_delimiter
+from .xlsx import Workbook, is_zip, table_records
 
 log = logging.getLogger("bulk_updater")
 Format = Literal["csv", "jsonl", "xlsx"]
@@ -238,17 +238,7 @@ class Source:
         return self._kept.rows(self._csv.rows(), self._table.convert)
 
     def _sheet_rows(self) -> Iterator[Row]:
-        return self._kept.rows(self._sheet_records(), self._table.convert)
-
-    def _sheet_records(self) -> Iterator[TableRecord]:
-        width = len(self._table.columns) + self._table.skip
-        for line, cells in self._rows:
-            if any(type(cell) is Oversized for cell in cells):
-                yield line, None
-            elif len(cells) < width:  # a sheet's row ends at its last cell with something in it
-                yield line, cells + [""] * (width - len(cells))
-            else:
-                yield line, cells
+        return self._kept.rows(table_records(self._rows, self._table), self._table.convert)
 
     def _jsonl_rows(self) -> Iterator[Row]:
         from .rows import parse_json_line

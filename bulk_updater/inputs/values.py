@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
+import math
 import re
 from typing import Any, Final
 
 from pydantic import ValidationError
 
-from ..models import LeadUpdate
+from ..models import JsonScalar, LeadUpdate, ValueType
 from .items import EMAIL_PATTERN, STAND_IN_ID, ByEmail, Invalid, Item
 from .schema import hint
 
@@ -170,3 +172,49 @@ class Typed(str):
         typed = super().__new__(cls, text)
         typed.value = value
         return typed
+
+
+_NUMBER: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_TRUE: Final = frozenset({"true", "yes", "y", "1"})
+_FALSE: Final = frozenset({"false", "no", "n", "0"})
+
+#: A custom field's value, or the problem with it (in words that follow `column NAME: `).
+Converted = tuple[JsonScalar, str | None]
+
+
+def custom_value(cell: str, kind: ValueType | None) -> Converted:
+    """A custom field's value from a cell: the number or boolean a workbook's cell holds, else
+    its text; with a type from the map, the cell read as that type."""
+    if kind is None:
+        return (cell.value, None) if isinstance(cell, Typed) else (cell, None)
+    if kind == "text":
+        return str(cell), None
+    held = cell.value if isinstance(cell, Typed) else None
+    text = cell.strip()
+    if kind == "boolean":
+        if isinstance(held, bool):
+            return held, None
+        if text.lower() in _TRUE or text.lower() in _FALSE:
+            return text.lower() in _TRUE, None
+        return None, f"{label(text)!r} is not true or false (true/false, yes/no or 1/0)"
+    if kind == "date":
+        return _date(text)
+    number = held if isinstance(held, int | float) and not isinstance(held, bool) else None
+    if number is None and _NUMBER.fullmatch(text):
+        number = float(text) if any(c in text for c in ".eE") else int(text)
+    if number is None or not math.isfinite(number):
+        return None, f"{label(text)!r} is not a number (write it as 1201 or 12.5, no separators)"
+    if kind == "integer":
+        if isinstance(number, float) and not number.is_integer():
+            return None, f"{label(text)!r} is not a whole number"
+        return int(number), None
+    return number, None
+
+
+def _date(text: str) -> Converted:
+    try:
+        if "T" in text or " " in text:
+            return _dt.datetime.fromisoformat(text).isoformat(), None
+        return _dt.date.fromisoformat(text).isoformat(), None
+    except ValueError:
+        return None, f"{label(text)!r} is not a date written as YYYY-MM-DD"

@@ -18,8 +18,11 @@ from typing import IO, Any, Final
 from xml.etree.ElementTree import ParseError
 
 from ..errors import InputError
-from .cells import Styles, cell_text
-from .sheet import Broken, SharedStrings, SheetRows, TooMuchText
+from .cells import Styles, Unsaved, cell_text
+from .columns import TablePlan
+from .schema import Kind
+from .sheet import Broken, Oversized, SharedStrings, SheetRows, TooMuchText
+from .tables import TableRecord
 
 #: openpyxl warns about parts it drops in read-only mode (data validation, styles): noise here.
 warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl(\.|$)")
@@ -199,3 +202,29 @@ def _formats(book: Any) -> list[str]:
         else:
             formats.append("General")  # a style id missing from styles.xml
     return formats
+
+
+def table_records(rows: Iterator[tuple[int, list[str]]], table: TablePlan) -> Iterator[TableRecord]:
+    """A sheet's rows as a table's records: each as wide as the header, `None` for a row too
+    large, a problem for a formula with no saved value in a column that is sent."""
+    width = len(table.columns) + table.skip
+    for line, cells in rows:
+        if any(type(cell) is Oversized for cell in cells):
+            yield line, None
+        elif any(type(cell) is Unsaved for cell in cells) and (found := _unsaved(cells, table)):
+            yield line, found
+        elif len(cells) < width:  # a sheet's row ends at its last cell with something in it
+            yield line, cells + [""] * (width - len(cells))
+        else:
+            yield line, cells
+
+
+def _unsaved(cells: list[str], table: TablePlan) -> str | None:
+    for at, cell in enumerate(cells[table.skip :]):
+        sent = at < len(table.columns) and table.columns[at].kind is not Kind.DROP
+        if type(cell) is Unsaved and sent:
+            return (
+                f"column {table.names[at]}: a formula with no saved value (the workbook was "
+                "written by a program); open and save the file in Excel first"
+            )
+    return None

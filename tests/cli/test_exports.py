@@ -217,3 +217,36 @@ def test_a_title_row_above_the_header_with_header_row(tmp_path: Path) -> None:
     assert city == "Oslo"
     lines = read_run_report(tmp_path / "titled.csv.report.csv")
     assert [line["line"] for line in lines] == ["3"]
+
+
+def test_a_workbook_keeps_numbers_and_shows_a_phone_as_excel_does(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["id", "phone", "Employees", "Notes"])
+    sheet.append([IDS[0], 4155553898, 1201, "=A1"])  # a formula in a dropped column
+    sheet["B2"].number_format = "[<=9999999]###-####;(###) ###-####"
+    path = tmp_path / "hand-made.xlsx"
+    book.save(path)
+    with SandboxThread(LEADS, api_key=KEY) as sb:
+        code, out, err = cli(path, "--base-url", sb.url, "--map", "Employees=customFields.keep",
+                             "--map", "Notes=-", cwd=tmp_path)  # fmt: skip
+        lead = sb.state.leads[IDS[0]]
+    assert code == 0, out + err
+    assert lead["phone"] == "(415) 555-3898"
+    assert lead["customFields"]["keep"] == 1201  # a number, not the text "1201"
+
+
+def test_a_csv_column_typed_in_the_map(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text(f"id,Employees\n{IDS[0]},250\n{IDS[1]},many\n", encoding="utf-8")
+    with SandboxThread(LEADS, api_key=KEY) as sb:
+        code, out, err = cli(path, "--base-url", sb.url, "--map",
+                             "Employees=customFields.employees:number", cwd=tmp_path)  # fmt: skip
+        leads = sb.state.leads
+    assert code == 1, out + err
+    assert leads[IDS[0]]["customFields"]["employees"] == 250
+    assert "employees" not in leads[IDS[1]]["customFields"]
+    lines = read_run_report(tmp_path / "people.csv.report.csv")
+    assert lines[1]["status"] == "invalid"
+    assert "'many' is not a number" in lines[1]["message"]

@@ -122,7 +122,10 @@ def is_scalar(value: object) -> bool:
 
 
 def csv_tags(cell: str) -> list[str] | None:
-    """`a;b` or a JSON array of strings; None when the cell is malformed."""
+    """`a;b`, a quoted list `"a","b"` or a JSON array of strings; None when the cell is
+    malformed, or holds `,` or `|` outside those forms (a list written another way)."""
+    if re.fullmatch(r'\s*"[^"]*"\s*(,\s*"[^"]*"\s*)*', cell):
+        return [t.strip() for t in re.findall(r'"([^"]*)"', cell) if t.strip()] or None
     if cell.lstrip().startswith("["):
         try:
             value = json.loads(cell)
@@ -130,6 +133,8 @@ def csv_tags(cell: str) -> list[str] | None:
             return None
         if isinstance(value, list) and all(isinstance(t, str) for t in value) and sendable(value):
             return value
+        return None
+    if "," in cell or "|" in cell:
         return None
     tags = [t.strip() for t in cell.split(";") if t.strip()]
     return tags or None
