@@ -166,6 +166,7 @@ class SheetRows(_Parser):
         self._size = 0  # of the row's text so far
         self._capture = False
         self._inline = self._phonetic = 0
+        self._valued = False
         self.dimension: int | None = None  # the last row, as the sheet says of itself
 
     def __iter__(self) -> Iterator[tuple[int, list[RawCell]]]:
@@ -191,6 +192,7 @@ class SheetRows(_Parser):
             name == "t" and self._inline and not self._phonetic
         ):
             self._capture = True
+            self._valued = self._valued or name == "v"
         elif name == "f":
             self._cell.formula = True
         elif name == "is":
@@ -207,6 +209,7 @@ class SheetRows(_Parser):
         style = attrs.get("s", "0")
         self._cell = RawCell(column, attrs.get("t", "n"), _number(style) if style else 0, None)
         self._parts = []
+        self._valued = False  # whether it has a `<v>`, even an empty one
 
     def end(self, name: str) -> None:
         if name in ("v", "t"):
@@ -219,8 +222,10 @@ class SheetRows(_Parser):
             cell, self._cell = self._cell, None
             if cell.value is not OVERSIZED and self._parts:
                 cell.value = "".join(self._parts)
-            elif cell.value is None and cell.kind == "inlineStr":
-                cell.value = ""
+            elif cell.value is None and (
+                cell.kind == "inlineStr" or (cell.kind == "str" and self._valued)
+            ):
+                cell.value = ""  # empty text (a formula's saved "" too), not a missing value
             if len(self._cells) < MAX_COLUMNS:
                 self._cells.append(cell)
         elif name == "row":

@@ -30,8 +30,11 @@ warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl(\.|$)"
 _ZIP_MAGIC: Final = (b"PK\x03\x04", b"PK\x05\x06")
 _OLE_MAGIC: Final = bytes.fromhex("D0CF11E0A1B11AE1")  # .xls, and encrypted Office files
 _RESAVE: Final = "open it in Excel and save it as an Excel Workbook (.xlsx), or export it as CSV"
+#: What openpyxl raises for a package it cannot read.
 _BROKEN: Final = (ParseError, zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError,
-                  TypeError, IndexError, AttributeError, OSError)  # fmt: skip
+                  TypeError, IndexError, AttributeError)  # fmt: skip
+#: What reading a sheet raises for one that cannot be read (a bad CRC is a `BadZipFile`).
+_DAMAGED: Final = (Broken, zipfile.BadZipFile, zlib.error, EOFError)
 #: The parts openpyxl reads whole (as trees), and how large (unpacked) each may be. A zip entry
 #: never unpacks to more than it declares (`zipfile` stops there), so the check holds.
 _WHOLE_PARTS: Final = ("[Content_Types].xml", "xl/workbook.xml", "xl/_rels/workbook.xml.rels",
@@ -156,7 +159,7 @@ class Workbook:
                     cells = self._cells(raw)
                     if cells:
                         yield number, cells
-        except (Broken, *_BROKEN) as exc:
+        except _DAMAGED as exc:
             raise InputError(
                 f"{self.path}: the workbook is damaged after row {number} ({exc})"
             ) from None

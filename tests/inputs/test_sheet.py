@@ -152,3 +152,18 @@ def test_hostile_xml_is_refused_with_one_line(tmp_path: Path, part: bytes, messa
     path = hostile(tmp_path / "bad.xlsx", [part], strings(100))
     with pytest.raises(InputError, match=message):
         list(Source(path))
+
+
+def test_a_formula_saved_as_empty_text_is_an_empty_cell_not_a_missing_value(
+    tmp_path: Path,
+) -> None:
+    row = (
+        b"<row>" + inline("lead1") + inline("Oslo")
+        + b'<c t="str"><f>IF(1,"","")</f><v></v></c><c><f>1+1</f><v/></c></row>'
+    )  # fmt: skip
+    part = f"<worksheet {NS}><sheetData><row>".encode() + inline("id") + inline("city")
+    part += inline("region") + inline("score") + b"</row>" + row + b"</sheetData></worksheet>"
+    columns = {"region": "customFields.region", "score": "customFields.score"}
+    (only,) = list(Source(hostile(tmp_path / "f.xlsx", [part], strings(100)), columns=columns))
+    message = only_invalid(only.item).message  # Excel saves "" as text; a script saves nothing
+    assert message.startswith("column score: a formula with no saved value")
