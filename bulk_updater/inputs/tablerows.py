@@ -134,5 +134,6 @@ class TableRows:
             )
         if self.footer:
             listed = ", ".join(f"`{label(text)}`" for text in self.footer)
-            notes.append(f"footer left out ({len(self.footer)} rows after the last): {listed}")
+            rows = f"{len(self.footer)} row{'s' if len(self.footer) > 1 else ''}"
+            notes.append(f"footer left out ({rows} after the last): {listed}")
         return notes

@@ -194,19 +194,6 @@ def test_tags_written_with_commas_are_never_sent_as_one_tag(tmp_path: Path) -> N
     assert tags == ["vip", "enterprise"]
 
 
-def test_the_dry_run_shows_each_tag_list_and_what_tags_do(tmp_path: Path) -> None:
-    path = tmp_path / "members.csv"
-    path.write_text(
-        f'"Lead ID",TAGS\n"{IDS[0]}","""Customer"",""VIP"""\n"{IDS[1]}","[]"\n', encoding="utf-8"
-    )
-    code, out, err = cli(path, "--dry-run", "--map", "Lead ID=id", "--map", "TAGS=tags",
-                         cwd=tmp_path)  # fmt: skip
-    assert code == 0, out + err
-    assert "tags: 2: `Customer`, `VIP`" in out
-    assert "tags: none (the lead's tags are cleared)" in out
-    assert out.count("replaces a lead's whole tag list") == 1
-
-
 def test_a_title_row_above_the_header_with_header_row(tmp_path: Path) -> None:
     path = tmp_path / "titled.csv"
     path.write_text(f"Leads export 2026-12-01\nid,city\n{IDS[0]},Oslo\n", encoding="utf-8")
