@@ -29,7 +29,18 @@ Record = tuple[int, list[str] | str | None]
 
 
 def _filled(cells: list[str]) -> int:
-    return sum(1 for cell in cells if cell.strip())
+    """How many cells hold something: 0, 1, or 2 for two or more (all a row needs to know)."""
+    found = 0
+    for cell in cells:
+        if cell and not cell.isspace():
+            found += 1
+            if found == 2:
+                break
+    return found
+
+
+def _blank(cell: str) -> bool:
+    return not cell or cell.isspace()
 
 
 def _through_empty(held: list[tuple[int, list[str]] | None]) -> Iterator[Record]:
@@ -52,6 +63,7 @@ class TableRows:
         self._mapped = [
             skip + n for n, column in enumerate(columns) if column.kind is not Kind.DROP
         ]
+        self._dropping = skip > 0 or len(self._mapped) < len(columns)
         self._unheaded = skip  # cells left of the table: anything in them is no empty row
         self._width = skip + len(columns)
         tags = [skip + n for n, column in enumerate(columns) if column.kind is Kind.TAGS]
@@ -86,7 +98,7 @@ class TableRows:
         for line, cells in records:
             if isinstance(cells, list):
                 filled = _filled(cells)
-                if not filled or self._empty(cells):
+                if not filled or (self._dropping and self._empty(cells)):
                     if held:
                         held.append(None)
                     after_empty = True
@@ -109,7 +121,7 @@ class TableRows:
         if any(cell.strip() for cell in cells[self._width :]):
             return False
         width = len(cells)
-        return not any(cells[n].strip() for n in self._mapped if n < width)
+        return not any(n < width and not _blank(cells[n]) for n in self._mapped)
 
     def _check_tags(self, line: int, cells: list[str]) -> None:
         at = self._tags

@@ -113,9 +113,10 @@ _QUOTED: Final = re.compile(r'"([^"]*)"')
 
 def other_separator(cell: str, separator: str) -> str | None:
     """The likely separator, other than `separator`, that a plain tags cell holds; or None."""
-    if cell.lstrip().startswith("[") or _QUOTED_LIST.fullmatch(cell):
-        return None  # a JSON array or a quoted list says where each tag ends
-    return next((s for s in LIKELY_SEPARATORS if s != separator and s in cell), None)
+    other = next((s for s in LIKELY_SEPARATORS if s != separator and s in cell), None)
+    if other is None or cell.lstrip().startswith("[") or _QUOTED_LIST.fullmatch(cell):
+        return None  # none, or a JSON array or a quoted list says where each tag ends
+    return other
 
 
 def separator_problem(cell: str, other: str, separator: str) -> str:
@@ -130,7 +131,7 @@ def separator_problem(cell: str, other: str, separator: str) -> str:
 def parse_tags(cell: str, separator: str = ";") -> list[str] | str:
     """The tag list of a cell (a JSON array, a quoted list, or tags split by `separator`), or a
     problem message."""
-    if _QUOTED_LIST.fullmatch(cell):
+    if '"' in cell and _QUOTED_LIST.fullmatch(cell):
         tags = [t.strip() for t in _QUOTED.findall(cell) if t.strip()]
         return tags if tags else f"column tags: no tag in {cell!r}"
     if cell.lstrip().startswith("["):
