@@ -180,13 +180,14 @@ class Settings(BaseModel):
     tags_separator: str = _setting(
         ";",
         "what separates the tags in a `tags` cell (`;` `,` `|` tab, or one character); a cell "
-        "holding another of `,` `;` `|` is invalid rather than sent as one tag",
+        "holding another of `,` `;` `|` is invalid rather than sent as one tag (library: "
+        "`Source(tags_separator=...)`)",
         metavar="CHAR",
     )
     header_row: int | None = _setting(
         None,
         "the row (line) of a CSV or `.xlsx` that names the columns, below title rows; by "
-        "default the first row with anything in it",
+        "default the first row with anything in it (library: `Source(header_row=...)`)",
         metavar="N",
         ge=1,
         le=1_000_000,
