@@ -62,22 +62,22 @@ class _Parser:
         self.parser.StartElementHandler = self._start_element
         self.parser.EndElementHandler = self._end_element
         self.parser.CharacterDataHandler = self._data
-        self._seen = 0  # where the last event started, in bytes of the part
-        self._fed = 0  # bytes of the part given to expat
+        self._heard = False  # whether expat reported anything during the chunk being parsed
+        self._quiet = 0  # bytes fed since expat last reported anything
 
     def _doctype(self, *_: object) -> None:
         raise Broken("it holds a DTD, which no workbook has")
 
     def _start_element(self, name: str, attrs: dict[str, str]) -> None:
-        self._seen = self.parser.CurrentByteIndex
+        self._heard = True
         self.start(name.rpartition(" ")[2], attrs)
 
     def _end_element(self, name: str) -> None:
-        self._seen = self.parser.CurrentByteIndex
+        self._heard = True
         self.end(name.rpartition(" ")[2])
 
     def _data(self, data: str) -> None:
-        self._seen = self.parser.CurrentByteIndex
+        self._heard = True  # text comes in pieces as it is fed: a long one is never held whole
         self.text(data)
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
@@ -92,12 +92,13 @@ class _Parser:
     def feed(self) -> bool:
         """Parse one more chunk; False at the end of the part."""
         chunk = self.part.read(_CHUNK)
-        self._fed += len(chunk)
+        self._heard = False
         try:
             self.parser.Parse(chunk, not chunk)
         except expat.ExpatError as exc:
             raise Broken(f"{expat.errors.messages[exc.code]} at line {exc.lineno}") from None
-        if self._fed - self._seen > MARKUP:  # expat holds a token that long: refuse it
+        self._quiet = 0 if self._heard else self._quiet + len(chunk)
+        if self._quiet > MARKUP:  # expat is holding one token that long: refuse it
             raise Broken(f"a tag larger than {MARKUP >> 20} MiB")
         return bool(chunk)
 

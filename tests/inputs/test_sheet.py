@@ -145,6 +145,7 @@ def test_a_row_of_many_cells_over_1_mib_in_all_is_invalid(tmp_path: Path) -> Non
     [
         (b'<!DOCTYPE w [<!ENTITY a "aaaa">]><worksheet/>', "holds a DTD"),
         (b'<worksheet><c r="' + b"A" * (2 * MIB) + b'"/></worksheet>', "a tag larger than 1 MiB"),
+        (b"<worksheet><!--" + b"c" * (2 * MIB) + b"--></worksheet>", "a tag larger than 1 MiB"),
         (b"<worksheet><sheetData><row>", "damaged"),
     ],
 )
