@@ -88,3 +88,13 @@ def test_a_separator_must_be_one_character(tmp_path: Path, separator: str) -> No
     path = write(tmp_path / "s.csv", f"id,tags\n{LEAD},a\n")
     with pytest.raises(ConfigError, match="--tags-separator"):
         Source(path, tags_separator=separator)
+
+
+def test_pipedrive_labels_with_a_comma_separator(tmp_path: Path) -> None:
+    path = write(tmp_path / "people.csv", (
+        "Person - ID,Person - Name,Person - Labels\n"
+        f'{LEAD},Ann,"VIP, Hot lead"\n'
+    ))  # fmt: skip
+    columns = {"Person - ID": "id", "Person - Name": "firstName", "Person - Labels": "tags"}
+    (row,) = list(Source(path, columns=columns, tags_separator=","))
+    assert only_update(row.item).tags == ("VIP", "Hot lead")
