@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -25,6 +25,9 @@ TEXT_FIELDS: Final = (
     "state",
     "country",
 )
+#: The types a custom field's column can be given (`--map "Employees=customFields.n:number"`).
+ValueType = Literal["number", "integer", "boolean", "date", "text"]
+VALUE_TYPES: Final[tuple[ValueType, ...]] = ("number", "integer", "boolean", "date", "text")
 _ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
 #: Control characters no lead field may hold (tab, line feed and carriage return may).
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")

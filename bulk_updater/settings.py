@@ -56,6 +56,17 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
+_SEPARATOR_NAMES: Final = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
+def tags_separator(value: str) -> str:
+    """The character a `--tags-separator` value names (`;`, `comma`, `tab`), or `ValueError`."""
+    separator = _SEPARATOR_NAMES.get(value.strip().lower(), value)
+    if len(separator) != 1 or separator in '"[]\r\n' or separator.isalnum():
+        raise ValueError("give one character that is not a letter, digit or quote, such as , or |")
+    return separator
+
+
 def _setting(
     default: Any,
     description: str,
@@ -173,6 +184,27 @@ class Settings(BaseModel):
         f"go on when the first {NOT_FOUND_STOP} rows sent are all `not_found` (without it the "
         "job stops, exit 3: ids that no lead of the account has were likely mapped wrongly)",
     )
+
+    tags_separator: str = _setting(
+        ";",
+        "what separates the tags in a `tags` cell (`;` `,` `|` tab, or one character); a cell "
+        "holding another of `,` `;` `|` is invalid rather than sent as one tag (library: "
+        "`Source(tags_separator=...)`)",
+        metavar="CHAR",
+    )
+    header_row: int | None = _setting(
+        None,
+        "the row (line) of a CSV or `.xlsx` that names the columns, below title rows; by "
+        "default the first row with anything in it (library: `Source(header_row=...)`)",
+        metavar="N",
+        ge=1,
+        le=1_000_000,
+    )
+
+    @field_validator("tags_separator")
+    @classmethod
+    def _separator(cls, value: str) -> str:
+        return tags_separator(value)
 
     @field_validator("state", mode="before")
     @classmethod
@@ -332,6 +364,9 @@ class Options(TypedDict, total=False):
     redis_clock: RedisClock
     limit: int | None
     allow_not_found: bool
+
+    tags_separator: str
+    header_row: int | None
 
 
 _WORDING: Final = {

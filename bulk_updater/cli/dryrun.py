@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Final
 
 import click
 
@@ -31,6 +32,7 @@ def show_dry_run(
     is read, never written.
     """
     valid = invalid = 0
+    tags = False  # whether an example sets tags: then say once what that does
     shown: list[str] = []
     bad: list[str] = []
     emails = LeadSet()  # the distinct emails a real run would search for
@@ -58,6 +60,9 @@ def show_dry_run(
             if len(shown) < examples:
                 body = json.dumps(item.body(), ensure_ascii=False)
                 shown.append(f"  row {row}: PATCH /v1/leads/{target} {body}")
+                if item.tags is not None:
+                    tags = True
+                    shown[-1] += "\n    tags: " + _tag_list(item.tags)
     finally:
         emails.close()
         if preview is not None:
@@ -69,13 +74,28 @@ def show_dry_run(
             _echo(f"would search for {searches} distinct emails, one search each")
         if shown:
             _echo("would send, for example:\n" + "\n".join(shown))
+        if tags:
+            _echo(_TAGS_REPLACE)
         if bad:
             more = f" (and {invalid - len(bad)} more)" if invalid > len(bad) else ""
             _echo(f"invalid rows{more}:\n" + "\n".join(bad))
+        for note in source.notes():
+            _echo(f"note: {note}")
         if preview is not None:
             _echo(_sync_line(preview))
         _echo("nothing was sent")
     return EXIT_OK if invalid == 0 else EXIT_ROWS
+
+
+_TAGS_REPLACE: Final = (
+    "`tags` replaces a lead's whole tag list: tags it has that the row does not list are removed"
+)
+
+
+def _tag_list(tags: tuple[str, ...]) -> str:
+    if not tags:
+        return "none (the lead's tags are cleared)"
+    return f"{len(tags)}: " + ", ".join(f"`{tag}`" for tag in tags)
 
 
 def _describe(source: Source) -> None:

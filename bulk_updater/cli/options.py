@@ -81,7 +81,8 @@ def input_options(command: F) -> F:
             "column_map",
             multiple=True,
             metavar="HEADER=FIELD",
-            help="Say what a column is: FIELD is id, email, a lead field, customFields.NAME, "
+            help="Say what a column is: FIELD is id, email, a lead field, customFields.NAME "
+            "(customFields.NAME:number, :integer, :boolean, :date or :text types its values), "
             "or - to drop it (repeatable).",
         ),
         click.option(

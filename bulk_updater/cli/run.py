@@ -107,6 +107,7 @@ def run(**params: Any) -> None:
     job_file = _job_file(params)
     options = RunOptions(**{name: params.pop(name) for name in RunOptions.__dataclass_fields__})
     inputs = {name: params.pop(name) for name in list(params) if name in _INPUT_NAMES}
+    inputs.update({name: params[name] for name in _READING if params.get(name) is not None})
     if options.quiet and options.verbose:
         fail("-q and -v cannot be used together; choose one")
     redact = log_requests() if options.verbose else None
@@ -171,6 +172,8 @@ def _job_file(params: dict[str, Any]) -> _JobFile:
 _INPUT_NAMES = frozenset(
     {"format", "column_map", "ignore_unknown_columns", "delimiter", "encoding", "sheet"}
 )
+#: Settings that also say how to read the input: given to `Source` as well.
+_READING = ("tags_separator", "header_row")
 
 
 def _extra_outputs(options: RunOptions) -> tuple[Path | None, Path | None]:

@@ -284,7 +284,10 @@ class BulkUpdater:
         dropped = rows.dropped if isinstance(rows, Source) else list(keys.dropped)
         store = unchanged.store if unchanged is not None else None
         outputs = (writer, store, first)
-        return _summary(pipeline, tally, time.monotonic() - started, dropped, *outputs)
+        summary = _summary(pipeline, tally, time.monotonic() - started, dropped, *outputs)
+        if isinstance(rows, Source) and rows.notes():  # a footer left out, suspect tags cells
+            summary = summary.model_copy(update={"warnings": [*rows.notes(), *summary.warnings]})
+        return summary
 
     def _first_rows(self, finished: Container[int] | None) -> FirstRows | None:
         limit = self.settings.limit

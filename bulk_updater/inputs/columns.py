@@ -24,6 +24,7 @@ from .schema import (
 from .suggest import Sample, hint, title_message, unknown_message
 from .values import (
     by_email,
+    custom_value,
     label,
     parse_custom_json,
     parse_tags,
@@ -72,7 +73,9 @@ class TablePlan:
         mapping: ColumnMap | None = None,
         ignore_unknown: bool = False,
         sample: Callable[[], Sample] | None = None,
+        tags_separator: str = ";",
     ) -> None:
+        self.tags_separator = tags_separator
         names = [h.strip() for h in header]
         while names and not names[-1]:
             names.pop()
@@ -81,6 +84,7 @@ class TablePlan:
         self.skip = next((n for n, heading in enumerate(names) if heading), 0)
         names = names[self.skip :]
         self.names = names
+        self.types = [mapping.type_of(h) if mapping is not None else None for h in names]
         self.columns: list[Column] = []
         problems: list[str] = []
         unknown: list[int] = []
@@ -180,7 +184,8 @@ class TablePlan:
                 return Invalid(rid, f"the row has {len(cells)} cells but the header {width}", email)
         data: dict[str, Any] = {"id": rid, "email": email}
         custom: dict[str, Any] = {}
-        for heading, column, cell in zip(self.names, self.columns, cells, strict=False):
+        typed = zip(self.names, self.columns, cells, self.types, strict=False)
+        for heading, column, cell, value_type in typed:
             kind = column.kind
             if not cell or kind in (Kind.ID, Kind.EMAIL, Kind.DROP):
                 continue
@@ -189,9 +194,12 @@ class TablePlan:
             if kind is Kind.TEXT:
                 data[column.field] = cell
             elif kind is Kind.CUSTOM:
-                custom[column.field] = cell
+                value, problem = custom_value(cell, value_type)
+                if problem is not None:
+                    return Invalid(rid, f"column {heading}: {problem}", email)
+                custom[column.field] = value
             elif kind is Kind.TAGS:
-                tags = parse_tags(cell)
+                tags = parse_tags(cell, self.tags_separator)
                 if isinstance(tags, str):
                     return Invalid(rid, tags, email)
                 data["tags"] = tags

@@ -16,7 +16,7 @@ from enum import Enum
 from typing import Final
 
 from ..errors import ConfigError
-from ..models import TEXT_FIELDS
+from ..models import TEXT_FIELDS, VALUE_TYPES, ValueType
 
 CUSTOM_PREFIX: Final = "customFields."
 #: Columns the reader leaves alone: the status and message a `--rejects` file adds.
@@ -100,7 +100,11 @@ class ColumnMap:
 
     def __init__(self, entries: Mapping[str, str] | None = None) -> None:
         self.entries: dict[str, Column] = {}
+        self.types: dict[str, ValueType] = {}  # `customFields.n:number`: the value's type
         for header, target in (entries or {}).items():
+            target, kind = _typed(header, target)
+            if kind is not None:
+                self.types[header.strip().casefold()] = kind
             column = DROP if target.strip() == "-" else field_column(target)
             if column is None:
                 raise ConfigError(
@@ -122,6 +126,10 @@ class ColumnMap:
             entries[header] = target
         return cls(entries)
 
+    def type_of(self, name: str) -> ValueType | None:
+        """The type the map gives the column `name`'s values, if any."""
+        return self.types.get(name.strip().casefold())
+
     def get(self, name: str) -> Column | None:
         name = name.strip()
         return self.entries.get(name) or self._folded.get(name.casefold())
@@ -131,7 +139,23 @@ class ColumnMap:
 
     def describe(self) -> str:
         """A stable text of the map, for `--resume` to tell whether it changed."""
-        return ";".join(f"{h}={c}" for h, c in sorted(self.entries.items()))
+        typed = {h.casefold(): f":{t}" for h, t in self.types.items()}
+        return ";".join(
+            f"{h}={c}{typed.get(h.casefold(), '')}" for h, c in sorted(self.entries.items())
+        )
+
+
+def _typed(header: str, target: str) -> tuple[str, ValueType | None]:
+    """`customFields.n:number` → (`customFields.n`, `number`); a target with no type as is."""
+    field, colon, kind = target.rpartition(":")
+    if not colon or kind.strip() not in VALUE_TYPES:
+        return target, None
+    column = field_column(field)
+    if column is None or column.kind is not Kind.CUSTOM:
+        raise ConfigError(
+            f"--map {header}={target}: a type (:{kind.strip()}) is for customFields.<name> only"
+        )
+    return field, VALUE_TYPES[VALUE_TYPES.index(kind.strip())]
 
 
 def column_for(name: str, mapping: ColumnMap | None = None) -> Column | None:

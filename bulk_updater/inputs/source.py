@@ -18,13 +18,16 @@ from collections.abc import Iterator, Mapping
 from typing import IO, Any, Final, Literal
 
 from ..errors import ConfigError, InputError
+from ..settings import tags_separator as separator_of
 from .columns import Invalid, KeyPlan, Row, TablePlan
 from .encoding import Encoding, detect, scan, text, text_problem
 from .records import MAX_RECORD, Record, json_lines
 from .schema import ColumnMap
+from .sheet import Oversized
 from .suggest import Sample, read_sample
-from .tables import CsvTable, excel_delimiter, sniff_delimiter
-from .xlsx import Workbook, is_zip
+from .tablerows import TableRows
+from .tables import CsvTable, excel_delimiter, skip_lines, sniff_delimiter
+from .xlsx import Workbook, is_zip, table_records
 
 log = logging.getLogger("bulk_updater")
 Format = Literal["csv", "jsonl", "xlsx"]
@@ -47,6 +50,8 @@ class Source:
     `columns` maps headers to fields (`{"Lead ID": "id", "Owner": "-"}`), `ignore_unknown_columns`
     leaves out columns that mean no field instead of refusing the file. `delimiter`, `encoding`
     and `sheet` override what is found in the file (the first sheet of a workbook).
+    `tags_separator` splits a `tags` cell; `header_row` is the line (the sheet's row) of the
+    header when title rows are above it.
     """
 
     def __init__(
@@ -59,8 +64,17 @@ class Source:
         delimiter: str | None = None,
         encoding: str | None = None,
         sheet: str | None = None,
+        tags_separator: str = ";",
+        header_row: int | None = None,
     ) -> None:
         path = os.fspath(path)
+        try:
+            self.tags_separator = separator_of(tags_separator)
+        except ValueError as exc:
+            raise ConfigError(f"--tags-separator {tags_separator!r}: {exc}") from None
+        if header_row is not None and not 1 <= header_row <= 1_000_000:
+            raise ConfigError(f"--header-row {header_row}: give a line number, 1 or more")
+        self.header_row = header_row
         self.path = path
         self.name = "standard input" if path == "-" else path
         self.is_stdin = path == "-"
@@ -121,16 +135,35 @@ class Source:
         self._book = Workbook(self.path, sheet)
         self.sheet = self._book.sheet
         self._rows = self._book.rows()
+        given = self.header_row
         for line, cells in self._rows:
-            self._table = TablePlan(
-                cells, self.name, mapping=self.columns, ignore_unknown=ignore_unknown,
-                sample=self._sample,
-            )  # fmt: skip
-            self.header = tuple(cells)
+            if given is not None and line < given:
+                continue  # a title row above the header
+            if given is not None and line > given:
+                raise InputError(
+                    f"{self.name}: row {given} of the sheet `{self.sheet}` is empty; "
+                    f"--header-row {given} must be the row that names the columns"
+                )
+            if any(type(cell) is Oversized for cell in cells):
+                raise InputError(f"{self.name}: the header row is larger than 1 MiB")
+            self._plan(cells, ignore_unknown)
             self._header_line = line
             return
-        raise InputError(f"{self.name}: the sheet `{self.sheet}` is empty; the first row must "
+        where = f"has no row {given}" if given is not None else "is empty"
+        raise InputError(f"{self.name}: the sheet `{self.sheet}` {where}; the first row must "
                          "name the columns")  # fmt: skip
+
+    def _plan(self, header: list[str], ignore_unknown: bool) -> None:
+        self._table = TablePlan(
+            header,
+            self.name,
+            mapping=self.columns,
+            ignore_unknown=ignore_unknown,
+            tags_separator=self.tags_separator,
+            sample=self._sample,
+        )
+        self._kept = TableRows(self._table.columns, self._table.skip, self.tags_separator)
+        self.header = tuple(header)
 
     def _open_text(
         self, head: bytes, encoding: str | None, delimiter: str | None, ignore_unknown: bool
@@ -146,24 +179,23 @@ class Source:
             self._keys = KeyPlan(self.columns, ignore_unknown=ignore_unknown)
             self._records: Iterator[Record] = json_lines(self._text)
             return
+        start = self.header_row or 1
+        skip_lines(self._text, start - 1, self.name)  # title rows above the header
         first = self._text.readline(1 << 16)
-        excel = excel_delimiter(first)  # Excel's `sep=;` line: the delimiter, then the header
+        # Excel's `sep=;` first line: the delimiter, then the header (not below title rows)
+        excel = excel_delimiter(first) if self.header_row is None else None
         self.delimiter = _delimiter(delimiter) or excel or sniff_delimiter(first)
-        self._csv = CsvTable(self._text, first, self.delimiter, self.name)
-        header = self._csv.header()
+        self._csv = CsvTable(self._text, first, self.delimiter, self.name, first_line=start)
         self._sep_line = excel is not None
         if self._sep_line:
-            header = self._csv.header()
+            self._csv.header()
+        header = self._csv.header(self.header_row)
         if self.encoding.is_utf8 and any(_surrogates(cell) for cell in header):
             raise InputError(
                 f"{self.name}: line 1 is not UTF-8 text; the file was saved in another "
                 "encoding: if it comes from Excel on Windows, pass --encoding cp1252"
             )
-        self._table = TablePlan(
-            header, self.name, mapping=self.columns, ignore_unknown=ignore_unknown,
-            sample=self._sample,
-        )  # fmt: skip
-        self.header = tuple(header)
+        self._plan(header, ignore_unknown)
 
     def _sample(self) -> Sample:
         """The rows below the header and the file's text problem, to word what is wrong with
@@ -183,6 +215,16 @@ class Source:
             return list(self._keys.dropped)
         return list(self._table.dropped)
 
+    @property
+    def footer(self) -> list[str]:
+        """The footer left out (each row's one cell), once the rows were read."""
+        return [] if self.format == "jsonl" else list(self._kept.footer)
+
+    def notes(self) -> list[str]:
+        """What was left out or looks wrong beside the rows (a footer, tags cells that look
+        like lists), one line each, once the rows were read."""
+        return [] if self.format == "jsonl" else self._kept.notes()
+
     def plan(self) -> list[str]:
         """What each column means (`Job Title → jobTitle`); empty for JSON lines."""
         return [] if self.format == "jsonl" else self._table.plan()
@@ -195,6 +237,8 @@ class Source:
             "delimiter": self.delimiter,
             "sheet": self.sheet,
             "columns": self.columns.describe() or None,
+            **({"tags_separator": self.tags_separator} if self.tags_separator != ";" else {}),
+            **({"header_row": self.header_row} if self.header_row is not None else {}),
         }
 
     def __iter__(self) -> Iterator[Row]:
@@ -209,22 +253,10 @@ class Source:
             self.close()
 
     def _csv_rows(self) -> Iterator[Row]:
-        convert = self._table.convert
-        for number, (line, cells) in enumerate(self._csv.rows(), start=1):
-            if cells is None:
-                yield Row(number, Invalid("", _TOO_LARGE), line)
-            elif isinstance(cells, str):  # the record cannot be read as CSV
-                yield Row(number, Invalid("", cells), line)
-            else:
-                yield Row(number, convert(cells), line, tuple(cells))
+        return self._kept.rows(self._csv.rows(), self._table.convert)
 
     def _sheet_rows(self) -> Iterator[Row]:
-        convert = self._table.convert
-        width = len(self._table.columns)
-        for number, (line, cells) in enumerate(self._rows, start=1):
-            if len(cells) < width:  # a sheet's row ends at its last cell with something in it
-                cells = cells + [""] * (width - len(cells))
-            yield Row(number, convert(cells), line, tuple(cells))
+        return self._kept.rows(table_records(self._rows, self._table), self._table.convert)
 
     def _jsonl_rows(self) -> Iterator[Row]:
         from .rows import parse_json_line
@@ -280,7 +312,14 @@ class Source:
             stream = text(raw, encoding, any_line_end=self.format == "csv")
             if self.format == "jsonl":
                 return sum(1 for _, line in json_lines(stream) if line is None or line.strip())
-            return CsvTable.count(stream, self.delimiter or ",") - self._sep_line
+            start = self.header_row or 1
+            skip_lines(stream, start - 1, self.name)
+            table = CsvTable(stream, stream.readline(1 << 16), self.delimiter or ",", "", start)
+            if self._sep_line:
+                table.header()
+            table.header(self.header_row)
+            kept = TableRows(self._table.columns, self._table.skip, self.tags_separator)
+            return sum(1 for _ in kept.kept(table.rows()))
 
 
 def _surrogates(text: str) -> bool:

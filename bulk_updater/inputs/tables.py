@@ -1,7 +1,7 @@
 """CSV as a table: the delimiter found from the header line, the header, then each record's cells.
 
-A record whose cells are all empty (`,,`, a spreadsheet's empty row) is a blank line: skipped,
-not counted.
+Records after the header come as they are, blank ones too (`,,`, a spreadsheet's empty row):
+`tablerows.py` decides what is a row.
 """
 
 from __future__ import annotations
@@ -55,13 +55,17 @@ def _blank(cells: list[str]) -> bool:
 class CsvTable:
     """The records of a CSV text stream, as cells, split by `delimiter`."""
 
-    def __init__(self, stream: TextIO, first: str, delimiter: str, name: str) -> None:
+    def __init__(
+        self, stream: TextIO, first: str, delimiter: str, name: str, first_line: int = 1
+    ) -> None:
         self.name = name
-        self._records = csv_records(_Rewound(stream, first), delimiter)  # type: ignore[arg-type]
+        rewound = _Rewound(stream, first)
+        self._records = csv_records(rewound, delimiter, start=first_line)  # type: ignore[arg-type]
         self._parser = CsvParser(delimiter)
 
-    def header(self) -> list[str]:
-        for _, text in self._records:
+    def header(self, given: int | None = None) -> list[str]:
+        """The first record with anything in it; with `given` (`--header-row`), that line's."""
+        for line, text in self._records:
             if text is None:
                 raise InputError(f"{self.name}: the header line is larger than 1 MiB")
             try:
@@ -72,6 +76,13 @@ class CsvTable:
                 ) from None
             if cells and not _blank(cells):
                 return cells
+            if given is not None:
+                raise InputError(
+                    f"{self.name}: line {line} is empty; --header-row {given} must be the line "
+                    "that names the columns"
+                )
+        if given is not None:
+            raise InputError(f"{self.name}: has no line {given} (--header-row {given})")
         raise InputError(f"{self.name}: is empty; the first line must name the columns")
 
     def rows(self) -> Iterator[TableRecord]:
@@ -85,16 +96,15 @@ class CsvTable:
             except csv.Error as exc:
                 yield line, f"the row cannot be read as CSV ({exc}); check its quotes"
                 continue
-            if cells and not _blank(cells):
-                yield line, cells
+            yield line, cells
 
-    @staticmethod
-    def count(stream: TextIO, delimiter: str) -> int:
-        """Records after the header, counted as `rows()` would yield them."""
-        first = stream.readline(_CHUNK)
-        table = CsvTable(stream, first, delimiter, "")
-        try:
-            table.header()
-        except InputError:
-            return 0
-        return sum(1 for _ in table.rows())
+
+def skip_lines(stream: TextIO, lines: int, name: str) -> None:
+    """Read past the first `lines` lines (title rows above the header)."""
+    for _ in range(lines):
+        while True:
+            chunk = stream.readline(_CHUNK)
+            if not chunk:
+                raise InputError(f"{name}: has no line {lines + 1} (--header-row {lines + 1})")
+            if chunk.endswith(("\n", "\r")):
+                break

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
+import math
 import re
 from typing import Any, Final
 
 from pydantic import ValidationError
 
-from ..models import LeadUpdate
+from ..models import JsonScalar, LeadUpdate, ValueType
 from .items import EMAIL_PATTERN, STAND_IN_ID, ByEmail, Invalid, Item
 from .suggest import hint
 
@@ -103,8 +105,35 @@ def by_email(data: dict[str, Any], email: str) -> Item:
     return ByEmail(email, checked) if isinstance(checked, LeadUpdate) else checked
 
 
-def parse_tags(cell: str) -> list[str] | str:
-    """The tag list of a cell, or a problem message."""
+#: Characters people separate tags with; one of them in a cell split by another is a list.
+LIKELY_SEPARATORS: Final = (",", ";", "|")
+_QUOTED_LIST: Final = re.compile(r'\s*"[^"]*"\s*(?:,\s*"[^"]*"\s*)*')  # "Customer","VIP"
+_QUOTED: Final = re.compile(r'"([^"]*)"')
+
+
+def other_separator(cell: str, separator: str) -> str | None:
+    """The likely separator, other than `separator`, that a plain tags cell holds; or None."""
+    other = next((s for s in LIKELY_SEPARATORS if s != separator and s in cell), None)
+    if other is None or cell.lstrip().startswith("[") or _QUOTED_LIST.fullmatch(cell):
+        return None  # none, or a JSON array or a quoted list says where each tag ends
+    return other
+
+
+def separator_problem(cell: str, other: str, separator: str) -> str:
+    shown = "TAB" if separator == "\t" else separator
+    return (
+        f"column tags: {label(cell)!r} holds `{other}` but tags are separated by `{shown}`: "
+        f"if it is a list, pass --tags-separator '{other}'; to keep `{other}` in a tag, write "
+        'the list as JSON (["a, b", "c"])'
+    )
+
+
+def parse_tags(cell: str, separator: str = ";") -> list[str] | str:
+    """The tag list of a cell (a JSON array, a quoted list, or tags split by `separator`), or a
+    problem message."""
+    if '"' in cell and _QUOTED_LIST.fullmatch(cell):
+        tags = [t.strip() for t in _QUOTED.findall(cell) if t.strip()]
+        return tags if tags else f"column tags: no tag in {cell!r}"
     if cell.lstrip().startswith("["):
         try:
             tags = json.loads(cell)
@@ -115,7 +144,10 @@ def parse_tags(cell: str) -> list[str] | str:
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             return "column tags: the JSON array must hold only strings"
         return tags
-    tags = [t.strip() for t in cell.split(";") if t.strip()]
+    other = other_separator(cell, separator)
+    if other is not None:
+        return separator_problem(cell, other, separator)
+    tags = [t.strip() for t in cell.split(separator) if t.strip()]
     return tags if tags else f"column tags: no tag in {cell!r}"
 
 
@@ -129,3 +161,61 @@ def parse_custom_json(cell: str) -> dict[str, Any] | str:
     if not isinstance(value, dict):
         return 'column customFields: must be a JSON object like {"industry": "SaaS"}'
     return value
+
+
+class Typed(str):
+    """A cell's text as shown, and the number or boolean it holds (a workbook's cell), so that
+    a custom field can keep its type while text fields get the text."""
+
+    value: int | float | bool
+
+    def __new__(cls, text: str, value: int | float | bool) -> Typed:
+        typed = super().__new__(cls, text)
+        typed.value = value
+        return typed
+
+
+_NUMBER: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_TRUE: Final = frozenset({"true", "yes", "y", "1"})
+_FALSE: Final = frozenset({"false", "no", "n", "0"})
+
+#: A custom field's value, or the problem with it (in words that follow `column NAME: `).
+Converted = tuple[JsonScalar, str | None]
+
+
+def custom_value(cell: str, kind: ValueType | None) -> Converted:
+    """A custom field's value from a cell: the number or boolean a workbook's cell holds, else
+    its text; with a type from the map, the cell read as that type."""
+    if kind is None:
+        return (cell.value, None) if isinstance(cell, Typed) else (cell, None)
+    if kind == "text":
+        return str(cell), None
+    held = cell.value if isinstance(cell, Typed) else None
+    text = cell.strip()
+    if kind == "boolean":
+        if isinstance(held, bool):
+            return held, None
+        if text.lower() in _TRUE or text.lower() in _FALSE:
+            return text.lower() in _TRUE, None
+        return None, f"{label(text)!r} is not true or false (true/false, yes/no or 1/0)"
+    if kind == "date":
+        return _date(text)
+    number = held if isinstance(held, int | float) and not isinstance(held, bool) else None
+    if number is None and _NUMBER.fullmatch(text):
+        number = float(text) if any(c in text for c in ".eE") else int(text)
+    if number is None or not math.isfinite(number):
+        return None, f"{label(text)!r} is not a number (write it as 1201 or 12.5, no separators)"
+    if kind == "integer":
+        if isinstance(number, float) and not number.is_integer():
+            return None, f"{label(text)!r} is not a whole number"
+        return int(number), None
+    return number, None
+
+
+def _date(text: str) -> Converted:
+    try:
+        if "T" in text or " " in text:
+            return _dt.datetime.fromisoformat(text).isoformat(), None
+        return _dt.date.fromisoformat(text).isoformat(), None
+    except ValueError:
+        return None, f"{label(text)!r} is not a date written as YYYY-MM-DD"

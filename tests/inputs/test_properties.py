@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from bulk_updater import Invalid, LeadUpdate, Source
 from bulk_updater.client import dumps
 from bulk_updater.inputs.columns import ByEmail
+from bulk_updater.inputs.tablerows import MAX_FOOTER
 from tests.conftest import TOKEN_ID, write_csv
 
 SETTINGS = settings(
@@ -121,7 +122,10 @@ def is_scalar(value: object) -> bool:
 
 
 def csv_tags(cell: str) -> list[str] | None:
-    """`a;b` or a JSON array of strings; None when the cell is malformed."""
+    """`a;b`, a quoted list `"a","b"` or a JSON array of strings; None when the cell is
+    malformed, or holds `,` or `|` outside those forms (a list written another way)."""
+    if re.fullmatch(r'\s*"[^"]*"\s*(,\s*"[^"]*"\s*)*', cell):
+        return [t.strip() for t in re.findall(r'"([^"]*)"', cell) if t.strip()] or None
     if cell.lstrip().startswith("["):
         try:
             value = json.loads(cell)
@@ -129,6 +133,8 @@ def csv_tags(cell: str) -> list[str] | None:
             return None
         if isinstance(value, list) and all(isinstance(t, str) for t in value) and sendable(value):
             return value
+        return None
+    if "," in cell or "|" in cell:
         return None
     tags = [t.strip() for t in cell.split(";") if t.strip()]
     return tags or None
@@ -396,6 +402,24 @@ def rfc4180(cells: list[str], quote_all: bool) -> str:
     return ",".join(out)
 
 
+def without_footer(
+    records: list[dict[str, str]],
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The records that are rows, and the footer: the one-cell records after the earliest empty
+    record after which come only empty records and at most `MAX_FOOTER` one-cell ones."""
+    filled = [sum(1 for v in r.values() if v.strip()) for r in records]
+    rows = [r for r, n in zip(records, filled, strict=True) if n]  # all empty: a blank line
+    start = len(records)
+    while start and filled[start - 1] <= 1:
+        start -= 1
+    for empty in range(start, len(records)):
+        after = filled[empty + 1 :]
+        if filled[empty] == 0 and after.count(1) <= MAX_FOOTER:
+            footer = [r for r, n in zip(records[empty + 1 :], after, strict=True) if n == 1]
+            return rows[: len(rows) - len(footer)], footer
+    return rows, []
+
+
 @SETTINGS
 @given(
     data=csv_files(),
@@ -421,8 +445,9 @@ def test_csv_every_record_becomes_its_update_or_an_invalid_row(
 
     source = Source(str(path))
     rows = [(row.number, row.item) for row in source]
-    kept = [r for r in records if any(v.strip() for v in r.values())]  # all empty: a blank line
+    kept, footer = without_footer(records)
     assert source.count() == len(kept)
+    assert len(source.footer) == len(footer)
     assert [row for row, _ in rows] == list(range(1, len(kept) + 1))
     for (_, item), record in zip(rows, kept, strict=True):
         check(item, expect_csv(record, id_column))

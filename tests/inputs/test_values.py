@@ -1,0 +1,83 @@
+"""Values as typed: a workbook's number and boolean cells and JSON numbers and booleans keep their
+type in `customFields`; in CSV, `--map "HEADER=customFields.NAME:TYPE"` gives one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulk_updater import ConfigError, Source
+from bulk_updater.inputs import ColumnMap
+from tests.inputs.conftest import jsonl, only_invalid, only_update, write
+
+LEAD = "665d4e5f6a7b8c9d0e1f2a3b"
+PIPEDRIVE = (
+    "Person - ID,Person - Name,Person - Employees,Person - Customer,Person - Renewal,Person - Zip\n"
+)
+TYPED = {
+    "Person - ID": "id",
+    "Person - Name": "firstName",
+    "Person - Employees": "customFields.employees:integer",
+    "Person - Customer": "customFields.customer:boolean",
+    "Person - Renewal": "customFields.renewal:date",
+    "Person - Zip": "customFields.zip:text",
+}
+
+
+def test_a_typed_map_reads_a_pipedrive_export(tmp_path: Path) -> None:
+    path = write(tmp_path / "people.csv", PIPEDRIVE + f"{LEAD},Ann,250,yes,2026-01-31,02134\n")
+    (row,) = list(Source(path, columns=ColumnMap(TYPED)))
+    assert only_update(row.item).customFields == {
+        "employees": 250, "customer": True, "renewal": "2026-01-31", "zip": "02134",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cells", "message"),
+    [
+        ("12 people,yes,2026-01-31", "column Person - Employees: '12 people' is not a number"),
+        ("12.5,yes,2026-01-31", "column Person - Employees: '12.5' is not a whole number"),
+        ("12,maybe,2026-01-31", "column Person - Customer: 'maybe' is not true or false"),
+        ("12,no,31/01/2026", "column Person - Renewal: '31/01/2026' is not a date written as"),
+    ],
+)
+def test_a_value_that_does_not_fit_its_type_is_an_invalid_row(
+    tmp_path: Path, cells: str, message: str
+) -> None:
+    path = write(tmp_path / "people.csv", PIPEDRIVE + f"{LEAD},Ann,{cells},1\n")
+    (row,) = list(Source(path, columns=ColumnMap(TYPED)))
+    assert only_invalid(row.item).message.startswith(message)
+
+
+@pytest.mark.parametrize(("cell", "value"), [("1201", 1201), ("-12.5", -12.5), (" 3e2 ", 300.0)])
+def test_numbers(tmp_path: Path, cell: str, value: Any) -> None:
+    path = write(tmp_path / "n.csv", f"id,Score\n{LEAD},{cell}\n")
+    (row,) = list(Source(path, columns=ColumnMap({"Score": "customFields.score:number"})))
+    assert only_update(row.item).customFields == {"score": value}
+
+
+def test_without_a_type_a_csv_cell_is_text(tmp_path: Path) -> None:
+    path = write(tmp_path / "n.csv", f"id,customFields.score\n{LEAD},1201\n")
+    (row,) = list(Source(path))
+    assert only_update(row.item).customFields == {"score": "1201"}
+
+
+def test_json_numbers_and_booleans_keep_their_type(tmp_path: Path) -> None:
+    path = jsonl(tmp_path / "in.jsonl", {"id": LEAD, "customFields.employees": 250,
+                 "customFields": {"active": True, "ratio": 0.5}})  # fmt: skip
+    (row,) = list(Source(path))
+    assert only_update(row.item).customFields == {"employees": 250, "active": True, "ratio": 0.5}
+
+
+def test_a_type_is_for_custom_fields_only() -> None:
+    with pytest.raises(ConfigError, match=r"a type \(:number\) is for customFields\.<name> only"):
+        ColumnMap.parse(["Phone=phone:number"])
+
+
+def test_a_type_changes_the_map_resume_compares() -> None:
+    plain = ColumnMap.parse(["Employees=customFields.employees"]).describe()
+    typed = ColumnMap.parse(["Employees=customFields.employees:number"]).describe()
+    assert plain != typed
+    assert typed.endswith(":number")
