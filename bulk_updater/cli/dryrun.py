@@ -12,6 +12,7 @@ from ..engine.emails import Match, keyed, normal_email
 from ..inputs import Invalid, Source
 from ..inputs.columns import ByEmail
 from ..state.preview import Preview
+from ..words import counted
 from .summary import EXIT_OK, EXIT_ROWS
 
 
@@ -63,9 +64,11 @@ def show_dry_run(
             preview.close()
     if not quiet:
         _describe(source)
-        click.echo(f"bulk-updater: dry run of {source.name}: {valid} rows valid, {invalid} invalid")
+        valid_rows = counted(valid, "row")
+        click.echo(f"bulk-updater: dry run of {source.name}: {valid_rows} valid, {invalid} invalid")
         if searches:
-            click.echo(f"would search for {searches} distinct emails, one search each")
+            emails_ = counted(searches, "distinct email")
+            click.echo(f"would search for {emails_}, one search each")
         if shown:
             click.echo("would send, for example:\n" + "\n".join(shown))
         if bad:
@@ -94,10 +97,9 @@ def _describe(source: Source) -> None:
 
 def _sync_line(preview: Preview) -> str:
     where = f"state: {preview.path}" if preview.exists else f"no state file yet at {preview.path}"
-    line = (
-        f"with --skip-unchanged: {preview.send + preview.by_email} rows would be sent, "
-        f"{preview.unchanged} unchanged ({where})"
-    )
+    sent = counted(preview.send + preview.by_email, "row would", "rows would")
+    line = f"with --skip-unchanged: {sent} be sent, {preview.unchanged} unchanged ({where})"
     if preview.by_email:
-        line += f"; the {preview.by_email} rows matched by email are counted as sent"
+        by_email = counted(preview.by_email, "row matched by email is", "rows matched by email are")
+        line += f"; the {by_email} counted as sent"
     return line

@@ -9,7 +9,7 @@ report and rejects files of a run.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Container
+from collections.abc import Awaitable, Callable, Container, Mapping
 from os import PathLike
 from typing import Protocol
 
@@ -120,6 +120,13 @@ class RejectsSink(Sink):
 
 
 _NOT_REJECTED = frozenset({Status.UPDATED, Status.SKIPPED, Status.UNCHANGED})
+
+
+def rejected_rows(counts: Mapping[Status, int], earlier: Mapping[Status, int]) -> int:
+    """How many rows a rejects file holds, from a run's counts (`earlier`: on resume, the
+    statuses an earlier run left the skipped rows in, as `RejectsSink` reads them)."""
+    tallies = (counts, earlier)
+    return sum(n for tally in tallies for s, n in tally.items() if s not in _NOT_REJECTED)
 
 
 def open_outputs(

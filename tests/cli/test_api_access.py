@@ -118,7 +118,7 @@ def test_refused_key_stops_the_job_with_exit_3(tmp_path: Path) -> None:
     assert [r["id"] for r in rows] == ids
     assert {r["status"] for r in rows} == {"aborted"}
     assert quiet.code == 3
-    assert "refused" in quiet.err
+    assert "refused" in quiet.out + quiet.err
 
 
 @pytest.mark.parametrize(

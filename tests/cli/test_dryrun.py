@@ -30,3 +30,12 @@ def test_dry_run_with_an_invalid_row_exits_1_and_sends_nothing(tmp_path: Path) -
         assert sb.state.requests == 0
     assert code == 1, out + err
     assert "row 5" in out
+
+
+def test_one_row_and_one_email_read_in_the_singular(tmp_path: Path) -> None:
+    source = tmp_path / "one.csv"
+    source.write_text("email,jobTitle\nava@example.com,CTO\n", encoding="utf-8")
+    code, out, err = cli(source, "--dry-run", "--match", "email", cwd=tmp_path)
+    assert code == 0, out + err
+    assert ": 1 row valid, 0 invalid" in out
+    assert "would search for 1 distinct email, one search each" in out

@@ -28,7 +28,7 @@ from bulk_updater.sandbox import load_leads
 
 from .conftest import ROOT, SAMPLES
 
-FIRST_LINE = re.compile(r"sandbox: serving (\d+) leads at (http://127\.0\.0\.1:\d+)")
+FIRST_LINE = re.compile(r"sandbox: serving (\d+) leads? at (http://127\.0\.0\.1:\d+)")
 SECRET = "sk_live_7fQ2mX9pLr4TzW8cKj3N"
 
 
@@ -185,6 +185,16 @@ def test_an_empty_leads_file_is_warned_about(tmp_path: Path) -> None:
         warning = child.line(child.err)
         assert warning is not None
         assert f"{empty} holds none" in warning
+        assert child.stop() == 0
+
+
+def test_one_lead_is_said_in_the_singular(tmp_path: Path) -> None:
+    one = tmp_path / "one.json"
+    one.write_text('[{"_id": "3c1f33c9df3f71ffa532a3df", "email": "a@b.io"}]', encoding="utf-8")
+    with sandbox("--leads", str(one)) as child:
+        first = child.line(child.out)
+        assert first is not None
+        assert first.startswith("sandbox: serving 1 lead at ")
         assert child.stop() == 0
 
 
