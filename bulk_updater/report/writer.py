@@ -1,13 +1,11 @@
 """The report file: one line per row, flushed as rows finish, in input order once the run ends.
 
-Also owns what lives beside a report: its lock (`<report>.lock`, so two runs cannot write one
-report) and its meta file (`<report>.meta.json`, the input's fingerprint that `--resume` checks).
+Its lock and the input's fingerprint that `--resume` checks are `meta.py`'s.
 """
 
 from __future__ import annotations
 
 import csv
-import fcntl
 import json
 import os
 from collections.abc import Mapping
@@ -15,10 +13,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
 
-from ..errors import ConfigError, InputChangedError, ReportLockedError
+from ..errors import ConfigError, InputChangedError
 from ..models import Outcome
 from . import sort
 from .cells import cell, email_cell, id_cell, one_line
+from .meta import ReportLock, lock_path, meta_path, read_meta, write_meta
 from .resume import FinishedRows, drop_partial_line, is_jsonl, read_statuses
 
 COLUMNS: Final = (
@@ -45,9 +44,9 @@ def check_report_path(path: str | os.PathLike[str]) -> Path:
 
 
 def companions(report: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """The lock and meta files that live beside a report (beside its target, for a link)."""
+    """The lock file beside a report (beside its target, for a link) and its meta file."""
     real = Path(os.path.realpath(report))
-    return real.with_name(real.name + ".lock"), real.with_name(real.name + ".meta.json")
+    return lock_path(real), meta_path(real)
 
 
 def default_report_path(input_path: str) -> Path:
@@ -73,26 +72,26 @@ class ReportWriter:
         # Through a link, the file itself is locked, written and sorted: the link stays a link,
         # and a second run through another name of the same file finds it locked.
         self._real = Path(os.path.realpath(self.path))
-        lock_path, self.meta_path = companions(self.path)
         self.finished = FinishedRows()
         self.unsorted: str | None = None  # why the final sort failed, if it did
         try:
-            self._lock = _lock(lock_path, self.path)
+            self._lock = ReportLock(self._real, self.path)
         except OSError as exc:
             raise ConfigError(f"{self.path}: cannot write the report ({exc.strerror})") from None
         try:
             resuming = resume and self._real.exists() and drop_partial_line(self._real) > 0
+            meta = read_meta(self._real) if resuming else None
             if resuming:
-                self._check_input(fingerprint, options)
+                self._check_input(meta, fingerprint, options)
                 self._read_finished()
+            if not resuming or meta is None or "report" not in meta:  # not yet where it belongs
+                write_meta(self._real, fingerprint, options)
             self._file = self._open(append=resuming)
-            if not resuming:
-                self._write_meta(fingerprint, options)
         except OSError as exc:
-            self._lock.close()
+            self._lock.release()
             raise ConfigError(f"{self.path}: cannot write the report ({exc.strerror})") from None
         except BaseException:
-            self._lock.close()
+            self._lock.release()
             raise
         self.resumed = resuming
 
@@ -107,16 +106,14 @@ class ReportWriter:
             file.flush()
         return file
 
-    def _write_meta(self, fingerprint: str | None, options: Mapping[str, Any] | None) -> None:
-        meta = {"input_sha256": fingerprint, "input_options": dict(options or {})}
-        self.meta_path.write_text(json.dumps(meta) + "\n")
-
-    def _check_input(self, fingerprint: str | None, options: Mapping[str, Any] | None) -> None:
-        try:
-            meta = json.loads(self.meta_path.read_text())
-            stored, read_as = meta.get("input_sha256"), meta.get("input_options")
-        except (OSError, ValueError, AttributeError):
-            stored = read_as = None
+    def _check_input(
+        self,
+        meta: dict[str, Any] | None,
+        fingerprint: str | None,
+        options: Mapping[str, Any] | None,
+    ) -> None:
+        stored = meta.get("input_sha256") if meta is not None else None
+        read_as = meta.get("input_options") if meta is not None else None
         if fingerprint is not None and stored != fingerprint:
             raise InputChangedError(
                 f"{self.path}: cannot resume, the input is not the one this report was started "
@@ -184,7 +181,7 @@ class ReportWriter:
             except OSError as exc:
                 self.unsorted = exc.strerror or str(exc)
         finally:
-            self._lock.close()
+            self._lock.release()
 
     def __enter__(self) -> ReportWriter:
         return self
@@ -196,24 +193,3 @@ class ReportWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _lock(lock_path: Path, report: Path) -> IO[str]:
-    """An exclusive lock tied to this process: the kernel frees it when the process dies."""
-    handle = open(lock_path, "a+")  # noqa: SIM115 - the handle is the lock
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip()
-        handle.close()
-        who = f" (pid {holder})" if holder.isdigit() else ""
-        raise ReportLockedError(
-            f"{report}: another run is writing this report{who}; "
-            "wait for it to finish or use another --report"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
