@@ -377,6 +377,19 @@ def redis_url(_redis_server: RedisServer) -> str:
     return _redis_server.url
 
 
+def unmeasured(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`env` (else this process's environment) for a child that a test may SIGKILL: without
+    coverage's settings, so that coverage leaves it alone.
+
+    Under `make test` every Python child writes a coverage data file as it exits, an SQLite file
+    that coverage writes with its journal off; a SIGKILL in the middle of that write leaves a
+    truncated file that `coverage combine` then reports as "database disk image is malformed".
+    A child a test kills saves nothing anyway.
+    """
+    source = os.environ if env is None else env
+    return {k: v for k, v in source.items() if not k.startswith("COVERAGE")}
+
+
 @pytest.fixture(autouse=True)
 def _state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Every test (and every child it starts) keeps its state, such as what `--resume` checks of

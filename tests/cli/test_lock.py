@@ -72,7 +72,7 @@ def test_lock_left_by_a_killed_run_does_not_block_the_resume(tmp_path: Path) -> 
     report = tmp_path / "report.csv"
     with SandboxThread(leads, api_key=KEY) as sb:
         args = ("--base-url", sb.url, "--report", report)
-        with running(start(source, *args, "--rate", "100", cwd=tmp_path)) as proc:
+        with running(start(source, *args, "--rate", "100", killed=True, cwd=tmp_path)) as proc:
             wait_until(sb, lambda: applied(sb) >= 20, 15, "20 rows applied")
             proc.kill()
             proc.wait(timeout=10)

@@ -23,7 +23,7 @@ from tests.cli.conftest import (
     read_run_report,
     update_row,
 )
-from tests.conftest import make_leads, write_csv
+from tests.conftest import make_leads, unmeasured, write_csv
 
 
 def rewrite_report(report: Path, lines: Sequence[tuple[int, str]], ids: Sequence[str]) -> None:
@@ -189,7 +189,10 @@ def test_input_from_a_pipe_is_read_whole_and_cannot_be_resumed(tmp_path: Path) -
 
     def feed_the_pipe() -> subprocess.Popen[bytes]:
         script = f"open({str(fifo)!r}, 'w').write({body!r})"
-        return subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.DEVNULL)
+        # Killed at the end, maybe as it exits: unmeasured (`tests.conftest.unmeasured`).
+        return subprocess.Popen(
+            [sys.executable, "-c", script], stderr=subprocess.DEVNULL, env=unmeasured()
+        )
 
     with SandboxThread(leads, api_key=KEY) as sb:
         writer = feed_the_pipe()

@@ -101,8 +101,12 @@ def sandbox(*args: str, environ: dict[str, str] | None = None) -> Iterator[Child
     try:
         yield child
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.poll() is None:  # SIGTERM first: the child saves its coverage data whole
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         proc.wait(timeout=20)
         child.close()
 
