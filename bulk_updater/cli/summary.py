@@ -13,6 +13,7 @@ from typing import Any, Final
 from .. import __version__
 from ..engine.sink import rejected_rows
 from ..models import Outcome, Status, StopReason, Summary
+from ..report.cells import one_line
 from ..words import counted
 
 EXIT_OK: Final = 0
@@ -75,12 +76,14 @@ class Problems:
     def take(self, outcome: Outcome) -> None:
         if outcome.status in _FINE or len(self.lines) >= self.keep:
             return
-        who = outcome.id or outcome.email or "?"
-        message = f": {outcome.message}" if outcome.message else ""
+        # What came from the input or the server, shown as one line of plain text.
+        who = one_line(outcome.id or outcome.email or "?")[:_SHOWN]
+        message = f": {one_line(outcome.message)[:_SHOWN]}" if outcome.message else ""
         self.lines.append(f"row {outcome.row} ({who}): {outcome.status.value}{message}")
 
 
 _FINE: Final = frozenset({Status.UPDATED, Status.UNCHANGED, Status.SKIPPED})
+_SHOWN: Final = 200  # characters of an id or a message: the report has them whole
 
 
 def worth_telling(summary: Summary, code: int, *, quiet: bool) -> bool:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bulk_updater import Status, StopReason, Summary
+from bulk_updater import Outcome, Status, StopReason, Summary
 from bulk_updater.cli.summary import (
     EXIT_OK,
     EXIT_ROWS,
+    Problems,
     format_summary,
     next_step,
     worth_telling,
@@ -175,3 +176,15 @@ def test_what_to_run_next(tmp_path: Path) -> None:
         f"fix the rows in {rejects} and run it as the input"
     )
     assert "--rejects PATH" in str(next_step(bad, rereadable=True, rejects=None))
+
+
+def test_the_problems_listed_are_the_first_few_each_on_one_line() -> None:
+    problems = Problems(keep=2)
+    problems.take(Outcome(row=1, id="a1", status=Status.UPDATED))
+    problems.take(Outcome(row=2, id="a\nb", status=Status.INVALID, message="bad\r\nid"))
+    problems.take(Outcome(row=3, id="a3", status=Status.REJECTED, message="x" * 500))
+    problems.take(Outcome(row=4, id="a4", status=Status.NOT_FOUND))
+    assert problems.lines == [
+        "row 2 (a\\x0ab): invalid: bad\\x0d\\x0aid",
+        f"row 3 (a3): rejected: {'x' * 200}",
+    ]
