@@ -3,9 +3,9 @@
 A table (CSV, `.xlsx`) gives a CSV with the input's own header and cells, in the input's own
 delimiter and encoding (its BOM or none, line endings and quoting too), followed by `_status` and
 `_message`; JSON lines and dicts give JSON lines, each record with `_status` and `_message` added,
-in the input's encoding too. The reader
-ignores those two columns, so the file goes back in as the input with the same options. Lines are
-written as rows finish and put in input order when the run ends.
+in the input's encoding too. The reader ignores those two columns, so the file goes back in as the
+input with the same options. Lines are written as rows finish and put in input order when the run
+ends.
 """
 
 from __future__ import annotations
