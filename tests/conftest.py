@@ -28,6 +28,7 @@ import collections
 import contextlib
 import csv
 import json
+import os
 import random
 import re
 import selectors
@@ -374,3 +375,31 @@ def redis_url(_redis_server: RedisServer) -> str:
     """The URL of the suite's Redis, emptied for this test."""
     _redis_server.flush()
     return _redis_server.url
+
+
+def unmeasured(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`env` (else this process's environment) for a child that a test may SIGKILL: without
+    coverage's settings, so that coverage leaves it alone.
+
+    Under `make test` every Python child writes a coverage data file as it exits, an SQLite file
+    that coverage writes with its journal off; a SIGKILL in the middle of that write leaves a
+    truncated file that `coverage combine` then reports as "database disk image is malformed".
+    A child a test kills saves nothing anyway.
+    """
+    source = os.environ if env is None else env
+    return {k: v for k, v in source.items() if not k.startswith("COVERAGE")}
+
+
+@pytest.fixture(autouse=True)
+def _state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test (and every child it starts) keeps its state, such as what `--resume` checks of
+    a report, in a folder of its own, never the user's. Not through `monkeypatch`: a test's own
+    `monkeypatch.undo()` would put the user's folder back."""
+    folder = tmp_path_factory.mktemp("state-home")
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = before

@@ -14,6 +14,7 @@ from ..inputs import Invalid, Source
 from ..inputs.columns import ByEmail
 from ..printable import escape
 from ..state.preview import Preview
+from ..words import counted
 from .summary import EXIT_OK, EXIT_ROWS
 
 
@@ -69,9 +70,10 @@ def show_dry_run(
             preview.close()
     if not quiet:
         _describe(source)
-        _echo(f"bulk-updater: dry run of {source.name}: {valid} rows valid, {invalid} invalid")
+        valid_rows = counted(valid, "row")
+        _echo(f"bulk-updater: dry run of {source.name}: {valid_rows} valid, {invalid} invalid")
         if searches:
-            _echo(f"would search for {searches} distinct emails, one search each")
+            _echo(f"would search for {counted(searches, 'distinct email')}, one search each")
         if shown:
             _echo("would send, for example:\n" + "\n".join(shown))
         if tags:
@@ -121,10 +123,9 @@ def _echo(text: str) -> None:
 
 def _sync_line(preview: Preview) -> str:
     where = f"state: {preview.path}" if preview.exists else f"no state file yet at {preview.path}"
-    line = (
-        f"with --skip-unchanged: {preview.send + preview.by_email} rows would be sent, "
-        f"{preview.unchanged} unchanged ({where})"
-    )
+    sent = counted(preview.send + preview.by_email, "row would", "rows would")
+    line = f"with --skip-unchanged: {sent} be sent, {preview.unchanged} unchanged ({where})"
     if preview.by_email:
-        line += f"; the {preview.by_email} rows matched by email are counted as sent"
+        by_email = counted(preview.by_email, "row matched by email is", "rows matched by email are")
+        line += f"; the {by_email} counted as sent"
     return line

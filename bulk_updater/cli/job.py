@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 
 from ..engine import BulkUpdater
 from ..inputs import Source
-from ..models import Summary
+from ..models import Outcome, Summary
 from ..printable import escape
 from ..progress import Progress
-from .summary import SIGNAL_EXIT
+from .summary import SIGNAL_EXIT, Problems
 
 _T = TypeVar("_T")
 
@@ -112,6 +112,7 @@ async def job(
     updater: BulkUpdater,
     source: Source,
     progress: Progress | None,
+    problems: Problems,
     **run: Any,
 ) -> tuple[Summary, int | None]:
     """Run the job with signal handling: the first signal stops it, a second exits at once."""
@@ -130,7 +131,12 @@ async def job(
     ticker = asyncio.create_task(progress.run()) if progress is not None else None
     try:
         async with updater:
-            on_outcome = progress.update if progress is not None else None
+
+            def on_outcome(outcome: Outcome) -> None:
+                problems.take(outcome)
+                if progress is not None:
+                    progress.update(outcome)
+
             summary = await updater.run(source, on_outcome=on_outcome, **run)
     finally:
         if ticker is not None:

@@ -26,10 +26,13 @@ from .summary import (
     EXIT_ABORTED,
     EXIT_LOCKED,
     EXIT_USAGE,
+    Problems,
     exit_code,
     format_summary,
+    next_step,
     now_iso,
     summary_data,
+    worth_telling,
     write_json_atomically,
 )
 
@@ -100,7 +103,12 @@ def open_source(inputs: dict[str, Any], input_path: str) -> Source:
 )
 @settings_options
 @job_options
-@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Print nothing when every row was updated; else errors and the summary (for cron).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request (the key is never shown).")
 def run(**params: Any) -> None:
     """Send one PATCH per row of INPUT (CSV, JSON lines or .xlsx; '-' reads standard input)."""
@@ -187,8 +195,14 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
         total = source.count()  # None for a pipe: progress then counts without a total
         interval = 0.2 if live else 5.0
         progress = Progress(
-            sys.stderr, total=total, live=live, interval=interval, rate=updater.rate_now
+            sys.stderr,
+            total=total,
+            live=live,
+            interval=interval,
+            rate=updater.rate_now,
+            later=None if live else 60.0,  # a log read later: a line a minute after the first
         )
+    problems = Problems()
     started_at = now_iso()
     report = options.report_for(source)
     if options.summary_json is not None:
@@ -196,7 +210,7 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
         _write_summary(options.summary_json, running)
     try:
         summary, signum = run_async(
-            job(updater, source, progress, report=report, resume=options.resume,
+            job(updater, source, progress, problems, report=report, resume=options.resume,
                 rejects=options.rejects)
         )  # fmt: skip
     except (ReportLockedError, StateLockedError) as exc:
@@ -210,7 +224,7 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
         message = f"{where}: {exc.strerror or exc}; fix it and rerun with --resume"
         _write_failed(options, source, report, started_at, message, EXIT_ABORTED)
         fail(message, EXIT_ABORTED)
-    _finish(summary, signum, source, options, started_at)
+    _finish(summary, signum, source, options, started_at, problems)
 
 
 def _write_failed(
@@ -227,7 +241,12 @@ def _write_failed(
 
 
 def _finish(
-    summary: Summary, signum: int | None, source: Source, options: RunOptions, started_at: str
+    summary: Summary,
+    signum: int | None,
+    source: Source,
+    options: RunOptions,
+    started_at: str,
+    problems: Problems,
 ) -> NoReturn:
     code = exit_code(summary, signum)
     not_read = None
@@ -239,13 +258,16 @@ def _finish(
             summary, code=code, source=source.name, started_at=started_at, not_read=not_read
         )
         _write_summary(options.summary_json, data)
-    if not options.quiet:
-        click.echo(format_summary(summary, not_read=not_read, rejects=options.rejects))
-    else:
-        if summary.stopped is not None and code == EXIT_ABORTED:
-            click.echo(f"bulk-updater: stopped: {escape(summary.stop_message or '')}", err=True)
-        for warning in summary.warnings:
-            click.echo(f"bulk-updater: warning: {escape(warning)}", err=True)
+    if worth_telling(summary, code, quiet=options.quiet):
+        step = next_step(summary, rereadable=source.rereadable, rejects=options.rejects)
+        text = format_summary(
+            summary,
+            not_read=not_read,
+            rejects=options.rejects,
+            problems=problems.lines,
+            next_step=step,
+        )
+        click.echo(text)
     sys.exit(code)
 
 

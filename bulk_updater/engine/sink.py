@@ -9,7 +9,7 @@ report and rejects files of a run.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Container
+from collections.abc import Awaitable, Callable, Container, Mapping
 from os import PathLike
 from typing import Protocol
 
@@ -17,6 +17,7 @@ from ..errors import ConfigError
 from ..inputs import Row, Rows, Source
 from ..models import LeadUpdate, Outcome, Status
 from ..report import FinishedRows, RejectsWriter, ReportWriter
+from ..report.rejects import TextShape, shape_of
 
 OnOutcome = Callable[[Outcome], None] | Callable[[Outcome], Awaitable[None]]
 
@@ -122,6 +123,13 @@ class RejectsSink(Sink):
 _NOT_REJECTED = frozenset({Status.UPDATED, Status.SKIPPED, Status.UNCHANGED})
 
 
+def rejected_rows(counts: Mapping[Status, int], earlier: Mapping[Status, int]) -> int:
+    """How many rows a rejects file holds, from a run's counts (`earlier`: on resume, the
+    statuses an earlier run left the skipped rows in, as `RejectsSink` reads them)."""
+    tallies = (counts, earlier)
+    return sum(n for tally in tallies for s, n in tally.items() if s not in _NOT_REJECTED)
+
+
 def open_outputs(
     rows: Rows,
     report: str | PathLike[str] | None,
@@ -152,20 +160,31 @@ def open_outputs(
     if rejects is None:
         return writer, None
     try:
-        if isinstance(rows, Source) and rows.header is not None:  # a table: CSV, as read
-            encoding = str(rows.encoding) if rows.encoding is not None else "utf-8"
-            delimiter = rows.delimiter or ","
-            table = RejectsWriter(
-                rejects, header=rows.header, delimiter=delimiter, encoding=encoding
-            )
-            return writer, table
-        if isinstance(rows, Source) and rows.encoding is not None:  # JSON lines, in their encoding
-            return writer, RejectsWriter(rejects, header=None, encoding=str(rows.encoding))
-        return writer, RejectsWriter(rejects, header=None)
+        return writer, open_rejects(rejects, rows)
     except BaseException:
         if writer is not None:
             writer.close()
         raise
+
+
+def open_rejects(path: str | PathLike[str], rows: Rows) -> RejectsWriter:
+    """The rejects file of an input, in its encoding, delimiter, BOM, line ending and quoting."""
+    if not isinstance(rows, Source) or (rows.header is None and rows.encoding is None):
+        return RejectsWriter(path, header=None)  # records given in Python: UTF-8 JSON lines
+    encoding = str(rows.encoding) if rows.encoding is not None else "utf-8"
+    shape = None  # a workbook's rejects: UTF-8 CSV with a BOM, as Excel wants
+    if rows.encoding is not None:
+        shape = (
+            shape_of(rows.path, encoding, rows.delimiter)
+            if rows.rereadable
+            else TextShape(None if rows.encoding.how == "BOM" else b"")  # a pipe: read once
+        )
+    if rows.header is not None:  # a table: CSV, as read
+        delimiter = rows.delimiter or ","
+        return RejectsWriter(
+            path, header=rows.header, delimiter=delimiter, encoding=encoding, shape=shape
+        )
+    return RejectsWriter(path, header=None, encoding=encoding, shape=shape)
 
 
 def handlers(

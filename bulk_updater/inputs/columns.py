@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, NoReturn
 
 from ..errors import InputError
+from ..words import counted
 from .items import ByEmail, Invalid, Item, Raw, Row
 from .schema import (
     DROP,
@@ -181,7 +182,9 @@ class TablePlan:
         if len(cells) != width:
             extra = cells[width:]
             if len(cells) < width or any(cell.strip() for cell in extra):
-                return Invalid(rid, f"the row has {len(cells)} cells but the header {width}", email)
+                return Invalid(
+                    rid, f"the row has {counted(len(cells), 'cell')} but the header {width}", email
+                )
         data: dict[str, Any] = {"id": rid, "email": email}
         custom: dict[str, Any] = {}
         typed = zip(self.names, self.columns, cells, self.types, strict=False)

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 from ..settings import Settings
-from .adaptive import Growth, RateController
+from .adaptive import SAME_LEVEL, Growth, RateController
 from .flight import FlightCap, Latencies, needed
 from .headers import Budget, Complaints, RateHint, WindowGuess, read_hint
 from .pacer import Pacer, PausePolicy, Stopped
@@ -48,6 +48,8 @@ log = logging.getLogger("bulk_updater")
 LATENCY_MARGIN: Final = 1.0
 #: Cuts at a `--rate` ceiling after which the summary suggests `--rate auto`.
 HINT_AFTER_CUTS: Final = 2
+#: Cuts at levels further apart than this ratio: the limit is shared or moves, not fixed.
+_FAR_APART: Final = 1.5
 
 
 class Schedule(Protocol):
@@ -117,6 +119,7 @@ class AdaptiveLimiter:
         self._budget_changed = asyncio.Event()
         self._stopped = False
         self._refused: tuple[Reply, float] | None = None  # the latest 429 and its start
+        self._levels: tuple[float, float] | None = None  # lowest, highest cut after the first
 
     @classmethod
     def of(cls, settings: Settings, schedule: Schedule | None = None) -> AdaptiveLimiter:
@@ -251,6 +254,9 @@ class AdaptiveLimiter:
         cut = self.controller.refused(now, started)
         self._steer()
         plateau = self.controller.plateau
+        if cut and plateau is not None and self.controller.cuts > 1:  # the first guesses more
+            low, high = self._levels or (plateau, plateau)
+            self._levels = (min(low, plateau), max(high, plateau))
         if cut and self._shared is not None and plateau is not None:
             self._shared.share_rate(plateau)  # every job of the account starts from it next
         if reply.retry_after is None:  # Retry-After always wins; without it, the headers' reset
@@ -274,8 +280,8 @@ class AdaptiveLimiter:
     def describe(self) -> RateStatus:
         """The rate now, the rate settled at and why, and a hint after repeated cuts."""
         controller = self.controller
-        hint = None
-        if self.ceiling is not None and controller.cuts >= HINT_AFTER_CUTS:
+        hint = self._shared_hint() if controller.cuts >= HINT_AFTER_CUTS else None
+        if hint is None and self.ceiling is not None and controller.cuts >= HINT_AFTER_CUTS:
             accepted = f" (about {controller.plateau:.0f}/s)" if controller.plateau else ""
             hint = (
                 f"429s at --rate {self.ceiling:g}: the API accepts less{accepted}; "
@@ -283,3 +289,24 @@ class AdaptiveLimiter:
             )
         now = asyncio.get_running_loop().time()
         return RateStatus(controller.rate, controller.settled(now), controller.why(), hint)
+
+    def _shared_hint(self) -> str | None:
+        """When the 429s say the limit is shared with another job (they came below the limit the
+        headers state) or moves (they came at levels far apart): `--redis`, not a lower rate."""
+        if self._shared is not None or self._levels is None:
+            return None  # through Redis the limit is shared already, and known to be
+        low, high = self._levels
+        stated, plateau = self.controller.stated, self.controller.plateau
+        below = stated is not None and plateau is not None and plateau < stated * (1 - SAME_LEVEL)
+        if not below and high <= low * _FAR_APART:
+            return None
+        levels = (
+            f"at {low:.0f}/s" if f"{low:.0f}" == f"{high:.0f}" else f"at {low:.0f} to {high:.0f}/s"
+        )
+        why = (
+            f"429s came {levels}, below the limit the API states ({self.controller.stated_why}): "
+            "another job on this key takes its share"
+            if below
+            else f"429s came {levels}: the limit is shared with another job on this key, or moves"
+        )
+        return f"{why}; give every job on the key the same --redis URL to share one budget"

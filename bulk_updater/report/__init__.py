@@ -1,6 +1,8 @@
 """The report: what each row became, written as rows finish and read back by `--resume`.
 
-- `writer`  `ReportWriter`: the file, its lock and meta file, one line per outcome
+- `writer`  `ReportWriter`: the file, one line per outcome
+- `meta`    its lock (hidden, beside it, while a run writes it) and what `--resume` checks (kept
+  in the user's state folder)
 - `cells`   CSV cells a spreadsheet shows as text, never runs as a formula
 - `resume`  an earlier report read back: each row's last status (`FinishedRows`)
 - `sort`    the final rewrite in input order

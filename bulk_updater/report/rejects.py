@@ -1,10 +1,11 @@
 """`--rejects`: the rows that did not end `updated`, as they were read, ready to fix and reload.
 
 A table (CSV, `.xlsx`) gives a CSV with the input's own header and cells, in the input's own
-delimiter and encoding, followed by `_status` and `_message`; JSON lines and dicts give JSON
-lines, each record with `_status` and `_message` added, in the input's encoding too. The reader
-ignores those two columns, so the file goes back in as the input with the same options. Lines are
-written as rows finish and put in input order when the run ends.
+delimiter and encoding (its BOM or none, line endings and quoting too), followed by `_status` and
+`_message`; JSON lines and dicts give JSON lines, each record with `_status` and `_message` added,
+in the input's encoding too. The reader ignores those two columns, so the file goes back in as the
+input with the same options. Lines are written as rows finish and put in input order when the run
+ends.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import io
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from ..errors import ConfigError
 from ..models import Status
@@ -31,6 +33,42 @@ RAW_COLUMN: Final = "_raw"
 
 _WIDE: Final = {"utf-16": ("utf-16-le", b"\xff\xfe"), "utf-32": ("utf-32-le", b"\xff\xfe\x00\x00")}
 _UTF8: Final = ("utf-8", "utf-8-sig")
+# UTF-32 LE's BOM begins with UTF-16 LE's: the longer ones first.
+_BOM_CODECS: Final = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_HEAD: Final = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class TextShape:
+    """How an input file's bytes are laid out beyond its cells, so that its rejects file keeps
+    them and a diff against the input shows only the rows."""
+
+    bom: bytes | None = None  # the input's BOM, b"" for none; None: the encoding's usual one
+    line_end: str = "\n"
+    quote_all: bool = False  # every cell of the header quoted: every cell is written quoted
+
+
+def shape_of(path: str | os.PathLike[str], encoding: str, delimiter: str | None) -> TextShape:
+    """The shape of a text file, from its first line: its BOM, line ending, and quoting."""
+    with open(path, "rb") as file:
+        head = file.read(_HEAD)
+    bom = next((b for b, _ in _BOM_CODECS if head.startswith(b)), b"")
+    codec = next((c for b, c in _BOM_CODECS if b == bom), _codec(encoding)[0])
+    text = head[len(bom) :].decode(codec, errors="replace")
+    end = min((i for i in (text.find("\r"), text.find("\n")) if i >= 0), default=-1)
+    if end < 0:
+        return TextShape(bom)
+    line_end = "\r\n" if text.startswith("\r\n", end) else text[end]
+    first = text[:end]
+    cells = next(csv.reader([first], delimiter=delimiter or ","), [])
+    quoted = (delimiter or ",").join('"' + c.replace('"', '""') + '"' for c in cells)
+    return TextShape(bom, line_end, quote_all=bool(cells) and first == quoted)
 
 
 class RejectsWriter:
@@ -43,7 +81,10 @@ class RejectsWriter:
         header: tuple[str, ...] | None,
         delimiter: str = ",",
         encoding: str = "utf-8-sig",
+        shape: TextShape | None = None,
     ) -> None:
+        """`shape`: the input's BOM, line ending and quoting, kept (by default, LF, the cells
+        quoted only when they must be, and the encoding's usual BOM)."""
         self.path = Path(path)
         self.table = header is not None
         suffixes = (".csv", ".tsv", ".txt") if self.table else (".jsonl", ".ndjson")
@@ -59,8 +100,14 @@ class RejectsWriter:
             names.pop()
         self._keep = [i for i, h in enumerate(names) if h not in REJECTS_COLUMNS]
         self._delimiter = delimiter
+        shape = shape or TextShape()
+        self._line_end = shape.line_end
+        self._quoting: Literal[0, 1] = csv.QUOTE_ALL if shape.quote_all else csv.QUOTE_MINIMAL
         codec, bom = _codec(encoding)
-        if not self.table and not codec.startswith(("utf-16", "utf-32")):
+        if shape.bom is not None:  # the input's own, and the byte order it says
+            bom = shape.bom
+            codec = next((c for b, c in _BOM_CODECS if b == bom and bom), codec)
+        elif not self.table and not codec.startswith(("utf-16", "utf-32")):
             bom = b""  # JSON lines: no UTF-8 BOM, as for the JSON-lines report
         self._codec = codec
         self._index = LineIndex()
@@ -78,9 +125,11 @@ class RejectsWriter:
 
     def _csv(self, cells: list[str]) -> str:
         buffer = io.StringIO()
-        # "\r\n" so that a cell holding a bare CR is quoted too; the line ends in "\n".
-        csv.writer(buffer, delimiter=self._delimiter, lineterminator="\r\n").writerow(cells)
-        return buffer.getvalue()[:-2] + "\n"
+        # "\r\n" so that a cell holding a bare CR is quoted too; the line ends as the input's.
+        csv.writer(
+            buffer, delimiter=self._delimiter, lineterminator="\r\n", quoting=self._quoting
+        ).writerow(cells)
+        return buffer.getvalue()[:-2] + self._line_end
 
     def _encode(self, text: str) -> bytes:
         # Bad UTF-8 read from standard input goes back out as the bytes it was.
@@ -88,11 +137,11 @@ class RejectsWriter:
         return text.encode(self._codec, errors=errors)
 
     def _json(self, record: dict[str, Any]) -> bytes:
-        line = escape_json(json.dumps(record, ensure_ascii=False, default=str)) + "\n"
+        line = escape_json(json.dumps(record, ensure_ascii=False, default=str)) + self._line_end
         try:
             return line.encode(self._codec, errors="surrogateescape")
         except UnicodeEncodeError:  # not all of it fits the encoding: escaped, so nothing is lost
-            return self._encode(json.dumps(record, default=str) + "\n")
+            return self._encode(json.dumps(record, default=str) + self._line_end)
 
     def write(
         self, number: int, raw: object, status: Status, message: str, fallback: dict[str, Any]

@@ -1,14 +1,12 @@
 """The report file: one line per row, flushed as rows finish, in input order once the run ends.
 
-Also owns what lives beside a report: its lock (`<report>.lock`, so two runs cannot write one
-report) and its meta file (`<report>.meta.json`, the input's fingerprint that `--resume` checks,
-and the `limit` of the run that last wrote it: the rows past it were not read, so not done).
+Its lock and the input's fingerprint that `--resume` checks are `meta.py`'s (with the `limit` of
+the run that last wrote it: the rows past it were not read, so not done).
 """
 
 from __future__ import annotations
 
 import csv
-import fcntl
 import json
 import os
 from collections.abc import Mapping
@@ -16,11 +14,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
 
-from ..errors import ConfigError, InputChangedError, ReportLockedError
+from ..errors import ConfigError, InputChangedError
 from ..models import Outcome
 from ..printable import escape_json
 from . import sort
 from .cells import cell, email_cell, id_cell, one_line
+from .meta import ReportLock, lock_path, meta_path, read_meta, write_meta
 from .resume import FinishedRows, drop_partial_line, is_jsonl, read_statuses
 
 COLUMNS: Final = (
@@ -47,14 +46,9 @@ def check_report_path(path: str | os.PathLike[str]) -> Path:
 
 
 def companions(report: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """The lock and meta files that live beside a report (beside its target, for a link)."""
+    """The lock file beside a report (beside its target, for a link) and its meta file."""
     real = Path(os.path.realpath(report))
-    return real.with_name(real.name + ".lock"), real.with_name(real.name + ".meta.json")
-
-
-def _with_limit(meta: dict[str, Any], limit: int | None) -> dict[str, Any]:
-    """The meta with the run's `limit`, if it has one (a run of every row has none)."""
-    return meta if limit is None else {**meta, "limit": limit}
+    return lock_path(real), meta_path(real)
 
 
 def default_report_path(input_path: str) -> Path:
@@ -82,29 +76,27 @@ class ReportWriter:
         # Through a link, the file itself is locked, written and sorted: the link stays a link,
         # and a second run through another name of the same file finds it locked.
         self._real = Path(os.path.realpath(self.path))
-        lock_path, self.meta_path = companions(self.path)
         self.finished = FinishedRows()
         self.unsorted: str | None = None  # why the final sort failed, if it did
         try:
-            self._lock = _lock(lock_path, self.path)
+            self._lock = ReportLock(self._real, self.path)
         except OSError as exc:
             raise ConfigError(f"{self.path}: cannot write the report ({exc.strerror})") from None
         try:
             resuming = resume and self._real.exists() and drop_partial_line(self._real) > 0
+            meta = read_meta(self._real) if resuming else None
             if resuming:
-                self._check_input(fingerprint, options)
+                self._check_input(meta, fingerprint, options)
                 self._read_finished()
+            # Not yet where it belongs, or this run's limit is not the last one's.
+            if not resuming or meta is None or "report" not in meta or meta.get("limit") != limit:
+                write_meta(self._real, fingerprint, options, limit)
             self._file = self._open(append=resuming)
-            if not resuming:
-                self._write_meta(fingerprint, options, limit)
-            elif limit != (meta := self._meta()).get("limit"):  # this run's, as a new run's
-                meta.pop("limit", None)
-                self.meta_path.write_text(json.dumps(_with_limit(meta, limit)) + "\n")
         except OSError as exc:
-            self._lock.close()
+            self._lock.release()
             raise ConfigError(f"{self.path}: cannot write the report ({exc.strerror})") from None
         except BaseException:
-            self._lock.close()
+            self._lock.release()
             raise
         self.resumed = resuming
 
@@ -119,22 +111,14 @@ class ReportWriter:
             file.flush()
         return file
 
-    def _write_meta(
-        self, fingerprint: str | None, options: Mapping[str, Any] | None, limit: int | None
+    def _check_input(
+        self,
+        meta: dict[str, Any] | None,
+        fingerprint: str | None,
+        options: Mapping[str, Any] | None,
     ) -> None:
-        meta = {"input_sha256": fingerprint, "input_options": dict(options or {})}
-        self.meta_path.write_text(json.dumps(_with_limit(meta, limit)) + "\n")
-
-    def _meta(self) -> dict[str, Any]:
-        try:
-            meta = json.loads(self.meta_path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return meta if isinstance(meta, dict) else {}
-
-    def _check_input(self, fingerprint: str | None, options: Mapping[str, Any] | None) -> None:
-        meta = self._meta()
-        stored, read_as = meta.get("input_sha256"), meta.get("input_options")
+        stored = meta.get("input_sha256") if meta is not None else None
+        read_as = meta.get("input_options") if meta is not None else None
         if fingerprint is not None and stored != fingerprint:
             raise InputChangedError(
                 f"{self.path}: cannot resume, the input is not the one this report was started "
@@ -202,7 +186,7 @@ class ReportWriter:
             except OSError as exc:
                 self.unsorted = exc.strerror or str(exc)
         finally:
-            self._lock.close()
+            self._lock.release()
 
     def __enter__(self) -> ReportWriter:
         return self
@@ -214,24 +198,3 @@ class ReportWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _lock(lock_path: Path, report: Path) -> IO[str]:
-    """An exclusive lock tied to this process: the kernel frees it when the process dies."""
-    handle = open(lock_path, "a+")  # noqa: SIM115 - the handle is the lock
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip()
-        handle.close()
-        who = f" (pid {holder})" if holder.isdigit() else ""
-        raise ReportLockedError(
-            f"{report}: another run is writing this report{who}; "
-            "wait for it to finish or use another --report"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle

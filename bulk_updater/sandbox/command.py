@@ -40,7 +40,8 @@ def _fail(message: str) -> NoReturn:
     "--leads",
     "leads_file",
     type=click.Path(exists=True, dir_okay=False),
-    help="JSON list of leads to serve (e.g. samples/leads.json).",
+    help="Leads to serve: a JSON list (e.g. samples/leads.json), or a CSV whose header names "
+    "lead fields (_id or id, email, firstName, ..., tags as a;b, customFields.NAME).",
 )
 @click.option(
     "--rate",

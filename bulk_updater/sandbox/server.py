@@ -20,6 +20,7 @@ from typing import Any, Unpack
 
 from aiohttp import web
 
+from ..words import counted
 from .app import HANDLER, Settings, create_app
 from .faults import FaultPlan
 from .leads import copy_leads, load_leads
@@ -240,7 +241,8 @@ async def _serve(sandbox: Sandbox, on_start: Callable[[Sandbox], None] | None) -
         loop.add_signal_handler(signum, stop.set)
     try:
         async with sandbox:
-            print(f"sandbox: serving {len(sandbox.state.leads)} leads at {sandbox.url}", flush=True)
+            serving = counted(len(sandbox.state.leads), "lead")
+            print(f"sandbox: serving {serving} at {sandbox.url}", flush=True)
             if on_start is not None:
                 on_start(sandbox)
             await stop.wait()

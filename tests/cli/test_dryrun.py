@@ -52,5 +52,14 @@ def test_the_dry_run_names_a_footer_it_leaves_out(tmp_path: Path) -> None:
     path.write_text(f"id,city\n{lead},Oslo\n\nConfidential Information\n", encoding="utf-8")
     code, out, err = cli(path, "--dry-run", cwd=tmp_path)
     assert code == 0, out + err
-    assert "1 rows valid, 0 invalid" in out
+    assert "1 row valid, 0 invalid" in out
     assert "note: footer left out (1 row after the last): `Confidential Information`" in out
+
+
+def test_one_row_and_one_email_read_in_the_singular(tmp_path: Path) -> None:
+    source = tmp_path / "one.csv"
+    source.write_text("email,jobTitle\nava@example.com,CTO\n", encoding="utf-8")
+    code, out, err = cli(source, "--dry-run", "--match", "email", cwd=tmp_path)
+    assert code == 0, out + err
+    assert ": 1 row valid, 0 invalid" in out
+    assert "would search for 1 distinct email, one search each" in out

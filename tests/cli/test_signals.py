@@ -8,6 +8,7 @@ import signal
 import time
 from pathlib import Path
 
+from bulk_updater.report.meta import read_meta
 from bulk_updater.sandbox import FaultPlan, SandboxThread
 from tests.cli.conftest import (
     KEY,
@@ -57,7 +58,7 @@ def test_sigterm_mid_job_then_resume_updates_every_row_exactly_once(tmp_path: Pa
         assert summary["exit_code"] == 143
         assert sum(summary["counts"].values()) == seen
         assert summary["counts"]["updated"] == list(first_status.values()).count("updated")
-        assert (tmp_path / "report.csv.meta.json").is_file()
+        assert read_meta((tmp_path / "report.csv").resolve()) is not None
 
         started = time.monotonic()
         code, out, err = cli(source, *base, "--rate", "300", "--resume", cwd=tmp_path)

@@ -13,7 +13,6 @@ from bulk_updater.sandbox import SandboxThread
 from tests.cli.conftest import (
     KEY,
     applied,
-    clean_env,
     cli,
     expected_lead,
     finish,
@@ -108,12 +107,9 @@ def test_sigkill_mid_run_then_a_rerun_leaves_every_lead_with_its_rows_values(
     source, ids = job_input(tmp_path, leads)
     state = tmp_path / "state.sqlite3"
     rate = 300
-    # A killed child cannot save its coverage data, and a half-written data file would spoil
-    # `coverage combine`: this one runs unmeasured.
-    env = {k: v for k, v in clean_env(SENDKIT_API_KEY=KEY).items() if not k.startswith("COVERAGE")}
     with SandboxThread(leads, api_key=KEY) as sb:
         base = ("--base-url", sb.url, "--skip-unchanged", "--state", state)
-        with running(start(source, *base, "--rate", str(rate), env=env, cwd=tmp_path)) as proc:
+        with running(start(source, *base, "--rate", str(rate), killed=True, cwd=tmp_path)) as proc:
             wait_until(sb, lambda: applied(sb) >= 900, 60, "900 rows applied")
             assert proc.poll() is None, "the run ended before it could be killed"
             proc.kill()

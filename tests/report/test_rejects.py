@@ -3,12 +3,16 @@ did the first time: written by `RejectsWriter`, read back by `Source`."""
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 import json
 from pathlib import Path
 
 import pytest
 
 from bulk_updater import BulkUpdater, LeadUpdate, Reply, Source, Status
+from bulk_updater.engine.sink import open_rejects
 from bulk_updater.report.rejects import RejectsWriter
 from tests.conftest import FakeSender
 
@@ -21,10 +25,7 @@ def rejects_of(tmp_path: Path, name: str, data: bytes, **options: str) -> Path:
     path.write_bytes(data)
     source = Source(path, **options)  # type: ignore[arg-type]
     out = tmp_path / ("rejects" + path.suffix)
-    encoding = str(source.encoding) if source.encoding is not None else "utf-8"
-    writer = RejectsWriter(
-        out, header=source.header, delimiter=source.delimiter or ",", encoding=encoding
-    )
+    writer = open_rejects(out, source)
     for row in source:
         writer.write(row.number, row.raw, Status.NOT_FOUND, "Lead not found", {})
     writer.close()
@@ -53,13 +54,54 @@ def test_a_cell_holding_a_line_break_goes_back_in_whole(tmp_path: Path, city: st
 
 
 @pytest.mark.parametrize("name", ["utf_8_sig", "UTF-8-SIG", "utf8", "U8"])
-def test_any_spelling_of_utf8_writes_one_bom(tmp_path: Path, name: str) -> None:
-    data = f"id,city\n{LEAD},Zoë\nlead2,Åsa\n".encode()
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_any_spelling_of_utf8_keeps_the_bom_or_its_absence(
+    tmp_path: Path, name: str, bom: bytes
+) -> None:
+    data = bom + f"id,city\n{LEAD},Zoë\nlead2,Åsa\n".encode()
     out = rejects_of(tmp_path, "in.csv", data, encoding=name)
     data = out.read_bytes()
-    assert data.count(b"\xef\xbb\xbf") == 1
-    assert data.startswith(b"\xef\xbb\xbf")
+    assert data.count(b"\xef\xbb\xbf") == len(bom) // 3
+    assert data.startswith(bom + b"id,city,_status")
     assert [u.city for u in updates(out, encoding=name)] == ["Zoë", "Åsa"]
+
+
+ROWS = [
+    ["id", "city", "jobTitle"],
+    [LEAD, "Zoë", 'says "hi", twice'],
+    ["lead2", "Åsa", ""],
+]
+
+
+@pytest.mark.parametrize(
+    ("codec", "bom"),
+    [
+        ("utf-8", b""),
+        ("utf-8", codecs.BOM_UTF8),
+        ("cp1252", b""),
+        ("utf-16-be", codecs.BOM_UTF16_BE),
+    ],
+)
+@pytest.mark.parametrize("line_end", ["\r\n", "\n"])
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+@pytest.mark.parametrize("quoting", [csv.QUOTE_MINIMAL, csv.QUOTE_ALL])
+def test_the_rejects_keep_the_inputs_bytes_so_a_diff_shows_only_the_rows(
+    tmp_path: Path, codec: str, bom: bytes, line_end: str, delimiter: str, quoting: int
+) -> None:
+    """A UTF-8 CSV without a BOM and with CRLF once gave rejects with a BOM and LF."""
+    text = io.StringIO()
+    csv.writer(text, delimiter=delimiter, lineterminator=line_end, quoting=quoting).writerows(ROWS)  # type: ignore[call-overload]
+    data = bom + text.getvalue().encode(codec)
+    out = rejects_of(tmp_path, "in.csv", data, encoding="cp1252" if codec == "cp1252" else "")
+    sent = out.read_bytes()
+    lines = [line + line_end for line in text.getvalue().split(line_end)[:-1]]
+    q = '"' if quoting == csv.QUOTE_ALL else ""
+    extra = [f"{delimiter}{q}_status{q}{delimiter}{q}_message{q}"] + [
+        f"{delimiter}{q}not_found{q}{delimiter}{q}Lead not found{q}"
+    ] * 2
+    pairs = zip(lines, extra, strict=True)
+    expected = [line[: -len(line_end)] + tail + line_end for line, tail in pairs]
+    assert sent == bom + "".join(expected).encode(codec)
 
 
 @pytest.mark.parametrize("name", ["utf16", "utf_16", "UTF-16"])
