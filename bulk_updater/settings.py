@@ -29,6 +29,7 @@ from pydantic_core import ErrorDetails
 from yarl import URL
 
 from .errors import ConfigError
+from .proxy import proxy_problem
 
 DEFAULT_BASE_URL: Final = "https://api.sendkit.ai"
 #: Without `--concurrency`, requests in flight follow latency, up to this many.
@@ -166,6 +167,15 @@ class Settings(BaseModel):
         "host) or `local` (each host's, for a Redis that refuses `TIME` in scripts)",
     )
 
+    proxy: str | None = _setting(
+        None,
+        "send through this HTTP proxy (`http://[USER:PASSWORD@]HOST:PORT`) instead of the one "
+        "`HTTPS_PROXY` / `HTTP_PROXY` name, whatever `NO_PROXY` says (see Proxies)",
+        env="BULK_UPDATER_PROXY",
+        metavar="URL",
+        repr=False,  # it may hold a password
+    )
+
     @field_validator("state", mode="before")
     @classmethod
     def _path_text(cls, value: object) -> object:
@@ -230,6 +240,17 @@ class Settings(BaseModel):
             raise ValueError(
                 "a rate of 0 (no limit) cannot be shared: give the account's rate as well"
             )
+        return value
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: str | None) -> str | None:
+        # The URL is never repeated in a message: it may hold a password.
+        if value is None:
+            return None
+        problem = proxy_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("base_url")
@@ -315,6 +336,7 @@ class Options(TypedDict, total=False):
     state: str | os.PathLike[str] | None
     redis_url: str | None
     redis_clock: RedisClock
+    proxy: str | None
 
 
 _WORDING: Final = {
