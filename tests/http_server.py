@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -66,7 +67,9 @@ class Arrival:
 class Answers:
     """An HTTP server on 127.0.0.1 answering from queues per (method, path); see the module."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        """`tls`: serve https with this context; the `url` is then `https://localhost:PORT`."""
+        self.tls = tls
         self.requests: list[Arrival] = []
         self._queues: defaultdict[tuple[str, str], deque[Handler]] = defaultdict(deque)
         self._runner: web.AppRunner | None = None
@@ -126,12 +129,13 @@ class Answers:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
         await runner.setup()
         try:
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self.tls).start()
         except BaseException:
             await runner.cleanup()
             raise
         self._runner = runner
-        self._url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        where = "https://localhost" if self.tls else "http://127.0.0.1"
+        self._url = f"{where}:{runner.addresses[0][1]}"
         return self
 
     async def __aexit__(
