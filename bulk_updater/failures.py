@@ -44,7 +44,8 @@ class TransportError(Exception):
 
 
 def proxy_refused(proxy: Proxy, status: int, reason: str) -> TransportError:
-    """A proxy that answered 407: it wants a login, or refused the one given."""
+    """A proxy that answered 407 (or 401 to `CONNECT`): it wants a login, or refused the one
+    given."""
     what = "refused the login in" if proxy.with_login else "wants a login, and none is in"
     return TransportError(
         "proxy",
@@ -60,8 +61,14 @@ def transport_error(
     if isinstance(exc, aiohttp.ClientHttpProxyError):  # the proxy's answer to CONNECT
         reason = one_line(exc.message or "", 100, redact)
         assert proxy is not None
-        if exc.status == 407:
+        if exc.status in (401, 407):  # tinyproxy answers a wrong login with 401
             return proxy_refused(proxy, exc.status, reason)
+        if exc.status < 500:  # its rules forbid the tunnel: asking again cannot help
+            return TransportError(
+                "proxy",
+                f"{proxy} refused a tunnel to the API ({exc.status} {reason}); "
+                f"check {proxy.source}",
+            )
         return TransportError(
             "connection", f"{proxy} opened no tunnel to the API ({exc.status} {reason})"
         )

@@ -17,7 +17,6 @@ from types import TracebackType
 import pytest
 
 
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -64,7 +63,7 @@ class TinyProxy:
     def _launch(self, binary: str) -> bool:
         config = self.folder / f"tinyproxy-{self.port}.conf"
         lines = [f"Port {self.port}", "Listen 127.0.0.1", "Allow 127.0.0.1", "Timeout 30",
-                 "LogLevel Connect", "MaxClients 100", "DisableViaHeader Yes"]  # fmt: skip
+                 "LogLevel Info", "MaxClients 100", "DisableViaHeader Yes"]  # fmt: skip
         if self.login is not None:
             lines.append(f"BasicAuth {self.login[0]} {self.login[1]}")
         config.write_text("\n".join(lines) + "\n", encoding="utf-8")
