@@ -193,7 +193,9 @@ class SendKitClient:
         # Connecting keeps aiohttp's timeout (it is once per connection); the rest is ours.
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout)
         self._watchdog = Watchdog(timeout if math.isfinite(timeout) else 86_400.0)
-        self._redact = Redactor(api_key, workspace_id)
+        # A proxy's error page may quote what it was sent: its password is redacted like the key.
+        password = self._proxy.url.password if self._proxy is not None else None
+        self._redact = Redactor(api_key, workspace_id, password)
         self._limit = concurrency
         self._traces = _departures(on_departure) if on_departure is not None else []
         self._session: aiohttp.ClientSession | None = None

@@ -308,6 +308,14 @@ async def test_a_407_through_a_proxy_stops_and_names_the_proxy_not_its_password(
     assert "--base-url" not in info.value.message
 
 
+async def test_the_proxy_password_is_redacted_like_the_key(api: aioresponses) -> None:
+    page = "<html>proxy error: login ann:pw_s3cret_proxy refused upstream</html>"
+    api.patch(PATCH_X, status=502, body=page, content_type="text/html")
+    async with client(proxy="http://ann:pw_s3cret_proxy@127.0.0.1:3128") as c:
+        reply = await c.send(UPDATE)
+    assert reply.message == "proxy error: login ann:[redacted] refused upstream"
+
+
 async def test_a_407_without_a_proxy_is_an_answer_like_any_4xx(api: aioresponses) -> None:
     reply = await answer_to(api, status=407)
     assert (reply.status, reply.error_code) == (407, "HTTP_407")
