@@ -177,11 +177,8 @@ class SendKitClient:
         moves the record of a start that left late); None costs nothing."""
         origin = URL(base_url)
         self._scheme, self._authority = origin.scheme, origin.raw_authority
-        try:
-            self._proxy: Proxy | None = proxy_for(base_url, proxy)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-        self._bypass = bypassed_by(base_url) if self._proxy is None else None
+        self._base_url, self._proxy_setting = base_url, proxy
+        self._proxy: Proxy | None = None  # found as the session opens
         self._headers = {
             "X-Api-Key": api_key,
             "Content-Type": "application/json",
@@ -193,14 +190,20 @@ class SendKitClient:
         # Connecting keeps aiohttp's timeout (it is once per connection); the rest is ours.
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout)
         self._watchdog = Watchdog(timeout if math.isfinite(timeout) else 86_400.0)
-        # A proxy's error page may quote what it was sent: its password is redacted like the key.
-        password = self._proxy.url.password if self._proxy is not None else None
-        self._redact = Redactor(api_key, workspace_id, password)
+        self._secrets = (api_key, workspace_id)
+        self._redact = Redactor(api_key, workspace_id)
         self._limit = concurrency
         self._traces = _departures(on_departure) if on_departure is not None else []
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> SendKitClient:
+        try:
+            self._proxy = proxy_for(self._base_url, self._proxy_setting)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if self._proxy is not None and self._proxy.url.password:
+            # A proxy's error page may quote what it was sent: its password goes like the key.
+            self._redact = Redactor(*self._secrets, self._proxy.url.password)
         # A context of the job's own: `SSL_CERT_FILE` is read now, not when aiohttp was imported.
         connector = aiohttp.TCPConnector(
             limit=self._limit, limit_per_host=0, ssl=ssl.create_default_context()
@@ -230,10 +233,11 @@ class SendKitClient:
             self._session = None
 
     def _say_proxy(self) -> None:
+        bypass = bypassed_by(self._base_url)
         if self._proxy is not None:
             log.info("sending through %s", self._proxy)
-        elif self._bypass is not None:
-            log.info("sending directly, not through a proxy: %s names the host", self._bypass)
+        elif bypass is not None:
+            log.info("sending directly, not through a proxy: %s names the host", bypass)
         else:
             log.info("sending directly: no proxy is set")
 

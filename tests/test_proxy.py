@@ -234,3 +234,13 @@ def test_an_unknown_host_stops_the_job_in_seconds_naming_it(tmp_path: Path) -> N
     assert code == 3, out + err
     assert "stopped: the host api.sendkit-typo.invalid is not known" in out
     assert "check --base-url" in out
+
+
+def test_a_proxy_variable_that_is_no_proxy_url_is_exit_2_without_its_value(tmp_path: Path) -> None:
+    source, _ = job_input(tmp_path, make_leads(1))
+    socks = f"socks5://ann:{PASSWORD}@127.0.0.1:1080"
+    environment = clean_env(SENDKIT_API_KEY=KEY, HTTPS_PROXY=socks, NO_PROXY="", no_proxy="")
+    code, out, err = cli(source, env=environment, cwd=tmp_path)
+    assert code == 2, out + err
+    assert "HTTPS_PROXY a socks5:// proxy is not supported" in err
+    assert not leaks(PASSWORD, out, err, tmp_path)
