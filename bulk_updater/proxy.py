@@ -80,7 +80,7 @@ def proxy_for(
         return None
     problem = proxy_problem(value)
     if problem:
-        raise ValueError(f"{name} {problem}, or unset it")
+        raise ValueError(f"{name}: {problem}, or unset it")
     return Proxy(_as_url(value), name)
 
 

@@ -85,7 +85,7 @@ def test_a_proxy_that_cannot_be_used_is_refused_without_repeating_it() -> None:
     assert str(setting.value).startswith("--proxy: a https:// proxy is not supported")
     with pytest.raises(ConfigError) as path:
         Settings.build(proxy=f"http://ann:{PASSWORD}@proxy:3128/path")
-    with pytest.raises(ValueError, match=r"^HTTPS_PROXY a socks5:// proxy is not supported"):
+    with pytest.raises(ValueError, match=r"^HTTPS_PROXY: a socks5:// proxy is not supported"):
         proxy_for("https://x.ai", None, {"HTTPS_PROXY": f"socks5://ann:{PASSWORD}@p:1080"})
     assert PASSWORD not in str(setting.value) + str(path.value)
     assert "BULK_UPDATER_PROXY" in repr(Settings.model_fields["proxy"].json_schema_extra)
@@ -242,5 +242,5 @@ def test_a_proxy_variable_that_is_no_proxy_url_is_exit_2_without_its_value(tmp_p
     environment = clean_env(SENDKIT_API_KEY=KEY, HTTPS_PROXY=socks, NO_PROXY="", no_proxy="")
     code, out, err = cli(source, env=environment, cwd=tmp_path)
     assert code == 2, out + err
-    assert "HTTPS_PROXY a socks5:// proxy is not supported" in err
+    assert "error: HTTPS_PROXY: a socks5:// proxy is not supported" in err
     assert not leaks(PASSWORD, out, err, tmp_path)
