@@ -26,7 +26,8 @@ def free_port() -> int:
 
 class TinyProxy:
     """`with TinyProxy(tmp_path) as proxy:` starts tinyproxy with a config file of its own in
-    `folder` and stops it; `login=("user", "password")` makes it ask for one (407 without it).
+    `folder` and stops it; `login=("user", "password")` makes it ask for one (407 without it,
+    401 to a wrong one).
 
     `url` is its address (`http://127.0.0.1:PORT`); `requests` the request lines it logged
     (`GET http://127.0.0.1:1234/v1/leads/a HTTP/1.1`, `CONNECT localhost:1234 HTTP/1.1`).
@@ -34,9 +35,16 @@ class TinyProxy:
 
     READY_TIMEOUT = 20.0
 
-    def __init__(self, folder: Path, login: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        login: tuple[str, str] | None = None,
+        connect_ports: tuple[int, ...] = (),
+    ) -> None:
+        """`connect_ports`: the only ports `CONNECT` may reach (403 for others); all without."""
         self.folder = folder
         self.login = login
+        self.connect_ports = connect_ports
         self.port = 0
         self.log: list[str] = []
         self._proc: subprocess.Popen[str] | None = None
@@ -64,6 +72,7 @@ class TinyProxy:
         config = self.folder / f"tinyproxy-{self.port}.conf"
         lines = [f"Port {self.port}", "Listen 127.0.0.1", "Allow 127.0.0.1", "Timeout 30",
                  "LogLevel Info", "MaxClients 100", "DisableViaHeader Yes"]  # fmt: skip
+        lines += [f"ConnectPort {port}" for port in self.connect_ports]
         if self.login is not None:
             lines.append(f"BasicAuth {self.login[0]} {self.login[1]}")
         config.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -9,11 +9,14 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
+import aiohttp
 import pytest
 import trustme
 
 from bulk_updater import LeadUpdate, SendKitClient, TransportError
+from bulk_updater.answers import Redactor
 from bulk_updater.errors import ConfigError
+from bulk_updater.failures import transport_error
 from bulk_updater.proxy import proxy_for
 from bulk_updater.sandbox import SandboxThread
 from bulk_updater.settings import Settings
@@ -187,6 +190,46 @@ async def test_a_proxy_answering_407_is_final(
     )
     assert f": it {what} {variable} " in info.value.message
     assert server.requests == []
+
+
+async def test_a_tunnel_the_proxy_forbids_is_final_one_it_cannot_open_is_retried(
+    env: pytest.MonkeyPatch, authority: ssl.SSLContext, tmp_path: Path
+) -> None:
+    """tinyproxy answers 403 to a `CONNECT` its rules forbid (here: to any port but 443), 500
+    when it cannot reach the API (nothing listens there)."""
+    with TinyProxy(tmp_path, connect_ports=(443,)) as strict, TinyProxy(tmp_path) as plain:
+        async with Answers(tls=authority) as server:
+            env.setenv("HTTPS_PROXY", strict.url)
+            async with client(server.url) as c:
+                with pytest.raises(TransportError) as forbidden:
+                    await c.send(UPDATE)
+        env.setenv("HTTPS_PROXY", plain.url)
+        async with client(f"https://localhost:{free_port()}") as c:
+            with pytest.raises(TransportError) as unreachable:
+                await c.send(UPDATE)
+    assert (forbidden.value.kind, forbidden.value.final) == ("proxy", True)
+    assert forbidden.value.message.startswith(
+        f"the proxy {strict.url} (from HTTPS_PROXY) refused a tunnel to the API (403 "
+    )
+    assert forbidden.value.message.endswith("; check HTTPS_PROXY")
+    assert (unreachable.value.kind, unreachable.value.final) == ("connection", False)
+    assert unreachable.value.message.startswith(
+        f"the proxy {plain.url} (from HTTPS_PROXY) opened no tunnel to the API (5"
+    )
+
+
+def test_timeouts_say_whether_the_proxy_or_the_server_was_waited_for() -> None:
+    proxy = proxy_for("https://api.sendkit.ai", "http://127.0.0.1:3128")
+    connecting = transport_error(aiohttp.ConnectionTimeoutError("late"), proxy, Redactor())
+    direct = transport_error(aiohttp.ConnectionTimeoutError("late"), None, Redactor())
+    answer = transport_error(TimeoutError(), proxy, Redactor())
+    assert connecting.message == (
+        "no connection to the proxy http://127.0.0.1:3128 (from --proxy) within the timeout"
+    )
+    assert direct.message == "no connection to the server within the timeout"
+    assert answer.message == "no answer within the timeout"
+    assert {e.kind for e in (connecting, direct, answer)} == {"timeout"}
+    assert {e.error_code for e in (connecting, direct, answer)} == {"TIMEOUT"}
 
 
 # --- the command
