@@ -6,6 +6,7 @@ one line naming the proxy, `-v` saying which is used, and its password nowhere."
 
 from __future__ import annotations
 
+import logging
 import ssl
 from pathlib import Path
 
@@ -230,6 +231,25 @@ def test_timeouts_say_whether_the_proxy_or_the_server_was_waited_for() -> None:
     assert answer.message == "no answer within the timeout"
     assert {e.kind for e in (connecting, direct, answer)} == {"timeout"}
     assert {e.error_code for e in (connecting, direct, answer)} == {"TIMEOUT"}
+
+
+@pytest.mark.parametrize("case", ["none", "bypassed", "used"])
+async def test_the_start_of_a_job_says_which_proxy_and_why(
+    env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, case: str
+) -> None:
+    if case != "none":
+        env.setenv("HTTP_PROXY", f"http://ann:{PASSWORD}@127.0.0.1:3128")
+    if case == "bypassed":
+        env.setenv("no_proxy", "127.0.0.1")
+    with caplog.at_level(logging.INFO, logger="bulk_updater"):
+        async with client("http://127.0.0.1:8080"):
+            pass
+    said = {
+        "none": "sending directly: no proxy is set",
+        "bypassed": "sending directly, not through a proxy: no_proxy names the host",
+        "used": "sending through the proxy http://127.0.0.1:3128 (from HTTP_PROXY)",
+    }
+    assert caplog.messages == [said[case]]
 
 
 # --- the command
