@@ -184,8 +184,8 @@ class Deliverer:
             reply = await call(*args)
         except TransportError as exc:
             limiter.observe(None, clock() - started)
-            verdict = Verdict.UNREACHABLE if exc.kind == "dns" else Verdict.RETRY
-            attempt = Attempt(verdict, Status.FAILED, error=exc.message)
+            verdict = Verdict.UNREACHABLE if exc.final else Verdict.RETRY
+            attempt = Attempt(verdict, Status.FAILED, error=exc.message, error_code=exc.error_code)
         except BaseException:  # cancelled by a stop, or a custom sender's bug: still no answer
             limiter.observe(None, clock() - started)
             raise
@@ -271,7 +271,8 @@ class Deliverer:
 def _delivery(status: Status, attempts: int, attempt: Attempt, duration: float | None) -> Delivery:
     reply = attempt.reply
     if reply is None:
-        return Delivery(status, attempts, None, "CONNECTION", attempt.error or "", duration)
+        failure = attempt.error_code or "CONNECTION"
+        return Delivery(status, attempts, None, failure, attempt.error or "", duration)
     if status is Status.UPDATED:
         return Delivery(status, attempts, reply.status, duration=duration, reply=reply)
     code, message = reply.error_code, reply.message
@@ -285,6 +286,6 @@ def _aborted(budget: Budget) -> Delivery:
     if last is None:
         return Delivery(Status.ABORTED, attempts, None, None, message)
     detail = last.error or (last.reply.message or f"HTTP {last.reply.status}" if last.reply else "")
-    code = "CONNECTION" if last.reply is None else last.reply.error_code
+    code = (last.error_code or "CONNECTION") if last.reply is None else last.reply.error_code
     http = last.reply.status if last.reply else None
     return Delivery(Status.ABORTED, attempts, http, code, f"{message} (last try: {detail})")

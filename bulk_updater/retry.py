@@ -83,6 +83,7 @@ class Attempt:
     status: Status
     reply: Reply | None = None
     error: str | None = None
+    error_code: str | None = None  # of a transport error: `TIMEOUT` or `CONNECTION`
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from pydantic_core import ErrorDetails
 from yarl import URL
 
 from .errors import ConfigError
+from .proxy import proxy_problem
 from .urls import hide_password, scrub
 
 DEFAULT_BASE_URL: Final = "https://api.sendkit.ai"
@@ -173,6 +174,15 @@ class Settings(BaseModel):
         "host) or `local` (each host's, for a Redis that refuses `TIME` in scripts)",
     )
 
+    proxy: str | None = _setting(
+        None,
+        "send through this HTTP proxy (`http://[USER:PASSWORD@]HOST:PORT`) instead of the one "
+        "`HTTPS_PROXY` / `HTTP_PROXY` name, whatever `NO_PROXY` says (see Proxies)",
+        env="BULK_UPDATER_PROXY",
+        metavar="URL",
+        repr=False,  # it may hold a password
+    )
+
     limit: int | None = _setting(
         None,
         "send only the first N rows (to try a job); resuming the report later sends the rest",
@@ -272,6 +282,17 @@ class Settings(BaseModel):
             )
         return value
 
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: str | None) -> str | None:
+        # The URL is never repeated in a message: it may hold a password.
+        if value is None:
+            return None
+        problem = proxy_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _safe_base_url(cls, value: str) -> str:
@@ -362,6 +383,8 @@ class Options(TypedDict, total=False):
     state: str | os.PathLike[str] | None
     redis_url: str | None
     redis_clock: RedisClock
+    proxy: str | None
+
     limit: int | None
     allow_not_found: bool
 

@@ -11,9 +11,14 @@ Conventions:
   make_leads`): here for the whole suite, `tests/inputs/conftest.py` for input files,
   `tests/cli/conftest.py` for running the command. Fixtures are kept for what pytest must set
   up or tear down around a test (`virtual_time`, `tmp_path`, `redis_url`).
-- HTTP: the client's tests talk to real servers on a loopback port that the test starts itself
+- HTTP: the client's handling of answers is tested with aioresponses (no sockets); what a mock
+  cannot show goes to real servers on a loopback port that the test starts itself
   (`tests/http_server.py`: `Answers`, queued answers per method and path; `RawServer`, bytes
-  no HTTP server would send, a closed connection, or no answer at all). Nothing mocks aiohttp.
+  no HTTP server would send, a closed connection, or no answer at all), and proxies to a real
+  tinyproxy (`tests/proxy_server.py`).
+- Proxies: the suite reaches its loopback servers directly. `NO_PROXY` (both spellings) names
+  loopback and the machine's proxy variables are dropped, here, for every test and every
+  process a test starts; a proxy test sets its own.
 - Redis: `redis_url` is a real `redis-server` of the suite's own (started once on a free
   loopback port, flushed before each test that asks for it); a test that stops or configures
   its server starts a `RedisServer` of its own (`tests/redis_server.py`, with `RecordedStarts`,
@@ -44,6 +49,15 @@ from bulk_updater import LeadUpdate, Outcome, Reply, TransportError
 from bulk_updater.answers import parse_retry_after, rate_headers
 from bulk_updater.sandbox.limits import HeaderStyle, RateLimit
 from tests.redis_server import RedisServer
+
+#: The hosts the suite's servers listen on, for `NO_PROXY`.
+LOOPBACK_HOSTS = "127.0.0.1,localhost,::1"
+
+for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+    os.environ.pop(_name, None)
+    os.environ.pop(_name.lower(), None)
+for _name in ("NO_PROXY", "no_proxy"):  # where both are set, the lowercase one is read
+    os.environ[_name] = ",".join(filter(None, (os.environ.get(_name, ""), LOOPBACK_HOSTS)))
 
 # ---------------------------------------------------------------------------------------------
 # virtual time

@@ -129,6 +129,15 @@ async def test_connection_failure_outlasting_the_budget_names_the_cause(
     assert "closed the connection" in outcome.message
 
 
+async def test_a_timeout_outlasting_the_budget_has_its_own_code(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    timeout = TransportError("timeout", "no answer within the timeout")
+    _, (outcome,), _ = await run_job(fail_then_ok(timeout, 99), max_attempts=2)
+    assert (outcome.status, outcome.error_code) == (Status.FAILED, "TIMEOUT")
+    assert outcome.message == "no answer within the timeout"
+
+
 # --- how long to wait
 
 

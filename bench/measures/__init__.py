@@ -40,6 +40,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure("endpoint", endpoint.measure, needs=("throughput", "throughput-nginx")),
     Measure("throughput", throughput.fast_server),
     Measure("throughput-nginx", throughput.nginx),
+    Measure("paced", throughput.paced),
     Measure("memory", memory.measure),
     Measure("pacing", pacing.measure),
     Measure("limiters", limiters.measure),

@@ -85,6 +85,7 @@ class BulkUpdater:
                 timeout=s.timeout,
                 concurrency=s.in_flight_cap,
                 workspace_id=s.workspace_id,
+                proxy=s.proxy,
                 on_departure=departure_hook(self._limiter),
             )
             try:

@@ -1,0 +1,115 @@
+"""Which HTTP proxy a job sends through, where that came from, and how it is shown.
+
+The environment is read as curl and aiohttp (`trust_env=True`) read it: `HTTPS_PROXY` for an
+`https://` base URL, `HTTP_PROXY` for `http://`, either spelling (the lowercase one wins, as in
+Python's `urllib`), and `NO_PROXY` names the hosts reached directly. Loopback is no exception:
+`NO_PROXY` must name it. The `proxy` setting (`--proxy`, `BULK_UPDATER_PROXY`) replaces all of
+them. A proxy is shown only without its user and password (`Proxy.shown`).
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from yarl import URL
+
+#: Where the `proxy` setting is said to come from in messages.
+SETTING: Final = "--proxy"
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """The proxy of a job: its URL (credentials included, for aiohttp) and where it was found."""
+
+    url: URL
+    source: str  # "--proxy", "HTTPS_PROXY", "https_proxy" ...
+
+    @property
+    def shown(self) -> str:
+        """The URL as it may be printed: scheme, host and port, no user or password."""
+        return str(self.url.with_user(None).with_path(""))
+
+    @property
+    def with_login(self) -> bool:
+        return self.url.user is not None or self.url.password is not None
+
+    def __str__(self) -> str:
+        return f"the proxy {self.shown} (from {self.source})"
+
+
+def proxy_problem(value: str) -> str:
+    """Why `value` cannot be a proxy URL, in words that never repeat it; "" when it can."""
+    try:
+        url = _as_url(value)
+    except ValueError:
+        return "is not a URL; give http://HOST:PORT"
+    if url.scheme != "http":
+        return (
+            f"a {url.scheme}:// proxy is not supported; give the proxy's http:// URL "
+            "(https requests still go through it encrypted, by CONNECT)"
+        )
+    if not url.host or url.path not in ("", "/") or url.query_string or url.fragment:
+        return "must be just http://[USER:PASSWORD@]HOST:PORT"
+    return ""
+
+
+def proxy_for(
+    base_url: str, setting: str | None, environ: Mapping[str, str] | None = None
+) -> Proxy | None:
+    """The proxy requests to `base_url` go through, or None for a direct connection.
+
+    Raises ValueError with a message naming the variable when the one that applies is no
+    proxy URL (its value is not repeated: it may hold a password).
+    """
+    if setting:
+        return Proxy(_as_url(setting), SETTING)
+    env = os.environ if environ is None else environ
+    target = URL(base_url)
+    found = _variable(env, f"{target.scheme}_proxy")
+    if found is None:
+        return None
+    name, value = found
+    no_proxy = _variable(env, "no_proxy")
+    # The host alone, as aiohttp asks `urllib` about it: a `NO_PROXY` entry with a port is
+    # matched against the host, not the host and port.
+    if no_proxy is not None and _bypass(target.host or "", {"no": no_proxy[1]}):
+        return None
+    problem = proxy_problem(value)
+    if problem:
+        raise ValueError(f"{name}: {problem}, or unset it")
+    return Proxy(_as_url(value), name)
+
+
+def bypassed_by(base_url: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The variable (`NO_PROXY`) that sends `base_url` around a proxy named in the environment,
+    for `-v` to say why no proxy is used; None when no proxy variable applies."""
+    env = os.environ if environ is None else environ
+    target = URL(base_url)
+    if _variable(env, f"{target.scheme}_proxy") is None:
+        return None
+    no_proxy = _variable(env, "no_proxy")
+    return no_proxy[0] if no_proxy is not None else None
+
+
+def _bypass(host: str, proxies: dict[str, str]) -> bool:
+    """Whether `NO_PROXY` (`proxies["no"]`) names `host`, by `urllib`'s rules (untyped there)."""
+    return bool(urllib.request.proxy_bypass_environment(host, proxies))  # type: ignore[attr-defined]
+
+
+def _variable(env: Mapping[str, str], lower: str) -> tuple[str, str] | None:
+    """(name, value) of `lower` or its uppercase spelling, the lowercase first; empty is unset."""
+    for name in (lower, lower.upper()):
+        value = env.get(name, "").strip()
+        if value:
+            return name, value
+    return None
+
+
+def _as_url(value: str) -> URL:
+    """`host:port` is read as `http://host:port`, as curl reads it."""
+    text = value.strip()
+    return URL(text if "://" in text else "http://" + text)
