@@ -207,6 +207,17 @@ class RateController:
             self._epoch = now
         self._grow(now)
 
+    def unstate(self, now: float) -> None:
+        """The headers' limit was wrong (the answers contradicted them): search as if they had
+        never said it (slow start again, or the ceiling, when nothing was refused yet)."""
+        if self.stated is None:
+            return
+        self.stated, self.stated_why = None, ""
+        if self.plateau is None:
+            self.slow_start = self.ceiling is None
+            self.start, self._epoch = max(self.rate, START_RATE), now
+            self._set(now, self.ceiling if self.ceiling is not None else self.start)
+
     def _measured(self, now: float) -> float | None:
         """Requests accepted in the last second: by `measure`, else by this job's answers."""
         return self.measure(now) if self.measure is not None else len(self._accepted)

@@ -199,6 +199,10 @@ class Budget:
     The latest answer is the one whose request started last: it has seen the most. Starts after
     that request were not counted in its `Remaining`, so they use it up. At its reset the rule
     lapses, until an answer brings a new one. Times are loop times, passed in.
+
+    The rule holds starts back for at most `most` seconds in a row (the job's `--max-pause`):
+    past that it is overridden (`overridden_at`) until it lapses or an answer leaves some left.
+    An answer to a request started then tells whether the headers were right (a 429) or not.
     """
 
     def __init__(self) -> None:
@@ -206,6 +210,8 @@ class Budget:
         self._left = 0
         self._until = -math.inf
         self._starts: collections.deque[float] = collections.deque(maxlen=MAX_STARTS)
+        self._closed_at: float | None = None  # when the rule began holding starts back
+        self.overridden_at: float | None = None  # when it was held to longer than allowed
 
     def learn(self, started: float, remaining: int, reset: float, now: float) -> None:
         """An answer to a request that started at `started` says `remaining` until `reset`."""
@@ -224,11 +230,27 @@ class Budget:
             count += 1
         return count
 
-    def closed_until(self, now: float) -> float | None:
-        """When the rule lets the next request start, if not now."""
+    def closed_until(self, now: float, most: float = math.inf) -> float | None:
+        """When the rule lets the next request start, if not now: its reset, or `most` seconds
+        after it began holding starts back, whichever comes first."""
         if now >= self._until or self.used() < self._left:
+            self._closed_at = self.overridden_at = None
             return None
-        return self._until
+        if self.overridden_at is not None:
+            return None
+        if self._closed_at is None:
+            self._closed_at = now
+        end = self._closed_at + most
+        if now >= end:
+            self.overridden_at = end
+            return None
+        return min(self._until, end)
+
+    def contradicted(self, started: float, remaining: int | None) -> bool:
+        """Whether the API took a request started past an overridden rule, and its answer says
+        nothing is left all the same: a `Remaining` that the answers contradict."""
+        overridden = self.overridden_at
+        return overridden is not None and started >= overridden and remaining == 0
 
 
 #: Starts remembered for `Budget.used()`: far more than can be in flight.

@@ -16,6 +16,12 @@ adds two gates in front of it. Per request:
   give when they say nothing is left; at least for the backoff. Growth starts again when the
   pause ends.
 
+Every wait of theirs is capped by `--max-pause` (`Budget`, `Holds`). A budget held to longer
+than that is overridden: a request goes, and if the API takes it while its answer still says
+nothing is left, the headers are wrong and pace nothing more (`Remaining`, `Reset`, and the
+limit whose window the resets implied), so a job against such an API finishes instead of
+waiting a day per answer.
+
 A limit the headers state is used as `quota / (window + 2 * p90 latency)`: the window less the
 time requests spend in flight, so that `Remaining` stays above the requests already on their
 way and the budget rarely has to hold a start back.
@@ -36,6 +42,7 @@ from ..settings import Settings
 from .adaptive import Growth, RateController
 from .flight import FlightCap, Latencies, needed
 from .headers import Budget, Complaints, RateHint, WindowGuess, read_hint
+from .holds import Holds
 from .pacer import Pacer, PausePolicy, Stopped
 from .status import RateStatus
 
@@ -48,6 +55,8 @@ log = logging.getLogger("bulk_updater")
 LATENCY_MARGIN: Final = 1.0
 #: Cuts at a `--rate` ceiling after which the summary suggests `--rate auto`.
 HINT_AFTER_CUTS: Final = 2
+#: What a hold of the headers' budget is for, on the progress line.
+NOTHING_LEFT: Final = "rate-limit headers: 0 left"
 
 
 class Schedule(Protocol):
@@ -55,6 +64,7 @@ class Schedule(Protocol):
     or a `RedisLimiter` (`shared.py`) for a budget shared with every job of the account."""
 
     rate: float
+    holds: Holds
 
     @property
     def resumes_at(self) -> float: ...
@@ -111,7 +121,9 @@ class AdaptiveLimiter:
             FlightCap(needed(self.controller.rate, None, cap)) if not concurrency else None
         )
         self._latencies = Latencies()
+        self.holds = self.pacer.holds  # one account of the job's waits, the schedule's own
         self._budget = Budget()
+        self._trusted = True  # False once the answers contradicted `Remaining: 0`
         self._windows = WindowGuess()
         self._complain = Complaints(log)
         self._budget_changed = asyncio.Event()
@@ -166,12 +178,14 @@ class AdaptiveLimiter:
             while True:
                 if self._stopped:
                     raise Stopped
-                closed_until = self._budget.closed_until(loop.time())
+                now = loop.time()
+                closed_until = self._budget.closed_until(now, self.holds.max_pause)
                 if closed_until is not None:
-                    await self._wait_for_budget(closed_until - loop.time())
+                    self.holds.hold(now, closed_until - now, NOTHING_LEFT)
+                    await self._wait_for_budget(closed_until - now)
                     continue
                 await self.pacer.acquire()
-                if self._budget.closed_until(loop.time()) is None:
+                if self._budget.closed_until(loop.time(), self.holds.max_pause) is None:
                     break  # an answer that came while waiting for the slot may have used it up
         except BaseException:
             if flight is not None:
@@ -192,7 +206,7 @@ class AdaptiveLimiter:
     def observe(self, reply: Reply | None, latency: float) -> None:
         if self._flight is not None:
             self._flight.leave()
-        self.pacer.observe(reply, latency)
+        self.pacer.observe(reply, latency)  # an answer the API took ends the time held
         if reply is None:
             return  # no answer (a timeout, a dropped connection): nothing about the limit
         now = asyncio.get_running_loop().time()
@@ -213,15 +227,34 @@ class AdaptiveLimiter:
         hint = read_hint(reply.headers, time.time(), self._complain)
         if hint is None:
             return
-        if hint.remaining is not None and hint.reset is not None:
+        if reply.status < 300 and self._budget.contradicted(started, hint.remaining):
+            self._distrust(reply, hint)
+        if self._trusted and hint.remaining is not None and hint.reset is not None:
             reset = hint.reset
             if reply.retry_after is not None:  # Retry-After always wins, even over the budget
                 reset = min(reset, reply.retry_after)
             self._budget.learn(started, hint.remaining, reset, now)
             self._budget_news()
-        stated = self._stated(hint)
+        stated = self._stated(hint) if self._trusted else None
         if stated is not None:
             self.controller.state_limit(stated[0], now, stated[1])
+
+    def _distrust(self, reply: Reply, hint: RateHint) -> None:
+        """The API took a request that its headers said it would not: from now on their
+        `Remaining` and `Reset` pace nothing (the limit they state, and 429s, still do)."""
+        self._trusted = False
+        self._budget = Budget()
+        self._budget_news()
+        self.controller.unstate(asyncio.get_running_loop().time())  # its window came from them
+        self._steer()
+        log.warning(
+            "the API answered %d to a request sent after its rate-limit headers had said "
+            "for --max-pause %gs that nothing was left (for %.0fs more): their remaining "
+            "count is ignored for the rest of the job",
+            reply.status,
+            self.holds.max_pause,
+            hint.reset or 0.0,
+        )
 
     def _stated(self, hint: RateHint) -> tuple[float, str] | None:
         """The limit a hint states, as a rate, and how the summary says where it came from."""
@@ -253,7 +286,7 @@ class AdaptiveLimiter:
         plateau = self.controller.plateau
         if cut and self._shared is not None and plateau is not None:
             self._shared.share_rate(plateau)  # every job of the account starts from it next
-        if reply.retry_after is None:  # Retry-After always wins; without it, the headers' reset
+        if reply.retry_after is None and self._trusted:  # Retry-After wins; else the reset
             hint = read_hint(reply.headers, time.time(), self._complain)
             if hint is not None and hint.remaining == 0 and hint.reset is not None:
                 reply = dataclasses.replace(reply, retry_after=hint.reset)
@@ -282,4 +315,6 @@ class AdaptiveLimiter:
                 "--rate auto finds its limit without starting above it"
             )
         now = asyncio.get_running_loop().time()
-        return RateStatus(controller.rate, controller.settled(now), controller.why(), hint)
+        settled, why = controller.settled(now), controller.why()
+        holds = self.holds
+        return RateStatus(controller.rate, settled, why, hint, holds.left(now), holds.why)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Final
 
 from ..settings import Settings
 from .adaptive import START_RATE
+from .holds import Holds
 from .status import RateStatus
 
 if TYPE_CHECKING:
@@ -50,6 +51,20 @@ _TICK: Final = 1e-6
 
 #: Statuses that do not end a run of 429s: the server did not take a request since.
 _NOT_ANSWERED: Final = frozenset({401, 403, 408, 429})
+
+#: What a 429's pause is for, on the progress line and in the message of a job that gives up.
+TOO_MANY: Final = "429 Too Many Requests"
+
+
+def answered(reply: Reply | None) -> bool:
+    """Whether an answer says the API took the request (not a 429, a fault, a refused key, nor
+    a 2xx that is not the API's answer): the time a job was held starts again from zero."""
+    return (
+        reply is not None
+        and reply.status < 500
+        and reply.status not in _NOT_ANSWERED
+        and not reply.malformed
+    )
 
 
 def _interval(rate: float) -> float:
@@ -84,10 +99,18 @@ class PausePolicy:
     backoff_base: float
     backoff_max: float
     max_pause: float
+    give_up_after: float = 600.0
 
     @classmethod
     def of(cls, settings: Settings) -> PausePolicy:
-        return cls(settings.backoff_base, settings.backoff_max, settings.max_pause)
+        return cls(
+            settings.backoff_base, settings.backoff_max, settings.max_pause, settings.give_up_after
+        )
+
+    def holds(self) -> Holds:
+        """A job's holds under this policy: capped at `max_pause`, given up after
+        `give_up_after`."""
+        return Holds(self.max_pause, self.give_up_after)
 
     def seconds(self, retry_after: float | None, streak: int) -> float:
         """The pause for the `streak`-th 429 in a row (1-based).
@@ -107,6 +130,7 @@ class Pacer:
             raise ValueError("rate must be 0 (no limit) or more")
         self.rate = rate
         self.policy = policy or PausePolicy.of(Settings())
+        self.holds = self.policy.holds()
         self.pauses = 0  # new pauses for 429s, for the summary's hint
         self._pause_streak = 0  # 429 pauses since the last answer that was not one
         self._interval = _interval(rate)
@@ -161,16 +185,19 @@ class Pacer:
         self._wake = asyncio.Event()
 
     def describe(self) -> RateStatus:
-        """A fixed rate: what it is, and a hint when 429s kept pausing it."""
+        """A fixed rate: what it is, and a hint when 429s kept pausing it; a pause running."""
+        holds = self.holds
+        paused = holds.left(asyncio.get_running_loop().time())
         if not self.rate:
-            return RateStatus(None, None, "no limit (--rate 0)")
+            return RateStatus(None, None, "no limit (--rate 0)", None, paused, holds.why)
         hint = None
         if self.pauses >= 3:
             hint = (
                 f"{self.pauses} pauses for 429s at a fixed {self.rate:g}/s: "
                 "--rate auto finds the API's limit by itself"
             )
-        return RateStatus(self.rate, self.rate, f"fixed at {self.rate:g}/s", hint)
+        why = f"fixed at {self.rate:g}/s"
+        return RateStatus(self.rate, self.rate, why, hint, paused, holds.why)
 
     def is_paused(self) -> bool:
         return asyncio.get_running_loop().time() < self._resume_at
@@ -218,9 +245,11 @@ class Pacer:
                 await event.wait()
 
     def observe(self, reply: Reply | None, latency: float) -> None:
-        """A fixed rate learns nothing, except that the server has stopped answering 429."""
-        if reply is not None and reply.status < 500 and reply.status not in _NOT_ANSWERED:
+        """A fixed rate learns nothing, except that the server has stopped answering 429 (and
+        so has taken a request: the time held starts again)."""
+        if answered(reply):
             self._pause_streak = 0
+            self.holds.answered()
 
     def pause(self, reply: Reply) -> float:
         """Pause every caller for the 429's `Retry-After`, or a backoff; the seconds added."""
@@ -230,6 +259,7 @@ class Pacer:
         if self.hold(seconds):
             self._pause_streak += 1
             self.pauses += 1
+        self.holds.hold(now, seconds, TOO_MANY)
         return added
 
     def hold(self, seconds: float) -> bool:

@@ -66,8 +66,8 @@ def _fail(message: str) -> NoReturn:
 @click.option(
     "--headers",
     type=click.Choice(HEADER_STYLES),
-    help="Rate-limit headers on every answer: X-RateLimit-* (xrl) or RateLimit (ietf); "
-    "needs --rate.",
+    help="Rate-limit headers on every answer: X-RateLimit-* (xrl), RateLimit (ietf), or "
+    "xrl always saying 0 left for 22 h (exhausted); needs --rate.",
 )
 @click.option(
     "--latency-ms",

@@ -21,6 +21,8 @@ included if it was admitted.
   when the window is empty).
 - `ietf` (the IETF draft): `RateLimit: "default";r=<remaining>;t=<seconds until that moment,
   rounded up, >= 0>` and `RateLimit-Policy: "default";q=<limit>;w=1`.
+- `exhausted` (a broken API): `xrl`'s headers, but always `X-RateLimit-Remaining: 0` and a
+  reset 22 hours away, whatever the window holds; the answers themselves follow the window.
 
 `max_in_any_window` checks the same window from the other side: given arrival times, it says the
 most that fell within any one second.
@@ -53,10 +55,12 @@ __all__ = [
 ]
 
 RetryAfter = Literal["seconds", "date", "none"]
-HeaderStyle = Literal["xrl", "ietf"]
+HeaderStyle = Literal["xrl", "ietf", "exhausted"]
 
 RETRY_AFTER_MODES = ("seconds", "date", "none")
-HEADER_STYLES = ("xrl", "ietf")
+HEADER_STYLES = ("xrl", "ietf", "exhausted")
+#: How far away `exhausted` headers put the reset: a daily quota's, 22 hours.
+EXHAUSTED_RESET = 22 * 3600
 
 
 def retry_after_mode(value: str) -> RetryAfter:
@@ -142,7 +146,9 @@ class RateLimit:
         limit = max(1, int(self.rate))
         remaining = max(0, limit - len(self._window))
         reset_in = self._window[0] + 1.0 - now if self._window else 0.0
-        if self.headers == "xrl":
+        if self.headers == "exhausted":
+            remaining, reset_in = 0, EXHAUSTED_RESET
+        if self.headers in ("xrl", "exhausted"):
             response.headers["X-RateLimit-Limit"] = str(limit)
             response.headers["X-RateLimit-Remaining"] = str(remaining)
             response.headers["X-RateLimit-Reset"] = str(math.ceil(time.time() + reset_in))

@@ -280,7 +280,7 @@ def test_help_lists_every_option() -> None:
         "--rate",
         "--burst",
         "--retry-after",
-        "--headers [xrl|ietf]",
+        "--headers [xrl|ietf|exhausted]",
         "--latency-ms MS",
         "--fault-rate",
         "--faults",
