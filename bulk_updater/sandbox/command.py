@@ -18,7 +18,7 @@ from typing import NoReturn
 import click
 
 from .faults import FAULT_KINDS, FaultPlan
-from .limits import HEADER_STYLES, RETRY_AFTER_MODES, HeaderStyle
+from .limits import HEADER_STYLES, RETRY_AFTER_MODES, SHAPES, HeaderStyle, Shape
 from .server import Sandbox, serve
 from .state import DEFAULT_SANDBOX_KEY
 
@@ -55,6 +55,27 @@ def _fail(message: str) -> NoReturn:
     default=0,
     show_default=True,
     help="Requests allowed over --rate in one window.",
+)
+@click.option(
+    "--shape",
+    type=click.Choice(SHAPES),
+    default="sliding",
+    show_default=True,
+    help="The limit's kind: a sliding second, a fixed second that resets on the second, a "
+    "token bucket of max(1, --burst) refilled at --rate, or a sliding second with that bucket "
+    "on top.",
+)
+@click.option(
+    "--halve-after",
+    type=float,
+    metavar="S",
+    help="Halve the limit S seconds after the first request (an API under load).",
+)
+@click.option(
+    "--restore-after",
+    type=float,
+    metavar="S",
+    help="Bring a halved limit back S seconds after the first request.",
 )
 @click.option(
     "--retry-after",
@@ -104,6 +125,9 @@ def sandbox(
     leads_file: str | None,
     rate: float,
     burst: int,
+    shape: Shape,
+    halve_after: float | None,
+    restore_after: float | None,
     retry_after: str,
     headers: HeaderStyle | None,
     latency_ms: float,
@@ -138,6 +162,9 @@ def sandbox(
             latency_ms=latency_ms,
             seed=seed,
             on_start=partial(_announce, leads_file=leads_file, env_key=env_key or None),
+            shape=shape,
+            halve_after=halve_after,
+            restore_after=restore_after,
         )
     except (ValueError, OSError) as exc:
         _fail(str(exc))
