@@ -205,11 +205,14 @@ class Budget:
     An answer to a request started then tells whether the headers were right (a 429) or not.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, earlier: Budget | None = None) -> None:
+        """`earlier`: a budget whose rule is dropped, but whose record of starts is kept."""
         self._since = -math.inf  # the start of the request whose answer set the rule
         self._left = 0
         self._until = -math.inf
-        self._starts: collections.deque[float] = collections.deque(maxlen=MAX_STARTS)
+        self._starts: collections.deque[float] = (
+            earlier._starts if earlier is not None else collections.deque(maxlen=MAX_STARTS)
+        )
         self._closed_at: float | None = None  # when the rule began holding starts back
         self.overridden_at: float | None = None  # when it was held to longer than allowed
 
@@ -229,6 +232,15 @@ class Budget:
                 break
             count += 1
         return count
+
+    def sent_rate(self, at: float) -> float | None:
+        """Requests started in the second up to `at`, as a rate (over less than a second when
+        the first start is more recent); None before any start. The rate a 429 came at."""
+        starts = self._starts
+        if not starts or starts[0] > at:
+            return None
+        count = sum(1 for t in reversed(starts) if at - 1.0 < t <= at)
+        return count / max(min(1.0, at - starts[0]), 0.1)
 
     def closed_until(self, now: float, most: float = math.inf) -> float | None:
         """When the rule lets the next request start, if not now: its reset, or `most` seconds

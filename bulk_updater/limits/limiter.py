@@ -55,6 +55,9 @@ log = logging.getLogger("bulk_updater")
 LATENCY_MARGIN: Final = 1.0
 #: Cuts at a `--rate` ceiling after which the summary suggests `--rate auto`.
 HINT_AFTER_CUTS: Final = 2
+#: How long the rest of a job waits for the first request's answer: the headers of one answer
+#: say the limit, so a job at `--rate 400` does not send a clump into a small bucket first.
+FIRST_ANSWER_WAIT: Final = 1.0
 #: What a hold of the headers' budget is for, on the progress line.
 NOTHING_LEFT: Final = "rate-limit headers: 0 left"
 
@@ -124,6 +127,8 @@ class AdaptiveLimiter:
         self.holds = self.pacer.holds  # one account of the job's waits, the schedule's own
         self._budget = Budget()
         self._trusted = True  # False once the answers contradicted `Remaining: 0`
+        self._heard = False  # whether the first request has been answered (or not)
+        self._first_answer_after = -math.inf  # until then, no other request starts
         self._windows = WindowGuess()
         self._complain = Complaints(log)
         self._budget_changed = asyncio.Event()
@@ -179,6 +184,9 @@ class AdaptiveLimiter:
                 if self._stopped:
                     raise Stopped
                 now = loop.time()
+                if self._first_answer_after > now:  # one request goes first, then the rest
+                    await self._wait_for_budget(self._first_answer_after - now)
+                    continue
                 closed_until = self._budget.closed_until(now, self.holds.max_pause)
                 if closed_until is not None:
                     self.holds.hold(now, closed_until - now, NOTHING_LEFT)
@@ -191,7 +199,10 @@ class AdaptiveLimiter:
             if flight is not None:
                 flight.leave()
             raise
-        self._budget.start(loop.time())
+        now = loop.time()
+        self._budget.start(now)
+        if not self._heard and self._first_answer_after == -math.inf:
+            self._first_answer_after = now + FIRST_ANSWER_WAIT
 
     async def _wait_for_budget(self, delay: float) -> None:
         """Until the budget's reset, a new answer (a new budget) or a stop."""
@@ -206,6 +217,9 @@ class AdaptiveLimiter:
     def observe(self, reply: Reply | None, latency: float) -> None:
         if self._flight is not None:
             self._flight.leave()
+        if not self._heard:
+            self._heard, self._first_answer_after = True, -math.inf
+            self._budget_news()
         self.pacer.observe(reply, latency)  # an answer the API took ends the time held
         if reply is None:
             return  # no answer (a timeout, a dropped connection): nothing about the limit
@@ -243,7 +257,7 @@ class AdaptiveLimiter:
         """The API took a request that its headers said it would not: from now on their
         `Remaining` and `Reset` pace nothing (the limit they state, and 429s, still do)."""
         self._trusted = False
-        self._budget = Budget()
+        self._budget = Budget(self._budget)
         self._budget_news()
         self.controller.unstate(asyncio.get_running_loop().time())  # its window came from them
         self._steer()
@@ -281,7 +295,7 @@ class AdaptiveLimiter:
         now = asyncio.get_running_loop().time()
         refused, self._refused = self._refused, None
         started = refused[1] if refused is not None and refused[0] is reply else now
-        cut = self.controller.refused(now, started)
+        cut = self.controller.refused(now, started, self._budget.sent_rate(started))
         self._steer()
         plateau = self.controller.plateau
         if cut and self._shared is not None and plateau is not None:

@@ -52,6 +52,9 @@ _TICK: Final = 1e-6
 #: Statuses that do not end a run of 429s: the server did not take a request since.
 _NOT_ANSWERED: Final = frozenset({401, 403, 408, 429})
 
+#: The least a `Retry-After` in whole seconds can say: "within a second".
+WITHIN_A_SECOND: Final = 1.0
+
 #: What a 429's pause is for, on the progress line and in the message of a job that gives up.
 TOO_MANY: Final = "429 Too Many Requests"
 
@@ -113,12 +116,18 @@ class PausePolicy:
         return Holds(self.max_pause, self.give_up_after)
 
     def seconds(self, retry_after: float | None, streak: int) -> float:
-        """The pause for the `streak`-th 429 in a row (1-based).
+        """The pause for the `streak`-th 429 in a row (1-based): `Retry-After`, or for the
+        first of a run, the backoff when it says one whole second.
 
         The backoff that would apply without the header is also its floor: a `Retry-After` of
         now, 0 or a date in the past must not turn the job into a burst of 429s.
         """
         floor = equal_jitter(streak, self.backoff_base, self.backoff_max)
+        if retry_after == WITHIN_A_SECOND and streak == 1:
+            # `Retry-After: 1`, in whole seconds rounded up, says "within a second": a sliding
+            # window has room again a few ms on, a bucket after one refill. The first 429 of a
+            # run waits the backoff only (the rate was cut); a second in a row waits it all.
+            return min(floor, self.max_pause)
         return min(max(retry_after or 0.0, floor), self.max_pause)
 
 

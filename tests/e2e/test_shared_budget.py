@@ -162,4 +162,4 @@ async def test_rate_auto_finds_the_accounts_limit_once_and_a_later_job_starts_fr
     # checks the start itself), and needs few 429s, if any, to settle.
     assert later.rate_limited == state.rate_limited - before <= 3
     assert later.settled_why is not None
-    assert later.settled_why.startswith("429s above")
+    assert later.settled_why.startswith("429s ")
