@@ -255,7 +255,7 @@ class AdaptiveLimiter:
 
     def _distrust(self, reply: Reply, hint: RateHint) -> None:
         """The API took a request that its headers said it would not: from now on their
-        `Remaining` and `Reset` pace nothing (the limit they state, and 429s, still do)."""
+        `Remaining`, `Reset` and the limit they state pace nothing (429s still do)."""
         self._trusted = False
         self._budget = Budget(self._budget)
         self._budget_news()
@@ -263,8 +263,8 @@ class AdaptiveLimiter:
         self._steer()
         log.warning(
             "the API answered %d to a request sent after its rate-limit headers had said "
-            "for --max-pause %gs that nothing was left (for %.0fs more): their remaining "
-            "count is ignored for the rest of the job",
+            "for --max-pause %gs that nothing was left (for %.0fs more): what they say of "
+            "the limit is ignored for the rest of the job",
             reply.status,
             self.holds.max_pause,
             hint.reset or 0.0,

@@ -6,7 +6,8 @@ bucket go at once, and with a bucket of one it loses the timer's wake-up latency
 (the achieved rate drifts below R). So start times are handed out as slots on a schedule instead:
 each caller reserves the next free slot, `interval` after the previous one, and sleeps until it.
 Lateness of one wake-up never delays later slots, and an idle gap never builds up credit, so there
-is no burst after idling or after a pause either. Slots are spaced 1% wider than 1/R so that the
+is no burst after idling or after a pause either; slot holders a stalled loop wakes late catch up
+at twice the rate, never in a clump (`LATE_GAP`). Slots are spaced 1% wider than 1/R so that the
 server, which sees arrival times with network jitter, also counts at most R per second. A guard
 on the actual start times backs this up: when a stalled loop wakes several late slot holders at
 once, any start that would make R+1 in one second re-queues for a later slot instead.
@@ -43,6 +44,10 @@ if TYPE_CHECKING:
 #: Spacing margin over 1/R: absorbs jitter between our start times and the server's arrival times.
 SLACK: Final = 1.01
 
+
+#: The least spacing of actual starts, in intervals: late slot holders catch up at twice the
+#: rate.
+LATE_GAP: Final = 0.5
 
 #: Waits shorter than this are not waited: a clock (or float sum) that lands a hair before the
 #: target must not send a waiter round the loop again and again.
@@ -228,6 +233,8 @@ class Pacer:
             self._next_slot = slot + self._interval
             if slot > now:
                 await self._wait(slot - now)
+            while (gap := self._too_close(loop.time())) and generation == self._generation:
+                await self._wait(gap)  # late: a stall's backlog goes out spread, not in a clump
             if self._stopped.is_set():
                 raise Stopped
             if generation != self._generation:
@@ -241,6 +248,15 @@ class Pacer:
             starts.append(now)
             self._last_slot = max(self._last_slot, slot)
             return
+
+    def _too_close(self, now: float) -> float:
+        """How long a start now must wait to be `LATE_GAP` intervals after the latest (0: it
+        need not). Slot holders that a stalled loop wakes late go out at twice the rate, never
+        all at once: an API with a small bucket under its per-second limit refuses a clump."""
+        if not self._starts or self._stopped.is_set():
+            return 0.0
+        gap = self._starts[-1] + LATE_GAP * self._interval - now
+        return gap if gap > _TICK else 0.0
 
     async def _wait(self, delay: float, event: asyncio.Event | None = None) -> None:
         """Sleep, but wake at once when the job stops, or when `event` (by default, a change
