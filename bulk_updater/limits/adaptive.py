@@ -32,8 +32,8 @@ rarely the rate crosses the limit and how much of the time it spends near it. AI
 line spends half its recovery far below the plateau, or, made steeper to recover faster,
 crosses it at full slope and pays more pauses; CUBIC recovers in `K` seconds, dwells at the
 plateau and crosses it slowly, and patience makes the crossings rarer still. `make bench`
-("controllers", in virtual time; "adaptive", over sockets, one line per shape of limit)
-measures it; the figures are in `bench/README.md`.
+("controllers", in virtual time; "hidden-limit", over sockets, one line per shape of limit)
+measures it; the figures are in the README (Performance).
 """
 
 from __future__ import annotations
