@@ -71,7 +71,6 @@ class Deliverer:
         self._streak = 0
         self._answers = 0  # answers other than 429: the server is taking requests
         self._limited = 0  # 429s, every row's
-        self._paused = 0.0  # seconds of 429 pauses since the last such answer
         self._active = 0  # requests waiting for their start or in flight
         self._clock: Callable[[], float] | None = None  # the loop's, once there is one
         self._not_found: list[str] = []  # ids of the first rows sent, while all were not found
@@ -215,7 +214,6 @@ class Deliverer:
         if verdict is Verdict.FINAL:
             self._streak = 0
             self._answers += 1
-            self._paused = 0.0
         elif verdict is Verdict.KEY_REFUSED:
             assert attempt.reply is not None
             self._on_stop(
@@ -227,6 +225,7 @@ class Deliverer:
             self._on_stop(StopReason.API_DOWN, attempt.error or "the API cannot be reached")
         else:
             self._failed_once(attempt)
+            self._give_up_if_held()
 
     def _rate_limited(self, reply: Reply, budget: Budget) -> None:
         """A 429 pauses the job, unless this row keeps getting them while no other row does."""
@@ -244,18 +243,20 @@ class Deliverer:
             if seen[0] < self._answers or alone:
                 budget.singled_out = True
         budget.seen_at_429 = (self._answers, self._limited, counters.requests)
+        holds = self._limiter.holds  # every wait of the job counts, whatever caused it
         if budget.singled_out:
             budget.wait_alone = self._policy.alone(reply.retry_after)
-            self._paused += budget.wait_alone  # no answer meanwhile: waiting, as in a pause
+            holds.count(budget.wait_alone, "a row's own 429s")  # no answer meanwhile
         else:
             budget.wait_alone = 0.0
-            self._paused += self._limiter.pause(reply)
-        if self._paused > self._policy.give_up_after:
-            self._on_stop(
-                StopReason.API_DOWN,
-                f"the API looks down: it answered only 429 Too Many Requests for "
-                f"{self._paused:.0f}s of pauses; rerun later with --resume",
-            )
+            self._limiter.pause(reply)
+        self._give_up_if_held()
+
+    def _give_up_if_held(self) -> None:
+        """Stop the job once it was held longer than `--give-up-after` with no answer."""
+        why = self._limiter.holds.given_up()
+        if why is not None:
+            self._on_stop(StopReason.API_DOWN, why)
 
     def _failed_once(self, attempt: Attempt) -> None:
         self._streak += 1

@@ -19,7 +19,8 @@ Every attempt first takes a slot from the `Limiter`.
 - A limiter that can hand out no more slots (`LimiterDown`: the Redis of a shared budget is gone)
   stops the job the same way.
 - `streak_limit` transient failures in a row mean the API is down, and so does more than
-  `give_up_after` seconds spent paused by 429s without one answer in between: the job stops
+  `give_up_after` seconds spent paused without one answer in between, whatever held the job
+  (429s, rate-limit headers, another job's pause: the limiter's `Holds`): the job stops
   rather than spend hours failing every row.
 - The first `NOT_FOUND_STOP` rows sent all `not_found` mean the ids are not this account's (a
   column of another system's ids mapped to `id`): the job stops before it sends the whole file

@@ -109,9 +109,11 @@ def pytest_asyncio_loop_factories(
 
 @pytest.fixture
 async def virtual_time() -> VirtualTimeLoop:
-    """Run the test in virtual time; the loop itself, for a test that moves its clock."""
+    """Run the test in virtual time; the loop itself, for a test that moves its clock. Jitter
+    (backoff's, the pacer's) draws from a seeded `random`, so a run is the same every time."""
     loop = asyncio.get_running_loop()
     assert isinstance(loop, VirtualTimeLoop), "virtual_time is for async tests"
+    random.seed(0)
     return loop
 
 
@@ -202,8 +204,9 @@ class HoldFirstSender:
 class SimulatedApi:
     """A `Sender` that plays the sandbox's rate limit without sockets, for virtual-time jobs.
 
-    The limit is the sandbox's own `RateLimit` (a sliding second of `rate + burst`, 429 with
-    `Retry-After` when the oldest request leaves it, optional `xrl` / `ietf` headers);
+    The limit is the sandbox's own `RateLimit` (by default a sliding second of `rate + burst`,
+    429 with `Retry-After` when the oldest request leaves it; any of its shapes; optional
+    `xrl` / `ietf` headers);
     `set_rate()` changes it mid-job. Answers come after `latency` seconds, jittered by
     `jitter` either way. Records every arrival's loop time, counts the 429s and the most
     requests in flight at once.
@@ -218,8 +221,11 @@ class SimulatedApi:
         latency: float = 0.04,
         jitter: float = 0.2,
         seed: int = 1,
+        **shape: Any,
     ) -> None:
-        self.limit = RateLimit(rate=rate, burst=burst, headers=headers)
+        """`shape`: the rest of `RateLimit`'s settings (`shape`, `retry_after`, `halve_after`,
+        `restore_after`)."""
+        self.limit = RateLimit(rate=rate, burst=burst, headers=headers, **shape)
         self.latency = latency
         self.jitter = jitter
         self.rng = random.Random(seed)

@@ -76,6 +76,16 @@ def test_a_pause_has_the_backoff_as_its_floor() -> None:
     assert policy.seconds(3600.0, 1) == 120.0
 
 
+def test_retry_after_one_whole_second_means_within_a_second() -> None:
+    """`Retry-After: 1`, rounded up from a few ms: the first 429 of a run waits the backoff;
+    a second in a row, the whole second. Other values are waited as they are."""
+    policy = PausePolicy(backoff_base=0.5, backoff_max=30.0, max_pause=120.0)
+    assert 0.25 <= policy.seconds(1.0, 1) <= 0.5
+    assert policy.seconds(1.0, 2) == 1.0
+    assert policy.seconds(2.0, 1) == 2.0
+    assert policy.seconds(0.9, 1) == 0.9  # a fraction says exactly when
+
+
 async def test_one_lead_always_answered_429_fails_alone_and_the_rest_keep_their_speed(
     virtual_time: VirtualTimeLoop,
 ) -> None:

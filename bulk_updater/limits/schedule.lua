@@ -20,6 +20,12 @@
 -- ARGV[5]  the spacing margin over 1/R (1.01)
 -- ARGV[6]  how long the keys live after their last use, in milliseconds
 -- ARGV[7]  the caller's job: a random token (the job that set the rate in force may change it)
+-- ARGV[8]  the caller's --max-pause in seconds: no wait it is told of is longer (empty: none)
+--
+-- Every value read from the keys is checked before it is used: a number that is not finite,
+-- out of bounds or in the far future (a bug, a hand edit, a host whose clock is far ahead)
+-- would hold every job of the account, and each call renews the keys. A bad one is replaced,
+-- and its name is in the reply, so that the caller can say so once.
 --
 -- Times are stored as text with microseconds: Lua numbers are doubles, and a number returned to
 -- Redis would be truncated to an integer.
@@ -34,7 +40,19 @@ local hash, starts, moved = KEYS[1], KEYS[2], KEYS[3]
 local op, rate, arg = ARGV[1], tonumber(ARGV[3]), ARGV[4]
 local slack, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
 local job = ARGV[7] or ''
+local most = tonumber(ARGV[8] or '') or math.huge
 local TICK = 1e-6
+-- No pause of any job is longer than this (the largest --max-pause): one further is bad.
+local FAR = 3600
+-- How far ahead of the caller's clock a start may be listed (hosts' clocks differ a little).
+local SKEW = 1.0
+-- The lowest rate in force believed (or the caller's own, if lower) and the highest.
+local MIN_LIMIT, MAX_LIMIT = 0.01, 1e7
+local repaired = {}
+
+local function finite(x)
+  return x ~= nil and x == x and x > -math.huge and x < math.huge
+end
 
 local now = tonumber(ARGV[2])
 if ARGV[2] == '' then
@@ -43,6 +61,20 @@ if ARGV[2] == '' then
 end
 -- The schedule's clock never runs backwards: a caller's clock behind the latest start (a host
 -- a little behind, a call sent earlier but run later) reads as that start's time.
+local clock_ahead = false
+local head = redis.call('LINDEX', starts, 0)
+if head and not (finite(tonumber(head)) and tonumber(head) <= now + SKEW) then
+  -- Starts listed in the future: a clock far ahead wrote them. They are dropped, else this
+  -- clock would read as theirs and every caller would wait for it to get there.
+  for _, value in ipairs(redis.call('LRANGE', starts, 0, -1)) do
+    local at = tonumber(value)
+    if not (finite(at) and at <= now + SKEW) then
+      redis.call('LREM', starts, 0, value)
+    end
+  end
+  table.insert(repaired, 'starts')
+  clock_ahead = true
+end
 now = math.max(now, tonumber(redis.call('LINDEX', starts, 0)) or 0)
 
 local function num(value, default)
@@ -54,19 +86,62 @@ local function text(seconds)
 end
 
 local state = redis.call('HMGET', hash, 'next', 'until', 'epoch', 'streak', 'limit',
-  'limit_until', 'shared_rate', 'granted', 'limit_job')
+  'limit_until', 'shared_rate', 'granted', 'limit_job', 'paused_at')
 local next_slot, paused_until = num(state[1], 0), num(state[2], 0)
 local epoch, streak = num(state[3], 0), num(state[4], 0)
 local limit, limit_until = num(state[5], 0), num(state[6], 0)
 local shared = state[7] or ''
 local granted = num(state[8], 0)  -- every start ever recorded: its rate is the account's
+local paused_at = num(state[10], now)  -- when the pause running was set
 
--- The strictest rate among the jobs of this account that ran lately holds for all of them, so
--- no job's promise is broken and none is starved by a guard it cannot satisfy.
 local function interval_of(r)
   local per_second = r >= 1 and math.floor(r) or r
   return slack / per_second
 end
+
+-- `value` when it is good, else `replacement`, and its name goes in the reply (unless a
+-- clock ahead already explains it).
+local function checked(name, value, good, replacement)
+  if good then
+    return value
+  end
+  if not clock_ahead then
+    table.insert(repaired, name)
+  end
+  return replacement
+end
+paused_until = checked('until', paused_until, finite(paused_until)
+  and paused_until <= now + FAR, 0)
+next_slot = checked('next', next_slot, finite(next_slot)
+  and next_slot <= math.max(now, paused_until) + FAR, 0)
+if paused_until > now and not (finite(paused_at) and paused_at <= now + SKEW) then
+  -- A pause set by a clock far ahead, or without its time: its length counts from now.
+  paused_at = checked('paused_at', now, state[10] == nil, now)
+  redis.call('HSET', hash, 'paused_at', text(now))
+end
+if state[5] then
+  local good = finite(limit) and limit >= math.min(MIN_LIMIT, rate) and limit <= MAX_LIMIT
+    and finite(limit_until) and limit_until <= now + math.max(2, 3 * interval_of(limit)) + TICK
+  limit = checked('limit', limit, good, 0)
+end
+local shared_number = tonumber(shared)
+shared = checked('shared_rate', shared, shared == '' or (finite(shared_number)
+  and shared_number > 0 and shared_number <= MAX_LIMIT), '')
+if #repaired > 0 then  -- written back at once: no other caller reads them again
+  redis.call('HSET', hash, 'until', text(paused_until), 'next', text(next_slot),
+    'shared_rate', shared)
+end
+if not (finite(epoch) and epoch >= 0) then epoch = 0 end
+if not (finite(streak) and streak >= 0 and streak <= 1000000) then streak = 0 end
+if not finite(granted) then granted = 0 end
+
+-- The pause as this caller honours it: at most its own --max-pause after it was set.
+local function pause_end()
+  return math.min(paused_until, paused_at + most)
+end
+
+-- The strictest rate among the jobs of this account that ran lately holds for all of them, so
+-- no job's promise is broken and none is starved by a guard it cannot satisfy.
 -- The job whose rate is in force may raise it at once (an adaptive job growing its rate); a
 -- job with a higher rate then takes its own lower one back on its next call.
 local owner = job ~= '' and state[9] == job
@@ -112,10 +187,11 @@ local function record_start()
 end
 
 -- Replies: {code, seconds, epoch, streak, shared_rate, rate in force, start recorded, starts
--- recorded so far}
+-- recorded so far, the names of the values replaced (space-separated)}
 -- code 1: start now; 2: the slot is `seconds` away (keep `epoch`); 3: paused for `seconds`.
 local function reply(code, seconds, recorded)
-  return {code, text(seconds), epoch, streak, shared, text(limit), recorded or '', granted}
+  return {code, text(seconds), epoch, streak, shared, text(limit), recorded or '', granted,
+    table.concat(repaired, ' ')}
 end
 
 if op == 'restart' then
@@ -133,8 +209,8 @@ if op == 'restart' then
 end
 
 if op == 'acquire' then
-  if paused_until - now > TICK then
-    return reply(3, paused_until - now)
+  if pause_end() - now > TICK then
+    return reply(3, pause_end() - now)
   end
   if arg ~= '' and tonumber(arg) == epoch then
     -- The caller's slot has come: it starts, unless that would make cap + 1 starts too close
@@ -145,8 +221,13 @@ if op == 'acquire' then
     end
     return reply(2, later - now)
   end
-  -- A new slot (or a held one from before a pause, which no longer counts).
+  -- A new slot (or a held one from before a pause, which no longer counts). One further than
+  -- the caller's --max-pause (a pause others still honour, a clock ahead) is not waited for:
+  -- the schedule starts again from now, and the guard on actual starts still holds the rate.
   local slot = math.max(next_slot, now)
+  if slot - now > math.max(most, interval_of(rate)) or clock_ahead then
+    slot = now
+  end
   if slot - now <= TICK then
     local later = later_start()
     if later == nil then
@@ -160,9 +241,10 @@ if op == 'acquire' then
 end
 
 if op == 'pause' then
-  -- Every caller waits until the pause ends, slot holders included (the epoch changes), and the
-  -- schedule restarts at its end, never earlier than one interval after the latest start.
-  local until_ = now + tonumber(arg)
+  -- Every caller waits until the pause ends, slot holders included (the epoch changes); the
+  -- schedule restarts from its end, slots handed out before it being void. Each caller honours
+  -- it for at most its own --max-pause from when it was set (`paused_at`).
+  local until_ = now + math.min(tonumber(arg) or 0, FAR)
   local new = 0
   if until_ > paused_until then
     if now >= paused_until then
@@ -170,13 +252,12 @@ if op == 'pause' then
       streak = streak + 1
     end
     epoch = epoch + 1
-    paused_until = until_
-    local latest = tonumber(redis.call('LINDEX', starts, 0)) or 0
-    next_slot = math.max(until_, latest + interval)
+    paused_until, paused_at = until_, now
     redis.call('HSET', hash, 'until', text(paused_until), 'epoch', epoch, 'streak', streak,
-      'next', text(next_slot))
+      'paused_at', text(now))
   end
-  return {new, text(paused_until - now), epoch, streak, shared, text(limit), '', granted}
+  return {new, text(math.max(0, pause_end() - now)), epoch, streak, shared, text(limit), '',
+    granted, table.concat(repaired, ' ')}
 end
 
 if op == 'depart' then

@@ -33,18 +33,27 @@ class Schedule:
         self.script = self.client.register_script(SCRIPT)
         self.keys = budget_keys(account)
 
-    def call(self, op: str, now: float | None, rate: float, arg: str = "") -> list[Any]:
+    def call(
+        self, op: str, now: float | None, rate: float, arg: str = "", most: float | None = None
+    ) -> list[Any]:
+        """One run; `most` is the caller's --max-pause (None: it gives none)."""
         clock = "" if now is None else f"{T0 + now:.6f}"
-        args = [op, clock, repr(float(rate)), arg, repr(SLACK), KEY_TTL_MS]
+        args = [op, clock, repr(float(rate)), arg, repr(SLACK), KEY_TTL_MS, ""]
+        if most is not None:
+            args.append(repr(most))
         reply: list[Any] = self.script(keys=list(self.keys), args=args)
         return reply
 
-    def acquire(self, now: float | None, rate: float, held: str = "") -> tuple[int, float, str]:
-        reply = self.call("acquire", now, rate, held)
+    def acquire(
+        self, now: float | None, rate: float, held: str = "", most: float | None = None
+    ) -> tuple[int, float, str]:
+        reply = self.call("acquire", now, rate, held, most)
         return int(reply[0]), float(reply[1]), str(reply[2])
 
-    def pause(self, now: float, rate: float, seconds: float) -> tuple[int, float, int]:
-        reply = self.call("pause", now, rate, repr(seconds))
+    def pause(
+        self, now: float, rate: float, seconds: float, most: float | None = None
+    ) -> tuple[int, float, int]:
+        reply = self.call("pause", now, rate, repr(seconds), most)
         return int(reply[0]), float(reply[1]), int(reply[3])
 
 
@@ -307,6 +316,76 @@ def test_a_short_pause_never_moves_the_schedule_backwards(schedule: Schedule) ->
     code, seconds, _ = schedule.acquire(0.2, 1)
     assert code == SLOT
     assert 0.2 + seconds == pytest.approx(SLACK, abs=1e-6)
+
+
+def test_each_caller_honours_a_pause_for_its_own_max_pause_at_most(schedule: Schedule) -> None:
+    """Job A (--max-pause 300) took a Retry-After of 300; job B (--max-pause 5) waits 5 s of
+    it, then gets slots at once (not behind the pause's end)."""
+    assert schedule.pause(0.0, 10, 300.0, most=300)[1] == pytest.approx(300)
+    assert schedule.acquire(1.0, 10, most=5)[:2] == (PAUSED, pytest.approx(4.0, abs=1e-6))
+    assert schedule.acquire(1.0, 10, most=300)[:2] == (PAUSED, pytest.approx(299, abs=1e-6))
+    assert schedule.acquire(5.0, 10, most=5)[0] == GO
+    assert schedule.acquire(5.0, 10, most=5)[:2] == (SLOT, pytest.approx(SLACK / 10, abs=1e-6))
+    # B's own 429 inside A's pause: B hears of it as B honours it.
+    assert schedule.pause(6.0, 10, 5.0, most=5)[1] == pytest.approx(0.0)
+    assert schedule.acquire(6.0, 10, most=300)[0] == PAUSED  # A still waits
+
+
+def test_a_slot_further_than_the_callers_max_pause_is_not_waited_for(schedule: Schedule) -> None:
+    for _ in range(40):  # 40 callers hold slots up to 4 s ahead at 10/s
+        schedule.acquire(0.0, 10)
+    assert schedule.acquire(0.0, 10, most=5)[0] == SLOT
+    code, seconds, _ = schedule.acquire(0.0, 10, most=2)
+    assert (code, seconds) == (GO, 0.0)  # the guard on actual starts still holds the rate
+
+
+FAR = T0 + 10 * 86400.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("until", f"{FAR:.6f}"),
+        ("until", "nan"),
+        ("next", f"{FAR:.6f}"),
+        ("next", "inf"),
+        ("shared_rate", "nan"),
+        ("shared_rate", "-3"),
+        ("limit", "0.0001"),
+    ],
+)
+def test_a_bad_value_in_the_keys_is_replaced_and_named(
+    schedule: Schedule, field: str, value: str
+) -> None:
+    schedule.call("acquire", 0.0, 10)
+    fields = {field: value}
+    if field == "limit":
+        fields["limit_until"] = f"{FAR:.6f}"
+    schedule.client.hset(schedule.keys[0], mapping=fields)
+    reply = schedule.call("acquire", 1.0, 10, most=5)
+    assert str(reply[8]).split() == [field]
+    assert int(reply[0]) == GO
+    assert reply[4] == ""
+    assert float(reply[5]) == 10  # the caller's own rate, not 0.0001
+    assert schedule.call("acquire", 1.2, 10, most=5)[8] == ""  # written back: said once
+
+
+def test_a_start_listed_in_the_future_is_dropped(schedule: Schedule) -> None:
+    """A host whose clock is 120 s ahead (--redis-clock local) recorded starts: a host on time
+    is not held back until its clock gets there."""
+    for at in (120.0, 120.2):
+        assert schedule.acquire(at, 10)[0] == GO
+    reply = schedule.call("acquire", 0.5, 10, most=300)
+    assert (int(reply[0]), str(reply[8])) == (GO, "starts")
+    assert schedule.acquire(0.5, 10, most=300)[:2] == (SLOT, pytest.approx(SLACK / 10, abs=1e-6))
+    listed = [float(t) - T0 for t in schedule.client.lrange(schedule.keys[1], 0, -1)]
+    assert max(listed) < 1.0
+
+
+def test_a_pause_set_by_a_clock_far_ahead_counts_from_now(schedule: Schedule) -> None:
+    schedule.pause(120.0, 10, 60.0)  # ends at 180 on that clock
+    assert schedule.acquire(0.0, 10, most=5)[:2] == (PAUSED, pytest.approx(5.0, abs=1e-6))
+    assert schedule.acquire(5.0, 10, most=5)[0] == GO
 
 
 # --- rates

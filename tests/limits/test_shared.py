@@ -8,6 +8,7 @@ These tests run in real time (Redis has its own clock) and keep it short: a seco
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -134,6 +135,48 @@ async def test_a_429_here_holds_every_caller_here_at_once(redis_url: str) -> Non
     one.pause(Reply(429, retry_after=0.5))  # before Redis has heard of it
     await asyncio.gather(*(one.acquire() for _ in range(3)))
     assert loop.time() - started >= 0.5
+    await one.close()
+
+
+async def test_another_jobs_long_pause_holds_this_one_for_its_own_max_pause(
+    redis_url: str,
+) -> None:
+    """Job A (--max-pause 300) took a Retry-After of 300; job B (--max-pause 0.3) is held 0.3 s,
+    counts it toward its --give-up-after, and then goes on."""
+    patient = PausePolicy(0.01, 0.02, max_pause=300.0)
+    brief = PausePolicy(0.01, 0.02, max_pause=0.3, give_up_after=10.0)
+    a, b = await opened(
+        RedisLimiter(redis_url, rate=50, account="test-account", policy=patient),
+        RedisLimiter(redis_url, rate=50, account="test-account", policy=brief),
+    )
+    a.pause(Reply(429, retry_after=300.0))
+    await asyncio.gather(*a._tasks)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await b.acquire()
+    assert 0.25 <= loop.time() - started < 2.0
+    assert b.holds.held == pytest.approx(0.3, abs=0.05)
+    assert b.holds.why == shared.SHARED_PAUSE
+    await a.close()
+    await b.close()
+
+
+async def test_a_pause_far_in_the_future_in_the_keys_is_replaced_with_one_warning(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    (one,) = await opened(limiter(redis_url))
+    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    await client.hset(budget_keys("test-account")[0], mapping={"until": "1e12", "next": "nan"})
+    await client.aclose()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with caplog.at_level(logging.WARNING, logger="bulk_updater"):
+        for _ in range(3):
+            await one.acquire()
+    assert loop.time() - started < 1.0
+    said = [r.getMessage() for r in caplog.records if "replaced" in r.getMessage()]
+    assert len(said) == 2  # one for each bad value, once
+    assert any("a pause ending more than an hour from now" in line for line in said)
     await one.close()
 
 

@@ -203,7 +203,7 @@ def test_one_lead_is_said_in_the_singular(tmp_path: Path) -> None:
 
 
 def test_options_reach_the_server() -> None:
-    args = ("--leads", "samples/leads.json", "--rate", "5", "--headers", "ietf")
+    args = ("--leads", "samples/leads.json", "--rate", "5", "--headers", "ietf", "--shape", "fixed")
     with sandbox(*args, "--latency-ms", "20", "--seed", "1") as child:
         first = child.line(child.out)
         assert first is not None
@@ -231,6 +231,8 @@ def test_options_reach_the_server() -> None:
         (["--faults", "503,boom"], "boom"),
         (["--rate", "-1"], "rate must be >= 0"),
         (["--burst", "-1"], "burst must be >= 0"),
+        (["--rate", "4", "--restore-after", "3"], "restore_after needs halve_after"),
+        (["--rate", "4", "--halve-after", "-1"], "halve_after must be >= 0"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(
@@ -360,7 +362,7 @@ def test_help_lists_every_option() -> None:
         "--rate",
         "--burst",
         "--retry-after",
-        "--headers [xrl|ietf]",
+        "--headers [xrl|ietf|exhausted]",
         "--latency-ms MS",
         "--fault-rate",
         "--faults",
