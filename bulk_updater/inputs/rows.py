@@ -21,8 +21,23 @@ from .columns import Invalid, Item, KeyPlan, Row, label, validate
 from .pump import Pump
 from .source import Source
 
-#: What a job reads: a `Source`, or dicts (validated like JSON lines) and `LeadUpdate`s.
-Rows = Source | Iterable[Any] | AsyncIterable[Any]
+#: One row given in Python: a dict (validated like a JSON line) or a `LeadUpdate`.
+Record = Mapping[str, Any] | LeadUpdate
+#: What a job reads: a `Source`, or records. A path (`str` is an iterable too, of characters)
+#: is no `Rows` for a type checker, and `check_rows()` refuses it at run time.
+Rows = Source | Iterable[Record] | AsyncIterable[Record]
+
+
+def check_rows(rows: object) -> None:
+    """Refuse, in one line that says what to pass, what is no rows: a path, or a single row."""
+    if isinstance(rows, str | bytes | os.PathLike):
+        path = os.fsdecode(rows)
+        raise TypeError(
+            f"rows is a path ({path!r}): pass Source({path!r}) to read a file, or an iterable of "
+            "dicts or LeadUpdates"
+        )
+    if isinstance(rows, Mapping | LeadUpdate):
+        raise TypeError("rows is a single row: pass an iterable of rows, such as a list of one")
 
 
 def _surrogates(text: str) -> bool:
@@ -80,8 +95,7 @@ class Numbered:
         lookahead: Lookahead | None = None,
         batch: int = _BATCH,
     ) -> None:
-        if isinstance(rows, str | bytes | os.PathLike):
-            raise TypeError(f"rows is a path ({rows!r}); pass Source(path) to read a file")
+        check_rows(rows)
         self._pump: Pump[Row] | None = None
         self.keys = keys or KeyPlan()
         self._batch = batch
