@@ -18,7 +18,7 @@ from typing import Unpack
 from ..client import Sender, SendKitClient
 from ..errors import ConfigError
 from ..inputs import ColumnMap, KeyPlan, Numbered, Rows, Source, check_rows, numbered
-from ..inputs.schema import id_source
+from ..inputs.schema import REF_KEY, id_source
 from ..limits import Limiter, RateStatus, departure_hook, limiter_for
 from ..models import Outcome, Status, StopReason, Summary
 from ..report import ReportWriter
@@ -330,7 +330,7 @@ def _ids_from(rows: Rows, keys: KeyPlan) -> str:
 def _keys(rows: Rows, columns: Mapping[str, str] | None, ignore_unknown: bool) -> KeyPlan:
     if isinstance(rows, Source) and (columns or ignore_unknown):
         raise TypeError("a Source has its own columns=: give them to Source(path, columns=...)")
-    return KeyPlan(ColumnMap(columns), ignore_unknown=ignore_unknown)
+    return KeyPlan(ColumnMap(columns), ignore_unknown=ignore_unknown, kept=(REF_KEY,))
 
 
 def _summary(

@@ -7,7 +7,7 @@ cannot be sent becomes `Invalid`, with a message naming the column and what it m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final, NoReturn
 
 from ..errors import InputError
@@ -230,11 +230,22 @@ def _refuse(name: str, problems: list[str], sample: Callable[[], Sample] | None)
 
 
 class KeyPlan:
-    """The columns of JSON-lines and dict records, resolved key by key (and remembered)."""
+    """The columns of JSON-lines and dict records, resolved key by key (and remembered).
 
-    def __init__(self, mapping: ColumnMap | None = None, *, ignore_unknown: bool = False) -> None:
+    `kept` names keys that mean no field but are known, so left out without a word: the `ref` of
+    dict rows given in Python, the keys a `Source` keeps for the report.
+    """
+
+    def __init__(
+        self,
+        mapping: ColumnMap | None = None,
+        *,
+        ignore_unknown: bool = False,
+        kept: Collection[str] = (),
+    ) -> None:
         self.mapping = mapping
         self.ignore_unknown = ignore_unknown
+        self.kept = kept
         self.dropped: dict[str, None] = {}  # unknown keys left out, in the order first seen
         self._known: dict[object, Column | None] = {}
 
@@ -244,6 +255,8 @@ class KeyPlan:
             column = None
             if isinstance(key, str):
                 column = DROP if key in REJECTS_COLUMNS else column_for(key, self.mapping)
+                if column is None and key in self.kept:
+                    column = DROP
             if len(known) < 10_000:  # hostile input must not grow this without bound
                 known[key] = column
             return column

@@ -19,6 +19,7 @@ from typing import Any, Final
 from ..models import LeadUpdate
 from .columns import Invalid, Item, KeyPlan, Row, label, validate
 from .pump import Pump
+from .schema import REF_KEY
 from .source import Source
 
 #: One row given in Python: a dict (validated like a JSON line) or a `LeadUpdate`.
@@ -67,6 +68,15 @@ def _item(record: object, keys: KeyPlan) -> Item:
     if isinstance(record, Mapping):
         return keys.parse(record)
     return Invalid("", f"a row must be a dict or LeadUpdate, not {type(record).__name__}")
+
+
+def _ref(record: object) -> Any:
+    """The caller's `ref` of a record: a `LeadUpdate`'s, or a dict's `ref` key (never sent)."""
+    if type(record) is dict:  # the usual row first, as in `_item`
+        return record.get(REF_KEY)
+    if isinstance(record, LeadUpdate):
+        return record.ref
+    return record.get(REF_KEY) if isinstance(record, Mapping) else None
 
 
 def _raw(record: object) -> Mapping[str, Any] | None:
@@ -168,7 +178,7 @@ def _sync_rows(rows: Source | Iterable[Any], keys: KeyPlan) -> Iterator[Row]:
         yield from rows
         return
     for number, record in enumerate(rows, 1):
-        yield Row(number, _item(record, keys), None, _raw(record))
+        yield Row(number, _item(record, keys), None, _raw(record), _ref(record))
 
 
 async def _numbered(rows: Rows, keys: KeyPlan) -> AsyncIterator[Row]:
@@ -185,7 +195,7 @@ async def _numbered(rows: Rows, keys: KeyPlan) -> AsyncIterator[Row]:
     try:
         async for record in records:
             number += 1
-            yield Row(number, _item(record, keys), None, _raw(record))
+            yield Row(number, _item(record, keys), None, _raw(record), _ref(record))
     finally:  # close the caller's generator now, not whenever it is garbage-collected
         aclose = getattr(records, "aclose", None)
         if aclose is not None:

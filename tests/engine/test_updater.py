@@ -246,6 +246,41 @@ async def test_stream_yields_before_the_input_is_exhausted() -> None:
     assert [o.row for o in outcomes] == [1, 2]
 
 
+# --- the caller's ref
+
+
+async def test_a_rows_ref_comes_back_on_its_outcome_and_is_never_sent() -> None:
+    marker = object()  # any object: it is handed back, not read
+    rows: list[dict[str, Any] | LeadUpdate] = [
+        {"id": "a", "city": "Oslo", "ref": "crm-1"},
+        LeadUpdate(id="b", city="Oslo", ref=marker),
+        {"id": "c", "city": "Oslo", "ref": None},
+        {"id": "d", "ref": ("crm", 4)},  # sets no field: invalid, and still carries its ref
+        {"id": "e", "city": "Oslo"},
+    ]
+    sender = FakeSender(latency=0)
+    async with BulkUpdater(sender=sender, rate=0) as updater:
+        refs = {o.id: (o.status, o.ref) async for o in updater.stream(rows)}
+    assert refs == {
+        "a": (Status.UPDATED, "crm-1"),
+        "b": (Status.UPDATED, marker),
+        "c": (Status.UPDATED, None),
+        "d": (Status.INVALID, ("crm", 4)),
+        "e": (Status.UPDATED, None),
+    }
+    assert sender.bodies == [{"city": "Oslo"}] * 4
+
+
+async def test_a_ref_key_can_be_a_column_when_columns_map_it() -> None:
+    sender = FakeSender(latency=0)
+    async with BulkUpdater(sender=sender, rate=0) as updater:
+        (outcome,) = [
+            o async for o in updater.stream([{"id": "a", "ref": "Oslo"}], columns={"ref": "city"})
+        ]
+    assert outcome.status is Status.UPDATED
+    assert sender.bodies == [{"city": "Oslo"}]
+
+
 # --- run() and its callback
 
 
