@@ -158,8 +158,9 @@ def open_outputs(
         options = rows.options() | options
     writer = None
     if report:
+        keep = rows.keep if isinstance(rows, Source) else ()
         writer = ReportWriter(
-            report, resume=resume, fingerprint=fingerprint, options=options, limit=limit
+            report, resume=resume, fingerprint=fingerprint, options=options, limit=limit, keep=keep
         )
     if rejects is None:
         return writer, None

@@ -60,7 +60,8 @@ class TablePlan:
 
     Trailing empty header cells are spreadsheet debris and ignored, and so are leading ones (a
     table that starts in column B: nothing may be written left of it); so are `_status` and
-    `_message`, which a `--rejects` file adds. Every unknown column is named in one error, unless
+    `_message`, which a `--rejects` file adds, and the `kept` columns that mean no field (they go
+    to the report only). Every unknown column is named in one error, unless
     `ignore_unknown` leaves them out (`dropped` lists them). Every problem with the header is in
     that one error: unknown columns, a column without a name, two columns for one field, no id
     column, and what `sample` (called only then) says of the rows below and of the file's text.
@@ -75,6 +76,7 @@ class TablePlan:
         ignore_unknown: bool = False,
         sample: Callable[[], Sample] | None = None,
         tags_separator: str = ";",
+        kept: Collection[str] = (),
     ) -> None:
         self.tags_separator = tags_separator
         names = [h.strip() for h in header]
@@ -91,6 +93,8 @@ class TablePlan:
         unknown: list[int] = []
         for position, heading in enumerate(names):
             column = DROP if heading in REJECTS_COLUMNS else column_for(heading, mapping)
+            if column is None and heading in kept:
+                column = DROP
             if not heading:
                 problems.append(
                     f"column {position + 1} of the header has no name; name or remove it"
