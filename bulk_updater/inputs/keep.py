@@ -73,11 +73,8 @@ def _find(name: str, names: list[str], input_name: str) -> int:
     close = difflib.get_close_matches(wanted, headings, n=3, cutoff=0.6)
     what = "did you mean" if close else "its columns are"
     listed = ", ".join(f"`{heading}`" for heading in close or headings[:8])
-    more = ", ..." if len(headings) > 8 else ""
-    ask = "?" if close else ""
-    raise ConfigError(
-        f"--keep {name}: {input_name} has no such column ({what} {listed}{more}{ask})"
-    )
+    listed += "?" if close else ", ..." if len(headings) > 8 else ""
+    raise ConfigError(f"--keep {name}: {input_name} has no such column ({what} {listed})")
 
 
 def _checked(names: list[str]) -> list[str]:
