@@ -60,7 +60,8 @@ class Status(StrEnum):
 class LeadUpdate(BaseModel):
     """One lead's update: the id and only the fields to change.
 
-    `email` is a label for the report, never sent: the API does not allow changing it.
+    `email` is a label for the report, never sent: the API does not allow changing it. `ref` is
+    the caller's own, never sent either: its row's `Outcome` carries it back.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -79,6 +80,7 @@ class LeadUpdate(BaseModel):
     country: str | None = None
     tags: tuple[str, ...] | None = None
     customFields: dict[str, JsonScalar] | None = None
+    ref: Any = None
 
     @field_validator("id")
     @classmethod
@@ -168,6 +170,9 @@ class Outcome(BaseModel):
     email: str | None = None
     line: int | None = None
     """Where the record starts in the file: its first line, or the sheet's row number."""
+    ref: Any = None
+    """The row's `ref`, as given (a `LeadUpdate`'s, or a dict row's `ref` key); for a `Source`
+    with `keep`, the kept cells by column name."""
 
     @classmethod
     def trusted(
@@ -183,6 +188,7 @@ class Outcome(BaseModel):
         attempts: int,
         duration_ms: int | None,
         email: str | None,
+        ref: Any,
     ) -> Outcome:
         """Build from values the engine already knows to be right, skipping validation.
 
@@ -200,6 +206,7 @@ class Outcome(BaseModel):
             "duration_ms": duration_ms,
             "email": email,
             "line": line,
+            "ref": ref,
         })  # fmt: skip
         _set(outcome, "__pydantic_fields_set__", set(_OUTCOME_FIELDS))
         _set(outcome, "__pydantic_extra__", None)

@@ -132,6 +132,11 @@ def _map_entries(path: Path, value: object) -> list[str]:
 
 def _cast(ctx: click.Context, param: click.Option, path: Path, key: str, value: object) -> Any:
     """A value of the file as the option would have it from the command line."""
+    if param.multiple:  # `keep = ["CRM Id", "Owner"]`, or one text
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, str) for v in values):
+            raise ConfigError(f'--job {path}: `{key}` must be a list of texts (["a", "b"])')
+        return tuple(values)
     if param.is_flag:
         if not isinstance(value, bool):
             raise ConfigError(f"--job {path}: `{key}` must be true or false")
@@ -166,6 +171,8 @@ def save_job(ctx: click.Context, params: Mapping[str, Any], given: set[str], pat
 
 
 def _value(key: str, value: object) -> str:
+    if isinstance(value, tuple | list):  # a repeatable option: a TOML array
+        return "[" + ", ".join(_text(key, str(item)) for item in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

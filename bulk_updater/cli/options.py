@@ -86,6 +86,13 @@ def input_options(command: F) -> F:
             "or - to drop it (repeatable).",
         ),
         click.option(
+            "--keep",
+            multiple=True,
+            metavar="COLUMN",
+            help="Copy an input column into the report, under its own header, to join the report "
+            "back to the source (repeatable); one that means no field is not sent.",
+        ),
+        click.option(
             "--ignore-unknown-columns",
             is_flag=True,
             help="Leave out columns that mean no field, instead of refusing the file.",

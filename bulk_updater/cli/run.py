@@ -178,7 +178,7 @@ def _job_file(params: dict[str, Any]) -> _JobFile:
 
 
 _INPUT_NAMES = frozenset(
-    {"format", "column_map", "ignore_unknown_columns", "delimiter", "encoding", "sheet"}
+    {"format", "column_map", "keep", "ignore_unknown_columns", "delimiter", "encoding", "sheet"}
 )
 #: Settings that also say how to read the input: given to `Source` as well.
 _READING = ("tags_separator", "header_row")

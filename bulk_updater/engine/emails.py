@@ -262,4 +262,5 @@ def _outcome(
         attempts=0,
         duration_ms=None,
         email=email,
+        ref=row.ref,
     )

@@ -23,6 +23,7 @@ def outcome_of(row: Row, status: Status, message: str, attempts: int = 0) -> Out
         attempts=attempts,
         duration_ms=None,
         email=item.email,
+        ref=row.ref,
     )
 
 
@@ -43,4 +44,5 @@ def sent(row: Row, update: LeadUpdate, result: Delivery, stop_message: str | Non
         attempts=result.attempts,
         duration_ms=None if duration is None else int(duration * 1000),
         email=update.email,
+        ref=row.ref,
     )

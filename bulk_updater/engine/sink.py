@@ -109,7 +109,11 @@ class RejectsSink(Sink):
             message = f"{status.value} in an earlier run (its report has the details)"
         if status not in _NOT_REJECTED:
             item = row.item
-            fallback = item.model_dump(exclude_none=True) if isinstance(item, LeadUpdate) else {}
+            fallback = (
+                item.model_dump(exclude_none=True, exclude={"ref"})  # the caller's, not a field
+                if isinstance(item, LeadUpdate)
+                else {}
+            )
             fallback = fallback or {"id": item.id}
             self.writer.write(row.number, row.raw, status, message, fallback)
 
@@ -154,8 +158,9 @@ def open_outputs(
         options = rows.options() | options
     writer = None
     if report:
+        keep = rows.keep if isinstance(rows, Source) else ()
         writer = ReportWriter(
-            report, resume=resume, fingerprint=fingerprint, options=options, limit=limit
+            report, resume=resume, fingerprint=fingerprint, options=options, limit=limit, keep=keep
         )
     if rejects is None:
         return writer, None

@@ -17,8 +17,8 @@ from typing import Unpack
 
 from ..client import Sender, SendKitClient
 from ..errors import ConfigError
-from ..inputs import ColumnMap, KeyPlan, Numbered, Rows, Source, numbered
-from ..inputs.schema import id_source
+from ..inputs import ColumnMap, KeyPlan, Numbered, Rows, Source, check_rows, numbered
+from ..inputs.schema import REF_KEY, id_source
 from ..limits import Limiter, RateStatus, departure_hook, limiter_for
 from ..models import Outcome, Status, StopReason, Summary
 from ..report import ReportWriter
@@ -39,6 +39,7 @@ from .sink import (
     handlers,
     open_outputs,
 )
+from .stream import OutcomeStream, Streams
 from .unchanged import Remember, Unchanged, open_unchanged
 
 
@@ -72,6 +73,7 @@ class BulkUpdater:
         self._limiter = limiter or limiter_for(self.settings)
         self._client: SendKitClient | None = None
         self._pipeline: Pipeline | None = None
+        self._streams = Streams()
 
     async def __aenter__(self) -> BulkUpdater:
         # The limiter first: a shared budget that cannot be reached is an error before any
@@ -102,6 +104,7 @@ class BulkUpdater:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await self._streams.ended()  # a dropped stream's job: closed as it should be
         pipeline, self._pipeline = self._pipeline, None
         task = pipeline.task if pipeline is not None else None
         if task is not None and not task.done():  # a stream() left unfinished: end its job
@@ -129,24 +132,36 @@ class BulkUpdater:
         if self._pipeline is not None:
             self._pipeline.stop(StopReason.INTERRUPTED, message)
 
-    async def stream(
+    def stream(
         self,
         rows: Rows,
         *,
         skip: Container[int] | None = None,
         columns: Mapping[str, str] | None = None,
         ignore_unknown_columns: bool = False,
-    ) -> AsyncGenerator[Outcome, None]:
+    ) -> OutcomeStream:
         """Send every row; yield each row's `Outcome` as it finishes (not in input order).
 
         `rows` is a `Source`, or any iterable or async iterable of dicts or `LeadUpdate`s;
         rows whose number is in `skip` are yielded as `skipped` without being sent. `columns`
         and `ignore_unknown_columns` say what the keys of dict rows mean, as for a `Source`.
-        To leave early, close the stream (`contextlib.aclosing`); leaving the `async with` block
-        also ends a job still running.
+        `async with updater.stream(rows) as outcomes:` ends the job on leaving the block; a
+        plain `async for` left early ends it once the stream is dropped (see `OutcomeStream`).
         """
+        check_rows(rows)
+        outcomes = self._outcomes(rows, skip, columns, ignore_unknown_columns)
+        return self._streams.new(outcomes)
+
+    async def _outcomes(
+        self,
+        rows: Rows,
+        skip: Container[int] | None,
+        columns: Mapping[str, str] | None,
+        ignore_unknown_columns: bool,
+    ) -> AsyncGenerator[Outcome, None]:
         keys = _keys(rows, columns, ignore_unknown_columns)
         try:
+            await self._streams.ended()
             self._ready_sender()
             unchanged = await self._open_state(rows)
         except BaseException:
@@ -174,8 +189,8 @@ class BulkUpdater:
             raise RuntimeError("BulkUpdater is not open; use `async with BulkUpdater(...)`")
         if self._pipeline is not None:
             raise RuntimeError(
-                "a job is already running on this BulkUpdater; finish or close its stream() "
-                "(contextlib.aclosing) first"
+                "a job is already running on this BulkUpdater; finish its stream() or close it "
+                "(`async with updater.stream(rows) as outcomes:` closes it on leaving) first"
             )
         return sender
 
@@ -240,7 +255,9 @@ class BulkUpdater:
         `on_outcome` is called with every outcome as it comes (a coroutine function is awaited).
         `rejects` writes the rows that did not end `updated`, as read, ready to fix and feed back.
         """
+        check_rows(rows)
         try:
+            await self._streams.ended()
             self._ready_sender()  # before the report is touched
             keys = _keys(rows, columns, ignore_unknown_columns)
             match = self.settings.match
@@ -314,7 +331,7 @@ def _ids_from(rows: Rows, keys: KeyPlan) -> str:
 def _keys(rows: Rows, columns: Mapping[str, str] | None, ignore_unknown: bool) -> KeyPlan:
     if isinstance(rows, Source) and (columns or ignore_unknown):
         raise TypeError("a Source has its own columns=: give them to Source(path, columns=...)")
-    return KeyPlan(ColumnMap(columns), ignore_unknown=ignore_unknown)
+    return KeyPlan(ColumnMap(columns), ignore_unknown=ignore_unknown, kept=(REF_KEY,))
 
 
 def _summary(

@@ -18,7 +18,7 @@
 """
 
 from .columns import Invalid, Item, KeyPlan, Row
-from .rows import Numbered, Rows, numbered
+from .rows import Numbered, Record, Rows, check_rows, numbered
 from .schema import ColumnMap
 from .source import Format, Source
 
@@ -29,8 +29,10 @@ __all__ = [
     "Item",
     "KeyPlan",
     "Numbered",
+    "Record",
     "Row",
     "Rows",
     "Source",
+    "check_rows",
     "numbered",
 ]

@@ -7,7 +7,7 @@ cannot be sent becomes `Invalid`, with a message naming the column and what it m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final, NoReturn
 
 from ..errors import InputError
@@ -60,7 +60,8 @@ class TablePlan:
 
     Trailing empty header cells are spreadsheet debris and ignored, and so are leading ones (a
     table that starts in column B: nothing may be written left of it); so are `_status` and
-    `_message`, which a `--rejects` file adds. Every unknown column is named in one error, unless
+    `_message`, which a `--rejects` file adds, and the `kept` columns that mean no field (they go
+    to the report only). Every unknown column is named in one error, unless
     `ignore_unknown` leaves them out (`dropped` lists them). Every problem with the header is in
     that one error: unknown columns, a column without a name, two columns for one field, no id
     column, and what `sample` (called only then) says of the rows below and of the file's text.
@@ -75,6 +76,7 @@ class TablePlan:
         ignore_unknown: bool = False,
         sample: Callable[[], Sample] | None = None,
         tags_separator: str = ";",
+        kept: Collection[str] = (),
     ) -> None:
         self.tags_separator = tags_separator
         names = [h.strip() for h in header]
@@ -91,6 +93,8 @@ class TablePlan:
         unknown: list[int] = []
         for position, heading in enumerate(names):
             column = DROP if heading in REJECTS_COLUMNS else column_for(heading, mapping)
+            if column is None and heading in kept:
+                column = DROP
             if not heading:
                 problems.append(
                     f"column {position + 1} of the header has no name; name or remove it"
@@ -230,11 +234,22 @@ def _refuse(name: str, problems: list[str], sample: Callable[[], Sample] | None)
 
 
 class KeyPlan:
-    """The columns of JSON-lines and dict records, resolved key by key (and remembered)."""
+    """The columns of JSON-lines and dict records, resolved key by key (and remembered).
 
-    def __init__(self, mapping: ColumnMap | None = None, *, ignore_unknown: bool = False) -> None:
+    `kept` names keys that mean no field but are known, so left out without a word: the `ref` of
+    dict rows given in Python, the keys a `Source` keeps for the report.
+    """
+
+    def __init__(
+        self,
+        mapping: ColumnMap | None = None,
+        *,
+        ignore_unknown: bool = False,
+        kept: Collection[str] = (),
+    ) -> None:
         self.mapping = mapping
         self.ignore_unknown = ignore_unknown
+        self.kept = kept
         self.dropped: dict[str, None] = {}  # unknown keys left out, in the order first seen
         self._known: dict[object, Column | None] = {}
 
@@ -244,6 +259,8 @@ class KeyPlan:
             column = None
             if isinstance(key, str):
                 column = DROP if key in REJECTS_COLUMNS else column_for(key, self.mapping)
+                if column is None and key in self.kept:
+                    column = DROP
             if len(known) < 10_000:  # hostile input must not grow this without bound
                 known[key] = column
             return column

@@ -47,9 +47,11 @@ Raw = tuple[str, ...] | str | Mapping[str, Any] | None
 
 class Row(NamedTuple):
     """One record read: its number, what it became, where it starts in the file (the line, or
-    the sheet's row), and the record as read (for `--rejects`). A tuple: one is made per row."""
+    the sheet's row), the record as read (for `--rejects`) and the caller's `ref` for it (for its
+    `Outcome`). A tuple: one is made per row."""
 
     number: int
     item: Item
     line: int | None = None
     raw: Raw = None
+    ref: Any = None

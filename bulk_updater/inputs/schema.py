@@ -23,6 +23,8 @@ CUSTOM_PREFIX: Final = "customFields."
 REJECTS_COLUMNS: Final = ("_status", "_message")
 #: Where a `--rejects` file of JSON lines keeps a line that was not JSON, as it was read.
 RAW_COLUMN: Final = "_raw"
+#: The key of a dict row given in Python that holds the caller's reference: never a column.
+REF_KEY: Final = "ref"
 
 
 class Kind(Enum):

@@ -14,13 +14,14 @@ import logging
 import os
 import stat
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any, Final, Literal
 
 from ..errors import ConfigError, InputError
 from ..settings import tags_separator as separator_of
 from .columns import Invalid, KeyPlan, Row, TablePlan
 from .encoding import Encoding, detect, scan, text, text_problem
+from .keep import Keep
 from .records import MAX_RECORD, Record, json_lines
 from .schema import ColumnMap
 from .sheet import Oversized
@@ -51,7 +52,8 @@ class Source:
     leaves out columns that mean no field instead of refusing the file. `delimiter`, `encoding`
     and `sheet` override what is found in the file (the first sheet of a workbook).
     `tags_separator` splits a `tags` cell; `header_row` is the line (the sheet's row) of the
-    header when title rows are above it.
+    header when title rows are above it. `keep` names columns to carry into the report (each
+    row's `ref`, `keep.py`); one that means no field is not sent.
     """
 
     def __init__(
@@ -66,8 +68,11 @@ class Source:
         sheet: str | None = None,
         tags_separator: str = ";",
         header_row: int | None = None,
+        keep: Sequence[str] = (),
     ) -> None:
         path = os.fspath(path)
+        self._wanted = keep
+        self._keep: Keep | None = None
         try:
             self.tags_separator = separator_of(tags_separator)
         except ValueError as exc:
@@ -154,6 +159,8 @@ class Source:
                          "name the columns")  # fmt: skip
 
     def _plan(self, header: list[str], ignore_unknown: bool) -> None:
+        if self._wanted:
+            self._keep = Keep.of_table(self._wanted, header, self.name)
         self._table = TablePlan(
             header,
             self.name,
@@ -161,6 +168,7 @@ class Source:
             ignore_unknown=ignore_unknown,
             tags_separator=self.tags_separator,
             sample=self._sample,
+            kept=self.keep,
         )
         self._kept = TableRows(self._table.columns, self._table.skip, self.tags_separator)
         self.header = tuple(header)
@@ -176,7 +184,8 @@ class Source:
             )
         self._text = text(self._raw, self.encoding, any_line_end=self.format == "csv")
         if self.format == "jsonl":
-            self._keys = KeyPlan(self.columns, ignore_unknown=ignore_unknown)
+            self._keep = Keep.of_keys(self._wanted) if self._wanted else None
+            self._keys = KeyPlan(self.columns, ignore_unknown=ignore_unknown, kept=self.keep)
             self._records: Iterator[Record] = json_lines(self._text)
             return
         start = self.header_row or 1
@@ -209,6 +218,11 @@ class Source:
         return read_sample(self._csv.rows(), problem)
 
     @property
+    def keep(self) -> list[str]:
+        """The kept columns, as the input names them."""
+        return self._keep.names if self._keep is not None else []
+
+    @property
     def dropped(self) -> list[str]:
         """Unknown columns left out (with `ignore_unknown_columns`)."""
         if self.format == "jsonl":
@@ -227,7 +241,10 @@ class Source:
 
     def plan(self) -> list[str]:
         """What each column means (`Job Title → jobTitle`); empty for JSON lines."""
-        return [] if self.format == "jsonl" else self._table.plan()
+        if self.format == "jsonl":
+            return []
+        kept = [", kept in the report" if name in self.keep else "" for name in self._table.names]
+        return [line + also for line, also in zip(self._table.plan(), kept, strict=True)]
 
     def options(self) -> dict[str, Any]:
         """How the input is read, for `--resume` to refuse a run that reads it otherwise."""
@@ -238,17 +255,17 @@ class Source:
             "sheet": self.sheet,
             "columns": self.columns.describe() or None,
             **({"tags_separator": self.tags_separator} if self.tags_separator != ";" else {}),
+            **({"keep": self.keep} if self.keep else {}),
             **({"header_row": self.header_row} if self.header_row is not None else {}),
         }
 
     def __iter__(self) -> Iterator[Row]:
         try:
             if self.format == "jsonl":
-                yield from self._jsonl_rows()
-            elif self.format == "xlsx":
-                yield from self._sheet_rows()
+                rows = self._jsonl_rows()
             else:
-                yield from self._csv_rows()
+                rows = self._sheet_rows() if self.format == "xlsx" else self._csv_rows()
+            yield from self._keep.rows(rows) if self._keep is not None else rows
         finally:
             self.close()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
@@ -68,10 +68,13 @@ class ReportWriter:
         fingerprint: str | None = None,
         options: Mapping[str, Any] | None = None,
         limit: int | None = None,
+        keep: Sequence[str] = (),
     ) -> None:
         """`fingerprint` and `options` say which input, read how: `--resume` needs the same.
-        `limit`: the run reads only its first rows (kept in the meta file, for the reader)."""
+        `limit`: the run reads only its first rows (kept in the meta file, for the reader).
+        `keep`: input columns written after the report's own, from each outcome's `ref`."""
         self.path = check_report_path(path)
+        self.keep = _kept_columns(keep)
         self.jsonl = is_jsonl(self.path)
         # Through a link, the file itself is locked, written and sorted: the link stays a link,
         # and a second run through another name of the same file finds it locked.
@@ -107,7 +110,7 @@ class ReportWriter:
         self._csv = csv.writer(file, lineterminator="\n")
         if not append and not self.jsonl:
             file.write(_BOM)  # so that Excel on Windows reads the report as UTF-8
-            self._csv.writerow(COLUMNS)
+            self._csv.writerow((*COLUMNS, *self.keep))
             file.flush()
         return file
 
@@ -125,6 +128,14 @@ class ReportWriter:
                 "from; run without --resume (or with another --report) to start over"
             )
         if options is not None and isinstance(read_as, dict):
+            kept, keep = read_as.get("keep", []), options.get("keep", [])
+            if kept != keep:  # the lines appended would not have the columns of the others
+                was = ", ".join(kept) or "none"
+                raise InputChangedError(
+                    f"{self.path}: cannot resume, the run that started this report kept the "
+                    f"columns {was} (now {', '.join(keep) or 'none'}); give the same --keep, or "
+                    "start over without --resume"
+                )
             changed = [k for k, v in options.items() if k in read_as and read_as[k] != v]
             if changed:
                 was = ", ".join(f"{k} {read_as[k]!r} (now {options[k]!r})" for k in changed)
@@ -153,6 +164,8 @@ class ReportWriter:
                 "duration_ms": outcome.duration_ms,
                 "email": outcome.email,
             }
+            if self.keep:
+                record.update(zip(self.keep, _kept(outcome, self.keep), strict=True))
             self._file.write(escape_json(json.dumps(record, ensure_ascii=False)) + "\n")
         else:
             self._csv.writerow(
@@ -167,6 +180,7 @@ class ReportWriter:
                     outcome.attempts,
                     "" if outcome.duration_ms is None else outcome.duration_ms,
                     email_cell(outcome.email),
+                    *(cell(text) for text in _kept(outcome, self.keep)),
                 )
             )
 
@@ -198,3 +212,19 @@ class ReportWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _kept_columns(keep: Sequence[str]) -> tuple[str, ...]:
+    for name in keep:
+        if name in COLUMNS:
+            raise ConfigError(f"--keep {name}: the report has its own `{name}` column")
+    return tuple(keep)
+
+
+def _kept(outcome: Outcome, keep: Sequence[str]) -> list[str]:
+    """The kept cells of an outcome's row (its `ref`, from `Source(keep=...)`), by column."""
+    ref = outcome.ref
+    if not keep:
+        return []
+    cells = ref if isinstance(ref, Mapping) else {}
+    return [text if isinstance(text := cells.get(name), str) else "" for name in keep]

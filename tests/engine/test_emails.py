@@ -120,6 +120,22 @@ async def test_no_lead_and_two_leads_are_told_apart(virtual_time: VirtualTimeLoo
     assert api.patches == []
 
 
+async def test_rows_matched_by_email_carry_their_ref_whatever_the_search_found(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    rows = [
+        {"email": "ann@x.com", "city": "A", "ref": "r1"},
+        {"email": "nobody@x.com", "city": "B", "ref": "r2"},
+        {"email": "twin@z.io", "city": "C", "ref": "r3"},
+    ]
+    _, outcomes = await run(rows, FakeApi(LEADS))
+    assert [(o.status, o.ref) for _, o in sorted(outcomes.items())] == [
+        (Status.UPDATED, "r1"),
+        (Status.NOT_FOUND, "r2"),
+        (Status.REJECTED, "r3"),
+    ]
+
+
 async def test_an_ambiguous_email_names_five_of_its_leads_at_most(
     virtual_time: VirtualTimeLoop,
 ) -> None:
