@@ -5,8 +5,10 @@ parses."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -14,13 +16,15 @@ import redis.asyncio
 from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from yarl import URL
 
 from bulk_updater import BulkUpdater, ConfigError, LeadUpdate, SendKitClient, Source, TransportError
 from bulk_updater.answers import REDACTED, Redactor
 from bulk_updater.limits.store import BudgetStore
+from bulk_updater.proxy import Proxy, proxy_problem
 from bulk_updater.sandbox import Sandbox, SandboxThread
 from bulk_updater.settings import Settings
-from bulk_updater.urls import hide_password, scrub
+from bulk_updater.urls import UNSHOWN, hide_password, scrub
 from tests.cli.conftest import cli, job_input
 from tests.conftest import make_leads, read_report, write_csv
 from tests.http_server import Answers, RawServer
@@ -155,7 +159,19 @@ async def test_the_report_and_summary_keep_no_piece_of_the_key(tmp_path: Path) -
 PIECES = st.from_regex(r"[QXZJKV]{4,8}", fullmatch=True)
 #: A piece, in any case (`urllib` lower-cases what it reads as a host name).
 PIECES_IN = re.compile(r"[qxzjkv]{4,}", re.IGNORECASE)
-JOINS = st.sampled_from([":", "/", "?", "#", "@", "&", ";", "=", "%", " ", "%2F", "%40", "+"])
+#: Characters that NFKC folds into one `urllib` cuts at (U+FF20, U+FE6B: `@`; U+FF0F: `/`...).
+LOOKALIKES = [
+    char
+    for char in map(chr, range(0x80, 0x10000))
+    if any(cut in unicodedata.normalize("NFKC", char) for cut in ":/?#@&;=[]%\\")
+    and unicodedata.normalize("NFKC", char) != char
+]
+#: Characters that NFKC folds into letters (U+FB01 `fi`, U+00B2 `2`), or that IDNA drops.
+FOLDING = ["\ufb01", "\u00b2", "\uff48", "\u24b6", "\u200b", "\u00ad", "\ufeff", "\U000e0041"]
+JOINS = st.one_of(
+    st.sampled_from([":", "/", "?", "#", "@", "&", ";", "=", "%", " ", "%2F", "%40", "+"]),
+    st.sampled_from([*LOOKALIKES, *FOLDING]),
+)
 PASSWORDS = st.lists(st.tuples(PIECES, JOINS), min_size=1, max_size=4).map(
     lambda parts: "".join(piece + join for piece, join in parts)
 )
@@ -170,6 +186,10 @@ URL_FORMS = [
     "unix://{user}:{pw}@/run/redis.sock?db=0",
     "unix:///run/redis.sock?db=2&password={pw}",
     "https://{user}:{pw}@api.sendkit.ai",
+    # no ASCII `@` at all: `urllib` folds a look-alike into one (or refuses the URL, quoting it)
+    "redis://{user}:{pw}\uff20127.0.0.1:6379",
+    "redis://{user}:{pw}\ufe6bh:1/0",
+    "https://{user}:{pw}\uff20api.sendkit.ai",
 ]
 
 
@@ -200,9 +220,38 @@ def test_no_piece_of_a_password_is_shown_however_the_url_parses(
     assert not PIECES_IN.search(said), (url, said)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    form=st.sampled_from(["http://{user}:{pw}@127.0.0.1:1", "http://{user}:{pw}\uff20127.0.0.1:1"]),
+    user=st.from_regex(r"[a-z]{0,6}", fullmatch=True),
+    password=PASSWORDS,
+)
+def test_no_piece_of_a_password_is_in_what_a_base_url_or_a_proxy_is_refused_with(
+    form: str, user: str, password: str
+) -> None:
+    url = form.format(user=user, pw=password)
+    said = [proxy_problem(url)]
+    try:
+        Settings.build(base_url=url)
+    except ConfigError as refused:
+        said.append(str(refused))
+    with contextlib.suppress(ValueError):  # not a proxy URL: nothing is shown
+        said.append(Proxy(URL(url), "--proxy").shown)
+    assert not PIECES_IN.search(" ".join(said)), (url, said)
+
+
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
+        ("redis://user:hunter2\uff20127.0.0.1:1", "redis://***"),  # urllib folds it into `@`
+        ("redis://user:hunter2\ufe6b127.0.0.1:1", "redis://***"),
+        ("user:hunter2\uff20127.0.0.1:1", "***"),  # no scheme: NFKC changes it
+        ("redis://user:pw\u200b@h:1", "redis://***"),
+        ("redis://h:1/0?password=p\u00e4ss", "redis://***"),
+        ("redis://u:pw d@h", "redis://***"),
+        ("caf\u00e9.csv", "caf\u00e9.csv"),  # no URL: left alone
+        ("Lead N\u00ba", "Lead N\u00ba"),  # NFKC folds `º` into `o`, no character a URL is cut at
+        ("u:pw@h://x", "u:***@h://x"),  # text before `://` that is no scheme is no scheme
         ("redis://default:S3cr3t/PW@host:6379", "redis://default:***@host:6379"),
         ("redis://:a#b?c@h:1/0", "redis://:***@h:1/0"),
         ("redis://pass-only@h", "redis://***@h"),  # a user without a password may be one
@@ -236,6 +285,8 @@ async def test_a_redis_url_that_does_not_parse_is_refused_without_its_password()
         "https://u:S3cr3t@h:99999",
         "ftp://u:S3cr3t@h",
         "https://u:S3cr3t@h",
+        "http://u:S3cr3t/Pw9\uff20127.0.0.1:1",
+        "u:S3cr3t/Pw9\uff20127.0.0.1:1",
     ],
 )
 def test_a_base_url_with_a_password_is_refused_without_it(base_url: str) -> None:
@@ -245,11 +296,23 @@ def test_a_base_url_with_a_password_is_refused_without_it(base_url: str) -> None
     assert "Pw9" not in str(caught.value)
 
 
-def test_a_redis_password_with_a_slash_is_in_no_output_of_a_run(tmp_path: Path) -> None:
+def test_what_a_library_says_about_a_url_shown_as_stars_is_not_repeated() -> None:
+    url = "redis://user:S3cr3t\uff20127.0.0.1:1"
+    assert scrub("netloc 'user:S3cr3t\uff20127.0.0.1:1' is bad, s3cr3t@127.0.0.1", url) == UNSHOWN
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://default:S3cr3t/Pw9@127.0.0.1:6379", "redis://default:***@127.0.0.1:6379"),
+        ("redis://default:S3cr3t/Pw9\uff20127.0.0.1:6379", "redis://***"),
+        ("redis://default:S3cr3t/Pw9\ufe6b127.0.0.1:6379", "redis://***"),
+    ],
+)
+def test_a_redis_password_is_in_no_output_of_a_run(tmp_path: Path, url: str, shown: str) -> None:
     leads = make_leads(2)
     source, _ = job_input(tmp_path, leads)
     summary = tmp_path / "summary.json"
-    url = "redis://default:S3cr3t/Pw9@127.0.0.1:6379"
     with SandboxThread(leads) as sb:
         code, out, err = cli(
             source, "--base-url", sb.url, "--redis", url, "--summary-json", summary,
@@ -257,9 +320,9 @@ def test_a_redis_password_with_a_slash_is_in_no_output_of_a_run(tmp_path: Path) 
         )  # fmt: skip
         assert sb.state.requests == 0
     assert code == 2, out + err
-    assert "the Redis URL redis://default:***@127.0.0.1:6379 cannot be used" in err
+    assert f"the Redis URL {shown} cannot be used" in err
     stop_message = json.loads(summary.read_text())["stop_message"]
-    assert "redis://default:***@" in stop_message
+    assert shown in stop_message
     for text in (out, err, stop_message, summary.read_text()):
         assert "S3cr3t" not in text
         assert "Pw9" not in text
