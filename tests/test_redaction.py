@@ -5,7 +5,6 @@ parses."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import unicodedata
@@ -25,7 +24,7 @@ from bulk_updater.proxy import Proxy, proxy_problem
 from bulk_updater.sandbox import Sandbox, SandboxThread
 from bulk_updater.settings import Settings
 from bulk_updater.urls import UNSHOWN, hide_password, scrub
-from tests.cli.conftest import cli, job_input
+from tests.cli.conftest import clean_env, cli, job_input
 from tests.conftest import make_leads, read_report, write_csv
 from tests.http_server import Answers, RawServer
 
@@ -235,7 +234,7 @@ def test_no_piece_of_a_password_is_in_what_a_base_url_or_a_proxy_is_refused_with
         Settings.build(base_url=url)
     except ConfigError as refused:
         said.append(str(refused))
-    with contextlib.suppress(ValueError):  # not a proxy URL: nothing is shown
+    if not said[0]:  # a proxy is shown only once it is taken for one
         said.append(Proxy(URL(url), "--proxy").shown)
     assert not PIECES_IN.search(" ".join(said)), (url, said)
 
@@ -294,6 +293,47 @@ def test_a_base_url_with_a_password_is_refused_without_it(base_url: str) -> None
         Settings.build(names={"base_url": "--base-url"}, base_url=base_url)
     assert "S3cr3t" not in str(caught.value)
     assert "Pw9" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "shown"),
+    [
+        (f"http://127.0.0.1:1/?api_key={KEY}", "'http://127.0.0.1:1' must be just scheme"),
+        (f"http://127.0.0.1:1/{KEY}", "'http://127.0.0.1:1' must be just scheme"),
+        (f"http://127.0.0.1:1#{KEY}", "'http://127.0.0.1:1' must be just scheme"),
+        (f"https://api.sendkit.ai/v1?key={KEY}&x=1", "'https://api.sendkit.ai' must be just"),
+        (f"http://{KEY}:1", "'http://***:1' is plain http"),
+        (f"http://{KEY.upper()}", "'http://***' is plain http"),  # yarl lower-cases a host
+        (f"{KEY}/x", "'***' is not an http(s) URL"),
+        (f"https://h:1:{KEY}", "is not a URL like"),
+        ("http://:S3cr3t@127.0.0.1:1", "'http://:***@127.0.0.1:1' must be just scheme"),
+    ],
+)
+def test_a_base_url_is_refused_without_its_path_query_fragment_or_the_key(
+    base_url: str, shown: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.build(names={"base_url": "--base-url"}, api_key=KEY, base_url=base_url)
+    message = str(refused.value)
+    assert message.startswith("--base-url: ")
+    assert shown in message
+    assert leaked(message) is None, message
+    assert leaked(message.lower()) is None, message
+    assert "S3cr3t" not in message
+
+
+def test_the_key_pasted_into_the_base_url_is_in_no_output(tmp_path: Path) -> None:
+    leads = make_leads(1)
+    source, _ = job_input(tmp_path, leads)
+    with SandboxThread(leads, api_key=KEY) as sb:
+        for base_url in (f"{sb.url}/?api_key={KEY}", f"{sb.url}/v1/{KEY}#{KEY}"):
+            code, out, err = cli(
+                source, "--base-url", base_url, env=clean_env(SENDKIT_API_KEY=KEY), cwd=tmp_path
+            )
+            assert code == 2, out + err
+            assert f"--base-url: '{sb.url}' must be just scheme, host and port" in err
+            assert leaked(out + err) is None, err
+        assert sb.state.requests == 0
 
 
 def test_what_a_library_says_about_a_url_shown_as_stars_is_not_repeated() -> None:
