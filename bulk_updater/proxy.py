@@ -17,6 +17,8 @@ from typing import Final
 
 from yarl import URL
 
+from .urls import hide_password
+
 #: Where the `proxy` setting is said to come from in messages.
 SETTING: Final = "--proxy"
 
@@ -30,8 +32,9 @@ class Proxy:
 
     @property
     def shown(self) -> str:
-        """The URL as it may be printed: scheme, host and port, no user or password."""
-        return str(self.url.with_user(None).with_path(""))
+        """The URL as it may be printed: scheme, host and port, no user or password (and by
+        the rule every shown URL follows, `http://***` should it hold more than ASCII)."""
+        return hide_password(str(self.url.with_user(None).with_path("")))
 
     @property
     def with_login(self) -> bool:

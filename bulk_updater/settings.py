@@ -30,7 +30,7 @@ from yarl import URL
 
 from .errors import ConfigError
 from .proxy import proxy_problem
-from .urls import hide_password, scrub
+from .urls import HIDDEN, hide_password, scrub
 
 DEFAULT_BASE_URL: Final = "https://api.sendkit.ai"
 #: Without `--concurrency`, requests in flight follow latency, up to this many.
@@ -295,25 +295,16 @@ class Settings(BaseModel):
 
     @field_validator("base_url")
     @classmethod
-    def _safe_base_url(cls, value: str) -> str:
-        shown = hide_password(value)  # `https://user:pw@host` is refused, its password unshown
+    def _safe_base_url(cls, value: str, info: ValidationInfo) -> str:
+        key = info.data.get("api_key")
         try:
-            url = URL(value)
+            return _origin(value)
         except ValueError as exc:
-            problem = scrub(str(exc), value)
-            raise ValueError(
-                f"{shown!r} is not a URL like https://api.sendkit.ai ({problem})"
-            ) from None
-        if url.scheme not in ("https", "http") or not url.host:
-            raise ValueError(f"{shown!r} is not an http(s) URL like https://api.sendkit.ai")
-        if url.scheme == "http" and not is_loopback(url.host):
-            raise ValueError(
-                f"{shown!r} is plain http: the key would cross the network in clear text; "
-                "use https (plain http is allowed only for loopback)"
-            )
-        if url.path not in ("", "/") or url.query_string or url.fragment or url.user:
-            raise ValueError(f"{shown!r} must be just scheme, host and port, with no path")
-        return str(url.origin())
+            # A key pasted into the URL (`/?api_key=…`, or as its host) is never repeated.
+            message = str(exc)
+            if isinstance(key, SecretStr) and key.get_secret_value():
+                message = re.sub(re.escape(key.get_secret_value()), HIDDEN, message, flags=re.I)
+            raise ValueError(message) from None
 
     @classmethod
     def build(
@@ -339,6 +330,42 @@ class Settings(BaseModel):
             spell = names or {}
             problems = [_explain(error, spell) for error in exc.errors(include_url=False)]
             raise ConfigError("; ".join(problems)) from None
+
+
+def _origin(value: str) -> str:
+    """The base URL `value` as its origin (`https://api.sendkit.ai`), or `ValueError` saying why
+    not, showing it without its password, path, query or fragment (each may hold a secret)."""
+    shown = _shown_origin(value)
+    try:
+        url = URL(value)
+    except ValueError as exc:
+        problem = scrub(str(exc), value)
+        message = f"{shown!r} is not a URL like https://api.sendkit.ai ({problem})"
+        raise ValueError(message) from None
+    if url.scheme not in ("https", "http") or not url.host:
+        raise ValueError(f"{shown!r} is not an http(s) URL like https://api.sendkit.ai")
+    if url.scheme == "http" and not is_loopback(url.host):
+        raise ValueError(
+            f"{shown!r} is plain http: the key would cross the network in clear text; "
+            "use https (plain http is allowed only for loopback)"
+        )
+    login = url.raw_user is not None or url.raw_password is not None  # `http://:pw@host` too
+    if url.path not in ("", "/") or url.query_string or url.fragment or login:
+        raise ValueError(
+            f"{shown!r} must be just scheme, host and port, with no path (nothing after the "
+            "host and port is shown)"
+        )
+    return str(url.origin())
+
+
+def _shown_origin(value: str) -> str:
+    """`value` as a message may show it: no password (`hide_password`), and cut before its
+    path, query or fragment."""
+    shown = hide_password(value)
+    scheme, sep, rest = shown.partition("://")
+    if not sep:
+        scheme, rest = "", shown
+    return scheme + sep + re.split(r"[/?#]", rest, maxsplit=1)[0]
 
 
 def _meta(name: str, key: str) -> Any:

@@ -18,7 +18,7 @@ from ..progress import Progress
 from ..report import default_report_path
 from ..state import state_path
 from .dryrun import show_dry_run
-from .job import job, log_requests, log_warnings, run_async, signals_exit
+from .job import exit_before_start, job, log_requests, log_warnings, run_async
 from .jobfile import job_options, read_job, save_job
 from .options import build_settings, dry_run_key, input_options, read_key, settings_options
 from .outputs import check_outputs
@@ -112,6 +112,7 @@ def open_source(inputs: dict[str, Any], input_path: str) -> Source:
 @click.option("-v", "--verbose", is_flag=True, help="Log every request (the key is never shown).")
 def run(**params: Any) -> None:
     """Send one PATCH per row of INPUT (CSV, JSON lines or .xlsx; '-' reads standard input)."""
+    exit_before_start()  # opening the input may block (a pipe), and nothing is read yet
     job_file = _job_file(params)
     options = RunOptions(**{name: params.pop(name) for name in RunOptions.__dataclass_fields__})
     inputs = {name: params.pop(name) for name in list(params) if name in _INPUT_NAMES}
@@ -122,26 +123,23 @@ def run(**params: Any) -> None:
     if redact is None:
         log_warnings()
     try:
-        with signals_exit():
-            source = open_source(inputs, options.input_path)
-            if options.dry_run:  # refused as the real run would be; a key only if it must
-                settings = build_settings(params, dry_run_key(params, options.api_key_file))
-                check_outputs(source, options.report_for(source), *_extra_outputs(options))
-                state = state_path(settings) if settings.skip_unchanged else None
-                job_file.save(source)
-                sys.exit(
-                    show_dry_run(source, match=settings.match, quiet=options.quiet, state=state)
-                )
-            key = read_key(options.api_key_file)
-            if redact is not None:
-                redact.key = key
-            updater = BulkUpdater(settings=build_settings(params, key))
-            if options.resume and not source.rereadable:
-                raise ConfigError(
-                    f"--resume needs an input file that can be read again; {source.name} cannot"
-                )
+        source = open_source(inputs, options.input_path)
+        if options.dry_run:  # refused as the real run would be; a key only if it must
+            settings = build_settings(params, dry_run_key(params, options.api_key_file))
             check_outputs(source, options.report_for(source), *_extra_outputs(options))
+            state = state_path(settings) if settings.skip_unchanged else None
             job_file.save(source)
+            sys.exit(show_dry_run(source, match=settings.match, quiet=options.quiet, state=state))
+        key = read_key(options.api_key_file)
+        if redact is not None:
+            redact.key = key
+        updater = BulkUpdater(settings=build_settings(params, key))
+        if options.resume and not source.rereadable:
+            raise ConfigError(
+                f"--resume needs an input file that can be read again; {source.name} cannot"
+            )
+        check_outputs(source, options.report_for(source), *_extra_outputs(options))
+        job_file.save(source)
     except ReportLockedError as exc:
         fail(str(exc), EXIT_LOCKED)
     except BulkUpdaterError as exc:
@@ -189,25 +187,19 @@ def _extra_outputs(options: RunOptions) -> tuple[Path | None, Path | None]:
 
 
 def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoReturn:
-    progress = None
-    if not options.quiet:
-        live = sys.stderr.isatty() and not options.verbose
-        total = source.count()  # None for a pipe: progress then counts without a total
-        interval = 0.2 if live else 5.0
-        progress = Progress(
-            sys.stderr,
-            total=total,
-            live=live,
-            interval=interval,
-            rate=updater.rate_now,
-            later=None if live else 60.0,  # a log read later: a line a minute after the first
-        )
     problems = Problems()
     started_at = now_iso()
     report = options.report_for(source)
     if options.summary_json is not None:
         running = {"state": "running", "started_at": started_at, "input": source.name}
         _write_summary(options.summary_json, running)
+
+    def interrupted(code: int, message: str) -> None:
+        _write_failed(options, source, report, started_at, message, code, "interrupted")
+
+    # Counting the rows of a big input takes seconds: a signal then ends the run at once.
+    exit_before_start("before any row was sent", interrupted)
+    progress = None if options.quiet else _progress(updater, source, options)
     try:
         summary, signum = run_async(
             job(updater, source, progress, problems, report=report, resume=options.resume,
@@ -227,14 +219,32 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
     _finish(summary, signum, source, options, started_at, problems)
 
 
+def _progress(updater: BulkUpdater, source: Source, options: RunOptions) -> Progress:
+    live = sys.stderr.isatty() and not options.verbose
+    return Progress(
+        sys.stderr,
+        total=source.count(),  # None for a pipe: progress then counts without a total
+        live=live,
+        interval=0.2 if live else 5.0,
+        rate=updater.rate_now,
+        later=None if live else 60.0,  # a log read later: a line a minute after the first
+    )
+
+
 def _write_failed(
-    options: RunOptions, source: Source, report: Path, started_at: str, message: str, code: int
+    options: RunOptions,
+    source: Source,
+    report: Path,
+    started_at: str,
+    message: str,
+    code: int,
+    state: str = "failed",
 ) -> None:
     """`--summary-json` of a run that ended without a summary: it must not stay `running`."""
     if options.summary_json is not None:
         _write_summary(
             options.summary_json,
-            {"state": "failed", "exit_code": code, "stop_message": message,
+            {"state": state, "exit_code": code, "stop_message": message,
              "started_at": started_at, "finished_at": now_iso(), "input": source.name,
              "report": str(report)},
         )  # fmt: skip

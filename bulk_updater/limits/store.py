@@ -128,11 +128,11 @@ class BudgetStore:
                 ),
                 client_name="bulk-updater",
             )
-        except ValueError as exc:
-            raise ConfigError(
-                f"the Redis URL {self.shown_url} cannot be used ({self._reason(exc)}); a / ? # "
-                "or @ in its password must be percent-encoded (%2F %3F %23 %40)"
-            ) from None
+            # redis-py passes the URL's query to each connection it makes, and only then finds
+            # an option no connection takes (`?x=1`); one made now, unconnected, finds it here.
+            client.connection_pool.make_connection()
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(self._unusable(exc)) from None
         self._client = client
         self._script = client.register_script(SCRIPT)
         try:
@@ -200,6 +200,15 @@ class BudgetStore:
                 "scripts, use the local clock (--redis-clock local; see the README)"
             )
         return f"{where} is unreachable ({reason}); start it or fix the Redis URL"
+
+    def _unusable(self, exc: ValueError | TypeError) -> str:
+        """Why the URL cannot be used: it does not parse, or its query holds an option that no
+        connection takes (redis-py says so with a `TypeError`)."""
+        if isinstance(exc, TypeError):
+            hint = "fix or remove the options after its ?, which redis-py gives each connection"
+        else:
+            hint = "a / ? # or @ in its password must be percent-encoded (%2F %3F %23 %40)"
+        return f"the Redis URL {self.shown_url} cannot be used ({self._reason(exc)}); {hint}"
 
     def lost(self, exc: Exception) -> str:
         """Why a running job stops."""
