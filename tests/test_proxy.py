@@ -264,7 +264,7 @@ def test_a_job_through_a_proxy_that_is_down_stops_with_one_line(tmp_path: Path) 
         source, "--base-url", "https://api.sendkit.ai", env=environment, cwd=tmp_path
     )
     assert code == 3, out + err
-    (stopped,) = [line for line in out.splitlines() if "stopped:" in line]
+    (stopped,) = [line for line in out.splitlines() if line.lstrip().startswith("stopped:")]
     assert "stopped: the proxy http://127.0.0.1:" in stopped
     assert "(from HTTPS_PROXY) cannot be reached" in stopped
     assert "--base-url" not in out + err
