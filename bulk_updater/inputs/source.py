@@ -170,8 +170,12 @@ class Source:
             sample=self._sample,
             kept=self.keep,
         )
-        self._kept = TableRows(self._table.columns, self._table.skip, self.tags_separator)
+        self._kept = self._table_rows()
         self.header = tuple(header)
+
+    def _table_rows(self) -> TableRows:
+        table = self._table
+        return TableRows(table.columns, table.skip, self.tags_separator, names=table.names)
 
     def _open_text(
         self, head: bytes, encoding: str | None, delimiter: str | None, ignore_unknown: bool
@@ -335,8 +339,7 @@ class Source:
             if self._sep_line:
                 table.header()
             table.header(self.header_row)
-            kept = TableRows(self._table.columns, self._table.skip, self.tags_separator)
-            return sum(1 for _ in kept.kept(table.rows()))
+            return sum(1 for _ in self._table_rows().kept(table.rows()))
 
 
 def _surrogates(text: str) -> bool:

@@ -25,7 +25,7 @@ from .columns import TablePlan
 from .records import MAX_RECORD
 from .schema import Kind
 from .sheet import OVERSIZED, Broken, Oversized, SharedStrings, SheetRows, TooMuchText
-from .tables import TableRecord
+from .tables import TableRecord, Unreadable
 
 #: openpyxl warns about parts it drops in read-only mode (data validation, styles): noise here.
 warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl(\.|$)")
@@ -242,15 +242,16 @@ def _formats(book: Any) -> list[str]:
 
 def table_records(rows: Iterator[tuple[int, list[str]]], table: TablePlan) -> Iterator[TableRecord]:
     """A sheet's rows as a table's records: each as wide as the header, `None` for a row too
-    large, a problem for a formula with no saved value in a column that is sent."""
+    large, `Unreadable` for a formula with no saved value in a column that is sent."""
     width = len(table.columns) + table.skip
     for line, cells in rows:
         if any(type(cell) is Oversized for cell in cells):
             yield line, None
-        elif any(type(cell) is Unsaved for cell in cells) and (found := _unsaved(cells, table)):
-            yield line, found
-        elif len(cells) < width:  # a sheet's row ends at its last cell with something in it
-            yield line, cells + [""] * (width - len(cells))
+            continue
+        if len(cells) < width:  # a sheet's row ends at its last cell with something in it
+            cells = cells + [""] * (width - len(cells))
+        if any(type(cell) is Unsaved for cell in cells) and (found := _unsaved(cells, table)):
+            yield line, Unreadable(found, tuple(cells), cells)
         else:
             yield line, cells
 

@@ -159,6 +159,9 @@ class RejectsWriter:
         self._position += len(data)
 
     def _table_line(self, raw: object, status: Status, message: str) -> str:
+        if isinstance(raw, str):  # a record that cannot be read: its text as read, to fix
+            end = len(raw) - (2 if raw.endswith("\r\n") else 1 if raw.endswith(("\n", "\r")) else 0)
+            return raw[:end] + self._delimiter + self._csv([status.value, cell(message)])
         cells: tuple[str, ...] = raw if isinstance(raw, tuple) else ()
         kept = [cells[i] if i < len(cells) else "" for i in self._keep]
         extra = [c for c in cells[max(self._keep, default=-1) + 1 :] if c.strip()]

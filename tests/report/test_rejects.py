@@ -32,6 +32,11 @@ def rejects_of(tmp_path: Path, name: str, data: bytes, **options: str) -> Path:
     return out
 
 
+def write_to(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
 def updates(path: Path, **options: str) -> list[LeadUpdate]:
     items = [row.item for row in Source(path, **options)]  # type: ignore[arg-type]
     assert all(isinstance(item, LeadUpdate) for item in items), items
@@ -178,3 +183,30 @@ def test_a_json_lines_reject_holds_no_character_that_acts_and_reads_back_the_sam
     text = out.read_text("utf-8")
     assert not {"\u202e", "\u2066", "\x9b"} & set(text)
     assert json.loads(text)["jobTitle"] == title
+
+
+def test_a_row_that_cannot_be_read_as_csv_goes_back_as_it_was_read(tmp_path: Path) -> None:
+    """Its text is kept, so the rejects line is that row again: fixed, it goes back in; unfixed,
+    it is invalid again (never left out), and the report names its id."""
+    data = f'id,firstName,lastName\r\n{LEAD},"Bo"b,Smith\r\nlead2,Al,Jones\r\n'.encode()
+    (first, _) = Source(write_to(tmp_path / "in.csv", data))
+    assert not isinstance(first.item, LeadUpdate)
+    assert (first.item.id, first.raw) == (LEAD, f'{LEAD},"Bo"b,Smith\r\n')
+    out = rejects_of(tmp_path, "in.csv", data)
+    lines = out.read_bytes().decode("utf-8-sig").split("\r\n")
+    assert lines[1].startswith(f'{LEAD},"Bo"b,Smith,not_found,')
+    again, second = Source(out)
+    assert not isinstance(again.item, LeadUpdate)
+    assert "cannot be read as CSV" in again.item.message
+    assert isinstance(second.item, LeadUpdate)
+    out.write_bytes(out.read_bytes().replace(b'"Bo"b', b"Bob"))
+    assert [u.firstName for u in updates(out)] == ["Bob", "Al"]
+
+
+def test_a_rejects_line_with_no_cells_kept_is_never_left_out(tmp_path: Path) -> None:
+    """A record too large keeps no cell: its line still reads back as one invalid row."""
+    data = f"id,city\n{LEAD},{'x' * (2 << 20)}\n".encode()
+    out = rejects_of(tmp_path, "in.csv", data)
+    (row,) = Source(out)
+    assert not isinstance(row.item, LeadUpdate)
+    assert row.item.message.startswith("this rejects line kept no cell of its row (not_found:")
