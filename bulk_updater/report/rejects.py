@@ -1,9 +1,10 @@
 """`--rejects`: the rows that did not end `updated`, as they were read, ready to fix and reload.
 
-A table (CSV, `.xlsx`) gives a CSV with the input's own header and cells, in the input's own
+A CSV gives a CSV with the input's own header and cells, in the input's own
 delimiter and encoding (its BOM or none, line endings and quoting too), followed by `_status` and
 `_message`; JSON lines and dicts give JSON lines, each record with `_status` and `_message` added,
-in the input's encoding too. The reader ignores those two columns, so the file goes back in as the
+in the input's encoding too (a workbook gives a workbook: `sheet_rejects.py`). The reader
+ignores those two columns, so the file goes back in as the
 input with the same options. Lines are written as rows finish and put in input order when the run
 ends.
 """

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import io
 import json
 from pathlib import Path
 
+import openpyxl
 import pytest
 
-from bulk_updater import BulkUpdater, LeadUpdate, Reply, Source, Status
+from bulk_updater import BulkUpdater, ConfigError, LeadUpdate, Reply, Source, Status
 from bulk_updater.engine.sink import open_rejects
 from bulk_updater.report.rejects import RejectsWriter
 from tests.conftest import FakeSender
@@ -210,3 +212,49 @@ def test_a_rejects_line_with_no_cells_kept_is_never_left_out(tmp_path: Path) -> 
     (row,) = Source(out)
     assert not isinstance(row.item, LeadUpdate)
     assert row.item.message.startswith("this rejects line kept no cell of its row (not_found:")
+
+
+async def test_a_workbooks_rejects_send_what_its_rows_would_have_sent(tmp_path: Path) -> None:
+    """Numbers keep their format, booleans stay booleans, text stays text (`=1+1` too): fed
+    back, each row sends what it would have sent, not the text a CSV would have held."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["id", "phone", "jobTitle", "customFields.employees", "customFields.active",
+                  "customFields.share", "customFields.start", "customFields.zip"])  # fmt: skip
+    sheet.append([LEAD, 4155553898, "=1+1", 1201, True, 0.15, dt.date(2025, 6, 15), 2134])
+    sheet.append(["lead2", 4155550000, "CEO", 12.5, False, 1, dt.date(2024, 1, 2), 99])
+    for row in (2, 3):
+        sheet[f"B{row}"].number_format = "[<=9999999]###-####;(###) ###-####"
+        sheet[f"D{row}"].number_format = "#,##0"
+        sheet[f"F{row}"].number_format = "0%"
+        sheet[f"G{row}"].number_format = "yyyy-mm-dd"
+        sheet[f"H{row}"].number_format = "00000"
+    sheet["C2"].data_type = "s"  # the text `=1+1`, not a formula
+    path = tmp_path / "in.xlsx"
+    book.save(path)
+    rejects = tmp_path / "rejects.xlsx"
+
+    def missing(update: LeadUpdate, attempt: int) -> Reply:
+        return Reply(404, "NOT_FOUND", "Lead not found")
+
+    async with BulkUpdater(sender=FakeSender(missing, latency=0), rate=0) as updater:
+        summary = await updater.run(Source(path), rejects=rejects)
+    assert summary.counts[Status.NOT_FOUND] == 2
+    sent = [update.body() for update in updates(path)]
+    assert sent[0]["customFields"]["employees"] == 1201
+    assert [update.body() for update in updates(rejects)] == sent
+    assert [row.raw[:8] for row in Source(rejects)] == [row.raw for row in Source(path)]
+
+
+def test_a_workbooks_rejects_must_be_a_workbook(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["id", "city"])
+    book.save(tmp_path / "in.xlsx")
+    with (
+        Source(tmp_path / "in.xlsx") as source,
+        pytest.raises(ConfigError, match=r"the input is a workbook, .*: name it \.xlsx"),
+    ):
+        open_rejects(tmp_path / "rejects.csv", source)
