@@ -196,7 +196,7 @@ def open_rejects(path: str | PathLike[str], rows: Rows) -> RejectsWriter | Sheet
     if not isinstance(rows, Source) or (rows.header is None and rows.encoding is None):
         return RejectsWriter(path, header=None)  # records given in Python: UTF-8 JSON lines
     if rows.format == "xlsx" and rows.header is not None:
-        return SheetRejectsWriter(path, header=rows.header)
+        return SheetRejectsWriter(path, header=rows.header, header_row=rows.header_line)
     encoding = str(rows.encoding) if rows.encoding is not None else "utf-8"
     shape = None
     if rows.encoding is not None:
@@ -208,7 +208,12 @@ def open_rejects(path: str | PathLike[str], rows: Rows) -> RejectsWriter | Sheet
     if rows.header is not None:  # a table: CSV, as read
         delimiter = rows.delimiter or ","
         return RejectsWriter(
-            path, header=rows.header, delimiter=delimiter, encoding=encoding, shape=shape
+            path,
+            header=rows.header,
+            delimiter=delimiter,
+            encoding=encoding,
+            shape=shape,
+            titles=rows.titles(),
         )
     return RejectsWriter(path, header=None, encoding=encoding, shape=shape)
 

@@ -221,6 +221,21 @@ class Source:
         problem = text_problem(self.path, self.encoding, any_line_end=True)
         return read_sample(self._csv.rows(), problem)
 
+    def titles(self) -> str:
+        """The lines above the header (`header_row`) as read, for `--rejects` to keep, so the
+        same `header_row` reads it; empty for a pipe (read once) or a sheet (`header_line`)."""
+        if self.header_row is None or self.format != "csv" or not self.rereadable:
+            return ""
+        assert self.encoding is not None
+        with open(self.path, "rb") as raw:
+            stream = text(raw, self.encoding, any_line_end=True)
+            return "".join(stream.readline(MAX_RECORD) for _ in range(self.header_row - 1))
+
+    @property
+    def header_line(self) -> int:
+        """The sheet's row (or the line) of the header."""
+        return getattr(self, "_header_line", self.header_row or 1)
+
     @property
     def keep(self) -> list[str]:
         """The kept columns, as the input names them."""

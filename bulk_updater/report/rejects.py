@@ -83,9 +83,11 @@ class RejectsWriter:
         delimiter: str = ",",
         encoding: str = "utf-8-sig",
         shape: TextShape | None = None,
+        titles: str = "",
     ) -> None:
         """`shape`: the input's BOM, line ending and quoting, kept (by default, LF, the cells
-        quoted only when they must be, and the encoding's usual BOM)."""
+        quoted only when they must be, and the encoding's usual BOM). `titles`: the input's
+        lines above its header, kept so that the same `--header-row` reads the file."""
         self.path = Path(path)
         self.table = header is not None
         suffixes = (".csv", ".tsv", ".txt") if self.table else (".jsonl", ".ndjson")
@@ -116,7 +118,7 @@ class RejectsWriter:
             self._file = open(self.path, "wb")  # noqa: SIM115 - closed by close()
         except OSError as exc:
             raise ConfigError(f"{self.path}: cannot write the rejects ({exc.strerror})") from None
-        self._header = bom
+        self._header = bom + self._encode(titles)
         if header is not None:
             self._header += self._encode(
                 self._csv([*(header[i] for i in self._keep), *REJECTS_COLUMNS])

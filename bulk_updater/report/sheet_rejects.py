@@ -28,8 +28,12 @@ Stored = str | bool | tuple[int | float, str]
 class SheetRejectsWriter:
     """Writes one `.xlsx` rejects file; `close()` writes the workbook, rows in input order."""
 
-    def __init__(self, path: str | os.PathLike[str], *, header: Sequence[str]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, header: Sequence[str], header_row: int = 1
+    ) -> None:
+        """`header_row`: the input's, kept (empty rows above), so the same option reads it."""
         self.path = Path(path)
+        self._above = header_row - 1
         if self.path.suffix.lower() not in (".xlsx", ".xlsm"):
             raise ConfigError(
                 f"--rejects {self.path}: the input is a workbook, so the rejects file is one "
@@ -78,6 +82,8 @@ class SheetRejectsWriter:
 
         book = Workbook(write_only=True)
         sheet = book.create_sheet("Rejects")
+        for _ in range(self._above):
+            sheet.append([])
         sheet.append([_cell(sheet, name, WriteOnlyCell) for name in self._header])
         for offset, length in zip(self._index.offsets, self._index.lengths, strict=True):
             if offset >= 0:

@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -21,7 +22,7 @@ from tests.conftest import FakeSender
 LEAD = "lead1"
 
 
-def rejects_of(tmp_path: Path, name: str, data: bytes, **options: str) -> Path:
+def rejects_of(tmp_path: Path, name: str, data: bytes, **options: Any) -> Path:
     """Read `data` as the input `name` with `options`, and write every row to a rejects file."""
     path = tmp_path / name
     path.write_bytes(data)
@@ -39,7 +40,7 @@ def write_to(path: Path, data: bytes) -> Path:
     return path
 
 
-def updates(path: Path, **options: str) -> list[LeadUpdate]:
+def updates(path: Path, **options: Any) -> list[LeadUpdate]:
     items = [row.item for row in Source(path, **options)]  # type: ignore[arg-type]
     assert all(isinstance(item, LeadUpdate) for item in items), items
     return items  # type: ignore[return-value]
@@ -258,3 +259,33 @@ def test_a_workbooks_rejects_must_be_a_workbook(tmp_path: Path) -> None:
         pytest.raises(ConfigError, match=r"the input is a workbook, .*: name it \.xlsx"),
     ):
         open_rejects(tmp_path / "rejects.csv", source)
+
+
+def test_the_rejects_of_a_file_with_titles_go_back_with_the_same_header_row(
+    tmp_path: Path,
+) -> None:
+    """The lines above the header are kept, so `--header-row 4` (in a job file, say) reads the
+    rejects as it read the input."""
+    titles = '"Leads report"\r\n"Generated 12/1/2026"\r\n\r\n'
+    data = f'{titles}"SendKit Id","City"\r\n"{LEAD}","Paris"\r\n'
+    options: dict[str, Any] = {"header_row": 4, "columns": {"SendKit Id": "id"}}
+    out = rejects_of(tmp_path, "in.csv", data.encode(), **options)
+    assert out.read_bytes().decode().startswith(titles)
+    assert [u.city for u in updates(out, **options)] == ["Paris"]
+
+
+def test_the_rejects_of_a_sheet_keep_its_header_row(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet["A1"] = "Leads export"
+    sheet.append([])
+    sheet.append(["id", "city"])
+    sheet.append([LEAD, "Paris"])
+    book.save(tmp_path / "in.xlsx")
+    with Source(tmp_path / "in.xlsx", header_row=3) as source:
+        writer = open_rejects(tmp_path / "rejects.xlsx", source)
+        for row in source:
+            writer.write(row.number, row.raw, Status.NOT_FOUND, "Lead not found", {})  # type: ignore[arg-type]
+        writer.close()
+    assert [u.city for u in updates(tmp_path / "rejects.xlsx", header_row=3)] == ["Paris"]  # type: ignore[arg-type]
