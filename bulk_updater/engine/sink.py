@@ -15,9 +15,12 @@ from typing import Protocol
 
 from ..errors import ConfigError
 from ..inputs import Row, Rows, Source
+from ..inputs.numbers import Number
+from ..inputs.values import Typed
 from ..models import LeadUpdate, Outcome, Status
 from ..report import FinishedRows, RejectsWriter, ReportWriter
 from ..report.rejects import TextShape, shape_of
+from ..report.sheet_rejects import SheetRejectsWriter, Stored
 
 OnOutcome = Callable[[Outcome], None] | Callable[[Outcome], Awaitable[None]]
 
@@ -97,7 +100,9 @@ class RejectsSink(Sink):
     not update it, so the file is right for the whole report, not only this run.
     """
 
-    def __init__(self, writer: RejectsWriter, earlier: Container[int] | None) -> None:
+    def __init__(
+        self, writer: RejectsWriter | SheetRejectsWriter, earlier: Container[int] | None
+    ) -> None:
         self.writer = writer
         self._finished = earlier if isinstance(earlier, FinishedRows) else None
 
@@ -115,13 +120,26 @@ class RejectsSink(Sink):
                 else {}
             )
             fallback = fallback or {"id": item.id}
-            self.writer.write(row.number, row.raw, status, message, fallback)
+            if isinstance(self.writer, SheetRejectsWriter):
+                cells = row.raw if isinstance(row.raw, tuple) else ()
+                self.writer.write(row.number, [_stored(c) for c in cells], status, message)
+            else:
+                self.writer.write(row.number, row.raw, status, message, fallback)
 
     def flush(self) -> None:
         self.writer.flush()
 
     def close(self) -> None:
         self.writer.close()
+
+
+def _stored(cell: str) -> Stored:
+    """What a workbook's cell (as read) holds, so that its rejects cell reads back the same."""
+    if isinstance(cell, Number):
+        return cell.value, cell.pattern
+    if isinstance(cell, Typed) and isinstance(cell.value, bool):
+        return cell.value
+    return str(cell)
 
 
 _NOT_REJECTED = frozenset({Status.UPDATED, Status.SKIPPED, Status.UNCHANGED})
@@ -142,7 +160,7 @@ def open_outputs(
     rejects: str | PathLike[str] | None,
     match: str | None = None,
     limit: int | None = None,
-) -> tuple[ReportWriter | None, RejectsWriter | None]:
+) -> tuple[ReportWriter | None, RejectsWriter | SheetRejectsWriter | None]:
     """The report and rejects files of a run, opened (the input checked first, if a file).
 
     `match` (the job's setting) is kept with how the input was read: resuming with another
@@ -172,12 +190,15 @@ def open_outputs(
         raise
 
 
-def open_rejects(path: str | PathLike[str], rows: Rows) -> RejectsWriter:
-    """The rejects file of an input, in its encoding, delimiter, BOM, line ending and quoting."""
+def open_rejects(path: str | PathLike[str], rows: Rows) -> RejectsWriter | SheetRejectsWriter:
+    """The rejects file of an input, in its encoding, delimiter, BOM, line ending and quoting;
+    a workbook's, a workbook."""
     if not isinstance(rows, Source) or (rows.header is None and rows.encoding is None):
         return RejectsWriter(path, header=None)  # records given in Python: UTF-8 JSON lines
+    if rows.format == "xlsx" and rows.header is not None:
+        return SheetRejectsWriter(path, header=rows.header, header_row=rows.header_line)
     encoding = str(rows.encoding) if rows.encoding is not None else "utf-8"
-    shape = None  # a workbook's rejects: UTF-8 CSV with a BOM, as Excel wants
+    shape = None
     if rows.encoding is not None:
         shape = (
             shape_of(rows.path, encoding, rows.delimiter)
@@ -187,7 +208,12 @@ def open_rejects(path: str | PathLike[str], rows: Rows) -> RejectsWriter:
     if rows.header is not None:  # a table: CSV, as read
         delimiter = rows.delimiter or ","
         return RejectsWriter(
-            path, header=rows.header, delimiter=delimiter, encoding=encoding, shape=shape
+            path,
+            header=rows.header,
+            delimiter=delimiter,
+            encoding=encoding,
+            shape=shape,
+            titles=rows.titles(),
         )
     return RejectsWriter(path, header=None, encoding=encoding, shape=shape)
 

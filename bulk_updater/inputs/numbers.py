@@ -38,20 +38,33 @@ def general(value: float) -> str:
     return format(value, ".15g").upper()  # Excel shows at most 15 significant digits
 
 
+class Number(Typed):
+    """A number cell's `Typed` text, with the format that shows it: `--rejects` writes both back,
+    so the cell reads back the same."""
+
+    pattern: str
+
+    @classmethod
+    def of(cls, text: str, value: float, pattern: str) -> Number:
+        number = cls(text, value)
+        number.pattern = pattern
+        return number
+
+
 def shown(value: float, pattern: str) -> str:
-    """What a cell holding `value` shows under `pattern`: a `Typed` while it is a number."""
+    """What a cell holding `value` shows under `pattern`: a `Number` while it is a number."""
     if type(value) is float and value.is_integer() and -_MAX_EXACT < value < _MAX_EXACT:
         value = int(value)  # 250.0 is the number 250 as a person reads it
     section = _section(pattern.strip(), value)
     if section is None:
-        return Typed(general(value), value)
+        return Number.of(general(value), value, pattern)
     text, negated = section
     parsed = _parse(text)
     if parsed is None:
-        return Typed(general(value), value)
+        return Number.of(general(value), value, pattern)
     number = abs(value) if negated else value
     rendered = parsed.render(number)
-    return rendered if parsed.shape else Typed(rendered, value)
+    return rendered if parsed.shape else Number.of(rendered, value, pattern)
 
 
 def _split(pattern: str) -> list[str]:

@@ -170,8 +170,12 @@ class Source:
             sample=self._sample,
             kept=self.keep,
         )
-        self._kept = TableRows(self._table.columns, self._table.skip, self.tags_separator)
+        self._kept = self._table_rows()
         self.header = tuple(header)
+
+    def _table_rows(self) -> TableRows:
+        table = self._table
+        return TableRows(table.columns, table.skip, self.tags_separator, names=table.names)
 
     def _open_text(
         self, head: bytes, encoding: str | None, delimiter: str | None, ignore_unknown: bool
@@ -216,6 +220,21 @@ class Source:
         assert self.encoding is not None
         problem = text_problem(self.path, self.encoding, any_line_end=True)
         return read_sample(self._csv.rows(), problem)
+
+    def titles(self) -> str:
+        """The lines above the header (`header_row`) as read, for `--rejects` to keep, so the
+        same `header_row` reads it; empty for a pipe (read once) or a sheet (`header_line`)."""
+        if self.header_row is None or self.format != "csv" or not self.rereadable:
+            return ""
+        assert self.encoding is not None
+        with open(self.path, "rb") as raw:
+            stream = text(raw, self.encoding, any_line_end=True)
+            return "".join(stream.readline(MAX_RECORD) for _ in range(self.header_row - 1))
+
+    @property
+    def header_line(self) -> int:
+        """The sheet's row (or the line) of the header."""
+        return getattr(self, "_header_line", self.header_row or 1)
 
     @property
     def keep(self) -> list[str]:
@@ -335,8 +354,7 @@ class Source:
             if self._sep_line:
                 table.header()
             table.header(self.header_row)
-            kept = TableRows(self._table.columns, self._table.skip, self.tags_separator)
-            return sum(1 for _ in kept.kept(table.rows()))
+            return sum(1 for _ in self._table_rows().kept(table.rows()))
 
 
 def _surrogates(text: str) -> bool:

@@ -7,25 +7,26 @@
   (a Salesforce report's copyright and confidentiality lines). Such a row could never be sent (a
   row needs an id or email and a field), so nothing that could be sent is ever left out; the
   summary names them. At most `MAX_FOOTER` rows are held back waiting to see whether they trail.
+- A line of a `--rejects` file (its `_status` filled) is always a row, even with no cell kept (a
+  record too large): fed back unfixed, it is `invalid` again, never left out.
 - A `tags` cell that holds a likely separator other than the chosen one is counted, with the first
   example, for one note that names `--tags-separator` (the row itself is invalid).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
 from .columns import Invalid, Item, Row
 from .records import MAX_RECORD
-from .schema import Column, Kind
+from .schema import REJECTS_COLUMNS, Column, Kind
+from .tables import TableRecord as Record
+from .tables import Unreadable
 from .values import label, other_separator
 
 MAX_FOOTER: Final = 10
 _TOO_LARGE: Final = f"the record is larger than {MAX_RECORD >> 20} MiB; it was not read"
-
-#: (line, cells), or (line, None) for a record too large, or (line, problem) for one unreadable.
-Record = tuple[int, list[str] | str | None]
 
 
 def _filled(cells: list[str]) -> int:
@@ -59,7 +60,19 @@ def _text(cells: list[str]) -> str:
 class TableRows:
     """The rows of a table whose header gave `columns` (after `skip` margin columns)."""
 
-    def __init__(self, columns: list[Column], skip: int, tags_separator: str = ";") -> None:
+    def __init__(
+        self,
+        columns: list[Column],
+        skip: int,
+        tags_separator: str = ";",
+        names: Sequence[str] = (),
+    ) -> None:
+        """`names`: the header's, to tell a `--rejects` file's `_status` and `_message`."""
+        at = {name: skip + n for n, name in enumerate(names)}
+        self._status, self._message = (at.get(name) for name in REJECTS_COLUMNS)
+        kinds = [column.kind for column in columns]
+        self._id = skip + kinds.index(Kind.ID) if Kind.ID in kinds else None
+        self._email = skip + kinds.index(Kind.EMAIL) if Kind.EMAIL in kinds else None
         self._mapped = [
             skip + n for n, column in enumerate(columns) if column.kind is not Kind.DROP
         ]
@@ -80,11 +93,29 @@ class TableRows:
         for number, (line, cells) in enumerate(self.kept(records), start=1):
             if cells is None:
                 yield Row(number, Invalid("", _TOO_LARGE), line)
-            elif isinstance(cells, str):  # the record cannot be read
-                yield Row(number, Invalid("", cells), line)
+            elif isinstance(cells, Unreadable):  # kept as read, to fix in the rejects
+                rid, email = self._cell(cells.cells, self._id), self._cell(cells.cells, self._email)
+                yield Row(number, Invalid(rid, cells.problem, email or None), line, cells.raw)
+            elif self._rejected(cells) and self._empty(cells):
+                yield Row(number, Invalid("", self._no_cells(cells)), line, tuple(cells))
             else:
                 self._check_tags(line, cells)
                 yield Row(number, convert(cells), line, tuple(cells))
+
+    @staticmethod
+    def _cell(cells: list[str], at: int | None) -> str:
+        return cells[at].strip() if at is not None and at < len(cells) else ""
+
+    def _rejected(self, cells: list[str]) -> bool:
+        """Whether the record is a line of a `--rejects` file (it says what became of it)."""
+        return bool(self._cell(cells, self._status))
+
+    def _no_cells(self, cells: list[str]) -> str:
+        status, message = self._cell(cells, self._status), self._cell(cells, self._message)
+        return (
+            f"this rejects line kept no cell of its row ({status}: {message}); copy the row "
+            "from the input, or fix what the message says there"
+        )
 
     def kept(self, records: Iterator[Record]) -> Iterator[Record]:
         """The records that are rows: blank and empty ones out, a footer held back and left out.
@@ -96,7 +127,7 @@ class TableRows:
         after_empty = False
         self.footer = []
         for line, cells in records:
-            if isinstance(cells, list):
+            if isinstance(cells, list) and not self._rejected(cells):
                 filled = _filled(cells)
                 if not filled or (self._dropping and self._empty(cells)):
                     if held:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Final, TextIO
 
 from ..errors import InputError
@@ -18,8 +19,19 @@ DELIMITERS: Final = (",", ";", "\t", "|")
 _QUOTED: Final = re.compile(r'"[^"]*"')
 _EXCEL_SEP: Final = re.compile(r'"?sep=([^\r\n"])"?[,;\t|]*\r?\n?', re.IGNORECASE)
 
-#: (line, cells), or (line, None) for a record too large, or (line, problem) for one unreadable.
-TableRecord = tuple[int, list[str] | str | None]
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A record that cannot be read: why, and what it held, for the report and `--rejects` (a
+    CSV record's text, or a sheet row's cells)."""
+
+    problem: str
+    raw: str | tuple[str, ...]
+    cells: list[str]  # as far as they can be told, for the row's id and email in the report
+
+
+#: (line, cells), or (line, None) for a record too large, or (line, `Unreadable`).
+TableRecord = tuple[int, list[str] | Unreadable | None]
 
 
 def sniff_delimiter(line: str) -> str:
@@ -62,6 +74,7 @@ class CsvTable:
         rewound = _Rewound(stream, first)
         self._records = csv_records(rewound, delimiter, start=first_line)  # type: ignore[arg-type]
         self._parser = CsvParser(delimiter)
+        self._delimiter = delimiter
 
     def header(self, given: int | None = None) -> list[str]:
         """The first record with anything in it; with `given` (`--header-row`), that line's."""
@@ -94,9 +107,17 @@ class CsvTable:
             try:
                 cells = parse(text)
             except csv.Error as exc:
-                yield line, f"the row cannot be read as CSV ({exc}); check its quotes"
+                problem = f"the row cannot be read as CSV ({exc}); check its quotes"
+                yield line, Unreadable(problem, text, self._lenient(text))
                 continue
             yield line, cells
+
+    def _lenient(self, text: str) -> list[str]:
+        """The cells of a malformed record as a lenient reader sees them (`"Bo"b` is `Bob"`)."""
+        try:
+            return next(csv.reader([text], delimiter=self._delimiter), [])
+        except csv.Error:
+            return []
 
 
 def skip_lines(stream: TextIO, lines: int, name: str) -> None:

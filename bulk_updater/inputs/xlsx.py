@@ -5,7 +5,9 @@ measurement (see the README): calamine parses the whole sheet before the first r
 error cells such as `#N/A` into empty ones. The sheet and its shared strings are parsed here
 (`sheet.py`), with the same 1 MiB cell limit as CSV, so that no workbook can take more memory
 than a few hundred MB whatever it holds; cells become text in `cells.py`. Trailing empty cells of
-a row are dropped and rows with no cell are skipped; row numbers stay those of the sheet.
+a row are dropped and rows with no cell are skipped; row numbers stay those of the sheet. The
+sheet is read through once when the workbook is opened, so a damaged one is refused before any
+row is sent.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from xml.etree.ElementTree import ParseError
 from ..errors import InputError
 from .cells import Styles, Unsaved, cell_text
 from .columns import TablePlan
+from .records import MAX_RECORD
 from .schema import Kind
-from .sheet import Broken, Oversized, SharedStrings, SheetRows, TooMuchText
-from .tables import TableRecord
+from .sheet import OVERSIZED, Broken, Oversized, SharedStrings, SheetRows, TooMuchText
+from .tables import TableRecord, Unreadable
 
 #: openpyxl warns about parts it drops in read-only mode (data validation, styles): noise here.
 warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl(\.|$)")
@@ -35,10 +38,7 @@ _BROKEN: Final = (ParseError, zipfile.BadZipFile, zlib.error, EOFError, KeyError
                   TypeError, IndexError, AttributeError)  # fmt: skip
 #: What reading a sheet raises for one that cannot be read (a bad CRC is a `BadZipFile`).
 _DAMAGED: Final = (Broken, zipfile.BadZipFile, zlib.error, EOFError)
-#: The parts openpyxl reads whole (as trees), and how large (unpacked) each may be. A zip entry
-#: never unpacks to more than it declares (`zipfile` stops there), so the check holds.
-_WHOLE_PARTS: Final = ("[Content_Types].xml", "xl/workbook.xml", "xl/_rels/workbook.xml.rels",
-                       "xl/styles.xml")  # fmt: skip
+#: How large (unpacked) a part openpyxl reads whole (as a tree) may be.
 _WHOLE_LIMIT: Final = 16 << 20
 _SHARED_STRINGS: Final = (
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
@@ -64,20 +64,32 @@ def _check_package(path: str, head: bytes) -> None:
         raise InputError(f"{path}: is not an Excel workbook; if it is CSV, name it .csv")
     try:
         with zipfile.ZipFile(path) as package:
-            infos = package.infolist()
-            names = {info.filename for info in infos}
+            names = set(package.namelist())
     except zipfile.BadZipFile as exc:
         raise InputError(f"{path}: the workbook is damaged or incomplete ({exc})") from None
     if "xl/workbook.bin" in names:
         raise InputError(f"{path}: this is an Excel Binary Workbook (.xlsb); {_RESAVE}")
     if "xl/workbook.xml" not in names:
         raise InputError(f"{path}: is a zip archive, not an Excel workbook")
-    for info in infos:
-        if info.filename in _WHOLE_PARTS and info.file_size > _WHOLE_LIMIT:
+
+
+class _Package(zipfile.ZipFile):
+    """The package as openpyxl reads it: a part it reads whole (`read()`, whatever its name in
+    `[Content_Types].xml`) may unpack to `_WHOLE_LIMIT` at most. A zip entry never unpacks to
+    more than it declares (`zipfile` stops there), so the check holds."""
+
+    def __init__(self, file: IO[bytes], path: str) -> None:
+        super().__init__(file)
+        self.path = path
+
+    def read(self, name: str | zipfile.ZipInfo, pwd: bytes | None = None) -> bytes:
+        info = name if isinstance(name, zipfile.ZipInfo) else self.getinfo(name)
+        if info.file_size > _WHOLE_LIMIT:
             raise InputError(
-                f"{path}: the workbook's `{info.filename}` unpacks to more than "
+                f"{self.path}: the workbook's `{info.filename}` unpacks to more than "
                 f"{_WHOLE_LIMIT >> 20} MiB, which no workbook needs; {_RESAVE}"
             )
+        return super().read(name, pwd)
 
 
 class Workbook:
@@ -92,6 +104,7 @@ class Workbook:
         self._dimension: int | None = None
         try:
             self._open(sheet)
+            self._verify()
         except _BROKEN as exc:
             self.close()
             raise InputError(
@@ -115,7 +128,8 @@ class Workbook:
 
         # The structure only: the sheets and shared strings are read below, in bounded memory.
         reader = ExcelReader(self._file, read_only=True, data_only=True, keep_links=False)
-        self._archive: zipfile.ZipFile = reader.archive
+        reader.archive.close()  # its own reading of the package: ours checks what is read whole
+        reader.archive = self._archive = _Package(self._file, self.path)
         reader.read_manifest()
         reader.read_workbook()
         apply_stylesheet(reader.archive, reader.wb)
@@ -148,8 +162,21 @@ class Workbook:
         listed = ", ".join(f"`{title}`" for title, _, _ in sheets)
         raise InputError(f"{self.path}: no sheet named `{sheet}`; --sheet one of {listed}")
 
+    def _verify(self) -> None:
+        """Read the whole sheet once, in bounded memory, before any row is handed out: a damaged
+        part (a bad CRC, XML cut short, a cell that refers to nothing) is found before any
+        request, not after the rows above it were sent."""
+        for _ in self._read():
+            pass
+
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(row number in the sheet, cells as text) for every row with a cell in it."""
+        try:
+            yield from self._read()
+        finally:
+            self.close()
+
+    def _read(self) -> Iterator[tuple[int, list[str]]]:
         number = 0
         try:
             with self._archive.open(self._part) as part:
@@ -160,19 +187,25 @@ class Workbook:
                     if cells:
                         yield number, cells
         except _DAMAGED as exc:
+            # A bad CRC shows at the end of the part, wherever the damage is.
+            where = f" after row {number}" if number and isinstance(exc, Broken) else ""
             raise InputError(
-                f"{self.path}: the workbook is damaged after row {number} ({exc})"
+                f"{self.path}: the workbook is damaged{where} ({exc}); export or copy it again"
             ) from None
-        finally:
-            self.close()
 
     def _cells(self, raw: list[Any]) -> list[str]:
+        """The row's cells as text; `[OVERSIZED]` when they hold more than a row may, counted
+        as shown: a shared string's own text, not the index that points to it."""
         cells: list[str] = []
         strings, styles = self._strings, self._styles
+        size = 0
         for cell in raw:
             text = cell_text(cell, strings, styles)
             if text == "" and type(text) is str:
                 continue  # an empty cell keeps no place: a later one fills the gap
+            size += len(text)
+            if size > MAX_RECORD:
+                return [OVERSIZED]
             if cell.column > len(cells) + 1:
                 cells.extend([""] * (cell.column - len(cells) - 1))
             if cell.column == len(cells) + 1:
@@ -209,15 +242,16 @@ def _formats(book: Any) -> list[str]:
 
 def table_records(rows: Iterator[tuple[int, list[str]]], table: TablePlan) -> Iterator[TableRecord]:
     """A sheet's rows as a table's records: each as wide as the header, `None` for a row too
-    large, a problem for a formula with no saved value in a column that is sent."""
+    large, `Unreadable` for a formula with no saved value in a column that is sent."""
     width = len(table.columns) + table.skip
     for line, cells in rows:
         if any(type(cell) is Oversized for cell in cells):
             yield line, None
-        elif any(type(cell) is Unsaved for cell in cells) and (found := _unsaved(cells, table)):
-            yield line, found
-        elif len(cells) < width:  # a sheet's row ends at its last cell with something in it
-            yield line, cells + [""] * (width - len(cells))
+            continue
+        if len(cells) < width:  # a sheet's row ends at its last cell with something in it
+            cells = cells + [""] * (width - len(cells))
+        if any(type(cell) is Unsaved for cell in cells) and (found := _unsaved(cells, table)):
+            yield line, Unreadable(found, tuple(cells), cells)
         else:
             yield line, cells
 

@@ -7,6 +7,7 @@
 - `resume`  an earlier report read back: each row's last status (`FinishedRows`)
 - `sort`    the final rewrite in input order
 - `rejects` `--rejects`: the rows not updated, as read, ready to fix and feed back
+- `sheet_rejects` a workbook's `--rejects`: a workbook, its cells' numbers and booleans kept
 """
 
 from .rejects import RejectsWriter

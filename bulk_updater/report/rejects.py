@@ -1,9 +1,10 @@
 """`--rejects`: the rows that did not end `updated`, as they were read, ready to fix and reload.
 
-A table (CSV, `.xlsx`) gives a CSV with the input's own header and cells, in the input's own
+A CSV gives a CSV with the input's own header and cells, in the input's own
 delimiter and encoding (its BOM or none, line endings and quoting too), followed by `_status` and
 `_message`; JSON lines and dicts give JSON lines, each record with `_status` and `_message` added,
-in the input's encoding too. The reader ignores those two columns, so the file goes back in as the
+in the input's encoding too (a workbook gives a workbook: `sheet_rejects.py`). The reader
+ignores those two columns, so the file goes back in as the
 input with the same options. Lines are written as rows finish and put in input order when the run
 ends.
 """
@@ -82,9 +83,11 @@ class RejectsWriter:
         delimiter: str = ",",
         encoding: str = "utf-8-sig",
         shape: TextShape | None = None,
+        titles: str = "",
     ) -> None:
         """`shape`: the input's BOM, line ending and quoting, kept (by default, LF, the cells
-        quoted only when they must be, and the encoding's usual BOM)."""
+        quoted only when they must be, and the encoding's usual BOM). `titles`: the input's
+        lines above its header, kept so that the same `--header-row` reads the file."""
         self.path = Path(path)
         self.table = header is not None
         suffixes = (".csv", ".tsv", ".txt") if self.table else (".jsonl", ".ndjson")
@@ -115,7 +118,7 @@ class RejectsWriter:
             self._file = open(self.path, "wb")  # noqa: SIM115 - closed by close()
         except OSError as exc:
             raise ConfigError(f"{self.path}: cannot write the rejects ({exc.strerror})") from None
-        self._header = bom
+        self._header = bom + self._encode(titles)
         if header is not None:
             self._header += self._encode(
                 self._csv([*(header[i] for i in self._keep), *REJECTS_COLUMNS])
@@ -159,6 +162,9 @@ class RejectsWriter:
         self._position += len(data)
 
     def _table_line(self, raw: object, status: Status, message: str) -> str:
+        if isinstance(raw, str):  # a record that cannot be read: its text as read, to fix
+            end = len(raw) - (2 if raw.endswith("\r\n") else 1 if raw.endswith(("\n", "\r")) else 0)
+            return raw[:end] + self._delimiter + self._csv([status.value, cell(message)])
         cells: tuple[str, ...] = raw if isinstance(raw, tuple) else ()
         kept = [cells[i] if i < len(cells) else "" for i in self._keep]
         extra = [c for c in cells[max(self._keep, default=-1) + 1 :] if c.strip()]

@@ -42,10 +42,16 @@ _PARTS = {
 MIB = 1 << 20
 
 
-def hostile(path: Path, sheet: Iterable[bytes], strings: Iterable[bytes]) -> Path:
+def hostile(
+    path: Path,
+    sheet: Iterable[bytes],
+    strings: Iterable[bytes],
+    compression: int = zipfile.ZIP_DEFLATED,
+    parts: dict[str, str] = _PARTS,
+) -> Path:
     """A workbook whose sheet and shared strings are written from chunks (compressed as written)."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as package:
-        for name, text in _PARTS.items():
+    with zipfile.ZipFile(path, "w", compression, compresslevel=1) as package:
+        for name, text in parts.items():
             package.writestr(name, text)
         parts = (("xl/worksheets/sheet1.xml", sheet), ("xl/sharedStrings.xml", strings))
         for name, chunks in parts:
@@ -146,13 +152,54 @@ def test_a_row_of_many_cells_over_1_mib_in_all_is_invalid(tmp_path: Path) -> Non
         (b'<!DOCTYPE w [<!ENTITY a "aaaa">]><worksheet/>', "holds a DTD"),
         (b'<worksheet><c r="' + b"A" * (2 * MIB) + b'"/></worksheet>', "a tag larger than 1 MiB"),
         (b"<worksheet><!--" + b"c" * (2 * MIB) + b"--></worksheet>", "a tag larger than 1 MiB"),
-        (b"<worksheet><sheetData><row>", "damaged"),
+        (b"<worksheet><sheetData><row>" + inline("id") + b"</row><row>", "damaged after row 1"),
+        (b"<worksheet><sheetData", r"damaged \(unclosed token"),
     ],
 )
 def test_hostile_xml_is_refused_with_one_line(tmp_path: Path, part: bytes, message: str) -> None:
     path = hostile(tmp_path / "bad.xlsx", [part], strings(100))
     with pytest.raises(InputError, match=message):
         list(Source(path))
+
+
+def test_a_damaged_sheet_is_refused_before_any_row_is_handed_out(tmp_path: Path) -> None:
+    """A bad CRC shows only at the end of the part: the sheet is read through when opened, so
+    the damaged bytes (`Mal!e` for `Alice`) are never sent."""
+    rows = [f"<worksheet {NS}><sheetData><row>".encode() + inline("id") + inline("firstName")]
+    rows += [b"<row>" + inline("lead1") + inline("Alice") + b"</row>"]
+    rows += [b"<row>" + inline(f"lead{n}") + inline("Filler") + b"</row>" for n in range(3000)]
+    path = hostile(tmp_path / "crc.xlsx", [*rows, b"</sheetData></worksheet>"], strings(100),
+                   compression=zipfile.ZIP_STORED)  # fmt: skip
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"Alice", b"Mal!e", 1))
+    with pytest.raises(InputError, match=r"the workbook is damaged \(Bad CRC-32") as caught:
+        Source(path)
+    assert "export or copy it again" in str(caught.value)
+
+
+def test_a_row_of_shared_strings_counts_their_text_not_their_index(tmp_path: Path) -> None:
+    """Three cells that point to one 600 KB string are a row of 1.8 MB, as in CSV."""
+    part = f"<worksheet {NS}><sheetData><row>".encode() + inline("id") + inline("city")
+    part += inline("region") + inline("zone") + b"</row><row>" + inline("lead1")
+    part += b'<c t="s"><v>0</v></c>' * 3 + b"</row></sheetData></worksheet>"
+    columns = {"region": "customFields.region", "zone": "customFields.zone"}
+    path = hostile(tmp_path / "sst.xlsx", [part], strings(1, size=600_000))
+    (row,) = list(Source(path, columns=columns))
+    assert "larger than 1 MiB" in only_invalid(row.item).message
+
+
+def test_a_part_read_whole_is_bounded_whatever_its_name(tmp_path: Path) -> None:
+    """`[Content_Types].xml` names the workbook part: one renamed is checked as well."""
+    parts = dict(_PARTS)
+    parts["[Content_Types].xml"] = _TYPES.replace("/xl/workbook.xml", "/xl/wb2.xml")
+    workbook = parts.pop("xl/workbook.xml").replace("<sheets>", " " * (17 * MIB) + "<sheets>")
+    parts["xl/wb2.xml"] = workbook
+    parts["xl/_rels/wb2.xml.rels"] = parts.pop("xl/_rels/workbook.xml.rels")
+    parts["xl/workbook.xml"] = "<workbook/>"  # there, but not the part openpyxl reads
+    path = hostile(tmp_path / "wb.xlsx", sheet(), strings(100), parts=parts)
+    assert path.stat().st_size < MIB
+    with pytest.raises(InputError, match=r"`xl/wb2.xml` unpacks to more than 16 MiB"):
+        Source(path)
 
 
 def test_a_formula_saved_as_empty_text_is_an_empty_cell_not_a_missing_value(

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import io
 import json
 from pathlib import Path
+from typing import Any
 
+import openpyxl
 import pytest
 
-from bulk_updater import BulkUpdater, LeadUpdate, Reply, Source, Status
+from bulk_updater import BulkUpdater, ConfigError, LeadUpdate, Reply, Source, Status
 from bulk_updater.engine.sink import open_rejects
 from bulk_updater.report.rejects import RejectsWriter
 from tests.conftest import FakeSender
@@ -19,7 +22,7 @@ from tests.conftest import FakeSender
 LEAD = "lead1"
 
 
-def rejects_of(tmp_path: Path, name: str, data: bytes, **options: str) -> Path:
+def rejects_of(tmp_path: Path, name: str, data: bytes, **options: Any) -> Path:
     """Read `data` as the input `name` with `options`, and write every row to a rejects file."""
     path = tmp_path / name
     path.write_bytes(data)
@@ -32,7 +35,12 @@ def rejects_of(tmp_path: Path, name: str, data: bytes, **options: str) -> Path:
     return out
 
 
-def updates(path: Path, **options: str) -> list[LeadUpdate]:
+def write_to(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def updates(path: Path, **options: Any) -> list[LeadUpdate]:
     items = [row.item for row in Source(path, **options)]  # type: ignore[arg-type]
     assert all(isinstance(item, LeadUpdate) for item in items), items
     return items  # type: ignore[return-value]
@@ -178,3 +186,106 @@ def test_a_json_lines_reject_holds_no_character_that_acts_and_reads_back_the_sam
     text = out.read_text("utf-8")
     assert not {"\u202e", "\u2066", "\x9b"} & set(text)
     assert json.loads(text)["jobTitle"] == title
+
+
+def test_a_row_that_cannot_be_read_as_csv_goes_back_as_it_was_read(tmp_path: Path) -> None:
+    """Its text is kept, so the rejects line is that row again: fixed, it goes back in; unfixed,
+    it is invalid again (never left out), and the report names its id."""
+    data = f'id,firstName,lastName\r\n{LEAD},"Bo"b,Smith\r\nlead2,Al,Jones\r\n'.encode()
+    (first, _) = Source(write_to(tmp_path / "in.csv", data))
+    assert not isinstance(first.item, LeadUpdate)
+    assert (first.item.id, first.raw) == (LEAD, f'{LEAD},"Bo"b,Smith\r\n')
+    out = rejects_of(tmp_path, "in.csv", data)
+    lines = out.read_bytes().decode("utf-8-sig").split("\r\n")
+    assert lines[1].startswith(f'{LEAD},"Bo"b,Smith,not_found,')
+    again, second = Source(out)
+    assert not isinstance(again.item, LeadUpdate)
+    assert "cannot be read as CSV" in again.item.message
+    assert isinstance(second.item, LeadUpdate)
+    out.write_bytes(out.read_bytes().replace(b'"Bo"b', b"Bob"))
+    assert [u.firstName for u in updates(out)] == ["Bob", "Al"]
+
+
+def test_a_rejects_line_with_no_cells_kept_is_never_left_out(tmp_path: Path) -> None:
+    """A record too large keeps no cell: its line still reads back as one invalid row."""
+    data = f"id,city\n{LEAD},{'x' * (2 << 20)}\n".encode()
+    out = rejects_of(tmp_path, "in.csv", data)
+    (row,) = Source(out)
+    assert not isinstance(row.item, LeadUpdate)
+    assert row.item.message.startswith("this rejects line kept no cell of its row (not_found:")
+
+
+async def test_a_workbooks_rejects_send_what_its_rows_would_have_sent(tmp_path: Path) -> None:
+    """Numbers keep their format, booleans stay booleans, text stays text (`=1+1` too): fed
+    back, each row sends what it would have sent, not the text a CSV would have held."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["id", "phone", "jobTitle", "customFields.employees", "customFields.active",
+                  "customFields.share", "customFields.start", "customFields.zip"])  # fmt: skip
+    sheet.append([LEAD, 4155553898, "=1+1", 1201, True, 0.15, dt.date(2025, 6, 15), 2134])
+    sheet.append(["lead2", 4155550000, "CEO", 12.5, False, 1, dt.date(2024, 1, 2), 99])
+    for row in (2, 3):
+        sheet[f"B{row}"].number_format = "[<=9999999]###-####;(###) ###-####"
+        sheet[f"D{row}"].number_format = "#,##0"
+        sheet[f"F{row}"].number_format = "0%"
+        sheet[f"G{row}"].number_format = "yyyy-mm-dd"
+        sheet[f"H{row}"].number_format = "00000"
+    sheet["C2"].data_type = "s"  # the text `=1+1`, not a formula
+    path = tmp_path / "in.xlsx"
+    book.save(path)
+    rejects = tmp_path / "rejects.xlsx"
+
+    def missing(update: LeadUpdate, attempt: int) -> Reply:
+        return Reply(404, "NOT_FOUND", "Lead not found")
+
+    async with BulkUpdater(sender=FakeSender(missing, latency=0), rate=0) as updater:
+        summary = await updater.run(Source(path), rejects=rejects)
+    assert summary.counts[Status.NOT_FOUND] == 2
+    sent = [update.body() for update in updates(path)]
+    assert sent[0]["customFields"]["employees"] == 1201
+    assert [update.body() for update in updates(rejects)] == sent
+    assert [row.raw[:8] for row in Source(rejects)] == [row.raw for row in Source(path)]
+
+
+def test_a_workbooks_rejects_must_be_a_workbook(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["id", "city"])
+    book.save(tmp_path / "in.xlsx")
+    with (
+        Source(tmp_path / "in.xlsx") as source,
+        pytest.raises(ConfigError, match=r"the input is a workbook, .*: name it \.xlsx"),
+    ):
+        open_rejects(tmp_path / "rejects.csv", source)
+
+
+def test_the_rejects_of_a_file_with_titles_go_back_with_the_same_header_row(
+    tmp_path: Path,
+) -> None:
+    """The lines above the header are kept, so `--header-row 4` (in a job file, say) reads the
+    rejects as it read the input."""
+    titles = '"Leads report"\r\n"Generated 12/1/2026"\r\n\r\n'
+    data = f'{titles}"SendKit Id","City"\r\n"{LEAD}","Paris"\r\n'
+    options: dict[str, Any] = {"header_row": 4, "columns": {"SendKit Id": "id"}}
+    out = rejects_of(tmp_path, "in.csv", data.encode(), **options)
+    assert out.read_bytes().decode().startswith(titles)
+    assert [u.city for u in updates(out, **options)] == ["Paris"]
+
+
+def test_the_rejects_of_a_sheet_keep_its_header_row(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet["A1"] = "Leads export"
+    sheet.append([])
+    sheet.append(["id", "city"])
+    sheet.append([LEAD, "Paris"])
+    book.save(tmp_path / "in.xlsx")
+    with Source(tmp_path / "in.xlsx", header_row=3) as source:
+        writer = open_rejects(tmp_path / "rejects.xlsx", source)
+        for row in source:
+            writer.write(row.number, row.raw, Status.NOT_FOUND, "Lead not found", {})  # type: ignore[arg-type]
+        writer.close()
+    assert [u.city for u in updates(tmp_path / "rejects.xlsx", header_row=3)] == ["Paris"]  # type: ignore[arg-type]
