@@ -24,7 +24,8 @@ from bulk_updater import (
     StopReason,
     Summary,
 )
-from bulk_updater.answers import Page
+from bulk_updater.engine.emails import Pages
+from bulk_updater.pages import Page
 from bulk_updater.report import FinishedRows
 from tests.conftest import VirtualTimeLoop, read_report, write_csv
 
@@ -548,3 +549,57 @@ async def test_a_finished_row_of_its_own_lead_is_never_sent_again_whenever_the_s
             assert outcomes[number].status is Status.SKIPPED, (number, outcomes[number])
     sent = {lead for _, lead, _ in api.patches}
     assert all(not earlier[int(lead[4:])].is_final for lead in sent)
+
+
+# --- the pages of one search: each taken in by `Pages`, which says why they cannot all be read
+
+
+def lead_page(*ids: str, **paging: Any) -> Page:
+    return Page(tuple((lead, f"{lead}@x.com") for lead in ids), **paging)
+
+
+@pytest.mark.parametrize(
+    ("pages", "why"),
+    [
+        (
+            [lead_page("a", "a", shape="cursor")],
+            "a lead came twice (the pages moved while they were read)",
+        ),
+        (
+            [lead_page("a", next_cursor="c1", total=2), lead_page("a", total=2)],
+            "a lead came twice (the pages moved while they were read)",
+        ),
+        (
+            [lead_page("a", number=1, pages=3, shape="number"), lead_page("b", shape="cursor")],
+            "page 1 was paged by number, page 2 by cursor",
+        ),
+        (
+            [
+                lead_page("a", number=1, pages=3, shape="number"),
+                lead_page("b", number=2, pages=2, shape="number"),
+            ],
+            "the API's count of pages changed between pages: 3 on page 1, 2 on page 2",
+        ),
+        (
+            [lead_page("a", next_cursor="c1"), lead_page("b", total=2)],
+            "the API's count of leads changed between pages: none on page 1, 2 on page 2",
+        ),
+        (
+            [lead_page("a", "b", "c", total=2)],
+            "the API counts 2 leads for it, and its pages held 3",
+        ),
+        ([lead_page("a", total=2)], "the API counts 2 leads for it, and its pages held 1"),
+    ],
+)
+def test_pages_that_do_not_agree_cannot_all_be_read(pages: list[Page], why: str) -> None:
+    follow = Pages()
+    said = [follow.read(page) for page in pages]
+    assert said == [""] * (len(pages) - 1) + [why]
+
+
+def test_pages_that_agree_are_followed_to_the_last() -> None:
+    follow = Pages()
+    assert follow.read(lead_page("a", number=1, pages=2, total=2, shape="number")) == ""
+    assert follow.after == 2
+    assert follow.read(lead_page("b", number=2, pages=2, total=2, shape="number")) == ""
+    assert follow.after is None
