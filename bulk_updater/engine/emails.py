@@ -15,6 +15,7 @@ to the same lead are still sent in input order, never at once.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -81,7 +82,13 @@ class Answer:
     failed: Delivery | None = None
 
     def encode(self) -> str:
-        return "\n".join(self.ids) if self.failed is None else ""
+        """The ids as kept on disk: JSON, so that an id that is empty or holds a line break (the
+        server's text) stays one id, and is refused as such for every row of the email."""
+        return json.dumps(self.ids)
+
+    @classmethod
+    def decode(cls, kept: str) -> Answer:
+        return cls(tuple(json.loads(kept)))
 
 
 class MatchByEmail:
@@ -91,7 +98,7 @@ class MatchByEmail:
         self.match = match
         self._searcher: Searcher | None = searcher if isinstance(searcher, Searcher) else None
         self._deliverer = deliverer
-        self._answers = DiskMap()  # normal email -> the ids that have it, one a line
+        self._answers = DiskMap()  # normal email -> the ids that have it (`Answer.encode`)
         self._failed: dict[str, Answer] = {}  # searches that failed: kept, few
         self._searches: dict[str, asyncio.Task[Answer]] = {}
         self.emails = 0  # distinct emails searched
@@ -107,7 +114,7 @@ class MatchByEmail:
         key = normal_email(item.email)
         known = self._answers.get(key)
         if known is not None:
-            return self._settle(row, item, Answer(tuple(known.split("\n")) if known else ()))
+            return self._settle(row, item, Answer.decode(known))
         if key in self._failed:
             return self._settle(row, item, self._failed[key])
         return self._wait(row, item, key)

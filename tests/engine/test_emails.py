@@ -314,6 +314,24 @@ async def test_an_unsafe_id_from_the_search_is_never_sent(virtual_time: VirtualT
     assert api.patches == []
 
 
+@pytest.mark.parametrize("odd", ["", "lead1\nlead4", "lead1\n"])
+async def test_an_odd_id_gives_every_row_of_its_email_the_same_answer(
+    virtual_time: VirtualTimeLoop, odd: str
+) -> None:
+    """The last row comes long after the search answered, from what was kept of it: an id that
+    is empty or holds a line break is still one unsafe id, not no lead or two."""
+    api = FakeApi({**LEADS, odd: "odd@x.com"})
+    rows = [{"email": "odd@x.com", "city": "x"}]
+    rows += [{"email": f"user{n}@x.com", "city": "x"} for n in range(300)]
+    rows += [{"email": "ODD@x.com", "city": "y"}]
+    _, outcomes = await run(rows, api)
+    assert api.searches["odd@x.com"] + api.searches["ODD@x.com"] == 1
+    assert [(o.status, o.error_code) for o in (outcomes[1], outcomes[302])] == [
+        (Status.REJECTED, "UNSAFE_ID")
+    ] * 2
+    assert api.patches == []
+
+
 @pytest.mark.parametrize(("match", "expected"), [("email", "lead4"), ("id", "lead1")])
 async def test_match_decides_what_a_row_with_both_is_matched_by(
     virtual_time: VirtualTimeLoop, match: str, expected: str
