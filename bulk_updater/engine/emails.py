@@ -27,7 +27,7 @@ from ..client import Searcher
 from ..deliver import Deliverer
 from ..inputs import Invalid, Item, Row
 from ..inputs.columns import ByEmail
-from ..inputs.values import email_problem
+from ..inputs.values import email_problem, trim_email
 from ..models import LeadUpdate, Outcome, Status
 from ..pages import Page
 from ..retry import Delivery
@@ -37,7 +37,6 @@ from .diskmap import DiskMap
 Match = Literal["id", "email"] | None
 MAX_PAGES: Final = 1000  # a search that goes on longer than this is a server bug, not a match
 SHOWN_IDS: Final = 5  # the candidate ids an ambiguous email's message names
-_ASCII_SPACE: Final = " \t\n\r\f\v"
 
 
 def normal_email(email: str) -> str:
@@ -48,7 +47,7 @@ def normal_email(email: str) -> str:
     sigma into a sigma), and a Unicode trim drops a non-breaking space; the API keeps each of
     those pairs apart, as two leads.
     """
-    return email.strip(_ASCII_SPACE).lower()
+    return trim_email(email).lower()
 
 
 def keyed(item: Item, match: Match) -> Item:

@@ -163,9 +163,15 @@ async def test_emails_that_only_casefold_makes_equal_are_two_leads(
 async def test_a_trailing_non_breaking_space_makes_another_lead(
     virtual_time: VirtualTimeLoop,
 ) -> None:
+    """The row whose email holds the space is refused (the input is more likely wrong than the
+    lead), never trimmed into the other lead's email."""
     api = FakeApi({"lead1": "sam@x.com", "lead2": "sam@x.com\u00a0"})
-    _, outcomes = await run([{"email": "sam@x.com", "city": "x"}], api)
+    rows = [{"email": "sam@x.com", "city": "x"}, {"email": "sam@x.com\u00a0", "city": "y"}]
+    _, outcomes = await run(rows, api)
     assert (outcomes[1].status, outcomes[1].id) == (Status.UPDATED, "lead1")
+    assert outcomes[2].status is Status.INVALID
+    assert "U+00A0" in outcomes[2].message
+    assert [(lead, body) for _, lead, body in api.patches] == [("lead1", {"city": "x"})]
 
 
 async def test_each_distinct_email_is_searched_once_however_many_rows_carry_it(
