@@ -42,12 +42,12 @@ from .answers import (
     one_line,
     parse_retry_after,
     rate_headers,
-    search_page,
     unexpected_success,
 )
 from .errors import ConfigError
 from .failures import TransportError, proxy_refused, transport_error
 from .models import LeadUpdate
+from .pages import search_page
 from .proxy import Proxy, bypassed_by, proxy_for
 
 __all__ = [

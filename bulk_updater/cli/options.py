@@ -135,7 +135,7 @@ def read_key_file(path: Path) -> str:
                 f"--api-key-file {path}: holds more than {MAX_KEY_FILE // 1024} KiB, so it is "
                 "not a key file; give a file that holds the key alone"
             )
-        key = data.decode("utf-8").strip()
+        key = data.decode("utf-8-sig").strip()  # "-sig": without the BOM Notepad writes
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--api-key-file {path}: cannot be read ({exc})") from None
     if not key:

@@ -30,6 +30,7 @@ from .values import (
     parse_custom_json,
     parse_tags,
     problem_of,
+    trim_email,
     validate,
 )
 
@@ -176,7 +177,7 @@ class TablePlan:
         rid = cells[at].strip() if at is not None and at < len(cells) else ""
         email = None
         if self.email_index is not None and self.email_index < len(cells):
-            email = cells[self.email_index].strip() or None
+            email = trim_email(cells[self.email_index]) or None
         return rid, email
 
     def _fields(self, cells: list[str]) -> Item:
@@ -316,7 +317,7 @@ class KeyPlan:
                 elif value is None:
                     nulls.add(column)
                 else:  # an address is kept whole but for spaces around it (it is searched
-                    email = value.strip() if type(value) is str else label(value)  # for)
+                    email = trim_email(value) if type(value) is str else label(value)  # for)
         if raw_id is _NONE:
             raw_id = None
         rid = "" if raw_id is None else label(raw_id)

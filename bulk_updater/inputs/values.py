@@ -6,6 +6,7 @@ import datetime as _dt
 import json
 import math
 import re
+import unicodedata
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -54,9 +55,22 @@ def label(value: object) -> str:
     return value if len(value) <= _LABEL_LIMIT else value[:_LABEL_LIMIT] + "…"
 
 
+#: What is trimmed around an email: ASCII spaces only (the API keeps a non-breaking one).
+ASCII_SPACE: Final = " \t\n\r\f\v"
+
+
+def trim_email(email: str) -> str:
+    """An email as it is searched and shown: ASCII spaces around it trimmed, nothing else.
+
+    A Unicode trim would also drop a non-breaking space, or `\x1f` (which `str.isspace` counts
+    as a space); the API keeps those, so `email_problem` names them instead.
+    """
+    return email.strip(ASCII_SPACE)
+
+
 def validate(data: dict[str, Any], rid: str, email: str | None) -> LeadUpdate | Invalid:
     if isinstance(email, str):
-        email = email.strip()  # the email as it is searched and shown: spaces around it trimmed
+        email = trim_email(email)
         problem = email_problem(email, address=False)
         if problem is not None:
             return Invalid(rid, problem, email)
@@ -82,12 +96,29 @@ def email_problem(email: str, *, address: bool = True) -> str | None:
     control = _CONTROL.search(email) if address else _LABEL_CONTROL.search(email)
     if control is not None:
         return f"column email: holds the control character \\x{ord(control.group()):02x}; remove it"
+    if address and not email.isascii() and (unseen := _invisible(email)):
+        name = unicodedata.name(unseen, "").lower()
+        return (
+            f"column email: holds the invisible character U+{ord(unseen):04X}"
+            f"{f' ({name})' if name else ''}, which is not trimmed; remove it"
+        )
     if address and EMAIL_PATTERN.fullmatch(email) is None:
         return f"column email: {label(email)!r} is not an email address"
     return None
 
 
 _LABEL_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # as in any value
+
+
+def _invisible(email: str) -> str:
+    """The first character of `email` that shows as nothing or as a plain space: a format
+    character (Cf: zero-width space, direction marks, BOM) or a space other than " " (Zs, Zl, Zp:
+    a non-breaking space); "" when none. Two emails that differ by one are two leads to the API."""
+    for char in email:
+        kind = unicodedata.category(char)
+        if kind == "Cf" or (kind[0] == "Z" and char != " "):
+            return char
+    return ""
 
 
 def _surrogates(text: str) -> bool:
@@ -97,7 +128,7 @@ def _surrogates(text: str) -> bool:
 
 def by_email(data: dict[str, Any], email: str) -> Item:
     """A row to match by `email`, its fields checked now (with a stand-in id)."""
-    email = email.strip()
+    email = trim_email(email)
     problem = email_problem(email)
     if problem is not None:
         return Invalid("", problem, email or None)

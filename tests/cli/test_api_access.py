@@ -244,6 +244,14 @@ def test_a_key_file_of_the_most_bytes_is_read(tmp_path: Path) -> None:
     assert read_key_file(path) == "k" * (MAX_KEY_FILE - 1)
 
 
+def test_a_key_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """Notepad saves UTF-8 with a BOM: it is no part of the key (it was refused as not ASCII,
+    with a hint about curly quotes that pointed the wrong way)."""
+    path = tmp_path / "key"
+    path.write_bytes(b"\xef\xbb\xbf" + KEY.encode() + b"\r\n")
+    assert read_key_file(path) == KEY
+
+
 @pytest.fixture
 def pipe() -> Iterator[tuple[Path, int]]:
     """A pipe as a shell's `<(command)` gives it: a `/dev/fd/N` path, and its writing end."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,14 +152,21 @@ def json_object(cell: str) -> dict[str, Any] | None:
 
 
 def address(email: str) -> bool:
-    """An email that can be searched for: a plain address, no control character at all."""
+    """An email that can be searched for: a plain address, no control character at all, nor one
+    that shows as nothing or as a space (Cf, Z*)."""
     plain = re.fullmatch(r"[^\s@]+@[^\s@]+", email)
-    return bool(plain) and not re.search(r"[\x00-\x1f\x7f-\x9f]", email)
+    unseen = any(
+        unicodedata.category(c) == "Cf" or unicodedata.category(c)[0] == "Z" for c in email
+    )
+    return bool(plain) and not unseen and not re.search(r"[\x00-\x1f\x7f-\x9f]", email)
+
+
+ASCII_SPACE = " \t\n\r\f\v"  # all that is trimmed around an email
 
 
 def expect_csv(cells: dict[str, str], id_column: str) -> Ok | Bad:
     lead_id = cells[id_column].strip()  # spaces around an id are spreadsheet debris
-    email = cells.get("email", "").strip() or None
+    email = cells.get("email", "").strip(ASCII_SPACE) or None
     by_email = not lead_id and email is not None  # an email and no id: matched by the email
     problems: list[str] = []
     if by_email and not address(email or ""):
@@ -234,7 +242,7 @@ def expect_json_line(line: str) -> Ok | Bad:
     email = (
         None
         if raw_email is None
-        else (raw_email.strip() if isinstance(raw_email, str) else json.dumps(raw_email))
+        else (raw_email.strip(ASCII_SPACE) if isinstance(raw_email, str) else json.dumps(raw_email))
     )
     if not isinstance(raw_email, str) and email is not None and len(email) > 200:
         email = email[:200] + "…"  # another JSON value is a label: 200 characters at most
@@ -331,9 +339,9 @@ def mostly(good: st.SearchStrategy[Any], other: st.SearchStrategy[Any]) -> st.Se
 
 
 # Any text a spreadsheet cell can hold in a UTF-8 file (NUL would make it a binary file), with
-# the characters that matter to CSV and to the cell formats made likely.
+# the characters that matter to CSV, to the cell formats and to emails made likely.
 CHARS = st.one_of(
-    st.sampled_from(",;\"'\n\r\t []{}:\\ "),
+    st.sampled_from(",;\"'\n\r\t []{}:\\ \xa0\u200b\x1f@"),
     st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
 )
 TEXT = st.text(CHARS, max_size=12)
