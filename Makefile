@@ -17,9 +17,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python tools/demo.py
 
-# The shared-budget tests start a redis-server of their own: it is installed when missing.
+# The shared-budget tests start a redis-server of their own, the page's tests drive Debian's
+# chromium: both are installed when missing.
 test: $(STAMP)
 	tools/ensure-redis
+	tools/ensure-chromium
 	rm -f .coverage .coverage.*
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage combine -q

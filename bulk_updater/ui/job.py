@@ -1,0 +1,160 @@
+"""The run step: one job through `BulkUpdater.run`, its live progress, its stop and its resume.
+
+The job writes its report and rejects in its own folder; the page downloads only those two files.
+A stop is the engine's graceful one (requests in flight finish, the report is complete), so
+`Resume` continues from the report with `resume=True`, as `bulk-updater run --resume` would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import SecretStr
+
+from ..engine import BulkUpdater
+from ..errors import BulkUpdaterError
+from ..inputs import ColumnMap
+from ..models import Outcome, Status, Summary
+from ..settings import Settings
+from .detect import ReadOptions
+
+REPORT: Final = "report.csv"
+REJECTS: Final = "rejects.csv"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the rows go: the API's address, the workspace, and the key (never shown)."""
+
+    api_key: SecretStr
+    base_url: str
+    workspace_id: str | None = None
+    sandbox: bool = False
+
+    def settings(self) -> Settings:
+        return Settings.build(
+            api_key=self.api_key.get_secret_value(),
+            base_url=self.base_url,
+            workspace_id=self.workspace_id,
+        )
+
+
+@dataclass
+class Job:
+    """A job on one input file; `describe()` is the page's view of it."""
+
+    folder: Path
+    input: Path
+    options: ReadOptions
+    columns: ColumnMap
+    connection: Connection
+    published: Callable[[], None]
+    state: str = "starting"  # then running, stopping, stopped, finished, failed
+    total: int | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    started: float = 0.0
+    ended: float | None = None
+    limit: str | None = None
+    summary: Summary | None = None
+    error: str | None = None
+    _updater: BulkUpdater | None = None
+
+    @property
+    def report(self) -> Path:
+        return self.folder / REPORT
+
+    @property
+    def rejects(self) -> Path:
+        return self.folder / REJECTS
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("starting", "running", "stopping")
+
+    async def run(self, *, resume: bool = False) -> None:
+        """Run the job to its end (or its stop); the outcome is in `state` and `summary`."""
+        self.state, self.counts, self.summary, self.error = "starting", {}, None, None
+        self.ended = None
+        self.published()
+        try:
+            updater = BulkUpdater(settings=self.connection.settings())
+            source = self.options.source(self.input, self.columns)
+            # Both read the whole file: in a thread, so the page stays live on a big file.
+            await asyncio.to_thread(source.check)
+            self.total = await asyncio.to_thread(source.count)
+            self._updater, self.started, self.state = updater, time.monotonic(), "running"
+            self.published()
+            async with updater:
+                self.summary = await updater.run(
+                    source,
+                    report=self.report,
+                    rejects=self.rejects,
+                    resume=resume,
+                    on_outcome=self._outcome,
+                )
+            self.state = "stopped" if self.summary.stopped is not None else "finished"
+        except BulkUpdaterError as exc:
+            self.state, self.error = "failed", str(exc)
+        except OSError as exc:  # a full disk: what is done stays in the report
+            self.state, self.error = "failed", f"{exc.strerror or exc}; fix it, then Resume"
+        finally:
+            self._updater, self.ended = None, time.monotonic()
+            self.published()
+
+    def _outcome(self, outcome: Outcome) -> None:
+        status = outcome.status.value
+        self.counts[status] = self.counts.get(status, 0) + 1
+        if self._updater is not None:
+            self.limit = self._updater.rate_now()
+        self.published()
+
+    def stop(self) -> None:
+        """Stop gracefully: no new row is read, requests in flight finish, Resume continues."""
+        if self._updater is not None and self.state == "running":
+            self.state = "stopping"
+            self._updater.stop("stopped from the page; Resume continues where it stopped")
+            self.published()
+
+    def describe(self) -> dict[str, Any]:
+        done = sum(self.counts.values())
+        elapsed = (self.ended or time.monotonic()) - self.started if self.started else 0.0
+        rate = done / elapsed if elapsed > 0 else 0.0
+        left = self.total - done if self.total is not None else None
+        summary = self.summary
+        return {
+            "state": self.state,
+            "done": done,
+            "total": self.total,
+            "rate": round(rate, 1),
+            "limit": self.limit,
+            "eta_s": round(left / rate) if left is not None and rate > 0 else None,
+            "counts": self.counts,
+            "error": self.error,
+            "summary": _summary(summary) if summary is not None else None,
+            "has_report": self.report.exists(),
+            "has_rejects": self.rejects.exists() and _not_updated(summary),
+        }
+
+
+def _not_updated(summary: Summary | None) -> bool:
+    if summary is None:
+        return False
+    return any(n for status, n in summary.counts.items() if status is not Status.UPDATED)
+
+
+def _summary(summary: Summary) -> dict[str, Any]:
+    return {
+        "counts": {status.value: n for status, n in summary.counts.items() if n},
+        "earlier": {status.value: n for status, n in summary.earlier.items() if n},
+        "rows": summary.rows,
+        "requests": summary.requests,
+        "duration_s": summary.duration_s,
+        "stopped": summary.stop_message,
+        "all_updated": summary.all_updated,
+        "warnings": summary.warnings,
+    }

@@ -1,0 +1,206 @@
+"""The page's state, held by the server: the connection, the file, its columns, the check, the job.
+
+The page is a view of `snapshot()`: reloading it, or a second tab, shows the same steps, and a
+job keeps running whatever the browser does. Every change calls `changed()`, which wakes the
+event streams (`wait_change`). The key is kept here only, in memory: `snapshot()` never holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import BulkUpdaterError
+from .check import BadRow, Check, recheck, run_check, write_fixed
+from .columns import Choice, Remembered, choose, column_map, command_line, needs_decision
+from .detect import Detected, ReadOptions, detect
+from .job import Connection, Job
+from .workspace import Workspace
+
+
+class Session:
+    """Everything one user does on the page, from the file to the job's end."""
+
+    def __init__(
+        self, workspace: Workspace, connection: Connection | None, remembered: Remembered
+    ) -> None:
+        self.workspace = workspace
+        self.connection = connection
+        self.remembered = remembered
+        self.file: Detected | None = None
+        self.file_error: str | None = None
+        self.chosen: dict[str, str] = {}
+        self.choices: list[Choice] = []
+        self.check: Check | None = None
+        self.job: Job | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.version = 0
+        self.closed = False
+        self._change = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
+
+    # -- change notification ------------------------------------------------------------------
+
+    def changed(self) -> None:
+        """Something the page shows changed; callable from the check's thread too."""
+        self.loop.call_soon_threadsafe(self._bump)
+
+    def _bump(self) -> None:
+        self.version += 1
+        self._change.set()
+        self._change = asyncio.Event()
+
+    async def wait_change(self, seen: int) -> bool:
+        """Wait until the version is past `seen`; False once the server is stopping."""
+        while self.version <= seen and not self.closed:
+            await self._change.wait()
+        return not self.closed
+
+    def spawn(self, coroutine: Any) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def close(self) -> None:
+        """At the server's stop: end the check, stop the job gracefully and wait for both; the
+        event streams end. Called twice (before and after the streams): the second is a no-op."""
+        self.closed = True
+        self._bump()
+        if self.check is not None:
+            self.check.cancelled.set()
+        if self.job is not None:
+            self.job.stop()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    # -- the page's view ------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        connection = self.connection
+        file = self.file
+        header = file.raw_header if file is not None else []
+        return {
+            "version": self.version,
+            "connection": None
+            if connection is None
+            else {"base_url": connection.base_url, "sandbox": connection.sandbox},
+            "file": file.describe() if file is not None else None,
+            "file_error": self.file_error,
+            "columns": [choice.describe() for choice in self.choices],
+            "needs_decision": needs_decision(self.choices) if self.choices else False,
+            "command": self._command(),
+            "check": self.check.describe(header) if self.check is not None else None,
+            "job": self.job.describe() if self.job is not None else None,
+        }
+
+    def _command(self) -> str | None:
+        if self.file is None or not self.choices:
+            return None
+        file = self.file
+        return command_line(file.name, self.choices, file.encoding, file.sheet)
+
+    # -- the steps ------------------------------------------------------------------------------
+
+    def use_connection(self, connection: Connection) -> None:
+        self.connection = connection
+        self.changed()
+
+    async def open_file(self, path: Path, name: str, options: ReadOptions) -> None:
+        """A new file (or a new reading of it): detected, mapped, checked when nothing needs a
+        decision."""
+        self._cancel_check()
+        self.file, self.file_error, self.choices, self.check = None, None, [], None
+        try:
+            self.file = await asyncio.to_thread(detect, path, name, options)
+        except BulkUpdaterError as exc:
+            self.file_error = str(exc)
+            self.changed()
+            return
+        self.chosen = {}
+        self.choices = choose(self.file.header, {}, self.remembered.get(self.file.header))
+        self.changed()
+        if not needs_decision(self.choices):
+            self.start_check()
+
+    def set_columns(self, chosen: Mapping[str, str]) -> None:
+        """The user's choice for some headers; the others keep theirs."""
+        if self.file is None:
+            raise BulkUpdaterError("choose a file first")
+        known = set(self.file.header)
+        self.chosen.update({k: v for k, v in chosen.items() if k in known})
+        remembered = self.remembered.get(self.file.header)
+        self.choices = choose(self.file.header, self.chosen, remembered)
+        self._cancel_check()
+        self.check = None
+        self.changed()
+
+    def start_check(self) -> None:
+        """Check every row with the mapping shown; a check of the mapping confirms it."""
+        file = self.file
+        if file is None:
+            raise BulkUpdaterError("choose a file first")
+        self._cancel_check()
+        columns = column_map(self.choices)
+        source = file.options.source(file.path, columns)  # a bad mapping fails here, at once
+        self.remembered.save(self.choices)
+        check = self.check = Check()
+        self.changed()
+        self.spawn(asyncio.to_thread(run_check, source, check, self.changed))
+
+    def _cancel_check(self) -> None:
+        if self.check is not None:
+            self.check.cancelled.set()
+
+    def fix_row(self, row: int, cells: Mapping[str, str]) -> None:
+        """Edit an invalid row's cells and check it again."""
+        file, check = self.file, self.check
+        if file is None or check is None or check.running:
+            raise BulkUpdaterError("check the rows first")
+        bad = _find(check.bad, row)
+        recheck(bad, file.raw_header, column_map(self.choices), cells)
+        self.changed()
+
+    async def start(self) -> None:
+        """Start the job on the checked file, with the fixed rows in a copy of it."""
+        file, check, connection = self.file, self.check, self.connection
+        if connection is None:
+            raise BulkUpdaterError("say where to send first: a key, or the local sandbox")
+        if file is None or check is None or not check.ready:
+            raise BulkUpdaterError("check the rows first")
+        if self.job is not None and self.job.active:
+            raise BulkUpdaterError("a job is running; stop it first")
+        folder = self.workspace.new_job()
+        path, options = file.path, file.options
+        fixes = {bad.row: bad.cells for bad in check.bad if bad.fixed}
+        if fixes:
+            path, options = folder / "input.csv", ReadOptions()
+            source = file.options.source(file.path, column_map(self.choices))
+            await asyncio.to_thread(write_fixed, source, fixes, path)
+        self.start_file(path, options, folder)
+
+    def start_file(self, path: Path, options: ReadOptions, folder: Path) -> None:
+        """Start a job on `path`, read with the columns shown, its files in `folder`."""
+        if self.connection is None:
+            raise BulkUpdaterError("say where to send first: a key, or the local sandbox")
+        columns = column_map(self.choices)
+        self.job = Job(folder, path, options, columns, self.connection, self.changed)
+        self.spawn(self.job.run())
+
+    def stop(self) -> None:
+        if self.job is None or not self.job.active:
+            raise BulkUpdaterError("no job is running")
+        self.job.stop()
+
+    def resume(self) -> None:
+        job = self.job
+        if job is None or job.state not in ("stopped", "failed"):
+            raise BulkUpdaterError("no stopped job to resume")
+        self.spawn(job.run(resume=True))
+
+
+def _find(bad: list[BadRow], row: int) -> BadRow:
+    for candidate in bad:
+        if candidate.row == row:
+            return candidate
+    raise BulkUpdaterError(f"row {row} is not among the invalid rows shown")

@@ -1,0 +1,79 @@
+"""`bulk-updater ui` as a command: the address it prints, the key it takes, how it stops."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+from pathlib import Path
+
+import aiohttp
+
+from tests.cli.conftest import KEY, clean_env, command
+
+
+async def _start(tmp_path: Path, *args: str, **env: str) -> asyncio.subprocess.Process:
+    environment = clean_env(TMPDIR=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"), **env)
+    return await asyncio.create_subprocess_exec(
+        *command("--no-browser", *args, subcommand="ui"),
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def _address(process: asyncio.subprocess.Process) -> str:
+    assert process.stdout is not None
+    line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+    assert line.startswith("bulk-updater ui: the page is at http://127.0.0.1:"), line
+    return line.rsplit(" ", 1)[1].strip()
+
+
+async def _state_through(address: str) -> tuple[dict[str, object], str]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(address) as page:
+            assert page.status == 200
+            text = await page.text()
+        async with http.get(str(page.url.origin()) + "/api/state") as answer:
+            return await answer.json(), text
+
+
+async def test_with_a_key_the_page_opens_at_the_file_and_never_shows_the_key(
+    tmp_path: Path,
+) -> None:
+    process = await _start(tmp_path, "--base-url", "http://127.0.0.1:9", SENDKIT_API_KEY=KEY)
+    try:
+        state, page = await _state_through(await _address(process))
+        assert state["connection"] == {"base_url": "http://127.0.0.1:9", "sandbox": False}
+        assert KEY not in str(state)
+        assert KEY not in page
+        assert 'id="choose"' in page
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err
+    assert KEY.encode() not in out + err
+    left = await asyncio.to_thread(lambda: list(tmp_path.glob("bulk-updater-ui-*")))
+    assert not left  # the private folder is gone
+
+
+async def test_without_a_key_the_page_asks_for_one(tmp_path: Path) -> None:
+    process = await _start(tmp_path)
+    try:
+        state, _ = await _state_through(await _address(process))
+        assert state["connection"] is None
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0
+
+
+async def test_an_unreadable_key_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    process = await _start(tmp_path, "--api-key-file", str(tmp_path / "missing"))
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    lines = err.decode().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("bulk-updater: error: --api-key-file")
+    assert not out
