@@ -113,14 +113,13 @@ def _count(check: Check, row: Row) -> None:
 
 def example(item: object) -> str:
     """`PATCH /v1/leads/ID {body}` for a valid row, as the dry run of the command line shows it."""
-    target = "?"
+    target = None
     if isinstance(item, ByEmail):
         target, item = f"<the lead with the email {item.email}>", item.update
-    if isinstance(item, LeadUpdate):
-        target = item.id
-        body = json.dumps(item.body(), ensure_ascii=False)
-        return f"PATCH /v1/leads/{target} {body}"
-    return f"PATCH /v1/leads/{target}"
+    if not isinstance(item, LeadUpdate):
+        raise TypeError(f"not a valid row: {item!r}")
+    body = json.dumps(item.body(), ensure_ascii=False)
+    return f"PATCH /v1/leads/{target or item.id} {body}"
 
 
 def recheck(bad: BadRow, header: list[str], columns: ColumnMap, cells: Mapping[str, str]) -> None:

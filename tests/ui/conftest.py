@@ -138,7 +138,15 @@ class UiThread:
 
 
 @pytest.fixture
-def browser() -> Iterator[Any]:
+def downloads(tmp_path: Path) -> Path:
+    """Where the browser saves what the page offers to download."""
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def browser(downloads: Path) -> Iterator[Any]:
     """Headless Chromium from Debian's packages, with a fresh profile, offline."""
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never download a driver
     from selenium import webdriver
@@ -153,6 +161,8 @@ def browser() -> Iterator[Any]:
     )
     for flag in flags.split():
         options.add_argument(flag)
+    prefs = {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    options.add_experimental_option("prefs", prefs)
     with tempfile.TemporaryDirectory(prefix="ui-chromium-") as profile:
         options.add_argument(f"--user-data-dir={profile}")
         driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))

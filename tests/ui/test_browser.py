@@ -1,0 +1,191 @@
+"""The page in a real headless Chromium, against the sandbox: the flows issue 26 lists.
+
+Controls are found by their accessible names, as a screen reader finds them. Every wait is on a
+condition of the page (`WebDriverWait`), never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from bulk_updater.sandbox import DEFAULT_SANDBOX_KEY, SandboxThread, load_leads
+from bulk_updater.ui import Connection
+from tests.ui.conftest import SAMPLES, UiThread, new_server
+
+EXPORT = SAMPLES / "excel-export.csv"
+LEADS = load_leads(SAMPLES / "leads.json")
+
+
+def control(driver: Any, name: str) -> Any:
+    """The one visible control whose accessible name is `name`."""
+    found = [
+        element
+        for element in driver.find_elements(By.CSS_SELECTOR, "button, a, input, select")
+        if element.is_displayed() and element.accessible_name == name
+    ]
+    assert len(found) == 1, f"{len(found)} controls named {name!r}"
+    return found[0]
+
+
+def wait(driver: Any, holds: Callable[[], object], timeout: float = 60) -> Any:
+    return WebDriverWait(driver, timeout).until(lambda _: holds())
+
+
+def text(driver: Any, element_id: str) -> str:
+    return str(driver.find_element(By.ID, element_id).text)
+
+
+def choose_file(driver: Any, path: Path) -> None:
+    # The button opens the system's file dialog, which a test cannot drive: the file goes to the
+    # input the button clicks, as the dialog would give it.
+    assert control(driver, "Choose file").tag_name == "button"
+    driver.find_element(By.ID, "file").send_keys(str(path))
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxThread]:
+    # Answers that take a while, so a job lasts long enough to be stopped and reloaded.
+    with SandboxThread(LEADS, api_key=DEFAULT_SANDBOX_KEY, latency_ms=150) as running:
+        yield running
+
+
+def _ui(tmp_path: Path, sandbox: SandboxThread | None = None) -> UiThread:
+    connection = None
+    if sandbox is not None:
+        connection = Connection(SecretStr(DEFAULT_SANDBOX_KEY), sandbox.url, sandbox=True)
+    return UiThread(new_server(tmp_path, connection))
+
+
+def test_the_european_export_with_a_mapping_fix_a_fixed_cell_and_the_downloads(
+    tmp_path: Path, browser: Any, downloads: Path
+) -> None:
+    with _ui(tmp_path) as ui:
+        browser.get(ui.server.url)
+        assert "token" not in browser.current_url  # dropped from the address
+        control(browser, "Try it on the local sandbox").click()
+        wait(browser, lambda: "local sandbox" in text(browser, "where"))
+        choose_file(browser, EXPORT)
+        wait(browser, lambda: "Look at the columns" in text(browser, "check-counts"))
+        assert "cp1252" in text(browser, "detected")
+        Select(control(browser, "Field of Owner")).select_by_value("-")
+        wait(browser, lambda: "'Lead ID=id'" in text(browser, "command"))
+        control(browser, "Check rows").click()
+        wait(browser, lambda: "10 rows read: 9 valid, 1 invalid" in text(browser, "check-counts"))
+        assert "tags" in text(browser, "invalid")
+        cell = control(browser, "Row 10 Tags")
+        cell.send_keys(Keys.CONTROL, "a")  # typed over, as a person does (clear() sends a change)
+        cell.send_keys('["vip"]', Keys.TAB)
+        wait(browser, lambda: "10 valid, 0 invalid" in text(browser, "check-counts"))
+        control(browser, "Start").click()
+        wait(browser, lambda: "10 rows: 9 updated, 1 not_found" in text(browser, "summary"))
+        assert "Finished" in text(browser, "progress")
+
+        control(browser, "Download report").click()
+        control(browser, "Download rejects").click()
+        wait(
+            browser, lambda: {p.name for p in downloads.iterdir()} == {"report.csv", "rejects.csv"}
+        )
+        sandbox = ui.server.sandbox
+        assert sandbox is not None
+        with open(downloads / "report.csv", encoding="utf-8-sig", newline="") as file:
+            report = list(csv.DictReader(file))
+        for line in report:
+            lead = sandbox.state.leads.get(line["id"])
+            if line["status"] == "updated":
+                assert lead is not None
+                assert lead["updatedAt"] != LEADS[line["id"]]["updatedAt"]
+            else:
+                assert (line["status"], lead) == ("not_found", None)
+        assert sandbox.state.leads["f64616a3d4cca855af4b6121"]["tags"] == ["vip"]
+        rejects = (downloads / "rejects.csv").read_text(encoding="utf-8-sig")
+        assert "ffffffffffffffffffffffff" in rejects
+
+
+def _all_leads_file(tmp_path: Path, column: str = "id") -> Path:
+    path = tmp_path / "all.csv"
+    with open(path, "w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow([column, "jobTitle"])
+        for lead_id, lead in LEADS.items():
+            writer.writerow([lead_id if column == "id" else lead["email"], f"Title {lead_id}"])
+    return path
+
+
+def _done(driver: Any) -> int:
+    words = text(driver, "progress").split(": ", 1)[-1].split()
+    return int(words[0]) if words and words[0].isdigit() else 0
+
+
+def test_a_reload_reattaches_and_a_stop_resumes_with_no_row_sent_twice(
+    tmp_path: Path, browser: Any, sandbox: SandboxThread
+) -> None:
+    with _ui(tmp_path, sandbox) as ui:
+        browser.get(ui.server.url)
+        choose_file(browser, _all_leads_file(tmp_path))
+        wait(browser, lambda: "60 valid, 0 invalid" in text(browser, "check-counts"))
+        control(browser, "Start").click()
+        wait(browser, lambda: _done(browser) >= 3)
+        browser.refresh()
+        seen = wait(
+            browser, lambda: text(browser, "progress").startswith("Running") and _done(browser)
+        )
+        wait(browser, lambda: _done(browser) > seen)  # the reloaded page follows the job live
+        assert browser.find_element(By.ID, "progress").get_attribute("aria-live") == "polite"
+        control(browser, "Stop").click()
+        wait(browser, lambda: text(browser, "progress").startswith("Stopped"))
+        stopped_at = sum(sandbox.state.applied_by_lead.values())
+        assert 0 < stopped_at < len(LEADS)
+        control(browser, "Resume").click()
+        wait(browser, lambda: text(browser, "progress").startswith("Finished"))
+        applied = sandbox.state.applied_by_lead
+        assert set(applied) == set(LEADS)
+        assert max(applied.values()) == 1  # no row was sent twice
+        for lead_id, lead in sandbox.state.leads.items():
+            assert lead["jobTitle"] == f"Title {lead_id}"
+
+
+def test_a_second_file_of_the_same_headers_opens_mapped(tmp_path: Path, browser: Any) -> None:
+    with _ui(tmp_path) as ui:
+        browser.get(ui.server.url)
+        choose_file(browser, EXPORT)
+        wait(browser, lambda: "Look at the columns" in text(browser, "check-counts"))
+        Select(control(browser, "Field of Owner")).select_by_value("-")
+        Select(control(browser, "Field of Last Activity")).select_by_value(
+            "customFields.Last Activity"
+        )
+        wait(browser, lambda: "Last Activity=customFields" in text(browser, "command"))
+        control(browser, "Check rows").click()
+        wait(browser, lambda: "10 rows read" in text(browser, "check-counts"))
+        copy = tmp_path / "december.csv"
+        copy.write_bytes(EXPORT.read_bytes())
+        choose_file(browser, copy)
+        wait(browser, lambda: "december.csv" in text(browser, "detected"))
+        wait(browser, lambda: "10 rows read" in text(browser, "check-counts"))  # by itself
+        hows = [
+            cell.text
+            for cell in browser.find_elements(By.CSS_SELECTOR, "#columns td.how-remembered")
+        ]
+        assert len(hows) == 8
+        field = Select(control(browser, "Field of Last Activity")).first_selected_option
+        assert field.get_attribute("value") == "customFields.Last Activity"
+
+
+def test_update_by_email(tmp_path: Path, browser: Any, sandbox: SandboxThread) -> None:
+    with _ui(tmp_path, sandbox) as ui:
+        browser.get(ui.server.url)
+        choose_file(browser, _all_leads_file(tmp_path, column="email"))
+        wait(browser, lambda: "60 valid, 0 invalid" in text(browser, "check-counts"))
+        assert "<the lead with the email" in text(browser, "examples")
+        control(browser, "Start").click()
+        wait(browser, lambda: "60 rows: 60 updated" in text(browser, "summary"), timeout=120)
+        for lead_id, lead in sandbox.state.leads.items():
+            assert lead["jobTitle"] == f"Title {lead_id}"
