@@ -22,6 +22,7 @@ from ..inputs import ColumnMap
 from ..models import Outcome, Status, Summary
 from ..settings import Settings
 from .detect import ReadOptions
+from .kept import JobRecord, KeptJob, report_counts
 
 REPORT: Final = "report.csv"
 REJECTS: Final = "rejects.csv"
@@ -46,13 +47,10 @@ class Connection:
 
 @dataclass
 class Job:
-    """A job on one input file; `describe()` is the page's view of it."""
+    """A job on one input file, in its own folder; `describe()` is the page's view of it."""
 
     folder: Path
-    input: Path
-    options: ReadOptions
-    columns: ColumnMap
-    connection: Connection
+    record: JobRecord
     published: Callable[[], None]
     state: str = "starting"  # then running, stopping, stopped, finished, failed
     total: int | None = None
@@ -63,6 +61,24 @@ class Job:
     summary: Summary | None = None
     error: str | None = None
     _updater: BulkUpdater | None = None
+
+    @classmethod
+    def restore(cls, kept: KeptJob, published: Callable[[], None]) -> Job | None:
+        """The job a server before this one left unfinished, stopped, ready to resume."""
+        record = kept.load()
+        if record is None:
+            return None
+        job = cls(kept.root, record, published, state="stopped")
+        job.counts = report_counts(job.report)
+        return job
+
+    @property
+    def input(self) -> Path:
+        return self.folder / self.record.input
+
+    @property
+    def options(self) -> ReadOptions:
+        return ReadOptions(encoding=self.record.encoding, sheet=self.record.sheet)
 
     @property
     def report(self) -> Path:
@@ -76,14 +92,23 @@ class Job:
     def active(self) -> bool:
         return self.state in ("starting", "running", "stopping")
 
-    async def run(self, *, resume: bool = False) -> None:
+    def refuse_resume(self, connection: Connection) -> str | None:
+        """Why this job cannot go on with `connection`, or None: it goes where it was going."""
+        record = self.record
+        if record.sandbox:
+            return None if connection.sandbox else "this job was sent to the local sandbox"
+        if connection.sandbox or connection.base_url != record.base_url:
+            return f"this job was sent to {record.base_url}; restart with --base-url"
+        return None
+
+    async def run(self, connection: Connection, *, resume: bool = False) -> None:
         """Run the job to its end (or its stop); the outcome is in `state` and `summary`."""
         self.state, self.counts, self.summary, self.error = "starting", {}, None, None
         self.ended = None
         self.published()
         try:
-            updater = BulkUpdater(settings=self.connection.settings())
-            source = self.options.source(self.input, self.columns)
+            updater = BulkUpdater(settings=connection.settings())
+            source = self.options.source(self.input, ColumnMap(self.record.columns))
             # Both read the whole file: in a thread, so the page stays live on a big file.
             await asyncio.to_thread(source.check)
             self.total = await asyncio.to_thread(source.count)
@@ -127,6 +152,7 @@ class Job:
         left = self.total - done if self.total is not None else None
         summary = self.summary
         return {
+            "name": self.record.name,
             "state": self.state,
             "done": done,
             "total": self.total,

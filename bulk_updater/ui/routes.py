@@ -121,10 +121,10 @@ async def send_fixed(session: Session, body: dict[str, Any]) -> None:
     rows = {int(n): {str(k): str(v) for k, v in cells.items()} for n, cells in body["rows"].items()}
     if not rows:
         raise BulkUpdaterError("fix a row of the table first")
-    folder = session.workspace.new_job()
-    path = folder / "fixed.csv"
-    await asyncio.to_thread(write_chosen, job.rejects, job.options, rows, path)
-    session.start_file(path, ReadOptions(), folder)
+    fixed = session.workspace.scratch(".csv")
+    await asyncio.to_thread(write_chosen, job.rejects, job.options, rows, fixed)
+    name = f"{job.record.name} (fixed rows)"
+    await session.start_file(fixed, ReadOptions(), name, job.record.columns)
 
 
 def _action(run: Action) -> Callable[[web.Request], Awaitable[web.Response]]:

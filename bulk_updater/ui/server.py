@@ -15,9 +15,11 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from ..sandbox import DEFAULT_SANDBOX_KEY, Sandbox, load_leads
+from ..state.paths import state_dir
 from .columns import Remembered
 from .guard import TOKEN_PARAM, Guard
 from .job import Connection
+from .kept import KeptJob
 from .routes import BASE_URL, SANDBOX, SESSION, add_routes
 from .session import Session
 from .workspace import Workspace
@@ -27,7 +29,9 @@ HOST = "127.0.0.1"
 
 class UiServer:
     """The local page's server. `connection` is where rows go (None: the page asks for a key, sent
-    to `base_url`); `sandbox_leads` are the leads "try it on the local sandbox" serves."""
+    to `base_url`); `sandbox_leads` are the leads "try it on the local sandbox" serves;
+    `remembered` keeps the mappings, `jobs` the folder of a job left unfinished (both under the
+    user's state folder by default)."""
 
     def __init__(
         self,
@@ -37,12 +41,14 @@ class UiServer:
         sandbox_leads: Path | None = None,
         port: int = 0,
         remembered: Remembered | None = None,
+        jobs: Path | None = None,
     ) -> None:
         self._connection = connection
         self._base_url = base_url
         self._sandbox_leads = sandbox_leads
         self._port = port
         self._remembered = remembered or Remembered()
+        self._jobs = jobs or state_dir() / "ui-job"
         self.guard = Guard()
         self.workspace: Workspace | None = None
         self.session: Session | None = None
@@ -61,7 +67,8 @@ class UiServer:
         # Closed in reverse: the folder last, the sandbox once the job is stopped, the job first.
         self.workspace = self._stack.enter_context(contextlib.closing(Workspace()))
         self._stack.push_async_callback(self._sandboxes.aclose)
-        self.session = Session(self.workspace, self._connection, self._remembered)
+        kept = KeptJob(self._jobs)
+        self.session = Session(self.workspace, self._connection, self._remembered, kept)
         app = web.Application(middlewares=[self.guard.middleware])
         app[SESSION] = self.session
         app[BASE_URL] = self._base_url

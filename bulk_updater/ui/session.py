@@ -8,6 +8,7 @@ event streams (`wait_change`). The key is kept here only, in memory: `snapshot()
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from .check import BadRow, Check, recheck, run_check, write_fixed
 from .columns import Choice, Remembered, choose, column_map, command_line, needs_decision
 from .detect import Detected, ReadOptions, detect
 from .job import Connection, Job
+from .kept import JobRecord, KeptJob
 from .workspace import Workspace
 
 
@@ -24,9 +26,14 @@ class Session:
     """Everything one user does on the page, from the file to the job's end."""
 
     def __init__(
-        self, workspace: Workspace, connection: Connection | None, remembered: Remembered
+        self,
+        workspace: Workspace,
+        connection: Connection | None,
+        remembered: Remembered,
+        kept: KeptJob,
     ) -> None:
         self.workspace = workspace
+        self.kept = kept
         self.connection = connection
         self.remembered = remembered
         self.file: Detected | None = None
@@ -34,9 +41,9 @@ class Session:
         self.chosen: dict[str, str] = {}
         self.choices: list[Choice] = []
         self.check: Check | None = None
-        self.job: Job | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
         self.version = 0
+        self.job: Job | None = Job.restore(kept, self.changed)
+        self.tasks: set[asyncio.Task[None]] = set()
         self.closed = False
         self._change = asyncio.Event()
         self.loop = asyncio.get_running_loop()
@@ -73,6 +80,8 @@ class Session:
         if self.job is not None:
             self.job.stop()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.job is None or self.job.state == "finished":
+            self.kept.discard()  # an unfinished job stays, for the next start to resume
 
     # -- the page's view ------------------------------------------------------------------------
 
@@ -163,29 +172,44 @@ class Session:
 
     async def start(self) -> None:
         """Start the job on the checked file, with the fixed rows in a copy of it."""
-        file, check, connection = self.file, self.check, self.connection
-        if connection is None:
-            raise BulkUpdaterError("say where to send first: a key, or the local sandbox")
+        file, check = self.file, self.check
         if file is None or check is None or not check.ready:
             raise BulkUpdaterError("check the rows first")
+        fixes = {bad.row: bad.cells for bad in check.bad if bad.fixed}
+        columns = {choice.header: choice.field for choice in self.choices}
+        if not fixes:
+            await self.start_file(file.path, file.options, file.name, columns)
+            return
+        fixed = self.workspace.scratch(".csv")
+        source = file.options.source(file.path, column_map(self.choices))
+        await asyncio.to_thread(write_fixed, source, fixes, fixed)
+        await self.start_file(fixed, ReadOptions(), file.name, columns)
+
+    async def start_file(
+        self, path: Path, options: ReadOptions, name: str, columns: dict[str, str]
+    ) -> None:
+        """Start a job on a copy of `path`, read with `columns`, in the kept folder."""
+        connection = self.connection
+        if connection is None:
+            raise BulkUpdaterError("say where to send first: a key, or the local sandbox")
         if self.job is not None and self.job.active:
             raise BulkUpdaterError("a job is running; stop it first")
-        folder = self.workspace.new_job()
-        path, options = file.path, file.options
-        fixes = {bad.row: bad.cells for bad in check.bad if bad.fixed}
-        if fixes:
-            path, options = folder / "input.csv", ReadOptions()
-            source = file.options.source(file.path, column_map(self.choices))
-            await asyncio.to_thread(write_fixed, source, fixes, path)
-        self.start_file(path, options, folder)
-
-    def start_file(self, path: Path, options: ReadOptions, folder: Path) -> None:
-        """Start a job on `path`, read with the columns shown, its files in `folder`."""
-        if self.connection is None:
-            raise BulkUpdaterError("say where to send first: a key, or the local sandbox")
-        columns = column_map(self.choices)
-        self.job = Job(folder, path, options, columns, self.connection, self.changed)
-        self.spawn(self.job.run())
+        folder = self.kept.replace()
+        record = JobRecord(
+            name=name,
+            input="input" + path.suffix.lower(),
+            encoding=options.encoding,
+            sheet=options.sheet,
+            columns=columns,
+            base_url=connection.base_url,
+            workspace_id=connection.workspace_id,
+            sandbox=connection.sandbox,
+        )
+        # The job's own copy: a 1 GB file is copied in a thread, the page stays live.
+        await asyncio.to_thread(shutil.copyfile, path, folder / record.input)
+        self.kept.save(record)
+        self.job = Job(folder, record, self.changed)
+        self.spawn(self.job.run(connection))
 
     def stop(self) -> None:
         if self.job is None or not self.job.active:
@@ -193,10 +217,15 @@ class Session:
         self.job.stop()
 
     def resume(self) -> None:
-        job = self.job
+        job, connection = self.job, self.connection
         if job is None or job.state not in ("stopped", "failed"):
             raise BulkUpdaterError("no stopped job to resume")
-        self.spawn(job.run(resume=True))
+        if connection is None:
+            raise BulkUpdaterError("say where to send first: a key, or the local sandbox")
+        refused = job.refuse_resume(connection)
+        if refused is not None:
+            raise BulkUpdaterError(f"{refused}; Resume sends the rest there only")
+        self.spawn(job.run(connection, resume=True))
 
 
 def _find(bad: list[BadRow], row: int) -> BadRow:

@@ -1,5 +1,5 @@
-"""The server's private folder: uploads and each job's files, readable by the user alone (0700),
-removed when the server stops.
+"""The server's private folder: uploads and the files written from them, readable by the user
+alone (0700), removed when the server stops.
 
 An upload is streamed to disk as it arrives, in chunks, so a 1 GB file never sits in memory (nor in
 the browser, which sends the file straight from disk). Its name on disk is ours (`upload-N.EXT`):
@@ -52,11 +52,9 @@ class Workspace:
             raise
         return path
 
-    def new_job(self) -> Path:
-        """A folder of a job's own: the only place downloads are served from."""
-        folder = self._next("job")
-        folder.mkdir(mode=0o700)
-        return folder
+    def scratch(self, suffix: str) -> Path:
+        """A path for a file the server writes (fixed rows), in the folder."""
+        return self._next("rows", suffix)
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

@@ -11,6 +11,7 @@ real headless Chromium.
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import os
 import tempfile
@@ -23,6 +24,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bulk_updater.sandbox import load_leads
 from bulk_updater.ui import Connection, UiServer
 from bulk_updater.ui.columns import Remembered
 
@@ -30,8 +32,20 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+LEADS = load_leads(SAMPLES / "leads.json")
 #: Loopback is never sent through a proxy a developer's environment may name.
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost,[::1]"
+
+
+def all_leads_file(tmp_path: Path, column: str = "id") -> Path:
+    """A CSV that sets every sample lead's jobTitle to `Title ID`, by id or by email."""
+    path = tmp_path / f"all-by-{column}.csv"
+    with open(path, "w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow([column, "jobTitle"])
+        for lead_id, lead in LEADS.items():
+            writer.writerow([lead_id if column == "id" else lead["email"], f"Title {lead_id}"])
+    return path
 
 
 def new_server(tmp_path: Path, connection: Connection | None = None) -> UiServer:
@@ -40,6 +54,7 @@ def new_server(tmp_path: Path, connection: Connection | None = None) -> UiServer
         base_url="https://api.sendkit.ai",
         sandbox_leads=SAMPLES / "leads.json",
         remembered=Remembered(tmp_path / "columns.json"),
+        jobs=tmp_path / "ui-job",
     )
 
 

@@ -17,12 +17,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from bulk_updater.sandbox import DEFAULT_SANDBOX_KEY, SandboxThread, load_leads
+from bulk_updater.sandbox import DEFAULT_SANDBOX_KEY, SandboxThread
 from bulk_updater.ui import Connection
-from tests.ui.conftest import SAMPLES, UiThread, new_server
+from tests.ui.conftest import LEADS, SAMPLES, UiThread, all_leads_file, new_server
 
 EXPORT = SAMPLES / "excel-export.csv"
-LEADS = load_leads(SAMPLES / "leads.json")
 
 
 def control(driver: Any, name: str) -> Any:
@@ -110,16 +109,6 @@ def test_the_european_export_with_a_mapping_fix_a_fixed_cell_and_the_downloads(
         assert "ffffffffffffffffffffffff" in rejects
 
 
-def _all_leads_file(tmp_path: Path, column: str = "id") -> Path:
-    path = tmp_path / "all.csv"
-    with open(path, "w", encoding="utf-8", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow([column, "jobTitle"])
-        for lead_id, lead in LEADS.items():
-            writer.writerow([lead_id if column == "id" else lead["email"], f"Title {lead_id}"])
-    return path
-
-
 def _done(driver: Any) -> int:
     words = text(driver, "progress").split(": ", 1)[-1].split()
     return int(words[0]) if words and words[0].isdigit() else 0
@@ -130,7 +119,7 @@ def test_a_reload_reattaches_and_a_stop_resumes_with_no_row_sent_twice(
 ) -> None:
     with _ui(tmp_path, sandbox) as ui:
         browser.get(ui.server.url)
-        choose_file(browser, _all_leads_file(tmp_path))
+        choose_file(browser, all_leads_file(tmp_path))
         wait(browser, lambda: "60 valid, 0 invalid" in text(browser, "check-counts"))
         control(browser, "Start").click()
         wait(browser, lambda: _done(browser) >= 3)
@@ -182,10 +171,33 @@ def test_a_second_file_of_the_same_headers_opens_mapped(tmp_path: Path, browser:
 def test_update_by_email(tmp_path: Path, browser: Any, sandbox: SandboxThread) -> None:
     with _ui(tmp_path, sandbox) as ui:
         browser.get(ui.server.url)
-        choose_file(browser, _all_leads_file(tmp_path, column="email"))
+        choose_file(browser, all_leads_file(tmp_path, column="email"))
         wait(browser, lambda: "60 valid, 0 invalid" in text(browser, "check-counts"))
         assert "<the lead with the email" in text(browser, "examples")
         control(browser, "Start").click()
         wait(browser, lambda: "60 rows: 60 updated" in text(browser, "summary"), timeout=120)
         for lead_id, lead in sandbox.state.leads.items():
             assert lead["jobTitle"] == f"Title {lead_id}"
+
+
+def test_a_restart_finds_the_job_and_offers_to_resume_it(
+    tmp_path: Path, browser: Any, sandbox: SandboxThread
+) -> None:
+    with _ui(tmp_path, sandbox) as ui:
+        browser.get(ui.server.url)
+        choose_file(browser, all_leads_file(tmp_path))
+        wait(browser, lambda: "60 valid, 0 invalid" in text(browser, "check-counts"))
+        control(browser, "Start").click()
+        wait(browser, lambda: _done(browser) >= 3)
+    # The server stopped mid-run (Ctrl+C): the job stopped gracefully, its folder kept.
+    sent = sum(sandbox.state.applied_by_lead.values())
+    assert 0 < sent < len(LEADS)
+    with _ui(tmp_path, sandbox) as ui:
+        browser.get(ui.server.url)
+        wait(browser, lambda: text(browser, "progress").startswith("Stopped"))
+        assert text(browser, "job-name") == "The job on all-by-id.csv"
+        assert not control(browser, "Start").is_enabled()
+        control(browser, "Resume").click()
+        wait(browser, lambda: text(browser, "progress").startswith("Finished"))
+    assert set(sandbox.state.applied_by_lead) == set(LEADS)
+    assert max(sandbox.state.applied_by_lead.values()) == 1

@@ -188,6 +188,7 @@ function renderRun(s) {
     s.connection === null || active;
   $("stop").disabled = !(job && job.state === "running");
   $("resume").disabled = !(job && ["stopped", "failed"].includes(job.state));
+  $("job-name").textContent = job === null ? "" : `The job on ${job.name}`;
   if (job === null) {
     $("progress").textContent = s.connection === null ? "Say where to send first (step 1)." : "";
     return;
