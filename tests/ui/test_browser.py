@@ -201,3 +201,20 @@ def test_a_restart_finds_the_job_and_offers_to_resume_it(
         wait(browser, lambda: text(browser, "progress").startswith("Finished"))
     assert set(sandbox.state.applied_by_lead) == set(LEADS)
     assert max(sandbox.state.applied_by_lead.values()) == 1
+
+
+def test_a_key_goes_in_a_password_field_and_never_comes_back(tmp_path: Path, browser: Any) -> None:
+    key = "sk_live_typed1nThePage0000"
+    with _ui(tmp_path) as ui:
+        browser.get(ui.server.url)
+        field = control(browser, "SendKit API key")
+        assert field.get_attribute("type") == "password"
+        field.send_keys(key)
+        control(browser, "Use this key").click()
+        wait(browser, lambda: text(browser, "where") == "Sending to https://api.sendkit.ai")
+        assert not browser.find_element(By.ID, "connect").is_displayed()
+        assert browser.find_element(By.ID, "key").get_attribute("value") == ""
+        assert key not in browser.page_source
+        browser.refresh()
+        wait(browser, lambda: text(browser, "where") == "Sending to https://api.sendkit.ai")
+        assert key not in browser.page_source

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
+
+import openpyxl
 
 from tests.ui.conftest import SAMPLES, PageClient, new_server, page_client
 
@@ -130,3 +133,44 @@ async def test_a_file_of_another_format_is_refused_in_one_line(tmp_path: Path) -
         assert "\n" not in error
         state = await _upload(page, SAMPLES / "updates.csv", "rows.txt")
         assert state["file"]["format"] == "csv"
+
+
+async def test_a_workbooks_sheet_and_a_files_encoding_can_be_chosen(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    notes = book.active
+    assert notes is not None
+    notes.title = "Notes"
+    notes.append(["Exported from the CRM on 2026-11-30"])
+    leads = book.create_sheet("Leads")
+    leads.append(["id", "city"])
+    leads.append(["066091adcd648f9dab09032e", "Lyon"])
+    path = tmp_path / "book.xlsx"
+    book.save(path)
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        state = await _upload(page, path, "book.xlsx")
+        assert (state["file"]["sheet"], state["file"]["sheets"]) == ("Notes", ["Notes", "Leads"])
+        state = await page.act("/api/read", json={"sheet": "Leads"})
+        assert (state["file"]["sheet"], state["file"]["header"]) == ("Leads", ["id", "city"])
+        assert state["command"].endswith("--sheet Leads")
+        state = await page.until(checked)  # nothing to decide on that sheet
+        assert (state["check"]["rows"], state["check"]["valid"]) == (1, 1)
+
+        await _upload(page, EXPORT, "export.csv")
+        state = await page.act("/api/read", json={"encoding": "latin-1"})
+        assert (state["file"]["encoding"], state["file"]["encoding_how"]) == ("latin-1", "chosen")
+        assert "--encoding latin-1" in state["command"]
+
+
+async def test_a_key_typed_in_the_page_is_checked_and_never_shown(tmp_path: Path) -> None:
+    key = "sk_live_typed1nThePage0000"
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        async with await page.change("/api/key", json={"key": "sk_live\nX-Evil: 1"}) as answer:
+            assert answer.status == 400
+            assert "line break" in (await answer.json())["error"]
+        state = await page.act("/api/key", json={"key": f"  {key} "})
+        assert state["connection"] == {"base_url": "https://api.sendkit.ai", "sandbox": False}
+        assert key not in json.dumps(state)
+        assert server.session is not None
+        assert server.session.connection is not None
+        assert server.session.connection.api_key.get_secret_value() == key
+        assert key not in repr(server.session.connection)
