@@ -12,6 +12,8 @@ terminal.
 | `columns.py` | what each header means, how that was found, the mapping remembered |
 | `check.py` | the dry run of the whole file, invalid rows fixed in place |
 | `job.py` | the job through `BulkUpdater.run`: progress, stop, resume |
+| `pauses.py` | the job's limiter, watched for the 429 pause the page counts down |
+| `kept.py` | the one job that outlives the server when it did not finish |
 | `rejects.py` | the rows not updated, read back and sent again once fixed |
 
 The page's own files (`static/`) are plain HTML, CSS and JavaScript: no build step, nothing

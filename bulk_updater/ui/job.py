@@ -19,10 +19,12 @@ from pydantic import SecretStr
 from ..engine import BulkUpdater
 from ..errors import BulkUpdaterError
 from ..inputs import ColumnMap
+from ..limits import limiter_for
 from ..models import Outcome, Status, Summary
 from ..settings import Settings
 from .detect import ReadOptions
 from .kept import JobRecord, KeptJob, report_counts
+from .pauses import PauseWatch
 
 REPORT: Final = "report.csv"
 REJECTS: Final = "rejects.csv"
@@ -61,6 +63,7 @@ class Job:
     summary: Summary | None = None
     error: str | None = None
     _updater: BulkUpdater | None = None
+    _pauses: PauseWatch | None = None
 
     @classmethod
     def restore(cls, kept: KeptJob, published: Callable[[], None]) -> Job | None:
@@ -107,7 +110,9 @@ class Job:
         self.ended = None
         self.published()
         try:
-            updater = BulkUpdater(settings=connection.settings())
+            settings = connection.settings()
+            self._pauses = PauseWatch(limiter_for(settings), self.published)
+            updater = BulkUpdater(settings=settings, limiter=self._pauses)
             source = self.options.source(self.input, ColumnMap(self.record.columns))
             # Both read the whole file: in a thread, so the page stays live on a big file.
             await asyncio.to_thread(source.check)
@@ -145,6 +150,13 @@ class Job:
             self._updater.stop("stopped from the page; Resume continues where it stopped")
             self.published()
 
+    def _paused(self) -> float | None:
+        """Seconds left in a 429 pause of the running job, or None."""
+        if self._pauses is None or not self.active:
+            return None
+        left = self._pauses.remaining()
+        return round(left, 1) if left > 0 else None
+
     def describe(self) -> dict[str, Any]:
         done = sum(self.counts.values())
         elapsed = (self.ended or time.monotonic()) - self.started if self.started else 0.0
@@ -159,6 +171,7 @@ class Job:
             "rate": round(rate, 1),
             "limit": self.limit,
             "eta_s": round(left / rate) if left is not None and rate > 0 else None,
+            "paused_s": self._paused(),
             "counts": self.counts,
             "error": self.error,
             "summary": _summary(summary) if summary is not None else None,

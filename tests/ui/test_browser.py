@@ -218,3 +218,24 @@ def test_a_key_goes_in_a_password_field_and_never_comes_back(tmp_path: Path, bro
         browser.refresh()
         wait(browser, lambda: text(browser, "where") == "Sending to https://api.sendkit.ai")
         assert key not in browser.page_source
+
+
+def test_a_429_pause_is_counted_down(tmp_path: Path, browser: Any) -> None:
+    with (
+        SandboxThread(LEADS, api_key=DEFAULT_SANDBOX_KEY, rate=2) as sandbox,
+        _ui(tmp_path, sandbox) as ui,
+    ):
+        browser.get(ui.server.url)
+        choose_file(browser, all_leads_file(tmp_path))
+        wait(browser, lambda: "60 valid, 0 invalid" in text(browser, "check-counts"))
+        control(browser, "Start").click()
+        wait(
+            browser,
+            lambda: (
+                "The API asked to wait: going on in" in text(browser, "pause")
+                and "paused: the API asked to wait" in text(browser, "progress")
+            ),
+        )
+        control(browser, "Stop").click()
+        wait(browser, lambda: text(browser, "progress").startswith("Stopped"))
+        wait(browser, lambda: text(browser, "pause") == "")

@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+from pydantic import SecretStr
 
-from tests.ui.conftest import SAMPLES, PageClient, new_server, page_client
+from bulk_updater.sandbox import DEFAULT_SANDBOX_KEY, Sandbox
+from bulk_updater.ui import Connection
+from tests.ui.conftest import LEADS, SAMPLES, PageClient, new_server, page_client
 
 EXPORT = SAMPLES / "excel-export.csv"
 BAD_ROW = 10  # the export's row whose Tags cell is `["vip"`: not a JSON array
@@ -174,3 +177,21 @@ async def test_a_key_typed_in_the_page_is_checked_and_never_shown(tmp_path: Path
         assert server.session.connection is not None
         assert server.session.connection.api_key.get_secret_value() == key
         assert key not in repr(server.session.connection)
+
+
+async def test_a_429_pause_is_pushed_with_the_seconds_it_lasts(tmp_path: Path) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,city\n" + "".join(f"{lead},Lyon\n" for lead in LEADS))
+    # The API allows 2 requests a second; the job starts at 10: a 429 comes at once.
+    async with Sandbox(LEADS, api_key=DEFAULT_SANDBOX_KEY, rate=2) as sandbox:
+        connection = Connection(SecretStr(DEFAULT_SANDBOX_KEY), sandbox.url, sandbox=True)
+        async with new_server(tmp_path, connection) as server, page_client(server) as page:
+            await _upload(page, rows, "rows.csv")
+            await page.until(checked)
+            await page.act("/api/start")
+            paused = await page.until(lambda s: bool(s["job"] and s["job"]["paused_s"]))
+            assert 0 < paused["job"]["paused_s"] <= 120
+            assert sandbox.state.rate_limited > 0
+            await page.act("/api/stop")
+            state = await page.until(finished)
+        assert state["job"]["paused_s"] is None  # no countdown once the job is not running

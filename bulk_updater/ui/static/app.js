@@ -193,9 +193,30 @@ function renderRun(s) {
     $("progress").textContent = s.connection === null ? "Say where to send first (step 1)." : "";
     return;
   }
+  countdown(job.paused_s);
   $("bar").max = job.total || 1;
   $("bar").value = job.done;
   $("progress").textContent = progressText(job);
+}
+
+// The API asked for a pause (429): counted down here, second by second, from what the server
+// said; only its start is in the live region, so a screen reader is not told every second.
+let pauseEnds = 0;
+let pauseTimer = null;
+
+function countdown(seconds) {
+  pauseEnds = seconds ? Date.now() + seconds * 1000 : 0;
+  tick();
+  if (pauseEnds && pauseTimer === null) pauseTimer = setInterval(tick, 250);
+}
+
+function tick() {
+  const left = Math.ceil((pauseEnds - Date.now()) / 1000);
+  $("pause").textContent = left > 0 ? `The API asked to wait: going on in ${left} s` : "";
+  if (left <= 0 && pauseTimer !== null) {
+    clearInterval(pauseTimer);
+    pauseTimer = null;
+  }
 }
 
 function progressText(job) {
@@ -205,6 +226,7 @@ function progressText(job) {
     parts.push(`${job.rate} rows/s`);
     if (job.limit) parts.push(job.limit);
     if (job.eta_s !== null) parts.push(`about ${job.eta_s} s left`);
+    if (job.paused_s) parts.push("paused: the API asked to wait");
   }
   const counts = Object.entries(job.counts).map(([status, n]) => `${status} ${n}`).join(", ");
   if (counts) parts.push(counts);
