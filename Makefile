@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ bench: $(STAMP)
 	-tools/ensure-nginx
 	-tools/ensure-redis
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+
+# The README's picture of the page, taken by the browser of the page's tests at the end of a run.
+screenshot: $(STAMP)
+	tools/ensure-chromium
+	UI_SCREENSHOT=docs/ui.png $(BIN)/python -m pytest -q tests/ui/test_browser.py -k european_export
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .coverage .hypothesis samples/*.report.* samples/*.report.*.* samples/*.rejects.*

@@ -7,6 +7,7 @@ condition of the page (`WebDriverWait`), never a fixed sleep.
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,14 @@ def test_the_european_export_with_a_mapping_fix_a_fixed_cell_and_the_downloads(
         assert sandbox.state.leads["f64616a3d4cca855af4b6121"]["tags"] == ["vip"]
         rejects = (downloads / "rejects.csv").read_text(encoding="utf-8-sig")
         assert "ffffffffffffffffffffffff" in rejects
+        wait(browser, lambda: browser.find_elements(By.ID, "reject-1-0"))
+        missing = control(browser, "Reject 1 Lead ID").get_attribute("value")
+        assert missing == "ffffffffffffffffffffffff"  # the rejects, in the page to fix
+        if picture := os.environ.get("UI_SCREENSHOT"):  # `make screenshot`, for the README
+            height = browser.execute_script("return document.documentElement.scrollHeight")
+            browser.set_window_size(1280, height + 240)
+            browser.execute_script("window.scrollTo(0, 0)")
+            assert browser.save_screenshot(picture)
 
 
 def _done(driver: Any) -> int:
