@@ -38,6 +38,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	-tools/ensure-nginx
 	-tools/ensure-redis
+	-tools/ensure-chromium
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
 # The README's picture of the page, taken by the browser of the page's tests at the end of a run.

@@ -68,13 +68,21 @@ async def events(request: web.Request) -> web.StreamResponse:
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
     )
     await stream.prepare(request)
-    while True:
-        version = session.version
-        data = json.dumps(session.snapshot(), ensure_ascii=False)
-        await stream.write(f"data: {data}\n\n".encode())
-        if not await session.wait_change(version):
-            return stream
-        await asyncio.sleep(_PUSH_EVERY)
+    session.streams += 1
+    try:
+        while True:
+            version = session.version
+            data = json.dumps(session.snapshot(), ensure_ascii=False)
+            try:
+                await stream.write(f"data: {data}\n\n".encode())
+            except ConnectionResetError:  # the page was closed or reloaded: nobody to tell
+                return stream
+            if not await session.wait_change(version):
+                return stream
+            await asyncio.sleep(_PUSH_EVERY)
+    finally:
+        session.streams -= 1
+        session.changed()
 
 
 async def upload(request: web.Request) -> web.Response:

@@ -45,6 +45,7 @@ class Session:
         self.job: Job | None = Job.restore(kept, self.changed)
         self.tasks: set[asyncio.Task[None]] = set()
         self.closed = False
+        self.streams = 0  # event streams open (pages following the state)
         self._change = asyncio.Event()
         self.loop = asyncio.get_running_loop()
 

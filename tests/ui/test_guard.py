@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import stat
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.ui.conftest import new_server, page_client
 
@@ -121,3 +123,19 @@ async def test_the_private_folder_is_the_users_alone_and_removed_at_the_stop(
         assert stat.S_IMODE(root.stat().st_mode) == 0o700
         assert [stat.S_IMODE(path.stat().st_mode) for path in uploads] == [0o600]
     assert not root.exists()
+
+
+async def test_a_page_closed_ends_its_event_stream_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        assert server.session is not None
+        session = server.session
+        async with page.http.get(page.origin + "/api/events") as stream:
+            assert (await stream.content.readline()).startswith(b"data: ")
+            assert session.streams == 1
+        await page.act("/api/sandbox")  # a change for the closed stream to push
+        async with asyncio.timeout(10):
+            while session.streams:  # its handler notices the page is gone, and ends
+                await session.wait_change(session.version)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
