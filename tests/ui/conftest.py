@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import os
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -33,8 +32,6 @@ SAMPLES = ROOT / "samples"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 LEADS = load_leads(SAMPLES / "leads.json")
-#: Loopback is never sent through a proxy a developer's environment may name.
-os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost,[::1]"
 
 
 def all_leads_file(tmp_path: Path, column: str = "id") -> Path:
@@ -152,6 +149,15 @@ class UiThread:
             await self._stop.wait()
 
 
+@pytest.fixture(autouse=True)
+def _loopback_direct(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loopback is never sent through a proxy a developer's environment may name (the browser
+    and the command's children read these); only for the tests of this folder."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost,[::1]")
+    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download a driver
+
+
 @pytest.fixture
 def downloads(tmp_path: Path) -> Path:
     """Where the browser saves what the page offers to download."""
@@ -163,7 +169,6 @@ def downloads(tmp_path: Path) -> Path:
 @pytest.fixture
 def browser(downloads: Path) -> Iterator[Any]:
     """Headless Chromium from Debian's packages, with a fresh profile, offline."""
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never download a driver
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

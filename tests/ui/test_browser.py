@@ -26,12 +26,16 @@ EXPORT = SAMPLES / "excel-export.csv"
 
 
 def control(driver: Any, name: str) -> Any:
-    """The one visible control whose accessible name is `name`."""
-    found = [
-        element
-        for element in driver.find_elements(By.CSS_SELECTOR, "button, a, input, select")
-        if element.is_displayed() and element.accessible_name == name
-    ]
+    """The one visible control whose accessible name is `name` (once the page shows it)."""
+
+    def named() -> list[Any]:
+        return [
+            element
+            for element in driver.find_elements(By.CSS_SELECTOR, "button, a, input, select")
+            if element.is_displayed() and element.accessible_name == name
+        ]
+
+    found = WebDriverWait(driver, 10).until(lambda _: named())
     assert len(found) == 1, f"{len(found)} controls named {name!r}"
     return found[0]
 
@@ -116,6 +120,18 @@ def test_the_european_export_with_a_mapping_fix_a_fixed_cell_and_the_downloads(
             browser.set_window_size(1280, height + 240)
             browser.execute_script("window.scrollTo(0, 0)")
             assert browser.save_screenshot(picture)
+
+        # The reject fixed in the page, and sent again alone.
+        assert not control(browser, "Send fixed rows").is_enabled()
+        requests = sandbox.state.requests
+        cell = control(browser, "Reject 1 Lead ID")
+        cell.send_keys(Keys.CONTROL, "a")
+        cell.send_keys("7bc3be32b23532505b2f632b", Keys.TAB)
+        control(browser, "Send fixed rows").click()
+        wait(browser, lambda: text(browser, "summary") == "1 rows: 1 updated")
+        assert text(browser, "job-name") == "The job on excel-export.csv (fixed rows)"
+        assert sandbox.state.requests == requests + 1
+        assert sandbox.state.leads["7bc3be32b23532505b2f632b"]["city"] == "Nîmes"
 
 
 def _done(driver: Any) -> int:
@@ -248,3 +264,22 @@ def test_a_429_pause_is_counted_down(tmp_path: Path, browser: Any) -> None:
         control(browser, "Stop").click()
         wait(browser, lambda: text(browser, "progress").startswith("Stopped"))
         wait(browser, lambda: text(browser, "pause") == "")
+
+
+def test_a_file_dropped_on_the_drop_zone_is_read(tmp_path: Path, browser: Any) -> None:
+    with _ui(tmp_path) as ui:
+        browser.get(ui.server.url)
+        # A drop, as the browser dispatches it for a file dragged from the desktop.
+        browser.execute_script(
+            """
+            const data = new DataTransfer();
+            data.items.add(new File(["id,city\\n066091adcd648f9dab09032e,Paris\\n"],
+                                    "dropped.csv", {type: "text/csv"}));
+            const zone = document.getElementById("drop");
+            for (const type of ["dragover", "drop"]) {
+              zone.dispatchEvent(new DragEvent(type, {dataTransfer: data, bubbles: true}));
+            }
+            """
+        )
+        wait(browser, lambda: "1 rows read: 1 valid, 0 invalid" in text(browser, "check-counts"))
+        assert text(browser, "detected").startswith("dropped.csv: csv")
