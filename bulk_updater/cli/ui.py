@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 import webbrowser
@@ -85,5 +86,10 @@ async def _serve(server: UiServer, no_browser: bool) -> None:
                 webbrowser.open(server.url)
             await stop.wait()
     except OSError as exc:
-        click.echo(f"bulk-updater: error: cannot listen on 127.0.0.1: {exc.strerror}", err=True)
+        why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        click.echo(
+            f"bulk-updater: error: cannot listen on 127.0.0.1:{server.requested_port} ({why}); "
+            "choose another --port, or leave it out for a free one",
+            err=True,
+        )
         sys.exit(2)

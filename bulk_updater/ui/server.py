@@ -46,7 +46,7 @@ class UiServer:
         self._connection = connection
         self._base_url = base_url
         self._sandbox_leads = sandbox_leads
-        self._port = port
+        self.requested_port = port
         self._remembered = remembered or Remembered()
         self._jobs = jobs or state_dir() / "ui-job"
         self.guard = Guard()
@@ -79,7 +79,7 @@ class UiServer:
         self._stack.push_async_callback(runner.cleanup)
         self._stack.push_async_callback(self.session.close)  # before the streams are cut
         try:
-            site = web.TCPSite(runner, HOST, self._port)
+            site = web.TCPSite(runner, HOST, self.requested_port)
             await site.start()
         except BaseException:
             await self._stack.aclose()

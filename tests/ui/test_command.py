@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -77,3 +78,20 @@ async def test_an_unreadable_key_file_is_one_line_and_exit_2(tmp_path: Path) -> 
     assert len(lines) == 1
     assert lines[0].startswith("bulk-updater: error: --api-key-file")
     assert not out
+
+
+async def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    with taken:
+        port = str(taken.getsockname()[1])
+        process = await _start(tmp_path, "--port", port)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    assert err.decode().splitlines() == [
+        f"bulk-updater: error: cannot listen on 127.0.0.1:{port} (address already in use); "
+        "choose another --port, or leave it out for a free one"
+    ]
+    left = await asyncio.to_thread(lambda: list(tmp_path.glob("bulk-updater-ui-*")))
+    assert not left
