@@ -107,7 +107,10 @@ async def read_again(session: Session, body: dict[str, Any]) -> None:
     file = session.file
     if file is None:
         raise BulkUpdaterError("choose a file first")
-    options = ReadOptions(encoding=body.get("encoding") or None, sheet=body.get("sheet") or None)
+    encoding, sheet = body.get("encoding") or None, body.get("sheet") or None
+    if not all(value is None or isinstance(value, str) for value in (encoding, sheet)):
+        raise BulkUpdaterError("an encoding or a sheet is given by its name")
+    options = ReadOptions(encoding=encoding, sheet=sheet)
     await session.open_file(file.path, file.name, options)
 
 
@@ -126,7 +129,10 @@ async def send_fixed(session: Session, body: dict[str, Any]) -> None:
     job = session.job
     if job is None or job.active:
         raise BulkUpdaterError("no finished job to send fixed rows from")
-    rows = {int(n): {str(k): str(v) for k, v in cells.items()} for n, cells in body["rows"].items()}
+    given = body.get("rows")
+    if not isinstance(given, dict):
+        raise BulkUpdaterError("the request's `rows` must map row numbers to cells")
+    rows = {_row(n): _texts(given, n) for n in given}
     if not rows:
         raise BulkUpdaterError("fix a row of the table first")
     fixed = session.workspace.scratch(".csv")
@@ -140,13 +146,14 @@ def _action(run: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
         session = request.app[SESSION]
         try:
             body = await request.json() if request.can_read_body else {}
-            if not isinstance(body, dict):
-                raise BulkUpdaterError("the request must be a JSON object")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return web.json_response({"error": "the request must be a JSON object"}, status=400)
+        try:
             result = run(session, body)
             if result is not None:
                 await result
-        except (ValueError, KeyError, TypeError) as exc:
-            return web.json_response({"error": f"a malformed request: {exc}"}, status=400)
         except BulkUpdaterError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return _state(session)
@@ -154,9 +161,32 @@ def _action(run: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
     return handle
 
 
+def _texts(body: dict[str, Any], name: str) -> dict[str, str]:
+    """`body[name]`, which must map text to text (cells, columns)."""
+    value = body.get(name)
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise BulkUpdaterError(f"the request's `{name}` must map text to text")
+    return value
+
+
+def _row(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise BulkUpdaterError("a row must be given by its number")
+    return int(value)
+
+
+def fix(session: Session, body: dict[str, Any]) -> None:
+    session.fix_row(_row(body.get("row")), _texts(body, "cells"))
+
+
 async def use_sandbox(request: web.Request) -> web.Response:
     session = request.app[SESSION]
-    session.use_connection(await request.app[SANDBOX]())
+    try:
+        session.use_connection(await request.app[SANDBOX]())
+    except (OSError, ValueError) as exc:  # the leads file: unreadable, or not a list of leads
+        return web.json_response({"error": f"the sandbox cannot start: {exc}"}, status=400)
     return _state(session)
 
 
@@ -195,9 +225,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/key", key)
     app.router.add_post("/api/sandbox", use_sandbox)
     app.router.add_post("/api/read", _action(read_again))
-    app.router.add_post("/api/columns", _action(lambda s, b: s.set_columns(b["columns"])))
+    app.router.add_post("/api/columns", _action(lambda s, b: s.set_columns(_texts(b, "columns"))))
     app.router.add_post("/api/check", _action(lambda s, b: s.start_check()))
-    app.router.add_post("/api/fix", _action(lambda s, b: s.fix_row(int(b["row"]), b["cells"])))
+    app.router.add_post("/api/fix", _action(fix))
     app.router.add_post("/api/start", _action(lambda s, b: s.start()))
     app.router.add_post("/api/stop", _action(lambda s, b: s.stop()))
     app.router.add_post("/api/resume", _action(lambda s, b: s.resume()))

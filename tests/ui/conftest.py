@@ -45,11 +45,16 @@ def all_leads_file(tmp_path: Path, column: str = "id") -> Path:
     return path
 
 
-def new_server(tmp_path: Path, connection: Connection | None = None) -> UiServer:
+def new_server(
+    tmp_path: Path,
+    connection: Connection | None = None,
+    sandbox_leads: Path = SAMPLES / "leads.json",
+) -> UiServer:
+    """The page's server, its remembered mappings and kept job under `tmp_path`."""
     return UiServer(
         connection=connection,
         base_url="https://api.sendkit.ai",
-        sandbox_leads=SAMPLES / "leads.json",
+        sandbox_leads=sandbox_leads,
         remembered=Remembered(tmp_path / "columns.json"),
         jobs=tmp_path / "ui-job",
     )

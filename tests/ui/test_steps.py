@@ -195,3 +195,43 @@ async def test_a_429_pause_is_pushed_with_the_seconds_it_lasts(tmp_path: Path) -
             await page.act("/api/stop")
             state = await page.until(finished)
         assert state["job"]["paused_s"] is None  # no countdown once the job is not running
+
+
+async def test_a_malformed_request_or_a_mapping_that_cannot_be_is_a_clear_400(
+    tmp_path: Path,
+) -> None:
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        await _upload(page, EXPORT, "export.csv")
+        refused = [
+            ("/api/columns", {"data": b"not json"}, "the request must be a JSON object"),
+            ("/api/columns", {"json": ["Owner"]}, "the request must be a JSON object"),
+            ("/api/columns", {"json": {"columns": {"Owner": 1}}}, "must map text to text"),
+            ("/api/fix", {"json": {"row": "x", "cells": {}}}, "a row must be given"),
+            ("/api/read", {"json": {"encoding": 8}}, "an encoding or a sheet is given by"),
+            ("/api/send-fixed", {"json": {"rows": {}}}, "no finished job"),
+            ("/api/start", {}, "check the rows first"),
+            ("/api/stop", {}, "no job is running"),
+        ]
+        for path, body, message in refused:
+            async with await page.change(path, **body) as answer:
+                assert answer.status == 400, path
+                assert message in (await answer.json())["error"], path
+        columns = {"Lead ID": "id", "First Name": "id"}
+        await page.act("/api/columns", json={"columns": columns})
+        async with await page.change("/api/check") as answer:
+            assert answer.status == 400
+            error = (await answer.json())["error"]
+        assert "both mean id" in error
+        assert (await page.state())["check"] is None
+
+
+async def test_a_sandbox_that_cannot_start_is_said_in_one_line(tmp_path: Path) -> None:
+    leads = tmp_path / "leads.json"
+    leads.write_text('{"not": "a list"}')
+    async with new_server(tmp_path, sandbox_leads=leads) as server, page_client(server) as page:
+        async with await page.change("/api/sandbox") as answer:
+            assert answer.status == 400
+            error = (await answer.json())["error"]
+        assert error.startswith("the sandbox cannot start: ")
+        assert "expected a JSON list of lead objects" in error
+        assert (await page.state())["connection"] is None
