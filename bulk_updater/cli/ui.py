@@ -12,11 +12,12 @@ from pathlib import Path
 import click
 from pydantic import SecretStr
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StateLockedError
 from ..settings import Settings
 from ..ui import Connection, UiServer
 from .job import run_async
 from .options import NAMES, read_key
+from .summary import EXIT_LOCKED
 
 #: The sample leads "try it on the local sandbox" serves, in a checkout of the project.
 SAMPLE_LEADS = Path(__file__).resolve().parents[2] / "samples" / "leads.json"
@@ -85,6 +86,9 @@ async def _serve(server: UiServer, no_browser: bool) -> None:
             if not no_browser:
                 webbrowser.open(server.url)
             await stop.wait()
+    except StateLockedError as exc:
+        click.echo(f"bulk-updater: error: {exc}", err=True)
+        sys.exit(EXIT_LOCKED)
     except OSError as exc:
         why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
         click.echo(

@@ -10,6 +10,7 @@ resume it (the report on disk says which rows are done). A new job replaces it.
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 import shutil
@@ -17,6 +18,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
+
+from ..errors import StateLockedError
 
 RECORD: Final = "job.json"
 
@@ -36,10 +39,33 @@ class JobRecord:
 
 
 class KeptJob:
-    """The folder of the current job, under the user's state folder."""
+    """The folder of the current job, under the user's state folder; one server at a time holds
+    it (`lock()`), so that a second one never replaces a job the first is running."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._lock: int | None = None
+
+    def lock(self) -> None:
+        """Hold the folder until `unlock()`; `StateLockedError` when another server has it."""
+        self.root.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(
+            self.root.parent / f"{self.root.name}.lock", os.O_RDWR | os.O_CREAT, 0o600
+        )
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise StateLockedError(
+                f"another bulk-updater ui is running (its job is in {self.root}); use its page, "
+                "or stop it first"
+            ) from None
+        self._lock = descriptor
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor releases the lock
+            self._lock = None
 
     def replace(self) -> Path:
         """An empty folder for a new job, in place of the one before."""

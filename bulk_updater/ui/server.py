@@ -65,9 +65,11 @@ class UiServer:
 
     async def __aenter__(self) -> UiServer:
         # Closed in reverse: the folder last, the sandbox once the job is stopped, the job first.
+        kept = KeptJob(self._jobs)
+        kept.lock()
+        self._stack.callback(kept.unlock)
         self.workspace = self._stack.enter_context(contextlib.closing(Workspace()))
         self._stack.push_async_callback(self._sandboxes.aclose)
-        kept = KeptJob(self._jobs)
         self.session = Session(self.workspace, self._connection, self._remembered, kept)
         app = web.Application(middlewares=[self.guard.middleware])
         app[SESSION] = self.session

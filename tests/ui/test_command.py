@@ -95,3 +95,25 @@ async def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
     ]
     left = await asyncio.to_thread(lambda: list(tmp_path.glob("bulk-updater-ui-*")))
     assert not left
+
+
+async def test_a_second_page_server_is_refused_while_one_runs(tmp_path: Path) -> None:
+    first = await _start(tmp_path)
+    try:
+        await _address(first)
+        second = await _start(tmp_path)
+        _, err = await asyncio.wait_for(second.communicate(), 30)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(first.communicate(), 30)
+    assert second.returncode == 75
+    [line] = err.decode().splitlines()
+    assert line.startswith("bulk-updater: error: another bulk-updater ui is running")
+    assert line.endswith("use its page, or stop it first")
+    third = await _start(tmp_path)  # the first one gone, its lock went with it
+    try:
+        await _address(third)
+    finally:
+        third.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(third.communicate(), 30)
+    assert third.returncode == 0
