@@ -3,9 +3,10 @@
 Each header gets a field (`id`, `email`, a lead field, `customFields.NAME`) or `-` (dropped),
 found in this order: what the user chose on the page; what was remembered for the same set of
 headers; the matching rules of `bulk-updater run` (`exact` when the header is the field's name,
-`normalised` when it matches ignoring case, spaces, `_` and `-`); else the nearest field, as a
-`suggested` one that the user confirms. The mapping is remembered per set of headers, not per file
-name, so that next month's export of the same shape opens mapped.
+`normalised` when it matches ignoring case, spaces, `_` and `-`); else a field the header names
+(`Lead ID`: `id`), as a `suggested` one that the user confirms; else none (`unknown`, dropped).
+The mapping is remembered per set of headers, not per file name, so that next month's export of
+the same shape opens mapped.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..inputs import ColumnMap
-from ..inputs.schema import field_column, nearest
+from ..inputs.schema import field_column, nearest, normal
 from ..models import TEXT_FIELDS
 from ..state.paths import state_dir
 
@@ -65,7 +66,9 @@ def _matched(name: str) -> Choice:
         how = "exact" if str(column) == name else "normalised"
         return Choice(name, str(column), how)
     suggestion = nearest(name)
-    if suggestion is not None:
+    # Only a field named inside the header (`Lead ID`: id) is put forward: a look-alike
+    # (`Owner`, near `phone`) would send a column's values to a field they do not belong in.
+    if suggestion is not None and normal(suggestion) in normal(name):
         return Choice(name, suggestion, "suggested")
     return Choice(name, DROP, "unknown")
 
