@@ -283,3 +283,25 @@ def test_a_file_dropped_on_the_drop_zone_is_read(tmp_path: Path, browser: Any) -
         )
         wait(browser, lambda: "1 rows read: 1 valid, 0 invalid" in text(browser, "check-counts"))
         assert text(browser, "detected").startswith("dropped.csv: csv")
+
+
+def test_the_same_file_chosen_again_is_read_again(tmp_path: Path, browser: Any) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,city\n066091adcd648f9dab09032e,Paris\n")
+    with _ui(tmp_path) as ui:
+        browser.get(ui.server.url)
+        choose_file(browser, rows)
+        wait(browser, lambda: "1 rows read: 1 valid, 0 invalid" in text(browser, "check-counts"))
+        rows.write_text("id,city\n066091adcd648f9dab09032e,Paris\nnot a lead id,Lyon\n")
+        choose_file(browser, rows)  # fixed in the spreadsheet, saved, chosen again
+        wait(browser, lambda: "2 rows read: 1 valid, 1 invalid" in text(browser, "check-counts"))
+
+
+def test_a_file_of_another_format_is_refused_with_what_to_do(tmp_path: Path, browser: Any) -> None:
+    wrong = tmp_path / "leads.pdf"
+    wrong.write_bytes(b"%PDF-1.7")
+    with _ui(tmp_path) as ui:
+        browser.get(ui.server.url)
+        choose_file(browser, wrong)
+        wait(browser, lambda: text(browser, "error").startswith("leads.pdf: the page reads CSV"))
+        assert text(browser, "upload-status") == ""

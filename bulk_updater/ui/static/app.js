@@ -17,13 +17,9 @@ function el(tag, attributes = {}, ...children) {
   return node;
 }
 
-async function post(path, body, raw = false) {
-  const options = { method: "POST" };
-  if (raw) options.body = body;
-  else {
-    options.headers = { "Content-Type": "application/json" };
-    options.body = JSON.stringify(body || {});
-  }
+async function post(path, body) {
+  const options = { method: "POST", headers: { "Content-Type": "application/json" } };
+  options.body = JSON.stringify(body || {});
   let data;
   try {
     const response = await fetch(path, options);
@@ -275,15 +271,38 @@ async function loadRejects(show) {
     el("table", {}, el("thead", {}, head), el("tbody", {}, ...body)));
 }
 
+// The file goes from disk to the page's server as it is read (XMLHttpRequest, for its progress
+// events): a 1 GB file is never held whole in the page.
 function upload(file) {
-  $("upload-status").textContent = `Sending ${file.name} to the page's server…`;
-  post(`/api/upload?name=${encodeURIComponent(file.name)}`, file, true);
+  const status = $("upload-status");
+  const request = new XMLHttpRequest();
+  request.open("POST", `/api/upload?name=${encodeURIComponent(file.name)}`);
+  request.upload.onprogress = (event) => {
+    const share = event.lengthComputable ? ` ${Math.floor((100 * event.loaded) / event.total)}%` : "";
+    status.textContent = `Sending ${file.name} to the page's server…${share}`;
+  };
+  request.upload.onload = () => { status.textContent = `Reading ${file.name}…`; };
+  request.onload = () => {
+    let data;
+    try { data = JSON.parse(request.responseText); } catch { data = { error: `the server answered ${request.status}` }; }
+    if (request.status !== 200) {
+      status.textContent = "";
+      $("error").textContent = data.error || `the server answered ${request.status}`;
+      return;
+    }
+    $("error").textContent = "";
+    render(data);
+  };
+  request.onerror = () => { $("error").textContent = `${file.name} could not be sent`; };
+  status.textContent = `Sending ${file.name} to the page's server…`;
+  request.send(file);
 }
 
 function wire() {
   $("choose").addEventListener("click", () => $("file").click());
   $("file").addEventListener("change", () => {
     if ($("file").files.length) upload($("file").files[0]);
+    $("file").value = ""; // so that choosing the same file again (changed since) reads it again
   });
   const drop = $("drop");
   drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
