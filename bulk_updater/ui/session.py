@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -48,12 +49,16 @@ class Session:
         self.streams = 0  # event streams open (pages following the state)
         self._change = asyncio.Event()
         self.loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
 
     # -- change notification ------------------------------------------------------------------
 
     def changed(self) -> None:
         """Something the page shows changed; callable from the check's thread too."""
-        self.loop.call_soon_threadsafe(self._bump)
+        if threading.get_ident() == self._loop_thread:  # at once: the answer shows the change
+            self._bump()
+        else:
+            self.loop.call_soon_threadsafe(self._bump)
 
     def _bump(self) -> None:
         self.version += 1
@@ -72,8 +77,8 @@ class Session:
         task.add_done_callback(self.tasks.discard)
 
     async def close(self) -> None:
-        """At the server's stop: end the check, stop the job gracefully and wait for both; the
-        event streams end. Called twice (before and after the streams): the second is a no-op."""
+        """At the server's stop: the event streams end, the check too, the job stops gracefully
+        (waited for); the kept job's folder goes unless the job did not finish."""
         self.closed = True
         self._bump()
         if self.check is not None:
@@ -120,6 +125,8 @@ class Session:
         """A new file (or a new reading of it): detected, mapped, checked when nothing needs a
         decision."""
         self._cancel_check()
+        if self.file is not None and self.file.path != path:
+            self.workspace.discard(self.file.path)  # the file before: a new one replaces it
         self.file, self.file_error, self.choices, self.check = None, None, [], None
         try:
             self.file = await asyncio.to_thread(detect, path, name, options)

@@ -56,5 +56,10 @@ class Workspace:
         """A path for a file the server writes (fixed rows), in the folder."""
         return self._next("rows", suffix)
 
+    def discard(self, path: Path) -> None:
+        """Remove a file of the folder that is no longer needed (a file replaced by another)."""
+        if path.parent == self.root:
+            path.unlink(missing_ok=True)
+
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

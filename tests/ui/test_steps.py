@@ -235,3 +235,20 @@ async def test_a_sandbox_that_cannot_start_is_said_in_one_line(tmp_path: Path) -
         assert error.startswith("the sandbox cannot start: ")
         assert "expected a JSON list of lead objects" in error
         assert (await page.state())["connection"] is None
+
+
+async def test_an_answer_carries_its_change_and_a_new_file_replaces_the_one_before(
+    tmp_path: Path,
+) -> None:
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        before = (await page.state())["version"]
+        state = await page.act("/api/sandbox")
+        # The answer is at least as new as any push that does not hold the change.
+        assert state["version"] > before
+        assert state["connection"]["sandbox"]
+        assert server.workspace is not None
+        await _upload(page, EXPORT, "first.csv")
+        await _upload(page, SAMPLES / "updates.csv", "second.csv")
+        uploads = await asyncio.to_thread(lambda: list(server.workspace.root.iterdir()))
+        assert len(uploads) == 1  # the first file is gone from the private folder
+        assert (await page.state())["file"]["name"] == "second.csv"
