@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import subprocess
@@ -117,3 +118,33 @@ async def test_a_second_page_server_is_refused_while_one_runs(tmp_path: Path) ->
         third.send_signal(signal.SIGTERM)
         await asyncio.wait_for(third.communicate(), 30)
     assert third.returncode == 0
+
+
+async def test_without_no_browser_the_page_is_opened_in_the_users_browser(tmp_path: Path) -> None:
+    # `webbrowser` runs $BROWSER with the address: a script that writes it to a pipe we watch.
+    opened = tmp_path / "opened"
+    os.mkfifo(opened)
+    pipe = os.open(opened, os.O_RDWR | os.O_NONBLOCK)  # a writer of our own: no end of file
+    loop = asyncio.get_running_loop()
+    written: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(pipe, lambda: written.done() or written.set_result(None))
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\nprintf %s "$1" > {opened}\n')
+    browser.chmod(0o755)
+    environment = clean_env(TMPDIR=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"))
+    process = await asyncio.create_subprocess_exec(
+        *command(subcommand="ui"),
+        env={**environment, "BROWSER": str(browser)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        address = await _address(process)
+        await asyncio.wait_for(written, 30)
+        assert os.read(pipe, 4096).decode() == address
+    finally:
+        loop.remove_reader(pipe)
+        os.close(pipe)
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), 30)
