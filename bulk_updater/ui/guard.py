@@ -12,7 +12,8 @@ requests. So, in this order, before any handler runs:
 3. a request that changes something (anything but GET and HEAD) must say it comes from the page
    itself: `Sec-Fetch-Site: same-origin` (or `none`), else an `Origin` equal to the page's.
 
-No CORS header is ever sent, so no other origin may read an answer.
+No CORS header is ever sent, so no other origin may read an answer; the page's answers also say
+it runs only its own files and in no other page's frame.
 """
 
 from __future__ import annotations
@@ -27,6 +28,15 @@ COOKIE: Final = "bulk_updater_ui"
 TOKEN_PARAM: Final = "token"
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 _SAME_SITE: Final = frozenset({"same-origin", "none"})
+
+#: On every answer: the page runs only its own files, in no other page's frame, and its address
+#: is never sent elsewhere.
+_PAGE_HEADERS: Final = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -67,7 +77,9 @@ class Guard:
             )
         if request.method not in _SAFE_METHODS and not _same_origin(request, host):
             return _refuse("a change must come from the page itself")
-        return await handler(request)
+        answer = await handler(request)
+        answer.headers.update(_PAGE_HEADERS)
+        return answer
 
     def _exchange(self, request: web.Request, token: str) -> web.StreamResponse:
         """The one use of the token: a cookie instead, and the address without the token."""

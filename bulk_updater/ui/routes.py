@@ -30,6 +30,7 @@ BASE_URL: Final = web.AppKey("base_url", str)
 _STATIC: Final = {
     "app.js": "text/javascript",
     "app.css": "text/css",
+    "favicon.svg": "image/svg+xml",
 }
 #: The shortest time between two pushes of the state while a job runs (the page needs no more).
 _PUSH_EVERY: Final = 0.2

@@ -132,6 +132,8 @@ def test_the_european_export_with_a_mapping_fix_a_fixed_cell_and_the_downloads(
         assert text(browser, "job-name") == "The job on excel-export.csv (fixed rows)"
         assert sandbox.state.requests == requests + 1
         assert sandbox.state.leads["7bc3be32b23532505b2f632b"]["city"] == "Nîmes"
+        # Nothing the page did was refused or failed in the browser (its policy, a missing file).
+        assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
 
 
 def _done(driver: Any) -> int:

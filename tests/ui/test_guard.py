@@ -139,3 +139,15 @@ async def test_a_page_closed_ends_its_event_stream_quietly(
             while session.streams:  # its handler notices the page is gone, and ends
                 await session.wait_change(session.version)
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_the_page_runs_only_its_own_files_and_in_no_frame(tmp_path: Path) -> None:
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        for path in ("/", "/static/app.js", "/api/state"):
+            async with page.http.get(page.origin + path) as answer:
+                assert answer.status == 200
+                policy = answer.headers["Content-Security-Policy"]
+                assert "default-src 'self'" in policy
+                assert "frame-ancestors 'none'" in policy
+                assert answer.headers["X-Frame-Options"] == "DENY"
+                assert answer.headers["Referrer-Policy"] == "no-referrer"
