@@ -73,7 +73,7 @@ class Detected:
     delimiter: str | None = None
     sheet: str | None = None
     sheets: list[str] = field(default_factory=list)
-    header_row: int = 1
+    header_row: int | None = 1  # None: a sheet's first row with a cell, wherever it is
     rows: list[list[str]] = field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
@@ -128,6 +128,7 @@ def _read(path: Path, name: str, options: ReadOptions, *, guessed: bool) -> Dete
             delimiter=source.delimiter,
             sheet=source.sheet,
             sheets=_sheets(path) if source.format == "xlsx" else [],
+            header_row=None if source.format == "xlsx" else 1,
             rows=rows,
         )
 

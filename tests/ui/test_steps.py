@@ -39,7 +39,7 @@ async def test_the_european_export_is_read_mapped_checked_fixed_and_sent(tmp_pat
         await page.act("/api/sandbox")
         state = await _upload(page, EXPORT, "export.csv")
         file = state["file"]
-        assert (file["encoding"], file["delimiter"]) == ("cp1252", ";")
+        assert (file["encoding"], file["delimiter"], file["header_row"]) == ("cp1252", ";", 1)
         assert file["encoding_how"] == "guessed (not UTF-8)"
         assert file["rows"][0][:2] == ["066091adcd648f9dab09032e", "Amelia"]
         assert file["rows"][0][3] == "Directrice financière"
@@ -152,6 +152,7 @@ async def test_a_workbooks_sheet_and_a_files_encoding_can_be_chosen(tmp_path: Pa
     async with new_server(tmp_path) as server, page_client(server) as page:
         state = await _upload(page, path, "book.xlsx")
         assert (state["file"]["sheet"], state["file"]["sheets"]) == ("Notes", ["Notes", "Leads"])
+        assert state["file"]["header_row"] is None  # a sheet's first row with a cell
         state = await page.act("/api/read", json={"sheet": "Leads"})
         assert (state["file"]["sheet"], state["file"]["header"]) == ("Leads", ["id", "city"])
         assert state["command"].endswith("--sheet Leads")

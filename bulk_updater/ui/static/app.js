@@ -77,7 +77,8 @@ function renderFile(s) {
     if (file === null) return;
     const facts = [`${file.name}: ${file.format}`];
     if (file.delimiter) facts.push(`delimiter ${file.delimiter}`);
-    facts.push(`header on row ${file.header_row}`);
+    facts.push(file.header_row === null ? "header on the sheet's first row with a cell"
+      : `header on row ${file.header_row}`);
     box.append(el("p", { text: facts.join(", ") }));
     if (file.encoding) box.append(readChoice("encoding", "Encoding", file.encoding,
       ["utf-8", "cp1252", "latin-1", "utf-16"], `(${file.encoding_how})`));
