@@ -160,7 +160,9 @@ class Job:
     def describe(self) -> dict[str, Any]:
         done = sum(self.counts.values())
         elapsed = (self.ended or time.monotonic()) - self.started if self.started else 0.0
-        rate = done / elapsed if elapsed > 0 else 0.0
+        # Rows a resume skips take no time: the rate, and the ETA from it, count the others.
+        sent = done - self.counts.get(Status.SKIPPED.value, 0)
+        rate = sent / elapsed if elapsed > 0 else 0.0
         left = self.total - done if self.total is not None else None
         summary = self.summary
         return {
@@ -180,10 +182,14 @@ class Job:
         }
 
 
+#: Outcomes that leave nothing to fix: a rejects file holds none of them.
+_SETTLED: Final = frozenset({Status.UPDATED, Status.UNCHANGED, Status.SKIPPED})
+
+
 def _not_updated(summary: Summary | None) -> bool:
     if summary is None:
         return False
-    return any(n for status, n in summary.counts.items() if status is not Status.UPDATED)
+    return any(n for status, n in summary.counts.items() if status not in _SETTLED)
 
 
 def _summary(summary: Summary) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ from pydantic import SecretStr
 
 from bulk_updater.sandbox import DEFAULT_SANDBOX_KEY, Sandbox
 from bulk_updater.ui import Connection
+from bulk_updater.ui.job import Job
+from bulk_updater.ui.kept import JobRecord
 from tests.ui.conftest import LEADS, all_leads_file, new_server, page_client
 from tests.ui.test_steps import finished
 
@@ -53,6 +56,7 @@ async def test_a_job_cut_by_the_servers_stop_is_resumed_by_the_next_start(tmp_pa
             state = await page.until(finished)
         assert state["job"]["state"] == "finished"
         assert state["job"]["summary"]["counts"] == {"updated": len(LEADS) - sent, "skipped": sent}
+        assert not state["job"]["has_rejects"]  # rows skipped by the resume are no rejects
         assert max(sandbox.state.applied_by_lead.values()) == 1  # no row sent twice
         assert set(sandbox.state.applied_by_lead) == set(LEADS)
     assert not (tmp_path / "ui-job").exists()  # finished: removed at the stop, as uploads are
@@ -75,3 +79,13 @@ async def test_a_kept_job_goes_on_only_where_it_was_going(tmp_path: Path) -> Non
         assert error.startswith("this job was sent to the local sandbox")
         assert (await page.state())["job"]["state"] == "stopped"
     assert (tmp_path / "ui-job" / "job.json").exists()  # still kept
+
+
+def test_the_rate_and_eta_of_a_resumed_job_count_only_the_rows_sent(tmp_path: Path) -> None:
+    record = JobRecord("a.csv", "input.csv", None, None, {}, "https://api.sendkit.ai", None, False)
+    job = Job(tmp_path, record, lambda: None, state="running", total=100)
+    job.counts = {"skipped": 50, "updated": 10}  # 50 done by the run before, 10 in 10 s
+    job.started = time.monotonic() - 10
+    job.ended = job.started + 10
+    seen = job.describe()
+    assert (seen["done"], seen["rate"], seen["eta_s"]) == (60, 1.0, 40)
