@@ -30,7 +30,7 @@ async def _upload_all(page: Any, tmp_path: Path) -> None:
 
 
 async def test_a_job_cut_by_the_servers_stop_is_resumed_by_the_next_start(tmp_path: Path) -> None:
-    async with Sandbox(LEADS, api_key=DEFAULT_SANDBOX_KEY, latency_ms=100) as sandbox:
+    async with Sandbox(LEADS, api_key=DEFAULT_SANDBOX_KEY, latency_ms=100, rate=10) as sandbox:
         connection = Connection(SecretStr(DEFAULT_SANDBOX_KEY), sandbox.url, sandbox=True)
         async with new_server(tmp_path, connection) as server, page_client(server) as page:
             await _upload_all(page, tmp_path)
@@ -63,7 +63,7 @@ async def test_a_job_cut_by_the_servers_stop_is_resumed_by_the_next_start(tmp_pa
 
 
 async def test_a_kept_job_goes_on_only_where_it_was_going(tmp_path: Path) -> None:
-    async with Sandbox(LEADS, api_key=DEFAULT_SANDBOX_KEY, latency_ms=100) as sandbox:
+    async with Sandbox(LEADS, api_key=DEFAULT_SANDBOX_KEY, latency_ms=100, rate=10) as sandbox:
         connection = Connection(SecretStr(DEFAULT_SANDBOX_KEY), sandbox.url, sandbox=True)
         async with new_server(tmp_path, connection) as server, page_client(server) as page:
             await _upload_all(page, tmp_path)
