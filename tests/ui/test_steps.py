@@ -253,3 +253,32 @@ async def test_an_answer_carries_its_change_and_a_new_file_replaces_the_one_befo
         uploads = await asyncio.to_thread(lambda: list(server.workspace.root.iterdir()))
         assert len(uploads) == 1  # the first file is gone from the private folder
         assert (await page.state())["file"]["name"] == "second.csv"
+
+
+async def test_the_rejects_of_a_workbook_are_shown_and_sent_again(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["id", "city"])
+    sheet.append(["066091adcd648f9dab09032e", "Lyon"])
+    sheet.append(["000000000000000000000000", "Oslo"])
+    path = tmp_path / "book.xlsx"
+    book.save(path)
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        await page.act("/api/sandbox")
+        await _upload(page, path, "book.xlsx")
+        await page.until(checked)
+        await page.act("/api/start")
+        state = await page.until(finished)
+        assert state["job"]["has_rejects"]
+        async with page.http.get(page.origin + "/api/rejects") as answer:
+            table = await answer.json()
+        assert [row["cells"][:3] for row in table["rows"]] == [
+            ["000000000000000000000000", "Oslo", "not_found"]
+        ]
+        fixed = {"rows": {"1": {"id": "906a04f0281c1bc2aafa0bc0"}}}
+        await page.act("/api/send-fixed", json=fixed)
+        state = await page.until(lambda s: finished(s) and s["job"]["summary"] is not None)
+        assert state["job"]["summary"]["counts"] == {"updated": 1}
+        assert server.sandbox is not None
+        assert server.sandbox.state.leads["906a04f0281c1bc2aafa0bc0"]["city"] == "Oslo"
