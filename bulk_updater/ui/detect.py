@@ -47,12 +47,14 @@ class ReadOptions:
     sheet: str | None = None
 
     def source(self, path: Path, columns: ColumnMap | None = None) -> Source:
-        """The file as a `Source` read with `columns` (none: to see its header and rows); columns
-        that mean nothing are left out, not refused."""
+        """The file as a `Source` read with `columns` (none: to see its header and rows).
+
+        A table's columns all have a meaning on the page (`-` drops one); a JSON line's unknown
+        key makes its row invalid, named with the field it looks like, as `run` reads it.
+        """
         return Source(
             path,
             columns=columns if columns is not None else _Preview(),
-            ignore_unknown_columns=True,
             encoding=self.encoding,
             sheet=self.sheet,
         )

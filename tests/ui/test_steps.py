@@ -282,3 +282,20 @@ async def test_the_rejects_of_a_workbook_are_shown_and_sent_again(tmp_path: Path
         assert state["job"]["summary"]["counts"] == {"updated": 1}
         assert server.sandbox is not None
         assert server.sandbox.state.leads["906a04f0281c1bc2aafa0bc0"]["city"] == "Oslo"
+
+
+async def test_a_json_line_with_an_unknown_key_is_an_invalid_row_that_names_it(
+    tmp_path: Path,
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(
+        '{"id": "066091adcd648f9dab09032e", "jobTitle": "CFO"}\n'
+        '{"id": "906a04f0281c1bc2aafa0bc0", "jobTitel": "CEO"}\n'
+    )
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        state = await _upload(page, rows, "rows.jsonl")
+        assert (state["file"]["format"], state["columns"]) == ("jsonl", [])
+        state = await page.until(checked)  # nothing to decide: checked by itself
+        assert (state["check"]["valid"], state["check"]["invalid"]) == (1, 1)
+        [bad] = state["check"]["invalid_rows"]
+        assert "unknown column `jobTitel` (did you mean `jobTitle`?)" in bad["message"]
