@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ..inputs import ColumnMap, Invalid, Row, Source
+from ..inputs import ColumnMap, Invalid, KeyPlan, Row, Source
 from ..inputs.columns import ByEmail, TablePlan
+from ..inputs.rows import parse_json_line
 from ..models import LeadUpdate
 
 MAX_SHOWN: Final = 500
@@ -38,10 +39,11 @@ class BadRow:
     fixed: bool = False
 
     def describe(self, header: list[str]) -> dict[str, Any]:
+        cells = self.cells + [""] * (len(header) - len(self.cells))  # a short row's missing cells
         return {
             "row": self.row,
             "line": self.line,
-            "cells": dict(zip(header, self.cells, strict=False)),
+            "cells": dict(zip(header, cells, strict=False)),
             "message": self.message,
             "fixed": self.fixed,
         }
@@ -103,8 +105,7 @@ def _count(check: Check, row: Row) -> None:
     if isinstance(item, Invalid):
         check.invalid += 1
         if len(check.bad) < MAX_SHOWN:
-            cells = list(row.raw) if isinstance(row.raw, tuple) else []
-            check.bad.append(BadRow(row.number, row.line, cells, item.message))
+            check.bad.append(BadRow(row.number, row.line, cells_of(row), item.message))
         return
     check.valid += 1
     if len(check.examples) < EXAMPLES:
@@ -122,15 +123,28 @@ def example(item: object) -> str:
     return f"PATCH /v1/leads/{target or item.id} {body}"
 
 
-def recheck(bad: BadRow, header: list[str], columns: ColumnMap, cells: Mapping[str, str]) -> None:
+def cells_of(row: Row) -> list[str]:
+    """A row's cells as the page edits them: a table's cells, a JSON line whole, or none (a
+    record that could not be read)."""
+    if isinstance(row.raw, tuple):
+        return list(row.raw)
+    return [row.raw.rstrip("\r\n")] if isinstance(row.raw, str) else []
+
+
+def recheck(
+    bad: BadRow, header: list[str], columns: ColumnMap, cells: Mapping[str, str], format: str
+) -> None:
     """Apply the page's edits to an invalid row and validate it again, as the reader would."""
-    raw = list(header) if not bad.cells else list(bad.cells)
+    raw = list(bad.cells) + [""] * (len(header) - len(bad.cells))  # a short row: all editable
     position = {name: at for at, name in enumerate(header)}
     for name, value in cells.items():
-        if name in position and position[name] < len(raw):
+        if name in position:
             raw[position[name]] = value
     bad.cells = raw
-    item = TablePlan(list(header), "the row", mapping=columns, ignore_unknown=True).convert(raw)
+    if format == "jsonl":
+        item = parse_json_line(raw[0], KeyPlan(columns))
+    else:
+        item = TablePlan(list(header), "the row", mapping=columns).convert(raw)
     if isinstance(item, Invalid):
         bad.message, bad.fixed = item.message, False
     else:
@@ -138,13 +152,19 @@ def recheck(bad: BadRow, header: list[str], columns: ColumnMap, cells: Mapping[s
 
 
 def write_fixed(source: Source, fixes: Mapping[int, list[str]], target: Path) -> None:
-    """A copy of the file, as UTF-8 CSV, with the fixed rows' cells in place of the read ones.
+    """A copy of the file, as UTF-8 (CSV, or JSON lines), with the fixed rows in place of the
+    read ones.
 
-    Row numbers stay those of the file: each row is written, fixed or not (a row that could not
-    be read as cells is written empty, and stays invalid).
+    Row numbers stay those of the file: each row is written, fixed or not (a record that could
+    not be read is written empty, and stays invalid).
     """
-    header = list(source.header or ())
     with open(target, "w", encoding="utf-8", newline="") as file:
+        if source.format == "jsonl":
+            for row in source:
+                cells = fixes.get(row.number) or cells_of(row)
+                file.write((cells[0] if cells else "null") + "\n")  # `null`: still invalid
+            return
+        header = list(source.header or ())
         writer = csv.writer(file)
         writer.writerow(header)
         for row in source:

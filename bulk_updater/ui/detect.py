@@ -22,6 +22,8 @@ from ..inputs.schema import CUSTOM_PREFIX, Column, field_column
 #: The encoding tried when a file is not UTF-8: what Excel on Windows writes in Western Europe.
 FALLBACK_ENCODING: Final = "cp1252"
 PREVIEW_ROWS: Final = 5
+#: The one column of a JSON-lines file on the page: each line, whole.
+JSON_LINE: Final = "JSON line"
 
 
 class _Preview(ColumnMap):
@@ -90,7 +92,7 @@ class Detected:
             "sheet": self.sheet,
             "sheets": self.sheets,
             "header_row": self.header_row,
-            "header": self.header,
+            "header": self.header or self.raw_header,
             "rows": self.rows,
         }
 
@@ -124,7 +126,7 @@ def _read(path: Path, name: str, options: ReadOptions, *, guessed: bool) -> Dete
             options=options,
             format=source.format,
             header=header,
-            raw_header=list(source.header or ()),
+            raw_header=list(source.header or ()) if source.format != "jsonl" else [JSON_LINE],
             encoding=str(encoding) if encoding is not None else None,
             encoding_how=how,
             delimiter=source.delimiter,

@@ -27,7 +27,8 @@ from .kept import JobRecord, KeptJob, report_counts
 from .pauses import PauseWatch
 
 REPORT: Final = "report.csv"
-REJECTS: Final = "rejects.csv"
+#: The formats a rejects file keeps: a table's rows as CSV, JSON lines as JSON lines.
+_JSON_LINES: Final = (".jsonl", ".ndjson")
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ class Job:
 
     @property
     def rejects(self) -> Path:
-        return self.folder / REJECTS
+        suffix = ".jsonl" if Path(self.record.input).suffix in _JSON_LINES else ".csv"
+        return self.folder / f"rejects{suffix}"
 
     @property
     def active(self) -> bool:

@@ -13,30 +13,39 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from .detect import ReadOptions
+from .check import cells_of
+from .detect import JSON_LINE, ReadOptions
 
 #: The most rows the page's table holds; the file itself has them all.
 MAX_ROWS: Final = 500
 
 
 def read_rejects(path: Path, options: ReadOptions) -> dict[str, Any]:
-    """`{"header": [...], "rows": [{"row": N, "cells": [...]}]}`, N counting from 1."""
+    """`{"header": [...], "rows": [{"row": N, "cells": [...]}]}`, N counting from 1; a JSON
+    lines file's one column is each line, whole."""
     with options.source(path) as source:
-        header = list(source.header or ())
+        header = list(source.header or ()) if source.format != "jsonl" else [JSON_LINE]
         rows: list[dict[str, Any]] = []
         for row in source:
             if len(rows) == MAX_ROWS:
                 break
-            cells = list(row.raw) if isinstance(row.raw, tuple) else []
-            rows.append({"row": row.number, "cells": cells})
+            rows.append({"row": row.number, "cells": cells_of(row)})
     return {"header": header, "rows": rows}
 
 
 def write_chosen(
     path: Path, options: ReadOptions, fixed: Mapping[int, Mapping[str, str]], target: Path
 ) -> None:
-    """The rows of `path` numbered in `fixed`, with their edits, as UTF-8 CSV at `target`."""
+    """The rows of `path` numbered in `fixed`, with their edits, in UTF-8 at `target` (CSV, or
+    JSON lines for JSON lines)."""
     with options.source(path) as source, open(target, "w", encoding="utf-8", newline="") as file:
+        if source.format == "jsonl":
+            for row in source:
+                edits = fixed.get(row.number)
+                if edits is not None:
+                    cells = cells_of(row)
+                    file.write(edits.get(JSON_LINE, cells[0] if cells else "null") + "\n")
+            return
         header = list(source.header or ())
         writer = csv.writer(file)
         writer.writerow(header)

@@ -136,7 +136,7 @@ async def send_fixed(session: Session, body: dict[str, Any]) -> None:
     rows = {_row(n): _texts(given, n) for n in given}
     if not rows:
         raise BulkUpdaterError("fix a row of the table first")
-    fixed = session.workspace.scratch(".csv")
+    fixed = session.workspace.scratch(job.rejects.suffix)
     await asyncio.to_thread(write_chosen, job.rejects, job.options, rows, fixed)
     name = f"{job.record.name} (fixed rows)"
     await session.start_file(fixed, ReadOptions(), name, job.record.columns)
@@ -205,7 +205,7 @@ async def download(request: web.Request) -> web.FileResponse:
     if not path.exists():
         raise web.HTTPNotFound()
     return web.FileResponse(
-        path, headers={"Content-Disposition": f'attachment; filename="{what}.csv"'}
+        path, headers={"Content-Disposition": f'attachment; filename="{what}{path.suffix}"'}
     )
 
 

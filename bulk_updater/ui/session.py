@@ -175,7 +175,7 @@ class Session:
         if file is None or check is None or check.running:
             raise BulkUpdaterError("check the rows first")
         bad = _find(check.bad, row)
-        recheck(bad, file.raw_header, column_map(self.choices), cells)
+        recheck(bad, file.raw_header, column_map(self.choices), cells, file.format)
         self.changed()
 
     async def start(self) -> None:
@@ -188,7 +188,7 @@ class Session:
         if not fixes:
             await self.start_file(file.path, file.options, file.name, columns)
             return
-        fixed = self.workspace.scratch(".csv")
+        fixed = self.workspace.scratch(".jsonl" if file.format == "jsonl" else ".csv")
         source = file.options.source(file.path, column_map(self.choices))
         await asyncio.to_thread(write_fixed, source, fixes, fixed)
         await self.start_file(fixed, ReadOptions(), file.name, columns)

@@ -291,11 +291,47 @@ async def test_a_json_line_with_an_unknown_key_is_an_invalid_row_that_names_it(
     rows.write_text(
         '{"id": "066091adcd648f9dab09032e", "jobTitle": "CFO"}\n'
         '{"id": "906a04f0281c1bc2aafa0bc0", "jobTitel": "CEO"}\n'
+        '{"id": "000000000000000000000000", "jobTitle": "CTO"}\n'
     )
     async with new_server(tmp_path) as server, page_client(server) as page:
         state = await _upload(page, rows, "rows.jsonl")
         assert (state["file"]["format"], state["columns"]) == ("jsonl", [])
         state = await page.until(checked)  # nothing to decide: checked by itself
-        assert (state["check"]["valid"], state["check"]["invalid"]) == (1, 1)
+        assert (state["check"]["valid"], state["check"]["invalid"]) == (2, 1)
         [bad] = state["check"]["invalid_rows"]
         assert "unknown column `jobTitel` (did you mean `jobTitle`?)" in bad["message"]
+        line = '{"id": "906a04f0281c1bc2aafa0bc0", "jobTitle": "CEO"}'
+        assert bad["cells"] == {"JSON line": line.replace("jobTitle", "jobTitel")}
+        state = await page.act("/api/fix", json={"row": 2, "cells": {"JSON line": line}})
+        assert (state["check"]["valid"], state["check"]["invalid"]) == (3, 0)
+        await page.act("/api/sandbox")
+        await page.act("/api/start")
+        state = await page.until(finished)
+        assert state["job"]["summary"]["counts"] == {"updated": 2, "not_found": 1}
+        assert server.sandbox is not None
+        assert server.sandbox.state.leads["906a04f0281c1bc2aafa0bc0"]["jobTitle"] == "CEO"
+
+        async with page.http.get(page.origin + "/api/rejects") as answer:
+            table = await answer.json()
+        assert table["header"] == ["JSON line"]
+        [reject] = table["rows"]
+        assert json.loads(reject["cells"][0])["_status"] == "not_found"
+        fixed = '{"id": "7bc3be32b23532505b2f632b", "jobTitle": "CTO"}'
+        await page.act("/api/send-fixed", json={"rows": {"1": {"JSON line": fixed}}})
+        state = await page.until(lambda s: finished(s) and s["job"]["summary"] is not None)
+        assert state["job"]["summary"]["counts"] == {"updated": 1}
+        assert server.sandbox.state.leads["7bc3be32b23532505b2f632b"]["jobTitle"] == "CTO"
+
+
+async def test_a_row_short_of_cells_is_fixed_by_filling_them(tmp_path: Path) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,city,jobTitle\n066091adcd648f9dab09032e,Lyon\n")
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        await _upload(page, rows, "rows.csv")
+        state = await page.until(checked)
+        [bad] = state["check"]["invalid_rows"]
+        assert bad["message"] == "the row has 2 cells but the header 3"
+        assert bad["cells"] == {"id": "066091adcd648f9dab09032e", "city": "Lyon", "jobTitle": ""}
+        state = await page.act("/api/fix", json={"row": 1, "cells": {"jobTitle": "CFO"}})
+        assert state["check"]["invalid_rows"][0]["message"] == "fixed"
+        assert (state["check"]["valid"], state["check"]["invalid"]) == (1, 0)
