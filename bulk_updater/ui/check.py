@@ -60,6 +60,7 @@ class Check:
     bad: list[BadRow] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)
     error: str | None = None
+    sent: bool = False  # a job was started from this check: Start again would send twice
     cancelled: threading.Event = field(default_factory=threading.Event)
 
     def describe(self, header: list[str]) -> dict[str, Any]:
@@ -73,12 +74,14 @@ class Check:
             "more_invalid": max(0, self.invalid - len(self.bad)),
             "examples": self.examples,
             "error": self.error,
+            "ready": self.ready,
         }
 
     @property
     def ready(self) -> bool:
-        """Whether `Start` may be offered: the check finished, whatever it found."""
-        return not self.running and self.error is None and self.rows > 0
+        """Whether `Start` may be offered: the check finished, whatever it found, and no job
+        was started from it yet (a stopped one is resumed, not started again)."""
+        return not self.running and self.error is None and self.rows > 0 and not self.sent
 
 
 def run_check(source: Source, check: Check, published: Callable[[], None]) -> None:

@@ -181,17 +181,24 @@ class Session:
     async def start(self) -> None:
         """Start the job on the checked file, with the fixed rows in a copy of it."""
         file, check = self.file, self.check
-        if file is None or check is None or not check.ready:
+        if file is None or check is None:
+            raise BulkUpdaterError("check the rows first")
+        if check.sent:
+            raise BulkUpdaterError(
+                "this file was sent already; check it again (or choose it again) to send it again"
+            )
+        if not check.ready:
             raise BulkUpdaterError("check the rows first")
         fixes = {bad.row: bad.cells for bad in check.bad if bad.fixed}
         columns = {choice.header: choice.field for choice in self.choices}
-        if not fixes:
-            await self.start_file(file.path, file.options, file.name, columns)
-            return
-        fixed = self.workspace.scratch(".jsonl" if file.format == "jsonl" else ".csv")
-        source = file.options.source(file.path, column_map(self.choices))
-        await asyncio.to_thread(write_fixed, source, fixes, fixed)
-        await self.start_file(fixed, ReadOptions(), file.name, columns)
+        path, options = file.path, file.options
+        if fixes:
+            suffix = ".jsonl" if file.format == "jsonl" else ".csv"
+            path, options = self.workspace.scratch(suffix), ReadOptions()
+            source = file.options.source(file.path, column_map(self.choices))
+            await asyncio.to_thread(write_fixed, source, fixes, path)
+        await self.start_file(path, options, file.name, columns)
+        check.sent = True
 
     async def start_file(
         self, path: Path, options: ReadOptions, name: str, columns: dict[str, str]

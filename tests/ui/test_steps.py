@@ -335,3 +335,26 @@ async def test_a_row_short_of_cells_is_fixed_by_filling_them(tmp_path: Path) -> 
         state = await page.act("/api/fix", json={"row": 1, "cells": {"jobTitle": "CFO"}})
         assert state["check"]["invalid_rows"][0]["message"] == "fixed"
         assert (state["check"]["valid"], state["check"]["invalid"]) == (1, 0)
+
+
+async def test_a_checked_file_is_started_once_then_checked_again_to_send_again(
+    tmp_path: Path,
+) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,city\n066091adcd648f9dab09032e,Lyon\n")
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        await page.act("/api/sandbox")
+        await _upload(page, rows, "rows.csv")
+        state = await page.until(checked)
+        assert state["check"]["ready"]
+        await page.act("/api/start")
+        state = await page.until(finished)
+        assert not state["check"]["ready"]  # the page's Start is off
+        async with await page.change("/api/start") as answer:
+            assert answer.status == 400
+            assert "was sent already" in (await answer.json())["error"]
+        assert server.sandbox is not None
+        assert server.sandbox.state.applied_by_lead["066091adcd648f9dab09032e"] == 1
+        await page.act("/api/check")
+        state = await page.until(checked)
+        assert state["check"]["ready"]  # a new check: Start again

@@ -181,8 +181,7 @@ function renderRun(s) {
   const check = s.check;
   $("run-step").hidden = check === null && job === null;
   const active = job !== null && ["starting", "running", "stopping"].includes(job.state);
-  $("start").disabled = !(check && !check.running && !check.error && check.rows > 0) ||
-    s.connection === null || active;
+  $("start").disabled = !(check && check.ready) || s.connection === null || active;
   $("stop").disabled = !(job && job.state === "running");
   $("resume").disabled = !(job && ["stopped", "failed"].includes(job.state));
   $("job-name").textContent = job === null ? "" : `The job on ${job.name}`;
