@@ -20,6 +20,7 @@ from measures import (
     limiters,
     memory,
     pacing,
+    page,
     scale,
     shared,
     sync,
@@ -54,4 +55,5 @@ MEASURES: tuple[Measure, ...] = (
     Measure("controllers", controllers.measure),
     Measure("sync", sync.measure),
     Measure("shared", shared.measure),
+    Measure("page", page.measure),
 )

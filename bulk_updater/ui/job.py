@@ -1,0 +1,207 @@
+"""The run step: one job through `BulkUpdater.run`, its live progress, its stop and its resume.
+
+The job writes its report and rejects in its own folder; the page downloads only those two files.
+A stop is the engine's graceful one (requests in flight finish, the report is complete), so
+`Resume` continues from the report with `resume=True`, as `bulk-updater run --resume` would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import SecretStr
+
+from ..engine import BulkUpdater
+from ..errors import BulkUpdaterError
+from ..inputs import ColumnMap
+from ..limits import limiter_for
+from ..models import Outcome, Status, Summary
+from ..settings import Settings
+from .detect import ReadOptions
+from .kept import JobRecord, KeptJob, report_counts
+from .pauses import PauseWatch
+
+REPORT: Final = "report.csv"
+#: The formats a rejects file keeps: a table's rows as CSV, JSON lines as JSON lines.
+_JSON_LINES: Final = (".jsonl", ".ndjson")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the rows go: the API's address, the workspace, and the key (never shown)."""
+
+    api_key: SecretStr
+    base_url: str
+    workspace_id: str | None = None
+    sandbox: bool = False
+
+    def settings(self) -> Settings:
+        return Settings.build(
+            api_key=self.api_key.get_secret_value(),
+            base_url=self.base_url,
+            workspace_id=self.workspace_id,
+        )
+
+
+@dataclass
+class Job:
+    """A job on one input file, in its own folder; `describe()` is the page's view of it."""
+
+    folder: Path
+    record: JobRecord
+    published: Callable[[], None]
+    state: str = "starting"  # then running, stopping, stopped, finished, failed
+    total: int | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    started: float = 0.0
+    ended: float | None = None
+    limit: str | None = None
+    summary: Summary | None = None
+    error: str | None = None
+    _updater: BulkUpdater | None = None
+    _pauses: PauseWatch | None = None
+
+    @classmethod
+    def restore(cls, kept: KeptJob, published: Callable[[], None]) -> Job | None:
+        """The job a server before this one left unfinished, stopped, ready to resume."""
+        record = kept.load()
+        if record is None:
+            return None
+        job = cls(kept.root, record, published, state="stopped")
+        job.counts = report_counts(job.report)
+        return job
+
+    @property
+    def input(self) -> Path:
+        return self.folder / self.record.input
+
+    @property
+    def options(self) -> ReadOptions:
+        return ReadOptions(encoding=self.record.encoding, sheet=self.record.sheet)
+
+    @property
+    def report(self) -> Path:
+        return self.folder / REPORT
+
+    @property
+    def rejects(self) -> Path:
+        suffix = ".jsonl" if Path(self.record.input).suffix in _JSON_LINES else ".csv"
+        return self.folder / f"rejects{suffix}"
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("starting", "running", "stopping")
+
+    def refuse_resume(self, connection: Connection) -> str | None:
+        """Why this job cannot go on with `connection`, or None: it goes where it was going."""
+        record = self.record
+        if record.sandbox:
+            return None if connection.sandbox else "this job was sent to the local sandbox"
+        if connection.sandbox or connection.base_url != record.base_url:
+            return f"this job was sent to {record.base_url}; restart with --base-url"
+        return None
+
+    async def run(self, connection: Connection, *, resume: bool = False) -> None:
+        """Run the job to its end (or its stop); the outcome is in `state` and `summary`."""
+        self.state, self.counts, self.summary, self.error = "starting", {}, None, None
+        self.ended = None
+        self.published()
+        try:
+            settings = connection.settings()
+            self._pauses = PauseWatch(limiter_for(settings), self.published)
+            updater = BulkUpdater(settings=settings, limiter=self._pauses)
+            source = self.options.source(self.input, ColumnMap(self.record.columns))
+            # Both read the whole file: in a thread, so the page stays live on a big file.
+            await asyncio.to_thread(source.check)
+            self.total = await asyncio.to_thread(source.count)
+            self._updater, self.started, self.state = updater, time.monotonic(), "running"
+            self.published()
+            async with updater:
+                self.summary = await updater.run(
+                    source,
+                    report=self.report,
+                    rejects=self.rejects,
+                    resume=resume,
+                    on_outcome=self._outcome,
+                )
+            self.state = "stopped" if self.summary.stopped is not None else "finished"
+        except BulkUpdaterError as exc:
+            self.state, self.error = "failed", str(exc)
+        except OSError as exc:  # a full disk: what is done stays in the report
+            self.state, self.error = "failed", f"{exc.strerror or exc}; fix it, then Resume"
+        finally:
+            self._updater, self.ended = None, time.monotonic()
+            self.published()
+
+    def _outcome(self, outcome: Outcome) -> None:
+        status = outcome.status.value
+        self.counts[status] = self.counts.get(status, 0) + 1
+        if self._updater is not None:
+            self.limit = self._updater.rate_now()
+        self.published()
+
+    def stop(self) -> None:
+        """Stop gracefully: no new row is read, requests in flight finish, Resume continues."""
+        if self._updater is not None and self.state == "running":
+            self.state = "stopping"
+            self._updater.stop("stopped from the page; Resume continues where it stopped")
+            self.published()
+
+    def _paused(self) -> float | None:
+        """Seconds left in a 429 pause of the running job, or None."""
+        if self._pauses is None or not self.active:
+            return None
+        left = self._pauses.remaining()
+        return round(left, 1) if left > 0 else None
+
+    def describe(self) -> dict[str, Any]:
+        done = sum(self.counts.values())
+        elapsed = (self.ended or time.monotonic()) - self.started if self.started else 0.0
+        # Rows a resume skips take no time: the rate, and the ETA from it, count the others.
+        sent = done - self.counts.get(Status.SKIPPED.value, 0)
+        rate = sent / elapsed if elapsed > 0 else 0.0
+        left = self.total - done if self.total is not None else None
+        summary = self.summary
+        return {
+            "name": self.record.name,
+            "state": self.state,
+            "done": done,
+            "total": self.total,
+            "rate": round(rate, 1),
+            "limit": self.limit,
+            "eta_s": round(left / rate) if left is not None and rate > 0 else None,
+            "paused_s": self._paused(),
+            "counts": self.counts,
+            "error": self.error,
+            "summary": _summary(summary) if summary is not None else None,
+            "has_report": self.report.exists(),
+            "has_rejects": self.rejects.exists() and _not_updated(summary),
+        }
+
+
+#: Outcomes that leave nothing to fix: a rejects file holds none of them.
+_SETTLED: Final = frozenset({Status.UPDATED, Status.UNCHANGED, Status.SKIPPED})
+
+
+def _not_updated(summary: Summary | None) -> bool:
+    if summary is None:
+        return False
+    return any(n for status, n in summary.counts.items() if status not in _SETTLED)
+
+
+def _summary(summary: Summary) -> dict[str, Any]:
+    return {
+        "counts": {status.value: n for status, n in summary.counts.items() if n},
+        "earlier": {status.value: n for status, n in summary.earlier.items() if n},
+        "rows": summary.rows,
+        "requests": summary.requests,
+        "duration_s": summary.duration_s,
+        "stopped": summary.stop_message,
+        "all_updated": summary.all_updated,
+        "warnings": summary.warnings,
+    }
