@@ -65,6 +65,8 @@ log = logging.getLogger("bulk_updater")
 
 USER_AGENT: Final = f"bulk-updater/{version('bulk-updater')}"
 SEARCH_PAGE: Final = 100  # leads per page of a search, the API's most
+#: What a `CONNECT` says besides the host (and the proxy's login): who asks, and nothing secret.
+CONNECT_HEADERS: Final = {"User-Agent": USER_AGENT}
 try:  # orjson is faster; the standard library gives the same bytes.
     import orjson
 
@@ -208,8 +210,9 @@ class SendKitClient:
         connector = aiohttp.TCPConnector(
             limit=self._limit, limit_per_host=0, ssl=ssl.create_default_context()
         )
+        # The headers go with each request, not as the session's: aiohttp sends a session's
+        # headers in every `CONNECT` too, and the key would go to the proxy in clear text.
         self._session = aiohttp.ClientSession(
-            headers=self._headers,
             timeout=self._timeout,
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -278,8 +281,10 @@ class SendKitClient:
                 method,
                 url,
                 data=data,
+                headers=self._headers,
                 allow_redirects=False,
                 proxy=proxy.url if proxy is not None else None,
+                proxy_headers=CONNECT_HEADERS if proxy is not None else None,
             ) as response:
                 if response.status == 407 and proxy is not None:  # the API never asks for it
                     reason = one_line(response.reason or "", 100, self._redact)

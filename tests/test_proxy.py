@@ -12,7 +12,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-import trustme
 
 from bulk_updater import LeadUpdate, SendKitClient, TransportError
 from bulk_updater.answers import Redactor
@@ -24,12 +23,11 @@ from bulk_updater.settings import Settings
 from tests.cli.conftest import KEY, clean_env, cli, job_input, leaks, read_run_report
 from tests.conftest import make_leads
 from tests.http_server import Answers
-from tests.proxy_server import TinyProxy, free_port
+from tests.proxy_server import TinyProxy, free_port, no_proxy_variables, trusted_tls
 
 SUCCESS = {"success": True, "data": {}}
 UPDATE = LeadUpdate(id="a", city="Oslo")
 PASSWORD = "pr0xy_s3cret_pw"
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 
 
 def client(base_url: str, proxy: str | None = None) -> SendKitClient:
@@ -40,11 +38,7 @@ def client(base_url: str, proxy: str | None = None) -> SendKitClient:
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """No proxy variable at all (the suite names loopback in `NO_PROXY`); the test sets its own."""
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    return monkeypatch
+    return no_proxy_variables(monkeypatch)
 
 
 # --- which proxy, from where
@@ -114,13 +108,7 @@ async def test_an_http_api_through_http_proxy(env: pytest.MonkeyPatch, tmp_path:
 
 @pytest.fixture
 def authority(env: pytest.MonkeyPatch, tmp_path: Path) -> ssl.SSLContext:
-    """A TLS server's context, its authority trusted through `SSL_CERT_FILE`."""
-    ca = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(context)
-    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    env.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
-    return context
+    return trusted_tls(env, tmp_path)
 
 
 async def test_an_https_api_through_a_connect_tunnel(
