@@ -203,9 +203,9 @@ class SendKitClient:
             self._proxy = proxy_for(self._base_url, self._proxy_setting)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        if self._proxy is not None and self._proxy.url.password:
-            # A proxy's error page may quote what it was sent: its password goes like the key.
-            self._redact = Redactor(*self._secrets, self._proxy.url.password)
+        if self._proxy is not None and self._proxy.with_login:
+            # A proxy's error page may quote what it was sent: its login goes like the key.
+            self._redact = Redactor(*self._secrets, *self._proxy.secrets)
         # A context of the job's own: `SSL_CERT_FILE` is read now, not when aiohttp was imported.
         connector = aiohttp.TCPConnector(
             limit=self._limit, limit_per_host=0, ssl=ssl.create_default_context()

@@ -9,6 +9,7 @@ them. A proxy is shown only without its user and password (`Proxy.shown`).
 
 from __future__ import annotations
 
+import base64
 import os
 import urllib.request
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from typing import Final
 
 from yarl import URL
 
+from .answers import Redactor
 from .urls import hide_password
 
 #: Where the `proxy` setting is said to come from in messages.
@@ -35,6 +37,19 @@ class Proxy:
         """The URL as it may be printed: scheme, host and port, no user or password (and by
         the rule every shown URL follows, `http://***` should it hold more than ASCII)."""
         return hide_password(str(self.url.with_user(None).with_path("")))
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What of its login a proxy may echo: the password, the user (a token, for some
+        proxies; a name of 3 letters or fewer is taken for a name), `user:password`, and its
+        Base64 as `Proxy-Authorization` carries it (aiohttp encodes the login as Latin-1)."""
+        user, password = self.url.user or "", self.url.password or ""
+        if not (user or password):
+            return ()
+        login = f"{user}:{password}"
+        encoded = base64.b64encode(login.encode("latin-1", "replace")).decode()
+        named = user if len(user) >= Redactor.SHORT else ""
+        return tuple(s for s in (password, named, login, encoded) if s)
 
     @property
     def with_login(self) -> bool:

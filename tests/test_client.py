@@ -313,7 +313,7 @@ async def test_the_proxy_password_is_redacted_like_the_key(api: aioresponses) ->
     api.patch(PATCH_X, status=502, body=page, content_type="text/html")
     async with client(proxy="http://ann:pw_s3cret_proxy@127.0.0.1:3128") as c:
         reply = await c.send(UPDATE)
-    assert reply.message == "proxy error: login ann:[redacted] refused upstream"
+    assert reply.message == "proxy error: login [redacted] refused upstream"
 
 
 async def test_a_407_without_a_proxy_is_an_answer_like_any_4xx(api: aioresponses) -> None:

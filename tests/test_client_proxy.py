@@ -5,14 +5,16 @@ that closes, stays silent or stalls its tunnel is named."""
 
 from __future__ import annotations
 
+import base64
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bulk_updater import LeadUpdate, SendKitClient
+from bulk_updater import LeadUpdate, SendKitClient, TransportError
 from tests.http_server import Answers
-from tests.proxy_server import ScriptedProxy, no_proxy_variables, trusted_tls
+from tests.proxy_server import Action, ScriptedProxy, free_port, no_proxy_variables, trusted_tls
 
 KEY = "sk_live_SECRETKEY123456789abcdef"
 WORKSPACE = "ws_0123456789"
@@ -61,3 +63,57 @@ async def test_a_connect_carries_neither_the_key_nor_the_workspace_id(
     assert header_names(connect) <= {"host", "user-agent", "accept", "accept-encoding"}
     (arrival,) = server.requests  # the API, through the tunnel, gets them
     assert (arrival.headers["X-Api-Key"], arrival.headers["X-Workspace-Id"]) == (KEY, WORKSPACE)
+
+
+# --- what a hostile proxy may echo
+
+
+def echo(status: bytes) -> Callable[[bytes], Action]:
+    """A proxy that answers `status` with the login it was sent, encoded and decoded, in its
+    reason phrase and a page that quotes the request head (its lines in reverse order)."""
+
+    def answer(head: bytes) -> Action:
+        lines = head.rstrip(b"\r\n").split(b"\r\n")
+        sent = [line.split(b":", 1)[1].strip() for line in lines if b"auth" in line.lower()]
+        encoded = sent[0].removeprefix(b"Basic ") if sent else b""
+        user, _, password = base64.b64decode(encoded).partition(b":")
+        said = b"%s user=%s password=%s" % (encoded, user, password)
+        page = b"<pre>%s %s</pre>" % (b"\n".join(reversed(lines)), said)
+        return (
+            b"HTTP/1.1 %s %s\r\nProxy-Authenticate: Basic realm=x\r\nContent-Type: text/html\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (status, said, len(page), page)
+        )
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("scheme", "status"),
+    [("https", b"407 Denied"), ("https", b"403 Forbidden"), ("https", b"502 Bad"),
+     ("https", b"4x7"), ("http", b"502 Bad Gateway"), ("http", b"407 Denied")],
+)  # fmt: skip
+@pytest.mark.parametrize(
+    ("user", "password"), [("puser", "Pr0xyPassw0rdXYZ"), ("puser", "abc"), ("tok_0a1b2c3d4e", "")]
+)
+async def test_a_proxy_echoing_the_login_never_gets_it_shown(
+    env: pytest.MonkeyPatch, scheme: str, status: bytes, user: str, password: str
+) -> None:
+    """The user (a token, for some proxies), the password (however short), `user:password` and
+    its Base64 (`Proxy-Authorization: Basic ...`) are each taken out of whatever the proxy says;
+    a text holding a password too short to be told from a word is not shown at all."""
+    async with ScriptedProxy(echo(status)) as proxy:
+        login = f"{user}:{password}" if password else user
+        address = proxy.url.replace("http://", f"http://{login}@")
+        async with client(f"{scheme}://127.0.0.1:{free_port()}", proxy=address) as c:
+            try:
+                reply = await c.send(UPDATE)
+            except TransportError as exc:
+                shown = exc.message
+            else:
+                shown = f"{reply.error_code} {reply.message} {reply.headers}"
+    (head,) = proxy.heads
+    encoded = base64.b64encode(f"{user}:{password}".encode()).decode()
+    assert encoded.encode() in head  # the proxy was sent the login, and echoed it
+    for secret in {password or user, user, f"{user}:{password}", encoded, KEY} - {"puser"}:
+        assert secret not in shown, shown
+    assert encoded[:8] not in shown
