@@ -2,16 +2,18 @@
 
 The environment is read as curl and aiohttp (`trust_env=True`) read it: `HTTPS_PROXY` for an
 `https://` base URL, `HTTP_PROXY` for `http://`, either spelling (the lowercase one wins, as in
-Python's `urllib`), and `NO_PROXY` names the hosts reached directly. Loopback is no exception:
-`NO_PROXY` must name it. The `proxy` setting (`--proxy`, `BULK_UPDATER_PROXY`) replaces all of
-them. A proxy is shown only without its user and password (`Proxy.shown`).
+Python's `urllib`), and `NO_PROXY` names the hosts reached directly, by curl's rules
+(`no_proxy_names`). Loopback is no exception: `NO_PROXY` must name it. The `proxy` setting
+(`--proxy`, `BULK_UPDATER_PROXY`) replaces all of them. A proxy is shown only without its user
+and password (`Proxy.shown`).
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
-import urllib.request
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -23,6 +25,8 @@ from .urls import hide_password
 
 #: Where the `proxy` setting is said to come from in messages.
 SETTING: Final = "--proxy"
+#: What separates the entries of `NO_PROXY`: commas, white space, or both.
+_SEPARATORS: Final = re.compile(r"[,\s]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +96,7 @@ def proxy_for(
         return None
     name, value = found
     no_proxy = _variable(env, "no_proxy")
-    # The host alone, as aiohttp asks `urllib` about it: a `NO_PROXY` entry with a port is
-    # matched against the host, not the host and port.
-    if no_proxy is not None and _bypass(target.host or "", {"no": no_proxy[1]}):
+    if no_proxy is not None and no_proxy_names(target.host or "", no_proxy[1]):
         return None
     problem = proxy_problem(value)
     if problem:
@@ -113,9 +115,40 @@ def bypassed_by(base_url: str, environ: Mapping[str, str] | None = None) -> str 
     return no_proxy[0] if no_proxy is not None else None
 
 
-def _bypass(host: str, proxies: dict[str, str]) -> bool:
-    """Whether `NO_PROXY` (`proxies["no"]`) names `host`, by `urllib`'s rules (untyped there)."""
-    return bool(urllib.request.proxy_bypass_environment(host, proxies))  # type: ignore[attr-defined]
+def no_proxy_names(host: str, no_proxy: str) -> bool:
+    """Whether `no_proxy` (the value of `NO_PROXY`) names `host`, as curl reads it.
+
+    Entries are separated by commas or white space; `*` alone names every host. A name matches
+    itself and the names under it (`sendkit.ai` and `.sendkit.ai` both name `api.sendkit.ai`,
+    never `notsendkit.ai`), in any case, a trailing dot aside. An IP address matches only the
+    same address written the same way (`::1`), or a network that holds it (`127.0.0.0/8`,
+    `fd00::/8`). An entry with a port names no host: curl matches none.
+    """
+    if no_proxy.strip() == "*":
+        return True
+    name = host.strip("[]").rstrip(".").lower()
+    address = _address(name)
+    for entry in filter(None, _SEPARATORS.split(no_proxy.lower())):
+        if address is None:
+            domain = entry.strip(".")
+            if domain and (name == domain or name.endswith("." + domain)):
+                return True
+        elif "/" in entry:
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:  # no network: it names nothing
+                continue
+        elif entry == name:
+            return True
+    return False
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
 
 
 def _variable(env: Mapping[str, str], lower: str) -> tuple[str, str] | None:

@@ -17,7 +17,7 @@ from bulk_updater import LeadUpdate, SendKitClient, TransportError
 from bulk_updater.answers import Redactor
 from bulk_updater.errors import ConfigError
 from bulk_updater.failures import transport_error
-from bulk_updater.proxy import proxy_for
+from bulk_updater.proxy import no_proxy_names, proxy_for
 from bulk_updater.sandbox import SandboxThread
 from bulk_updater.settings import Settings
 from tests.cli.conftest import KEY, clean_env, cli, job_input, leaks, read_run_report
@@ -63,6 +63,55 @@ def test_no_proxy_names_the_hosts_reached_directly_loopback_included() -> None:
     assert proxy_for("https://api.sendkit.ai", None, bypass) is None
     assert proxy_for("https://api.other.ai", None, bypass) is not None
     assert proxy_for("https://api.other.ai", None, {**environ, "no_proxy": "*"}) is None
+
+
+#: (host, NO_PROXY, whether curl 7.88 goes around the proxy), each tried with curl itself.
+CURL_NO_PROXY = [
+    ("127.0.0.1", "127.0.0.1", True),
+    ("127.0.0.1", "localhost,127.0.0.0/8,::1", True),  # a network, as companies write it
+    ("127.0.0.1", "127.0.0.1/32", True),
+    ("127.0.0.1", "localhost 127.0.0.1", True),  # white space separates, as commas do
+    ("127.0.0.1", " 127.0.0.1 ", True),
+    ("127.0.0.1", "*", True),
+    ("127.0.0.1", "example.com,*", False),  # `*` counts alone only
+    ("127.0.0.1", "0.0.1", False),  # an address is no domain: no suffix of it matches
+    ("127.0.0.1", ".0.0.1", False),
+    ("127.0.0.1", "127.0.0.01", False),
+    ("127.0.0.1", "[127.0.0.1]", False),
+    ("127.0.0.1", "127.0.0.1:18765", False),  # an entry with a port names nothing
+    ("::1", "::1", True),
+    ("::1", "::1,example.com", True),
+    ("::1", "::1/128", True),  # documented since curl 7.86 (7.88 still missed it)
+    ("::1", "::0:1", False),  # addresses compare as written
+    ("::1", "[::1]", False),
+    ("::1", "1", False),
+    ("::1", ":1", False),
+    ("localhost", "localhost", True),
+    ("localhost", ".localhost", True),
+    ("localhost", "LOCALHOST", True),
+    ("localhost", "localhost.", True),
+    ("localhost.", "localhost", True),
+    ("localhost", "calhost", False),
+    ("localhost", "localhost:18931", False),
+    ("api.sendkit.ai", "sendkit.ai", True),
+    ("api.sendkit.ai", ".sendkit.ai", True),
+    ("api.sendkit.ai", "ai", True),
+    ("api.sendkit.ai", "API.SendKit.AI", True),
+    ("api.sendkit.ai", "x.com\tsendkit.ai", True),
+    ("api.sendkit.ai", ",,sendkit.ai,,", True),
+    ("api.sendkit.ai", "kit.ai", False),  # a suffix on a label's boundary only
+    ("api.sendkit.ai", "*.sendkit.ai", False),
+    ("api.sendkit.ai", "127.0.0.1", False),
+    ("sendkit.ai", ".sendkit.ai", True),
+]
+
+
+@pytest.mark.parametrize(("host", "no_proxy", "around"), CURL_NO_PROXY)
+def test_no_proxy_is_read_as_curl_reads_it(host: str, no_proxy: str, around: bool) -> None:
+    assert no_proxy_names(host, no_proxy) is around
+    base = f"http://{'[' + host + ']' if ':' in host else host}:8080"
+    environ = {"HTTP_PROXY": "http://proxy:3128", "NO_PROXY": no_proxy}
+    assert (proxy_for(base, None, environ) is None) is around
 
 
 def test_the_setting_overrides_the_environment_and_no_proxy() -> None:
