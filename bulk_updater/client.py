@@ -48,7 +48,7 @@ from .answers import (
 from .errors import ConfigError
 from .failures import TransportError, proxy_refused, transport_error
 from .models import LeadUpdate
-from .proxy import Proxy, bypassed_by, proxy_for
+from .proxy import Proxy, bypassed_by, clear_text_problem, proxy_for
 
 __all__ = [
     "Reply",
@@ -203,6 +203,8 @@ class SendKitClient:
             self._proxy = proxy_for(self._base_url, self._proxy_setting)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        if self._proxy is not None and (problem := clear_text_problem(self._base_url, self._proxy)):
+            raise ConfigError(problem)
         if self._proxy is not None and self._proxy.with_login:
             # A proxy's error page may quote what it was sent: its login goes like the key.
             self._redact = Redactor(*self._secrets, *self._proxy.secrets)

@@ -23,8 +23,10 @@ from yarl import URL
 from .answers import Redactor
 from .urls import hide_password
 
-#: Where the `proxy` setting is said to come from in messages.
+#: Where the `proxy` setting is said to come from in messages: its flag, or its variable.
 SETTING: Final = "--proxy"
+SETTING_VARIABLE: Final = "BULK_UPDATER_PROXY"
+_LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 #: What separates the entries of `NO_PROXY`: commas, white space, or both.
 _SEPARATORS: Final = re.compile(r"[,\s]+")
 
@@ -63,6 +65,15 @@ class Proxy:
         return f"the proxy {self.shown} (from {self.source})"
 
 
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    address = _address(host.strip("[]"))
+    return address is not None and address.is_loopback
+
+
 def proxy_problem(value: str) -> str:
     """Why `value` cannot be a proxy URL, in words that never repeat it; "" when it can."""
     try:
@@ -87,9 +98,11 @@ def proxy_for(
     Raises ValueError with a message naming the variable when the one that applies is no
     proxy URL (its value is not repeated: it may hold a password).
     """
-    if setting:
-        return Proxy(_as_url(setting), SETTING)
     env = os.environ if environ is None else environ
+    if setting:
+        # The setting's value is its variable's when that holds the same URL.
+        given = env.get(SETTING_VARIABLE, "").strip() == setting.strip()
+        return Proxy(_as_url(setting), SETTING_VARIABLE if given else SETTING)
     target = URL(base_url)
     found = _variable(env, f"{target.scheme}_proxy")
     if found is None:
@@ -102,6 +115,26 @@ def proxy_for(
     if problem:
         raise ValueError(f"{name}: {problem}, or unset it")
     return Proxy(_as_url(value), name)
+
+
+def clear_text_problem(base_url: str, proxy: Proxy) -> str:
+    """Why requests to `base_url` may not go through `proxy`, in one line; "" when they may.
+
+    An `http://` base URL is on loopback (`settings.py` refuses others), and the key goes to
+    it in clear text: through a proxy elsewhere, it would cross the network so (and reach the
+    proxy's loopback, not this machine's).
+    """
+    target = URL(base_url)
+    if target.scheme != "http" or is_loopback(proxy.url.host):
+        return ""
+    if proxy.source in (SETTING, SETTING_VARIABLE):
+        fix = f"give a proxy on this machine in {proxy.source}, or none"
+    else:
+        fix = f"add {target.host} to NO_PROXY (or give a proxy on this machine with --proxy)"
+    return (
+        f"an http:// base URL is not sent through {proxy}: the key would cross the network "
+        f"in clear text; {fix}"
+    )
 
 
 def bypassed_by(base_url: str, environ: Mapping[str, str] | None = None) -> str | None:
