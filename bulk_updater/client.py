@@ -8,7 +8,7 @@ bounds the headers), and the key is removed from every text a server sends back.
 
 Requests go through one `aiohttp.ClientSession` per job: no redirects followed, no cookies kept,
 no compression asked for, TLS verified against the system's authorities (and `SSL_CERT_FILE`,
-read as the job starts). The proxy comes from `proxy.py`, read once per job: aiohttp's
+checked as the job starts: `tls.py`). The proxy comes from `proxy.py`, read once per job: aiohttp's
 `trust_env=True` would read the environment again for every request, and `~/.netrc` with it,
 each in a thread of its own (and would send a `.netrc` login for the API's host).
 
@@ -23,7 +23,6 @@ import asyncio
 import json
 import logging
 import math
-import ssl
 from collections.abc import Callable
 from importlib.metadata import version
 from types import TracebackType
@@ -49,6 +48,7 @@ from .errors import ConfigError
 from .failures import TransportError, proxy_refused, transport_error
 from .models import LeadUpdate
 from .proxy import Proxy, bypassed_by, clear_text_problem, proxy_for
+from .tls import tls_context
 
 __all__ = [
     "Reply",
@@ -208,10 +208,9 @@ class SendKitClient:
         if self._proxy is not None and self._proxy.with_login:
             # A proxy's error page may quote what it was sent: its login goes like the key.
             self._redact = Redactor(*self._secrets, *self._proxy.secrets)
-        # A context of the job's own: `SSL_CERT_FILE` is read now, not when aiohttp was imported.
-        connector = aiohttp.TCPConnector(
-            limit=self._limit, limit_per_host=0, ssl=ssl.create_default_context()
-        )
+        # The context is the job's own, checked now: a bad `SSL_CERT_FILE` stops it (exit 2).
+        tls = tls_context() if self._scheme == "https" else True
+        connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ssl=tls)
         # The headers go with each request, not as the session's: aiohttp sends a session's
         # headers in every `CONNECT` too, and the key would go to the proxy in clear text.
         self._session = aiohttp.ClientSession(
@@ -349,9 +348,3 @@ def _departures(on_departure: Callable[[], None]) -> list[aiohttp.TraceConfig]:
     trace.on_request_headers_sent.append(headers_sent)
     trace.on_request_chunk_sent.append(body_sent)
     return [trace]
-
-
-def _lead_path(lead_id: str) -> str:
-    if lead_id in ("", ".", ".."):  # encoding leaves these as they are; servers resolve them
-        raise ValueError(f"refusing to build a URL for the lead id {lead_id!r}")
-    return "/v1/leads/" + quote(lead_id, safe="")
