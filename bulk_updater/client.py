@@ -312,6 +312,11 @@ class SendKitClient:
             message = unexpected_success(response.status, body, self._redact)
             code = "UNEXPECTED_ANSWER"
             return Reply(reply.status, code, message, headers=reply.headers, malformed=True)
+        if any(self._redact(text) != text for lead in page.leads for text in lead):
+            # A server that echoes requests: the key would go to the report as a lead's id.
+            message = "a lead in the search answer holds the API key; a server echoing requests?"
+            code = "UNEXPECTED_ANSWER"
+            return Reply(reply.status, code, message, headers=reply.headers, malformed=True)
         return Reply(reply.status, headers=reply.headers, page=page)
 
     def _reply(self, response: aiohttp.ClientResponse, body: bytes, complete: bool) -> Reply:
