@@ -234,6 +234,9 @@ def test_an_unknown_host_stops_the_job_in_seconds_naming_it(tmp_path: Path) -> N
     assert code == 3, out + err
     assert "stopped: the host api.sendkit-typo.invalid is not known" in out
     assert "check --base-url" in out
+    first = read_run_report(tmp_path / "updates.csv.report.csv")[0]
+    assert first["message"].startswith("the host api.sendkit-typo.invalid is not known")
+    assert first["message"].count("check --base-url") == 1  # the stop is said once
 
 
 def test_an_http_api_through_a_proxy_elsewhere_is_exit_2(tmp_path: Path) -> None:
