@@ -45,10 +45,11 @@ from .answers import (
     unexpected_success,
 )
 from .errors import ConfigError
-from .failures import TransportError, proxy_refused, transport_error
+from .failures import TransportError, proxy_forbids, proxy_refused, transport_error
 from .models import LeadUpdate
 from .proxy import Proxy, bypassed_by, clear_text_problem, proxy_for
 from .tls import tls_context
+from .watchdog import Watchdog
 
 __all__ = [
     "Reply",
@@ -75,49 +76,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 
     def dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-class Watchdog:
-    """One task that times out every request in flight, instead of one timer per request.
-
-    Each request notes its deadline; every `tick` (an eighth of the timeout, at most a second)
-    the watchdog cancels the requests past theirs, and `expired()` tells their `send` that the
-    cancellation was a timeout. So a request times out between `timeout` and `timeout + tick`.
-    """
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self.tick = min(1.0, max(timeout / 8, 0.005))
-        self.deadlines: dict[asyncio.Task[Any], float] = {}
-        self._expired: set[asyncio.Task[Any]] = set()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._watch())
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    def expired(self, task: asyncio.Task[Any]) -> bool:
-        """Whether `task` was cancelled for its timeout alone (and, if so, take that back)."""
-        return task in self._expired and task.uncancel() == 0
-
-    def forget(self, task: asyncio.Task[Any]) -> None:
-        del self.deadlines[task]
-        self._expired.discard(task)
-
-    async def _watch(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(self.tick)
-            now = loop.time()
-            for task, deadline in self.deadlines.items():
-                if deadline <= now and task not in self._expired:
-                    self._expired.add(task)
-                    task.cancel()
 
 
 class Sender(Protocol):
@@ -288,9 +246,12 @@ class SendKitClient:
                 proxy_headers=CONNECT_HEADERS if proxy is not None else None,
             ) as response:
                 if response.status == 407 and proxy is not None:  # the API never asks for it
-                    reason = one_line(response.reason or "", 100, self._redact)
-                    raise proxy_refused(proxy, response.status, reason)
+                    raise proxy_refused(proxy, response.status, self._reason(response))
                 body, complete = await read_bounded(response)
+                if proxy is not None and self._scheme == "http" and _from_proxy(response, body):
+                    if response.status == 401:
+                        raise proxy_refused(proxy, 401, self._reason(response))
+                    raise proxy_forbids(proxy, 403, self._reason(response), "the request")
                 return self._answer(response, body, complete, search)
         except asyncio.CancelledError:
             if watchdog.expired(task):
@@ -300,6 +261,9 @@ class SendKitClient:
             raise transport_error(exc, proxy, self._redact) from exc
         finally:
             watchdog.forget(task)
+
+    def _reason(self, response: aiohttp.ClientResponse) -> str:
+        return one_line(response.reason or "", 100, self._redact)
 
     def _answer(
         self, response: aiohttp.ClientResponse, body: bytes, complete: bool, search: bool
@@ -333,6 +297,14 @@ class SendKitClient:
             message = f"the API redirected to {where}; check --base-url"
         retry_after = parse_retry_after(headers.get("Retry-After")) if headers else None
         return Reply(status, code, message, retry_after, headers)
+
+
+def _from_proxy(response: aiohttp.ClientResponse, body: bytes) -> bool:
+    """Whether a 401 or 403 to a request through a proxy (`http://`: no tunnel) is the proxy's:
+    it asks for a proxy login, or it is no error of the API's (always a JSON object)."""
+    if response.status not in (401, 403):
+        return False
+    return "Proxy-Authenticate" in response.headers or not body.lstrip().startswith(b"{")
 
 
 def _departures(on_departure: Callable[[], None]) -> list[aiohttp.TraceConfig]:

@@ -107,7 +107,9 @@ async def test_a_proxy_down_or_unknown_is_final_and_named_with_its_variable(
     assert "--base-url" not in message
 
 
-@pytest.mark.parametrize(("scheme", "login"), [("http", None), ("https", None), ("https", "wrong")])
+@pytest.mark.parametrize(
+    ("scheme", "login"), [("http", None), ("http", "wrong"), ("https", None), ("https", "wrong")]
+)
 async def test_a_proxy_answering_407_is_final(
     env: pytest.MonkeyPatch, authority: ssl.SSLContext, tmp_path: Path, scheme: str,
     login: str | None,
