@@ -144,6 +144,8 @@ class SendKitClient:
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
+            # No header would let a server compress (RFC 9110 12.5.3); the body is read raw.
+            "Accept-Encoding": "identity",
         }
         if workspace_id:
             self._headers["X-Workspace-Id"] = workspace_id
@@ -248,6 +250,9 @@ class SendKitClient:
                 if response.status == 407 and proxy is not None:  # the API never asks for it
                     raise proxy_refused(proxy, response.status, self._reason(response))
                 body, complete = await read_bounded(response)
+                coding = response.headers.get("Content-Encoding", "identity").lower()
+                if coding != "identity":  # compressed all the same: said so, never as mojibake
+                    body = f"(a body compressed as {coding[:20]}, not asked for)".encode()
                 if proxy is not None and self._scheme == "http" and _from_proxy(response, body):
                     if response.status == 401:
                         raise proxy_refused(proxy, 401, self._reason(response))

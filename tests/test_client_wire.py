@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gzip
 import ssl
 from pathlib import Path
 
@@ -147,7 +148,21 @@ async def test_no_cookie_is_kept_and_no_compression_asked_for() -> None:
         await c.send(UPDATE)
     first, second = server.requests
     assert "Cookie" not in second.headers
-    assert "Accept-Encoding" not in first.headers
+    assert first.headers.getall("Accept-Encoding") == ["identity"]  # no coding but none
+
+
+@pytest.mark.parametrize("status", [b"200 OK", b"500 Oops"])
+async def test_no_compression_is_asked_for_and_a_compressed_body_is_said_so(status: bytes) -> None:
+    body = gzip.compress(b'{"success":true,"data":{}}')
+    answer = b"HTTP/1.1 %s\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (
+        status, len(body), body
+    )  # fmt: skip
+    async with RawServer(answer) as server, client(server.url) as c:
+        reply = await c.send(UPDATE)
+    (request,) = server.requests
+    assert b"\r\naccept-encoding: identity\r\n" in request.lower()
+    assert "(a body compressed as gzip, not asked for)" in reply.message
+    assert "\ufffd" not in reply.message
 
 
 # --- TLS
