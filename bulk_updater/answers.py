@@ -109,18 +109,23 @@ def is_success(body: bytes, complete: bool) -> bool:
 
 
 class Redactor:
-    """Removes secrets (the key) from any text a server sent, before it is shown.
+    """Removes secrets (the key, a proxy's login) from any text a server sent, before it is shown.
 
     A secret is replaced wherever it occurs whole, and so is any run of `FRAGMENT` or more of
     its characters: a server may quote a request (and so the key) cut anywhere, so a key may be
     shown in part. `clip` cuts a text only after that, and drops the start of a secret at the cut.
+    A secret shorter than `SHORT` cannot be told from a word: a text holding one is not shown.
     """
 
     FRAGMENT: Final = 8  # the shortest piece of a secret replaced wherever it occurs
     PREFIX: Final = 4  # the shortest start of a secret dropped at a cut
+    SHORT: Final = 4  # a secret shorter than this withholds the whole text it occurs in
 
     def __init__(self, *secrets: str | None) -> None:
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        given = {s for s in secrets if s}
+        self._secrets = sorted((s for s in given if len(s) >= self.SHORT), key=len, reverse=True)
+        self._short = tuple(s for s in given if len(s) < self.SHORT)
+        self._longest = max(map(len, given), default=0)
         size = self.FRAGMENT
         self._pieces = [
             (secret, frozenset(secret[i : i + size] for i in range(len(secret) - size + 1)))
@@ -129,6 +134,8 @@ class Redactor:
         ]
 
     def __call__(self, text: str) -> str:
+        if any(secret in text for secret in self._short):
+            return REDACTED
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
@@ -139,8 +146,8 @@ class Redactor:
 
     def clip(self, text: str, limit: int) -> str:
         """`text` redacted, cut to `limit` characters, with no start of a secret left at its end."""
-        if self._secrets:  # a secret that starts within `limit` ends within this window
-            text = self(text[: limit + len(self._secrets[0])])[:limit]
+        if self._longest:  # a secret that starts within `limit` ends within this window
+            text = self(text[: limit + self._longest])[:limit]
         for secret in self._secrets:
             for size in range(min(len(secret), len(text)), self.PREFIX - 1, -1):
                 if text.endswith(secret[:size]):

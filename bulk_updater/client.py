@@ -8,7 +8,7 @@ bounds the headers), and the key is removed from every text a server sends back.
 
 Requests go through one `aiohttp.ClientSession` per job: no redirects followed, no cookies kept,
 no compression asked for, TLS verified against the system's authorities (and `SSL_CERT_FILE`,
-read as the job starts). The proxy comes from `proxy.py`, read once per job: aiohttp's
+checked as the job starts: `tls.py`). The proxy comes from `proxy.py`, read once per job: aiohttp's
 `trust_env=True` would read the environment again for every request, and `~/.netrc` with it,
 each in a thread of its own (and would send a `.netrc` login for the API's host).
 
@@ -23,7 +23,6 @@ import asyncio
 import json
 import logging
 import math
-import ssl
 from collections.abc import Callable
 from importlib.metadata import version
 from types import TracebackType
@@ -45,10 +44,12 @@ from .answers import (
     unexpected_success,
 )
 from .errors import ConfigError
-from .failures import TransportError, proxy_refused, transport_error
+from .failures import TransportError, proxy_forbids, proxy_refused, transport_error
 from .models import LeadUpdate
 from .pages import search_page
-from .proxy import Proxy, bypassed_by, proxy_for
+from .proxy import Proxy, bypassed_by, clear_text_problem, proxy_for
+from .tls import tls_context
+from .watchdog import Watchdog
 
 __all__ = [
     "Reply",
@@ -65,6 +66,8 @@ log = logging.getLogger("bulk_updater")
 
 USER_AGENT: Final = f"bulk-updater/{version('bulk-updater')}"
 SEARCH_PAGE: Final = 100  # leads per page of a search, the API's most
+#: What a `CONNECT` says besides the host (and the proxy's login): who asks, and nothing secret.
+CONNECT_HEADERS: Final = {"User-Agent": USER_AGENT}
 try:  # orjson is faster; the standard library gives the same bytes.
     import orjson
 
@@ -73,49 +76,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 
     def dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-class Watchdog:
-    """One task that times out every request in flight, instead of one timer per request.
-
-    Each request notes its deadline; every `tick` (an eighth of the timeout, at most a second)
-    the watchdog cancels the requests past theirs, and `expired()` tells their `send` that the
-    cancellation was a timeout. So a request times out between `timeout` and `timeout + tick`.
-    """
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self.tick = min(1.0, max(timeout / 8, 0.005))
-        self.deadlines: dict[asyncio.Task[Any], float] = {}
-        self._expired: set[asyncio.Task[Any]] = set()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._watch())
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    def expired(self, task: asyncio.Task[Any]) -> bool:
-        """Whether `task` was cancelled for its timeout alone (and, if so, take that back)."""
-        return task in self._expired and task.uncancel() == 0
-
-    def forget(self, task: asyncio.Task[Any]) -> None:
-        del self.deadlines[task]
-        self._expired.discard(task)
-
-    async def _watch(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(self.tick)
-            now = loop.time()
-            for task, deadline in self.deadlines.items():
-                if deadline <= now and task not in self._expired:
-                    self._expired.add(task)
-                    task.cancel()
 
 
 class Sender(Protocol):
@@ -184,6 +144,8 @@ class SendKitClient:
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
+            # No header would let a server compress (RFC 9110 12.5.3); the body is read raw.
+            "Accept-Encoding": "identity",
         }
         if workspace_id:
             self._headers["X-Workspace-Id"] = workspace_id
@@ -201,15 +163,17 @@ class SendKitClient:
             self._proxy = proxy_for(self._base_url, self._proxy_setting)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        if self._proxy is not None and self._proxy.url.password:
-            # A proxy's error page may quote what it was sent: its password goes like the key.
-            self._redact = Redactor(*self._secrets, self._proxy.url.password)
-        # A context of the job's own: `SSL_CERT_FILE` is read now, not when aiohttp was imported.
-        connector = aiohttp.TCPConnector(
-            limit=self._limit, limit_per_host=0, ssl=ssl.create_default_context()
-        )
+        if self._proxy is not None and (problem := clear_text_problem(self._base_url, self._proxy)):
+            raise ConfigError(problem)
+        if self._proxy is not None and self._proxy.with_login:
+            # A proxy's error page may quote what it was sent: its login goes like the key.
+            self._redact = Redactor(*self._secrets, *self._proxy.secrets)
+        # The context is the job's own, checked now: a bad `SSL_CERT_FILE` stops it (exit 2).
+        tls = tls_context() if self._scheme == "https" else True
+        connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ssl=tls)
+        # The headers go with each request, not as the session's: aiohttp sends a session's
+        # headers in every `CONNECT` too, and the key would go to the proxy in clear text.
         self._session = aiohttp.ClientSession(
-            headers=self._headers,
             timeout=self._timeout,
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -278,13 +242,21 @@ class SendKitClient:
                 method,
                 url,
                 data=data,
+                headers=self._headers,
                 allow_redirects=False,
                 proxy=proxy.url if proxy is not None else None,
+                proxy_headers=CONNECT_HEADERS if proxy is not None else None,
             ) as response:
                 if response.status == 407 and proxy is not None:  # the API never asks for it
-                    reason = one_line(response.reason or "", 100, self._redact)
-                    raise proxy_refused(proxy, response.status, reason)
+                    raise proxy_refused(proxy, response.status, self._reason(response))
                 body, complete = await read_bounded(response)
+                coding = response.headers.get("Content-Encoding", "identity").lower()
+                if coding != "identity":  # compressed all the same: said so, never as mojibake
+                    body = f"(a body compressed as {coding[:20]}, not asked for)".encode()
+                if proxy is not None and self._scheme == "http" and _from_proxy(response, body):
+                    if response.status == 401:
+                        raise proxy_refused(proxy, 401, self._reason(response))
+                    raise proxy_forbids(proxy, 403, self._reason(response), "the request")
                 return self._answer(response, body, complete, search)
         except asyncio.CancelledError:
             if watchdog.expired(task):
@@ -295,6 +267,9 @@ class SendKitClient:
         finally:
             watchdog.forget(task)
 
+    def _reason(self, response: aiohttp.ClientResponse) -> str:
+        return one_line(response.reason or "", 100, self._redact)
+
     def _answer(
         self, response: aiohttp.ClientResponse, body: bytes, complete: bool, search: bool
     ) -> Reply:
@@ -304,6 +279,11 @@ class SendKitClient:
         page = search_page(body, complete, SEARCH_PAGE)
         if page is None:
             message = unexpected_success(response.status, body, self._redact)
+            code = "UNEXPECTED_ANSWER"
+            return Reply(reply.status, code, message, headers=reply.headers, malformed=True)
+        if any(self._redact(text) != text for lead in page.leads for text in lead):
+            # A server that echoes requests: the key would go to the report as a lead's id.
+            message = "a lead in the search answer holds the API key; a server echoing requests?"
             code = "UNEXPECTED_ANSWER"
             return Reply(reply.status, code, message, headers=reply.headers, malformed=True)
         return Reply(reply.status, headers=reply.headers, page=page)
@@ -324,6 +304,14 @@ class SendKitClient:
         return Reply(status, code, message, retry_after, headers)
 
 
+def _from_proxy(response: aiohttp.ClientResponse, body: bytes) -> bool:
+    """Whether a 401 or 403 to a request through a proxy (`http://`: no tunnel) is the proxy's:
+    it asks for a proxy login, or it is no error of the API's (always a JSON object)."""
+    if response.status not in (401, 403):
+        return False
+    return "Proxy-Authenticate" in response.headers or not body.lstrip().startswith(b"{")
+
+
 def _departures(on_departure: Callable[[], None]) -> list[aiohttp.TraceConfig]:
     """A trace that calls `on_departure` as the request is written: with its body (a PATCH's
     headers wait for it, and aiohttp writes it from a task of its own, which runs in a copy of
@@ -342,9 +330,3 @@ def _departures(on_departure: Callable[[], None]) -> list[aiohttp.TraceConfig]:
     trace.on_request_headers_sent.append(headers_sent)
     trace.on_request_chunk_sent.append(body_sent)
     return [trace]
-
-
-def _lead_path(lead_id: str) -> str:
-    if lead_id in ("", ".", ".."):  # encoding leaves these as they are; servers resolve them
-        raise ValueError(f"refusing to build a URL for the lead id {lead_id!r}")
-    return "/v1/leads/" + quote(lead_id, safe="")

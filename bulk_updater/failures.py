@@ -54,6 +54,13 @@ def proxy_refused(proxy: Proxy, status: int, reason: str) -> TransportError:
     )
 
 
+def proxy_forbids(proxy: Proxy, status: int, reason: str, what: str) -> TransportError:
+    """A proxy whose rules refuse `what` (a tunnel, a request): asking again cannot help."""
+    return TransportError(
+        "proxy", f"{proxy} refused {what} ({status} {reason}); check {proxy.source}"
+    )
+
+
 def transport_error(
     exc: aiohttp.ClientError | TimeoutError, proxy: Proxy | None, redact: Redactor
 ) -> TransportError:
@@ -64,11 +71,7 @@ def transport_error(
         if exc.status in (401, 407):  # tinyproxy answers a wrong login with 401
             return proxy_refused(proxy, exc.status, reason)
         if exc.status < 500:  # its rules forbid the tunnel: asking again cannot help
-            return TransportError(
-                "proxy",
-                f"{proxy} refused a tunnel to the API ({exc.status} {reason}); "
-                f"check {proxy.source}",
-            )
+            return proxy_forbids(proxy, exc.status, reason, "a tunnel to the API")
         return TransportError(
             "connection", f"{proxy} opened no tunnel to the API ({exc.status} {reason})"
         )

@@ -9,7 +9,6 @@ Python).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -29,7 +28,7 @@ from pydantic_core import ErrorDetails
 from yarl import URL
 
 from .errors import ConfigError
-from .proxy import proxy_problem
+from .proxy import SETTING_VARIABLE, is_loopback, proxy_problem
 from .urls import HIDDEN, hide_password, scrub
 
 DEFAULT_BASE_URL: Final = "https://api.sendkit.ai"
@@ -40,21 +39,9 @@ MAX_RATE: Final = 100_000
 #: When this many rows sent in a row from the start are all `not_found`, the job stops.
 NOT_FOUND_STOP: Final = 50
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
-_LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 _REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
 
 RedisClock = Literal["redis", "local"]
-
-
-def is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 _SEPARATOR_NAMES: Final = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
@@ -178,7 +165,7 @@ class Settings(BaseModel):
         None,
         "send through this HTTP proxy (`http://[USER:PASSWORD@]HOST:PORT`) instead of the one "
         "`HTTPS_PROXY` / `HTTP_PROXY` name, whatever `NO_PROXY` says (see Proxies)",
-        env="BULK_UPDATER_PROXY",
+        env=SETTING_VARIABLE,
         metavar="URL",
         repr=False,  # it may hold a password
     )

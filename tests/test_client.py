@@ -289,6 +289,19 @@ async def test_a_search_answer_is_a_page_or_an_unexpected_answer(api: aiorespons
     assert (portal.error_code, portal.malformed, portal.page) == ("UNEXPECTED_ANSWER", True, None)
 
 
+async def test_a_search_answer_echoing_the_key_as_a_lead_is_refused(api: aioresponses) -> None:
+    """Its ids and emails would reach the report: one holding the key is no answer of the API."""
+    key = "sk_live_SECRETKEY123456789abcdef"
+    url = f"{BASE}/v1/leads?limit=100&search=ann@x.com"
+    for lead in ({"_id": key, "email": "ann@x.com"}, {"_id": "a1", "email": f"{key[:12]}@x"}):
+        api.get(url, payload={"success": True, "data": [lead], "pagination": {}})
+    async with client(api_key=key) as c:
+        replies = [await c.search("ann@x.com", None) for _ in range(2)]
+    for reply in replies:
+        assert (reply.error_code, reply.malformed, reply.page) == ("UNEXPECTED_ANSWER", True, None)
+        assert reply.message.startswith("a lead in the search answer holds the API key")
+
+
 async def test_a_407_through_a_proxy_stops_and_names_the_proxy_not_its_password(
     api: aioresponses,
 ) -> None:
@@ -313,7 +326,7 @@ async def test_the_proxy_password_is_redacted_like_the_key(api: aioresponses) ->
     api.patch(PATCH_X, status=502, body=page, content_type="text/html")
     async with client(proxy="http://ann:pw_s3cret_proxy@127.0.0.1:3128") as c:
         reply = await c.send(UPDATE)
-    assert reply.message == "proxy error: login ann:[redacted] refused upstream"
+    assert reply.message == "proxy error: login [redacted] refused upstream"
 
 
 async def test_a_407_without_a_proxy_is_an_answer_like_any_4xx(api: aioresponses) -> None:

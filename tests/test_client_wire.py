@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gzip
 import ssl
 from pathlib import Path
 
@@ -16,7 +17,9 @@ import trustme
 from aiohttp import web
 
 from bulk_updater import LeadUpdate, SendKitClient, TransportError
+from bulk_updater.errors import ConfigError
 from bulk_updater.sandbox import FaultPlan, Sandbox
+from tests.cli.conftest import KEY, clean_env, cli, job_input
 from tests.conftest import make_leads
 from tests.http_server import OK, Answers, RawServer
 
@@ -145,7 +148,21 @@ async def test_no_cookie_is_kept_and_no_compression_asked_for() -> None:
         await c.send(UPDATE)
     first, second = server.requests
     assert "Cookie" not in second.headers
-    assert "Accept-Encoding" not in first.headers
+    assert first.headers.getall("Accept-Encoding") == ["identity"]  # no coding but none
+
+
+@pytest.mark.parametrize("status", [b"200 OK", b"500 Oops"])
+async def test_no_compression_is_asked_for_and_a_compressed_body_is_said_so(status: bytes) -> None:
+    body = gzip.compress(b'{"success":true,"data":{}}')
+    answer = b"HTTP/1.1 %s\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (
+        status, len(body), body
+    )  # fmt: skip
+    async with RawServer(answer) as server, client(server.url) as c:
+        reply = await c.send(UPDATE)
+    (request,) = server.requests
+    assert b"\r\naccept-encoding: identity\r\n" in request.lower()
+    assert "(a body compressed as gzip, not asked for)" in reply.message
+    assert "\ufffd" not in reply.message
 
 
 # --- TLS
@@ -179,6 +196,40 @@ async def test_tls_is_verified_against_the_system_and_ssl_cert_file(
     assert "CERTIFICATE_VERIFY_FAILED" in info.value.message
     assert (got.status, got.malformed) == (200, False)
     assert len(server.requests) == 1  # the untrusted one sent nothing
+
+
+@pytest.mark.parametrize(
+    ("variable", "what", "said"),
+    [("SSL_CERT_FILE", "missing", "cannot be read (No such file or directory)"),
+     ("SSL_CERT_FILE", "garbage", "holds no certificate"),
+     ("SSL_CERT_FILE", "folder", "cannot be read (Is a directory)"),
+     ("SSL_CERT_DIR", "missing", "is no folder")],
+)  # fmt: skip
+async def test_a_certificate_variable_that_names_nothing_readable_stops_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, what: str, said: str
+) -> None:
+    """OpenSSL would pass over it, and every row fail its certificate check."""
+    path = {"missing": tmp_path / "nothing.pem", "folder": tmp_path}.get(what, tmp_path / "g.pem")
+    (tmp_path / "g.pem").write_text("garbage\n", encoding="utf-8")
+    monkeypatch.setenv(variable, str(path))
+    with pytest.raises(ConfigError) as info:
+        async with client("https://localhost:1"):
+            pass
+    wanted = "a file of PEM certificates" if variable == "SSL_CERT_FILE" else "folders of them"
+    assert str(info.value) == f"{variable}: {path} {said}; name {wanted}, or unset {variable}"
+    async with client("http://127.0.0.1:1"):  # plain http reads no certificate
+        pass
+
+
+def test_a_bad_ssl_cert_file_is_exit_2_in_one_line(tmp_path: Path) -> None:
+    source, _ = job_input(tmp_path, make_leads(1))
+    environment = clean_env(SENDKIT_API_KEY=KEY, SSL_CERT_FILE=str(tmp_path / "ca.pem"))
+    code, out, err = cli(source, env=environment, cwd=tmp_path)
+    assert code == 2, out + err
+    (line,) = err.strip().splitlines()
+    assert line.endswith(f"error: SSL_CERT_FILE: {tmp_path / 'ca.pem'} cannot be read (No such "
+                         "file or directory); name a file of PEM certificates, or unset "
+                         "SSL_CERT_FILE")  # fmt: skip
 
 
 def server_port(url: str) -> int:

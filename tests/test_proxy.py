@@ -1,8 +1,8 @@
-"""Proxies: which one a job uses and where it came from (`bulk_updater/proxy.py`), and jobs through
-a real one, a tinyproxy of the test's own (`tests/proxy_server.py`): an `http://` API through
-`HTTP_PROXY`, an `https://` one through `CONNECT` (trustme's authority), `NO_PROXY` around it, a
-proxy that is down or does not resolve, and one that answers 407. The command's side: exit 3 with
-one line naming the proxy, `-v` saying which is used, and its password nowhere."""
+"""Proxies: jobs through a real one, a tinyproxy of the test's own (`tests/proxy_server.py`): an
+`http://` API through `HTTP_PROXY`, an `https://` one through `CONNECT` (trustme's authority),
+`NO_PROXY` around it, a proxy that is down or does not resolve, and one that answers 407. The
+command's side: exit 3 with one line naming the proxy, `-v` saying which is used, and its
+password nowhere. Which proxy a job uses is in test_proxy_choice.py."""
 
 from __future__ import annotations
 
@@ -12,24 +12,20 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-import trustme
 
 from bulk_updater import LeadUpdate, SendKitClient, TransportError
 from bulk_updater.answers import Redactor
-from bulk_updater.errors import ConfigError
 from bulk_updater.failures import transport_error
 from bulk_updater.proxy import proxy_for
 from bulk_updater.sandbox import SandboxThread
-from bulk_updater.settings import Settings
 from tests.cli.conftest import KEY, clean_env, cli, job_input, leaks, read_run_report
 from tests.conftest import make_leads
 from tests.http_server import Answers
-from tests.proxy_server import TinyProxy, free_port
+from tests.proxy_server import TinyProxy, free_port, no_proxy_variables, trusted_tls
 
 SUCCESS = {"success": True, "data": {}}
 UPDATE = LeadUpdate(id="a", city="Oslo")
 PASSWORD = "pr0xy_s3cret_pw"
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 
 
 def client(base_url: str, proxy: str | None = None) -> SendKitClient:
@@ -40,60 +36,7 @@ def client(base_url: str, proxy: str | None = None) -> SendKitClient:
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """No proxy variable at all (the suite names loopback in `NO_PROXY`); the test sets its own."""
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    return monkeypatch
-
-
-# --- which proxy, from where
-
-
-def test_the_variable_of_the_scheme_applies_lowercase_first() -> None:
-    environ = {"HTTPS_PROXY": "http://upper:3128", "https_proxy": "http://lower:3128",
-               "HTTP_PROXY": "http://plain:3128"}  # fmt: skip
-    secure = proxy_for("https://api.sendkit.ai", None, environ)
-    plain = proxy_for("http://127.0.0.1:8080", None, environ)
-    assert secure is not None
-    assert (secure.shown, secure.source) == ("http://lower:3128", "https_proxy")
-    assert plain is not None
-    assert (plain.shown, plain.source) == ("http://plain:3128", "HTTP_PROXY")
-
-
-def test_no_proxy_names_the_hosts_reached_directly_loopback_included() -> None:
-    environ = {"HTTP_PROXY": "http://proxy:3128", "HTTPS_PROXY": "http://proxy:3128"}
-    assert proxy_for("http://127.0.0.1:8080", None, environ) is not None  # no exception for it
-    bypass = {**environ, "NO_PROXY": "localhost, .sendkit.ai,127.0.0.1"}
-    assert proxy_for("http://127.0.0.1:8080", None, bypass) is None
-    assert proxy_for("https://api.sendkit.ai", None, bypass) is None
-    assert proxy_for("https://api.other.ai", None, bypass) is not None
-    assert proxy_for("https://api.other.ai", None, {**environ, "no_proxy": "*"}) is None
-
-
-def test_the_setting_overrides_the_environment_and_no_proxy() -> None:
-    environ = {"HTTPS_PROXY": "http://env:3128", "NO_PROXY": "api.sendkit.ai"}
-    chosen = proxy_for("https://api.sendkit.ai", "http://ann:pw@mine:8080", environ)
-    assert chosen is not None
-    assert (chosen.shown, chosen.source, chosen.with_login) == ("http://mine:8080", "--proxy", True)
-    assert str(chosen) == "the proxy http://mine:8080 (from --proxy)"
-    assert chosen.url.password == "pw"  # kept for aiohttp, never shown
-    bare = proxy_for("https://api.sendkit.ai", None, {"HTTPS_PROXY": "proxy.corp:3128"})
-    assert bare is not None
-    assert bare.shown == "http://proxy.corp:3128"  # host:port, as curl reads it
-
-
-def test_a_proxy_that_cannot_be_used_is_refused_without_repeating_it() -> None:
-    with pytest.raises(ConfigError) as setting:
-        Settings.build(proxy=f"https://ann:{PASSWORD}@proxy:3128", names={"proxy": "--proxy"})
-    assert str(setting.value).startswith("--proxy: a https:// proxy is not supported")
-    with pytest.raises(ConfigError) as path:
-        Settings.build(proxy=f"http://ann:{PASSWORD}@proxy:3128/path")
-    with pytest.raises(ValueError, match=r"^HTTPS_PROXY: a socks5:// proxy is not supported"):
-        proxy_for("https://x.ai", None, {"HTTPS_PROXY": f"socks5://ann:{PASSWORD}@p:1080"})
-    assert PASSWORD not in str(setting.value) + str(path.value)
-    assert "BULK_UPDATER_PROXY" in repr(Settings.model_fields["proxy"].json_schema_extra)
-    assert PASSWORD not in repr(Settings.build(proxy=f"http://ann:{PASSWORD}@p:1"))
+    return no_proxy_variables(monkeypatch)
 
 
 # --- through tinyproxy
@@ -114,13 +57,7 @@ async def test_an_http_api_through_http_proxy(env: pytest.MonkeyPatch, tmp_path:
 
 @pytest.fixture
 def authority(env: pytest.MonkeyPatch, tmp_path: Path) -> ssl.SSLContext:
-    """A TLS server's context, its authority trusted through `SSL_CERT_FILE`."""
-    ca = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(context)
-    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    env.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
-    return context
+    return trusted_tls(env, tmp_path)
 
 
 async def test_an_https_api_through_a_connect_tunnel(
@@ -170,7 +107,9 @@ async def test_a_proxy_down_or_unknown_is_final_and_named_with_its_variable(
     assert "--base-url" not in message
 
 
-@pytest.mark.parametrize(("scheme", "login"), [("http", None), ("https", None), ("https", "wrong")])
+@pytest.mark.parametrize(
+    ("scheme", "login"), [("http", None), ("http", "wrong"), ("https", None), ("https", "wrong")]
+)
 async def test_a_proxy_answering_407_is_final(
     env: pytest.MonkeyPatch, authority: ssl.SSLContext, tmp_path: Path, scheme: str,
     login: str | None,
@@ -297,6 +236,27 @@ def test_an_unknown_host_stops_the_job_in_seconds_naming_it(tmp_path: Path) -> N
     assert code == 3, out + err
     assert "stopped: the host api.sendkit-typo.invalid is not known" in out
     assert "check --base-url" in out
+    first = read_run_report(tmp_path / "updates.csv.report.csv")[0]
+    assert first["message"].startswith("the host api.sendkit-typo.invalid is not known")
+    assert first["message"].count("check --base-url") == 1  # the stop is said once
+
+
+def test_an_http_api_through_a_proxy_elsewhere_is_exit_2(tmp_path: Path) -> None:
+    source, _ = job_input(tmp_path, make_leads(1))
+    remote = f"http://ann:{PASSWORD}@proxy.corp.invalid:3128"
+    environment = clean_env(SENDKIT_API_KEY=KEY, HTTP_PROXY=remote, NO_PROXY="", no_proxy="")
+    code, out, err = cli(
+        source, "--base-url", "http://127.0.0.1:8080", env=environment, cwd=tmp_path
+    )
+    assert code == 2, out + err
+    (line,) = err.strip().splitlines()
+    assert line.startswith(
+        "bulk-updater: error: an http:// base URL is not sent through the proxy "
+        "http://proxy.corp.invalid:3128 "
+        "(from HTTP_PROXY)"
+    )
+    assert "add 127.0.0.1 to NO_PROXY" in line
+    assert not leaks(PASSWORD, out, err, tmp_path)
 
 
 def test_a_proxy_variable_that_is_no_proxy_url_is_exit_2_without_its_value(tmp_path: Path) -> None:
