@@ -147,17 +147,36 @@ class ColumnMap:
         )
 
 
+_TYPE_LIST: Final = ", ".join(f":{kind}" for kind in VALUE_TYPES[:-1]) + f" or :{VALUE_TYPES[-1]}"
+
+
 def _typed(header: str, target: str) -> tuple[str, ValueType | None]:
-    """`customFields.n:number` → (`customFields.n`, `number`); a target with no type as is."""
+    """`customFields.n:number` → (`customFields.n`, `number`); a target with no `:` as is.
+
+    What follows the last `:` of a custom field is its type, or the target is refused: a type
+    misspelt (`:int`, `:Boolean`) must never become part of the field's name. A custom field
+    whose name holds `:` is written with its type (`customFields.utm:source:text`).
+    """
     field, colon, kind = target.rpartition(":")
-    if not colon or kind.strip() not in VALUE_TYPES:
+    if not colon:
         return target, None
-    column = field_column(field)
-    if column is None or column.kind is not Kind.CUSTOM:
+    column = field_column(field) or field_column(target)
+    if column is None:
+        return target, None  # no field at all: refused as such
+    if column.kind is not Kind.CUSTOM:
         raise ConfigError(
             f"--map {header}={target}: a type (:{kind.strip()}) is for customFields.<name> only"
         )
-    return field, VALUE_TYPES[VALUE_TYPES.index(kind.strip())]
+    kind = kind.strip()
+    if kind not in VALUE_TYPES:
+        named = f"`:{kind}` is not a type" if kind else "`:` is followed by no type"
+        if kind.lower() in VALUE_TYPES:
+            named += f" (types are written in lower case: `:{kind.lower()}`)"
+        raise ConfigError(
+            f"--map {header}={target}: {named}; use {_TYPE_LIST} (a custom field whose name "
+            f"holds `:` takes its type after it: {CUSTOM_PREFIX}a:b:text)"
+        )
+    return field, VALUE_TYPES[VALUE_TYPES.index(kind)]
 
 
 def column_for(name: str, mapping: ColumnMap | None = None) -> Column | None:

@@ -81,3 +81,30 @@ def test_a_type_changes_the_map_resume_compares() -> None:
     typed = ColumnMap.parse(["Employees=customFields.employees:number"]).describe()
     assert plain != typed
     assert typed.endswith(":number")
+
+
+@pytest.mark.parametrize(
+    ("target", "said"),
+    [
+        ("customFields.employees:int", "`:int` is not a type"),
+        ("customFields.active:Boolean", "`:Boolean` is not a type (types are written in lower"),
+        ("customFields.x:", "`:` is followed by no type"),
+        ("customFields.x: ", "`:` is followed by no type"),
+    ],
+)
+def test_a_misspelt_type_is_refused_never_part_of_the_name(target: str, said: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        ColumnMap.parse([f"Employees={target}"])
+    assert said in str(info.value)
+    assert "use :number, :integer, :boolean, :date or :text" in str(info.value)
+
+
+def test_a_misspelt_type_in_a_job_file_map_is_refused_too(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="`:int` is not a type"):
+        ColumnMap({"Employees": "customFields.employees:int"})
+
+
+def test_a_custom_field_named_with_a_colon_takes_its_type_after_it(tmp_path: Path) -> None:
+    path = write(tmp_path / "n.csv", f"id,Source\n{LEAD},ads\n")
+    (row,) = list(Source(path, columns=ColumnMap({"Source": "customFields.utm:source:text"})))
+    assert only_update(row.item).customFields == {"utm:source": "ads"}
