@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final, NoReturn
 
 from ..errors import InputError
+from ..models import ValueType
 from ..words import counted
 from .items import ByEmail, Invalid, Item, Raw, Row
 from .schema import (
@@ -30,6 +31,7 @@ from .values import (
     parse_custom_json,
     parse_tags,
     problem_of,
+    typed_value,
     validate,
 )
 
@@ -252,6 +254,7 @@ class KeyPlan:
         self.kept = kept
         self.dropped: dict[str, None] = {}  # unknown keys left out, in the order first seen
         self._known: dict[object, Column | None] = {}
+        self._types: dict[str, ValueType] = {}  # keys the map gives a type (as many as it has)
 
     def column(self, key: object) -> Column | None:
         known = self._known
@@ -261,6 +264,9 @@ class KeyPlan:
                 column = DROP if key in REJECTS_COLUMNS else column_for(key, self.mapping)
                 if column is None and key in self.kept:
                     column = DROP
+                value_type = self.mapping.type_of(key) if self.mapping is not None else None
+                if value_type is not None:
+                    self._types[key] = value_type
             if len(known) < 10_000:  # hostile input must not grow this without bound
                 known[key] = column
             return column
@@ -307,6 +313,11 @@ class KeyPlan:
                 if column.field in custom or column in nulls:
                     problem = problem or _twice(record, column, self)
                 elif value is not None:
+                    value_type = self._types.get(key) if self._types else None
+                    if value_type is not None:
+                        value, wrong = typed_value(value, value_type)
+                        if wrong is not None:
+                            problem = problem or f"column {key}: {wrong}"
                     custom[column.field] = value
                 else:
                     nulls.add(column)

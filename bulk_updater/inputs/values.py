@@ -212,6 +212,22 @@ def custom_value(cell: str, kind: ValueType | None) -> Converted:
     return number, None
 
 
+_NAMED: Final = {"number": "a number", "integer": "a whole number", "boolean": "true or false",
+                 "date": "a date", "text": "text"}  # fmt: skip
+
+
+def typed_value(value: object, kind: ValueType) -> Converted:
+    """A JSON or Python value as the type the map gives it: text read as a cell's, a number or
+    boolean (or a date, from Python) checked against the type."""
+    if isinstance(value, str):
+        return custom_value(value, kind)
+    if isinstance(value, bool | int | float):
+        return custom_value(Typed(json.dumps(value), value), kind)
+    if kind == "date" and isinstance(value, _dt.date):
+        return value.isoformat(), None
+    return None, f"{label(value)} is not {_NAMED[kind]}"
+
+
 def _date(text: str) -> Converted:
     try:
         if "T" in text or " " in text:
