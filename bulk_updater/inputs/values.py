@@ -107,8 +107,11 @@ def by_email(data: dict[str, Any], email: str) -> Item:
 
 #: Characters people separate tags with; one of them in a cell split by another is a list.
 LIKELY_SEPARATORS: Final = (",", ";", "|")
-_QUOTED_LIST: Final = re.compile(r'\s*"[^"]*"\s*(?:,\s*"[^"]*"\s*)*')  # "Customer","VIP"
+#: Tags quoted, separated by one of those or by spaces or line breaks: "Customer","VIP".
+_QUOTED_LIST: Final = re.compile(r'\s*"[^"\r\n]*"(?:(?:\s*[,;|]\s*|\s+)"[^"\r\n]*")*\s*')
 _QUOTED: Final = re.compile(r'"([^"]*)"')
+#: A line break in a cell (Alt+Enter in Excel) always ends a tag: no tag holds one.
+_LINE_BREAK: Final = re.compile(r"\r\n?|\n")
 
 
 def other_separator(cell: str, separator: str) -> str | None:
@@ -129,8 +132,8 @@ def separator_problem(cell: str, other: str, separator: str) -> str:
 
 
 def parse_tags(cell: str, separator: str = ";") -> list[str] | str:
-    """The tag list of a cell (a JSON array, a quoted list, or tags split by `separator`), or a
-    problem message."""
+    """The tag list of a cell (a JSON array, a quoted list, or tags split by `separator` and by
+    line breaks), or a problem message."""
     if '"' in cell and _QUOTED_LIST.fullmatch(cell):
         tags = [t.strip() for t in _QUOTED.findall(cell) if t.strip()]
         return tags if tags else f"column tags: no tag in {cell!r}"
@@ -147,7 +150,8 @@ def parse_tags(cell: str, separator: str = ";") -> list[str] | str:
     other = other_separator(cell, separator)
     if other is not None:
         return separator_problem(cell, other, separator)
-    tags = [t.strip() for t in cell.split(separator) if t.strip()]
+    parts = (t for line in _LINE_BREAK.split(cell) for t in line.split(separator))
+    tags = [t.strip() for t in parts if t.strip()]
     return tags if tags else f"column tags: no tag in {cell!r}"
 
 
