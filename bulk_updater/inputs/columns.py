@@ -196,8 +196,8 @@ class TablePlan:
         typed = zip(self.names, self.columns, cells, self.types, strict=False)
         for heading, column, cell, value_type in typed:
             kind = column.kind
-            if not cell or kind in (Kind.ID, Kind.EMAIL, Kind.DROP):
-                continue
+            if not cell or kind in (Kind.ID, Kind.EMAIL, Kind.DROP) or cell.isspace():
+                continue  # a cell of spaces is empty, as it is for a row's emptiness
             if _surrogates(cell):
                 return Invalid(rid, f"column {heading}: not valid UTF-8 text", email)
             if kind is Kind.TEXT:
