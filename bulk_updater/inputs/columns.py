@@ -131,8 +131,9 @@ class TablePlan:
             if title is not None:
                 _refuse(name, [title], lambda: seen)
         if unknown and not ignore_unknown:
-            has_id = self.id_index is not None
-            notes = [hint(self.names[at], seen.column(self.skip + at), has_id=has_id)
+            known = {"has_id": self.id_index is not None,
+                     "has_email": self.email_index is not None}  # fmt: skip
+            notes = [hint(self.names[at], seen.column(self.skip + at), **known)
                      for at in unknown]  # fmt: skip
             problems.insert(0, unknown_message((self.names[at] for at in unknown), notes))
         if self.id_index is None and self.email_index is None:

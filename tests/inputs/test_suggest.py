@@ -35,6 +35,47 @@ def test_names_merely_alike_suggest_nothing(name: str) -> None:
     assert hint(name, ["x"]) == ""
 
 
+#: Names that, followed to the field they resemble, would send data to a wrong field or lead.
+ELSEWHERE = ["Mobile", "Company Size", "Stage", "Statement", "Real Estate", "Ethnicity",
+             "Velocity", "Capacity", "Publicity", "Phone Extension", "Assistant Phone",
+             "Phone Country Code", "Manager Email", "Referrer Email", "Owner ID", "Paid",
+             "Company / Account", "Email Opt Out"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ELSEWHERE)
+def test_names_of_another_field_or_someone_elses_suggest_nothing(name: str) -> None:
+    assert nearest(name) is None
+    assert hint(name, ["ann@x.io"]) == ""
+    assert hint(name, [LEAD]) == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [("Job Titel", "jobTitle"), ("compnyName", "companyName"), ("tag", "tags"),
+     ("Frist Name", "firstName"), ("Citty", "city"), ("First", "firstName"),
+     ("Title", "jobTitle"), ("LinkedIn", "linkedinUrl"), ("Phone Number", "phone"),
+     ("Mobile Phone", "phone"), ("Country/Region", "country"), ("State/Province", "state"),
+     ("Email Address", "email"), ("Lead Email", "email"), ("E-mail address", "email"),
+     ("Lead ID", "id"), ("LeadId", "id"), ("leadid", "id"), ("Person - SendKit ID", "id"),
+     ("LEID", "id")],
+)  # fmt: skip
+def test_a_slip_or_the_field_among_neutral_words_is_suggested(name: str, field: str) -> None:
+    assert nearest(name) == field
+
+
+def test_email_is_never_suggested_beside_the_rows_email() -> None:
+    assert hint("Work Email", ["ann@x.io"]) == " (did you mean `email`?)"
+    assert hint("Work Email", ["ann@x.io"], has_email=True) == ""
+
+
+def test_a_file_with_names_of_other_fields_gets_no_suggestion(tmp_path: Path) -> None:
+    header = "Lead ID,Email,Mobile,Company Size,Stage,Phone Extension,Ethnicity,Manager Email"
+    row = f"{LEAD},a@example.com,+1 415 555 0100,50,Qualified,204,x,boss@example.com"
+    message = refused(write(tmp_path / "in.csv", f"{header}\n{row}\n"))
+    assert "`Lead ID` (did you mean `id`?)" in message
+    assert message.count("did you mean") == 1
+
+
 def test_id_is_suggested_only_for_values_shaped_as_sendkit_ids() -> None:
     assert hint("Lead ID", [LEAD, "665d4e5f6a7b8c9d0e1f2a3c"]) == " (did you mean `id`?)"
     assert hint("Lead ID", [LEAD], has_id=True) == ""  # a second id column would be refused
