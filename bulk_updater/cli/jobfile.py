@@ -85,7 +85,10 @@ def read_job(ctx: click.Context, params: dict[str, Any]) -> set[str]:
     if path is None:
         return given - _JOB_FILE
     options = _options(ctx)
-    for key, value in _load(path).items():
+    table = _load(path)
+    if table.get("quiet") is True and table.get("verbose") is True:
+        raise ConfigError(f"--job {path}: `quiet` and `verbose` cannot both be true; choose one")
+    for key, value in table.items():
         param = options.get(key)
         if param is None or param.name is None:
             close = difflib.get_close_matches(key, list(options), n=1)

@@ -107,6 +107,7 @@ def test_unknown_keys_and_bad_values_are_refused_naming_them(tmp_path: Path) -> 
         "rate = [1, 2]\n": "`rate` must be text or a number",
         "map = 3\n": "`map` must be a table",
         "rate = \n": "not a valid TOML file",
+        "quiet = true\nverbose = true\n": "`quiet` and `verbose` cannot both be true; choose one",
     }
     with SandboxThread(LEADS, api_key=KEY) as sb:
         for text, message in cases.items():
