@@ -90,6 +90,12 @@ def email_problem(email: str, *, address: bool = True) -> str | None:
 _LABEL_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # as in any value
 
 
+def spaces_only(cell: str) -> bool:
+    """Whether a cell holds spaces only, so is empty: not a control character that Python counts
+    as a space (`\x1f`), which makes its row invalid."""
+    return cell.isspace() and _LABEL_CONTROL.search(cell) is None
+
+
 def _surrogates(text: str) -> bool:
     """Whether bad UTF-8 survived decoding (as lone surrogates) in `text`."""
     return max(text, default="\0") >= "\ud800" and any("\ud800" <= c <= "\udfff" for c in text)
