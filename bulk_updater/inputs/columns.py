@@ -80,8 +80,10 @@ class TablePlan:
         sample: Callable[[], Sample] | None = None,
         tags_separator: str = ";",
         kept: Collection[str] = (),
+        line: int = 1,
     ) -> None:
         self.tags_separator = tags_separator
+        self.line = line  # the header's, as a message names it
         names = [h.strip() for h in header]
         while names and not names[-1]:
             names.pop()
@@ -128,7 +130,7 @@ class TablePlan:
         """Refuse the header, saying everything wrong with it at once."""
         seen = sample() if sample is not None else Sample()
         if len(unknown) == len(self.names):  # nothing known: a title above the header, likely
-            title = title_message(self.names, seen, mapping)
+            title = title_message(self.names, seen, mapping, self.line)
             if title is not None:
                 _refuse(name, [title], lambda: seen)
         if unknown and not ignore_unknown:

@@ -151,14 +151,14 @@ class Source:
                 )
             if any(type(cell) is Oversized for cell in cells):
                 raise InputError(f"{self.name}: the header row is larger than 1 MiB")
-            self._plan(cells, ignore_unknown)
+            self._plan(cells, ignore_unknown, line)
             self._header_line = line
             return
         where = f"has no row {given}" if given is not None else "is empty"
         raise InputError(f"{self.name}: the sheet `{self.sheet}` {where}; the first row must "
                          "name the columns")  # fmt: skip
 
-    def _plan(self, header: list[str], ignore_unknown: bool) -> None:
+    def _plan(self, header: list[str], ignore_unknown: bool, line: int) -> None:
         if self._wanted:
             self._keep = Keep.of_table(self._wanted, header, self.name)
         self._table = TablePlan(
@@ -169,6 +169,7 @@ class Source:
             tags_separator=self.tags_separator,
             sample=self._sample,
             kept=self.keep,
+            line=line,
         )
         self._kept = TableRows(self._table.columns, self._table.skip, self.tags_separator)
         self.header = tuple(header)
@@ -204,7 +205,7 @@ class Source:
                 f"{self.name}: line 1 is not UTF-8 text; the file was saved in another "
                 "encoding: if it comes from Excel on Windows, pass --encoding cp1252"
             )
-        self._plan(header, ignore_unknown)
+        self._plan(header, ignore_unknown, self._csv.header_line)
 
     def _sample(self) -> Sample:
         """The rows below the header and the file's text problem, to word what is wrong with

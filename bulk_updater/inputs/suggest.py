@@ -225,23 +225,46 @@ def read_sample(records: Iterable[tuple[int, object]], text_problem: str | None 
     return Sample(rows, text_problem)
 
 
-def title_message(names: list[str], sample: Sample, mapping: ColumnMap | None) -> str | None:
-    """The message for a header that names no column and is likely a title above the real
-    header (the first row below with several cells, one a column the tool knows), or None."""
+def title_message(
+    names: list[str], sample: Sample, mapping: ColumnMap | None, line: int = 1
+) -> str | None:
+    """The message for a header (on `line`) that names no column and is likely a title above
+    the real header (the first row below with several cells, one a column the tool knows), or
+    None.
+
+    The delimiter was found from the title, which holds none: a row below read as one cell is
+    split by each other delimiter too, so that a title above a `;` or TAB header is named.
+    """
     first = ", ".join(f"`{n}`" for n in names if n)
-    for line, cells in sample.rows:
-        filled = [cell.strip() for cell in cells if cell.strip()]
-        if len(filled) > 1 and any(column_for(cell, mapping) for cell in filled):
+    where = "the first line" if line == 1 else f"line {line}"
+    for row_line, cells in sample.rows:
+        filled = _header_cells(cells, mapping)
+        if filled:
             shown = ", ".join(f"`{cell}`" for cell in filled[:3]) + (", …" if filled[3:] else "")
             return (
-                f"the first line, {first}, is a title, not the header: the header looks to be "
-                f"line {line} ({shown}); pass --header-row {line}, or remove the lines above it"
+                f"{where}, {first}, is a title, not the header: the header looks to be line "
+                f"{row_line} ({shown}); pass --header-row {row_line}, or remove the lines above it"
             )
     if len(names) != 1:
         return None
     return (
-        f"the first line, {first}{hint(names[0])}, names no column the tool knows; the first "
+        f"{where}, {first}{hint(names[0])}, names no column the tool knows; the first "
         "line must be the header (id or email, and the fields): if titles are above it, pass "
         f"--header-row N (N: the header's line), or say what the column is with --map "
         f'"{names[0]}=FIELD"'
     )
+
+
+def _header_cells(cells: list[str], mapping: ColumnMap | None) -> list[str]:
+    """The filled cells of a row that looks like a header (several, one a known column), as
+    read or split by another delimiter; [] if it does not look like one."""
+    filled = [cell.strip() for cell in cells if cell.strip()]
+    readings = [filled] + [[part.strip() for part in ",".join(filled).split(other) if part.strip()]
+                           for other in _OTHER_DELIMITERS]  # fmt: skip
+    for reading in readings:
+        if len(reading) > 1 and any(column_for(cell, mapping) for cell in reading):
+            return reading
+    return []
+
+
+_OTHER_DELIMITERS: Final = (";", "\t", "|")  # than `,`, which a file with no other defaults to

@@ -148,6 +148,36 @@ def test_a_salesforce_report_with_its_title_rows_says_header_row(tmp_path: Path)
     assert "did you mean" not in message
 
 
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_a_title_above_a_header_of_another_delimiter_is_named(
+    tmp_path: Path, delimiter: str
+) -> None:
+    """The delimiter is found from the title, which holds none: the header is found anyway."""
+    lines = ["Leads export", "", delimiter.join(["id", "firstName"]), f"{LEAD}{delimiter}Ann"]
+    message = refused(write(tmp_path / "in.csv", "\r\n".join(lines) + "\r\n"))
+    assert message.endswith(
+        "the first line, `Leads export`, is a title, not the header: the header looks to be "
+        "line 3 (`id`, `firstName`); pass --header-row 3, or remove the lines above it"
+    )
+
+
+def test_a_title_under_excels_sep_line_is_named_by_its_line(tmp_path: Path) -> None:
+    text = f"sep=;\r\nLeads export 2026-12-01\r\n\r\nid;firstName\r\n{LEAD};Ann\r\n"
+    message = refused(write(tmp_path / "in.csv", text))
+    assert "in.csv: line 2, `Leads export 2026-12-01`, is a title, not the header: the " in message
+    assert "pass --header-row 4" in message
+
+
+def test_a_title_in_utf16_tab_text_is_named(tmp_path: Path) -> None:
+    """Excel's "Unicode text": UTF-16 with a BOM, TAB-separated."""
+    path = tmp_path / "in.txt"
+    path.write_bytes(f"Leads export\r\n\r\nid\tfirstName\r\n{LEAD}\tAnn\r\n".encode("utf-16"))
+    assert "the header looks to be line 3 (`id`, `firstName`)" in refused(str(path))
+    with Source(path, header_row=3) as source:
+        (row,) = list(source)
+    assert only_update(row.item).firstName == "Ann"
+
+
 def test_a_salesforce_report_never_suggests_its_ids_as_lead_ids(tmp_path: Path) -> None:
     lines = [SALESFORCE_HEADER, *SALESFORCE_ROWS, *SALESFORCE_FOOTER]
     message = refused(write(tmp_path / "report.csv", "\r\n".join(lines) + "\r\n"))
