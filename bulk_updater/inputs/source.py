@@ -78,7 +78,7 @@ class Source:
         except ValueError as exc:
             raise ConfigError(f"--tags-separator {tags_separator!r}: {exc}") from None
         if header_row is not None and not 1 <= header_row <= 1_000_000:
-            raise ConfigError(f"--header-row {header_row}: give a line number, 1 or more")
+            raise ConfigError(f"--header-row {header_row}: give a line number from 1 to 1000000")
         self.header_row = header_row
         self.path = path
         self.name = "standard input" if path == "-" else path

@@ -51,3 +51,9 @@ def test_a_header_row_that_is_not_one(tmp_path: Path, header_row: int, message: 
 def test_a_header_row_is_a_line_number(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--header-row 0"):
         Source(write(tmp_path / "t.csv", "id,city\n"), header_row=0)
+
+
+@pytest.mark.parametrize("line", [0, 1_000_001, 99_999_999_999])
+def test_a_header_row_out_of_range_says_the_range(tmp_path: Path, line: int) -> None:
+    with pytest.raises(ConfigError, match=f"--header-row {line}: give a line number from 1 to"):
+        Source(write(tmp_path / "t.csv", "id,city\n"), header_row=line)
