@@ -23,7 +23,7 @@ from .schema import (
     Kind,
     column_for,
 )
-from .suggest import Sample, hint, title_message, unknown_message
+from .suggest import LISTED, Sample, hint, title_message, unknown_message
 from .values import (
     by_email,
     custom_value,
@@ -137,7 +137,7 @@ class TablePlan:
             known = {"has_id": self.id_index is not None,
                      "has_email": self.email_index is not None}  # fmt: skip
             notes = [hint(self.names[at], seen.column(self.skip + at), **known)
-                     for at in unknown]  # fmt: skip
+                     for at in unknown[:LISTED]]  # fmt: skip
             problems.insert(0, unknown_message((self.names[at] for at in unknown), notes))
         if self.id_index is None and self.email_index is None:
             problems.append(

@@ -190,9 +190,21 @@ def unknown_message(names: Iterable[str], hints: Sequence[str] | None = None) ->
     """Every unknown column named, each with its `hint` (computed from the name alone if
     `hints` is not given)."""
     names = list(names)
-    hints = hints if hints is not None else [hint(name) for name in names]
-    listed = ", ".join(f"`{name}`{note}" for name, note in zip(names, hints, strict=True))
+    hints = hints if hints is not None else [hint(name) for name in names[:LISTED]]
+    shown = zip(names[:LISTED], hints[:LISTED], strict=True)
+    listed = ", ".join(f"`{_cut(name)}`{note}" for name, note in shown)
+    if len(names) > LISTED:  # a file of thousands of columns: a line, not a page
+        listed += f" and {len(names) - LISTED} more"
     return f"unknown column{'s' if len(names) > 1 else ''} {listed}; {UNKNOWN_HELP}"
+
+
+#: Unknown columns named in a message; the rest are counted.
+LISTED: Final = 20
+
+
+def _cut(name: str) -> str:
+    """A column's name as a message shows it: at most 100 characters."""
+    return name if len(name) <= 100 else name[:99] + "…"
 
 
 #: Rows after a header read to word a problem with it: enough to see the shape ids share.

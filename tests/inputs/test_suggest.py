@@ -259,3 +259,11 @@ def test_a_title_with_no_header_below_it_still_says_header_row(tmp_path: Path) -
     assert "the first line, `Leads export`, names no column the tool knows" in message
     assert "--header-row N (N: the header's line)" in message
     assert '--map "Leads export=FIELD"' in message
+
+
+def test_a_file_of_thousands_of_unknown_columns_gets_a_message_of_one_line(tmp_path: Path) -> None:
+    names = [f"col{n}" for n in range(5000)] + ["x" * 500]
+    message = refused(write(tmp_path / "wide.csv", ",".join(["id", *names]) + f"\n{LEAD}\n"))
+    assert len(message) < 2000
+    assert "`col0`, `col1`," in message
+    assert "`col19` and 4981 more; say what they are with --map" in message
