@@ -140,8 +140,9 @@ class TablePlan:
                      for at in unknown[:LISTED]]  # fmt: skip
             problems.insert(0, unknown_message((self.names[at] for at in unknown), notes))
         if self.id_index is None and self.email_index is None:
+            header = "the first line" if self.line == 1 else f"the header, line {self.line},"
             problems.append(
-                "no `id` column (nor `email`, to match leads by email); the first line must name "
+                f"no `id` column (nor `email`, to match leads by email); {header} must name "
                 'the columns (lead ids under another name: --map "HEADER=id")'
             )
         _refuse(name, problems, lambda: seen)

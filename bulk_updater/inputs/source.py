@@ -202,8 +202,9 @@ class Source:
         header = self._csv.header(self.header_row)
         if self.encoding.is_utf8 and any(_surrogates(cell) for cell in header):
             raise InputError(
-                f"{self.name}: line 1 is not UTF-8 text; the file was saved in another "
-                "encoding: if it comes from Excel on Windows, pass --encoding cp1252"
+                f"{self.name}: line {self._csv.header_line} is not UTF-8 text; the file was "
+                "saved in another encoding: if it comes from Excel on Windows, pass --encoding "
+                "cp1252"
             )
         self._plan(header, ignore_unknown, self._csv.header_line)
 
