@@ -271,6 +271,44 @@ async def test_first_rows_all_not_found_stop_the_job_naming_the_id_column(
     assert summary.counts[Status.ABORTED] + summary.counts[Status.NOT_FOUND] == 2500
 
 
+async def test_no_request_starts_once_the_50th_not_found_is_in(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """At no rate limit, the requests in flight then still end; no other starts."""
+    events: list[str] = []
+
+    def script(update: LeadUpdate, attempt: int) -> Reply:
+        events.append("answer")
+        return Reply(404, "NOT_FOUND", "Lead not found")
+
+    class Recording(FakeSender):
+        async def send(self, update: LeadUpdate) -> Reply:
+            events.append("start")
+            self.latency = 0.01 + int(update.id.removeprefix("lead")) % 7 * 0.003
+            return await super().send(update)
+
+    sender = Recording(script)
+    async with BulkUpdater(sender=sender, rate=0, concurrency=64) as updater:
+        summary = await updater.run(make_rows(600))
+    assert summary.stopped is StopReason.UNKNOWN_IDS
+    fiftieth = [n for n, event in enumerate(events) if event == "answer"][49]
+    assert events.count("start") > 50  # some were in flight
+    assert "start" not in events[fiftieth:]
+
+
+async def test_no_stop_is_told_when_every_row_was_sent_before_it(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """60 rows, all in flight before the 50th answer: the stop stopped nothing."""
+    summary, outcomes, sender = await run_job(not_found_except(set()), 60, concurrency=64)
+    assert len(sender.calls) == 60
+    assert summary.stopped is None
+    assert summary.exit_code == 1
+    assert {o.status for o in outcomes} == {Status.NOT_FOUND}
+    (warning,) = summary.warnings
+    assert warning.startswith("the first 50 rows sent were all not_found")
+
+
 async def test_one_id_found_among_the_first_rows_lets_the_job_go_on(
     virtual_time: VirtualTimeLoop,
 ) -> None:

@@ -58,12 +58,12 @@ def show_dry_run(
                     preview.by_email += 1
             elif preview is not None:
                 preview.add(item)
-            if len(shown) < examples:
+            if valid <= examples:
                 body = json.dumps(item.body(), ensure_ascii=False)
                 shown.append(f"  row {row}: PATCH /v1/leads/{target} {body}")
                 if item.tags is not None:
                     tags = True
-                    shown[-1] += "\n    tags: " + _tag_list(item.tags)
+                    shown.append("    tags: " + _tag_list(item.tags))
     finally:
         emails.close()
         if preview is not None:
@@ -75,12 +75,12 @@ def show_dry_run(
         if searches:
             _echo(f"would search for {counted(searches, 'distinct email')}, one search each")
         if shown:
-            _echo("would send, for example:\n" + "\n".join(shown))
+            _echo("would send, for example:", shown)
         if tags:
             _echo(_TAGS_REPLACE)
         if bad:
             more = f" (and {invalid - len(bad)} more)" if invalid > len(bad) else ""
-            _echo(f"invalid rows{more}:\n" + "\n".join(bad))
+            _echo(f"invalid rows{more}:", bad)
         for note in source.notes():
             _echo(f"note: {note}")
         if preview is not None:
@@ -112,13 +112,13 @@ def _describe(source: Source) -> None:
     _echo(f"reading {source.name}: {', '.join(how)}")
     plan = source.plan()
     if plan:
-        _echo("columns:\n" + "\n".join(f"  {line}" for line in plan))
+        _echo("columns:", [f"  {line}" for line in plan])
 
 
-def _echo(text: str) -> None:
-    """A line of the input's text (an email, a column's name, a value) on the terminal: nothing
-    in it may act there."""
-    click.echo(escape(text, keep="\n"))
+def _echo(text: str, lines: list[str] | None = None) -> None:
+    """A line, and the `lines` under it, of the input's text (an email, a column's name, a
+    value) on the terminal: nothing in them may act there, a line break in a value neither."""
+    click.echo("\n".join(escape(line) for line in [text, *(lines or ())]))
 
 
 def _sync_line(preview: Preview) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
@@ -180,3 +180,21 @@ def dry_run_key(params: dict[str, Any], api_key_file: Path | None) -> str | None
             f"--dry-run --skip-unchanged reads the account's state file, named after the key: "
             f"{exc} (or pass --state PATH)"
         ) from None
+
+
+#: The reading options that mean nothing for an input format, and how a message names it.
+_NOT_FOR: Final = {
+    "jsonl": ("JSON lines", ("delimiter", "header_row", "tags_separator", "sheet")),
+    "csv": ("CSV", ("sheet",)),
+    "xlsx": ("an .xlsx workbook", ("delimiter", "encoding")),
+}
+
+
+def unused_options(given: Mapping[str, Any], format: str) -> str | None:
+    """The warning for reading options given that do not apply to the input's `format`."""
+    what, names = _NOT_FOR.get(format, ("", ()))
+    unused = ["--" + name.replace("_", "-") for name in names if given.get(name) is not None]
+    if not unused:
+        return None
+    verb = "does" if len(unused) == 1 else "do"
+    return f"{', '.join(unused)} {verb} not apply to {what}; ignored"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,14 @@ from ..state import state_path
 from .dryrun import show_dry_run
 from .job import exit_before_start, job, log_requests, log_warnings, run_async
 from .jobfile import job_options, read_job, save_job
-from .options import build_settings, dry_run_key, input_options, read_key, settings_options
+from .options import (
+    build_settings,
+    dry_run_key,
+    input_options,
+    read_key,
+    settings_options,
+    unused_options,
+)
 from .outputs import check_outputs
 from .summary import (
     EXIT_ABORTED,
@@ -124,6 +132,8 @@ def run(**params: Any) -> None:
         log_warnings()
     try:
         source = open_source(inputs, options.input_path)
+        if (unused := unused_options(inputs, source.format)) is not None:
+            logging.getLogger("bulk_updater").warning("%s", unused)
         if options.dry_run:  # refused as the real run would be; a key only if it must
             settings = build_settings(params, dry_run_key(params, options.api_key_file))
             check_outputs(source, options.report_for(source), *_extra_outputs(options))

@@ -106,6 +106,12 @@ def next_step(summary: Summary, *, rereadable: bool, rejects: Path | None) -> st
     if not rereadable:
         return None
     resume = "rerun the same command with --resume: it sends only the rows not finished"
+    if summary.stopped is StopReason.UNKNOWN_IDS:  # --resume would refuse a changed map
+        nothing = "" if summary.counts[Status.UPDATED] else " (nothing was updated)"
+        return (
+            "map the column of SendKit lead ids to id (or match by email), then run the command "
+            f"again without --resume, from the start{nothing}"
+        )
     if summary.stopped not in (None, StopReason.INTERRUPTED):
         return f"fix what stopped the run (above), then {resume}"
     if (

@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator, Container, Iterator, Mapping
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
-from typing import Unpack
+from typing import Final, Unpack
 
 from ..client import Sender, SendKitClient
 from ..errors import ConfigError
@@ -347,8 +347,13 @@ def _summary(
     counts = tally.counts
     rate = _describe(pipeline.limiter)
     stopped, message = pipeline.stop_reason, pipeline.stop_message
-    if stopped is StopReason.INTERRUPTED and pipeline.read_all and not counts[Status.ABORTED]:
-        stopped = message = None  # the interrupt came after the last row: it changed nothing
+    warnings = _warnings(writer, store, first)
+    if stopped in _TOO_LATE and pipeline.read_all and not counts[Status.ABORTED]:
+        # The interrupt, or the stop on ids not this account's, came once every row was sent:
+        # it stopped nothing. What the ids look like is still worth a word.
+        if stopped is StopReason.UNKNOWN_IDS and message is not None:
+            warnings.append(message)
+        stopped = message = None
     return Summary(
         counts=counts,
         rows=sum(counts.values()),
@@ -362,13 +367,17 @@ def _summary(
         stop_message=message,
         report=str(writer.path) if writer is not None else None,
         earlier={status: n for status, n in tally.earlier.items() if n},
-        warnings=_warnings(writer, store, first),
+        warnings=warnings,
         dropped_columns=dropped,
         state_file=str(store.path) if store is not None else None,
         settled_rate=None if rate is None or rate.settled is None else round(rate.settled, 1),
         settled_why=rate.why if rate is not None else None,
         rate_hint=rate.hint if rate is not None else None,
     )
+
+
+#: Stops that change nothing when they come after the last row was sent.
+_TOO_LATE: Final = (StopReason.INTERRUPTED, StopReason.UNKNOWN_IDS)
 
 
 def _describe(limiter: Limiter) -> RateStatus | None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final, NoReturn
 
 from ..errors import InputError
+from ..models import ValueType
 from ..words import counted
 from .items import ByEmail, Invalid, Item, Raw, Row
 from .schema import (
@@ -22,7 +23,7 @@ from .schema import (
     Kind,
     column_for,
 )
-from .suggest import Sample, hint, title_message, unknown_message
+from .suggest import LISTED, Sample, hint, title_message, unknown_message
 from .values import (
     by_email,
     custom_value,
@@ -30,7 +31,9 @@ from .values import (
     parse_custom_json,
     parse_tags,
     problem_of,
+    spaces_only,
     trim_email,
+    typed_value,
     validate,
 )
 
@@ -78,8 +81,10 @@ class TablePlan:
         sample: Callable[[], Sample] | None = None,
         tags_separator: str = ";",
         kept: Collection[str] = (),
+        line: int = 1,
     ) -> None:
         self.tags_separator = tags_separator
+        self.line = line  # the header's, as a message names it
         names = [h.strip() for h in header]
         while names and not names[-1]:
             names.pop()
@@ -126,17 +131,19 @@ class TablePlan:
         """Refuse the header, saying everything wrong with it at once."""
         seen = sample() if sample is not None else Sample()
         if len(unknown) == len(self.names):  # nothing known: a title above the header, likely
-            title = title_message(self.names, seen, mapping)
+            title = title_message(self.names, seen, mapping, self.line)
             if title is not None:
                 _refuse(name, [title], lambda: seen)
         if unknown and not ignore_unknown:
-            has_id = self.id_index is not None
-            notes = [hint(self.names[at], seen.column(self.skip + at), has_id=has_id)
-                     for at in unknown]  # fmt: skip
+            known = {"has_id": self.id_index is not None,
+                     "has_email": self.email_index is not None}  # fmt: skip
+            notes = [hint(self.names[at], seen.column(self.skip + at), **known)
+                     for at in unknown[:LISTED]]  # fmt: skip
             problems.insert(0, unknown_message((self.names[at] for at in unknown), notes))
         if self.id_index is None and self.email_index is None:
+            header = "the first line" if self.line == 1 else f"the header, line {self.line},"
             problems.append(
-                "no `id` column (nor `email`, to match leads by email); the first line must name "
+                f"no `id` column (nor `email`, to match leads by email); {header} must name "
                 'the columns (lead ids under another name: --map "HEADER=id")'
             )
         _refuse(name, problems, lambda: seen)
@@ -195,8 +202,8 @@ class TablePlan:
         typed = zip(self.names, self.columns, cells, self.types, strict=False)
         for heading, column, cell, value_type in typed:
             kind = column.kind
-            if not cell or kind in (Kind.ID, Kind.EMAIL, Kind.DROP):
-                continue
+            if not cell or kind in (Kind.ID, Kind.EMAIL, Kind.DROP) or spaces_only(cell):
+                continue  # a cell of spaces is empty, as it is for a row's emptiness
             if _surrogates(cell):
                 return Invalid(rid, f"column {heading}: not valid UTF-8 text", email)
             if kind is Kind.TEXT:
@@ -253,6 +260,7 @@ class KeyPlan:
         self.kept = kept
         self.dropped: dict[str, None] = {}  # unknown keys left out, in the order first seen
         self._known: dict[object, Column | None] = {}
+        self._types: dict[str, ValueType] = {}  # keys the map gives a type (as many as it has)
 
     def column(self, key: object) -> Column | None:
         known = self._known
@@ -262,6 +270,9 @@ class KeyPlan:
                 column = DROP if key in REJECTS_COLUMNS else column_for(key, self.mapping)
                 if column is None and key in self.kept:
                     column = DROP
+                value_type = self.mapping.type_of(key) if self.mapping is not None else None
+                if value_type is not None:
+                    self._types[key] = value_type
             if len(known) < 10_000:  # hostile input must not grow this without bound
                 known[key] = column
             return column
@@ -308,6 +319,11 @@ class KeyPlan:
                 if column.field in custom or column in nulls:
                     problem = problem or _twice(record, column, self)
                 elif value is not None:
+                    value_type = self._types.get(key) if self._types else None
+                    if value_type is not None:
+                        value, wrong = typed_value(value, value_type)
+                        if wrong is not None:
+                            problem = problem or f"column {key}: {wrong}"
                     custom[column.field] = value
                 else:
                     nulls.add(column)

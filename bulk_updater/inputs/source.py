@@ -78,7 +78,7 @@ class Source:
         except ValueError as exc:
             raise ConfigError(f"--tags-separator {tags_separator!r}: {exc}") from None
         if header_row is not None and not 1 <= header_row <= 1_000_000:
-            raise ConfigError(f"--header-row {header_row}: give a line number, 1 or more")
+            raise ConfigError(f"--header-row {header_row}: give a line number from 1 to 1000000")
         self.header_row = header_row
         self.path = path
         self.name = "standard input" if path == "-" else path
@@ -151,14 +151,14 @@ class Source:
                 )
             if any(type(cell) is Oversized for cell in cells):
                 raise InputError(f"{self.name}: the header row is larger than 1 MiB")
-            self._plan(cells, ignore_unknown)
+            self._plan(cells, ignore_unknown, line)
             self._header_line = line
             return
         where = f"has no row {given}" if given is not None else "is empty"
         raise InputError(f"{self.name}: the sheet `{self.sheet}` {where}; the first row must "
                          "name the columns")  # fmt: skip
 
-    def _plan(self, header: list[str], ignore_unknown: bool) -> None:
+    def _plan(self, header: list[str], ignore_unknown: bool, line: int) -> None:
         if self._wanted:
             self._keep = Keep.of_table(self._wanted, header, self.name)
         self._table = TablePlan(
@@ -169,6 +169,7 @@ class Source:
             tags_separator=self.tags_separator,
             sample=self._sample,
             kept=self.keep,
+            line=line,
         )
         self._kept = self._table_rows()
         self.header = tuple(header)
@@ -205,10 +206,11 @@ class Source:
         header = self._csv.header(self.header_row)
         if self.encoding.is_utf8 and any(_surrogates(cell) for cell in header):
             raise InputError(
-                f"{self.name}: line 1 is not UTF-8 text; the file was saved in another "
-                "encoding: if it comes from Excel on Windows, pass --encoding cp1252"
+                f"{self.name}: line {self._csv.header_line} is not UTF-8 text; the file was "
+                "saved in another encoding: if it comes from Excel on Windows, pass --encoding "
+                "cp1252"
             )
-        self._plan(header, ignore_unknown)
+        self._plan(header, ignore_unknown, self._csv.header_line)
 
     def _sample(self) -> Sample:
         """The rows below the header and the file's text problem, to word what is wrong with

@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final
 
 from .columns import Invalid, Item, Row
@@ -129,21 +129,28 @@ class TableRows:
         for line, cells in records:
             if isinstance(cells, list) and not self._rejected(cells):
                 filled = _filled(cells)
+                # A footer's one cell may fall in a column left out: it is still a footer.
+                if filled == 1 and (after_empty or held):
+                    held.append((line, cells))
+                    while sum(row is not None for row in held) > MAX_FOOTER:
+                        yield from self._full(_through_empty(held))  # those before an empty row
+                    after_empty = bool(held)
+                    continue
                 if not filled or (self._dropping and self._empty(cells)):
                     if held:
                         held.append(None)
                     after_empty = True
                     continue
-                if filled == 1 and (after_empty or held):
-                    held.append((line, cells))
-                    while sum(row is not None for row in held) > MAX_FOOTER:
-                        yield from _through_empty(held)  # too many: those before an empty row
-                    after_empty = bool(held)
-                    continue
-            yield from (row for row in held if row is not None)
+            yield from self._full(row for row in held if row is not None)
             held, after_empty = [], False
             yield line, cells
         self.footer = [_text(cells) for row in held if row is not None for _, cells in (row,)]
+
+    def _full(self, rows: Iterable[Record]) -> Iterator[Record]:
+        """The rows held back as a footer that was none, but those that are empty."""
+        dropping = self._dropping
+        return (row for row in rows
+                if not (dropping and isinstance(row[1], list) and self._empty(row[1])))  # fmt: skip
 
     def _empty(self, cells: list[str]) -> bool:
         """Whether no cell that means a field holds anything (nor one left of or past the table)."""

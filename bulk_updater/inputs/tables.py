@@ -75,6 +75,7 @@ class CsvTable:
         self._records = csv_records(rewound, delimiter, start=first_line)  # type: ignore[arg-type]
         self._parser = CsvParser(delimiter)
         self._delimiter = delimiter
+        self.header_line = first_line  # the line `header()` found the header on
 
     def header(self, given: int | None = None) -> list[str]:
         """The first record with anything in it; with `given` (`--header-row`), that line's."""
@@ -88,6 +89,7 @@ class CsvTable:
                     f"{self.name}: the header line cannot be read as CSV ({exc})"
                 ) from None
             if cells and not _blank(cells):
+                self.header_line = line
                 return cells
             if given is not None:
                 raise InputError(

@@ -121,6 +121,12 @@ def _invisible(email: str) -> str:
     return ""
 
 
+def spaces_only(cell: str) -> bool:
+    """Whether a cell holds spaces only, so is empty: not a control character that Python counts
+    as a space (`\x1f`), which makes its row invalid."""
+    return cell.isspace() and _LABEL_CONTROL.search(cell) is None
+
+
 def _surrogates(text: str) -> bool:
     """Whether bad UTF-8 survived decoding (as lone surrogates) in `text`."""
     return max(text, default="\0") >= "\ud800" and any("\ud800" <= c <= "\udfff" for c in text)
@@ -138,8 +144,11 @@ def by_email(data: dict[str, Any], email: str) -> Item:
 
 #: Characters people separate tags with; one of them in a cell split by another is a list.
 LIKELY_SEPARATORS: Final = (",", ";", "|")
-_QUOTED_LIST: Final = re.compile(r'\s*"[^"]*"\s*(?:,\s*"[^"]*"\s*)*')  # "Customer","VIP"
+#: Tags quoted, separated by one of those or by spaces or line breaks: "Customer","VIP".
+_QUOTED_LIST: Final = re.compile(r'\s*"[^"\r\n]*"(?:(?:\s*[,;|]\s*|\s+)"[^"\r\n]*")*\s*')
 _QUOTED: Final = re.compile(r'"([^"]*)"')
+#: A line break in a cell (Alt+Enter in Excel) always ends a tag: no tag holds one.
+_LINE_BREAK: Final = re.compile(r"\r\n?|\n")
 
 
 def other_separator(cell: str, separator: str) -> str | None:
@@ -160,8 +169,8 @@ def separator_problem(cell: str, other: str, separator: str) -> str:
 
 
 def parse_tags(cell: str, separator: str = ";") -> list[str] | str:
-    """The tag list of a cell (a JSON array, a quoted list, or tags split by `separator`), or a
-    problem message."""
+    """The tag list of a cell (a JSON array, a quoted list, or tags split by `separator` and by
+    line breaks), or a problem message."""
     if '"' in cell and _QUOTED_LIST.fullmatch(cell):
         tags = [t.strip() for t in _QUOTED.findall(cell) if t.strip()]
         return tags if tags else f"column tags: no tag in {cell!r}"
@@ -178,7 +187,8 @@ def parse_tags(cell: str, separator: str = ";") -> list[str] | str:
     other = other_separator(cell, separator)
     if other is not None:
         return separator_problem(cell, other, separator)
-    tags = [t.strip() for t in cell.split(separator) if t.strip()]
+    parts = (t for line in _LINE_BREAK.split(cell) for t in line.split(separator))
+    tags = [t.strip() for t in parts if t.strip()]
     return tags if tags else f"column tags: no tag in {cell!r}"
 
 
@@ -241,6 +251,22 @@ def custom_value(cell: str, kind: ValueType | None) -> Converted:
             return None, f"{label(text)!r} is not a whole number"
         return int(number), None
     return number, None
+
+
+_NAMED: Final = {"number": "a number", "integer": "a whole number", "boolean": "true or false",
+                 "date": "a date", "text": "text"}  # fmt: skip
+
+
+def typed_value(value: object, kind: ValueType) -> Converted:
+    """A JSON or Python value as the type the map gives it: text read as a cell's, a number or
+    boolean (or a date, from Python) checked against the type."""
+    if isinstance(value, str):
+        return custom_value(value, kind)
+    if isinstance(value, bool | int | float):
+        return custom_value(Typed(json.dumps(value), value), kind)
+    if kind == "date" and isinstance(value, _dt.date):
+        return value.isoformat(), None
+    return None, f"{label(value)} is not {_NAMED[kind]}"
 
 
 def _date(text: str) -> Converted:

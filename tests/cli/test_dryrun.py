@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -44,6 +45,15 @@ def test_the_dry_run_shows_each_tag_list_and_what_tags_do(tmp_path: Path) -> Non
     assert "tags: 2: `Customer`, `VIP`" in out
     assert "tags: none (the lead's tags are cleared)" in out
     assert out.count("replaces a lead's whole tag list") == 1
+
+
+def test_the_dry_run_escapes_line_breaks_in_what_it_shows(tmp_path: Path) -> None:
+    (lead,) = make_leads(1)
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"id": lead, "tags": ["vip\ngold", "a"]}) + "\n", encoding="utf-8")
+    code, out, err = cli(path, "--dry-run", cwd=tmp_path)
+    assert code == 0, out + err
+    assert "    tags: 2: `vip\\x0agold`, `a`\n" in out  # the line break shown escaped
 
 
 def test_the_dry_run_names_a_footer_it_leaves_out(tmp_path: Path) -> None:

@@ -171,6 +171,13 @@ def test_what_to_run_next(tmp_path: Path) -> None:
     assert next_step(cut, rereadable=False, rejects=None) is None  # a pipe: nothing to resume
     refused = cut.model_copy(update={"stopped": StopReason.KEY_REFUSED})
     assert str(next_step(refused, rereadable=True, rejects=None)).startswith("fix what stopped")
+    wrong_ids = summary_of(not_found=50, aborted=9).model_copy(
+        update={"stopped": StopReason.UNKNOWN_IDS}
+    )
+    assert next_step(wrong_ids, rereadable=True, rejects=None) == (
+        "map the column of SendKit lead ids to id (or match by email), then run the command "
+        "again without --resume, from the start (nothing was updated)"
+    )
     bad = summary_of(updated=1, not_found=1)
     assert next_step(bad, rereadable=True, rejects=rejects) == (
         f"fix the rows in {rejects} and run it as the input"

@@ -51,3 +51,19 @@ def test_a_header_row_that_is_not_one(tmp_path: Path, header_row: int, message: 
 def test_a_header_row_is_a_line_number(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--header-row 0"):
         Source(write(tmp_path / "t.csv", "id,city\n"), header_row=0)
+
+
+@pytest.mark.parametrize("line", [0, 1_000_001, 99_999_999_999])
+def test_a_header_row_out_of_range_says_the_range(tmp_path: Path, line: int) -> None:
+    with pytest.raises(ConfigError, match=f"--header-row {line}: give a line number from 1 to"):
+        Source(write(tmp_path / "t.csv", "id,city\n"), header_row=line)
+
+
+def test_messages_about_the_header_name_its_line(tmp_path: Path) -> None:
+    text = "Leads export\n\nfirstName,city\nAnn,Oslo\n"
+    with pytest.raises(InputError, match="the header, line 3, must name the columns"):
+        Source(write(tmp_path / "t.csv", text), header_row=3)
+    path = tmp_path / "latin.csv"
+    path.write_bytes(b"sep=,\nid,R\xe9gion\n")
+    with pytest.raises(InputError, match=r"latin\.csv: line 2 is not UTF-8 text"):
+        Source(str(path))

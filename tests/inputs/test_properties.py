@@ -123,9 +123,9 @@ def is_scalar(value: object) -> bool:
 
 
 def csv_tags(cell: str) -> list[str] | None:
-    """`a;b`, a quoted list `"a","b"` or a JSON array of strings; None when the cell is
-    malformed, or holds `,` or `|` outside those forms (a list written another way)."""
-    if re.fullmatch(r'\s*"[^"]*"\s*(,\s*"[^"]*"\s*)*', cell):
+    """`a;b` (or on lines), a quoted list `"a","b"` or a JSON array of strings; None when the
+    cell is malformed, or holds `,` or `|` outside those forms (a list written another way)."""
+    if re.fullmatch(r'\s*"[^"\r\n]*"((\s*[,;|]\s*|\s+)"[^"\r\n]*")*\s*', cell):
         return [t.strip() for t in re.findall(r'"([^"]*)"', cell) if t.strip()] or None
     if cell.lstrip().startswith("["):
         try:
@@ -137,7 +137,8 @@ def csv_tags(cell: str) -> list[str] | None:
         return None
     if "," in cell or "|" in cell:
         return None
-    tags = [t.strip() for t in cell.split(";") if t.strip()]
+    lines = cell.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # a line break ends a tag
+    tags = [t.strip() for line in lines for t in line.split(";") if t.strip()]
     return tags or None
 
 
@@ -179,8 +180,8 @@ def expect_csv(cells: dict[str, str], id_column: str) -> Ok | Bad:
     from_json: dict[str, Any] = {}
     from_columns: dict[str, Any] = {}
     for column, cell in cells.items():
-        if not cell or column in (id_column, "email"):
-            continue  # empty cell: not sent; email: a label
+        if not cell or column in (id_column, "email") or (cell.isspace() and clean(cell)):
+            continue  # empty cell (or of spaces): not sent; email: a label
         if column in TEXT_FIELDS:
             body[column] = cell
         elif column == "tags":

@@ -25,6 +25,15 @@ LEAD = "665d4e5f6a7b8c9d0e1f2a3b"
         ('"Customer","VIP"', ";", ["Customer", "VIP"]),  # Mailchimp's TAGS
         ('"Customer", "VIP, Gold"', ";", ["Customer", "VIP, Gold"]),
         ('"Customer"', "|", ["Customer"]),
+        ('"Customer";"VIP"', ";", ["Customer", "VIP"]),  # a quoted list separated by `;`
+        ('"Customer";"VIP"', ",", ["Customer", "VIP"]),
+        ('"Customer" | "VIP"', ";", ["Customer", "VIP"]),
+        ('"Customer" "VIP"', ";", ["Customer", "VIP"]),
+        ('"Customer"\n"VIP"', ";", ["Customer", "VIP"]),
+        ("vip\nenterprise", ";", ["vip", "enterprise"]),  # Alt+Enter in an Excel cell
+        ("vip\r\nenterprise\r", ";", ["vip", "enterprise"]),
+        ("vip;gold\nenterprise", ";", ["vip", "gold", "enterprise"]),
+        ("vip\nenterprise", ",", ["vip", "enterprise"]),
         ('["a, b", "c"]', ";", ["a, b", "c"]),  # JSON says where each tag ends
         ("[]", ";", []),
     ],
@@ -40,6 +49,8 @@ def test_a_tags_cell_is_a_list(cell: str, separator: str, tags: list[str]) -> No
         ("vip|enterprise", ";", "|"),
         ("a;b", ",", ";"),
         ("a; b, c", ";", ","),
+        ("vip, gold\nenterprise", ";", ","),
+        ('"vip\ngold", "enterprise"', ";", ","),  # a quoted tag never holds a line break
     ],
 )
 def test_another_separator_is_never_silently_one_tag(cell: str, separator: str, other: str) -> None:
@@ -98,3 +109,9 @@ def test_pipedrive_labels_with_a_comma_separator(tmp_path: Path) -> None:
     columns = {"Person - ID": "id", "Person - Name": "firstName", "Person - Labels": "tags"}
     (row,) = list(Source(path, columns=columns, tags_separator=","))
     assert only_update(row.item).tags == ("VIP", "Hot lead")
+
+
+def test_tags_on_lines_of_one_cell_are_a_list(tmp_path: Path) -> None:
+    path = write(tmp_path / "sheet.csv", f'id,firstName,tags\n{LEAD},Ann,"vip\nenterprise"\n')
+    (row,) = list(Source(path))
+    assert only_update(row.item).tags == ("vip", "enterprise")

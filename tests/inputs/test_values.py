@@ -3,13 +3,14 @@ type in `customFields`; in CSV, `--map "HEADER=customFields.NAME:TYPE"` gives on
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bulk_updater import ConfigError, Source
-from bulk_updater.inputs import ColumnMap
+from bulk_updater.inputs import ColumnMap, KeyPlan
 from tests.inputs.conftest import jsonl, only_invalid, only_update, write
 
 LEAD = "665d4e5f6a7b8c9d0e1f2a3b"
@@ -81,3 +82,64 @@ def test_a_type_changes_the_map_resume_compares() -> None:
     typed = ColumnMap.parse(["Employees=customFields.employees:number"]).describe()
     assert plain != typed
     assert typed.endswith(":number")
+
+
+@pytest.mark.parametrize(
+    ("target", "said"),
+    [
+        ("customFields.employees:int", "`:int` is not a type"),
+        ("customFields.active:Boolean", "`:Boolean` is not a type (types are written in lower"),
+        ("customFields.x:", "`:` is followed by no type"),
+        ("customFields.x: ", "`:` is followed by no type"),
+    ],
+)
+def test_a_misspelt_type_is_refused_never_part_of_the_name(target: str, said: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        ColumnMap.parse([f"Employees={target}"])
+    assert said in str(info.value)
+    assert "use :number, :integer, :boolean, :date or :text" in str(info.value)
+
+
+def test_a_misspelt_type_in_a_job_file_map_is_refused_too(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="`:int` is not a type"):
+        ColumnMap({"Employees": "customFields.employees:int"})
+
+
+def test_a_custom_field_named_with_a_colon_takes_its_type_after_it(tmp_path: Path) -> None:
+    path = write(tmp_path / "n.csv", f"id,Source\n{LEAD},ads\n")
+    (row,) = list(Source(path, columns=ColumnMap({"Source": "customFields.utm:source:text"})))
+    assert only_update(row.item).customFields == {"utm:source": "ads"}
+
+
+JSON_TYPED = {
+    "Employees": "customFields.employees:number",
+    "Active": "customFields.active:boolean",
+    "Renewal": "customFields.renewal:date",
+    "Zip": "customFields.zip:text",
+}
+
+
+def test_a_typed_map_reads_json_lines_as_it_reads_csv(tmp_path: Path) -> None:
+    path = jsonl(tmp_path / "in.jsonl",
+                 {"id": LEAD, "Employees": "1201", "Active": "yes", "Renewal": "2026-01-31",
+                  "Zip": 2134},
+                 {"id": LEAD, "Employees": 250, "Active": False, "Zip": "02134"},
+                 {"id": LEAD, "Employees": "1,201"},
+                 {"id": LEAD, "Active": 2},
+                 {"id": LEAD, "Employees": [1]})  # fmt: skip
+    rows = list(Source(path, columns=ColumnMap(JSON_TYPED)))
+    assert only_update(rows[0].item).customFields == {
+        "employees": 1201, "active": True, "renewal": "2026-01-31", "zip": "2134"}  # fmt: skip
+    assert only_update(rows[1].item).customFields == {
+        "employees": 250, "active": False, "zip": "02134"}  # fmt: skip
+    assert only_invalid(rows[2].item).message.startswith("column Employees: '1,201' is not a")
+    assert only_invalid(rows[3].item).message.startswith("column Active: '2' is not true or")
+    assert only_invalid(rows[4].item).message == "column Employees: [1] is not a number"
+
+
+def test_a_typed_map_reads_library_dicts() -> None:
+    plan = KeyPlan(ColumnMap(JSON_TYPED))
+    update = plan.parse({"id": LEAD, "Employees": 12.0, "Renewal": dt.date(2026, 1, 31)})
+    assert only_update(update).customFields == {"employees": 12.0, "renewal": "2026-01-31"}
+    wrong = plan.parse({"id": LEAD, "Renewal": 31})
+    assert only_invalid(wrong).message.startswith("column Renewal: '31' is not a date")
