@@ -1,8 +1,8 @@
 """The state file of `skip_unchanged`: what each lead was last set to, in SQLite (WAL mode).
 
 Its tables, and whose leads it holds, are in `schema.py`. A run holds the file from start to end
-(`lock.RunLock`): a second run, or a `forget`, is refused with `StateLockedError` at once, so the
-file's order of changes is the API's.
+(`lock.FileLock`, on the file itself): a second run, or a `forget`, is refused with
+`StateLockedError` at once, so the file's order of changes is the API's.
 
 Reads are batched (`lookup()` takes many ids, one query per 500) and run on the caller's thread:
 a WAL reader never waits for a writer. Changes are queued to a writer thread, which applies them
@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import sqlite3
+import stat
 import threading
 import time
 import urllib.parse
@@ -31,7 +33,7 @@ from ..errors import StateError, StateLockedError
 from . import schema
 from .fields import Fields, apply, decode, encode
 from .info import StateInfo, read_info
-from .lock import RunLock
+from .lock import Busy, FileLock, NotAFile
 from .paths import Account
 
 log = logging.getLogger("bulk_updater")
@@ -89,6 +91,8 @@ class Store:
         self._damaged_lock = threading.Lock()  # both threads read entries
         self._run_lock = None if readonly else self._hold()
         try:
+            if readonly:
+                self._check_regular()
             self._reader = self._connect(readonly)
             try:
                 self._check(account)
@@ -100,12 +104,30 @@ class Store:
                 self._run_lock.release()
             raise
 
-    def _hold(self) -> RunLock:
+    def _hold(self) -> FileLock:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # lead data: private
+            return FileLock(self.path)
+        except Busy as busy:
+            raise StateLockedError(
+                f"{self.path}: another run is using this state file{busy.who()}; try again once "
+                "it is done"
+            ) from None
+        except NotAFile:
+            raise _not_a_file(self.path) from None
         except OSError as exc:
-            raise StateError(f"{self.path}: the state file cannot be opened ({exc})") from None
-        return RunLock(self.path)
+            raise StateError(
+                f"{self.path}: the state file cannot be opened ({exc.strerror or exc})"
+            ) from None
+
+    def _check_regular(self) -> None:
+        """A FIFO would make SQLite wait for a writer forever: refused before it opens."""
+        try:
+            found = os.stat(self.path)
+        except OSError:
+            return  # SQLite says why it cannot open it
+        if not stat.S_ISREG(found.st_mode):
+            raise _not_a_file(self.path)
 
     def _connect(self, readonly: bool) -> sqlite3.Connection:
         # SQLite waits up to a second for a lock; `_transaction` goes on waiting, and says so.
@@ -335,6 +357,12 @@ class Store:
                 "accepted = ? WHERE id = ?",
                 (time.time(), *(counts.get(n, 0) for n in names), self._run),
             )
+
+
+def _not_a_file(path: Path) -> StateError:
+    return StateError(
+        f"{path}: not a regular file (a FIFO, a device or a folder); choose another --state"
+    )
 
 
 def select_fields(

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -15,7 +13,6 @@ import pytest
 
 from bulk_updater.errors import StateError, StateLockedError
 from bulk_updater.state import Account, Store, unknown
-from bulk_updater.state.lock import in_use, lock_path
 from tests.conftest import integrity, remembered
 
 ACCOUNT = Account("http://127.0.0.1:1", "0123456789abcdef")
@@ -161,54 +158,6 @@ def test_a_lookup_that_fails_knows_nothing(
         assert store.lookup(["a"]) == {}
     assert "cannot be read" in caplog.text
     store.close()
-
-
-def test_one_store_at_a_time_holds_a_file(tmp_path: Path) -> None:
-    """Two runs cannot tell whose PATCH the API applied last: the second is refused at once."""
-    path = tmp_path / "s.sqlite3"
-    first = Store(path)
-    assert in_use(path)
-    with pytest.raises(StateLockedError) as refused:
-        Store(path)  # in the same process too
-    assert str(refused.value) == (
-        f"{path}: another run is using this state file (pid {os.getpid()}); try again once it "
-        "is done"
-    )
-    reader = Store(path, readonly=True)  # `state info`, `--dry-run`: read, never held
-    assert reader.info().in_use
-    reader.close()
-    first.close()
-    assert not in_use(path)
-    assert not lock_path(path).exists()  # nothing left behind
-    second = Store(path)
-    second.close()
-
-
-def test_a_lock_file_left_by_a_killed_run_is_taken_over(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite3"
-    lock_path(path).write_text("999999")  # no process holds it: the kernel dropped the lock
-    assert not in_use(path)
-    store = Store(path)
-    assert lock_path(path).read_text() == str(os.getpid())
-    store.close()
-    assert not lock_path(path).exists()
-
-
-def test_a_lock_file_removed_while_waiting_for_it_is_not_trusted(tmp_path: Path) -> None:
-    """The releasing run removes the file: a run that locked the removed one must lock anew."""
-    path = tmp_path / "s.sqlite3"
-    first = Store(path)
-    stale = os.open(lock_path(path), os.O_RDONLY)  # a second run opened it before the release
-    first.close()
-    fcntl.flock(stale, fcntl.LOCK_EX | fcntl.LOCK_NB)  # and locks it: a file no longer there
-    try:
-        second = Store(path)  # must not count as held by that stale lock
-        assert in_use(path)
-        with pytest.raises(StateLockedError):
-            Store(path)
-        second.close()
-    finally:
-        os.close(stale)
 
 
 def test_a_file_of_another_account_is_refused(tmp_path: Path) -> None:
