@@ -147,6 +147,7 @@ class Store:
         """The schema, created if need be; a file that is not ours is refused."""
         conn = self._reader
         try:
+            schema.recognise(conn, self.path)  # before the journal mode changes the file
             if not self.readonly:
                 if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     conn.execute("PRAGMA journal_mode=WAL")  # kept by the file from then on

@@ -38,7 +38,12 @@ def test_changes_are_merged_into_what_the_file_holds(tmp_path: Path) -> None:
     with contextlib.closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         meta = dict(db.execute("SELECT key, value FROM meta"))
-    assert meta == {"schema": "1", "account": ACCOUNT.label, "key_sha256": ACCOUNT.key}
+    assert meta == {
+        "application": "bulk-updater",
+        "schema": "1",
+        "account": ACCOUNT.label,
+        "key_sha256": ACCOUNT.key,
+    }
     assert integrity(path) == "ok"
 
 
@@ -109,6 +114,37 @@ def test_a_file_that_is_not_a_state_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "empty.sqlite3").write_bytes(b"")  # an empty database, without our tables
     with pytest.raises(StateError, match="not a bulk-updater state file"):
         Store(tmp_path / "empty.sqlite3", readonly=True)
+
+
+def test_another_programs_database_with_a_meta_table_is_refused_untouched(
+    tmp_path: Path,
+) -> None:
+    """A browser's history has a `meta` table too: it is not taken, not even its journal mode."""
+    history = tmp_path / "History"
+    with contextlib.closing(sqlite3.connect(history)) as db:
+        db.executescript(
+            "CREATE TABLE meta (key LONGVARCHAR NOT NULL UNIQUE PRIMARY KEY, value LONGVARCHAR);"
+            "INSERT INTO meta VALUES ('version', '46');"
+            "CREATE TABLE urls (id INTEGER PRIMARY KEY, url TEXT);"
+        )
+    before = history.read_bytes()
+    for readonly in (False, True):
+        with pytest.raises(StateError, match="History: not a bulk-updater state file"):
+            Store(history, account=ACCOUNT, readonly=readonly)
+    assert history.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["History"]
+
+
+def test_a_state_file_from_before_the_mark_is_still_ours(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    Store(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("DELETE FROM meta WHERE key = 'application'")
+        db.commit()
+    Store(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        mark = db.execute("SELECT value FROM meta WHERE key = 'application'").fetchone()
+    assert mark == ("bulk-updater",)
 
 
 @contextlib.contextmanager
