@@ -227,7 +227,8 @@ class Store:
             count = len(self._damaged)
             out.append(
                 f"{self.path}: {count} damaged {'entry' if count == 1 else 'entries'} counted as "
-                "unknown: their rows were sent, to be remembered afresh"
+                f"unknown: {'its' if count == 1 else 'their'} rows were sent, to be remembered "
+                "afresh"
             )
         if self.problem is not None:
             out.append(self.problem)
@@ -333,8 +334,9 @@ class Store:
                 gone = [(k,) for k, v in held.items() if not v]
                 conn.executemany("DELETE FROM leads WHERE id = ?", gone)
         except (StateError, sqlite3.Error) as exc:
+            where = "" if str(exc).startswith(str(self.path)) else f"{self.path}: "
             self.problem = (
-                f"{exc}; from then on this run's accepted rows were not remembered, and are "
+                f"{where}{exc}; from then on this run's accepted rows were not remembered, and are "
                 "sent again next time"
             )
             log.warning("state: %s", self.problem)

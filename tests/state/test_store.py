@@ -147,6 +147,27 @@ def test_a_state_file_from_before_the_mark_is_still_ours(tmp_path: Path) -> None
     assert mark == ("bulk-updater",)
 
 
+def test_one_damaged_entry_and_a_write_error_are_told_of_this_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = Store(path, every=0.0)
+    store.begin("in.csv")
+    store.change("l0", {"city": "x"})
+    store.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("UPDATE leads SET fields = 'oops' WHERE id = 'l0'")
+        db.commit()
+    store = Store(path, every=0.0)
+    store.begin("in.csv")
+    assert store.lookup(["l0"]) == {}
+    store._reader.execute("ALTER TABLE leads RENAME COLUMN fields TO gone")  # a file broken by hand
+    store.change("l1", {"city": "y"})
+    store.close()
+    assert store.warnings[0] == (
+        f"{path}: 1 damaged entry counted as unknown: its rows were sent, to be remembered afresh"
+    )
+    assert store.warnings[1].startswith(f"{path}: no such column: fields; from then on")
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[sqlite3.Connection]:
     """Another process's write lock on the file, held until the block ends."""
