@@ -2,8 +2,9 @@
 
 `BulkUpdater.run()` hands every outcome to each sink in turn, calls `flush()` whenever it has no
 further outcome at hand (so a crash loses nothing already done), and `close()` at the end. A new
-output (a rejects file, the state of `skip_unchanged`) is a new sink. `open_outputs()` opens the
-report and rejects files of a run.
+output (a rejects file, the state of `skip_unchanged`) is a new sink. `claim_report()` and
+`open_rejects()` open the report and rejects files of a run without writing them; the engine
+`start()`s them once it holds every lock, so a run refused anywhere leaves them as they were.
 """
 
 from __future__ import annotations
@@ -152,16 +153,16 @@ def rejected_rows(counts: Mapping[Status, int], earlier: Mapping[Status, int]) -
     return sum(n for tally in tallies for s, n in tally.items() if s not in _NOT_REJECTED)
 
 
-def open_outputs(
+def claim_report(
     rows: Rows,
     report: str | PathLike[str] | None,
     resume: bool,
     fingerprint: str | None,
-    rejects: str | PathLike[str] | None,
     match: str | None = None,
     limit: int | None = None,
-) -> tuple[ReportWriter | None, RejectsWriter | SheetRejectsWriter | None]:
-    """The report and rejects files of a run, opened (the input checked first, if a file).
+) -> ReportWriter | None:
+    """The report of a run, locked and checked (the input checked first, if a file), not yet
+    written: `start()` it.
 
     `match` (the job's setting) is kept with how the input was read: resuming with another
     would send the rest of the rows to other leads than the finished ones went to. `limit` is
@@ -174,27 +175,28 @@ def open_outputs(
             if resume and fingerprint is None:
                 raise ConfigError(f"{rows.name}: resuming needs an input file read again")
         options = rows.options() | options
-    writer = None
-    if report:
-        keep = rows.keep if isinstance(rows, Source) else ()
-        writer = ReportWriter(
-            report, resume=resume, fingerprint=fingerprint, options=options, limit=limit, keep=keep
-        )
-    if rejects is None:
-        return writer, None
-    try:
-        return writer, open_rejects(rejects, rows)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        raise
+    if not report:
+        return None
+    keep = rows.keep if isinstance(rows, Source) else ()
+    return ReportWriter(
+        report,
+        resume=resume,
+        fingerprint=fingerprint,
+        options=options,
+        limit=limit,
+        keep=keep,
+        start=False,
+    )
 
 
-def open_rejects(path: str | PathLike[str], rows: Rows) -> RejectsWriter | SheetRejectsWriter:
+def open_rejects(
+    path: str | PathLike[str], rows: Rows, *, start: bool = True
+) -> RejectsWriter | SheetRejectsWriter:
     """The rejects file of an input, in its encoding, delimiter, BOM, line ending and quoting;
-    a workbook's, a workbook."""
+    a workbook's, a workbook (written only at its end). `start=False`: a text file is opened
+    but not emptied until `start()`."""
     if not isinstance(rows, Source) or (rows.header is None and rows.encoding is None):
-        return RejectsWriter(path, header=None)  # records given in Python: UTF-8 JSON lines
+        return RejectsWriter(path, header=None, start=start)  # records given in Python: JSON lines
     if rows.format == "xlsx" and rows.header is not None:
         return SheetRejectsWriter(path, header=rows.header, header_row=rows.header_line)
     encoding = str(rows.encoding) if rows.encoding is not None else "utf-8"
@@ -214,8 +216,9 @@ def open_rejects(path: str | PathLike[str], rows: Rows) -> RejectsWriter | Sheet
             encoding=encoding,
             shape=shape,
             titles=rows.titles(),
+            start=start,
         )
-    return RejectsWriter(path, header=None, encoding=encoding, shape=shape)
+    return RejectsWriter(path, header=None, encoding=encoding, shape=shape, start=start)
 
 
 def handlers(

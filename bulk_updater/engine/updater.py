@@ -21,7 +21,7 @@ from ..inputs import ColumnMap, KeyPlan, Numbered, Rows, Source, check_rows, num
 from ..inputs.schema import REF_KEY, id_source
 from ..limits import Limiter, RateStatus, departure_hook, limiter_for
 from ..models import Outcome, Status, StopReason, Summary
-from ..report import ReportWriter
+from ..report import RejectsWriter, ReportWriter
 from ..settings import Options, Settings
 from ..state import Store, state_path
 from .admission import Admission, Rules
@@ -36,8 +36,9 @@ from .sink import (
     ReportSink,
     Sink,
     Tally,
+    claim_report,
     handlers,
-    open_outputs,
+    open_rejects,
 )
 from .stream import OutcomeStream, Streams
 from .unchanged import Remember, Unchanged, open_unchanged
@@ -256,28 +257,31 @@ class BulkUpdater:
         `rejects` writes the rows that did not end `updated`, as read, ready to fix and feed back.
         """
         check_rows(rows)
+        writer = rejected = unchanged = None
         try:
             await self._streams.ended()
             self._ready_sender()  # before the report is touched
             keys = _keys(rows, columns, ignore_unknown_columns)
-            match = self.settings.match
-            writer, rejected = open_outputs(
-                rows, report, resume, fingerprint, rejects, match, self.settings.limit
-            )
+            match, limit = self.settings.match, self.settings.limit
+            # Every lock taken and every file checked before any is written: a run refused
+            # (another run holds the state file, say) leaves the report and rejects as they were.
+            writer = claim_report(rows, report, resume, fingerprint, match, limit)
+            unchanged = await self._open_state(rows)
+            if rejects is not None:
+                rejected = open_rejects(rejects, rows, start=False)
+            for output in (writer, rejected):
+                if isinstance(output, (ReportWriter, RejectsWriter)):
+                    output.start()
         except BaseException:
+            for output in (writer, rejected):
+                if output is not None:
+                    output.close()  # not started: left as it was
+            if unchanged is not None:
+                unchanged.store.close()
             if isinstance(rows, Source):
                 rows.close()
             raise
         finished = writer.finished if writer is not None and writer.resumed else None
-        try:
-            unchanged = await self._open_state(rows)
-        except BaseException:
-            for output in (writer, rejected):
-                if output is not None:
-                    output.close()
-            if isinstance(rows, Source):
-                rows.close()
-            raise
         tally = Tally(finished)
         sinks: list[Sink] = [tally]
         if unchanged is not None:  # before the callback: a later row of the lead may wait on it

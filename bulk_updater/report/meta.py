@@ -3,36 +3,36 @@
 - The meta: which input the report was started from (its sha256) and how it was read. It lives
   in the user's state folder (`$XDG_STATE_HOME/bulk-updater/reports/`, named from a hash of the
   report's real path), not beside the report: dated reports a night would otherwise leave a new
-  file each. Entries of reports that no longer exist are removed as new ones are written.
-- The lock: `.<report>.lock`, hidden beside the report, held with `flock` while a run writes it
-  and removed when the run ends. A killed run leaves it behind; the kernel dropped its lock, so it
-  blocks nothing. Beside a network share's report, the lock stays where every machine sees it.
+  file each. The meta of a report gone for `_FORGET_AFTER` is removed as new ones are written;
+  until then, a report moved elsewhere finds it by its input's sha256 (`moved_meta()`).
+- The lock: an exclusive `flock` on the report file itself (`state.lock.FileLock`), held while a
+  run writes it. Every name of the file (a link, a hard link) is the same file, nothing is left
+  beside it, and the kernel drops the lock when a process dies.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Final
 
 from ..errors import ConfigError, ReportLockedError
+from ..state.lock import Busy, FileLock, NotAFile
 from ..state.paths import state_dir
 
-
-def lock_path(real: Path) -> Path:
-    """The hidden lock file beside a report (its real path, links resolved)."""
-    return real.with_name(f".{real.name}.lock")
+#: How long the meta of a report that is gone is kept: the report may only have been moved.
+_FORGET_AFTER: Final = 30 * 86400.0
 
 
 def meta_path(real: Path) -> Path:
     """Where the meta of a report (its real path) is kept, in the user's state folder."""
     digest = hashlib.sha256(os.fsencode(real)).hexdigest()[:32]
-    return state_dir() / "reports" / f"{digest}.json"
+    return meta_folder() / f"{digest}.json"
 
 
 def legacy_paths(real: Path) -> tuple[Path, Path]:
@@ -80,67 +80,107 @@ def write_meta(
             Path(tmp).unlink(missing_ok=True)
             raise
     except OSError as exc:
-        raise ConfigError(
-            f"{path.parent}: cannot keep what --resume checks there ({exc.strerror}); set "
-            "XDG_STATE_HOME to a folder this user can write"
-        ) from None
+        raise _folder_error(path.parent, exc) from None
     for old in legacy_paths(real):
         old.unlink(missing_ok=True)
 
 
+def meta_folder() -> Path:
+    """Where the meta of every report is kept."""
+    return state_dir() / "reports"
+
+
+def check_meta_folder(real: Path) -> None:
+    """Refuse, before anything is written, a state folder where the meta cannot be kept."""
+    folder = meta_path(real).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handle, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+        os.close(handle)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise _folder_error(folder, exc) from None
+
+
+def _folder_error(folder: Path, exc: OSError) -> ConfigError:
+    return ConfigError(
+        f"{folder}: cannot keep what --resume checks there ({exc.strerror}); set "
+        "XDG_STATE_HOME to a folder this user can write"
+    )
+
+
+def moved_meta(fingerprint: str) -> dict[str, Any] | None:
+    """The meta of a report that is no longer where it was, started from an input with this
+    sha256: the same report, moved (the newest, if several)."""
+    found: list[tuple[float, dict[str, Any]]] = []
+    for entry in meta_folder().glob("*.json"):
+        try:
+            data = json.loads(entry.read_text(encoding="utf-8"))
+            when = entry.stat().st_mtime
+        except (OSError, ValueError):
+            continue
+        report = data.get("report") if isinstance(data, dict) else None
+        mine = isinstance(report, str) and data.get("input_sha256") == fingerprint
+        if mine and not os.path.lexists(str(report)):
+            found.append((when, data))
+    return max(found, key=lambda item: item[0])[1] if found else None
+
+
+def forget_meta(report: str) -> None:
+    """Remove the meta kept for a report's former path (it moved, and has its own now)."""
+    meta_path(Path(report)).unlink(missing_ok=True)
+
+
 def _prune(folder: Path) -> None:
-    """Forget the reports that are gone: their meta would only pile up."""
+    """Forget the reports gone for long: their meta would only pile up. A report gone lately
+    may have been moved, or sit on a share not mounted now: its meta stays."""
+    old = time.time() - _FORGET_AFTER
     for entry in folder.glob("*.json"):
         try:
+            if entry.stat().st_mtime > old:
+                continue
             report = json.loads(entry.read_text(encoding="utf-8")).get("report")
         except (OSError, ValueError, AttributeError):
             continue
-        if isinstance(report, str) and not os.path.exists(report):
+        if isinstance(report, str) and not os.path.lexists(report):
             entry.unlink(missing_ok=True)
 
 
 class ReportLock:
-    """An exclusive lock on a report, tied to this process (the kernel frees it if it dies)."""
+    """An exclusive lock on a report file itself, tied to this process (the kernel frees it if
+    it dies). It opens the file, creating it if missing, and never truncates it."""
 
     def __init__(self, real: Path, report: Path) -> None:
-        self.path = lock_path(real)
-        self._handle = _acquire(self.path, report)
-
-    def release(self) -> None:
-        """Remove the lock file, then let go: a run waiting on the removed file starts over."""
         try:
-            self.path.unlink(missing_ok=True)
-        finally:
-            self._handle.close()
-
-
-def _acquire(path: Path, report: Path) -> IO[str]:
-    while True:
-        handle = open(path, "a+")  # noqa: SIM115 - the handle is the lock
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip()
-            handle.close()
-            who = f" (pid {holder})" if holder.isdigit() else ""
+            self._lock = FileLock(real, 0o666)  # the umask decides, as for any file written
+        except Busy as busy:
             raise ReportLockedError(
-                f"{report}: another run is writing this report{who}; "
+                f"{report}: another run is writing this report{busy.who()}; "
                 "wait for it to finish or use another --report"
             ) from None
-        # The run that held it may have removed the file between our open and our lock: then
-        # this lock is on a file nobody else sees, and the one at `path` is the one to take.
+        except NotAFile:
+            raise ConfigError(
+                f"{report}: not a regular file (a FIFO, a device or a folder); choose another "
+                "--report"
+            ) from None
+
+    def truncate(self) -> None:
+        """Empty the report: this run starts it over."""
+        assert self._lock.fd is not None
+        os.ftruncate(self._lock.fd, 0)
+
+    def same_file(self, fd: int) -> bool:
+        """Whether `fd` is open on the locked report."""
+        return self._lock.same_file(fd)
+
+    def holds(self, path: Path) -> bool:
+        """Whether `path` names the locked report."""
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
-            current = os.stat(path)
-        except FileNotFoundError:
-            handle.close()
-            continue
-        mine = os.fstat(handle.fileno())
-        if (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino):
-            handle.close()
-            continue
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        return handle
+            return self._lock.same_file(fd)
+        finally:
+            os.close(fd)
+
+    def release(self) -> None:
+        """Let go; the report stays, and nothing else is removed."""
+        self._lock.release()

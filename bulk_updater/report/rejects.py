@@ -12,14 +12,16 @@ ends.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import json
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, BinaryIO, Final, Literal
 
 from ..errors import ConfigError
 from ..models import Status
@@ -84,10 +86,13 @@ class RejectsWriter:
         encoding: str = "utf-8-sig",
         shape: TextShape | None = None,
         titles: str = "",
+        start: bool = True,
     ) -> None:
         """`shape`: the input's BOM, line ending and quoting, kept (by default, LF, the cells
         quoted only when they must be, and the encoding's usual BOM). `titles`: the input's
-        lines above its header, kept so that the same `--header-row` reads the file."""
+        lines above its header, kept so that the same `--header-row` reads the file.
+        `start=False`: the file is opened, not yet emptied, until `start()`."""
+        self._started = False
         self.path = Path(path)
         self.table = header is not None
         suffixes = (".csv", ".tsv", ".txt") if self.table else (".jsonl", ".ndjson")
@@ -114,17 +119,36 @@ class RejectsWriter:
             bom = b""  # JSON lines: no UTF-8 BOM, as for the JSON-lines report
         self._codec = codec
         self._index = LineIndex()
-        try:
-            self._file = open(self.path, "wb")  # noqa: SIM115 - closed by close()
-        except OSError as exc:
-            raise ConfigError(f"{self.path}: cannot write the rejects ({exc.strerror})") from None
         self._header = bom + self._encode(titles)
         if header is not None:
             self._header += self._encode(
                 self._csv([*(header[i] for i in self._keep), *REJECTS_COLUMNS])
             )
-        self._file.write(self._header)
         self._position = len(self._header)
+        self._file = self._claim()
+        if start:
+            self.start()
+
+    def _claim(self) -> BinaryIO:
+        """The file opened for writing, not yet emptied: a run refused later leaves it as it was."""
+        self._new = not os.path.lexists(self.path)
+        try:
+            if not self._new and not stat.S_ISREG(os.stat(self.path).st_mode):
+                raise ConfigError(
+                    f"{self.path}: not a regular file (a FIFO, a device or a folder); choose "
+                    "another --rejects"
+                )
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot write the rejects ({exc.strerror})") from None
+        os.set_blocking(fd, True)
+        return open(fd, "wb")
+
+    def start(self) -> None:
+        """Empty the file and write its header: the run goes ahead."""
+        self._file.truncate(0)
+        self._file.write(self._header)
+        self._started = True
 
     def _csv(self, cells: list[str]) -> str:
         buffer = io.StringIO()
@@ -174,9 +198,15 @@ class RejectsWriter:
         self._file.flush()
 
     def close(self) -> None:
-        """Close the file and put its lines in input order."""
+        """Close the file and put its lines in input order (a file never started: untouched)."""
+        mine = os.fstat(self._file.fileno())
         self._file.close()
-        if not self._index.ordered:
+        if not self._started and self._new:  # made by this run, which never began: gone
+            with contextlib.suppress(OSError):
+                found = os.stat(self.path)
+                if (found.st_dev, found.st_ino, found.st_size) == (mine.st_dev, mine.st_ino, 0):
+                    self.path.unlink()
+        if self._started and not self._index.ordered:
             rewrite(self.path, self._header, self._index)
 
 

@@ -1,7 +1,9 @@
 """The report file: one line per row, flushed as rows finish, in input order once the run ends.
 
 Its lock and the input's fingerprint that `--resume` checks are `meta.py`'s (with the `limit` of
-the run that last wrote it: the rows past it were not read, so not done).
+the run that last wrote it: the rows past it were not read, so not done). A writer is built in
+two steps, so that a run refused anywhere leaves every file as it was: the report locked and
+checked (`ReportWriter(..., start=False)`), then, once the run holds all it needs, `start()`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,16 @@ from ..models import Outcome
 from ..printable import escape_json
 from . import sort
 from .cells import cell, email_cell, id_cell, one_line
-from .meta import ReportLock, lock_path, meta_path, read_meta, write_meta
+from .meta import (
+    ReportLock,
+    check_meta_folder,
+    forget_meta,
+    meta_folder,
+    meta_path,
+    moved_meta,
+    read_meta,
+    write_meta,
+)
 from .resume import FinishedRows, drop_partial_line, is_jsonl, read_statuses
 
 COLUMNS: Final = (
@@ -45,10 +56,9 @@ def check_report_path(path: str | os.PathLike[str]) -> Path:
     return report
 
 
-def companions(report: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """The lock file beside a report (beside its target, for a link) and its meta file."""
-    real = Path(os.path.realpath(report))
-    return lock_path(real), meta_path(real)
+def companions(report: str | os.PathLike[str]) -> tuple[Path, ...]:
+    """The files a report comes with: its meta file (the lock is on the report itself)."""
+    return (meta_path(Path(os.path.realpath(report))),)
 
 
 def default_report_path(input_path: str) -> Path:
@@ -69,10 +79,12 @@ class ReportWriter:
         options: Mapping[str, Any] | None = None,
         limit: int | None = None,
         keep: Sequence[str] = (),
+        start: bool = True,
     ) -> None:
         """`fingerprint` and `options` say which input, read how: `--resume` needs the same.
         `limit`: the run reads only its first rows (kept in the meta file, for the reader).
-        `keep`: input columns written after the report's own, from each outcome's `ref`."""
+        `keep`: input columns written after the report's own, from each outcome's `ref`.
+        `start=False`: the report is locked and checked, nothing written until `start()`."""
         self.path = check_report_path(path)
         self.keep = _kept_columns(keep)
         self.jsonl = is_jsonl(self.path)
@@ -81,32 +93,77 @@ class ReportWriter:
         self._real = Path(os.path.realpath(self.path))
         self.finished = FinishedRows()
         self.unsorted: str | None = None  # why the final sort failed, if it did
+        self._started = False
+        new = not os.path.lexists(self._real)
         try:
             self._lock = ReportLock(self._real, self.path)
         except OSError as exc:
             raise ConfigError(f"{self.path}: cannot write the report ({exc.strerror})") from None
         try:
-            resuming = resume and self._real.exists() and drop_partial_line(self._real) > 0
-            meta = read_meta(self._real) if resuming else None
-            if resuming:
-                self._check_input(meta, fingerprint, options)
+            self.resumed = resume and drop_partial_line(self._real) > 0
+            meta = read_meta(self._real) if self.resumed else None
+            if self.resumed:
+                meta = self._check_input(meta, fingerprint, options)
                 self._read_finished()
-            # Not yet where it belongs, or this run's limit is not the last one's.
-            if not resuming or meta is None or "report" not in meta or meta.get("limit") != limit:
-                write_meta(self._real, fingerprint, options, limit)
-            self._file = self._open(append=resuming)
-        except OSError as exc:
-            self._lock.release()
-            raise ConfigError(f"{self.path}: cannot write the report ({exc.strerror})") from None
-        except BaseException:
-            self._lock.release()
+            check_meta_folder(self._real)
+        except BaseException as exc:
+            self._let_go(remove=new)
+            if isinstance(exc, OSError):
+                raise ConfigError(
+                    f"{self.path}: cannot write the report ({exc.strerror})"
+                ) from None
             raise
-        self.resumed = resuming
+        self._new = new
+        self._meta = (fingerprint, options, limit)
+        # Not yet where it belongs (moved, or left by an older version), or this run's limit is
+        # not the last one's: written anew once the run starts.
+        self._moved = meta.get("report") if meta is not None else None
+        self._meta_kept = (
+            meta is not None and self._moved == os.fspath(self._real) and meta.get("limit") == limit
+        )
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Write: the report started over (or continued), then its meta."""
+        file = None
+        try:
+            file = self._file = self._open(append=self.resumed)
+            if not self._meta_kept:
+                write_meta(self._real, *self._meta)
+                if isinstance(self._moved, str) and self._moved != os.fspath(self._real):
+                    forget_meta(self._moved)
+            self._started = True
+        except BaseException as exc:
+            if file is not None:
+                file.close()
+            self._let_go(remove=False)
+            if isinstance(exc, OSError):
+                raise ConfigError(
+                    f"{self.path}: cannot write the report ({exc.strerror})"
+                ) from None
+            raise
+
+    def _let_go(self, *, remove: bool) -> None:
+        """Release the lock of a run that ends before it starts; the empty report it made, gone."""
+        try:
+            if remove and self._lock.holds(self._real) and self._real.stat().st_size == 0:
+                self._real.unlink()
+        except OSError:
+            pass
+        finally:
+            self._new = False  # once: the name may be another run's after the release
+            self._lock.release()
 
     def _open(self, *, append: bool) -> IO[str]:
+        if not append:
+            self._lock.truncate()
         file = open(  # noqa: SIM115 - closed by close()
-            self._real, "a" if append else "w", encoding="utf-8", newline="", errors="replace"
+            self._real, "a", encoding="utf-8", newline="", errors="replace"
         )
+        if not self._lock.same_file(file.fileno()):
+            file.close()
+            raise ConfigError(f"{self.path}: was replaced while this run started; run it again")
         self._csv = csv.writer(file, lineterminator="\n")
         if not append and not self.jsonl:
             file.write(_BOM)  # so that Excel on Windows reads the report as UTF-8
@@ -119,7 +176,17 @@ class ReportWriter:
         meta: dict[str, Any] | None,
         fingerprint: str | None,
         options: Mapping[str, Any] | None,
-    ) -> None:
+    ) -> dict[str, Any] | None:
+        """The meta that lets this report resume with this input, or why none does."""
+        if meta is None and fingerprint is not None:
+            meta = moved_meta(fingerprint)  # this report, moved since: its input says so
+            if meta is None:
+                raise InputChangedError(
+                    f"{self.path}: cannot resume, what --resume checks of this report is not in "
+                    f"{meta_folder()}: the report was moved since its run (and the input with "
+                    "it changed), or XDG_STATE_HOME differs from that run's (a cron job's may); "
+                    "resume with that run's XDG_STATE_HOME, or start over without --resume"
+                )
         stored = meta.get("input_sha256") if meta is not None else None
         read_as = meta.get("input_options") if meta is not None else None
         if fingerprint is not None and stored != fingerprint:
@@ -143,6 +210,7 @@ class ReportWriter:
                     f"{self.path}: cannot resume, the run that started this report read the "
                     f"input with {was}; give the same options, or start over without --resume"
                 )
+        return meta
 
     def _read_finished(self) -> None:
         for row, status in read_statuses(self._real):
@@ -193,6 +261,9 @@ class ReportWriter:
         If the sort fails (a full disk), the report stays as written, complete and resumable,
         only not in input order; `unsorted` says why.
         """
+        if not self._started:  # nothing was written
+            self._let_go(remove=self._new)
+            return
         try:
             self._file.close()
             try:

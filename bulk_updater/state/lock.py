@@ -1,13 +1,17 @@
-"""One run at a time on a state file: an exclusive `flock` on `<state>.lock`, beside it.
+"""One run at a time on a file: an exclusive `flock` on the file itself (`FileLock`).
 
 Two runs that each remember what they set cannot tell which PATCH the API applied last, so a
-state file shared by two runs at once could skip a row the API does not hold. Holding the file
-for the whole run makes the order of the file the order of the API.
+state file shared by two runs at once could skip a row the API does not hold; two runs writing
+one report would lose lines. Holding the file for the whole run makes its order the API's.
 
-The lock is `flock`, not SQLite's own locks: it is tied to an open file, so two runs in one
-process exclude each other too, and the kernel drops it when a process dies. It is on a file of
-its own because closing any descriptor of the database would drop SQLite's POSIX locks. The file
-is removed when the lock is let go; a run that locked a file removed meanwhile tries again.
+The lock is on the file's identity, not on a name: a symbolic link, a hard link or a bind mount
+of the file is the same file, and there is no lock file that could be removed or replaced under
+a run. It is `flock`, not POSIX locks: tied to an open file, so two runs in one process exclude
+each other too, and the kernel drops it when a process dies.
+
+SQLite's own locks are POSIX locks, and closing any descriptor of a file drops those of the whole
+process. So the descriptor that holds the lock is opened before SQLite's and closed after them,
+and a file this process holds already is refused without being opened again (`_HELD`).
 """
 
 from __future__ import annotations
@@ -15,92 +19,85 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import time
+import stat
+import threading
 from pathlib import Path
 from typing import Final
 
-from ..errors import StateError, StateLockedError
-
-SUFFIX: Final = ".lock"
-_RETRY: Final = 0.01  # seconds between attempts while `in_use()` glances at the lock
-_PATIENCE: Final = 0.5  # a glance lasts microseconds; a run holding the file lasts far longer
+_HELD: Final[set[tuple[int, int]]] = set()  # (device, inode) of the files this process holds
+_GUARD: Final = threading.Lock()
+_FLAGS: Final = os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO never blocks
 
 
-def lock_path(state: Path) -> Path:
-    return state.with_name(state.name + SUFFIX)
+class Busy(Exception):
+    """Another run holds the file; `holder` is its pid, or "" when it cannot be told."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder
+
+    def who(self) -> str:
+        """` (pid N)`, or nothing."""
+        return f" (pid {self.holder})" if self.holder.isdigit() else ""
 
 
-class RunLock:
-    """The exclusive hold of one state file, taken at construction, until `release()`."""
+class NotAFile(Exception):
+    """The path is there but is not a regular file (a FIFO, a device, a folder)."""
 
-    def __init__(self, state: Path) -> None:
-        self.path = lock_path(state)
-        self._state = state
-        self._fd: int | None = self._acquire()
 
-    def _acquire(self) -> int:
-        deadline = time.monotonic() + _PATIENCE
-        while True:
-            fd = self._open()
+class FileLock:
+    """The exclusive hold of one file (created with `mode` if missing), until `release()`.
+
+    Raises `Busy`, `NotAFile`, or `OSError` when the file cannot be opened or locked.
+    """
+
+    def __init__(self, path: Path, mode: int = 0o600) -> None:
+        self.path = path
+        with _GUARD:
+            with contextlib.suppress(OSError):
+                if _identity(os.stat(path)) in _HELD:
+                    raise Busy(str(os.getpid()))
+            fd = os.open(path, _FLAGS, mode)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if time.monotonic() < deadline:
-                    os.close(fd)
-                    time.sleep(_RETRY)
-                    continue
-                holder = _read_pid(fd)
+                self.identity = _check(fd)
+                if self.identity in _HELD:  # the name was pointed at a file we hold meanwhile
+                    raise Busy(str(os.getpid()))
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise Busy(_holder(self.identity)) from None
+            except BaseException:
                 os.close(fd)
-                raise self._held_error(holder) from None
-            except OSError as exc:  # a file system without locks
-                os.close(fd)
-                raise self._cannot(exc) from None
-            if self._still_there(fd):
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, str(os.getpid()).encode(), 0)
-                return fd
-            os.close(fd)  # the run before let go of it and removed it: lock the new one
+                raise
+            os.set_blocking(fd, True)
+            _HELD.add(self.identity)
+        self.fd: int | None = fd
 
-    def _open(self) -> int:
-        try:
-            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise self._cannot(exc) from None
-
-    def _cannot(self, exc: OSError) -> StateError:
-        return StateError(f"{self._state}: the state file cannot be locked ({exc.strerror or exc})")
-
-    def _still_there(self, fd: int) -> bool:
-        try:
-            here = os.stat(self.path)
-        except FileNotFoundError:
-            return False
-        held = os.fstat(fd)
-        return (here.st_dev, here.st_ino) == (held.st_dev, held.st_ino)
-
-    def _held_error(self, holder: str) -> StateLockedError:
-        who = f" (pid {holder})" if holder.isdigit() else ""
-        return StateLockedError(
-            f"{self._state}: another run is using this state file{who}; try again once it is done"
-        )
+    def same_file(self, fd: int) -> bool:
+        """Whether `fd` is open on the file this lock holds."""
+        return _identity(os.fstat(fd)) == self.identity
 
     def release(self) -> None:
-        """Remove the lock file, then let go: a run waiting on it finds it gone and retries."""
-        if self._fd is None:
+        """Let go: the file stays, nothing is removed (a name may be another run's by now)."""
+        if self.fd is None:
             return
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
-        os.close(self._fd)
-        self._fd = None
+        with _GUARD:
+            _HELD.discard(self.identity)
+            os.close(self.fd)
+            self.fd = None
 
 
-def in_use(state: Path) -> bool:
-    """Whether a run holds `state` now; read-only (a glance, never a file created)."""
+def in_use(path: Path) -> bool:
+    """Whether a run holds `path` now; read-only (a glance, never a file created)."""
     try:
-        fd = os.open(lock_path(state), os.O_RDONLY | os.O_CLOEXEC)
+        if _identity(os.stat(path)) in _HELD:
+            return True
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
@@ -111,8 +108,27 @@ def in_use(state: Path) -> bool:
     return False
 
 
-def _read_pid(fd: int) -> str:
+def _check(fd: int) -> tuple[int, int]:
+    found = os.fstat(fd)
+    if not stat.S_ISREG(found.st_mode):
+        raise NotAFile()
+    return _identity(found)
+
+
+def _identity(found: os.stat_result) -> tuple[int, int]:
+    return found.st_dev, found.st_ino
+
+
+def _holder(identity: tuple[int, int]) -> str:
+    """The pid holding a `flock` on the file, as Linux's `/proc/locks` tells; "" if it cannot."""
+    device, inode = identity
+    where = f"{os.major(device):02x}:{os.minor(device):02x}:{inode}"
     try:
-        return os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        with open("/proc/locks", encoding="ascii", errors="replace") as locks:
+            for line in locks:
+                parts = line.split()
+                if parts[1:4] == ["FLOCK", "ADVISORY", "WRITE"] and parts[5:6] == [where]:
+                    return parts[4]
     except OSError:
-        return ""
+        pass
+    return ""

@@ -3,14 +3,16 @@
     leads (id TEXT PRIMARY KEY, fields BLOB)   WITHOUT ROWID; `fields`: the lead's flat
                                                field -> value map (`fields.py`), compact JSON
     runs  (id, started_at, finished_at, input, rows, sent, unchanged, accepted)   the last 100
-    meta  (key, value)                         `schema`; `account` and `key_sha256`, whose
-                                               leads these are (`paths.Account`, never the key)
+    meta  (key, value)                         `application` (`bulk-updater`: ours), `schema`;
+                                               `account` and `key_sha256`, whose leads these
+                                               are (`paths.Account`, never the key)
 
 The functions run inside the caller's transaction.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Final
@@ -27,19 +29,40 @@ _TABLES: Final = (
     "accepted INTEGER)",
 )
 _OWNER: Final = ("account", "key_sha256")
+_MARK: Final = ("application", "bulk-updater")
+_OURS: Final = frozenset({"meta", "leads", "runs"})
+
+
+def recognise(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse, before anything is written, a database that is not empty and not ours: ours says
+    so in `meta` (or, made before that mark, has our tables and nothing else)."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables:
+        return
+    marked = unmarked = False
+    if "meta" in tables:
+        with contextlib.suppress(sqlite3.Error):  # a `meta` of another shape: not ours
+            held = dict(
+                conn.execute(
+                    "SELECT key, value FROM meta WHERE key IN (?, ?)", (_MARK[0], "schema")
+                )
+            )
+            marked = held.get(_MARK[0]) == _MARK[1]
+            unmarked = _MARK[0] not in held and "schema" in held and tables <= _OURS
+    if not (marked or unmarked):
+        raise StateError(
+            f"{path}: not a bulk-updater state file (another program's database); choose "
+            "another --state"
+        )
 
 
 def create(conn: sqlite3.Connection, path: Path, account: Account | None) -> None:
-    """The tables, unless there; a database with other tables, or of another account, refused."""
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-    if tables and "meta" not in tables:  # someone else's database: keep out
-        raise StateError(
-            f"{path}: not a bulk-updater state file (a database with other tables); choose "
-            "another --state"
-        )
+    """The tables, unless there, marked ours; one of another account refused."""
+    recognise(conn, path)
     for table in _TABLES:
         conn.execute(table)
     conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA,))
+    conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", _MARK)
     if account is not None:
         _claim(conn, path, account)
 

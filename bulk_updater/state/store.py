@@ -1,8 +1,8 @@
 """The state file of `skip_unchanged`: what each lead was last set to, in SQLite (WAL mode).
 
 Its tables, and whose leads it holds, are in `schema.py`. A run holds the file from start to end
-(`lock.RunLock`): a second run, or a `forget`, is refused with `StateLockedError` at once, so the
-file's order of changes is the API's.
+(`lock.FileLock`, on the file itself): a second run, or a `forget`, is refused with
+`StateLockedError` at once, so the file's order of changes is the API's.
 
 Reads are batched (`lookup()` takes many ids, one query per 500) and run on the caller's thread:
 a WAL reader never waits for a writer. Changes are queued to a writer thread, which applies them
@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import sqlite3
+import stat
 import threading
 import time
 import urllib.parse
@@ -31,7 +33,7 @@ from ..errors import StateError, StateLockedError
 from . import schema
 from .fields import Fields, apply, decode, encode
 from .info import StateInfo, read_info
-from .lock import RunLock
+from .lock import Busy, FileLock, NotAFile
 from .paths import Account
 
 log = logging.getLogger("bulk_updater")
@@ -89,6 +91,8 @@ class Store:
         self._damaged_lock = threading.Lock()  # both threads read entries
         self._run_lock = None if readonly else self._hold()
         try:
+            if readonly:
+                self._check_regular()
             self._reader = self._connect(readonly)
             try:
                 self._check(account)
@@ -100,12 +104,30 @@ class Store:
                 self._run_lock.release()
             raise
 
-    def _hold(self) -> RunLock:
+    def _hold(self) -> FileLock:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # lead data: private
+            return FileLock(self.path)
+        except Busy as busy:
+            raise StateLockedError(
+                f"{self.path}: another run is using this state file{busy.who()}; try again once "
+                "it is done"
+            ) from None
+        except NotAFile:
+            raise _not_a_file(self.path) from None
         except OSError as exc:
-            raise StateError(f"{self.path}: the state file cannot be opened ({exc})") from None
-        return RunLock(self.path)
+            raise StateError(
+                f"{self.path}: the state file cannot be opened ({exc.strerror or exc})"
+            ) from None
+
+    def _check_regular(self) -> None:
+        """A FIFO would make SQLite wait for a writer forever: refused before it opens."""
+        try:
+            found = os.stat(self.path)
+        except OSError:
+            return  # SQLite says why it cannot open it
+        if not stat.S_ISREG(found.st_mode):
+            raise _not_a_file(self.path)
 
     def _connect(self, readonly: bool) -> sqlite3.Connection:
         # SQLite waits up to a second for a lock; `_transaction` goes on waiting, and says so.
@@ -125,6 +147,7 @@ class Store:
         """The schema, created if need be; a file that is not ours is refused."""
         conn = self._reader
         try:
+            schema.recognise(conn, self.path)  # before the journal mode changes the file
             if not self.readonly:
                 if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     conn.execute("PRAGMA journal_mode=WAL")  # kept by the file from then on
@@ -204,7 +227,8 @@ class Store:
             count = len(self._damaged)
             out.append(
                 f"{self.path}: {count} damaged {'entry' if count == 1 else 'entries'} counted as "
-                "unknown: their rows were sent, to be remembered afresh"
+                f"unknown: {'its' if count == 1 else 'their'} rows were sent, to be remembered "
+                "afresh"
             )
         if self.problem is not None:
             out.append(self.problem)
@@ -310,8 +334,9 @@ class Store:
                 gone = [(k,) for k, v in held.items() if not v]
                 conn.executemany("DELETE FROM leads WHERE id = ?", gone)
         except (StateError, sqlite3.Error) as exc:
+            where = "" if str(exc).startswith(str(self.path)) else f"{self.path}: "
             self.problem = (
-                f"{exc}; from then on this run's accepted rows were not remembered, and are "
+                f"{where}{exc}; from then on this run's accepted rows were not remembered, and are "
                 "sent again next time"
             )
             log.warning("state: %s", self.problem)
@@ -335,6 +360,12 @@ class Store:
                 "accepted = ? WHERE id = ?",
                 (time.time(), *(counts.get(n, 0) for n in names), self._run),
             )
+
+
+def _not_a_file(path: Path) -> StateError:
+    return StateError(
+        f"{path}: not a regular file (a FIFO, a device or a folder); choose another --state"
+    )
 
 
 def select_fields(

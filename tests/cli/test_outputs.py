@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 
 from bulk_updater import Outcome, Status
-from bulk_updater.report import ReportWriter, read_statuses
+from bulk_updater.report import ReportWriter, companions, read_statuses
 from bulk_updater.report.meta import read_meta
 from bulk_updater.sandbox import SandboxThread
 from tests.cli.conftest import (
@@ -43,7 +43,9 @@ def test_summary_json_may_not_overwrite_the_input_or_the_report(
 ) -> None:
     source, _ = job_input(tmp_path, make_leads(3))
     report = tmp_path / "r.csv"
-    where = {"input": source, "report": report, "meta": tmp_path / ".r.csv.lock"}[target]
+    meta = companions(report)[0]  # in the state folder, which the test's environment names
+    meta.parent.mkdir(parents=True, exist_ok=True)
+    where = {"input": source, "report": report, "meta": meta}[target]
     before = source.read_bytes()
     with SandboxThread(make_leads(3), api_key=KEY) as sb:
         code, out, err = cli(

@@ -463,6 +463,32 @@ async def test_two_runs_on_one_state_file_never_skip_what_the_api_does_not_hold(
     assert all(fields == {"jobTitle": "TitleA"} for fields in remembered(state).values())
 
 
+async def test_a_run_refused_by_the_state_lock_leaves_its_outputs_as_they_were(
+    tmp_path: Path, virtual_time: object
+) -> None:
+    """Every lock is taken before any output is written: a run refused because another holds
+    its state file (here through a link to it) truncates neither its report nor its rejects."""
+    from bulk_updater import Source
+
+    api = Api(leads(2))
+    data = write_csv(tmp_path / "in.csv", ("id", "jobTitle"), [("lead0", "X"), ("nolead", "Y")])
+    report, rejects, state = tmp_path / "r.csv", tmp_path / "rej.csv", tmp_path / "s.sqlite3"
+    async with BulkUpdater(sender=api, rate=0) as updater:
+        await updater.run(Source(data), report=report, rejects=rejects)
+    before = report.read_bytes(), rejects.read_bytes()
+    (tmp_path / "link.sqlite3").symlink_to(state.name)
+    held = Store(state)  # another run
+    try:
+        for name in (state, tmp_path / "link.sqlite3"):
+            async with BulkUpdater(sender=api, skip_unchanged=True, state=name, rate=0) as updater:
+                with pytest.raises(StateLockedError, match="another run is using this state"):
+                    await updater.run(Source(data), report=report, rejects=rejects)
+    finally:
+        held.close()
+    assert (report.read_bytes(), rejects.read_bytes()) == before
+    assert len(api.sent) == 2  # the first run's only
+
+
 async def test_a_job_cancelled_while_its_state_file_opens_lets_go_of_it(tmp_path: Path) -> None:
     from bulk_updater.engine.unchanged import open_unchanged
     from bulk_updater.settings import Settings

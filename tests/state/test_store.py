@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -15,7 +13,6 @@ import pytest
 
 from bulk_updater.errors import StateError, StateLockedError
 from bulk_updater.state import Account, Store, unknown
-from bulk_updater.state.lock import in_use, lock_path
 from tests.conftest import integrity, remembered
 
 ACCOUNT = Account("http://127.0.0.1:1", "0123456789abcdef")
@@ -41,7 +38,12 @@ def test_changes_are_merged_into_what_the_file_holds(tmp_path: Path) -> None:
     with contextlib.closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         meta = dict(db.execute("SELECT key, value FROM meta"))
-    assert meta == {"schema": "1", "account": ACCOUNT.label, "key_sha256": ACCOUNT.key}
+    assert meta == {
+        "application": "bulk-updater",
+        "schema": "1",
+        "account": ACCOUNT.label,
+        "key_sha256": ACCOUNT.key,
+    }
     assert integrity(path) == "ok"
 
 
@@ -114,6 +116,58 @@ def test_a_file_that_is_not_a_state_file_is_refused(tmp_path: Path) -> None:
         Store(tmp_path / "empty.sqlite3", readonly=True)
 
 
+def test_another_programs_database_with_a_meta_table_is_refused_untouched(
+    tmp_path: Path,
+) -> None:
+    """A browser's history has a `meta` table too: it is not taken, not even its journal mode."""
+    history = tmp_path / "History"
+    with contextlib.closing(sqlite3.connect(history)) as db:
+        db.executescript(
+            "CREATE TABLE meta (key LONGVARCHAR NOT NULL UNIQUE PRIMARY KEY, value LONGVARCHAR);"
+            "INSERT INTO meta VALUES ('version', '46');"
+            "CREATE TABLE urls (id INTEGER PRIMARY KEY, url TEXT);"
+        )
+    before = history.read_bytes()
+    for readonly in (False, True):
+        with pytest.raises(StateError, match="History: not a bulk-updater state file"):
+            Store(history, account=ACCOUNT, readonly=readonly)
+    assert history.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["History"]
+
+
+def test_a_state_file_from_before_the_mark_is_still_ours(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    Store(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("DELETE FROM meta WHERE key = 'application'")
+        db.commit()
+    Store(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        mark = db.execute("SELECT value FROM meta WHERE key = 'application'").fetchone()
+    assert mark == ("bulk-updater",)
+
+
+def test_one_damaged_entry_and_a_write_error_are_told_of_this_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = Store(path, every=0.0)
+    store.begin("in.csv")
+    store.change("l0", {"city": "x"})
+    store.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("UPDATE leads SET fields = 'oops' WHERE id = 'l0'")
+        db.commit()
+    store = Store(path, every=0.0)
+    store.begin("in.csv")
+    assert store.lookup(["l0"]) == {}
+    store._reader.execute("ALTER TABLE leads RENAME COLUMN fields TO gone")  # a file broken by hand
+    store.change("l1", {"city": "y"})
+    store.close()
+    assert store.warnings[0] == (
+        f"{path}: 1 damaged entry counted as unknown: its rows were sent, to be remembered afresh"
+    )
+    assert store.warnings[1].startswith(f"{path}: no such column: fields; from then on")
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[sqlite3.Connection]:
     """Another process's write lock on the file, held until the block ends."""
@@ -161,54 +215,6 @@ def test_a_lookup_that_fails_knows_nothing(
         assert store.lookup(["a"]) == {}
     assert "cannot be read" in caplog.text
     store.close()
-
-
-def test_one_store_at_a_time_holds_a_file(tmp_path: Path) -> None:
-    """Two runs cannot tell whose PATCH the API applied last: the second is refused at once."""
-    path = tmp_path / "s.sqlite3"
-    first = Store(path)
-    assert in_use(path)
-    with pytest.raises(StateLockedError) as refused:
-        Store(path)  # in the same process too
-    assert str(refused.value) == (
-        f"{path}: another run is using this state file (pid {os.getpid()}); try again once it "
-        "is done"
-    )
-    reader = Store(path, readonly=True)  # `state info`, `--dry-run`: read, never held
-    assert reader.info().in_use
-    reader.close()
-    first.close()
-    assert not in_use(path)
-    assert not lock_path(path).exists()  # nothing left behind
-    second = Store(path)
-    second.close()
-
-
-def test_a_lock_file_left_by_a_killed_run_is_taken_over(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite3"
-    lock_path(path).write_text("999999")  # no process holds it: the kernel dropped the lock
-    assert not in_use(path)
-    store = Store(path)
-    assert lock_path(path).read_text() == str(os.getpid())
-    store.close()
-    assert not lock_path(path).exists()
-
-
-def test_a_lock_file_removed_while_waiting_for_it_is_not_trusted(tmp_path: Path) -> None:
-    """The releasing run removes the file: a run that locked the removed one must lock anew."""
-    path = tmp_path / "s.sqlite3"
-    first = Store(path)
-    stale = os.open(lock_path(path), os.O_RDONLY)  # a second run opened it before the release
-    first.close()
-    fcntl.flock(stale, fcntl.LOCK_EX | fcntl.LOCK_NB)  # and locks it: a file no longer there
-    try:
-        second = Store(path)  # must not count as held by that stale lock
-        assert in_use(path)
-        with pytest.raises(StateLockedError):
-            Store(path)
-        second.close()
-    finally:
-        os.close(stale)
 
 
 def test_a_file_of_another_account_is_refused(tmp_path: Path) -> None:
