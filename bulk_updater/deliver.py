@@ -20,6 +20,7 @@ from .limits import Limiter, LimiterDown, Stopped
 from .limits.flight import FlightCap
 from .models import LeadUpdate, Status, StopReason
 from .retry import (
+    CALM_STREAK,
     Attempt,
     Budget,
     Call,
@@ -72,6 +73,7 @@ class Deliverer:
         self._answers = 0  # answers other than 429: the server is taking requests
         self._limited = 0  # 429s, every row's
         self._active = 0  # requests waiting for their start or in flight
+        self._queued = 0  # requests waiting for their start slot
         self._clock: Callable[[], float] | None = None  # the loop's, once there is one
         self._not_found: list[str] = []  # ids of the first rows sent, while all were not found
         self._watching = policy.not_found_stop > 0
@@ -79,7 +81,13 @@ class Deliverer:
         self.ids_from = "the id column"
 
     def budget(self) -> Budget:
-        return Budget(self._policy)
+        return Budget(self._policy, self._calm)
+
+    def _calm(self) -> bool:
+        """Whether a retry can go at once: the server is taking requests (a success came at
+        most `CALM_STREAK` failures ago) and no request waits for a start slot (the rate has
+        room, as in the job's tail)."""
+        return self._streak <= CALM_STREAK and self._answers > 0 and self._queued == 0
 
     def _loop_clock(self) -> Callable[[], float]:
         if self._clock is None:
@@ -169,7 +177,11 @@ class Deliverer:
 
     async def _request(self, call: Call, args: tuple[Any, ...], budget: Budget) -> Attempt:
         limiter = self._limiter
-        await limiter.acquire()
+        self._queued += 1
+        try:
+            await limiter.acquire()
+        finally:
+            self._queued -= 1
         counters = self.counters
         counters.requests += 1
         budget.sent += 1
@@ -182,14 +194,16 @@ class Deliverer:
         try:
             reply = await call(*args)
         except TransportError as exc:
-            limiter.observe(None, clock() - started)
+            budget.took = clock() - started
+            limiter.observe(None, budget.took)
             verdict = Verdict.UNREACHABLE if exc.final else Verdict.RETRY
             attempt = Attempt(verdict, Status.FAILED, error=exc.message, error_code=exc.error_code)
         except BaseException:  # cancelled by a stop, or a custom sender's bug: still no answer
             limiter.observe(None, clock() - started)
             raise
         else:
-            limiter.observe(reply, clock() - started)
+            budget.took = clock() - started
+            limiter.observe(reply, budget.took)
             verdict, status = (
                 (Verdict.RETRY, Status.FAILED) if reply.malformed else classify(reply.status)
             )

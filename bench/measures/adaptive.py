@@ -10,9 +10,11 @@
 - `slow_api`: 400 ms answers and no limit, `--rate 50` with the default concurrency: 47.5/s.
 - `faults`: the test suite's faults job (10% faults, 1,000 rows, `--rate 400`, short timeouts
   and backoffs: `bench/faults_child.py`) against 150/s, with rate-limit headers on every answer
-  as SendKit reportedly sends them: within 1.6x of rows / 150 from the first request to the last
+  as SendKit reportedly sends them: within 1.3x of rows / 150 from the first request to the last
   (the sandbox's own arrival times). The same without headers, and told the exact limit, are
-  shown beside it, not held to a target.
+  shown beside it, not held to a target. Second line held to 1.3x: the command with the
+  default backoff, `--timeout 1.5`, and 5% 503s, 2% 500s, 2% resets, 1% answers after 4 s
+  (issue 25): its tail is a timeout and a retry, not a backoff.
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ SLOW_RATE: Final = 50
 TARGET_SLOW: Final = 47.5
 FAULTS_LIMIT: Final = 150
 FAULTS_ROWS: Final = 1_000
-TARGET_FAULTS: Final = 1.6
+TARGET_FAULTS: Final = 1.3
+#: The command's faults job (issue 25): 10% faults, of which 1 in 10 answers after 4 s.
+SLOW_FAULTS: Final = ("--faults", "503,503,503,503,503,500,500,drop,drop,slow")
+SLOW_FAULTS_OPTIONS: Final = {"rate": 400, "concurrency": 32, "timeout": 1.5, "max_attempts": 10}
 CHILD_TIMEOUT: Final = 600.0
 
 
@@ -206,37 +211,57 @@ def _faults_job(ctx: Context, rate: str, headers: bool) -> dict[str, Any]:
     return summary | {"server": stats, "span_s": stats["last_arrival"] - stats["first_arrival"]}
 
 
+def _slow_faults_job(ctx: Context) -> dict[str, Any]:
+    """`bulk-updater run` with `SLOW_FAULTS_OPTIONS` against 150/s stating its limit in
+    headers, with `SLOW_FAULTS`: the span from the sandbox's first arrival to its last."""
+    rows = _rows(ctx, FAULTS_ROWS)
+    sandbox = ["--rate", str(FAULTS_LIMIT), "--headers", "xrl", "--fault-rate", "0.1"]
+    sandbox += [*SLOW_FAULTS, "--slow-seconds", "4", "--seed", "3"]
+    job = _job(ctx, rows, sandbox, **SLOW_FAULTS_OPTIONS)
+    stats = job["server"]
+    return job | {"span_s": stats["last_arrival"] - stats["first_arrival"]}
+
+
 def faults(ctx: Context) -> Result:
     rows = _rows(ctx, FAULTS_ROWS)
     ideal = rows / FAULTS_LIMIT
+    slow_name = "4 s answers, --timeout 1.5, default backoff (bulk-updater run), headers"
     cases = [
         ("--rate 400, X-RateLimit-* headers", "400", True),
+        (slow_name, "400", True),
         ("--rate 400, no headers", "400", False),
         (f"--rate {FAULTS_LIMIT} (the exact limit), no headers", str(FAULTS_LIMIT), False),
     ]
+    held = cases[0][0], slow_name
     table_rows, data = [], {}
     for name, rate, headers in cases:
         progress(f"faults job: {rows} rows, {name}")
-        job = _faults_job(ctx, rate, headers)
+        job = _slow_faults_job(ctx) if name == slow_name else _faults_job(ctx, rate, headers)
         ratio = job["span_s"] / ideal
+        said = verdict(ratio <= TARGET_FAULTS) if name in held else "-"
         table_rows.append(
             (name, f"{job['span_s']:.2f}", f"{ratio:.2f}x", job["requests"],
-             job["rate_limited"], f"{job['settled_rate']}/s: {job['settled_why']}")
+             job["rate_limited"], f"{job['settled_rate']}/s: {job['settled_why']}", said)
         )  # fmt: skip
         data[name] = {"span_s": job["span_s"], "ratio": ratio, "requests": job["requests"]}
         data[name] |= {"rate_limited": job["rate_limited"], "server": job["server"]}
-    ratio = data[cases[0][0]]["ratio"]
-    ok = ratio <= TARGET_FAULTS
-    table = Table.of("job|first to last request s|x ideal|requests|429s|settled", table_rows)
-    title = (
-        f"The faults job: 10% faults (503, 500, drop, slow 0.6 s), {rows:,} rows, 32 workers, "
-        f"0.3 s timeout, against {FAULTS_LIMIT}/s: ideal {ideal:.1f} s"
+    table = Table.of(
+        "job|first to last request s|x ideal|requests|429s|settled|verdict", table_rows
     )
-    return Result(
-        [Section(title, [table])],
-        [Target(f"faults job with headers: <= {TARGET_FAULTS}x ideal", f"{ratio:.2f}x", ok)],
-        [(f"faults job ({rows:,} rows, 10% faults, {FAULTS_LIMIT}/s) with rate-limit headers",
-          f"**{ratio:.2f}x** ideal, first to last request", f"<= {TARGET_FAULTS}x",
-          verdict(ok))],
-        data,
-    )  # fmt: skip
+    title = (
+        f"The faults job: 10% faults (503, 500, drop, slow 0.6 s; or 5/2/2/1% with 4 s), "
+        f"{rows:,} rows, 32 workers, 0.3 s timeout (1.5 s), against {FAULTS_LIMIT}/s: "
+        f"ideal {ideal:.1f} s"
+    )
+    targets, readme = [], []
+    for name in held:
+        ratio = data[name]["ratio"]
+        ok = ratio <= TARGET_FAULTS
+        target = f"faults job, {name}: <= {TARGET_FAULTS}x ideal"
+        targets.append(Target(target, f"{ratio:.2f}x", ok))
+        readme.append(
+            (f"faults job ({rows:,} rows, 10% faults, {FAULTS_LIMIT}/s), {name}",
+             f"**{ratio:.2f}x** ideal, first to last request", f"<= {TARGET_FAULTS}x",
+             verdict(ok))
+        )  # fmt: skip
+    return Result([Section(title, [table])], targets, readme, data)
