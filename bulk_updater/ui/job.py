@@ -22,13 +22,13 @@ from ..inputs import ColumnMap
 from ..limits import limiter_for
 from ..models import Outcome, Status, Summary
 from ..settings import Settings
-from .detect import ReadOptions
+from .detect import ReadOptions, named
 from .kept import JobRecord, KeptJob, report_counts
 from .pauses import PauseWatch
 
 REPORT: Final = "report.csv"
-#: The formats a rejects file keeps: a table's rows as CSV, JSON lines as JSON lines.
-_JSON_LINES: Final = (".jsonl", ".ndjson")
+#: A rejects file is of its input's kind: a workbook's a workbook, JSON lines', JSON lines.
+_REJECTS: Final = {".xlsx": ".xlsx", ".xlsm": ".xlsx", ".jsonl": ".jsonl", ".ndjson": ".jsonl"}
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,8 @@ class Job:
 
     @property
     def options(self) -> ReadOptions:
-        return ReadOptions(encoding=self.record.encoding, sheet=self.record.sheet)
+        record = self.record
+        return ReadOptions(record.encoding, record.sheet, record.header_row)
 
     @property
     def report(self) -> Path:
@@ -90,8 +91,14 @@ class Job:
 
     @property
     def rejects(self) -> Path:
-        suffix = ".jsonl" if Path(self.record.input).suffix in _JSON_LINES else ".csv"
+        suffix = _REJECTS.get(Path(self.record.input).suffix, ".csv")
         return self.folder / f"rejects{suffix}"
+
+    @property
+    def rejects_options(self) -> ReadOptions:
+        """How the rejects file reads: as the input, but a workbook's has one sheet of its own
+        (the title rows above the header are kept, empty in a workbook)."""
+        return ReadOptions(encoding=self.record.encoding, header_row=self.record.header_row)
 
     @property
     def active(self) -> bool:
@@ -131,7 +138,7 @@ class Job:
                 )
             self.state = "stopped" if self.summary.stopped is not None else "finished"
         except BulkUpdaterError as exc:
-            self.state, self.error = "failed", str(exc)
+            self.state, self.error = "failed", str(named(exc, self.input, self.record.name))
         except OSError as exc:  # a full disk: what is done stays in the report
             self.state, self.error = "failed", f"{exc.strerror or exc}; fix it, then Resume"
         finally:

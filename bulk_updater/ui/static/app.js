@@ -83,6 +83,7 @@ function renderFile(s) {
     if (file.encoding) box.append(readChoice("encoding", "Encoding", file.encoding,
       ["utf-8", "cp1252", "latin-1", "utf-16"], `(${file.encoding_how})`));
     if (file.sheets.length > 1) box.append(readChoice("sheet", "Sheet", file.sheet, file.sheets, ""));
+    if (file.format !== "jsonl") box.append(headerRowChoice(file.header_row_chosen));
     box.append(el("p", { text: "The first rows:" }), table(file.header, file.rows));
   });
 }
@@ -97,9 +98,21 @@ function readChoice(name, label, current, values, note) {
   return el("p", {}, el("label", { for: `read-${name}`, text: `${label} ` }), select, ` ${note}`);
 }
 
+// Title rows above the header (a CRM report's name, its filters): the line that names the
+// columns is chosen here; empty reads the header where the file's first line (or row) is.
+function headerRowChoice(chosen) {
+  const input = el("input", { id: "read-header_row", type: "number", min: "1", step: "1" });
+  input.value = chosen ?? "";
+  input.addEventListener("change", () => post("/api/read", readOptions()));
+  return el("p", {}, el("label", { for: "read-header_row", text: "Header row" }), " ", input,
+    " (the line that names the columns, below any title rows)");
+}
+
 function readOptions() {
   const options = {};
   for (const name of ["encoding", "sheet"]) if ($(`read-${name}`)) options[name] = $(`read-${name}`).value;
+  const row = $("read-header_row");
+  if (row) options.header_row = row.value === "" ? null : Number(row.value);
   return options;
 }
 
