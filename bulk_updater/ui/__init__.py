@@ -11,8 +11,7 @@ terminal.
 | `detect.py` | how a file is read (encoding, delimiter, sheet, header row) and its first rows |
 | `columns.py` | what each header means, how that was found, the mapping remembered |
 | `check.py` | the dry run of the whole file, invalid rows fixed in place |
-| `job.py` | the job through `BulkUpdater.run`: progress, stop, resume |
-| `pauses.py` | the job's limiter, watched for the 429 pause the page counts down |
+| `job.py` | the job through `BulkUpdater.run`: progress, holds counted down, stop, resume |
 | `kept.py` | the one job that outlives the server when it did not finish |
 | `rejects.py` | the rows not updated, read back and sent again once fixed |
 | `copies.py` | the copies sent: fixed rows in the input's kind, a workbook's cells typed |

@@ -267,8 +267,8 @@ def test_a_429_pause_is_counted_down(tmp_path: Path, browser: Any) -> None:
         wait(
             browser,
             lambda: (
-                "The API asked to wait: going on in" in text(browser, "pause")
-                and "paused: the API asked to wait" in text(browser, "progress")
+                "Paused (429 Too Many Requests): going on in" in text(browser, "pause")
+                and "paused (429 Too Many Requests)" in text(browser, "progress")
             ),
         )
         control(browser, "Stop").click()

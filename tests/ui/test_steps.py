@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from bulk_updater.limits.limiter import NOTHING_LEFT
 from bulk_updater.sandbox import DEFAULT_SANDBOX_KEY, Sandbox
 from bulk_updater.ui import Connection
 from tests.ui.conftest import (
@@ -122,10 +123,30 @@ async def test_a_429_pause_is_pushed_with_the_seconds_it_lasts(tmp_path: Path) -
             await page.act("/api/start")
             paused = await page.until(lambda s: bool(s["job"] and s["job"]["paused_s"]))
             assert 0 < paused["job"]["paused_s"] <= 120
+            assert paused["job"]["paused_why"] == "429 Too Many Requests"
             assert sandbox.state.rate_limited > 0
             await page.act("/api/stop")
             state = await page.until(finished)
         assert state["job"]["paused_s"] is None  # no countdown once the job is not running
+
+
+async def test_a_hold_of_the_rate_limit_headers_is_pushed_too(tmp_path: Path) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,city\n" + "".join(f"{lead},Lyon\n" for lead in LEADS))
+    # Every answer says nothing is left until a reset hours away: the job is held, no 429 came.
+    exhausted = Sandbox(LEADS, api_key=DEFAULT_SANDBOX_KEY, rate=100, headers="exhausted")
+    async with exhausted as sandbox:
+        connection = Connection(SecretStr(DEFAULT_SANDBOX_KEY), sandbox.url, sandbox=True)
+        async with new_server(tmp_path, connection) as server, page_client(server) as page:
+            await upload(page, rows, "rows.csv")
+            await page.until(checked)
+            await page.act("/api/start")
+            held = await page.until(lambda s: bool(s["job"] and s["job"]["paused_s"]))
+            assert held["job"]["paused_why"] == NOTHING_LEFT
+            assert sandbox.state.rate_limited == 0
+            await page.act("/api/stop")
+            state = await page.until(finished)
+        assert (state["job"]["paused_s"], state["job"]["paused_why"]) == (None, None)
 
 
 async def test_a_malformed_request_or_a_mapping_that_cannot_be_is_a_clear_400(

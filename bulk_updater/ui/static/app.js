@@ -202,26 +202,29 @@ function renderRun(s) {
     $("progress").textContent = s.connection === null ? "Say where to send first (step 1)." : "";
     return;
   }
-  countdown(job.paused_s);
+  countdown(job.paused_s, job.paused_why);
   $("bar").max = job.total || 1;
   $("bar").value = job.done;
   $("progress").textContent = progressText(job);
 }
 
-// The API asked for a pause (429): counted down here, second by second, from what the server
-// said; only its start is in the live region, so a screen reader is not told every second.
+// The job is held (a 429's pause, rate-limit headers with nothing left, another job's 429):
+// counted down here, second by second, from what the server said; only its start is in the
+// live region, so a screen reader is not told every second.
 let pauseEnds = 0;
+let pauseWhy = "";
 let pauseTimer = null;
 
-function countdown(seconds) {
+function countdown(seconds, why) {
   pauseEnds = seconds ? Date.now() + seconds * 1000 : 0;
+  pauseWhy = why || "";
   tick();
   if (pauseEnds && pauseTimer === null) pauseTimer = setInterval(tick, 250);
 }
 
 function tick() {
   const left = Math.ceil((pauseEnds - Date.now()) / 1000);
-  $("pause").textContent = left > 0 ? `The API asked to wait: going on in ${left} s` : "";
+  $("pause").textContent = left > 0 ? `Paused (${pauseWhy}): going on in ${left} s` : "";
   if (left <= 0 && pauseTimer !== null) {
     clearInterval(pauseTimer);
     pauseTimer = null;
@@ -235,7 +238,7 @@ function progressText(job) {
     parts.push(`${job.rate} rows/s`);
     if (job.limit) parts.push(job.limit);
     if (job.eta_s !== null) parts.push(`about ${job.eta_s} s left`);
-    if (job.paused_s) parts.push("paused: the API asked to wait");
+    if (job.paused_s) parts.push(`paused (${job.paused_why})`);
   }
   const counts = Object.entries(job.counts).map(([status, n]) => `${status} ${n}`).join(", ");
   if (counts) parts.push(counts);
