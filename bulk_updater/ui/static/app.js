@@ -83,7 +83,7 @@ function renderFile(s) {
     if (file.encoding) box.append(readChoice("encoding", "Encoding", file.encoding,
       ["utf-8", "cp1252", "latin-1", "utf-16"], `(${file.encoding_how})`));
     if (file.sheets.length > 1) box.append(readChoice("sheet", "Sheet", file.sheet, file.sheets, ""));
-    if (file.format !== "jsonl") box.append(headerRowChoice(file.header_row_chosen));
+    if (file.format !== "jsonl") box.append(headerRowChoice(file.header_row_chosen, file.header_row));
     box.append(el("p", { text: "The first rows:" }), table(file.header, file.rows));
   });
 }
@@ -100,8 +100,9 @@ function readChoice(name, label, current, values, note) {
 
 // Title rows above the header (a CRM report's name, its filters): the line that names the
 // columns is chosen here; empty reads the header where the file's first line (or row) is.
-function headerRowChoice(chosen) {
-  const input = el("input", { id: "read-header_row", type: "number", min: "1", step: "1" });
+function headerRowChoice(chosen, read) {
+  const input = el("input", { id: "read-header_row", type: "number", min: "1", step: "1",
+    placeholder: read === null ? "first with a cell" : String(read) });
   input.value = chosen ?? "";
   input.addEventListener("change", () => post("/api/read", readOptions()));
   return el("p", {}, el("label", { for: "read-header_row", text: "Header row" }), " ", input,
