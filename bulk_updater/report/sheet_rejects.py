@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,24 +77,38 @@ class SheetRejectsWriter:
             self._side.unlink(missing_ok=True)
 
     def _save(self) -> None:
-        from openpyxl import Workbook
-        from openpyxl.cell import WriteOnlyCell
+        write_sheet(self.path, [self._header, *self._rows()], above=self._above)
 
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet("Rejects")
-        for _ in range(self._above):
-            sheet.append([])
-        sheet.append([_cell(sheet, name, WriteOnlyCell) for name in self._header])
+    def _rows(self) -> Iterator[list[Any]]:
         for offset, length in zip(self._index.offsets, self._index.lengths, strict=True):
             if offset >= 0:
                 self._file.seek(offset)
-                cells = json.loads(self._file.read(length))
-                sheet.append([_cell(sheet, value, WriteOnlyCell) for value in cells])
-        book.save(self.path)
+                yield json.loads(self._file.read(length))
+
+
+def write_sheet(
+    path: str | os.PathLike[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    above: int = 0,
+    title: str = "Rejects",
+) -> None:
+    """A workbook of one sheet `title`, written as it goes: `above` empty rows, then `rows`, each
+    cell a `Stored` (a number and its format as a tuple or list)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title)
+    for _ in range(above):
+        sheet.append([])
+    for cells in rows:
+        sheet.append([_cell(sheet, value, WriteOnlyCell) for value in cells])
+    book.save(path)
 
 
 def _cell(sheet: Any, value: object, make: Any) -> Any:
-    if isinstance(value, list):  # a number and its format
+    if isinstance(value, list | tuple):  # a number and its format
         cell = make(sheet, value=value[0])
         cell.number_format = value[1]
         return cell

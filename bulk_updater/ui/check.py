@@ -9,7 +9,6 @@ cell can be fixed and checked again (`recheck`); the fixes are applied when the 
 
 from __future__ import annotations
 
-import csv
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -21,6 +20,7 @@ from ..inputs import ColumnMap, Invalid, KeyPlan, Row, Source
 from ..inputs.columns import ByEmail, TablePlan
 from ..inputs.rows import parse_json_line
 from ..models import LeadUpdate
+from .copies import cells_of, edit, write_copy
 
 MAX_SHOWN: Final = 500
 EXAMPLES: Final = 3
@@ -126,14 +126,6 @@ def example(item: object) -> str:
     return f"PATCH /v1/leads/{target or item.id} {body}"
 
 
-def cells_of(row: Row) -> list[str]:
-    """A row's cells as the page edits them: a table's cells, a JSON line whole, or none (a
-    record that could not be read)."""
-    if isinstance(row.raw, tuple):
-        return list(row.raw)
-    return [row.raw.rstrip("\r\n")] if isinstance(row.raw, str) else []
-
-
 def recheck(
     bad: BadRow, header: list[str], columns: ColumnMap, cells: Mapping[str, str], format: str
 ) -> None:
@@ -142,7 +134,7 @@ def recheck(
     position = {name: at for at, name in enumerate(header)}
     for name, value in cells.items():
         if name in position:
-            raw[position[name]] = value
+            raw[position[name]] = edit(raw[position[name]], value)
     bad.cells = raw
     if format == "jsonl":
         item = parse_json_line(raw[0], KeyPlan(columns))
@@ -155,25 +147,17 @@ def recheck(
 
 
 def write_fixed(source: Source, fixes: Mapping[int, list[str]], target: Path) -> None:
-    """A copy of the file, as UTF-8 (CSV, or JSON lines), with the fixed rows in place of the
+    """A copy of the file in its own kind (`write_copy`), with the fixed rows in place of the
     read ones.
 
     Row numbers stay those of the file: each row is written, fixed or not (a record that could
     not be read is written empty, and stays invalid).
     """
-    with open(target, "w", encoding="utf-8", newline="") as file:
-        if source.format == "jsonl":
-            for row in source:
-                cells = fixes.get(row.number) or cells_of(row)
-                file.write((cells[0] if cells else "null") + "\n")  # `null`: still invalid
-            return
-        header = list(source.header or ())
-        writer = csv.writer(file)
-        writer.writerow(header)
-        for row in source:
-            if row.number in fixes:
-                writer.writerow(fixes[row.number])
-            elif isinstance(row.raw, tuple):
-                writer.writerow(row.raw)
-            else:
-                writer.writerow([""] * len(header))
+    blank = [""] * len(source.header or ())
+
+    def cells(row: Row) -> list[str]:
+        if row.number in fixes:
+            return fixes[row.number]
+        return cells_of(row) if source.format == "jsonl" or isinstance(row.raw, tuple) else blank
+
+    write_copy(source, cells, target)

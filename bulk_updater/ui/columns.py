@@ -94,7 +94,13 @@ def map_options(choices: list[Choice]) -> list[str]:
     return options
 
 
-def command_line(name: str, choices: list[Choice], encoding: str | None, sheet: str | None) -> str:
+def command_line(
+    name: str,
+    choices: list[Choice],
+    encoding: str | None,
+    sheet: str | None,
+    header_row: int | None = None,
+) -> str:
     """The `bulk-updater run` command that reads the file as the page does, for a cron job."""
     words = ["bulk-updater", "run", name]
     for option in map_options(choices):
@@ -104,6 +110,8 @@ def command_line(name: str, choices: list[Choice], encoding: str | None, sheet: 
         words += ["--encoding", encoding]
     if sheet is not None:
         words += ["--sheet", sheet]
+    if header_row is not None:
+        words += ["--header-row", str(header_row)]
     return shlex.join(words)
 
 

@@ -8,6 +8,7 @@ a column means: `columns.py` does.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ class ReadOptions:
 
     encoding: str | None = None
     sheet: str | None = None
+    header_row: int | None = None  # the line (a sheet's row) of the header, below title rows
 
     def source(self, path: Path, columns: ColumnMap | None = None) -> Source:
         """The file as a `Source` read with `columns` (none: to see its header and rows).
@@ -59,6 +61,7 @@ class ReadOptions:
             columns=columns if columns is not None else _Preview(),
             encoding=self.encoding,
             sheet=self.sheet,
+            header_row=self.header_row,
         )
 
 
@@ -92,19 +95,33 @@ class Detected:
             "sheet": self.sheet,
             "sheets": self.sheets,
             "header_row": self.header_row,
+            "header_row_chosen": self.options.header_row,
             "header": self.header or self.raw_header,
             "rows": self.rows,
         }
 
 
 def detect(path: Path, name: str, options: ReadOptions) -> Detected:
-    """Open `path` as the page would read it; `BulkUpdaterError` says what is wrong with it."""
+    """Open `path` as the page would read it; `BulkUpdaterError` says what is wrong with it,
+    naming the file as the user did (not the upload's path on this machine)."""
+    try:
+        return _detect(path, name, options)
+    except BulkUpdaterError as exc:
+        raise named(exc, path, name) from None
+
+
+def named(error: BulkUpdaterError, path: Path, name: str) -> BulkUpdaterError:
+    """`error` naming the file as the user did, not by its path in the server's folder."""
+    return BulkUpdaterError(str(error).replace(str(path), name))
+
+
+def _detect(path: Path, name: str, options: ReadOptions) -> Detected:
     try:
         return _read(path, name, options, guessed=False)
     except BulkUpdaterError as exc:
         if options.encoding is not None or "UTF-8" not in str(exc):
             raise
-    fallback = ReadOptions(encoding=FALLBACK_ENCODING, sheet=options.sheet)
+    fallback = dataclasses.replace(options, encoding=FALLBACK_ENCODING)
     return _read(path, name, fallback, guessed=True)
 
 
@@ -132,7 +149,7 @@ def _read(path: Path, name: str, options: ReadOptions, *, guessed: bool) -> Dete
             delimiter=source.delimiter,
             sheet=source.sheet,
             sheets=_sheets(path) if source.format == "xlsx" else [],
-            header_row=None if source.format == "xlsx" else 1,
+            header_row=options.header_row or (None if source.format == "xlsx" else 1),
             rows=rows,
         )
 

@@ -8,8 +8,9 @@ A stop is the engine's graceful one (requests in flight finish, the report is co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -19,16 +20,17 @@ from pydantic import SecretStr
 from ..engine import BulkUpdater
 from ..errors import BulkUpdaterError
 from ..inputs import ColumnMap
-from ..limits import limiter_for
+from ..limits import Limiter, limiter_for
 from ..models import Outcome, Status, Summary
 from ..settings import Settings
-from .detect import ReadOptions
+from .detect import ReadOptions, named
 from .kept import JobRecord, KeptJob, report_counts
-from .pauses import PauseWatch
 
 REPORT: Final = "report.csv"
-#: The formats a rejects file keeps: a table's rows as CSV, JSON lines as JSON lines.
-_JSON_LINES: Final = (".jsonl", ".ndjson")
+#: How often a running job's limiter is asked whether a hold began (the page counts it down).
+_HOLDS_EVERY: Final = 0.2
+#: A rejects file is of its input's kind: a workbook's a workbook, JSON lines', JSON lines.
+_REJECTS: Final = {".xlsx": ".xlsx", ".xlsm": ".xlsx", ".jsonl": ".jsonl", ".ndjson": ".jsonl"}
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class Job:
     summary: Summary | None = None
     error: str | None = None
     _updater: BulkUpdater | None = None
-    _pauses: PauseWatch | None = None
+    _limiter: Limiter | None = None
 
     @classmethod
     def restore(cls, kept: KeptJob, published: Callable[[], None]) -> Job | None:
@@ -82,7 +84,8 @@ class Job:
 
     @property
     def options(self) -> ReadOptions:
-        return ReadOptions(encoding=self.record.encoding, sheet=self.record.sheet)
+        record = self.record
+        return ReadOptions(record.encoding, record.sheet, record.header_row)
 
     @property
     def report(self) -> Path:
@@ -90,8 +93,14 @@ class Job:
 
     @property
     def rejects(self) -> Path:
-        suffix = ".jsonl" if Path(self.record.input).suffix in _JSON_LINES else ".csv"
+        suffix = _REJECTS.get(Path(self.record.input).suffix, ".csv")
         return self.folder / f"rejects{suffix}"
+
+    @property
+    def rejects_options(self) -> ReadOptions:
+        """How the rejects file reads: as the input, but a workbook's has one sheet of its own
+        (the title rows above the header are kept, empty in a workbook)."""
+        return ReadOptions(encoding=self.record.encoding, header_row=self.record.header_row)
 
     @property
     def active(self) -> bool:
@@ -113,15 +122,15 @@ class Job:
         self.published()
         try:
             settings = connection.settings()
-            self._pauses = PauseWatch(limiter_for(settings), self.published)
-            updater = BulkUpdater(settings=settings, limiter=self._pauses)
+            limiter = self._limiter = limiter_for(settings)
+            updater = BulkUpdater(settings=settings, limiter=limiter)
             source = self.options.source(self.input, ColumnMap(self.record.columns))
             # Both read the whole file: in a thread, so the page stays live on a big file.
             await asyncio.to_thread(source.check)
             self.total = await asyncio.to_thread(source.count)
             self._updater, self.started, self.state = updater, time.monotonic(), "running"
             self.published()
-            async with updater:
+            async with updater, _watching(self._watch_holds(limiter)):
                 self.summary = await updater.run(
                     source,
                     report=self.report,
@@ -131,7 +140,7 @@ class Job:
                 )
             self.state = "stopped" if self.summary.stopped is not None else "finished"
         except BulkUpdaterError as exc:
-            self.state, self.error = "failed", str(exc)
+            self.state, self.error = "failed", str(named(exc, self.input, self.record.name))
         except OSError as exc:  # a full disk: what is done stays in the report
             self.state, self.error = "failed", f"{exc.strerror or exc}; fix it, then Resume"
         finally:
@@ -141,8 +150,8 @@ class Job:
     def _outcome(self, outcome: Outcome) -> None:
         status = outcome.status.value
         self.counts[status] = self.counts.get(status, 0) + 1
-        if self._updater is not None:
-            self.limit = self._updater.rate_now()
+        if self._updater is not None and self._paused()[0] is None:
+            self.limit = self._updater.rate_now()  # a hold's own countdown says it, apart
         self.published()
 
     def stop(self) -> None:
@@ -152,12 +161,24 @@ class Job:
             self._updater.stop("stopped from the page; Resume continues where it stopped")
             self.published()
 
-    def _paused(self) -> float | None:
-        """Seconds left in a 429 pause of the running job, or None."""
-        if self._pauses is None or not self.active:
-            return None
-        left = self._pauses.remaining()
-        return round(left, 1) if left > 0 else None
+    async def _watch_holds(self, limiter: Limiter) -> None:
+        """Publish when a hold of the job begins or grows: nothing else happens then (no row
+        ends), and the page counts the hold down from what it is told."""
+        until = limiter.holds.until
+        while True:
+            await asyncio.sleep(_HOLDS_EVERY)
+            if limiter.holds.until != until:
+                until = limiter.holds.until
+                self.published()
+
+    def _paused(self) -> tuple[float | None, str | None]:
+        """Seconds left in the running job's hold (whatever holds it), and why; or Nones."""
+        if self._limiter is None or not self.active:
+            return None, None
+        status = self._limiter.describe()
+        if status.paused is None:
+            return None, None
+        return round(status.paused, 1), status.paused_why
 
     def describe(self) -> dict[str, Any]:
         done = sum(self.counts.values())
@@ -167,6 +188,7 @@ class Job:
         rate = sent / elapsed if elapsed > 0 else 0.0
         left = self.total - done if self.total is not None else None
         summary = self.summary
+        paused, why = self._paused()
         return {
             "name": self.record.name,
             "state": self.state,
@@ -175,7 +197,8 @@ class Job:
             "rate": round(rate, 1),
             "limit": self.limit,
             "eta_s": round(left / rate) if left is not None and rate > 0 else None,
-            "paused_s": self._paused(),
+            "paused_s": paused,
+            "paused_why": why,
             "counts": self.counts,
             "error": self.error,
             "summary": _summary(summary) if summary is not None else None,
@@ -186,6 +209,18 @@ class Job:
 
 #: Outcomes that leave nothing to fix: a rejects file holds none of them.
 _SETTLED: Final = frozenset({Status.UPDATED, Status.UNCHANGED, Status.SKIPPED})
+
+
+@contextlib.asynccontextmanager
+async def _watching(watch: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """`watch` runs in a task while the block does, and is cancelled at its end."""
+    task = asyncio.ensure_future(watch)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _not_updated(summary: Summary | None) -> bool:

@@ -36,6 +36,7 @@ class JobRecord:
     base_url: str
     workspace_id: str | None
     sandbox: bool
+    header_row: int | None = None  # below title rows; a record from before it has none
 
 
 class KeptJob:

@@ -1,19 +1,20 @@
 """The done step's table: the rows a job did not update, read back from its rejects file, and the
 ones the user fixed written out to be sent again (only those).
 
-A rejects file is the input's rows as read, with `_status` and `_message` added, in the input's
-encoding and delimiter; the reader of `bulk-updater run` leaves those two columns alone, so the
-fixed rows go back through the same reader.
+A rejects file is the input's rows as read, with `_status` and `_message` added: a table's in the
+input's encoding and delimiter, a workbook's as a workbook (its numbers and booleans kept). The
+reader of `bulk-updater run` leaves those two columns alone, so the fixed rows go back through the
+same reader, and a workbook's send what the input's rows would have sent (`copies.py`).
 """
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from .check import cells_of
+from ..inputs import Row
+from .copies import cells_of, edit, write_copy
 from .detect import JSON_LINE, ReadOptions
 
 #: The most rows the page's table holds; the file itself has them all.
@@ -36,23 +37,17 @@ def read_rejects(path: Path, options: ReadOptions) -> dict[str, Any]:
 def write_chosen(
     path: Path, options: ReadOptions, fixed: Mapping[int, Mapping[str, str]], target: Path
 ) -> None:
-    """The rows of `path` numbered in `fixed`, with their edits, in UTF-8 at `target` (CSV, or
-    JSON lines for JSON lines)."""
-    with options.source(path) as source, open(target, "w", encoding="utf-8", newline="") as file:
-        if source.format == "jsonl":
-            for row in source:
-                edits = fixed.get(row.number)
-                if edits is not None:
-                    cells = cells_of(row)
-                    file.write(edits.get(JSON_LINE, cells[0] if cells else "null") + "\n")
-            return
-        header = list(source.header or ())
-        writer = csv.writer(file)
-        writer.writerow(header)
-        for row in source:
+    """The rows of `path` numbered in `fixed`, with their edits, at `target`: a copy in the
+    rejects file's kind (`write_copy`), read with the default options."""
+    with options.source(path) as source:
+        names = [JSON_LINE] if source.format == "jsonl" else list(source.header or ())
+
+        def cells(row: Row) -> list[str] | None:
             edits = fixed.get(row.number)
-            if edits is None or not isinstance(row.raw, tuple):
-                continue
-            writer.writerow(
-                [edits.get(name, cell) for name, cell in zip(header, row.raw, strict=False)]
-            )
+            if edits is None:
+                return None
+            read = cells_of(row)
+            read += [""] * (len(names) - len(read))  # a short row: the page shows every column
+            return [edit(read[at], edits.get(name, read[at])) for at, name in enumerate(names)]
+
+        write_copy(source, cells, target)

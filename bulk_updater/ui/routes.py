@@ -104,15 +104,21 @@ async def _chunks(request: web.Request) -> AsyncIterator[bytes]:
 
 
 async def read_again(session: Session, body: dict[str, Any]) -> None:
-    """Read the file again with another encoding or sheet."""
-    file = session.file
-    if file is None:
-        raise BulkUpdaterError("choose a file first")
+    """Read the file again with another encoding, sheet or header row."""
     encoding, sheet = body.get("encoding") or None, body.get("sheet") or None
     if not all(value is None or isinstance(value, str) for value in (encoding, sheet)):
         raise BulkUpdaterError("an encoding or a sheet is given by its name")
-    options = ReadOptions(encoding=encoding, sheet=sheet)
-    await session.open_file(file.path, file.name, options)
+    options = ReadOptions(encoding, sheet, _header_row(body.get("header_row")))
+    await session.read_again(options)
+
+
+def _header_row(value: object) -> int | None:
+    """The header's line number, or None (empty: the file's first); `Source` checks its range."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BulkUpdaterError("the header row is given by its line number")
+    return value
 
 
 def set_key(session: Session, body: dict[str, Any], base_url: str) -> None:
@@ -137,7 +143,7 @@ async def send_fixed(session: Session, body: dict[str, Any]) -> None:
     if not rows:
         raise BulkUpdaterError("fix a row of the table first")
     fixed = session.workspace.scratch(job.rejects.suffix)
-    await asyncio.to_thread(write_chosen, job.rejects, job.options, rows, fixed)
+    await asyncio.to_thread(write_chosen, job.rejects, job.rejects_options, rows, fixed)
     name = f"{job.record.name} (fixed rows)"
     await session.start_file(fixed, ReadOptions(), name, job.record.columns)
 
@@ -213,7 +219,7 @@ async def rejects(request: web.Request) -> web.Response:
     job = request.app[SESSION].job
     if job is None or job.active or not job.rejects.exists():
         return web.json_response({"header": [], "rows": []})
-    table = await asyncio.to_thread(read_rejects, job.rejects, job.options)
+    table = await asyncio.to_thread(read_rejects, job.rejects, job.rejects_options)
     return web.json_response(table)
 
 

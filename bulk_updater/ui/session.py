@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import BulkUpdaterError
 from .check import BadRow, Check, recheck, run_check, write_fixed
 from .columns import Choice, Remembered, choose, column_map, command_line, needs_decision
-from .detect import Detected, ReadOptions, detect
+from .detect import Detected, ReadOptions, detect, named
 from .job import Connection, Job
 from .kept import JobRecord, KeptJob
 from .workspace import Workspace
@@ -113,7 +113,8 @@ class Session:
         if self.file is None or not self.choices:
             return None
         file = self.file
-        return command_line(file.name, self.choices, file.encoding, file.sheet)
+        header_row = file.options.header_row
+        return command_line(file.name, self.choices, file.encoding, file.sheet, header_row)
 
     # -- the steps ------------------------------------------------------------------------------
 
@@ -122,20 +123,33 @@ class Session:
         self.changed()
 
     async def open_file(self, path: Path, name: str, options: ReadOptions) -> None:
-        """A new file (or a new reading of it): detected, mapped, checked when nothing needs a
-        decision."""
+        """A new file: detected, mapped, checked when nothing needs a decision."""
         self._cancel_check()
         if self.file is not None and self.file.path != path:
             self.workspace.discard(self.file.path)  # the file before: a new one replaces it
         self.file, self.file_error, self.choices, self.check = None, None, [], None
         try:
-            self.file = await asyncio.to_thread(detect, path, name, options)
+            detected = await asyncio.to_thread(detect, path, name, options)
         except BulkUpdaterError as exc:
             self.file_error = str(exc)
             self.changed()
             return
-        self.chosen = {}
-        self.choices = choose(self.file.header, {}, self.remembered.get(self.file.header))
+        self._use(detected)
+
+    async def read_again(self, options: ReadOptions) -> None:
+        """The same file read otherwise (encoding, sheet, header row); a reading that fails is
+        refused (`BulkUpdaterError`) and the one before stays, so the user can try another."""
+        file = self.file
+        if file is None:
+            raise BulkUpdaterError("choose a file first")
+        detected = await asyncio.to_thread(detect, file.path, file.name, options)
+        self._cancel_check()
+        self.check = None
+        self._use(detected)
+
+    def _use(self, file: Detected) -> None:
+        self.file, self.file_error, self.chosen = file, None, {}
+        self.choices = choose(file.header, {}, self.remembered.get(file.header))
         self.changed()
         if not needs_decision(self.choices):
             self.start_check()
@@ -159,7 +173,10 @@ class Session:
             raise BulkUpdaterError("choose a file first")
         self._cancel_check()
         columns = column_map(self.choices)
-        source = file.options.source(file.path, columns)  # a bad mapping fails here, at once
+        try:  # a bad mapping fails here, at once
+            source = file.options.source(file.path, columns)
+        except BulkUpdaterError as exc:
+            raise named(exc, file.path, file.name) from None
         self.remembered.save(self.choices)
         check = self.check = Check()
         self.changed()
@@ -193,7 +210,7 @@ class Session:
         columns = {choice.header: choice.field for choice in self.choices}
         path, options = file.path, file.options
         if fixes:
-            suffix = ".jsonl" if file.format == "jsonl" else ".csv"
+            suffix = {"jsonl": ".jsonl", "xlsx": ".xlsx"}.get(file.format, ".csv")
             path, options = self.workspace.scratch(suffix), ReadOptions()
             source = file.options.source(file.path, column_map(self.choices))
             await asyncio.to_thread(write_fixed, source, fixes, path)
@@ -219,6 +236,7 @@ class Session:
             base_url=connection.base_url,
             workspace_id=connection.workspace_id,
             sandbox=connection.sandbox,
+            header_row=options.header_row,
         )
         # The job's own copy: a 1 GB file is copied in a thread, the page stays live.
         await asyncio.to_thread(shutil.copyfile, path, folder / record.input)

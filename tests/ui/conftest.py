@@ -45,6 +45,40 @@ def all_leads_file(tmp_path: Path, column: str = "id") -> Path:
     return path
 
 
+#: A Salesforce report exported as CSV: the report's name and when it ran above the header, its
+#: notice below the rows.
+_SALESFORCE = """\
+"Leads to update"
+"As of 11/30/2026 09:12 by Jane Doe"
+""
+"Lead ID","First Name","Job Title","City"
+"066091adcd648f9dab09032e","Amelia","CFO","Lyon"
+"906a04f0281c1bc2aafa0bc0","Bruno","CEO","Oslo"
+"000000000000000000000000","Chloé","CTO","Nice"
+""
+"Confidential Information - Do Not Distribute"
+"Copyright (c) 2000-2026 salesforce.com, inc. All rights reserved."
+"""
+
+
+def salesforce_report(tmp_path: Path) -> Path:
+    """A CSV with title rows above its header (line 4) and a notice below its three rows."""
+    path = tmp_path / "report.csv"
+    path.write_text(_SALESFORCE, encoding="utf-8")
+    return path
+
+
+def finished(state: dict[str, Any]) -> bool:
+    """Whether the state's job ended (finished, stopped or failed)."""
+    job = state["job"]
+    return job is not None and job["state"] in ("finished", "stopped", "failed")
+
+
+def checked(state: dict[str, Any]) -> bool:
+    """Whether the state's check ended."""
+    return state["check"] is not None and not state["check"]["running"]
+
+
 def new_server(
     tmp_path: Path,
     connection: Connection | None = None,
@@ -93,6 +127,12 @@ class PageClient:
             assert answer.status == 200
             data: dict[str, Any] = await answer.json()
             return data
+
+
+async def upload(page: PageClient, path: Path, name: str) -> dict[str, Any]:
+    """`path` chosen on the page, under `name`; the state the upload answers with."""
+    data = await asyncio.to_thread(path.read_bytes)
+    return await page.act(f"/api/upload?name={name}", data=data)
 
 
 @asynccontextmanager

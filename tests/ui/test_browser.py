@@ -20,7 +20,14 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from bulk_updater.sandbox import DEFAULT_SANDBOX_KEY, SandboxThread
 from bulk_updater.ui import Connection
-from tests.ui.conftest import LEADS, SAMPLES, UiThread, all_leads_file, new_server
+from tests.ui.conftest import (
+    LEADS,
+    SAMPLES,
+    UiThread,
+    all_leads_file,
+    new_server,
+    salesforce_report,
+)
 
 EXPORT = SAMPLES / "excel-export.csv"
 
@@ -260,13 +267,32 @@ def test_a_429_pause_is_counted_down(tmp_path: Path, browser: Any) -> None:
         wait(
             browser,
             lambda: (
-                "The API asked to wait: going on in" in text(browser, "pause")
-                and "paused: the API asked to wait" in text(browser, "progress")
+                "Paused (429 Too Many Requests): going on in" in text(browser, "pause")
+                and "paused (429 Too Many Requests)" in text(browser, "progress")
             ),
         )
         control(browser, "Stop").click()
         wait(browser, lambda: text(browser, "progress").startswith("Stopped"))
         wait(browser, lambda: text(browser, "pause") == "")
+
+
+def test_a_header_row_below_title_rows_is_chosen(tmp_path: Path, browser: Any) -> None:
+    with _ui(tmp_path) as ui:
+        browser.get(ui.server.url)
+        control(browser, "Try it on the local sandbox").click()
+        wait(browser, lambda: "local sandbox" in text(browser, "where"))
+        choose_file(browser, salesforce_report(tmp_path))
+        wait(browser, lambda: "header on row 1" in text(browser, "detected"))
+        control(browser, "Header row").send_keys("4", Keys.TAB)
+        wait(browser, lambda: "header on row 4" in text(browser, "detected"))
+        assert "--header-row 4" in text(browser, "command")
+        control(browser, "Check rows").click()  # confirms `Lead ID` as the suggested id
+        wait(browser, lambda: "3 rows read: 3 valid, 0 invalid" in text(browser, "check-counts"))
+        control(browser, "Start").click()
+        wait(browser, lambda: "3 rows: 2 updated, 1 not_found" in text(browser, "summary"))
+        sandbox = ui.server.sandbox
+        assert sandbox is not None
+        assert sandbox.state.leads["066091adcd648f9dab09032e"]["jobTitle"] == "CFO"
 
 
 def test_a_file_dropped_on_the_drop_zone_is_read(tmp_path: Path, browser: Any) -> None:

@@ -13,9 +13,8 @@ from pydantic import SecretStr
 from bulk_updater.sandbox import DEFAULT_SANDBOX_KEY, Sandbox
 from bulk_updater.ui import Connection
 from bulk_updater.ui.job import Job
-from bulk_updater.ui.kept import JobRecord
-from tests.ui.conftest import LEADS, all_leads_file, new_server, page_client
-from tests.ui.test_steps import finished
+from bulk_updater.ui.kept import JobRecord, KeptJob
+from tests.ui.conftest import LEADS, all_leads_file, finished, new_server, page_client
 
 
 def _done(state: dict[str, Any]) -> int:
@@ -89,3 +88,23 @@ def test_the_rate_and_eta_of_a_resumed_job_count_only_the_rows_sent(tmp_path: Pa
     job.ended = job.started + 10
     seen = job.describe()
     assert (seen["done"], seen["rate"], seen["eta_s"]) == (60, 1.0, 40)
+
+
+def test_a_record_kept_before_the_header_row_existed_is_read_with_none(tmp_path: Path) -> None:
+    kept = KeptJob(tmp_path / "ui-job")
+    kept.replace()
+    (kept.root / "input.csv").write_text("id,city\n")
+    record = {
+        "name": "a.csv",
+        "input": "input.csv",
+        "encoding": None,
+        "sheet": None,
+        "columns": {},
+        "base_url": "https://api.sendkit.ai",
+        "workspace_id": None,
+        "sandbox": False,
+    }
+    (kept.root / "job.json").write_text(json.dumps(record))
+    loaded = kept.load()
+    assert loaded is not None
+    assert (loaded.name, loaded.header_row) == ("a.csv", None)

@@ -7,37 +7,30 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any
 
-import openpyxl
 from pydantic import SecretStr
 
+from bulk_updater.limits.limiter import NOTHING_LEFT
 from bulk_updater.sandbox import DEFAULT_SANDBOX_KEY, Sandbox
 from bulk_updater.ui import Connection
-from tests.ui.conftest import LEADS, SAMPLES, PageClient, new_server, page_client
+from tests.ui.conftest import (
+    LEADS,
+    SAMPLES,
+    checked,
+    finished,
+    new_server,
+    page_client,
+    upload,
+)
 
 EXPORT = SAMPLES / "excel-export.csv"
 BAD_ROW = 10  # the export's row whose Tags cell is `["vip"`: not a JSON array
 
 
-def finished(state: dict[str, Any]) -> bool:
-    job = state["job"]
-    return job is not None and job["state"] in ("finished", "stopped", "failed")
-
-
-def checked(state: dict[str, Any]) -> bool:
-    return state["check"] is not None and not state["check"]["running"]
-
-
-async def _upload(page: PageClient, path: Path, name: str) -> dict[str, Any]:
-    data = await asyncio.to_thread(path.read_bytes)
-    return await page.act(f"/api/upload?name={name}", data=data)
-
-
 async def test_the_european_export_is_read_mapped_checked_fixed_and_sent(tmp_path: Path) -> None:
     async with new_server(tmp_path) as server, page_client(server) as page:
         await page.act("/api/sandbox")
-        state = await _upload(page, EXPORT, "export.csv")
+        state = await upload(page, EXPORT, "export.csv")
         file = state["file"]
         assert (file["encoding"], file["delimiter"], file["header_row"]) == ("cp1252", ";", 1)
         assert file["encoding_how"] == "guessed (not UTF-8)"
@@ -87,82 +80,20 @@ async def test_the_european_export_is_read_mapped_checked_fixed_and_sent(tmp_pat
         assert "ffffffffffffffffffffffff" in rejects
 
 
-async def test_the_rejects_fixed_on_the_page_are_sent_again_alone(tmp_path: Path) -> None:
-    rows = tmp_path / "rows.csv"
-    rows.write_text("id,city\n066091adcd648f9dab09032e,Lyon\nnot-a-lead,Paris\n")
-    async with new_server(tmp_path) as server, page_client(server) as page:
-        await page.act("/api/sandbox")
-        await _upload(page, rows, "rows.csv")
-        await page.until(checked)  # nothing to decide: the check ran by itself
-        await page.act("/api/start")
-        await page.until(finished)
-        async with page.http.get(page.origin + "/api/rejects") as answer:
-            table = await answer.json()
-        assert table["header"] == ["id", "city", "_status", "_message"]
-        assert [row["cells"][:3] for row in table["rows"]] == [["not-a-lead", "Paris", "not_found"]]
-        assert server.sandbox is not None
-        before = server.sandbox.state.requests
-        target = "906a04f0281c1bc2aafa0bc0"
-        fixed = {"rows": {"1": {"id": target, "city": "Paris"}}}
-        await page.act("/api/send-fixed", json=fixed)
-        state = await page.until(lambda s: finished(s) and s["job"]["summary"] is not None)
-        assert state["job"]["summary"]["counts"] == {"updated": 1}
-        assert server.sandbox.state.requests == before + 1  # only the fixed row
-        assert server.sandbox.state.leads[target]["city"] == "Paris"
-
-
 async def test_a_second_file_of_the_same_headers_opens_mapped(tmp_path: Path) -> None:
     async with new_server(tmp_path) as server, page_client(server) as page:
-        await _upload(page, EXPORT, "november.csv")
+        await upload(page, EXPORT, "november.csv")
         await page.act("/api/columns", json={"columns": {"Owner": "-", "Last Activity": "-"}})
         await page.act("/api/check")  # checking a mapping confirms it
         await page.until(checked)
     async with new_server(tmp_path) as server, page_client(server) as page:
-        state = await _upload(page, EXPORT, "december.csv")
+        state = await upload(page, EXPORT, "december.csv")
         how = {c["header"]: (c["field"], c["how"]) for c in state["columns"]}
         assert how["Lead ID"] == ("id", "remembered")
         assert how["Owner"] == ("-", "remembered")
         assert not state["needs_decision"]
         state = await page.until(checked)  # so the check ran by itself
         assert state["check"]["rows"] == 10
-
-
-async def test_a_file_of_another_format_is_refused_in_one_line(tmp_path: Path) -> None:
-    async with new_server(tmp_path) as server, page_client(server) as page:
-        async with await page.change("/api/upload?name=leads.pdf", data=b"%PDF") as answer:
-            assert answer.status == 400
-            error = (await answer.json())["error"]
-        assert error.startswith("leads.pdf: the page reads CSV")
-        assert "\n" not in error
-        state = await _upload(page, SAMPLES / "updates.csv", "rows.txt")
-        assert state["file"]["format"] == "csv"
-
-
-async def test_a_workbooks_sheet_and_a_files_encoding_can_be_chosen(tmp_path: Path) -> None:
-    book = openpyxl.Workbook()
-    notes = book.active
-    assert notes is not None
-    notes.title = "Notes"
-    notes.append(["Exported from the CRM on 2026-11-30"])
-    leads = book.create_sheet("Leads")
-    leads.append(["id", "city"])
-    leads.append(["066091adcd648f9dab09032e", "Lyon"])
-    path = tmp_path / "book.xlsx"
-    book.save(path)
-    async with new_server(tmp_path) as server, page_client(server) as page:
-        state = await _upload(page, path, "book.xlsx")
-        assert (state["file"]["sheet"], state["file"]["sheets"]) == ("Notes", ["Notes", "Leads"])
-        assert state["file"]["header_row"] is None  # a sheet's first row with a cell
-        state = await page.act("/api/read", json={"sheet": "Leads"})
-        assert (state["file"]["sheet"], state["file"]["header"]) == ("Leads", ["id", "city"])
-        assert state["command"].endswith("--sheet Leads")
-        state = await page.until(checked)  # nothing to decide on that sheet
-        assert (state["check"]["rows"], state["check"]["valid"]) == (1, 1)
-
-        await _upload(page, EXPORT, "export.csv")
-        state = await page.act("/api/read", json={"encoding": "latin-1"})
-        assert (state["file"]["encoding"], state["file"]["encoding_how"]) == ("latin-1", "chosen")
-        assert "--encoding latin-1" in state["command"]
 
 
 async def test_a_key_typed_in_the_page_is_checked_and_never_shown(tmp_path: Path) -> None:
@@ -187,22 +118,42 @@ async def test_a_429_pause_is_pushed_with_the_seconds_it_lasts(tmp_path: Path) -
     async with Sandbox(LEADS, api_key=DEFAULT_SANDBOX_KEY, rate=2) as sandbox:
         connection = Connection(SecretStr(DEFAULT_SANDBOX_KEY), sandbox.url, sandbox=True)
         async with new_server(tmp_path, connection) as server, page_client(server) as page:
-            await _upload(page, rows, "rows.csv")
+            await upload(page, rows, "rows.csv")
             await page.until(checked)
             await page.act("/api/start")
             paused = await page.until(lambda s: bool(s["job"] and s["job"]["paused_s"]))
             assert 0 < paused["job"]["paused_s"] <= 120
+            assert paused["job"]["paused_why"] == "429 Too Many Requests"
             assert sandbox.state.rate_limited > 0
             await page.act("/api/stop")
             state = await page.until(finished)
         assert state["job"]["paused_s"] is None  # no countdown once the job is not running
 
 
+async def test_a_hold_of_the_rate_limit_headers_is_pushed_too(tmp_path: Path) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,city\n" + "".join(f"{lead},Lyon\n" for lead in LEADS))
+    # Every answer says nothing is left until a reset hours away: the job is held, no 429 came.
+    exhausted = Sandbox(LEADS, api_key=DEFAULT_SANDBOX_KEY, rate=100, headers="exhausted")
+    async with exhausted as sandbox:
+        connection = Connection(SecretStr(DEFAULT_SANDBOX_KEY), sandbox.url, sandbox=True)
+        async with new_server(tmp_path, connection) as server, page_client(server) as page:
+            await upload(page, rows, "rows.csv")
+            await page.until(checked)
+            await page.act("/api/start")
+            held = await page.until(lambda s: bool(s["job"] and s["job"]["paused_s"]))
+            assert held["job"]["paused_why"] == NOTHING_LEFT
+            assert sandbox.state.rate_limited == 0
+            await page.act("/api/stop")
+            state = await page.until(finished)
+        assert (state["job"]["paused_s"], state["job"]["paused_why"]) == (None, None)
+
+
 async def test_a_malformed_request_or_a_mapping_that_cannot_be_is_a_clear_400(
     tmp_path: Path,
 ) -> None:
     async with new_server(tmp_path) as server, page_client(server) as page:
-        await _upload(page, EXPORT, "export.csv")
+        await upload(page, EXPORT, "export.csv")
         refused = [
             ("/api/columns", {"data": b"not json"}, "the request must be a JSON object"),
             ("/api/columns", {"json": ["Owner"]}, "the request must be a JSON object"),
@@ -222,6 +173,7 @@ async def test_a_malformed_request_or_a_mapping_that_cannot_be_is_a_clear_400(
         async with await page.change("/api/check") as answer:
             assert answer.status == 400
             error = (await answer.json())["error"]
+        assert error.startswith("export.csv: ")  # as the user named it, not its upload path
         assert "both mean id" in error
         assert (await page.state())["check"] is None
 
@@ -248,40 +200,11 @@ async def test_an_answer_carries_its_change_and_a_new_file_replaces_the_one_befo
         assert state["version"] > before
         assert state["connection"]["sandbox"]
         assert server.workspace is not None
-        await _upload(page, EXPORT, "first.csv")
-        await _upload(page, SAMPLES / "updates.csv", "second.csv")
+        await upload(page, EXPORT, "first.csv")
+        await upload(page, SAMPLES / "updates.csv", "second.csv")
         uploads = await asyncio.to_thread(lambda: list(server.workspace.root.iterdir()))
         assert len(uploads) == 1  # the first file is gone from the private folder
         assert (await page.state())["file"]["name"] == "second.csv"
-
-
-async def test_the_rejects_of_a_workbook_are_shown_and_sent_again(tmp_path: Path) -> None:
-    book = openpyxl.Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append(["id", "city"])
-    sheet.append(["066091adcd648f9dab09032e", "Lyon"])
-    sheet.append(["000000000000000000000000", "Oslo"])
-    path = tmp_path / "book.xlsx"
-    book.save(path)
-    async with new_server(tmp_path) as server, page_client(server) as page:
-        await page.act("/api/sandbox")
-        await _upload(page, path, "book.xlsx")
-        await page.until(checked)
-        await page.act("/api/start")
-        state = await page.until(finished)
-        assert state["job"]["has_rejects"]
-        async with page.http.get(page.origin + "/api/rejects") as answer:
-            table = await answer.json()
-        assert [row["cells"][:3] for row in table["rows"]] == [
-            ["000000000000000000000000", "Oslo", "not_found"]
-        ]
-        fixed = {"rows": {"1": {"id": "906a04f0281c1bc2aafa0bc0"}}}
-        await page.act("/api/send-fixed", json=fixed)
-        state = await page.until(lambda s: finished(s) and s["job"]["summary"] is not None)
-        assert state["job"]["summary"]["counts"] == {"updated": 1}
-        assert server.sandbox is not None
-        assert server.sandbox.state.leads["906a04f0281c1bc2aafa0bc0"]["city"] == "Oslo"
 
 
 async def test_a_json_line_with_an_unknown_key_is_an_invalid_row_that_names_it(
@@ -294,7 +217,7 @@ async def test_a_json_line_with_an_unknown_key_is_an_invalid_row_that_names_it(
         '{"id": "000000000000000000000000", "jobTitle": "CTO"}\n'
     )
     async with new_server(tmp_path) as server, page_client(server) as page:
-        state = await _upload(page, rows, "rows.jsonl")
+        state = await upload(page, rows, "rows.jsonl")
         assert (state["file"]["format"], state["columns"]) == ("jsonl", [])
         state = await page.until(checked)  # nothing to decide: checked by itself
         assert (state["check"]["valid"], state["check"]["invalid"]) == (2, 1)
@@ -327,7 +250,7 @@ async def test_a_row_short_of_cells_is_fixed_by_filling_them(tmp_path: Path) -> 
     rows = tmp_path / "rows.csv"
     rows.write_text("id,city,jobTitle\n066091adcd648f9dab09032e,Lyon\n")
     async with new_server(tmp_path) as server, page_client(server) as page:
-        await _upload(page, rows, "rows.csv")
+        await upload(page, rows, "rows.csv")
         state = await page.until(checked)
         [bad] = state["check"]["invalid_rows"]
         assert bad["message"] == "the row has 2 cells but the header 3"
@@ -344,7 +267,7 @@ async def test_a_checked_file_is_started_once_then_checked_again_to_send_again(
     rows.write_text("id,city\n066091adcd648f9dab09032e,Lyon\n")
     async with new_server(tmp_path) as server, page_client(server) as page:
         await page.act("/api/sandbox")
-        await _upload(page, rows, "rows.csv")
+        await upload(page, rows, "rows.csv")
         state = await page.until(checked)
         assert state["check"]["ready"]
         await page.act("/api/start")

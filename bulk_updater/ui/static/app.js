@@ -83,6 +83,7 @@ function renderFile(s) {
     if (file.encoding) box.append(readChoice("encoding", "Encoding", file.encoding,
       ["utf-8", "cp1252", "latin-1", "utf-16"], `(${file.encoding_how})`));
     if (file.sheets.length > 1) box.append(readChoice("sheet", "Sheet", file.sheet, file.sheets, ""));
+    if (file.format !== "jsonl") box.append(headerRowChoice(file.header_row_chosen, file.header_row));
     box.append(el("p", { text: "The first rows:" }), table(file.header, file.rows));
   });
 }
@@ -97,9 +98,22 @@ function readChoice(name, label, current, values, note) {
   return el("p", {}, el("label", { for: `read-${name}`, text: `${label} ` }), select, ` ${note}`);
 }
 
+// Title rows above the header (a CRM report's name, its filters): the line that names the
+// columns is chosen here; empty reads the header where the file's first line (or row) is.
+function headerRowChoice(chosen, read) {
+  const input = el("input", { id: "read-header_row", type: "number", min: "1", step: "1",
+    placeholder: read === null ? "first with a cell" : String(read) });
+  input.value = chosen ?? "";
+  input.addEventListener("change", () => post("/api/read", readOptions()));
+  return el("p", {}, el("label", { for: "read-header_row", text: "Header row" }), " ", input,
+    " (the line that names the columns, below any title rows)");
+}
+
 function readOptions() {
   const options = {};
   for (const name of ["encoding", "sheet"]) if ($(`read-${name}`)) options[name] = $(`read-${name}`).value;
+  const row = $("read-header_row");
+  if (row) options.header_row = row.value === "" ? null : Number(row.value);
   return options;
 }
 
@@ -189,26 +203,29 @@ function renderRun(s) {
     $("progress").textContent = s.connection === null ? "Say where to send first (step 1)." : "";
     return;
   }
-  countdown(job.paused_s);
+  countdown(job.paused_s, job.paused_why);
   $("bar").max = job.total || 1;
   $("bar").value = job.done;
   $("progress").textContent = progressText(job);
 }
 
-// The API asked for a pause (429): counted down here, second by second, from what the server
-// said; only its start is in the live region, so a screen reader is not told every second.
+// The job is held (a 429's pause, rate-limit headers with nothing left, another job's 429):
+// counted down here, second by second, from what the server said; only its start is in the
+// live region, so a screen reader is not told every second.
 let pauseEnds = 0;
+let pauseWhy = "";
 let pauseTimer = null;
 
-function countdown(seconds) {
+function countdown(seconds, why) {
   pauseEnds = seconds ? Date.now() + seconds * 1000 : 0;
+  pauseWhy = why || "";
   tick();
   if (pauseEnds && pauseTimer === null) pauseTimer = setInterval(tick, 250);
 }
 
 function tick() {
   const left = Math.ceil((pauseEnds - Date.now()) / 1000);
-  $("pause").textContent = left > 0 ? `The API asked to wait: going on in ${left} s` : "";
+  $("pause").textContent = left > 0 ? `Paused (${pauseWhy}): going on in ${left} s` : "";
   if (left <= 0 && pauseTimer !== null) {
     clearInterval(pauseTimer);
     pauseTimer = null;
@@ -222,7 +239,7 @@ function progressText(job) {
     parts.push(`${job.rate} rows/s`);
     if (job.limit) parts.push(job.limit);
     if (job.eta_s !== null) parts.push(`about ${job.eta_s} s left`);
-    if (job.paused_s) parts.push("paused: the API asked to wait");
+    if (job.paused_s) parts.push(`paused (${job.paused_why})`);
   }
   const counts = Object.entries(job.counts).map(([status, n]) => `${status} ${n}`).join(", ");
   if (counts) parts.push(counts);
