@@ -123,7 +123,7 @@ class RejectsSink(Sink):
             fallback = fallback or {"id": item.id}
             if isinstance(self.writer, SheetRejectsWriter):
                 cells = row.raw if isinstance(row.raw, tuple) else ()
-                self.writer.write(row.number, [_stored(c) for c in cells], status, message)
+                self.writer.write(row.number, [stored(c) for c in cells], status, message)
             else:
                 self.writer.write(row.number, row.raw, status, message, fallback)
 
@@ -134,7 +134,7 @@ class RejectsSink(Sink):
         self.writer.close()
 
 
-def _stored(cell: str) -> Stored:
+def stored(cell: str) -> Stored:
     """What a workbook's cell (as read) holds, so that its rejects cell reads back the same."""
     if isinstance(cell, Number):
         return cell.value, cell.pattern

@@ -17,10 +17,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
+from ..engine.sink import stored
 from ..inputs import Row, Source
 from ..inputs.numbers import Number, shown
 from ..inputs.values import Typed
-from ..report.sheet_rejects import Stored, write_sheet
+from ..report.sheet_rejects import write_sheet
 
 #: A number as a person types it over a number cell: digits, a point, an exponent.
 _NUMBER: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -58,8 +59,8 @@ def write_copy(source: Source, chooser: Chooser, target: Path) -> None:
     chosen = (cells for row in source if (cells := chooser(row)) is not None)
     header = list(source.header or ())
     if source.format == "xlsx":
-        stored = ([_stored(cell) for cell in cells] for cells in chosen)
-        write_sheet(target, itertools.chain([header], stored), title=source.sheet or "Rows")
+        rows = ([stored(cell) for cell in cells] for cells in chosen)
+        write_sheet(target, itertools.chain([header], rows), title=source.sheet or "Rows")
         return
     with open(target, "w", encoding="utf-8", newline="") as file:
         if source.format == "jsonl":
@@ -67,12 +68,3 @@ def write_copy(source: Source, chooser: Chooser, target: Path) -> None:
                 file.write((cells[0] if cells and cells[0] else "null") + "\n")  # still invalid
             return
         csv.writer(file).writerows(itertools.chain([header], chosen))
-
-
-def _stored(cell: str) -> Stored:
-    """What a workbook's cell (as read) holds, as `--rejects` of a workbook stores it."""
-    if isinstance(cell, Number):
-        return cell.value, cell.pattern
-    if isinstance(cell, Typed) and isinstance(cell.value, bool):
-        return cell.value
-    return str(cell)
