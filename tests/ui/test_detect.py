@@ -108,7 +108,7 @@ async def test_a_header_row_that_cannot_be_read_is_refused_and_the_file_stays(
         await page.act("/api/read", json={"header_row": 4})
         refused = [
             ({"header_row": 40}, "report.csv"),  # past the end of the file
-            ({"header_row": 0}, "--header-row 0: give a line number, 1 or more"),
+            ({"header_row": 0}, "--header-row 0: give a line number from 1 to 1000000"),
             ({"header_row": "4"}, "the header row is given by its line number"),
         ]
         for body, message in refused:
