@@ -193,6 +193,7 @@ redis.call('PEXPIRE', hash, ttl)
 -- nil when a start now keeps at most `cap` starts in any `slack` seconds (1.01: a second and
 -- the margin that absorbs jitter on the way to the server, which a late start must not eat
 -- up), else the time at which one would.
+local ahead = false  -- the guard waits for a start listed ahead of this caller's clock
 local function later_start()
   local n = redis.call('LLEN', starts)
   if n > hold then
@@ -210,7 +211,10 @@ local function later_start()
   if now - oldest >= slack - TICK then  -- TICK: epoch seconds in a double are exact to 0.3 us
     return nil
   end
-  return oldest + slack
+  -- A start listed up to SKEW ahead is kept, but no caller waits for it past its --max-pause,
+  -- and the caller is told (a hold, not pacing: it counts toward --give-up-after).
+  ahead = oldest > now
+  return math.min(oldest + slack, now + math.max(most, interval_of(limit)))
 end
 
 local function record_start()
@@ -223,11 +227,12 @@ local function record_start()
 end
 
 -- Replies: {code, seconds, epoch, streak, shared_rate, rate in force, start recorded, starts
--- recorded so far, the names of the values replaced (space-separated)}
+-- recorded so far, the names of the values replaced (space-separated), '1' when the wait is
+-- for a start listed ahead}
 -- code 1: start now; 2: the slot is `seconds` away (keep `epoch`); 3: paused for `seconds`.
 local function reply(code, seconds, recorded)
   return {code, text(seconds), epoch, streak, shared, text(limit), recorded or '', granted,
-    table.concat(repaired, ' ')}
+    table.concat(repaired, ' '), ahead and '1' or ''}
 end
 
 if op == 'restart' then

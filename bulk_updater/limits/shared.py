@@ -61,6 +61,9 @@ MAX_LATE: Final = 20
 
 #: What a pause another job of the account set is, on the progress line.
 SHARED_PAUSE: Final = "a 429 of another job"
+#: What a wait for a start another host recorded ahead of this one's clock is, on the
+#: progress line.
+STARTS_AHEAD: Final = "a start recorded ahead in Redis"
 #: The span over which the account's start rate is measured (`account_starts`).
 _SPAN: Final = 1.0
 
@@ -222,6 +225,8 @@ class RedisLimiter:
                 self._held_elsewhere(seconds)
                 held = ""
                 continue
+            if len(reply) > 9 and reply[9]:  # a start listed ahead: a hold, shown and counted
+                self.holds.hold(loop.time(), seconds, STARTS_AHEAD)
             await self._wait(seconds)
             held = str(reply[2]) if generation == self._generation else ""
 

@@ -414,6 +414,24 @@ def test_a_start_listed_in_the_future_is_dropped(schedule: Schedule) -> None:
     assert max(listed) < 1.0
 
 
+def test_a_future_start_inside_the_list_is_dropped_not_waited_for(schedule: Schedule) -> None:
+    """Not at its head, where the guard reads the oldest of the last `cap`: it held a job
+    forever."""
+    ten_starts(schedule)
+    schedule.client.lset(schedule.keys[1], 9, f"{T0 + 1e5:.6f}")
+    reply = schedule.call("acquire", 1.2, 10, most=5)
+    assert (int(reply[0]), str(reply[8])) == (GO, "starts")
+    listed = [float(t) - T0 for t in schedule.client.lrange(schedule.keys[1], 0, -1)]
+    assert max(listed) < 2.0
+
+
+def test_no_wait_for_the_guard_is_longer_than_the_callers_max_pause(schedule: Schedule) -> None:
+    ten_starts(schedule)
+    schedule.client.lset(schedule.keys[1], 9, f"{T0 + 1.2 + 0.9:.6f}")  # ahead, within SKEW
+    code, seconds, _ = schedule.acquire(1.2, 10, most=0.5)
+    assert (code, seconds) == (SLOT, pytest.approx(0.5, abs=1e-6))
+
+
 def test_a_pause_set_by_a_clock_far_ahead_counts_from_now(schedule: Schedule) -> None:
     schedule.pause(120.0, 10, 60.0)  # ends at 180 on that clock
     assert schedule.acquire(0.0, 10, most=5)[:2] == (PAUSED, pytest.approx(5.0, abs=1e-6))

@@ -180,6 +180,25 @@ async def test_a_pause_far_in_the_future_in_the_keys_is_replaced_with_one_warnin
     await one.close()
 
 
+async def test_a_wait_for_a_start_recorded_ahead_is_a_hold_capped_and_counted(
+    redis_url: str,
+) -> None:
+    """Another host's clock a little ahead listed a start 0.2 s from now among the last `cap`:
+    the guard waits for it, at most --max-pause at a time, and the job counts it as a hold."""
+    brief = PausePolicy(0.01, 0.02, max_pause=0.1, give_up_after=10.0)
+    (one,) = await opened(RedisLimiter(redis_url, rate=10, account="test-account", policy=brief))
+    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    seconds, micros = await client.time()
+    now = seconds + micros / 1e6
+    starts = [f"{now - 0.05:.6f}"] * 9 + [f"{now + 0.2:.6f}"]  # newest first: ahead is oldest
+    await client.rpush(budget_keys("test-account")[1], *starts)
+    await client.aclose()
+    await one.acquire()
+    assert one.holds.why == shared.STARTS_AHEAD
+    assert 0.1 <= one.holds.held < 1.0
+    await one.close()
+
+
 async def test_a_shared_rate_reaches_the_other_processes(
     pair: tuple[RedisLimiter, RedisLimiter],
 ) -> None:
