@@ -138,6 +138,7 @@ class RateController:
         self.cuts = 0
         self.stated: float | None = None  # the limit the headers state, as a rate
         self.stated_why = ""
+        self.headers_wrong = False  # the rate-limit headers were contradicted: ignored
         self._stated_at_cut: float | None = None  # `stated` when the plateau was found
         self._epoch: float | None = None  # when growth began: the first answer, a pause's end
         self._began: float | None = None  # the first answer: a second of evidence comes after
@@ -240,6 +241,7 @@ class RateController:
     def unstate(self, now: float) -> None:
         """The headers' limit was wrong (the answers contradicted them): search as if they had
         never said it (slow start again, or the ceiling, when nothing was refused yet)."""
+        self.headers_wrong = True
         if self.stated is None:
             return
         self.stated, self.stated_why = None, ""
@@ -325,4 +327,6 @@ class RateController:
             return self.stated_why
         if self.ceiling is not None:
             return f"the --rate {self.ceiling:g} ceiling, no 429"
+        if self.headers_wrong:
+            return "still climbing: no 429; the rate-limit headers, belied by the answers, ignored"
         return "still climbing: no 429 and no rate-limit headers yet"
