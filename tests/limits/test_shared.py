@@ -16,7 +16,7 @@ import redis.asyncio
 
 from bulk_updater import ConfigError, Reply
 from bulk_updater.limits import LimiterDown, Stopped, departures, shared
-from bulk_updater.limits.pacer import SLACK, PausePolicy
+from bulk_updater.limits.pacer import SLACK, TOO_MANY, PausePolicy
 from bulk_updater.limits.shared import RedisLimiter
 from bulk_updater.limits.store import budget_keys
 from bulk_updater.sandbox import max_in_any_window
@@ -135,6 +135,17 @@ async def test_a_429_here_holds_every_caller_here_at_once(redis_url: str) -> Non
     one.pause(Reply(429, retry_after=0.5))  # before Redis has heard of it
     await asyncio.gather(*(one.acquire() for _ in range(3)))
     assert loop.time() - started >= 0.5
+    await one.close()
+
+
+async def test_a_jobs_own_429_is_not_shown_as_another_jobs(redis_url: str) -> None:
+    """Redis sets the pause a round trip after it began here: it ends a moment later."""
+    (one,) = await opened(limiter(redis_url))
+    one.pause(Reply(429, retry_after=0.3))
+    await asyncio.gather(*one._tasks)
+    assert one.holds.why == TOO_MANY
+    await one.acquire()
+    assert one.holds.why == TOO_MANY
     await one.close()
 
 
