@@ -135,6 +135,7 @@ class RateController:
         self.found_elsewhere = False  # the plateau came from another job of the account
         self.plateau: float | None = None  # the accepted rate at the latest cut
         self.repeats = 0  # cuts in a row at about the same plateau
+        self.measured = False  # the plateau is a rate the server accepted, not one asked for
         self.cuts = 0
         self.stated: float | None = None  # the limit the headers state, as a rate
         self.stated_why = ""
@@ -171,10 +172,11 @@ class RateController:
         accepted = self._measured(now, started)
         # A handful of answers is no measure (a 429 a moment after the start or a pause): then
         # the cut is of the rate asked for, as TCP cuts its window without knowing the path.
+        self.measured = accepted is not None and accepted >= MIN_EVIDENCE
         plateau = (
-            self.rate
-            if accepted is None or accepted < MIN_EVIDENCE
-            else max(MIN_RATE, min(accepted, self.rate))
+            max(MIN_RATE, min(accepted, self.rate))
+            if accepted is not None and self.measured
+            else self.rate
         )
         if self.stated is not None:
             plateau = min(plateau, self.stated)
@@ -213,7 +215,7 @@ class RateController:
             plateau = min(plateau, self.ceiling)
         self.plateau = max(MIN_RATE, plateau)
         self._stated_at_cut = self.stated
-        self.found_elsewhere = True
+        self.measured = self.found_elsewhere = True
         self.slow_start = False
         self._epoch = now
         self._set(now, self.growth.rate(self.plateau, 0.0, 0))

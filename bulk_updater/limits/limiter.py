@@ -345,7 +345,9 @@ class AdaptiveLimiter:
         controller = self.controller
         hint = self._shared_hint() if controller.cuts >= HINT_AFTER_CUTS else None
         if hint is None and self.ceiling is not None and controller.cuts >= HINT_AFTER_CUTS:
-            accepted = f" (about {controller.plateau:.0f}/s)" if controller.plateau else ""
+            level = controller.plateau if controller.measured else None  # None: none accepted
+            about = "" if level is None else f"{level:.0f}" if level >= 1 else f"{level:.1f}"
+            accepted = f" (about {about}/s)" if about else ""
             hint = (
                 f"429s at --rate {self.ceiling:g}: the API accepts less{accepted}; "
                 "--rate auto finds its limit without starting above it"
