@@ -51,6 +51,9 @@ START_RATE: Final = 10.0
 MIN_RATE: Final = 0.5
 #: Slow start: seconds per doubling before the first 429 (about the sandbox's window).
 DOUBLING: Final = 1.0
+#: A stated limit that lifts the level 429s came at must differ from the one stated then by
+#: more than this share: a rate derived from a header moves a little with every answer.
+RESTATED: Final = 0.25
 #: A 429 at a plateau within this share of the last one is the same limit found again.
 SAME_LEVEL: Final = 0.1
 MAX_REPEATS: Final = 3
@@ -132,9 +135,12 @@ class RateController:
         self.found_elsewhere = False  # the plateau came from another job of the account
         self.plateau: float | None = None  # the accepted rate at the latest cut
         self.repeats = 0  # cuts in a row at about the same plateau
+        self.measured = False  # the plateau is a rate the server accepted, not one asked for
         self.cuts = 0
         self.stated: float | None = None  # the limit the headers state, as a rate
         self.stated_why = ""
+        self.headers_wrong = False  # the rate-limit headers were contradicted: ignored
+        self._stated_at_cut: float | None = None  # `stated` when the plateau was found
         self._epoch: float | None = None  # when growth began: the first answer, a pause's end
         self._began: float | None = None  # the first answer: a second of evidence comes after
         self.seen_at: float | None = None  # the rate the latest cut's 429 came at (sent)
@@ -166,10 +172,11 @@ class RateController:
         accepted = self._measured(now, started)
         # A handful of answers is no measure (a 429 a moment after the start or a pause): then
         # the cut is of the rate asked for, as TCP cuts its window without knowing the path.
+        self.measured = accepted is not None and accepted >= MIN_EVIDENCE
         plateau = (
-            self.rate
-            if accepted is None or accepted < MIN_EVIDENCE
-            else max(MIN_RATE, min(accepted, self.rate))
+            max(MIN_RATE, min(accepted, self.rate))
+            if accepted is not None and self.measured
+            else self.rate
         )
         if self.stated is not None:
             plateau = min(plateau, self.stated)
@@ -177,6 +184,7 @@ class RateController:
         same = last is not None and abs(plateau - last) <= SAME_LEVEL * last
         self.repeats = min(self.repeats + 1, MAX_REPEATS) if same else 0
         self.plateau = plateau
+        self._stated_at_cut = self.stated
         self.found_elsewhere = False
         self.slow_start = False
         self.cuts += 1
@@ -206,7 +214,8 @@ class RateController:
         if self.ceiling is not None:
             plateau = min(plateau, self.ceiling)
         self.plateau = max(MIN_RATE, plateau)
-        self.found_elsewhere = True
+        self._stated_at_cut = self.stated
+        self.measured = self.found_elsewhere = True
         self.slow_start = False
         self._epoch = now
         self._set(now, self.growth.rate(self.plateau, 0.0, 0))
@@ -218,9 +227,12 @@ class RateController:
     def state_limit(self, rate: float, now: float, why: str) -> None:
         """The headers state the limit, as `rate` requests per second (`why`: which header)."""
         rate = max(MIN_RATE, rate)
-        new = self.stated is None or abs(rate - self.stated) > 0.01 * self.stated
-        if new and self.plateau is not None and rate > self.plateau:
-            self.plateau = None  # the server now says more than it accepted: believe it
+        # Only a limit stated anew since the 429s (not one that jitters with the latency the
+        # rate is derived with) says that the server now takes more than it did: believe it.
+        then = self._stated_at_cut
+        restated = then is None or abs(rate - then) > RESTATED * then
+        if restated and self.plateau is not None and rate > self.plateau:
+            self.plateau = None
             self.repeats = 0
         self.stated, self.stated_why = rate, why
         self.slow_start = False
@@ -231,6 +243,7 @@ class RateController:
     def unstate(self, now: float) -> None:
         """The headers' limit was wrong (the answers contradicted them): search as if they had
         never said it (slow start again, or the ceiling, when nothing was refused yet)."""
+        self.headers_wrong = True
         if self.stated is None:
             return
         self.stated, self.stated_why = None, ""
@@ -316,4 +329,6 @@ class RateController:
             return self.stated_why
         if self.ceiling is not None:
             return f"the --rate {self.ceiling:g} ceiling, no 429"
+        if self.headers_wrong:
+            return "still climbing: no 429; the rate-limit headers, belied by the answers, ignored"
         return "still climbing: no 429 and no rate-limit headers yet"

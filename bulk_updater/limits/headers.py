@@ -47,6 +47,7 @@ class RateHint:
     remaining: int | None = None  # requests left in the current window
     reset: float | None = None  # seconds from the answer until the window resets
     source: str = ""  # the header that gave the quota, as the summary names it
+    none_allowed: bool = False  # the quota stated was 0: an answer that is not a 429 belies it
 
 
 class Complaints:
@@ -114,7 +115,7 @@ def _checked(hint: RateHint, complain: Complain) -> RateHint | None:
     """The hint without the parts that contradict each other; None when nothing is left."""
     if hint.quota == 0:
         complain(f"{hint.source}: a quota of 0 allows nothing")
-        hint = RateHint(None, None, hint.remaining, hint.reset, "")
+        hint = RateHint(None, None, hint.remaining, hint.reset, "", none_allowed=True)
     if hint.quota is not None and hint.remaining is not None and hint.remaining > hint.quota:
         complain(f"{hint.source}: {hint.remaining} left is more than the quota {hint.quota}")
         hint = RateHint(hint.quota, hint.window, None, hint.reset, hint.source)

@@ -55,6 +55,9 @@ log = logging.getLogger("bulk_updater")
 LATENCY_MARGIN: Final = 1.0
 #: Cuts at a `--rate` ceiling after which the summary suggests `--rate auto`.
 HINT_AFTER_CUTS: Final = 2
+#: Answers in a row that took a request while their headers stated a quota of 0, after which
+#: the headers are ignored: one may be a glitch, a run of them is how the API answers.
+BELIED: Final = 3
 #: Cuts at levels further apart than this ratio: the limit is shared or moves, not fixed.
 _FAR_APART: Final = 1.5
 #: How long the rest of a job waits for the first request's answer: the headers of one answer
@@ -129,6 +132,7 @@ class AdaptiveLimiter:
         self.holds = self.pacer.holds  # one account of the job's waits, the schedule's own
         self._budget = Budget()
         self._trusted = True  # False once the answers contradicted `Remaining: 0`
+        self._belied = 0  # answers in a row taken while their headers said none would be
         self._heard = False  # whether the first request has been answered (or not)
         self._first_answer_after = -math.inf  # until then, no other request starts
         self._windows = WindowGuess()
@@ -244,8 +248,22 @@ class AdaptiveLimiter:
         hint = read_hint(reply.headers, time.time(), self._complain)
         if hint is None:
             return
-        if reply.status < 300 and self._budget.contradicted(started, hint.remaining):
-            self._distrust(reply, hint)
+        if reply.status < 300 and self._trusted:
+            # A quota of 0 stated on an answer that took the request: a few in a row, whatever
+            # the hold, and the headers are wrong (they would pace the job at one per reset).
+            self._belied = self._belied + 1 if hint.none_allowed else 0
+            if self._belied >= BELIED:
+                self._distrust(
+                    reply,
+                    f"while its rate-limit headers said it allows 0 ({self._belied} in a row)",
+                )
+            elif self._budget.contradicted(started, hint.remaining):
+                self._distrust(
+                    reply,
+                    "sent after its rate-limit headers had said for --max-pause "
+                    f"{self.holds.max_pause:g}s that nothing was left (for {hint.reset or 0:.0f}s "
+                    "more)",
+                )
         if self._trusted and hint.remaining is not None and hint.reset is not None:
             reset = hint.reset
             if reply.retry_after is not None:  # Retry-After always wins, even over the budget
@@ -256,7 +274,7 @@ class AdaptiveLimiter:
         if stated is not None:
             self.controller.state_limit(stated[0], now, stated[1])
 
-    def _distrust(self, reply: Reply, hint: RateHint) -> None:
+    def _distrust(self, reply: Reply, why: str) -> None:
         """The API took a request that its headers said it would not: from now on their
         `Remaining`, `Reset` and the limit they state pace nothing (429s still do)."""
         self._trusted = False
@@ -265,12 +283,10 @@ class AdaptiveLimiter:
         self.controller.unstate(asyncio.get_running_loop().time())  # its window came from them
         self._steer()
         log.warning(
-            "the API answered %d to a request sent after its rate-limit headers had said "
-            "for --max-pause %gs that nothing was left (for %.0fs more): what they say of "
-            "the limit is ignored for the rest of the job",
+            "the API answered %d to a request %s: what they say of the limit is ignored for "
+            "the rest of the job",
             reply.status,
-            self.holds.max_pause,
-            hint.reset or 0.0,
+            why,
         )
 
     def _stated(self, hint: RateHint) -> tuple[float, str] | None:
@@ -329,7 +345,9 @@ class AdaptiveLimiter:
         controller = self.controller
         hint = self._shared_hint() if controller.cuts >= HINT_AFTER_CUTS else None
         if hint is None and self.ceiling is not None and controller.cuts >= HINT_AFTER_CUTS:
-            accepted = f" (about {controller.plateau:.0f}/s)" if controller.plateau else ""
+            level = controller.plateau if controller.measured else None  # None: none accepted
+            about = "" if level is None else f"{level:.0f}" if level >= 1 else f"{level:.1f}"
+            accepted = f" (about {about}/s)" if about else ""
             hint = (
                 f"429s at --rate {self.ceiling:g}: the API accepts less{accepted}; "
                 "--rate auto finds its limit without starting above it"

@@ -50,6 +50,16 @@ local SKEW = 1.0
 local MIN_LIMIT, MAX_LIMIT = 0.01, 1e7
 local repaired = {}
 
+-- Names a value replaced, once.
+local function repair(name)
+  for _, said in ipairs(repaired) do
+    if said == name then
+      return
+    end
+  end
+  table.insert(repaired, name)
+end
+
 local function finite(x)
   return x ~= nil and x == x and x > -math.huge and x < math.huge
 end
@@ -62,18 +72,31 @@ end
 -- The schedule's clock never runs backwards: a caller's clock behind the latest start (a host
 -- a little behind, a call sent earlier but run later) reads as that start's time.
 local clock_ahead = false
-local head = redis.call('LINDEX', starts, 0)
-if head and not (finite(tonumber(head)) and tonumber(head) <= now + SKEW) then
-  -- Starts listed in the future: a clock far ahead wrote them. They are dropped, else this
-  -- clock would read as theirs and every caller would wait for it to get there.
+
+-- Whether a start read from the list is a time this caller can count from.
+local function good_start(value)
+  local at = tonumber(value)
+  return finite(at) and at <= now + SKEW
+end
+
+-- Drops every start that is not a time or is listed in the future: a clock far ahead wrote
+-- it (else this clock would read as its and every caller would wait for it to get there), or
+-- a hand edit did (a text would make the script fail for every job of the account).
+local function clean_starts()
+  local future = false
   for _, value in ipairs(redis.call('LRANGE', starts, 0, -1)) do
-    local at = tonumber(value)
-    if not (finite(at) and at <= now + SKEW) then
+    if not good_start(value) then
       redis.call('LREM', starts, 0, value)
+      future = future or finite(tonumber(value))
+      repair(finite(tonumber(value)) and 'starts' or 'start_text')
     end
   end
-  table.insert(repaired, 'starts')
-  clock_ahead = true
+  return future
+end
+
+local head = redis.call('LINDEX', starts, 0)
+if head and not good_start(head) then
+  clock_ahead = clean_starts()
 end
 now = math.max(now, tonumber(redis.call('LINDEX', starts, 0)) or 0)
 
@@ -92,6 +115,9 @@ local epoch, streak = num(state[3], 0), num(state[4], 0)
 local limit, limit_until = num(state[5], 0), num(state[6], 0)
 local shared = state[7] or ''
 local granted = num(state[8], 0)  -- every start ever recorded: its rate is the account's
+-- HINCRBY refuses anything but an integer's digits.
+local granted_good = not state[8] or (string.match(state[8], '^%d+$') ~= nil
+  and #state[8] <= 15)
 local paused_at = num(state[10], now)  -- when the pause running was set
 
 local function interval_of(r)
@@ -106,7 +132,7 @@ local function checked(name, value, good, replacement)
     return value
   end
   if not clock_ahead then
-    table.insert(repaired, name)
+    repair(name)
   end
   return replacement
 end
@@ -131,9 +157,14 @@ if #repaired > 0 then  -- written back at once: no other caller reads them again
   redis.call('HSET', hash, 'until', text(paused_until), 'next', text(next_slot),
     'shared_rate', shared)
 end
-if not (finite(epoch) and epoch >= 0) then epoch = 0 end
-if not (finite(streak) and streak >= 0 and streak <= 1000000) then streak = 0 end
-if not finite(granted) then granted = 0 end
+epoch = checked('epoch', epoch, (not state[3] or tonumber(state[3]) ~= nil)
+  and finite(epoch) and epoch >= 0 and epoch == math.floor(epoch), 0)
+streak = checked('streak', streak, (not state[4] or tonumber(state[4]) ~= nil)
+  and finite(streak) and streak >= 0 and streak <= 1000000 and streak == math.floor(streak), 0)
+granted = checked('granted', granted, granted_good, 0)
+if #repaired > 0 then
+  redis.call('HSET', hash, 'epoch', epoch, 'streak', streak, 'granted', granted)
+end
 
 -- The pause as this caller honours it: at most its own --max-pause after it was set.
 local function pause_end()
@@ -162,6 +193,7 @@ redis.call('PEXPIRE', hash, ttl)
 -- nil when a start now keeps at most `cap` starts in any `slack` seconds (1.01: a second and
 -- the margin that absorbs jitter on the way to the server, which a late start must not eat
 -- up), else the time at which one would.
+local ahead = false  -- the guard waits for a start listed ahead of this caller's clock
 local function later_start()
   local n = redis.call('LLEN', starts)
   if n > hold then
@@ -170,11 +202,19 @@ local function later_start()
   if n < cap then
     return nil
   end
-  local oldest = tonumber(redis.call('LINDEX', starts, cap - 1))  -- the oldest of the cap latest
+  local oldest = redis.call('LINDEX', starts, cap - 1)  -- the oldest of the cap latest
+  if not good_start(oldest) then  -- checked as the head was: the guard would wait for it
+    clean_starts()
+    return later_start()
+  end
+  oldest = tonumber(oldest)
   if now - oldest >= slack - TICK then  -- TICK: epoch seconds in a double are exact to 0.3 us
     return nil
   end
-  return oldest + slack
+  -- A start listed up to SKEW ahead is kept, but no caller waits for it past its --max-pause,
+  -- and the caller is told (a hold, not pacing: it counts toward --give-up-after).
+  ahead = oldest > now
+  return math.min(oldest + slack, now + math.max(most, interval_of(limit)))
 end
 
 local function record_start()
@@ -187,11 +227,12 @@ local function record_start()
 end
 
 -- Replies: {code, seconds, epoch, streak, shared_rate, rate in force, start recorded, starts
--- recorded so far, the names of the values replaced (space-separated)}
+-- recorded so far, the names of the values replaced (space-separated), '1' when the wait is
+-- for a start listed ahead}
 -- code 1: start now; 2: the slot is `seconds` away (keep `epoch`); 3: paused for `seconds`.
 local function reply(code, seconds, recorded)
   return {code, text(seconds), epoch, streak, shared, text(limit), recorded or '', granted,
-    table.concat(repaired, ' ')}
+    table.concat(repaired, ' '), ahead and '1' or ''}
 end
 
 if op == 'restart' then
@@ -268,9 +309,10 @@ if op == 'depart' then
   -- the requests' real departures. No new start: `granted` stays. A record the list no longer
   -- holds (`cap` later starts pushed it out) is added all the same: the request left now.
   local k = 0
-  local oldest = tonumber(redis.call('LINDEX', starts, -1)) or now
+  local oldest = redis.call('LINDEX', starts, -1)
+  oldest = good_start(oldest) and tonumber(oldest) or -math.huge
   for old in string.gmatch(arg, '%S+') do
-    if tonumber(old) >= oldest then  -- an older one cannot be listed: no scan of the list
+    if (tonumber(old) or -math.huge) >= oldest then  -- an older one cannot be listed
       redis.call('LREM', starts, 1, old)
     end
     redis.call('LPUSH', starts, text(now + k * TICK))

@@ -61,6 +61,12 @@ MAX_LATE: Final = 20
 
 #: What a pause another job of the account set is, on the progress line.
 SHARED_PAUSE: Final = "a 429 of another job"
+#: How much later than this process's own pause the account's may end and still be its own
+#: (Redis set it a round trip later), not another job's.
+OWN: Final = 0.1
+#: What a wait for a start another host recorded ahead of this one's clock is, on the
+#: progress line.
+STARTS_AHEAD: Final = "a start recorded ahead in Redis"
 #: The span over which the account's start rate is measured (`account_starts`).
 _SPAN: Final = 1.0
 
@@ -222,6 +228,8 @@ class RedisLimiter:
                 self._held_elsewhere(seconds)
                 held = ""
                 continue
+            if len(reply) > 9 and reply[9]:  # a start listed ahead: a hold, shown and counted
+                self.holds.hold(loop.time(), seconds, STARTS_AHEAD)
             await self._wait(seconds)
             held = str(reply[2]) if generation == self._generation else ""
 
@@ -346,17 +354,22 @@ class RedisLimiter:
 
     async def _send(self, op: str, arg: str) -> bool:
         """One message; False when Redis is lost (the next acquire() then stops the job)."""
+        sent = asyncio.get_running_loop().time()
         try:
             reply = await self._call(op, arg)
         except self._store.errors as exc:
             self._lose(exc)
             return False
         if op == "pause":  # a longer pause from another process holds here too
-            self._held_elsewhere(float(reply[1]))
+            self._held_elsewhere(float(reply[1]), sent)
         return True
 
-    def _held_elsewhere(self, seconds: float) -> None:
-        """Hold this process for another's pause, as long as Redis said (its --max-pause)."""
+    def _held_elsewhere(self, seconds: float, since: float | None = None) -> None:
+        """Hold this process for the account's pause, as long as Redis said (its --max-pause),
+        counted from `since` (when asked; default: now). Redis sets this process's own pause
+        a moment after it began here: one that ends within `OWN` of it is still its own."""
         now = asyncio.get_running_loop().time()
+        start = now if since is None else since
+        why = SHARED_PAUSE if start + seconds > self._resume_at + OWN else TOO_MANY
         self._resume_at = max(self._resume_at, now + seconds)
-        self.holds.hold(now, seconds, SHARED_PAUSE)
+        self.holds.hold(now, seconds, why)

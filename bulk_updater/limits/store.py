@@ -51,6 +51,10 @@ REPAIRED: Final = {
     "limit": "a rate in force that is not finite, below 0.01/s or held far too long",
     "shared_rate": "a shared rate that is not a positive number",
     "starts": "starts recorded in the future (with --redis-clock local, a host's clock ahead)",
+    "start_text": "a recorded start that is not a time",
+    "epoch": "a pause count that is not a whole number",
+    "streak": "a run of 429s that is not a whole number",
+    "granted": "a count of starts that is not a whole number",
 }
 
 

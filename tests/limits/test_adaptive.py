@@ -171,6 +171,34 @@ def test_a_limit_stated_higher_than_was_accepted_is_believed() -> None:
     assert controller.rate == 38
 
 
+def test_a_stated_limit_that_jitters_never_lifts_the_level_429s_came_at() -> None:
+    """Headers state 10000000 a second while the server takes 20: the rate derived from them
+    moves a few % with the latency, which is no news of a higher limit."""
+    controller = RateController(None)
+    controller.state_limit(9.5e6, 0.0, "from X-RateLimit-Limit: 10000000")
+    for n in range(40):
+        controller.accepted(n / 20 + 0.04, n / 20)
+    controller.refused(1.99, 1.98)
+    assert controller.plateau == 20
+    for n in range(40):  # the derived rate jitters by 3% either way
+        controller.state_limit(9.5e6 * (1 + 0.03 * (-1) ** n), 2.0 + n / 10, "x")
+        controller.accepted(2.0 + n / 10, 2.0 + n / 10)
+    assert controller.plateau == 20
+    assert controller.rate < 30
+
+
+def test_a_limit_stated_anew_after_the_429s_lifts_their_level() -> None:
+    controller = RateController(None)
+    controller.state_limit(38.0, 0.0, "from X-RateLimit-Limit: 40")
+    for n in range(40):
+        controller.accepted(n / 20 + 0.04, n / 20)
+    controller.refused(1.99, 1.98)
+    controller.state_limit(39.0, 3.0, "from X-RateLimit-Limit: 40")
+    assert controller.plateau == 20
+    controller.state_limit(76.0, 4.0, "from X-RateLimit-Limit: 80")
+    assert (controller.plateau, controller.rate) == (None, 76)
+
+
 def test_the_settled_rate_is_the_average_of_the_last_seconds() -> None:
     controller = RateController(None)
     assert controller.settled(0.0) == START_RATE  # nothing yet: the rate itself

@@ -7,9 +7,9 @@ import asyncio
 
 import pytest
 
-from bulk_updater import BulkUpdater, Summary
+from bulk_updater import BulkUpdater, Reply, Summary
 from bulk_updater.sandbox.limits import HeaderStyle
-from tests.conftest import SimulatedApi, VirtualTimeLoop, make_rows
+from tests.conftest import FakeSender, SimulatedApi, VirtualTimeLoop, make_rows
 
 
 async def two_jobs(api: SimulatedApi, rows: int, **settings: object) -> list[Summary]:
@@ -46,3 +46,15 @@ async def test_a_job_alone_under_a_fixed_limit_is_told_the_api_accepts_less(
     assert summary.rate_hint is not None
     assert "the API accepts less" in summary.rate_hint
     assert "--redis" not in summary.rate_hint
+
+
+async def test_a_job_the_api_accepted_nothing_from_is_told_no_rate_it_accepts(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """Every answer a 429: the API accepted no rate at all, not "about 0/s"."""
+    sender = FakeSender(lambda update, attempt: Reply(429, retry_after=0.1), latency=0.01)
+    settings = {"max_pause": 5.0, "give_up_after": 10.0, "grace": 1.0}
+    async with BulkUpdater(sender=sender, rate=20, **settings) as updater:  # type: ignore[arg-type]
+        summary = await updater.run(make_rows(20))
+    assert summary.rate_hint is not None
+    assert "/s)" not in summary.rate_hint.split("accepts less")[-1]

@@ -95,6 +95,23 @@ async def test_200s_that_keep_saying_nothing_is_left_finish_the_job(
     assert len(said) == 1
 
 
+async def test_200s_whose_headers_allow_0_a_second_are_believed_no_longer(
+    virtual_time: VirtualTimeLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`X-RateLimit-Limit: 0`, `Remaining: 0` and a reset a second away on every 200: each
+    hold is short, but a few such answers in a row show the headers wrong, not a 1/s limit."""
+    said = {"X-RateLimit-Limit": "0", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"}
+    with caplog.at_level(logging.WARNING, logger="bulk_updater"):
+        summary, _ = await job(lambda n: Reply(200, headers=dict(said)), 60, rate="auto", **TIGHT)
+    assert summary.counts[Status.UPDATED] == 60
+    assert virtual_time.time() < 15  # not one a second
+    assert summary.settled_why is not None
+    assert "no rate-limit headers" not in summary.settled_why
+    assert "belied" in summary.settled_why
+    warned = [r.getMessage() for r in caplog.records if "allows 0" in r.getMessage()]
+    assert len(warned) == 1
+
+
 async def test_429s_that_say_nothing_is_left_for_a_day_give_up(
     virtual_time: VirtualTimeLoop,
 ) -> None:

@@ -370,6 +370,38 @@ def test_a_bad_value_in_the_keys_is_replaced_and_named(
     assert schedule.call("acquire", 1.2, 10, most=5)[8] == ""  # written back: said once
 
 
+def ten_starts(schedule: Schedule) -> None:
+    """Ten starts at 10/s, 0.11 s apart from 0: the guard's `cap` of them."""
+    for i in range(10):
+        assert schedule.acquire(i * 0.11, 10)[0] == GO
+
+
+@pytest.mark.parametrize(
+    ("key", "field", "value", "named"),
+    [
+        ("starts", 9, "abc", "start_text"),  # the oldest the guard reads, not the head
+        ("hash", "granted", "abc", "granted"),
+        ("hash", "granted", "1.5", "granted"),
+        ("hash", "epoch", "abc", "epoch"),
+        ("hash", "streak", "x", "streak"),
+    ],
+)
+def test_a_text_in_the_keys_is_replaced_and_named_not_an_error(
+    schedule: Schedule, key: str, field: str | int, value: str, named: str
+) -> None:
+    """A hand edit must not make the script fail for every job of the account for a day."""
+    ten_starts(schedule)
+    if key == "starts":
+        schedule.client.lset(schedule.keys[1], int(field), value)
+    else:
+        schedule.client.hset(schedule.keys[0], str(field), value)
+    reply = schedule.call("acquire", 1.2, 10, most=5)
+    assert (int(reply[0]), str(reply[8])) == (GO, named)
+    assert value not in schedule.client.lrange(schedule.keys[1], 0, -1)
+    assert schedule.client.hget(schedule.keys[0], "granted") != "abc"
+    assert schedule.call("acquire", 1.4, 10, most=5)[8] == ""  # written back: said once
+
+
 def test_a_start_listed_in_the_future_is_dropped(schedule: Schedule) -> None:
     """A host whose clock is 120 s ahead (--redis-clock local) recorded starts: a host on time
     is not held back until its clock gets there."""
@@ -380,6 +412,24 @@ def test_a_start_listed_in_the_future_is_dropped(schedule: Schedule) -> None:
     assert schedule.acquire(0.5, 10, most=300)[:2] == (SLOT, pytest.approx(SLACK / 10, abs=1e-6))
     listed = [float(t) - T0 for t in schedule.client.lrange(schedule.keys[1], 0, -1)]
     assert max(listed) < 1.0
+
+
+def test_a_future_start_inside_the_list_is_dropped_not_waited_for(schedule: Schedule) -> None:
+    """Not at its head, where the guard reads the oldest of the last `cap`: it held a job
+    forever."""
+    ten_starts(schedule)
+    schedule.client.lset(schedule.keys[1], 9, f"{T0 + 1e5:.6f}")
+    reply = schedule.call("acquire", 1.2, 10, most=5)
+    assert (int(reply[0]), str(reply[8])) == (GO, "starts")
+    listed = [float(t) - T0 for t in schedule.client.lrange(schedule.keys[1], 0, -1)]
+    assert max(listed) < 2.0
+
+
+def test_no_wait_for_the_guard_is_longer_than_the_callers_max_pause(schedule: Schedule) -> None:
+    ten_starts(schedule)
+    schedule.client.lset(schedule.keys[1], 9, f"{T0 + 1.2 + 0.9:.6f}")  # ahead, within SKEW
+    code, seconds, _ = schedule.acquire(1.2, 10, most=0.5)
+    assert (code, seconds) == (SLOT, pytest.approx(0.5, abs=1e-6))
 
 
 def test_a_pause_set_by_a_clock_far_ahead_counts_from_now(schedule: Schedule) -> None:
