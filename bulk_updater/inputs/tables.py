@@ -48,6 +48,16 @@ def excel_delimiter(line: str) -> str | None:
     return match.group(1) if match else None
 
 
+class TextCells(list[str]):
+    """A CSV record's cells, with the record's text as read (for `--rejects`)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, cells: list[str], text: str) -> None:
+        super().__init__(cells)
+        self.text = text
+
+
 class _Rewound:
     """A text stream whose first line was already read (to find the delimiter), put back."""
 
@@ -112,7 +122,7 @@ class CsvTable:
                 problem = f"the row cannot be read as CSV ({exc}); check its quotes"
                 yield line, Unreadable(problem, text, self._lenient(text))
                 continue
-            yield line, cells
+            yield line, TextCells(cells, text)
 
     def _lenient(self, text: str) -> list[str]:
         """The cells of a malformed record as a lenient reader sees them (`"Bo"b` is `Bob"`)."""

@@ -107,6 +107,10 @@ class RejectsWriter:
         while names and not names[-1]:  # empty columns at the end: debris the reader leaves out
             names.pop()
         self._keep = [i for i, h in enumerate(names) if h not in REJECTS_COLUMNS]
+        # A row of a header with no rejects columns goes back as its own text: only then is every
+        # cell of it kept in its place.
+        self._width = len(header or ()) if len(self._keep) == len(names) else -1
+        self._trailing = len(header or ()) - len(names)
         self._delimiter = delimiter
         shape = shape or TextShape()
         self._line_end = shape.line_end
@@ -150,13 +154,16 @@ class RejectsWriter:
         self._file.write(self._header)
         self._started = True
 
-    def _csv(self, cells: list[str]) -> str:
+    def _csv(self, cells: list[str], quoting: int | None = None, end: str | None = None) -> str:
         buffer = io.StringIO()
         # "\r\n" so that a cell holding a bare CR is quoted too; the line ends as the input's.
         csv.writer(
-            buffer, delimiter=self._delimiter, lineterminator="\r\n", quoting=self._quoting
+            buffer,
+            delimiter=self._delimiter,
+            lineterminator="\r\n",
+            quoting=self._quoting if quoting is None else quoting,  # type: ignore[arg-type]
         ).writerow(cells)
-        return buffer.getvalue()[:-2] + self._line_end
+        return buffer.getvalue()[:-2] + (self._line_end if end is None else end)
 
     def _encode(self, text: str) -> bytes:
         # Bad UTF-8 read from standard input goes back out as the bytes it was.
@@ -190,9 +197,35 @@ class RejectsWriter:
             end = len(raw) - (2 if raw.endswith("\r\n") else 1 if raw.endswith(("\n", "\r")) else 0)
             return raw[:end] + self._delimiter + self._csv([status.value, cell(message)])
         cells: tuple[str, ...] = raw if isinstance(raw, tuple) else ()
+        text = getattr(raw, "text", None)  # a CSV record's text as read (`inputs.items.Cells`)
+        if isinstance(text, str) and len(cells) == self._width:
+            line = self._own_line(cells, text, status, message)
+            if line is not None:
+                return line
         kept = [cells[i] if i < len(cells) else "" for i in self._keep]
         extra = [c for c in cells[max(self._keep, default=-1) + 1 :] if c.strip()]
         return self._csv([*kept, status.value, cell(message), *extra])
+
+    def _own_line(
+        self, cells: tuple[str, ...], text: str, status: Status, message: str
+    ) -> str | None:
+        """The row's own text, its quoting and its line break, with `_status` and `_message`
+        added in its style; None when its text cannot stay as it was.
+
+        The header's empty columns at its end are where the two go (the reader refuses a column
+        with no name before them), so the row's own empty cells there give way to them. A record
+        with no line break (the file's last) gets the file's: rows are written as they finish,
+        and the next must not join it."""
+        cut = 2 if text.endswith("\r\n") else 1 if text.endswith(("\n", "\r")) else 0
+        body, end = text[: len(text) - cut], text[len(text) - cut :] or self._line_end
+        if self._trailing:
+            empties = self._delimiter * self._trailing
+            if any(cells[-self._trailing :]) or not body.endswith(empties):
+                return None
+            body, cells = body[: -len(empties)], cells[: -self._trailing]
+        quoted = self._delimiter.join('"' + c.replace('"', '""') + '"' for c in cells)
+        quoting = csv.QUOTE_ALL if cells and body == quoted else csv.QUOTE_MINIMAL
+        return body + self._delimiter + self._csv([status.value, cell(message)], quoting, end)
 
     def flush(self) -> None:
         self._file.flush()
