@@ -1,12 +1,12 @@
 """`--rejects`: the rows that did not end `updated`, as they were read, ready to fix and reload.
 
-A CSV gives a CSV with the input's own header and cells, in the input's own
-delimiter and encoding (its BOM or none, line endings and quoting too), followed by `_status` and
-`_message`; JSON lines and dicts give JSON lines, each record with `_status` and `_message` added,
-in the input's encoding too (a workbook gives a workbook: `sheet_rejects.py`). The reader
-ignores those two columns, so the file goes back in as the
-input with the same options. Lines are written as rows finish and put in input order when the run
-ends.
+A CSV gives a CSV with the input's own header and cells, in the input's own delimiter and
+encoding (its BOM or none, line endings and quoting too; each row as its own text when it was
+read as text), followed by `_status` and `_message`; JSON lines and dicts give JSON lines, each
+record with `_status` and `_message` added, in the input's encoding too (a workbook gives a
+workbook: `sheet_rejects.py`). The reader ignores those two columns, so the file goes back in as
+the input with the same options. Lines are written as rows finish and put in input order when
+the run ends.
 """
 
 from __future__ import annotations
@@ -194,8 +194,7 @@ class RejectsWriter:
 
     def _table_line(self, raw: object, status: Status, message: str) -> str:
         if isinstance(raw, str):  # a record that cannot be read: its text as read, to fix
-            end = len(raw) - (2 if raw.endswith("\r\n") else 1 if raw.endswith(("\n", "\r")) else 0)
-            return raw[:end] + self._delimiter + self._csv([status.value, cell(message)])
+            return _body(raw)[0] + self._delimiter + self._csv([status.value, cell(message)])
         cells: tuple[str, ...] = raw if isinstance(raw, tuple) else ()
         text = getattr(raw, "text", None)  # a CSV record's text as read (`inputs.items.Cells`)
         if isinstance(text, str) and len(cells) == self._width:
@@ -216,8 +215,7 @@ class RejectsWriter:
         with no name before them), so the row's own empty cells there give way to them. A record
         with no line break (the file's last) gets the file's: rows are written as they finish,
         and the next must not join it."""
-        cut = 2 if text.endswith("\r\n") else 1 if text.endswith(("\n", "\r")) else 0
-        body, end = text[: len(text) - cut], text[len(text) - cut :] or self._line_end
+        body, end = _body(text)
         if self._trailing:
             empties = self._delimiter * self._trailing
             if any(cells[-self._trailing :]) or not body.endswith(empties):
@@ -225,7 +223,8 @@ class RejectsWriter:
             body, cells = body[: -len(empties)], cells[: -self._trailing]
         quoted = self._delimiter.join('"' + c.replace('"', '""') + '"' for c in cells)
         quoting = csv.QUOTE_ALL if cells and body == quoted else csv.QUOTE_MINIMAL
-        return body + self._delimiter + self._csv([status.value, cell(message)], quoting, end)
+        added = self._csv([status.value, cell(message)], quoting, end or self._line_end)
+        return body + self._delimiter + added
 
     def flush(self) -> None:
         self._file.flush()
@@ -241,6 +240,12 @@ class RejectsWriter:
                     self.path.unlink()
         if self._started and not self._index.ordered:
             rewrite(self.path, self._header, self._index)
+
+
+def _body(text: str) -> tuple[str, str]:
+    """A record's text without its line break, and that break (CRLF, LF, CR or none)."""
+    cut = 2 if text.endswith("\r\n") else 1 if text.endswith(("\n", "\r")) else 0
+    return text[: len(text) - cut], text[len(text) - cut :]
 
 
 def _codec(encoding: str) -> tuple[str, bytes]:
