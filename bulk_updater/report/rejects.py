@@ -154,14 +154,16 @@ class RejectsWriter:
         self._file.write(self._header)
         self._started = True
 
-    def _csv(self, cells: list[str], quoting: int | None = None, end: str | None = None) -> str:
+    def _csv(
+        self, cells: list[str], quoting: Literal[0, 1] | None = None, end: str | None = None
+    ) -> str:
         buffer = io.StringIO()
         # "\r\n" so that a cell holding a bare CR is quoted too; the line ends as the input's.
         csv.writer(
             buffer,
             delimiter=self._delimiter,
             lineterminator="\r\n",
-            quoting=self._quoting if quoting is None else quoting,  # type: ignore[arg-type]
+            quoting=self._quoting if quoting is None else quoting,
         ).writerow(cells)
         return buffer.getvalue()[:-2] + (self._line_end if end is None else end)
 
@@ -222,7 +224,7 @@ class RejectsWriter:
                 return None
             body, cells = body[: -len(empties)], cells[: -self._trailing]
         quoted = self._delimiter.join('"' + c.replace('"', '""') + '"' for c in cells)
-        quoting = csv.QUOTE_ALL if cells and body == quoted else csv.QUOTE_MINIMAL
+        quoting: Literal[0, 1] = csv.QUOTE_ALL if cells and body == quoted else csv.QUOTE_MINIMAL
         added = self._csv([status.value, cell(message)], quoting, end or self._line_end)
         return body + self._delimiter + added
 
