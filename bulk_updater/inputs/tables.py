@@ -52,10 +52,7 @@ class TextCells(list[str]):
     """A CSV record's cells, with the record's text as read (for `--rejects`)."""
 
     __slots__ = ("text",)
-
-    def __init__(self, cells: list[str], text: str) -> None:
-        super().__init__(cells)
-        self.text = text
+    text: str  # set once made: a Python `__init__` would cost every row more than the rest
 
 
 class _Rewound:
@@ -122,7 +119,9 @@ class CsvTable:
                 problem = f"the row cannot be read as CSV ({exc}); check its quotes"
                 yield line, Unreadable(problem, text, self._lenient(text))
                 continue
-            yield line, TextCells(cells, text)
+            kept = TextCells(cells)
+            kept.text = text
+            yield line, kept
 
     def _lenient(self, text: str) -> list[str]:
         """The cells of a malformed record as a lenient reader sees them (`"Bo"b` is `Bob"`)."""
