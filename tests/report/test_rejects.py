@@ -338,3 +338,13 @@ def test_each_rejected_row_is_its_own_text_with_the_two_columns_added(
     out = rejects_of(tmp_path, "in.csv", data)
     assert out.read_bytes() == expected.encode()
     assert updates(out) == updates(tmp_path / "in.csv")
+
+
+def test_a_row_whose_cells_do_not_fill_the_header_is_written_cell_by_cell(tmp_path: Path) -> None:
+    """Its own text would put `_status` under another column: its cells are padded instead."""
+    data = b'id,jobTitle,city\n"lead1","B"\nlead2,C,Oslo,\n'
+    out = rejects_of(tmp_path, "in.csv", data)
+    assert out.read_bytes().split(b"\n")[1:3] == [
+        b"lead1,B,,not_found,Lead not found",
+        b"lead2,C,Oslo,not_found,Lead not found",
+    ]
