@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final
 
 from .columns import Invalid, Item, Row
+from .items import cells_of
 from .records import MAX_RECORD
 from .schema import REJECTS_COLUMNS, Column, Kind
 from .tables import TableRecord as Record
@@ -97,10 +98,10 @@ class TableRows:
                 rid, email = self._cell(cells.cells, self._id), self._cell(cells.cells, self._email)
                 yield Row(number, Invalid(rid, cells.problem, email or None), line, cells.raw)
             elif self._rejected(cells) and self._empty(cells):
-                yield Row(number, Invalid("", self._no_cells(cells)), line, tuple(cells))
+                yield Row(number, Invalid("", self._no_cells(cells)), line, cells_of(cells))
             else:
                 self._check_tags(line, cells)
-                yield Row(number, convert(cells), line, tuple(cells))
+                yield Row(number, convert(cells), line, cells_of(cells))
 
     @staticmethod
     def _cell(cells: list[str], at: int | None) -> str:

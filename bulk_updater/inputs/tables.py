@@ -48,6 +48,13 @@ def excel_delimiter(line: str) -> str | None:
     return match.group(1) if match else None
 
 
+class TextCells(list[str]):
+    """A CSV record's cells, with the record's text as read (for `--rejects`)."""
+
+    __slots__ = ("text",)
+    text: str  # set once made: a Python `__init__` would cost every row more than the rest
+
+
 class _Rewound:
     """A text stream whose first line was already read (to find the delimiter), put back."""
 
@@ -112,7 +119,9 @@ class CsvTable:
                 problem = f"the row cannot be read as CSV ({exc}); check its quotes"
                 yield line, Unreadable(problem, text, self._lenient(text))
                 continue
-            yield line, cells
+            kept = TextCells(cells)
+            kept.text = text
+            yield line, kept
 
     def _lenient(self, text: str) -> list[str]:
         """The cells of a malformed record as a lenient reader sees them (`"Bo"b` is `Bob"`)."""

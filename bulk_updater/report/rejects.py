@@ -1,12 +1,12 @@
 """`--rejects`: the rows that did not end `updated`, as they were read, ready to fix and reload.
 
-A CSV gives a CSV with the input's own header and cells, in the input's own
-delimiter and encoding (its BOM or none, line endings and quoting too), followed by `_status` and
-`_message`; JSON lines and dicts give JSON lines, each record with `_status` and `_message` added,
-in the input's encoding too (a workbook gives a workbook: `sheet_rejects.py`). The reader
-ignores those two columns, so the file goes back in as the
-input with the same options. Lines are written as rows finish and put in input order when the run
-ends.
+A CSV gives a CSV with the input's own header and cells, in the input's own delimiter and
+encoding (its BOM or none, line endings and quoting too; each row as its own text when it was
+read as text), followed by `_status` and `_message`; JSON lines and dicts give JSON lines, each
+record with `_status` and `_message` added, in the input's encoding too (a workbook gives a
+workbook: `sheet_rejects.py`). The reader ignores those two columns, so the file goes back in as
+the input with the same options. Lines are written as rows finish and put in input order when
+the run ends.
 """
 
 from __future__ import annotations
@@ -107,6 +107,10 @@ class RejectsWriter:
         while names and not names[-1]:  # empty columns at the end: debris the reader leaves out
             names.pop()
         self._keep = [i for i, h in enumerate(names) if h not in REJECTS_COLUMNS]
+        # A row of a header with no rejects columns goes back as its own text: only then is every
+        # cell of it kept in its place.
+        self._width = len(header or ()) if len(self._keep) == len(names) else -1
+        self._trailing = len(header or ()) - len(names)
         self._delimiter = delimiter
         shape = shape or TextShape()
         self._line_end = shape.line_end
@@ -150,13 +154,18 @@ class RejectsWriter:
         self._file.write(self._header)
         self._started = True
 
-    def _csv(self, cells: list[str]) -> str:
+    def _csv(
+        self, cells: list[str], quoting: Literal[0, 1] | None = None, end: str | None = None
+    ) -> str:
         buffer = io.StringIO()
         # "\r\n" so that a cell holding a bare CR is quoted too; the line ends as the input's.
         csv.writer(
-            buffer, delimiter=self._delimiter, lineterminator="\r\n", quoting=self._quoting
+            buffer,
+            delimiter=self._delimiter,
+            lineterminator="\r\n",
+            quoting=self._quoting if quoting is None else quoting,
         ).writerow(cells)
-        return buffer.getvalue()[:-2] + self._line_end
+        return buffer.getvalue()[:-2] + (self._line_end if end is None else end)
 
     def _encode(self, text: str) -> bytes:
         # Bad UTF-8 read from standard input goes back out as the bytes it was.
@@ -187,12 +196,37 @@ class RejectsWriter:
 
     def _table_line(self, raw: object, status: Status, message: str) -> str:
         if isinstance(raw, str):  # a record that cannot be read: its text as read, to fix
-            end = len(raw) - (2 if raw.endswith("\r\n") else 1 if raw.endswith(("\n", "\r")) else 0)
-            return raw[:end] + self._delimiter + self._csv([status.value, cell(message)])
+            return _body(raw)[0] + self._delimiter + self._csv([status.value, cell(message)])
         cells: tuple[str, ...] = raw if isinstance(raw, tuple) else ()
+        text = getattr(raw, "text", None)  # a CSV record's text as read (`inputs.items.Cells`)
+        if isinstance(text, str) and len(cells) == self._width:
+            line = self._own_line(cells, text, status, message)
+            if line is not None:
+                return line
         kept = [cells[i] if i < len(cells) else "" for i in self._keep]
         extra = [c for c in cells[max(self._keep, default=-1) + 1 :] if c.strip()]
         return self._csv([*kept, status.value, cell(message), *extra])
+
+    def _own_line(
+        self, cells: tuple[str, ...], text: str, status: Status, message: str
+    ) -> str | None:
+        """The row's own text, its quoting and its line break, with `_status` and `_message`
+        added in its style; None when its text cannot stay as it was.
+
+        The header's empty columns at its end are where the two go (the reader refuses a column
+        with no name before them), so the row's own empty cells there give way to them. A record
+        with no line break (the file's last) gets the file's: rows are written as they finish,
+        and the next must not join it."""
+        body, end = _body(text)
+        if self._trailing:
+            empties = self._delimiter * self._trailing
+            if any(cells[-self._trailing :]) or not body.endswith(empties):
+                return None
+            body, cells = body[: -len(empties)], cells[: -self._trailing]
+        quoted = self._delimiter.join('"' + c.replace('"', '""') + '"' for c in cells)
+        quoting: Literal[0, 1] = csv.QUOTE_ALL if cells and body == quoted else csv.QUOTE_MINIMAL
+        added = self._csv([status.value, cell(message)], quoting, end or self._line_end)
+        return body + self._delimiter + added
 
     def flush(self) -> None:
         self._file.flush()
@@ -208,6 +242,12 @@ class RejectsWriter:
                     self.path.unlink()
         if self._started and not self._index.ordered:
             rewrite(self.path, self._header, self._index)
+
+
+def _body(text: str) -> tuple[str, str]:
+    """A record's text without its line break, and that break (CRLF, LF, CR or none)."""
+    cut = 2 if text.endswith("\r\n") else 1 if text.endswith(("\n", "\r")) else 0
+    return text[: len(text) - cut], text[len(text) - cut :]
 
 
 def _codec(encoding: str) -> tuple[str, bytes]:

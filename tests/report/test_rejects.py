@@ -289,3 +289,62 @@ def test_the_rejects_of_a_sheet_keep_its_header_row(tmp_path: Path) -> None:
             writer.write(row.number, row.raw, Status.NOT_FOUND, "Lead not found", {})  # type: ignore[arg-type]
         writer.close()
     assert [u.city for u in updates(tmp_path / "rejects.xlsx", header_row=3)] == ["Paris"]  # type: ignore[arg-type]
+
+
+ADDED = ",not_found,Lead not found"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        pytest.param(  # the header's quoting once quoted every cell of every row
+            b'"id","jobTitle"\nlead1,B\n',
+            f'"id","jobTitle","_status","_message"\nlead1,B{ADDED}\n',
+            id="quoted-header-plain-rows",
+        ),
+        pytest.param(  # and left the rows' quotes out
+            b'id,jobTitle\n"lead1","B"\nlead2,"B, c"\n',
+            'id,jobTitle,_status,_message\n"lead1","B","not_found","Lead not found"\n'
+            f'lead2,"B, c"{ADDED}\n',
+            id="plain-header-quoted-rows",
+        ),
+        pytest.param(  # every line once took the first line's ending
+            b"id,jobTitle\r\nlead1,A\nlead2,B\r\nlead3,C\rlead4,D\n",
+            f"id,jobTitle,_status,_message\r\nlead1,A{ADDED}\nlead2,B{ADDED}\r\n"
+            f"lead3,C{ADDED}\rlead4,D{ADDED}\n",
+            id="mixed-line-endings",
+        ),
+        pytest.param(  # the two columns take the place of the empty one (no column is unnamed)
+            b"id,jobTitle,\nlead1,B,\n",
+            f"id,jobTitle,_status,_message\nlead1,B{ADDED}\n",
+            id="trailing-delimiter",
+        ),
+        pytest.param(  # a line break is added: the next row written must not join the last one
+            b"id,jobTitle\nlead1,B",
+            f"id,jobTitle,_status,_message\nlead1,B{ADDED}\n",
+            id="no-final-line-break",
+        ),
+        pytest.param(  # a cell over two lines is kept as it was too
+            b'id,jobTitle\r\nlead1,"Line 1\nLine 2"\r\n',
+            f'id,jobTitle,_status,_message\r\nlead1,"Line 1\nLine 2"{ADDED}\r\n',
+            id="cell-over-two-lines",
+        ),
+    ],
+)
+def test_each_rejected_row_is_its_own_text_with_the_two_columns_added(
+    tmp_path: Path, data: bytes, expected: str
+) -> None:
+    """A diff against the input shows only the rows: each keeps its own quoting and line end."""
+    out = rejects_of(tmp_path, "in.csv", data)
+    assert out.read_bytes() == expected.encode()
+    assert updates(out) == updates(tmp_path / "in.csv")
+
+
+def test_a_row_whose_cells_do_not_fill_the_header_is_written_cell_by_cell(tmp_path: Path) -> None:
+    """Its own text would put `_status` under another column: its cells are padded instead."""
+    data = b'id,jobTitle,city\n"lead1","B"\nlead2,C,Oslo,\n'
+    out = rejects_of(tmp_path, "in.csv", data)
+    assert out.read_bytes().split(b"\n")[1:3] == [
+        b"lead1,B,,not_found,Lead not found",
+        b"lead2,C,Oslo,not_found,Lead not found",
+    ]
