@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python tools/demo.py
 
-# The shared-budget tests start a redis-server of their own: it is installed when missing.
+# The shared-budget tests start a redis-server of their own, the proxy tests a tinyproxy, the
+# page's tests drive Debian's chromium: each is installed when missing.
 test: $(STAMP)
 	tools/ensure-redis
+	tools/ensure-tinyproxy
+	tools/ensure-chromium
 	rm -f .coverage .coverage.*
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage combine -q
@@ -36,7 +39,13 @@ lint: $(STAMP)
 bench: $(STAMP)
 	-tools/ensure-nginx
 	-tools/ensure-redis
+	-tools/ensure-chromium
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+
+# The README's picture of the page, taken by the browser of the page's tests at the end of a run.
+screenshot: $(STAMP)
+	tools/ensure-chromium
+	UI_SCREENSHOT=docs/ui.png $(BIN)/python -m pytest -q tests/ui/test_browser.py -k european_export
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .coverage .hypothesis samples/*.report.* samples/*.report.*.* samples/*.rejects.*

@@ -18,7 +18,7 @@ from results import Result, Table, Target
 from servers import NginxInstall
 
 PACKAGES = (
-    "bulk-updater", "aiohttp", "httptools", "aiolimiter", "tenacity", "pydantic", "uvloop",
+    "bulk-updater", "aiohttp", "aiolimiter", "tenacity", "pydantic", "uvloop",
     "orjson", "redis",
 )  # fmt: skip
 
@@ -121,8 +121,8 @@ def readme(host: dict[str, Any], results: Iterable[Result]) -> None:
     say()
     say(
         f"Machine: {host['nproc']} CPU ({host['cpu']}), Python {host['python']}, "
-        f"aiohttp {host['versions']['aiohttp']} (the bare loop), httptools "
-        f"{host['versions']['httptools']} (the engine's parser); client and endpoint on loopback; "
+        f"aiohttp {host['versions']['aiohttp']} (the engine's client and the bare loop); client "
+        "and endpoint on loopback; "
         f"load average at start {host['loadavg']}."
     )
     say()

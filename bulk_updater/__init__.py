@@ -6,7 +6,7 @@ Everything public is importable from here.
 from importlib.metadata import version as _version
 
 from .client import Reply, Sender, SendKitClient, TransportError
-from .engine import BulkUpdater
+from .engine import BulkUpdater, OutcomeStream
 from .errors import (
     BulkUpdaterError,
     ConfigError,
@@ -30,6 +30,7 @@ __all__ = [
     "Invalid",
     "LeadUpdate",
     "Outcome",
+    "OutcomeStream",
     "Reply",
     "ReportLockedError",
     "SendKitClient",

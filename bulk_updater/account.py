@@ -28,14 +28,18 @@ def _safe(text: str) -> str:
 def account_name(base_url: str, workspace_id: str | None, api_key: str) -> str:
     """`api.sendkit.ai.ws_ab12.k3f2a…`: host (and port), workspace, sha256 of the key.
 
-    Safe as a file name and as a Redis key part. 16 hex digits (64 bits) of the key's sha256 tell
-    keys apart without revealing one.
+    Safe as a file name and as a Redis key part; the key is known by `key_digest()` only.
     """
     url = URL(base_url)
     host = url.host or "host"
     where = host if url.is_default_port() else f"{host}-{url.port}"
     workspace = f".ws_{_safe(workspace_id)}" if workspace_id else ""
-    return f"{_safe(where)}{workspace}.k{_digest(api_key, 16)}"
+    return f"{_safe(where)}{workspace}.k{key_digest(api_key)}"
+
+
+def key_digest(api_key: str) -> str:
+    """16 hex digits (64 bits) of the key's sha256: tells keys apart without revealing one."""
+    return _digest(api_key, 16)
 
 
 def account_label(base_url: str, workspace_id: str | None) -> str:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
+from .pages import Page
 from .printable import UNPRINTABLE
 
 #: The most of an answer's body that is read (enough for any error message or lead).
@@ -42,25 +43,6 @@ try:  # every success answer is parsed: orjson does it in a fifth of the time
     _loads: Callable[[bytes], Any] = orjson.loads
 except ImportError:  # pragma: no cover - depends on the environment
     _loads = json.loads
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of `GET /v1/leads?search=`: each lead's id and email, and how to ask for the next.
-
-    The API pages by cursor (`hasMore`, `nextCursor`); an older shape pages by number (`page`,
-    `pages`), and then `number` and `pages` are set. `broken` says why the next page cannot be
-    asked for although more leads are said to follow: a search is then never read as complete.
-    `total` is how many leads the API says the whole search matches, when it says: pages that
-    held fewer were read short.
-    """
-
-    leads: tuple[tuple[str, str], ...]
-    next_cursor: str | None = None
-    number: int | None = None
-    pages: int | None = None
-    broken: str = ""
-    total: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,18 +109,23 @@ def is_success(body: bytes, complete: bool) -> bool:
 
 
 class Redactor:
-    """Removes secrets (the key) from any text a server sent, before it is shown.
+    """Removes secrets (the key, a proxy's login) from any text a server sent, before it is shown.
 
     A secret is replaced wherever it occurs whole, and so is any run of `FRAGMENT` or more of
     its characters: a server may quote a request (and so the key) cut anywhere, so a key may be
     shown in part. `clip` cuts a text only after that, and drops the start of a secret at the cut.
+    A secret shorter than `SHORT` cannot be told from a word: a text holding one is not shown.
     """
 
     FRAGMENT: Final = 8  # the shortest piece of a secret replaced wherever it occurs
     PREFIX: Final = 4  # the shortest start of a secret dropped at a cut
+    SHORT: Final = 4  # a secret shorter than this withholds the whole text it occurs in
 
     def __init__(self, *secrets: str | None) -> None:
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        given = {s for s in secrets if s}
+        self._secrets = sorted((s for s in given if len(s) >= self.SHORT), key=len, reverse=True)
+        self._short = tuple(s for s in given if len(s) < self.SHORT)
+        self._longest = max(map(len, given), default=0)
         size = self.FRAGMENT
         self._pieces = [
             (secret, frozenset(secret[i : i + size] for i in range(len(secret) - size + 1)))
@@ -147,6 +134,8 @@ class Redactor:
         ]
 
     def __call__(self, text: str) -> str:
+        if any(secret in text for secret in self._short):
+            return REDACTED
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
@@ -157,8 +146,8 @@ class Redactor:
 
     def clip(self, text: str, limit: int) -> str:
         """`text` redacted, cut to `limit` characters, with no start of a secret left at its end."""
-        if self._secrets:  # a secret that starts within `limit` ends within this window
-            text = self(text[: limit + len(self._secrets[0])])[:limit]
+        if self._longest:  # a secret that starts within `limit` ends within this window
+            text = self(text[: limit + self._longest])[:limit]
         for secret in self._secrets:
             for size in range(min(len(secret), len(text)), self.PREFIX - 1, -1):
                 if text.endswith(secret[:size]):
@@ -230,111 +219,3 @@ def unexpected_success(status: int, body: bytes, redact: Redactor | None = None)
         text = _SPACE.sub(" ", _TAG.sub(" ", body[:TEXT_READ].decode("utf-8", "replace"))).strip()
         what = f"something else: {one_line(text, 120, redact)!r}"
     return f"HTTP {status}, but not the API's answer ({what}); a proxy or portal in the way?"
-
-
-def search_page(body: bytes, complete: bool, limit: int = 100) -> Page | None:
-    """The leads of a search answer, or None when the body is not one (then it is retried).
-
-    `limit` is the page size asked for: a full page that says nothing of what follows may not
-    be the last, so it is `broken` rather than read as the whole answer. So is a page with a
-    field of the wrong type (`hasMore: "true"`, an `_id` that is a number): what it says of the
-    next page, or of a lead, cannot be known.
-    """
-    if not complete:
-        return None
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(data, dict) or data.get("success") is not True:
-        return None
-    items, paging = data.get("data"), data.get("pagination")
-    if not isinstance(items, list):
-        return None
-    leads = tuple((item["_id"], item["email"]) for item in items if _is_lead(item))
-    if len(leads) < len(items):
-        return Page(leads, broken=_lead_problem(items))
-    if paging is None:
-        paging = {}
-    if not isinstance(paging, dict):
-        return Page(leads, broken=f"`pagination` is {_kind(paging)}, not an object")
-    problem = _paging_problem(paging)
-    if problem:
-        return Page(leads, broken=problem)
-    total: int | None = paging.get("total")
-    if "hasMore" in paging or "nextCursor" in paging:
-        return _by_cursor(leads, paging, total)
-    if "pages" in paging:
-        return _by_number(leads, paging, total)
-    if total is None and len(items) >= min(limit, paging.get("limit") or limit):
-        return Page(leads, broken="a full page of leads came with no word on the next one")
-    return Page(leads, total=total)
-
-
-def _is_lead(item: Any) -> bool:
-    return (
-        isinstance(item, dict)
-        and isinstance(item.get("_id"), str)
-        and isinstance(item.get("email"), str)
-    )
-
-
-def _lead_problem(items: list[Any]) -> str:
-    """Why the first item that is no lead is none."""
-    item = next(item for item in items if not _is_lead(item))
-    if not isinstance(item, dict):
-        return f"a lead in the answer is {_kind(item)}, not an object"
-    name = "_id" if not isinstance(item.get("_id"), str) else "email"
-    what = _kind(item[name]) if name in item else "missing"
-    return f"a lead's `{name}` is {what}, not a string"
-
-
-def _paging_problem(paging: dict[str, Any]) -> str:
-    """What makes a pagination field unreadable (its type), or "" when nothing does."""
-    more, cursor = paging.get("hasMore"), paging.get("nextCursor")
-    if more is not None and not isinstance(more, bool):
-        return f"`hasMore` is {_kind(more)}, not true or false"
-    if cursor is not None and not isinstance(cursor, str):
-        return f"`nextCursor` is {_kind(cursor)}, not a string"
-    for name in ("total", "limit", "page", "pages"):
-        value = paging.get(name)
-        if value is not None and not _whole(value):
-            return f"`{name}` is {_kind(value)}, not a count"
-    return ""
-
-
-def _kind(value: Any) -> str:
-    """A JSON value's kind, as a message names it (never the value: it is the server's text)."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a negative number" if value < 0 else "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "a list" if isinstance(value, list) else "an object" if value is not None else "null"
-
-
-def _by_cursor(
-    leads: tuple[tuple[str, str], ...], paging: dict[str, Any], total: int | None
-) -> Page:
-    more, cursor = paging.get("hasMore"), paging.get("nextCursor")
-    if more is False:
-        return Page(leads, total=total)
-    if cursor:
-        return Page(leads, cursor, total=total)
-    if more is True:
-        return Page(leads, broken="the API says more leads follow but gives no cursor for them")
-    return Page(leads, total=total)
-
-
-def _by_number(
-    leads: tuple[tuple[str, str], ...], paging: dict[str, Any], total: int | None
-) -> Page:
-    number, pages = paging.get("page"), paging["pages"]
-    if pages is None:
-        return Page(leads, broken="`pages` is null, not a count")
-    return Page(leads, number=1 if number is None else number, pages=pages, total=total)
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

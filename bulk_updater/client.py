@@ -1,31 +1,39 @@
-"""The one place that speaks HTTP: headers, URL, body, and the transport's errors mapped to ours.
+"""The one place that speaks HTTP: headers, URL, body, and aiohttp's errors mapped to ours.
 
 A `Sender` turns one `LeadUpdate` into one `PATCH /v1/leads/{id}` and returns a `Reply`, or raises
-`TransportError` when no answer came (timeout, refused or dropped connection, unknown host). It
-does not retry, classify or pace: that is `retry.py`, `deliver.py` and `limits/`. What it reads
-of an answer is bounded (`answers.MAX_BODY`), and the key is removed from every text a server
-sends back. The bytes go over `transport.Pool` (HTTP/1.1, kept-alive connections).
+`TransportError` when no answer came (timeout, refused or dropped connection, unknown host, a
+proxy that cannot be used). It does not retry, classify or pace: that is `retry.py`,
+`deliver.py` and `limits/`. What it reads of an answer is bounded (`answers.MAX_BODY`; aiohttp
+bounds the headers), and the key is removed from every text a server sends back.
 
-The timeout of a request is kept by a `Watchdog`, not by a timer per request: one task cancels
-every request past its deadline.
+Requests go through one `aiohttp.ClientSession` per job: no redirects followed, no cookies kept,
+no compression asked for, TLS verified against the system's authorities (and `SSL_CERT_FILE`,
+checked as the job starts: `tls.py`). The proxy comes from `proxy.py`, read once per job: aiohttp's
+`trust_env=True` would read the environment again for every request, and `~/.netrc` with it,
+each in a thread of its own (and would send a `.netrc` login for the API's host).
+
+The timeout of a request is kept by a `Watchdog`, not by aiohttp: its `ClientTimeout(total=...)`
+schedules a timer and enters a timer context twice for every request, the largest part of
+aiohttp's per-request cost that the client can avoid.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 from collections.abc import Callable
 from importlib.metadata import version
 from types import TracebackType
 from typing import Any, Final, Protocol, runtime_checkable
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
+import aiohttp
 from yarl import URL
 
 from .answers import (
     MAX_BODY,
-    RATE_HEADERS,
     Redactor,
     Reply,
     describe_error,
@@ -33,11 +41,15 @@ from .answers import (
     one_line,
     parse_retry_after,
     rate_headers,
-    search_page,
     unexpected_success,
 )
+from .errors import ConfigError
+from .failures import TransportError, proxy_forbids, proxy_refused, transport_error
 from .models import LeadUpdate
-from .transport import Answer, Origin, Pool, TransportError
+from .pages import search_page
+from .proxy import Proxy, bypassed_by, clear_text_problem, proxy_for
+from .tls import tls_context
+from .watchdog import Watchdog
 
 __all__ = [
     "Reply",
@@ -50,9 +62,12 @@ __all__ = [
     "parse_retry_after",
 ]
 
+log = logging.getLogger("bulk_updater")
+
 USER_AGENT: Final = f"bulk-updater/{version('bulk-updater')}"
 SEARCH_PAGE: Final = 100  # leads per page of a search, the API's most
-
+#: What a `CONNECT` says besides the host (and the proxy's login): who asks, and nothing secret.
+CONNECT_HEADERS: Final = {"User-Agent": USER_AGENT}
 try:  # orjson is faster; the standard library gives the same bytes.
     import orjson
 
@@ -61,49 +76,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 
     def dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-class Watchdog:
-    """One task that times out every request in flight, instead of one timer per request.
-
-    Each request notes its deadline; every `tick` (an eighth of the timeout, at most a second)
-    the watchdog cancels the requests past theirs, and `expired()` tells their `send` that the
-    cancellation was a timeout. So a request times out between `timeout` and `timeout + tick`.
-    """
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self.tick = min(1.0, max(timeout / 8, 0.005))
-        self.deadlines: dict[asyncio.Task[Any], float] = {}
-        self._expired: set[asyncio.Task[Any]] = set()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._watch())
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    def expired(self, task: asyncio.Task[Any]) -> bool:
-        """Whether `task` was cancelled for its timeout alone (and, if so, take that back)."""
-        return task in self._expired and task.uncancel() == 0
-
-    def forget(self, task: asyncio.Task[Any]) -> None:
-        del self.deadlines[task]
-        self._expired.discard(task)
-
-    async def _watch(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(self.tick)
-            now = loop.time()
-            for task, deadline in self.deadlines.items():
-                if deadline <= now and task not in self._expired:
-                    self._expired.add(task)
-                    task.cancel()
 
 
 class Sender(Protocol):
@@ -124,9 +96,30 @@ class Searcher(Protocol):
         """
 
 
+async def read_bounded(
+    response: aiohttp.ClientResponse, limit: int = MAX_BODY
+) -> tuple[bytes, bool]:
+    """At most `limit` bytes of the body, and whether that is all of it.
+
+    The rest is never read: leaving the response then closes the connection instead of
+    draining a body of any size.
+    """
+    length = response.content_length
+    if length is not None and length <= limit:
+        return await response.read(), True
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await response.content.read(limit - size)
+        if not chunk:
+            return b"".join(chunks), True
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks), response.content.at_eof()
+
+
 class SendKitClient:
-    """Sends PATCH /v1/leads/{id} over one pool of kept-alive connections (an async context
-    manager)."""
+    """Sends PATCH /v1/leads/{id} over one aiohttp session (an async context manager)."""
 
     def __init__(
         self,
@@ -136,46 +129,60 @@ class SendKitClient:
         timeout: float,
         concurrency: int,
         workspace_id: str | None = None,
+        proxy: str | None = None,
         on_departure: Callable[[], None] | None = None,
     ) -> None:
-        """`on_departure` is called as each request is written, in the task that sends it (a
-        shared rate budget moves the record of a start that left late); None costs nothing."""
+        """`proxy` replaces the one the environment names (see `proxy.py`). `on_departure` is
+        called as each request is written, in the task that sends it (a shared rate budget
+        moves the record of a start that left late); None costs nothing."""
         origin = URL(base_url)
         self._scheme, self._authority = origin.scheme, origin.raw_authority
-        https = origin.scheme == "https"
-        host = unquote(origin.raw_host or "")  # an IPv6 zone (`[fe80::1%25eth0]`) as sockets say it
-        port = origin.port or (443 if https else 80)
-        self._origin = Origin(https, host, port, origin.raw_authority)
-        headers = {
-            "Host": origin.raw_authority,
+        self._base_url, self._proxy_setting = base_url, proxy
+        self._proxy: Proxy | None = None  # found as the session opens
+        self._headers = {
             "X-Api-Key": api_key,
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
+            # No header would let a server compress (RFC 9110 12.5.3); the body is read raw.
+            "Accept-Encoding": "identity",
         }
         if workspace_id:
-            headers["X-Workspace-Id"] = workspace_id
-        # Settings refuse values that are no header (controls, non-ASCII): none splits a line.
-        self._lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode(
-            "latin-1"
-        )
-        self._timeout = timeout if math.isfinite(timeout) else 86_400.0  # connecting, answering
-        self._watchdog = Watchdog(self._timeout)
+            self._headers["X-Workspace-Id"] = workspace_id
+        # Connecting keeps aiohttp's timeout (it is once per connection); the rest is ours.
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout)
+        self._watchdog = Watchdog(timeout if math.isfinite(timeout) else 86_400.0)
+        self._secrets = (api_key, workspace_id)
         self._redact = Redactor(api_key, workspace_id)
         self._limit = concurrency
-        self._on_departure = on_departure
-        self._pool: Pool | None = None
+        self._traces = _departures(on_departure) if on_departure is not None else []
+        self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> SendKitClient:
-        self._pool = Pool(
-            self._origin,
-            limit=self._limit,
-            connect_timeout=self._timeout,
-            header_lines=self._lines,
-            body_limit=MAX_BODY,
-            kept_headers=(*RATE_HEADERS, "Location"),
+        try:
+            self._proxy = proxy_for(self._base_url, self._proxy_setting)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if self._proxy is not None and (problem := clear_text_problem(self._base_url, self._proxy)):
+            raise ConfigError(problem)
+        if self._proxy is not None and self._proxy.with_login:
+            # A proxy's error page may quote what it was sent: its login goes like the key.
+            self._redact = Redactor(*self._secrets, *self._proxy.secrets)
+        # The context is the job's own, checked now: a bad `SSL_CERT_FILE` stops it (exit 2).
+        tls = tls_context() if self._scheme == "https" else True
+        connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ssl=tls)
+        # The headers go with each request, not as the session's: aiohttp sends a session's
+        # headers in every `CONNECT` too, and the key would go to the proxy in clear text.
+        self._session = aiohttp.ClientSession(
+            timeout=self._timeout,
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("Accept-Encoding",),
+            auto_decompress=False,
+            trace_configs=self._traces or None,
         )
         self._watchdog.start()
+        self._say_proxy()
         return self
 
     async def __aexit__(
@@ -185,18 +192,29 @@ class SendKitClient:
         tb: TracebackType | None,
     ) -> None:
         await self._watchdog.close()
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _say_proxy(self) -> None:
+        bypass = bypassed_by(self._base_url)
+        if self._proxy is not None:
+            log.info("sending through %s", self._proxy)
+        elif bypass is not None:
+            log.info("sending directly, not through a proxy: %s names the host", bypass)
+        else:
+            log.info("sending directly: no proxy is set")
 
     def url_for(self, lead_id: str) -> URL:
         """The request URL; the id is percent-encoded even though validation allows only tokens."""
-        path = _lead_path(lead_id)
+        if lead_id in ("", ".", ".."):  # encoding leaves these as they are; servers resolve them
+            raise ValueError(f"refusing to build a URL for the lead id {lead_id!r}")
+        path = "/v1/leads/" + quote(lead_id, safe="")
         return URL.build(scheme=self._scheme, authority=self._authority, path=path, encoded=True)
 
     async def send(self, update: LeadUpdate) -> Reply:
-        target = _lead_path(update.id).encode("ascii")  # what url_for's path is, with no URL made
-        return await self._exchange(b"PATCH", target, dumps(update.body()), search=False)
+        url = self.url_for(update.id)
+        return await self._exchange("PATCH", url, dumps(update.body()), search=False)
 
     async def search(self, text: str, cursor: str | int | None) -> Reply:
         """One page (100 leads at most) of the API's text search; never leaves `/v1/leads`."""
@@ -206,58 +224,109 @@ class SendKitClient:
         elif cursor is not None:
             query["cursor"] = cursor
         url = URL.build(scheme=self._scheme, authority=self._authority, path="/v1/leads")
-        target = url.with_query(query).raw_path_qs.encode("ascii")
-        return await self._exchange(b"GET", target, None, search=True)
+        return await self._exchange("GET", url.with_query(query), None, search=True)
 
-    async def _exchange(
-        self, method: bytes, target: bytes, data: bytes | None, *, search: bool
-    ) -> Reply:
-        """One request and its answer; the transport's errors are `TransportError`s already."""
-        pool = self._pool
-        if pool is None:
+    async def _exchange(self, method: str, url: URL, data: bytes | None, *, search: bool) -> Reply:
+        """One request and its answer, aiohttp's errors mapped to `TransportError`. aiohttp
+        sends a GET again once when a kept-alive connection closes under it; a PATCH is not."""
+        session = self._session
+        if session is None:
             raise RuntimeError("SendKitClient is not open; use `async with`")
         watchdog = self._watchdog
         task = asyncio.current_task()
         assert task is not None
         watchdog.deadlines[task] = task.get_loop().time() + watchdog.timeout
+        proxy = self._proxy
         try:
-            answer = await pool.request(method, target, data, self._on_departure)
+            async with session.request(
+                method,
+                url,
+                data=data,
+                headers=self._headers,
+                allow_redirects=False,
+                proxy=proxy.url if proxy is not None else None,
+                proxy_headers=CONNECT_HEADERS if proxy is not None else None,
+            ) as response:
+                if response.status == 407 and proxy is not None:  # the API never asks for it
+                    raise proxy_refused(proxy, response.status, self._reason(response))
+                body, complete = await read_bounded(response)
+                coding = response.headers.get("Content-Encoding", "identity").lower()
+                if coding != "identity":  # compressed all the same: said so, never as mojibake
+                    body = f"(a body compressed as {coding[:20]}, not asked for)".encode()
+                if proxy is not None and self._scheme == "http" and _from_proxy(response, body):
+                    if response.status == 401:
+                        raise proxy_refused(proxy, 401, self._reason(response))
+                    raise proxy_forbids(proxy, 403, self._reason(response), "the request")
+                return self._answer(response, body, complete, search)
         except asyncio.CancelledError:
             if watchdog.expired(task):
                 raise TransportError("timeout", "no answer within the timeout") from None
             raise
-        except TransportError as exc:
-            # Nothing a server sent is quoted unredacted, and no message spans lines.
-            raise TransportError(exc.kind, one_line(exc.message, redact=self._redact)) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise transport_error(exc, proxy, self._redact) from exc
         finally:
             watchdog.forget(task)
-        reply = self._reply(answer)
+
+    def _reason(self, response: aiohttp.ClientResponse) -> str:
+        return one_line(response.reason or "", 100, self._redact)
+
+    def _answer(
+        self, response: aiohttp.ClientResponse, body: bytes, complete: bool, search: bool
+    ) -> Reply:
+        reply = self._reply(response, body, complete)
         if not search or reply.status >= 300 or reply.malformed:
             return reply
-        page = search_page(answer.body, answer.complete, SEARCH_PAGE)
+        page = search_page(body, complete, SEARCH_PAGE)
         if page is None:
-            message = unexpected_success(answer.status, answer.body, self._redact)
+            message = unexpected_success(response.status, body, self._redact)
+            code = "UNEXPECTED_ANSWER"
+            return Reply(reply.status, code, message, headers=reply.headers, malformed=True)
+        if any(self._redact(text) != text for lead in page.leads for text in lead):
+            # A server that echoes requests: the key would go to the report as a lead's id.
+            message = "a lead in the search answer holds the API key; a server echoing requests?"
             code = "UNEXPECTED_ANSWER"
             return Reply(reply.status, code, message, headers=reply.headers, malformed=True)
         return Reply(reply.status, headers=reply.headers, page=page)
 
-    def _reply(self, answer: Answer) -> Reply:
-        status, body = answer.status, answer.body
-        headers = rate_headers(answer.headers, self._redact)
+    def _reply(self, response: aiohttp.ClientResponse, body: bytes, complete: bool) -> Reply:
+        status = response.status
+        headers = rate_headers(response.headers, self._redact)
         if status < 300:
-            if is_success(body, answer.complete):
+            if is_success(body, complete):
                 return Reply(status, headers=headers)
             message = unexpected_success(status, body, self._redact)
             return Reply(status, "UNEXPECTED_ANSWER", message, headers=headers, malformed=True)
-        code, message = describe_error(status, body, answer.reason, self._redact)
+        code, message = describe_error(status, body, response.reason or "", self._redact)
         if 300 <= status < 400:
-            where = one_line(answer.headers.get("Location") or "elsewhere", 200, self._redact)
+            where = one_line(response.headers.get("Location", "elsewhere"), 200, self._redact)
             message = f"the API redirected to {where}; check --base-url"
         retry_after = parse_retry_after(headers.get("Retry-After")) if headers else None
         return Reply(status, code, message, retry_after, headers)
 
 
-def _lead_path(lead_id: str) -> str:
-    if lead_id in ("", ".", ".."):  # encoding leaves these as they are; servers resolve them
-        raise ValueError(f"refusing to build a URL for the lead id {lead_id!r}")
-    return "/v1/leads/" + quote(lead_id, safe="")
+def _from_proxy(response: aiohttp.ClientResponse, body: bytes) -> bool:
+    """Whether a 401 or 403 to a request through a proxy (`http://`: no tunnel) is the proxy's:
+    it asks for a proxy login, or it is no error of the API's (always a JSON object)."""
+    if response.status not in (401, 403):
+        return False
+    return "Proxy-Authenticate" in response.headers or not body.lstrip().startswith(b"{")
+
+
+def _departures(on_departure: Callable[[], None]) -> list[aiohttp.TraceConfig]:
+    """A trace that calls `on_departure` as the request is written: with its body (a PATCH's
+    headers wait for it, and aiohttp writes it from a task of its own, which runs in a copy of
+    the sending task's context), or with its headers when it has none (a search)."""
+
+    async def headers_sent(
+        _: aiohttp.ClientSession, __: object, params: aiohttp.TraceRequestHeadersSentParams
+    ) -> None:
+        if params.method == "GET":
+            on_departure()
+
+    async def body_sent(*_: object) -> None:
+        on_departure()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(headers_sent)
+    trace.on_request_chunk_sent.append(body_sent)
+    return [trace]

@@ -20,6 +20,7 @@ from .limits import Limiter, LimiterDown, Stopped
 from .limits.flight import FlightCap
 from .models import LeadUpdate, Status, StopReason
 from .retry import (
+    CALM_STREAK,
     Attempt,
     Budget,
     Call,
@@ -71,8 +72,8 @@ class Deliverer:
         self._streak = 0
         self._answers = 0  # answers other than 429: the server is taking requests
         self._limited = 0  # 429s, every row's
-        self._paused = 0.0  # seconds of 429 pauses since the last such answer
         self._active = 0  # requests waiting for their start or in flight
+        self._queued = 0  # requests waiting for their start slot
         self._clock: Callable[[], float] | None = None  # the loop's, once there is one
         self._not_found: list[str] = []  # ids of the first rows sent, while all were not found
         self._watching = policy.not_found_stop > 0
@@ -80,7 +81,13 @@ class Deliverer:
         self.ids_from = "the id column"
 
     def budget(self) -> Budget:
-        return Budget(self._policy)
+        return Budget(self._policy, self._calm)
+
+    def _calm(self) -> bool:
+        """Whether a retry can go at once: the server is taking requests (a success came at
+        most `CALM_STREAK` failures ago) and no request waits for a start slot (the rate has
+        room, as in the job's tail)."""
+        return self._streak <= CALM_STREAK and self._answers > 0 and self._queued == 0
 
     def _loop_clock(self) -> Callable[[], float]:
         if self._clock is None:
@@ -170,7 +177,11 @@ class Deliverer:
 
     async def _request(self, call: Call, args: tuple[Any, ...], budget: Budget) -> Attempt:
         limiter = self._limiter
-        await limiter.acquire()
+        self._queued += 1
+        try:
+            await limiter.acquire()
+        finally:
+            self._queued -= 1
         counters = self.counters
         counters.requests += 1
         budget.sent += 1
@@ -183,14 +194,16 @@ class Deliverer:
         try:
             reply = await call(*args)
         except TransportError as exc:
-            limiter.observe(None, clock() - started)
-            verdict = Verdict.UNREACHABLE if exc.kind == "dns" else Verdict.RETRY
-            attempt = Attempt(verdict, Status.FAILED, error=exc.message)
+            budget.took = clock() - started
+            limiter.observe(None, budget.took)
+            verdict = Verdict.UNREACHABLE if exc.final else Verdict.RETRY
+            attempt = Attempt(verdict, Status.FAILED, error=exc.message, error_code=exc.error_code)
         except BaseException:  # cancelled by a stop, or a custom sender's bug: still no answer
             limiter.observe(None, clock() - started)
             raise
         else:
-            limiter.observe(reply, clock() - started)
+            budget.took = clock() - started
+            limiter.observe(reply, budget.took)
             verdict, status = (
                 (Verdict.RETRY, Status.FAILED) if reply.malformed else classify(reply.status)
             )
@@ -215,7 +228,6 @@ class Deliverer:
         if verdict is Verdict.FINAL:
             self._streak = 0
             self._answers += 1
-            self._paused = 0.0
         elif verdict is Verdict.KEY_REFUSED:
             assert attempt.reply is not None
             self._on_stop(
@@ -227,6 +239,7 @@ class Deliverer:
             self._on_stop(StopReason.API_DOWN, attempt.error or "the API cannot be reached")
         else:
             self._failed_once(attempt)
+            self._give_up_if_held()
 
     def _rate_limited(self, reply: Reply, budget: Budget) -> None:
         """A 429 pauses the job, unless this row keeps getting them while no other row does."""
@@ -244,18 +257,20 @@ class Deliverer:
             if seen[0] < self._answers or alone:
                 budget.singled_out = True
         budget.seen_at_429 = (self._answers, self._limited, counters.requests)
+        holds = self._limiter.holds  # every wait of the job counts, whatever caused it
         if budget.singled_out:
             budget.wait_alone = self._policy.alone(reply.retry_after)
-            self._paused += budget.wait_alone  # no answer meanwhile: waiting, as in a pause
+            holds.count(budget.wait_alone, "a row's own 429s")  # no answer meanwhile
         else:
             budget.wait_alone = 0.0
-            self._paused += self._limiter.pause(reply)
-        if self._paused > self._policy.give_up_after:
-            self._on_stop(
-                StopReason.API_DOWN,
-                f"the API looks down: it answered only 429 Too Many Requests for "
-                f"{self._paused:.0f}s of pauses; rerun later with --resume",
-            )
+            self._limiter.pause(reply)
+        self._give_up_if_held()
+
+    def _give_up_if_held(self) -> None:
+        """Stop the job once it was held longer than `--give-up-after` with no answer."""
+        why = self._limiter.holds.given_up()
+        if why is not None:
+            self._on_stop(StopReason.API_DOWN, why)
 
     def _failed_once(self, attempt: Attempt) -> None:
         self._streak += 1
@@ -271,7 +286,8 @@ class Deliverer:
 def _delivery(status: Status, attempts: int, attempt: Attempt, duration: float | None) -> Delivery:
     reply = attempt.reply
     if reply is None:
-        return Delivery(status, attempts, None, "CONNECTION", attempt.error or "", duration)
+        failure = attempt.error_code or "CONNECTION"
+        return Delivery(status, attempts, None, failure, attempt.error or "", duration)
     if status is Status.UPDATED:
         return Delivery(status, attempts, reply.status, duration=duration, reply=reply)
     code, message = reply.error_code, reply.message
@@ -285,6 +301,6 @@ def _aborted(budget: Budget) -> Delivery:
     if last is None:
         return Delivery(Status.ABORTED, attempts, None, None, message)
     detail = last.error or (last.reply.message or f"HTTP {last.reply.status}" if last.reply else "")
-    code = "CONNECTION" if last.reply is None else last.reply.error_code
+    code = (last.error_code or "CONNECTION") if last.reply is None else last.reply.error_code
     http = last.reply.status if last.reply else None
     return Delivery(Status.ABORTED, attempts, http, code, f"{message} (last try: {detail})")

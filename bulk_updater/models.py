@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -25,6 +25,9 @@ TEXT_FIELDS: Final = (
     "state",
     "country",
 )
+#: The types a custom field's column can be given (`--map "Employees=customFields.n:number"`).
+ValueType = Literal["number", "integer", "boolean", "date", "text"]
+VALUE_TYPES: Final[tuple[ValueType, ...]] = ("number", "integer", "boolean", "date", "text")
 _ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
 #: Control characters no lead field may hold (tab, line feed and carriage return may).
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -57,7 +60,8 @@ class Status(StrEnum):
 class LeadUpdate(BaseModel):
     """One lead's update: the id and only the fields to change.
 
-    `email` is a label for the report, never sent: the API does not allow changing it.
+    `email` is a label for the report, never sent: the API does not allow changing it. `ref` is
+    the caller's own, never sent either: its row's `Outcome` carries it back.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -76,6 +80,7 @@ class LeadUpdate(BaseModel):
     country: str | None = None
     tags: tuple[str, ...] | None = None
     customFields: dict[str, JsonScalar] | None = None
+    ref: Any = None
 
     @field_validator("id")
     @classmethod
@@ -165,6 +170,9 @@ class Outcome(BaseModel):
     email: str | None = None
     line: int | None = None
     """Where the record starts in the file: its first line, or the sheet's row number."""
+    ref: Any = None
+    """The row's `ref`, as given (a `LeadUpdate`'s, or a dict row's `ref` key); for a `Source`
+    with `keep`, the kept cells by column name."""
 
     @classmethod
     def trusted(
@@ -180,6 +188,7 @@ class Outcome(BaseModel):
         attempts: int,
         duration_ms: int | None,
         email: str | None,
+        ref: Any,
     ) -> Outcome:
         """Build from values the engine already knows to be right, skipping validation.
 
@@ -197,6 +206,7 @@ class Outcome(BaseModel):
             "duration_ms": duration_ms,
             "email": email,
             "line": line,
+            "ref": ref,
         })  # fmt: skip
         _set(outcome, "__pydantic_fields_set__", set(_OUTCOME_FIELDS))
         _set(outcome, "__pydantic_extra__", None)

@@ -1,4 +1,5 @@
-"""Progress for people and for logs: a live bar on a terminal, else a plain line every few seconds.
+"""Progress for people and for logs: a live bar on a terminal, else plain lines (a few seconds
+apart in the first minute, then a minute apart).
 
 Both go to stderr. The live bar is fitted to the terminal's width, dropping its least useful parts
 first, so it never wraps. Off a terminal (cron, pipes) nothing but printable text and newlines is
@@ -18,6 +19,7 @@ from .models import Outcome, Status
 
 _BAR_WIDTH: Final = 20
 _MIN_BAR: Final = 8
+_FIRST_MINUTE: Final = 60.0
 
 
 def _clock(seconds: float) -> str:
@@ -45,11 +47,15 @@ class Progress:
         interval: float,
         width: Callable[[], int] | None = None,
         rate: Callable[[], str | None] | None = None,
+        later: float | None = None,
     ) -> None:
+        """`later`: after the first minute, a line every `later` seconds instead (a log read
+        later, such as cron's mail, wants the start in detail and then a line a minute)."""
         self.stream = stream
         self.total = total
         self.live = live
         self.interval = interval
+        self.later = later
         self.done = 0
         self.sent = 0  # rows that needed requests: what the rate and the ETA are made of
         self.counts = dict.fromkeys(Status, 0)
@@ -121,9 +127,12 @@ class Progress:
 
     async def run(self) -> None:
         """Show progress until cancelled."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             while True:
-                await asyncio.sleep(self.interval)
+                slow = self.later is not None and loop.time() - started >= _FIRST_MINUTE
+                await asyncio.sleep(self.later if slow and self.later else self.interval)
                 self.show()
         finally:
             self.clear()

@@ -6,7 +6,9 @@ Every attempt first takes a slot from the `Limiter`.
 
 - 2xx → `updated`; 404 → `not_found`; other 4xx (400, 409, 422 …) → `rejected`; none is retried.
 - 408, 500, 502, 503, 504, timeouts and connection errors are retried with capped exponential
-  backoff and jitter, up to `max_attempts`; then the row is `failed`.
+  backoff and jitter, up to `max_attempts`; then the row is `failed`. The backoff runs from the
+  failed attempt's start (a timeout has waited it), and a healthy job whose rate has room (its
+  tail) retries at once (`RetryPolicy.retry_wait`).
 - 429 pauses every worker (`Limiter.pause`). It does not count against the row's attempts: the
   server is pacing the job, not refusing the row. A row that keeps getting 429s while other rows
   get answers (or while nothing else is sent: the rows behind a search wait for it) is the
@@ -19,7 +21,8 @@ Every attempt first takes a slot from the `Limiter`.
 - A limiter that can hand out no more slots (`LimiterDown`: the Redis of a shared budget is gone)
   stops the job the same way.
 - `streak_limit` transient failures in a row mean the API is down, and so does more than
-  `give_up_after` seconds spent paused by 429s without one answer in between: the job stops
+  `give_up_after` seconds spent paused without one answer in between, whatever held the job
+  (429s, rate-limit headers, another job's pause: the limiter's `Holds`): the job stops
   rather than spend hours failing every row.
 - The first `NOT_FOUND_STOP` rows sent all `not_found` mean the ids are not this account's (a
   column of another system's ids mapped to `id`): the job stops before it sends the whole file
@@ -47,6 +50,9 @@ RETRY_STATUSES: Final = frozenset({408, 500, 502, 503, 504})
 KEY_REFUSED_STATUSES: Final = frozenset({401, 403})
 #: A row is `failed` after this many 429s per allowed attempt.
 RATE_LIMITED_PER_ATTEMPT: Final = 10
+#: Transient failures in a row, job-wide, after which a retry backs off even in the job's
+#: tail: more than two requests in flight together failing means trouble, not bad luck.
+CALM_STREAK: Final = 2
 
 
 class Verdict(Enum):
@@ -83,6 +89,7 @@ class Attempt:
     status: Status
     reply: Reply | None = None
     error: str | None = None
+    error_code: str | None = None  # of a transport error: `TIMEOUT` or `CONNECTION`
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +127,19 @@ class RetryPolicy:
         """Equal-jitter exponential backoff after the `failures`-th failure (1-based)."""
         return equal_jitter(failures, self.backoff_base, self.backoff_max)
 
+    def retry_wait(self, failures: int, took: float, calm: bool) -> float:
+        """The wait before the next attempt, after the `failures`-th failure of an attempt
+        that took `took` seconds to fail.
+
+        The backoff is the gap between two attempts' starts, so a timeout has already waited
+        part or all of it. No wait at all when the job is `calm` (`Deliverer._calm`: the server
+        is taking requests and the rate has room). The backoff is there to relieve a struggling
+        server, and a retry into an idle rate loads nothing more; the limiter still paces it.
+        """
+        if calm:
+            return 0.0
+        return max(0.0, self.backoff(failures) - took)
+
     def alone(self, retry_after: float | None) -> float:
         """The wait of a row singled out by 429s: `Retry-After`, at least a first backoff.
 
@@ -153,10 +173,13 @@ class Budget:
     singled_out = False  # its 429s are about this row, not the job's pace
     wait_alone = 0.0  # > 0: the row backs off from its own 429 by itself
     started: float | None = None  # loop time of the first request
+    took = 0.0  # seconds the latest attempt took, from its start to its answer or failure
     last: Attempt | None = None
 
-    def __init__(self, policy: RetryPolicy) -> None:
+    def __init__(self, policy: RetryPolicy, calm: Callable[[], bool] = lambda: False) -> None:
+        """`calm`: whether the job can take a retry at once (`RetryPolicy.retry_wait`)."""
         self.policy = policy
+        self.calm = calm
 
     @property
     def attempts(self) -> int:
@@ -172,7 +195,7 @@ class Budget:
     def next_wait(self) -> float:
         if self.last is not None and self.last.verdict is Verdict.RATE_LIMITED:
             return self.wait_alone  # 0: the job-wide pause is the wait
-        return self.policy.backoff(self.counted)
+        return self.policy.retry_wait(self.counted, self.took, self.calm())
 
     # tenacity hooks
     def spent(self, state: RetryCallState) -> bool:

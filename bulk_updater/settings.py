@@ -9,7 +9,6 @@ Python).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -29,7 +28,8 @@ from pydantic_core import ErrorDetails
 from yarl import URL
 
 from .errors import ConfigError
-from .urls import hide_password, scrub
+from .proxy import SETTING_VARIABLE, is_loopback, proxy_problem
+from .urls import HIDDEN, hide_password, scrub
 
 DEFAULT_BASE_URL: Final = "https://api.sendkit.ai"
 #: Without `--concurrency`, requests in flight follow latency, up to this many.
@@ -39,21 +39,20 @@ MAX_RATE: Final = 100_000
 #: When this many rows sent in a row from the start are all `not_found`, the job stops.
 NOT_FOUND_STOP: Final = 50
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
-_LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 _REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
 
 RedisClock = Literal["redis", "local"]
 
 
-def is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+_SEPARATOR_NAMES: Final = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
+def tags_separator(value: str) -> str:
+    """The character a `--tags-separator` value names (`;`, `comma`, `tab`), or `ValueError`."""
+    separator = _SEPARATOR_NAMES.get(value.strip().lower(), value)
+    if len(separator) != 1 or separator in '"[]\r\n' or separator.isalnum():
+        raise ValueError("give one character that is not a letter, digit or quote, such as , or |")
+    return separator
 
 
 def _setting(
@@ -162,6 +161,15 @@ class Settings(BaseModel):
         "host) or `local` (each host's, for a Redis that refuses `TIME` in scripts)",
     )
 
+    proxy: str | None = _setting(
+        None,
+        "send through this HTTP proxy (`http://[USER:PASSWORD@]HOST:PORT`) instead of the one "
+        "`HTTPS_PROXY` / `HTTP_PROXY` name, whatever `NO_PROXY` says (see Proxies)",
+        env=SETTING_VARIABLE,
+        metavar="URL",
+        repr=False,  # it may hold a password
+    )
+
     limit: int | None = _setting(
         None,
         "send only the first N rows (to try a job); resuming the report later sends the rest",
@@ -173,6 +181,27 @@ class Settings(BaseModel):
         f"go on when the first {NOT_FOUND_STOP} rows sent are all `not_found` (without it the "
         "job stops, exit 3: ids that no lead of the account has were likely mapped wrongly)",
     )
+
+    tags_separator: str = _setting(
+        ";",
+        "what separates the tags in a `tags` cell (`;` `,` `|` tab, or one character); a cell "
+        "holding another of `,` `;` `|` is invalid rather than sent as one tag (library: "
+        "`Source(tags_separator=...)`)",
+        metavar="CHAR",
+    )
+    header_row: int | None = _setting(
+        None,
+        "the row (line) of a CSV or `.xlsx` that names the columns, below title rows; by "
+        "default the first row with anything in it (library: `Source(header_row=...)`)",
+        metavar="N",
+        ge=1,
+        le=1_000_000,
+    )
+
+    @field_validator("tags_separator")
+    @classmethod
+    def _separator(cls, value: str) -> str:
+        return tags_separator(value)
 
     @field_validator("state", mode="before")
     @classmethod
@@ -240,27 +269,29 @@ class Settings(BaseModel):
             )
         return value
 
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: str | None) -> str | None:
+        # The URL is never repeated in a message: it may hold a password.
+        if value is None:
+            return None
+        problem = proxy_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @field_validator("base_url")
     @classmethod
-    def _safe_base_url(cls, value: str) -> str:
-        shown = hide_password(value)  # `https://user:pw@host` is refused, its password unshown
+    def _safe_base_url(cls, value: str, info: ValidationInfo) -> str:
+        key = info.data.get("api_key")
         try:
-            url = URL(value)
+            return _origin(value)
         except ValueError as exc:
-            problem = scrub(str(exc), value)
-            raise ValueError(
-                f"{shown!r} is not a URL like https://api.sendkit.ai ({problem})"
-            ) from None
-        if url.scheme not in ("https", "http") or not url.host:
-            raise ValueError(f"{shown!r} is not an http(s) URL like https://api.sendkit.ai")
-        if url.scheme == "http" and not is_loopback(url.host):
-            raise ValueError(
-                f"{shown!r} is plain http: the key would cross the network in clear text; "
-                "use https (plain http is allowed only for loopback)"
-            )
-        if url.path not in ("", "/") or url.query_string or url.fragment or url.user:
-            raise ValueError(f"{shown!r} must be just scheme, host and port, with no path")
-        return str(url.origin())
+            # A key pasted into the URL (`/?api_key=…`, or as its host) is never repeated.
+            message = str(exc)
+            if isinstance(key, SecretStr) and key.get_secret_value():
+                message = re.sub(re.escape(key.get_secret_value()), HIDDEN, message, flags=re.I)
+            raise ValueError(message) from None
 
     @classmethod
     def build(
@@ -286,6 +317,42 @@ class Settings(BaseModel):
             spell = names or {}
             problems = [_explain(error, spell) for error in exc.errors(include_url=False)]
             raise ConfigError("; ".join(problems)) from None
+
+
+def _origin(value: str) -> str:
+    """The base URL `value` as its origin (`https://api.sendkit.ai`), or `ValueError` saying why
+    not, showing it without its password, path, query or fragment (each may hold a secret)."""
+    shown = _shown_origin(value)
+    try:
+        url = URL(value)
+    except ValueError as exc:
+        problem = scrub(str(exc), value)
+        message = f"{shown!r} is not a URL like https://api.sendkit.ai ({problem})"
+        raise ValueError(message) from None
+    if url.scheme not in ("https", "http") or not url.host:
+        raise ValueError(f"{shown!r} is not an http(s) URL like https://api.sendkit.ai")
+    if url.scheme == "http" and not is_loopback(url.host):
+        raise ValueError(
+            f"{shown!r} is plain http: the key would cross the network in clear text; "
+            "use https (plain http is allowed only for loopback)"
+        )
+    login = url.raw_user is not None or url.raw_password is not None  # `http://:pw@host` too
+    if url.path not in ("", "/") or url.query_string or url.fragment or login:
+        raise ValueError(
+            f"{shown!r} must be just scheme, host and port, with no path (nothing after the "
+            "host and port is shown)"
+        )
+    return str(url.origin())
+
+
+def _shown_origin(value: str) -> str:
+    """`value` as a message may show it: no password (`hide_password`), and cut before its
+    path, query or fragment."""
+    shown = hide_password(value)
+    scheme, sep, rest = shown.partition("://")
+    if not sep:
+        scheme, rest = "", shown
+    return scheme + sep + re.split(r"[/?#]", rest, maxsplit=1)[0]
 
 
 def _meta(name: str, key: str) -> Any:
@@ -330,8 +397,13 @@ class Options(TypedDict, total=False):
     state: str | os.PathLike[str] | None
     redis_url: str | None
     redis_clock: RedisClock
+    proxy: str | None
+
     limit: int | None
     allow_not_found: bool
+
+    tags_separator: str
+    header_row: int | None
 
 
 _WORDING: Final = {

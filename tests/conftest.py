@@ -11,9 +11,14 @@ Conventions:
   make_leads`): here for the whole suite, `tests/inputs/conftest.py` for input files,
   `tests/cli/conftest.py` for running the command. Fixtures are kept for what pytest must set
   up or tear down around a test (`virtual_time`, `tmp_path`, `redis_url`).
-- HTTP: the client's tests talk to real servers on a loopback port that the test starts itself
+- HTTP: the client's handling of answers is tested with aioresponses (no sockets); what a mock
+  cannot show goes to real servers on a loopback port that the test starts itself
   (`tests/http_server.py`: `Answers`, queued answers per method and path; `RawServer`, bytes
-  no HTTP server would send, a closed connection, or no answer at all). Nothing mocks aiohttp.
+  no HTTP server would send, a closed connection, or no answer at all), and proxies to a real
+  tinyproxy (`tests/proxy_server.py`).
+- Proxies: the suite reaches its loopback servers directly. `NO_PROXY` (both spellings) names
+  loopback and the machine's proxy variables are dropped, here, for every test and every
+  process a test starts; a proxy test sets its own.
 - Redis: `redis_url` is a real `redis-server` of the suite's own (started once on a free
   loopback port, flushed before each test that asks for it); a test that stops or configures
   its server starts a `RedisServer` of its own (`tests/redis_server.py`, with `RecordedStarts`,
@@ -28,6 +33,7 @@ import collections
 import contextlib
 import csv
 import json
+import os
 import random
 import re
 import selectors
@@ -43,6 +49,15 @@ from bulk_updater import LeadUpdate, Outcome, Reply, TransportError
 from bulk_updater.answers import parse_retry_after, rate_headers
 from bulk_updater.sandbox.limits import HeaderStyle, RateLimit
 from tests.redis_server import RedisServer
+
+#: The hosts the suite's servers listen on, for `NO_PROXY`.
+LOOPBACK_HOSTS = "127.0.0.1,localhost,::1"
+
+for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+    os.environ.pop(_name, None)
+    os.environ.pop(_name.lower(), None)
+for _name in ("NO_PROXY", "no_proxy"):  # where both are set, the lowercase one is read
+    os.environ[_name] = ",".join(filter(None, (os.environ.get(_name, ""), LOOPBACK_HOSTS)))
 
 # ---------------------------------------------------------------------------------------------
 # virtual time
@@ -94,9 +109,11 @@ def pytest_asyncio_loop_factories(
 
 @pytest.fixture
 async def virtual_time() -> VirtualTimeLoop:
-    """Run the test in virtual time; the loop itself, for a test that moves its clock."""
+    """Run the test in virtual time; the loop itself, for a test that moves its clock. Jitter
+    (backoff's, the pacer's) draws from a seeded `random`, so a run is the same every time."""
     loop = asyncio.get_running_loop()
     assert isinstance(loop, VirtualTimeLoop), "virtual_time is for async tests"
+    random.seed(0)
     return loop
 
 
@@ -187,8 +204,9 @@ class HoldFirstSender:
 class SimulatedApi:
     """A `Sender` that plays the sandbox's rate limit without sockets, for virtual-time jobs.
 
-    The limit is the sandbox's own `RateLimit` (a sliding second of `rate + burst`, 429 with
-    `Retry-After` when the oldest request leaves it, optional `xrl` / `ietf` headers);
+    The limit is the sandbox's own `RateLimit` (by default a sliding second of `rate + burst`,
+    429 with `Retry-After` when the oldest request leaves it; any of its shapes; optional
+    `xrl` / `ietf` headers);
     `set_rate()` changes it mid-job. Answers come after `latency` seconds, jittered by
     `jitter` either way. Records every arrival's loop time, counts the 429s and the most
     requests in flight at once.
@@ -203,8 +221,11 @@ class SimulatedApi:
         latency: float = 0.04,
         jitter: float = 0.2,
         seed: int = 1,
+        **shape: Any,
     ) -> None:
-        self.limit = RateLimit(rate=rate, burst=burst, headers=headers)
+        """`shape`: the rest of `RateLimit`'s settings (`shape`, `retry_after`, `halve_after`,
+        `restore_after`)."""
+        self.limit = RateLimit(rate=rate, burst=burst, headers=headers, **shape)
         self.latency = latency
         self.jitter = jitter
         self.rng = random.Random(seed)
@@ -374,3 +395,31 @@ def redis_url(_redis_server: RedisServer) -> str:
     """The URL of the suite's Redis, emptied for this test."""
     _redis_server.flush()
     return _redis_server.url
+
+
+def unmeasured(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`env` (else this process's environment) for a child that a test may SIGKILL: without
+    coverage's settings, so that coverage leaves it alone.
+
+    Under `make test` every Python child writes a coverage data file as it exits, an SQLite file
+    that coverage writes with its journal off; a SIGKILL in the middle of that write leaves a
+    truncated file that `coverage combine` then reports as "database disk image is malformed".
+    A child a test kills saves nothing anyway.
+    """
+    source = os.environ if env is None else env
+    return {k: v for k, v in source.items() if not k.startswith("COVERAGE")}
+
+
+@pytest.fixture(autouse=True)
+def _state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test (and every child it starts) keeps its state, such as what `--resume` checks of
+    a report, in a folder of its own, never the user's. Not through `monkeypatch`: a test's own
+    `monkeypatch.undo()` would put the user's folder back."""
+    folder = tmp_path_factory.mktemp("state-home")
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = before

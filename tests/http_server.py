@@ -32,8 +32,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Literal
@@ -41,10 +42,7 @@ from typing import Final, Literal
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
-from bulk_updater.answers import RATE_HEADERS
-from bulk_updater.transport import Origin, Pool
-
-__all__ = ["LINES", "OK", "Answers", "Arrival", "Handler", "RawAnswer", "RawServer", "opened"]
+__all__ = ["OK", "Answers", "Arrival", "Handler", "RawAnswer", "RawServer"]
 
 #: Answers a request of `Answers` in a queue's place.
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -69,7 +67,9 @@ class Arrival:
 class Answers:
     """An HTTP server on 127.0.0.1 answering from queues per (method, path); see the module."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        """`tls`: serve https with this context; the `url` is then `https://localhost:PORT`."""
+        self.tls = tls
         self.requests: list[Arrival] = []
         self._queues: defaultdict[tuple[str, str], deque[Handler]] = defaultdict(deque)
         self._runner: web.AppRunner | None = None
@@ -129,12 +129,13 @@ class Answers:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
         await runner.setup()
         try:
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self.tls).start()
         except BaseException:
             await runner.cleanup()
             raise
         self._runner = runner
-        self._url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        where = "https://localhost" if self.tls else "http://127.0.0.1"
+        self._url = f"{where}:{runner.addresses[0][1]}"
         return self
 
     async def __aexit__(
@@ -258,28 +259,5 @@ async def _read_request(reader: asyncio.StreamReader) -> bytes:
     return head + await reader.readexactly(int(fields.get(b"content-length") or 0))
 
 
-# ---------------------------------------------------------------------------------------------
-# the transport's pool, to these servers (tests/test_transport.py, tests/test_pool.py)
-
 #: The API's success answer, as bytes on the wire.
 OK: Final = b'HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n{"success":true}'
-#: The header lines a pool sends with every request, in the pool's tests.
-LINES: Final = b"Host: 127.0.0.1\r\nX-Api-Key: sk_test_transport\r\n"
-
-
-@contextlib.asynccontextmanager
-async def opened(port: int, *, limit: int = 4, body_limit: int = 1000) -> AsyncIterator[Pool]:
-    """A `transport.Pool` to 127.0.0.1:`port`, closed on leaving."""
-    origin = Origin(False, "127.0.0.1", port, f"127.0.0.1:{port}")
-    pool = Pool(
-        origin,
-        limit=limit,
-        connect_timeout=5,
-        header_lines=LINES,
-        body_limit=body_limit,
-        kept_headers=(*RATE_HEADERS, "Location"),  # as the client keeps them
-    )
-    try:
-        yield pool
-    finally:
-        await pool.close()

@@ -1,26 +1,28 @@
-"""The HTTP client: headers, URL, body, error bodies and Retry-After, against real servers on a
-loopback port (`tests/http_server.py`).
+"""The HTTP client: the request it writes (on a real loopback server, `tests/http_server.py`),
+its URLs, and its handling of answers (status classes, both error shapes, HTML pages, Retry-After,
+rate-limit headers, redaction, a proxy's 407), with aioresponses: no sockets.
 
 The answers' helpers the client uses (`describe_error`, `parse_retry_after`) are tested here too.
+What a mock cannot show (bounds, dropped connections, TLS, cookies) is in test_client_wire.py,
+proxies through a real one in test_proxy.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import pytest
-from aiohttp import web
+from aioresponses import aioresponses
 from yarl import URL
 
-from bulk_updater import LeadUpdate, SendKitClient, TransportError, __version__
+from bulk_updater import LeadUpdate, Reply, SendKitClient, TransportError, __version__
 from bulk_updater.client import describe_error, parse_retry_after
-from bulk_updater.sandbox import FaultPlan, Sandbox
-from tests.conftest import HOSTILE_IDS, make_leads
-from tests.http_server import Answers, RawServer
+from tests.conftest import HOSTILE_IDS
+from tests.http_server import Answers
 
 BASE = "https://api.sendkit.ai"
 SUCCESS = {"success": True, "data": {}}
@@ -117,50 +119,83 @@ def test_url_for_keeps_any_id_inside_the_leads_path(lead_id: str) -> None:
     assert normalised.raw_path != "/v1/leads/"
 
 
-# --- answers
+# --- answers, through aioresponses
+
+PATCH_X = f"{BASE}/v1/leads/x"
+UPDATE = LeadUpdate(id="x", city="Oslo")
+
+
+@pytest.fixture
+def api() -> Iterator[aioresponses]:
+    with aioresponses() as mocked:
+        yield mocked
+
+
+async def answer_to(api: aioresponses, **answer: Any) -> Reply:
+    """The client's `Reply` to one PATCH that the mock answers with `answer`."""
+    api.patch(PATCH_X, **answer)
+    async with client() as c:
+        return await c.send(UPDATE)
 
 
 @pytest.mark.parametrize(
-    ("status", "body", "headers", "code", "message"),
+    ("status", "payload", "code", "malformed"),
+    [
+        (200, {"success": True, "data": {}}, None, False),
+        (204, None, "UNEXPECTED_ANSWER", True),
+        (200, {"ok": 1}, "UNEXPECTED_ANSWER", True),
+        (404, {"error": {"code": "NOT_FOUND", "message": "gone"}}, "NOT_FOUND", False),
+        (422, {"error": {"code": "BAD_FIELD", "message": "no"}}, "BAD_FIELD", False),
+        (429, {"error": "Too Many", "message": "slow down", "code": 429}, "TOO_MANY", False),
+        (500, None, "HTTP_500", False),
+        (503, {"message": "maintenance"}, "HTTP_503", False),
+    ],
+)  # fmt: skip
+async def test_each_class_of_status_becomes_a_reply(
+    api: aioresponses, status: int, payload: object, code: str | None, malformed: bool
+) -> None:
+    answer: dict[str, Any] = {"status": status}
+    if payload is not None:
+        answer["payload"] = payload
+    reply = await answer_to(api, **answer)
+    assert (reply.status, reply.error_code, reply.malformed) == (status, code, malformed)
+    if malformed:
+        assert "not the API's answer" in reply.message
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code", "message"),
     [
         (
             404,
             {"success": False, "error": {"code": "NOT_FOUND", "message": "Lead not found"}},
-            None,
             "NOT_FOUND",
             "Lead not found",
         ),
         (
             403,
             {"error": "Forbidden", "message": "You don't have permission", "code": 403},
-            None,
             "FORBIDDEN",
             "You don't have permission",
         ),
     ],
 )
 async def test_both_error_body_shapes(
-    status: int, body: object, headers: object, code: str, message: str
+    api: aioresponses, status: int, body: object, code: str, message: str
 ) -> None:
-    async with Answers() as server, client(base_url=server.url) as c:
-        server.add("PATCH", "/v1/leads/x", status=status, payload=body)
-        reply = await c.send(LeadUpdate(id="x", city="Oslo"))
+    reply = await answer_to(api, status=status, payload=body)
     assert (reply.status, reply.error_code, reply.message) == (status, code, message)
 
 
-async def test_html_error_page_gives_a_readable_message() -> None:
+async def test_html_error_page_gives_a_readable_message(api: aioresponses) -> None:
     html = "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
-    async with Answers() as server, client(base_url=server.url) as c:
-        server.add("PATCH", "/v1/leads/x", status=503, body=html, content_type="text/html")
-        reply = await c.send(LeadUpdate(id="x", city="Oslo"))
+    reply = await answer_to(api, status=503, body=html, content_type="text/html")
     assert reply.error_code == "HTTP_503"
     assert reply.message == "503 Service Temporarily Unavailable"
 
 
-async def test_empty_error_body_still_says_something() -> None:
-    async with Answers() as server, client(base_url=server.url) as c:
-        server.add("PATCH", "/v1/leads/x", status=502, body=b"", reason="Bad Gateway")
-        reply = await c.send(LeadUpdate(id="x", city="Oslo"))
+async def test_empty_error_body_still_says_something(api: aioresponses) -> None:
+    reply = await answer_to(api, status=502, body=b"", reason="Bad Gateway")
     assert reply.error_code == "HTTP_502"
     assert reply.message == "Bad Gateway (empty body)"
 
@@ -179,21 +214,19 @@ def test_server_text_cannot_carry_escape_codes() -> None:
     assert len(long) == 500
 
 
-async def test_retry_after_seconds_and_http_date() -> None:
+@pytest.mark.parametrize("form", ["seconds", "date", "garbage", "absent"])
+async def test_retry_after_in_each_form(api: aioresponses, form: str) -> None:
     when = datetime.now(UTC) + timedelta(seconds=30)
-    async with Answers() as server, client(base_url=server.url) as c:
-        server.add("PATCH", "/v1/leads/x", status=429, headers={"Retry-After": "2"})
-        server.add(
-            "PATCH", "/v1/leads/x", status=429, headers={"Retry-After": format_datetime(when, True)}
-        )
-        server.add("PATCH", "/v1/leads/x", status=429)
-        seconds = await c.send(LeadUpdate(id="x", city="Oslo"))
-        dated = await c.send(LeadUpdate(id="x", city="Oslo"))
-        absent = await c.send(LeadUpdate(id="x", city="Oslo"))
-    assert seconds.retry_after == 2.0
-    assert dated.retry_after is not None
-    assert 27 <= dated.retry_after <= 30
-    assert absent.retry_after is None
+    value = {"seconds": "2", "date": format_datetime(when, True), "garbage": "soon"}.get(form)
+    headers = {"Retry-After": value} if value is not None else {}
+    reply = await answer_to(api, status=429, headers=headers)
+    if form == "seconds":
+        assert reply.retry_after == 2.0
+    elif form == "date":
+        assert reply.retry_after is not None
+        assert 27 <= reply.retry_after <= 30
+    else:
+        assert reply.retry_after is None
 
 
 def test_parse_retry_after_edge_cases() -> None:
@@ -207,139 +240,103 @@ def test_parse_retry_after_edge_cases() -> None:
     assert parse_retry_after(None) is None
 
 
-async def test_redirect_is_reported_not_followed() -> None:
-    """Neither elsewhere nor to the same server, where the lead it names would answer 200."""
-    async with Answers() as server, client(base_url=server.url) as c:
-        server.add(
-            "PATCH", "/v1/leads/x", status=301, headers={"Location": "https://evil.example/"}
-        )
-        here = f"{server.url}/v1/leads/y"
-        server.add("PATCH", "/v1/leads/x", status=307, headers={"Location": here})
-        server.add("PATCH", "/v1/leads/y", payload=SUCCESS)
-        reply = await c.send(LeadUpdate(id="x", city="Oslo"))
-        same_server = await c.send(LeadUpdate(id="x", city="Oslo"))
-    assert reply.status == 301
-    assert "redirected to https://evil.example/" in reply.message
-    assert same_server.status == 307
-    assert f"redirected to {here}" in same_server.message
-    assert [request.path for request in server.requests] == ["/v1/leads/x", "/v1/leads/x"]
+async def test_the_rate_limit_headers_are_kept_and_no_others(api: aioresponses) -> None:
+    headers = {
+        "X-RateLimit-Limit": "40",
+        "x-ratelimit-remaining": "0",
+        "RateLimit-Policy": '"default";q=100;w=10',
+        "Set-Cookie": "a=b",
+        "Server": "nginx",
+    }
+    reply = await answer_to(api, status=200, payload=SUCCESS, headers=headers)
+    assert reply.headers == {
+        "X-RateLimit-Limit": "40",
+        "X-RateLimit-Remaining": "0",
+        "RateLimit-Policy": '"default";q=100;w=10',
+    }
+    plain = await answer_to(api, status=200, payload=SUCCESS)
+    assert plain.headers is None
 
 
-# --- transport failures and misuse
+async def test_the_key_is_redacted_from_body_headers_reason_and_location(
+    api: aioresponses,
+) -> None:
+    key = "sk_secret_0123456789abcdef"
+    api.patch(PATCH_X, status=401, payload={"error": {"code": "NO", "message": f"bad key {key}"}})
+    api.patch(PATCH_X, status=429, headers={"Retry-After": key}, reason=f"Slow {key}")
+    api.patch(PATCH_X, status=302, headers={"Location": f"https://x/?k={key}"})
+    async with client(api_key=key) as c:
+        replies = [await c.send(UPDATE) for _ in range(3)]
+    for reply in replies:
+        shown = f"{reply.message} {reply.error_code} {reply.headers}"
+        assert key not in shown
+        assert key[:12] not in shown
+    assert "[redacted]" in replies[0].message
+    assert replies[1].headers == {"Retry-After": "[redacted]"}
+    assert replies[2].message == "the API redirected to https://x/?k=[redacted]; check --base-url"
 
 
-async def test_timeout_becomes_a_transport_error() -> None:
-    async with RawServer("silent") as server, client(base_url=server.url, timeout=0.2) as c:
-        with pytest.raises(TransportError) as caught:
-            await c.send(LeadUpdate(id="x", city="Oslo"))
-    assert caught.value.kind == "timeout"
-    assert len(server.requests) == 1  # it was sent; no answer came
+async def test_a_search_answer_is_a_page_or_an_unexpected_answer(api: aioresponses) -> None:
+    url = f"{BASE}/v1/leads?limit=100&search=ann@x.com"
+    page = {"success": True, "data": [{"_id": "a1", "email": "ann@x.com"}], "pagination": {}}
+    api.get(url, payload=page)
+    api.get(url, body="<html>portal</html>", content_type="text/html")
+    async with client() as c:
+        found = await c.search("ann@x.com", None)
+        portal = await c.search("ann@x.com", None)
+    assert found.page is not None
+    assert found.page.leads == (("a1", "ann@x.com"),)
+    assert (portal.error_code, portal.malformed, portal.page) == ("UNEXPECTED_ANSWER", True, None)
 
 
-async def test_dropped_connection_becomes_a_transport_error() -> None:
-    async with RawServer("close") as server, client(base_url=server.url) as c:
-        with pytest.raises(TransportError) as caught:
-            await c.send(LeadUpdate(id="x", city="Oslo"))
-    assert caught.value.kind == "connection"
-    assert caught.value.message == "the server closed the connection without answering"
-    assert len(server.requests) == 1
+async def test_a_search_answer_echoing_the_key_as_a_lead_is_refused(api: aioresponses) -> None:
+    """Its ids and emails would reach the report: one holding the key is no answer of the API."""
+    key = "sk_live_SECRETKEY123456789abcdef"
+    url = f"{BASE}/v1/leads?limit=100&search=ann@x.com"
+    for lead in ({"_id": key, "email": "ann@x.com"}, {"_id": "a1", "email": f"{key[:12]}@x"}):
+        api.get(url, payload={"success": True, "data": [lead], "pagination": {}})
+    async with client(api_key=key) as c:
+        replies = [await c.search("ann@x.com", None) for _ in range(2)]
+    for reply in replies:
+        assert (reply.error_code, reply.malformed, reply.page) == ("UNEXPECTED_ANSWER", True, None)
+        assert reply.message.startswith("a lead in the search answer holds the API key")
+
+
+async def test_a_407_through_a_proxy_stops_and_names_the_proxy_not_its_password(
+    api: aioresponses,
+) -> None:
+    """An `http://` API through a proxy gets the proxy's 407 as an answer (no CONNECT)."""
+    api.patch(PATCH_X, status=407, reason="Proxy Authentication Required")
+    async with client(proxy="http://ann:pw_s3cret@127.0.0.1:3128") as c:
+        with pytest.raises(TransportError) as info:
+            await c.send(UPDATE)
+    assert info.value.kind == "proxy"
+    assert info.value.final
+    assert info.value.message.startswith(
+        "the proxy http://127.0.0.1:3128 (from --proxy) answered 407 Proxy Authentication "
+        "Required: it refused the login in --proxy"
+    )
+    assert "pw_s3cret" not in info.value.message
+    assert "ann" not in info.value.message
+    assert "--base-url" not in info.value.message
+
+
+async def test_the_proxy_password_is_redacted_like_the_key(api: aioresponses) -> None:
+    page = "<html>proxy error: login ann:pw_s3cret_proxy refused upstream</html>"
+    api.patch(PATCH_X, status=502, body=page, content_type="text/html")
+    async with client(proxy="http://ann:pw_s3cret_proxy@127.0.0.1:3128") as c:
+        reply = await c.send(UPDATE)
+    assert reply.message == "proxy error: login [redacted] refused upstream"
+
+
+async def test_a_407_without_a_proxy_is_an_answer_like_any_4xx(api: aioresponses) -> None:
+    reply = await answer_to(api, status=407)
+    assert (reply.status, reply.error_code) == (407, "HTTP_407")
+
+
+# --- misuse
 
 
 async def test_sending_on_a_closed_client_is_a_clear_error() -> None:
     with pytest.raises(RuntimeError, match="not open"):
         await client().send(LeadUpdate(id="x", city="Oslo"))
-
-
-# --- the watchdog that keeps the timeout (no aiohttp timer per request)
-
-
-async def test_an_answer_later_than_the_timeout_is_a_timeout() -> None:
-    """The watchdog cancels a request past its deadline, and `send` says it timed out."""
-    leads = make_leads(1)
-    slow = FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=0.5)
-    async with (
-        Sandbox(leads, api_key="sk_secret", faults=slow) as sandbox,
-        client(base_url=sandbox.url, timeout=0.05) as c,
-    ):
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        with pytest.raises(TransportError) as caught:
-            await c.send(LeadUpdate(id=next(iter(leads)), city="Oslo"))
-        waited = loop.time() - started
-    assert caught.value.kind == "timeout"
-    assert waited < 0.5  # the answer would have come after 0.5 s: the timeout ended it first
-
-
-async def test_a_cancelled_request_is_a_cancellation_not_a_timeout() -> None:
-    leads = make_leads(1)
-    arrived = asyncio.Event()
-
-    async def note(request: web.Request) -> web.StreamResponse | None:
-        arrived.set()
-        return None
-
-    slow = FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=0.5)
-    async with (
-        Sandbox(leads, api_key="sk_secret", faults=slow, intercept=note) as sandbox,
-        client(base_url=sandbox.url, timeout=30) as c,
-    ):
-        sending = asyncio.ensure_future(c.send(LeadUpdate(id=next(iter(leads)), city="Oslo")))
-        await arrived.wait()
-        sending.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await sending
-        assert not c._watchdog.deadlines  # forgotten, whatever ended the request
-
-
-# --- the departure of each request, for a shared rate budget
-
-
-async def test_the_departure_hook_runs_once_per_request_in_the_task_that_sends_it() -> None:
-    """A PATCH departs with its body, a search with its headers; either way the hook sees the
-    context of the task that sent it (a shared budget keeps the start it granted there)."""
-    leads = make_leads(1)
-    sending: contextvars.ContextVar[str] = contextvars.ContextVar("sending", default="")
-    departed: list[tuple[str, bool]] = []
-    arrived: list[bool] = []
-
-    async def note(request: web.Request) -> web.StreamResponse | None:
-        arrived.append(True)
-        return None
-
-    def on_departure() -> None:
-        departed.append((sending.get(), bool(arrived)))  # before the server saw the request
-
-    async with (
-        Sandbox(leads, api_key="sk_secret", intercept=note) as sandbox,
-        client(base_url=sandbox.url, on_departure=on_departure) as c,
-    ):
-
-        async def send(name: str) -> None:
-            sending.set(name)
-            arrived.clear()
-            if name == "patch":
-                reply = await c.send(LeadUpdate(id=next(iter(leads)), city="Oslo"))
-            else:
-                reply = await c.search("lead0@example.com", None)
-            assert reply.status == 200
-
-        await asyncio.create_task(send("patch"))
-        await asyncio.create_task(send("search"))
-    assert departed == [("patch", False), ("search", False)]
-
-
-async def test_without_a_departure_hook_requests_are_sent_as_ever() -> None:
-    async with Answers() as server, client(base_url=server.url) as c:
-        server.add("PATCH", "/v1/leads/x", payload=SUCCESS)
-        server.add("GET", "/v1/leads", payload={"success": True, "data": []})
-        patched = await c.send(LeadUpdate(id="x", city="Oslo"))
-        searched = await c.search("ann@x.com", None)
-    assert patched.status == 200
-    assert not patched.malformed
-    assert searched.status == 200
-    assert searched.page is not None
-    assert searched.page.leads == ()
-    assert [(r.method, r.path) for r in server.requests] == [
-        ("PATCH", "/v1/leads/x"),
-        ("GET", "/v1/leads"),
-    ]

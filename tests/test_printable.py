@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from aiohttp import web
 
 from bulk_updater.answers import one_line
 from bulk_updater.printable import escape, escape_json
-from bulk_updater.report.cells import cell
+from bulk_updater.report.cells import cell, email_cell
 from bulk_updater.sandbox import SandboxThread
 from tests.cli.conftest import KEY, clean_env, command
 from tests.conftest import make_leads
@@ -25,6 +26,10 @@ ACTING = [
     "\u061c", "\u200e", "\u200f", "\u2028", "\u2029",
     "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",
     "\u2066", "\u2067", "\u2068", "\u2069",
+    # invisible: zero-width space, non-joiner, joiner, BOM, soft hyphen, word joiner and the
+    # invisible operators, tag characters
+    "\u200b", "\u200c", "\u200d", "\ufeff", "\u00ad", "\u2060", "\u2061", "\u2062",
+    "\u2063", "\u2064", "\U000e0001", "\U000e0041", "\U000e007f",
 ]  # fmt: skip
 #: A server's message with every one of them.
 HOSTILE = "bad \x9b31m value \u202egnp.exe " + "".join(ACTING) + " end"
@@ -38,8 +43,24 @@ def acting_in(text: str) -> list[str]:
 def test_each_acting_character_is_shown_as_its_escape(char: str) -> None:
     code = ord(char)
     expected = f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+    if code > 0xFFFF:
+        expected = f"\\U{code:08x}"
     assert escape(f"a{char}b") == f"a{expected}b"
     assert cell(f"a{char}b") == f"a{expected}b"
+    assert email_cell(f"ann{char}@x.com") == f"ann{expected}@x.com"
+
+
+def test_every_control_format_and_separator_character_is_escaped() -> None:
+    """Unicode categories Cc, Cf (invisible or reordering), Zl and Zp, as this Python knows
+    them: none is left as itself, and JSON lines read back the same text."""
+    kinds = {"Cc", "Cf", "Zl", "Zp"}
+    acting = "".join(
+        char for char in map(chr, range(0x110000)) if unicodedata.category(char) in kinds
+    )
+    assert escape(acting).isascii()
+    line = escape_json(json.dumps({"text": acting}, ensure_ascii=False))
+    assert line.isascii()
+    assert json.loads(line) == {"text": acting}
 
 
 def test_text_that_shows_as_itself_is_left_alone() -> None:
@@ -94,12 +115,14 @@ def test_nothing_a_server_or_the_input_says_acts_on_a_terminal_or_in_a_report(
     report = tmp_path / report_name
     summary = tmp_path / "summary.json"
     by_email = tmp_path / "by_email.csv"
-    by_email.write_text("email,jobTitle\nann\u202e@x.com,t\n", encoding="utf-8")
+    emails = ("ann\u202e@x.com", "ann\u200b@x.com", "ann\U000e0041@x.com", "ann\u00ad@x.com")
+    by_email.write_text("email,jobTitle\n" + "".join(f"{e},t\n" for e in emails), "utf-8")
+    rejects = tmp_path / "rejects.csv"
     email_report = tmp_path / ("emails" + report.suffix)
     unknown = ("--ignore-unknown-columns",)
     runs = [
         (source, *unknown, "--report", report, "--summary-json", summary),
-        (source, *unknown, "--report", tmp_path / "again.csv", "-v"),
+        (source, *unknown, "--report", tmp_path / "again.csv", "-v", "--rejects", rejects),
         (source, *unknown, "--dry-run"),
         (by_email, "--match", "email", "-v", "--report", email_report),
         (by_email, "--match", "email", "--dry-run"),
@@ -114,10 +137,18 @@ def test_nothing_a_server_or_the_input_says_acts_on_a_terminal_or_in_a_report(
             )  # fmt: skip
             assert "Traceback" not in done.stderr
             assert acting_in(done.stdout + done.stderr) == [], (extra, done.stdout, done.stderr)
-    assert "gnp.exe" in report.read_text("utf-8")  # the message is there, shown as it reads
-    assert acting_in(report.read_text("utf-8")) == []
-    assert "ann" in email_report.read_text("utf-8")
-    assert acting_in(email_report.read_text("utf-8")) == []
+    # The CSV report's own BOM is no character of its text.
+    assert "gnp.exe" in report.read_text("utf-8-sig")  # the message is there, shown as it reads
+    assert acting_in(report.read_text("utf-8-sig")) == []
+    assert "ann" in email_report.read_text("utf-8-sig")
+    assert acting_in(email_report.read_text("utf-8-sig")) == []
+    assert "ann\\u200b@x.com" in email_report.read_text("utf-8-sig")
+    # A rejects file keeps each input cell as read, to fix and feed back; its message is shown.
+    with rejects.open(encoding="utf-8", newline="") as file:
+        rejected = {row["id"]: row for row in csv.DictReader(file)}
+    assert rejected["ab\u202ecd"]["jobTitle"] == "x"
+    assert all(acting_in(row["_message"]) == [] for row in rejected.values())
+    assert "gnp.exe" in rejected[ids[0]]["_message"]
     stopped = json.loads(summary.read_text())["stop_message"]
     assert "HTTP 401: bad 31m value gnp.exe" in stopped
     assert acting_in(stopped) == []

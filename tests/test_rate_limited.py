@@ -3,15 +3,17 @@ and hosts that do not exist: the job stops only when it must (`FakeSender`, `vir
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
+import random
 
 import pytest
 
 from bulk_updater import BulkUpdater, LeadUpdate, Outcome, Reply, Status, StopReason, Summary
 from bulk_updater.client import TransportError
 from bulk_updater.limits.pacer import Pacer, PausePolicy
-from tests.conftest import FakeSender, Script, VirtualTimeLoop
+from tests.conftest import FakeSender, Script, SimulatedApi, VirtualTimeLoop
 
 
 def rows(n: int) -> list[dict[str, str]]:
@@ -74,6 +76,16 @@ def test_a_pause_has_the_backoff_as_its_floor() -> None:
         assert policy.seconds(None, streak) <= ceiling
     assert policy.seconds(7.0, 1) == 7.0
     assert policy.seconds(3600.0, 1) == 120.0
+
+
+def test_retry_after_one_whole_second_means_within_a_second() -> None:
+    """`Retry-After: 1`, rounded up from a few ms: the first 429 of a run waits the backoff;
+    a second in a row, the whole second. Other values are waited as they are."""
+    policy = PausePolicy(backoff_base=0.5, backoff_max=30.0, max_pause=120.0)
+    assert 0.25 <= policy.seconds(1.0, 1) <= 0.5
+    assert policy.seconds(1.0, 2) == 1.0
+    assert policy.seconds(2.0, 1) == 2.0
+    assert policy.seconds(0.9, 1) == 0.9  # a fraction says exactly when
 
 
 async def test_one_lead_always_answered_429_fails_alone_and_the_rest_keep_their_speed(
@@ -246,3 +258,53 @@ async def _yield() -> None:
 
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.sleep(0)
+
+
+class FaultyApi(SimulatedApi):
+    """The faults job's server: `SimulatedApi`'s limit and `X-RateLimit-*` headers, and of the
+    requests it admits 5% answered 503, 2% 500, 2% reset, 1% answered after `timeout` (the
+    client's timeout, a `TransportError`). Records the most requests of one lead at once."""
+
+    FAULTS = ("503",) * 5 + ("500",) * 2 + ("drop",) * 2 + ("slow",)
+
+    def __init__(self, rate: float, timeout: float, seed: int) -> None:
+        super().__init__(rate, headers="xrl", latency=0.005, seed=seed)
+        self.timeout = timeout
+        self.faults = random.Random(seed)
+        self.sending: collections.Counter[str] = collections.Counter()
+        self.most_per_lead = 0
+
+    async def send(self, update: LeadUpdate) -> Reply:
+        self.sending[update.id] += 1
+        self.most_per_lead = max(self.most_per_lead, self.sending[update.id])
+        try:
+            reply = await super().send(update)
+            if reply.status == 429 or self.faults.random() >= 0.1:
+                return reply
+            kind = self.faults.choice(self.FAULTS)
+            if kind == "slow":
+                await asyncio.sleep(self.timeout)
+                raise TransportError("timeout", "no answer within the timeout")
+            if kind == "drop":
+                raise TransportError("connection", "the server closed the connection")
+            return Reply(int(kind), f"HTTP_{kind}", "fault", headers=reply.headers)
+        finally:
+            self.sending[update.id] -= 1
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_the_faults_job_retries_at_once_in_its_tail_never_past_the_rate(
+    seed: int, virtual_time: VirtualTimeLoop
+) -> None:
+    """The faults job of issue 25 (1,000 rows, 150/s stated in headers, 10% faults, 1.5 s
+    timeouts, `--rate 400 --concurrency 32`): retries that go at once in the tail still
+    take a start slot each, so the server never answers 429, and no lead ever has two
+    requests in flight (the row's last attempt is the one that counts)."""
+    api = FaultyApi(150, 1.5, seed)
+    options = {"rate": 400, "concurrency": 32, "timeout": 1.5, "max_attempts": 10}
+    async with BulkUpdater(sender=api, **options) as updater:  # type: ignore[arg-type]
+        summary = await updater.run(rows(1000))
+    assert summary.counts[Status.UPDATED] == 1000
+    assert summary.rate_limited == api.refused == 0
+    assert api.most_per_lead == 1
+    assert summary.retries > 50  # the faults were there to retry

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -14,14 +15,16 @@ import redis.asyncio
 from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from yarl import URL
 
 from bulk_updater import BulkUpdater, ConfigError, LeadUpdate, SendKitClient, Source, TransportError
 from bulk_updater.answers import REDACTED, Redactor
 from bulk_updater.limits.store import BudgetStore
+from bulk_updater.proxy import Proxy, proxy_problem
 from bulk_updater.sandbox import Sandbox, SandboxThread
 from bulk_updater.settings import Settings
-from bulk_updater.urls import hide_password, scrub
-from tests.cli.conftest import cli, job_input
+from bulk_updater.urls import UNSHOWN, hide_password, scrub
+from tests.cli.conftest import clean_env, cli, job_input
 from tests.conftest import make_leads, read_report, write_csv
 from tests.http_server import Answers, RawServer
 
@@ -155,7 +158,19 @@ async def test_the_report_and_summary_keep_no_piece_of_the_key(tmp_path: Path) -
 PIECES = st.from_regex(r"[QXZJKV]{4,8}", fullmatch=True)
 #: A piece, in any case (`urllib` lower-cases what it reads as a host name).
 PIECES_IN = re.compile(r"[qxzjkv]{4,}", re.IGNORECASE)
-JOINS = st.sampled_from([":", "/", "?", "#", "@", "&", ";", "=", "%", " ", "%2F", "%40", "+"])
+#: Characters that NFKC folds into one `urllib` cuts at (U+FF20, U+FE6B: `@`; U+FF0F: `/`...).
+LOOKALIKES = [
+    char
+    for char in map(chr, range(0x80, 0x10000))
+    if any(cut in unicodedata.normalize("NFKC", char) for cut in ":/?#@&;=[]%\\")
+    and unicodedata.normalize("NFKC", char) != char
+]
+#: Characters that NFKC folds into letters (U+FB01 `fi`, U+00B2 `2`), or that IDNA drops.
+FOLDING = ["\ufb01", "\u00b2", "\uff48", "\u24b6", "\u200b", "\u00ad", "\ufeff", "\U000e0041"]
+JOINS = st.one_of(
+    st.sampled_from([":", "/", "?", "#", "@", "&", ";", "=", "%", " ", "%2F", "%40", "+"]),
+    st.sampled_from([*LOOKALIKES, *FOLDING]),
+)
 PASSWORDS = st.lists(st.tuples(PIECES, JOINS), min_size=1, max_size=4).map(
     lambda parts: "".join(piece + join for piece, join in parts)
 )
@@ -170,6 +185,10 @@ URL_FORMS = [
     "unix://{user}:{pw}@/run/redis.sock?db=0",
     "unix:///run/redis.sock?db=2&password={pw}",
     "https://{user}:{pw}@api.sendkit.ai",
+    # no ASCII `@` at all: `urllib` folds a look-alike into one (or refuses the URL, quoting it)
+    "redis://{user}:{pw}\uff20127.0.0.1:6379",
+    "redis://{user}:{pw}\ufe6bh:1/0",
+    "https://{user}:{pw}\uff20api.sendkit.ai",
 ]
 
 
@@ -200,9 +219,38 @@ def test_no_piece_of_a_password_is_shown_however_the_url_parses(
     assert not PIECES_IN.search(said), (url, said)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    form=st.sampled_from(["http://{user}:{pw}@127.0.0.1:1", "http://{user}:{pw}\uff20127.0.0.1:1"]),
+    user=st.from_regex(r"[a-z]{0,6}", fullmatch=True),
+    password=PASSWORDS,
+)
+def test_no_piece_of_a_password_is_in_what_a_base_url_or_a_proxy_is_refused_with(
+    form: str, user: str, password: str
+) -> None:
+    url = form.format(user=user, pw=password)
+    said = [proxy_problem(url)]
+    try:
+        Settings.build(base_url=url)
+    except ConfigError as refused:
+        said.append(str(refused))
+    if not said[0]:  # a proxy is shown only once it is taken for one
+        said.append(Proxy(URL(url), "--proxy").shown)
+    assert not PIECES_IN.search(" ".join(said)), (url, said)
+
+
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
+        ("redis://user:hunter2\uff20127.0.0.1:1", "redis://***"),  # urllib folds it into `@`
+        ("redis://user:hunter2\ufe6b127.0.0.1:1", "redis://***"),
+        ("user:hunter2\uff20127.0.0.1:1", "***"),  # no scheme: NFKC changes it
+        ("redis://user:pw\u200b@h:1", "redis://***"),
+        ("redis://h:1/0?password=p\u00e4ss", "redis://***"),
+        ("redis://u:pw d@h", "redis://***"),
+        ("caf\u00e9.csv", "caf\u00e9.csv"),  # no URL: left alone
+        ("Lead N\u00ba", "Lead N\u00ba"),  # NFKC folds `º` into `o`, no character a URL is cut at
+        ("u:pw@h://x", "u:***@h://x"),  # text before `://` that is no scheme is no scheme
         ("redis://default:S3cr3t/PW@host:6379", "redis://default:***@host:6379"),
         ("redis://:a#b?c@h:1/0", "redis://:***@h:1/0"),
         ("redis://pass-only@h", "redis://***@h"),  # a user without a password may be one
@@ -236,6 +284,8 @@ async def test_a_redis_url_that_does_not_parse_is_refused_without_its_password()
         "https://u:S3cr3t@h:99999",
         "ftp://u:S3cr3t@h",
         "https://u:S3cr3t@h",
+        "http://u:S3cr3t/Pw9\uff20127.0.0.1:1",
+        "u:S3cr3t/Pw9\uff20127.0.0.1:1",
     ],
 )
 def test_a_base_url_with_a_password_is_refused_without_it(base_url: str) -> None:
@@ -245,11 +295,64 @@ def test_a_base_url_with_a_password_is_refused_without_it(base_url: str) -> None
     assert "Pw9" not in str(caught.value)
 
 
-def test_a_redis_password_with_a_slash_is_in_no_output_of_a_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("base_url", "shown"),
+    [
+        (f"http://127.0.0.1:1/?api_key={KEY}", "'http://127.0.0.1:1' must be just scheme"),
+        (f"http://127.0.0.1:1/{KEY}", "'http://127.0.0.1:1' must be just scheme"),
+        (f"http://127.0.0.1:1#{KEY}", "'http://127.0.0.1:1' must be just scheme"),
+        (f"https://api.sendkit.ai/v1?key={KEY}&x=1", "'https://api.sendkit.ai' must be just"),
+        (f"http://{KEY}:1", "'http://***:1' is plain http"),
+        (f"http://{KEY.upper()}", "'http://***' is plain http"),  # yarl lower-cases a host
+        (f"{KEY}/x", "'***' is not an http(s) URL"),
+        (f"https://h:1:{KEY}", "is not a URL like"),
+        ("http://:S3cr3t@127.0.0.1:1", "'http://:***@127.0.0.1:1' must be just scheme"),
+    ],
+)
+def test_a_base_url_is_refused_without_its_path_query_fragment_or_the_key(
+    base_url: str, shown: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.build(names={"base_url": "--base-url"}, api_key=KEY, base_url=base_url)
+    message = str(refused.value)
+    assert message.startswith("--base-url: ")
+    assert shown in message
+    assert leaked(message) is None, message
+    assert leaked(message.lower()) is None, message
+    assert "S3cr3t" not in message
+
+
+def test_the_key_pasted_into_the_base_url_is_in_no_output(tmp_path: Path) -> None:
+    leads = make_leads(1)
+    source, _ = job_input(tmp_path, leads)
+    with SandboxThread(leads, api_key=KEY) as sb:
+        for base_url in (f"{sb.url}/?api_key={KEY}", f"{sb.url}/v1/{KEY}#{KEY}"):
+            code, out, err = cli(
+                source, "--base-url", base_url, env=clean_env(SENDKIT_API_KEY=KEY), cwd=tmp_path
+            )
+            assert code == 2, out + err
+            assert f"--base-url: '{sb.url}' must be just scheme, host and port" in err
+            assert leaked(out + err) is None, err
+        assert sb.state.requests == 0
+
+
+def test_what_a_library_says_about_a_url_shown_as_stars_is_not_repeated() -> None:
+    url = "redis://user:S3cr3t\uff20127.0.0.1:1"
+    assert scrub("netloc 'user:S3cr3t\uff20127.0.0.1:1' is bad, s3cr3t@127.0.0.1", url) == UNSHOWN
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://default:S3cr3t/Pw9@127.0.0.1:6379", "redis://default:***@127.0.0.1:6379"),
+        ("redis://default:S3cr3t/Pw9\uff20127.0.0.1:6379", "redis://***"),
+        ("redis://default:S3cr3t/Pw9\ufe6b127.0.0.1:6379", "redis://***"),
+    ],
+)
+def test_a_redis_password_is_in_no_output_of_a_run(tmp_path: Path, url: str, shown: str) -> None:
     leads = make_leads(2)
     source, _ = job_input(tmp_path, leads)
     summary = tmp_path / "summary.json"
-    url = "redis://default:S3cr3t/Pw9@127.0.0.1:6379"
     with SandboxThread(leads) as sb:
         code, out, err = cli(
             source, "--base-url", sb.url, "--redis", url, "--summary-json", summary,
@@ -257,9 +360,9 @@ def test_a_redis_password_with_a_slash_is_in_no_output_of_a_run(tmp_path: Path) 
         )  # fmt: skip
         assert sb.state.requests == 0
     assert code == 2, out + err
-    assert "the Redis URL redis://default:***@127.0.0.1:6379 cannot be used" in err
+    assert f"the Redis URL {shown} cannot be used" in err
     stop_message = json.loads(summary.read_text())["stop_message"]
-    assert "redis://default:***@" in stop_message
+    assert shown in stop_message
     for text in (out, err, stop_message, summary.read_text()):
         assert "S3cr3t" not in text
         assert "Pw9" not in text

@@ -23,6 +23,7 @@ from bulk_updater import (
 )
 from bulk_updater.errors import ConfigError
 from bulk_updater.report import ReportWriter, default_report_path, read_statuses
+from bulk_updater.report.meta import read_meta
 from tests.conftest import HoldFirstSender, read_report, write_csv
 
 
@@ -42,8 +43,9 @@ def test_lines_are_flushed_as_written_and_sorted_on_close(tmp_path: Path) -> Non
         assert f"{row},,lead{row},updated" in path.read_text()
     writer.close()
     assert [line["row"] for line in read_report(path)] == ["1", "2", "3"]
-    meta = json.loads((tmp_path / "r.csv.meta.json").read_text())
-    assert meta == {"input_sha256": "abc", "input_options": {}}
+    meta = read_meta(path.resolve())
+    assert meta == {"report": str(path.resolve()), "input_sha256": "abc", "input_options": {}}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv"]  # nothing left beside it
 
 
 def test_formula_cells_are_neutralised_and_records_stay_one_line(tmp_path: Path) -> None:

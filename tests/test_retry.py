@@ -129,6 +129,15 @@ async def test_connection_failure_outlasting_the_budget_names_the_cause(
     assert "closed the connection" in outcome.message
 
 
+async def test_a_timeout_outlasting_the_budget_has_its_own_code(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    timeout = TransportError("timeout", "no answer within the timeout")
+    _, (outcome,), _ = await run_job(fail_then_ok(timeout, 99), max_attempts=2)
+    assert (outcome.status, outcome.error_code) == (Status.FAILED, "TIMEOUT")
+    assert outcome.message == "no answer within the timeout"
+
+
 # --- how long to wait
 
 
@@ -262,6 +271,44 @@ async def test_first_rows_all_not_found_stop_the_job_naming_the_id_column(
     assert summary.counts[Status.ABORTED] + summary.counts[Status.NOT_FOUND] == 2500
 
 
+async def test_no_request_starts_once_the_50th_not_found_is_in(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """At no rate limit, the requests in flight then still end; no other starts."""
+    events: list[str] = []
+
+    def script(update: LeadUpdate, attempt: int) -> Reply:
+        events.append("answer")
+        return Reply(404, "NOT_FOUND", "Lead not found")
+
+    class Recording(FakeSender):
+        async def send(self, update: LeadUpdate) -> Reply:
+            events.append("start")
+            self.latency = 0.01 + int(update.id.removeprefix("lead")) % 7 * 0.003
+            return await super().send(update)
+
+    sender = Recording(script)
+    async with BulkUpdater(sender=sender, rate=0, concurrency=64) as updater:
+        summary = await updater.run(make_rows(600))
+    assert summary.stopped is StopReason.UNKNOWN_IDS
+    fiftieth = [n for n, event in enumerate(events) if event == "answer"][49]
+    assert events.count("start") > 50  # some were in flight
+    assert "start" not in events[fiftieth:]
+
+
+async def test_no_stop_is_told_when_every_row_was_sent_before_it(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """60 rows, all in flight before the 50th answer: the stop stopped nothing."""
+    summary, outcomes, sender = await run_job(not_found_except(set()), 60, concurrency=64)
+    assert len(sender.calls) == 60
+    assert summary.stopped is None
+    assert summary.exit_code == 1
+    assert {o.status for o in outcomes} == {Status.NOT_FOUND}
+    (warning,) = summary.warnings
+    assert warning.startswith("the first 50 rows sent were all not_found")
+
+
 async def test_one_id_found_among_the_first_rows_lets_the_job_go_on(
     virtual_time: VirtualTimeLoop,
 ) -> None:
@@ -292,3 +339,94 @@ async def test_retried_failures_then_not_found_still_count_once_per_row(
     assert summary.stopped is None
     assert summary.counts[Status.NOT_FOUND] == 49
     assert len(sender.calls) == 98
+
+
+# --- the tail: a retry goes as soon as the rules allow
+
+
+def test_a_retry_waits_only_what_its_failed_attempt_did_not() -> None:
+    """The backoff is the gap between two attempts' starts: a timeout already waited it."""
+    policy = RetryPolicy(Settings.build(backoff_base=1.0, backoff_max=30))
+    assert policy.retry_wait(1, took=1.5, calm=False) == 0.0
+    for failures in range(1, 8):
+        ceiling = min(30, 2 ** (failures - 1))
+        assert ceiling / 2 - 1.5 <= policy.retry_wait(failures, took=1.5, calm=False)
+        assert policy.retry_wait(failures, took=1.5, calm=False) <= max(0.0, ceiling - 1.5)
+        assert policy.retry_wait(failures, took=0.0, calm=True) == 0.0
+
+
+def slow_then_ok(lead: str, seconds: float) -> Script:
+    """`lead`'s first attempt times out after `seconds`; every other attempt succeeds."""
+
+    def script(update: LeadUpdate, attempt: int) -> Reply | Exception:
+        if update.id == lead and attempt == 1:
+            return TransportError("timeout", "no answer within the timeout")
+        return Reply(200)
+
+    return script
+
+
+class SlowFailures(FakeSender):
+    """A `FakeSender` whose failing attempts take `seconds` (a timeout), the others 10 ms."""
+
+    def __init__(self, script: Script, seconds: float) -> None:
+        super().__init__(script)
+        self.seconds = seconds
+
+    async def send(self, update: LeadUpdate) -> Reply:
+        failing = isinstance(self.script(update, self.attempts[update.id] + 1), TransportError)
+        self.latency = self.seconds if failing else 0.01  # read before `send` first awaits
+        return await super().send(update)
+
+
+async def test_the_retry_after_a_timeout_goes_when_it_fails(virtual_time: VirtualTimeLoop) -> None:
+    """Alone (no success yet to show the server healthy) it still waits no further backoff:
+    the timeout's 1.5 s are longer than it."""
+    sender = SlowFailures(slow_then_ok("lead0", 1.5), 1.5)
+    async with BulkUpdater(sender=sender, rate=0, backoff_base=0.5) as updater:
+        summary = await updater.run(make_rows(1))
+    (t0, _), (t1, _) = sender.calls
+    assert summary.counts[Status.UPDATED] == 1
+    assert t1 - t0 == pytest.approx(1.5, abs=0.001)
+
+
+def fail_lead(lead: str, times: int) -> Script:
+    """`lead` gets a 503 `times` times, then a success; every other lead succeeds at once."""
+
+    def script(update: LeadUpdate, attempt: int) -> Reply | Exception:
+        return Reply(503) if update.id == lead and attempt <= times else Reply(200)
+
+    return script
+
+
+async def test_in_the_tail_a_healthy_job_retries_at_once_until_failures_pile_up(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """The last row fails while nothing else waits for a start: its first two retries go at
+    once (the answers before were successes), the third waits its backoff (three failures in
+    a row, job-wide, are trouble), and the limiter still paces every start."""
+    _, outcomes, sender = await run_job(
+        fail_lead("lead9", 4), 10, concurrency=1, rate=20, backoff_base=2.0
+    )
+    assert outcomes[9].status is Status.UPDATED
+    times = [t for t, lead in sender.calls if lead == "lead9"]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    slot = 1.01 / 20
+    assert all(gap <= sender.latency + slot + 1e-9 for gap in gaps[:2])
+    # equal jitter around 2 s doubling: the third failure's ceiling is 8 s, the fourth's 16 s
+    assert 8.0 / 2 <= gaps[2] - sender.latency <= 8.0
+    assert 16.0 / 2 <= gaps[3] - sender.latency <= 16.0
+    starts = [t for t, _ in sender.calls]
+    assert all(b - a >= 1 / 20 for a, b in itertools.pairwise(starts))
+
+
+async def test_while_requests_wait_for_a_start_a_retry_backs_off(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """Mid-job the rate is busy: a retry at once would only take a fresh row's slot."""
+    _, outcomes, sender = await run_job(
+        fail_lead("lead5", 1), 40, concurrency=8, rate=20, backoff_base=2.0
+    )
+    assert outcomes[5].status is Status.UPDATED
+    first, second = (t for t, lead in sender.calls if lead == "lead5")
+    assert second - (first + sender.latency) >= 2.0 / 2

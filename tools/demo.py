@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 SANDBOX_KEY = "sk_sandbox_demo"
 COMMAND = [sys.executable, "-m", "bulk_updater"]
+LOOPBACK_HOSTS = "127.0.0.1,localhost,::1"
 
 
 def run_job(url: str, env: dict[str, str], source: Path, *options: str) -> int:
@@ -48,6 +49,11 @@ def run_job(url: str, env: dict[str, str], source: Path, *options: str) -> int:
 
 
 def main() -> int:
+    # The sandbox is on loopback: reached directly even where HTTPS_PROXY / HTTP_PROXY are set
+    # (this process's own look at it, through urllib, too). Where both spellings are set, the
+    # lowercase one is read.
+    for name in ("NO_PROXY", "no_proxy"):
+        os.environ[name] = ",".join(filter(None, (os.environ.get(name, ""), LOOPBACK_HOSTS)))
     env = {**os.environ, "SENDKIT_API_KEY": SANDBOX_KEY}
     env.pop("SENDKIT_BASE_URL", None)
     sandbox = subprocess.Popen(

@@ -20,6 +20,7 @@ from measures import (
     limiters,
     memory,
     pacing,
+    page,
     scale,
     shared,
     sync,
@@ -40,6 +41,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure("endpoint", endpoint.measure, needs=("throughput", "throughput-nginx")),
     Measure("throughput", throughput.fast_server),
     Measure("throughput-nginx", throughput.nginx),
+    Measure("paced", throughput.paced),
     Measure("memory", memory.measure),
     Measure("pacing", pacing.measure),
     Measure("limiters", limiters.measure),
@@ -53,4 +55,5 @@ MEASURES: tuple[Measure, ...] = (
     Measure("controllers", controllers.measure),
     Measure("sync", sync.measure),
     Measure("shared", shared.measure),
+    Measure("page", page.measure),
 )

@@ -1,6 +1,6 @@
-"""Which controller: CUBIC (as chosen, with patience), botocore's plain CUBIC, and AIMD, each
-steering the real engine against the sandbox's own sliding window (`RateLimit`: 40/s + 5 burst,
-`Retry-After` when the oldest request leaves it, 40 ms answers), in virtual time.
+"""Which controller: CUBIC (as chosen), as it was before issue 25, botocore's plain CUBIC, and
+AIMD, each steering the real engine against the sandbox's own sliding window (`RateLimit`: 40/s
++ 5 burst, `Retry-After` when the oldest request leaves it, 40 ms answers), in virtual time.
 
 Virtual time (the test suite's `VirtualTimeLoop` and `SimulatedApi`, from `tests/conftest.py`)
 makes the comparison exact and cheap: the same job, the same answers, only the controller
@@ -46,8 +46,9 @@ def measure(ctx: Context) -> Result:
     from bulk_updater.limits.adaptive import Aimd, Cubic
 
     growths = {
-        "CUBIC, patience 8 (chosen)": Cubic(),
-        "CUBIC as botocore (patience 1)": Cubic(patience=1),
+        "CUBIC, beta 0.9, patience 4 (chosen)": Cubic(),
+        "CUBIC, beta 0.7, patience 8 (before issue 25)": Cubic(beta=0.7, patience=8),
+        "CUBIC as botocore (beta 0.7, patience 1)": Cubic(beta=0.7, patience=1),
         "AIMD +1/s per s": Aimd(step=1),
         "AIMD +4/s per s": Aimd(step=4),
     }

@@ -3,6 +3,7 @@
 run      send a CSV / JSONL file (or standard input) through `BulkUpdater.run`   (`run.py`)
 state    look at or clear what `--skip-unchanged` remembers                    (`state.py`)
 sandbox  serve the local SendKit-compatible API                        (`sandbox/command.py`)
+ui       the guided local page in front of the same engine                       (`ui.py`)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from .. import __version__
 from ..sandbox.command import sandbox
 from .run import run
 from .state import state
+from .ui import ui
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,6 +26,7 @@ def cli() -> None:
 cli.add_command(run)
 cli.add_command(state)
 cli.add_command(sandbox)
+cli.add_command(ui)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Final
 
 import click
 
@@ -13,6 +14,7 @@ from ..inputs import Invalid, Source
 from ..inputs.columns import ByEmail
 from ..printable import escape
 from ..state.preview import Preview
+from ..words import counted
 from .summary import EXIT_OK, EXIT_ROWS
 
 
@@ -31,6 +33,7 @@ def show_dry_run(
     is read, never written.
     """
     valid = invalid = 0
+    tags = False  # whether an example sets tags: then say once what that does
     shown: list[str] = []
     bad: list[str] = []
     emails = LeadSet()  # the distinct emails a real run would search for
@@ -55,27 +58,46 @@ def show_dry_run(
                     preview.by_email += 1
             elif preview is not None:
                 preview.add(item)
-            if len(shown) < examples:
+            if valid <= examples:
                 body = json.dumps(item.body(), ensure_ascii=False)
                 shown.append(f"  row {row}: PATCH /v1/leads/{target} {body}")
+                if item.tags is not None:
+                    tags = True
+                    shown.append("    tags: " + _tag_list(item.tags))
     finally:
         emails.close()
         if preview is not None:
             preview.close()
     if not quiet:
         _describe(source)
-        _echo(f"bulk-updater: dry run of {source.name}: {valid} rows valid, {invalid} invalid")
+        valid_rows = counted(valid, "row")
+        _echo(f"bulk-updater: dry run of {source.name}: {valid_rows} valid, {invalid} invalid")
         if searches:
-            _echo(f"would search for {searches} distinct emails, one search each")
+            _echo(f"would search for {counted(searches, 'distinct email')}, one search each")
         if shown:
-            _echo("would send, for example:\n" + "\n".join(shown))
+            _echo("would send, for example:", shown)
+        if tags:
+            _echo(_TAGS_REPLACE)
         if bad:
             more = f" (and {invalid - len(bad)} more)" if invalid > len(bad) else ""
-            _echo(f"invalid rows{more}:\n" + "\n".join(bad))
+            _echo(f"invalid rows{more}:", bad)
+        for note in source.notes():
+            _echo(f"note: {note}")
         if preview is not None:
             _echo(_sync_line(preview))
         _echo("nothing was sent")
     return EXIT_OK if invalid == 0 else EXIT_ROWS
+
+
+_TAGS_REPLACE: Final = (
+    "`tags` replaces a lead's whole tag list: tags it has that the row does not list are removed"
+)
+
+
+def _tag_list(tags: tuple[str, ...]) -> str:
+    if not tags:
+        return "none (the lead's tags are cleared)"
+    return f"{len(tags)}: " + ", ".join(f"`{tag}`" for tag in tags)
 
 
 def _describe(source: Source) -> None:
@@ -90,21 +112,20 @@ def _describe(source: Source) -> None:
     _echo(f"reading {source.name}: {', '.join(how)}")
     plan = source.plan()
     if plan:
-        _echo("columns:\n" + "\n".join(f"  {line}" for line in plan))
+        _echo("columns:", [f"  {line}" for line in plan])
 
 
-def _echo(text: str) -> None:
-    """A line of the input's text (an email, a column's name, a value) on the terminal: nothing
-    in it may act there."""
-    click.echo(escape(text, keep="\n"))
+def _echo(text: str, lines: list[str] | None = None) -> None:
+    """A line, and the `lines` under it, of the input's text (an email, a column's name, a
+    value) on the terminal: nothing in them may act there, a line break in a value neither."""
+    click.echo("\n".join(escape(line) for line in [text, *(lines or ())]))
 
 
 def _sync_line(preview: Preview) -> str:
     where = f"state: {preview.path}" if preview.exists else f"no state file yet at {preview.path}"
-    line = (
-        f"with --skip-unchanged: {preview.send + preview.by_email} rows would be sent, "
-        f"{preview.unchanged} unchanged ({where})"
-    )
+    sent = counted(preview.send + preview.by_email, "row would", "rows would")
+    line = f"with --skip-unchanged: {sent} be sent, {preview.unchanged} unchanged ({where})"
     if preview.by_email:
-        line += f"; the {preview.by_email} rows matched by email are counted as sent"
+        by_email = counted(preview.by_email, "row matched by email is", "rows matched by email are")
+        line += f"; the {by_email} counted as sent"
     return line

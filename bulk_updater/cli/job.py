@@ -1,8 +1,8 @@
 """The job on its event loop: uvloop when installed, signals, the progress ticker.
 
-The first SIGINT/SIGTERM stops the job gracefully, a second exits at once. A signal while the
-input is still being opened (reading a pipe's header may block) exits at once too: nothing is
-read or written yet. A signal after the last outcome changes nothing.
+The first SIGINT/SIGTERM stops the job gracefully, a second exits at once. A signal before the
+job starts (while the input is opened, which may block on a pipe, or its rows are counted)
+exits at once too: nothing is sent yet. A signal after the last outcome changes nothing.
 """
 
 from __future__ import annotations
@@ -12,41 +12,41 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Coroutine
 from types import FrameType
 from typing import Any, TypeVar
 
 from ..engine import BulkUpdater
 from ..inputs import Source
-from ..models import Summary
+from ..models import Outcome, Summary
 from ..printable import escape
 from ..progress import Progress
-from .summary import SIGNAL_EXIT
+from .summary import SIGNAL_EXIT, Problems
 
 _T = TypeVar("_T")
 
 
-def _exit_before_start(signum: int, frame: FrameType | None) -> None:
-    """A signal before the job started: nothing is read or written yet, so exit at once.
+def exit_before_start(
+    when: str = "before any row was read", note: Callable[[int, str], None] | None = None
+) -> None:
+    """From now until `job` installs its own handlers, a signal ends the run at once (after
+    `note` is told the exit code and why): nothing is sent yet. Nothing is restored in between,
+    so no signal meets the default action, which ends the run without a word.
 
-    Raising from the handler instead could land anywhere (a log write swallows it, and the
-    blocking read it interrupted would then go on waiting).
+    Exiting from the handler, not raising: an exception could land anywhere (a log write
+    swallows it, and the blocking read it interrupted would then go on waiting).
     """
-    name = signal.Signals(signum).name
-    os.write(2, f"bulk-updater: interrupted by {name} before any row was read\n".encode())
-    os._exit(SIGNAL_EXIT.get(signal.Signals(signum), 128 + signum))
 
+    def handler(signum: int, frame: FrameType | None) -> None:
+        message = f"interrupted by {signal.Signals(signum).name} {when}"
+        code = SIGNAL_EXIT.get(signal.Signals(signum), 128 + signum)
+        if note is not None:
+            note(code, message)
+        os.write(2, f"bulk-updater: {message}\n".encode())
+        os._exit(code)
 
-@contextmanager
-def signals_exit() -> Iterator[None]:
-    """While the input is opened (reading a pipe's header may block), a signal ends the run."""
-    previous = {signum: signal.signal(signum, _exit_before_start) for signum in SIGNAL_EXIT}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    for signum in SIGNAL_EXIT:
+        signal.signal(signum, handler)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -112,6 +112,7 @@ async def job(
     updater: BulkUpdater,
     source: Source,
     progress: Progress | None,
+    problems: Problems,
     **run: Any,
 ) -> tuple[Summary, int | None]:
     """Run the job with signal handling: the first signal stops it, a second exits at once."""
@@ -130,7 +131,12 @@ async def job(
     ticker = asyncio.create_task(progress.run()) if progress is not None else None
     try:
         async with updater:
-            on_outcome = progress.update if progress is not None else None
+
+            def on_outcome(outcome: Outcome) -> None:
+                problems.take(outcome)
+                if progress is not None:
+                    progress.update(outcome)
+
             summary = await updater.run(source, on_outcome=on_outcome, **run)
     finally:
         if ticker is not None:
@@ -151,4 +157,4 @@ def _exit_now(signum: int, frame: FrameType | None) -> None:
     os._exit(SIGNAL_EXIT.get(signal.Signals(signum), 128 + signum))
 
 
-__all__ = ["RedactKey", "job", "log_requests", "run_async", "signals_exit"]
+__all__ = ["RedactKey", "exit_before_start", "job", "log_requests", "run_async"]

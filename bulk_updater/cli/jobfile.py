@@ -5,7 +5,8 @@ A job file's keys are the options of `run`, spelled as their flags without `--` 
 `ignore-unknown-columns`, `stop-after-failures`), so there is nothing new to learn and nothing
 defined twice: each setting's flag comes from its field on `Settings`, the input and output
 options from the command. `--map` is a table (`[map]`, `"Lead ID" = "id"`). An option given on
-the command line wins over the file (a `--map` over the file's entry for that header).
+the command line wins over the file (a `--map` over the file's entry for that header, whatever
+its case: of two entries for one header, the later wins).
 `--save-job FILE.toml` writes the options given, read back from the command line and any
 `--job`, never the key (it is no option) nor a password inside a URL.
 
@@ -29,7 +30,7 @@ import click
 from click.core import ParameterSource
 
 from ..errors import ConfigError
-from ..settings import hide_password
+from ..urls import hide_password
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -84,7 +85,10 @@ def read_job(ctx: click.Context, params: dict[str, Any]) -> set[str]:
     if path is None:
         return given - _JOB_FILE
     options = _options(ctx)
-    for key, value in _load(path).items():
+    table = _load(path)
+    if table.get("quiet") is True and table.get("verbose") is True:
+        raise ConfigError(f"--job {path}: `quiet` and `verbose` cannot both be true; choose one")
+    for key, value in table.items():
         param = options.get(key)
         if param is None or param.name is None:
             close = difflib.get_close_matches(key, list(options), n=1)
@@ -132,6 +136,11 @@ def _map_entries(path: Path, value: object) -> list[str]:
 
 def _cast(ctx: click.Context, param: click.Option, path: Path, key: str, value: object) -> Any:
     """A value of the file as the option would have it from the command line."""
+    if param.multiple:  # `keep = ["CRM Id", "Owner"]`, or one text
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, str) for v in values):
+            raise ConfigError(f'--job {path}: `{key}` must be a list of texts (["a", "b"])')
+        return tuple(values)
     if param.is_flag:
         if not isinstance(value, bool):
             raise ConfigError(f"--job {path}: `{key}` must be true or false")
@@ -156,8 +165,7 @@ def save_job(ctx: click.Context, params: Mapping[str, Any], given: set[str], pat
             continue
         value = params.get(name)
         if name == _MAP:  # one line per header, the last given winning as it does in the map
-            entries = dict(entry.rpartition("=")[::2] for entry in value or ())
-            table = [f"{_text(key, h)} = {_text(key, f)}" for h, f in entries.items()]
+            table = [f"{_text(key, h)} = {_text(key, f)}" for h, f in _last_per_header(value)]
         elif value is not None:
             lines.append(f"{key} = {_value(key, value)}")
     if table:
@@ -165,7 +173,19 @@ def save_job(ctx: click.Context, params: Mapping[str, Any], given: set[str], pat
     _write(path, "\n".join(lines) + "\n")
 
 
+def _last_per_header(entries: list[str] | tuple[str, ...] | None) -> list[tuple[str, str]]:
+    """`HEADER=FIELD` entries, one per header whatever its case: the later wins, as in the map."""
+    last: dict[str, tuple[str, str]] = {}
+    for entry in entries or ():
+        header, _, field = entry.rpartition("=")
+        last.pop(header.strip().casefold(), None)
+        last[header.strip().casefold()] = (header, field)
+    return list(last.values())
+
+
 def _value(key: str, value: object) -> str:
+    if isinstance(value, tuple | list):  # a repeatable option: a TOML array
+        return "[" + ", ".join(_text(key, str(item)) for item in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
@@ -81,8 +81,16 @@ def input_options(command: F) -> F:
             "column_map",
             multiple=True,
             metavar="HEADER=FIELD",
-            help="Say what a column is: FIELD is id, email, a lead field, customFields.NAME, "
+            help="Say what a column is: FIELD is id, email, a lead field, customFields.NAME "
+            "(customFields.NAME:number, :integer, :boolean, :date or :text types its values), "
             "or - to drop it (repeatable).",
+        ),
+        click.option(
+            "--keep",
+            multiple=True,
+            metavar="COLUMN",
+            help="Copy an input column into the report, under its own header, to join the report "
+            "back to the source (repeatable); one that means no field is not sent.",
         ),
         click.option(
             "--ignore-unknown-columns",
@@ -127,7 +135,7 @@ def read_key_file(path: Path) -> str:
                 f"--api-key-file {path}: holds more than {MAX_KEY_FILE // 1024} KiB, so it is "
                 "not a key file; give a file that holds the key alone"
             )
-        key = data.decode("utf-8").strip()
+        key = data.decode("utf-8-sig").strip()  # "-sig": without the BOM Notepad writes
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--api-key-file {path}: cannot be read ({exc})") from None
     if not key:
@@ -172,3 +180,21 @@ def dry_run_key(params: dict[str, Any], api_key_file: Path | None) -> str | None
             f"--dry-run --skip-unchanged reads the account's state file, named after the key: "
             f"{exc} (or pass --state PATH)"
         ) from None
+
+
+#: The reading options that mean nothing for an input format, and how a message names it.
+_NOT_FOR: Final = {
+    "jsonl": ("JSON lines", ("delimiter", "header_row", "tags_separator", "sheet")),
+    "csv": ("CSV", ("sheet",)),
+    "xlsx": ("an .xlsx workbook", ("delimiter", "encoding")),
+}
+
+
+def unused_options(given: Mapping[str, Any], format: str) -> str | None:
+    """The warning for reading options given that do not apply to the input's `format`."""
+    what, names = _NOT_FOR.get(format, ("", ()))
+    unused = ["--" + name.replace("_", "-") for name in names if given.get(name) is not None]
+    if not unused:
+        return None
+    verb = "does" if len(unused) == 1 else "do"
+    return f"{', '.join(unused)} {verb} not apply to {what}; ignored"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,18 +19,28 @@ from ..progress import Progress
 from ..report import default_report_path
 from ..state import state_path
 from .dryrun import show_dry_run
-from .job import job, log_requests, log_warnings, run_async, signals_exit
+from .job import exit_before_start, job, log_requests, log_warnings, run_async
 from .jobfile import job_options, read_job, save_job
-from .options import build_settings, dry_run_key, input_options, read_key, settings_options
+from .options import (
+    build_settings,
+    dry_run_key,
+    input_options,
+    read_key,
+    settings_options,
+    unused_options,
+)
 from .outputs import check_outputs
 from .summary import (
     EXIT_ABORTED,
     EXIT_LOCKED,
     EXIT_USAGE,
+    Problems,
     exit_code,
     format_summary,
+    next_step,
     now_iso,
     summary_data,
+    worth_telling,
     write_json_atomically,
 )
 
@@ -100,39 +111,45 @@ def open_source(inputs: dict[str, Any], input_path: str) -> Source:
 )
 @settings_options
 @job_options
-@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Print nothing when every row was updated; else errors and the summary (for cron).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request (the key is never shown).")
 def run(**params: Any) -> None:
     """Send one PATCH per row of INPUT (CSV, JSON lines or .xlsx; '-' reads standard input)."""
+    exit_before_start()  # opening the input may block (a pipe), and nothing is read yet
     job_file = _job_file(params)
     options = RunOptions(**{name: params.pop(name) for name in RunOptions.__dataclass_fields__})
     inputs = {name: params.pop(name) for name in list(params) if name in _INPUT_NAMES}
+    inputs.update({name: params[name] for name in _READING if params.get(name) is not None})
     if options.quiet and options.verbose:
         fail("-q and -v cannot be used together; choose one")
     redact = log_requests() if options.verbose else None
     if redact is None:
         log_warnings()
     try:
-        with signals_exit():
-            source = open_source(inputs, options.input_path)
-            if options.dry_run:  # refused as the real run would be; a key only if it must
-                settings = build_settings(params, dry_run_key(params, options.api_key_file))
-                check_outputs(source, options.report_for(source), *_extra_outputs(options))
-                state = state_path(settings) if settings.skip_unchanged else None
-                job_file.save(source)
-                sys.exit(
-                    show_dry_run(source, match=settings.match, quiet=options.quiet, state=state)
-                )
-            key = read_key(options.api_key_file)
-            if redact is not None:
-                redact.key = key
-            updater = BulkUpdater(settings=build_settings(params, key))
-            if options.resume and not source.rereadable:
-                raise ConfigError(
-                    f"--resume needs an input file that can be read again; {source.name} cannot"
-                )
+        source = open_source(inputs, options.input_path)
+        if (unused := unused_options(inputs, source.format)) is not None:
+            logging.getLogger("bulk_updater").warning("%s", unused)
+        if options.dry_run:  # refused as the real run would be; a key only if it must
+            settings = build_settings(params, dry_run_key(params, options.api_key_file))
             check_outputs(source, options.report_for(source), *_extra_outputs(options))
+            state = state_path(settings) if settings.skip_unchanged else None
             job_file.save(source)
+            sys.exit(show_dry_run(source, match=settings.match, quiet=options.quiet, state=state))
+        key = read_key(options.api_key_file)
+        if redact is not None:
+            redact.key = key
+        updater = BulkUpdater(settings=build_settings(params, key))
+        if options.resume and not source.rereadable:
+            raise ConfigError(
+                f"--resume needs an input file that can be read again; {source.name} cannot"
+            )
+        check_outputs(source, options.report_for(source), *_extra_outputs(options))
+        job_file.save(source)
     except ReportLockedError as exc:
         fail(str(exc), EXIT_LOCKED)
     except BulkUpdaterError as exc:
@@ -169,8 +186,10 @@ def _job_file(params: dict[str, Any]) -> _JobFile:
 
 
 _INPUT_NAMES = frozenset(
-    {"format", "column_map", "ignore_unknown_columns", "delimiter", "encoding", "sheet"}
+    {"format", "column_map", "keep", "ignore_unknown_columns", "delimiter", "encoding", "sheet"}
 )
+#: Settings that also say how to read the input: given to `Source` as well.
+_READING = ("tags_separator", "header_row")
 
 
 def _extra_outputs(options: RunOptions) -> tuple[Path | None, Path | None]:
@@ -178,25 +197,26 @@ def _extra_outputs(options: RunOptions) -> tuple[Path | None, Path | None]:
 
 
 def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoReturn:
-    progress = None
-    if not options.quiet:
-        live = sys.stderr.isatty() and not options.verbose
-        total = source.count()  # None for a pipe: progress then counts without a total
-        interval = 0.2 if live else 5.0
-        progress = Progress(
-            sys.stderr, total=total, live=live, interval=interval, rate=updater.rate_now
-        )
+    problems = Problems()
     started_at = now_iso()
     report = options.report_for(source)
     if options.summary_json is not None:
         running = {"state": "running", "started_at": started_at, "input": source.name}
         _write_summary(options.summary_json, running)
+
+    def interrupted(code: int, message: str) -> None:
+        _write_failed(options, source, report, started_at, message, code, "interrupted")
+
+    # Counting the rows of a big input takes seconds: a signal then ends the run at once.
+    exit_before_start("before any row was sent", interrupted)
+    progress = None if options.quiet else _progress(updater, source, options)
     try:
         summary, signum = run_async(
-            job(updater, source, progress, report=report, resume=options.resume,
+            job(updater, source, progress, problems, report=report, resume=options.resume,
                 rejects=options.rejects)
         )  # fmt: skip
     except (ReportLockedError, StateLockedError) as exc:
+        _write_failed(options, source, report, started_at, str(exc), EXIT_LOCKED)
         fail(str(exc), EXIT_LOCKED)
     except BulkUpdaterError as exc:  # before any request: a changed input, an unreachable Redis
         _write_failed(options, source, report, started_at, str(exc), EXIT_USAGE)
@@ -206,24 +226,47 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
         message = f"{where}: {exc.strerror or exc}; fix it and rerun with --resume"
         _write_failed(options, source, report, started_at, message, EXIT_ABORTED)
         fail(message, EXIT_ABORTED)
-    _finish(summary, signum, source, options, started_at)
+    _finish(summary, signum, source, options, started_at, problems)
+
+
+def _progress(updater: BulkUpdater, source: Source, options: RunOptions) -> Progress:
+    live = sys.stderr.isatty() and not options.verbose
+    return Progress(
+        sys.stderr,
+        total=source.count(),  # None for a pipe: progress then counts without a total
+        live=live,
+        interval=0.2 if live else 5.0,
+        rate=updater.rate_now,
+        later=None if live else 60.0,  # a log read later: a line a minute after the first
+    )
 
 
 def _write_failed(
-    options: RunOptions, source: Source, report: Path, started_at: str, message: str, code: int
+    options: RunOptions,
+    source: Source,
+    report: Path,
+    started_at: str,
+    message: str,
+    code: int,
+    state: str = "failed",
 ) -> None:
     """`--summary-json` of a run that ended without a summary: it must not stay `running`."""
     if options.summary_json is not None:
         _write_summary(
             options.summary_json,
-            {"state": "failed", "exit_code": code, "stop_message": message,
+            {"state": state, "exit_code": code, "stop_message": message,
              "started_at": started_at, "finished_at": now_iso(), "input": source.name,
              "report": str(report)},
         )  # fmt: skip
 
 
 def _finish(
-    summary: Summary, signum: int | None, source: Source, options: RunOptions, started_at: str
+    summary: Summary,
+    signum: int | None,
+    source: Source,
+    options: RunOptions,
+    started_at: str,
+    problems: Problems,
 ) -> NoReturn:
     code = exit_code(summary, signum)
     not_read = None
@@ -235,13 +278,16 @@ def _finish(
             summary, code=code, source=source.name, started_at=started_at, not_read=not_read
         )
         _write_summary(options.summary_json, data)
-    if not options.quiet:
-        click.echo(format_summary(summary, not_read=not_read, rejects=options.rejects))
-    else:
-        if summary.stopped is not None and code == EXIT_ABORTED:
-            click.echo(f"bulk-updater: stopped: {escape(summary.stop_message or '')}", err=True)
-        for warning in summary.warnings:
-            click.echo(f"bulk-updater: warning: {escape(warning)}", err=True)
+    if worth_telling(summary, code, quiet=options.quiet):
+        step = next_step(summary, rereadable=source.rereadable, rejects=options.rejects)
+        text = format_summary(
+            summary,
+            not_read=not_read,
+            rejects=options.rejects,
+            problems=problems.lines,
+            next_step=step,
+        )
+        click.echo(text)
     sys.exit(code)
 
 

@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from .. import __version__
-from ..models import StopReason, Summary
+from ..engine.sink import rejected_rows
+from ..models import Outcome, Status, StopReason, Summary
 from ..printable import escape
+from ..report.cells import one_line
+from ..words import counted
 
 EXIT_OK: Final = 0
 EXIT_ROWS: Final = 1
@@ -20,6 +23,9 @@ EXIT_USAGE: Final = 2
 EXIT_ABORTED: Final = 3
 EXIT_LOCKED: Final = 75
 SIGNAL_EXIT: Final = {signal.SIGINT: 130, signal.SIGTERM: 143}
+#: The paths of `--summary-json`, made absolute: a reader elsewhere (a monitor) can find them.
+_PATHS: Final = ("input", "report", "state_file")
+_STDIN: Final = "standard input"  # the `input` of a job reading `-`: no path
 
 
 def exit_code(summary: Summary, signum: int | None) -> int:
@@ -37,6 +43,7 @@ def now_iso() -> str:
 
 def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
     """Replace `path` in one step: a reader sees the old file or the new one, never half."""
+    data = {k: _absolute(v) if k in _PATHS else v for k, v in data.items()}
     folder = path.resolve().parent
     handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -46,6 +53,10 @@ def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _absolute(value: Any) -> Any:
+    return os.path.abspath(value) if isinstance(value, str) and value != _STDIN else value
 
 
 def summary_data(
@@ -64,16 +75,72 @@ def summary_data(
     return data
 
 
+class Problems:
+    """The first few rows that did not end `updated` (or `unchanged`), as the summary lists them."""
+
+    def __init__(self, keep: int = 5) -> None:
+        self.keep = keep
+        self.lines: list[str] = []
+
+    def take(self, outcome: Outcome) -> None:
+        if outcome.status in _FINE or len(self.lines) >= self.keep:
+            return
+        # What came from the input or the server, shown as one line of plain text.
+        who = one_line(outcome.id or outcome.email or "?")[:_SHOWN]
+        message = f": {one_line(outcome.message)[:_SHOWN]}" if outcome.message else ""
+        self.lines.append(f"row {outcome.row} ({who}): {outcome.status.value}{message}")
+
+
+_FINE: Final = frozenset({Status.UPDATED, Status.UNCHANGED, Status.SKIPPED})
+_SHOWN: Final = 200  # characters of an id or a message: the report has them whole
+
+
+def worth_telling(summary: Summary, code: int, *, quiet: bool) -> bool:
+    """Whether the summary is printed: always, or with `-q` (cron) only when there is something
+    to act on (an exit code other than 0, a warning)."""
+    return not quiet or code != EXIT_OK or bool(summary.warnings)
+
+
+def next_step(summary: Summary, *, rereadable: bool, rejects: Path | None) -> str | None:
+    """What to run next, when something is left to do."""
+    if not rereadable:
+        return None
+    resume = "rerun the same command with --resume: it sends only the rows not finished"
+    if summary.stopped is StopReason.UNKNOWN_IDS:  # --resume would refuse a changed map
+        nothing = "" if summary.counts[Status.UPDATED] else " (nothing was updated)"
+        return (
+            "map the column of SendKit lead ids to id (or match by email), then run the command "
+            f"again without --resume, from the start{nothing}"
+        )
+    if summary.stopped not in (None, StopReason.INTERRUPTED):
+        return f"fix what stopped the run (above), then {resume}"
+    if (
+        summary.stopped is not None
+        or summary.counts[Status.FAILED] + summary.counts[Status.ABORTED]
+    ):
+        return resume
+    if summary.all_updated:
+        return None
+    if rejects is not None and rejected_rows(summary.counts, summary.earlier):
+        return f"fix the rows in {rejects} and run it as the input"
+    return "the report says why each row was not updated; --rejects PATH writes them to fix"
+
+
 def format_summary(
-    summary: Summary, *, not_read: int | None = None, rejects: Path | None = None
+    summary: Summary,
+    *,
+    not_read: int | None = None,
+    rejects: Path | None = None,
+    problems: list[str] | None = None,
+    next_step: str | None = None,
 ) -> str:
     counts = ", ".join(f"{s.value} {n}" for s, n in summary.counts.items() if n) or "no rows"
     lines = [
-        f"bulk-updater: {summary.rows} rows in {summary.duration_s:.1f}s: {counts}",
+        f"bulk-updater: {counted(summary.rows, 'row')} in {summary.duration_s:.1f}s: {counts}",
         f"  requests {summary.requests}{_searches(summary)}, retries {summary.retries}, "
         f"429s {summary.rate_limited}, {summary.achieved_rate:.1f} requests/s",
     ]
-    if summary.settled_why is not None:
+    if summary.settled_why is not None and summary.requests:  # nothing sent: no rate to tell
         settled = (
             "" if summary.settled_rate is None else f"settled at {summary.settled_rate:.1f}/s: "
         )
@@ -86,20 +153,27 @@ def format_summary(
     if summary.stopped is not None:
         lines.append(f"  stopped: {summary.stop_message}")
     if not_read:
-        lines.append(f"  {not_read} more rows were not read; --resume continues from here")
+        more = counted(not_read, "more row was", "more rows were")
+        lines.append(f"  {more} not read; --resume continues from here")
     if summary.dropped_columns:
         lines.append(f"  columns left out: {', '.join(summary.dropped_columns)}")
+    if problems:
+        lines.append("  first rows not updated:")
+        lines.extend(f"    {line}" for line in problems)
     if summary.report:
         lines.append(f"  report: {summary.report}")
-    if rejects is not None:
+    if rejects is not None and rejected_rows(summary.counts, summary.earlier):
         lines.append(f"  rows to fix and feed back: {rejects}")
     if summary.state_file:
         lines.append(f"  state: {summary.state_file}")
     lines.extend(f"  warning: {warning}" for warning in summary.warnings)
+    if next_step:
+        lines.append(f"  next: {next_step}")
     return escape("\n".join(lines), keep="\n")
 
 
 def _searches(summary: Summary) -> str:
     if not summary.searches:
         return ""
-    return f" ({summary.searches} searches, {summary.requests - summary.searches} updates)"
+    updates = counted(summary.requests - summary.searches, "update")
+    return f" ({counted(summary.searches, 'search', 'searches')}, {updates})"

@@ -4,8 +4,10 @@
 - `pipeline`   feeder, per-lead chains, workers and wind-down of one job
 - `admission`  per-row rules applied before a row is sent (`Resume`)
 - `sink`       what consumes outcomes: the tally, the report, the caller's callback
+- `stream`     `OutcomeStream`, what `stream()` returns, and the streams an updater still runs
 """
 
+from .stream import OutcomeStream
 from .updater import BulkUpdater
 
-__all__ = ["BulkUpdater"]
+__all__ = ["BulkUpdater", "OutcomeStream"]

@@ -15,19 +15,21 @@ to the same lead are still sent in input order, never at once.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from pydantic import ValidationError
 
-from ..answers import Page, one_line
+from ..answers import one_line
 from ..client import Searcher
 from ..deliver import Deliverer
 from ..inputs import Invalid, Item, Row
 from ..inputs.columns import ByEmail
-from ..inputs.values import email_problem
+from ..inputs.values import email_problem, trim_email
 from ..models import LeadUpdate, Outcome, Status
+from ..pages import Page
 from ..retry import Delivery
 from .admission import Admitted
 from .diskmap import DiskMap
@@ -35,7 +37,6 @@ from .diskmap import DiskMap
 Match = Literal["id", "email"] | None
 MAX_PAGES: Final = 1000  # a search that goes on longer than this is a server bug, not a match
 SHOWN_IDS: Final = 5  # the candidate ids an ambiguous email's message names
-_ASCII_SPACE: Final = " \t\n\r\f\v"
 
 
 def normal_email(email: str) -> str:
@@ -46,7 +47,7 @@ def normal_email(email: str) -> str:
     sigma into a sigma), and a Unicode trim drops a non-breaking space; the API keeps each of
     those pairs apart, as two leads.
     """
-    return email.strip(_ASCII_SPACE).lower()
+    return trim_email(email).lower()
 
 
 def keyed(item: Item, match: Match) -> Item:
@@ -80,7 +81,13 @@ class Answer:
     failed: Delivery | None = None
 
     def encode(self) -> str:
-        return "\n".join(self.ids) if self.failed is None else ""
+        """The ids as kept on disk: JSON, so that an id that is empty or holds a line break (the
+        server's text) stays one id, and is refused as such for every row of the email."""
+        return json.dumps(self.ids)
+
+    @classmethod
+    def decode(cls, kept: str) -> Answer:
+        return cls(tuple(json.loads(kept)))
 
 
 class MatchByEmail:
@@ -90,7 +97,7 @@ class MatchByEmail:
         self.match = match
         self._searcher: Searcher | None = searcher if isinstance(searcher, Searcher) else None
         self._deliverer = deliverer
-        self._answers = DiskMap()  # normal email -> the ids that have it, one a line
+        self._answers = DiskMap()  # normal email -> the ids that have it (`Answer.encode`)
         self._failed: dict[str, Answer] = {}  # searches that failed: kept, few
         self._searches: dict[str, asyncio.Task[Answer]] = {}
         self.emails = 0  # distinct emails searched
@@ -106,7 +113,7 @@ class MatchByEmail:
         key = normal_email(item.email)
         known = self._answers.get(key)
         if known is not None:
-            return self._settle(row, item, Answer(tuple(known.split("\n")) if known else ()))
+            return self._settle(row, item, Answer.decode(known))
         if key in self._failed:
             return self._settle(row, item, self._failed[key])
         return self._wait(row, item, key)
@@ -147,31 +154,25 @@ class MatchByEmail:
     async def _search(self, email: str) -> Answer:
         """Every page of the search for `email`; the ids of the leads that have exactly it.
 
-        A search whose pages cannot all be read (no cursor for the next, a cursor given twice,
-        more pages than `MAX_PAGES`, fewer leads than its `total`, a field of the wrong type)
+        A search whose pages cannot all be read, or do not agree with each other (`Pages`),
         fails: a lead it did not read could have the email too.
         """
         wanted, ids = normal_email(email), []
-        after: str | int | None = None  # the next page: a cursor, or a number
-        cursors: set[str] = set()
-        read, total = 0, 0  # the leads the pages held, and the most the API said there are
+        pages = Pages()
         assert self._searcher is not None
         searcher: Searcher = self._searcher
         for _ in range(MAX_PAGES):
             budget = self._deliverer.budget()
-            result = await self._deliverer.search(searcher, email, after, budget)
+            result = await self._deliverer.search(searcher, email, pages.after, budget)
             page = result.reply.page if result.reply is not None else None
             if result.status is not Status.UPDATED or page is None:
                 return Answer(failed=result)
             ids += [lead for lead, found in page.leads if normal_email(found) == wanted]
-            read, total = read + len(page.leads), max(total, page.total or 0)
-            after, why = _next(page, after, cursors)
-            if not why and after is None and read < total:
-                why = f"the API counts {total} leads for it, and its pages held {read}"
+            why = pages.read(page)
             if why:
                 return _unfollowable(result, why)
-            if after is None:
-                return Answer(tuple(dict.fromkeys(ids)))
+            if pages.after is None:
+                return Answer(tuple(ids))  # `Pages` saw no lead twice
         return _unfollowable(result, f"it did not end within {MAX_PAGES} pages")
 
     def _settle(self, row: Row, item: ByEmail, answer: Answer) -> Admitted:
@@ -211,23 +212,92 @@ class MatchByEmail:
         self._answers.close()
 
 
-def _next(page: Page, asked: str | int | None, cursors: set[str]) -> tuple[str | int | None, str]:
-    """The page to ask for after `page` (None: it was the last), or why there is none to ask."""
-    if page.broken:
-        return None, page.broken
-    if page.next_cursor is not None:
-        if page.next_cursor in cursors:
-            return None, "the API gave a cursor it had given before (the pages go round)"
-        cursors.add(page.next_cursor)
-        return page.next_cursor, ""
-    if page.pages is None or page.number is None:
-        return None, ""
+class Pages:
+    """What the pages of one search said so far, to tell when they cannot all be read.
+
+    Every page must be the one asked for, in the shape of the first (by cursor or by number),
+    with the same count of pages and of leads (`total`); no lead may come twice (the pages moved
+    while they were read, so one may have been missed); a cursor given twice means the pages go
+    round. When the last page is read, the leads read must be as many as the `total` said.
+    """
+
+    def __init__(self) -> None:
+        self.after: str | int | None = None  # the page to ask for next: a cursor, or a number
+        self._first: Page | None = None
+        self._number = 0  # the pages read
+        self._seen: set[str] = set()
+        self._cursors: set[str] = set()
+
+    def read(self, page: Page) -> str:
+        """Take `page` in: why the search cannot be read whole, or "" (then `after` is the next
+        page to ask for, None when there is none)."""
+        asked, self.after = self.after, None
+        self._number += 1
+        first = self._first = self._first or page
+        why = page.broken or self._disagreement(first, page) or self._next(page, asked)
+        if why or (why := self._repeat(page)):
+            return why
+        if self.after is None and first.total is not None and len(self._seen) != first.total:
+            return (
+                f"the API counts {first.total} leads for it, and its pages held {len(self._seen)}"
+            )
+        return ""
+
+    def _next(self, page: Page, asked: str | int | None) -> str:
+        """Why `page` is not the one asked for (its cursor was given before, its number is
+        another); else "", and `after` is set to the page that follows it, if one does."""
+        if page.next_cursor is not None:
+            if page.next_cursor in self._cursors:
+                return "the API gave a cursor it had given before (the pages go round)"
+            self._cursors.add(page.next_cursor)
+            self.after = page.next_cursor
+        elif page.pages is not None and page.number is not None:
+            why = _numbered(page, asked)
+            if why:
+                return why
+            self.after = page.number + 1 if page.number < page.pages else None
+        return ""
+
+    def _disagreement(self, first: Page, page: Page) -> str:
+        """How `page` contradicts the first page of the search, if it does."""
+        number = self._number
+        if page.shape != first.shape:
+            by = {"cursor": "by cursor", "number": "by number", "": "not at all"}
+            return f"page 1 was paged {by[first.shape]}, page {number} {by[page.shape]}"
+        for what, then, now in (
+            ("pages", first.pages, page.pages),
+            ("leads", first.total, page.total),
+        ):
+            if now != then:
+                return (
+                    f"the API's count of {what} changed between pages: {_count(then)} on page 1, "
+                    f"{_count(now)} on page {number}"
+                )
+        return ""
+
+    def _repeat(self, page: Page) -> str:
+        seen = self._seen
+        before = len(seen)
+        seen.update(lead for lead, _ in page.leads)
+        if len(seen) - before < len(page.leads):
+            return "a lead came twice (the pages moved while they were read)"
+        return ""
+
+
+def _count(count: int | None) -> str:
+    return "none" if count is None else str(count)
+
+
+def _numbered(page: Page, asked: str | int | None) -> str:
+    """Why a page by number is not the one asked for, or there are too many to read."""
+    assert page.pages is not None
+    assert page.number is not None
     expected = asked if isinstance(asked, int) else 1
     if page.number != expected:
-        return None, f"asked for page {expected}, the API answered page {page.number}"
+        return f"asked for page {expected}, the API answered page {page.number}"
     if page.pages > MAX_PAGES:
-        return None, f"the API counts {page.pages} pages, more than the {MAX_PAGES} read"
-    return (page.number + 1 if page.number < page.pages else None), ""
+        return f"the API counts {page.pages} pages, more than the {MAX_PAGES} read"
+    return ""
 
 
 def _candidates(ids: tuple[str, ...]) -> str:
@@ -262,4 +332,5 @@ def _outcome(
         attempts=0,
         duration_ms=None,
         email=email,
+        ref=row.ref,
     )

@@ -23,13 +23,15 @@ def outcome_of(row: Row, status: Status, message: str, attempts: int = 0) -> Out
         attempts=attempts,
         duration_ms=None,
         email=item.email,
+        ref=row.ref,
     )
 
 
 def sent(row: Row, update: LeadUpdate, result: Delivery, stop_message: str | None) -> Outcome:
     """The outcome of a row that was sent (or meant to be): what its delivery came to."""
     message = result.message
-    if result.status is Status.ABORTED and stop_message:
+    if result.status is Status.ABORTED and stop_message and stop_message not in message:
+        # The row that stopped the job says why already: its message is the stop's.
         message = f"{message}: {stop_message}" if message else stop_message
     duration = result.duration
     return Outcome.trusted(
@@ -43,4 +45,5 @@ def sent(row: Row, update: LeadUpdate, result: Delivery, stop_message: str | Non
         attempts=result.attempts,
         duration_ms=None if duration is None else int(duration * 1000),
         email=update.email,
+        ref=row.ref,
     )

@@ -2,21 +2,26 @@
 
 `BulkUpdater.run()` hands every outcome to each sink in turn, calls `flush()` whenever it has no
 further outcome at hand (so a crash loses nothing already done), and `close()` at the end. A new
-output (a rejects file, the state of `skip_unchanged`) is a new sink. `open_outputs()` opens the
-report and rejects files of a run.
+output (a rejects file, the state of `skip_unchanged`) is a new sink. `claim_report()` and
+`open_rejects()` open the report and rejects files of a run without writing them; the engine
+`start()`s them once it holds every lock, so a run refused anywhere leaves them as they were.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Container
+from collections.abc import Awaitable, Callable, Container, Mapping
 from os import PathLike
 from typing import Protocol
 
 from ..errors import ConfigError
 from ..inputs import Row, Rows, Source
+from ..inputs.numbers import Number
+from ..inputs.values import Typed
 from ..models import LeadUpdate, Outcome, Status
 from ..report import FinishedRows, RejectsWriter, ReportWriter
+from ..report.rejects import TextShape, shape_of
+from ..report.sheet_rejects import SheetRejectsWriter, Stored
 
 OnOutcome = Callable[[Outcome], None] | Callable[[Outcome], Awaitable[None]]
 
@@ -96,7 +101,9 @@ class RejectsSink(Sink):
     not update it, so the file is right for the whole report, not only this run.
     """
 
-    def __init__(self, writer: RejectsWriter, earlier: Container[int] | None) -> None:
+    def __init__(
+        self, writer: RejectsWriter | SheetRejectsWriter, earlier: Container[int] | None
+    ) -> None:
         self.writer = writer
         self._finished = earlier if isinstance(earlier, FinishedRows) else None
 
@@ -108,9 +115,17 @@ class RejectsSink(Sink):
             message = f"{status.value} in an earlier run (its report has the details)"
         if status not in _NOT_REJECTED:
             item = row.item
-            fallback = item.model_dump(exclude_none=True) if isinstance(item, LeadUpdate) else {}
+            fallback = (
+                item.model_dump(exclude_none=True, exclude={"ref"})  # the caller's, not a field
+                if isinstance(item, LeadUpdate)
+                else {}
+            )
             fallback = fallback or {"id": item.id}
-            self.writer.write(row.number, row.raw, status, message, fallback)
+            if isinstance(self.writer, SheetRejectsWriter):
+                cells = row.raw if isinstance(row.raw, tuple) else ()
+                self.writer.write(row.number, [stored(c) for c in cells], status, message)
+            else:
+                self.writer.write(row.number, row.raw, status, message, fallback)
 
     def flush(self) -> None:
         self.writer.flush()
@@ -119,19 +134,35 @@ class RejectsSink(Sink):
         self.writer.close()
 
 
+def stored(cell: str) -> Stored:
+    """What a workbook's cell (as read) holds, so that its rejects cell reads back the same."""
+    if isinstance(cell, Number):
+        return cell.value, cell.pattern
+    if isinstance(cell, Typed) and isinstance(cell.value, bool):
+        return cell.value
+    return str(cell)
+
+
 _NOT_REJECTED = frozenset({Status.UPDATED, Status.SKIPPED, Status.UNCHANGED})
 
 
-def open_outputs(
+def rejected_rows(counts: Mapping[Status, int], earlier: Mapping[Status, int]) -> int:
+    """How many rows a rejects file holds, from a run's counts (`earlier`: on resume, the
+    statuses an earlier run left the skipped rows in, as `RejectsSink` reads them)."""
+    tallies = (counts, earlier)
+    return sum(n for tally in tallies for s, n in tally.items() if s not in _NOT_REJECTED)
+
+
+def claim_report(
     rows: Rows,
     report: str | PathLike[str] | None,
     resume: bool,
     fingerprint: str | None,
-    rejects: str | PathLike[str] | None,
     match: str | None = None,
     limit: int | None = None,
-) -> tuple[ReportWriter | None, RejectsWriter | None]:
-    """The report and rejects files of a run, opened (the input checked first, if a file).
+) -> ReportWriter | None:
+    """The report of a run, locked and checked (the input checked first, if a file), not yet
+    written: `start()` it.
 
     `match` (the job's setting) is kept with how the input was read: resuming with another
     would send the rest of the rows to other leads than the finished ones went to. `limit` is
@@ -144,28 +175,50 @@ def open_outputs(
             if resume and fingerprint is None:
                 raise ConfigError(f"{rows.name}: resuming needs an input file read again")
         options = rows.options() | options
-    writer = None
-    if report:
-        writer = ReportWriter(
-            report, resume=resume, fingerprint=fingerprint, options=options, limit=limit
+    if not report:
+        return None
+    keep = rows.keep if isinstance(rows, Source) else ()
+    return ReportWriter(
+        report,
+        resume=resume,
+        fingerprint=fingerprint,
+        options=options,
+        limit=limit,
+        keep=keep,
+        start=False,
+    )
+
+
+def open_rejects(
+    path: str | PathLike[str], rows: Rows, *, start: bool = True
+) -> RejectsWriter | SheetRejectsWriter:
+    """The rejects file of an input, in its encoding, delimiter, BOM, line ending and quoting;
+    a workbook's, a workbook (written only at its end). `start=False`: a text file is opened
+    but not emptied until `start()`."""
+    if not isinstance(rows, Source) or (rows.header is None and rows.encoding is None):
+        return RejectsWriter(path, header=None, start=start)  # records given in Python: JSON lines
+    if rows.format == "xlsx" and rows.header is not None:
+        return SheetRejectsWriter(path, header=rows.header, header_row=rows.header_line)
+    encoding = str(rows.encoding) if rows.encoding is not None else "utf-8"
+    shape = None
+    if rows.encoding is not None:
+        shape = (
+            shape_of(rows.path, encoding, rows.delimiter)
+            if rows.rereadable
+            else TextShape(None if rows.encoding.how == "BOM" else b"")  # a pipe: read once
         )
-    if rejects is None:
-        return writer, None
-    try:
-        if isinstance(rows, Source) and rows.header is not None:  # a table: CSV, as read
-            encoding = str(rows.encoding) if rows.encoding is not None else "utf-8"
-            delimiter = rows.delimiter or ","
-            table = RejectsWriter(
-                rejects, header=rows.header, delimiter=delimiter, encoding=encoding
-            )
-            return writer, table
-        if isinstance(rows, Source) and rows.encoding is not None:  # JSON lines, in their encoding
-            return writer, RejectsWriter(rejects, header=None, encoding=str(rows.encoding))
-        return writer, RejectsWriter(rejects, header=None)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        raise
+    if rows.header is not None:  # a table: CSV, as read
+        delimiter = rows.delimiter or ","
+        return RejectsWriter(
+            path,
+            header=rows.header,
+            delimiter=delimiter,
+            encoding=encoding,
+            shape=shape,
+            titles=rows.titles(),
+            start=start,
+        )
+    return RejectsWriter(path, header=None, encoding=encoding, shape=shape, start=start)
 
 
 def handlers(

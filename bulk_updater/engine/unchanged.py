@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Final
 
-from ..inputs import Row
+from ..inputs import Row, Rows, Source
 from ..models import LeadUpdate, Outcome, Status
 from ..settings import Settings
-from ..state import Fields, Store, apply, flatten, holds, state_path, unknown
+from ..state import Account, Fields, Store, apply, flatten, holds, state_path, unknown
 from .admission import Admitted
 from .outcomes import outcome_of
 
@@ -195,18 +196,37 @@ class Remember:
         self.rule.store.close(self.counts)
 
 
-async def open_unchanged(settings: Settings, input_name: str) -> Unchanged:
-    """The rule of a job, its state file opened in a thread: it may wait for another run."""
-    workspace = f" workspace {settings.workspace_id}" if settings.workspace_id else ""
+async def open_unchanged(settings: Settings, rows: Rows) -> Unchanged:
+    """The rule of a job, its state file opened in a thread: it may wait for another process.
+
+    The file is held for this job until it ends; one of another account is refused.
+    """
     path = state_path(settings)
 
     def open_store() -> Store:
-        store = Store(path, account=settings.base_url + workspace)
+        store = Store(path, account=Account.of(settings))
         try:
-            store.begin(input_name)
+            store.begin(input_name(rows))
         except BaseException:
             store.close()
             raise
         return store
 
-    return Unchanged(await asyncio.to_thread(open_store))
+    opening = asyncio.ensure_future(asyncio.to_thread(open_store))
+    try:
+        return Unchanged(await asyncio.shield(opening))
+    except asyncio.CancelledError:  # the thread goes on: let go of the file once it is open
+        opening.add_done_callback(_close_opened)
+        raise
+
+
+def _close_opened(opening: asyncio.Future[Store]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()
+
+
+def input_name(rows: Rows) -> str:
+    """What the state file says a run read: an absolute path, traceable from anywhere."""
+    if not isinstance(rows, Source):
+        return "(rows from the library)"
+    return rows.name if rows.is_stdin else os.path.abspath(rows.path)

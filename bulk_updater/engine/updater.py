@@ -13,15 +13,15 @@ from collections.abc import AsyncGenerator, Container, Iterator, Mapping
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
-from typing import Unpack
+from typing import Final, Unpack
 
 from ..client import Sender, SendKitClient
 from ..errors import ConfigError
-from ..inputs import ColumnMap, KeyPlan, Numbered, Rows, Source, numbered
-from ..inputs.schema import id_source
+from ..inputs import ColumnMap, KeyPlan, Numbered, Rows, Source, check_rows, numbered
+from ..inputs.schema import REF_KEY, id_source
 from ..limits import Limiter, RateStatus, departure_hook, limiter_for
 from ..models import Outcome, Status, StopReason, Summary
-from ..report import ReportWriter
+from ..report import RejectsWriter, ReportWriter
 from ..settings import Options, Settings
 from ..state import Store, state_path
 from .admission import Admission, Rules
@@ -36,9 +36,11 @@ from .sink import (
     ReportSink,
     Sink,
     Tally,
+    claim_report,
     handlers,
-    open_outputs,
+    open_rejects,
 )
+from .stream import OutcomeStream, Streams
 from .unchanged import Remember, Unchanged, open_unchanged
 
 
@@ -72,6 +74,7 @@ class BulkUpdater:
         self._limiter = limiter or limiter_for(self.settings)
         self._client: SendKitClient | None = None
         self._pipeline: Pipeline | None = None
+        self._streams = Streams()
 
     async def __aenter__(self) -> BulkUpdater:
         # The limiter first: a shared budget that cannot be reached is an error before any
@@ -85,6 +88,7 @@ class BulkUpdater:
                 timeout=s.timeout,
                 concurrency=s.in_flight_cap,
                 workspace_id=s.workspace_id,
+                proxy=s.proxy,
                 on_departure=departure_hook(self._limiter),
             )
             try:
@@ -101,6 +105,7 @@ class BulkUpdater:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await self._streams.ended()  # a dropped stream's job: closed as it should be
         pipeline, self._pipeline = self._pipeline, None
         task = pipeline.task if pipeline is not None else None
         if task is not None and not task.done():  # a stream() left unfinished: end its job
@@ -128,24 +133,36 @@ class BulkUpdater:
         if self._pipeline is not None:
             self._pipeline.stop(StopReason.INTERRUPTED, message)
 
-    async def stream(
+    def stream(
         self,
         rows: Rows,
         *,
         skip: Container[int] | None = None,
         columns: Mapping[str, str] | None = None,
         ignore_unknown_columns: bool = False,
-    ) -> AsyncGenerator[Outcome, None]:
+    ) -> OutcomeStream:
         """Send every row; yield each row's `Outcome` as it finishes (not in input order).
 
         `rows` is a `Source`, or any iterable or async iterable of dicts or `LeadUpdate`s;
         rows whose number is in `skip` are yielded as `skipped` without being sent. `columns`
         and `ignore_unknown_columns` say what the keys of dict rows mean, as for a `Source`.
-        To leave early, close the stream (`contextlib.aclosing`); leaving the `async with` block
-        also ends a job still running.
+        `async with updater.stream(rows) as outcomes:` ends the job on leaving the block; a
+        plain `async for` left early ends it once the stream is dropped (see `OutcomeStream`).
         """
+        check_rows(rows)
+        outcomes = self._outcomes(rows, skip, columns, ignore_unknown_columns)
+        return self._streams.new(outcomes)
+
+    async def _outcomes(
+        self,
+        rows: Rows,
+        skip: Container[int] | None,
+        columns: Mapping[str, str] | None,
+        ignore_unknown_columns: bool,
+    ) -> AsyncGenerator[Outcome, None]:
         keys = _keys(rows, columns, ignore_unknown_columns)
         try:
+            await self._streams.ended()
             self._ready_sender()
             unchanged = await self._open_state(rows)
         except BaseException:
@@ -173,8 +190,8 @@ class BulkUpdater:
             raise RuntimeError("BulkUpdater is not open; use `async with BulkUpdater(...)`")
         if self._pipeline is not None:
             raise RuntimeError(
-                "a job is already running on this BulkUpdater; finish or close its stream() "
-                "(contextlib.aclosing) first"
+                "a job is already running on this BulkUpdater; finish its stream() or close it "
+                "(`async with updater.stream(rows) as outcomes:` closes it on leaving) first"
             )
         return sender
 
@@ -205,8 +222,7 @@ class BulkUpdater:
     async def _open_state(self, rows: Rows) -> Unchanged | None:
         if not self.settings.skip_unchanged:
             return None
-        name = rows.name if isinstance(rows, Source) else "(rows from the library)"
-        return await open_unchanged(self.settings, name)
+        return await open_unchanged(self.settings, rows)
 
     @contextlib.contextmanager
     def _job(self, rows: Rows, pipeline: Pipeline) -> Iterator[None]:
@@ -240,27 +256,32 @@ class BulkUpdater:
         `on_outcome` is called with every outcome as it comes (a coroutine function is awaited).
         `rejects` writes the rows that did not end `updated`, as read, ready to fix and feed back.
         """
+        check_rows(rows)
+        writer = rejected = unchanged = None
         try:
+            await self._streams.ended()
             self._ready_sender()  # before the report is touched
             keys = _keys(rows, columns, ignore_unknown_columns)
-            match = self.settings.match
-            writer, rejected = open_outputs(
-                rows, report, resume, fingerprint, rejects, match, self.settings.limit
-            )
+            match, limit = self.settings.match, self.settings.limit
+            # Every lock taken and every file checked before any is written: a run refused
+            # (another run holds the state file, say) leaves the report and rejects as they were.
+            writer = claim_report(rows, report, resume, fingerprint, match, limit)
+            unchanged = await self._open_state(rows)
+            if rejects is not None:
+                rejected = open_rejects(rejects, rows, start=False)
+            for output in (writer, rejected):
+                if isinstance(output, (ReportWriter, RejectsWriter)):
+                    output.start()
         except BaseException:
+            for output in (writer, rejected):
+                if output is not None:
+                    output.close()  # not started: left as it was
+            if unchanged is not None:
+                unchanged.store.close()
             if isinstance(rows, Source):
                 rows.close()
             raise
         finished = writer.finished if writer is not None and writer.resumed else None
-        try:
-            unchanged = await self._open_state(rows)
-        except BaseException:
-            for output in (writer, rejected):
-                if output is not None:
-                    output.close()
-            if isinstance(rows, Source):
-                rows.close()
-            raise
         tally = Tally(finished)
         sinks: list[Sink] = [tally]
         if unchanged is not None:  # before the callback: a later row of the lead may wait on it
@@ -285,7 +306,10 @@ class BulkUpdater:
         dropped = rows.dropped if isinstance(rows, Source) else list(keys.dropped)
         store = unchanged.store if unchanged is not None else None
         outputs = (writer, store, first)
-        return _summary(pipeline, tally, time.monotonic() - started, dropped, *outputs)
+        summary = _summary(pipeline, tally, time.monotonic() - started, dropped, *outputs)
+        if isinstance(rows, Source) and rows.notes():  # a footer left out, suspect tags cells
+            summary = summary.model_copy(update={"warnings": [*rows.notes(), *summary.warnings]})
+        return summary
 
     def _first_rows(self, finished: Container[int] | None) -> FirstRows | None:
         limit = self.settings.limit
@@ -311,7 +335,7 @@ def _ids_from(rows: Rows, keys: KeyPlan) -> str:
 def _keys(rows: Rows, columns: Mapping[str, str] | None, ignore_unknown: bool) -> KeyPlan:
     if isinstance(rows, Source) and (columns or ignore_unknown):
         raise TypeError("a Source has its own columns=: give them to Source(path, columns=...)")
-    return KeyPlan(ColumnMap(columns), ignore_unknown=ignore_unknown)
+    return KeyPlan(ColumnMap(columns), ignore_unknown=ignore_unknown, kept=(REF_KEY,))
 
 
 def _summary(
@@ -327,8 +351,13 @@ def _summary(
     counts = tally.counts
     rate = _describe(pipeline.limiter)
     stopped, message = pipeline.stop_reason, pipeline.stop_message
-    if stopped is StopReason.INTERRUPTED and pipeline.read_all and not counts[Status.ABORTED]:
-        stopped = message = None  # the interrupt came after the last row: it changed nothing
+    warnings = _warnings(writer, store, first)
+    if stopped in _TOO_LATE and pipeline.read_all and not counts[Status.ABORTED]:
+        # The interrupt, or the stop on ids not this account's, came once every row was sent:
+        # it stopped nothing. What the ids look like is still worth a word.
+        if stopped is StopReason.UNKNOWN_IDS and message is not None:
+            warnings.append(message)
+        stopped = message = None
     return Summary(
         counts=counts,
         rows=sum(counts.values()),
@@ -342,13 +371,17 @@ def _summary(
         stop_message=message,
         report=str(writer.path) if writer is not None else None,
         earlier={status: n for status, n in tally.earlier.items() if n},
-        warnings=_warnings(writer, store, first),
+        warnings=warnings,
         dropped_columns=dropped,
         state_file=str(store.path) if store is not None else None,
         settled_rate=None if rate is None or rate.settled is None else round(rate.settled, 1),
         settled_why=rate.why if rate is not None else None,
         rate_hint=rate.hint if rate is not None else None,
     )
+
+
+#: Stops that change nothing when they come after the last row was sent.
+_TOO_LATE: Final = (StopReason.INTERRUPTED, StopReason.UNKNOWN_IDS)
 
 
 def _describe(limiter: Limiter) -> RateStatus | None:
@@ -366,8 +399,8 @@ def _warnings(
             f"the report could not be put in input order ({writer.unsorted}); it is complete, "
             "in the order rows finished, and --resume can read it"
         )
-    if store is not None and store.problem is not None:
-        warnings.append(f"state: {store.problem}")
+    if store is not None:
+        warnings.extend(f"state: {warning}" for warning in store.warnings)
     if first is not None and (cut := first.warning()) is not None:
         warnings.append(cut)
     return warnings

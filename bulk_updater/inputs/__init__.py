@@ -9,13 +9,16 @@
 - `tables`    CSV as a table: the delimiter, the header, each record's cells
 - `encoding`  a file's encoding, checked in the pass that fingerprints it
 - `xlsx`      the rows of a workbook as the text a person sees
+- `sheet`     a sheet's XML and its shared strings, parsed in bounded memory
+- `cells`     a workbook's cell as the text shown, and the number or boolean it holds
+- `numbers`   a number as its number format shows it
 - `source`    `Source`: a file or standard input, checked as a whole when opened
 - `pump`      a thread that reads standard input so the event loop never blocks
 - `rows`      any input as numbered rows
 """
 
 from .columns import Invalid, Item, KeyPlan, Row
-from .rows import Numbered, Rows, numbered
+from .rows import Numbered, Record, Rows, check_rows, numbered
 from .schema import ColumnMap
 from .source import Format, Source
 
@@ -26,8 +29,10 @@ __all__ = [
     "Item",
     "KeyPlan",
     "Numbered",
+    "Record",
     "Row",
     "Rows",
     "Source",
+    "check_rows",
     "numbered",
 ]

@@ -7,10 +7,12 @@ cannot be sent becomes `Invalid`, with a message naming the column and what it m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final, NoReturn
 
 from ..errors import InputError
+from ..models import ValueType
+from ..words import counted
 from .items import ByEmail, Invalid, Item, Raw, Row
 from .schema import (
     DROP,
@@ -21,13 +23,17 @@ from .schema import (
     Kind,
     column_for,
 )
-from .suggest import Sample, hint, title_message, unknown_message
+from .suggest import LISTED, Sample, hint, title_message, unknown_message
 from .values import (
     by_email,
+    custom_value,
     label,
     parse_custom_json,
     parse_tags,
     problem_of,
+    spaces_only,
+    trim_email,
+    typed_value,
     validate,
 )
 
@@ -58,7 +64,8 @@ class TablePlan:
 
     Trailing empty header cells are spreadsheet debris and ignored, and so are leading ones (a
     table that starts in column B: nothing may be written left of it); so are `_status` and
-    `_message`, which a `--rejects` file adds. Every unknown column is named in one error, unless
+    `_message`, which a `--rejects` file adds, and the `kept` columns that mean no field (they go
+    to the report only). Every unknown column is named in one error, unless
     `ignore_unknown` leaves them out (`dropped` lists them). Every problem with the header is in
     that one error: unknown columns, a column without a name, two columns for one field, no id
     column, and what `sample` (called only then) says of the rows below and of the file's text.
@@ -72,7 +79,12 @@ class TablePlan:
         mapping: ColumnMap | None = None,
         ignore_unknown: bool = False,
         sample: Callable[[], Sample] | None = None,
+        tags_separator: str = ";",
+        kept: Collection[str] = (),
+        line: int = 1,
     ) -> None:
+        self.tags_separator = tags_separator
+        self.line = line  # the header's, as a message names it
         names = [h.strip() for h in header]
         while names and not names[-1]:
             names.pop()
@@ -81,11 +93,14 @@ class TablePlan:
         self.skip = next((n for n, heading in enumerate(names) if heading), 0)
         names = names[self.skip :]
         self.names = names
+        self.types = [mapping.type_of(h) if mapping is not None else None for h in names]
         self.columns: list[Column] = []
         problems: list[str] = []
         unknown: list[int] = []
         for position, heading in enumerate(names):
             column = DROP if heading in REJECTS_COLUMNS else column_for(heading, mapping)
+            if column is None and heading in kept:
+                column = DROP
             if not heading:
                 problems.append(
                     f"column {position + 1} of the header has no name; name or remove it"
@@ -116,17 +131,19 @@ class TablePlan:
         """Refuse the header, saying everything wrong with it at once."""
         seen = sample() if sample is not None else Sample()
         if len(unknown) == len(self.names):  # nothing known: a title above the header, likely
-            title = title_message(self.names, seen, mapping)
+            title = title_message(self.names, seen, mapping, self.line)
             if title is not None:
                 _refuse(name, [title], lambda: seen)
         if unknown and not ignore_unknown:
-            has_id = self.id_index is not None
-            notes = [hint(self.names[at], seen.column(self.skip + at), has_id=has_id)
-                     for at in unknown]  # fmt: skip
+            known = {"has_id": self.id_index is not None,
+                     "has_email": self.email_index is not None}  # fmt: skip
+            notes = [hint(self.names[at], seen.column(self.skip + at), **known)
+                     for at in unknown[:LISTED]]  # fmt: skip
             problems.insert(0, unknown_message((self.names[at] for at in unknown), notes))
         if self.id_index is None and self.email_index is None:
+            header = "the first line" if self.line == 1 else f"the header, line {self.line},"
             problems.append(
-                "no `id` column (nor `email`, to match leads by email); the first line must name "
+                f"no `id` column (nor `email`, to match leads by email); {header} must name "
                 'the columns (lead ids under another name: --map "HEADER=id")'
             )
         _refuse(name, problems, lambda: seen)
@@ -167,7 +184,7 @@ class TablePlan:
         rid = cells[at].strip() if at is not None and at < len(cells) else ""
         email = None
         if self.email_index is not None and self.email_index < len(cells):
-            email = cells[self.email_index].strip() or None
+            email = trim_email(cells[self.email_index]) or None
         return rid, email
 
     def _fields(self, cells: list[str]) -> Item:
@@ -177,21 +194,27 @@ class TablePlan:
         if len(cells) != width:
             extra = cells[width:]
             if len(cells) < width or any(cell.strip() for cell in extra):
-                return Invalid(rid, f"the row has {len(cells)} cells but the header {width}", email)
+                return Invalid(
+                    rid, f"the row has {counted(len(cells), 'cell')} but the header {width}", email
+                )
         data: dict[str, Any] = {"id": rid, "email": email}
         custom: dict[str, Any] = {}
-        for heading, column, cell in zip(self.names, self.columns, cells, strict=False):
+        typed = zip(self.names, self.columns, cells, self.types, strict=False)
+        for heading, column, cell, value_type in typed:
             kind = column.kind
-            if not cell or kind in (Kind.ID, Kind.EMAIL, Kind.DROP):
-                continue
+            if not cell or kind in (Kind.ID, Kind.EMAIL, Kind.DROP) or spaces_only(cell):
+                continue  # a cell of spaces is empty, as it is for a row's emptiness
             if _surrogates(cell):
                 return Invalid(rid, f"column {heading}: not valid UTF-8 text", email)
             if kind is Kind.TEXT:
                 data[column.field] = cell
             elif kind is Kind.CUSTOM:
-                custom[column.field] = cell
+                value, problem = custom_value(cell, value_type)
+                if problem is not None:
+                    return Invalid(rid, f"column {heading}: {problem}", email)
+                custom[column.field] = value
             elif kind is Kind.TAGS:
-                tags = parse_tags(cell)
+                tags = parse_tags(cell, self.tags_separator)
                 if isinstance(tags, str):
                     return Invalid(rid, tags, email)
                 data["tags"] = tags
@@ -219,13 +242,25 @@ def _refuse(name: str, problems: list[str], sample: Callable[[], Sample] | None)
 
 
 class KeyPlan:
-    """The columns of JSON-lines and dict records, resolved key by key (and remembered)."""
+    """The columns of JSON-lines and dict records, resolved key by key (and remembered).
 
-    def __init__(self, mapping: ColumnMap | None = None, *, ignore_unknown: bool = False) -> None:
+    `kept` names keys that mean no field but are known, so left out without a word: the `ref` of
+    dict rows given in Python, the keys a `Source` keeps for the report.
+    """
+
+    def __init__(
+        self,
+        mapping: ColumnMap | None = None,
+        *,
+        ignore_unknown: bool = False,
+        kept: Collection[str] = (),
+    ) -> None:
         self.mapping = mapping
         self.ignore_unknown = ignore_unknown
+        self.kept = kept
         self.dropped: dict[str, None] = {}  # unknown keys left out, in the order first seen
         self._known: dict[object, Column | None] = {}
+        self._types: dict[str, ValueType] = {}  # keys the map gives a type (as many as it has)
 
     def column(self, key: object) -> Column | None:
         known = self._known
@@ -233,6 +268,11 @@ class KeyPlan:
             column = None
             if isinstance(key, str):
                 column = DROP if key in REJECTS_COLUMNS else column_for(key, self.mapping)
+                if column is None and key in self.kept:
+                    column = DROP
+                value_type = self.mapping.type_of(key) if self.mapping is not None else None
+                if value_type is not None:
+                    self._types[key] = value_type
             if len(known) < 10_000:  # hostile input must not grow this without bound
                 known[key] = column
             return column
@@ -279,6 +319,11 @@ class KeyPlan:
                 if column.field in custom or column in nulls:
                     problem = problem or _twice(record, column, self)
                 elif value is not None:
+                    value_type = self._types.get(key) if self._types else None
+                    if value_type is not None:
+                        value, wrong = typed_value(value, value_type)
+                        if wrong is not None:
+                            problem = problem or f"column {key}: {wrong}"
                     custom[column.field] = value
                 else:
                     nulls.add(column)
@@ -288,7 +333,7 @@ class KeyPlan:
                 elif value is None:
                     nulls.add(column)
                 else:  # an address is kept whole but for spaces around it (it is searched
-                    email = value.strip() if type(value) is str else label(value)  # for)
+                    email = trim_email(value) if type(value) is str else label(value)  # for)
         if raw_id is _NONE:
             raw_id = None
         rid = "" if raw_id is None else label(raw_id)

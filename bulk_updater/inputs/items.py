@@ -41,15 +41,34 @@ STAND_IN_ID: Final = "0"
 EMAIL_PATTERN: Final = re.compile(r"[^\s@]+@[^\s@]+")
 
 
+class Cells(tuple[str, ...]):
+    """A CSV record's cells, and `text`, the record as read (its line break too): a rejects
+    file writes that text back as it was, so that a diff against the input shows only the rows."""
+
+    text: str = ""
+
+
+def cells_of(cells: list[str]) -> tuple[str, ...]:
+    """A record's cells as a `Row` keeps them: with the record's `text` when it was read as text."""
+    text: str | None = getattr(cells, "text", None)
+    if text is None:
+        return tuple(cells)
+    kept = Cells(cells)
+    kept.text = text
+    return kept
+
+
 #: A record as it was read: a table's cells, a JSON line's text, or the caller's own object.
 Raw = tuple[str, ...] | str | Mapping[str, Any] | None
 
 
 class Row(NamedTuple):
     """One record read: its number, what it became, where it starts in the file (the line, or
-    the sheet's row), and the record as read (for `--rejects`). A tuple: one is made per row."""
+    the sheet's row), the record as read (for `--rejects`) and the caller's `ref` for it (for its
+    `Outcome`). A tuple: one is made per row."""
 
     number: int
     item: Item
     line: int | None = None
     raw: Raw = None
+    ref: Any = None

@@ -70,14 +70,16 @@ def _csv_break(chunk: str) -> int:
     return 1 if last == "\r" else 0
 
 
-def csv_records(stream: TextIO, delimiter: str = ",", limit: int = MAX_RECORD) -> Iterator[Record]:
-    """Each CSV record of `stream`, whole, with its first line.
+def csv_records(
+    stream: TextIO, delimiter: str = ",", limit: int = MAX_RECORD, start: int = 1
+) -> Iterator[Record]:
+    """Each CSV record of `stream`, whole, with its first line (the stream's first is `start`).
 
     `stream` is opened with `newline=""`: a line ends in LF, CRLF or a bare CR (classic Mac), all
     kept as they are, so a line break inside a quoted cell stays what it was.
     """
     read = stream.readline
-    line = 0
+    line = start - 1
     pending: str | None = None  # read ahead, after a CR, to see whether an LF comes next
     while True:
         parts: list[str] = []

@@ -19,10 +19,26 @@ from typing import Any, Final
 from ..models import LeadUpdate
 from .columns import Invalid, Item, KeyPlan, Row, label, validate
 from .pump import Pump
+from .schema import REF_KEY
 from .source import Source
 
-#: What a job reads: a `Source`, or dicts (validated like JSON lines) and `LeadUpdate`s.
-Rows = Source | Iterable[Any] | AsyncIterable[Any]
+#: One row given in Python: a dict (validated like a JSON line) or a `LeadUpdate`.
+Record = Mapping[str, Any] | LeadUpdate
+#: What a job reads: a `Source`, or records. A path (`str` is an iterable too, of characters)
+#: is no `Rows` for a type checker, and `check_rows()` refuses it at run time.
+Rows = Source | Iterable[Record] | AsyncIterable[Record]
+
+
+def check_rows(rows: object) -> None:
+    """Refuse, in one line that says what to pass, what is no rows: a path, or a single row."""
+    if isinstance(rows, str | bytes | os.PathLike):
+        path = os.fsdecode(rows)
+        raise TypeError(
+            f"rows is a path ({path!r}): pass Source({path!r}) to read a file, or an iterable of "
+            "dicts or LeadUpdates"
+        )
+    if isinstance(rows, Mapping | LeadUpdate):
+        raise TypeError("rows is a single row: pass an iterable of rows, such as a list of one")
 
 
 def _surrogates(text: str) -> bool:
@@ -54,6 +70,15 @@ def _item(record: object, keys: KeyPlan) -> Item:
     return Invalid("", f"a row must be a dict or LeadUpdate, not {type(record).__name__}")
 
 
+def _ref(record: object) -> Any:
+    """The caller's `ref` of a record: a `LeadUpdate`'s, or a dict's `ref` key (never sent)."""
+    if type(record) is dict:  # the usual row first, as in `_item`
+        return record.get(REF_KEY)
+    if isinstance(record, LeadUpdate):
+        return record.ref
+    return record.get(REF_KEY) if isinstance(record, Mapping) else None
+
+
 def _raw(record: object) -> Mapping[str, Any] | None:
     """The record as read, for `--rejects`: a dict (or mapping) as the caller gave it."""
     if type(record) is dict or isinstance(record, Mapping):
@@ -80,8 +105,7 @@ class Numbered:
         lookahead: Lookahead | None = None,
         batch: int = _BATCH,
     ) -> None:
-        if isinstance(rows, str | bytes | os.PathLike):
-            raise TypeError(f"rows is a path ({rows!r}); pass Source(path) to read a file")
+        check_rows(rows)
         self._pump: Pump[Row] | None = None
         self.keys = keys or KeyPlan()
         self._batch = batch
@@ -154,7 +178,7 @@ def _sync_rows(rows: Source | Iterable[Any], keys: KeyPlan) -> Iterator[Row]:
         yield from rows
         return
     for number, record in enumerate(rows, 1):
-        yield Row(number, _item(record, keys), None, _raw(record))
+        yield Row(number, _item(record, keys), None, _raw(record), _ref(record))
 
 
 async def _numbered(rows: Rows, keys: KeyPlan) -> AsyncIterator[Row]:
@@ -171,7 +195,7 @@ async def _numbered(rows: Rows, keys: KeyPlan) -> AsyncIterator[Row]:
     try:
         async for record in records:
             number += 1
-            yield Row(number, _item(record, keys), None, _raw(record))
+            yield Row(number, _item(record, keys), None, _raw(record), _ref(record))
     finally:  # close the caller's generator now, not whenever it is garbage-collected
         aclose = getattr(records, "aclose", None)
         if aclose is not None:

@@ -16,13 +16,15 @@ from enum import Enum
 from typing import Final
 
 from ..errors import ConfigError
-from ..models import TEXT_FIELDS
+from ..models import TEXT_FIELDS, VALUE_TYPES, ValueType
 
 CUSTOM_PREFIX: Final = "customFields."
 #: Columns the reader leaves alone: the status and message a `--rejects` file adds.
 REJECTS_COLUMNS: Final = ("_status", "_message")
 #: Where a `--rejects` file of JSON lines keeps a line that was not JSON, as it was read.
 RAW_COLUMN: Final = "_raw"
+#: The key of a dict row given in Python that holds the caller's reference: never a column.
+REF_KEY: Final = "ref"
 
 
 class Kind(Enum):
@@ -96,42 +98,104 @@ def field_column(name: str) -> Column | None:
 
 class ColumnMap:
     """`--map "HEADER=FIELD"` (library: `columns={"Lead ID": "id"}`): what the user says a
-    column is. FIELD is `id`, `email`, a lead field, `customFields.<name>`, or `-` to drop it."""
+    column is. FIELD is `id`, `email`, a lead field, `customFields.<name>`, or `-` to drop it;
+    `customFields.<name>:TYPE` gives its values a type (`VALUE_TYPES`).
+
+    A header matches ignoring case and spaces around it, as the entries do among themselves:
+    of two entries for one header, whatever their case, the later wins (a `--map` flag over a
+    job file's entry, which comes first).
+    """
 
     def __init__(self, entries: Mapping[str, str] | None = None) -> None:
-        self.entries: dict[str, Column] = {}
+        self.entries: dict[str, Column] = {}  # each header as last written -> its column
+        self.types: dict[str, ValueType] = {}  # `customFields.n:number`: by folded header
+        self._folded: dict[str, Column] = {}
+        self._names: dict[str, str] = {}  # folded header -> as last written
         for header, target in (entries or {}).items():
-            column = DROP if target.strip() == "-" else field_column(target)
-            if column is None:
-                raise ConfigError(
-                    f"--map {header}={target}: `{target}` is not a field; use id, email, a lead "
-                    f"field ({', '.join(TEXT_FIELDS)}, tags, customFields), "
-                    "customFields.<name>, or - to drop the column"
-                )
-            self.entries[header.strip()] = column
-        self._folded = {name.casefold(): column for name, column in self.entries.items()}
+            self._add(header, target)
+
+    def _add(self, header: str, target: str) -> None:
+        field, kind = _typed(header, target)
+        column = DROP if field.strip() == "-" else field_column(field)
+        if column is None:
+            raise ConfigError(
+                f"--map {header}={target}: `{target}` is not a field; use id, email, a lead "
+                f"field ({', '.join(TEXT_FIELDS)}, tags, customFields), "
+                "customFields.<name>, or - to drop the column"
+            )
+        name = header.strip()
+        folded = name.casefold()
+        earlier = self._names.pop(folded, None)
+        if earlier is not None:
+            del self.entries[earlier]
+        self._names[folded] = name
+        self.entries[name] = column
+        self._folded[folded] = column
+        self.types.pop(folded, None)
+        if kind is not None:
+            self.types[folded] = kind
 
     @classmethod
     def parse(cls, pairs: Iterable[str]) -> ColumnMap:
-        """From `HEADER=FIELD` strings, as `--map` gives them."""
-        entries: dict[str, str] = {}
+        """From `HEADER=FIELD` strings, as `--map` gives them (the later of two for a header
+        wins)."""
+        mapping = cls()
         for pair in pairs:
             header, equals, target = pair.rpartition("=")
             if not equals or not header.strip() or not target.strip():
                 raise ConfigError(f'--map {pair}: write it as --map "HEADER=FIELD"')
-            entries[header] = target
-        return cls(entries)
+            mapping._add(header, target)
+        return mapping
+
+    def type_of(self, name: str) -> ValueType | None:
+        """The type the map gives the column `name`'s values, if any."""
+        return self.types.get(name.strip().casefold())
 
     def get(self, name: str) -> Column | None:
-        name = name.strip()
-        return self.entries.get(name) or self._folded.get(name.casefold())
+        return self._folded.get(name.strip().casefold())
 
     def __bool__(self) -> bool:
         return bool(self.entries)
 
     def describe(self) -> str:
         """A stable text of the map, for `--resume` to tell whether it changed."""
-        return ";".join(f"{h}={c}" for h, c in sorted(self.entries.items()))
+        types = self.types
+        return ";".join(
+            f"{h}={c}{f':{types[h.casefold()]}' if h.casefold() in types else ''}"
+            for h, c in sorted(self.entries.items())
+        )
+
+
+_TYPE_LIST: Final = ", ".join(f":{kind}" for kind in VALUE_TYPES[:-1]) + f" or :{VALUE_TYPES[-1]}"
+
+
+def _typed(header: str, target: str) -> tuple[str, ValueType | None]:
+    """`customFields.n:number` → (`customFields.n`, `number`); a target with no `:` as is.
+
+    What follows the last `:` of a custom field is its type, or the target is refused: a type
+    misspelt (`:int`, `:Boolean`) must never become part of the field's name. A custom field
+    whose name holds `:` is written with its type (`customFields.utm:source:text`).
+    """
+    field, colon, kind = target.rpartition(":")
+    if not colon:
+        return target, None
+    column = field_column(field) or field_column(target)
+    if column is None:
+        return target, None  # no field at all: refused as such
+    if column.kind is not Kind.CUSTOM:
+        raise ConfigError(
+            f"--map {header}={target}: a type (:{kind.strip()}) is for customFields.<name> only"
+        )
+    kind = kind.strip()
+    if kind not in VALUE_TYPES:
+        named = f"`:{kind}` is not a type" if kind else "`:` is followed by no type"
+        if kind.lower() in VALUE_TYPES:
+            named += f" (types are written in lower case: `:{kind.lower()}`)"
+        raise ConfigError(
+            f"--map {header}={target}: {named}; use {_TYPE_LIST} (a custom field whose name "
+            f"holds `:` takes its type after it: {CUSTOM_PREFIX}a:b:text)"
+        )
+    return field, VALUE_TYPES[VALUE_TYPES.index(kind)]
 
 
 def column_for(name: str, mapping: ColumnMap | None = None) -> Column | None:

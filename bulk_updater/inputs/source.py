@@ -14,17 +14,21 @@ import logging
 import os
 import stat
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any, Final, Literal
 
 from ..errors import ConfigError, InputError
+from ..settings import tags_separator as separator_of
 from .columns import Invalid, KeyPlan, Row, TablePlan
 from .encoding import Encoding, detect, scan, text, text_problem
+from .keep import Keep
 from .records import MAX_RECORD, Record, json_lines
 from .schema import ColumnMap
+from .sheet import Oversized
 from .suggest import Sample, read_sample
-from .tables import CsvTable, excel_delimiter, sniff_delimiter
-from .xlsx import Workbook, is_zip
+from .tablerows import TableRows
+from .tables import CsvTable, excel_delimiter, skip_lines, sniff_delimiter
+from .xlsx import Workbook, is_zip, table_records
 
 log = logging.getLogger("bulk_updater")
 Format = Literal["csv", "jsonl", "xlsx"]
@@ -47,6 +51,9 @@ class Source:
     `columns` maps headers to fields (`{"Lead ID": "id", "Owner": "-"}`), `ignore_unknown_columns`
     leaves out columns that mean no field instead of refusing the file. `delimiter`, `encoding`
     and `sheet` override what is found in the file (the first sheet of a workbook).
+    `tags_separator` splits a `tags` cell; `header_row` is the line (the sheet's row) of the
+    header when title rows are above it. `keep` names columns to carry into the report (each
+    row's `ref`, `keep.py`); one that means no field is not sent.
     """
 
     def __init__(
@@ -59,8 +66,20 @@ class Source:
         delimiter: str | None = None,
         encoding: str | None = None,
         sheet: str | None = None,
+        tags_separator: str = ";",
+        header_row: int | None = None,
+        keep: Sequence[str] = (),
     ) -> None:
         path = os.fspath(path)
+        self._wanted = keep
+        self._keep: Keep | None = None
+        try:
+            self.tags_separator = separator_of(tags_separator)
+        except ValueError as exc:
+            raise ConfigError(f"--tags-separator {tags_separator!r}: {exc}") from None
+        if header_row is not None and not 1 <= header_row <= 1_000_000:
+            raise ConfigError(f"--header-row {header_row}: give a line number from 1 to 1000000")
+        self.header_row = header_row
         self.path = path
         self.name = "standard input" if path == "-" else path
         self.is_stdin = path == "-"
@@ -121,16 +140,43 @@ class Source:
         self._book = Workbook(self.path, sheet)
         self.sheet = self._book.sheet
         self._rows = self._book.rows()
+        given = self.header_row
         for line, cells in self._rows:
-            self._table = TablePlan(
-                cells, self.name, mapping=self.columns, ignore_unknown=ignore_unknown,
-                sample=self._sample,
-            )  # fmt: skip
-            self.header = tuple(cells)
+            if given is not None and line < given:
+                continue  # a title row above the header
+            if given is not None and line > given:
+                raise InputError(
+                    f"{self.name}: row {given} of the sheet `{self.sheet}` is empty; "
+                    f"--header-row {given} must be the row that names the columns"
+                )
+            if any(type(cell) is Oversized for cell in cells):
+                raise InputError(f"{self.name}: the header row is larger than 1 MiB")
+            self._plan(cells, ignore_unknown, line)
             self._header_line = line
             return
-        raise InputError(f"{self.name}: the sheet `{self.sheet}` is empty; the first row must "
+        where = f"has no row {given}" if given is not None else "is empty"
+        raise InputError(f"{self.name}: the sheet `{self.sheet}` {where}; the first row must "
                          "name the columns")  # fmt: skip
+
+    def _plan(self, header: list[str], ignore_unknown: bool, line: int) -> None:
+        if self._wanted:
+            self._keep = Keep.of_table(self._wanted, header, self.name)
+        self._table = TablePlan(
+            header,
+            self.name,
+            mapping=self.columns,
+            ignore_unknown=ignore_unknown,
+            tags_separator=self.tags_separator,
+            sample=self._sample,
+            kept=self.keep,
+            line=line,
+        )
+        self._kept = self._table_rows()
+        self.header = tuple(header)
+
+    def _table_rows(self) -> TableRows:
+        table = self._table
+        return TableRows(table.columns, table.skip, self.tags_separator, names=table.names)
 
     def _open_text(
         self, head: bytes, encoding: str | None, delimiter: str | None, ignore_unknown: bool
@@ -143,27 +189,28 @@ class Source:
             )
         self._text = text(self._raw, self.encoding, any_line_end=self.format == "csv")
         if self.format == "jsonl":
-            self._keys = KeyPlan(self.columns, ignore_unknown=ignore_unknown)
+            self._keep = Keep.of_keys(self._wanted) if self._wanted else None
+            self._keys = KeyPlan(self.columns, ignore_unknown=ignore_unknown, kept=self.keep)
             self._records: Iterator[Record] = json_lines(self._text)
             return
+        start = self.header_row or 1
+        skip_lines(self._text, start - 1, self.name)  # title rows above the header
         first = self._text.readline(1 << 16)
-        excel = excel_delimiter(first)  # Excel's `sep=;` line: the delimiter, then the header
+        # Excel's `sep=;` first line: the delimiter, then the header (not below title rows)
+        excel = excel_delimiter(first) if self.header_row is None else None
         self.delimiter = _delimiter(delimiter) or excel or sniff_delimiter(first)
-        self._csv = CsvTable(self._text, first, self.delimiter, self.name)
-        header = self._csv.header()
+        self._csv = CsvTable(self._text, first, self.delimiter, self.name, first_line=start)
         self._sep_line = excel is not None
         if self._sep_line:
-            header = self._csv.header()
+            self._csv.header()
+        header = self._csv.header(self.header_row)
         if self.encoding.is_utf8 and any(_surrogates(cell) for cell in header):
             raise InputError(
-                f"{self.name}: line 1 is not UTF-8 text; the file was saved in another "
-                "encoding: if it comes from Excel on Windows, pass --encoding cp1252"
+                f"{self.name}: line {self._csv.header_line} is not UTF-8 text; the file was "
+                "saved in another encoding: if it comes from Excel on Windows, pass --encoding "
+                "cp1252"
             )
-        self._table = TablePlan(
-            header, self.name, mapping=self.columns, ignore_unknown=ignore_unknown,
-            sample=self._sample,
-        )  # fmt: skip
-        self.header = tuple(header)
+        self._plan(header, ignore_unknown, self._csv.header_line)
 
     def _sample(self) -> Sample:
         """The rows below the header and the file's text problem, to word what is wrong with
@@ -176,6 +223,26 @@ class Source:
         problem = text_problem(self.path, self.encoding, any_line_end=True)
         return read_sample(self._csv.rows(), problem)
 
+    def titles(self) -> str:
+        """The lines above the header (`header_row`) as read, for `--rejects` to keep, so the
+        same `header_row` reads it; empty for a pipe (read once) or a sheet (`header_line`)."""
+        if self.header_row is None or self.format != "csv" or not self.rereadable:
+            return ""
+        assert self.encoding is not None
+        with open(self.path, "rb") as raw:
+            stream = text(raw, self.encoding, any_line_end=True)
+            return "".join(stream.readline(MAX_RECORD) for _ in range(self.header_row - 1))
+
+    @property
+    def header_line(self) -> int:
+        """The sheet's row (or the line) of the header."""
+        return getattr(self, "_header_line", self.header_row or 1)
+
+    @property
+    def keep(self) -> list[str]:
+        """The kept columns, as the input names them."""
+        return self._keep.names if self._keep is not None else []
+
     @property
     def dropped(self) -> list[str]:
         """Unknown columns left out (with `ignore_unknown_columns`)."""
@@ -183,9 +250,22 @@ class Source:
             return list(self._keys.dropped)
         return list(self._table.dropped)
 
+    @property
+    def footer(self) -> list[str]:
+        """The footer left out (each row's one cell), once the rows were read."""
+        return [] if self.format == "jsonl" else list(self._kept.footer)
+
+    def notes(self) -> list[str]:
+        """What was left out or looks wrong beside the rows (a footer, tags cells that look
+        like lists), one line each, once the rows were read."""
+        return [] if self.format == "jsonl" else self._kept.notes()
+
     def plan(self) -> list[str]:
         """What each column means (`Job Title → jobTitle`); empty for JSON lines."""
-        return [] if self.format == "jsonl" else self._table.plan()
+        if self.format == "jsonl":
+            return []
+        kept = [", kept in the report" if name in self.keep else "" for name in self._table.names]
+        return [line + also for line, also in zip(self._table.plan(), kept, strict=True)]
 
     def options(self) -> dict[str, Any]:
         """How the input is read, for `--resume` to refuse a run that reads it otherwise."""
@@ -195,36 +275,26 @@ class Source:
             "delimiter": self.delimiter,
             "sheet": self.sheet,
             "columns": self.columns.describe() or None,
+            **({"tags_separator": self.tags_separator} if self.tags_separator != ";" else {}),
+            **({"keep": self.keep} if self.keep else {}),
+            **({"header_row": self.header_row} if self.header_row is not None else {}),
         }
 
     def __iter__(self) -> Iterator[Row]:
         try:
             if self.format == "jsonl":
-                yield from self._jsonl_rows()
-            elif self.format == "xlsx":
-                yield from self._sheet_rows()
+                rows = self._jsonl_rows()
             else:
-                yield from self._csv_rows()
+                rows = self._sheet_rows() if self.format == "xlsx" else self._csv_rows()
+            yield from self._keep.rows(rows) if self._keep is not None else rows
         finally:
             self.close()
 
     def _csv_rows(self) -> Iterator[Row]:
-        convert = self._table.convert
-        for number, (line, cells) in enumerate(self._csv.rows(), start=1):
-            if cells is None:
-                yield Row(number, Invalid("", _TOO_LARGE), line)
-            elif isinstance(cells, str):  # the record cannot be read as CSV
-                yield Row(number, Invalid("", cells), line)
-            else:
-                yield Row(number, convert(cells), line, tuple(cells))
+        return self._kept.rows(self._csv.rows(), self._table.convert)
 
     def _sheet_rows(self) -> Iterator[Row]:
-        convert = self._table.convert
-        width = len(self._table.columns)
-        for number, (line, cells) in enumerate(self._rows, start=1):
-            if len(cells) < width:  # a sheet's row ends at its last cell with something in it
-                cells = cells + [""] * (width - len(cells))
-            yield Row(number, convert(cells), line, tuple(cells))
+        return self._kept.rows(table_records(self._rows, self._table), self._table.convert)
 
     def _jsonl_rows(self) -> Iterator[Row]:
         from .rows import parse_json_line
@@ -280,7 +350,13 @@ class Source:
             stream = text(raw, encoding, any_line_end=self.format == "csv")
             if self.format == "jsonl":
                 return sum(1 for _, line in json_lines(stream) if line is None or line.strip())
-            return CsvTable.count(stream, self.delimiter or ",") - self._sep_line
+            start = self.header_row or 1
+            skip_lines(stream, start - 1, self.name)
+            table = CsvTable(stream, stream.readline(1 << 16), self.delimiter or ",", "", start)
+            if self._sep_line:
+                table.header()
+            table.header(self.header_row)
+            return sum(1 for _ in self._table_rows().kept(table.rows()))
 
 
 def _surrogates(text: str) -> bool:

@@ -1,10 +1,16 @@
 """What to suggest for a column the tool does not know, such that following the suggestion can
 never send a file's data to the wrong leads or fields.
 
-- A lead field is suggested when the name is close to it in spelling (`Job Titel`, `compnyName`)
-  or holds it whole (`Phone Number`, `Country/Region`); never for a likeness of meaning or a
-  few shared letters (`Full name`, `CONFIRM_TIME`, `LAST_CHANGED`, `Done?` suggest nothing).
-- `email` only when, besides that, every value of the column seen so far is an email address.
+- A lead field is suggested when the name is a typo of it, one slip away (a letter missing, extra
+  or two swapped: `Job Titel`, `compnyName`, `tag`; never one letter changed, which makes
+  another word: `Stage` is no `state`), or when the name is the field in words (`Title`,
+  `First`, `LinkedIn`) with only words beside it that say nothing of whose it is or what part
+  of it (`Phone Number`, `Country/Region`, `Mobile Phone`, `Lead Email`: `NEUTRAL`). Any other
+  word rules it out: `Phone Extension`, `Assistant Phone`, `Phone Country Code`, `Company Size`,
+  `Manager Email`, `Referrer Email` suggest nothing, and neither do a likeness of meaning or a
+  few shared letters (`Full name`, `CONFIRM_TIME`, `Mobile`, `Statement`, `Ethnicity`).
+- `email` only when, besides that, no other column is the email, and every value of the column
+  seen so far is an email address.
 - `id` only when, besides that, every value seen has the shape of a SendKit lead id: 24 hex
   characters, the only shape the API's docs show (`API_ID`). Another system's ids (Salesforce's
   `00Q…` of 15 or 18 characters, Mailchimp's numeric `LEID` or its `EUID`) disagree with that
@@ -16,7 +22,6 @@ never send a file's data to the wrong leads or fields.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import re
 from collections.abc import Iterable, Sequence
@@ -29,10 +34,38 @@ from .schema import FIELD_NAMES, ColumnMap, column_for, normal
 API_ID: Final = re.compile(r"[0-9a-fA-F]{24}")
 API_ID_SHAPE: Final = "24 hex characters"
 _EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-#: How close a name must be to a field's, ignoring case, spaces, `_` and `-` (difflib's ratio):
-#: `First` is firstName (0.71), `LAST_CHANGED` is not lastName (0.63), `Done?` not phone (0.6).
-_CLOSE: Final = 0.7
-_WORDS: Final = re.compile(r"[a-z0-9]+")
+#: The words of a name: `LeadId` and `Lead ID` are both `lead`, `id`.
+_WORDS: Final = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+#: Words that, beside a field's, say nothing of whose it is nor of what part of it.
+NEUTRAL: Final = frozenset({
+    "number", "no", "nr", "num", "address", "addr", "region", "province", "lead", "leads",
+    "contact", "person", "primary", "main", "work", "business", "office", "direct", "mobile",
+    "cell", "home", "personal", "current", "new", "sendkit", "api",
+})  # fmt: skip
+#: A field in words, as a name may write it: the words after the first are optional but for
+#: `jobTitle` (`Title` is a job title; `Job` is not).
+_SPELLINGS: Final = {
+    "firstName": (("first", "name"), ("first",)),
+    "lastName": (("last", "name"), ("last",)),
+    "companyName": (("company", "name"), ("company",)),
+    "jobTitle": (("job", "title"), ("title",)),
+    "linkedinUrl": (("linkedin", "url"), ("linkedin",), ("linked", "in", "url"), ("linked", "in")),
+    "email": (("email",), ("e", "mail")),
+}
+
+
+def _spellings() -> dict[tuple[str, ...], str]:
+    spelled: dict[tuple[str, ...], str] = {(n,): written for n, written in FIELD_NAMES.items()}
+    for written, ways in _SPELLINGS.items():
+        spelled.update(dict.fromkeys(ways, written))
+    return spelled
+
+
+_SPELLED: Final = _spellings()
+#: The keys a typo is measured against: each field's, and its words run together.
+_TYPO_KEYS: Final = {
+    "".join(way): written for way, written in _SPELLED.items() if len("".join(way)) >= 4
+}
 
 
 def nearest(name: str) -> str | None:
@@ -40,19 +73,71 @@ def nearest(name: str) -> str | None:
     key = normal(name)
     if not key:
         return None
-    contained = [field for n, field in FIELD_NAMES.items() if n in key and len(n) > 2]
-    if contained:  # "Phone Number" holds phone, "Country/Region" country
-        return max(contained, key=len)
-    if key.endswith("id") or "id" in _WORDS.findall(name.lower()):  # not "Width", "Idea"
-        return "id"  # "Lead ID", "LeadId", "ID Number", Mailchimp's "LEID"
-    close = difflib.get_close_matches(key, list(FIELD_NAMES), n=1, cutoff=_CLOSE)
-    return FIELD_NAMES[close[0]] if close else None
+    words = [word.lower() for word in _WORDS.findall(name)]
+    if _is_id(name, words):
+        return "id"  # "Lead ID", "LeadId", "SendKit ID", Mailchimp's "LEID"
+    for size in (3, 2, 1):  # the field's words, with nothing but neutral words beside them
+        for at in range(len(words) - size + 1):
+            written = _SPELLED.get(tuple(words[at : at + size]))
+            if written is not None and _neutral(words[:at] + words[at + size :]):
+                return written
+    typos = {written for typo, written in _TYPO_KEYS.items() if _one_slip(key, typo)}
+    return typos.pop() if len(typos) == 1 else None
 
 
-def hint(name: str, values: Sequence[str] | None = None, *, has_id: bool = False) -> str:
+def _is_id(name: str, words: list[str]) -> bool:
+    """`id` among neutral words (or run together with them), or one word in capitals that ends
+    in it after two letters (`LEID`, `EUID`: shown what their values look like, never
+    suggested)."""
+    if "id" in words:
+        return _neutral([word for word in words if word != "id"])
+    last = words[-1] if words else ""
+    if len(last) > 2 and last.endswith("id") and _neutral([*words[:-1], last[:-2]]):
+        return True  # `leadid`, `sendkitid`
+    word = name.strip()
+    return len(words) == 1 and len(word) == 4 and word.isupper() and word.endswith("ID")
+
+
+def _neutral(words: list[str]) -> bool:
+    """Whether `words` run together are neutral words only (`SendKit` is `send`, `kit`)."""
+    text = "".join(words)
+    ends = {0}  # where a run of neutral words from the start can end
+    for end in range(1, len(text) + 1):
+        if any(text[start:end] in NEUTRAL for start in ends if start < end):
+            ends.add(end)
+    return len(text) in ends
+
+
+def _one_slip(typed: str, meant: str) -> bool:
+    """Whether `typed` is `meant` with one letter missing, one extra, or two neighbours swapped
+    (not one changed: that makes another word, `stage` for `state`)."""
+    if typed == meant:
+        return False
+    if len(typed) == len(meant):
+        diff = [n for n, (a, b) in enumerate(zip(typed, meant, strict=True)) if a != b]
+        return (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and typed[diff[0]] == meant[diff[1]]
+            and typed[diff[1]] == meant[diff[0]]
+        )
+    short, long = sorted((typed, meant), key=len)
+    if len(long) - len(short) != 1:
+        return False
+    return any(long[:n] + long[n + 1 :] == short for n in range(len(long)))
+
+
+def hint(
+    name: str,
+    values: Sequence[str] | None = None,
+    *,
+    has_id: bool = False,
+    has_email: bool = False,
+) -> str:
     """' (did you mean `jobTitle`?)' when there is a field to suggest, else a word on why the
     values rule one out, else ''. `values`: some of the column's values (None: none seen, so
-    neither `id` nor `email` is suggested); `has_id`: another column is the id already."""
+    neither `id` nor `email` is suggested); `has_id`, `has_email`: another column is the id, or
+    the email, already (a second would be someone else's)."""
     target = nearest(name)
     seen = [value.strip() for value in values or () if value.strip()]
     if target == "id":
@@ -62,7 +147,9 @@ def hint(name: str, values: Sequence[str] | None = None, *, has_id: bool = False
             return " (did you mean `id`?)"
         return f" (not SendKit lead ids, which are {API_ID_SHAPE}: its values {shape(seen)})"
     if target == "email":
-        return " (did you mean `email`?)" if seen and all(map(_EMAIL.fullmatch, seen)) else ""
+        if has_email or not seen or not all(map(_EMAIL.fullmatch, seen)):
+            return ""
+        return " (did you mean `email`?)"
     return f" (did you mean `{target}`?)" if target else ""
 
 
@@ -103,9 +190,21 @@ def unknown_message(names: Iterable[str], hints: Sequence[str] | None = None) ->
     """Every unknown column named, each with its `hint` (computed from the name alone if
     `hints` is not given)."""
     names = list(names)
-    hints = hints if hints is not None else [hint(name) for name in names]
-    listed = ", ".join(f"`{name}`{note}" for name, note in zip(names, hints, strict=True))
+    hints = hints if hints is not None else [hint(name) for name in names[:LISTED]]
+    shown = zip(names[:LISTED], hints[:LISTED], strict=True)
+    listed = ", ".join(f"`{_cut(name)}`{note}" for name, note in shown)
+    if len(names) > LISTED:  # a file of thousands of columns: a line, not a page
+        listed += f" and {len(names) - LISTED} more"
     return f"unknown column{'s' if len(names) > 1 else ''} {listed}; {UNKNOWN_HELP}"
+
+
+#: Unknown columns named in a message; the rest are counted.
+LISTED: Final = 20
+
+
+def _cut(name: str) -> str:
+    """A column's name as a message shows it: at most 100 characters."""
+    return name if len(name) <= 100 else name[:99] + "…"
 
 
 #: Rows after a header read to word a problem with it: enough to see the shape ids share.
@@ -138,23 +237,46 @@ def read_sample(records: Iterable[tuple[int, object]], text_problem: str | None 
     return Sample(rows, text_problem)
 
 
-def title_message(names: list[str], sample: Sample, mapping: ColumnMap | None) -> str | None:
-    """The message for a header that names no column and is likely a title above the real
-    header (the first row below with several cells, one a column the tool knows), or None."""
+def title_message(
+    names: list[str], sample: Sample, mapping: ColumnMap | None, line: int = 1
+) -> str | None:
+    """The message for a header (on `line`) that names no column and is likely a title above
+    the real header (the first row below with several cells, one a column the tool knows), or
+    None.
+
+    The delimiter was found from the title, which holds none: a row below read as one cell is
+    split by each other delimiter too, so that a title above a `;` or TAB header is named.
+    """
     first = ", ".join(f"`{n}`" for n in names if n)
-    for line, cells in sample.rows:
-        filled = [cell.strip() for cell in cells if cell.strip()]
-        if len(filled) > 1 and any(column_for(cell, mapping) for cell in filled):
+    where = "the first line" if line == 1 else f"line {line}"
+    for row_line, cells in sample.rows:
+        filled = _header_cells(cells, mapping)
+        if filled:
             shown = ", ".join(f"`{cell}`" for cell in filled[:3]) + (", …" if filled[3:] else "")
             return (
-                f"the first line, {first}, is a title, not the header: the header looks to be "
-                f"line {line} ({shown}); pass --header-row {line}, or remove the lines above it"
+                f"{where}, {first}, is a title, not the header: the header looks to be line "
+                f"{row_line} ({shown}); pass --header-row {row_line}, or remove the lines above it"
             )
     if len(names) != 1:
         return None
     return (
-        f"the first line, {first}{hint(names[0])}, names no column the tool knows; the first "
+        f"{where}, {first}{hint(names[0])}, names no column the tool knows; the first "
         "line must be the header (id or email, and the fields): if titles are above it, pass "
         f"--header-row N (N: the header's line), or say what the column is with --map "
         f'"{names[0]}=FIELD"'
     )
+
+
+def _header_cells(cells: list[str], mapping: ColumnMap | None) -> list[str]:
+    """The filled cells of a row that looks like a header (several, one a known column), as
+    read or split by another delimiter; [] if it does not look like one."""
+    filled = [cell.strip() for cell in cells if cell.strip()]
+    readings = [filled] + [[part.strip() for part in ",".join(filled).split(other) if part.strip()]
+                           for other in _OTHER_DELIMITERS]  # fmt: skip
+    for reading in readings:
+        if len(reading) > 1 and any(column_for(cell, mapping) for cell in reading):
+            return reading
+    return []
+
+
+_OTHER_DELIMITERS: Final = (";", "\t", "|")  # than `,`, which a file with no other defaults to

@@ -1,7 +1,7 @@
 """CSV as a table: the delimiter found from the header line, the header, then each record's cells.
 
-A record whose cells are all empty (`,,`, a spreadsheet's empty row) is a blank line: skipped,
-not counted.
+Records after the header come as they are, blank ones too (`,,`, a spreadsheet's empty row):
+`tablerows.py` decides what is a row.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Final, TextIO
 
 from ..errors import InputError
@@ -18,8 +19,19 @@ DELIMITERS: Final = (",", ";", "\t", "|")
 _QUOTED: Final = re.compile(r'"[^"]*"')
 _EXCEL_SEP: Final = re.compile(r'"?sep=([^\r\n"])"?[,;\t|]*\r?\n?', re.IGNORECASE)
 
-#: (line, cells), or (line, None) for a record too large, or (line, problem) for one unreadable.
-TableRecord = tuple[int, list[str] | str | None]
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A record that cannot be read: why, and what it held, for the report and `--rejects` (a
+    CSV record's text, or a sheet row's cells)."""
+
+    problem: str
+    raw: str | tuple[str, ...]
+    cells: list[str]  # as far as they can be told, for the row's id and email in the report
+
+
+#: (line, cells), or (line, None) for a record too large, or (line, `Unreadable`).
+TableRecord = tuple[int, list[str] | Unreadable | None]
 
 
 def sniff_delimiter(line: str) -> str:
@@ -34,6 +46,13 @@ def excel_delimiter(line: str) -> str | None:
     """The delimiter an Excel `sep=;` first line names, or None if `line` is not one."""
     match = _EXCEL_SEP.fullmatch(line.removeprefix("\ufeff"))
     return match.group(1) if match else None
+
+
+class TextCells(list[str]):
+    """A CSV record's cells, with the record's text as read (for `--rejects`)."""
+
+    __slots__ = ("text",)
+    text: str  # set once made: a Python `__init__` would cost every row more than the rest
 
 
 class _Rewound:
@@ -55,13 +74,19 @@ def _blank(cells: list[str]) -> bool:
 class CsvTable:
     """The records of a CSV text stream, as cells, split by `delimiter`."""
 
-    def __init__(self, stream: TextIO, first: str, delimiter: str, name: str) -> None:
+    def __init__(
+        self, stream: TextIO, first: str, delimiter: str, name: str, first_line: int = 1
+    ) -> None:
         self.name = name
-        self._records = csv_records(_Rewound(stream, first), delimiter)  # type: ignore[arg-type]
+        rewound = _Rewound(stream, first)
+        self._records = csv_records(rewound, delimiter, start=first_line)  # type: ignore[arg-type]
         self._parser = CsvParser(delimiter)
+        self._delimiter = delimiter
+        self.header_line = first_line  # the line `header()` found the header on
 
-    def header(self) -> list[str]:
-        for _, text in self._records:
+    def header(self, given: int | None = None) -> list[str]:
+        """The first record with anything in it; with `given` (`--header-row`), that line's."""
+        for line, text in self._records:
             if text is None:
                 raise InputError(f"{self.name}: the header line is larger than 1 MiB")
             try:
@@ -71,7 +96,15 @@ class CsvTable:
                     f"{self.name}: the header line cannot be read as CSV ({exc})"
                 ) from None
             if cells and not _blank(cells):
+                self.header_line = line
                 return cells
+            if given is not None:
+                raise InputError(
+                    f"{self.name}: line {line} is empty; --header-row {given} must be the line "
+                    "that names the columns"
+                )
+        if given is not None:
+            raise InputError(f"{self.name}: has no line {given} (--header-row {given})")
         raise InputError(f"{self.name}: is empty; the first line must name the columns")
 
     def rows(self) -> Iterator[TableRecord]:
@@ -83,18 +116,27 @@ class CsvTable:
             try:
                 cells = parse(text)
             except csv.Error as exc:
-                yield line, f"the row cannot be read as CSV ({exc}); check its quotes"
+                problem = f"the row cannot be read as CSV ({exc}); check its quotes"
+                yield line, Unreadable(problem, text, self._lenient(text))
                 continue
-            if cells and not _blank(cells):
-                yield line, cells
+            kept = TextCells(cells)
+            kept.text = text
+            yield line, kept
 
-    @staticmethod
-    def count(stream: TextIO, delimiter: str) -> int:
-        """Records after the header, counted as `rows()` would yield them."""
-        first = stream.readline(_CHUNK)
-        table = CsvTable(stream, first, delimiter, "")
+    def _lenient(self, text: str) -> list[str]:
+        """The cells of a malformed record as a lenient reader sees them (`"Bo"b` is `Bob"`)."""
         try:
-            table.header()
-        except InputError:
-            return 0
-        return sum(1 for _ in table.rows())
+            return next(csv.reader([text], delimiter=self._delimiter), [])
+        except csv.Error:
+            return []
+
+
+def skip_lines(stream: TextIO, lines: int, name: str) -> None:
+    """Read past the first `lines` lines (title rows above the header)."""
+    for _ in range(lines):
+        while True:
+            chunk = stream.readline(_CHUNK)
+            if not chunk:
+                raise InputError(f"{name}: has no line {lines + 1} (--header-row {lines + 1})")
+            if chunk.endswith(("\n", "\r")):
+                break

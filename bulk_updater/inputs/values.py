@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
+import math
 import re
+import unicodedata
 from typing import Any, Final
 
 from pydantic import ValidationError
 
-from ..models import LeadUpdate
+from ..models import JsonScalar, LeadUpdate, ValueType
 from .items import EMAIL_PATTERN, STAND_IN_ID, ByEmail, Invalid, Item
 from .suggest import hint
 
@@ -52,9 +55,22 @@ def label(value: object) -> str:
     return value if len(value) <= _LABEL_LIMIT else value[:_LABEL_LIMIT] + "…"
 
 
+#: What is trimmed around an email: ASCII spaces only (the API keeps a non-breaking one).
+ASCII_SPACE: Final = " \t\n\r\f\v"
+
+
+def trim_email(email: str) -> str:
+    """An email as it is searched and shown: ASCII spaces around it trimmed, nothing else.
+
+    A Unicode trim would also drop a non-breaking space, or `\x1f` (which `str.isspace` counts
+    as a space); the API keeps those, so `email_problem` names them instead.
+    """
+    return email.strip(ASCII_SPACE)
+
+
 def validate(data: dict[str, Any], rid: str, email: str | None) -> LeadUpdate | Invalid:
     if isinstance(email, str):
-        email = email.strip()  # the email as it is searched and shown: spaces around it trimmed
+        email = trim_email(email)
         problem = email_problem(email, address=False)
         if problem is not None:
             return Invalid(rid, problem, email)
@@ -80,12 +96,35 @@ def email_problem(email: str, *, address: bool = True) -> str | None:
     control = _CONTROL.search(email) if address else _LABEL_CONTROL.search(email)
     if control is not None:
         return f"column email: holds the control character \\x{ord(control.group()):02x}; remove it"
+    if address and not email.isascii() and (unseen := _invisible(email)):
+        name = unicodedata.name(unseen, "").lower()
+        return (
+            f"column email: holds the invisible character U+{ord(unseen):04X}"
+            f"{f' ({name})' if name else ''}, which is not trimmed; remove it"
+        )
     if address and EMAIL_PATTERN.fullmatch(email) is None:
         return f"column email: {label(email)!r} is not an email address"
     return None
 
 
 _LABEL_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # as in any value
+
+
+def _invisible(email: str) -> str:
+    """The first character of `email` that shows as nothing or as a plain space: a format
+    character (Cf: zero-width space, direction marks, BOM) or a space other than " " (Zs, Zl, Zp:
+    a non-breaking space); "" when none. Two emails that differ by one are two leads to the API."""
+    for char in email:
+        kind = unicodedata.category(char)
+        if kind == "Cf" or (kind[0] == "Z" and char != " "):
+            return char
+    return ""
+
+
+def spaces_only(cell: str) -> bool:
+    """Whether a cell holds spaces only, so is empty: not a control character that Python counts
+    as a space (`\x1f`), which makes its row invalid."""
+    return cell.isspace() and _LABEL_CONTROL.search(cell) is None
 
 
 def _surrogates(text: str) -> bool:
@@ -95,7 +134,7 @@ def _surrogates(text: str) -> bool:
 
 def by_email(data: dict[str, Any], email: str) -> Item:
     """A row to match by `email`, its fields checked now (with a stand-in id)."""
-    email = email.strip()
+    email = trim_email(email)
     problem = email_problem(email)
     if problem is not None:
         return Invalid("", problem, email or None)
@@ -103,8 +142,38 @@ def by_email(data: dict[str, Any], email: str) -> Item:
     return ByEmail(email, checked) if isinstance(checked, LeadUpdate) else checked
 
 
-def parse_tags(cell: str) -> list[str] | str:
-    """The tag list of a cell, or a problem message."""
+#: Characters people separate tags with; one of them in a cell split by another is a list.
+LIKELY_SEPARATORS: Final = (",", ";", "|")
+#: Tags quoted, separated by one of those or by spaces or line breaks: "Customer","VIP".
+_QUOTED_LIST: Final = re.compile(r'\s*"[^"\r\n]*"(?:(?:\s*[,;|]\s*|\s+)"[^"\r\n]*")*\s*')
+_QUOTED: Final = re.compile(r'"([^"]*)"')
+#: A line break in a cell (Alt+Enter in Excel) always ends a tag: no tag holds one.
+_LINE_BREAK: Final = re.compile(r"\r\n?|\n")
+
+
+def other_separator(cell: str, separator: str) -> str | None:
+    """The likely separator, other than `separator`, that a plain tags cell holds; or None."""
+    other = next((s for s in LIKELY_SEPARATORS if s != separator and s in cell), None)
+    if other is None or cell.lstrip().startswith("[") or _QUOTED_LIST.fullmatch(cell):
+        return None  # none, or a JSON array or a quoted list says where each tag ends
+    return other
+
+
+def separator_problem(cell: str, other: str, separator: str) -> str:
+    shown = "TAB" if separator == "\t" else separator
+    return (
+        f"column tags: {label(cell)!r} holds `{other}` but tags are separated by `{shown}`: "
+        f"if it is a list, pass --tags-separator '{other}'; to keep `{other}` in a tag, write "
+        'the list as JSON (["a, b", "c"])'
+    )
+
+
+def parse_tags(cell: str, separator: str = ";") -> list[str] | str:
+    """The tag list of a cell (a JSON array, a quoted list, or tags split by `separator` and by
+    line breaks), or a problem message."""
+    if '"' in cell and _QUOTED_LIST.fullmatch(cell):
+        tags = [t.strip() for t in _QUOTED.findall(cell) if t.strip()]
+        return tags if tags else f"column tags: no tag in {cell!r}"
     if cell.lstrip().startswith("["):
         try:
             tags = json.loads(cell)
@@ -115,7 +184,11 @@ def parse_tags(cell: str) -> list[str] | str:
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             return "column tags: the JSON array must hold only strings"
         return tags
-    tags = [t.strip() for t in cell.split(";") if t.strip()]
+    other = other_separator(cell, separator)
+    if other is not None:
+        return separator_problem(cell, other, separator)
+    parts = (t for line in _LINE_BREAK.split(cell) for t in line.split(separator))
+    tags = [t.strip() for t in parts if t.strip()]
     return tags if tags else f"column tags: no tag in {cell!r}"
 
 
@@ -129,3 +202,77 @@ def parse_custom_json(cell: str) -> dict[str, Any] | str:
     if not isinstance(value, dict):
         return 'column customFields: must be a JSON object like {"industry": "SaaS"}'
     return value
+
+
+class Typed(str):
+    """A cell's text as shown, and the number or boolean it holds (a workbook's cell), so that
+    a custom field can keep its type while text fields get the text."""
+
+    value: int | float | bool
+
+    def __new__(cls, text: str, value: int | float | bool) -> Typed:
+        typed = super().__new__(cls, text)
+        typed.value = value
+        return typed
+
+
+_NUMBER: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_TRUE: Final = frozenset({"true", "yes", "y", "1"})
+_FALSE: Final = frozenset({"false", "no", "n", "0"})
+
+#: A custom field's value, or the problem with it (in words that follow `column NAME: `).
+Converted = tuple[JsonScalar, str | None]
+
+
+def custom_value(cell: str, kind: ValueType | None) -> Converted:
+    """A custom field's value from a cell: the number or boolean a workbook's cell holds, else
+    its text; with a type from the map, the cell read as that type."""
+    if kind is None:
+        return (cell.value, None) if isinstance(cell, Typed) else (cell, None)
+    if kind == "text":
+        return str(cell), None
+    held = cell.value if isinstance(cell, Typed) else None
+    text = cell.strip()
+    if kind == "boolean":
+        if isinstance(held, bool):
+            return held, None
+        if text.lower() in _TRUE or text.lower() in _FALSE:
+            return text.lower() in _TRUE, None
+        return None, f"{label(text)!r} is not true or false (true/false, yes/no or 1/0)"
+    if kind == "date":
+        return _date(text)
+    number = held if isinstance(held, int | float) and not isinstance(held, bool) else None
+    if number is None and _NUMBER.fullmatch(text):
+        number = float(text) if any(c in text for c in ".eE") else int(text)
+    if number is None or not math.isfinite(number):
+        return None, f"{label(text)!r} is not a number (write it as 1201 or 12.5, no separators)"
+    if kind == "integer":
+        if isinstance(number, float) and not number.is_integer():
+            return None, f"{label(text)!r} is not a whole number"
+        return int(number), None
+    return number, None
+
+
+_NAMED: Final = {"number": "a number", "integer": "a whole number", "boolean": "true or false",
+                 "date": "a date", "text": "text"}  # fmt: skip
+
+
+def typed_value(value: object, kind: ValueType) -> Converted:
+    """A JSON or Python value as the type the map gives it: text read as a cell's, a number or
+    boolean (or a date, from Python) checked against the type."""
+    if isinstance(value, str):
+        return custom_value(value, kind)
+    if isinstance(value, bool | int | float):
+        return custom_value(Typed(json.dumps(value), value), kind)
+    if kind == "date" and isinstance(value, _dt.date):
+        return value.isoformat(), None
+    return None, f"{label(value)} is not {_NAMED[kind]}"
+
+
+def _date(text: str) -> Converted:
+    try:
+        if "T" in text or " " in text:
+            return _dt.datetime.fromisoformat(text).isoformat(), None
+        return _dt.date.fromisoformat(text).isoformat(), None
+    except ValueError:
+        return None, f"{label(text)!r} is not a date written as YYYY-MM-DD"

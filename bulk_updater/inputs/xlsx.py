@@ -1,29 +1,31 @@
-"""Rows of an `.xlsx` workbook as the text a person sees in Excel, streamed.
+"""Rows of an `.xlsx` workbook as the text a person sees in Excel, streamed in bounded memory.
 
-openpyxl in read-only mode, chosen by measurement (see the README): it streams the sheet, so
-memory stays flat with the number of rows (only the shared-strings table is held, as in every
-xlsx reader), where python-calamine, 6x faster, parses the whole sheet before the first row and
-turns error cells such as `#N/A` into empty ones.
-
-Cell to text: text as is; whole numbers without `.0` (`4155550100`); other numbers with up to 15
-significant digits as Excel shows them; a zero-padding format such as `00000` kept (`02134`);
-dates as ISO (`2025-06-15`, a datetime at midnight too; `2025-06-15T10:30:00` otherwise); times
-`10:30:00`; durations `36:00:00`; booleans `TRUE`/`FALSE` (what Excel shows and writes to CSV);
-error cells as shown (`#N/A`); a formula's cached value. Trailing empty cells of a row are dropped
-and rows with no cell are skipped; row numbers stay those of the sheet.
+openpyxl reads the package's structure (the sheets, the styles), chosen over python-calamine by
+measurement (see the README): calamine parses the whole sheet before the first row and turns
+error cells such as `#N/A` into empty ones. The sheet and its shared strings are parsed here
+(`sheet.py`), with the same 1 MiB cell limit as CSV, so that no workbook can take more memory
+than a few hundred MB whatever it holds; cells become text in `cells.py`. Trailing empty cells of
+a row are dropped and rows with no cell are skipped; row numbers stay those of the sheet. The
+sheet is read through once when the workbook is opened, so a damaged one is refused before any
+row is sent.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import warnings
 import zipfile
 import zlib
 from collections.abc import Iterator
-from typing import IO, Any, Final, cast
+from typing import IO, Any, Final
 from xml.etree.ElementTree import ParseError
 
 from ..errors import InputError
+from .cells import Styles, Unsaved, cell_text
+from .columns import TablePlan
+from .records import MAX_RECORD
+from .schema import Kind
+from .sheet import OVERSIZED, Broken, Oversized, SharedStrings, SheetRows, TooMuchText
+from .tables import TableRecord, Unreadable
 
 #: openpyxl warns about parts it drops in read-only mode (data validation, styles): noise here.
 warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl(\.|$)")
@@ -31,9 +33,16 @@ warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl(\.|$)"
 _ZIP_MAGIC: Final = (b"PK\x03\x04", b"PK\x05\x06")
 _OLE_MAGIC: Final = bytes.fromhex("D0CF11E0A1B11AE1")  # .xls, and encrypted Office files
 _RESAVE: Final = "open it in Excel and save it as an Excel Workbook (.xlsx), or export it as CSV"
+#: What openpyxl raises for a package it cannot read.
 _BROKEN: Final = (ParseError, zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError,
-                  TypeError, IndexError)  # fmt: skip
-_MAX_EXACT: Final = 2**53
+                  TypeError, IndexError, AttributeError)  # fmt: skip
+#: What reading a sheet raises for one that cannot be read (a bad CRC is a `BadZipFile`).
+_DAMAGED: Final = (Broken, zipfile.BadZipFile, zlib.error, EOFError)
+#: How large (unpacked) a part openpyxl reads whole (as a tree) may be.
+_WHOLE_LIMIT: Final = 16 << 20
+_SHARED_STRINGS: Final = (
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+)
 
 
 def is_zip(head: bytes) -> bool:
@@ -64,143 +73,195 @@ def _check_package(path: str, head: bytes) -> None:
         raise InputError(f"{path}: is a zip archive, not an Excel workbook")
 
 
+class _Package(zipfile.ZipFile):
+    """The package as openpyxl reads it: a part it reads whole (`read()`, whatever its name in
+    `[Content_Types].xml`) may unpack to `_WHOLE_LIMIT` at most. A zip entry never unpacks to
+    more than it declares (`zipfile` stops there), so the check holds."""
+
+    def __init__(self, file: IO[bytes], path: str) -> None:
+        super().__init__(file)
+        self.path = path
+
+    def read(self, name: str | zipfile.ZipInfo, pwd: bytes | None = None) -> bytes:
+        info = name if isinstance(name, zipfile.ZipInfo) else self.getinfo(name)
+        if info.file_size > _WHOLE_LIMIT:
+            raise InputError(
+                f"{self.path}: the workbook's `{info.filename}` unpacks to more than "
+                f"{_WHOLE_LIMIT >> 20} MiB, which no workbook needs; {_RESAVE}"
+            )
+        return super().read(name, pwd)
+
+
 class Workbook:
     """One worksheet of a workbook, opened and checked; `rows()` streams it."""
 
     def __init__(self, path: str, sheet: str | None) -> None:
-        import openpyxl  # imported here: a CSV job never pays for it
-
         with open(path, "rb") as probe:
             head = probe.read(8)
         _check_package(path, head)
         self.path = path
         self._file: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._dimension: int | None = None
         try:
-            self._book = openpyxl.load_workbook(
-                self._file, read_only=True, data_only=True, keep_links=False
-            )
-            self._sheet = self._pick(sheet)
+            self._open(sheet)
+            self._verify()
         except _BROKEN as exc:
             self.close()
             raise InputError(
                 f"{path}: the workbook is damaged and cannot be read ({exc})"
             ) from None
+        except TooMuchText as exc:
+            self.close()
+            raise InputError(
+                f"{path}: {exc}; export the sheet as CSV (CSV UTF-8) and run on that"
+            ) from None
+        except Broken as exc:
+            self.close()
+            raise InputError(f"{path}: the workbook cannot be read: {exc}; {_RESAVE}") from None
         except BaseException:
             self.close()
             raise
-        self.sheet = str(self._sheet.title)
-        rows = self._sheet.max_row  # what the sheet says of itself: read before it is reset
-        self._rows = rows if isinstance(rows, int) else None
 
-    def _pick(self, sheet: str | None) -> Any:
-        from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+    def _open(self, sheet: str | None) -> None:
+        from openpyxl.reader.excel import ExcelReader
+        from openpyxl.styles.stylesheet import apply_stylesheet
 
-        sheets = [ws for ws in self._book.worksheets if isinstance(ws, ReadOnlyWorksheet)]
+        # The structure only: the sheets and shared strings are read below, in bounded memory.
+        reader = ExcelReader(self._file, read_only=True, data_only=True, keep_links=False)
+        reader.archive.close()  # its own reading of the package: ours checks what is read whole
+        reader.archive = self._archive = _Package(self._file, self.path)
+        reader.read_manifest()
+        reader.read_workbook()
+        apply_stylesheet(reader.archive, reader.wb)
+        self.sheet, self._part = self._pick(reader, sheet)
+        book: Any = reader.wb
+        self._styles = Styles(_formats(book), set(book._date_formats), set(book._timedelta_formats),
+                              book.epoch)  # fmt: skip
+        strings = reader.package.find(_SHARED_STRINGS)  # type: ignore[no-untyped-call]
+        self._strings: list[str] = []
+        if strings is not None:
+            with self._archive.open(strings.PartName[1:]) as part:
+                self._strings = SharedStrings(part).read()
+
+    def _pick(self, reader: Any, sheet: str | None) -> tuple[str, str]:
+        """The title and part of the sheet to read."""
+        valid = set(reader.valid_files)
+        sheets = [(str(s.name), str(rel.target), s.state) for s, rel in reader.parser.find_sheets()
+                  if rel.target in valid and "chartsheet" not in rel.Type]  # fmt: skip
         if not sheets:
             raise InputError(f"{self.path}: the workbook has no worksheet")
         if sheet is None:
-            visible = [ws for ws in sheets if ws.sheet_state == "visible"]
-            return (visible or sheets)[0]
-        for ws in sheets:
-            if ws.title == sheet:
-                return ws
-        folded = [ws for ws in sheets if ws.title.casefold() == sheet.casefold()]
+            visible = [s for s in sheets if s[2] in (None, "visible")]
+            return (visible or sheets)[0][:2]
+        for title, part, _ in sheets:
+            if title == sheet:
+                return title, part
+        folded = [s for s in sheets if s[0].casefold() == sheet.casefold()]
         if len(folded) == 1:  # Excel itself treats sheet names without case
-            return folded[0]
-        listed = ", ".join(f"`{ws.title}`" for ws in sheets)
+            return folded[0][:2]
+        listed = ", ".join(f"`{title}`" for title, _, _ in sheets)
         raise InputError(f"{self.path}: no sheet named `{sheet}`; --sheet one of {listed}")
+
+    def _verify(self) -> None:
+        """Read the whole sheet once, in bounded memory, before any row is handed out: a damaged
+        part (a bad CRC, XML cut short, a cell that refers to nothing) is found before any
+        request, not after the rows above it were sent."""
+        for _ in self._read():
+            pass
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(row number in the sheet, cells as text) for every row with a cell in it."""
-        sheet = self._sheet
-        sheet.reset_dimensions()  # a missing or wrong <dimension> must not cut or pad rows
-        rows = cast("Iterator[tuple[Any, ...]]", sheet.rows)
-        number = 0
         try:
-            while True:
-                try:
-                    row = next(rows, None)
-                except _BROKEN as exc:
-                    raise InputError(
-                        f"{self.path}: the workbook is damaged after row {number} ({exc})"
-                    ) from None
-                if row is None:
-                    return
-                number += 1
-                cells = [_text(cell) for cell in row]
-                while cells and cells[-1] == "":
-                    cells.pop()
-                if cells:
-                    yield number, cells
+            yield from self._read()
         finally:
             self.close()
 
+    def _read(self) -> Iterator[tuple[int, list[str]]]:
+        number = 0
+        try:
+            with self._archive.open(self._part) as part:
+                reader = SheetRows(part)
+                for number, raw in reader:
+                    self._dimension = reader.dimension
+                    cells = self._cells(raw)
+                    if cells:
+                        yield number, cells
+        except _DAMAGED as exc:
+            # A bad CRC shows at the end of the part, wherever the damage is.
+            where = f" after row {number}" if number and isinstance(exc, Broken) else ""
+            raise InputError(
+                f"{self.path}: the workbook is damaged{where} ({exc}); export or copy it again"
+            ) from None
+
+    def _cells(self, raw: list[Any]) -> list[str]:
+        """The row's cells as text; `[OVERSIZED]` when they hold more than a row may, counted
+        as shown: a shared string's own text, not the index that points to it."""
+        cells: list[str] = []
+        strings, styles = self._strings, self._styles
+        size = 0
+        for cell in raw:
+            text = cell_text(cell, strings, styles)
+            if text == "" and type(text) is str:
+                continue  # an empty cell keeps no place: a later one fills the gap
+            size += len(text)
+            if size > MAX_RECORD:
+                return [OVERSIZED]
+            if cell.column > len(cells) + 1:
+                cells.extend([""] * (cell.column - len(cells) - 1))
+            if cell.column == len(cells) + 1:
+                cells.append(text)
+        return cells
+
     def estimate(self) -> int | None:
-        """Rows the sheet says it has (its dimension), or None: for progress only."""
-        return self._rows
+        """The last row the sheet says it has (its dimension), or None: for progress only."""
+        return self._dimension
 
     def close(self) -> None:
-        book = getattr(self, "_book", None)
-        if book is not None:
-            book.close()
+        archive = getattr(self, "_archive", None)
+        if archive is not None:
+            archive.close()
         self._file.close()
 
 
-def _text(cell: Any) -> str:
-    value = cell.value
-    if value is None:
-        return ""
-    kind = type(value)
-    if kind is str:
-        return cast(str, value)
-    if kind is bool:
-        return "TRUE" if value else "FALSE"
-    if kind is int or kind is float:
-        return _number(cell, value)
-    if kind is _dt.datetime:
-        return _datetime(value)
-    if kind is _dt.date:
-        return cast(str, value.isoformat())
-    if kind is _dt.time:
-        return cast(str, value.isoformat(timespec="seconds"))
-    if kind is _dt.timedelta:
-        return _duration(value)
-    return str(value)
+def _formats(book: Any) -> list[str]:
+    """The number format of each cell style of `book`, by style id."""
+    from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE
+
+    formats: list[str] = []
+    custom = book._number_formats
+    for style in book._cell_styles:
+        number = style.numFmtId
+        if number < BUILTIN_FORMATS_MAX_SIZE:
+            formats.append(BUILTIN_FORMATS.get(number, "General"))
+        elif number - BUILTIN_FORMATS_MAX_SIZE < len(custom):
+            formats.append(str(custom[number - BUILTIN_FORMATS_MAX_SIZE]))
+        else:
+            formats.append("General")  # a style id missing from styles.xml
+    return formats
 
 
-def _number(cell: Any, value: float) -> str:
-    if type(value) is int:
-        text = str(value)
-    elif value == 0:
-        text = "0"
-    elif value.is_integer() and -_MAX_EXACT < value < _MAX_EXACT:
-        text = str(int(value))
-    else:
-        text = format(value, ".15g").upper()  # Excel shows at most 15 significant digits
-    if cell.has_style and text.isdigit():
-        try:
-            pattern = str(cell.number_format).strip()
-        except (IndexError, KeyError):  # a style id missing from styles.xml
-            return text
-        if len(pattern) > 1 and set(pattern) == {"0"}:  # 00000: a ZIP code
-            return text.zfill(len(pattern))
-    return text
+def table_records(rows: Iterator[tuple[int, list[str]]], table: TablePlan) -> Iterator[TableRecord]:
+    """A sheet's rows as a table's records: each as wide as the header, `None` for a row too
+    large, `Unreadable` for a formula with no saved value in a column that is sent."""
+    width = len(table.columns) + table.skip
+    for line, cells in rows:
+        if any(type(cell) is Oversized for cell in cells):
+            yield line, None
+            continue
+        if len(cells) < width:  # a sheet's row ends at its last cell with something in it
+            cells = cells + [""] * (width - len(cells))
+        if any(type(cell) is Unsaved for cell in cells) and (found := _unsaved(cells, table)):
+            yield line, Unreadable(found, tuple(cells), cells)
+        else:
+            yield line, cells
 
 
-def _datetime(value: _dt.datetime) -> str:
-    milli, micro = divmod(value.microsecond, 1000)
-    if micro:  # Excel keeps milliseconds: round away float noise such as 10:29:59.999999
-        value += _dt.timedelta(microseconds=(1000 - micro) if micro >= 500 else -micro)
-        milli = value.microsecond // 1000
-    if milli:
-        return value.isoformat(timespec="milliseconds")
-    if value.hour == value.minute == value.second == 0:
-        return value.date().isoformat()
-    return value.isoformat(timespec="seconds")
-
-
-def _duration(value: _dt.timedelta) -> str:
-    seconds = round(value.total_seconds())
-    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{sign}{hours}:{rest // 60:02d}:{rest % 60:02d}"
+def _unsaved(cells: list[str], table: TablePlan) -> str | None:
+    for at, cell in enumerate(cells[table.skip :]):
+        sent = at < len(table.columns) and table.columns[at].kind is not Kind.DROP
+        if type(cell) is Unsaved and sent:
+            return (
+                f"column {table.names[at]}: a formula with no saved value (the workbook was "
+                "written by a program); open and save the file in Excel first"
+            )
+    return None

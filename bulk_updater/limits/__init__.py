@@ -11,6 +11,7 @@ answer (`observe`), pause every caller after a 429 (`pause`), stop, and say what
 | `adaptive.py` | `RateController`: the rate learned from 429s (CUBIC), pure, time passed in |
 | `headers.py` | `X-RateLimit-*` and IETF `RateLimit` headers read, the `Remaining`/`Reset` budget |
 | `flight.py` | requests in flight that follow latency (Little's law) |
+| `holds.py` | `Holds`: every wait of the whole job, capped at `--max-pause`, counted |
 | `shared.py` | `RedisLimiter`: the schedule of `pacer.py` in Redis, shared by an account's jobs |
 | `store.py` | the Redis side of `shared.py`: connection, script, errors in words |
 | `status.py` | `RateStatus`, what `describe()` says |
@@ -26,6 +27,7 @@ from typing import Protocol, runtime_checkable
 from ..answers import Reply
 from ..settings import Settings
 from .adaptive import RateController
+from .holds import Holds
 from .limiter import AdaptiveLimiter
 from .pacer import LimiterDown, Pacer, PausePolicy, Stopped
 from .status import RateStatus
@@ -33,6 +35,7 @@ from .status import RateStatus
 __all__ = [
     "AdaptiveLimiter",
     "Departures",
+    "Holds",
     "Limiter",
     "LimiterDown",
     "Pacer",
@@ -79,6 +82,11 @@ class Limiter(Protocol):
         Returns the seconds this answer added to the pause (0 when a longer one was running),
         so the job can tell how long it has spent paused.
         """
+
+    @property
+    def holds(self) -> Holds:
+        """Every wait that holds the job (pauses, a budget of the headers, a shared pause):
+        capped at `--max-pause`, counted toward `--give-up-after` (the deliverer asks)."""
 
     def stop(self) -> None:
         """Refuse every later `acquire()` and wake every waiter."""

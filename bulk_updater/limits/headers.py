@@ -47,6 +47,7 @@ class RateHint:
     remaining: int | None = None  # requests left in the current window
     reset: float | None = None  # seconds from the answer until the window resets
     source: str = ""  # the header that gave the quota, as the summary names it
+    none_allowed: bool = False  # the quota stated was 0: an answer that is not a 429 belies it
 
 
 class Complaints:
@@ -114,7 +115,7 @@ def _checked(hint: RateHint, complain: Complain) -> RateHint | None:
     """The hint without the parts that contradict each other; None when nothing is left."""
     if hint.quota == 0:
         complain(f"{hint.source}: a quota of 0 allows nothing")
-        hint = RateHint(None, None, hint.remaining, hint.reset, "")
+        hint = RateHint(None, None, hint.remaining, hint.reset, "", none_allowed=True)
     if hint.quota is not None and hint.remaining is not None and hint.remaining > hint.quota:
         complain(f"{hint.source}: {hint.remaining} left is more than the quota {hint.quota}")
         hint = RateHint(hint.quota, hint.window, None, hint.reset, hint.source)
@@ -199,13 +200,22 @@ class Budget:
     The latest answer is the one whose request started last: it has seen the most. Starts after
     that request were not counted in its `Remaining`, so they use it up. At its reset the rule
     lapses, until an answer brings a new one. Times are loop times, passed in.
+
+    The rule holds starts back for at most `most` seconds in a row (the job's `--max-pause`):
+    past that it is overridden (`overridden_at`) until it lapses or an answer leaves some left.
+    An answer to a request started then tells whether the headers were right (a 429) or not.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, earlier: Budget | None = None) -> None:
+        """`earlier`: a budget whose rule is dropped, but whose record of starts is kept."""
         self._since = -math.inf  # the start of the request whose answer set the rule
         self._left = 0
         self._until = -math.inf
-        self._starts: collections.deque[float] = collections.deque(maxlen=MAX_STARTS)
+        self._starts: collections.deque[float] = (
+            earlier._starts if earlier is not None else collections.deque(maxlen=MAX_STARTS)
+        )
+        self._closed_at: float | None = None  # when the rule began holding starts back
+        self.overridden_at: float | None = None  # when it was held to longer than allowed
 
     def learn(self, started: float, remaining: int, reset: float, now: float) -> None:
         """An answer to a request that started at `started` says `remaining` until `reset`."""
@@ -224,11 +234,36 @@ class Budget:
             count += 1
         return count
 
-    def closed_until(self, now: float) -> float | None:
-        """When the rule lets the next request start, if not now."""
-        if now >= self._until or self.used() < self._left:
+    def sent_rate(self, at: float) -> float | None:
+        """Requests started in the second up to `at`, as a rate (over less than a second when
+        the first start is more recent); None before any start. The rate a 429 came at."""
+        starts = self._starts
+        if not starts or starts[0] > at:
             return None
-        return self._until
+        count = sum(1 for t in reversed(starts) if at - 1.0 < t <= at)
+        return count / max(min(1.0, at - starts[0]), 0.1)
+
+    def closed_until(self, now: float, most: float = math.inf) -> float | None:
+        """When the rule lets the next request start, if not now: its reset, or `most` seconds
+        after it began holding starts back, whichever comes first."""
+        if now >= self._until or self.used() < self._left:
+            self._closed_at = self.overridden_at = None
+            return None
+        if self.overridden_at is not None:
+            return None
+        if self._closed_at is None:
+            self._closed_at = now
+        end = self._closed_at + most
+        if now >= end:
+            self.overridden_at = end
+            return None
+        return min(self._until, end)
+
+    def contradicted(self, started: float, remaining: int | None) -> bool:
+        """Whether the API took a request started past an overridden rule, and its answer says
+        nothing is left all the same: a `Remaining` that the answers contradict."""
+        overridden = self.overridden_at
+        return overridden is not None and started >= overridden and remaining == 0
 
 
 #: Starts remembered for `Budget.used()`: far more than can be in flight.

@@ -16,6 +16,12 @@ adds two gates in front of it. Per request:
   give when they say nothing is left; at least for the backoff. Growth starts again when the
   pause ends.
 
+Every wait of theirs is capped by `--max-pause` (`Budget`, `Holds`). A budget held to longer
+than that is overridden: a request goes, and if the API takes it while its answer still says
+nothing is left, the headers are wrong and pace nothing more (`Remaining`, `Reset`, and the
+limit whose window the resets implied), so a job against such an API finishes instead of
+waiting a day per answer.
+
 A limit the headers state is used as `quota / (window + 2 * p90 latency)`: the window less the
 time requests spend in flight, so that `Remaining` stays above the requests already on their
 way and the budget rarely has to hold a start back.
@@ -33,9 +39,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 from ..settings import Settings
-from .adaptive import Growth, RateController
+from .adaptive import SAME_LEVEL, Growth, RateController
 from .flight import FlightCap, Latencies, needed
 from .headers import Budget, Complaints, RateHint, WindowGuess, read_hint
+from .holds import Holds
 from .pacer import Pacer, PausePolicy, Stopped
 from .status import RateStatus
 
@@ -48,6 +55,16 @@ log = logging.getLogger("bulk_updater")
 LATENCY_MARGIN: Final = 1.0
 #: Cuts at a `--rate` ceiling after which the summary suggests `--rate auto`.
 HINT_AFTER_CUTS: Final = 2
+#: Answers in a row that took a request while their headers stated a quota of 0, after which
+#: the headers are ignored: one may be a glitch, a run of them is how the API answers.
+BELIED: Final = 3
+#: Cuts at levels further apart than this ratio: the limit is shared or moves, not fixed.
+_FAR_APART: Final = 1.5
+#: How long the rest of a job waits for the first request's answer: the headers of one answer
+#: say the limit, so a job at `--rate 400` does not send a clump into a small bucket first.
+FIRST_ANSWER_WAIT: Final = 1.0
+#: What a hold of the headers' budget is for, on the progress line.
+NOTHING_LEFT: Final = "rate-limit headers: 0 left"
 
 
 class Schedule(Protocol):
@@ -55,6 +72,7 @@ class Schedule(Protocol):
     or a `RedisLimiter` (`shared.py`) for a budget shared with every job of the account."""
 
     rate: float
+    holds: Holds
 
     @property
     def resumes_at(self) -> float: ...
@@ -111,12 +129,18 @@ class AdaptiveLimiter:
             FlightCap(needed(self.controller.rate, None, cap)) if not concurrency else None
         )
         self._latencies = Latencies()
+        self.holds = self.pacer.holds  # one account of the job's waits, the schedule's own
         self._budget = Budget()
+        self._trusted = True  # False once the answers contradicted `Remaining: 0`
+        self._belied = 0  # answers in a row taken while their headers said none would be
+        self._heard = False  # whether the first request has been answered (or not)
+        self._first_answer_after = -math.inf  # until then, no other request starts
         self._windows = WindowGuess()
         self._complain = Complaints(log)
         self._budget_changed = asyncio.Event()
         self._stopped = False
         self._refused: tuple[Reply, float] | None = None  # the latest 429 and its start
+        self._levels: tuple[float, float] | None = None  # lowest, highest cut after the first
 
     @classmethod
     def of(cls, settings: Settings, schedule: Schedule | None = None) -> AdaptiveLimiter:
@@ -166,18 +190,26 @@ class AdaptiveLimiter:
             while True:
                 if self._stopped:
                     raise Stopped
-                closed_until = self._budget.closed_until(loop.time())
+                now = loop.time()
+                if self._first_answer_after > now:  # one request goes first, then the rest
+                    await self._wait_for_budget(self._first_answer_after - now)
+                    continue
+                closed_until = self._budget.closed_until(now, self.holds.max_pause)
                 if closed_until is not None:
-                    await self._wait_for_budget(closed_until - loop.time())
+                    self.holds.hold(now, closed_until - now, NOTHING_LEFT)
+                    await self._wait_for_budget(closed_until - now)
                     continue
                 await self.pacer.acquire()
-                if self._budget.closed_until(loop.time()) is None:
+                if self._budget.closed_until(loop.time(), self.holds.max_pause) is None:
                     break  # an answer that came while waiting for the slot may have used it up
         except BaseException:
             if flight is not None:
                 flight.leave()
             raise
-        self._budget.start(loop.time())
+        now = loop.time()
+        self._budget.start(now)
+        if not self._heard and self._first_answer_after == -math.inf:
+            self._first_answer_after = now + FIRST_ANSWER_WAIT
 
     async def _wait_for_budget(self, delay: float) -> None:
         """Until the budget's reset, a new answer (a new budget) or a stop."""
@@ -192,7 +224,10 @@ class AdaptiveLimiter:
     def observe(self, reply: Reply | None, latency: float) -> None:
         if self._flight is not None:
             self._flight.leave()
-        self.pacer.observe(reply, latency)
+        if not self._heard:
+            self._heard, self._first_answer_after = True, -math.inf
+            self._budget_news()
+        self.pacer.observe(reply, latency)  # an answer the API took ends the time held
         if reply is None:
             return  # no answer (a timeout, a dropped connection): nothing about the limit
         now = asyncio.get_running_loop().time()
@@ -213,15 +248,46 @@ class AdaptiveLimiter:
         hint = read_hint(reply.headers, time.time(), self._complain)
         if hint is None:
             return
-        if hint.remaining is not None and hint.reset is not None:
+        if reply.status < 300 and self._trusted:
+            # A quota of 0 stated on an answer that took the request: a few in a row, whatever
+            # the hold, and the headers are wrong (they would pace the job at one per reset).
+            self._belied = self._belied + 1 if hint.none_allowed else 0
+            if self._belied >= BELIED:
+                self._distrust(
+                    reply,
+                    f"while its rate-limit headers said it allows 0 ({self._belied} in a row)",
+                )
+            elif self._budget.contradicted(started, hint.remaining):
+                self._distrust(
+                    reply,
+                    "sent after its rate-limit headers had said for --max-pause "
+                    f"{self.holds.max_pause:g}s that nothing was left (for {hint.reset or 0:.0f}s "
+                    "more)",
+                )
+        if self._trusted and hint.remaining is not None and hint.reset is not None:
             reset = hint.reset
             if reply.retry_after is not None:  # Retry-After always wins, even over the budget
                 reset = min(reset, reply.retry_after)
             self._budget.learn(started, hint.remaining, reset, now)
             self._budget_news()
-        stated = self._stated(hint)
+        stated = self._stated(hint) if self._trusted else None
         if stated is not None:
             self.controller.state_limit(stated[0], now, stated[1])
+
+    def _distrust(self, reply: Reply, why: str) -> None:
+        """The API took a request that its headers said it would not: from now on their
+        `Remaining`, `Reset` and the limit they state pace nothing (429s still do)."""
+        self._trusted = False
+        self._budget = Budget(self._budget)
+        self._budget_news()
+        self.controller.unstate(asyncio.get_running_loop().time())  # its window came from them
+        self._steer()
+        log.warning(
+            "the API answered %d to a request %s: what they say of the limit is ignored for "
+            "the rest of the job",
+            reply.status,
+            why,
+        )
 
     def _stated(self, hint: RateHint) -> tuple[float, str] | None:
         """The limit a hint states, as a rate, and how the summary says where it came from."""
@@ -248,12 +314,15 @@ class AdaptiveLimiter:
         now = asyncio.get_running_loop().time()
         refused, self._refused = self._refused, None
         started = refused[1] if refused is not None and refused[0] is reply else now
-        cut = self.controller.refused(now, started)
+        cut = self.controller.refused(now, started, self._budget.sent_rate(started))
         self._steer()
         plateau = self.controller.plateau
+        if cut and plateau is not None and self.controller.cuts > 1:  # the first guesses more
+            low, high = self._levels or (plateau, plateau)
+            self._levels = (min(low, plateau), max(high, plateau))
         if cut and self._shared is not None and plateau is not None:
             self._shared.share_rate(plateau)  # every job of the account starts from it next
-        if reply.retry_after is None:  # Retry-After always wins; without it, the headers' reset
+        if reply.retry_after is None and self._trusted:  # Retry-After wins; else the reset
             hint = read_hint(reply.headers, time.time(), self._complain)
             if hint is not None and hint.remaining == 0 and hint.reset is not None:
                 reply = dataclasses.replace(reply, retry_after=hint.reset)
@@ -274,12 +343,37 @@ class AdaptiveLimiter:
     def describe(self) -> RateStatus:
         """The rate now, the rate settled at and why, and a hint after repeated cuts."""
         controller = self.controller
-        hint = None
-        if self.ceiling is not None and controller.cuts >= HINT_AFTER_CUTS:
-            accepted = f" (about {controller.plateau:.0f}/s)" if controller.plateau else ""
+        hint = self._shared_hint() if controller.cuts >= HINT_AFTER_CUTS else None
+        if hint is None and self.ceiling is not None and controller.cuts >= HINT_AFTER_CUTS:
+            level = controller.plateau if controller.measured else None  # None: none accepted
+            about = "" if level is None else f"{level:.0f}" if level >= 1 else f"{level:.1f}"
+            accepted = f" (about {about}/s)" if about else ""
             hint = (
                 f"429s at --rate {self.ceiling:g}: the API accepts less{accepted}; "
                 "--rate auto finds its limit without starting above it"
             )
         now = asyncio.get_running_loop().time()
-        return RateStatus(controller.rate, controller.settled(now), controller.why(), hint)
+        settled, why = controller.settled(now), controller.why()
+        holds = self.holds
+        return RateStatus(controller.rate, settled, why, hint, holds.left(now), holds.why)
+
+    def _shared_hint(self) -> str | None:
+        """When the 429s say the limit is shared with another job (they came below the limit the
+        headers state) or moves (they came at levels far apart): `--redis`, not a lower rate."""
+        if self._shared is not None or self._levels is None:
+            return None  # through Redis the limit is shared already, and known to be
+        low, high = self._levels
+        stated, plateau = self.controller.stated, self.controller.plateau
+        below = stated is not None and plateau is not None and plateau < stated * (1 - SAME_LEVEL)
+        if not below and high <= low * _FAR_APART:
+            return None
+        levels = (
+            f"at {low:.0f}/s" if f"{low:.0f}" == f"{high:.0f}" else f"at {low:.0f} to {high:.0f}/s"
+        )
+        why = (
+            f"429s came {levels}, below the limit the API states ({self.controller.stated_why}): "
+            "another job on this key takes its share"
+            if below
+            else f"429s came {levels}: the limit is shared with another job on this key, or moves"
+        )
+        return f"{why}; give every job on the key the same --redis URL to share one budget"

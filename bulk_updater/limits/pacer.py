@@ -6,7 +6,8 @@ bucket go at once, and with a bucket of one it loses the timer's wake-up latency
 (the achieved rate drifts below R). So start times are handed out as slots on a schedule instead:
 each caller reserves the next free slot, `interval` after the previous one, and sleeps until it.
 Lateness of one wake-up never delays later slots, and an idle gap never builds up credit, so there
-is no burst after idling or after a pause either. Slots are spaced 1% wider than 1/R so that the
+is no burst after idling or after a pause either; slot holders a stalled loop wakes late catch up
+at twice the rate, never in a clump (`LATE_GAP`). Slots are spaced 1% wider than 1/R so that the
 server, which sees arrival times with network jitter, also counts at most R per second. A guard
 on the actual start times backs this up: when a stalled loop wakes several late slot holders at
 once, any start that would make R+1 in one second re-queues for a later slot instead.
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Final
 
 from ..settings import Settings
 from .adaptive import START_RATE
+from .holds import Holds
 from .status import RateStatus
 
 if TYPE_CHECKING:
@@ -43,6 +45,10 @@ if TYPE_CHECKING:
 SLACK: Final = 1.01
 
 
+#: The least spacing of actual starts, in intervals: late slot holders catch up at twice the
+#: rate.
+LATE_GAP: Final = 0.5
+
 #: Waits shorter than this are not waited: a clock (or float sum) that lands a hair before the
 #: target must not send a waiter round the loop again and again.
 _TICK: Final = 1e-6
@@ -50,6 +56,23 @@ _TICK: Final = 1e-6
 
 #: Statuses that do not end a run of 429s: the server did not take a request since.
 _NOT_ANSWERED: Final = frozenset({401, 403, 408, 429})
+
+#: The least a `Retry-After` in whole seconds can say: "within a second".
+WITHIN_A_SECOND: Final = 1.0
+
+#: What a 429's pause is for, on the progress line and in the message of a job that gives up.
+TOO_MANY: Final = "429 Too Many Requests"
+
+
+def answered(reply: Reply | None) -> bool:
+    """Whether an answer says the API took the request (not a 429, a fault, a refused key, nor
+    a 2xx that is not the API's answer): the time a job was held starts again from zero."""
+    return (
+        reply is not None
+        and reply.status < 500
+        and reply.status not in _NOT_ANSWERED
+        and not reply.malformed
+    )
 
 
 def _interval(rate: float) -> float:
@@ -84,18 +107,32 @@ class PausePolicy:
     backoff_base: float
     backoff_max: float
     max_pause: float
+    give_up_after: float = 600.0
 
     @classmethod
     def of(cls, settings: Settings) -> PausePolicy:
-        return cls(settings.backoff_base, settings.backoff_max, settings.max_pause)
+        return cls(
+            settings.backoff_base, settings.backoff_max, settings.max_pause, settings.give_up_after
+        )
+
+    def holds(self) -> Holds:
+        """A job's holds under this policy: capped at `max_pause`, given up after
+        `give_up_after`."""
+        return Holds(self.max_pause, self.give_up_after)
 
     def seconds(self, retry_after: float | None, streak: int) -> float:
-        """The pause for the `streak`-th 429 in a row (1-based).
+        """The pause for the `streak`-th 429 in a row (1-based): `Retry-After`, or for the
+        first of a run, the backoff when it says one whole second.
 
         The backoff that would apply without the header is also its floor: a `Retry-After` of
         now, 0 or a date in the past must not turn the job into a burst of 429s.
         """
         floor = equal_jitter(streak, self.backoff_base, self.backoff_max)
+        if retry_after == WITHIN_A_SECOND and streak == 1:
+            # `Retry-After: 1`, in whole seconds rounded up, says "within a second": a sliding
+            # window has room again a few ms on, a bucket after one refill. The first 429 of a
+            # run waits the backoff only (the rate was cut); a second in a row waits it all.
+            return min(floor, self.max_pause)
         return min(max(retry_after or 0.0, floor), self.max_pause)
 
 
@@ -107,6 +144,7 @@ class Pacer:
             raise ValueError("rate must be 0 (no limit) or more")
         self.rate = rate
         self.policy = policy or PausePolicy.of(Settings())
+        self.holds = self.policy.holds()
         self.pauses = 0  # new pauses for 429s, for the summary's hint
         self._pause_streak = 0  # 429 pauses since the last answer that was not one
         self._interval = _interval(rate)
@@ -161,16 +199,19 @@ class Pacer:
         self._wake = asyncio.Event()
 
     def describe(self) -> RateStatus:
-        """A fixed rate: what it is, and a hint when 429s kept pausing it."""
+        """A fixed rate: what it is, and a hint when 429s kept pausing it; a pause running."""
+        holds = self.holds
+        paused = holds.left(asyncio.get_running_loop().time())
         if not self.rate:
-            return RateStatus(None, None, "no limit (--rate 0)")
+            return RateStatus(None, None, "no limit (--rate 0)", None, paused, holds.why)
         hint = None
         if self.pauses >= 3:
             hint = (
                 f"{self.pauses} pauses for 429s at a fixed {self.rate:g}/s: "
                 "--rate auto finds the API's limit by itself"
             )
-        return RateStatus(self.rate, self.rate, f"fixed at {self.rate:g}/s", hint)
+        why = f"fixed at {self.rate:g}/s"
+        return RateStatus(self.rate, self.rate, why, hint, paused, holds.why)
 
     def is_paused(self) -> bool:
         return asyncio.get_running_loop().time() < self._resume_at
@@ -192,6 +233,8 @@ class Pacer:
             self._next_slot = slot + self._interval
             if slot > now:
                 await self._wait(slot - now)
+            while (gap := self._too_close(loop.time())) and generation == self._generation:
+                await self._wait(gap)  # late: a stall's backlog goes out spread, not in a clump
             if self._stopped.is_set():
                 raise Stopped
             if generation != self._generation:
@@ -206,6 +249,15 @@ class Pacer:
             self._last_slot = max(self._last_slot, slot)
             return
 
+    def _too_close(self, now: float) -> float:
+        """How long a start now must wait to be `LATE_GAP` intervals after the latest (0: it
+        need not). Slot holders that a stalled loop wakes late go out at twice the rate, never
+        all at once: an API with a small bucket under its per-second limit refuses a clump."""
+        if not self._starts or self._stopped.is_set():
+            return 0.0
+        gap = self._starts[-1] + LATE_GAP * self._interval - now
+        return gap if gap > _TICK else 0.0
+
     async def _wait(self, delay: float, event: asyncio.Event | None = None) -> None:
         """Sleep, but wake at once when the job stops, or when `event` (by default, a change
         of the schedule, which a stop is too) is set."""
@@ -218,9 +270,11 @@ class Pacer:
                 await event.wait()
 
     def observe(self, reply: Reply | None, latency: float) -> None:
-        """A fixed rate learns nothing, except that the server has stopped answering 429."""
-        if reply is not None and reply.status < 500 and reply.status not in _NOT_ANSWERED:
+        """A fixed rate learns nothing, except that the server has stopped answering 429 (and
+        so has taken a request: the time held starts again)."""
+        if answered(reply):
             self._pause_streak = 0
+            self.holds.answered()
 
     def pause(self, reply: Reply) -> float:
         """Pause every caller for the 429's `Retry-After`, or a backoff; the seconds added."""
@@ -230,6 +284,7 @@ class Pacer:
         if self.hold(seconds):
             self._pause_streak += 1
             self.pauses += 1
+        self.holds.hold(now, seconds, TOO_MANY)
         return added
 
     def hold(self, seconds: float) -> bool:

@@ -20,6 +20,12 @@
 -- ARGV[5]  the spacing margin over 1/R (1.01)
 -- ARGV[6]  how long the keys live after their last use, in milliseconds
 -- ARGV[7]  the caller's job: a random token (the job that set the rate in force may change it)
+-- ARGV[8]  the caller's --max-pause in seconds: no wait it is told of is longer (empty: none)
+--
+-- Every value read from the keys is checked before it is used: a number that is not finite,
+-- out of bounds or in the far future (a bug, a hand edit, a host whose clock is far ahead)
+-- would hold every job of the account, and each call renews the keys. A bad one is replaced,
+-- and its name is in the reply, so that the caller can say so once.
 --
 -- Times are stored as text with microseconds: Lua numbers are doubles, and a number returned to
 -- Redis would be truncated to an integer.
@@ -34,7 +40,29 @@ local hash, starts, moved = KEYS[1], KEYS[2], KEYS[3]
 local op, rate, arg = ARGV[1], tonumber(ARGV[3]), ARGV[4]
 local slack, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
 local job = ARGV[7] or ''
+local most = tonumber(ARGV[8] or '') or math.huge
 local TICK = 1e-6
+-- No pause of any job is longer than this (the largest --max-pause): one further is bad.
+local FAR = 3600
+-- How far ahead of the caller's clock a start may be listed (hosts' clocks differ a little).
+local SKEW = 1.0
+-- The lowest rate in force believed (or the caller's own, if lower) and the highest.
+local MIN_LIMIT, MAX_LIMIT = 0.01, 1e7
+local repaired = {}
+
+-- Names a value replaced, once.
+local function repair(name)
+  for _, said in ipairs(repaired) do
+    if said == name then
+      return
+    end
+  end
+  table.insert(repaired, name)
+end
+
+local function finite(x)
+  return x ~= nil and x == x and x > -math.huge and x < math.huge
+end
 
 local now = tonumber(ARGV[2])
 if ARGV[2] == '' then
@@ -43,6 +71,33 @@ if ARGV[2] == '' then
 end
 -- The schedule's clock never runs backwards: a caller's clock behind the latest start (a host
 -- a little behind, a call sent earlier but run later) reads as that start's time.
+local clock_ahead = false
+
+-- Whether a start read from the list is a time this caller can count from.
+local function good_start(value)
+  local at = tonumber(value)
+  return finite(at) and at <= now + SKEW
+end
+
+-- Drops every start that is not a time or is listed in the future: a clock far ahead wrote
+-- it (else this clock would read as its and every caller would wait for it to get there), or
+-- a hand edit did (a text would make the script fail for every job of the account).
+local function clean_starts()
+  local future = false
+  for _, value in ipairs(redis.call('LRANGE', starts, 0, -1)) do
+    if not good_start(value) then
+      redis.call('LREM', starts, 0, value)
+      future = future or finite(tonumber(value))
+      repair(finite(tonumber(value)) and 'starts' or 'start_text')
+    end
+  end
+  return future
+end
+
+local head = redis.call('LINDEX', starts, 0)
+if head and not good_start(head) then
+  clock_ahead = clean_starts()
+end
 now = math.max(now, tonumber(redis.call('LINDEX', starts, 0)) or 0)
 
 local function num(value, default)
@@ -54,19 +109,70 @@ local function text(seconds)
 end
 
 local state = redis.call('HMGET', hash, 'next', 'until', 'epoch', 'streak', 'limit',
-  'limit_until', 'shared_rate', 'granted', 'limit_job')
+  'limit_until', 'shared_rate', 'granted', 'limit_job', 'paused_at')
 local next_slot, paused_until = num(state[1], 0), num(state[2], 0)
 local epoch, streak = num(state[3], 0), num(state[4], 0)
 local limit, limit_until = num(state[5], 0), num(state[6], 0)
 local shared = state[7] or ''
 local granted = num(state[8], 0)  -- every start ever recorded: its rate is the account's
+-- HINCRBY refuses anything but an integer's digits.
+local granted_good = not state[8] or (string.match(state[8], '^%d+$') ~= nil
+  and #state[8] <= 15)
+local paused_at = num(state[10], now)  -- when the pause running was set
 
--- The strictest rate among the jobs of this account that ran lately holds for all of them, so
--- no job's promise is broken and none is starved by a guard it cannot satisfy.
 local function interval_of(r)
   local per_second = r >= 1 and math.floor(r) or r
   return slack / per_second
 end
+
+-- `value` when it is good, else `replacement`, and its name goes in the reply (unless a
+-- clock ahead already explains it).
+local function checked(name, value, good, replacement)
+  if good then
+    return value
+  end
+  if not clock_ahead then
+    repair(name)
+  end
+  return replacement
+end
+paused_until = checked('until', paused_until, finite(paused_until)
+  and paused_until <= now + FAR, 0)
+next_slot = checked('next', next_slot, finite(next_slot)
+  and next_slot <= math.max(now, paused_until) + FAR, 0)
+if paused_until > now and not (finite(paused_at) and paused_at <= now + SKEW) then
+  -- A pause set by a clock far ahead, or without its time: its length counts from now.
+  paused_at = checked('paused_at', now, state[10] == nil, now)
+  redis.call('HSET', hash, 'paused_at', text(now))
+end
+if state[5] then
+  local good = finite(limit) and limit >= math.min(MIN_LIMIT, rate) and limit <= MAX_LIMIT
+    and finite(limit_until) and limit_until <= now + math.max(2, 3 * interval_of(limit)) + TICK
+  limit = checked('limit', limit, good, 0)
+end
+local shared_number = tonumber(shared)
+shared = checked('shared_rate', shared, shared == '' or (finite(shared_number)
+  and shared_number > 0 and shared_number <= MAX_LIMIT), '')
+if #repaired > 0 then  -- written back at once: no other caller reads them again
+  redis.call('HSET', hash, 'until', text(paused_until), 'next', text(next_slot),
+    'shared_rate', shared)
+end
+epoch = checked('epoch', epoch, (not state[3] or tonumber(state[3]) ~= nil)
+  and finite(epoch) and epoch >= 0 and epoch == math.floor(epoch), 0)
+streak = checked('streak', streak, (not state[4] or tonumber(state[4]) ~= nil)
+  and finite(streak) and streak >= 0 and streak <= 1000000 and streak == math.floor(streak), 0)
+granted = checked('granted', granted, granted_good, 0)
+if #repaired > 0 then
+  redis.call('HSET', hash, 'epoch', epoch, 'streak', streak, 'granted', granted)
+end
+
+-- The pause as this caller honours it: at most its own --max-pause after it was set.
+local function pause_end()
+  return math.min(paused_until, paused_at + most)
+end
+
+-- The strictest rate among the jobs of this account that ran lately holds for all of them, so
+-- no job's promise is broken and none is starved by a guard it cannot satisfy.
 -- The job whose rate is in force may raise it at once (an adaptive job growing its rate); a
 -- job with a higher rate then takes its own lower one back on its next call.
 local owner = job ~= '' and state[9] == job
@@ -87,6 +193,7 @@ redis.call('PEXPIRE', hash, ttl)
 -- nil when a start now keeps at most `cap` starts in any `slack` seconds (1.01: a second and
 -- the margin that absorbs jitter on the way to the server, which a late start must not eat
 -- up), else the time at which one would.
+local ahead = false  -- the guard waits for a start listed ahead of this caller's clock
 local function later_start()
   local n = redis.call('LLEN', starts)
   if n > hold then
@@ -95,11 +202,19 @@ local function later_start()
   if n < cap then
     return nil
   end
-  local oldest = tonumber(redis.call('LINDEX', starts, cap - 1))  -- the oldest of the cap latest
+  local oldest = redis.call('LINDEX', starts, cap - 1)  -- the oldest of the cap latest
+  if not good_start(oldest) then  -- checked as the head was: the guard would wait for it
+    clean_starts()
+    return later_start()
+  end
+  oldest = tonumber(oldest)
   if now - oldest >= slack - TICK then  -- TICK: epoch seconds in a double are exact to 0.3 us
     return nil
   end
-  return oldest + slack
+  -- A start listed up to SKEW ahead is kept, but no caller waits for it past its --max-pause,
+  -- and the caller is told (a hold, not pacing: it counts toward --give-up-after).
+  ahead = oldest > now
+  return math.min(oldest + slack, now + math.max(most, interval_of(limit)))
 end
 
 local function record_start()
@@ -112,10 +227,12 @@ local function record_start()
 end
 
 -- Replies: {code, seconds, epoch, streak, shared_rate, rate in force, start recorded, starts
--- recorded so far}
+-- recorded so far, the names of the values replaced (space-separated), '1' when the wait is
+-- for a start listed ahead}
 -- code 1: start now; 2: the slot is `seconds` away (keep `epoch`); 3: paused for `seconds`.
 local function reply(code, seconds, recorded)
-  return {code, text(seconds), epoch, streak, shared, text(limit), recorded or '', granted}
+  return {code, text(seconds), epoch, streak, shared, text(limit), recorded or '', granted,
+    table.concat(repaired, ' '), ahead and '1' or ''}
 end
 
 if op == 'restart' then
@@ -133,8 +250,8 @@ if op == 'restart' then
 end
 
 if op == 'acquire' then
-  if paused_until - now > TICK then
-    return reply(3, paused_until - now)
+  if pause_end() - now > TICK then
+    return reply(3, pause_end() - now)
   end
   if arg ~= '' and tonumber(arg) == epoch then
     -- The caller's slot has come: it starts, unless that would make cap + 1 starts too close
@@ -145,8 +262,13 @@ if op == 'acquire' then
     end
     return reply(2, later - now)
   end
-  -- A new slot (or a held one from before a pause, which no longer counts).
+  -- A new slot (or a held one from before a pause, which no longer counts). One further than
+  -- the caller's --max-pause (a pause others still honour, a clock ahead) is not waited for:
+  -- the schedule starts again from now, and the guard on actual starts still holds the rate.
   local slot = math.max(next_slot, now)
+  if slot - now > math.max(most, interval_of(rate)) or clock_ahead then
+    slot = now
+  end
   if slot - now <= TICK then
     local later = later_start()
     if later == nil then
@@ -160,9 +282,10 @@ if op == 'acquire' then
 end
 
 if op == 'pause' then
-  -- Every caller waits until the pause ends, slot holders included (the epoch changes), and the
-  -- schedule restarts at its end, never earlier than one interval after the latest start.
-  local until_ = now + tonumber(arg)
+  -- Every caller waits until the pause ends, slot holders included (the epoch changes); the
+  -- schedule restarts from its end, slots handed out before it being void. Each caller honours
+  -- it for at most its own --max-pause from when it was set (`paused_at`).
+  local until_ = now + math.min(tonumber(arg) or 0, FAR)
   local new = 0
   if until_ > paused_until then
     if now >= paused_until then
@@ -170,13 +293,12 @@ if op == 'pause' then
       streak = streak + 1
     end
     epoch = epoch + 1
-    paused_until = until_
-    local latest = tonumber(redis.call('LINDEX', starts, 0)) or 0
-    next_slot = math.max(until_, latest + interval)
+    paused_until, paused_at = until_, now
     redis.call('HSET', hash, 'until', text(paused_until), 'epoch', epoch, 'streak', streak,
-      'next', text(next_slot))
+      'paused_at', text(now))
   end
-  return {new, text(paused_until - now), epoch, streak, shared, text(limit), '', granted}
+  return {new, text(math.max(0, pause_end() - now)), epoch, streak, shared, text(limit), '',
+    granted, table.concat(repaired, ' ')}
 end
 
 if op == 'depart' then
@@ -187,9 +309,10 @@ if op == 'depart' then
   -- the requests' real departures. No new start: `granted` stays. A record the list no longer
   -- holds (`cap` later starts pushed it out) is added all the same: the request left now.
   local k = 0
-  local oldest = tonumber(redis.call('LINDEX', starts, -1)) or now
+  local oldest = redis.call('LINDEX', starts, -1)
+  oldest = good_start(oldest) and tonumber(oldest) or -math.huge
   for old in string.gmatch(arg, '%S+') do
-    if tonumber(old) >= oldest then  -- an older one cannot be listed: no scan of the list
+    if (tonumber(old) or -math.huge) >= oldest then  -- an older one cannot be listed
       redis.call('LREM', starts, 1, old)
     end
     redis.call('LPUSH', starts, text(now + k * TICK))

@@ -15,7 +15,9 @@ connection to open, a busy host) moves it (`departures.py`): the starts are real
   passes each caller's wall clock instead, which is as good as the hosts' clock sync.
 - **Pauses.** A 429 pauses every process: the pause-until time is in the hash, read by every
   acquire, and a pause moves every slot holder behind it (an epoch changes). Its length comes
-  from `PausePolicy`, as for the pacer, with the run of 429s counted in Redis too.
+  from `PausePolicy`, as for the pacer, with the run of 429s counted in Redis too. Each job
+  honours it for at most its own `--max-pause`, and counts it toward its `--give-up-after`;
+  a bad value in the keys (not finite, in the far future) is replaced, with one warning.
 - **Rates.** An `AdaptiveLimiter` (`limiter.py`) steers this schedule as it steers a `Pacer`:
   it sets the rate, and the lowest rate of the jobs running holds for all of them, so one
   job's cut after a 429 slows every job at once. The level a job found 429s above is shared
@@ -42,7 +44,7 @@ from ..account import account_label, account_name
 from ..settings import RedisClock, Settings
 from .adaptive import START_RATE
 from .departures import LateDepartures
-from .pacer import _NOT_ANSWERED, _TICK, SLACK, LimiterDown, PausePolicy, Stopped
+from .pacer import _TICK, SLACK, TOO_MANY, LimiterDown, PausePolicy, Stopped, answered
 from .store import BudgetStore
 
 if TYPE_CHECKING:
@@ -57,6 +59,14 @@ LATE: Final = (SLACK - 1) / 2
 #: any start to be on time, the job must still go on (the API's tolerance then covers it).
 MAX_LATE: Final = 20
 
+#: What a pause another job of the account set is, on the progress line.
+SHARED_PAUSE: Final = "a 429 of another job"
+#: How much later than this process's own pause the account's may end and still be its own
+#: (Redis set it a round trip later), not another job's.
+OWN: Final = 0.1
+#: What a wait for a start another host recorded ahead of this one's clock is, on the
+#: progress line.
+STARTS_AHEAD: Final = "a start recorded ahead in Redis"
 #: The span over which the account's start rate is measured (`account_starts`).
 _SPAN: Final = 1.0
 
@@ -87,13 +97,16 @@ class RedisLimiter:
     ) -> None:
         if not rate > 0:
             raise ValueError("rate must be more than 0: a shared budget needs a limit")
-        self._store = BudgetStore(url, account, clock=clock, connections=connections)
+        self.policy = policy or PausePolicy.of(Settings())
+        self.holds = self.policy.holds()  # another job's pause holds this one at most so long
+        self._store = BudgetStore(
+            url, account, clock=clock, connections=connections, max_pause=self.policy.max_pause
+        )
         self.url = url
         self.shown_url = self._store.shown_url
         self.rate = rate
         self.account = account
         self.clock = clock
-        self.policy = policy or PausePolicy.of(Settings())
         self._label = label
         self._halt = asyncio.Event()  # set by stop() and by a lost Redis: wakes every waiter
         self._stopped = False
@@ -212,9 +225,11 @@ class RedisLimiter:
                 continue
             op = "acquire"
             if code == _PAUSED:  # another process's 429: hold here, not in Redis
-                self._resume_at = max(self._resume_at, loop.time() + seconds)
+                self._held_elsewhere(seconds)
                 held = ""
                 continue
+            if len(reply) > 9 and reply[9]:  # a start listed ahead: a hold, shown and counted
+                self.holds.hold(loop.time(), seconds, STARTS_AHEAD)
             await self._wait(seconds)
             held = str(reply[2]) if generation == self._generation else ""
 
@@ -249,9 +264,11 @@ class RedisLimiter:
                 await self._halt.wait()
 
     def observe(self, reply: Reply | None, latency: float) -> None:
-        """An answer that is not a 429 ends the run of 429s, for every process."""
-        if reply is None or reply.status >= 500 or reply.status in _NOT_ANSWERED:
+        """An answer that is not a 429 ends the run of 429s, for every process (and the time
+        this job was held)."""
+        if not answered(reply):
             return
+        self.holds.answered()
         if self._streak:
             self._streak = 0
             self._publish("calm")
@@ -266,6 +283,7 @@ class RedisLimiter:
         if now + seconds > self._resume_at:
             self._resume_at = now + seconds
             self._generation += 1
+        self.holds.hold(now, seconds, TOO_MANY)
         self._publish("pause", repr(seconds))
         return added
 
@@ -336,12 +354,22 @@ class RedisLimiter:
 
     async def _send(self, op: str, arg: str) -> bool:
         """One message; False when Redis is lost (the next acquire() then stops the job)."""
-        loop = asyncio.get_running_loop()
+        sent = asyncio.get_running_loop().time()
         try:
             reply = await self._call(op, arg)
         except self._store.errors as exc:
             self._lose(exc)
             return False
         if op == "pause":  # a longer pause from another process holds here too
-            self._resume_at = max(self._resume_at, loop.time() + float(reply[1]))
+            self._held_elsewhere(float(reply[1]), sent)
         return True
+
+    def _held_elsewhere(self, seconds: float, since: float | None = None) -> None:
+        """Hold this process for the account's pause, as long as Redis said (its --max-pause),
+        counted from `since` (when asked; default: now). Redis sets this process's own pause
+        a moment after it began here: one that ends within `OWN` of it is still its own."""
+        now = asyncio.get_running_loop().time()
+        start = now if since is None else since
+        why = SHARED_PAUSE if start + seconds > self._resume_at + OWN else TOO_MANY
+        self._resume_at = max(self._resume_at, now + seconds)
+        self.holds.hold(now, seconds, why)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -13,7 +14,12 @@ class RateStatus:
     settled: float | None
     why: str
     hint: str | None = None  # a suggestion for the next run (`--rate auto`, ...)
+    paused: float | None = None  # seconds until the job's running hold ends, if one is
+    paused_why: str = ""  # what the hold is for (`429 Too Many Requests`, ...)
 
     def progress(self) -> str | None:
-        """The progress line's part: `limit 39.6/s`, or None without a limit."""
+        """The progress line's part: `limit 39.6/s`, `paused 4s (429 Too Many Requests)` while
+        the job is held (its countdown, not a rate), or None without a limit."""
+        if self.paused is not None:
+            return f"paused {math.ceil(self.paused)}s ({self.paused_why})"
         return None if self.current is None else f"limit {self.current:.1f}/s"

@@ -8,6 +8,7 @@ of our own, and every failure told in words that show the URL without its passwo
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from importlib import resources
@@ -22,6 +23,8 @@ from .pacer import SLACK
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
+
+log = logging.getLogger("bulk_updater")
 
 SCRIPT: Final = resources.files(__package__).joinpath("schedule.lua").read_text(encoding="utf-8")
 KEY_PREFIX: Final = "bulk-updater"
@@ -40,6 +43,19 @@ MAX_WARM: Final = 16
 #: How long connecting and the first call may take: a host busy starting several jobs at once
 #: may be slow to run them, and nothing waits on a job that has not started.
 OPEN_TIMEOUT: Final = 10.0
+#: The values the script replaces when they are bad (it names them in its reply), in words.
+REPAIRED: Final = {
+    "until": "a pause ending more than an hour from now",
+    "next": "a next start more than an hour away",
+    "paused_at": "a pause set in the future",
+    "limit": "a rate in force that is not finite, below 0.01/s or held far too long",
+    "shared_rate": "a shared rate that is not a positive number",
+    "starts": "starts recorded in the future (with --redis-clock local, a host's clock ahead)",
+    "start_text": "a recorded start that is not a time",
+    "epoch": "a pause count that is not a whole number",
+    "streak": "a run of 429s that is not a whole number",
+    "granted": "a count of starts that is not a whole number",
+}
 
 
 def budget_keys(account: str) -> tuple[str, str, str]:
@@ -72,17 +88,28 @@ class BudgetStore:
     say what they mean.
     """
 
-    def __init__(self, url: str, account: str, *, clock: RedisClock, connections: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        account: str,
+        *,
+        clock: RedisClock,
+        connections: int,
+        max_pause: float = float("inf"),
+    ) -> None:
+        """`max_pause`: the longest wait the script may tell this job of (its `--max-pause`)."""
         self._redis = _redis()
         self.url = url
         self.shown_url = hide_password(url)
         self.keys = budget_keys(account)
         self.clock = clock
+        self.max_pause = max_pause
         self.errors: tuple[type[Exception], ...] = (self._redis.RedisError, TimeoutError)
         self._connections = max(1, min(connections, MAX_WARM))
         self.job = secrets.token_hex(8)  # this job, to the script (whose rate is in force)
         self._client: Redis | None = None
         self._script: AsyncScript | None = None
+        self._said: set[str] = set()  # the replaced values already warned of
 
     @property
     def is_open(self) -> bool:
@@ -105,11 +132,11 @@ class BudgetStore:
                 ),
                 client_name="bulk-updater",
             )
-        except ValueError as exc:
-            raise ConfigError(
-                f"the Redis URL {self.shown_url} cannot be used ({self._reason(exc)}); a / ? # "
-                "or @ in its password must be percent-encoded (%2F %3F %23 %40)"
-            ) from None
+            # redis-py passes the URL's query to each connection it makes, and only then finds
+            # an option no connection takes (`?x=1`); one made now, unconnected, finds it here.
+            client.connection_pool.make_connection()
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(self._unusable(exc)) from None
         self._client = client
         self._script = client.register_script(SCRIPT)
         try:
@@ -135,12 +162,35 @@ class BudgetStore:
         if self._script is None:
             raise RuntimeError("RedisLimiter is not open: call `await limiter.open()` first")
         now = "" if self.clock == "redis" else f"{time.time():.6f}"
-        args: list[str | int] = [op, now, repr(float(rate)), arg, repr(SLACK), KEY_TTL_MS, self.job]
+        most = repr(self.max_pause) if self.max_pause < float("inf") else ""
+        args: list[str | int] = [
+            op,
+            now,
+            repr(float(rate)),
+            arg,
+            repr(SLACK),
+            KEY_TTL_MS,
+            self.job,
+            most,
+        ]
         # Not redis-py's socket timeout: it wraps each send in `asyncio.wait_for`, which on
         # Python 3.11 can swallow a cancellation, and a worker the job cancels must end.
         async with asyncio.timeout(SOCKET_TIMEOUT if within is None else within):
             reply: list[Any] = await self._script(keys=list(self.keys), args=args)
+        if len(reply) > 8 and reply[8]:
+            self._repaired(str(reply[8]).split())
         return reply
+
+    def _repaired(self, names: list[str]) -> None:
+        """Warn, once for each, of the bad values the script found in the keys and replaced."""
+        for name in names:
+            if name not in self._said:
+                self._said.add(name)
+                log.warning(
+                    "the shared budget in Redis (%s*) held %s: replaced (said once)",
+                    self.keys[0],
+                    REPAIRED.get(name, name),
+                )
 
     def at_start(self, exc: Exception) -> str:
         """Why a job cannot start: unreachable, a refused password, a script Redis refuses."""
@@ -154,6 +204,15 @@ class BudgetStore:
                 "scripts, use the local clock (--redis-clock local; see the README)"
             )
         return f"{where} is unreachable ({reason}); start it or fix the Redis URL"
+
+    def _unusable(self, exc: ValueError | TypeError) -> str:
+        """Why the URL cannot be used: it does not parse, or its query holds an option that no
+        connection takes (redis-py says so with a `TypeError`)."""
+        if isinstance(exc, TypeError):
+            hint = "fix or remove the options after its ?, which redis-py gives each connection"
+        else:
+            hint = "a / ? # or @ in its password must be percent-encoded (%2F %3F %23 %40)"
+        return f"the Redis URL {self.shown_url} cannot be used ({self._reason(exc)}); {hint}"
 
     def lost(self, exc: Exception) -> str:
         """Why a running job stops."""

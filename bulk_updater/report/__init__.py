@@ -1,10 +1,13 @@
 """The report: what each row became, written as rows finish and read back by `--resume`.
 
-- `writer`  `ReportWriter`: the file, its lock and meta file, one line per outcome
+- `writer`  `ReportWriter`: the file, one line per outcome
+- `meta`    its lock (hidden, beside it, while a run writes it) and what `--resume` checks (kept
+  in the user's state folder)
 - `cells`   CSV cells a spreadsheet shows as text, never runs as a formula
 - `resume`  an earlier report read back: each row's last status (`FinishedRows`)
 - `sort`    the final rewrite in input order
 - `rejects` `--rejects`: the rows not updated, as read, ready to fix and feed back
+- `sheet_rejects` a workbook's `--rejects`: a workbook, its cells' numbers and booleans kept
 """
 
 from .rejects import RejectsWriter

@@ -1,26 +1,36 @@
 """The report file: one line per row, flushed as rows finish, in input order once the run ends.
 
-Also owns what lives beside a report: its lock (`<report>.lock`, so two runs cannot write one
-report) and its meta file (`<report>.meta.json`, the input's fingerprint that `--resume` checks,
-and the `limit` of the run that last wrote it: the rows past it were not read, so not done).
+Its lock and the input's fingerprint that `--resume` checks are `meta.py`'s (with the `limit` of
+the run that last wrote it: the rows past it were not read, so not done). A writer is built in
+two steps, so that a run refused anywhere leaves every file as it was: the report locked and
+checked (`ReportWriter(..., start=False)`), then, once the run holds all it needs, `start()`.
 """
 
 from __future__ import annotations
 
 import csv
-import fcntl
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
 
-from ..errors import ConfigError, InputChangedError, ReportLockedError
+from ..errors import ConfigError, InputChangedError
 from ..models import Outcome
 from ..printable import escape_json
 from . import sort
 from .cells import cell, email_cell, id_cell, one_line
+from .meta import (
+    ReportLock,
+    check_meta_folder,
+    forget_meta,
+    meta_folder,
+    meta_path,
+    moved_meta,
+    read_meta,
+    write_meta,
+)
 from .resume import FinishedRows, drop_partial_line, is_jsonl, read_statuses
 
 COLUMNS: Final = (
@@ -46,15 +56,9 @@ def check_report_path(path: str | os.PathLike[str]) -> Path:
     return report
 
 
-def companions(report: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """The lock and meta files that live beside a report (beside its target, for a link)."""
-    real = Path(os.path.realpath(report))
-    return real.with_name(real.name + ".lock"), real.with_name(real.name + ".meta.json")
-
-
-def _with_limit(meta: dict[str, Any], limit: int | None) -> dict[str, Any]:
-    """The meta with the run's `limit`, if it has one (a run of every row has none)."""
-    return meta if limit is None else {**meta, "limit": limit}
+def companions(report: str | os.PathLike[str]) -> tuple[Path, ...]:
+    """The files a report comes with: its meta file (the lock is on the report itself)."""
+    return (meta_path(Path(os.path.realpath(report))),)
 
 
 def default_report_path(input_path: str) -> Path:
@@ -74,73 +78,131 @@ class ReportWriter:
         fingerprint: str | None = None,
         options: Mapping[str, Any] | None = None,
         limit: int | None = None,
+        keep: Sequence[str] = (),
+        start: bool = True,
     ) -> None:
         """`fingerprint` and `options` say which input, read how: `--resume` needs the same.
-        `limit`: the run reads only its first rows (kept in the meta file, for the reader)."""
+        `limit`: the run reads only its first rows (kept in the meta file, for the reader).
+        `keep`: input columns written after the report's own, from each outcome's `ref`.
+        `start=False`: the report is locked and checked, nothing written until `start()`."""
         self.path = check_report_path(path)
+        self.keep = _kept_columns(keep)
         self.jsonl = is_jsonl(self.path)
         # Through a link, the file itself is locked, written and sorted: the link stays a link,
         # and a second run through another name of the same file finds it locked.
         self._real = Path(os.path.realpath(self.path))
-        lock_path, self.meta_path = companions(self.path)
         self.finished = FinishedRows()
         self.unsorted: str | None = None  # why the final sort failed, if it did
+        self._started = False
+        new = not os.path.lexists(self._real)
         try:
-            self._lock = _lock(lock_path, self.path)
+            self._lock = ReportLock(self._real, self.path)
         except OSError as exc:
             raise ConfigError(f"{self.path}: cannot write the report ({exc.strerror})") from None
         try:
-            resuming = resume and self._real.exists() and drop_partial_line(self._real) > 0
-            if resuming:
-                self._check_input(fingerprint, options)
+            self.resumed = resume and drop_partial_line(self._real) > 0
+            meta = read_meta(self._real) if self.resumed else None
+            if self.resumed:
+                meta = self._check_input(meta, fingerprint, options)
                 self._read_finished()
-            self._file = self._open(append=resuming)
-            if not resuming:
-                self._write_meta(fingerprint, options, limit)
-            elif limit != (meta := self._meta()).get("limit"):  # this run's, as a new run's
-                meta.pop("limit", None)
-                self.meta_path.write_text(json.dumps(_with_limit(meta, limit)) + "\n")
-        except OSError as exc:
-            self._lock.close()
-            raise ConfigError(f"{self.path}: cannot write the report ({exc.strerror})") from None
-        except BaseException:
-            self._lock.close()
+            check_meta_folder(self._real)
+        except BaseException as exc:
+            self._let_go(remove=new)
+            if isinstance(exc, OSError):
+                raise ConfigError(
+                    f"{self.path}: cannot write the report ({exc.strerror})"
+                ) from None
             raise
-        self.resumed = resuming
+        self._new = new
+        self._meta = (fingerprint, options, limit)
+        # Not yet where it belongs (moved, or left by an older version), or this run's limit is
+        # not the last one's: written anew once the run starts.
+        self._moved = meta.get("report") if meta is not None else None
+        self._meta_kept = (
+            meta is not None and self._moved == os.fspath(self._real) and meta.get("limit") == limit
+        )
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Write: the report started over (or continued), then its meta."""
+        file = None
+        try:
+            file = self._file = self._open(append=self.resumed)
+            if not self._meta_kept:
+                write_meta(self._real, *self._meta)
+                if isinstance(self._moved, str) and self._moved != os.fspath(self._real):
+                    forget_meta(self._moved)
+            self._started = True
+        except BaseException as exc:
+            if file is not None:
+                file.close()
+            self._let_go(remove=False)
+            if isinstance(exc, OSError):
+                raise ConfigError(
+                    f"{self.path}: cannot write the report ({exc.strerror})"
+                ) from None
+            raise
+
+    def _let_go(self, *, remove: bool) -> None:
+        """Release the lock of a run that ends before it starts; the empty report it made, gone."""
+        try:
+            if remove and self._lock.holds(self._real) and self._real.stat().st_size == 0:
+                self._real.unlink()
+        except OSError:
+            pass
+        finally:
+            self._new = False  # once: the name may be another run's after the release
+            self._lock.release()
 
     def _open(self, *, append: bool) -> IO[str]:
+        if not append:
+            self._lock.truncate()
         file = open(  # noqa: SIM115 - closed by close()
-            self._real, "a" if append else "w", encoding="utf-8", newline="", errors="replace"
+            self._real, "a", encoding="utf-8", newline="", errors="replace"
         )
+        if not self._lock.same_file(file.fileno()):
+            file.close()
+            raise ConfigError(f"{self.path}: was replaced while this run started; run it again")
         self._csv = csv.writer(file, lineterminator="\n")
         if not append and not self.jsonl:
             file.write(_BOM)  # so that Excel on Windows reads the report as UTF-8
-            self._csv.writerow(COLUMNS)
+            self._csv.writerow((*COLUMNS, *self.keep))
             file.flush()
         return file
 
-    def _write_meta(
-        self, fingerprint: str | None, options: Mapping[str, Any] | None, limit: int | None
-    ) -> None:
-        meta = {"input_sha256": fingerprint, "input_options": dict(options or {})}
-        self.meta_path.write_text(json.dumps(_with_limit(meta, limit)) + "\n")
-
-    def _meta(self) -> dict[str, Any]:
-        try:
-            meta = json.loads(self.meta_path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return meta if isinstance(meta, dict) else {}
-
-    def _check_input(self, fingerprint: str | None, options: Mapping[str, Any] | None) -> None:
-        meta = self._meta()
-        stored, read_as = meta.get("input_sha256"), meta.get("input_options")
+    def _check_input(
+        self,
+        meta: dict[str, Any] | None,
+        fingerprint: str | None,
+        options: Mapping[str, Any] | None,
+    ) -> dict[str, Any] | None:
+        """The meta that lets this report resume with this input, or why none does."""
+        if meta is None and fingerprint is not None:
+            meta = moved_meta(fingerprint)  # this report, moved since: its input says so
+            if meta is None:
+                raise InputChangedError(
+                    f"{self.path}: cannot resume, what --resume checks of this report is not in "
+                    f"{meta_folder()}: the report was moved since its run (and the input with "
+                    "it changed), or XDG_STATE_HOME differs from that run's (a cron job's may); "
+                    "resume with that run's XDG_STATE_HOME, or start over without --resume"
+                )
+        stored = meta.get("input_sha256") if meta is not None else None
+        read_as = meta.get("input_options") if meta is not None else None
         if fingerprint is not None and stored != fingerprint:
             raise InputChangedError(
                 f"{self.path}: cannot resume, the input is not the one this report was started "
                 "from; run without --resume (or with another --report) to start over"
             )
         if options is not None and isinstance(read_as, dict):
+            kept, keep = read_as.get("keep", []), options.get("keep", [])
+            if kept != keep:  # the lines appended would not have the columns of the others
+                was = ", ".join(kept) or "none"
+                raise InputChangedError(
+                    f"{self.path}: cannot resume, the run that started this report kept the "
+                    f"columns {was} (now {', '.join(keep) or 'none'}); give the same --keep, or "
+                    "start over without --resume"
+                )
             changed = [k for k, v in options.items() if k in read_as and read_as[k] != v]
             if changed:
                 was = ", ".join(f"{k} {read_as[k]!r} (now {options[k]!r})" for k in changed)
@@ -148,6 +210,7 @@ class ReportWriter:
                     f"{self.path}: cannot resume, the run that started this report read the "
                     f"input with {was}; give the same options, or start over without --resume"
                 )
+        return meta
 
     def _read_finished(self) -> None:
         for row, status in read_statuses(self._real):
@@ -169,6 +232,8 @@ class ReportWriter:
                 "duration_ms": outcome.duration_ms,
                 "email": outcome.email,
             }
+            if self.keep:
+                record.update(zip(self.keep, _kept(outcome, self.keep), strict=True))
             self._file.write(escape_json(json.dumps(record, ensure_ascii=False)) + "\n")
         else:
             self._csv.writerow(
@@ -183,6 +248,7 @@ class ReportWriter:
                     outcome.attempts,
                     "" if outcome.duration_ms is None else outcome.duration_ms,
                     email_cell(outcome.email),
+                    *(cell(text) for text in _kept(outcome, self.keep)),
                 )
             )
 
@@ -195,6 +261,9 @@ class ReportWriter:
         If the sort fails (a full disk), the report stays as written, complete and resumable,
         only not in input order; `unsorted` says why.
         """
+        if not self._started:  # nothing was written
+            self._let_go(remove=self._new)
+            return
         try:
             self._file.close()
             try:
@@ -202,7 +271,7 @@ class ReportWriter:
             except OSError as exc:
                 self.unsorted = exc.strerror or str(exc)
         finally:
-            self._lock.close()
+            self._lock.release()
 
     def __enter__(self) -> ReportWriter:
         return self
@@ -216,22 +285,17 @@ class ReportWriter:
         self.close()
 
 
-def _lock(lock_path: Path, report: Path) -> IO[str]:
-    """An exclusive lock tied to this process: the kernel frees it when the process dies."""
-    handle = open(lock_path, "a+")  # noqa: SIM115 - the handle is the lock
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip()
-        handle.close()
-        who = f" (pid {holder})" if holder.isdigit() else ""
-        raise ReportLockedError(
-            f"{report}: another run is writing this report{who}; "
-            "wait for it to finish or use another --report"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
+def _kept_columns(keep: Sequence[str]) -> tuple[str, ...]:
+    for name in keep:
+        if name in COLUMNS:
+            raise ConfigError(f"--keep {name}: the report has its own `{name}` column")
+    return tuple(keep)
+
+
+def _kept(outcome: Outcome, keep: Sequence[str]) -> list[str]:
+    """The kept cells of an outcome's row (its `ref`, from `Source(keep=...)`), by column."""
+    ref = outcome.ref
+    if not keep:
+        return []
+    cells = ref if isinstance(ref, Mapping) else {}
+    return [text if isinstance(text := cells.get(name), str) else "" for name in keep]

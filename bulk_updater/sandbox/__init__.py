@@ -2,7 +2,7 @@
 
 It serves `PATCH /v1/leads/{id}` with the documented semantics and `GET /v1/leads` (list and
 search), checks every request against the API contract strictly, and can misbehave on purpose:
-a sliding one-second rate limit with 429s and rate-limit headers, injected faults, latency, and
+rate limits of several shapes with 429s and rate-limit headers, injected faults, latency, and
 an `intercept` hook for anything stranger. Everything a test wants to check afterwards is
 recorded in a `SandboxState`.
 
@@ -16,7 +16,7 @@ tests. Only `command.py`, the `bulk-updater sandbox` command, also uses click.
 | `contract.py` | auth and body checks, the error body shape |
 | `leads.py` | `load_leads` and the PATCH semantics |
 | `search.py` | `GET /v1/leads`: query checks, matching, pages and cursors |
-| `limits.py` | the sliding window, 429s, rate-limit headers, `max_in_any_window` |
+| `limits.py` | the limit's shapes (windows, buckets), 429s, rate-limit headers |
 | `faults.py` | `FaultPlan` and the injected faults |
 | `state.py` | `SandboxState` |
 | `command.py` | the click command |

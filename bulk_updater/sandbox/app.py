@@ -35,7 +35,7 @@ from aiohttp.typedefs import Handler
 from . import contract, search
 from .faults import FaultPlan, Faults
 from .leads import apply_update
-from .limits import HeaderStyle, RateLimit, RetryAfter, max_in_any_window
+from .limits import HeaderStyle, RateLimit, RetryAfter, Shape, max_in_any_window
 from .state import DEFAULT_SANDBOX_KEY, SandboxState
 
 __all__ = ["HANDLER", "Intercept", "Settings", "create_app"]
@@ -58,6 +58,9 @@ class Settings(TypedDict, total=False):
     retry_after: RetryAfter
     faults: FaultPlan
     headers: HeaderStyle | None
+    shape: Shape
+    halve_after: float | None
+    restore_after: float | None
     latency_ms: float
     seed: int | None
     intercept: Intercept | None
@@ -72,6 +75,9 @@ def create_app(
     retry_after: RetryAfter = "seconds",
     faults: FaultPlan = _NO_FAULTS,
     headers: HeaderStyle | None = None,
+    shape: Shape = "sliding",
+    halve_after: float | None = None,
+    restore_after: float | None = None,
     latency_ms: float = 0.0,
     seed: int | None = None,
     intercept: Intercept | None = None,
@@ -80,14 +86,23 @@ def create_app(
 
     `rate` > 0 allows `rate + burst` requests in any sliding one-second window and answers 429
     beyond that; `retry_after` chooses the form of the `Retry-After` header and `headers` the
-    rate-limit headers (`limits.py` has the exact rules). `latency_ms` delays every API answer.
+    rate-limit headers, `shape` the kind of limit, `halve_after` and `restore_after` a limit that
+    halves mid-job (`limits.py` has the exact rules). `latency_ms` delays every API answer.
     `intercept` may answer an API request before the sandbox does.
     """
     if not api_key:
         raise ValueError("api_key must not be empty")
     if not latency_ms >= 0.0:
         raise ValueError(f"latency_ms must be >= 0, got {latency_ms!r}")
-    limit = RateLimit(rate=rate, burst=burst, retry_after=retry_after, headers=headers)
+    limit = RateLimit(
+        rate=rate,
+        burst=burst,
+        retry_after=retry_after,
+        headers=headers,
+        shape=shape,
+        halve_after=halve_after,
+        restore_after=restore_after,
+    )
     handler = _Handler(
         state,
         api_key=api_key,

@@ -18,7 +18,7 @@ from typing import NoReturn
 import click
 
 from .faults import FAULT_KINDS, FaultPlan
-from .limits import HEADER_STYLES, RETRY_AFTER_MODES, HeaderStyle
+from .limits import HEADER_STYLES, RETRY_AFTER_MODES, SHAPES, HeaderStyle, Shape
 from .server import Sandbox, serve
 from .state import DEFAULT_SANDBOX_KEY
 
@@ -40,7 +40,8 @@ def _fail(message: str) -> NoReturn:
     "--leads",
     "leads_file",
     type=click.Path(exists=True, dir_okay=False),
-    help="JSON list of leads to serve (e.g. samples/leads.json).",
+    help="Leads to serve: a JSON list (e.g. samples/leads.json), or a CSV whose header names "
+    "lead fields (_id or id, email, firstName, ..., tags as a;b, customFields.NAME).",
 )
 @click.option(
     "--rate",
@@ -57,6 +58,27 @@ def _fail(message: str) -> NoReturn:
     help="Requests allowed over --rate in one window.",
 )
 @click.option(
+    "--shape",
+    type=click.Choice(SHAPES),
+    default="sliding",
+    show_default=True,
+    help="The limit's kind: a sliding second, a fixed second that resets on the second, a "
+    "token bucket of max(1, --burst) refilled at --rate, or a sliding second with that bucket "
+    "on top.",
+)
+@click.option(
+    "--halve-after",
+    type=float,
+    metavar="S",
+    help="Halve the limit S seconds after the first request (an API under load).",
+)
+@click.option(
+    "--restore-after",
+    type=float,
+    metavar="S",
+    help="Bring a halved limit back S seconds after the first request.",
+)
+@click.option(
     "--retry-after",
     type=click.Choice(RETRY_AFTER_MODES),
     default="seconds",
@@ -66,8 +88,8 @@ def _fail(message: str) -> NoReturn:
 @click.option(
     "--headers",
     type=click.Choice(HEADER_STYLES),
-    help="Rate-limit headers on every answer: X-RateLimit-* (xrl) or RateLimit (ietf); "
-    "needs --rate.",
+    help="Rate-limit headers on every answer: X-RateLimit-* (xrl), RateLimit (ietf), or "
+    "xrl always saying 0 left for 22 h (exhausted); needs --rate.",
 )
 @click.option(
     "--latency-ms",
@@ -104,6 +126,9 @@ def sandbox(
     leads_file: str | None,
     rate: float,
     burst: int,
+    shape: Shape,
+    halve_after: float | None,
+    restore_after: float | None,
     retry_after: str,
     headers: HeaderStyle | None,
     latency_ms: float,
@@ -138,6 +163,9 @@ def sandbox(
             latency_ms=latency_ms,
             seed=seed,
             on_start=partial(_announce, leads_file=leads_file, env_key=env_key or None),
+            shape=shape,
+            halve_after=halve_after,
+            restore_after=restore_after,
         )
     except (ValueError, OSError) as exc:
         _fail(str(exc))

@@ -16,17 +16,26 @@ import signal
 import threading
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, Unpack
+from typing import Any, TypedDict, Unpack
 
 from aiohttp import web
 
+from ..words import counted
 from .app import HANDLER, Settings, create_app
 from .faults import FaultPlan
 from .leads import copy_leads, load_leads
-from .limits import HeaderStyle, retry_after_mode
+from .limits import HeaderStyle, Shape, retry_after_mode
 from .state import SandboxState
 
 __all__ = ["Sandbox", "SandboxThread", "serve"]
+
+
+class LimitShape(TypedDict, total=False):
+    """The shape of the limit `serve` enforces (`create_app`'s settings of the same names)."""
+
+    shape: Shape
+    halve_after: float | None
+    restore_after: float | None
 
 
 def _url(host: str, port: int) -> str:
@@ -209,6 +218,7 @@ def serve(
     latency_ms: float = 0.0,
     seed: int | None = None,
     on_start: Callable[[Sandbox], None] | None = None,
+    **limit: Unpack[LimitShape],
 ) -> None:
     """Serve the sandbox in the foreground until SIGINT or SIGTERM, then return.
 
@@ -228,6 +238,7 @@ def serve(
         headers=headers,
         latency_ms=latency_ms,
         seed=seed,
+        **limit,
     )
     asyncio.run(_serve(sandbox, on_start))
 
@@ -240,7 +251,8 @@ async def _serve(sandbox: Sandbox, on_start: Callable[[Sandbox], None] | None) -
         loop.add_signal_handler(signum, stop.set)
     try:
         async with sandbox:
-            print(f"sandbox: serving {len(sandbox.state.leads)} leads at {sandbox.url}", flush=True)
+            serving = counted(len(sandbox.state.leads), "lead")
+            print(f"sandbox: serving {serving} at {sandbox.url}", flush=True)
             if on_start is not None:
                 on_start(sandbox)
             await stop.wait()

@@ -2,16 +2,20 @@
 
 - `fields`   what a row sets and what a lead holds, as flat field -> value maps
 - `store`    `Store`: the SQLite file (WAL), batched lookups, a writer thread for changes
-- `paths`    the default file: one per API account under the user's state directory
+- `lock`     one run at a time on a file: `RunLock`, and `in_use()` to glance at it
+- `info`     what `state info` shows: counts, damaged entries, whose, the last run
+- `paths`    the default file: one per API account under the user's state directory; `Account`
 - `preview`  `--dry-run --skip-unchanged`: how many rows would be sent, read-only
 """
 
 from .fields import UNKNOWN, Fields, apply, flatten, holds, unknown
-from .paths import default_state_path, state_dir, state_path
-from .store import StateInfo, Store
+from .info import StateInfo
+from .paths import Account, default_state_path, state_dir, state_files, state_path
+from .store import Store
 
 __all__ = [
     "UNKNOWN",
+    "Account",
     "Fields",
     "StateInfo",
     "Store",
@@ -20,6 +24,7 @@ __all__ = [
     "flatten",
     "holds",
     "state_dir",
+    "state_files",
     "state_path",
     "unknown",
 ]

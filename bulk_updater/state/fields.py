@@ -77,6 +77,12 @@ def encode(fields: Mapping[str, Any]) -> bytes:
     return bytes(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS))
 
 
-def decode(blob: bytes) -> Fields:
-    value = orjson.loads(blob)
-    return value if isinstance(value, dict) else {}
+def decode(blob: object) -> Fields | None:
+    """The stored form read back; None for a damaged entry (anything but a JSON object)."""
+    if not isinstance(blob, bytes | str):
+        return None
+    try:
+        value = orjson.loads(blob)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None

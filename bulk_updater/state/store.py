@@ -1,61 +1,49 @@
 """The state file of `skip_unchanged`: what each lead was last set to, in SQLite (WAL mode).
 
-    leads (id TEXT PRIMARY KEY, fields BLOB)   WITHOUT ROWID; `fields`: the lead's flat
-                                               field -> value map (`fields.py`), compact JSON
-    runs  (id, started_at, finished_at, input, rows, sent, unchanged, accepted)   the last 100
-    meta  (key, value)                         `schema`, and `account` (never the key)
+Its tables, and whose leads it holds, are in `schema.py`. A run holds the file from start to end
+(`lock.FileLock`, on the file itself): a second run, or a `forget`, is refused with
+`StateLockedError` at once, so the file's order of changes is the API's.
 
 Reads are batched (`lookup()` takes many ids, one query per 500) and run on the caller's thread:
 a WAL reader never waits for a writer. Changes are queued to a writer thread, which applies them
 in transactions of at most `every` seconds or `batch` changes, each merged into what the file
-holds at that moment (another run may have written since). `committed` tells how far the file
-has them. `synchronous=NORMAL`: a killed process loses no committed transaction, a power cut may
-lose the last ones, and a lost change only means that a row is sent again.
+holds. `committed` tells how far the file has them. `synchronous=NORMAL`: a killed process loses
+no committed transaction, a power cut may lose the last ones, and a lost change only means that a
+row is sent again. A damaged entry (not a JSON object) is read as unknown, with one warning: its
+rows are sent, and it is rewritten.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import sqlite3
+import stat
 import threading
 import time
 import urllib.parse
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from ..errors import StateError, StateLockedError
+from . import schema
 from .fields import Fields, apply, decode, encode
+from .info import StateInfo, read_info
+from .lock import Busy, FileLock, NotAFile
+from .paths import Account
 
 log = logging.getLogger("bulk_updater")
 
-SCHEMA: Final = "1"
 _CHUNK: Final = 500  # ids per query: well under SQLite's limit of bound parameters
 _KEEP_RUNS: Final = 100
-_TABLES: Final = (
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS leads (id TEXT PRIMARY KEY, fields BLOB NOT NULL) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, started_at REAL NOT NULL, "
-    "finished_at REAL, input TEXT, rows INTEGER, sent INTEGER, unchanged INTEGER, "
-    "accepted INTEGER)",
-)
 _UPSERT: Final = (
     "INSERT INTO leads (id, fields) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET fields = "
     "excluded.fields"
 )
-
-
-@dataclass(frozen=True)
-class StateInfo:
-    """What `bulk-updater state info` shows."""
-
-    path: Path
-    leads: int
-    size: int  # bytes: the file and its write-ahead log
-    last_run: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -70,10 +58,12 @@ def _locked(exc: sqlite3.OperationalError) -> bool:
 class Store:
     """One state file, opened (and created, unless `readonly`) at construction.
 
-    `wait`: seconds to wait for another process's lock when opening, or for each write
-    transaction before warning; `give_up`: seconds after which queued changes are dropped (with
-    `problem` saying so) rather than waited for. Not thread-safe except as described above:
-    `lookup()`, `change()` and `close()` are for one thread, the writer is the store's own.
+    Unless `readonly`, it is held for this store alone until `close()`, and a file of another
+    `account` is refused. `wait`: seconds to wait for another process's SQLite lock when opening,
+    or for each write transaction before warning; `give_up`: seconds after which queued changes
+    are dropped (with `problem` saying so) rather than waited for. Not thread-safe except as
+    described above: `lookup()`, `change()` and `close()` are for one thread, the writer is the
+    store's own.
     """
 
     def __init__(
@@ -81,7 +71,7 @@ class Store:
         path: str | Path,
         *,
         readonly: bool = False,
-        account: str = "",
+        account: Account | None = None,
         wait: float = 10.0,
         give_up: float = 120.0,
         every: float = 0.5,
@@ -97,12 +87,47 @@ class Store:
         self._queue: queue.SimpleQueue[tuple[int, str, Fields] | _Close] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._run: int | None = None
-        self._reader = self._connect(readonly)
+        self._damaged: set[str] = set()  # the leads whose entries could not be read
+        self._damaged_lock = threading.Lock()  # both threads read entries
+        self._run_lock = None if readonly else self._hold()
         try:
-            self._check(account)
+            if readonly:
+                self._check_regular()
+            self._reader = self._connect(readonly)
+            try:
+                self._check(account)
+            except BaseException:
+                self._reader.close()
+                raise
         except BaseException:
-            self._reader.close()
+            if self._run_lock is not None:
+                self._run_lock.release()
             raise
+
+    def _hold(self) -> FileLock:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # lead data: private
+            return FileLock(self.path)
+        except Busy as busy:
+            raise StateLockedError(
+                f"{self.path}: another run is using this state file{busy.who()}; try again once "
+                "it is done"
+            ) from None
+        except NotAFile:
+            raise _not_a_file(self.path) from None
+        except OSError as exc:
+            raise StateError(
+                f"{self.path}: the state file cannot be opened ({exc.strerror or exc})"
+            ) from None
+
+    def _check_regular(self) -> None:
+        """A FIFO would make SQLite wait for a writer forever: refused before it opens."""
+        try:
+            found = os.stat(self.path)
+        except OSError:
+            return  # SQLite says why it cannot open it
+        if not stat.S_ISREG(found.st_mode):
+            raise _not_a_file(self.path)
 
     def _connect(self, readonly: bool) -> sqlite3.Connection:
         # SQLite waits up to a second for a lock; `_transaction` goes on waiting, and says so.
@@ -112,36 +137,24 @@ class Store:
                 uri = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
                 conn = sqlite3.connect(uri, uri=True, timeout=wait, check_same_thread=False)
             else:
-                self.path.parent.mkdir(
-                    parents=True, exist_ok=True, mode=0o700
-                )  # lead data: private
                 conn = sqlite3.connect(self.path, timeout=wait, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"{self.path}: the state file cannot be opened ({exc})") from None
         conn.isolation_level = None  # transactions are ours: BEGIN IMMEDIATE ... COMMIT
         return conn
 
-    def _check(self, account: str) -> None:
+    def _check(self, account: Account | None) -> None:
         """The schema, created if need be; a file that is not ours is refused."""
         conn = self._reader
         try:
+            schema.recognise(conn, self.path)  # before the journal mode changes the file
             if not self.readonly:
                 if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     conn.execute("PRAGMA journal_mode=WAL")  # kept by the file from then on
                 conn.execute("PRAGMA synchronous=NORMAL")
                 with self._transaction(conn, self.wait):
-                    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-                    if tables and "meta" not in tables:  # someone else's database: keep out
-                        raise StateError(
-                            f"{self.path}: not a bulk-updater state file (a database with "
-                            "other tables); choose another --state"
-                        )
-                    for table in _TABLES:
-                        conn.execute(table)
-                    conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA,))
-                    if account:
-                        conn.execute("INSERT OR IGNORE INTO meta VALUES ('account', ?)", (account,))
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+                    schema.create(conn, self.path, account)
+            schema.check_version(conn, self.path)
         except StateError:
             raise
         except sqlite3.OperationalError as exc:
@@ -150,9 +163,6 @@ class Store:
             raise StateError(f"{self.path}: not a bulk-updater state file ({exc})") from None
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{self.path}: not a bulk-updater state file ({exc})") from None
-        if row is None or row[0] != SCHEMA:
-            found = "no schema" if row is None else f"schema {row[0]}"
-            raise StateError(f"{self.path}: a state file of another version ({found})")
 
     def _locked_error(self, waited: float) -> StateLockedError:
         return StateLockedError(
@@ -192,10 +202,37 @@ class Store:
         A file that cannot be read now knows nothing: the rows are sent, which is always safe.
         """
         try:
-            return select_fields(self._reader, ids)
+            return select_fields(self._reader, ids, self._found_damaged)
         except sqlite3.Error as exc:
             log.warning("state: %s cannot be read (%s); sending the rows", self.path, exc)
             return {}
+
+    def _found_damaged(self, lead: str) -> None:
+        with self._damaged_lock:
+            first = not self._damaged
+            self._damaged.add(lead)
+            if first:
+                log.warning(
+                    "state: %s holds damaged entries (lead %s first); they count as unknown: "
+                    "their rows are sent and the entries rewritten",
+                    self.path,
+                    lead,
+                )
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a run's summary should say of the file: damaged entries, writes given up."""
+        out = []
+        if self._damaged:
+            count = len(self._damaged)
+            out.append(
+                f"{self.path}: {count} damaged {'entry' if count == 1 else 'entries'} counted as "
+                f"unknown: {'its' if count == 1 else 'their'} rows were sent, to be remembered "
+                "afresh"
+            )
+        if self.problem is not None:
+            out.append(self.problem)
+        return out
 
     @contextlib.contextmanager
     def _usable(self) -> Iterator[None]:
@@ -209,28 +246,18 @@ class Store:
 
     def info(self) -> StateInfo:
         with self._usable():
-            return self._info()
-
-    def _info(self) -> StateInfo:
-        conn = self._reader
-        leads = conn.execute("SELECT COUNT(*) FROM leads").fetchone()[0]
-        row = conn.execute(
-            "SELECT started_at, finished_at, input, rows, sent, unchanged, accepted FROM runs "
-            "ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        names = ("started_at", "finished_at", "input", "rows", "sent", "unchanged", "accepted")
-        last = dict(zip(names, row, strict=True)) if row is not None else None
-        size = sum(p.stat().st_size for p in (self.path, _wal(self.path)) if p.exists())
-        return StateInfo(self.path, int(leads), size, last)
+            return read_info(self._reader, self.path)
 
     # --- writing ----------------------------------------------------------------------------
 
     def forget(self, ids: Iterable[str] | None) -> int:
-        """Forget some leads (or all, with None), so that their rows are sent next time."""
+        """Forget some leads, so that their rows are sent next time; or all, with None, and
+        whose they were: the file may then serve another account."""
         conn = self._reader
         with self._usable(), self._transaction(conn, self.give_up):
             if ids is None:
                 count = conn.execute("DELETE FROM leads").rowcount
+                schema.disown(conn)
             else:
                 rows = [(lead,) for lead in dict.fromkeys(ids)]
                 before = conn.total_changes
@@ -265,6 +292,8 @@ class Store:
             self._thread.join()
             self._thread = None
         self._reader.close()
+        if self._run_lock is not None:
+            self._run_lock.release()
 
     def _write(self) -> None:
         """The writer thread: changes in transactions of at most `every` s or `batch` changes."""
@@ -298,15 +327,16 @@ class Store:
             return
         try:
             with self._transaction(conn, self.give_up):
-                held = select_fields(conn, {lead for _, lead, _ in changes})
+                held = select_fields(conn, {lead for _, lead, _ in changes}, self._found_damaged)
                 for _, lead, change in changes:
                     held[lead] = apply(held.get(lead), change)
                 conn.executemany(_UPSERT, [(k, encode(v)) for k, v in held.items() if v])
                 gone = [(k,) for k, v in held.items() if not v]
                 conn.executemany("DELETE FROM leads WHERE id = ?", gone)
         except (StateError, sqlite3.Error) as exc:
+            where = "" if str(exc).startswith(str(self.path)) else f"{self.path}: "
             self.problem = (
-                f"{exc}; from then on this run's accepted rows were not remembered, and are "
+                f"{where}{exc}; from then on this run's accepted rows were not remembered, and are "
                 "sent again next time"
             )
             log.warning("state: %s", self.problem)
@@ -332,7 +362,16 @@ class Store:
             )
 
 
-def select_fields(conn: sqlite3.Connection, ids: Collection[str]) -> dict[str, Fields]:
+def _not_a_file(path: Path) -> StateError:
+    return StateError(
+        f"{path}: not a regular file (a FIFO, a device or a folder); choose another --state"
+    )
+
+
+def select_fields(
+    conn: sqlite3.Connection, ids: Collection[str], damaged: Callable[[str], None] | None = None
+) -> dict[str, Fields]:
+    """What the file holds for each of `ids`; a damaged entry is left out, and told `damaged`."""
     out: dict[str, Fields] = {}
     wanted = list(ids)
     for start in range(0, len(wanted), _CHUNK):
@@ -340,9 +379,9 @@ def select_fields(conn: sqlite3.Connection, ids: Collection[str]) -> dict[str, F
         marks = ",".join("?" * len(chunk))
         query = f"SELECT id, fields FROM leads WHERE id IN ({marks})"  # marks only: no value
         for lead, blob in conn.execute(query, chunk):
-            out[lead] = decode(blob)
+            fields = decode(blob)
+            if fields is not None:
+                out[lead] = fields
+            elif damaged is not None:
+                damaged(lead)
     return out
-
-
-def _wal(path: Path) -> Path:
-    return path.with_name(path.name + "-wal")

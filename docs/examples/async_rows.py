@@ -7,7 +7,6 @@ back as soon as it finishes (not in input order), while later rows are still com
 """
 
 import asyncio
-import contextlib
 import sys
 from collections.abc import AsyncIterator
 
@@ -39,7 +38,7 @@ async def main() -> int:
     send_again: list[Outcome] = []
     async with (
         BulkUpdater(rate=10) as updater,
-        contextlib.aclosing(updater.stream(rows(queue))) as outcomes,
+        updater.stream(rows(queue)) as outcomes,
     ):
         async for outcome in outcomes:
             if outcome.status is Status.UPDATED:

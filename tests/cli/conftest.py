@@ -20,7 +20,7 @@ import pytest
 
 from bulk_updater import Status
 from bulk_updater.sandbox import SandboxThread
-from tests.conftest import read_report, write_csv
+from tests.conftest import read_report, unmeasured, write_csv
 
 KEY = "sk_live_7fQ2mX9pLr4TzW8cKj3N"
 WRONG_KEY = "sk_live_WRONGwrong0Hq5Yv1Ue6Ds"
@@ -29,6 +29,8 @@ STATUSES = frozenset(status.value for status in Status)
 HEADER = ("id", "email", "jobTitle", "tags", "customFields.tier")
 #: Anything but printable text and newlines: carriage returns, escapes, other C0/C1 controls.
 CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+#: How long `running()` waits for a child to end after SIGTERM before it kills it.
+STOP_TIMEOUT = 20.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -79,10 +81,13 @@ def start(
     *args: str | os.PathLike[str],
     env: Mapping[str, str] | None = None,
     cwd: Path,
+    killed: bool = False,
 ) -> subprocess.Popen[str]:
+    """Start the CLI; `killed`: the test will SIGKILL it, so it runs unmeasured (`unmeasured`)."""
+    environ = clean_env(SENDKIT_API_KEY=KEY) if env is None else dict(env)
     return subprocess.Popen(
         command(*args),
-        env=clean_env(SENDKIT_API_KEY=KEY) if env is None else dict(env),
+        env=unmeasured(environ) if killed else environ,
         cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -93,12 +98,17 @@ def start(
 
 @contextmanager
 def running(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
-    """Never leave a child behind, whatever the test does."""
+    """Never leave a child behind, whatever the test does: SIGTERM first, so that a child ends
+    as it should (and saves its coverage data whole); SIGKILL only for one that does not."""
     try:
         yield proc
     finally:
         if proc.poll() is None:
-            proc.kill()
+            proc.terminate()
+            try:
+                proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         proc.communicate(timeout=10)
 
 

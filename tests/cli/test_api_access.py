@@ -12,6 +12,7 @@ import pytest
 
 from bulk_updater import ConfigError
 from bulk_updater.cli.options import MAX_KEY_FILE, read_key_file
+from bulk_updater.report.meta import read_meta
 from bulk_updater.sandbox import SandboxThread
 from tests.cli.conftest import (
     KEY,
@@ -101,7 +102,7 @@ def test_key_appears_in_nothing_the_program_writes(tmp_path: Path, scenario: str
             cwd=tmp_path,
         )
     assert code == (3 if scenario == "refused" else 1), out + err
-    assert (tmp_path / "mixed.csv.report.csv.meta.json").is_file()
+    assert read_meta((tmp_path / "mixed.csv.report.csv").resolve()) is not None
     assert (tmp_path / "summary.json").is_file()
     assert leaks(key, out, err, tmp_path, skip=[key_file]) == []
 
@@ -123,7 +124,7 @@ def test_refused_key_stops_the_job_with_exit_3(tmp_path: Path) -> None:
     assert [r["id"] for r in rows] == ids
     assert {r["status"] for r in rows} == {"aborted"}
     assert quiet.code == 3
-    assert "refused" in quiet.err
+    assert "refused" in quiet.out + quiet.err
 
 
 @pytest.mark.parametrize(
@@ -241,6 +242,14 @@ def test_a_key_file_of_the_most_bytes_is_read(tmp_path: Path) -> None:
     path = tmp_path / "key"
     path.write_bytes(b"k" * (MAX_KEY_FILE - 1) + b"\n")
     assert read_key_file(path) == "k" * (MAX_KEY_FILE - 1)
+
+
+def test_a_key_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """Notepad saves UTF-8 with a BOM: it is no part of the key (it was refused as not ASCII,
+    with a hint about curly quotes that pointed the wrong way)."""
+    path = tmp_path / "key"
+    path.write_bytes(b"\xef\xbb\xbf" + KEY.encode() + b"\r\n")
+    assert read_key_file(path) == KEY
 
 
 @pytest.fixture

@@ -148,3 +148,92 @@ def test_a_workbook_end_to_end(tmp_path: Path) -> None:
     assert leads[IDS[1]]["phone"] == "4155550101"
     lines = read_run_report(tmp_path / "export.xlsx.report.csv")
     assert [line["line"] for line in lines] == ["2", "3"]
+
+
+def test_a_salesforce_report_with_its_footer_exits_0(tmp_path: Path) -> None:
+    path = tmp_path / "report.csv"
+    path.write_text(
+        '"Lead ID","First Name","Title"\n'
+        f'"{IDS[0]}","Ann","CTO"\n'
+        f'"{IDS[1]}","Bo","CFO"\n'
+        '\n""\n'
+        '"Copyright (c) 2000-2026 salesforce.com, inc. All rights reserved."\n'
+        '"Confidential Information - Do Not Distribute"\n',
+        encoding="utf-8",
+    )
+    summary = tmp_path / "s.json"
+    with SandboxThread(LEADS, api_key=KEY) as sb:
+        code, out, err = cli(path, "--base-url", sb.url, "--map", "Lead ID=id", "--map",
+                             "Title=jobTitle", "--summary-json", summary, cwd=tmp_path)  # fmt: skip
+        requests = sb.state.requests
+    assert code == 0, out + err
+    assert requests == 2
+    assert "rows in" in out
+    assert "warning: footer left out (2 rows after the last): `Copyright (c)" in out
+    assert json.loads(summary.read_text())["counts"]["updated"] == 2
+    lines = read_run_report(tmp_path / "report.csv.report.csv")
+    assert len(lines) == 2
+
+
+def test_tags_written_with_commas_are_never_sent_as_one_tag(tmp_path: Path) -> None:
+    path = tmp_path / "sheet.csv"
+    path.write_text(f'id,tags\n{IDS[0]},"vip, enterprise"\n{IDS[1]},vip\n', encoding="utf-8")
+    with SandboxThread(LEADS, api_key=KEY) as sb:
+        dry = cli(path, "--dry-run", cwd=tmp_path)
+        refused = cli(path, "--base-url", sb.url, cwd=tmp_path)
+        untouched = sb.state.leads[IDS[0]]["tags"]
+        listed = cli(path, "--base-url", sb.url, "--tags-separator", ",", cwd=tmp_path)
+        tags = sb.state.leads[IDS[0]]["tags"]
+    assert dry.code == 1
+    assert "note: 1 tags cell holds another separator than `;`" in dry.out
+    assert "--tags-separator ','" in dry.out
+    assert refused.code == 1
+    assert "warning: 1 tags cell" in refused.out
+    assert untouched == LEADS[IDS[0]]["tags"]
+    assert listed.code == 0, listed.out + listed.err
+    assert tags == ["vip", "enterprise"]
+
+
+def test_a_title_row_above_the_header_with_header_row(tmp_path: Path) -> None:
+    path = tmp_path / "titled.csv"
+    path.write_text(f"Leads export 2026-12-01\nid,city\n{IDS[0]},Oslo\n", encoding="utf-8")
+    with SandboxThread(LEADS, api_key=KEY) as sb:
+        code, out, err = cli(path, "--base-url", sb.url, "--header-row", "2", cwd=tmp_path)
+        city = sb.state.leads[IDS[0]]["city"]
+    assert code == 0, out + err
+    assert city == "Oslo"
+    lines = read_run_report(tmp_path / "titled.csv.report.csv")
+    assert [line["line"] for line in lines] == ["3"]
+
+
+def test_a_workbook_keeps_numbers_and_shows_a_phone_as_excel_does(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["id", "phone", "Employees", "Notes"])
+    sheet.append([IDS[0], 4155553898, 1201, "=A1"])  # a formula in a dropped column
+    sheet["B2"].number_format = "[<=9999999]###-####;(###) ###-####"
+    path = tmp_path / "hand-made.xlsx"
+    book.save(path)
+    with SandboxThread(LEADS, api_key=KEY) as sb:
+        code, out, err = cli(path, "--base-url", sb.url, "--map", "Employees=customFields.keep",
+                             "--map", "Notes=-", cwd=tmp_path)  # fmt: skip
+        lead = sb.state.leads[IDS[0]]
+    assert code == 0, out + err
+    assert lead["phone"] == "(415) 555-3898"
+    assert lead["customFields"]["keep"] == 1201  # a number, not the text "1201"
+
+
+def test_a_csv_column_typed_in_the_map(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text(f"id,Employees\n{IDS[0]},250\n{IDS[1]},many\n", encoding="utf-8")
+    with SandboxThread(LEADS, api_key=KEY) as sb:
+        code, out, err = cli(path, "--base-url", sb.url, "--map",
+                             "Employees=customFields.employees:number", cwd=tmp_path)  # fmt: skip
+        leads = sb.state.leads
+    assert code == 1, out + err
+    assert leads[IDS[0]]["customFields"]["employees"] == 250
+    assert "employees" not in leads[IDS[1]]["customFields"]
+    lines = read_run_report(tmp_path / "people.csv.report.csv")
+    assert lines[1]["status"] == "invalid"
+    assert "'many' is not a number" in lines[1]["message"]

@@ -107,6 +107,7 @@ def test_unknown_keys_and_bad_values_are_refused_naming_them(tmp_path: Path) -> 
         "rate = [1, 2]\n": "`rate` must be text or a number",
         "map = 3\n": "`map` must be a table",
         "rate = \n": "not a valid TOML file",
+        "quiet = true\nverbose = true\n": "`quiet` and `verbose` cannot both be true; choose one",
     }
     with SandboxThread(LEADS, api_key=KEY) as sb:
         for text, message in cases.items():
@@ -168,3 +169,18 @@ def test_every_character_a_header_may_hold_is_written_as_toml_reads_it() -> None
 
     for text in ('a"b\\c', "tab\there", "del\x7fend", "nul\x00", "ünï €", "line\nbreak"):
         assert tomllib.loads(f"k = {_text('map', text)}\n") == {"k": text}
+
+
+def test_a_map_flag_wins_over_the_job_file_whatever_the_headers_case(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", ["Lead ID", "Email", "City"],
+                       [[IDS[0], "ann@x.io", "Paris"]])  # fmt: skip
+    job = tmp_path / "job.toml"
+    job.write_text('[map]\n"Lead ID" = "-"\n"Email" = "email"\n', encoding="utf-8")
+    code, out, err = cli(source, "--dry-run", "--job", job, "--map", "lead id=id",
+                         "--map", "EMAIL=-", "--save-job", "merged.toml", cwd=tmp_path)  # fmt: skip
+    assert code == 0, out + err
+    assert "Lead ID → id" in out
+    assert "Email → dropped" in out
+    assert f"PATCH /v1/leads/{IDS[0]}" in out
+    merged = tomllib.loads((tmp_path / "merged.toml").read_text(encoding="utf-8"))
+    assert merged["map"] == {"lead id": "id", "EMAIL": "-"}

@@ -45,23 +45,28 @@ def test_second_run_on_the_same_report_exits_75_at_once(tmp_path: Path) -> None:
     assert report.read_text("utf-8-sig").startswith("row,")
 
 
-def test_lock_held_elsewhere_blocks_and_a_released_lock_file_does_not(tmp_path: Path) -> None:
+def test_lock_held_elsewhere_blocks_and_nothing_beside_the_report_matters(
+    tmp_path: Path,
+) -> None:
+    """The lock is on the report itself: held elsewhere, the run exits 75 and leaves it as it
+    was; a hidden `.report.csv.lock` of an older version, held or not, changes nothing."""
     leads = make_leads(5)
     source, _ = job_input(tmp_path, leads)
     report = tmp_path / "out" / "report.csv"
     report.parent.mkdir()
+    report.write_text("another run's report\n")
     with SandboxThread(leads, api_key=KEY) as sb:
         args = (source, "--base-url", sb.url, "--report", report, "--rate", "0")
-        with open(tmp_path / "out" / "report.csv.lock", "a+") as holder:
+        with open(report, "a+") as holder:
             fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
             code, out, err = cli(*args, cwd=tmp_path)
             assert code == 75, out + err
             assert str(report) in err
             assert sb.state.requests == 0
-            assert not report.exists()
-        # the lock file is still there, but nobody holds it
-        assert (tmp_path / "out" / "report.csv.lock").exists()
-        code, out, err = cli(*args, cwd=tmp_path)
+            assert report.read_text() == "another run's report\n"
+        with open(tmp_path / "out" / ".report.csv.lock", "a+") as old:
+            fcntl.flock(old, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            code, out, err = cli(*args, cwd=tmp_path)
         assert code == 0, out + err
         assert sum(sb.state.applied_by_lead.values()) == 5
 
@@ -72,17 +77,20 @@ def test_lock_left_by_a_killed_run_does_not_block_the_resume(tmp_path: Path) -> 
     report = tmp_path / "report.csv"
     with SandboxThread(leads, api_key=KEY) as sb:
         args = ("--base-url", sb.url, "--report", report)
-        with running(start(source, *args, "--rate", "100", cwd=tmp_path)) as proc:
+        with running(start(source, *args, "--rate", "100", killed=True, cwd=tmp_path)) as proc:
             wait_until(sb, lambda: applied(sb) >= 20, 15, "20 rows applied")
             proc.kill()
             proc.wait(timeout=10)
-        assert (tmp_path / "report.csv.lock").exists()
+        # nothing beside the report: the lock was the report's own, dropped with the process
+        beside = sorted(p.name for p in tmp_path.iterdir())
+        assert beside == sorted([source.name, "report.csv"])
         done_before = {r["id"] for r in read_run_report(report) if r["status"] == "updated"}
         assert done_before
         code, out, err = cli(source, *args, "--rate", "0", "--resume", cwd=tmp_path)
         assert code == 0, out + err
         final = read_run_report(report)
         assert [int(r["row"]) for r in final] == list(range(1, 301))
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([source.name, "report.csv"])
         assert {r["status"] for r in final} == {"updated"}
         assert all(sb.state.applied_by_lead[lead_id] >= 1 for lead_id in ids)
         assert all(sb.state.patches_by_lead[lead_id] == 1 for lead_id in done_before)

@@ -19,7 +19,8 @@ import pytest
 from aiohttp import web
 
 from bulk_updater import Outcome, Status
-from bulk_updater.report import ReportWriter, read_statuses
+from bulk_updater.report import ReportWriter, companions, read_statuses
+from bulk_updater.report.meta import read_meta
 from bulk_updater.sandbox import SandboxThread
 from tests.cli.conftest import (
     KEY,
@@ -42,7 +43,9 @@ def test_summary_json_may_not_overwrite_the_input_or_the_report(
 ) -> None:
     source, _ = job_input(tmp_path, make_leads(3))
     report = tmp_path / "r.csv"
-    where = {"input": source, "report": report, "meta": tmp_path / "r.csv.meta.json"}[target]
+    meta = companions(report)[0]  # in the state folder, which the test's environment names
+    meta.parent.mkdir(parents=True, exist_ok=True)
+    where = {"input": source, "report": report, "meta": meta}[target]
     before = source.read_bytes()
     with SandboxThread(make_leads(3), api_key=KEY) as sb:
         code, out, err = cli(
@@ -99,7 +102,8 @@ def test_a_run_through_a_link_writes_the_file_and_keeps_the_link(tmp_path: Path)
     assert code == 0, out + err
     assert link.is_symlink()
     assert [int(line["row"]) for line in read_run_report(target)] == list(range(1, 21))
-    assert (tmp_path / "reports" / "real.csv.meta.json").exists()
+    assert read_meta(target.resolve()) is not None
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["real.csv"]
 
 
 def test_a_failed_final_sort_leaves_a_complete_resumable_report(

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
+import pytest
+
 from bulk_updater.sandbox import SandboxState, SandboxThread, max_in_any_window
 from tests.cli.conftest import (
     KEY,
@@ -180,6 +182,40 @@ def test_redis_unreachable_at_start_exits_2_before_any_request(tmp_path: Path) -
     assert (summary["state"], summary["exit_code"]) == ("failed", 2)
     # The report is never touched: only the input and the summary are there.
     assert {path.name for path in tmp_path.iterdir()} == {source.name, summary_json.name}
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        ("x=1", "?x=1"),
+        ("ssl_cert_reqs=bogus", "?ssl_cert_reqs=bogus"),  # only rediss:// connections take it
+        ("password+=hunter2-pw", "?***"),
+        ("db=0&connection_class=x", "?db=0&connection_class=x"),
+    ],
+)
+def test_a_redis_url_option_no_connection_takes_is_refused_in_one_line(
+    tmp_path: Path, query: str, shown: str
+) -> None:
+    """redis-py hands the URL's query to each connection, which refuses an option it does not
+    take (`TypeError`) only when it is made: at the first call, not when the URL is read."""
+    leads = make_leads(2)
+    source, _ = job_input(tmp_path, leads)
+    summary_json = tmp_path / "summary.json"
+    url = f"redis://default:hunter2-pw@127.0.0.1:{_free_port()}/0?{query}"
+    with SandboxThread(leads, api_key=KEY) as sb:
+        code, out, err = cli(
+            source, "--base-url", sb.url, "--redis", url, "--summary-json", summary_json,
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert sb.state.requests == 0
+    assert code == 2, out + err
+    assert err.startswith("bulk-updater: error: the Redis URL redis://default:***@127.0.0.1:")
+    assert f"/0{shown} cannot be used (" in err
+    assert "fix or remove the options after its ?" in err
+    assert len(err.splitlines()) == 1, err
+    assert leaks("hunter2", out, err, tmp_path) == []
+    summary = json.loads(summary_json.read_text())
+    assert (summary["state"], summary["exit_code"]) == ("failed", 2)
 
 
 def test_redis_from_the_environment_with_a_password_never_shown(tmp_path: Path) -> None:

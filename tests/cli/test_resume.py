@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bulk_updater.report.meta import meta_path, read_meta
 from bulk_updater.sandbox import SandboxThread
 from tests.cli.conftest import (
     HEADER,
@@ -29,7 +31,7 @@ from tests.cli.conftest import (
     update_row,
     wait_until,
 )
-from tests.conftest import make_leads, write_csv
+from tests.conftest import make_leads, unmeasured, write_csv
 
 
 def rewrite_report(report: Path, lines: Sequence[tuple[int, str]], ids: Sequence[str]) -> None:
@@ -109,7 +111,7 @@ def test_resume_refuses_an_input_that_changed(tmp_path: Path) -> None:
     with SandboxThread(leads, api_key=KEY) as sb:
         args = ("--base-url", sb.url, "--report", report, "--rate", "0")
         assert cli(source, *args, cwd=tmp_path)[0] == 0
-        assert (tmp_path / "report.csv.meta.json").is_file()
+        assert read_meta(report.resolve()) is not None
         before = report.read_bytes()
         requests = sb.state.requests
         rows = [update_row(i, lead_id) for i, lead_id in enumerate(ids)]
@@ -140,6 +142,32 @@ def test_same_resume_command_every_night_starts_then_does_nothing(tmp_path: Path
     assert code == 0, out + err
     assert before == [(str(i + 1), lead_id, "updated") for i, lead_id in enumerate(ids)]
     assert [(r["row"], r["id"], r["status"]) for r in read_run_report(report)] == before
+    # a run that finished every row leaves nothing beside its report (once a .lock and a .meta.json)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([source.name, "report.csv"])
+
+
+def test_a_report_started_by_an_older_version_resumes_and_its_files_go(tmp_path: Path) -> None:
+    """Reports begun before the meta moved to the state folder have it beside them."""
+    leads = make_leads(6)
+    source, ids = job_input(tmp_path, leads)
+    report = tmp_path / "report.csv"
+    with SandboxThread(leads, api_key=KEY) as sb:
+        args = (source, "--base-url", sb.url, "--report", report, "--rate", "0")
+        assert cli(*args, cwd=tmp_path).code == 0
+        meta = read_meta(report.resolve())
+        assert meta is not None
+        meta_path(report.resolve()).unlink()
+        del meta["report"]
+        (tmp_path / "report.csv.meta.json").write_text(json.dumps(meta))
+        (tmp_path / "report.csv.lock").write_text("")
+        lines = report.read_text("utf-8-sig").splitlines(keepends=True)
+        report.write_text("".join(lines[:4]), encoding="utf-8-sig")  # the header and 3 rows
+        code, out, err = cli(*args, "--resume", cwd=tmp_path)
+        assert sb.state.requests == 9  # the last three rows again, nothing more
+    assert code == 0, out + err
+    assert [r["id"] for r in read_run_report(report)] == ids
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([source.name, "report.csv"])
+    assert read_meta(report.resolve()) == {"report": str(report.resolve()), **meta}
 
 
 def test_stdin_cannot_be_resumed(tmp_path: Path) -> None:
@@ -169,7 +197,10 @@ def test_input_from_a_pipe_is_read_whole_and_cannot_be_resumed(tmp_path: Path) -
 
     def feed_the_pipe() -> subprocess.Popen[bytes]:
         script = f"open({str(fifo)!r}, 'w').write({body!r})"
-        return subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.DEVNULL)
+        # Killed at the end, maybe as it exits: unmeasured (`tests.conftest.unmeasured`).
+        return subprocess.Popen(
+            [sys.executable, "-c", script], stderr=subprocess.DEVNULL, env=unmeasured()
+        )
 
     with SandboxThread(leads, api_key=KEY) as sb:
         writer = feed_the_pipe()

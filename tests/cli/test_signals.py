@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
+from bulk_updater.report.meta import read_meta
 from bulk_updater.sandbox import FaultPlan, SandboxThread
 from tests.cli.conftest import (
     KEY,
@@ -22,6 +26,44 @@ from tests.cli.conftest import (
     wait_until,
 )
 from tests.conftest import make_leads
+
+#: Rows enough that counting them (for the progress line) takes a second or more.
+BIG = 400_000
+
+
+def wait_for_file(path: Path, proc: subprocess.Popen[str], timeout: float) -> None:
+    """Wait until `path` appears (written by the child), or fail if the child ends first."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"{path.name} never appeared (the run ended with {proc.poll()})")
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_while_the_rows_are_counted_ends_the_run_sending_nothing(
+    tmp_path: Path, signum: signal.Signals, code: int
+) -> None:
+    """Without -q the rows are counted for the progress line before the job starts: a signal
+    then ends the run at once, with one line and an `interrupted` summary."""
+    source = tmp_path / "big.csv"
+    source.write_text("id,jobTitle\n" + "".join(f"L{n:07d},t\n" for n in range(BIG)))
+    summary = tmp_path / "summary.json"
+    with SandboxThread(make_leads(1), api_key=KEY) as sb:
+        args = ("--base-url", sb.url, "--summary-json", summary)
+        with running(start(source, *args, cwd=tmp_path)) as proc:
+            wait_for_file(summary, proc, timeout=60)  # written as the count starts
+            proc.send_signal(signum)
+            exit_code, out, err = finish(proc, timeout=20)
+        assert sb.state.requests == 0
+    assert exit_code == code, err
+    name = signal.Signals(signum).name
+    assert err == f"bulk-updater: interrupted by {name} before any row was sent\n"
+    assert out == ""
+    data = json.loads(summary.read_text())
+    assert (data["state"], data["exit_code"]) == ("interrupted", code)
+    assert data["stop_message"] == f"interrupted by {name} before any row was sent"
+    assert not (tmp_path / "big.csv.report.csv").exists()
 
 
 def test_sigterm_mid_job_then_resume_updates_every_row_exactly_once(tmp_path: Path) -> None:
@@ -57,7 +99,7 @@ def test_sigterm_mid_job_then_resume_updates_every_row_exactly_once(tmp_path: Pa
         assert summary["exit_code"] == 143
         assert sum(summary["counts"].values()) == seen
         assert summary["counts"]["updated"] == list(first_status.values()).count("updated")
-        assert (tmp_path / "report.csv.meta.json").is_file()
+        assert read_meta((tmp_path / "report.csv").resolve()) is not None
 
         started = time.monotonic()
         code, out, err = cli(source, *base, "--rate", "300", "--resume", cwd=tmp_path)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 from pathlib import Path
 
 from bulk_updater.sandbox import SandboxThread
-from tests.cli.conftest import KEY, clean_env, cli, job_input
+from bulk_updater.state import Account, Store
+from tests.cli.conftest import KEY, WRONG_KEY, clean_env, cli, job_input
 from tests.conftest import make_leads, remembered, write_csv
 
 
@@ -60,10 +62,11 @@ def test_nights_with_the_accounts_default_state_file(tmp_path: Path) -> None:
 
 def test_state_commands_find_the_file_or_say_how(tmp_path: Path) -> None:
     env = clean_env(XDG_STATE_HOME=str(tmp_path / "xdg"))
-    code, out, err = cli(env=env, cwd=tmp_path, subcommand="state info")
-    assert code == 2
-    assert "SENDKIT_API_KEY" in err
-    assert "--state PATH" in err
+    for sub in ("state forget", "state info --workspace-id ws1"):  # an account needs a key
+        code, out, err = cli(env=env, cwd=tmp_path, subcommand=sub)
+        assert code == 2
+        assert "SENDKIT_API_KEY" in err
+        assert "--state PATH" in err
     missing = tmp_path / "none.sqlite3"
     code, out, err = cli("--state", missing, env=env, cwd=tmp_path, subcommand="state info")
     assert (code, "nothing remembered yet" in out) == (0, True)
@@ -130,3 +133,120 @@ def test_a_state_file_that_is_not_ours_stops_before_any_request(tmp_path: Path) 
         assert code == 2
         assert "not a bulk-updater state file" in err
         assert sb.state.requests == 0
+
+
+def test_paths_are_written_absolute(tmp_path: Path) -> None:
+    """A cron job runs in its own folder: `--summary-json` and `state info` name the input, the
+    report and the state file so that they are found from anywhere."""
+    leads = make_leads(3)
+    job_input(tmp_path, leads)
+    with SandboxThread(leads, api_key=KEY) as sb:
+        relative = ("--skip-unchanged", "--state", "state.sqlite3", "--summary-json", "s.json")
+        code, out, err = cli("updates.csv", "--base-url", sb.url, *relative, cwd=tmp_path)
+        assert code == 0, out + err
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert data["input"] == str(tmp_path / "updates.csv")
+    assert data["report"] == str(tmp_path / "updates.csv.report.csv")
+    assert data["state_file"] == str(tmp_path / "state.sqlite3")
+    code, out, err = cli("--state", "state.sqlite3", cwd=tmp_path, subcommand="state info")
+    assert code == 0, err
+    assert f"last run: {tmp_path / 'updates.csv'}, started" in out
+
+
+def test_state_info_without_an_account_lists_every_state_file(tmp_path: Path) -> None:
+    leads = make_leads(4)
+    source, _ = job_input(tmp_path, leads)
+    xdg = {"XDG_STATE_HOME": str(tmp_path / "xdg")}
+    folder = tmp_path / "xdg" / "bulk-updater"
+    code, out, err = cli(env=clean_env(**xdg), cwd=tmp_path, subcommand="state info")
+    nothing = f"state folder: {folder}\n  nothing remembered yet (no state file)\n"
+    assert (code, out) == (0, nothing)
+    with SandboxThread(leads, api_key=KEY) as sb:
+        env = clean_env(SENDKIT_API_KEY=KEY, **xdg)
+        code, out, err = cli(
+            source, "--base-url", sb.url, "--skip-unchanged", env=env, cwd=tmp_path
+        )
+        assert code == 0, out + err
+        ours, url = next(folder.glob("*.sqlite3")), sb.url
+        other = folder / "api.sendkit.ai.k0123456789abcdef.sqlite3"
+        Store(other, account=Account("https://api.sendkit.ai", "0123456789abcdef")).close()
+        code, out, err = cli(env=env, cwd=tmp_path, subcommand="state info")
+    assert code == 0, err
+    assert out.startswith(f"state folder: {folder}\n")
+    first, second = out.split("state: ")[1:]  # by file name
+    assert first.startswith(f"{ours}\n  account: {url}, key sha256 ")
+    assert "leads remembered: 4" in first
+    assert second.startswith(f"{other}\n  account: https://api.sendkit.ai, key sha256 0123")
+    assert "leads remembered: 0" in second
+    assert KEY not in out
+    junk = folder / "junk.sqlite3"
+    junk.write_text("not a database, just text " * 200)
+    code, out, err = cli(env=env, cwd=tmp_path, subcommand="state info")
+    assert code == 2  # said, and the others shown all the same
+    assert (
+        err
+        == f"bulk-updater: error: {junk}: not a bulk-updater state file (file is not a database)\n"
+    )
+    assert out.count("\nstate: ") == 2
+
+
+def test_a_state_file_of_another_account_stops_before_any_request(tmp_path: Path) -> None:
+    leads = make_leads(3)
+    source, _ = job_input(tmp_path, leads)
+    state = tmp_path / "state.sqlite3"
+    with SandboxThread(leads, api_key=KEY) as sb:
+        base = ("--base-url", sb.url, "--skip-unchanged", "--state", state)
+        code, out, err = cli(source, *base, cwd=tmp_path)
+        assert code == 0, out + err
+        sb.state.requests = 0
+        code, out, err = cli(source, *base, env=clean_env(SENDKIT_API_KEY=WRONG_KEY), cwd=tmp_path)
+        assert code == 2
+        assert sb.state.requests == 0
+        assert f"{state}: the state file of another account ({sb.url}, key sha256 " in err
+        assert f"; this run: {sb.url}, key sha256 " in err
+    assert err.count("\n") == 1
+    assert KEY not in err
+    assert WRONG_KEY not in err
+
+
+def test_state_commands_while_a_run_holds_the_file(tmp_path: Path) -> None:
+    state = tmp_path / "state.sqlite3"
+    run = Store(state)  # as a run holds it, in this process
+    run.begin("/srv/sync/nightly.csv")
+    try:
+        code, out, err = cli("--state", state, cwd=tmp_path, subcommand="state info")
+        assert code == 0, err
+        assert "last run: /srv/sync/nightly.csv, started " in out
+        assert out.endswith(", running now\n")
+        code, out, err = cli("--state", state, cwd=tmp_path, subcommand="state forget")
+        assert code == 75
+        assert err == (
+            f"bulk-updater: error: {state}: another run is using this state file (pid "
+            f"{os.getpid()}); try again once it is done\n"
+        )
+    finally:
+        run.close()
+    code, out, err = cli("--state", state, cwd=tmp_path, subcommand="state info")
+    assert "running now" not in out
+    assert "0 rows: 0 sent" in out
+    code, out, err = cli("--state", state, cwd=tmp_path, subcommand="state forget")
+    assert code == 0, err
+
+
+def test_state_info_counts_damaged_entries(tmp_path: Path) -> None:
+    state = tmp_path / "state.sqlite3"
+    store = Store(state)
+    store.begin("in.csv")
+    for n in range(3):
+        store.change(f"l{n}", {"city": "x"})
+    store.close()
+    with contextlib.closing(sqlite3.connect(state)) as db:
+        db.execute("UPDATE leads SET fields = 'oops' WHERE id = 'l1'")
+        db.commit()
+    code, out, err = cli("--state", state, cwd=tmp_path, subcommand="state info")
+    assert code == 0, err
+    assert "  leads remembered: 3\n" in out
+    assert (
+        "  damaged entries: 1 (unknown: their rows are sent next time, and the entries "
+        "rewritten)\n" in out
+    )

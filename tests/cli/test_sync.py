@@ -4,6 +4,7 @@ its lock, and a run killed with SIGKILL then run again."""
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import threading
 from pathlib import Path
@@ -12,14 +13,12 @@ from bulk_updater.sandbox import SandboxThread
 from tests.cli.conftest import (
     KEY,
     applied,
-    clean_env,
     cli,
     expected_lead,
     finish,
     job_input,
     running,
     start,
-    update_row,
     wait_until,
 )
 from tests.conftest import integrity, make_leads, remembered, write_csv
@@ -30,32 +29,42 @@ def _expected_fields(index: int) -> dict[str, object]:
 
 
 def test_two_runs_on_one_state_file_at_once(tmp_path: Path) -> None:
-    leads = make_leads(800)
+    """Run A sets TitleA on 400 leads while run B would set TitleB on the same leads: B exits 75
+    before any request, with one line; once A is stopped B runs, and a rerun of A sends every row
+    (the API holds TitleB): the state never skips a row the API does not hold."""
+    leads = make_leads(400)
     ids = list(leads)
     state = tmp_path / "state.sqlite3"
-    header = ("id", "email", "jobTitle", "tags", "customFields.tier")
-    halves = []
-    for part, chunk in enumerate((ids[:400], ids[400:])):
-        rows = [update_row(ids.index(lead), lead) for lead in chunk]
-        halves.append(write_csv(tmp_path / f"part{part}.csv", header, rows))
+    header = ("id", "jobTitle")
+    inputs = {
+        run: write_csv(tmp_path / f"{run}.csv", header, [(lead, f"Title{run}") for lead in ids])
+        for run in "AB"
+    }
     with SandboxThread(leads, api_key=KEY) as sb:
-        base = ("--base-url", sb.url, "--rate", "150", "--skip-unchanged", "--state", state)
-        with (
-            running(start(halves[0], *base, cwd=tmp_path)) as one,
-            running(start(halves[1], *base, cwd=tmp_path)) as two,
-        ):
-            results = [finish(one, timeout=60), finish(two, timeout=60)]
-        for code, out, err in results:
+        base = ("--base-url", sb.url, "--skip-unchanged", "--state", state)
+        summary = tmp_path / "B.summary.json"
+        with running(start(inputs["A"], *base, "--rate", "20", cwd=tmp_path)) as one:
+            wait_until(sb, lambda: applied(sb) >= 5, 60, "run A under way")
+            code, out, err = cli(inputs["B"], *base, "--summary-json", summary, cwd=tmp_path)
+            assert one.poll() is None, "run A ended before run B was refused"
+            assert code == 75, out + err
+            assert err == (
+                f"bulk-updater: error: {state}: another run is using this state file (pid "
+                f"{one.pid}); try again once it is done\n"
+            )
+            assert json.loads(summary.read_text())["state"] == "failed"
+            assert all(lead["jobTitle"] != "TitleB" for lead in sb.state.leads.values())
+            one.terminate()  # 20 s of run A are not needed: what it set is remembered
+            code, out, err = finish(one, timeout=60)
+            assert code == 143, out + err
+        for run, title in (("B", "TitleB"), ("A", "TitleA")):
+            code, out, err = cli(inputs[run], *base, "--rate", "0", cwd=tmp_path)
             assert code == 0, out + err
-        held = remembered(state)
-        assert held == {lead: _expected_fields(n) for n, lead in enumerate(ids)}
+            assert "updated 400" in out  # nothing skipped: the API held the other title
+            assert {lead["jobTitle"] for lead in sb.state.leads.values()} == {title}
+            assert remembered(state) == {lead: {"jobTitle": title} for lead in ids}
         assert integrity(state) == "ok"
-        sb.state.patches_by_lead.clear()
-        for half in halves:
-            code, out, err = cli(half, *base, cwd=tmp_path)
-            assert code == 0, out + err
-            assert "unchanged 400" in out
-        assert sum(sb.state.patches_by_lead.values()) == 0
+        assert not state.with_name(state.name + ".lock").exists()
 
 
 def test_a_run_waits_for_another_process_holding_the_lock_and_says_so(tmp_path: Path) -> None:
@@ -98,12 +107,9 @@ def test_sigkill_mid_run_then_a_rerun_leaves_every_lead_with_its_rows_values(
     source, ids = job_input(tmp_path, leads)
     state = tmp_path / "state.sqlite3"
     rate = 300
-    # A killed child cannot save its coverage data, and a half-written data file would spoil
-    # `coverage combine`: this one runs unmeasured.
-    env = {k: v for k, v in clean_env(SENDKIT_API_KEY=KEY).items() if not k.startswith("COVERAGE")}
     with SandboxThread(leads, api_key=KEY) as sb:
         base = ("--base-url", sb.url, "--skip-unchanged", "--state", state)
-        with running(start(source, *base, "--rate", str(rate), env=env, cwd=tmp_path)) as proc:
+        with running(start(source, *base, "--rate", str(rate), killed=True, cwd=tmp_path)) as proc:
             wait_until(sb, lambda: applied(sb) >= 900, 60, "900 rows applied")
             assert proc.poll() is None, "the run ended before it could be killed"
             proc.kill()
@@ -129,3 +135,32 @@ def test_sigkill_mid_run_then_a_rerun_leaves_every_lead_with_its_rows_values(
     with contextlib.closing(sqlite3.connect(state)) as db:
         runs = db.execute("SELECT finished_at IS NULL FROM runs ORDER BY id").fetchall()
     assert runs == [(1,), (0,)]  # the killed run never finished
+
+
+def test_a_damaged_entry_is_sent_again_and_rewritten(tmp_path: Path) -> None:
+    """`UPDATE leads SET fields='oops'`: no traceback, the rows of that lead sent and
+    remembered afresh, the others unchanged; the next run is all unchanged."""
+    leads = make_leads(20)
+    source, ids = job_input(tmp_path, leads)
+    state = tmp_path / "state.sqlite3"
+    with SandboxThread(leads, api_key=KEY) as sb:
+        base = ("--base-url", sb.url, "--rate", "0", "--skip-unchanged", "--state", state)
+        code, out, err = cli(source, *base, cwd=tmp_path)
+        assert code == 0, out + err
+        with contextlib.closing(sqlite3.connect(state)) as db:
+            db.execute("UPDATE leads SET fields = 'oops' WHERE id = ?", (ids[5],))
+            db.commit()
+        sb.state.patches_by_lead.clear()
+        code, out, err = cli(source, *base, cwd=tmp_path)
+        assert code == 0, out + err
+        assert "updated 1, unchanged 19" in out
+        assert set(sb.state.patches_by_lead) == {ids[5]}
+        assert err == (
+            f"bulk-updater: warning: state: {state} holds damaged entries (lead {ids[5]} first); "
+            "they count as unknown: their rows are sent and the entries rewritten\n"
+        )
+        assert f"  warning: state: {state}: 1 damaged entry counted as unknown" in out
+        assert remembered(state)[ids[5]] == _expected_fields(5)
+        code, out, err = cli(source, *base, cwd=tmp_path)
+        assert (code, err) == (0, "")
+        assert "unchanged 20" in out

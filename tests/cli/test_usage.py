@@ -78,3 +78,26 @@ def test_output_in_a_missing_folder_exits_2_before_any_request(tmp_path: Path, f
     assert code == 2, out + err
     assert "does not exist" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "flags", "warning"),
+    [
+        ("in.jsonl", '{"id": "%s", "city": "Oslo"}\n',
+         ("--sheet", "Leads", "--delimiter", ";", "--header-row", "2", "--tags-separator", ","),
+         "--delimiter, --header-row, --tags-separator, --sheet do not apply to JSON lines; "
+         "ignored"),
+        ("in.csv", "id,city\n%s,Oslo\n", ("--sheet", "Leads"),
+         "--sheet does not apply to CSV; ignored"),
+    ],
+)  # fmt: skip
+def test_options_that_do_not_apply_to_the_format_are_named_once(
+    tmp_path: Path, name: str, content: str, flags: tuple[str, ...], warning: str
+) -> None:
+    (lead,) = make_leads(1)
+    (tmp_path / name).write_text(content % lead, encoding="utf-8")
+    code, out, err = cli(tmp_path / name, "--dry-run", *flags, cwd=tmp_path)
+    assert code == 0, out + err
+    assert err.splitlines() == [f"bulk-updater: warning: {warning}"]
+    code, out, err = cli(tmp_path / name, "--dry-run", cwd=tmp_path)
+    assert err == ""

@@ -28,6 +28,7 @@ def test_salesforce_ids_mapped_to_id_stop_the_job_naming_the_column(tmp_path: Pa
     assert "the first 50 rows sent were all not_found" in text
     assert "from column `Lead ID`" in text
     assert "--allow-not-found" in text
+    assert "then run the command again without --resume, from the start (nothing was" in text
     statuses = [r["status"] for r in read_run_report(tmp_path / "report.csv.report.csv")]
     assert statuses.count("aborted") > 200  # the rest: resumable, not lost
 

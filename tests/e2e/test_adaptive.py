@@ -33,7 +33,7 @@ async def test_a_hidden_limit_is_found_with_few_429s(rate: Any, most: int) -> No
     assert summary.counts[Status.UPDATED] == 200
     assert summary.rate_limited == state.rate_limited
     assert 0 < state.rate_limited <= most
-    assert (summary.settled_why or "").startswith("429s above")
+    assert (summary.settled_why or "").startswith("429s at ")
 
 
 @pytest.mark.parametrize("headers", ["xrl", "ietf"])

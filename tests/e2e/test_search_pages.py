@@ -88,7 +88,7 @@ def always(pagination: Any, *, full: int = 0, odd: Any = None) -> Callable[..., 
 
     def make(leads: dict[str, Any], lead_id: str) -> Answer:
         data = [item(leads, lead_id)]
-        data += [{"_id": f"{n:024x}", "email": f"other{n}@x.example"} for n in range(full - 1)]
+        data += [{"_id": f"f{n:023x}", "email": f"other{n}@x.example"} for n in range(full - 1)]
         data += [odd] if odd is not None else []
         return lambda request: {"data": data, "pagination": pagination}
 
@@ -173,3 +173,121 @@ async def test_a_full_page_is_the_last_when_the_total_says_so() -> None:
     outcome, queries = await run_by_email(leads, leads[a]["email"], answer)
     assert outcome.status is Status.UPDATED
     assert len(queries) == 1
+
+
+# --- pages that say different things, or name one lead twice (the review of issue 21)
+
+
+def in_turn(*paginations: Any, full: int = 100, repeat: bool = False) -> Callable[..., Answer]:
+    """Page `n` answers with `paginations[n - 1]`: the lead on page 1 (and again on page 2 when
+    `repeat`), others after it, up to `full` leads a page."""
+
+    def make(leads: dict[str, Any], lead_id: str) -> Answer:
+        asked: list[int] = []
+
+        def answer(request: web.Request) -> dict[str, Any]:
+            asked.append(len(asked) + 1)
+            number = asked[-1]
+            data = [item(leads, lead_id)] if number == 1 or repeat else []
+            data += [
+                {"_id": f"{number:04x}{n:020x}", "email": f"other{n}@x.example"}
+                for n in range(full - len(data))
+            ]
+            return {"data": data, "pagination": paginations[number - 1]}
+
+        return answer
+
+    return make
+
+
+def twice_on_one_page(leads: dict[str, Any], lead_id: str) -> Answer:
+    data = [item(leads, lead_id), item(leads, lead_id)]
+    return lambda request: {"data": data, "pagination": {"total": 2, "hasMore": False}}
+
+
+@pytest.mark.parametrize(
+    ("answer", "requests", "why"),
+    [
+        (
+            in_turn(
+                {"limit": 100, "total": 2, "hasMore": True, "nextCursor": "c1"},
+                {"limit": 100, "total": 2, "hasMore": False},
+                full=1,
+                repeat=True,
+            ),
+            2,
+            "a lead came twice",
+        ),
+        (twice_on_one_page, 1, "a lead came twice"),
+        (in_turn({"hasMore": None}), 1, "no word on the next"),
+        (in_turn({"nextCursor": ""}), 1, "no word on the next"),
+        (in_turn({"nextCursor": None, "limit": 100}), 1, "no word on the next"),
+        (
+            in_turn({"page": 1, "limit": 100, "pages": 3}, {"hasMore": False}),
+            2,
+            "page 1 was paged by number, page 2 by cursor",
+        ),
+        (
+            in_turn({"page": 1, "limit": 100, "pages": 3}, {"page": 2, "limit": 100, "pages": 2}),
+            2,
+            "count of pages changed between pages: 3 on page 1, 2 on page 2",
+        ),
+        (
+            in_turn({"hasMore": True, "nextCursor": "c1"}, {"hasMore": False, "total": 5}),
+            2,
+            "none on page 1, 5 on page 2",
+        ),
+        (
+            in_turn(
+                {"total": 150, "hasMore": True, "nextCursor": "c1"},
+                {"total": 100, "hasMore": False},
+            ),
+            2,
+            "count of leads changed between pages: 150 on page 1, 100",
+        ),
+        (
+            in_turn({"hasMore": False, "nextCursor": "c1", "page": 1, "pages": 2}, full=1),
+            1,
+            "disagree",
+        ),
+        (in_turn({"limit": 0}, full=50), 1, "a page of 50 leads says its `limit` is 0"),
+        (in_turn({"total": 5, "hasMore": False}, full=10), 1, "counts 5 leads for it"),
+    ],
+    ids=[
+        "repeated-across-pages",
+        "repeated-within-a-page",
+        "null-has-more-on-a-full-page",
+        "empty-cursor-on-a-full-page",
+        "null-cursor-on-a-full-page",
+        "number-then-cursor",
+        "pages-shrink",
+        "total-only-on-page-two",
+        "total-shrinks",
+        "cursor-and-pages-disagree",
+        "limit-below-the-page",
+        "more-leads-than-the-total",
+    ],
+)
+async def test_pages_that_contradict_themselves_fail_the_row(
+    answer: Callable[..., Answer], requests: int, why: str
+) -> None:
+    """Each of these was matched to the one lead read, though the pages promised or held more."""
+    leads = make_leads(1)
+    (a,) = leads
+    outcome, queries = await run_by_email(leads, leads[a]["email"], answer(leads, a))
+    assert (outcome.status, outcome.error_code) == (Status.FAILED, "PAGINATION")
+    assert why in outcome.message
+    assert len(queries) == requests
+
+
+async def test_pages_by_cursor_that_agree_with_their_numbers_are_followed() -> None:
+    leads = make_leads(1)
+    (a,) = leads
+    answer = in_turn(
+        {"page": 1, "pages": 2, "total": 2, "hasMore": True, "nextCursor": "c1"},
+        {"page": 2, "pages": 2, "total": 2, "hasMore": False},
+        full=1,
+    )(leads, a)
+    outcome, queries = await run_by_email(leads, leads[a]["email"], answer)
+    assert (outcome.status, outcome.id) == (Status.UPDATED, a)
+    assert [q.get("cursor") for q in queries] == [None, "c1"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import collections
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from bulk_updater import (
     StopReason,
     Summary,
 )
-from bulk_updater.answers import Page
+from bulk_updater.engine.emails import Pages
+from bulk_updater.pages import Page
 from bulk_updater.report import FinishedRows
 from tests.conftest import VirtualTimeLoop, read_report, write_csv
 
@@ -40,6 +42,7 @@ class FakeApi:
         self.searches: collections.Counter[str] = collections.Counter()
         self.patches: list[tuple[float, str, dict[str, Any]]] = []
         self.answers: dict[str, list[Reply]] = {}  # scripted answers to a search, in order
+        self.patches_fail: set[str] = set()  # leads whose PATCH is answered 503
         self.slow: dict[str, float] = {}  # the latency of some searches
         self.starts: list[float] = []  # when each request began
         self.in_flight = self.most_in_flight = 0
@@ -70,6 +73,8 @@ class FakeApi:
         await self._start(self.latency)
         if update.id not in self.emails:
             return Reply(404, "NOT_FOUND", "Lead not found")
+        if update.id in self.patches_fail:
+            return Reply(503, "HTTP_503", "busy")
         return Reply(200)
 
 
@@ -120,6 +125,22 @@ async def test_no_lead_and_two_leads_are_told_apart(virtual_time: VirtualTimeLoo
     assert api.patches == []
 
 
+async def test_rows_matched_by_email_carry_their_ref_whatever_the_search_found(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    rows = [
+        {"email": "ann@x.com", "city": "A", "ref": "r1"},
+        {"email": "nobody@x.com", "city": "B", "ref": "r2"},
+        {"email": "twin@z.io", "city": "C", "ref": "r3"},
+    ]
+    _, outcomes = await run(rows, FakeApi(LEADS))
+    assert [(o.status, o.ref) for _, o in sorted(outcomes.items())] == [
+        (Status.UPDATED, "r1"),
+        (Status.NOT_FOUND, "r2"),
+        (Status.REJECTED, "r3"),
+    ]
+
+
 async def test_an_ambiguous_email_names_five_of_its_leads_at_most(
     virtual_time: VirtualTimeLoop,
 ) -> None:
@@ -162,9 +183,15 @@ async def test_emails_that_only_casefold_makes_equal_are_two_leads(
 async def test_a_trailing_non_breaking_space_makes_another_lead(
     virtual_time: VirtualTimeLoop,
 ) -> None:
+    """The row whose email holds the space is refused (the input is more likely wrong than the
+    lead), never trimmed into the other lead's email."""
     api = FakeApi({"lead1": "sam@x.com", "lead2": "sam@x.com\u00a0"})
-    _, outcomes = await run([{"email": "sam@x.com", "city": "x"}], api)
+    rows = [{"email": "sam@x.com", "city": "x"}, {"email": "sam@x.com\u00a0", "city": "y"}]
+    _, outcomes = await run(rows, api)
     assert (outcomes[1].status, outcomes[1].id) == (Status.UPDATED, "lead1")
+    assert outcomes[2].status is Status.INVALID
+    assert "U+00A0" in outcomes[2].message
+    assert [(lead, body) for _, lead, body in api.patches] == [("lead1", {"city": "x"})]
 
 
 async def test_each_distinct_email_is_searched_once_however_many_rows_carry_it(
@@ -310,6 +337,24 @@ async def test_an_unsafe_id_from_the_search_is_never_sent(virtual_time: VirtualT
     _, outcomes = await run([{"email": "evil@x.com", "city": "x"}], api)
     assert outcomes[1].status is Status.REJECTED
     assert outcomes[1].error_code == "UNSAFE_ID"
+    assert api.patches == []
+
+
+@pytest.mark.parametrize("odd", ["", "lead1\nlead4", "lead1\n"])
+async def test_an_odd_id_gives_every_row_of_its_email_the_same_answer(
+    virtual_time: VirtualTimeLoop, odd: str
+) -> None:
+    """The last row comes long after the search answered, from what was kept of it: an id that
+    is empty or holds a line break is still one unsafe id, not no lead or two."""
+    api = FakeApi({**LEADS, odd: "odd@x.com"})
+    rows = [{"email": "odd@x.com", "city": "x"}]
+    rows += [{"email": f"user{n}@x.com", "city": "x"} for n in range(300)]
+    rows += [{"email": "ODD@x.com", "city": "y"}]
+    _, outcomes = await run(rows, api)
+    assert api.searches["odd@x.com"] + api.searches["ODD@x.com"] == 1
+    assert [(o.status, o.error_code) for o in (outcomes[1], outcomes[302])] == [
+        (Status.REJECTED, "UNSAFE_ID")
+    ] * 2
     assert api.patches == []
 
 
@@ -479,7 +524,7 @@ async def test_a_failed_search_leaves_a_finished_row_finished(
     api.answers["bo@y.org"] = [Reply(503, "HTTP_503", "busy")] * 2
     rows = [{"email": "ann@x.com", "city": "a"}, {"email": "bo@y.org", "city": "b"}]
     outcomes = await stream_resumed(rows, api, finished_as(Status.FAILED, Status.UPDATED))
-    assert [(o.status, o.message) for o in outcomes.values()] == [
+    assert [(o.status, o.message) for _, o in sorted(outcomes.items())] == [
         (Status.UPDATED, ""),
         (Status.SKIPPED, "finished by an earlier run (updated)"),
     ]
@@ -502,16 +547,83 @@ async def test_a_finished_row_keeps_its_outcome_when_its_lead_is_gone_or_ambiguo
     assert [o.status for o in outcomes.values()] == [Status.UPDATED, Status.SKIPPED, Status.SKIPPED]
 
 
-async def test_a_search_that_did_not_answer_after_a_row_sent_again_by_id_is_decided_later(
+async def test_a_finished_row_whose_search_did_not_answer_keeps_its_outcome_after_an_id_row(
     virtual_time: VirtualTimeLoop,
 ) -> None:
-    """Row 1 may be row 2's lead: row 2's search did not say, so a later run must decide (were it
-    kept `updated`, lead1 would end with row 1's value though row 2 comes last)."""
+    """The rule chosen for the one case where it and "the last row wins" pull apart: row 1 (by
+    id, sent again) may be of row 2's lead, but row 2's search did not say. Row 2 keeps its
+    outcome and is not sent again (it was applied once, by the earlier run); if row 1 was of its
+    lead, that lead now holds row 1's value, and row 2's outcome says so."""
     api = FakeApi(LEADS)
     api.answers["ann@x.com"] = [Reply(503, "HTTP_503", "busy")] * 2
     rows = [{"id": "lead1", "city": "a"}, {"email": "ann@x.com", "city": "b"}]
     outcomes = await stream_resumed(rows, api, finished_as(Status.FAILED, Status.UPDATED))
-    assert [o.status for o in outcomes.values()] == [Status.UPDATED, Status.FAILED]
+    assert [o.status for o in outcomes.values()] == [Status.UPDATED, Status.SKIPPED]
+    assert outcomes[2].message == (
+        "finished by an earlier run (updated), and kept: its search did not answer (the search "
+        "for ann@x.com failed: busy), so whether a row before it sent again in this run was of its "
+        "lead is unknown; if one was, the lead holds that row's value"
+    )
+    assert [(lead, body) for _, lead, body in api.patches] == [("lead1", {"city": "a"})]
+
+
+async def test_a_stop_during_its_search_leaves_a_finished_row_finished_after_an_id_row(
+    virtual_time: VirtualTimeLoop, tmp_path: Path
+) -> None:
+    """The review's reproduction: row 1 (by id) failed and row 2 (by email, another lead) was
+    updated; a resume sends row 1 and stops during row 2's search. Row 2 stays `updated`, and the
+    next run sends nothing."""
+    source = write_csv(
+        tmp_path / "in.csv", ["id", "email", "city"], [("lead1", "", "a"), ("", "bo@y.org", "b")]
+    )
+    report = tmp_path / "in.csv.report.csv"
+    first = FakeApi(LEADS)
+    first.patches_fail = {"lead1"}
+    await resume_run(source, report, first, max_attempts=1)
+    assert [(r["row"], r["status"]) for r in read_report(report)] == [
+        ("1", "failed"),
+        ("2", "updated"),
+    ]
+
+    slow = FakeApi(LEADS)
+    slow.slow = {"bo@y.org": 100.0}
+    await resume_run(source, report, slow, stop_at=3.0)
+    assert slow.searches == {"bo@y.org": 1}  # the stop came during it
+    assert [lead for _, lead, _ in slow.patches] == ["lead1"]
+    assert [(r["row"], r["status"]) for r in read_report(report)] == [
+        ("1", "updated"),
+        ("2", "updated"),
+    ]
+
+    last = FakeApi(LEADS)
+    await resume_run(source, report, last)
+    assert last.patches == []
+    assert last.searches == {}
+
+
+async def test_a_finished_row_is_not_sent_again_for_a_later_row_of_its_lead(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """The review's second reproduction: row 2 waits for row 1's search; meanwhile row 3, of
+    row 2's lead, is admitted to be sent again. Only rows before row 2 may take it with them."""
+    api = FakeApi(LEADS)
+    api.slow = {"ann@x.com": 2.0}
+    rows = [
+        {"email": "ann@x.com", "city": "a"},
+        {"id": "lead4", "city": "b"},
+        {"id": "lead4", "city": "c"},
+    ]
+    finished = finished_as(Status.FAILED, Status.UPDATED, Status.FAILED)
+    outcomes = await stream_resumed(rows, api, finished)
+    assert [outcomes[n].status for n in (1, 2, 3)] == [
+        Status.UPDATED,
+        Status.SKIPPED,
+        Status.UPDATED,
+    ]
+    assert sorted((lead, body["city"]) for _, lead, body in api.patches) == [
+        ("lead1", "a"),
+        ("lead4", "c"),
+    ]
 
 
 async def test_a_stop_leaves_a_finished_id_row_waiting_for_searches_finished(
@@ -548,3 +660,112 @@ async def test_a_finished_row_of_its_own_lead_is_never_sent_again_whenever_the_s
             assert outcomes[number].status is Status.SKIPPED, (number, outcomes[number])
     sent = {lead for _, lead, _ in api.patches}
     assert all(not earlier[int(lead[4:])].is_final for lead in sent)
+
+
+# --- the pages of one search: each taken in by `Pages`, which says why they cannot all be read
+
+
+def lead_page(*ids: str, **paging: Any) -> Page:
+    return Page(tuple((lead, f"{lead}@x.com") for lead in ids), **paging)
+
+
+@pytest.mark.parametrize(
+    ("pages", "why"),
+    [
+        (
+            [lead_page("a", "a", shape="cursor")],
+            "a lead came twice (the pages moved while they were read)",
+        ),
+        (
+            [lead_page("a", next_cursor="c1", total=2), lead_page("a", total=2)],
+            "a lead came twice (the pages moved while they were read)",
+        ),
+        (
+            [lead_page("a", number=1, pages=3, shape="number"), lead_page("b", shape="cursor")],
+            "page 1 was paged by number, page 2 by cursor",
+        ),
+        (
+            [
+                lead_page("a", number=1, pages=3, shape="number"),
+                lead_page("b", number=2, pages=2, shape="number"),
+            ],
+            "the API's count of pages changed between pages: 3 on page 1, 2 on page 2",
+        ),
+        (
+            [lead_page("a", next_cursor="c1"), lead_page("b", total=2)],
+            "the API's count of leads changed between pages: none on page 1, 2 on page 2",
+        ),
+        (
+            [lead_page("a", "b", "c", total=2)],
+            "the API counts 2 leads for it, and its pages held 3",
+        ),
+        ([lead_page("a", total=2)], "the API counts 2 leads for it, and its pages held 1"),
+    ],
+)
+def test_pages_that_do_not_agree_cannot_all_be_read(pages: list[Page], why: str) -> None:
+    follow = Pages()
+    said = [follow.read(page) for page in pages]
+    assert said == [""] * (len(pages) - 1) + [why]
+
+
+def test_pages_that_agree_are_followed_to_the_last() -> None:
+    follow = Pages()
+    assert follow.read(lead_page("a", number=1, pages=2, total=2, shape="number")) == ""
+    assert follow.after == 2
+    assert follow.read(lead_page("b", number=2, pages=2, total=2, shape="number")) == ""
+    assert follow.after is None
+
+
+# --- resume, rows by id and by email mixed: checked against what the input says of each lead
+
+MIXED = {f"lead{n}": f"user{n}@x.com" for n in range(5)}
+
+
+def mixed_rows(rnd: random.Random, count: int) -> tuple[list[dict[str, str]], list[str]]:
+    """`count` rows, each of a random lead, named by its id or by its email; and their leads."""
+    rows, leads = [], []
+    for number in range(1, count + 1):
+        lead = rnd.choice(sorted(MIXED))
+        named = {"id": lead} if rnd.random() < 0.5 else {"email": MIXED[lead]}
+        rows.append({**named, "city": f"r{number}"})
+        leads.append(lead)
+    return rows, leads
+
+
+@pytest.mark.parametrize("seed", range(60))
+async def test_a_finished_row_goes_again_only_behind_an_earlier_row_of_its_lead(
+    virtual_time: VirtualTimeLoop, seed: int
+) -> None:
+    """Whatever the searches do and whenever the stop comes: a finished row is sent, or loses
+    its outcome, only when a row before it, of its own lead, was not finished; and one sent was
+    sent after such a row. With every search answered and no stop, each lead sent to ends with
+    the value of its last row."""
+    rnd = random.Random(seed)
+    rows, leads = mixed_rows(rnd, 14)
+    earlier = [rnd.choice((Status.UPDATED, Status.UPDATED, Status.FAILED)) for _ in rows]
+    failing, stopping = seed % 3 == 2, seed % 3 != 0  # every search answers, and no stop, or not
+    api = FakeApi(MIXED)
+    api.slow = {email: rnd.choice((0.01, 1.0, 5.0)) for email in MIXED.values()}
+    if failing:
+        for email in rnd.sample(sorted(MIXED.values()), 2):
+            api.answers[email] = [Reply(503, "HTTP_503", "busy")] * 2
+    stop_at = rnd.uniform(0, 8) if stopping else None
+    outcomes = await stream_resumed(rows, api, finished_as(*earlier), stop_at)
+
+    assert sorted(outcomes) == list(range(1, len(rows) + 1))
+    sent_at = {int(body["city"][1:]): at for at, _, body in api.patches}
+    for number, status in enumerate(earlier, start=1):
+        if not status.is_final:
+            continue
+        before = [n for n in range(1, number) if leads[n - 1] == leads[number - 1]]
+        unfinished = [n for n in before if not earlier[n - 1].is_final]
+        if outcomes[number].status is not Status.SKIPPED:
+            assert unfinished, (number, outcomes[number])
+        if number in sent_at:
+            assert any(sent_at.get(n, math.inf) < sent_at[number] for n in unfinished), number
+    if not stopping:
+        last_sent: dict[str, str] = {}
+        for _, lead, body in api.patches:
+            last_sent[lead] = body["city"]
+        last_row = {lead: f"r{n}" for n, lead in enumerate(leads, start=1)}
+        assert last_sent == {lead: last_row[lead] for lead in last_sent}

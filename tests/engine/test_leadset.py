@@ -1,4 +1,4 @@
-"""`--resume` at any size: the set of leads sent again is exact, so no finished row goes again."""
+"""`--resume` at any size: the leads sent again are kept exactly, so no finished row goes again."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from bulk_updater import BulkUpdater, LeadUpdate, Outcome, Status
 from bulk_updater.engine import resume as resume_module
-from bulk_updater.engine.diskmap import LeadSet
+from bulk_updater.engine.diskmap import DiskMap, LeadSet
 from bulk_updater.engine.resume import Resume
 from bulk_updater.inputs import Row
 from bulk_updater.report import FinishedRows
@@ -35,7 +35,7 @@ async def test_resume_sends_no_finished_row_again_even_when_every_bit_collides(
 ) -> None:
     """1M unique ids, half failed, used to re-send thousands of finished rows through collisions
     in the 4 MB bit table; with a 64-bit table every id collides, and still none is re-sent."""
-    monkeypatch.setattr(resume_module, "LeadSet", lambda: LeadSet(bits=64))
+    monkeypatch.setattr(resume_module, "DiskMap", lambda: DiskMap(bits=64))
     rnd = random.Random(5)
     n = 20_000
     finished = FinishedRows()

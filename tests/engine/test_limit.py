@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from bulk_updater import BulkUpdater, Source, Status
+from bulk_updater.report.meta import read_meta
 from tests.conftest import FakeSender, VirtualTimeLoop, make_rows, read_report, write_csv
 
 
@@ -23,7 +23,8 @@ async def test_a_limit_sends_the_first_rows_and_resume_sends_the_rest_once(
     assert first.rows == 10
     assert first.exit_code == 0
     assert any("limit 10" in w and "--resume" in w for w in first.warnings)
-    meta = json.loads(report.with_name("r.csv.meta.json").read_text())
+    meta = read_meta(report.resolve())
+    assert meta is not None
     assert meta["limit"] == 10
 
     sender.calls.clear()
@@ -33,7 +34,7 @@ async def test_a_limit_sends_the_first_rows_and_resume_sends_the_rest_once(
     assert rest.counts[Status.SKIPPED] == 10
     assert rest.counts[Status.UPDATED] == 15
     assert rest.warnings == []
-    assert "limit" not in json.loads(report.with_name("r.csv.meta.json").read_text())
+    assert "limit" not in (read_meta(report.resolve()) or {"limit": "no meta"})
     assert sorted(int(line["row"]) for line in read_report(report)) == list(range(1, 26))
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import logging
 import random
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +25,15 @@ from bulk_updater import (
     LeadUpdate,
     Outcome,
     Reply,
+    StateError,
+    StateLockedError,
     Status,
     TransportError,
 )
 from bulk_updater.inputs import Row
 from bulk_updater.state import Store
 from bulk_updater.state.fields import flatten
-from tests.conftest import read_report, remembered
+from tests.conftest import read_report, remembered, write_csv
 
 
 class Api:
@@ -405,4 +409,172 @@ async def test_a_state_file_that_cannot_be_started_is_closed(tmp_path: Path) -> 
         db.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY)")  # damaged: no columns
         db.commit()
     with pytest.raises(StateError, match="cannot be used"):
-        await open_unchanged(Settings.build(state=path), "in.csv")
+        await open_unchanged(Settings.build(state=path), [])
+    Store(path).close()  # and let go of: the next run may hold it
+
+
+class GatedApi(Api):
+    """An `Api` whose PATCHes setting `TitleA` wait for `gate`; `started` once one arrived."""
+
+    def __init__(self, leads: dict[str, dict[str, Any]]) -> None:
+        super().__init__(leads)
+        self.started = asyncio.Event()
+        self.gate = asyncio.Event()
+        self.arrived: list[str] = []  # the jobTitle of every PATCH, as it arrives
+
+    async def send(self, update: LeadUpdate) -> Reply:
+        self.arrived.append(str(update.jobTitle))
+        if update.jobTitle == "TitleA":
+            self.started.set()
+            await self.gate.wait()
+        return await super().send(update)
+
+
+async def test_two_runs_on_one_state_file_never_skip_what_the_api_does_not_hold(
+    tmp_path: Path, virtual_time: object
+) -> None:
+    """Run A sets TitleA while run B wants TitleB on the same leads, on one state file: B is
+    refused while A runs (before any request), so what the file remembers is what the API holds,
+    and a rerun of A after B sends every row again."""
+    api = GatedApi(leads(40))
+    state = tmp_path / "state.sqlite3"
+    titles = {
+        run: [{"id": f"lead{i}", "jobTitle": f"Title{run}"} for i in range(40)] for run in "AB"
+    }
+
+    async def run(name: str) -> dict[Status, int]:
+        async with BulkUpdater(
+            sender=api, skip_unchanged=True, state=state, rate=0, concurrency=8
+        ) as updater:
+            return (await updater.run(titles[name])).counts
+
+    first = asyncio.create_task(run("A"))
+    await api.started.wait()
+    with pytest.raises(StateLockedError, match="another run is using this state file"):
+        await run("B")
+    assert set(api.arrived) == {"TitleA"}
+    api.gate.set()
+    assert (await first)[Status.UPDATED] == 40
+    assert (await run("B"))[Status.UPDATED] == 40
+    assert all(lead["jobTitle"] == "TitleB" for lead in api.leads.values())
+    counts = await run("A")  # the API holds TitleB: nothing may be skipped
+    assert (counts[Status.UPDATED], counts[Status.UNCHANGED]) == (40, 0)
+    assert all(lead["jobTitle"] == "TitleA" for lead in api.leads.values())
+    assert all(fields == {"jobTitle": "TitleA"} for fields in remembered(state).values())
+
+
+async def test_a_run_refused_by_the_state_lock_leaves_its_outputs_as_they_were(
+    tmp_path: Path, virtual_time: object
+) -> None:
+    """Every lock is taken before any output is written: a run refused because another holds
+    its state file (here through a link to it) truncates neither its report nor its rejects."""
+    from bulk_updater import Source
+
+    api = Api(leads(2))
+    data = write_csv(tmp_path / "in.csv", ("id", "jobTitle"), [("lead0", "X"), ("nolead", "Y")])
+    report, rejects, state = tmp_path / "r.csv", tmp_path / "rej.csv", tmp_path / "s.sqlite3"
+    async with BulkUpdater(sender=api, rate=0) as updater:
+        await updater.run(Source(data), report=report, rejects=rejects)
+    before = report.read_bytes(), rejects.read_bytes()
+    (tmp_path / "link.sqlite3").symlink_to(state.name)
+    held = Store(state)  # another run
+    try:
+        for name in (state, tmp_path / "link.sqlite3"):
+            async with BulkUpdater(sender=api, skip_unchanged=True, state=name, rate=0) as updater:
+                with pytest.raises(StateLockedError, match="another run is using this state"):
+                    await updater.run(Source(data), report=report, rejects=rejects)
+    finally:
+        held.close()
+    assert (report.read_bytes(), rejects.read_bytes()) == before
+    assert len(api.sent) == 2  # the first run's only
+
+
+async def test_a_job_cancelled_while_its_state_file_opens_lets_go_of_it(tmp_path: Path) -> None:
+    from bulk_updater.engine.unchanged import open_unchanged
+    from bulk_updater.settings import Settings
+    from bulk_updater.state.lock import in_use
+
+    path = tmp_path / "s.sqlite3"
+    Store(path).close()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # the opening thread waits for SQLite's lock
+    waiting = threading.Event()
+    handler = logging.Handler()
+    handler.emit = lambda record: waiting.set()  # type: ignore[method-assign]
+    logging.getLogger("bulk_updater").addHandler(handler)
+    try:
+        job = asyncio.create_task(open_unchanged(Settings.build(state=path), []))
+        # the thread holds the file and says it waits for SQLite's lock
+        assert await asyncio.to_thread(waiting.wait, 30)
+    finally:
+        logging.getLogger("bulk_updater").removeHandler(handler)
+    assert in_use(path)
+    (opening,) = asyncio.all_tasks() - {job, asyncio.current_task()}
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    other.execute("ROLLBACK")
+    other.close()
+    await opening  # the thread opened the file, for no job: closed at once
+    assert not in_use(path)
+
+
+async def test_a_state_file_of_another_key_is_refused_before_any_request(
+    tmp_path: Path, virtual_time: object
+) -> None:
+    api = Api(leads(3))
+    state = tmp_path / "state.sqlite3"
+    rows = [{"id": f"lead{i}", "jobTitle": "T"} for i in range(3)]
+    options = {"sender": api, "skip_unchanged": True, "state": state, "rate": 0}
+    async with BulkUpdater(api_key="sk_one", **options) as updater:
+        assert (await updater.run(rows)).counts[Status.UPDATED] == 3
+    async with BulkUpdater(api_key="sk_two", **options) as updater:
+        with pytest.raises(StateError, match="the state file of another account") as refused:
+            await updater.run(rows)
+    assert "sk_one" not in str(refused.value)
+    assert "sk_two" not in str(refused.value)
+    assert len(api.sent) == 3
+    async with BulkUpdater(api_key="sk_one", **options) as updater:
+        assert (await updater.run(rows)).counts[Status.UNCHANGED] == 3
+
+
+async def test_damaged_entries_are_sent_and_rewritten_with_one_warning(
+    tmp_path: Path, virtual_time: object
+) -> None:
+    api = Api(leads(10))
+    state = tmp_path / "state.sqlite3"
+    rows = [{"id": f"lead{i}", "jobTitle": f"T{i}"} for i in range(10)]
+    await night(api, rows, state)
+    with contextlib.closing(sqlite3.connect(state)) as db:
+        db.execute("UPDATE leads SET fields = 'oops' WHERE id IN ('lead2', 'lead7')")
+        db.commit()
+    async with BulkUpdater(
+        sender=api, skip_unchanged=True, state=state, rate=0, backoff_base=0
+    ) as updater:
+        summary = await updater.run(rows)
+    assert (summary.counts[Status.UPDATED], summary.counts[Status.UNCHANGED]) == (2, 8)
+    assert [lead for lead, _ in api.sent[10:]] == ["lead2", "lead7"]
+    assert summary.warnings == [
+        f"state: {state}: 2 damaged entries counted as unknown: their rows were sent, to be "
+        "remembered afresh"
+    ]
+    assert remembered(state) == {f"lead{i}": {"jobTitle": f"T{i}"} for i in range(10)}
+    counts, sent = await night(api, rows, state)
+    assert (counts[Status.UNCHANGED], sent) == (10, [])
+
+
+async def test_the_state_file_names_the_input_by_its_absolute_path(
+    tmp_path: Path, virtual_time: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bulk_updater import Source
+
+    monkeypatch.chdir(tmp_path)
+    write_csv(tmp_path / "nightly.csv", ("id", "jobTitle"), [("lead0", "T")])
+    state = tmp_path / "state.sqlite3"
+    async with BulkUpdater(sender=Api(leads(1)), skip_unchanged=True, state=state) as updater:
+        await updater.run(Source("nightly.csv"))
+    store = Store(state, readonly=True)
+    last = store.info().last_run
+    store.close()
+    assert last is not None
+    assert last["input"] == str(tmp_path / "nightly.csv")

@@ -118,6 +118,101 @@ async def test_closing_the_updater_ends_an_abandoned_stream(virtual_time: Virtua
     assert len(sender.calls) == calls  # nothing was sent after the close
 
 
+async def test_breaking_out_of_an_async_with_stream_ends_its_job(
+    virtual_time: VirtualTimeLoop, tmp_path: Path
+) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("id,city\n" + "".join(f"lead{i},Oslo\n" for i in range(1000)))
+    sender = FakeSender()
+    async with BulkUpdater(sender=sender, rate=0, concurrency=2) as updater:
+        async with updater.stream(Source(str(path))) as outcomes:
+            async for _ in outcomes:
+                break
+        calls = len(sender.calls)
+        await advance(10)
+        assert len(sender.calls) == calls  # nothing sent after the block
+        summary = await updater.run([{"id": "z", "city": "Oslo"}])
+    assert summary.counts[Status.UPDATED] == summary.rows == 1
+    assert len(sender.calls) == calls + 1
+
+
+async def test_an_async_with_stream_left_by_an_exception_ends_its_job(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    sender = FakeSender()
+    async with BulkUpdater(sender=sender, rate=0, concurrency=2) as updater:
+        rows = [{"id": f"lead{i}", "city": "Oslo"} for i in range(1000)]
+
+        async def read_one_then_fail() -> None:
+            async with updater.stream(rows) as outcomes:
+                await anext(outcomes)
+                raise LookupError
+
+        with pytest.raises(LookupError):
+            await read_one_then_fail()
+        summary = await updater.run([{"id": "z", "city": "Oslo"}])
+    assert summary.counts[Status.UPDATED] == 1
+    assert len(sender.calls) < 1000
+
+
+async def test_breaking_out_of_a_plain_async_for_ends_its_job(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """The stream dropped as the loop ends is closed before the next job starts."""
+    sender = FakeSender()
+    async with BulkUpdater(sender=sender, rate=0, concurrency=2) as updater:
+        rows = [{"id": f"lead{i}", "city": "Oslo"} for i in range(1000)]
+        async for _ in updater.stream(rows):
+            break
+        async for outcome in updater.stream([{"id": "y", "city": "Oslo"}]):
+            assert outcome.status is Status.UPDATED
+        summary = await updater.run([{"id": "z", "city": "Oslo"}])
+    assert summary.counts[Status.UPDATED] == 1
+    assert len(sender.calls) < 1000
+
+
+async def test_a_dropped_stream_then_closing_the_updater_ends_its_job_quietly(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    sender = FakeSender()
+    async with BulkUpdater(sender=sender, rate=0, concurrency=2) as updater:
+        async for _ in updater.stream([{"id": f"lead{i}", "city": "Oslo"} for i in range(1000)]):
+            break
+    calls = len(sender.calls)
+    await advance(10)
+    assert len(sender.calls) == calls < 1000
+
+
+# --- what is no rows
+
+
+@pytest.mark.parametrize("path", ["leads.csv", b"leads.csv", Path("leads.csv")])
+async def test_a_path_given_as_rows_is_refused_before_the_report_is_touched(
+    tmp_path: Path, path: object
+) -> None:
+    report = tmp_path / "r.csv"
+    report.write_text("row,id,status\n1,x,updated\n")
+    async with BulkUpdater(sender=FakeSender(), rate=0) as updater:
+        with pytest.raises(TypeError) as refused:
+            await updater.run(path, report=report)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="Source"):
+            updater.stream(path)  # type: ignore[arg-type]
+    assert str(refused.value) == (
+        "rows is a path ('leads.csv'): pass Source('leads.csv') to read a file, or an iterable "
+        "of dicts or LeadUpdates"
+    )
+    assert report.read_text() == "row,id,status\n1,x,updated\n"
+
+
+@pytest.mark.parametrize("row", [{"id": "a", "city": "x"}, LeadUpdate(id="a", city="x")])
+async def test_a_single_row_given_as_rows_is_refused(row: object) -> None:
+    sender = FakeSender()
+    async with BulkUpdater(sender=sender, rate=0) as updater:
+        with pytest.raises(TypeError, match="rows is a single row: pass an iterable of rows"):
+            await updater.run(row)  # type: ignore[arg-type]
+    assert sender.calls == []
+
+
 # --- stream()
 
 
@@ -149,6 +244,41 @@ async def test_stream_yields_before_the_input_is_exhausted() -> None:
             outcomes.append(outcome)
             seen.set()
     assert [o.row for o in outcomes] == [1, 2]
+
+
+# --- the caller's ref
+
+
+async def test_a_rows_ref_comes_back_on_its_outcome_and_is_never_sent() -> None:
+    marker = object()  # any object: it is handed back, not read
+    rows: list[dict[str, Any] | LeadUpdate] = [
+        {"id": "a", "city": "Oslo", "ref": "crm-1"},
+        LeadUpdate(id="b", city="Oslo", ref=marker),
+        {"id": "c", "city": "Oslo", "ref": None},
+        {"id": "d", "ref": ("crm", 4)},  # sets no field: invalid, and still carries its ref
+        {"id": "e", "city": "Oslo"},
+    ]
+    sender = FakeSender(latency=0)
+    async with BulkUpdater(sender=sender, rate=0) as updater:
+        refs = {o.id: (o.status, o.ref) async for o in updater.stream(rows)}
+    assert refs == {
+        "a": (Status.UPDATED, "crm-1"),
+        "b": (Status.UPDATED, marker),
+        "c": (Status.UPDATED, None),
+        "d": (Status.INVALID, ("crm", 4)),
+        "e": (Status.UPDATED, None),
+    }
+    assert sender.bodies == [{"city": "Oslo"}] * 4
+
+
+async def test_a_ref_key_can_be_a_column_when_columns_map_it() -> None:
+    sender = FakeSender(latency=0)
+    async with BulkUpdater(sender=sender, rate=0) as updater:
+        (outcome,) = [
+            o async for o in updater.stream([{"id": "a", "ref": "Oslo"}], columns={"ref": "city"})
+        ]
+    assert outcome.status is Status.UPDATED
+    assert sender.bodies == [{"city": "Oslo"}]
 
 
 # --- run() and its callback

@@ -116,11 +116,12 @@ def test_all_text_columns_are_sent_as_given(tmp_path: Path) -> None:
     assert only_update(rows[0][1]).body() == dict(zip(columns, values, strict=True))
 
 
-def test_empty_cell_is_not_sent_and_whitespace_cell_is(tmp_path: Path) -> None:
-    text = "id,firstName,lastName,phone\nlead1,,Doe,\nlead2, ,,\n"
+def test_empty_cells_and_cells_of_spaces_are_not_sent(tmp_path: Path) -> None:
+    text = "id,firstName,lastName,phone\nlead1,,Doe,\nlead2, ,Smith,\xa0\t\nlead3, ,,\n"
     rows = read_all(write(tmp_path / "in.csv", text))
     assert only_update(rows[0][1]).body() == {"lastName": "Doe"}
-    assert only_update(rows[1][1]).body() == {"firstName": " "}
+    assert only_update(rows[1][1]).body() == {"lastName": "Smith"}
+    assert "no field" in only_invalid(rows[2][1]).message
 
 
 @pytest.mark.parametrize(

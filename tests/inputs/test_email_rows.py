@@ -145,3 +145,42 @@ def test_a_json_email_that_is_no_text_is_a_label_not_an_address(tmp_path: Path) 
     assert isinstance(item, LeadUpdate)
     assert "is not an email address" in invalid(keyed(item, "email")).message
     assert json.dumps(item.email) == '"5"'
+
+
+# --- F. only ASCII spaces are trimmed: any other character that shows as nothing is named
+
+
+@pytest.mark.parametrize(
+    ("email", "named"),
+    [
+        (f"{ADDRESS}\x1f", "the control character \\x1f"),  # `str.strip()` would drop it
+        (f"\x1c{ADDRESS}", "the control character \\x1c"),
+        (
+            f"{ADDRESS}\u00a0",
+            "the invisible character U+00A0 (no-break space), which is not trimmed",
+        ),
+        (f"\u3000{ADDRESS}", "the invisible character U+3000 (ideographic space)"),
+        (f"{ADDRESS}\u2028", "the invisible character U+2028 (line separator)"),
+        ("ava\u200b@northwind.io", "the invisible character U+200B (zero width space)"),
+        (f"\ufeff{ADDRESS}", "the invisible character U+FEFF (zero width no-break space)"),
+        (f"{ADDRESS}\u202e", "the invisible character U+202E (right-to-left override)"),
+    ],
+)
+def test_an_invisible_character_in_or_around_an_email_makes_the_row_invalid(
+    tmp_path: Path, email: str, named: str
+) -> None:
+    """Trimmed, `sam@x.com\u00a0` would go to the lead `sam@x.com`, another lead to the API."""
+    (from_json,) = items(jsonl(tmp_path / "in.jsonl", {"email": email, "city": "Oslo"}))
+    (from_csv,) = items(write(tmp_path / "in.csv", f"email,city\n{email},Oslo\n"))
+    (beside,) = items(jsonl(tmp_path / "b.jsonl", {"id": "lead1", "email": email, "city": "x"}))
+    for item in (from_json, from_csv, keyed(beside, "email")):
+        message = invalid(item).message
+        assert message.startswith(f"column email: holds {named}"), message
+        assert message.endswith("; remove it")
+
+
+def test_ascii_spaces_around_an_email_are_trimmed(tmp_path: Path) -> None:
+    (item,) = items(
+        jsonl(tmp_path / "in.jsonl", {"email": f" \t\r\n\f\v{ADDRESS} \t", "city": "Oslo"})
+    )
+    assert by_email(item).email == ADDRESS

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from bulk_updater import Invalid, LeadUpdate, Source
 from bulk_updater.client import dumps
 from bulk_updater.inputs.columns import ByEmail
+from bulk_updater.inputs.tablerows import MAX_FOOTER
 from tests.conftest import TOKEN_ID, write_csv
 
 SETTINGS = settings(
@@ -121,7 +123,10 @@ def is_scalar(value: object) -> bool:
 
 
 def csv_tags(cell: str) -> list[str] | None:
-    """`a;b` or a JSON array of strings; None when the cell is malformed."""
+    """`a;b` (or on lines), a quoted list `"a","b"` or a JSON array of strings; None when the
+    cell is malformed, or holds `,` or `|` outside those forms (a list written another way)."""
+    if re.fullmatch(r'\s*"[^"\r\n]*"((\s*[,;|]\s*|\s+)"[^"\r\n]*")*\s*', cell):
+        return [t.strip() for t in re.findall(r'"([^"]*)"', cell) if t.strip()] or None
     if cell.lstrip().startswith("["):
         try:
             value = json.loads(cell)
@@ -130,7 +135,10 @@ def csv_tags(cell: str) -> list[str] | None:
         if isinstance(value, list) and all(isinstance(t, str) for t in value) and sendable(value):
             return value
         return None
-    tags = [t.strip() for t in cell.split(";") if t.strip()]
+    if "," in cell or "|" in cell:
+        return None
+    lines = cell.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # a line break ends a tag
+    tags = [t.strip() for line in lines for t in line.split(";") if t.strip()]
     return tags or None
 
 
@@ -145,14 +153,21 @@ def json_object(cell: str) -> dict[str, Any] | None:
 
 
 def address(email: str) -> bool:
-    """An email that can be searched for: a plain address, no control character at all."""
+    """An email that can be searched for: a plain address, no control character at all, nor one
+    that shows as nothing or as a space (Cf, Z*)."""
     plain = re.fullmatch(r"[^\s@]+@[^\s@]+", email)
-    return bool(plain) and not re.search(r"[\x00-\x1f\x7f-\x9f]", email)
+    unseen = any(
+        unicodedata.category(c) == "Cf" or unicodedata.category(c)[0] == "Z" for c in email
+    )
+    return bool(plain) and not unseen and not re.search(r"[\x00-\x1f\x7f-\x9f]", email)
+
+
+ASCII_SPACE = " \t\n\r\f\v"  # all that is trimmed around an email
 
 
 def expect_csv(cells: dict[str, str], id_column: str) -> Ok | Bad:
     lead_id = cells[id_column].strip()  # spaces around an id are spreadsheet debris
-    email = cells.get("email", "").strip() or None
+    email = cells.get("email", "").strip(ASCII_SPACE) or None
     by_email = not lead_id and email is not None  # an email and no id: matched by the email
     problems: list[str] = []
     if by_email and not address(email or ""):
@@ -165,8 +180,8 @@ def expect_csv(cells: dict[str, str], id_column: str) -> Ok | Bad:
     from_json: dict[str, Any] = {}
     from_columns: dict[str, Any] = {}
     for column, cell in cells.items():
-        if not cell or column in (id_column, "email"):
-            continue  # empty cell: not sent; email: a label
+        if not cell or column in (id_column, "email") or (cell.isspace() and clean(cell)):
+            continue  # empty cell (or of spaces): not sent; email: a label
         if column in TEXT_FIELDS:
             body[column] = cell
         elif column == "tags":
@@ -228,7 +243,7 @@ def expect_json_line(line: str) -> Ok | Bad:
     email = (
         None
         if raw_email is None
-        else (raw_email.strip() if isinstance(raw_email, str) else json.dumps(raw_email))
+        else (raw_email.strip(ASCII_SPACE) if isinstance(raw_email, str) else json.dumps(raw_email))
     )
     if not isinstance(raw_email, str) and email is not None and len(email) > 200:
         email = email[:200] + "…"  # another JSON value is a label: 200 characters at most
@@ -325,9 +340,9 @@ def mostly(good: st.SearchStrategy[Any], other: st.SearchStrategy[Any]) -> st.Se
 
 
 # Any text a spreadsheet cell can hold in a UTF-8 file (NUL would make it a binary file), with
-# the characters that matter to CSV and to the cell formats made likely.
+# the characters that matter to CSV, to the cell formats and to emails made likely.
 CHARS = st.one_of(
-    st.sampled_from(",;\"'\n\r\t []{}:\\ "),
+    st.sampled_from(",;\"'\n\r\t []{}:\\ \xa0\u200b\x1f@"),
     st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
 )
 TEXT = st.text(CHARS, max_size=12)
@@ -396,6 +411,24 @@ def rfc4180(cells: list[str], quote_all: bool) -> str:
     return ",".join(out)
 
 
+def without_footer(
+    records: list[dict[str, str]],
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The records that are rows, and the footer: the one-cell records after the earliest empty
+    record after which come only empty records and at most `MAX_FOOTER` one-cell ones."""
+    filled = [sum(1 for v in r.values() if v.strip()) for r in records]
+    rows = [r for r, n in zip(records, filled, strict=True) if n]  # all empty: a blank line
+    start = len(records)
+    while start and filled[start - 1] <= 1:
+        start -= 1
+    for empty in range(start, len(records)):
+        after = filled[empty + 1 :]
+        if filled[empty] == 0 and after.count(1) <= MAX_FOOTER:
+            footer = [r for r, n in zip(records[empty + 1 :], after, strict=True) if n == 1]
+            return rows[: len(rows) - len(footer)], footer
+    return rows, []
+
+
 @SETTINGS
 @given(
     data=csv_files(),
@@ -421,8 +454,9 @@ def test_csv_every_record_becomes_its_update_or_an_invalid_row(
 
     source = Source(str(path))
     rows = [(row.number, row.item) for row in source]
-    kept = [r for r in records if any(v.strip() for v in r.values())]  # all empty: a blank line
+    kept, footer = without_footer(records)
     assert source.count() == len(kept)
+    assert len(source.footer) == len(footer)
     assert [row for row, _ in rows] == list(range(1, len(kept) + 1))
     for (_, item), record in zip(rows, kept, strict=True):
         check(item, expect_csv(record, id_column))

@@ -35,7 +35,7 @@ async def test_a_dict_with_a_non_string_key_is_an_invalid_row_not_an_exception()
 
 async def test_a_path_string_is_not_read_as_rows(virtual_time: VirtualTimeLoop) -> None:
     async with BulkUpdater(sender=FakeSender(), rate=0) as updater:
-        with pytest.raises(TypeError, match=r"pass Source\(path\)"):
+        with pytest.raises(TypeError, match=r"pass Source\('updates.csv'\) to read a file"):
             await updater.run("updates.csv")  # type: ignore[arg-type]
 
 

@@ -35,6 +35,47 @@ def test_names_merely_alike_suggest_nothing(name: str) -> None:
     assert hint(name, ["x"]) == ""
 
 
+#: Names that, followed to the field they resemble, would send data to a wrong field or lead.
+ELSEWHERE = ["Mobile", "Company Size", "Stage", "Statement", "Real Estate", "Ethnicity",
+             "Velocity", "Capacity", "Publicity", "Phone Extension", "Assistant Phone",
+             "Phone Country Code", "Manager Email", "Referrer Email", "Owner ID", "Paid",
+             "Company / Account", "Email Opt Out"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ELSEWHERE)
+def test_names_of_another_field_or_someone_elses_suggest_nothing(name: str) -> None:
+    assert nearest(name) is None
+    assert hint(name, ["ann@x.io"]) == ""
+    assert hint(name, [LEAD]) == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [("Job Titel", "jobTitle"), ("compnyName", "companyName"), ("tag", "tags"),
+     ("Frist Name", "firstName"), ("Citty", "city"), ("First", "firstName"),
+     ("Title", "jobTitle"), ("LinkedIn", "linkedinUrl"), ("Phone Number", "phone"),
+     ("Mobile Phone", "phone"), ("Country/Region", "country"), ("State/Province", "state"),
+     ("Email Address", "email"), ("Lead Email", "email"), ("E-mail address", "email"),
+     ("Lead ID", "id"), ("LeadId", "id"), ("leadid", "id"), ("Person - SendKit ID", "id"),
+     ("LEID", "id")],
+)  # fmt: skip
+def test_a_slip_or_the_field_among_neutral_words_is_suggested(name: str, field: str) -> None:
+    assert nearest(name) == field
+
+
+def test_email_is_never_suggested_beside_the_rows_email() -> None:
+    assert hint("Work Email", ["ann@x.io"]) == " (did you mean `email`?)"
+    assert hint("Work Email", ["ann@x.io"], has_email=True) == ""
+
+
+def test_a_file_with_names_of_other_fields_gets_no_suggestion(tmp_path: Path) -> None:
+    header = "Lead ID,Email,Mobile,Company Size,Stage,Phone Extension,Ethnicity,Manager Email"
+    row = f"{LEAD},a@example.com,+1 415 555 0100,50,Qualified,204,x,boss@example.com"
+    message = refused(write(tmp_path / "in.csv", f"{header}\n{row}\n"))
+    assert "`Lead ID` (did you mean `id`?)" in message
+    assert message.count("did you mean") == 1
+
+
 def test_id_is_suggested_only_for_values_shaped_as_sendkit_ids() -> None:
     assert hint("Lead ID", [LEAD, "665d4e5f6a7b8c9d0e1f2a3c"]) == " (did you mean `id`?)"
     assert hint("Lead ID", [LEAD], has_id=True) == ""  # a second id column would be refused
@@ -105,6 +146,36 @@ def test_a_salesforce_report_with_its_title_rows_says_header_row(tmp_path: Path)
         "lines above it"
     )
     assert "did you mean" not in message
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_a_title_above_a_header_of_another_delimiter_is_named(
+    tmp_path: Path, delimiter: str
+) -> None:
+    """The delimiter is found from the title, which holds none: the header is found anyway."""
+    lines = ["Leads export", "", delimiter.join(["id", "firstName"]), f"{LEAD}{delimiter}Ann"]
+    message = refused(write(tmp_path / "in.csv", "\r\n".join(lines) + "\r\n"))
+    assert message.endswith(
+        "the first line, `Leads export`, is a title, not the header: the header looks to be "
+        "line 3 (`id`, `firstName`); pass --header-row 3, or remove the lines above it"
+    )
+
+
+def test_a_title_under_excels_sep_line_is_named_by_its_line(tmp_path: Path) -> None:
+    text = f"sep=;\r\nLeads export 2026-12-01\r\n\r\nid;firstName\r\n{LEAD};Ann\r\n"
+    message = refused(write(tmp_path / "in.csv", text))
+    assert "in.csv: line 2, `Leads export 2026-12-01`, is a title, not the header: the " in message
+    assert "pass --header-row 4" in message
+
+
+def test_a_title_in_utf16_tab_text_is_named(tmp_path: Path) -> None:
+    """Excel's "Unicode text": UTF-16 with a BOM, TAB-separated."""
+    path = tmp_path / "in.txt"
+    path.write_bytes(f"Leads export\r\n\r\nid\tfirstName\r\n{LEAD}\tAnn\r\n".encode("utf-16"))
+    assert "the header looks to be line 3 (`id`, `firstName`)" in refused(str(path))
+    with Source(path, header_row=3) as source:
+        (row,) = list(source)
+    assert only_update(row.item).firstName == "Ann"
 
 
 def test_a_salesforce_report_never_suggests_its_ids_as_lead_ids(tmp_path: Path) -> None:
@@ -188,3 +259,11 @@ def test_a_title_with_no_header_below_it_still_says_header_row(tmp_path: Path) -
     assert "the first line, `Leads export`, names no column the tool knows" in message
     assert "--header-row N (N: the header's line)" in message
     assert '--map "Leads export=FIELD"' in message
+
+
+def test_a_file_of_thousands_of_unknown_columns_gets_a_message_of_one_line(tmp_path: Path) -> None:
+    names = [f"col{n}" for n in range(5000)] + ["x" * 500]
+    message = refused(write(tmp_path / "wide.csv", ",".join(["id", *names]) + f"\n{LEAD}\n"))
+    assert len(message) < 2000
+    assert "`col0`, `col1`," in message
+    assert "`col19` and 4981 more; say what they are with --map" in message

@@ -34,7 +34,9 @@ def workbook(path: Path, rows: list[list[Any]], *, sheets: dict[str, list[list[A
     return path
 
 
-def test_typed_cells_become_the_text_a_person_sees(tmp_path: Path) -> None:
+def test_cells_become_the_text_a_person_sees_and_custom_fields_keep_their_type(
+    tmp_path: Path,
+) -> None:
     path = workbook(tmp_path / "export.xlsx", [
         ["Lead ID", "Phone Number", "Score", "Signed Up", "Last Call", "VIP", "ZIP", "Notes"],
         [LEAD, 4155550100, 12.5, dt.date(2025, 6, 15), dt.datetime(2025, 6, 15, 10, 30),
@@ -48,11 +50,11 @@ def test_typed_cells_become_the_text_a_person_sees(tmp_path: Path) -> None:
     update = only_update(row.item)
     assert update.phone == "4155550100"  # not 4155550100.0
     assert update.customFields == {
-        "score": "12.5",
+        "score": 12.5,  # a number cell stays a number
         "signed": "2025-06-15",
         "call": "2025-06-15T10:30:00",
-        "vip": "TRUE",
-        "zip": "02134",
+        "vip": True,
+        "zip": "02134",  # a ZIP code is the text shown, not the number 2134
     }
     assert row.line == 2  # the sheet's row number
     assert row.raw == (LEAD, "4155550100", "12.5", "2025-06-15", "2025-06-15T10:30:00", "TRUE",
@@ -122,3 +124,42 @@ def test_counting_uses_the_sheet_size(tmp_path: Path) -> None:
     assert source.count() == 9
     assert source.options()["sheet"] == "Leads"
     source.close()
+
+
+def test_a_hand_made_workbook_keeps_numbers_and_shows_formatted_cells(tmp_path: Path) -> None:
+    path = workbook(tmp_path / "hand-made.xlsx", [
+        ["id", "phone", "Employees", "Revenue", "Churn", "Active", "Company Name", "SSN"],
+        [LEAD, 4155553898, 1201, 1234567.5, 0.15, False, 1201, 123456789],
+    ], formats={"B2": "[<=9999999]###-####;(###) ###-####", "C2": "#,##0",
+                "D2": '"$"#,##0.00', "E2": "0%", "G2": "#,##0", "H2": "000-00-0000"})  # fmt: skip
+    columns = {"Employees": "customFields.employees", "Revenue": "customFields.revenue",
+               "Churn": "customFields.churn", "Active": "customFields.active",
+               "SSN": "customFields.ssn"}  # fmt: skip
+    (row,) = list(Source(path, columns=columns))
+    update = only_update(row.item)
+    assert update.phone == "(415) 555-3898"  # Excel's phone format, as shown
+    assert update.companyName == "1,201"  # a text field: the text shown
+    assert update.customFields == {
+        "employees": 1201,
+        "revenue": 1234567.5,
+        "churn": 0.15,
+        "active": False,
+        "ssn": "123-45-6789",  # digits with dashes between: a shape, the text shown
+    }
+    assert row.raw is not None
+    assert list(row.raw)[1:5] == ["(415) 555-3898", "1,201", "$1,234,567.50", "15%"]
+
+
+def test_a_formula_with_no_saved_value_makes_its_row_invalid(tmp_path: Path) -> None:
+    path = workbook(tmp_path / "script.xlsx", [
+        ["id", "city", "Score", "Note"],
+        [LEAD, "Oslo", "=1+1", "=2+2"],
+        [LEAD, "Rome", 3, "=2+2"],
+    ])  # fmt: skip
+    first, second = list(Source(path, columns={"Score": "customFields.score", "Note": "-"}))
+    message = only_invalid(first.item).message
+    assert only_invalid(first.item).id == LEAD  # the report names the row
+    assert first.raw == (LEAD, "Oslo", "", "")  # the rejects keep its cells, to fix
+    assert message.startswith("column Score: a formula with no saved value")
+    assert "open and save the file in Excel first" in message
+    assert only_update(second.item).customFields == {"score": 3}  # a dropped formula: no matter

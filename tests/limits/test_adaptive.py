@@ -56,14 +56,30 @@ def test_growth_is_held_to_twice_the_rate_really_used() -> None:
     assert controller.rate <= START_RATE
 
 
-def test_a_429_cuts_below_the_rate_that_was_accepted() -> None:
+def test_a_429_in_the_first_second_takes_no_level_and_starts_again_from_what_was_taken() -> None:
+    """45 taken in the first 0.11 s at 400/s, then 429s: one window's worth, not a rate (a
+    bucket of 5 would have said 5). The job starts again at 45/s, in slow start."""
     controller = RateController(400)
-    for n in range(45):  # the server took 45 in the first 0.11 s, then refused
+    for n in range(45):
         controller.accepted(0.04 + n * 0.0025, n * 0.0025)
-    assert controller.refused(0.16, 0.115)
-    assert controller.plateau == 45
-    assert controller.rate == pytest.approx(0.7 * 45)
-    assert controller.why() == "429s above 45/s"
+    assert controller.refused(0.16, 0.115, sent=400.0)
+    assert controller.plateau is None
+    assert controller.slow_start
+    assert controller.rate == 45
+    assert controller.why() == "429s at 400/s"
+
+
+def test_a_429_after_a_second_cuts_below_what_the_server_counted() -> None:
+    """The level is what was taken in the second before the refused request (where the server
+    counted it), the answers still on their way included; the cut is 10% below it."""
+    controller = RateController(400)
+    now = feed(controller, 0.0, 2.0)  # at 400/s: no 429 yet
+    for n in range(40):
+        controller.accepted(now + 1.0 + 0.04, now + (n + 1) / 40)
+    assert controller.refused(now + 1.0 + 0.04, now + 1.0, sent=41.0)
+    assert controller.plateau == 40
+    assert controller.rate == pytest.approx(Cubic().beta * 40)
+    assert controller.why() == "429s at 41/s"
 
 
 def test_429s_to_requests_sent_before_the_cut_are_the_same_event() -> None:
@@ -85,7 +101,8 @@ def test_a_429_among_few_answers_cuts_the_rate_asked_for() -> None:
         controller.accepted(0.01 + n * 0.02, n * 0.02)
     controller.refused(0.07, 0.06)
     assert controller.plateau == 50
-    assert controller.rate == pytest.approx(35)
+    assert controller.rate == pytest.approx(Cubic().beta * 50)
+    assert controller.why() == "429s above 50/s"
 
 
 def test_after_the_pause_the_rate_comes_back_to_the_plateau_then_probes_above() -> None:
@@ -95,7 +112,7 @@ def test_after_the_pause_the_rate_comes_back_to_the_plateau_then_probes_above() 
         controller.accepted(3.0 + n / 45, 3.0 + n / 45 - 0.04)
     controller.refused(4.0, 3.99)
     controller.resume_at(5.0)  # the pause ends a second later
-    k = math.cbrt(45 * 0.3 / 0.4)
+    k = math.cbrt(45 * (1 - Cubic().beta) / Cubic().scale)
     end = feed(controller, 5.0, k)
     assert 43 <= controller.rate <= 45.5  # back at the plateau in K seconds
     feed(controller, end, 8.0)
@@ -103,10 +120,10 @@ def test_after_the_pause_the_rate_comes_back_to_the_plateau_then_probes_above() 
 
 
 def test_each_429_at_the_same_level_makes_the_probe_slower() -> None:
-    fast, patient = Cubic(), Cubic()
-    k = math.cbrt(45 * 0.3 / 0.4)
-    assert fast.rate(45, k + 3, 0) - 45 == pytest.approx(0.4 * 27)
-    assert patient.rate(45, k + 3, 2) - 45 == pytest.approx(0.4 * 27 / 64)
+    cubic = Cubic()
+    k = math.cbrt(45 * (1 - cubic.beta) / cubic.scale)
+    assert cubic.rate(45, k + 3, 0) - 45 == pytest.approx(cubic.scale * 27)
+    assert cubic.rate(45, k + 3, 2) - 45 == pytest.approx(cubic.scale * 27 / cubic.patience**2)
     controller = RateController(400)
     now = 0.0
     for _ in range(MAX_REPEATS + 2):
@@ -145,14 +162,41 @@ def test_a_ceiling_below_the_stated_limit_still_holds() -> None:
 def test_a_limit_stated_higher_than_was_accepted_is_believed() -> None:
     """The limit came back up, and the headers say so: no slow probing needed to find it."""
     controller = RateController(None)
-    for n in range(20):
+    for n in range(40):
         controller.accepted(n / 20 + 0.04, n / 20)
-    controller.refused(0.99, 0.98)
-    assert controller.plateau is not None
-    assert controller.plateau < 20
+    controller.refused(1.99, 1.98)
+    assert controller.plateau == 20
     controller.state_limit(38.0, 3.0, "from X-RateLimit-Limit: 40")
     assert controller.plateau is None
     assert controller.rate == 38
+
+
+def test_a_stated_limit_that_jitters_never_lifts_the_level_429s_came_at() -> None:
+    """Headers state 10000000 a second while the server takes 20: the rate derived from them
+    moves a few % with the latency, which is no news of a higher limit."""
+    controller = RateController(None)
+    controller.state_limit(9.5e6, 0.0, "from X-RateLimit-Limit: 10000000")
+    for n in range(40):
+        controller.accepted(n / 20 + 0.04, n / 20)
+    controller.refused(1.99, 1.98)
+    assert controller.plateau == 20
+    for n in range(40):  # the derived rate jitters by 3% either way
+        controller.state_limit(9.5e6 * (1 + 0.03 * (-1) ** n), 2.0 + n / 10, "x")
+        controller.accepted(2.0 + n / 10, 2.0 + n / 10)
+    assert controller.plateau == 20
+    assert controller.rate < 30
+
+
+def test_a_limit_stated_anew_after_the_429s_lifts_their_level() -> None:
+    controller = RateController(None)
+    controller.state_limit(38.0, 0.0, "from X-RateLimit-Limit: 40")
+    for n in range(40):
+        controller.accepted(n / 20 + 0.04, n / 20)
+    controller.refused(1.99, 1.98)
+    controller.state_limit(39.0, 3.0, "from X-RateLimit-Limit: 40")
+    assert controller.plateau == 20
+    controller.state_limit(76.0, 4.0, "from X-RateLimit-Limit: 80")
+    assert (controller.plateau, controller.rate) == (None, 76)
 
 
 def test_the_settled_rate_is_the_average_of_the_last_seconds() -> None:

@@ -61,7 +61,7 @@ def test_remaining_without_a_reset_cannot_pace_and_is_dropped() -> None:
         ({"X-RateLimit-Limit": "-3"}, None, "X-RateLimit-Limit: '-3'"),
         ({"X-RateLimit-Limit": "99999999999"}, None, "not a whole number"),
         ({"X-RateLimit-Limit": "0", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "5"},
-         RateHint(None, None, 0, 5.0, ""), "a quota of 0"),
+         RateHint(None, None, 0, 5.0, "", none_allowed=True), "a quota of 0"),
         ({"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "50", "X-RateLimit-Reset": "5"},
          RateHint(10, None, None, 5.0, "X-RateLimit-Limit"), "more than the quota"),
         ({"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "5", "X-RateLimit-Reset": "9e99"},

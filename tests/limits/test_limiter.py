@@ -65,7 +65,7 @@ async def test_a_hidden_limit_is_found_with_few_429s(
     assert seconds <= 1.25 * 2000 / 40
     assert summary.settled_rate is not None
     assert 36 <= summary.settled_rate <= 46
-    assert (summary.settled_why or "").startswith("429s above")
+    assert (summary.settled_why or "").startswith("429s at ")
 
 
 async def test_a_limit_that_drops_halfway_is_followed_down(virtual_time: VirtualTimeLoop) -> None:

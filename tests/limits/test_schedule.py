@@ -33,18 +33,27 @@ class Schedule:
         self.script = self.client.register_script(SCRIPT)
         self.keys = budget_keys(account)
 
-    def call(self, op: str, now: float | None, rate: float, arg: str = "") -> list[Any]:
+    def call(
+        self, op: str, now: float | None, rate: float, arg: str = "", most: float | None = None
+    ) -> list[Any]:
+        """One run; `most` is the caller's --max-pause (None: it gives none)."""
         clock = "" if now is None else f"{T0 + now:.6f}"
-        args = [op, clock, repr(float(rate)), arg, repr(SLACK), KEY_TTL_MS]
+        args = [op, clock, repr(float(rate)), arg, repr(SLACK), KEY_TTL_MS, ""]
+        if most is not None:
+            args.append(repr(most))
         reply: list[Any] = self.script(keys=list(self.keys), args=args)
         return reply
 
-    def acquire(self, now: float | None, rate: float, held: str = "") -> tuple[int, float, str]:
-        reply = self.call("acquire", now, rate, held)
+    def acquire(
+        self, now: float | None, rate: float, held: str = "", most: float | None = None
+    ) -> tuple[int, float, str]:
+        reply = self.call("acquire", now, rate, held, most)
         return int(reply[0]), float(reply[1]), str(reply[2])
 
-    def pause(self, now: float, rate: float, seconds: float) -> tuple[int, float, int]:
-        reply = self.call("pause", now, rate, repr(seconds))
+    def pause(
+        self, now: float, rate: float, seconds: float, most: float | None = None
+    ) -> tuple[int, float, int]:
+        reply = self.call("pause", now, rate, repr(seconds), most)
         return int(reply[0]), float(reply[1]), int(reply[3])
 
 
@@ -307,6 +316,126 @@ def test_a_short_pause_never_moves_the_schedule_backwards(schedule: Schedule) ->
     code, seconds, _ = schedule.acquire(0.2, 1)
     assert code == SLOT
     assert 0.2 + seconds == pytest.approx(SLACK, abs=1e-6)
+
+
+def test_each_caller_honours_a_pause_for_its_own_max_pause_at_most(schedule: Schedule) -> None:
+    """Job A (--max-pause 300) took a Retry-After of 300; job B (--max-pause 5) waits 5 s of
+    it, then gets slots at once (not behind the pause's end)."""
+    assert schedule.pause(0.0, 10, 300.0, most=300)[1] == pytest.approx(300)
+    assert schedule.acquire(1.0, 10, most=5)[:2] == (PAUSED, pytest.approx(4.0, abs=1e-6))
+    assert schedule.acquire(1.0, 10, most=300)[:2] == (PAUSED, pytest.approx(299, abs=1e-6))
+    assert schedule.acquire(5.0, 10, most=5)[0] == GO
+    assert schedule.acquire(5.0, 10, most=5)[:2] == (SLOT, pytest.approx(SLACK / 10, abs=1e-6))
+    # B's own 429 inside A's pause: B hears of it as B honours it.
+    assert schedule.pause(6.0, 10, 5.0, most=5)[1] == pytest.approx(0.0)
+    assert schedule.acquire(6.0, 10, most=300)[0] == PAUSED  # A still waits
+
+
+def test_a_slot_further_than_the_callers_max_pause_is_not_waited_for(schedule: Schedule) -> None:
+    for _ in range(40):  # 40 callers hold slots up to 4 s ahead at 10/s
+        schedule.acquire(0.0, 10)
+    assert schedule.acquire(0.0, 10, most=5)[0] == SLOT
+    code, seconds, _ = schedule.acquire(0.0, 10, most=2)
+    assert (code, seconds) == (GO, 0.0)  # the guard on actual starts still holds the rate
+
+
+FAR = T0 + 10 * 86400.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("until", f"{FAR:.6f}"),
+        ("until", "nan"),
+        ("next", f"{FAR:.6f}"),
+        ("next", "inf"),
+        ("shared_rate", "nan"),
+        ("shared_rate", "-3"),
+        ("limit", "0.0001"),
+    ],
+)
+def test_a_bad_value_in_the_keys_is_replaced_and_named(
+    schedule: Schedule, field: str, value: str
+) -> None:
+    schedule.call("acquire", 0.0, 10)
+    fields = {field: value}
+    if field == "limit":
+        fields["limit_until"] = f"{FAR:.6f}"
+    schedule.client.hset(schedule.keys[0], mapping=fields)
+    reply = schedule.call("acquire", 1.0, 10, most=5)
+    assert str(reply[8]).split() == [field]
+    assert int(reply[0]) == GO
+    assert reply[4] == ""
+    assert float(reply[5]) == 10  # the caller's own rate, not 0.0001
+    assert schedule.call("acquire", 1.2, 10, most=5)[8] == ""  # written back: said once
+
+
+def ten_starts(schedule: Schedule) -> None:
+    """Ten starts at 10/s, 0.11 s apart from 0: the guard's `cap` of them."""
+    for i in range(10):
+        assert schedule.acquire(i * 0.11, 10)[0] == GO
+
+
+@pytest.mark.parametrize(
+    ("key", "field", "value", "named"),
+    [
+        ("starts", 9, "abc", "start_text"),  # the oldest the guard reads, not the head
+        ("hash", "granted", "abc", "granted"),
+        ("hash", "granted", "1.5", "granted"),
+        ("hash", "epoch", "abc", "epoch"),
+        ("hash", "streak", "x", "streak"),
+    ],
+)
+def test_a_text_in_the_keys_is_replaced_and_named_not_an_error(
+    schedule: Schedule, key: str, field: str | int, value: str, named: str
+) -> None:
+    """A hand edit must not make the script fail for every job of the account for a day."""
+    ten_starts(schedule)
+    if key == "starts":
+        schedule.client.lset(schedule.keys[1], int(field), value)
+    else:
+        schedule.client.hset(schedule.keys[0], str(field), value)
+    reply = schedule.call("acquire", 1.2, 10, most=5)
+    assert (int(reply[0]), str(reply[8])) == (GO, named)
+    assert value not in schedule.client.lrange(schedule.keys[1], 0, -1)
+    assert schedule.client.hget(schedule.keys[0], "granted") != "abc"
+    assert schedule.call("acquire", 1.4, 10, most=5)[8] == ""  # written back: said once
+
+
+def test_a_start_listed_in_the_future_is_dropped(schedule: Schedule) -> None:
+    """A host whose clock is 120 s ahead (--redis-clock local) recorded starts: a host on time
+    is not held back until its clock gets there."""
+    for at in (120.0, 120.2):
+        assert schedule.acquire(at, 10)[0] == GO
+    reply = schedule.call("acquire", 0.5, 10, most=300)
+    assert (int(reply[0]), str(reply[8])) == (GO, "starts")
+    assert schedule.acquire(0.5, 10, most=300)[:2] == (SLOT, pytest.approx(SLACK / 10, abs=1e-6))
+    listed = [float(t) - T0 for t in schedule.client.lrange(schedule.keys[1], 0, -1)]
+    assert max(listed) < 1.0
+
+
+def test_a_future_start_inside_the_list_is_dropped_not_waited_for(schedule: Schedule) -> None:
+    """Not at its head, where the guard reads the oldest of the last `cap`: it held a job
+    forever."""
+    ten_starts(schedule)
+    schedule.client.lset(schedule.keys[1], 9, f"{T0 + 1e5:.6f}")
+    reply = schedule.call("acquire", 1.2, 10, most=5)
+    assert (int(reply[0]), str(reply[8])) == (GO, "starts")
+    listed = [float(t) - T0 for t in schedule.client.lrange(schedule.keys[1], 0, -1)]
+    assert max(listed) < 2.0
+
+
+def test_no_wait_for_the_guard_is_longer_than_the_callers_max_pause(schedule: Schedule) -> None:
+    ten_starts(schedule)
+    schedule.client.lset(schedule.keys[1], 9, f"{T0 + 1.2 + 0.9:.6f}")  # ahead, within SKEW
+    code, seconds, _ = schedule.acquire(1.2, 10, most=0.5)
+    assert (code, seconds) == (SLOT, pytest.approx(0.5, abs=1e-6))
+
+
+def test_a_pause_set_by_a_clock_far_ahead_counts_from_now(schedule: Schedule) -> None:
+    schedule.pause(120.0, 10, 60.0)  # ends at 180 on that clock
+    assert schedule.acquire(0.0, 10, most=5)[:2] == (PAUSED, pytest.approx(5.0, abs=1e-6))
+    assert schedule.acquire(5.0, 10, most=5)[0] == GO
 
 
 # --- rates

@@ -8,6 +8,7 @@ These tests run in real time (Redis has its own clock) and keep it short: a seco
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,7 +16,7 @@ import redis.asyncio
 
 from bulk_updater import ConfigError, Reply
 from bulk_updater.limits import LimiterDown, Stopped, departures, shared
-from bulk_updater.limits.pacer import SLACK, PausePolicy
+from bulk_updater.limits.pacer import SLACK, TOO_MANY, PausePolicy
 from bulk_updater.limits.shared import RedisLimiter
 from bulk_updater.limits.store import budget_keys
 from bulk_updater.sandbox import max_in_any_window
@@ -134,6 +135,78 @@ async def test_a_429_here_holds_every_caller_here_at_once(redis_url: str) -> Non
     one.pause(Reply(429, retry_after=0.5))  # before Redis has heard of it
     await asyncio.gather(*(one.acquire() for _ in range(3)))
     assert loop.time() - started >= 0.5
+    await one.close()
+
+
+async def test_a_jobs_own_429_is_not_shown_as_another_jobs(redis_url: str) -> None:
+    """Redis sets the pause a round trip after it began here: it ends a moment later."""
+    (one,) = await opened(limiter(redis_url))
+    one.pause(Reply(429, retry_after=0.3))
+    await asyncio.gather(*one._tasks)
+    assert one.holds.why == TOO_MANY
+    await one.acquire()
+    assert one.holds.why == TOO_MANY
+    await one.close()
+
+
+async def test_another_jobs_long_pause_holds_this_one_for_its_own_max_pause(
+    redis_url: str,
+) -> None:
+    """Job A (--max-pause 300) took a Retry-After of 300; job B (--max-pause 0.3) is held 0.3 s,
+    counts it toward its --give-up-after, and then goes on."""
+    patient = PausePolicy(0.01, 0.02, max_pause=300.0)
+    brief = PausePolicy(0.01, 0.02, max_pause=0.3, give_up_after=10.0)
+    a, b = await opened(
+        RedisLimiter(redis_url, rate=50, account="test-account", policy=patient),
+        RedisLimiter(redis_url, rate=50, account="test-account", policy=brief),
+    )
+    a.pause(Reply(429, retry_after=300.0))
+    await asyncio.gather(*a._tasks)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await b.acquire()
+    assert 0.25 <= loop.time() - started < 2.0
+    assert b.holds.held == pytest.approx(0.3, abs=0.05)
+    assert b.holds.why == shared.SHARED_PAUSE
+    await a.close()
+    await b.close()
+
+
+async def test_a_pause_far_in_the_future_in_the_keys_is_replaced_with_one_warning(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    (one,) = await opened(limiter(redis_url))
+    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    await client.hset(budget_keys("test-account")[0], mapping={"until": "1e12", "next": "nan"})
+    await client.aclose()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with caplog.at_level(logging.WARNING, logger="bulk_updater"):
+        for _ in range(3):
+            await one.acquire()
+    assert loop.time() - started < 1.0
+    said = [r.getMessage() for r in caplog.records if "replaced" in r.getMessage()]
+    assert len(said) == 2  # one for each bad value, once
+    assert any("a pause ending more than an hour from now" in line for line in said)
+    await one.close()
+
+
+async def test_a_wait_for_a_start_recorded_ahead_is_a_hold_capped_and_counted(
+    redis_url: str,
+) -> None:
+    """Another host's clock a little ahead listed a start 0.2 s from now among the last `cap`:
+    the guard waits for it, at most --max-pause at a time, and the job counts it as a hold."""
+    brief = PausePolicy(0.01, 0.02, max_pause=0.1, give_up_after=10.0)
+    (one,) = await opened(RedisLimiter(redis_url, rate=10, account="test-account", policy=brief))
+    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    seconds, micros = await client.time()
+    now = seconds + micros / 1e6
+    starts = [f"{now - 0.05:.6f}"] * 9 + [f"{now + 0.2:.6f}"]  # newest first: ahead is oldest
+    await client.rpush(budget_keys("test-account")[1], *starts)
+    await client.aclose()
+    await one.acquire()
+    assert one.holds.why == shared.STARTS_AHEAD
+    assert 0.1 <= one.holds.held < 1.0
     await one.close()
 
 
@@ -276,7 +349,10 @@ async def test_a_request_that_leaves_late_moves_its_start_to_when_it_left(
     client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
     _, starts, moved = budget_keys(one.account)
     await one.acquire()
-    one.departed()  # at once: on time
+    recorded, _ = departures._GRANTED.get() or ("", 0.0)
+    # At once: on time (granted now, so a Redis answer slowed by a busy host does not count).
+    departures._GRANTED.set((recorded, asyncio.get_running_loop().time()))
+    one.departed()
     await asyncio.gather(*one._tasks)
     (on_time,) = await client.lrange(starts, 0, -1)
     await one.acquire()

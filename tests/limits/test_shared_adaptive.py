@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from bulk_updater import Reply
-from bulk_updater.limits import AdaptiveLimiter
+from bulk_updater.limits import AdaptiveLimiter, Holds
 from bulk_updater.limits.adaptive import Cubic
 from bulk_updater.limits.pacer import PausePolicy
 from bulk_updater.limits.shared import RedisLimiter
@@ -69,3 +69,37 @@ async def test_one_jobs_cut_slows_every_job_on_the_account(redis_url: str) -> No
     assert two.pacer.account_rate < 200
     for limiter in (one, two):
         await limiter.close()
+
+
+class Heard(Holds):
+    """The job's holds, with an event set as each hold begins."""
+
+    def __init__(self, max_pause: float) -> None:
+        super().__init__(max_pause)
+        self.begun = asyncio.Event()
+
+    def hold(self, now: float, seconds: float, why: str) -> float:
+        added = super().hold(now, seconds, why)
+        self.begun.set()
+        return added
+
+
+async def test_another_jobs_pause_shows_as_a_pause_on_the_progress_line(redis_url: str) -> None:
+    """Job A took a Retry-After of 300 s; job B's line counts its own capped pause down instead
+    of showing a rate it is not sending at."""
+    patient = PausePolicy(0.01, 0.02, max_pause=300.0)
+    a = RedisLimiter(redis_url, rate=10, account="acct", policy=patient)
+    b = adaptive(redis_url, ceiling=10)
+    b.holds = b.pacer.holds = heard = Heard(QUICK.max_pause)
+    for one in (a, b):
+        await one.open()
+        one.begin()
+    a.pause(Reply(429, retry_after=300.0))
+    await asyncio.gather(*a._tasks)
+    waiting = asyncio.ensure_future(b.acquire())
+    await heard.begun.wait()  # B has heard of the pause from Redis
+    line = b.describe().progress()
+    assert line in ("paused 5s (a 429 of another job)", "paused 4s (a 429 of another job)")
+    waiting.cancel()
+    await a.close()
+    await b.close()

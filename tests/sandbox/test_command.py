@@ -28,7 +28,7 @@ from bulk_updater.sandbox import load_leads
 
 from .conftest import ROOT, SAMPLES
 
-FIRST_LINE = re.compile(r"sandbox: serving (\d+) leads at (http://127\.0\.0\.1:\d+)")
+FIRST_LINE = re.compile(r"sandbox: serving (\d+) leads? at (http://127\.0\.0\.1:\d+)")
 SECRET = "sk_live_7fQ2mX9pLr4TzW8cKj3N"
 
 
@@ -101,8 +101,12 @@ def sandbox(*args: str, environ: dict[str, str] | None = None) -> Iterator[Child
     try:
         yield child
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.poll() is None:  # SIGTERM first: the child saves its coverage data whole
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         proc.wait(timeout=20)
         child.close()
 
@@ -188,8 +192,18 @@ def test_an_empty_leads_file_is_warned_about(tmp_path: Path) -> None:
         assert child.stop() == 0
 
 
+def test_one_lead_is_said_in_the_singular(tmp_path: Path) -> None:
+    one = tmp_path / "one.json"
+    one.write_text('[{"_id": "3c1f33c9df3f71ffa532a3df", "email": "a@b.io"}]', encoding="utf-8")
+    with sandbox("--leads", str(one)) as child:
+        first = child.line(child.out)
+        assert first is not None
+        assert first.startswith("sandbox: serving 1 lead at ")
+        assert child.stop() == 0
+
+
 def test_options_reach_the_server() -> None:
-    args = ("--leads", "samples/leads.json", "--rate", "5", "--headers", "ietf")
+    args = ("--leads", "samples/leads.json", "--rate", "5", "--headers", "ietf", "--shape", "fixed")
     with sandbox(*args, "--latency-ms", "20", "--seed", "1") as child:
         first = child.line(child.out)
         assert first is not None
@@ -217,6 +231,8 @@ def test_options_reach_the_server() -> None:
         (["--faults", "503,boom"], "boom"),
         (["--rate", "-1"], "rate must be >= 0"),
         (["--burst", "-1"], "burst must be >= 0"),
+        (["--rate", "4", "--restore-after", "3"], "restore_after needs halve_after"),
+        (["--rate", "4", "--halve-after", "-1"], "halve_after must be >= 0"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(
@@ -240,9 +256,75 @@ def test_a_bad_leads_file_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["sandbox", "--port", "0", "--leads", str(bad)])
 
     assert result.exit_code == 2
-    assert result.stderr.splitlines() == [
-        f"bulk-updater: error: {bad}: expected a JSON list of lead objects"
-    ]
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"bulk-updater: error: {bad}: a JSON dict, not a list; --leads takes ")
+
+
+def test_a_leads_file_that_is_not_json_names_the_file_and_the_formats(tmp_path: Path) -> None:
+    """`--leads l3.csv` once printed only `error: Expecting value: line 1 column 1 (char 0)`."""
+    bad = tmp_path / "l3.json"
+    bad.write_text("_id,email\nabc,a@b.io\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["sandbox", "--port", "0", "--leads", str(bad)])
+
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"bulk-updater: error: {bad}: not valid JSON (line 1 column 1); ")
+    assert "a JSON list of lead objects" in line
+    assert "a CSV whose header names lead fields (_id or id, email" in line
+
+
+def test_a_csv_of_leads_is_served(tmp_path: Path) -> None:
+    leads = tmp_path / "l3.csv"
+    leads.write_text(
+        "id;email;firstName;tags;customFields.tier\r\n"
+        "3c1f33c9df3f71ffa532a3df;ava@northwind.io;Ava;trial;gold\r\n"
+        '4d2f33c9df3f71ffa532a3df;bo@northwind.io;Bo;"[""a"", ""b""]";\r\n'
+        "5e3f33c9df3f71ffa532a3df;cy@northwind.io;Cy;;\r\n",
+        encoding="utf-8-sig",
+    )
+    with sandbox("--leads", str(leads)) as child:
+        first = child.line(child.out)
+        assert first is not None
+        match = FIRST_LINE.fullmatch(first)
+        assert match, first
+        assert match[1] == "3"
+        url = f"{match[2]}/_sandbox/leads/4d2f33c9df3f71ffa532a3df"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            lead = json.load(response)
+        assert child.stop() == 0
+    assert lead["_id"] == "4d2f33c9df3f71ffa532a3df"
+    assert (lead["email"], lead["firstName"], lead["tags"]) == ("bo@northwind.io", "Bo", ["a", "b"])
+    assert "customFields" not in lead  # an empty cell is a field left out
+
+
+def test_csv_leads_read_as_the_json_ones(tmp_path: Path) -> None:
+    leads = tmp_path / "l.csv"
+    leads.write_text(
+        "_id,email,tags,customFields.tier,customFields.seats\na1,a@b.io,x;y,gold,12\n\na2,,,,\n",
+        encoding="utf-8",
+    )
+    assert load_leads(leads) == {
+        "a1": {"_id": "a1", "email": "a@b.io", "tags": ["x", "y"],
+               "customFields": {"tier": "gold", "seats": "12"}},
+        "a2": {"_id": "a2", "tags": []},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("email\na@b.io\n", "the CSV header has no _id or id column"),
+        ("id,email\na1,a@b.io\na1,c@d.io\n", "line 3: duplicate lead id 'a1'"),
+        ("id,email\n,a@b.io\n", "line 2 is not a lead with an _id"),
+        ('id,tags\na1,"[1, 2]"\n', "line 2: tags must be a;b or a JSON list of strings"),
+        ("id,email\na1,a@b.io,extra\n", "line 2 has 3 cells, the header 2"),
+    ],
+)
+def test_a_bad_csv_of_leads_says_where(tmp_path: Path, text: str, says: str) -> None:
+    leads = tmp_path / "l.csv"
+    leads.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=re.escape(f"{leads}: {says}")):
+        load_leads(leads)
 
 
 def test_the_installed_command_reports_a_usage_error_the_same_way() -> None:
@@ -280,7 +362,7 @@ def test_help_lists_every_option() -> None:
         "--rate",
         "--burst",
         "--retry-after",
-        "--headers [xrl|ietf]",
+        "--headers [xrl|ietf|exhausted]",
         "--latency-ms MS",
         "--fault-rate",
         "--faults",

@@ -142,6 +142,19 @@ async def test_xrl_headers_hide_the_burst(session: aiohttp.ClientSession) -> Non
     assert [headers["X-RateLimit-Remaining"] for _, _, headers in answers] == ["1", "0", "0", "0"]
 
 
+async def test_exhausted_headers_say_nothing_is_left_for_22_hours_yet_answer(
+    session: aiohttp.ClientSession,
+) -> None:
+    before = time.time()
+    async with Sandbox(two_leads(), rate=2, headers="exhausted") as sandbox:
+        answers = await send(session, sandbox.url, 3)
+
+    assert [status for status, _, _ in answers] == [200, 200, 429]  # the window still rules
+    assert [headers["X-RateLimit-Remaining"] for _, _, headers in answers] == ["0"] * 3
+    for _, _, headers in answers:
+        assert int(headers["X-RateLimit-Reset"]) >= before + 22 * 3600
+
+
 async def test_headers_come_on_every_answer_of_the_api(session: aiohttp.ClientSession) -> None:
     async with Sandbox(two_leads(), rate=10, headers="xrl") as sandbox:
         refused = await patch(session, sandbox.url, {"city": "x"}, headers={"X-Api-Key": "bad"})

@@ -50,4 +50,10 @@ def test_the_stored_form_round_trips_and_is_canonical() -> None:
     fields = {"tags": ["b", "a"], "customFields.n": 1.5, "jobTitle": "é"}
     assert decode(encode(fields)) == fields
     assert encode(fields) == encode(dict(reversed(fields.items())))
-    assert decode(b"[1, 2]") == {}
+
+
+def test_a_damaged_entry_reads_as_none() -> None:
+    """What `UPDATE leads SET fields='oops'` (or any other edit) may leave: never an error."""
+    for damaged in (b"[1, 2]", b"oops", "oops", b"", b"\xff", 5, 1.5, None, b'"x"', b"{"):
+        assert decode(damaged) is None, damaged
+    assert decode('{"city": "Oslo"}') == {"city": "Oslo"}

@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 
 from bulk_updater.errors import StateError, StateLockedError
-from bulk_updater.state import Store, unknown
+from bulk_updater.state import Account, Store, unknown
 from tests.conftest import integrity, remembered
+
+ACCOUNT = Account("http://127.0.0.1:1", "0123456789abcdef")
 
 
 def test_changes_are_merged_into_what_the_file_holds(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite3"
-    store = Store(path, account="http://127.0.0.1:1")
+    store = Store(path, account=ACCOUNT)
     store.begin("night1.csv")
     store.change("a", {"jobTitle": "CTO", "tags": ["vip"], "customFields.x": "1"})
     store.change("a", {"tags": ["smb"], "customFields.y": 2})
@@ -36,7 +38,12 @@ def test_changes_are_merged_into_what_the_file_holds(tmp_path: Path) -> None:
     with contextlib.closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         meta = dict(db.execute("SELECT key, value FROM meta"))
-    assert meta == {"schema": "1", "account": "http://127.0.0.1:1"}
+    assert meta == {
+        "application": "bulk-updater",
+        "schema": "1",
+        "account": ACCOUNT.label,
+        "key_sha256": ACCOUNT.key,
+    }
     assert integrity(path) == "ok"
 
 
@@ -109,6 +116,58 @@ def test_a_file_that_is_not_a_state_file_is_refused(tmp_path: Path) -> None:
         Store(tmp_path / "empty.sqlite3", readonly=True)
 
 
+def test_another_programs_database_with_a_meta_table_is_refused_untouched(
+    tmp_path: Path,
+) -> None:
+    """A browser's history has a `meta` table too: it is not taken, not even its journal mode."""
+    history = tmp_path / "History"
+    with contextlib.closing(sqlite3.connect(history)) as db:
+        db.executescript(
+            "CREATE TABLE meta (key LONGVARCHAR NOT NULL UNIQUE PRIMARY KEY, value LONGVARCHAR);"
+            "INSERT INTO meta VALUES ('version', '46');"
+            "CREATE TABLE urls (id INTEGER PRIMARY KEY, url TEXT);"
+        )
+    before = history.read_bytes()
+    for readonly in (False, True):
+        with pytest.raises(StateError, match="History: not a bulk-updater state file"):
+            Store(history, account=ACCOUNT, readonly=readonly)
+    assert history.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["History"]
+
+
+def test_a_state_file_from_before_the_mark_is_still_ours(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    Store(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("DELETE FROM meta WHERE key = 'application'")
+        db.commit()
+    Store(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        mark = db.execute("SELECT value FROM meta WHERE key = 'application'").fetchone()
+    assert mark == ("bulk-updater",)
+
+
+def test_one_damaged_entry_and_a_write_error_are_told_of_this_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = Store(path, every=0.0)
+    store.begin("in.csv")
+    store.change("l0", {"city": "x"})
+    store.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("UPDATE leads SET fields = 'oops' WHERE id = 'l0'")
+        db.commit()
+    store = Store(path, every=0.0)
+    store.begin("in.csv")
+    assert store.lookup(["l0"]) == {}
+    store._reader.execute("ALTER TABLE leads RENAME COLUMN fields TO gone")  # a file broken by hand
+    store.change("l1", {"city": "y"})
+    store.close()
+    assert store.warnings[0] == (
+        f"{path}: 1 damaged entry counted as unknown: its rows were sent, to be remembered afresh"
+    )
+    assert store.warnings[1].startswith(f"{path}: no such column: fields; from then on")
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[sqlite3.Connection]:
     """Another process's write lock on the file, held until the block ends."""
@@ -155,4 +214,79 @@ def test_a_lookup_that_fails_knows_nothing(
     with caplog.at_level(logging.WARNING, "bulk_updater"):
         assert store.lookup(["a"]) == {}
     assert "cannot be read" in caplog.text
+    store.close()
+
+
+def test_a_file_of_another_account_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    Store(path, account=ACCOUNT).close()
+    other_key = Account(ACCOUNT.label, "fedcba9876543210")
+    other_api = Account("http://127.0.0.1:2", ACCOUNT.key)
+    for other in (other_key, other_api):
+        with pytest.raises(StateError) as refused:
+            Store(path, account=other)
+        message = str(refused.value)
+        assert "\n" not in message
+        assert f"another account ({ACCOUNT}; this run: {other})" in message
+        assert f"state forget --state {path}" in message
+    Store(path, account=Account(ACCOUNT.label, None)).close()  # no key to compare: same API
+    Store(path, account=ACCOUNT).close()
+    store = Store(path)
+    assert store.info().account == f"{ACCOUNT.label}, key sha256 {ACCOUNT.key}…"
+    store.forget(None)  # an emptied file is no one's
+    store.close()
+    Store(path, account=other_key).close()
+    with pytest.raises(StateError, match="another account"):
+        Store(path, account=ACCOUNT)
+
+
+def test_a_file_from_before_keys_were_recorded_takes_the_key_of_its_api(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    Store(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as db:  # what the earlier version wrote
+        db.execute("INSERT INTO meta VALUES ('account', ?)", (ACCOUNT.label,))
+        db.commit()
+    with pytest.raises(StateError, match="another account"):
+        Store(path, account=Account("https://api.sendkit.ai", ACCOUNT.key))
+    Store(path, account=ACCOUNT).close()
+    with pytest.raises(StateError, match="another account"):
+        Store(path, account=Account(ACCOUNT.label, "fedcba9876543210"))
+
+
+def test_a_damaged_entry_counts_as_unknown_and_is_rewritten(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = Store(path)
+    store.begin("in.csv")
+    for n in range(5):
+        store.change(f"l{n}", {"city": "x"})
+    store.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("UPDATE leads SET fields = 'oops' WHERE id = 'l0'")
+        db.execute("UPDATE leads SET fields = 5 WHERE id = 'l1'")
+        db.execute("UPDATE leads SET fields = '[1]' WHERE id = 'l2'")
+        db.commit()
+    store = Store(path, every=0.0)
+    assert (store.info().leads, store.info().damaged) == (5, 3)
+    store.begin("in.csv")
+    with caplog.at_level(logging.WARNING, "bulk_updater"):
+        assert store.lookup(["l0", "l1", "l2", "l3"]) == {"l3": {"city": "x"}}
+        assert store.lookup(["l0", "l1", "l4"]) == {"l4": {"city": "x"}}
+        assert store.warnings == [
+            f"{path}: 3 damaged entries counted as unknown: their rows were sent, to be "
+            "remembered afresh"
+        ]
+        store.change("l0", {"city": "y"})
+        seq = store.change("l1", unknown(["city"]))
+        assert store.wait_committed(seq, timeout=10)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"state: {path} holds damaged entries (lead l0 first); they count as unknown: their "
+        "rows are sent and the entries rewritten"
+    ]
+    store.close()
+    held = remembered(path)
+    assert held == {"l0": {"city": "y"}, "l2": [1], "l3": {"city": "x"}, "l4": {"city": "x"}}
+    store = Store(path, readonly=True)
+    assert (store.info().leads, store.info().damaged) == (4, 1)
     store.close()

@@ -1,0 +1,190 @@
+"""A table's records after its header (CSV, a sheet) as rows: what is left out, and what is noted.
+
+- A record whose cells are all empty is a blank line: skipped, not counted.
+- A record whose mapped cells are all empty is skipped as empty too, whatever the columns left out
+  hold (a Google Sheets checkbox column, `FALSE`): nothing in it could be sent.
+- A footer is left out: after an empty row, the trailing rows that each hold one non-empty cell
+  (a Salesforce report's copyright and confidentiality lines). Such a row could never be sent (a
+  row needs an id or email and a field), so nothing that could be sent is ever left out; the
+  summary names them. At most `MAX_FOOTER` rows are held back waiting to see whether they trail.
+- A line of a `--rejects` file (its `_status` filled) is always a row, even with no cell kept (a
+  record too large): fed back unfixed, it is `invalid` again, never left out.
+- A `tags` cell that holds a likely separator other than the chosen one is counted, with the first
+  example, for one note that names `--tags-separator` (the row itself is invalid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Final
+
+from .columns import Invalid, Item, Row
+from .items import cells_of
+from .records import MAX_RECORD
+from .schema import REJECTS_COLUMNS, Column, Kind
+from .tables import TableRecord as Record
+from .tables import Unreadable
+from .values import label, other_separator
+
+MAX_FOOTER: Final = 10
+_TOO_LARGE: Final = f"the record is larger than {MAX_RECORD >> 20} MiB; it was not read"
+
+
+def _filled(cells: list[str]) -> int:
+    """How many cells hold something: 0, 1, or 2 for two or more (all a row needs to know)."""
+    found = 0
+    for cell in cells:
+        if cell and not cell.isspace():
+            found += 1
+            if found == 2:
+                break
+    return found
+
+
+def _blank(cell: str) -> bool:
+    return not cell or cell.isspace()
+
+
+def _through_empty(held: list[tuple[int, list[str]] | None]) -> Iterator[Record]:
+    """Take from `held` the rows up to its first empty row (all of them if it has none)."""
+    while held:
+        row = held.pop(0)
+        if row is None:
+            return
+        yield row
+
+
+def _text(cells: list[str]) -> str:
+    return next(cell.strip() for cell in cells if cell.strip())
+
+
+class TableRows:
+    """The rows of a table whose header gave `columns` (after `skip` margin columns)."""
+
+    def __init__(
+        self,
+        columns: list[Column],
+        skip: int,
+        tags_separator: str = ";",
+        names: Sequence[str] = (),
+    ) -> None:
+        """`names`: the header's, to tell a `--rejects` file's `_status` and `_message`."""
+        at = {name: skip + n for n, name in enumerate(names)}
+        self._status, self._message = (at.get(name) for name in REJECTS_COLUMNS)
+        kinds = [column.kind for column in columns]
+        self._id = skip + kinds.index(Kind.ID) if Kind.ID in kinds else None
+        self._email = skip + kinds.index(Kind.EMAIL) if Kind.EMAIL in kinds else None
+        self._mapped = [
+            skip + n for n, column in enumerate(columns) if column.kind is not Kind.DROP
+        ]
+        self._dropping = skip > 0 or len(self._mapped) < len(columns)
+        self._unheaded = skip  # cells left of the table: anything in them is no empty row
+        self._width = skip + len(columns)
+        tags = [skip + n for n, column in enumerate(columns) if column.kind is Kind.TAGS]
+        self._tags = tags[0] if tags else None
+        self.separator = tags_separator
+        self.footer: list[str] = []
+        self.suspect_tags = 0
+        self._example: tuple[int, str, str] | None = None  # line, cell, separator it holds
+
+    def rows(
+        self, records: Iterator[Record], convert: Callable[[list[str]], Item]
+    ) -> Iterator[Row]:
+        """Numbered rows: each record kept, converted."""
+        for number, (line, cells) in enumerate(self.kept(records), start=1):
+            if cells is None:
+                yield Row(number, Invalid("", _TOO_LARGE), line)
+            elif isinstance(cells, Unreadable):  # kept as read, to fix in the rejects
+                rid, email = self._cell(cells.cells, self._id), self._cell(cells.cells, self._email)
+                yield Row(number, Invalid(rid, cells.problem, email or None), line, cells.raw)
+            elif self._rejected(cells) and self._empty(cells):
+                yield Row(number, Invalid("", self._no_cells(cells)), line, cells_of(cells))
+            else:
+                self._check_tags(line, cells)
+                yield Row(number, convert(cells), line, cells_of(cells))
+
+    @staticmethod
+    def _cell(cells: list[str], at: int | None) -> str:
+        return cells[at].strip() if at is not None and at < len(cells) else ""
+
+    def _rejected(self, cells: list[str]) -> bool:
+        """Whether the record is a line of a `--rejects` file (it says what became of it)."""
+        return bool(self._cell(cells, self._status))
+
+    def _no_cells(self, cells: list[str]) -> str:
+        status, message = self._cell(cells, self._status), self._cell(cells, self._message)
+        return (
+            f"this rejects line kept no cell of its row ({status}: {message}); copy the row "
+            "from the input, or fix what the message says there"
+        )
+
+    def kept(self, records: Iterator[Record]) -> Iterator[Record]:
+        """The records that are rows: blank and empty ones out, a footer held back and left out.
+
+        The footer is what follows the earliest empty row after which come only empty rows and
+        at most `MAX_FOOTER` rows of one cell.
+        """
+        held: list[tuple[int, list[str]] | None] = []  # None: an empty row among them
+        after_empty = False
+        self.footer = []
+        for line, cells in records:
+            if isinstance(cells, list) and not self._rejected(cells):
+                filled = _filled(cells)
+                # A footer's one cell may fall in a column left out: it is still a footer.
+                if filled == 1 and (after_empty or held):
+                    held.append((line, cells))
+                    while sum(row is not None for row in held) > MAX_FOOTER:
+                        yield from self._full(_through_empty(held))  # those before an empty row
+                    after_empty = bool(held)
+                    continue
+                if not filled or (self._dropping and self._empty(cells)):
+                    if held:
+                        held.append(None)
+                    after_empty = True
+                    continue
+            yield from self._full(row for row in held if row is not None)
+            held, after_empty = [], False
+            yield line, cells
+        self.footer = [_text(cells) for row in held if row is not None for _, cells in (row,)]
+
+    def _full(self, rows: Iterable[Record]) -> Iterator[Record]:
+        """The rows held back as a footer that was none, but those that are empty."""
+        dropping = self._dropping
+        return (row for row in rows
+                if not (dropping and isinstance(row[1], list) and self._empty(row[1])))  # fmt: skip
+
+    def _empty(self, cells: list[str]) -> bool:
+        """Whether no cell that means a field holds anything (nor one left of or past the table)."""
+        if any(cell.strip() for cell in cells[: self._unheaded]):
+            return False
+        if any(cell.strip() for cell in cells[self._width :]):
+            return False
+        width = len(cells)
+        return not any(n < width and not _blank(cells[n]) for n in self._mapped)
+
+    def _check_tags(self, line: int, cells: list[str]) -> None:
+        at = self._tags
+        if at is None or at >= len(cells) or not cells[at]:
+            return
+        other = other_separator(cells[at], self.separator)
+        if other is not None:
+            self.suspect_tags += 1
+            if self._example is None:
+                self._example = (line, cells[at], other)
+
+    def notes(self) -> list[str]:
+        """What was left out or looks wrong beside the rows, one line each, for the summary."""
+        notes: list[str] = []
+        if self._example is not None:
+            line, cell, other = self._example
+            shown = "TAB" if self.separator == "\t" else self.separator
+            notes.append(
+                f"{self.suspect_tags} tags cell{'s hold' if self.suspect_tags > 1 else ' holds'} "
+                f"another separator than `{shown}` (line {line}: {label(cell)!r}); those rows "
+                f"are invalid: if the cells are lists, pass --tags-separator '{other}'"
+            )
+        if self.footer:
+            listed = ", ".join(f"`{label(text)}`" for text in self.footer)
+            rows = f"{len(self.footer)} row{'s' if len(self.footer) > 1 else ''}"
+            notes.append(f"footer left out ({rows} after the last): {listed}")
+        return notes

@@ -1,0 +1,26 @@
+"""`bulk-updater ui`: a guided local page in front of the same engine, for people who do not use a
+terminal.
+
+| module | owns |
+| --- | --- |
+| `server.py` | `UiServer`: listening on 127.0.0.1, the private folder, the sandbox it may start |
+| `guard.py` | which requests are answered: `Host`, one-time token and cookie, same origin |
+| `routes.py` | the page's files, its state and event stream, one POST per action |
+| `session.py` | the page's state, held by the server, from the file to the job's end |
+| `workspace.py` | the private 0700 folder: uploads streamed to disk, each job's files |
+| `detect.py` | how a file is read (encoding, delimiter, sheet, header row) and its first rows |
+| `columns.py` | what each header means, how that was found, the mapping remembered |
+| `check.py` | the dry run of the whole file, invalid rows fixed in place |
+| `job.py` | the job through `BulkUpdater.run`: progress, holds counted down, stop, resume |
+| `kept.py` | the one job that outlives the server when it did not finish |
+| `rejects.py` | the rows not updated, read back and sent again once fixed |
+| `copies.py` | the copies sent: fixed rows in the input's kind, a workbook's cells typed |
+
+The page's own files (`static/`) are plain HTML, CSS and JavaScript: no build step, nothing
+fetched from elsewhere.
+"""
+
+from .job import Connection
+from .server import UiServer
+
+__all__ = ["Connection", "UiServer"]

@@ -1,0 +1,163 @@
+"""The check step: a dry run of the whole file through the reader `bulk-updater run` uses.
+
+Every row is read and validated as a real run would (`Source` with the page's mapping); nothing is
+sent. The counts grow as the file is read, so the page shows them while it reads. The invalid rows
+are kept (the first `MAX_SHOWN`) with their cells, so the page can show them in a table where each
+cell can be fixed and checked again (`recheck`); the fixes are applied when the job starts
+(`write_fixed`), in a copy of the file: the upload itself is never changed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from ..inputs import ColumnMap, Invalid, KeyPlan, Row, Source
+from ..inputs.columns import ByEmail, TablePlan
+from ..inputs.rows import parse_json_line
+from ..models import LeadUpdate
+from .copies import cells_of, edit, write_copy
+
+MAX_SHOWN: Final = 500
+EXAMPLES: Final = 3
+#: How often (in rows) the counts are published while the file is read.
+_EVERY: Final = 2000
+
+
+@dataclass
+class BadRow:
+    """An invalid row: its number, its cells by header, and what is wrong with it."""
+
+    row: int
+    line: int | None
+    cells: list[str]
+    message: str
+    fixed: bool = False
+
+    def describe(self, header: list[str]) -> dict[str, Any]:
+        cells = self.cells + [""] * (len(header) - len(self.cells))  # a short row's missing cells
+        return {
+            "row": self.row,
+            "line": self.line,
+            "cells": dict(zip(header, cells, strict=False)),
+            "message": self.message,
+            "fixed": self.fixed,
+        }
+
+
+@dataclass
+class Check:
+    """The running or finished dry run; the page's view is `describe()`."""
+
+    running: bool = True
+    rows: int = 0
+    valid: int = 0
+    invalid: int = 0
+    bad: list[BadRow] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)
+    error: str | None = None
+    sent: bool = False  # a job was started from this check: Start again would send twice
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def describe(self, header: list[str]) -> dict[str, Any]:
+        fixed = sum(1 for row in self.bad if row.fixed)
+        return {
+            "running": self.running,
+            "rows": self.rows,
+            "valid": self.valid + fixed,
+            "invalid": self.invalid - fixed,
+            "invalid_rows": [row.describe(header) for row in self.bad],
+            "more_invalid": max(0, self.invalid - len(self.bad)),
+            "examples": self.examples,
+            "error": self.error,
+            "ready": self.ready,
+        }
+
+    @property
+    def ready(self) -> bool:
+        """Whether `Start` may be offered: the check finished, whatever it found, and no job
+        was started from it yet (a stopped one is resumed, not started again)."""
+        return not self.running and self.error is None and self.rows > 0 and not self.sent
+
+
+def run_check(source: Source, check: Check, published: Callable[[], None]) -> None:
+    """Read every row of `source` into `check`, calling `published` as the counts grow.
+
+    Runs in a thread: `check.cancelled` ends it early (a new file, a new mapping).
+    """
+    try:
+        for count, row in enumerate(source, start=1):
+            if check.cancelled.is_set():
+                return
+            _count(check, row)
+            if count % _EVERY == 0:
+                published()
+    finally:
+        source.close()
+        check.running = False
+        published()
+
+
+def _count(check: Check, row: Row) -> None:
+    check.rows += 1
+    item = row.item
+    if isinstance(item, Invalid):
+        check.invalid += 1
+        if len(check.bad) < MAX_SHOWN:
+            check.bad.append(BadRow(row.number, row.line, cells_of(row), item.message))
+        return
+    check.valid += 1
+    if len(check.examples) < EXAMPLES:
+        check.examples.append(example(item))
+
+
+def example(item: object) -> str:
+    """`PATCH /v1/leads/ID {body}` for a valid row, as the dry run of the command line shows it."""
+    target = None
+    if isinstance(item, ByEmail):
+        target, item = f"<the lead with the email {item.email}>", item.update
+    if not isinstance(item, LeadUpdate):
+        raise TypeError(f"not a valid row: {item!r}")
+    body = json.dumps(item.body(), ensure_ascii=False)
+    return f"PATCH /v1/leads/{target or item.id} {body}"
+
+
+def recheck(
+    bad: BadRow, header: list[str], columns: ColumnMap, cells: Mapping[str, str], format: str
+) -> None:
+    """Apply the page's edits to an invalid row and validate it again, as the reader would."""
+    raw = list(bad.cells) + [""] * (len(header) - len(bad.cells))  # a short row: all editable
+    position = {name: at for at, name in enumerate(header)}
+    for name, value in cells.items():
+        if name in position:
+            raw[position[name]] = edit(raw[position[name]], value)
+    bad.cells = raw
+    if format == "jsonl":
+        item = parse_json_line(raw[0], KeyPlan(columns))
+    else:
+        item = TablePlan(list(header), "the row", mapping=columns).convert(raw)
+    if isinstance(item, Invalid):
+        bad.message, bad.fixed = item.message, False
+    else:
+        bad.message, bad.fixed = "fixed", True
+
+
+def write_fixed(source: Source, fixes: Mapping[int, list[str]], target: Path) -> None:
+    """A copy of the file in its own kind (`write_copy`), with the fixed rows in place of the
+    read ones.
+
+    Row numbers stay those of the file: each row is written, fixed or not (a record that could
+    not be read is written empty, and stays invalid).
+    """
+    blank = [""] * len(source.header or ())
+
+    def cells(row: Row) -> list[str]:
+        if row.number in fixes:
+            return fixes[row.number]
+        return cells_of(row) if source.format == "jsonl" or isinstance(row.raw, tuple) else blank
+
+    write_copy(source, cells, target)

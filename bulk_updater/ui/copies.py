@@ -1,0 +1,70 @@
+"""The copies of a file the page sends: the checked file with its fixed rows, and the rejects
+fixed in the page (only those rows); each in the kind of file it comes from.
+
+A workbook's copy is a workbook whose cells hold what the input's held (numbers with their
+format, booleans), written as `--rejects` writes a workbook's (`write_sheet`). A CSV holds only
+text: a custom field would go out as a string where the workbook's row sent a number. A cell
+typed over in the page keeps its cell's kind when it reads as one (`43` over a number is a
+number), so a fix is sent as the same cell in Excel would be.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Final
+
+from ..engine.sink import stored
+from ..inputs import Row, Source
+from ..inputs.numbers import Number, shown
+from ..inputs.values import Typed
+from ..report.sheet_rejects import write_sheet
+
+#: A number as a person types it over a number cell: digits, a point, an exponent.
+_NUMBER: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_TRUTH: Final = {"TRUE": True, "FALSE": False}
+
+#: A row's cells for the copy, or None: the row is left out.
+Chooser = Callable[[Row], Sequence[str] | None]
+
+
+def cells_of(row: Row) -> list[str]:
+    """A row's cells as the page edits them: a table's cells, a JSON line whole, or none (a
+    record that could not be read)."""
+    if isinstance(row.raw, tuple):
+        return list(row.raw)
+    return [row.raw.rstrip("\r\n")] if isinstance(row.raw, str) else []
+
+
+def edit(cell: str, text: str) -> str:
+    """`text` typed over `cell`: the cell itself when unchanged; a number (in the cell's format)
+    or a boolean when the cell held one and `text` reads as one; else the text."""
+    if text == cell:
+        return cell
+    typed = text.strip()
+    if isinstance(cell, Number) and _NUMBER.fullmatch(typed):
+        number = float(typed) if any(c in typed for c in ".eE") else int(typed)
+        return shown(number, cell.pattern)
+    if isinstance(cell, Typed) and isinstance(cell.value, bool) and typed.upper() in _TRUTH:
+        return Typed(typed.upper(), _TRUTH[typed.upper()])
+    return text
+
+
+def write_copy(source: Source, chooser: Chooser, target: Path) -> None:
+    """The rows of `source` that `chooser` gives cells for, in order, at `target`: JSON lines, a
+    workbook, or CSV in UTF-8, as `source` is."""
+    chosen = (cells for row in source if (cells := chooser(row)) is not None)
+    header = list(source.header or ())
+    if source.format == "xlsx":
+        rows = ([stored(cell) for cell in cells] for cells in chosen)
+        write_sheet(target, itertools.chain([header], rows), title=source.sheet or "Rows")
+        return
+    with open(target, "w", encoding="utf-8", newline="") as file:
+        if source.format == "jsonl":
+            for cells in chosen:
+                file.write((cells[0] if cells and cells[0] else "null") + "\n")  # still invalid
+            return
+        csv.writer(file).writerows(itertools.chain([header], chosen))

@@ -1,0 +1,98 @@
+"""The page's doorman: which requests the local server answers at all.
+
+A local server is still a server: any web page the user visits can make the browser send it
+requests. So, in this order, before any handler runs:
+
+1. the `Host` must be this server's own loopback address (`127.0.0.1:P`, `localhost:P`,
+   `[::1]:P`): a DNS-rebinding page reaches us under its own name and is refused (403) before the
+   token is even looked at, so it cannot use the token up;
+2. the address opened once carries a fresh random token: it is used once, exchanged for an
+   `HttpOnly`, `SameSite=Strict` cookie, and the browser is sent to the same address without it;
+   every other request needs that cookie (403 without it);
+3. a request that changes something (anything but GET and HEAD) must say it comes from the page
+   itself: `Sec-Fetch-Site: same-origin` (or `none`), else an `Origin` equal to the page's.
+
+No CORS header is ever sent, so no other origin may read an answer; the page's answers also say
+it runs only its own files and in no other page's frame.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from aiohttp import web
+
+COOKIE: Final = "bulk_updater_ui"
+TOKEN_PARAM: Final = "token"
+_SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
+_SAME_SITE: Final = frozenset({"same-origin", "none"})
+
+#: On every answer: the page runs only its own files, in no other page's frame, and its address
+#: is never sent elsewhere.
+_PAGE_HEADERS: Final = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _refuse(reason: str) -> web.Response:
+    return web.Response(status=403, text=f"bulk-updater ui: {reason}\n")
+
+
+class Guard:
+    """The three checks above, as an aiohttp middleware; `port` is set once the server listens.
+
+    `token` is what the printed address carries; `secret` is the cookie's value, never shown.
+    """
+
+    def __init__(self) -> None:
+        self.token = secrets.token_urlsafe(24)
+        self.secret = secrets.token_urlsafe(32)
+        self.port: int | None = None
+        self._token_used = False
+
+    def hosts(self) -> frozenset[str]:
+        """The `Host` values this server answers to."""
+        port = self.port
+        return frozenset({f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"})
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        host = request.headers.get("Host", "")
+        if self.port is None or host.lower() not in self.hosts():
+            return _refuse("this page answers only at its own address (127.0.0.1)")
+        token = request.query.get(TOKEN_PARAM)
+        if token is not None:
+            return self._exchange(request, token)
+        if not secrets.compare_digest(request.cookies.get(COOKIE, ""), self.secret):
+            return _refuse(
+                "no access: open the address `bulk-updater ui` printed (it works once; "
+                "restart it for a new one)"
+            )
+        if request.method not in _SAFE_METHODS and not _same_origin(request, host):
+            return _refuse("a change must come from the page itself")
+        answer = await handler(request)
+        answer.headers.update(_PAGE_HEADERS)
+        return answer
+
+    def _exchange(self, request: web.Request, token: str) -> web.StreamResponse:
+        """The one use of the token: a cookie instead, and the address without the token."""
+        if self._token_used or not secrets.compare_digest(token, self.token):
+            return _refuse("this address was already used or is wrong; restart bulk-updater ui")
+        self._token_used = True
+        answer = web.Response(status=303, headers={"Location": request.rel_url.path})
+        answer.set_cookie(COOKIE, self.secret, httponly=True, samesite="Strict", path="/")
+        return answer
+
+
+def _same_origin(request: web.Request, host: str) -> bool:
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in _SAME_SITE
+    return request.headers.get("Origin") == f"http://{host}"

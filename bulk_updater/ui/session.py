@@ -1,0 +1,268 @@
+"""The page's state, held by the server: the connection, the file, its columns, the check, the job.
+
+The page is a view of `snapshot()`: reloading it, or a second tab, shows the same steps, and a
+job keeps running whatever the browser does. Every change calls `changed()`, which wakes the
+event streams (`wait_change`). The key is kept here only, in memory: `snapshot()` never holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import BulkUpdaterError
+from .check import BadRow, Check, recheck, run_check, write_fixed
+from .columns import Choice, Remembered, choose, column_map, command_line, needs_decision
+from .detect import Detected, ReadOptions, detect, named
+from .job import Connection, Job
+from .kept import JobRecord, KeptJob
+from .workspace import Workspace
+
+
+class Session:
+    """Everything one user does on the page, from the file to the job's end."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        connection: Connection | None,
+        remembered: Remembered,
+        kept: KeptJob,
+    ) -> None:
+        self.workspace = workspace
+        self.kept = kept
+        self.connection = connection
+        self.remembered = remembered
+        self.file: Detected | None = None
+        self.file_error: str | None = None
+        self.chosen: dict[str, str] = {}
+        self.choices: list[Choice] = []
+        self.check: Check | None = None
+        self.version = 0
+        self.job: Job | None = Job.restore(kept, self.changed)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.closed = False
+        self.streams = 0  # event streams open (pages following the state)
+        self._change = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+
+    # -- change notification ------------------------------------------------------------------
+
+    def changed(self) -> None:
+        """Something the page shows changed; callable from the check's thread too."""
+        if threading.get_ident() == self._loop_thread:  # at once: the answer shows the change
+            self._bump()
+        else:
+            self.loop.call_soon_threadsafe(self._bump)
+
+    def _bump(self) -> None:
+        self.version += 1
+        self._change.set()
+        self._change = asyncio.Event()
+
+    async def wait_change(self, seen: int) -> bool:
+        """Wait until the version is past `seen`; False once the server is stopping."""
+        while self.version <= seen and not self.closed:
+            await self._change.wait()
+        return not self.closed
+
+    def spawn(self, coroutine: Any) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def close(self) -> None:
+        """At the server's stop: the event streams end, the check too, the job stops gracefully
+        (waited for); the kept job's folder goes unless the job did not finish."""
+        self.closed = True
+        self._bump()
+        if self.check is not None:
+            self.check.cancelled.set()
+        if self.job is not None:
+            self.job.stop()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.job is None or self.job.state == "finished":
+            self.kept.discard()  # an unfinished job stays, for the next start to resume
+
+    # -- the page's view ------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        connection = self.connection
+        file = self.file
+        header = file.raw_header if file is not None else []
+        return {
+            "version": self.version,
+            "connection": None
+            if connection is None
+            else {"base_url": connection.base_url, "sandbox": connection.sandbox},
+            "file": file.describe() if file is not None else None,
+            "file_error": self.file_error,
+            "columns": [choice.describe() for choice in self.choices],
+            "needs_decision": needs_decision(self.choices) if self.choices else False,
+            "command": self._command(),
+            "check": self.check.describe(header) if self.check is not None else None,
+            "job": self.job.describe() if self.job is not None else None,
+        }
+
+    def _command(self) -> str | None:
+        if self.file is None or not self.choices:
+            return None
+        file = self.file
+        header_row = file.options.header_row
+        return command_line(file.name, self.choices, file.encoding, file.sheet, header_row)
+
+    # -- the steps ------------------------------------------------------------------------------
+
+    def use_connection(self, connection: Connection) -> None:
+        self.connection = connection
+        self.changed()
+
+    async def open_file(self, path: Path, name: str, options: ReadOptions) -> None:
+        """A new file: detected, mapped, checked when nothing needs a decision."""
+        self._cancel_check()
+        if self.file is not None and self.file.path != path:
+            self.workspace.discard(self.file.path)  # the file before: a new one replaces it
+        self.file, self.file_error, self.choices, self.check = None, None, [], None
+        try:
+            detected = await asyncio.to_thread(detect, path, name, options)
+        except BulkUpdaterError as exc:
+            self.file_error = str(exc)
+            self.changed()
+            return
+        self._use(detected)
+
+    async def read_again(self, options: ReadOptions) -> None:
+        """The same file read otherwise (encoding, sheet, header row); a reading that fails is
+        refused (`BulkUpdaterError`) and the one before stays, so the user can try another."""
+        file = self.file
+        if file is None:
+            raise BulkUpdaterError("choose a file first")
+        detected = await asyncio.to_thread(detect, file.path, file.name, options)
+        self._cancel_check()
+        self.check = None
+        self._use(detected)
+
+    def _use(self, file: Detected) -> None:
+        self.file, self.file_error, self.chosen = file, None, {}
+        self.choices = choose(file.header, {}, self.remembered.get(file.header))
+        self.changed()
+        if not needs_decision(self.choices):
+            self.start_check()
+
+    def set_columns(self, chosen: Mapping[str, str]) -> None:
+        """The user's choice for some headers; the others keep theirs."""
+        if self.file is None:
+            raise BulkUpdaterError("choose a file first")
+        known = set(self.file.header)
+        self.chosen.update({k: v for k, v in chosen.items() if k in known})
+        remembered = self.remembered.get(self.file.header)
+        self.choices = choose(self.file.header, self.chosen, remembered)
+        self._cancel_check()
+        self.check = None
+        self.changed()
+
+    def start_check(self) -> None:
+        """Check every row with the mapping shown; a check of the mapping confirms it."""
+        file = self.file
+        if file is None:
+            raise BulkUpdaterError("choose a file first")
+        self._cancel_check()
+        columns = column_map(self.choices)
+        try:  # a bad mapping fails here, at once
+            source = file.options.source(file.path, columns)
+        except BulkUpdaterError as exc:
+            raise named(exc, file.path, file.name) from None
+        self.remembered.save(self.choices)
+        check = self.check = Check()
+        self.changed()
+        self.spawn(asyncio.to_thread(run_check, source, check, self.changed))
+
+    def _cancel_check(self) -> None:
+        if self.check is not None:
+            self.check.cancelled.set()
+
+    def fix_row(self, row: int, cells: Mapping[str, str]) -> None:
+        """Edit an invalid row's cells and check it again."""
+        file, check = self.file, self.check
+        if file is None or check is None or check.running:
+            raise BulkUpdaterError("check the rows first")
+        bad = _find(check.bad, row)
+        recheck(bad, file.raw_header, column_map(self.choices), cells, file.format)
+        self.changed()
+
+    async def start(self) -> None:
+        """Start the job on the checked file, with the fixed rows in a copy of it."""
+        file, check = self.file, self.check
+        if file is None or check is None:
+            raise BulkUpdaterError("check the rows first")
+        if check.sent:
+            raise BulkUpdaterError(
+                "this file was sent already; check it again (or choose it again) to send it again"
+            )
+        if not check.ready:
+            raise BulkUpdaterError("check the rows first")
+        fixes = {bad.row: bad.cells for bad in check.bad if bad.fixed}
+        columns = {choice.header: choice.field for choice in self.choices}
+        path, options = file.path, file.options
+        if fixes:
+            suffix = {"jsonl": ".jsonl", "xlsx": ".xlsx"}.get(file.format, ".csv")
+            path, options = self.workspace.scratch(suffix), ReadOptions()
+            source = file.options.source(file.path, column_map(self.choices))
+            await asyncio.to_thread(write_fixed, source, fixes, path)
+        await self.start_file(path, options, file.name, columns)
+        check.sent = True
+
+    async def start_file(
+        self, path: Path, options: ReadOptions, name: str, columns: dict[str, str]
+    ) -> None:
+        """Start a job on a copy of `path`, read with `columns`, in the kept folder."""
+        connection = self.connection
+        if connection is None:
+            raise BulkUpdaterError("say where to send first: a key, or the local sandbox")
+        if self.job is not None and self.job.active:
+            raise BulkUpdaterError("a job is running; stop it first")
+        folder = self.kept.replace()
+        record = JobRecord(
+            name=name,
+            input="input" + path.suffix.lower(),
+            encoding=options.encoding,
+            sheet=options.sheet,
+            columns=columns,
+            base_url=connection.base_url,
+            workspace_id=connection.workspace_id,
+            sandbox=connection.sandbox,
+            header_row=options.header_row,
+        )
+        # The job's own copy: a 1 GB file is copied in a thread, the page stays live.
+        await asyncio.to_thread(shutil.copyfile, path, folder / record.input)
+        self.kept.save(record)
+        self.job = Job(folder, record, self.changed)
+        self.spawn(self.job.run(connection))
+
+    def stop(self) -> None:
+        if self.job is None or not self.job.active:
+            raise BulkUpdaterError("no job is running")
+        self.job.stop()
+
+    def resume(self) -> None:
+        job, connection = self.job, self.connection
+        if job is None or job.state not in ("stopped", "failed"):
+            raise BulkUpdaterError("no stopped job to resume")
+        if connection is None:
+            raise BulkUpdaterError("say where to send first: a key, or the local sandbox")
+        refused = job.refuse_resume(connection)
+        if refused is not None:
+            raise BulkUpdaterError(f"{refused}; Resume sends the rest there only")
+        self.spawn(job.run(connection, resume=True))
+
+
+def _find(bad: list[BadRow], row: int) -> BadRow:
+    for candidate in bad:
+        if candidate.row == row:
+            return candidate
+    raise BulkUpdaterError(f"row {row} is not among the invalid rows shown")

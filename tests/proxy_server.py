@@ -1,0 +1,237 @@
+"""Proxies of the tests' own on a free loopback port, for the client's proxy tests.
+
+- `TinyProxy`: a real proxy. `make test` installs tinyproxy from Debian's packages when it is
+  missing (`tools/ensure-tinyproxy`); without it these tests fail, they never skip.
+- `ScriptedProxy`: an asyncio proxy in the test's own loop, for what tinyproxy cannot show or
+  do: it records the head of each request it receives (a `CONNECT` included), and answers as
+  the test says (an echo of the request in a 407, a close, a silence, a tunnel that stalls).
+
+Tests import them from here (`from tests.proxy_server import ScriptedProxy, TinyProxy`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Literal
+
+import pytest
+import trustme
+
+#: Every variable that names a proxy or the hosts reached around it.
+PROXY_VARIABLES: Final = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+
+
+def no_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No proxy variable at all (the suite names loopback in `NO_PROXY`); the test sets its own."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
+
+
+def trusted_tls(monkeypatch: pytest.MonkeyPatch, folder: Path) -> ssl.SSLContext:
+    """A TLS server's context for `localhost`, its authority trusted through `SSL_CERT_FILE`."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(context)
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(folder / "ca.pem"))
+    return context
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class TinyProxy:
+    """`with TinyProxy(tmp_path) as proxy:` starts tinyproxy with a config file of its own in
+    `folder` and stops it; `login=("user", "password")` makes it ask for one (407 without it,
+    401 to a wrong one).
+
+    `url` is its address (`http://127.0.0.1:PORT`); `requests` the request lines it logged
+    (`GET http://127.0.0.1:1234/v1/leads/a HTTP/1.1`, `CONNECT localhost:1234 HTTP/1.1`).
+    """
+
+    READY_TIMEOUT = 20.0
+
+    def __init__(
+        self,
+        folder: Path,
+        login: tuple[str, str] | None = None,
+        connect_ports: tuple[int, ...] = (),
+    ) -> None:
+        """`connect_ports`: the only ports `CONNECT` may reach (403 for others); all without."""
+        self.folder = folder
+        self.login = login
+        self.connect_ports = connect_ports
+        self.port = 0
+        self.log: list[str] = []
+        self._proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def requests(self) -> list[str]:
+        return [line.split("): ", 1)[1].strip() for line in self.log if "]: Request (" in line]
+
+    def start(self) -> None:
+        binary = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
+        if not Path(binary).exists():
+            pytest.fail("tinyproxy is missing: run tools/ensure-tinyproxy (make test does)")
+        for _ in range(5):  # a free port may be taken by someone else before tinyproxy binds it
+            self.port = free_port()
+            if self._launch(binary):
+                return
+        pytest.fail("tinyproxy did not start:\n" + "".join(self.log[-20:]))
+
+    def _launch(self, binary: str) -> bool:
+        config = self.folder / f"tinyproxy-{self.port}.conf"
+        lines = [f"Port {self.port}", "Listen 127.0.0.1", "Allow 127.0.0.1", "Timeout 30",
+                 "LogLevel Info", "MaxClients 100", "DisableViaHeader Yes"]  # fmt: skip
+        lines += [f"ConnectPort {port}" for port in self.connect_ports]
+        if self.login is not None:
+            lines.append(f"BasicAuth {self.login[0]} {self.login[1]}")
+        config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        proc = subprocess.Popen(
+            [binary, "-d", "-c", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=self.folder,
+        )
+        ready = threading.Event()
+        # Its log says when it accepts connections (an event, not a timer); the thread keeps
+        # draining it so that tinyproxy never blocks on a full pipe.
+        reader = threading.Thread(target=self._drain, args=(proc, ready), daemon=True)
+        reader.start()
+        self._proc, self._reader = proc, reader
+        if ready.wait(self.READY_TIMEOUT) and proc.poll() is None:
+            return True
+        self.stop()
+        return False
+
+    def _drain(self, proc: subprocess.Popen[str], ready: threading.Event) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.log.append(line)
+            if "Accepting connections" in line:
+                ready.set()
+        ready.set()  # it exited: start() looks at why
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.kill()
+            proc.wait(10)
+            if self._reader is not None:
+                self._reader.join(10)
+            assert proc.stdout is not None
+            proc.stdout.close()
+
+    def __enter__(self) -> TinyProxy:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+#: What a `ScriptedProxy` does with a request: bytes to send back (then it closes), or
+#: "tunnel" (answer a `CONNECT` 200 and carry bytes both ways), "close" (close without a word),
+#: "silent" (never answer), "stall" (answer a `CONNECT` 200, then never carry a byte).
+Action = bytes | Literal["tunnel", "close", "silent", "stall"]
+ESTABLISHED: Final = b"HTTP/1.1 200 Connection established\r\n\r\n"
+
+
+class ScriptedProxy:
+    """`async with ScriptedProxy(script) as proxy:` an asyncio proxy on 127.0.0.1; `script(head)`
+    says what to do with each request (`Action`), given its head (request line and headers, as
+    received). `heads` holds every head received; `url` is `http://127.0.0.1:PORT`."""
+
+    def __init__(self, script: Callable[[bytes], Action]) -> None:
+        self.script = script
+        self.heads: list[bytes] = []
+        self._server: asyncio.Server | None = None
+        self._stop = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> ScriptedProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port: int = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._stop.set()
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            self.heads.append(head)
+            action = self.script(head)
+            if action == "tunnel":
+                await self._tunnel(head, reader, writer)
+            elif action in ("silent", "stall"):
+                if action == "stall":
+                    writer.write(ESTABLISHED)
+                await self._stop.wait()
+            elif isinstance(action, bytes):
+                writer.write(action)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+
+    async def _tunnel(
+        self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        target = head.split(b" ", 2)[1].decode()
+        host, _, port = target.rpartition(":")
+        up_reader, up_writer = await asyncio.open_connection(host.strip("[]"), int(port))
+        writer.write(ESTABLISHED)
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        finally:
+            up_writer.close()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError):
+        while chunk := await reader.read(65536):
+            writer.write(chunk)
+            await writer.drain()
+    writer.close()

@@ -1,0 +1,162 @@
+"""The client through a proxy of the test's own (`ScriptedProxy`, `tests/proxy_server.py`), for
+what tinyproxy cannot show: what a `CONNECT` carries (never the key or the workspace id), what a
+hostile proxy may echo back (never the key, the proxy's login or its Base64), and how a proxy
+that closes, stays silent or stalls its tunnel is named."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bulk_updater import LeadUpdate, SendKitClient, TransportError
+from tests.http_server import Answers
+from tests.proxy_server import Action, ScriptedProxy, free_port, no_proxy_variables, trusted_tls
+
+KEY = "sk_live_SECRETKEY123456789abcdef"
+WORKSPACE = "ws_0123456789"
+SUCCESS = {"success": True, "data": {}}
+UPDATE = LeadUpdate(id="a", city="Oslo")
+
+
+def client(base_url: str, proxy: str | None = None) -> SendKitClient:
+    return SendKitClient(
+        api_key=KEY, base_url=base_url, timeout=5, concurrency=2, workspace_id=WORKSPACE,
+        proxy=proxy,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    return no_proxy_variables(monkeypatch)
+
+
+@pytest.fixture
+def authority(env: pytest.MonkeyPatch, tmp_path: Path) -> ssl.SSLContext:
+    return trusted_tls(env, tmp_path)
+
+
+def header_names(head: bytes) -> set[str]:
+    return {line.split(b":", 1)[0].decode().lower() for line in head.split(b"\r\n")[1:] if line}
+
+
+# --- what the proxy is sent
+
+
+async def test_a_connect_carries_neither_the_key_nor_the_workspace_id(
+    env: pytest.MonkeyPatch, authority: ssl.SSLContext
+) -> None:
+    async with ScriptedProxy(lambda head: "tunnel") as proxy:
+        env.setenv("HTTPS_PROXY", proxy.url)
+        async with Answers(tls=authority) as server, client(server.url) as c:
+            server.add("PATCH", "/v1/leads/a", payload=SUCCESS)
+            reply = await c.send(UPDATE)
+            authority_form = server.url.removeprefix("https://")
+    assert reply.status == 200
+    (connect,) = proxy.heads
+    assert connect.startswith(f"CONNECT {authority_form} HTTP/1.1\r\n".encode())
+    assert KEY.encode() not in connect
+    assert WORKSPACE.encode() not in connect
+    assert header_names(connect) <= {"host", "user-agent", "accept", "accept-encoding"}
+    (arrival,) = server.requests  # the API, through the tunnel, gets them
+    assert (arrival.headers["X-Api-Key"], arrival.headers["X-Workspace-Id"]) == (KEY, WORKSPACE)
+
+
+# --- what a hostile proxy may echo
+
+
+def echo(status: bytes) -> Callable[[bytes], Action]:
+    """A proxy that answers `status` with the login it was sent, encoded and decoded, in its
+    reason phrase and a page that quotes the request head (its lines in reverse order)."""
+
+    def answer(head: bytes) -> Action:
+        lines = head.rstrip(b"\r\n").split(b"\r\n")
+        sent = [line.split(b":", 1)[1].strip() for line in lines if b"auth" in line.lower()]
+        encoded = sent[0].removeprefix(b"Basic ") if sent else b""
+        user, _, password = base64.b64decode(encoded).partition(b":")
+        said = b"%s user=%s password=%s" % (encoded, user, password)
+        page = b"<pre>%s %s</pre>" % (b"\n".join(reversed(lines)), said)
+        return (
+            b"HTTP/1.1 %s %s\r\nProxy-Authenticate: Basic realm=x\r\nContent-Type: text/html\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (status, said, len(page), page)
+        )
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("scheme", "status"),
+    [("https", b"407 Denied"), ("https", b"403 Forbidden"), ("https", b"502 Bad"),
+     ("https", b"4x7"), ("http", b"502 Bad Gateway"), ("http", b"407 Denied")],
+)  # fmt: skip
+@pytest.mark.parametrize(
+    ("user", "password"), [("puser", "Pr0xyPassw0rdXYZ"), ("puser", "abc"), ("tok_0a1b2c3d4e", "")]
+)
+async def test_a_proxy_echoing_the_login_never_gets_it_shown(
+    env: pytest.MonkeyPatch, scheme: str, status: bytes, user: str, password: str
+) -> None:
+    """The user (a token, for some proxies), the password (however short), `user:password` and
+    its Base64 (`Proxy-Authorization: Basic ...`) are each taken out of whatever the proxy says;
+    a text holding a password too short to be told from a word is not shown at all."""
+    async with ScriptedProxy(echo(status)) as proxy:
+        login = f"{user}:{password}" if password else user
+        address = proxy.url.replace("http://", f"http://{login}@")
+        async with client(f"{scheme}://127.0.0.1:{free_port()}", proxy=address) as c:
+            try:
+                reply = await c.send(UPDATE)
+            except TransportError as exc:
+                shown = exc.message
+            else:
+                shown = f"{reply.error_code} {reply.message} {reply.headers}"
+    (head,) = proxy.heads
+    encoded = base64.b64encode(f"{user}:{password}".encode()).decode()
+    assert encoded.encode() in head  # the proxy was sent the login, and echoed it
+    for secret in {password or user, user, f"{user}:{password}", encoded, KEY} - {"puser"}:
+        assert secret not in shown, shown
+    assert encoded[:8] not in shown
+
+
+# --- whose answer
+
+
+def answer(status: bytes, body: bytes, *headers: bytes) -> Action:
+    head = b"".join(h + b"\r\n" for h in headers)
+    return b"HTTP/1.1 %s\r\n%sContent-Length: %d\r\n\r\n%s" % (status, head, len(body), body)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "proxys"),
+    [(b"403 Access denied", b"<html>Generated by tinyproxy</html>", (), True),
+     (b"401 Unauthorized", b"", (b"Proxy-Authenticate: Basic realm=x",), True),
+     (b"401 Unauthorized", b'{"error": {"code": "UNAUTHORIZED", "message": "bad key"}}', (), False),
+     (b"403 Forbidden", b'{"error": "Forbidden", "message": "no", "code": 403}', (), False)],
+)  # fmt: skip
+async def test_a_401_or_403_of_the_proxy_on_an_http_api_names_the_proxy_not_the_key(
+    env: pytest.MonkeyPatch, status: bytes, body: bytes, headers: tuple[bytes, ...], proxys: bool
+) -> None:
+    """Without a tunnel the proxy's answer comes as the API's would: one that asks for a proxy
+    login, or is no JSON error (the API's always is), is the proxy's, and stops the job."""
+    async with ScriptedProxy(lambda head: answer(status, body, *headers)) as proxy:
+        env.setenv("HTTP_PROXY", proxy.url)
+        async with client(f"http://127.0.0.1:{free_port()}") as c:
+            if not proxys:
+                reply = await c.send(UPDATE)
+                assert reply.status == int(status[:3])
+                return
+            with pytest.raises(TransportError) as info:
+                await c.send(UPDATE)
+    assert (info.value.kind, info.value.final) == ("proxy", True)
+    said = status.decode()
+    if said.startswith("401"):
+        assert info.value.message == (
+            f"the proxy {proxy.url} (from HTTP_PROXY) answered {said}: it wants a login, and "
+            "none is in HTTP_PROXY (http://USER:PASSWORD@HOST:PORT); check HTTP_PROXY"
+        )
+    else:
+        assert info.value.message == (
+            f"the proxy {proxy.url} (from HTTP_PROXY) refused the request ({said}); "
+            "check HTTP_PROXY"
+        )

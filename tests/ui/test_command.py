@@ -1,0 +1,150 @@
+"""`bulk-updater ui` as a command: the address it prints, the key it takes, how it stops."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import aiohttp
+
+from tests.cli.conftest import KEY, clean_env, command
+
+
+async def _start(tmp_path: Path, *args: str, **env: str) -> asyncio.subprocess.Process:
+    environment = clean_env(TMPDIR=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"), **env)
+    return await asyncio.create_subprocess_exec(
+        *command("--no-browser", *args, subcommand="ui"),
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def _address(process: asyncio.subprocess.Process) -> str:
+    assert process.stdout is not None
+    line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+    assert line.startswith("bulk-updater ui: the page is at http://127.0.0.1:"), line
+    return line.rsplit(" ", 1)[1].strip()
+
+
+async def _state_through(address: str) -> tuple[dict[str, object], str]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(address) as page:
+            assert page.status == 200
+            text = await page.text()
+        async with http.get(str(page.url.origin()) + "/api/state") as answer:
+            return await answer.json(), text
+
+
+async def test_with_a_key_the_page_opens_at_the_file_and_never_shows_the_key(
+    tmp_path: Path,
+) -> None:
+    process = await _start(tmp_path, "--base-url", "http://127.0.0.1:9", SENDKIT_API_KEY=KEY)
+    try:
+        state, page = await _state_through(await _address(process))
+        assert state["connection"] == {"base_url": "http://127.0.0.1:9", "sandbox": False}
+        assert KEY not in str(state)
+        assert KEY not in page
+        assert 'id="choose"' in page
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err
+    assert KEY.encode() not in out + err
+    left = await asyncio.to_thread(lambda: list(tmp_path.glob("bulk-updater-ui-*")))
+    assert not left  # the private folder is gone
+
+
+async def test_without_a_key_the_page_asks_for_one(tmp_path: Path) -> None:
+    process = await _start(tmp_path)
+    try:
+        state, _ = await _state_through(await _address(process))
+        assert state["connection"] is None
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0
+
+
+async def test_an_unreadable_key_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    process = await _start(tmp_path, "--api-key-file", str(tmp_path / "missing"))
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    lines = err.decode().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("bulk-updater: error: --api-key-file")
+    assert not out
+
+
+async def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    with taken:
+        port = str(taken.getsockname()[1])
+        process = await _start(tmp_path, "--port", port)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    assert err.decode().splitlines() == [
+        f"bulk-updater: error: cannot listen on 127.0.0.1:{port} (address already in use); "
+        "choose another --port, or leave it out for a free one"
+    ]
+    left = await asyncio.to_thread(lambda: list(tmp_path.glob("bulk-updater-ui-*")))
+    assert not left
+
+
+async def test_a_second_page_server_is_refused_while_one_runs(tmp_path: Path) -> None:
+    first = await _start(tmp_path)
+    try:
+        await _address(first)
+        second = await _start(tmp_path)
+        _, err = await asyncio.wait_for(second.communicate(), 30)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(first.communicate(), 30)
+    assert second.returncode == 75
+    [line] = err.decode().splitlines()
+    assert line.startswith("bulk-updater: error: another bulk-updater ui is running")
+    assert line.endswith("use its page, or stop it first")
+    third = await _start(tmp_path)  # the first one gone, its lock went with it
+    try:
+        await _address(third)
+    finally:
+        third.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(third.communicate(), 30)
+    assert third.returncode == 0
+
+
+async def test_without_no_browser_the_page_is_opened_in_the_users_browser(tmp_path: Path) -> None:
+    # `webbrowser` runs $BROWSER with the address: a script that writes it to a pipe we watch.
+    opened = tmp_path / "opened"
+    os.mkfifo(opened)
+    pipe = os.open(opened, os.O_RDWR | os.O_NONBLOCK)  # a writer of our own: no end of file
+    loop = asyncio.get_running_loop()
+    written: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(pipe, lambda: written.done() or written.set_result(None))
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\nprintf %s "$1" > {opened}\n')
+    browser.chmod(0o755)
+    environment = clean_env(TMPDIR=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"))
+    process = await asyncio.create_subprocess_exec(
+        *command(subcommand="ui"),
+        env={**environment, "BROWSER": str(browser)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        address = await _address(process)
+        await asyncio.wait_for(written, 30)
+        assert os.read(pipe, 4096).decode() == address
+    finally:
+        loop.remove_reader(pipe)
+        os.close(pipe)
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), 30)

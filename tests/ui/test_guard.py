@@ -1,0 +1,153 @@
+"""Which requests the page's server answers, without a browser, over real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.ui.conftest import new_server, page_client
+
+
+async def test_the_token_is_exchanged_once_for_a_strict_httponly_cookie(tmp_path: Path) -> None:
+    async with new_server(tmp_path) as server, aiohttp.ClientSession() as http:
+        async with http.get(server.url, allow_redirects=False) as answer:
+            assert answer.status == 303
+            assert answer.headers["Location"] == "/"  # the token is dropped from the address
+            cookie = answer.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie
+        assert "SameSite=Strict" in cookie
+        assert server.guard.token not in cookie
+        async with http.get(server.url, allow_redirects=False) as again:
+            assert again.status == 403  # used once
+
+
+async def test_no_token_and_no_cookie_is_refused(tmp_path: Path) -> None:
+    async with new_server(tmp_path) as server, aiohttp.ClientSession() as http:
+        origin = f"http://127.0.0.1:{server.port}"
+        for path in ("/", "/api/state", "/static/app.js", "/api/download/report"):
+            async with http.get(origin + path) as answer:
+                assert answer.status == 403, path
+        async with http.get(origin + "/?token=wrong") as answer:
+            assert answer.status == 403
+
+
+async def test_a_wrong_host_is_refused_before_the_token_is_used(tmp_path: Path) -> None:
+    async with new_server(tmp_path) as server, aiohttp.ClientSession() as http:
+        for host in ("evil.example", f"evil.example:{server.port}", "127.0.0.1:1", "localhost"):
+            headers = {"Host": host}
+            async with http.get(server.url, headers=headers, allow_redirects=False) as answer:
+                assert answer.status == 403, host
+                assert "Set-Cookie" not in answer.headers
+        for host in (f"localhost:{server.port}", f"[::1]:{server.port}"):
+            assert host in server.guard.hosts()
+        async with page_client(server) as page:  # the token still works: nothing used it up
+            assert (await page.state())["file"] is None
+
+
+async def test_a_wrong_host_is_refused_even_with_the_cookie(tmp_path: Path) -> None:
+    async with (
+        new_server(tmp_path) as server,
+        page_client(server) as page,
+        page.http.get(
+            page.origin + "/api/state", headers={"Host": f"rebound.example:{server.port}"}
+        ) as answer,
+    ):
+        assert answer.status == 403
+
+
+async def test_a_cross_site_change_is_refused(tmp_path: Path) -> None:
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        refused = [
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Sec-Fetch-Site": "same-site"},
+            {"Sec-Fetch-Site": "cross-site", "Origin": page.origin},
+            {"Origin": "http://evil.example"},
+            {"Origin": "null"},
+            {},  # neither: a change must say where it comes from
+        ]
+        for headers in refused:
+            async with page.http.post(page.origin + "/api/sandbox", headers=headers) as answer:
+                assert answer.status == 403, headers
+        assert server.sandbox is None  # none of them did anything
+        async with page.http.post(
+            page.origin + "/api/sandbox", headers={"Origin": page.origin}
+        ) as answer:
+            assert answer.status == 200
+        assert server.sandbox is not None
+
+
+async def test_no_cors_header_is_ever_sent(tmp_path: Path) -> None:
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        origin = {"Origin": "http://evil.example"}
+        answers = [
+            await page.http.get(page.origin + "/api/state", headers=origin),
+            await page.http.options(page.origin + "/api/start", headers=origin),
+            await page.change("/api/check"),
+        ]
+        for answer in answers:
+            assert not [h for h in answer.headers if h.lower().startswith("access-control-")]
+            answer.release()
+
+
+async def test_a_download_serves_only_the_jobs_own_files(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.csv"
+    secret.write_text("not for the page")
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        paths = [
+            "/api/download/report",  # no job yet
+            "/api/download/..%2f..%2f..%2fetc%2fpasswd",
+            f"/api/download/{secret}",
+            "/api/download/%2e%2e",
+            "/static/..%2f__init__.py",
+            "/static/index.html.bak",
+        ]
+        for path in paths:
+            async with page.http.get(page.origin + path) as answer:
+                assert answer.status == 404, path
+                assert "not for the page" not in await answer.text()
+
+
+async def test_the_private_folder_is_the_users_alone_and_removed_at_the_stop(
+    tmp_path: Path,
+) -> None:
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        assert server.workspace is not None
+        root = server.workspace.root
+        answer = await page.change("/api/upload?name=rows.csv", data=b"id,city\nabc,Lyon\n")
+        assert answer.status == 200
+        uploads = list(root.iterdir())
+        assert stat.S_IMODE(root.stat().st_mode) == 0o700
+        assert [stat.S_IMODE(path.stat().st_mode) for path in uploads] == [0o600]
+    assert not root.exists()
+
+
+async def test_a_page_closed_ends_its_event_stream_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        assert server.session is not None
+        session = server.session
+        async with page.http.get(page.origin + "/api/events") as stream:
+            assert (await stream.content.readline()).startswith(b"data: ")
+            assert session.streams == 1
+        await page.act("/api/sandbox")  # a change for the closed stream to push
+        async with asyncio.timeout(10):
+            while session.streams:  # its handler notices the page is gone, and ends
+                await session.wait_change(session.version)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_the_page_runs_only_its_own_files_and_in_no_frame(tmp_path: Path) -> None:
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        for path in ("/", "/static/app.js", "/api/state"):
+            async with page.http.get(page.origin + path) as answer:
+                assert answer.status == 200
+                policy = answer.headers["Content-Security-Policy"]
+                assert "default-src 'self'" in policy
+                assert "frame-ancestors 'none'" in policy
+                assert answer.headers["X-Frame-Options"] == "DENY"
+                assert answer.headers["Referrer-Policy"] == "no-referrer"

@@ -1,0 +1,110 @@
+"""A job left unfinished outlives the server: the next `bulk-updater ui` offers to resume it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from bulk_updater.sandbox import DEFAULT_SANDBOX_KEY, Sandbox
+from bulk_updater.ui import Connection
+from bulk_updater.ui.job import Job
+from bulk_updater.ui.kept import JobRecord, KeptJob
+from tests.ui.conftest import LEADS, all_leads_file, finished, new_server, page_client
+
+
+def _done(state: dict[str, Any]) -> int:
+    job = state["job"]
+    return job["done"] if job is not None else 0
+
+
+async def _upload_all(page: Any, tmp_path: Path) -> None:
+    data = await asyncio.to_thread(all_leads_file(tmp_path).read_bytes)
+    await page.act("/api/upload?name=all.csv", data=data)
+    await page.until(lambda s: s["check"] is not None and not s["check"]["running"])
+
+
+async def test_a_job_cut_by_the_servers_stop_is_resumed_by_the_next_start(tmp_path: Path) -> None:
+    async with Sandbox(LEADS, api_key=DEFAULT_SANDBOX_KEY, latency_ms=100, rate=10) as sandbox:
+        connection = Connection(SecretStr(DEFAULT_SANDBOX_KEY), sandbox.url, sandbox=True)
+        async with new_server(tmp_path, connection) as server, page_client(server) as page:
+            await _upload_all(page, tmp_path)
+            await page.act("/api/start")
+            await page.until(lambda s: _done(s) >= 3)
+        # The stop was graceful: part done, and the folder kept, its record without the key.
+        sent = sum(sandbox.state.applied_by_lead.values())
+        assert 0 < sent < len(LEADS)
+        record = json.loads((tmp_path / "ui-job" / "job.json").read_text())
+        assert record["name"] == "all.csv"
+        assert DEFAULT_SANDBOX_KEY not in json.dumps(record)
+
+        async with new_server(tmp_path) as server, page_client(server) as page:
+            job = (await page.state())["job"]
+            assert (job["name"], job["state"]) == ("all.csv", "stopped")
+            assert job["counts"]["updated"] == sent
+            async with await page.change("/api/resume") as answer:
+                assert answer.status == 400  # nowhere to send yet
+                assert "say where to send" in (await answer.json())["error"]
+            assert server.session is not None
+            server.session.use_connection(connection)  # as the page's sandbox button does
+            await page.act("/api/resume")
+            state = await page.until(finished)
+        assert state["job"]["state"] == "finished"
+        assert state["job"]["summary"]["counts"] == {"updated": len(LEADS) - sent, "skipped": sent}
+        assert not state["job"]["has_rejects"]  # rows skipped by the resume are no rejects
+        assert max(sandbox.state.applied_by_lead.values()) == 1  # no row sent twice
+        assert set(sandbox.state.applied_by_lead) == set(LEADS)
+    assert not (tmp_path / "ui-job").exists()  # finished: removed at the stop, as uploads are
+
+
+async def test_a_kept_job_goes_on_only_where_it_was_going(tmp_path: Path) -> None:
+    async with Sandbox(LEADS, api_key=DEFAULT_SANDBOX_KEY, latency_ms=100, rate=10) as sandbox:
+        connection = Connection(SecretStr(DEFAULT_SANDBOX_KEY), sandbox.url, sandbox=True)
+        async with new_server(tmp_path, connection) as server, page_client(server) as page:
+            await _upload_all(page, tmp_path)
+            await page.act("/api/start")
+            await page.until(lambda s: _done(s) >= 1)
+            await page.act("/api/stop")
+            await page.until(lambda s: s["job"]["state"] == "stopped")
+    elsewhere = Connection(SecretStr("sk_live_other"), "https://api.sendkit.ai")
+    async with new_server(tmp_path, elsewhere) as server, page_client(server) as page:
+        async with await page.change("/api/resume") as answer:
+            assert answer.status == 400
+            error = (await answer.json())["error"]
+        assert error.startswith("this job was sent to the local sandbox")
+        assert (await page.state())["job"]["state"] == "stopped"
+    assert (tmp_path / "ui-job" / "job.json").exists()  # still kept
+
+
+def test_the_rate_and_eta_of_a_resumed_job_count_only_the_rows_sent(tmp_path: Path) -> None:
+    record = JobRecord("a.csv", "input.csv", None, None, {}, "https://api.sendkit.ai", None, False)
+    job = Job(tmp_path, record, lambda: None, state="running", total=100)
+    job.counts = {"skipped": 50, "updated": 10}  # 50 done by the run before, 10 in 10 s
+    job.started = time.monotonic() - 10
+    job.ended = job.started + 10
+    seen = job.describe()
+    assert (seen["done"], seen["rate"], seen["eta_s"]) == (60, 1.0, 40)
+
+
+def test_a_record_kept_before_the_header_row_existed_is_read_with_none(tmp_path: Path) -> None:
+    kept = KeptJob(tmp_path / "ui-job")
+    kept.replace()
+    (kept.root / "input.csv").write_text("id,city\n")
+    record = {
+        "name": "a.csv",
+        "input": "input.csv",
+        "encoding": None,
+        "sheet": None,
+        "columns": {},
+        "base_url": "https://api.sendkit.ai",
+        "workspace_id": None,
+        "sandbox": False,
+    }
+    (kept.root / "job.json").write_text(json.dumps(record))
+    loaded = kept.load()
+    assert loaded is not None
+    assert (loaded.name, loaded.header_row) == ("a.csv", None)
