@@ -42,7 +42,7 @@ bench: $(STAMP)
 	-tools/ensure-chromium
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
-# The README's picture of the page, taken by the browser of the page's tests at the end of a run.
+# The picture in docs/ui.md, taken by the browser of the page's tests at the end of a run.
 screenshot: $(STAMP)
 	tools/ensure-chromium
 	UI_SCREENSHOT=docs/ui.png $(BIN)/python -m pytest -q tests/ui/test_browser.py -k european_export

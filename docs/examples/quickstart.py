@@ -18,7 +18,7 @@ async def main() -> int:
     ]
     async with BulkUpdater(rate=10) as updater:
         summary = await updater.run(rows, report="quickstart.report.csv")
-    print(summary.counts)  # {'updated': 3}
+    print(summary.counts)  # {'updated': 3, 'not_found': 0, ...}
     return summary.exit_code  # 0, as the command line's
 
 
