@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from typing import Any, Final
@@ -35,6 +36,8 @@ _STATIC: Final = {
 #: The shortest time between two pushes of the state while a job runs (the page needs no more).
 _PUSH_EVERY: Final = 0.2
 _CHUNK: Final = 1 << 20
+#: A row's number: no row of a file has more than 18 digits, and `int()` takes them all.
+_ROW: Final = re.compile(r"[0-9]{1,18}")
 
 Action = Callable[[Session, dict[str, Any]], Awaitable[None] | None]
 
@@ -179,9 +182,11 @@ def _texts(body: dict[str, Any], name: str) -> dict[str, str]:
 
 
 def _row(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
-        raise BulkUpdaterError("a row must be given by its number")
-    return int(value)
+    # ASCII digits only: `str.isdigit()` takes `²` too, which `int()` refuses.
+    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if _ROW.fullmatch(text) is None:
+        raise BulkUpdaterError("a row must be given by its number, in digits 0-9")
+    return int(text)
 
 
 def fix(session: Session, body: dict[str, Any]) -> None:
