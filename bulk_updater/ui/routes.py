@@ -1,8 +1,8 @@
 """The page's routes: its files, its state and event stream, and one POST per action.
 
-Every answer to an action is the new state (or `{"error": ...}` with status 400), so the page
-never guesses. Downloads name what they want (`report`, `rejects`), never a path: the file is
-always the current job's own.
+Every answer to an action is the new state (or `{"error": ...}` with status 400, or 409 for a
+start while a job starts or runs), so the page never guesses. Downloads name what they want
+(`report`, `rejects`), never a path: the file is always the current job's own.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ..errors import BulkUpdaterError
 from .detect import ReadOptions
 from .job import Connection
 from .rejects import read_rejects, write_chosen
-from .session import Session
+from .session import JobBusy, Session
 
 SESSION: Final = web.AppKey("session", Session)
 StartSandbox = Callable[[], Awaitable[Connection]]
@@ -136,6 +136,11 @@ def set_key(session: Session, body: dict[str, Any], base_url: str) -> None:
 
 async def send_fixed(session: Session, body: dict[str, Any]) -> None:
     """The rejects the user fixed, and only those, as a new job."""
+    with session.launching():
+        await _send_fixed(session, body)
+
+
+async def _send_fixed(session: Session, body: dict[str, Any]) -> None:
     job = session.job
     if job is None or job.active:
         raise BulkUpdaterError("no finished job to send fixed rows from")
@@ -164,6 +169,8 @@ def _action(run: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
             result = run(session, body)
             if result is not None:
                 await result
+        except JobBusy as exc:
+            return web.json_response({"error": str(exc)}, status=409)
         except BulkUpdaterError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return _state(session)
