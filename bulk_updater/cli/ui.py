@@ -77,7 +77,8 @@ def _connection(settings: Settings, api_key_file: Path | None) -> Connection | N
 async def _serve(server: UiServer, no_browser: bool) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP comes when the terminal closes: the private folder goes then too.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(signum, stop.set)
     try:
         async with server:

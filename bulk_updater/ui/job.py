@@ -115,11 +115,15 @@ class Job:
             return f"this job was sent to {record.base_url}; restart with --base-url"
         return None
 
-    async def run(self, connection: Connection, *, resume: bool = False) -> None:
-        """Run the job to its end (or its stop); the outcome is in `state` and `summary`."""
+    def begin(self) -> None:
+        """The job is `active` from now: called by the request that starts it, before `run`,
+        so that a second request sees it at once."""
         self.state, self.counts, self.summary, self.error = "starting", {}, None, None
         self.ended = None
         self.published()
+
+    async def run(self, connection: Connection, *, resume: bool = False) -> None:
+        """Run the begun job to its end (or its stop); the outcome is in `state` and `summary`."""
         try:
             settings = connection.settings()
             limiter = self._limiter = limiter_for(settings)

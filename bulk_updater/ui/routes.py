@@ -1,14 +1,15 @@
 """The page's routes: its files, its state and event stream, and one POST per action.
 
-Every answer to an action is the new state (or `{"error": ...}` with status 400), so the page
-never guesses. Downloads name what they want (`report`, `rejects`), never a path: the file is
-always the current job's own.
+Every answer to an action is the new state (or `{"error": ...}` with status 400, or 409 for a
+start while a job starts or runs), so the page never guesses. Downloads name what they want
+(`report`, `rejects`), never a path: the file is always the current job's own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from typing import Any, Final
@@ -20,7 +21,7 @@ from ..errors import BulkUpdaterError
 from .detect import ReadOptions
 from .job import Connection
 from .rejects import read_rejects, write_chosen
-from .session import Session
+from .session import JobBusy, Session
 
 SESSION: Final = web.AppKey("session", Session)
 StartSandbox = Callable[[], Awaitable[Connection]]
@@ -35,6 +36,8 @@ _STATIC: Final = {
 #: The shortest time between two pushes of the state while a job runs (the page needs no more).
 _PUSH_EVERY: Final = 0.2
 _CHUNK: Final = 1 << 20
+#: A row's number: no row of a file has more than 18 digits, and `int()` takes them all.
+_ROW: Final = re.compile(r"[0-9]{1,18}")
 
 Action = Callable[[Session, dict[str, Any]], Awaitable[None] | None]
 
@@ -133,6 +136,11 @@ def set_key(session: Session, body: dict[str, Any], base_url: str) -> None:
 
 async def send_fixed(session: Session, body: dict[str, Any]) -> None:
     """The rejects the user fixed, and only those, as a new job."""
+    with session.launching():
+        await _send_fixed(session, body)
+
+
+async def _send_fixed(session: Session, body: dict[str, Any]) -> None:
     job = session.job
     if job is None or job.active:
         raise BulkUpdaterError("no finished job to send fixed rows from")
@@ -161,6 +169,8 @@ def _action(run: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
             result = run(session, body)
             if result is not None:
                 await result
+        except JobBusy as exc:
+            return web.json_response({"error": str(exc)}, status=409)
         except BulkUpdaterError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return _state(session)
@@ -179,9 +189,11 @@ def _texts(body: dict[str, Any], name: str) -> dict[str, str]:
 
 
 def _row(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
-        raise BulkUpdaterError("a row must be given by its number")
-    return int(value)
+    # ASCII digits only: `str.isdigit()` takes `²` too, which `int()` refuses.
+    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if _ROW.fullmatch(text) is None:
+        raise BulkUpdaterError("a row must be given by its number, in digits 0-9")
+    return int(text)
 
 
 def fix(session: Session, body: dict[str, Any]) -> None:

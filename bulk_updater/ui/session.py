@@ -8,9 +8,10 @@ event streams (`wait_change`). The key is kept here only, in memory: `snapshot()
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,10 @@ from .detect import Detected, ReadOptions, detect, named
 from .job import Connection, Job
 from .kept import JobRecord, KeptJob
 from .workspace import Workspace
+
+
+class JobBusy(BulkUpdaterError):
+    """A start while a job starts or runs (a double click): the page answers 409."""
 
 
 class Session:
@@ -45,6 +50,7 @@ class Session:
         self.version = 0
         self.job: Job | None = Job.restore(kept, self.changed)
         self.tasks: set[asyncio.Task[None]] = set()
+        self._launching = False  # a start's request is under way (see `launching`)
         self.closed = False
         self.streams = 0  # event streams open (pages following the state)
         self._change = asyncio.Event()
@@ -195,8 +201,27 @@ class Session:
         recheck(bad, file.raw_header, column_map(self.choices), cells, file.format)
         self.changed()
 
+    @contextlib.contextmanager
+    def launching(self) -> Iterator[None]:
+        """Held by a start from its request until its job is `active`; entered before any await.
+
+        A second start meanwhile is refused at once (`JobBusy`): it never touches the job that
+        runs nor the kept folder the first one is copying into.
+        """
+        if self._launching or (self.job is not None and self.job.active):
+            raise JobBusy("a job is starting or running; wait for it to end, or stop it first")
+        self._launching = True
+        try:
+            yield
+        finally:
+            self._launching = False
+
     async def start(self) -> None:
         """Start the job on the checked file, with the fixed rows in a copy of it."""
+        with self.launching():
+            await self._start()
+
+    async def _start(self) -> None:
         file, check = self.file, self.check
         if file is None or check is None:
             raise BulkUpdaterError("check the rows first")
@@ -220,12 +245,13 @@ class Session:
     async def start_file(
         self, path: Path, options: ReadOptions, name: str, columns: dict[str, str]
     ) -> None:
-        """Start a job on a copy of `path`, read with `columns`, in the kept folder."""
+        """Start a job on a copy of `path`, read with `columns`, in the kept folder; its caller
+        holds `launching()`."""
         connection = self.connection
         if connection is None:
             raise BulkUpdaterError("say where to send first: a key, or the local sandbox")
-        if self.job is not None and self.job.active:
-            raise BulkUpdaterError("a job is running; stop it first")
+        if not self._launching:
+            raise RuntimeError("start_file is called within launching()")
         folder = self.kept.replace()
         record = JobRecord(
             name=name,
@@ -242,6 +268,7 @@ class Session:
         await asyncio.to_thread(shutil.copyfile, path, folder / record.input)
         self.kept.save(record)
         self.job = Job(folder, record, self.changed)
+        self.job.begin()
         self.spawn(self.job.run(connection))
 
     def stop(self) -> None:
@@ -250,6 +277,10 @@ class Session:
         self.job.stop()
 
     def resume(self) -> None:
+        with self.launching():  # the job is `active` when it ends
+            self._resume()
+
+    def _resume(self) -> None:
         job, connection = self.job, self.connection
         if job is None or job.state not in ("stopped", "failed"):
             raise BulkUpdaterError("no stopped job to resume")
@@ -258,6 +289,7 @@ class Session:
         refused = job.refuse_resume(connection)
         if refused is not None:
             raise BulkUpdaterError(f"{refused}; Resume sends the rest there only")
+        job.begin()
         self.spawn(job.run(connection, resume=True))
 
 

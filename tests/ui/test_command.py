@@ -71,6 +71,21 @@ async def test_without_a_key_the_page_asks_for_one(tmp_path: Path) -> None:
     assert process.returncode == 0
 
 
+async def test_a_closed_terminal_sighup_stops_it_and_removes_the_private_folder(
+    tmp_path: Path,
+) -> None:
+    process = await _start(tmp_path)
+    try:
+        await _state_through(await _address(process))
+        assert await asyncio.to_thread(lambda: list(tmp_path.glob("bulk-updater-ui-*")))
+    finally:
+        process.send_signal(signal.SIGHUP)
+        await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0  # stopped as by Ctrl+C, not killed by the signal
+    left = await asyncio.to_thread(lambda: list(tmp_path.glob("bulk-updater-ui-*")))
+    assert not left
+
+
 async def test_an_unreadable_key_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     process = await _start(tmp_path, "--api-key-file", str(tmp_path / "missing"))
     out, err = await asyncio.wait_for(process.communicate(), 30)

@@ -159,6 +159,10 @@ async def test_a_malformed_request_or_a_mapping_that_cannot_be_is_a_clear_400(
             ("/api/columns", {"json": ["Owner"]}, "the request must be a JSON object"),
             ("/api/columns", {"json": {"columns": {"Owner": 1}}}, "must map text to text"),
             ("/api/fix", {"json": {"row": "x", "cells": {}}}, "a row must be given"),
+            # Digits of other scripts: `str.isdigit()` takes them, `int()` does not.
+            ("/api/fix", {"json": {"row": "²", "cells": {}}}, "a row must be given"),
+            ("/api/fix", {"json": {"row": "٣", "cells": {}}}, "a row must be given"),
+            ("/api/fix", {"json": {"row": "9" * 5000, "cells": {}}}, "a row must be given"),
             ("/api/read", {"json": {"encoding": 8}}, "an encoding or a sheet is given by"),
             ("/api/send-fixed", {"json": {"rows": {}}}, "no finished job"),
             ("/api/start", {}, "check the rows first"),
