@@ -9,6 +9,7 @@ test ends gets SIGTERM, and time to end as it should, before any SIGKILL.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,18 @@ def test_a_child_a_test_kills_runs_unmeasured(
     fifo = tmp_path / "rows.csv"
     os.mkfifo(fifo)  # the run waits there, with nobody writing, until it is killed
     with running(start(fifo, "--format", "csv", killed=True, cwd=tmp_path)) as proc:
-        environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+        environ = _environ_once_exec_is_done(proc.pid)
         proc.kill()
     assert not [v for v in environ if v.startswith(b"COVERAGE")]
     assert b"SENDKIT_API_KEY=" + KEY.encode() in environ
+
+
+def _environ_once_exec_is_done(pid: int) -> list[bytes]:
+    """The child's environment, read once its new program holds it: right after `Popen`
+    returns, the kernel may still be setting the program up and `/proc` shows nothing."""
+    deadline = time.monotonic() + 10
+    while True:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        if environ or time.monotonic() > deadline:
+            return environ.split(b"\0")
+        os.sched_yield()
