@@ -11,6 +11,7 @@ so no entity is ever expanded.
 from __future__ import annotations
 
 import sys
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ class RawCell:
     formula: bool = False
 
 
-class _Parser:
+class _Parser(ABC):
     """Feeds a part to expat a chunk at a time, and checks that no token grows too large."""
 
     def __init__(self, part: IO[bytes]) -> None:
@@ -80,14 +81,14 @@ class _Parser:
         self._heard = True  # text comes in pieces as it is fed: a long one is never held whole
         self.text(data)
 
-    def start(self, name: str, attrs: dict[str, str]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def start(self, name: str, attrs: dict[str, str]) -> None: ...
 
-    def end(self, name: str) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def end(self, name: str) -> None: ...
 
-    def text(self, data: str) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def text(self, data: str) -> None: ...
 
     def feed(self) -> bool:
         """Parse one more chunk; False at the end of the part."""

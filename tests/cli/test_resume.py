@@ -241,7 +241,7 @@ def test_a_sigterm_during_the_searches_of_a_resume_leaves_a_finished_row_finishe
         if mode["search"] == "refuse" and request.query.get("search") == leads[ann]["email"]:
             return web.json_response({"error": {"code": "BUSY", "message": "busy"}}, status=503)
         if mode["search"] == "hold":
-            await asyncio.sleep(60)  # a search slower than the run: the stop comes during it
+            await asyncio.Event().wait()  # a search that never answers: the stop comes during it
         return None
 
     def statuses() -> list[tuple[str, str]]:
