@@ -8,7 +8,9 @@ requests. So, in this order, before any handler runs:
    token is even looked at, so it cannot use the token up;
 2. the address opened once carries a fresh random token: it is used once, exchanged for an
    `HttpOnly`, `SameSite=Strict` cookie, and the browser is sent to the same address without it;
-   every other request needs that cookie (403 without it);
+   every other request needs that cookie (403 without it). A browser sends a host's cookies to
+   every port of it, so the cookie's name carries the port: a second `bulk-updater ui` neither
+   replaces the first one's cookie nor answers to it;
 3. a request that changes something (anything but GET and HEAD) must say it comes from the page
    itself: `Sec-Fetch-Site: same-origin` (or `none`), else an `Origin` equal to the page's.
 
@@ -24,7 +26,7 @@ from typing import Final
 
 from aiohttp import web
 
-COOKIE: Final = "bulk_updater_ui"
+COOKIE_PREFIX: Final = "bulk_updater_ui_"
 TOKEN_PARAM: Final = "token"
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 _SAME_SITE: Final = frozenset({"same-origin", "none"})
@@ -57,6 +59,11 @@ class Guard:
         self.port: int | None = None
         self._token_used = False
 
+    @property
+    def cookie(self) -> str:
+        """The cookie's name: this server's port in it (`bulk_updater_ui_8765`)."""
+        return f"{COOKIE_PREFIX}{self.port}"
+
     def hosts(self) -> frozenset[str]:
         """The `Host` values this server answers to."""
         port = self.port
@@ -70,7 +77,7 @@ class Guard:
         token = request.query.get(TOKEN_PARAM)
         if token is not None:
             return self._exchange(request, token)
-        if not secrets.compare_digest(request.cookies.get(COOKIE, ""), self.secret):
+        if not secrets.compare_digest(request.cookies.get(self.cookie, ""), self.secret):
             return _refuse(
                 "no access: open the address `bulk-updater ui` printed (it works once; "
                 "restart it for a new one)"
@@ -87,7 +94,7 @@ class Guard:
             return _refuse("this address was already used or is wrong; restart bulk-updater ui")
         self._token_used = True
         answer = web.Response(status=303, headers={"Location": request.rel_url.path})
-        answer.set_cookie(COOKIE, self.secret, httponly=True, samesite="Strict", path="/")
+        answer.set_cookie(self.cookie, self.secret, httponly=True, samesite="Strict", path="/")
         return answer
 
 

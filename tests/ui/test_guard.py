@@ -151,3 +151,31 @@ async def test_the_page_runs_only_its_own_files_and_in_no_frame(tmp_path: Path) 
                 assert "frame-ancestors 'none'" in policy
                 assert answer.headers["X-Frame-Options"] == "DENY"
                 assert answer.headers["Referrer-Policy"] == "no-referrer"
+
+
+async def test_a_second_server_on_another_port_neither_replaces_nor_takes_the_cookie(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    async with (
+        new_server(tmp_path / "a") as first,
+        new_server(tmp_path / "b") as second,
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+    ):
+        # One browser, both pages opened: a browser sends a host's cookies to all its ports.
+        for server in (first, second):
+            async with http.get(server.url) as answer:
+                assert answer.status == 200
+        for server in (first, second):
+            async with http.get(f"http://127.0.0.1:{server.port}/api/state") as answer:
+                assert answer.status == 200, server.port  # the second did not replace the first
+        names = {cookie.key for cookie in http.cookie_jar}
+        assert names == {first.guard.cookie, second.guard.cookie}
+        # The first server's cookie, under any name, does not open the second.
+        value = first.guard.secret
+        for name in (first.guard.cookie, second.guard.cookie):
+            async with aiohttp.ClientSession() as other:
+                url = f"http://127.0.0.1:{second.port}/api/state"
+                async with other.get(url, headers={"Cookie": f"{name}={value}"}) as answer:
+                    assert answer.status == 403, name
