@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from typing import Any, Final
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 from pydantic import SecretStr
 
 from ..errors import BulkUpdaterError
@@ -97,6 +97,13 @@ async def upload(request: web.Request) -> web.Response:
         path = await session.workspace.save_upload(name, _chunks(request))
     except BulkUpdaterError as exc:
         return web.json_response({"error": str(exc)}, status=400)
+    except (ConnectionResetError, ClientPayloadError):
+        # The page was closed or reloaded mid-upload: what came is removed already; a second
+        # tab is told, and nobody is left to answer.
+        session.upload_cut(name)
+        return web.Response(status=400)
+    except OSError as exc:  # a full disk: what came is removed already
+        return web.json_response({"error": f"{name}: {exc.strerror or exc}"}, status=400)
     await session.open_file(path, name, ReadOptions())
     return _state(session)
 

@@ -137,10 +137,16 @@ class Session:
         try:
             detected = await asyncio.to_thread(detect, path, name, options)
         except BulkUpdaterError as exc:
+            self.workspace.discard(path)  # a file refused is not kept until the server stops
             self.file_error = str(exc)
             self.changed()
             return
         self._use(detected)
+
+    def upload_cut(self, name: str) -> None:
+        """An upload that ended before its file did (the page closed, the network gone)."""
+        self.file_error = f"{name}: the upload stopped before the file's end; choose it again"
+        self.changed()
 
     async def read_again(self, options: ReadOptions) -> None:
         """The same file read otherwise (encoding, sheet, header row); a reading that fails is

@@ -179,3 +179,37 @@ async def test_a_second_server_on_another_port_neither_replaces_nor_takes_the_co
                 url = f"http://127.0.0.1:{second.port}/api/state"
                 async with other.get(url, headers={"Cookie": f"{name}={value}"}) as answer:
                     assert answer.status == 403, name
+
+
+@pytest.mark.parametrize("framing", ["Content-Length: 10000000", "Transfer-Encoding: chunked"])
+async def test_an_upload_cut_off_leaves_no_file_and_no_error(
+    tmp_path: Path, framing: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        assert server.workspace is not None
+        cookie = f"{server.guard.cookie}={server.guard.secret}"
+        _, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        head = (
+            f"POST /api/upload?name=big.csv HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Cookie: {cookie}\r\nSec-Fetch-Site: same-origin\r\n{framing}\r\n\r\n"
+        )
+        body = b"id,city\n" + b"abc,Lyon\n" * 1000
+        if "chunked" in framing:
+            body = b"%x\r\n%s\r\n" % (len(body), body)
+        writer.write(head.encode() + body)
+        await writer.drain()
+        writer.close()  # the page is closed mid-upload
+        state = await page.until(lambda s: s["file_error"] is not None)
+        assert state["file_error"] == (
+            "big.csv: the upload stopped before the file's end; choose it again"
+        )
+        assert list(server.workspace.root.iterdir()) == []
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_a_file_refused_is_removed_at_once(tmp_path: Path) -> None:
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        assert server.workspace is not None
+        state = await page.act("/api/upload?name=leads.xlsx", data=b"not a workbook")
+        assert state["file_error"].startswith("leads.xlsx: is not an Excel workbook")
+        assert list(server.workspace.root.iterdir()) == []
