@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from ..engine import BulkUpdater
 from ..errors import BulkUpdaterError
-from ..inputs import ColumnMap
+from ..inputs import ColumnMap, Source
 from ..limits import Limiter, limiter_for
 from ..models import Outcome, Status, Summary
 from ..settings import Settings
@@ -67,6 +67,7 @@ class Job:
     error: str | None = None
     _updater: BulkUpdater | None = None
     _limiter: Limiter | None = None
+    _stop_asked: bool = False  # Stop before the engine ran: it never starts
 
     @classmethod
     def restore(cls, kept: KeptJob, published: Callable[[], None]) -> Job | None:
@@ -119,7 +120,7 @@ class Job:
         """The job is `active` from now: called by the request that starts it, before `run`,
         so that a second request sees it at once."""
         self.state, self.counts, self.summary, self.error = "starting", {}, None, None
-        self.ended = None
+        self.ended, self._stop_asked = None, False
         self.published()
 
     async def run(self, connection: Connection, *, resume: bool = False) -> None:
@@ -129,9 +130,9 @@ class Job:
             limiter = self._limiter = limiter_for(settings)
             updater = BulkUpdater(settings=settings, limiter=limiter)
             source = self.options.source(self.input, ColumnMap(self.record.columns))
-            # Both read the whole file: in a thread, so the page stays live on a big file.
-            await asyncio.to_thread(source.check)
-            self.total = await asyncio.to_thread(source.count)
+            if not await self._read_through(source):
+                self.state = "stopped"  # before its first row: Resume starts it from the top
+                return
             self._updater, self.started, self.state = updater, time.monotonic(), "running"
             self.published()
             async with updater, _watching(self._watch_holds(limiter)):
@@ -151,6 +152,23 @@ class Job:
             self._updater, self.ended = None, time.monotonic()
             self.published()
 
+    async def _read_through(self, source: Source) -> bool:
+        """Check and count the input's rows; False (the source closed) when Stop came meanwhile.
+
+        Both read the whole file: in a thread, so the page stays live on a big file.
+        """
+        try:
+            if not self._stop_asked:
+                await asyncio.to_thread(source.check)
+            if not self._stop_asked:
+                self.total = await asyncio.to_thread(source.count)
+        except BaseException:  # a file that cannot be read: closed here, `run` says why
+            source.close()
+            raise
+        if self._stop_asked:
+            source.close()
+        return not self._stop_asked
+
     def _outcome(self, outcome: Outcome) -> None:
         status = outcome.status.value
         self.counts[status] = self.counts.get(status, 0) + 1
@@ -159,8 +177,14 @@ class Job:
         self.published()
 
     def stop(self) -> None:
-        """Stop gracefully: no new row is read, requests in flight finish, Resume continues."""
-        if self._updater is not None and self.state == "running":
+        """Stop gracefully: no new row is read, requests in flight finish, Resume continues.
+
+        A job still `starting` (its input copied, read through) stops before its first row.
+        """
+        if self.state == "starting":
+            self.state, self._stop_asked = "stopping", True
+            self.published()
+        elif self._updater is not None and self.state == "running":
             self.state = "stopping"
             self._updater.stop("stopped from the page; Resume continues where it stopped")
             self.published()

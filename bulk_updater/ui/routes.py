@@ -2,7 +2,8 @@
 
 Every answer to an action is the new state (or `{"error": ...}` with status 400, or 409 for a
 start while a job starts or runs), so the page never guesses. Downloads name what they want
-(`report`, `rejects`), never a path: the file is always the current job's own.
+(`report`, `rejects`), never a path: the file is always the current job's own, or an earlier
+job's, named by its number (`earlier.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
+from pathlib import Path
 from typing import Any, Final
 
 from aiohttp import ClientPayloadError, web
@@ -226,11 +228,26 @@ async def download(request: web.Request) -> web.FileResponse:
     what = request.match_info["what"]
     if job is None or what not in ("report", "rejects"):
         raise web.HTTPNotFound()
-    path = job.report if what == "report" else job.rejects
+    return _attachment(job.report if what == "report" else job.rejects, what)
+
+
+async def download_earlier(request: web.Request) -> web.FileResponse:
+    """A job's report or rejects, from before the current job: named by the job's number."""
+    number, what = request.match_info["number"], request.match_info["what"]
+    if _ROW.fullmatch(number) is None:
+        raise web.HTTPNotFound()
+    earlier = {job.number: job for job in request.app[SESSION].earlier}.get(int(number))
+    path = earlier.file(what) if earlier is not None else None
+    if path is None:
+        raise web.HTTPNotFound()
+    return _attachment(path, f"{what}-job{number}")
+
+
+def _attachment(path: Path, name: str) -> web.FileResponse:
     if not path.exists():
         raise web.HTTPNotFound()
     return web.FileResponse(
-        path, headers={"Content-Disposition": f'attachment; filename="{what}{path.suffix}"'}
+        path, headers={"Content-Disposition": f'attachment; filename="{name}{path.suffix}"'}
     )
 
 
@@ -259,4 +276,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/resume", _action(lambda s, b: s.resume()))
     app.router.add_post("/api/send-fixed", _action(send_fixed))
     app.router.add_get("/api/download/{what}", download)
+    app.router.add_get("/api/download/earlier/{number}/{what}", download_earlier)
     app.router.add_get("/api/rejects", rejects)

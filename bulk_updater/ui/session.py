@@ -19,6 +19,7 @@ from ..errors import BulkUpdaterError
 from .check import BadRow, Check, recheck, run_check, write_fixed
 from .columns import Choice, Remembered, choose, column_map, command_line, needs_decision
 from .detect import Detected, ReadOptions, detect, named
+from .earlier import Earlier, set_aside
 from .job import Connection, Job
 from .kept import JobRecord, KeptJob
 from .workspace import Workspace
@@ -49,6 +50,7 @@ class Session:
         self.check: Check | None = None
         self.version = 0
         self.job: Job | None = Job.restore(kept, self.changed)
+        self.earlier: list[Earlier] = []  # the jobs before `job`, in the order they ran
         self.tasks: set[asyncio.Task[None]] = set()
         self._launching = False  # a start's request is under way (see `launching`)
         self.closed = False
@@ -113,6 +115,7 @@ class Session:
             "command": self._command(),
             "check": self.check.describe(header) if self.check is not None else None,
             "job": self.job.describe() if self.job is not None else None,
+            "earlier": [earlier.describe() for earlier in self.earlier],
         }
 
     def _command(self) -> str | None:
@@ -258,6 +261,10 @@ class Session:
             raise BulkUpdaterError("say where to send first: a key, or the local sandbox")
         if not self._launching:
             raise RuntimeError("start_file is called within launching()")
+        if self.job is not None:  # its report and rejects stay downloadable
+            number = len(self.earlier) + 1
+            folder = self.workspace.folder("job")
+            self.earlier.append(await set_aside(self.job, number, folder))
         folder = self.kept.replace()
         record = JobRecord(
             name=name,
@@ -270,12 +277,18 @@ class Session:
             sandbox=connection.sandbox,
             header_row=options.header_row,
         )
-        # The job's own copy: a 1 GB file is copied in a thread, the page stays live.
-        await asyncio.to_thread(shutil.copyfile, path, folder / record.input)
-        self.kept.save(record)
-        self.job = Job(folder, record, self.changed)
-        self.job.begin()
-        self.spawn(self.job.run(connection))
+        # The job is shown `starting` while its input is copied, so Stop can stop it then too.
+        job = self.job = Job(folder, record, self.changed)
+        job.begin()
+        try:  # the job's own copy: a 1 GB file is copied in a thread, the page stays live
+            await asyncio.to_thread(shutil.copyfile, path, folder / record.input)
+            self.kept.save(record)
+        except OSError as exc:  # a full disk: nothing was sent
+            self.job = None
+            self.kept.discard()
+            self.changed()
+            raise BulkUpdaterError(f"the job cannot start: {exc.strerror or exc}") from None
+        self.spawn(job.run(connection))
 
     def stop(self) -> None:
         if self.job is None or not self.job.active:

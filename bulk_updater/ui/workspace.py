@@ -56,6 +56,12 @@ class Workspace:
         """A path for a file the server writes (fixed rows), in the folder."""
         return self._next("rows", suffix)
 
+    def folder(self, stem: str) -> Path:
+        """A new folder in the folder (an earlier job's files), the user's alone too."""
+        path = self._next(stem)
+        path.mkdir(mode=0o700)
+        return path
+
     def discard(self, path: Path) -> None:
         """Remove a file of the folder that is no longer needed (a file replaced by another)."""
         if path.parent == self.root:

@@ -140,6 +140,12 @@ def test_the_european_export_with_a_mapping_fix_a_fixed_cell_and_the_downloads(
         assert text(browser, "job-name") == "The job on excel-export.csv (fixed rows)"
         assert sandbox.state.requests == requests + 1
         assert sandbox.state.leads["7bc3be32b23532505b2f632b"]["city"] == "Nîmes"
+        # The first job's report is still offered, apart from the fixed rows' own.
+        assert "Job 1, on excel-export.csv (finished: 9 updated" in text(browser, "earlier")
+        control(browser, "Download report of job 1").click()
+        wait(browser, lambda: (downloads / "report-job1.csv").exists())
+        first = (downloads / "report.csv").read_bytes()
+        wait(browser, lambda: (downloads / "report-job1.csv").read_bytes() == first)
         # Nothing the page did was refused or failed in the browser (its policy, a missing file).
         assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
 

@@ -176,3 +176,54 @@ async def test_a_workbook_with_a_fixed_row_sends_every_row_as_the_input_would(
             assert leads[lead]["customFields"]["seats"] == seats
             assert leads[lead]["customFields"]["active"] is active
         assert leads["906a04f0281c1bc2aafa0bc0"]["tags"] == ["vip"]
+
+
+async def _download(page: Any, path: str) -> tuple[int, str]:
+    async with page.http.get(page.origin + "/api/download/" + path) as answer:
+        return answer.status, await answer.text()
+
+
+async def test_a_new_job_leaves_the_reports_and_rejects_of_the_jobs_before(
+    tmp_path: Path,
+) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,city\n066091adcd648f9dab09032e,Lyon\nnot-a-lead,Paris\n")
+    target = "906a04f0281c1bc2aafa0bc0"
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        await page.act("/api/sandbox")
+        await upload(page, rows, "rows.csv")
+        await page.until(checked)
+        await page.act("/api/start")
+        await page.until(finished)
+        first_report = await _download(page, "report")
+        first_rejects = await _download(page, "rejects")
+        fixed = {"rows": {"1": {"id": target, "city": "Paris"}}}
+        state = await page.act("/api/send-fixed", json=fixed)
+        assert state["earlier"] == [
+            {
+                "number": 1,
+                "name": "rows.csv",
+                "state": "finished",
+                "counts": {"updated": 1, "not_found": 1},
+                "has_report": True,
+                "has_rejects": True,
+            }
+        ]
+        state = await page.until(lambda s: finished(s) and s["job"]["summary"] is not None)
+        assert await _download(page, "earlier/1/report") == first_report
+        assert await _download(page, "earlier/1/rejects") == first_rejects
+        status, report = await _download(page, "report")  # the fixed rows' own report
+        assert status == 200
+        assert target in report
+        assert "not-a-lead" not in report
+        assert "not-a-lead" in first_report[1]
+        # A new Start after a finished job: the fixed rows' report stays too.
+        await upload(page, rows, "rows.csv")
+        await page.until(checked)
+        await page.act("/api/start")
+        state = await page.until(lambda s: finished(s) and s["job"]["summary"] is not None)
+        assert [job["name"] for job in state["earlier"]] == ["rows.csv", "rows.csv (fixed rows)"]
+        assert target in (await _download(page, "earlier/2/report"))[1]
+        assert await _download(page, "earlier/1/report") == first_report
+        for wrong in ("earlier/3/report", "earlier/1/input", "earlier/..%2f1/report"):
+            assert (await _download(page, wrong))[0] == 404, wrong

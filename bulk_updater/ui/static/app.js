@@ -58,7 +58,7 @@ function render(next) {
   renderColumns(next);
   renderCheck(next);
   renderRun(next);
-  renderDone(next.job);
+  renderDone(next.job, next.earlier);
 }
 
 function renderConnection(connection) {
@@ -196,7 +196,7 @@ function renderRun(s) {
   $("run-step").hidden = check === null && job === null;
   const active = job !== null && ["starting", "running", "stopping"].includes(job.state);
   $("start").disabled = !(check && check.ready) || s.connection === null || active;
-  $("stop").disabled = !(job && job.state === "running");
+  $("stop").disabled = !(job && ["starting", "running"].includes(job.state));
   $("resume").disabled = !(job && ["stopped", "failed"].includes(job.state));
   $("job-name").textContent = job === null ? "" : `The job on ${job.name}`;
   if (job === null) {
@@ -248,9 +248,11 @@ function progressText(job) {
   return `${word}: ${parts.join("; ")}`;
 }
 
-function renderDone(job) {
+function renderDone(job, earlier) {
   const summary = job && job.summary;
-  $("done-step").hidden = !summary;
+  $("done-step").hidden = !summary && earlier.length === 0;
+  $("latest").hidden = !summary;
+  once("earlier", earlier, () => drawEarlier(earlier));
   if (!summary) return;
   const counts = Object.entries(summary.counts).map(([status, n]) => `${n} ${status}`).join(", ");
   $("summary").textContent = `${summary.rows} rows: ${counts}` +
@@ -259,6 +261,25 @@ function renderDone(job) {
   $("rejects-link").hidden = !job.has_rejects;
   once("rejects", [summary, job.has_rejects], () => loadRejects(job.has_rejects));
   $("send-fixed").disabled = rejectEdits.size === 0;
+}
+
+// The jobs before the latest one (a new Start, the fixed rows sent): their files stay here.
+function drawEarlier(earlier) {
+  const box = $("earlier");
+  box.replaceChildren();
+  if (earlier.length === 0) return;
+  const items = earlier.map((job) => {
+    const counts = Object.entries(job.counts).map(([status, n]) => `${n} ${status}`).join(", ");
+    const item = el("li", { text: `Job ${job.number}, on ${job.name} (${job.state}${counts ? `: ${counts}` : ""}) ` });
+    for (const [what, has] of [["report", job.has_report], ["rejects", job.has_rejects]]) {
+      if (has) {
+        item.append(" ", el("a", { href: `/api/download/earlier/${job.number}/${what}`, download: "",
+          text: `Download ${what} of job ${job.number}` }));
+      }
+    }
+    return item;
+  });
+  box.append(el("h3", { text: "Earlier jobs" }), el("ul", {}, ...items));
 }
 
 async function loadRejects(show) {
