@@ -84,8 +84,9 @@ async def _serve(server: UiServer, no_browser: bool) -> None:
         async with server:
             click.echo(f"bulk-updater ui: the page is at {server.url}")
             click.echo("  it works once, in one browser; Ctrl+C stops it (a job stops gracefully)")
-            if not no_browser:
-                webbrowser.open(server.url)
+            if not no_browser:  # a file that leads there: argv is public, its address secret
+                opened = server.browser_file().as_uri()
+                await asyncio.to_thread(webbrowser.open, opened)
             await stop.wait()
     except StateLockedError as exc:
         click.echo(f"bulk-updater: error: {exc}", err=True)

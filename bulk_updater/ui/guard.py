@@ -7,10 +7,10 @@ requests. So, in this order, before any handler runs:
    `[::1]:P`): a DNS-rebinding page reaches us under its own name and is refused (403) before the
    token is even looked at, so it cannot use the token up;
 2. the address opened once carries a fresh random token: it is used once, exchanged for an
-   `HttpOnly`, `SameSite=Strict` cookie, and the browser is sent to the same address without it;
-   every other request needs that cookie (403 without it). A browser sends a host's cookies to
-   every port of it, so the cookie's name carries the port: a second `bulk-updater ui` neither
-   replaces the first one's cookie nor answers to it;
+   `HttpOnly`, `SameSite=Strict` cookie, and the browser is sent on (by the answer's own page) to
+   the same address without it; every other request needs that cookie (403 without it). A
+   browser sends a host's cookies to every port of it, so the cookie's name carries the port: a
+   second `bulk-updater ui` neither replaces the first one's cookie nor answers to it;
 3. a request that changes something (anything but GET and HEAD) must say it comes from the page
    itself: `Sec-Fetch-Site: same-origin` (or `none`), else an `Origin` equal to the page's.
 
@@ -20,6 +20,7 @@ it runs only its own files and in no other page's frame.
 
 from __future__ import annotations
 
+import html
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Final
@@ -41,6 +42,22 @@ _PAGE_HEADERS: Final = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def opener(url: str) -> str:
+    """A page that sends the browser to `url` (the address with the token), as Jupyter's does.
+
+    The browser is given this page's path, not `url`: a command's arguments are shown to every
+    user of the computer (`ps`), a file of the user's private folder is not.
+    """
+    shown = html.escape(url, quote=True)
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">\n'
+        f'<meta http-equiv="refresh" content="0;url={shown}">\n'
+        "<title>bulk-updater</title></head>\n"
+        f'<body><p>Opening the page of bulk-updater: <a href="{shown}">go on</a>.</p></body>'
+        "</html>\n"
+    )
 
 
 def _refuse(reason: str) -> web.Response:
@@ -93,7 +110,15 @@ class Guard:
         if self._token_used or not secrets.compare_digest(token, self.token):
             return _refuse("this address was already used or is wrong; restart bulk-updater ui")
         self._token_used = True
-        answer = web.Response(status=303, headers={"Location": request.rel_url.path})
+        # A page that moves on by itself, not a 303: a `SameSite=Strict` cookie is not sent on
+        # a redirect of a navigation that came from elsewhere (the opener file, another app).
+        # This page's own move is same-site, so the cookie goes with it.
+        path = html.escape(request.rel_url.path, quote=True)
+        answer = web.Response(
+            text=f'<!doctype html>\n<meta http-equiv="refresh" content="0;url={path}">\n',
+            content_type="text/html",
+            headers={**_PAGE_HEADERS, "Cache-Control": "no-store"},
+        )
         answer.set_cookie(self.cookie, self.secret, httponly=True, samesite="Strict", path="/")
         return answer
 

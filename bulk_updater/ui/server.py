@@ -1,7 +1,8 @@
 """`UiServer`: the page's server on 127.0.0.1, its private folder, and the sandbox it may start.
 
 `async with UiServer(...) as server:` listens on a free port (or `port`), `server.url` is the
-address to open, with the one-time token (`guard.py`). Leaving the block stops a running job
+address to open, with the one-time token (`guard.py`); `server.browser_file()` is a private page
+that leads there, for the browser's command line. Leaving the block stops a running job
 gracefully (its report stays complete), stops the sandbox, and removes the private folder.
 """
 
@@ -17,7 +18,7 @@ from pydantic import SecretStr
 from ..sandbox import DEFAULT_SANDBOX_KEY, Sandbox, load_leads
 from ..state.paths import state_dir
 from .columns import Remembered
-from .guard import TOKEN_PARAM, Guard
+from .guard import TOKEN_PARAM, Guard, opener
 from .job import Connection
 from .kept import KeptJob
 from .routes import BASE_URL, SANDBOX, SESSION, add_routes
@@ -62,6 +63,13 @@ class UiServer:
     def url(self) -> str:
         """The address to open once: it carries the token."""
         return f"http://{HOST}:{self.port}/?{TOKEN_PARAM}={self.guard.token}"
+
+    def browser_file(self) -> Path:
+        """A 0600 page in the private folder that sends the browser on to `url`: what to give
+        the browser, so that the token is never in its command line (`ps` shows it to all)."""
+        if self.workspace is None:
+            raise RuntimeError("the server is not started")
+        return self.workspace.write_private("open.html", opener(self.url))
 
     async def __aenter__(self) -> UiServer:
         # Closed in reverse: the folder last, the sandbox once the job is stopped, the job first.

@@ -52,6 +52,14 @@ class Workspace:
             raise
         return path
 
+    def write_private(self, name: str, text: str) -> Path:
+        """A file of the server's own (no upload's name), readable by the user alone (0600)."""
+        path = self.root / name
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(text)
+        return path
+
     def scratch(self, suffix: str) -> Path:
         """A path for a file the server writes (fixed rows), in the folder."""
         return self._next("rows", suffix)

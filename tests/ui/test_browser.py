@@ -340,3 +340,15 @@ def test_a_file_of_another_format_is_refused_with_what_to_do(tmp_path: Path, bro
         choose_file(browser, wrong)
         wait(browser, lambda: text(browser, "error").startswith("leads.pdf: the page reads CSV"))
         assert text(browser, "upload-status") == ""
+
+
+def test_the_file_given_to_the_browser_opens_the_page_once(tmp_path: Path, browser: Any) -> None:
+    with _ui(tmp_path) as ui:
+        opener = ui.call(ui.server.browser_file)
+        browser.get(opener.as_uri())
+        page = f"http://127.0.0.1:{ui.server.port}/"
+        wait(browser, lambda: browser.current_url == page)  # the token dropped from the address
+        assert control(browser, "Choose file").is_enabled()
+        browser.refresh()  # the cookie it got keeps it open
+        assert control(browser, "Choose file").is_enabled()
+        assert ui.server.guard.token not in browser.page_source

@@ -34,10 +34,13 @@ async def _address(process: asyncio.subprocess.Process) -> str:
 
 async def _state_through(address: str) -> tuple[dict[str, object], str]:
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        async with http.get(address) as page:
+        async with http.get(address) as opened:  # the token, for the cookie
+            assert opened.status == 200
+        origin = str(opened.url.origin())
+        async with http.get(origin + "/") as page:  # where the answer's page moves on to
             assert page.status == 200
             text = await page.text()
-        async with http.get(str(page.url.origin()) + "/api/state") as answer:
+        async with http.get(origin + "/api/state") as answer:
             return await answer.json(), text
 
 
@@ -136,7 +139,8 @@ async def test_a_second_page_server_is_refused_while_one_runs(tmp_path: Path) ->
 
 
 async def test_without_no_browser_the_page_is_opened_in_the_users_browser(tmp_path: Path) -> None:
-    # `webbrowser` runs $BROWSER with the address: a script that writes it to a pipe we watch.
+    # `webbrowser` runs $BROWSER with what to open: a script that writes what it was given (its
+    # command line, which `ps` shows to every user) and the file's modes and text to a pipe.
     opened = tmp_path / "opened"
     os.mkfifo(opened)
     pipe = os.open(opened, os.O_RDWR | os.O_NONBLOCK)  # a writer of our own: no end of file
@@ -144,7 +148,13 @@ async def test_without_no_browser_the_page_is_opened_in_the_users_browser(tmp_pa
     written: asyncio.Future[None] = loop.create_future()
     loop.add_reader(pipe, lambda: written.done() or written.set_result(None))
     browser = tmp_path / "browser"
-    browser.write_text(f'#!/bin/sh\nprintf %s "$1" > {opened}\n')
+    seen = tmp_path / "seen"
+    browser.write_text(
+        "#!/bin/sh\n"
+        'page="${1#file://}"\n'
+        f'{{ printf "%s\\n" "$1"; stat -c %a "$page" "${{page%/*}}"; cat "$page"; }} > {seen}\n'
+        f"cat {seen} > {opened}\n"  # one write: the test reads it whole
+    )
     browser.chmod(0o755)
     environment = clean_env(TMPDIR=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"))
     process = await asyncio.create_subprocess_exec(
@@ -155,9 +165,15 @@ async def test_without_no_browser_the_page_is_opened_in_the_users_browser(tmp_pa
         stderr=subprocess.PIPE,
     )
     try:
-        address = await _address(process)
+        address = await _address(process)  # printed in the terminal, the user's own
         await asyncio.wait_for(written, 30)
-        assert os.read(pipe, 4096).decode() == address
+        given, file_mode, folder_mode, *page = os.read(pipe, 65536).decode().splitlines()
+        token = address.split("token=", 1)[1]
+        assert token not in given
+        assert given.startswith("file:///")
+        assert given.endswith("/open.html")
+        assert (file_mode, folder_mode) == ("600", "700")
+        assert f'<meta http-equiv="refresh" content="0;url={address}">' in page
     finally:
         loop.remove_reader(pipe)
         os.close(pipe)
