@@ -100,6 +100,7 @@ def command_line(
     encoding: str | None,
     sheet: str | None,
     header_row: int | None = None,
+    tags_separator: str = ";",
 ) -> str:
     """The `bulk-updater run` command that reads the file as the page does, for a cron job."""
     words = ["bulk-updater", "run", name]
@@ -112,6 +113,8 @@ def command_line(
         words += ["--sheet", sheet]
     if header_row is not None:
         words += ["--header-row", str(header_row)]
+    if tags_separator != ";":
+        words += ["--tags-separator", "tab" if tags_separator == "\t" else tags_separator]
     return shlex.join(words)
 
 

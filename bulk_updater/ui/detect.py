@@ -49,6 +49,7 @@ class ReadOptions:
     encoding: str | None = None
     sheet: str | None = None
     header_row: int | None = None  # the line (a sheet's row) of the header, below title rows
+    tags_separator: str = ";"  # what separates the tags in a `tags` cell (the columns step's)
 
     def source(self, path: Path, columns: ColumnMap | None = None) -> Source:
         """The file as a `Source` read with `columns` (none: to see its header and rows).
@@ -62,6 +63,7 @@ class ReadOptions:
             encoding=self.encoding,
             sheet=self.sheet,
             header_row=self.header_row,
+            tags_separator=self.tags_separator,
         )
 
 

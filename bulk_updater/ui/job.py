@@ -86,7 +86,7 @@ class Job:
     @property
     def options(self) -> ReadOptions:
         record = self.record
-        return ReadOptions(record.encoding, record.sheet, record.header_row)
+        return ReadOptions(record.encoding, record.sheet, record.header_row, record.tags_separator)
 
     @property
     def report(self) -> Path:
@@ -101,7 +101,12 @@ class Job:
     def rejects_options(self) -> ReadOptions:
         """How the rejects file reads: as the input, but a workbook's has one sheet of its own
         (the title rows above the header are kept, empty in a workbook)."""
-        return ReadOptions(encoding=self.record.encoding, header_row=self.record.header_row)
+        record = self.record
+        return ReadOptions(
+            encoding=record.encoding,
+            header_row=record.header_row,
+            tags_separator=record.tags_separator,
+        )
 
     @property
     def active(self) -> bool:

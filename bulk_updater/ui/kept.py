@@ -37,6 +37,7 @@ class JobRecord:
     workspace_id: str | None
     sandbox: bool
     header_row: int | None = None  # below title rows; a record from before it has none
+    tags_separator: str = ";"  # a record from before it: the default
 
 
 class KeptJob:

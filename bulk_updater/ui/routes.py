@@ -162,7 +162,8 @@ async def _send_fixed(session: Session, body: dict[str, Any]) -> None:
     fixed = session.workspace.scratch(job.rejects.suffix)
     await asyncio.to_thread(write_chosen, job.rejects, job.rejects_options, rows, fixed)
     name = f"{job.record.name} (fixed rows)"
-    await session.start_file(fixed, ReadOptions(), name, job.record.columns)
+    options = ReadOptions(tags_separator=job.record.tags_separator)
+    await session.start_file(fixed, options, name, job.record.columns)
 
 
 def _action(run: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -203,6 +204,13 @@ def _row(value: object) -> int:
     if _ROW.fullmatch(text) is None:
         raise BulkUpdaterError("a row must be given by its number, in digits 0-9")
     return int(text)
+
+
+def tags_separator(session: Session, body: dict[str, Any]) -> None:
+    value = body.get("separator")
+    if not isinstance(value, str):
+        raise BulkUpdaterError("the request's `separator` must be text, such as ; or ,")
+    session.set_tags_separator(value)
 
 
 def fix(session: Session, body: dict[str, Any]) -> None:
@@ -269,6 +277,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/sandbox", use_sandbox)
     app.router.add_post("/api/read", _action(read_again))
     app.router.add_post("/api/columns", _action(lambda s, b: s.set_columns(_texts(b, "columns"))))
+    app.router.add_post("/api/tags-separator", _action(tags_separator))
     app.router.add_post("/api/check", _action(lambda s, b: s.start_check()))
     app.router.add_post("/api/fix", _action(fix))
     app.router.add_post("/api/start", _action(lambda s, b: s.start()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import shutil
 import threading
 from collections.abc import Iterator, Mapping
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BulkUpdaterError
+from ..settings import tags_separator
 from .check import BadRow, Check, recheck, run_check, write_fixed
 from .columns import Choice, Remembered, choose, column_map, command_line, needs_decision
 from .detect import Detected, ReadOptions, detect, named
@@ -113,6 +115,7 @@ class Session:
             "columns": [choice.describe() for choice in self.choices],
             "needs_decision": needs_decision(self.choices) if self.choices else False,
             "command": self._command(),
+            "tags_separator": file.options.tags_separator if file is not None else None,
             "check": self.check.describe(header) if self.check is not None else None,
             "job": self.job.describe() if self.job is not None else None,
             "earlier": [earlier.describe() for earlier in self.earlier],
@@ -122,8 +125,15 @@ class Session:
         if self.file is None or not self.choices:
             return None
         file = self.file
-        header_row = file.options.header_row
-        return command_line(file.name, self.choices, file.encoding, file.sheet, header_row)
+        options = file.options
+        return command_line(
+            file.name,
+            self.choices,
+            file.encoding,
+            file.sheet,
+            options.header_row,
+            options.tags_separator,
+        )
 
     # -- the steps ------------------------------------------------------------------------------
 
@@ -157,6 +167,7 @@ class Session:
         file = self.file
         if file is None:
             raise BulkUpdaterError("choose a file first")
+        options = dataclasses.replace(options, tags_separator=file.options.tags_separator)
         detected = await asyncio.to_thread(detect, file.path, file.name, options)
         self._cancel_check()
         self.check = None
@@ -177,6 +188,20 @@ class Session:
         self.chosen.update({k: v for k, v in chosen.items() if k in known})
         remembered = self.remembered.get(self.file.header)
         self.choices = choose(self.file.header, self.chosen, remembered)
+        self._cancel_check()
+        self.check = None
+        self.changed()
+
+    def set_tags_separator(self, value: str) -> None:
+        """What separates the tags in the file's `tags` cells (`;` unless the user says)."""
+        file = self.file
+        if file is None:
+            raise BulkUpdaterError("choose a file first")
+        try:
+            separator = tags_separator(value)
+        except ValueError as exc:
+            raise BulkUpdaterError(f"tags separator {value!r}: {exc}") from None
+        file.options = dataclasses.replace(file.options, tags_separator=separator)
         self._cancel_check()
         self.check = None
         self.changed()
@@ -245,7 +270,8 @@ class Session:
         path, options = file.path, file.options
         if fixes:
             suffix = {"jsonl": ".jsonl", "xlsx": ".xlsx"}.get(file.format, ".csv")
-            path, options = self.workspace.scratch(suffix), ReadOptions()
+            path = self.workspace.scratch(suffix)
+            options = ReadOptions(tags_separator=file.options.tags_separator)
             source = file.options.source(file.path, column_map(self.choices))
             await asyncio.to_thread(write_fixed, source, fixes, path)
         await self.start_file(path, options, file.name, columns)
@@ -276,6 +302,7 @@ class Session:
             workspace_id=connection.workspace_id,
             sandbox=connection.sandbox,
             header_row=options.header_row,
+            tags_separator=options.tags_separator,
         )
         # The job is shown `starting` while its input is copied, so Stop can stop it then too.
         job = self.job = Job(folder, record, self.changed)

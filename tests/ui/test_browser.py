@@ -352,3 +352,23 @@ def test_the_file_given_to_the_browser_opens_the_page_once(tmp_path: Path, brows
         browser.refresh()  # the cookie it got keeps it open
         assert control(browser, "Choose file").is_enabled()
         assert ui.server.guard.token not in browser.page_source
+
+
+def test_the_tags_separator_is_chosen_where_the_columns_are(tmp_path: Path, browser: Any) -> None:
+    rows = tmp_path / "tags.csv"
+    rows.write_text('id,tags\n066091adcd648f9dab09032e,"vip|hot"\n')
+    with _ui(tmp_path) as ui:
+        browser.get(ui.server.url)
+        control(browser, "Try it on the local sandbox").click()
+        wait(browser, lambda: "local sandbox" in text(browser, "where"))
+        choose_file(browser, rows)
+        wait(browser, lambda: "1 rows read: 0 valid, 1 invalid" in text(browser, "check-counts"))
+        Select(control(browser, "Tags separated by")).select_by_value("|")
+        wait(browser, lambda: text(browser, "command").endswith("--tags-separator '|'"))
+        control(browser, "Check rows").click()
+        wait(browser, lambda: "1 rows read: 1 valid, 0 invalid" in text(browser, "check-counts"))
+        control(browser, "Start").click()
+        wait(browser, lambda: "1 rows: 1 updated" in text(browser, "summary"))
+        sandbox = ui.server.sandbox
+        assert sandbox is not None
+        assert sandbox.state.leads["066091adcd648f9dab09032e"]["tags"] == ["vip", "hot"]

@@ -227,3 +227,26 @@ async def test_a_new_job_leaves_the_reports_and_rejects_of_the_jobs_before(
         assert await _download(page, "earlier/1/report") == first_report
         for wrong in ("earlier/3/report", "earlier/1/input", "earlier/..%2f1/report"):
             assert (await _download(page, wrong))[0] == 404, wrong
+
+
+async def test_fixed_rows_are_read_with_the_tags_separator_chosen(tmp_path: Path) -> None:
+    rows = tmp_path / "tags.csv"
+    rows.write_text(f'id,tags\n{MISSING},"vip,hot"\n')
+    target = "906a04f0281c1bc2aafa0bc0"
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        await page.act("/api/sandbox")
+        await upload(page, rows, "tags.csv")
+        await page.until(checked)
+        await page.act("/api/tags-separator", json={"separator": ","})
+        await page.act("/api/check")
+        await page.until(checked)
+        await page.act("/api/start")
+        state = await page.until(lambda s: finished(s) and s["job"]["summary"] is not None)
+        assert state["job"]["summary"]["counts"] == {"not_found": 1}
+        table = await _rejects(page)
+        assert [row["cells"][:2] for row in table["rows"]] == [[MISSING, "vip,hot"]]
+        await page.act("/api/send-fixed", json={"rows": {"1": {"id": target}}})
+        state = await page.until(lambda s: finished(s) and s["job"]["summary"] is not None)
+        assert state["job"]["summary"]["counts"] == {"updated": 1}
+        assert server.sandbox is not None
+        assert server.sandbox.state.leads[target]["tags"] == ["vip", "hot"]

@@ -285,3 +285,34 @@ async def test_a_checked_file_is_started_once_then_checked_again_to_send_again(
         await page.act("/api/check")
         state = await page.until(checked)
         assert state["check"]["ready"]  # a new check: Start again
+
+
+async def test_the_tags_separator_is_chosen_with_the_columns_and_in_the_command(
+    tmp_path: Path,
+) -> None:
+    rows = tmp_path / "tags.csv"
+    rows.write_text('id,tags\n066091adcd648f9dab09032e,"vip,hot"\n')
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        await page.act("/api/sandbox")
+        await upload(page, rows, "tags.csv")
+        state = await page.until(checked)
+        assert state["tags_separator"] == ";"
+        assert (state["check"]["valid"], state["check"]["invalid"]) == (0, 1)  # `,` is not `;`
+        async with await page.change("/api/tags-separator", json={"separator": "ab"}) as answer:
+            assert answer.status == 400
+            error = (await answer.json())["error"]
+            assert error.startswith("tags separator 'ab': give one character")
+        state = await page.act("/api/tags-separator", json={"separator": ","})
+        assert state["tags_separator"] == ","
+        assert state["check"] is None  # the check before read the tags otherwise
+        assert state["command"].endswith("--tags-separator ,")
+        await page.act("/api/check")
+        state = await page.until(checked)
+        assert (state["check"]["valid"], state["check"]["invalid"]) == (1, 0)
+        await page.act("/api/start")
+        state = await page.until(lambda s: finished(s) and s["job"]["summary"] is not None)
+        assert state["job"]["summary"]["counts"] == {"updated": 1}
+        assert server.sandbox is not None
+        assert server.sandbox.state.leads["066091adcd648f9dab09032e"]["tags"] == ["vip", "hot"]
+        await page.act("/api/read", json={"encoding": "utf-8"})  # read again: the choice stays
+        assert (await page.state())["tags_separator"] == ","

@@ -123,6 +123,7 @@ const FIELDS = ["id", "email", "firstName", "lastName", "companyName", "jobTitle
 function renderColumns(s) {
   $("columns-step").hidden = s.columns.length === 0;
   $("command").textContent = s.command || "";
+  renderTagsSeparator(s);
   once("columns", s.columns, () => {
     const body = $("columns").tBodies[0];
     body.replaceChildren();
@@ -141,6 +142,18 @@ function renderColumns(s) {
         el("td", {}, select), how));
     });
   });
+}
+
+// What separates the tags in a tags cell: asked once a column means `tags`.
+function renderTagsSeparator(s) {
+  $("tags-choice").hidden = !s.columns.some((column) => column.field === "tags");
+  const select = $("tags-separator");
+  const value = s.tags_separator === "\t" ? "tab" : s.tags_separator;
+  if (value === null) return;
+  if (![...select.options].some((option) => option.value === value)) {
+    select.append(el("option", { value, text: value }));
+  }
+  select.value = value;
 }
 
 function renderCheck(s) {
@@ -356,6 +369,8 @@ function wire() {
       .then((done) => { if (done) $("key").value = ""; });
   });
   $("sandbox").addEventListener("click", () => post("/api/sandbox"));
+  $("tags-separator").addEventListener("change", () =>
+    post("/api/tags-separator", { separator: $("tags-separator").value }));
   $("check").addEventListener("click", () => post("/api/check"));
   $("start").addEventListener("click", () => post("/api/start"));
   $("stop").addEventListener("click", () => post("/api/stop"));
