@@ -25,6 +25,7 @@ from measures import (
     shared,
     sync,
     throughput,
+    upload,
     xlsx,
 )
 from results import Context, Result
@@ -56,4 +57,5 @@ MEASURES: tuple[Measure, ...] = (
     Measure("sync", sync.measure),
     Measure("shared", shared.measure),
     Measure("page", page.measure),
+    Measure("page-upload", upload.measure),
 )
