@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from bulk_updater.inputs import Source
 from bulk_updater.sandbox import DEFAULT_SANDBOX_KEY, SandboxThread
 from bulk_updater.ui import Connection
 from tests.ui.conftest import (
@@ -372,3 +374,32 @@ def test_the_tags_separator_is_chosen_where_the_columns_are(tmp_path: Path, brow
         sandbox = ui.server.sandbox
         assert sandbox is not None
         assert sandbox.state.leads["066091adcd648f9dab09032e"]["tags"] == ["vip", "hot"]
+
+
+def test_stop_while_the_job_starts_stops_it_and_resume_sends_all(
+    tmp_path: Path, browser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    go_on = threading.Event()
+    check = Source.check
+
+    def held_check(source: Source) -> None:
+        go_on.wait(timeout=60)  # the job's read-through of its input, a big file's, say
+        check(source)
+
+    with SandboxThread(LEADS, api_key=DEFAULT_SANDBOX_KEY) as sandbox, _ui(tmp_path, sandbox) as ui:
+        browser.get(ui.server.url)
+        choose_file(browser, all_leads_file(tmp_path))
+        wait(browser, lambda: "60 valid, 0 invalid" in text(browser, "check-counts"))
+        monkeypatch.setattr(Source, "check", held_check)
+        control(browser, "Start").click()
+        wait(browser, lambda: text(browser, "progress").startswith("Starting"))
+        control(browser, "Stop").click()
+        wait(browser, lambda: text(browser, "progress").startswith("Stopping"))
+        go_on.set()
+        wait(browser, lambda: text(browser, "progress").startswith("Stopped"))
+        assert sandbox.state.requests == 0
+        monkeypatch.undo()
+        control(browser, "Resume").click()
+        wait(browser, lambda: text(browser, "progress").startswith("Finished"))
+        assert set(sandbox.state.applied_by_lead) == set(LEADS)
+        assert set(sandbox.state.applied_by_lead.values()) == {1}
