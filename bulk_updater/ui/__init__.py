@@ -14,6 +14,7 @@ terminal.
 | `job.py` | the job through `BulkUpdater.run`: progress, holds counted down, stop, resume |
 | `kept.py` | the one job that outlives the server when it did not finish |
 | `rejects.py` | the rows not updated, read back and sent again once fixed |
+| `earlier.py` | the jobs before the current one: their report and rejects, still downloadable |
 | `copies.py` | the copies sent: fixed rows in the input's kind, a workbook's cells typed |
 
 The page's own files (`static/`) are plain HTML, CSS and JavaScript: no build step, nothing

@@ -32,6 +32,7 @@ BASE_URL: Final = web.AppKey("base_url", str)
 #: The page's own files: nothing else is served from the package.
 _STATIC: Final = {
     "app.js": "text/javascript",
+    "done.js": "text/javascript",
     "app.css": "text/css",
     "favicon.svg": "image/svg+xml",
 }
