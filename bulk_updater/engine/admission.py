@@ -2,7 +2,7 @@
 
 Every rule is an `Admission`: its `admit()` sees every row in input order as the feeder reads
 it, and returns the row to send or the row's final `Outcome` without sending anything. A rule
-says what else it does by the protocols it declares among its bases:
+says what else it does by the protocols it follows (the rules here name them among their bases):
 
 - `BeforeSend`: `ready()` sees the row again right before it is sent, once every earlier row of
   the same lead has finished (so it knows what they did);
@@ -79,7 +79,7 @@ class Stops(Protocol):
 class Rules:
     """Several rules, applied in order: the first that answers a row decides for it.
 
-    Each protocol a rule declares (`BeforeSend`, `Prefetch`, `Settles`, `Stops`) puts it on the
+    Each protocol a rule follows (`BeforeSend`, `Prefetch`, `Settles`, `Stops`) puts it on the
     list of the rules asked at that step; the others are never called there.
     """
 
