@@ -16,7 +16,7 @@ from typing import Any
 from tenacity import AsyncRetrying, RetryCallState
 
 from .client import Reply, Searcher, Sender, TransportError
-from .limits import Limiter, LimiterDown, Stopped
+from .limits import LimiterDown, Pacing, Stopped
 from .limits.flight import FlightCap
 from .models import LeadUpdate, Status, StopReason
 from .retry import (
@@ -56,7 +56,7 @@ class Deliverer:
     def __init__(
         self,
         sender: Sender,
-        limiter: Limiter,
+        limiter: Pacing,
         policy: RetryPolicy,
         on_stop: Callable[[StopReason, str], None],
         in_flight: int = 0,

@@ -1,27 +1,34 @@
 """Per-row rules: decide, for each row, to send it (possibly changed) or to answer it at once.
 
-A rule's `admit()` sees every row in input order as the feeder reads it; its `ready()`, if it has
-one, sees the row again right before it is sent, once every earlier row of the same lead has
-finished (so it knows what they did). Either returns the row to send or the row's final `Outcome`
-without sending anything. A rule may also have `prefetch(rows)`, shown each batch of rows before
-the first of them is admitted, to look up what they need at once. `Resume` (`resume.py`) is the
-first rule: rows an earlier run finished are `skipped`. A new rule is a new class (here, or in a
-module of its own, like `unchanged.py`), added to the list `Rules` applies in order. A rule with
-`settled(row, outcome)` is told of every row another rule answered, and may answer it otherwise.
-A rule with `stopped(row)` may answer a row whose admission the job's stop cut short (else the
-row is `aborted`).
+Every rule is an `Admission`: its `admit()` sees every row in input order as the feeder reads
+it, and returns the row to send or the row's final `Outcome` without sending anything. A rule
+says what else it does by the protocols it follows (the rules here name them among their bases):
+
+- `BeforeSend`: `ready()` sees the row again right before it is sent, once every earlier row of
+  the same lead has finished (so it knows what they did);
+- `Prefetch`: `prefetch(rows)` is shown each batch of rows before the first of them is admitted,
+  to look up what they need at once;
+- `Settles`: `settled(row, outcome)` is told of every row another rule answered, and may answer
+  it otherwise;
+- `Stops`: `stopped(row)` may answer a row whose admission the job's stop cut short (else the
+  row is `aborted`).
+
+`Resume` (`resume.py`) is the first rule: rows an earlier run finished are `skipped`. A new rule
+is a new class (here, or in a module of its own, like `unchanged.py`), added to the list `Rules`
+applies in order.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol, cast, runtime_checkable
 
 from ..inputs import Row
 from ..models import Outcome
 
 Admitted = Row | Outcome
+Step = Callable[[Row], Admitted | Awaitable[Admitted]]  # a rule's `admit` or `ready`
 Settlers = tuple[Callable[[Row, Outcome], Outcome], ...]  # told of rows another rule answered
 
 
@@ -35,6 +42,7 @@ class Admission(Protocol):
         """The job is over."""
 
 
+@runtime_checkable
 class BeforeSend(Protocol):
     """A per-row rule applied right before sending, when the lead's earlier rows are done."""
 
@@ -42,6 +50,7 @@ class BeforeSend(Protocol):
         """The row to send, or its outcome without sending."""
 
 
+@runtime_checkable
 class Prefetch(Protocol):
     """A rule that looks up what it needs for a batch of rows before they are admitted."""
 
@@ -49,6 +58,7 @@ class Prefetch(Protocol):
         """The next rows to be admitted, in input order (some may be answered by earlier rules)."""
 
 
+@runtime_checkable
 class Settles(Protocol):
     """A rule that keeps books of rows: told of each row another rule answered."""
 
@@ -57,6 +67,7 @@ class Settles(Protocol):
         keeps (`outcome`, or another this rule knows better)."""
 
 
+@runtime_checkable
 class Stops(Protocol):
     """A rule that knows the outcome of some rows whose admission a stop cut short."""
 
@@ -65,21 +76,24 @@ class Stops(Protocol):
         is `aborted`."""
 
 
-class Rules(Admission, BeforeSend):
-    """Several rules, applied in order: the first that answers a row decides for it."""
+class Rules:
+    """Several rules, applied in order: the first that answers a row decides for it.
+
+    Each protocol a rule follows (`BeforeSend`, `Prefetch`, `Settles`, `Stops`) puts it on the
+    list of the rules asked at that step; the others are never called there.
+    """
 
     def __init__(self, rules: list[Admission]) -> None:
         self.rules = rules
-        self.checks: list[BeforeSend] = [r for r in rules if hasattr(r, "ready")]  # type: ignore[misc]
-        self._admits = [rule.admit for rule in rules]
-        self._readies = [check.ready for check in self.checks]
-        self.prefetchers: list[Prefetch] = [r for r in rules if hasattr(r, "prefetch")]  # type: ignore[misc]
+        self.checks = [rule for rule in rules if isinstance(rule, BeforeSend)]
+        self._admits: list[Step] = [rule.admit for rule in rules]
+        self._readies: list[Step] = [check.ready for check in self.checks]
+        self.prefetchers = [rule for rule in rules if isinstance(rule, Prefetch)]
         # Rules told of each row another rule answered (`settled(row, outcome)`), in order.
-        settles: list[Settles] = [r for r in rules if hasattr(r, "settled")]  # type: ignore[misc]
-        self._settlers: Settlers = tuple(r.settled for r in settles)
-        self._stoppers: list[Stops] = [r for r in rules if hasattr(r, "stopped")]  # type: ignore[misc]
-        if len(rules) == 1:  # one rule: its own decision, without a loop around it
-            self.admit = rules[0].admit  # type: ignore[method-assign]
+        self._settlers: Settlers = tuple(r.settled for r in rules if isinstance(r, Settles))
+        self._stoppers = [rule for rule in rules if isinstance(rule, Stops)]
+        # One rule: its own decision, without a loop around it.
+        self.admit: Step = rules[0].admit if len(rules) == 1 else self._admit
 
     def prefetch(self, rows: list[Row]) -> None:
         for rule in self.prefetchers:
@@ -93,7 +107,7 @@ class Rules(Admission, BeforeSend):
                 return outcome
         return None
 
-    async def _apply(self, row: Row, steps: list[Any], settlers: Settlers) -> Admitted:
+    async def _apply(self, row: Row, steps: list[Step], settlers: Settlers) -> Admitted:
         for step in steps:
             decided = step(row)
             if inspect.isawaitable(decided):
@@ -103,14 +117,16 @@ class Rules(Admission, BeforeSend):
             row = decided
         return row
 
-    def admit(self, row: Row) -> Admitted | Awaitable[Admitted]:
+    def _admit(self, row: Row) -> Admitted | Awaitable[Admitted]:
+        """The row to send (possibly changed, or `invalid`), or its outcome without sending."""
         return self._decide(row, self._admits, self._settlers)
 
     def ready(self, row: Row) -> Admitted | Awaitable[Admitted]:
+        """The row to send, or its outcome without sending (`BeforeSend` rules only)."""
         return self._decide(row, self._readies, ())
 
     def _decide(
-        self, row: Row, steps: list[Any], settlers: Settlers
+        self, row: Row, steps: list[Step], settlers: Settlers
     ) -> Admitted | Awaitable[Admitted]:
         """Apply the steps without a coroutine until one of them must wait (the usual case)."""
         for at, step in enumerate(steps):
@@ -120,7 +136,7 @@ class Rules(Admission, BeforeSend):
             elif isinstance(decided, Outcome):
                 return _answered(row, decided, settlers) if settlers else decided
             else:
-                pending: Awaitable[Admitted] = decided
+                pending = cast(Awaitable[Admitted], decided)  # neither a row nor an outcome
                 rest = steps[at + 1 :]
                 if rest or settlers:
                     return self._finish(row, pending, rest, settlers)
@@ -131,7 +147,7 @@ class Rules(Admission, BeforeSend):
         self,
         row: Row,
         pending: Awaitable[Admitted],
-        steps: list[Any],
+        steps: list[Step],
         settlers: Settlers,
     ) -> Admitted:
         decided = await pending
@@ -140,6 +156,7 @@ class Rules(Admission, BeforeSend):
         return await self._apply(decided, steps, settlers)
 
     def close(self) -> None:
+        """The job is over: every rule is told."""
         for rule in self.rules:
             rule.close()
 

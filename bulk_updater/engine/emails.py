@@ -31,7 +31,7 @@ from ..inputs.values import email_problem, trim_email
 from ..models import LeadUpdate, Outcome, Status
 from ..pages import Page
 from ..retry import Delivery
-from .admission import Admitted
+from .admission import Admission, Admitted
 from .diskmap import DiskMap
 
 Match = Literal["id", "email"] | None
@@ -90,7 +90,7 @@ class Answer:
         return cls(tuple(json.loads(kept)))
 
 
-class MatchByEmail:
+class MatchByEmail(Admission):
     """The rule that resolves rows keyed by email (`Admission`: see `admission.py`)."""
 
     def __init__(self, match: Match, searcher: object, deliverer: Deliverer) -> None:

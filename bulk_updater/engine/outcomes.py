@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..inputs import Row
+from ..inputs import Invalid, Row
 from ..models import LeadUpdate, Outcome, Status
 from ..retry import Delivery
 
@@ -25,6 +25,22 @@ def outcome_of(row: Row, status: Status, message: str, attempts: int = 0) -> Out
         email=item.email,
         ref=row.ref,
     )
+
+
+def not_sent(row: Row, why: str | None) -> Outcome:
+    """A row a stop left unsent: `aborted`, or `invalid` when it could never have been sent."""
+    item = row.item
+    if isinstance(item, Invalid):
+        return outcome_of(row, Status.INVALID, item.message)
+    return outcome_of(row, Status.ABORTED, f"not sent: {why}")
+
+
+def unanswered(row: Row, attempts: int, grace: float, why: str | None) -> Outcome:
+    """A row sent, whose answer had not come when the grace period after a stop ended."""
+    message = (
+        f"sent, but no answer within the {grace:g}s grace period (the lead may be updated): {why}"
+    )
+    return outcome_of(row, Status.ABORTED, message, attempts=attempts)
 
 
 def sent(row: Row, update: LeadUpdate, result: Delivery, stop_message: str | None) -> Outcome:

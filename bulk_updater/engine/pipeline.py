@@ -38,7 +38,7 @@ from ..retry import Budget, Counters, RetryPolicy
 from ..settings import Settings
 from .admission import Admitted, Rules
 from .ordered import InOrder, discard
-from .outcomes import Finished, outcome_of, sent
+from .outcomes import Finished, not_sent, outcome_of, sent, unanswered
 
 _WINDOW_PER_WORKER: Final = 4
 _MIN_WINDOW: Final = 256
@@ -106,11 +106,7 @@ class Pipeline:
         self.results.put_nowait((outcome, row))
 
     def _abort(self, row: Row) -> None:
-        item = row.item
-        if isinstance(item, Invalid):
-            self.emit(outcome_of(row, Status.INVALID, item.message), row)
-        else:
-            self.emit(outcome_of(row, Status.ABORTED, f"not sent: {self.stop_message}"), row)
+        self.emit(not_sent(row, self.stop_message), row)
 
     async def outcomes(self, items: Numbered) -> AsyncGenerator[Finished, None]:
         """Run the job, yielding each row's outcome (with the row) as it finishes."""
@@ -234,15 +230,10 @@ class Pipeline:
 
     def _abort_leftovers(self) -> None:
         """Outcomes for the rows the cancelled workers held, and the rows waiting for them."""
+        grace, why = self.settings.grace, self.stop_message
         for row, budget in self.in_flight.values():
-            if not budget.attempts:
-                self._abort(row)
-                continue
-            message = (
-                f"sent, but no answer within the {self.settings.grace:g}s grace period "
-                f"(the lead may be updated): {self.stop_message}"
-            )
-            self.emit(outcome_of(row, Status.ABORTED, message, attempts=budget.attempts), row)
+            tried = budget.attempts
+            self.emit(unanswered(row, tried, grace, why) if tried else not_sent(row, why), row)
         self.in_flight.clear()
         for chain in self.chains.values():
             for row in chain or ():

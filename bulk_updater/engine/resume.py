@@ -34,12 +34,12 @@ from ..inputs import Invalid, Row
 from ..inputs.items import ByEmail
 from ..models import LeadUpdate, Outcome, Status
 from ..report import FinishedRows
-from .admission import Admission, Admitted
+from .admission import Admission, Admitted, Settles, Stops
 from .diskmap import DiskMap
 from .outcomes import outcome_of
 
 
-class Resume(Admission):
+class Resume(Admission, Stops):
     """Skips the rows an earlier run finished; see the module docstring."""
 
     def __init__(
@@ -174,7 +174,7 @@ class Resume(Admission):
         self._first.close()
 
 
-class _Resolved(Admission):
+class _Resolved(Admission, Settles):
     """The rule right after `MatchByEmail`: the rows it resolved, back to `Resume`'s books."""
 
     def __init__(self, resume: Resume) -> None:

@@ -31,7 +31,7 @@ from ..inputs import Row, Rows, Source
 from ..models import LeadUpdate, Outcome, Status
 from ..settings import Settings
 from ..state import Account, Fields, Store, apply, flatten, holds, state_path, unknown
-from .admission import Admitted
+from .admission import Admission, Admitted, BeforeSend, Prefetch
 from .outcomes import outcome_of
 
 UNCHANGED_MESSAGE: Final = "not sent: the lead holds these values (as this tool last set them)"
@@ -47,7 +47,7 @@ class _Lead:
     waiter: tuple[int, asyncio.Future[None]] | None = None  # a row waiting in `ready()`
 
 
-class Unchanged:
+class Unchanged(Admission, BeforeSend, Prefetch):
     """The rule of `skip_unchanged`; its `Remember` sink must see every outcome of the run."""
 
     def __init__(self, store: Store) -> None:

@@ -9,21 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Container, Iterator, Mapping
+from collections.abc import AsyncGenerator, Container, Mapping
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Unpack
+from typing import TypeVar, Unpack
 
 from ..client import Sender, SendKitClient
 from ..errors import ConfigError
 from ..inputs import ColumnMap, KeyPlan, Numbered, Rows, Source, check_rows, numbered
 from ..inputs.schema import REF_KEY, id_source
-from ..limits import Limiter, RateStatus, departure_hook, limiter_for
-from ..models import Outcome, Status, StopReason, Summary
-from ..report import RejectsWriter, ReportWriter
+from ..limits import Lifecycle, Limiter, departure_hook, limiter_for
+from ..models import Outcome, StopReason, Summary
+from ..report import FinishedRows, RejectsWriter, ReportWriter
 from ..settings import Options, Settings
-from ..state import Store, state_path
+from ..state import state_path
 from .admission import Admission, Rules
 from .emails import MatchByEmail
 from .limit import FirstRows
@@ -41,7 +41,10 @@ from .sink import (
     open_rejects,
 )
 from .stream import OutcomeStream, Streams
+from .summarize import rate_of, summarize
 from .unchanged import Remember, Unchanged, open_unchanged
+
+_S = TypeVar("_S", bound=Sink)
 
 
 class BulkUpdater:
@@ -73,31 +76,33 @@ class BulkUpdater:
         # Chosen here, so that a limiter that cannot be had (a missing extra) fails at once.
         self._limiter = limiter or limiter_for(self.settings)
         self._client: SendKitClient | None = None
+        self._opened = contextlib.AsyncExitStack()  # what `__aenter__` opened: limiter, client
         self._pipeline: Pipeline | None = None
         self._streams = Streams()
 
     async def __aenter__(self) -> BulkUpdater:
-        # The limiter first: a shared budget that cannot be reached is an error before any
-        # request (and before any report is opened).
-        await self._limiter.open()
-        if self._sender is None:
-            s = self.settings
-            self._client = SendKitClient(
-                api_key=s.api_key.get_secret_value() if s.api_key else "",
-                base_url=s.base_url,
-                timeout=s.timeout,
-                concurrency=s.in_flight_cap,
-                workspace_id=s.workspace_id,
-                proxy=s.proxy,
-                on_departure=departure_hook(self._limiter),
-            )
-            try:
-                await self._client.__aenter__()
-            except BaseException:
-                self._client = None
-                await self._limiter.close()
-                raise
+        async with contextlib.AsyncExitStack() as stack:
+            # The limiter first: a shared budget that cannot be reached is an error before any
+            # request (and before any report is opened).
+            limiter: Lifecycle = self._limiter
+            await limiter.open()
+            stack.push_async_callback(limiter.close)
+            if self._sender is None:
+                self._client = await stack.enter_async_context(self._new_client())
+            self._opened = stack.pop_all()  # closed in `__aexit__`, the client first
         return self
+
+    def _new_client(self) -> SendKitClient:
+        s = self.settings
+        return SendKitClient(
+            api_key=s.api_key.get_secret_value() if s.api_key else "",
+            base_url=s.base_url,
+            timeout=s.timeout,
+            concurrency=s.in_flight_cap,
+            workspace_id=s.workspace_id,
+            proxy=s.proxy,
+            on_departure=departure_hook(self._limiter),
+        )
 
     async def __aexit__(
         self,
@@ -111,12 +116,9 @@ class BulkUpdater:
         if task is not None and not task.done():  # a stream() left unfinished: end its job
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        try:
-            if self._client is not None:
-                await self._client.__aexit__(exc_type, exc, tb)
-                self._client = None
-        finally:
-            await self._limiter.close()
+        opened, self._opened = self._opened, contextlib.AsyncExitStack()
+        self._client = None
+        await opened.__aexit__(exc_type, exc, tb)
 
     def __repr__(self) -> str:  # never show the key
         s = self.settings
@@ -125,7 +127,7 @@ class BulkUpdater:
 
     def rate_now(self) -> str | None:
         """What the running job's limiter allows now (`limit 39.6/s`), for a progress line."""
-        status = _describe(self._pipeline.limiter) if self._pipeline is not None else None
+        status = rate_of(self._pipeline.limiter) if self._pipeline is not None else None
         return status.progress() if status is not None else None
 
     def stop(self, message: str = "interrupted") -> None:
@@ -160,29 +162,23 @@ class BulkUpdater:
         columns: Mapping[str, str] | None,
         ignore_unknown_columns: bool,
     ) -> AsyncGenerator[Outcome, None]:
-        keys = _keys(rows, columns, ignore_unknown_columns)
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            stack.callback(_close_input, rows)
+            keys = _keys(rows, columns, ignore_unknown_columns)
             await self._streams.ended()
             self._ready_sender()
             unchanged = await self._open_state(rows)
-        except BaseException:
-            if isinstance(rows, Source):
-                rows.close()
-            raise
-        remember = Remember(unchanged) if unchanged is not None else None
-        try:
+            remember = _closing(stack, Remember(unchanged)) if unchanged is not None else None
             pipeline = self._new_pipeline(skip, unchanged)
+            stack.callback(self._end_job, pipeline)
             pipeline.deliverer.ids_from = _ids_from(rows, keys)
-            with self._job(rows, pipeline):
-                items = _numbered(rows, keys, pipeline, self._first_rows(skip))
-                async with contextlib.aclosing(pipeline.outcomes(items)) as outcomes:
-                    async for outcome, row in outcomes:
-                        if remember is not None:  # before the caller sees it, as a sink would
-                            remember.write(outcome, row)
-                        yield outcome
-        finally:
-            if remember is not None:
-                remember.close()
+            items = _numbered(rows, keys, pipeline, self._first_rows(skip))
+            outcomes = pipeline.outcomes(items)
+            async with contextlib.aclosing(outcomes):
+                async for outcome, row in outcomes:
+                    if remember is not None:  # before the caller sees it, as a sink would
+                        remember.write(outcome, row)
+                    yield outcome
 
     def _ready_sender(self) -> Sender:
         sender = self._sender or self._client
@@ -224,17 +220,11 @@ class BulkUpdater:
             return None
         return await open_unchanged(self.settings, rows)
 
-    @contextlib.contextmanager
-    def _job(self, rows: Rows, pipeline: Pipeline) -> Iterator[None]:
-        """The end of a job, however it ends: the updater free again, the rules and input closed."""
-        try:
-            yield
-        finally:
-            self._pipeline = None
-            if pipeline.admission is not None:
-                pipeline.admission.close()
-            if isinstance(rows, Source):
-                rows.close()
+    def _end_job(self, pipeline: Pipeline) -> None:
+        """The end of a job, however it ends: the updater free again, the rules closed."""
+        self._pipeline = None
+        if pipeline.admission is not None:
+            pipeline.admission.close()
 
     async def run(
         self,
@@ -257,59 +247,58 @@ class BulkUpdater:
         `rejects` writes the rows that did not end `updated`, as read, ready to fix and feed back.
         """
         check_rows(rows)
-        writer = rejected = unchanged = None
-        try:
+        async with contextlib.AsyncExitStack() as stack:  # closed in reverse, however it ends
+            stack.callback(_close_input, rows)
             await self._streams.ended()
             self._ready_sender()  # before the report is touched
             keys = _keys(rows, columns, ignore_unknown_columns)
-            match, limit = self.settings.match, self.settings.limit
-            # Every lock taken and every file checked before any is written: a run refused
-            # (another run holds the state file, say) leaves the report and rejects as they were.
-            writer = claim_report(rows, report, resume, fingerprint, match, limit)
-            unchanged = await self._open_state(rows)
-            if rejects is not None:
-                rejected = open_rejects(rejects, rows, start=False)
-            for output in (writer, rejected):
-                if isinstance(output, (ReportWriter, RejectsWriter)):
-                    output.start()
-        except BaseException:
-            for output in (writer, rejected):
-                if output is not None:
-                    output.close()  # not started: left as it was
-            if unchanged is not None:
-                unchanged.store.close()
-            if isinstance(rows, Source):
-                rows.close()
-            raise
-        finished = writer.finished if writer is not None and writer.resumed else None
-        tally = Tally(finished)
-        sinks: list[Sink] = [tally]
-        if unchanged is not None:  # before the callback: a later row of the lead may wait on it
-            sinks.append(Remember(unchanged))
-        if writer is not None:
-            sinks.append(ReportSink(writer))
-        if rejected is not None:
-            sinks.append(RejectsSink(rejected, finished))
-        if on_outcome is not None:
-            sinks.append(Callback(on_outcome))
-        started = time.monotonic()
-        first = self._first_rows(finished)
-        try:
+            opened = await self._outputs(stack, rows, report, resume, fingerprint, rejects)
+            writer, unchanged, sinks = opened
+            finished = _finished(writer)
+            tally = Tally(finished)
+            if on_outcome is not None:
+                sinks.append(Callback(on_outcome))
+            started = time.monotonic()
+            first = self._first_rows(finished)
             pipeline = self._new_pipeline(finished, unchanged)
+            stack.callback(self._end_job, pipeline)
             pipeline.deliverer.ids_from = _ids_from(rows, keys)
-            with self._job(rows, pipeline):
-                items = _numbered(rows, keys, pipeline, first)
-                await pipeline.consume(items, *handlers(sinks))
-        finally:
-            for sink in sinks:
-                sink.close()
-        dropped = rows.dropped if isinstance(rows, Source) else list(keys.dropped)
+            items = _numbered(rows, keys, pipeline, first)
+            await pipeline.consume(items, *handlers([tally, *sinks]))
+        duration = time.monotonic() - started
         store = unchanged.store if unchanged is not None else None
-        outputs = (writer, store, first)
-        summary = _summary(pipeline, tally, time.monotonic() - started, dropped, *outputs)
-        if isinstance(rows, Source) and rows.notes():  # a footer left out, suspect tags cells
-            summary = summary.model_copy(update={"warnings": [*rows.notes(), *summary.warnings]})
-        return summary
+        return summarize(
+            pipeline, tally, duration, rows=rows, keys=keys, writer=writer, store=store, first=first
+        )
+
+    async def _outputs(
+        self,
+        stack: contextlib.AsyncExitStack,
+        rows: Rows,
+        report: str | PathLike[str] | None,
+        resume: bool,
+        fingerprint: str | None,
+        rejects: str | PathLike[str] | None,
+    ) -> tuple[ReportWriter | None, Unchanged | None, list[Sink]]:
+        """The report, the state of `skip_unchanged` and the rejects of a run, each closed with
+        `stack`; their sinks in the order outcomes go to them (the state's first: a later row of
+        the lead may wait on it, and the caller's callback comes after)."""
+        s = self.settings
+        # Every lock taken and every file checked before any is written: a run refused
+        # (another run holds the state file, say) leaves the report and rejects as they were.
+        writer = claim_report(rows, report, resume, fingerprint, s.match, s.limit)
+        reporting = _closing(stack, ReportSink(writer)) if writer is not None else None
+        unchanged = await self._open_state(rows)
+        remembering = _closing(stack, Remember(unchanged)) if unchanged is not None else None
+        rejected = open_rejects(rejects, rows, start=False) if rejects is not None else None
+        rejecting = None
+        if rejected is not None:
+            rejecting = _closing(stack, RejectsSink(rejected, _finished(writer)))
+        for output in (writer, rejected):
+            if isinstance(output, (ReportWriter, RejectsWriter)):
+                output.start()
+        sinks: tuple[Sink | None, ...] = (remembering, reporting, rejecting)
+        return writer, unchanged, [sink for sink in sinks if sink is not None]
 
     def _first_rows(self, finished: Container[int] | None) -> FirstRows | None:
         limit = self.settings.limit
@@ -338,69 +327,17 @@ def _keys(rows: Rows, columns: Mapping[str, str] | None, ignore_unknown: bool) -
     return KeyPlan(ColumnMap(columns), ignore_unknown=ignore_unknown, kept=(REF_KEY,))
 
 
-def _summary(
-    pipeline: Pipeline,
-    tally: Tally,
-    duration: float,
-    dropped: list[str],
-    writer: ReportWriter | None,
-    store: Store | None,
-    first: FirstRows | None,
-) -> Summary:
-    counters = pipeline.counters
-    counts = tally.counts
-    rate = _describe(pipeline.limiter)
-    stopped, message = pipeline.stop_reason, pipeline.stop_message
-    warnings = _warnings(writer, store, first)
-    if stopped in _TOO_LATE and pipeline.read_all and not counts[Status.ABORTED]:
-        # The interrupt, or the stop on ids not this account's, came once every row was sent:
-        # it stopped nothing. What the ids look like is still worth a word.
-        if stopped is StopReason.UNKNOWN_IDS and message is not None:
-            warnings.append(message)
-        stopped = message = None
-    return Summary(
-        counts=counts,
-        rows=sum(counts.values()),
-        requests=counters.requests,
-        searches=counters.searches,
-        retries=counters.retries,
-        rate_limited=counters.rate_limited,
-        duration_s=round(duration, 3),
-        achieved_rate=round(counters.requests / duration, 2) if duration > 0 else 0.0,
-        stopped=stopped,
-        stop_message=message,
-        report=str(writer.path) if writer is not None else None,
-        earlier={status: n for status, n in tally.earlier.items() if n},
-        warnings=warnings,
-        dropped_columns=dropped,
-        state_file=str(store.path) if store is not None else None,
-        settled_rate=None if rate is None or rate.settled is None else round(rate.settled, 1),
-        settled_why=rate.why if rate is not None else None,
-        rate_hint=rate.hint if rate is not None else None,
-    )
+def _closing(stack: contextlib.AsyncExitStack, sink: _S) -> _S:
+    """`sink`, closed when `stack` is (its file left as it was if it was never started)."""
+    stack.callback(sink.close)
+    return sink
 
 
-#: Stops that change nothing when they come after the last row was sent.
-_TOO_LATE: Final = (StopReason.INTERRUPTED, StopReason.UNKNOWN_IDS)
+def _finished(writer: ReportWriter | None) -> FinishedRows | None:
+    """The rows an earlier run finished, when the report is resumed."""
+    return writer.finished if writer is not None and writer.resumed else None
 
 
-def _describe(limiter: Limiter) -> RateStatus | None:
-    """What a limiter says of its rate; None for one of the caller's own that cannot say."""
-    describe = getattr(limiter, "describe", None)
-    return describe() if describe is not None else None
-
-
-def _warnings(
-    writer: ReportWriter | None, store: Store | None, first: FirstRows | None
-) -> list[str]:
-    warnings = []
-    if writer is not None and writer.unsorted is not None:
-        warnings.append(
-            f"the report could not be put in input order ({writer.unsorted}); it is complete, "
-            "in the order rows finished, and --resume can read it"
-        )
-    if store is not None:
-        warnings.extend(f"state: {warning}" for warning in store.warnings)
-    if first is not None and (cut := first.warning()) is not None:
-        warnings.append(cut)
-    return warnings
+def _close_input(rows: Rows) -> None:
+    if isinstance(rows, Source):
+        rows.close()

@@ -9,13 +9,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bulk_updater import BulkUpdater, ConfigError, LeadUpdate, Outcome, Reply, Source, Status
+from bulk_updater import (
+    BulkUpdater,
+    ConfigError,
+    LeadUpdate,
+    Outcome,
+    Reply,
+    Source,
+    StateLockedError,
+    Status,
+)
+from bulk_updater.limits import Pacer
+from bulk_updater.state import Store
 from tests.conftest import FakeSender, HoldFirstSender, VirtualTimeLoop, advance, collect
 
 KEY = "sk_test_updater"
@@ -89,6 +101,81 @@ async def test_one_job_at_a_time_then_the_updater_is_reusable() -> None:
         assert [o async for o in first] == []
         summary = await updater.run([{"id": "b", "city": "y"}])
     assert summary.counts[Status.UPDATED] == 1
+
+
+class WatchedPacer(Pacer):
+    """A pacer that says when it is opened and closed."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.calls: list[str] = []
+
+    async def open(self) -> None:
+        self.calls.append("open")
+
+    async def close(self) -> None:
+        self.calls.append("close")
+
+
+def handles_on(path: Path) -> int:
+    """How many of this process's file descriptors are open on `path`."""
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(path.resolve()))
+
+
+async def test_a_client_that_cannot_open_closes_the_limiter_opened_before_it() -> None:
+    limiter = WatchedPacer()
+    proxied = BulkUpdater(
+        api_key=KEY,
+        base_url="http://127.0.0.1:9",
+        proxy="http://proxy.example:3128",
+        limiter=limiter,
+    )
+    with pytest.raises(ConfigError, match="clear text"):
+        async with proxied:
+            pass
+    assert limiter.calls == ["open", "close"]
+    async with BulkUpdater(sender=FakeSender(), limiter=limiter) as updater:
+        assert limiter.calls == ["open", "close", "open"]
+        await updater.run([{"id": "a", "city": "x"}])
+    assert limiter.calls == ["open", "close", "open", "close"]
+
+
+async def test_a_run_refused_after_its_report_and_state_were_taken_lets_go_of_both(
+    tmp_path: Path,
+) -> None:
+    """The rejects file is checked last: refused, the report's and the state's locks and the
+    input are let go of, so the next run (or another process) gets them at once."""
+    data = tmp_path / "in.csv"
+    data.write_text("id,jobTitle\nlead0,X\n")
+    report, state = tmp_path / "r.csv", tmp_path / "s.sqlite3"
+    settings: dict[str, Any] = {"rate": 0, "skip_unchanged": True, "state": state}
+    async with BulkUpdater(sender=FakeSender(), **settings) as updater:
+        source = Source(data)
+        assert handles_on(data) == 1
+        with pytest.raises(ConfigError, match=r"name it \.csv"):
+            await updater.run(source, report=report, rejects=tmp_path / "rejects.jsonl")
+        assert handles_on(data) == 0
+        assert not report.exists()
+        summary = await updater.run(Source(data), report=report, rejects=tmp_path / "rej.csv")
+    assert summary.counts[Status.UPDATED] == 1
+    assert summary.state_file == str(state)
+
+
+async def test_a_stream_refused_by_its_state_file_closes_its_input(tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text("id,jobTitle\nlead0,X\n")
+    state = tmp_path / "s.sqlite3"
+    held = Store(state)  # another run
+    try:
+        async with BulkUpdater(sender=FakeSender(), skip_unchanged=True, state=state) as updater:
+            source = Source(data)
+            assert handles_on(data) == 1
+            with pytest.raises(StateLockedError):
+                await anext(updater.stream(source))
+            assert handles_on(data) == 0
+    finally:
+        held.close()
 
 
 async def test_leaving_a_stream_early_ends_its_job(virtual_time: VirtualTimeLoop) -> None:
