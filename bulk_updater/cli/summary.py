@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from .. import __version__
 from ..engine.sink import rejected_rows
+from ..launch import SIGNAL_EXIT
 from ..models import Outcome, Status, StopReason, Summary
 from ..printable import escape
 from ..report.cells import one_line
@@ -22,7 +23,6 @@ EXIT_ROWS: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_ABORTED: Final = 3
 EXIT_LOCKED: Final = 75
-SIGNAL_EXIT: Final = {signal.SIGINT: 130, signal.SIGTERM: 143}
 #: The paths of `--summary-json`, made absolute: a reader elsewhere (a monitor) can find them.
 _PATHS: Final = ("input", "report", "state_file")
 _STDIN: Final = "standard input"  # the `input` of a job reading `-`: no path
