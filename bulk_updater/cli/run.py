@@ -276,7 +276,12 @@ def _finish(
         not_read = max(0, total - summary.rows) if total is not None else None
     if options.summary_json is not None:
         data = summary_data(
-            summary, code=code, source=source.name, started_at=started_at, not_read=not_read
+            summary,
+            code=code,
+            source=source.name,
+            started_at=started_at,
+            not_read=not_read,
+            rejects=options.rejects,
         )
         _write_summary(options.summary_json, data)
     if worth_telling(summary, code, quiet=options.quiet):
