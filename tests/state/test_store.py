@@ -116,6 +116,20 @@ def test_a_file_that_is_not_a_state_file_is_refused(tmp_path: Path) -> None:
         Store(tmp_path / "empty.sqlite3", readonly=True)
 
 
+def test_a_file_whose_wal_index_cannot_be_opened_is_not_called_foreign(tmp_path: Path) -> None:
+    """A `-shm` SQLite cannot open (here a link to nowhere; another user's file, say) does not
+    make the file foreign: the message says what SQLite needs."""
+    path = tmp_path / "state.sqlite3"
+    Store(path).close()
+    (tmp_path / "state.sqlite3-shm").symlink_to(tmp_path / "gone" / "shm")
+    with pytest.raises(StateError) as caught:
+        Store(path, readonly=True)
+    assert str(caught.value) == (
+        f"{path}: the state file cannot be opened here (unable to open database file): SQLite "
+        "must also open its -wal and -shm files beside it"
+    )
+
+
 def test_another_programs_database_with_a_meta_table_is_refused_untouched(
     tmp_path: Path,
 ) -> None:
