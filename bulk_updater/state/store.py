@@ -31,7 +31,7 @@ from typing import Final
 
 from ..errors import StateError, StateLockedError
 from . import schema
-from .fields import Fields, apply, decode, encode
+from .fields import BOUNDED, Fields, apply, decode, encode
 from .info import StateInfo, read_info
 from .lock import Busy, FileLock, NotAFile
 from .paths import Account
@@ -402,7 +402,7 @@ def select_fields(
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         marks = ",".join("?" * len(chunk))
-        query = f"SELECT id, fields FROM leads WHERE id IN ({marks})"  # marks only: no value
+        query = f"SELECT id, {BOUNDED} FROM leads WHERE id IN ({marks})"  # marks only: no value
         for lead, blob in conn.execute(query, chunk):
             fields = decode(blob)
             if fields is not None:
