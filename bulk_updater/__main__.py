@@ -1,5 +1,5 @@
 """`python -m bulk_updater` is the `bulk-updater` command."""
 
-from .cli import main
+from .launch import main
 
 main()

@@ -12,41 +12,20 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TypeVar
 
 from ..engine import BulkUpdater
 from ..inputs import Source
+from ..launch import SIGNAL_EXIT, exit_before_start
 from ..models import Outcome, Summary
 from ..printable import escape
 from ..progress import Progress
-from .summary import SIGNAL_EXIT, Problems
+from .summary import Problems
 
 _T = TypeVar("_T")
-
-
-def exit_before_start(
-    when: str = "before any row was read", note: Callable[[int, str], None] | None = None
-) -> None:
-    """From now until `job` installs its own handlers, a signal ends the run at once (after
-    `note` is told the exit code and why): nothing is sent yet. Nothing is restored in between,
-    so no signal meets the default action, which ends the run without a word.
-
-    Exiting from the handler, not raising: an exception could land anywhere (a log write
-    swallows it, and the blocking read it interrupted would then go on waiting).
-    """
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        message = f"interrupted by {signal.Signals(signum).name} {when}"
-        code = SIGNAL_EXIT.get(signal.Signals(signum), 128 + signum)
-        if note is not None:
-            note(code, message)
-        os.write(2, f"bulk-updater: {message}\n".encode())
-        os._exit(code)
-
-    for signum in SIGNAL_EXIT:
-        signal.signal(signum, handler)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -142,10 +121,21 @@ async def job(
         if ticker is not None:
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
-        for signum in SIGNAL_EXIT:
-            loop.remove_signal_handler(signum)
-            signal.signal(signum, _note_late if not received else _exit_now)
+        with signals_held():  # removing the loop's handler restores the default action
+            for signum in SIGNAL_EXIT:
+                loop.remove_signal_handler(signum)
+                signal.signal(signum, _note_late if not received else _exit_now)
     return summary, received[0] if received else None
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block ends, then reach the handlers installed by then."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNAL_EXIT)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNAL_EXIT)
 
 
 def _note_late(signum: int, frame: FrameType | None) -> None:
@@ -157,4 +147,11 @@ def _exit_now(signum: int, frame: FrameType | None) -> None:
     os._exit(SIGNAL_EXIT.get(signal.Signals(signum), 128 + signum))
 
 
-__all__ = ["RedactKey", "exit_before_start", "job", "log_requests", "run_async"]
+__all__ = [
+    "RedactKey",
+    "exit_before_start",
+    "job",
+    "log_requests",
+    "run_async",
+    "signals_held",
+]

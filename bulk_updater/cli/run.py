@@ -19,7 +19,7 @@ from ..progress import Progress
 from ..report import default_report_path
 from ..state import state_path
 from .dryrun import show_dry_run
-from .job import exit_before_start, job, log_requests, log_warnings, run_async
+from .job import exit_before_start, job, log_requests, log_warnings, run_async, signals_held
 from .jobfile import job_options, read_job, save_job
 from .options import (
     build_settings,
@@ -200,15 +200,16 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
     problems = Problems()
     started_at = now_iso()
     report = options.report_for(source)
-    if options.summary_json is not None:
-        running = {"state": "running", "started_at": started_at, "input": source.name}
-        _write_summary(options.summary_json, running)
 
     def interrupted(code: int, message: str) -> None:
         _write_failed(options, source, report, started_at, message, code, "interrupted")
 
     # Counting the rows of a big input takes seconds: a signal then ends the run at once.
     exit_before_start("before any row was sent", interrupted)
+    if options.summary_json is not None:
+        running = {"state": "running", "started_at": started_at, "input": source.name}
+        with signals_held():  # a signal's `interrupted` must not meet a half-written `running`
+            _write_summary(options.summary_json, running)
     progress = None if options.quiet else _progress(updater, source, options)
     try:
         summary, signum = run_async(
@@ -275,7 +276,12 @@ def _finish(
         not_read = max(0, total - summary.rows) if total is not None else None
     if options.summary_json is not None:
         data = summary_data(
-            summary, code=code, source=source.name, started_at=started_at, not_read=not_read
+            summary,
+            code=code,
+            source=source.name,
+            started_at=started_at,
+            not_read=not_read,
+            rejects=options.rejects,
         )
         _write_summary(options.summary_json, data)
     if worth_telling(summary, code, quiet=options.quiet):

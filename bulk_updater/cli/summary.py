@@ -12,6 +12,8 @@ from typing import Any, Final
 
 from .. import __version__
 from ..engine.sink import rejected_rows
+from ..launch import SIGNAL_EXIT
+from ..limits.adaptive import CLIMBING
 from ..models import Outcome, Status, StopReason, Summary
 from ..printable import escape
 from ..report.cells import one_line
@@ -22,9 +24,8 @@ EXIT_ROWS: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_ABORTED: Final = 3
 EXIT_LOCKED: Final = 75
-SIGNAL_EXIT: Final = {signal.SIGINT: 130, signal.SIGTERM: 143}
 #: The paths of `--summary-json`, made absolute: a reader elsewhere (a monitor) can find them.
-_PATHS: Final = ("input", "report", "state_file")
+_PATHS: Final = ("input", "report", "rejects", "state_file")
 _STDIN: Final = "standard input"  # the `input` of a job reading `-`: no path
 
 
@@ -60,13 +61,20 @@ def _absolute(value: Any) -> Any:
 
 
 def summary_data(
-    summary: Summary, *, code: int, source: str, started_at: str, not_read: int | None
+    summary: Summary,
+    *,
+    code: int,
+    source: str,
+    started_at: str,
+    not_read: int | None,
+    rejects: Path | None = None,
 ) -> dict[str, Any]:
     data = summary.model_dump(mode="json")
     data.update(
         state="finished",
         exit_code=code,
         input=source,
+        rejects=None if rejects is None else str(rejects),
         version=__version__,
         started_at=started_at,
         finished_at=now_iso(),
@@ -141,8 +149,11 @@ def format_summary(
         f"429s {summary.rate_limited}, {summary.achieved_rate:.1f} requests/s",
     ]
     if summary.settled_why is not None and summary.requests:  # nothing sent: no rate to tell
+        climbing = summary.settled_why.startswith(CLIMBING)  # nothing bounded it: no rate settled
         settled = (
-            "" if summary.settled_rate is None else f"settled at {summary.settled_rate:.1f}/s: "
+            ""
+            if summary.settled_rate is None or climbing
+            else f"settled at {summary.settled_rate:.1f}/s: "
         )
         lines.append(f"  rate: {settled}{summary.settled_why}")
     if summary.rate_hint:

@@ -200,10 +200,11 @@ def open_rejects(
     if rows.format == "xlsx" and rows.header is not None:
         return SheetRejectsWriter(path, header=rows.header, header_row=rows.header_line)
     encoding = str(rows.encoding) if rows.encoding is not None else "utf-8"
+    titles = rows.titles()
     shape = None
     if rows.encoding is not None:
         shape = (
-            shape_of(rows.path, encoding, rows.delimiter)
+            shape_of(rows.path, encoding, rows.delimiter, titles)
             if rows.rereadable
             else TextShape(None if rows.encoding.how == "BOM" else b"")  # a pipe: read once
         )
@@ -215,7 +216,7 @@ def open_rejects(
             delimiter=delimiter,
             encoding=encoding,
             shape=shape,
-            titles=rows.titles(),
+            titles=titles,
             start=start,
         )
     return RejectsWriter(path, header=None, encoding=encoding, shape=shape, start=start)

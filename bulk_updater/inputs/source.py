@@ -200,7 +200,7 @@ class Source:
         excel = excel_delimiter(first) if self.header_row is None else None
         self.delimiter = _delimiter(delimiter) or excel or sniff_delimiter(first)
         self._csv = CsvTable(self._text, first, self.delimiter, self.name, first_line=start)
-        self._sep_line = excel is not None
+        self._sep_line = first.removeprefix("\ufeff") if excel is not None else ""
         if self._sep_line:
             self._csv.header()
         header = self._csv.header(self.header_row)
@@ -224,9 +224,14 @@ class Source:
         return read_sample(self._csv.rows(), problem)
 
     def titles(self) -> str:
-        """The lines above the header (`header_row`) as read, for `--rejects` to keep, so the
-        same `header_row` reads it; empty for a pipe (read once) or a sheet (`header_line`)."""
-        if self.header_row is None or self.format != "csv" or not self.rereadable:
+        """The lines above the header as read, for `--rejects` to keep: Excel's `sep=;` line (so
+        Excel opens it alike), or the lines above `header_row` (so the same `header_row` reads
+        it; a pipe's are read once: empty); empty for a sheet (`header_line`)."""
+        if self.format != "csv":
+            return ""
+        if self._sep_line:
+            return self._sep_line
+        if self.header_row is None or not self.rereadable:
             return ""
         assert self.encoding is not None
         with open(self.path, "rb") as raw:

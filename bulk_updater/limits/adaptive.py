@@ -61,6 +61,8 @@ MAX_REPEATS: Final = 3
 MIN_EVIDENCE: Final = 5
 #: The settled rate is the rate's average over this many seconds before the end (or the job).
 SETTLE_SECONDS: Final = 10.0
+#: How `why` begins when nothing bounded the rate yet: the rate then settled nowhere.
+CLIMBING: Final = "still climbing"
 #: The shortest span a measured rate is taken over (right after a start or a pause).
 _MIN_SPAN: Final = 0.25
 
@@ -330,5 +332,5 @@ class RateController:
         if self.ceiling is not None:
             return f"the --rate {self.ceiling:g} ceiling, no 429"
         if self.headers_wrong:
-            return "still climbing: no 429; the rate-limit headers, belied by the answers, ignored"
-        return "still climbing: no 429 and no rate-limit headers yet"
+            return f"{CLIMBING}: no 429; the rate-limit headers, belied by the answers, ignored"
+        return f"{CLIMBING}: no 429 and no rate-limit headers yet"

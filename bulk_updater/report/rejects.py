@@ -57,13 +57,16 @@ class TextShape:
     quote_all: bool = False  # every cell of the header quoted: every cell is written quoted
 
 
-def shape_of(path: str | os.PathLike[str], encoding: str, delimiter: str | None) -> TextShape:
-    """The shape of a text file, from its first line: its BOM, line ending, and quoting."""
+def shape_of(
+    path: str | os.PathLike[str], encoding: str, delimiter: str | None, above: str = ""
+) -> TextShape:
+    """The shape of a text file, from its header (the line after the text `above` it): its
+    BOM, line ending, and quoting."""
     with open(path, "rb") as file:
         head = file.read(_HEAD)
     bom = next((b for b, _ in _BOM_CODECS if head.startswith(b)), b"")
     codec = next((c for b, c in _BOM_CODECS if b == bom), _codec(encoding)[0])
-    text = head[len(bom) :].decode(codec, errors="replace")
+    text = head[len(bom) :].decode(codec, errors="replace")[len(above) :]
     end = min((i for i in (text.find("\r"), text.find("\n")) if i >= 0), default=-1)
     if end < 0:
         return TextShape(bom)

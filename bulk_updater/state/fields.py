@@ -17,6 +17,13 @@ from ..models import TEXT_FIELDS, LeadUpdate
 
 Fields = dict[str, Any]
 CUSTOM: Final = "customFields."
+#: The longest stored entry read (its `length()` in SQLite: bytes, or characters of a text).
+#: An input record is at most 1 MiB: a longer entry was not written by a run, and reading it
+#: could take gigabytes. It counts as damaged, as other entries that cannot be read do.
+MAX_STORED: Final = 4 << 20
+#: The SQL that reads an entry's `fields`: NULL (damaged) when longer than `MAX_STORED`. SQLite
+#: tells the length of a blob without reading it.
+BOUNDED: Final = f"CASE WHEN length(fields) <= {MAX_STORED} THEN fields END"
 _MISSING: Final = object()
 
 

@@ -31,7 +31,7 @@ from typing import Final
 
 from ..errors import StateError, StateLockedError
 from . import schema
-from .fields import Fields, apply, decode, encode
+from .fields import BOUNDED, Fields, apply, decode, encode
 from .info import StateInfo, read_info
 from .lock import Busy, FileLock, NotAFile
 from .paths import Account
@@ -53,6 +53,10 @@ class _Close:
 
 def _locked(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _cannot_open(exc: sqlite3.Error) -> bool:
+    return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_CANTOPEN
 
 
 class Store:
@@ -134,13 +138,29 @@ class Store:
         wait = min(self.wait, 1.0)
         try:
             if readonly:
-                uri = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
-                conn = sqlite3.connect(uri, uri=True, timeout=wait, check_same_thread=False)
+                conn = self._open_readonly(wait)
             else:
                 conn = sqlite3.connect(self.path, timeout=wait, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"{self.path}: the state file cannot be opened ({exc})") from None
         conn.isolation_level = None  # transactions are ours: BEGIN IMMEDIATE ... COMMIT
+        return conn
+
+    def _open_readonly(self, wait: float) -> sqlite3.Connection:
+        """`mode=ro`; `immutable=1` where SQLite cannot make the WAL's index beside the file.
+
+        In a folder that cannot be written (read-only storage), no writer can change the file.
+        """
+        uri = f"file:{urllib.parse.quote(str(self.path))}"
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=wait, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA schema_version")  # the first read opens the WAL's index
+        except sqlite3.Error as exc:
+            if not _cannot_open(exc) or os.access(self.path.parent, os.W_OK):
+                return conn  # `_check` says what is wrong
+            conn.close()
+            uri = f"{uri}?immutable=1"
+            conn = sqlite3.connect(uri, uri=True, timeout=wait, check_same_thread=False)
         return conn
 
     def _check(self, account: Account | None) -> None:
@@ -160,6 +180,11 @@ class Store:
         except sqlite3.OperationalError as exc:
             if _locked(exc):
                 raise self._locked_error(self.wait) from None
+            if _cannot_open(exc):
+                raise StateError(
+                    f"{self.path}: the state file cannot be opened here ({exc}): SQLite must "
+                    "also open its -wal and -shm files beside it"
+                ) from None
             raise StateError(f"{self.path}: not a bulk-updater state file ({exc})") from None
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{self.path}: not a bulk-updater state file ({exc})") from None
@@ -377,7 +402,7 @@ def select_fields(
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         marks = ",".join("?" * len(chunk))
-        query = f"SELECT id, fields FROM leads WHERE id IN ({marks})"  # marks only: no value
+        query = f"SELECT id, {BOUNDED} FROM leads WHERE id IN ({marks})"  # marks only: no value
         for lead, blob in conn.execute(query, chunk):
             fields = decode(blob)
             if fields is not None:

@@ -16,6 +16,7 @@ from bulk_updater.sandbox import FaultPlan, SandboxThread
 from tests.cli.conftest import (
     KEY,
     applied,
+    clean_env,
     cli,
     expected_lead,
     finish,
@@ -64,6 +65,42 @@ def test_a_signal_while_the_rows_are_counted_ends_the_run_sending_nothing(
     assert (data["state"], data["exit_code"]) == ("interrupted", code)
     assert data["stop_message"] == f"interrupted by {name} before any row was sent"
     assert not (tmp_path / "big.csv.report.csv").exists()
+
+
+#: Put first on the child's `PYTHONPATH`: when the child is about to import aiohttp (the slowest
+#: of the command's imports), it says so on stderr and waits for a signal.
+HOLD_AIOHTTP = """
+import os, signal, sys
+
+class Hold:
+    def find_spec(self, name, path=None, target=None):
+        if name == "aiohttp":
+            os.write(2, b"importing aiohttp\\n")
+            signal.pause()
+        return None
+
+sys.meta_path.insert(0, Hold())
+"""
+
+
+def test_sigterm_while_the_command_imports_its_modules_exits_143_with_one_line(
+    tmp_path: Path,
+) -> None:
+    """The default action would end the command without a word (exit -15): the handler goes in
+    before the imports of a second or more."""
+    (tmp_path / "hold").mkdir()
+    (tmp_path / "hold" / "sitecustomize.py").write_text(HOLD_AIOHTTP)
+    source = tmp_path / "in.csv"
+    source.write_text("id,jobTitle\nL1,t\n")
+    env = clean_env(SENDKIT_API_KEY=KEY, PYTHONPATH=str(tmp_path / "hold"))
+    with running(start(source, "--base-url", "http://127.0.0.1:9", env=env, cwd=tmp_path)) as proc:
+        assert proc.stderr is not None
+        assert proc.stderr.readline() == "importing aiohttp\n"
+        proc.send_signal(signal.SIGTERM)
+        exit_code, out, err = finish(proc, timeout=20)
+    assert (exit_code, out) == (143, "")
+    assert err == "bulk-updater: interrupted by SIGTERM while starting\n"
+    assert not (tmp_path / "in.csv.report.csv").exists()
 
 
 def test_sigterm_mid_job_then_resume_updates_every_row_exactly_once(tmp_path: Path) -> None:

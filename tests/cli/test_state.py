@@ -7,11 +7,16 @@ import contextlib
 import json
 import os
 import sqlite3
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from bulk_updater.sandbox import SandboxThread
 from bulk_updater.state import Account, Store
-from tests.cli.conftest import KEY, WRONG_KEY, clean_env, cli, job_input
+from tests.cli.conftest import KEY, WRONG_KEY, Result, clean_env, cli, command, job_input
 from tests.conftest import make_leads, remembered, write_csv
 
 
@@ -250,3 +255,61 @@ def test_state_info_counts_damaged_entries(tmp_path: Path) -> None:
         "  damaged entries: 1 (unknown: their rows are sent next time, and the entries "
         "rewritten)\n" in out
     )
+
+
+@contextmanager
+def read_only(folder: Path) -> Iterator[list[str]]:
+    """What to put before a command so that it sees `folder` read-only: its mode, or for root
+    (whom modes do not stop) a read-only bind mount in a mount namespace of its own."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield []
+        finally:
+            folder.chmod(0o755)
+        return
+    wrap = ["unshare", "-m", "sh", "-c", 'mount -o bind,ro "$0" "$0" && exec "$@"', str(folder)]
+    try:
+        probe = subprocess.run([*wrap, "true"], capture_output=True, check=False)
+    except FileNotFoundError:
+        pytest.skip("root needs unshare(1) to see a folder read-only")
+    if probe.returncode != 0:
+        pytest.skip(f"root cannot mount a folder read-only here: {probe.stderr!r}")
+    yield wrap
+
+
+def cli_wrapped(wrap: list[str], *args: str | os.PathLike[str], cwd: Path, sub: str) -> Result:
+    done = subprocess.run(
+        [*wrap, *command(*args, subcommand=sub)],
+        env=clean_env(),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def test_a_state_file_on_read_only_storage_is_read(tmp_path: Path) -> None:
+    """WAL wants to create an index beside the file: where it cannot, the file is read as it
+    is, by `state info` and by `--dry-run --skip-unchanged`."""
+    folder = tmp_path / "media"
+    folder.mkdir()
+    state = folder / "state.sqlite3"
+    store = Store(state)
+    store.begin("in.csv")
+    store.wait_committed(store.change("l1", {"jobTitle": "Title"}), timeout=10)
+    store.close()
+    assert sorted(p.name for p in folder.iterdir()) == ["state.sqlite3"]  # no -wal, no -shm
+    source = write_csv(tmp_path / "in.csv", ("id", "jobTitle"), [("l1", "Title"), ("l2", "T")])
+    with read_only(folder) as wrap:
+        info = cli_wrapped(wrap, "--state", state, cwd=tmp_path, sub="state info")
+        dry = (source, "--dry-run", "--skip-unchanged", "--state", state)
+        preview = cli_wrapped(wrap, *dry, cwd=tmp_path, sub="run")
+    assert info.code == 0, info.err
+    assert "  leads remembered: 1\n" in info.out
+    assert preview.code == 0, preview.err
+    assert f"1 row would be sent, 1 unchanged (state: {state})" in preview.out
+    assert sorted(p.name for p in folder.iterdir()) == ["state.sqlite3"]

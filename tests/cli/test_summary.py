@@ -98,6 +98,31 @@ def test_no_limit_says_so(tmp_path: Path) -> None:
     assert "  rate: no limit (--rate 0)" in out
 
 
+def test_a_one_row_run_with_no_limit_met_claims_no_settled_rate(tmp_path: Path) -> None:
+    """No 429, no rate-limit headers, no --rate: the rate was still climbing, never settled."""
+    leads = make_leads(1)
+    source, _ = job_input(tmp_path, leads)
+    with SandboxThread(leads, api_key=KEY) as sb:
+        code, out, err = cli(source, "--base-url", sb.url, "--rate", "auto", cwd=tmp_path)
+    assert code == 0, out + err
+    assert "  rate: still climbing: no 429 and no rate-limit headers yet\n" in out
+    assert "settled at" not in out
+
+
+def test_summary_json_says_where_the_rejects_are(tmp_path: Path) -> None:
+    leads = make_leads(3)
+    source = mixed_input(tmp_path, leads)
+    summary, rejects = tmp_path / "summary.json", Path("mixed.rejects.csv")
+    with SandboxThread(leads, api_key=KEY) as sb:
+        args = ("--base-url", sb.url, "--rate", "0", "--summary-json", summary)
+        code, out, err = cli(source, *args, "--rejects", rejects, cwd=tmp_path)
+        assert code == 1, out + err
+        assert json.loads(summary.read_text())["rejects"] == str(tmp_path / rejects)
+        code, out, err = cli(source, *args, cwd=tmp_path)
+    assert code == 1, out + err
+    assert json.loads(summary.read_text())["rejects"] is None
+
+
 def test_quiet_with_problem_rows_prints_the_summary_and_what_to_run_next(tmp_path: Path) -> None:
     """Cron mails what `-q` prints: nothing when all went well, else enough to act on."""
     leads = make_leads(3)

@@ -274,6 +274,23 @@ def test_the_rejects_of_a_file_with_titles_go_back_with_the_same_header_row(
     assert [u.city for u in updates(out, **options)] == ["Paris"]
 
 
+@pytest.mark.parametrize("first", ["sep=;", '"sep=;"', "SEP=;;;"])
+def test_the_rejects_keep_excels_sep_line(tmp_path: Path, first: str) -> None:
+    """Excel writes `sep=;` above the header: kept, the rejects open in Excel as the input does,
+    and a diff against the input shows only the rows. Its quotes do not make every cell quoted."""
+    rows = f"id;jobTitle;city\r\n{LEAD};CTO, EMEA;Oslo\r\n"
+    out = rejects_of(tmp_path, "in.csv", codecs.BOM_UTF8 + f"{first}\r\n{rows}".encode())
+    assert (
+        out.read_bytes()
+        == codecs.BOM_UTF8
+        + (
+            f"{first}\r\nid;jobTitle;city;_status;_message\r\n"
+            f"{LEAD};CTO, EMEA;Oslo;not_found;Lead not found\r\n"
+        ).encode()
+    )
+    assert [(u.jobTitle, u.city) for u in updates(out)] == [("CTO, EMEA", "Oslo")]
+
+
 def test_the_rejects_of_a_sheet_keep_its_header_row(tmp_path: Path) -> None:
     book = openpyxl.Workbook()
     sheet = book.active

@@ -13,6 +13,7 @@ import pytest
 
 from bulk_updater.errors import StateError, StateLockedError
 from bulk_updater.state import Account, Store, unknown
+from bulk_updater.state.fields import MAX_STORED
 from tests.conftest import integrity, remembered
 
 ACCOUNT = Account("http://127.0.0.1:1", "0123456789abcdef")
@@ -114,6 +115,20 @@ def test_a_file_that_is_not_a_state_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "empty.sqlite3").write_bytes(b"")  # an empty database, without our tables
     with pytest.raises(StateError, match="not a bulk-updater state file"):
         Store(tmp_path / "empty.sqlite3", readonly=True)
+
+
+def test_a_file_whose_wal_index_cannot_be_opened_is_not_called_foreign(tmp_path: Path) -> None:
+    """A `-shm` SQLite cannot open (here a link to nowhere; another user's file, say) does not
+    make the file foreign: the message says what SQLite needs."""
+    path = tmp_path / "state.sqlite3"
+    Store(path).close()
+    (tmp_path / "state.sqlite3-shm").symlink_to(tmp_path / "gone" / "shm")
+    with pytest.raises(StateError) as caught:
+        Store(path, readonly=True)
+    assert str(caught.value) == (
+        f"{path}: the state file cannot be opened here (unable to open database file): SQLite "
+        "must also open its -wal and -shm files beside it"
+    )
 
 
 def test_another_programs_database_with_a_meta_table_is_refused_untouched(
@@ -290,3 +305,27 @@ def test_a_damaged_entry_counts_as_unknown_and_is_rewritten(
     store = Store(path, readonly=True)
     assert (store.info().leads, store.info().damaged) == (4, 1)
     store.close()
+
+
+def test_an_entry_longer_than_the_bound_is_damaged_not_read(tmp_path: Path) -> None:
+    """A hand-made entry of hundreds of MB took gigabytes to read: past `MAX_STORED` it is not
+    read, and counts as damaged; one at the bound is read."""
+    path = tmp_path / "s.sqlite3"
+    store = Store(path)
+    store.begin("in.csv")
+    store.change("l0", {"city": "x"})
+    store.close()
+    at_bound = b'{"city":"' + b"y" * (MAX_STORED - 11) + b'"}'
+    assert len(at_bound) == MAX_STORED
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("INSERT INTO leads VALUES ('big', ?)", (at_bound[:-2] + b'y"}',))
+        db.execute("INSERT INTO leads VALUES ('text', ?)", ("x" * (MAX_STORED + 1),))
+        db.execute("INSERT INTO leads VALUES ('fits', ?)", (at_bound,))
+        db.commit()
+    store = Store(path)
+    assert (store.info().leads, store.info().damaged) == (4, 2)
+    found = store.lookup(["l0", "big", "text", "fits"])
+    store.close()
+    assert sorted(found) == ["fits", "l0"]
+    assert len(found["fits"]["city"]) == MAX_STORED - 11
+    assert store.warnings[0].startswith(f"{path}: 2 damaged entries counted as unknown")
