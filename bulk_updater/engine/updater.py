@@ -23,7 +23,7 @@ from ..limits import Limiter, RateStatus, departure_hook, limiter_for
 from ..models import Outcome, Status, StopReason, Summary
 from ..report import RejectsWriter, ReportWriter
 from ..settings import Options, Settings
-from ..state import Store, state_path
+from ..state import StateFile, state_path
 from .admission import Admission, Rules
 from .emails import MatchByEmail
 from .limit import FirstRows
@@ -344,7 +344,7 @@ def _summary(
     duration: float,
     dropped: list[str],
     writer: ReportWriter | None,
-    store: Store | None,
+    store: StateFile | None,
     first: FirstRows | None,
 ) -> Summary:
     counters = pipeline.counters
@@ -391,7 +391,7 @@ def _describe(limiter: Limiter) -> RateStatus | None:
 
 
 def _warnings(
-    writer: ReportWriter | None, store: Store | None, first: FirstRows | None
+    writer: ReportWriter | None, store: StateFile | None, first: FirstRows | None
 ) -> list[str]:
     warnings = []
     if writer is not None and writer.unsorted is not None:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Final, TextIO
 
 MAX_RECORD: Final = 1 << 20  # characters of one CSV record or JSON line
-_CHUNK: Final = 1 << 16  # characters read at a time
+CHUNK: Final = 1 << 16  # characters read at a time
 
 # Where the CSV quoting rules stand at a point of a record.
 _START: Final = 0  # at the start of a field
@@ -86,11 +86,11 @@ def csv_records(
         size, state, start = 0, _START, line + 1
         while True:
             if pending is None:
-                chunk = read(_CHUNK)
+                chunk = read(CHUNK)
             else:
                 chunk, pending = pending, None
             if chunk.endswith("\r"):  # a CRLF may have been split by the size of a read
-                more = read(_CHUNK)
+                more = read(CHUNK)
                 if more.startswith("\n"):
                     chunk, more = chunk + "\n", more[1:]
                 pending = more or None
@@ -121,7 +121,7 @@ def json_lines(stream: TextIO, limit: int = MAX_RECORD) -> Iterator[Record]:
     read = stream.readline
     line = 0
     while True:
-        chunk = read(_CHUNK)
+        chunk = read(CHUNK)
         if not chunk:
             return
         line += 1
@@ -129,7 +129,7 @@ def json_lines(stream: TextIO, limit: int = MAX_RECORD) -> Iterator[Record]:
             yield line, chunk
             continue
         size, parts = len(chunk), [chunk]
-        while (more := read(_CHUNK)) and not _line_break(more):
+        while (more := read(CHUNK)) and not _line_break(more):
             size += len(more)
             if size <= limit:
                 parts.append(more)

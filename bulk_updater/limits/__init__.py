@@ -13,7 +13,7 @@ answer (`observe`), pause every caller after a 429 (`pause`), stop, and say what
 | `flight.py` | requests in flight that follow latency (Little's law) |
 | `holds.py` | `Holds`: every wait of the whole job, capped at `--max-pause`, counted |
 | `shared.py` | `RedisLimiter`: the schedule of `pacer.py` in Redis, shared by an account's jobs |
-| `store.py` | the Redis side of `shared.py`: connection, script, errors in words |
+| `redis_budget.py` | the Redis side of `shared.py`: connection, script, errors in words |
 | `status.py` | `RateStatus`, what `describe()` says |
 
 A new limiter is a new class here; nothing else changes.

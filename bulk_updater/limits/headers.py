@@ -11,7 +11,7 @@ Two forms are read (`sendkit-api.md` says SendKit sends one of them, names undoc
 
 `read_hint()` reduces them to one `RateHint`. A malformed or absurd value (not a number, a
 negative count, more left than the quota, a reset more than a day away) is ignored, never
-guessed at; `Complaints` logs each kind of problem once at debug level (`-v`). `Budget` is the
+guessed at; `Complaints` logs each kind of problem once at debug level (`-v`). `Allowance` is the
 rule the headers give: never start more requests than `Remaining` said were left before `Reset`.
 """
 
@@ -194,7 +194,7 @@ class WindowGuess:
         return max(1.0, math.ceil(self.longest - 1.0))
 
 
-class Budget:
+class Allowance:
     """`Remaining` before `Reset`: never more starts than the latest answer said were left.
 
     The latest answer is the one whose request started last: it has seen the most. Starts after
@@ -206,8 +206,8 @@ class Budget:
     An answer to a request started then tells whether the headers were right (a 429) or not.
     """
 
-    def __init__(self, earlier: Budget | None = None) -> None:
-        """`earlier`: a budget whose rule is dropped, but whose record of starts is kept."""
+    def __init__(self, earlier: Allowance | None = None) -> None:
+        """`earlier`: an allowance whose rule is dropped, but whose record of starts is kept."""
         self._since = -math.inf  # the start of the request whose answer set the rule
         self._left = 0
         self._until = -math.inf
@@ -266,5 +266,5 @@ class Budget:
         return overridden is not None and started >= overridden and remaining == 0
 
 
-#: Starts remembered for `Budget.used()`: far more than can be in flight.
+#: Starts remembered for `Allowance.used()`: far more than can be in flight.
 MAX_STARTS: Final = 4096

@@ -51,11 +51,11 @@ LATE_GAP: Final = 0.5
 
 #: Waits shorter than this are not waited: a clock (or float sum) that lands a hair before the
 #: target must not send a waiter round the loop again and again.
-_TICK: Final = 1e-6
+TICK: Final = 1e-6
 
 
 #: Statuses that do not end a run of 429s: the server did not take a request since.
-_NOT_ANSWERED: Final = frozenset({401, 403, 408, 429})
+NOT_ANSWERED: Final = frozenset({401, 403, 408, 429})
 
 #: The least a `Retry-After` in whole seconds can say: "within a second".
 WITHIN_A_SECOND: Final = 1.0
@@ -70,7 +70,7 @@ def answered(reply: Reply | None) -> bool:
     return (
         reply is not None
         and reply.status < 500
-        and reply.status not in _NOT_ANSWERED
+        and reply.status not in NOT_ANSWERED
         and not reply.malformed
     )
 
@@ -224,7 +224,7 @@ class Pacer:
                 raise Stopped
             now = loop.time()
             generation = self._generation
-            if self._resume_at - now > _TICK:
+            if self._resume_at - now > TICK:
                 await self._wait(self._resume_at - now)
                 continue
             if not self._interval:
@@ -243,7 +243,7 @@ class Pacer:
             starts, allowed = self._starts, self._allowed
             if len(starts) >= allowed and now - starts[-allowed] < 1.0:
                 # Late (a stalled loop): starting now would put R+1 starts in one second.
-                self._next_slot = max(self._next_slot, starts[-allowed] + 1.0 + _TICK)
+                self._next_slot = max(self._next_slot, starts[-allowed] + 1.0 + TICK)
                 continue
             starts.append(now)
             self._last_slot = max(self._last_slot, slot)
@@ -256,7 +256,7 @@ class Pacer:
         if not self._starts or self._stopped.is_set():
             return 0.0
         gap = self._starts[-1] + LATE_GAP * self._interval - now
-        return gap if gap > _TICK else 0.0
+        return gap if gap > TICK else 0.0
 
     async def _wait(self, delay: float, event: asyncio.Event | None = None) -> None:
         """Sleep, but wake at once when the job stops, or when `event` (by default, a change

@@ -22,7 +22,7 @@ tests. Only `command.py`, the `bulk-updater sandbox` command, also uses click.
 | `command.py` | the click command |
 """
 
-from .app import Intercept, Settings, create_app
+from .app import Intercept, SandboxOptions, create_app
 from .faults import FaultPlan
 from .leads import load_leads
 from .limits import HeaderStyle, RetryAfter, max_in_any_window
@@ -36,9 +36,9 @@ __all__ = [
     "Intercept",
     "RetryAfter",
     "Sandbox",
+    "SandboxOptions",
     "SandboxState",
     "SandboxThread",
-    "Settings",
     "create_app",
     "load_leads",
     "max_in_any_window",

@@ -55,7 +55,7 @@ def _locked(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
-class Store:
+class StateFile:
     """One state file, opened (and created, unless `readonly`) at construction.
 
     Unless `readonly`, it is held for this store alone until `close()`, and a file of another
