@@ -14,7 +14,7 @@ from .. import __version__
 from ..engine.sink import rejected_rows
 from ..models import Outcome, Status, StopReason, Summary
 from ..printable import escape
-from ..report.cells import one_line
+from ..report.formulas import one_line
 from ..words import counted
 
 EXIT_OK: Final = 0

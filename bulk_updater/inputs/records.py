@@ -24,7 +24,7 @@ _QUOTE: Final = 3  # just after a quote inside a quoted field (its end, or half 
 
 csv.field_size_limit(MAX_RECORD + 1)  # the record limit above is the one that applies
 
-Record = tuple[int, str | None]  # (line number where the record starts, its text or None)
+TextRecord = tuple[int, str | None]  # (line number where the record starts, its text or None)
 
 
 def _advance(text: str, state: int, delimiter: str) -> int:
@@ -72,7 +72,7 @@ def _csv_break(chunk: str) -> int:
 
 def csv_records(
     stream: TextIO, delimiter: str = ",", limit: int = MAX_RECORD, start: int = 1
-) -> Iterator[Record]:
+) -> Iterator[TextRecord]:
     """Each CSV record of `stream`, whole, with its first line (the stream's first is `start`).
 
     `stream` is opened with `newline=""`: a line ends in LF, CRLF or a bare CR (classic Mac), all
@@ -116,7 +116,7 @@ def csv_records(
         yield start, "".join(parts) if size <= limit else None
 
 
-def json_lines(stream: TextIO, limit: int = MAX_RECORD) -> Iterator[Record]:
+def json_lines(stream: TextIO, limit: int = MAX_RECORD) -> Iterator[TextRecord]:
     """Each line of `stream`, with its number; `None` for a line longer than `limit`."""
     read = stream.readline
     line = 0

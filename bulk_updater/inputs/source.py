@@ -22,7 +22,7 @@ from ..settings import tags_separator as separator_of
 from .columns import Invalid, KeyPlan, Row, TablePlan
 from .encoding import Encoding, detect, scan, text, text_problem
 from .keep import Keep
-from .records import MAX_RECORD, Record, json_lines
+from .records import MAX_RECORD, TextRecord, json_lines
 from .schema import ColumnMap
 from .sheet import Oversized
 from .suggest import Sample, read_sample
@@ -191,7 +191,7 @@ class Source:
         if self.format == "jsonl":
             self._keep = Keep.of_keys(self._wanted) if self._wanted else None
             self._keys = KeyPlan(self.columns, ignore_unknown=ignore_unknown, kept=self.keep)
-            self._records: Iterator[Record] = json_lines(self._text)
+            self._records: Iterator[TextRecord] = json_lines(self._text)
             return
         start = self.header_row or 1
         skip_lines(self._text, start - 1, self.name)  # title rows above the header

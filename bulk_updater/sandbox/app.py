@@ -36,7 +36,7 @@ from . import contract, search
 from .faults import FaultPlan, Faults
 from .leads import apply_update
 from .limits import HeaderStyle, RateLimit, RetryAfter, Shape, max_in_any_window
-from .state import DEFAULT_SANDBOX_KEY, SandboxState
+from .recorded import DEFAULT_SANDBOX_KEY, SandboxState
 
 __all__ = ["HANDLER", "Intercept", "SandboxOptions", "create_app"]
 

@@ -25,7 +25,7 @@ from .app import HANDLER, SandboxOptions, create_app
 from .faults import FaultPlan
 from .leads import copy_leads, load_leads
 from .limits import HeaderStyle, Shape, retry_after_mode
-from .state import SandboxState
+from .recorded import SandboxState
 
 __all__ = ["Sandbox", "SandboxThread", "serve"]
 
