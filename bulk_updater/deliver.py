@@ -109,7 +109,7 @@ class Deliverer:
         try:
             attempt = await self._attempt(call, args, tries)
             # Most rows take one attempt: only those that need a retry pay for tenacity's set-up
-            # (about 60 µs a call, measured: more than the rest of the per-row work together).
+            # (more than the rest of the per-row work together: docs/decisions/, 2026-11-27).
             if _retryable(attempt) and not tries.spent_now():
                 await self._limiter.sleep(tries.next_wait())
                 retrying = AsyncRetrying(

@@ -5,7 +5,8 @@ Two forms are read (`sendkit-api.md` says SendKit sends one of them, names undoc
 - GitHub's: `X-RateLimit-Limit: 40`, `X-RateLimit-Remaining: 12` and `X-RateLimit-Reset`, in
   UTC epoch seconds (or, when it is small, seconds from now, as some APIs send it). It does not
   say how long the window is: `WindowGuess` infers that from the resets seen.
-- The IETF draft's: `RateLimit-Policy: "default";q=100;w=10` (quota `q` per window of `w`
+- The IETF draft's (https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/):
+  `RateLimit-Policy: "default";q=100;w=10` (quota `q` per window of `w`
   seconds) and `RateLimit: "default";r=50;t=30` (`r` left, reset in `t` seconds). Several
   policies may be listed: the tightest (smallest `q / w`) is used, with its `RateLimit` item.
 

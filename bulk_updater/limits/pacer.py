@@ -12,6 +12,10 @@ server, which sees arrival times with network jitter, also counts at most R per 
 on the actual start times backs this up: when a stalled loop wakes several late slot holders at
 once, any start that would make R+1 in one second re-queues for a later slot instead.
 
+The schedule is GCRA, the generic cell rate algorithm
+(https://en.wikipedia.org/wiki/Generic_cell_rate_algorithm), with no burst tolerance: the next
+free slot is its theoretical arrival time, as in aiometer's `meters.py`.
+
 `set_rate()` changes the rate from the next slot on (the adaptive limiter steers it): callers
 holding a slot handed out at the old rate wake and queue again, so that neither a faster nor a
 slower rate waits for the old schedule, and the guard counts the last second's starts against
@@ -95,7 +99,9 @@ class LimiterDown(Stopped):
 
 
 def equal_jitter(failures: int, base: float, cap: float) -> float:
-    """Exponential backoff after the `failures`-th failure (1-based), with equal jitter."""
+    """Exponential backoff after the `failures`-th failure (1-based), with equal jitter: half the
+    ceiling fixed, half random (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/).
+    """
     ceiling = min(cap, base * 2.0 ** min(failures - 1, 30))
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 

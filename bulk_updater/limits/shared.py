@@ -1,7 +1,7 @@
 """The rate budget of one API account, shared through Redis by every job that uses it.
 
 A SendKit limit belongs to the account, not to one process. `RedisLimiter` keeps the pacer's
-schedule in Redis: one hash per account (`account_name()`: base URL, workspace, the key's
+GCRA schedule in Redis: one hash per account (`account_name()`: base URL, workspace, the key's
 sha256) holds the next free start time, and one atomic Lua script (`schedule.lua`) hands out
 slots on it, `1.01/R` apart with no burst, as `Pacer` does. A caller sleeps until its slot,
 then asks once more to start: the script records the start and refuses one that would make
