@@ -1,7 +1,7 @@
 """`Deliverer`: one row's attempts run, paced, classified and retried, as `retry.py` decides.
 
 The first attempt runs outside tenacity (most rows need no other); a row that must be retried
-enters an `AsyncRetrying` loop whose stop, wait and retry hooks are `retry.py`'s `Budget`. The
+enters an `AsyncRetrying` loop whose stop, wait and retry hooks are `retry.py`'s `RowAttempts`. The
 deliverer also tells the job when it must stop (a refused key, an API that looks down, a lost
 shared budget).
 """
@@ -22,11 +22,11 @@ from .models import LeadUpdate, Status, StopReason
 from .retry import (
     CALM_STREAK,
     Attempt,
-    Budget,
     Call,
     Counters,
     Delivery,
     RetryPolicy,
+    RowAttempts,
     Verdict,
     classify,
 )
@@ -80,8 +80,8 @@ class Deliverer:
         #: Where the rows' ids come from (`column \`Lead ID\``), for the stop's message.
         self.ids_from = "the id column"
 
-    def budget(self) -> Budget:
-        return Budget(self._policy, self._calm)
+    def row_attempts(self) -> RowAttempts:
+        return RowAttempts(self._policy, self._calm)
 
     def _calm(self) -> bool:
         """Whether a retry can go at once: the server is taking requests (a success came at
@@ -95,44 +95,44 @@ class Deliverer:
         return self._clock
 
     async def search(
-        self, searcher: Searcher, text: str, cursor: str | int | None, budget: Budget
+        self, searcher: Searcher, text: str, cursor: str | int | None, tries: RowAttempts
     ) -> Delivery:
         """One page of a search, with its retries: a request like any other (same limiter)."""
         try:
-            return await self.deliver(searcher.search, (text, cursor), budget)
+            return await self.deliver(searcher.search, (text, cursor), tries)
         finally:
-            self.counters.searches += budget.attempts
+            self.counters.searches += tries.attempts
 
-    async def deliver(self, call: Call, args: tuple[Any, ...], budget: Budget) -> Delivery:
+    async def deliver(self, call: Call, args: tuple[Any, ...], tries: RowAttempts) -> Delivery:
         """`call(*args)` (`Sender.send`, `Searcher.search`) until it is final, retried as the
         policy says. The PATCH of every row takes this path: no object made per row for it."""
         try:
-            attempt = await self._attempt(call, args, budget)
+            attempt = await self._attempt(call, args, tries)
             # Most rows take one attempt: only those that need a retry pay for tenacity's set-up
-            # (about 60 µs a call, measured: more than the rest of the per-row work together).
-            if _retryable(attempt) and not budget.spent_now():
-                await self._limiter.sleep(budget.next_wait())
+            # (more than the rest of the per-row work together: docs/decisions/, 2026-11-27).
+            if _retryable(attempt) and not tries.spent_now():
+                await self._limiter.sleep(tries.next_wait())
                 retrying = AsyncRetrying(
-                    stop=budget.spent,
-                    wait=budget.wait,
+                    stop=tries.spent,
+                    wait=tries.wait,
                     retry=_should_retry,
                     sleep=self._limiter.sleep,
                     reraise=True,
                     retry_error_callback=_last_result,
                 )
-                attempt = await retrying(self._attempt, call, args, budget)
+                attempt = await retrying(self._attempt, call, args, tries)
         except LimiterDown as exc:  # no slot can be had any more (a shared budget lost)
             self._on_stop(StopReason.LIMITER_DOWN, exc.message)
-            return _aborted(budget)
+            return _aborted(tries)
         except Stopped:
-            return _aborted(budget)
-        duration = self._clock() - budget.started if self._clock and budget.started else None
-        attempts = budget.attempts
+            return _aborted(tries)
+        duration = self._clock() - tries.started if self._clock and tries.started else None
+        attempts = tries.attempts
         if attempt.verdict in (Verdict.KEY_REFUSED, Verdict.UNREACHABLE):
             return _delivery(Status.ABORTED, attempts, attempt, duration)
         if attempt.verdict is Verdict.RATE_LIMITED:
             limited = _delivery(Status.FAILED, attempts, attempt, duration)
-            message = f"rate limited {budget.rate_limited} times (last: {limited.message})"
+            message = f"rate limited {tries.rate_limited} times (last: {limited.message})"
             return Delivery(Status.FAILED, attempts, 429, limited.error_code, message, duration)
         if attempt.verdict is not Verdict.FINAL:
             return _delivery(Status.FAILED, attempts, attempt, duration)
@@ -159,23 +159,23 @@ class Deliverer:
                 "--allow-not-found if you expect that",
             )
 
-    async def _attempt(self, call: Call, args: tuple[Any, ...], budget: Budget) -> Attempt:
+    async def _attempt(self, call: Call, args: tuple[Any, ...], tries: RowAttempts) -> Attempt:
         """One request: a permit in flight first, then a start slot, so that no request waits
         for anything between its slot and its start."""
         permits = self._permits
         self._active += 1
         try:
             if permits is None:
-                return await self._request(call, args, budget)
+                return await self._request(call, args, tries)
             await permits.enter()
             try:
-                return await self._request(call, args, budget)
+                return await self._request(call, args, tries)
             finally:
                 permits.leave()
         finally:
             self._active -= 1
 
-    async def _request(self, call: Call, args: tuple[Any, ...], budget: Budget) -> Attempt:
+    async def _request(self, call: Call, args: tuple[Any, ...], tries: RowAttempts) -> Attempt:
         limiter = self._limiter
         self._queued += 1
         try:
@@ -184,26 +184,26 @@ class Deliverer:
             self._queued -= 1
         counters = self.counters
         counters.requests += 1
-        budget.sent += 1
-        if budget.sent > 1:
+        tries.sent += 1
+        if tries.sent > 1:
             counters.retries += 1
         clock = self._clock or self._loop_clock()
         started = clock()
-        if budget.started is None:
-            budget.started = started
+        if tries.started is None:
+            tries.started = started
         try:
             reply = await call(*args)
         except TransportError as exc:
-            budget.took = clock() - started
-            limiter.observe(None, budget.took)
+            tries.took = clock() - started
+            limiter.observe(None, tries.took)
             verdict = Verdict.UNREACHABLE if exc.final else Verdict.RETRY
             attempt = Attempt(verdict, Status.FAILED, error=exc.message, error_code=exc.error_code)
         except BaseException:  # cancelled by a stop, or a custom sender's bug: still no answer
             limiter.observe(None, clock() - started)
             raise
         else:
-            budget.took = clock() - started
-            limiter.observe(reply, budget.took)
+            tries.took = clock() - started
+            limiter.observe(reply, tries.took)
             verdict, status = (
                 (Verdict.RETRY, Status.FAILED) if reply.malformed else classify(reply.status)
             )
@@ -213,18 +213,18 @@ class Deliverer:
             answer = attempt.reply.status if attempt.reply else attempt.error
             what = f"GET /v1/leads?search={args[0]}" if len(args) == 2 else f"PATCH {args[0].id}"
             log.debug("%s -> %s in %.0f ms", what, answer, elapsed)
-        budget.last = attempt
-        self._account(attempt, budget)
+        tries.last = attempt
+        self._account(attempt, tries)
         return attempt
 
-    def _account(self, attempt: Attempt, budget: Budget) -> None:
+    def _account(self, attempt: Attempt, tries: RowAttempts) -> None:
         """Update the job-wide streaks and pauses that one attempt's answer calls for."""
         verdict = attempt.verdict
         if verdict is Verdict.RATE_LIMITED:
             assert attempt.reply is not None
-            self._rate_limited(attempt.reply, budget)
+            self._rate_limited(attempt.reply, tries)
             return
-        budget.counted += 1
+        tries.counted += 1
         if verdict is Verdict.FINAL:
             self._streak = 0
             self._answers += 1
@@ -241,13 +241,13 @@ class Deliverer:
             self._failed_once(attempt)
             self._give_up_if_held()
 
-    def _rate_limited(self, reply: Reply, budget: Budget) -> None:
+    def _rate_limited(self, reply: Reply, tries: RowAttempts) -> None:
         """A 429 pauses the job, unless this row keeps getting them while no other row does."""
-        budget.rate_limited += 1
+        tries.rate_limited += 1
         counters = self.counters
         counters.rate_limited += 1
         self._limited += 1
-        seen = budget.seen_at_429
+        seen = tries.seen_at_429
         # No other request got a 429 since this row's previous one, and either others were
         # answered meanwhile, or none was sent nor waits to be (the rows behind a search wait
         # for it, not for a slot): the 429s are this row's. A shared pause for each would stall
@@ -255,14 +255,14 @@ class Deliverer:
         if seen is not None and seen[1] == self._limited - 1:
             alone = seen[2] == counters.requests - 1 and self._active == 1
             if seen[0] < self._answers or alone:
-                budget.singled_out = True
-        budget.seen_at_429 = (self._answers, self._limited, counters.requests)
+                tries.singled_out = True
+        tries.seen_at_429 = (self._answers, self._limited, counters.requests)
         holds = self._limiter.holds  # every wait of the job counts, whatever caused it
-        if budget.singled_out:
-            budget.wait_alone = self._policy.alone(reply.retry_after)
-            holds.count(budget.wait_alone, "a row's own 429s")  # no answer meanwhile
+        if tries.singled_out:
+            tries.wait_alone = self._policy.alone(reply.retry_after)
+            holds.count(tries.wait_alone, "a row's own 429s")  # no answer meanwhile
         else:
-            budget.wait_alone = 0.0
+            tries.wait_alone = 0.0
             self._limiter.pause(reply)
         self._give_up_if_held()
 
@@ -294,9 +294,9 @@ def _delivery(status: Status, attempts: int, attempt: Attempt, duration: float |
     return Delivery(status, attempts, reply.status, code, message, duration, reply)
 
 
-def _aborted(budget: Budget) -> Delivery:
-    attempts = budget.attempts
-    last = budget.last
+def _aborted(tries: RowAttempts) -> Delivery:
+    attempts = tries.attempts
+    last = tries.last
     message = "not finished: the job stopped"
     if last is None:
         return Delivery(Status.ABORTED, attempts, None, None, message)

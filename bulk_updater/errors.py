@@ -1,12 +1,38 @@
-"""The exception tree for whole-job errors; row-level problems are outcomes, not exceptions.
+"""Every exception the package raises, in trees; row-level problems are outcomes, not exceptions.
+
+For a whole job, with the command line's exit code at the right:
 
 BulkUpdaterError                 anything that stops a job before or while it runs
 ├── ConfigError                  bad settings, missing key, refused base URL      (exit 2)
 ├── InputError                   unreadable file, no id column, unknown column    (exit 2)
 │   └── InputChangedError        --resume against a report of a different input   (exit 2)
+├── JobBusy                      the page runs one job at a time (`ui.session`)    (HTTP 409)
 ├── ReportLockedError            another run holds the report's lock               (exit 75)
 └── StateError                   the state file of skip_unchanged cannot be used   (exit 2)
     └── StateLockedError         another process kept the state file locked       (exit 75)
+
+Outside that tree, what a caller of the library can also see:
+
+TransportError                   no HTTP answer (`client`): a `Sender` raises it, a row's outcome
+Stopped                          a `Limiter`'s wait ends because the job stops (`limits`)
+└── LimiterDown                  the shared budget's Redis is lost: the job stops as an outage
+ValueError                       a value that cannot work: a `Pacer`'s rate, a sandbox's options
+└── pydantic.ValidationError     `Settings(...)` or `LeadUpdate(...)` built with a bad value
+TypeError                        rows that are not rows: `run("file.csv")`, one row alone
+AttributeError                   a name `bulk_updater` does not have (its names load on first use)
+RuntimeError                     a `BulkUpdater`, `SendKitClient`, `Sandbox` or `RedisLimiter` used
+                                 outside `async with`, or a job started while one runs
+
+`Settings.build()` and `BulkUpdater(...)` turn a `ValidationError` into one `ConfigError` line.
+
+Inside the package only, each caught where it is raised and told as one of the above:
+
+Broken                           an .xlsx part that cannot be read (`inputs.sheet`): `InputError`
+└── TooMuchText                  a workbook's text too large for memory: `InputError`
+Busy                             a file another process holds locked (`state.lock`): `*LockedError`
+NotAFile                         a lock on what is no regular file (`state.lock`): `ConfigError`,
+                                 `StateError`
+BadRequest                       a request the sandbox refuses (`sandbox.contract`): its 400 or 413
 """
 
 from __future__ import annotations

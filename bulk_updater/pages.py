@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-Shape = Literal["cursor", "number", ""]
+Paging = Literal["cursor", "number", ""]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,7 @@ class Page:
     pages: int | None = None
     broken: str = ""
     total: int | None = None
-    shape: Shape = ""
+    shape: Paging = ""
 
 
 def search_page(body: bytes, complete: bool, limit: int = 100) -> Page | None:

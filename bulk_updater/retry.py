@@ -1,6 +1,6 @@
 """Which answers are final, which are retried, and how long to wait: one row's attempts.
 
-The policy (`RetryPolicy`), one row's attempts and budget (`Budget`, whose stop and wait hooks
+The policy (`RetryPolicy`), one row's attempts (`RowAttempts`, whose stop and wait hooks
 tenacity calls) and the job's counters live here; `deliver.py` runs the attempts (`Deliverer`).
 Every attempt first takes a slot from the `Limiter`.
 
@@ -158,8 +158,8 @@ class Counters:
     searches: int = 0  # of the requests, the searches that resolve emails to lead ids
 
 
-class Budget:
-    """One row's attempt count; 429s are tracked apart so that they never spend the budget.
+class RowAttempts:
+    """One row's attempt count; 429s are tracked apart so that they never use up `max_attempts`.
 
     The engine holds it while the row is in flight, so a row cut off by a stop still reports
     how many requests it really sent. Made for every row: the defaults live on the class, so

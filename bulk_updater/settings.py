@@ -24,12 +24,11 @@ from pydantic import (
     field_validator,
 )
 from pydantic.config import JsonDict
-from pydantic_core import ErrorDetails
-from yarl import URL
 
+from .base_url import origin
 from .errors import ConfigError
-from .proxy import SETTING_VARIABLE, is_loopback, proxy_problem
-from .urls import HIDDEN, hide_password, scrub
+from .proxy import SETTING_VARIABLE, proxy_problem
+from .setting_errors import explain
 
 DEFAULT_BASE_URL: Final = "https://api.sendkit.ai"
 #: Without `--concurrency`, requests in flight follow latency, up to this many.
@@ -284,14 +283,7 @@ class Settings(BaseModel):
     @classmethod
     def _safe_base_url(cls, value: str, info: ValidationInfo) -> str:
         key = info.data.get("api_key")
-        try:
-            return _origin(value)
-        except ValueError as exc:
-            # A key pasted into the URL (`/?api_key=…`, or as its host) is never repeated.
-            message = str(exc)
-            if isinstance(key, SecretStr) and key.get_secret_value():
-                message = re.sub(re.escape(key.get_secret_value()), HIDDEN, message, flags=re.I)
-            raise ValueError(message) from None
+        return origin(value, key.get_secret_value() if isinstance(key, SecretStr) else None)
 
     @classmethod
     def build(
@@ -315,44 +307,8 @@ class Settings(BaseModel):
             return cls.model_validate(merged)
         except ValidationError as exc:
             spell = names or {}
-            problems = [_explain(error, spell) for error in exc.errors(include_url=False)]
+            problems = [explain(error, spell) for error in exc.errors(include_url=False)]
             raise ConfigError("; ".join(problems)) from None
-
-
-def _origin(value: str) -> str:
-    """The base URL `value` as its origin (`https://api.sendkit.ai`), or `ValueError` saying why
-    not, showing it without its password, path, query or fragment (each may hold a secret)."""
-    shown = _shown_origin(value)
-    try:
-        url = URL(value)
-    except ValueError as exc:
-        problem = scrub(str(exc), value)
-        message = f"{shown!r} is not a URL like https://api.sendkit.ai ({problem})"
-        raise ValueError(message) from None
-    if url.scheme not in ("https", "http") or not url.host:
-        raise ValueError(f"{shown!r} is not an http(s) URL like https://api.sendkit.ai")
-    if url.scheme == "http" and not is_loopback(url.host):
-        raise ValueError(
-            f"{shown!r} is plain http: the key would cross the network in clear text; "
-            "use https (plain http is allowed only for loopback)"
-        )
-    login = url.raw_user is not None or url.raw_password is not None  # `http://:pw@host` too
-    if url.path not in ("", "/") or url.query_string or url.fragment or login:
-        raise ValueError(
-            f"{shown!r} must be just scheme, host and port, with no path (nothing after the "
-            "host and port is shown)"
-        )
-    return str(url.origin())
-
-
-def _shown_origin(value: str) -> str:
-    """`value` as a message may show it: no password (`hide_password`), and cut before its
-    path, query or fragment."""
-    shown = hide_password(value)
-    scheme, sep, rest = shown.partition("://")
-    if not sep:
-        scheme, rest = "", shown
-    return scheme + sep + re.split(r"[/?#]", rest, maxsplit=1)[0]
 
 
 def _meta(name: str, key: str) -> Any:
@@ -404,36 +360,3 @@ class Options(TypedDict, total=False):
 
     tags_separator: str
     header_row: int | None
-
-
-_WORDING: Final = {
-    "greater_than_equal": "must be {ge} or more",
-    "greater_than": "must be more than {gt}",
-    "less_than_equal": "must be {le} or less",
-    "less_than": "must be less than {lt}",
-    "int_parsing": "must be a whole number",
-    "int_from_float": "must be a whole number",
-    "int_type": "must be a whole number",
-    "float_parsing": "must be a number",
-    "float_type": "must be a number",
-    "string_type": "must be text",
-    "bool_type": "must be true or false",
-    "bool_parsing": "must be true or false",
-    "extra_forbidden": "is not a setting",
-    "literal_error": "must be {expected}",
-}
-
-
-def _explain(error: ErrorDetails, names: Mapping[str, str]) -> str:
-    """`--rate: must be 0 or more`: the setting as the caller spells it, in plain words."""
-    name = ".".join(str(p) for p in error["loc"]) or "settings"
-    wording = _WORDING.get(error["type"])
-    if wording is not None:
-        message = wording.format(**{k: _number(v) for k, v in error.get("ctx", {}).items()})
-    else:
-        message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{names.get(name, name)}: {message}"
-
-
-def _number(value: object) -> object:
-    return int(value) if isinstance(value, float) and value.is_integer() else value

@@ -133,7 +133,7 @@ class RecordedStarts:
         import redis
 
         from bulk_updater.account import account_name
-        from bulk_updater.limits.store import budget_keys
+        from bulk_updater.limits.redis_budget import budget_keys
 
         self.client = redis.Redis.from_url(redis_url, decode_responses=True)
         _, self.key, self.moved = budget_keys(account_name(base_url, None, api_key))

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bulk_updater.answers import one_line
 from bulk_updater.printable import escape, escape_json
-from bulk_updater.report.cells import cell, email_cell
+from bulk_updater.report.formulas import cell, email_cell
 from bulk_updater.sandbox import SandboxThread
 from tests.cli.conftest import KEY, clean_env, command
 from tests.conftest import make_leads

@@ -19,7 +19,7 @@ from yarl import URL
 
 from bulk_updater import BulkUpdater, ConfigError, LeadUpdate, SendKitClient, Source, TransportError
 from bulk_updater.answers import REDACTED, Redactor
-from bulk_updater.limits.store import BudgetStore
+from bulk_updater.limits.redis_budget import BudgetStore
 from bulk_updater.proxy import Proxy, proxy_problem
 from bulk_updater.sandbox import Sandbox, SandboxThread
 from bulk_updater.settings import Settings

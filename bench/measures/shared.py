@@ -73,7 +73,7 @@ def measure(ctx: Context) -> Result:
 def _processes(ctx: Context, server: RedisChild, count: int, rows: int) -> dict[str, Any]:
     """`count` CLI processes of `rows` rows each, started together, on one account."""
     from bulk_updater.account import account_name
-    from bulk_updater.limits.store import budget_keys
+    from bulk_updater.limits.redis_budget import budget_keys
 
     progress(f"shared budget: {count} processes x {rows} rows at --rate {RATE} --redis")
     work = ctx.tmp / f"shared-{count}"

@@ -2,7 +2,7 @@
 RSS with a million leads remembered, and the state file's size per lead.
 
 Both runs are `--rate 0 --concurrency 64` against fast_server. The million leads are written
-straight into a state file made by the engine's own `Store` (sending them would take an hour);
+straight into a state file made by the engine's own `StateFile` (sending them would take an hour);
 the run then reads 100,000 rows of the same export, 5% of them changed, so it looks leads up in
 a file of a million and writes the changes back.
 """
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from bulk_updater.state import Store
+from bulk_updater.state import StateFile
 from bulk_updater.state.fields import encode
 from harness import BenchError, Run, progress, run_engine, write_csv
 from results import Context, Result, Section, Table, Target, verdict
@@ -171,7 +171,7 @@ def _row(label: str, run: Run) -> tuple[str, ...]:
 
 def _populate(state: Path, csv_path: Path) -> None:
     """Every lead of the export as a run that sent it would remember it, 5% with an old title."""
-    Store(state).close()  # the schema, as the engine makes it
+    StateFile(state).close()  # the schema, as the engine makes it
     with contextlib.closing(sqlite3.connect(state)) as db, open(csv_path, newline="") as file:
         db.executemany("INSERT OR REPLACE INTO leads VALUES (?, ?)", _leads(csv.reader(file)))
         db.commit()

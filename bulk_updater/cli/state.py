@@ -17,7 +17,7 @@ import click
 
 from ..errors import BulkUpdaterError, ConfigError, StateLockedError
 from ..settings import ENV_VARIABLES
-from ..state import StateInfo, Store, state_dir, state_files, state_path
+from ..state import StateFile, StateInfo, state_dir, state_files, state_path
 from .job import log_warnings
 from .options import build_settings, read_key
 from .run import fail
@@ -96,7 +96,7 @@ def info(
 
 
 def _info(path: Path) -> StateInfo:
-    store = Store(path, readonly=True)
+    store = StateFile(path, readonly=True)
     try:
         return store.info()
     finally:
@@ -172,7 +172,7 @@ def forget(
         if not path.exists():
             click.echo(f"state: {path}\n  nothing to forget (no such file)")
             sys.exit(EXIT_OK)
-        store = Store(path)
+        store = StateFile(path)
         try:
             count = store.forget(ids or None)
         finally:

@@ -16,7 +16,7 @@ from ..launch import SIGNAL_EXIT
 from ..limits.adaptive import CLIMBING
 from ..models import Outcome, Status, StopReason, Summary
 from ..printable import escape
-from ..report.cells import one_line
+from ..report.formulas import one_line
 from ..words import counted
 
 EXIT_OK: Final = 0

@@ -1,8 +1,9 @@
 """Exact maps whose memory stays flat at any size: a bit table in front of a SQLite file.
 
-The bit table (4 MB) answers most lookups of absent keys without a query; the entries live in a
-private on-disk SQLite database (deleted when the map is closed), written in batches. `--resume`
-keeps the leads it sends again in one (`LeadSet`); matching by email keeps each email's answer.
+The bit table (4 MB, a Bloom filter of one hash: https://en.wikipedia.org/wiki/Bloom_filter)
+answers most lookups of absent keys without a query; the entries live in a private on-disk
+SQLite database (deleted when the map is closed), written in batches. `--resume` keeps the leads
+it sends again in one (`LeadSet`); matching by email keeps each email's answer.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ def keyed(item: Item, match: Match) -> Item:
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
+class EmailIds:
     """What the search found for one email: the lead ids that have it, or why it failed."""
 
     ids: tuple[str, ...] = ()
@@ -86,7 +86,7 @@ class Answer:
         return json.dumps(self.ids)
 
     @classmethod
-    def decode(cls, kept: str) -> Answer:
+    def decode(cls, kept: str) -> EmailIds:
         return cls(tuple(json.loads(kept)))
 
 
@@ -97,9 +97,9 @@ class MatchByEmail(Admission):
         self.match = match
         self._searcher: Searcher | None = searcher if isinstance(searcher, Searcher) else None
         self._deliverer = deliverer
-        self._answers = DiskMap()  # normal email -> the ids that have it (`Answer.encode`)
-        self._failed: dict[str, Answer] = {}  # searches that failed: kept, few
-        self._searches: dict[str, asyncio.Task[Answer]] = {}
+        self._answers = DiskMap()  # normal email -> the ids that have it (`EmailIds.encode`)
+        self._failed: dict[str, EmailIds] = {}  # searches that failed: kept, few
+        self._searches: dict[str, asyncio.Task[EmailIds]] = {}
         self.emails = 0  # distinct emails searched
 
     def admit(self, row: Row) -> Admitted | Awaitable[Admitted]:
@@ -113,7 +113,7 @@ class MatchByEmail(Admission):
         key = normal_email(item.email)
         known = self._answers.get(key)
         if known is not None:
-            return self._settle(row, item, Answer.decode(known))
+            return self._settle(row, item, EmailIds.decode(known))
         if key in self._failed:
             return self._settle(row, item, self._failed[key])
         return self._wait(row, item, key)
@@ -128,7 +128,7 @@ class MatchByEmail(Admission):
             task.add_done_callback(lambda done: self._keep(key, done))
         decision: asyncio.Future[Admitted] = asyncio.get_running_loop().create_future()
 
-        def settle(done: asyncio.Task[Answer]) -> None:
+        def settle(done: asyncio.Task[EmailIds]) -> None:
             if decision.done():
                 return
             if done.cancelled():
@@ -141,7 +141,7 @@ class MatchByEmail(Admission):
         task.add_done_callback(settle)
         return decision
 
-    def _keep(self, key: str, task: asyncio.Task[Answer]) -> None:
+    def _keep(self, key: str, task: asyncio.Task[EmailIds]) -> None:
         self._searches.pop(key, None)
         if task.cancelled() or task.exception() is not None:
             return
@@ -151,7 +151,7 @@ class MatchByEmail(Admission):
         elif answer.failed.status is not Status.ABORTED:  # a stopped job's search is no answer
             self._failed[key] = answer
 
-    async def _search(self, email: str) -> Answer:
+    async def _search(self, email: str) -> EmailIds:
         """Every page of the search for `email`; the ids of the leads that have exactly it.
 
         A search whose pages cannot all be read, or do not agree with each other (`Pages`),
@@ -162,20 +162,20 @@ class MatchByEmail(Admission):
         assert self._searcher is not None
         searcher: Searcher = self._searcher
         for _ in range(MAX_PAGES):
-            budget = self._deliverer.budget()
-            result = await self._deliverer.search(searcher, email, pages.after, budget)
+            tries = self._deliverer.row_attempts()
+            result = await self._deliverer.search(searcher, email, pages.after, tries)
             page = result.reply.page if result.reply is not None else None
             if result.status is not Status.UPDATED or page is None:
-                return Answer(failed=result)
+                return EmailIds(failed=result)
             ids += [lead for lead, found in page.leads if normal_email(found) == wanted]
             why = pages.read(page)
             if why:
                 return _unfollowable(result, why)
             if pages.after is None:
-                return Answer(tuple(ids))  # `Pages` saw no lead twice
+                return EmailIds(tuple(ids))  # `Pages` saw no lead twice
         return _unfollowable(result, f"it did not end within {MAX_PAGES} pages")
 
-    def _settle(self, row: Row, item: ByEmail, answer: Answer) -> Admitted:
+    def _settle(self, row: Row, item: ByEmail, answer: EmailIds) -> Admitted:
         email = item.email
         if answer.failed is not None:
             done = answer.failed
@@ -307,10 +307,10 @@ def _candidates(ids: tuple[str, ...]) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
-def _unfollowable(result: Delivery, why: str) -> Answer:
+def _unfollowable(result: Delivery, why: str) -> EmailIds:
     message = f"its pages cannot all be read: {why}; a lead it did not read may have it too"
     failed = Delivery(Status.FAILED, result.attempts, result.http_status, "PAGINATION", message)
-    return Answer(failed=failed)
+    return EmailIds(failed=failed)
 
 
 def _outcome(

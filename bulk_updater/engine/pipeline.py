@@ -34,7 +34,7 @@ from ..deliver import Deliverer
 from ..inputs import Invalid, Numbered, Row
 from ..limits import Limiter
 from ..models import LeadUpdate, Outcome, Status, StopReason
-from ..retry import Budget, Counters, RetryPolicy
+from ..retry import Counters, RetryPolicy, RowAttempts
 from ..settings import Settings
 from .admission import Admitted, Rules
 from .ordered import InOrder, discard
@@ -75,7 +75,7 @@ class Pipeline:
         )
         # lead id -> rows waiting behind the one in the pipeline (None: no row waiting yet)
         self.chains: dict[str, collections.deque[Row] | None] = {}
-        self.in_flight: dict[int, tuple[Row, Budget]] = {}
+        self.in_flight: dict[int, tuple[Row, RowAttempts]] = {}
         self.stop_reason: StopReason | None = None
         self.stop_message: str | None = None
         self.read_all = False  # the feeder reached the end of the input
@@ -231,8 +231,8 @@ class Pipeline:
     def _abort_leftovers(self) -> None:
         """Outcomes for the rows the cancelled workers held, and the rows waiting for them."""
         grace, why = self.settings.grace, self.stop_message
-        for row, budget in self.in_flight.values():
-            tried = budget.attempts
+        for row, tries in self.in_flight.values():
+            tried = tries.attempts
             self.emit(unanswered(row, tried, grace, why) if tried else not_sent(row, why), row)
         self.in_flight.clear()
         for chain in self.chains.values():
@@ -322,9 +322,9 @@ class Pipeline:
                     else:  # the hot path: no call or coroutine it can do without
                         update = ready.item
                         assert isinstance(update, LeadUpdate)
-                        budget = deliverer.budget()
-                        in_flight[slot] = (ready, budget)
-                        result = await deliverer.deliver(send, (update,), budget)
+                        tries = deliverer.row_attempts()
+                        in_flight[slot] = (ready, tries)
+                        result = await deliverer.deliver(send, (update,), tries)
                         del in_flight[slot]
                         emit(sent(ready, update, result, self.stop_message), ready)
                     chain = self.chains[lead]
@@ -338,7 +338,7 @@ class Pipeline:
     async def _ready(self, slot: int, row: Row) -> Admitted:
         """`before_send` for one row, which counts as in flight meanwhile (a stop reports it)."""
         assert self.before_send is not None
-        self.in_flight[slot] = (row, self.deliverer.budget())
+        self.in_flight[slot] = (row, self.deliverer.row_attempts())
         try:
             ready = self.before_send.ready(row)
             return await ready if inspect.isawaitable(ready) else ready

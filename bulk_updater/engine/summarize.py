@@ -12,7 +12,7 @@ from ..inputs import KeyPlan, Rows, Source
 from ..limits import Lifecycle, RateStatus
 from ..models import Status, StopReason, Summary
 from ..report import ReportWriter
-from ..state import Store
+from ..state import StateFile
 from .limit import FirstRows
 from .pipeline import Pipeline
 from .sink import Tally
@@ -29,7 +29,7 @@ def summarize(
     rows: Rows,
     keys: KeyPlan,
     writer: ReportWriter | None,
-    store: Store | None,
+    store: StateFile | None,
     first: FirstRows | None,
 ) -> Summary:
     """The summary of a finished run: `rows` and `keys` say which input columns were dropped."""
@@ -73,7 +73,7 @@ def rate_of(limiter: Lifecycle) -> RateStatus | None:
 
 
 def _warnings(
-    rows: Rows, writer: ReportWriter | None, store: Store | None, first: FirstRows | None
+    rows: Rows, writer: ReportWriter | None, store: StateFile | None, first: FirstRows | None
 ) -> list[str]:
     # What the input noticed comes first: a footer left out, cells with suspect tags.
     warnings = list(rows.notes()) if isinstance(rows, Source) else []

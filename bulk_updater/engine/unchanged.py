@@ -13,7 +13,7 @@ to hold and queues them for the file. A request that may have been applied witho
 again. Nothing else changes anything: `not_found`, `rejected` and `invalid` rows were not
 applied.
 
-This run's changes stay in memory until the file has them (`Store.committed`) and their lead has
+This run's changes stay in memory until the file has them (`StateFile.committed`) and their lead has
 no row in the pipeline, and lookups made before a commit are used only within their batch, so a
 change is never lost between memory and file.
 """
@@ -30,7 +30,7 @@ from typing import Final
 from ..inputs import Row, Rows, Source
 from ..models import LeadUpdate, Outcome, Status
 from ..settings import Settings
-from ..state import Account, Fields, Store, apply, flatten, holds, state_path, unknown
+from ..state import Account, Fields, StateFile, apply, flatten, holds, state_path, unknown
 from .admission import Admission, Admitted, BeforeSend, Prefetch
 from .outcomes import outcome_of
 
@@ -50,7 +50,7 @@ class _Lead:
 class Unchanged(Admission, BeforeSend, Prefetch):
     """The rule of `skip_unchanged`; its `Remember` sink must see every outcome of the run."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: StateFile) -> None:
         self.store = store
         self._looked_up: dict[str, Fields] = {}  # the current batch's leads, as the file has them
         self._asked: set[str] = set()  # the ids looked up for the current batch
@@ -203,8 +203,8 @@ async def open_unchanged(settings: Settings, rows: Rows) -> Unchanged:
     """
     path = state_path(settings)
 
-    def open_store() -> Store:
-        store = Store(path, account=Account.of(settings))
+    def open_store() -> StateFile:
+        store = StateFile(path, account=Account.of(settings))
         try:
             store.begin(input_name(rows))
         except BaseException:
@@ -220,7 +220,7 @@ async def open_unchanged(settings: Settings, rows: Rows) -> Unchanged:
         raise
 
 
-def _close_opened(opening: asyncio.Future[Store]) -> None:
+def _close_opened(opening: asyncio.Future[StateFile]) -> None:
     if not opening.cancelled() and opening.exception() is None:
         opening.result().close()
 

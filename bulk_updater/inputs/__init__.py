@@ -13,14 +13,16 @@
 - `cells`     a workbook's cell as the text shown, and the number or boolean it holds
 - `numbers`   a number as its number format shows it
 - `source`    `Source`: a file or standard input, checked as a whole when opened
+- `opening`   which input a path names: the file or standard input opened, its format
 - `pump`      a thread that reads standard input so the event loop never blocks
 - `rows`      any input as numbered rows
 """
 
 from .columns import Invalid, Item, KeyPlan, Row
+from .opening import Format
 from .rows import Numbered, Record, Rows, check_rows, numbered
 from .schema import ColumnMap
-from .source import Format, Source
+from .source import Source
 
 __all__ = [
     "ColumnMap",

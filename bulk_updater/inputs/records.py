@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Final, TextIO
 
 MAX_RECORD: Final = 1 << 20  # characters of one CSV record or JSON line
-_CHUNK: Final = 1 << 16  # characters read at a time
+CHUNK: Final = 1 << 16  # characters read at a time
 
 # Where the CSV quoting rules stand at a point of a record.
 _START: Final = 0  # at the start of a field
@@ -24,7 +24,7 @@ _QUOTE: Final = 3  # just after a quote inside a quoted field (its end, or half 
 
 csv.field_size_limit(MAX_RECORD + 1)  # the record limit above is the one that applies
 
-Record = tuple[int, str | None]  # (line number where the record starts, its text or None)
+TextRecord = tuple[int, str | None]  # (line number where the record starts, its text or None)
 
 
 def _advance(text: str, state: int, delimiter: str) -> int:
@@ -72,7 +72,7 @@ def _csv_break(chunk: str) -> int:
 
 def csv_records(
     stream: TextIO, delimiter: str = ",", limit: int = MAX_RECORD, start: int = 1
-) -> Iterator[Record]:
+) -> Iterator[TextRecord]:
     """Each CSV record of `stream`, whole, with its first line (the stream's first is `start`).
 
     `stream` is opened with `newline=""`: a line ends in LF, CRLF or a bare CR (classic Mac), all
@@ -86,11 +86,11 @@ def csv_records(
         size, state, start = 0, _START, line + 1
         while True:
             if pending is None:
-                chunk = read(_CHUNK)
+                chunk = read(CHUNK)
             else:
                 chunk, pending = pending, None
             if chunk.endswith("\r"):  # a CRLF may have been split by the size of a read
-                more = read(_CHUNK)
+                more = read(CHUNK)
                 if more.startswith("\n"):
                     chunk, more = chunk + "\n", more[1:]
                 pending = more or None
@@ -116,12 +116,12 @@ def csv_records(
         yield start, "".join(parts) if size <= limit else None
 
 
-def json_lines(stream: TextIO, limit: int = MAX_RECORD) -> Iterator[Record]:
+def json_lines(stream: TextIO, limit: int = MAX_RECORD) -> Iterator[TextRecord]:
     """Each line of `stream`, with its number; `None` for a line longer than `limit`."""
     read = stream.readline
     line = 0
     while True:
-        chunk = read(_CHUNK)
+        chunk = read(CHUNK)
         if not chunk:
             return
         line += 1
@@ -129,7 +129,7 @@ def json_lines(stream: TextIO, limit: int = MAX_RECORD) -> Iterator[Record]:
             yield line, chunk
             continue
         size, parts = len(chunk), [chunk]
-        while (more := read(_CHUNK)) and not _line_break(more):
+        while (more := read(CHUNK)) and not _line_break(more):
             size += len(more)
             if size <= limit:
                 parts.append(more)

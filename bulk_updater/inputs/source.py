@@ -9,40 +9,29 @@ unknown columns) raise `InputError`, when the source is opened or checked.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import stat
-import sys
 from collections.abc import Iterator, Mapping, Sequence
-from typing import IO, Any, Final, Literal
+from typing import Any, Final
 
 from ..errors import ConfigError, InputError
 from ..settings import tags_separator as separator_of
 from .columns import Invalid, KeyPlan, Row, TablePlan
 from .encoding import Encoding, detect, scan, text, text_problem
 from .keep import Keep
-from .records import MAX_RECORD, Record, json_lines
+from .opening import Format, delimiter_of, format_of, open_input
+from .records import MAX_RECORD, TextRecord, json_lines
 from .schema import ColumnMap
 from .sheet import Oversized
 from .suggest import Sample, read_sample
 from .tablerows import TableRows
 from .tables import CsvTable, excel_delimiter, skip_lines, sniff_delimiter
-from .xlsx import Workbook, is_zip, table_records
+from .xlsx import Workbook, table_records
 
 log = logging.getLogger("bulk_updater")
-Format = Literal["csv", "jsonl", "xlsx"]
 _SNIFF_BYTES: Final = 8192
 _TOO_LARGE: Final = f"the record is larger than {MAX_RECORD >> 20} MiB; it was not read"
-_EXTENSIONS: Final[dict[str, Format]] = {
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".txt": "csv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".xlsx": "xlsx",
-    ".xlsm": "xlsx",
-}
 
 
 class Source:
@@ -84,7 +73,7 @@ class Source:
         self.name = "standard input" if path == "-" else path
         self.is_stdin = path == "-"
         self.columns = columns if isinstance(columns, ColumnMap) else ColumnMap(columns)
-        self._raw = self._open()
+        self._raw = open_input(path)
         # A pipe, FIFO or terminal can be read once, and a read may block: such input is read in
         # a thread, and cannot be counted in advance or fingerprinted for --resume.
         self.rereadable = not self.is_stdin and stat.S_ISREG(os.fstat(self._raw.fileno()).st_mode)
@@ -97,7 +86,7 @@ class Source:
         self.header: tuple[str, ...] | None = None
         try:
             head = self._peek()
-            self.format: Format = format or _format_of(path, head)
+            self.format: Format = format or format_of(path, head)
             if self.format == "xlsx":
                 self._open_workbook(sheet, ignore_unknown_columns)
             else:
@@ -105,30 +94,6 @@ class Source:
         except BaseException:
             self.close()
             raise
-
-    def _open(self) -> IO[bytes]:
-        if self.is_stdin:
-            # Our own reader of file descriptor 0, not `sys.stdin`: a thread blocked in it must
-            # not hold a lock that the interpreter needs when it exits.
-            try:
-                return open(os.dup(sys.stdin.fileno()), "rb")
-            except io.UnsupportedOperation:  # no file descriptor: an in-process stand-in
-                buffer: IO[bytes] = sys.stdin.buffer
-                return buffer
-            except (OSError, ValueError, AttributeError):
-                raise InputError("standard input cannot be read (is it closed?)") from None
-        try:
-            if os.path.isdir(self.path):
-                raise InputError(
-                    f"{self.path}: is a folder; give the path of a CSV, JSONL or .xlsx"
-                )
-            return open(self.path, "rb")
-        except FileNotFoundError:
-            raise InputError(f"{self.path}: no such file; check the path") from None
-        except PermissionError:
-            raise InputError(f"{self.path}: permission denied; make the file readable") from None
-        except OSError as exc:
-            raise InputError(f"{self.path}: cannot be read ({exc.strerror})") from None
 
     def _peek(self) -> bytes:
         peek = getattr(self._raw, "peek", None)
@@ -191,14 +156,14 @@ class Source:
         if self.format == "jsonl":
             self._keep = Keep.of_keys(self._wanted) if self._wanted else None
             self._keys = KeyPlan(self.columns, ignore_unknown=ignore_unknown, kept=self.keep)
-            self._records: Iterator[Record] = json_lines(self._text)
+            self._records: Iterator[TextRecord] = json_lines(self._text)
             return
         start = self.header_row or 1
         skip_lines(self._text, start - 1, self.name)  # title rows above the header
         first = self._text.readline(1 << 16)
         # Excel's `sep=;` first line: the delimiter, then the header (not below title rows)
         excel = excel_delimiter(first) if self.header_row is None else None
-        self.delimiter = _delimiter(delimiter) or excel or sniff_delimiter(first)
+        self.delimiter = delimiter_of(delimiter) or excel or sniff_delimiter(first)
         self._csv = CsvTable(self._text, first, self.delimiter, self.name, first_line=start)
         self._sep_line = first.removeprefix("\ufeff") if excel is not None else ""
         if self._sep_line:
@@ -367,26 +332,3 @@ class Source:
 def _surrogates(text: str) -> bool:
     """Whether bad UTF-8 survived decoding (as lone surrogates) in `text`."""
     return max(text, default="\0") >= "\udc80" and any("\udc80" <= c <= "\udcff" for c in text)
-
-
-def _delimiter(given: str | None) -> str | None:
-    if given is None:
-        return None
-    named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
-    value = named.get(given.lower(), given)
-    if len(value) != 1 or value in '"\r\n':
-        raise ConfigError(f"--delimiter {given!r}: give one character, such as ';' or tab")
-    return value
-
-
-def _format_of(path: str, head: bytes) -> Format:
-    if path == "-":
-        raise ConfigError("reading standard input needs --format csv or --format jsonl")
-    suffix = os.path.splitext(path)[1].lower()
-    if is_zip(head):  # a workbook, whatever its name says
-        return "xlsx"
-    if suffix in _EXTENSIONS:
-        return _EXTENSIONS[suffix]
-    raise ConfigError(
-        f"{path}: cannot tell the format; name it .csv, .jsonl or .xlsx, or pass --format"
-    )

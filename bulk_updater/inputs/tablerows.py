@@ -22,8 +22,7 @@ from .columns import Invalid, Item, Row
 from .items import cells_of
 from .records import MAX_RECORD
 from .schema import REJECTS_COLUMNS, Column, Kind
-from .tables import TableRecord as Record
-from .tables import Unreadable
+from .tables import TableRecord, Unreadable
 from .values import label, other_separator
 
 MAX_FOOTER: Final = 10
@@ -45,7 +44,7 @@ def _blank(cell: str) -> bool:
     return not cell or cell.isspace()
 
 
-def _through_empty(held: list[tuple[int, list[str]] | None]) -> Iterator[Record]:
+def _through_empty(held: list[tuple[int, list[str]] | None]) -> Iterator[TableRecord]:
     """Take from `held` the rows up to its first empty row (all of them if it has none)."""
     while held:
         row = held.pop(0)
@@ -88,7 +87,7 @@ class TableRows:
         self._example: tuple[int, str, str] | None = None  # line, cell, separator it holds
 
     def rows(
-        self, records: Iterator[Record], convert: Callable[[list[str]], Item]
+        self, records: Iterator[TableRecord], convert: Callable[[list[str]], Item]
     ) -> Iterator[Row]:
         """Numbered rows: each record kept, converted."""
         for number, (line, cells) in enumerate(self.kept(records), start=1):
@@ -118,7 +117,7 @@ class TableRows:
             "from the input, or fix what the message says there"
         )
 
-    def kept(self, records: Iterator[Record]) -> Iterator[Record]:
+    def kept(self, records: Iterator[TableRecord]) -> Iterator[TableRecord]:
         """The records that are rows: blank and empty ones out, a footer held back and left out.
 
         The footer is what follows the earliest empty row after which come only empty rows and
@@ -147,7 +146,7 @@ class TableRows:
             yield line, cells
         self.footer = [_text(cells) for row in held if row is not None for _, cells in (row,)]
 
-    def _full(self, rows: Iterable[Record]) -> Iterator[Record]:
+    def _full(self, rows: Iterable[TableRecord]) -> Iterator[TableRecord]:
         """The rows held back as a footer that was none, but those that are empty."""
         dropping = self._dropping
         return (row for row in rows

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Final, TextIO
 
 from ..errors import InputError
-from .records import _CHUNK, CsvParser, csv_records
+from .records import CHUNK, CsvParser, csv_records
 
 DELIMITERS: Final = (",", ";", "\t", "|")
 _QUOTED: Final = re.compile(r'"[^"]*"')
@@ -135,7 +135,7 @@ def skip_lines(stream: TextIO, lines: int, name: str) -> None:
     """Read past the first `lines` lines (title rows above the header)."""
     for _ in range(lines):
         while True:
-            chunk = stream.readline(_CHUNK)
+            chunk = stream.readline(CHUNK)
             if not chunk:
                 raise InputError(f"{name}: has no line {lines + 1} (--header-row {lines + 1})")
             if chunk.endswith(("\n", "\r")):

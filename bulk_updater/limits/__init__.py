@@ -15,7 +15,7 @@ around each, `describe()` the rate. A `Limiter` is both (`protocols.py`). The im
 | `flight.py` | requests in flight that follow latency (Little's law) |
 | `holds.py` | `Holds`: every wait of the whole job, capped at `--max-pause`, counted |
 | `shared.py` | `RedisLimiter`: the schedule of `pacer.py` in Redis, shared by an account's jobs |
-| `store.py` | the Redis side of `shared.py`: connection, script, errors in words |
+| `redis_budget.py` | the Redis side of `shared.py`: connection, script, errors in words |
 | `status.py` | `RateStatus`, what `describe()` says |
 
 A new limiter is a new class here; nothing else changes.

@@ -7,7 +7,7 @@ every process of one API account) can run the same rules on the rate it shares.
 How the rate moves:
 
 - With a ceiling (`--rate N`) it starts at N, and never goes above it. Without one (`auto`) it
-  starts at `START_RATE` and doubles every second while answers succeed (slow start).
+  starts at `START_RATE` and doubles every second while answers succeed (TCP's slow start).
 - A 429 for the whole job (`refused()`) cuts the rate to `beta` times the rate that was being
   accepted: the requests started in the second before the refused one that were answered
   (where the server counted them when it refused it), at most the rate asked for (botocore's
@@ -27,13 +27,15 @@ How the rate moves:
 - A limit the headers state (`state_limit()`) replaces the search: the rate goes straight to it
   (no 429 needed to find it) and never probes above it; a 429 still cuts.
 
-Why CUBIC and not AIMD: every 429 costs a pause of the whole job, so what matters is how
+Why CUBIC (https://www.rfc-editor.org/rfc/rfc9438) and not AIMD (additive increase,
+multiplicative decrease: https://en.wikipedia.org/wiki/Additive_increase/multiplicative_decrease):
+every 429 costs a pause of the whole job, so what matters is how
 rarely the rate crosses the limit and how much of the time it spends near it. AIMD's straight
 line spends half its recovery far below the plateau, or, made steeper to recover faster,
 crosses it at full slope and pays more pauses; CUBIC recovers in `K` seconds, dwells at the
 plateau and crosses it slowly, and patience makes the crossings rarer still. `make bench`
 ("controllers", in virtual time; "hidden-limit", over sockets, one line per shape of limit)
-measures it; the figures are in the README (Performance).
+measures it; the figures are in `bench/README.md`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Requests in flight that follow latency: Little's law with headroom, up to a cap.
 
-A rate R at a latency L keeps R * L requests in flight. A fixed concurrency C caps the rate at
+A rate R at a latency L keeps R * L requests in flight (Little's law,
+https://en.wikipedia.org/wiki/Little%27s_law). A fixed concurrency C caps the rate at
 C / L without a word (8 workers at 400 ms answers: 20/s, whatever `--rate` says), and a large
 one lets a server that slows down pile up requests. So, unless `--concurrency` fixes it, the
 limit on requests in flight is `rate * p90 latency * HEADROOM`, at least `FLOOR`, at most the

@@ -5,13 +5,14 @@ Two forms are read (`sendkit-api.md` says SendKit sends one of them, names undoc
 - GitHub's: `X-RateLimit-Limit: 40`, `X-RateLimit-Remaining: 12` and `X-RateLimit-Reset`, in
   UTC epoch seconds (or, when it is small, seconds from now, as some APIs send it). It does not
   say how long the window is: `WindowGuess` infers that from the resets seen.
-- The IETF draft's: `RateLimit-Policy: "default";q=100;w=10` (quota `q` per window of `w`
+- The IETF draft's (https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/):
+  `RateLimit-Policy: "default";q=100;w=10` (quota `q` per window of `w`
   seconds) and `RateLimit: "default";r=50;t=30` (`r` left, reset in `t` seconds). Several
   policies may be listed: the tightest (smallest `q / w`) is used, with its `RateLimit` item.
 
 `read_hint()` reduces them to one `RateHint`. A malformed or absurd value (not a number, a
 negative count, more left than the quota, a reset more than a day away) is ignored, never
-guessed at; `Complaints` logs each kind of problem once at debug level (`-v`). `Budget` is the
+guessed at; `Complaints` logs each kind of problem once at debug level (`-v`). `Allowance` is the
 rule the headers give: never start more requests than `Remaining` said were left before `Reset`.
 """
 
@@ -194,7 +195,7 @@ class WindowGuess:
         return max(1.0, math.ceil(self.longest - 1.0))
 
 
-class Budget:
+class Allowance:
     """`Remaining` before `Reset`: never more starts than the latest answer said were left.
 
     The latest answer is the one whose request started last: it has seen the most. Starts after
@@ -206,8 +207,8 @@ class Budget:
     An answer to a request started then tells whether the headers were right (a 429) or not.
     """
 
-    def __init__(self, earlier: Budget | None = None) -> None:
-        """`earlier`: a budget whose rule is dropped, but whose record of starts is kept."""
+    def __init__(self, earlier: Allowance | None = None) -> None:
+        """`earlier`: an allowance whose rule is dropped, but whose record of starts is kept."""
         self._since = -math.inf  # the start of the request whose answer set the rule
         self._left = 0
         self._until = -math.inf
@@ -266,5 +267,5 @@ class Budget:
         return overridden is not None and started >= overridden and remaining == 0
 
 
-#: Starts remembered for `Budget.used()`: far more than can be in flight.
+#: Starts remembered for `Allowance.used()`: far more than can be in flight.
 MAX_STARTS: Final = 4096

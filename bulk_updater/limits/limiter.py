@@ -5,7 +5,7 @@ pause, at most R starts in any sliding second, slots `1.01/R` apart); this class
 adds two gates in front of it. Per request:
 
 - `acquire()`: room in flight (`FlightCap`, unless `--concurrency` fixes the number of
-  workers), then the headers' `Budget` (never more starts than `Remaining` before `Reset`),
+  workers), then the headers' `Allowance` (never more starts than `Remaining` before `Reset`),
   then a slot on the pacer's schedule.
 - `observe()`: the latency (its p90 sizes the room in flight), the rate-limit headers (the
   limit they state becomes the rate, `Remaining` and `Reset` the budget), and the answer: a
@@ -16,7 +16,7 @@ adds two gates in front of it. Per request:
   give when they say nothing is left; at least for the backoff. Growth starts again when the
   pause ends.
 
-Every wait of theirs is capped by `--max-pause` (`Budget`, `Holds`). A budget held to longer
+Every wait of theirs is capped by `--max-pause` (`Allowance`, `Holds`). A budget held to longer
 than that is overridden: a request goes, and if the API takes it while its answer still says
 nothing is left, the headers are wrong and pace nothing more (`Remaining`, `Reset`, and the
 limit whose window the resets implied), so a job against such an API finishes instead of
@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 from ..settings import Settings
 from .adaptive import SAME_LEVEL, Growth, RateController
 from .flight import FlightCap, Latencies, needed
-from .headers import Budget, Complaints, RateHint, WindowGuess, read_hint
+from .headers import Allowance, Complaints, RateHint, WindowGuess, read_hint
 from .holds import Holds
 from .pacer import Pacer, PausePolicy, Stopped
 from .status import RateStatus
@@ -130,7 +130,7 @@ class AdaptiveLimiter:
         )
         self._latencies = Latencies()
         self.holds = self.pacer.holds  # one account of the job's waits, the schedule's own
-        self._budget = Budget()
+        self._budget = Allowance()
         self._trusted = True  # False once the answers contradicted `Remaining: 0`
         self._belied = 0  # answers in a row taken while their headers said none would be
         self._heard = False  # whether the first request has been answered (or not)
@@ -278,7 +278,7 @@ class AdaptiveLimiter:
         """The API took a request that its headers said it would not: from now on their
         `Remaining`, `Reset` and the limit they state pace nothing (429s still do)."""
         self._trusted = False
-        self._budget = Budget(self._budget)
+        self._budget = Allowance(self._budget)
         self._budget_news()
         self.controller.unstate(asyncio.get_running_loop().time())  # its window came from them
         self._steer()

@@ -12,6 +12,10 @@ server, which sees arrival times with network jitter, also counts at most R per 
 on the actual start times backs this up: when a stalled loop wakes several late slot holders at
 once, any start that would make R+1 in one second re-queues for a later slot instead.
 
+The schedule is GCRA, the generic cell rate algorithm
+(https://en.wikipedia.org/wiki/Generic_cell_rate_algorithm), with no burst tolerance: the next
+free slot is its theoretical arrival time, as in aiometer's `meters.py`.
+
 `set_rate()` changes the rate from the next slot on (the adaptive limiter steers it): callers
 holding a slot handed out at the old rate wake and queue again, so that neither a faster nor a
 slower rate waits for the old schedule, and the guard counts the last second's starts against
@@ -51,11 +55,11 @@ LATE_GAP: Final = 0.5
 
 #: Waits shorter than this are not waited: a clock (or float sum) that lands a hair before the
 #: target must not send a waiter round the loop again and again.
-_TICK: Final = 1e-6
+TICK: Final = 1e-6
 
 
 #: Statuses that do not end a run of 429s: the server did not take a request since.
-_NOT_ANSWERED: Final = frozenset({401, 403, 408, 429})
+NOT_ANSWERED: Final = frozenset({401, 403, 408, 429})
 
 #: The least a `Retry-After` in whole seconds can say: "within a second".
 WITHIN_A_SECOND: Final = 1.0
@@ -70,7 +74,7 @@ def answered(reply: Reply | None) -> bool:
     return (
         reply is not None
         and reply.status < 500
-        and reply.status not in _NOT_ANSWERED
+        and reply.status not in NOT_ANSWERED
         and not reply.malformed
     )
 
@@ -95,7 +99,9 @@ class LimiterDown(Stopped):
 
 
 def equal_jitter(failures: int, base: float, cap: float) -> float:
-    """Exponential backoff after the `failures`-th failure (1-based), with equal jitter."""
+    """Exponential backoff after the `failures`-th failure (1-based), with equal jitter: half the
+    ceiling fixed, half random (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/).
+    """
     ceiling = min(cap, base * 2.0 ** min(failures - 1, 30))
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
@@ -224,7 +230,7 @@ class Pacer:
                 raise Stopped
             now = loop.time()
             generation = self._generation
-            if self._resume_at - now > _TICK:
+            if self._resume_at - now > TICK:
                 await self._wait(self._resume_at - now)
                 continue
             if not self._interval:
@@ -243,7 +249,7 @@ class Pacer:
             starts, allowed = self._starts, self._allowed
             if len(starts) >= allowed and now - starts[-allowed] < 1.0:
                 # Late (a stalled loop): starting now would put R+1 starts in one second.
-                self._next_slot = max(self._next_slot, starts[-allowed] + 1.0 + _TICK)
+                self._next_slot = max(self._next_slot, starts[-allowed] + 1.0 + TICK)
                 continue
             starts.append(now)
             self._last_slot = max(self._last_slot, slot)
@@ -256,7 +262,7 @@ class Pacer:
         if not self._starts or self._stopped.is_set():
             return 0.0
         gap = self._starts[-1] + LATE_GAP * self._interval - now
-        return gap if gap > _TICK else 0.0
+        return gap if gap > TICK else 0.0
 
     async def _wait(self, delay: float, event: asyncio.Event | None = None) -> None:
         """Sleep, but wake at once when the job stops, or when `event` (by default, a change

@@ -1,7 +1,8 @@
 -- The shared rate budget of one API account: start slots on a schedule, a guard on the actual
 -- starts, the shared 429 pause and the shared rate. bulk_updater/limits/shared.py calls it.
 --
--- Every call runs atomically, so the schedule is the same GCRA-like one as the local pacer's,
+-- Every call runs atomically, so the schedule is the same GCRA as the local pacer's (the
+-- generic cell rate algorithm: https://en.wikipedia.org/wiki/Generic_cell_rate_algorithm),
 -- with no burst: each caller reserves the next free slot, `interval` after the previous one,
 -- and an idle gap builds up no credit. The list of recent starts holds the actual starts to at
 -- most `cap` in any sliding second (and its 1% margin) even when callers start late.

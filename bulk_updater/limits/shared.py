@@ -1,7 +1,7 @@
 """The rate budget of one API account, shared through Redis by every job that uses it.
 
 A SendKit limit belongs to the account, not to one process. `RedisLimiter` keeps the pacer's
-schedule in Redis: one hash per account (`account_name()`: base URL, workspace, the key's
+GCRA schedule in Redis: one hash per account (`account_name()`: base URL, workspace, the key's
 sha256) holds the next free start time, and one atomic Lua script (`schedule.lua`) hands out
 slots on it, `1.01/R` apart with no burst, as `Pacer` does. A caller sleeps until its slot,
 then asks once more to start: the script records the start and refuses one that would make
@@ -27,8 +27,8 @@ connection to open, a busy host) moves it (`departures.py`): the starts are real
   losing it later makes `acquire()` raise `LimiterDown`, which stops the job as an outage. It
   never falls back to a budget of its own. A password in the URL is never shown.
 
-This module is the limiter's side (waiting, pausing, what each answer says); `store.py` is the
-Redis side (the connection, the script call and its deadline, errors in words).
+This module is the limiter's side (waiting, pausing, what each answer says); `redis_budget.py`
+is the Redis side (the connection, the script call and its deadline, errors in words).
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from ..account import account_label, account_name
 from ..settings import RedisClock, Settings
 from .adaptive import START_RATE
 from .departures import LateDepartures
-from .pacer import _TICK, SLACK, TOO_MANY, LimiterDown, PausePolicy, Stopped, answered
-from .store import BudgetStore
+from .pacer import SLACK, TICK, TOO_MANY, LimiterDown, PausePolicy, Stopped, answered
+from .redis_budget import BudgetStore
 
 if TYPE_CHECKING:
     from ..answers import Reply
@@ -202,7 +202,7 @@ class RedisLimiter:
         while True:
             self._check()
             now = loop.time()
-            if self._resume_at - now > _TICK:
+            if self._resume_at - now > TICK:
                 await self._wait(self._resume_at - now)
                 op, held = "acquire", ""
                 continue

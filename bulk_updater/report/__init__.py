@@ -3,15 +3,15 @@
 - `writer`  `ReportWriter`: the file, one line per outcome
 - `meta`    its lock (hidden, beside it, while a run writes it) and what `--resume` checks (kept
   in the user's state folder)
-- `cells`   CSV cells a spreadsheet shows as text, never runs as a formula
-- `resume`  an earlier report read back: each row's last status (`FinishedRows`)
+- `formulas` CSV cells a spreadsheet shows as text, never runs as a formula
+- `earlier` an earlier report read back: each row's last status (`FinishedRows`)
 - `sort`    the final rewrite in input order
 - `rejects` `--rejects`: the rows not updated, as read, ready to fix and feed back
 - `sheet_rejects` a workbook's `--rejects`: a workbook, its cells' numbers and booleans kept
 """
 
+from .earlier import FinishedRows, read_statuses
 from .rejects import RejectsWriter
-from .resume import FinishedRows, read_statuses
 from .sort import sort_report
 from .writer import COLUMNS, ReportWriter, check_report_path, companions, default_report_path
 

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO, Final, Literal
 from ..errors import ConfigError
 from ..models import Status
 from ..printable import escape_json
-from .cells import cell
+from .formulas import cell
 from .sort import LineIndex, rewrite
 
 #: Columns a rejects file adds, and that a reader leaves alone (`inputs.schema` says the same).

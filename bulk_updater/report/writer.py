@@ -20,7 +20,8 @@ from ..errors import ConfigError, InputChangedError
 from ..models import Outcome
 from ..printable import escape_json
 from . import sort
-from .cells import cell, email_cell, id_cell, one_line
+from .earlier import FinishedRows, drop_partial_line, is_jsonl, read_statuses
+from .formulas import cell, email_cell, id_cell, one_line
 from .meta import (
     ReportLock,
     check_meta_folder,
@@ -31,7 +32,6 @@ from .meta import (
     read_meta,
     write_meta,
 )
-from .resume import FinishedRows, drop_partial_line, is_jsonl, read_statuses
 
 COLUMNS: Final = (
     "row",

@@ -18,16 +18,16 @@ tests. Only `command.py`, the `bulk-updater sandbox` command, also uses click.
 | `search.py` | `GET /v1/leads`: query checks, matching, pages and cursors |
 | `limits.py` | the limit's shapes (windows, buckets), 429s, rate-limit headers |
 | `faults.py` | `FaultPlan` and the injected faults |
-| `state.py` | `SandboxState` |
+| `recorded.py` | `SandboxState` |
 | `command.py` | the click command |
 """
 
-from .app import Intercept, Settings, create_app
+from .app import Intercept, SandboxOptions, create_app
 from .faults import FaultPlan
 from .leads import load_leads
 from .limits import HeaderStyle, RetryAfter, max_in_any_window
+from .recorded import DEFAULT_SANDBOX_KEY, SandboxState
 from .server import Sandbox, SandboxThread, serve
-from .state import DEFAULT_SANDBOX_KEY, SandboxState
 
 __all__ = [
     "DEFAULT_SANDBOX_KEY",
@@ -36,9 +36,9 @@ __all__ = [
     "Intercept",
     "RetryAfter",
     "Sandbox",
+    "SandboxOptions",
     "SandboxState",
     "SandboxThread",
-    "Settings",
     "create_app",
     "load_leads",
     "max_in_any_window",

@@ -36,9 +36,9 @@ from . import contract, search
 from .faults import FaultPlan, Faults
 from .leads import apply_update
 from .limits import HeaderStyle, RateLimit, RetryAfter, Shape, max_in_any_window
-from .state import DEFAULT_SANDBOX_KEY, SandboxState
+from .recorded import DEFAULT_SANDBOX_KEY, SandboxState
 
-__all__ = ["HANDLER", "Intercept", "Settings", "create_app"]
+__all__ = ["HANDLER", "Intercept", "SandboxOptions", "create_app"]
 
 Intercept = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
 """`async def intercept(request) -> web.StreamResponse | None`; an answer replaces the usual one."""
@@ -49,8 +49,8 @@ _PATCH_LEAD = "patch-lead"
 _LIST_LEADS = "list-leads"
 
 
-class Settings(TypedDict, total=False):
-    """The keyword settings of `create_app`, also accepted by `Sandbox` and `SandboxThread`."""
+class SandboxOptions(TypedDict, total=False):
+    """The keyword options of `create_app`, also accepted by `Sandbox` and `SandboxThread`."""
 
     api_key: str
     rate: float

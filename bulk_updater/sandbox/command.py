@@ -19,8 +19,8 @@ import click
 
 from .faults import FAULT_KINDS, FaultPlan
 from .limits import HEADER_STYLES, RETRY_AFTER_MODES, SHAPES, HeaderStyle, Shape
+from .recorded import DEFAULT_SANDBOX_KEY
 from .server import Sandbox, serve
-from .state import DEFAULT_SANDBOX_KEY
 
 __all__ = ["sandbox"]
 

@@ -2,13 +2,14 @@
 
 **The shapes** (`shape`), each with `rate` > 0 (loop seconds):
 
-- `sliding` (the default): at most `rate + burst` API requests in any sliding second. A request
-  admitted at loop time `t` counts until `t + 1.0` exactly, so two requests one second apart
-  never share a window.
-- `fixed`: at most `rate + burst` in each whole second of the clock (`[n, n + 1)`), which
-  resets on the second: a client may send twice the rate across a boundary.
-- `bucket`: a token bucket of `max(1, burst)` tokens refilled at `rate` a second; each request
-  takes one. Requests closer together than `1 / rate` soon find it empty.
+- `sliding` (the default): a sliding window log, at most `rate + burst` API requests in any
+  sliding second. A request admitted at loop time `t` counts until `t + 1.0` exactly, so two
+  requests one second apart never share a window.
+- `fixed`: a fixed window, at most `rate + burst` in each whole second of the clock
+  (`[n, n + 1)`), which resets on the second: a client may send twice the rate across a boundary.
+- `bucket`: a token bucket (https://en.wikipedia.org/wiki/Token_bucket) of `max(1, burst)`
+  tokens refilled at `rate` a second; each request takes one. Requests closer together than
+  `1 / rate` soon find it empty.
 - `window+bucket`: both at once: at most `rate` in any sliding second, and a bucket of
   `max(1, burst)` on top, so requests sent in a clump are refused even when the second has room.
 

@@ -21,17 +21,17 @@ from typing import Any, TypedDict, Unpack
 from aiohttp import web
 
 from ..words import counted
-from .app import HANDLER, Settings, create_app
+from .app import HANDLER, SandboxOptions, create_app
 from .faults import FaultPlan
 from .leads import copy_leads, load_leads
 from .limits import HeaderStyle, Shape, retry_after_mode
-from .state import SandboxState
+from .recorded import SandboxState
 
 __all__ = ["Sandbox", "SandboxThread", "serve"]
 
 
 class LimitShape(TypedDict, total=False):
-    """The shape of the limit `serve` enforces (`create_app`'s settings of the same names)."""
+    """The shape of the limit `serve` enforces (`create_app`'s options of the same names)."""
 
     shape: Shape
     halve_after: float | None
@@ -46,7 +46,7 @@ class Sandbox:
     """The sandbox served in the current event loop; `async with` starts and stops it.
 
     `port=0` picks a free port; `url` says which, once started. The leads are copied, so the
-    caller's objects never change. `settings` are those of `create_app`.
+    caller's objects never change. `options` are those of `create_app`.
     """
 
     def __init__(
@@ -55,11 +55,11 @@ class Sandbox:
         *,
         port: int = 0,
         host: str = "127.0.0.1",
-        **settings: Unpack[Settings],
+        **options: Unpack[SandboxOptions],
     ) -> None:
         self.state = SandboxState(leads=copy_leads(leads))
-        # Build the app now so that bad settings fail at construction, not at start.
-        self._app = create_app(self.state, **settings)
+        # Build the app now so that bad options fail at construction, not at start.
+        self._app = create_app(self.state, **options)
         self._handler = self._app[HANDLER]
         self._host = host
         self._port = port
@@ -126,9 +126,9 @@ class SandboxThread:
         *,
         port: int = 0,
         host: str = "127.0.0.1",
-        **settings: Unpack[Settings],
+        **options: Unpack[SandboxOptions],
     ) -> None:
-        self._sandbox = Sandbox(leads, port=port, host=host, **settings)
+        self._sandbox = Sandbox(leads, port=port, host=host, **options)
         self.state = self._sandbox.state
         self._thread: threading.Thread | None = None
         self._started = threading.Event()

@@ -1,7 +1,7 @@
 """The state of `skip_unchanged`: what each lead was last set to by this tool, on disk.
 
 - `fields`   what a row sets and what a lead holds, as flat field -> value maps
-- `store`    `Store`: the SQLite file (WAL), batched lookups, a writer thread for changes
+- `statefile` `StateFile`: the SQLite file (WAL), batched lookups, a writer thread for changes
 - `lock`     one run at a time on a file: `RunLock`, and `in_use()` to glance at it
 - `info`     what `state info` shows: counts, damaged entries, whose, the last run
 - `paths`    the default file: one per API account under the user's state directory; `Account`
@@ -11,14 +11,14 @@
 from .fields import UNKNOWN, Fields, apply, flatten, holds, unknown
 from .info import StateInfo
 from .paths import Account, default_state_path, state_dir, state_files, state_path
-from .store import Store
+from .statefile import StateFile
 
 __all__ = [
     "UNKNOWN",
     "Account",
     "Fields",
+    "StateFile",
     "StateInfo",
-    "Store",
     "apply",
     "default_state_path",
     "flatten",

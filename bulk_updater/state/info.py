@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from .fields import BOUNDED, decode
+from .fileformat import owner
 from .lock import in_use
-from .schema import owner
 
 _RUN: Final = ("started_at", "finished_at", "input", "rows", "sent", "unchanged", "accepted")
 

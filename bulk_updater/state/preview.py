@@ -13,7 +13,7 @@ from typing import Final
 
 from ..models import LeadUpdate
 from .fields import Fields, apply, encode, flatten, holds
-from .store import Store, select_fields
+from .statefile import StateFile, select_fields
 
 _BATCH: Final = 512
 
@@ -24,7 +24,7 @@ class Preview:
     def __init__(self, path: Path, *, batch: int = _BATCH) -> None:
         self.path = path
         self.exists = path.exists()
-        self.store = Store(path, readonly=True) if self.exists else None
+        self.store = StateFile(path, readonly=True) if self.exists else None
         self.send = 0
         self.unchanged = 0
         self.by_email = 0  # rows whose lead is not known until a search: not compared

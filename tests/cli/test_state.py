@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bulk_updater.sandbox import SandboxThread
-from bulk_updater.state import Account, Store
+from bulk_updater.state import Account, StateFile
 from tests.cli.conftest import KEY, WRONG_KEY, Result, clean_env, cli, command, job_input
 from tests.conftest import make_leads, remembered, write_csv
 
@@ -174,7 +174,7 @@ def test_state_info_without_an_account_lists_every_state_file(tmp_path: Path) ->
         assert code == 0, out + err
         ours, url = next(folder.glob("*.sqlite3")), sb.url
         other = folder / "api.sendkit.ai.k0123456789abcdef.sqlite3"
-        Store(other, account=Account("https://api.sendkit.ai", "0123456789abcdef")).close()
+        StateFile(other, account=Account("https://api.sendkit.ai", "0123456789abcdef")).close()
         code, out, err = cli(env=env, cwd=tmp_path, subcommand="state info")
     assert code == 0, err
     assert out.startswith(f"state folder: {folder}\n")
@@ -216,7 +216,7 @@ def test_a_state_file_of_another_account_stops_before_any_request(tmp_path: Path
 
 def test_state_commands_while_a_run_holds_the_file(tmp_path: Path) -> None:
     state = tmp_path / "state.sqlite3"
-    run = Store(state)  # as a run holds it, in this process
+    run = StateFile(state)  # as a run holds it, in this process
     run.begin("/srv/sync/nightly.csv")
     try:
         code, out, err = cli("--state", state, cwd=tmp_path, subcommand="state info")
@@ -240,7 +240,7 @@ def test_state_commands_while_a_run_holds_the_file(tmp_path: Path) -> None:
 
 def test_state_info_counts_damaged_entries(tmp_path: Path) -> None:
     state = tmp_path / "state.sqlite3"
-    store = Store(state)
+    store = StateFile(state)
     store.begin("in.csv")
     for n in range(3):
         store.change(f"l{n}", {"city": "x"})
@@ -298,7 +298,7 @@ def test_a_state_file_on_read_only_storage_is_read(tmp_path: Path) -> None:
     folder = tmp_path / "media"
     folder.mkdir()
     state = folder / "state.sqlite3"
-    store = Store(state)
+    store = StateFile(state)
     store.begin("in.csv")
     store.wait_committed(store.change("l1", {"jobTitle": "Title"}), timeout=10)
     store.close()

@@ -17,8 +17,8 @@ from aiohttp import web
 
 from bulk_updater import BulkUpdater, LeadUpdate, Reply, Status, StopReason, Summary
 from bulk_updater.account import account_name
+from bulk_updater.limits.redis_budget import budget_keys
 from bulk_updater.limits.shared import RedisLimiter
-from bulk_updater.limits.store import budget_keys
 from bulk_updater.sandbox import SandboxThread, max_in_any_window
 from tests.conftest import FakeSender, make_leads
 from tests.redis_server import RecordedStarts, RedisServer

@@ -31,7 +31,7 @@ from bulk_updater import (
     TransportError,
 )
 from bulk_updater.inputs import Row
-from bulk_updater.state import Store
+from bulk_updater.state import StateFile
 from bulk_updater.state.fields import flatten
 from tests.conftest import read_report, remembered, write_csv
 
@@ -267,17 +267,17 @@ async def test_lookups_are_one_query_per_batch_of_rows(
     rows = [{"id": f"lead{i}", "jobTitle": "t"} for i in range(1000)]
     await night(api, rows, state)
     lookups: list[int] = []
-    original = Store.lookup
+    original = StateFile.lookup
 
-    def counting(self: Store, ids: Any) -> Any:
+    def counting(self: StateFile, ids: Any) -> Any:
         lookups.append(len(ids))
         return original(self, ids)
 
-    Store.lookup = counting  # type: ignore[method-assign]
+    StateFile.lookup = counting  # type: ignore[method-assign]
     try:
         counts, _ = await night(api, rows, state)
     finally:
-        Store.lookup = original  # type: ignore[method-assign]
+        StateFile.lookup = original  # type: ignore[method-assign]
     assert counts[Status.UNCHANGED] == 1000
     assert len(lookups) == 4  # 256 rows per batch
     assert sum(lookups) == 1000
@@ -289,7 +289,7 @@ async def test_rows_the_rule_never_sees_are_left_alone(
     """Invalid rows pass through; an outcome for a row the rule did not pass on changes nothing."""
     from bulk_updater.engine.unchanged import Unchanged
 
-    store = Store(tmp_path / "s.sqlite3")
+    store = StateFile(tmp_path / "s.sqlite3")
     rule = Unchanged(store)
     bad = Row(1, __import__("bulk_updater").Invalid("x", "bad"))
     assert rule.admit(bad) is bad
@@ -317,7 +317,7 @@ def test_skip_unchanged_needs_a_state_file_or_a_key() -> None:
 def test_a_row_whose_id_an_earlier_rule_changed_is_looked_up_alone(tmp_path: Path) -> None:
     from bulk_updater.engine.unchanged import Unchanged
 
-    store = Store(tmp_path / "s.sqlite3")
+    store = StateFile(tmp_path / "s.sqlite3")
     store.begin("in")
     seq = store.change("resolved", {"city": "Oslo"})
     assert store.wait_committed(seq, timeout=10)
@@ -374,7 +374,7 @@ async def test_changes_stay_in_memory_until_the_file_has_them_and_the_lead_is_id
     for that row (its lookup predates the commit), and dropped once the lead is idle."""
     from bulk_updater.engine.unchanged import Unchanged
 
-    store = Store(tmp_path / "s.sqlite3", every=0.0)
+    store = StateFile(tmp_path / "s.sqlite3", every=0.0)
     store.begin("in")
     rule = Unchanged(store)
     r1, r2 = Row(1, LeadUpdate(id="a", city="x")), Row(2, LeadUpdate(id="a", city="x"))
@@ -403,14 +403,14 @@ async def test_a_state_file_that_cannot_be_started_is_closed(tmp_path: Path) -> 
     from bulk_updater.settings import Settings
 
     path = tmp_path / "s.sqlite3"
-    Store(path).close()
+    StateFile(path).close()
     with contextlib.closing(sqlite3.connect(path)) as db:
         db.execute("DROP TABLE runs")
         db.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY)")  # damaged: no columns
         db.commit()
     with pytest.raises(StateError, match="cannot be used"):
         await open_unchanged(Settings.build(state=path), [])
-    Store(path).close()  # and let go of: the next run may hold it
+    StateFile(path).close()  # and let go of: the next run may hold it
 
 
 class GatedApi(Api):
@@ -477,7 +477,7 @@ async def test_a_run_refused_by_the_state_lock_leaves_its_outputs_as_they_were(
         await updater.run(Source(data), report=report, rejects=rejects)
     before = report.read_bytes(), rejects.read_bytes()
     (tmp_path / "link.sqlite3").symlink_to(state.name)
-    held = Store(state)  # another run
+    held = StateFile(state)  # another run
     try:
         for name in (state, tmp_path / "link.sqlite3"):
             async with BulkUpdater(sender=api, skip_unchanged=True, state=name, rate=0) as updater:
@@ -495,7 +495,7 @@ async def test_a_job_cancelled_while_its_state_file_opens_lets_go_of_it(tmp_path
     from bulk_updater.state.lock import in_use
 
     path = tmp_path / "s.sqlite3"
-    Store(path).close()
+    StateFile(path).close()
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")  # the opening thread waits for SQLite's lock
     waiting = threading.Event()
@@ -573,7 +573,7 @@ async def test_the_state_file_names_the_input_by_its_absolute_path(
     state = tmp_path / "state.sqlite3"
     async with BulkUpdater(sender=Api(leads(1)), skip_unchanged=True, state=state) as updater:
         await updater.run(Source("nightly.csv"))
-    store = Store(state, readonly=True)
+    store = StateFile(state, readonly=True)
     last = store.info().last_run
     store.close()
     assert last is not None

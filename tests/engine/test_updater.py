@@ -27,7 +27,7 @@ from bulk_updater import (
     Status,
 )
 from bulk_updater.limits import Pacer
-from bulk_updater.state import Store
+from bulk_updater.state import StateFile
 from tests.conftest import FakeSender, HoldFirstSender, VirtualTimeLoop, advance, collect
 
 KEY = "sk_test_updater"
@@ -166,7 +166,7 @@ async def test_a_stream_refused_by_its_state_file_closes_its_input(tmp_path: Pat
     data = tmp_path / "in.csv"
     data.write_text("id,jobTitle\nlead0,X\n")
     state = tmp_path / "s.sqlite3"
-    held = Store(state)  # another run
+    held = StateFile(state)  # another run
     try:
         async with BulkUpdater(sender=FakeSender(), skip_unchanged=True, state=state) as updater:
             source = Source(data)

@@ -122,9 +122,9 @@ def test_mixed_line_ends_never_merge_two_records(tmp_path: Path) -> None:
 
 
 def test_a_crlf_split_by_the_size_of_a_read_is_one_line_end(tmp_path: Path) -> None:
-    from bulk_updater.inputs.records import _CHUNK
+    from bulk_updater.inputs.records import CHUNK
 
-    first = "lead1," + "x" * (_CHUNK - len("lead1,") - 1)  # its CR is the last of one read
+    first = "lead1," + "x" * (CHUNK - len("lead1,") - 1)  # its CR is the last of one read
     text = f"id,city\r\n{first}\r\nlead2,y\r\n"
     rows = list(Source(write(tmp_path / "in.csv", text)))
     assert [(row.number, row.line) for row in rows] == [(1, 2), (2, 3)]

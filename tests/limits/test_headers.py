@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from bulk_updater.limits.headers import Budget, Complaints, RateHint, WindowGuess, read_hint
+from bulk_updater.limits.headers import Allowance, Complaints, RateHint, WindowGuess, read_hint
 
 NOW = 1_800_000_000.0  # epoch seconds
 
@@ -139,7 +139,7 @@ def test_each_kind_of_problem_is_logged_once(caplog: pytest.LogCaptureFixture) -
     assert all(message.startswith("ignoring a rate-limit header") for message in messages)
 
 
-# --- the window of X-RateLimit-*, and the budget
+# --- the window of X-RateLimit-*, and the allowance
 
 
 def test_the_window_is_guessed_from_the_longest_reset() -> None:
@@ -151,22 +151,22 @@ def test_the_window_is_guessed_from_the_longest_reset() -> None:
 
 
 def test_no_more_starts_than_remaining_before_the_reset() -> None:
-    budget = Budget()
-    assert budget.closed_until(0.0) is None  # no rule yet
-    budget.start(0.0)
-    budget.learn(started=0.0, remaining=2, reset=5.0, now=0.05)
-    budget.start(0.1)
-    assert budget.closed_until(0.2) is None  # one of the two used
-    budget.start(0.2)
-    assert budget.closed_until(0.3) == pytest.approx(5.05)
-    assert budget.closed_until(5.1) is None  # the window reset: the rule lapsed
+    allowance = Allowance()
+    assert allowance.closed_until(0.0) is None  # no rule yet
+    allowance.start(0.0)
+    allowance.learn(started=0.0, remaining=2, reset=5.0, now=0.05)
+    allowance.start(0.1)
+    assert allowance.closed_until(0.2) is None  # one of the two used
+    allowance.start(0.2)
+    assert allowance.closed_until(0.3) == pytest.approx(5.05)
+    assert allowance.closed_until(5.1) is None  # the window reset: the rule lapsed
 
 
 def test_the_answer_that_saw_the_most_sets_the_rule() -> None:
-    budget = Budget()
+    allowance = Allowance()
     for at in (0.0, 0.1, 0.2):
-        budget.start(at)
-    budget.learn(started=0.2, remaining=5, reset=1.0, now=0.25)
-    budget.learn(started=0.0, remaining=0, reset=1.0, now=0.26)  # older news: ignored
-    assert budget.used() == 0
-    assert budget.closed_until(0.3) is None
+        allowance.start(at)
+    allowance.learn(started=0.2, remaining=5, reset=1.0, now=0.25)
+    allowance.learn(started=0.0, remaining=0, reset=1.0, now=0.26)  # older news: ignored
+    assert allowance.used() == 0
+    assert allowance.closed_until(0.3) is None

@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from bulk_updater.limits.pacer import SLACK
-from bulk_updater.limits.store import KEY_TTL_MS, SCRIPT, budget_keys
+from bulk_updater.limits.redis_budget import KEY_TTL_MS, SCRIPT, budget_keys
 
 GO, SLOT, PAUSED = 1, 2, 3
 T0 = 1_767_225_600.0  # the script sees epoch seconds; any start will do

@@ -17,8 +17,8 @@ import redis.asyncio
 from bulk_updater import ConfigError, Reply
 from bulk_updater.limits import LimiterDown, Stopped, departures, shared
 from bulk_updater.limits.pacer import SLACK, TOO_MANY, PausePolicy
+from bulk_updater.limits.redis_budget import budget_keys
 from bulk_updater.limits.shared import RedisLimiter
-from bulk_updater.limits.store import budget_keys
 from bulk_updater.sandbox import max_in_any_window
 from bulk_updater.settings import RedisClock
 from tests.redis_server import RedisServer, _free_port, merge_starts
@@ -458,7 +458,7 @@ async def test_callers_cancelled_mid_call_end(redis_url: str) -> None:
 
 
 async def test_a_redis_that_never_answers_is_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bulk_updater.limits.store.OPEN_TIMEOUT", 0.2)
+    monkeypatch.setattr("bulk_updater.limits.redis_budget.OPEN_TIMEOUT", 0.2)
     held: list[asyncio.StreamWriter] = []
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -13,7 +13,8 @@ from bulk_updater.account import account_name
 from bulk_updater.limits import AdaptiveLimiter, limiter_for
 from bulk_updater.limits.adaptive import START_RATE
 from bulk_updater.limits.shared import RedisLimiter
-from bulk_updater.settings import Settings, hide_password
+from bulk_updater.settings import Settings
+from bulk_updater.urls import hide_password
 
 
 def test_limiter_for_builds_the_shared_one_for_the_account() -> None:

@@ -21,7 +21,7 @@ MISSING_ID = "000000000000000000000000"
 KEY = DEFAULT_SANDBOX_KEY
 PLATFORM_KEY = "sk_user_0123456789abcdef"
 
-Answer = tuple[int, Any, CIMultiDictProxy[str]]
+Received = tuple[int, Any, CIMultiDictProxy[str]]
 """Status, decoded body (JSON, else text) and headers of one answer."""
 
 
@@ -51,7 +51,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield client
 
 
-async def _decoded(response: aiohttp.ClientResponse) -> Answer:
+async def _decoded(response: aiohttp.ClientResponse) -> Received:
     if response.content_type == "application/json":
         payload: Any = await response.json()
     else:
@@ -67,7 +67,7 @@ async def patch(
     lead_id: str = LEAD_ID,
     headers: dict[str, str] | None = None,
     total_timeout: float | None = None,
-) -> Answer:
+) -> Received:
     """PATCH one lead with the sandbox's key (unless `headers` say otherwise)."""
     sent = {"X-Api-Key": KEY} if headers is None else headers
     async with session.patch(
@@ -85,7 +85,7 @@ async def get(
     params: dict[str, str] | None = None,
     *,
     headers: dict[str, str] | None = None,
-) -> Answer:
+) -> Received:
     """GET a URL with the sandbox's key (unless `headers` say otherwise)."""
     sent = {"X-Api-Key": KEY} if headers is None else headers
     async with session.get(url, params=params, headers=sent) as response:

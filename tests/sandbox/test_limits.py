@@ -16,12 +16,12 @@ import pytest
 
 from bulk_updater.sandbox import FaultPlan, Sandbox, SandboxThread, max_in_any_window
 
-from .conftest import KEY, LEAD_ID, MISSING_ID, Answer, get, patch, two_leads
+from .conftest import KEY, LEAD_ID, MISSING_ID, Received, get, patch, two_leads
 
 IETF = re.compile(r'"default";r=(\d+);t=(\d+)')
 
 
-async def send(session: aiohttp.ClientSession, url: str, n: int) -> list[Answer]:
+async def send(session: aiohttp.ClientSession, url: str, n: int) -> list[Received]:
     return [await patch(session, url, {"city": f"City {i}"}) for i in range(n)]
 
 

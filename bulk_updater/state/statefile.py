@@ -1,6 +1,6 @@
 """The state file of `skip_unchanged`: what each lead was last set to, in SQLite (WAL mode).
 
-Its tables, and whose leads it holds, are in `schema.py`. A run holds the file from start to end
+Its tables, and whose leads it holds, are in `fileformat.py`. A run holds the file from start to end
 (`lock.FileLock`, on the file itself): a second run, or a `forget`, is refused with
 `StateLockedError` at once, so the file's order of changes is the API's.
 
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Final
 
 from ..errors import StateError, StateLockedError
-from . import schema
+from . import fileformat
 from .fields import BOUNDED, Fields, apply, decode, encode
 from .info import StateInfo, read_info
 from .lock import Busy, FileLock, NotAFile
@@ -59,7 +59,7 @@ def _cannot_open(exc: sqlite3.Error) -> bool:
     return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_CANTOPEN
 
 
-class Store:
+class StateFile:
     """One state file, opened (and created, unless `readonly`) at construction.
 
     Unless `readonly`, it is held for this store alone until `close()`, and a file of another
@@ -167,14 +167,14 @@ class Store:
         """The schema, created if need be; a file that is not ours is refused."""
         conn = self._reader
         try:
-            schema.recognise(conn, self.path)  # before the journal mode changes the file
+            fileformat.recognise(conn, self.path)  # before the journal mode changes the file
             if not self.readonly:
                 if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     conn.execute("PRAGMA journal_mode=WAL")  # kept by the file from then on
                 conn.execute("PRAGMA synchronous=NORMAL")
                 with self._transaction(conn, self.wait):
-                    schema.create(conn, self.path, account)
-            schema.check_version(conn, self.path)
+                    fileformat.create(conn, self.path, account)
+            fileformat.check_version(conn, self.path)
         except StateError:
             raise
         except sqlite3.OperationalError as exc:
@@ -282,7 +282,7 @@ class Store:
         with self._usable(), self._transaction(conn, self.give_up):
             if ids is None:
                 count = conn.execute("DELETE FROM leads").rowcount
-                schema.disown(conn)
+                fileformat.disown(conn)
             else:
                 rows = [(lead,) for lead in dict.fromkeys(ids)]
                 before = conn.total_changes

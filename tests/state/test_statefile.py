@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bulk_updater.errors import StateError, StateLockedError
-from bulk_updater.state import Account, Store, unknown
+from bulk_updater.state import Account, StateFile, unknown
 from bulk_updater.state.fields import MAX_STORED
 from tests.conftest import integrity, remembered
 
@@ -21,7 +21,7 @@ ACCOUNT = Account("http://127.0.0.1:1", "0123456789abcdef")
 
 def test_changes_are_merged_into_what_the_file_holds(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite3"
-    store = Store(path, account=ACCOUNT)
+    store = StateFile(path, account=ACCOUNT)
     store.begin("night1.csv")
     store.change("a", {"jobTitle": "CTO", "tags": ["vip"], "customFields.x": "1"})
     store.change("a", {"tags": ["smb"], "customFields.y": 2})
@@ -31,7 +31,7 @@ def test_changes_are_merged_into_what_the_file_holds(tmp_path: Path) -> None:
         "a": {"jobTitle": "CTO", "tags": ["smb"], "customFields.x": "1", "customFields.y": 2},
         "b": {"city": "Oslo"},
     }
-    again = Store(path)
+    again = StateFile(path)
     again.begin("night2.csv")
     again.change("a", unknown(["jobTitle", "tags", "customFields.x", "customFields.y"]))
     again.close()
@@ -50,12 +50,12 @@ def test_changes_are_merged_into_what_the_file_holds(tmp_path: Path) -> None:
 
 def test_lookups_are_batched_and_see_only_what_was_committed(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite3"
-    store = Store(path, every=60.0, batch=1200)  # commit by size only
+    store = StateFile(path, every=60.0, batch=1200)  # commit by size only
     store.begin("in.csv")
     for n in range(1200):
         store.change(f"lead{n}", {"jobTitle": f"T{n}"})
     store.close()
-    reader = Store(path, readonly=True)
+    reader = StateFile(path, readonly=True)
     statements: list[str] = []
     reader._reader.set_trace_callback(statements.append)
     found = reader.lookup([f"lead{n}" for n in range(1300)])
@@ -66,7 +66,7 @@ def test_lookups_are_batched_and_see_only_what_was_committed(tmp_path: Path) -> 
 
 
 def test_the_writer_commits_by_size_and_by_time(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.sqlite3", every=0.0, batch=2)
+    store = StateFile(tmp_path / "s.sqlite3", every=0.0, batch=2)
     store.begin("in.csv")
     seq = 0
     for n in range(4):
@@ -78,13 +78,13 @@ def test_the_writer_commits_by_size_and_by_time(tmp_path: Path) -> None:
 
 def test_info_forget_and_the_last_run(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
-    store = Store(path)
+    store = StateFile(path)
     assert store.info().last_run is None
     store.begin("nightly.csv")
     for n in range(10):
         store.change(f"l{n}", {"city": "x"})
     store.close({"rows": 12, "sent": 10, "unchanged": 2, "accepted": 10})
-    store = Store(path)
+    store = StateFile(path)
     info = store.info()
     assert (info.leads, info.path) == (10, path)
     assert info.size > 0
@@ -102,29 +102,29 @@ def test_a_file_that_is_not_a_state_file_is_refused(tmp_path: Path) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("x" * 5000)
     with pytest.raises(StateError, match="not a bulk-updater state file"):
-        Store(text)
+        StateFile(text)
     other = tmp_path / "other.sqlite3"
     with contextlib.closing(sqlite3.connect(other)) as db:
         db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
         db.execute("INSERT INTO meta VALUES ('schema', '99')")
         db.commit()
     with pytest.raises(StateError, match="another version"):
-        Store(other)
+        StateFile(other)
     with pytest.raises(StateError, match="cannot be opened"):
-        Store(tmp_path / "missing.sqlite3", readonly=True)
+        StateFile(tmp_path / "missing.sqlite3", readonly=True)
     (tmp_path / "empty.sqlite3").write_bytes(b"")  # an empty database, without our tables
     with pytest.raises(StateError, match="not a bulk-updater state file"):
-        Store(tmp_path / "empty.sqlite3", readonly=True)
+        StateFile(tmp_path / "empty.sqlite3", readonly=True)
 
 
 def test_a_file_whose_wal_index_cannot_be_opened_is_not_called_foreign(tmp_path: Path) -> None:
     """A `-shm` SQLite cannot open (here a link to nowhere; another user's file, say) does not
     make the file foreign: the message says what SQLite needs."""
     path = tmp_path / "state.sqlite3"
-    Store(path).close()
+    StateFile(path).close()
     (tmp_path / "state.sqlite3-shm").symlink_to(tmp_path / "gone" / "shm")
     with pytest.raises(StateError) as caught:
-        Store(path, readonly=True)
+        StateFile(path, readonly=True)
     assert str(caught.value) == (
         f"{path}: the state file cannot be opened here (unable to open database file): SQLite "
         "must also open its -wal and -shm files beside it"
@@ -145,18 +145,18 @@ def test_another_programs_database_with_a_meta_table_is_refused_untouched(
     before = history.read_bytes()
     for readonly in (False, True):
         with pytest.raises(StateError, match="History: not a bulk-updater state file"):
-            Store(history, account=ACCOUNT, readonly=readonly)
+            StateFile(history, account=ACCOUNT, readonly=readonly)
     assert history.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["History"]
 
 
 def test_a_state_file_from_before_the_mark_is_still_ours(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
-    Store(path).close()
+    StateFile(path).close()
     with contextlib.closing(sqlite3.connect(path)) as db:
         db.execute("DELETE FROM meta WHERE key = 'application'")
         db.commit()
-    Store(path).close()
+    StateFile(path).close()
     with contextlib.closing(sqlite3.connect(path)) as db:
         mark = db.execute("SELECT value FROM meta WHERE key = 'application'").fetchone()
     assert mark == ("bulk-updater",)
@@ -164,14 +164,14 @@ def test_a_state_file_from_before_the_mark_is_still_ours(tmp_path: Path) -> None
 
 def test_one_damaged_entry_and_a_write_error_are_told_of_this_file(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
-    store = Store(path, every=0.0)
+    store = StateFile(path, every=0.0)
     store.begin("in.csv")
     store.change("l0", {"city": "x"})
     store.close()
     with contextlib.closing(sqlite3.connect(path)) as db:
         db.execute("UPDATE leads SET fields = 'oops' WHERE id = 'l0'")
         db.commit()
-    store = Store(path, every=0.0)
+    store = StateFile(path, every=0.0)
     store.begin("in.csv")
     assert store.lookup(["l0"]) == {}
     store._reader.execute("ALTER TABLE leads RENAME COLUMN fields TO gone")  # a file broken by hand
@@ -199,16 +199,16 @@ def test_opening_a_file_another_process_keeps_locked_gives_up_with_one_line(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "s.sqlite3"
-    Store(path).close()
+    StateFile(path).close()
     with _locked(path), pytest.raises(StateLockedError, match=re.escape("locked for 0.2s")):
-        Store(path, wait=0.2)
+        StateFile(path, wait=0.2)
 
 
 def test_writes_that_cannot_get_the_lock_are_dropped_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "s.sqlite3"
-    store = Store(path, wait=0.1, give_up=0.3, every=0.0)
+    store = StateFile(path, wait=0.1, give_up=0.3, every=0.0)
     store.begin("in.csv")
     with caplog.at_level(logging.WARNING, "bulk_updater"), _locked(path):
         store.change("a", {"city": "x"})
@@ -224,7 +224,7 @@ def test_writes_that_cannot_get_the_lock_are_dropped_with_a_warning(
 def test_a_lookup_that_fails_knows_nothing(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = Store(tmp_path / "s.sqlite3")
+    store = StateFile(tmp_path / "s.sqlite3")
     store._reader.execute("DROP TABLE leads")
     with caplog.at_level(logging.WARNING, "bulk_updater"):
         assert store.lookup(["a"]) == {}
@@ -234,45 +234,45 @@ def test_a_lookup_that_fails_knows_nothing(
 
 def test_a_file_of_another_account_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
-    Store(path, account=ACCOUNT).close()
+    StateFile(path, account=ACCOUNT).close()
     other_key = Account(ACCOUNT.label, "fedcba9876543210")
     other_api = Account("http://127.0.0.1:2", ACCOUNT.key)
     for other in (other_key, other_api):
         with pytest.raises(StateError) as refused:
-            Store(path, account=other)
+            StateFile(path, account=other)
         message = str(refused.value)
         assert "\n" not in message
         assert f"another account ({ACCOUNT}; this run: {other})" in message
         assert f"state forget --state {path}" in message
-    Store(path, account=Account(ACCOUNT.label, None)).close()  # no key to compare: same API
-    Store(path, account=ACCOUNT).close()
-    store = Store(path)
+    StateFile(path, account=Account(ACCOUNT.label, None)).close()  # no key to compare: same API
+    StateFile(path, account=ACCOUNT).close()
+    store = StateFile(path)
     assert store.info().account == f"{ACCOUNT.label}, key sha256 {ACCOUNT.key}…"
     store.forget(None)  # an emptied file is no one's
     store.close()
-    Store(path, account=other_key).close()
+    StateFile(path, account=other_key).close()
     with pytest.raises(StateError, match="another account"):
-        Store(path, account=ACCOUNT)
+        StateFile(path, account=ACCOUNT)
 
 
 def test_a_file_from_before_keys_were_recorded_takes_the_key_of_its_api(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
-    Store(path).close()
+    StateFile(path).close()
     with contextlib.closing(sqlite3.connect(path)) as db:  # what the earlier version wrote
         db.execute("INSERT INTO meta VALUES ('account', ?)", (ACCOUNT.label,))
         db.commit()
     with pytest.raises(StateError, match="another account"):
-        Store(path, account=Account("https://api.sendkit.ai", ACCOUNT.key))
-    Store(path, account=ACCOUNT).close()
+        StateFile(path, account=Account("https://api.sendkit.ai", ACCOUNT.key))
+    StateFile(path, account=ACCOUNT).close()
     with pytest.raises(StateError, match="another account"):
-        Store(path, account=Account(ACCOUNT.label, "fedcba9876543210"))
+        StateFile(path, account=Account(ACCOUNT.label, "fedcba9876543210"))
 
 
 def test_a_damaged_entry_counts_as_unknown_and_is_rewritten(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "s.sqlite3"
-    store = Store(path)
+    store = StateFile(path)
     store.begin("in.csv")
     for n in range(5):
         store.change(f"l{n}", {"city": "x"})
@@ -282,7 +282,7 @@ def test_a_damaged_entry_counts_as_unknown_and_is_rewritten(
         db.execute("UPDATE leads SET fields = 5 WHERE id = 'l1'")
         db.execute("UPDATE leads SET fields = '[1]' WHERE id = 'l2'")
         db.commit()
-    store = Store(path, every=0.0)
+    store = StateFile(path, every=0.0)
     assert (store.info().leads, store.info().damaged) == (5, 3)
     store.begin("in.csv")
     with caplog.at_level(logging.WARNING, "bulk_updater"):
@@ -302,7 +302,7 @@ def test_a_damaged_entry_counts_as_unknown_and_is_rewritten(
     store.close()
     held = remembered(path)
     assert held == {"l0": {"city": "y"}, "l2": [1], "l3": {"city": "x"}, "l4": {"city": "x"}}
-    store = Store(path, readonly=True)
+    store = StateFile(path, readonly=True)
     assert (store.info().leads, store.info().damaged) == (4, 1)
     store.close()
 
@@ -311,7 +311,7 @@ def test_an_entry_longer_than_the_bound_is_damaged_not_read(tmp_path: Path) -> N
     """A hand-made entry of hundreds of MB took gigabytes to read: past `MAX_STORED` it is not
     read, and counts as damaged; one at the bound is read."""
     path = tmp_path / "s.sqlite3"
-    store = Store(path)
+    store = StateFile(path)
     store.begin("in.csv")
     store.change("l0", {"city": "x"})
     store.close()
@@ -322,7 +322,7 @@ def test_an_entry_longer_than_the_bound_is_damaged_not_read(tmp_path: Path) -> N
         db.execute("INSERT INTO leads VALUES ('text', ?)", ("x" * (MAX_STORED + 1),))
         db.execute("INSERT INTO leads VALUES ('fits', ?)", (at_bound,))
         db.commit()
-    store = Store(path)
+    store = StateFile(path)
     assert (store.info().leads, store.info().damaged) == (4, 2)
     found = store.lookup(["l0", "big", "text", "fits"])
     store.close()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bulk_updater import BulkUpdater, LeadUpdate, Reply, Source
-from bulk_updater.report.cells import cell, email_cell
+from bulk_updater.report.formulas import cell, email_cell
 from tests.conftest import read_report, write_csv
 
 
