@@ -172,6 +172,7 @@ def quick_client(base_url: str) -> SendKitClient:
 @pytest.mark.parametrize(
     ("action", "kind", "said"),
     [("close", "connection", "closed the connection without answering the CONNECT"),
+     ("reset", "connection", "dropped the connection before answering the CONNECT"),
      ("silent", "timeout", "did not answer the CONNECT within the timeout")],
 )  # fmt: skip
 async def test_a_proxy_that_fails_its_connect_is_named_and_retried(
