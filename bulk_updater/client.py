@@ -44,7 +44,7 @@ from .answers import (
     unexpected_success,
 )
 from .errors import ConfigError
-from .failures import TransportError, proxy_forbids, proxy_refused, transport_error
+from .failures import TransportError, proxy_forbids, proxy_refused, timed_out, transport_error
 from .models import LeadUpdate
 from .pages import search_page
 from .proxy import Proxy, bypassed_by, clear_text_problem, proxy_for
@@ -135,7 +135,7 @@ class SendKitClient:
         """`proxy` replaces the one the environment names (see `proxy.py`). `on_departure` is
         called as each request is written, in the task that sends it (a shared rate budget
         moves the record of a start that left late); None costs nothing."""
-        origin = URL(base_url)
+        origin = self._origin = URL(base_url)
         self._scheme, self._authority = origin.scheme, origin.raw_authority
         self._base_url, self._proxy_setting = base_url, proxy
         self._proxy: Proxy | None = None  # found as the session opens
@@ -258,12 +258,12 @@ class SendKitClient:
                         raise proxy_refused(proxy, 401, self._reason(response))
                     raise proxy_forbids(proxy, 403, self._reason(response), "the request")
                 return self._answer(response, body, complete, search)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             if watchdog.expired(task):
-                raise TransportError("timeout", "no answer within the timeout") from None
+                raise timed_out(exc, proxy, self._origin) from None
             raise
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise transport_error(exc, proxy, self._redact) from exc
+            raise transport_error(exc, proxy, self._redact, self._origin) from exc
         finally:
             watchdog.forget(task)
 

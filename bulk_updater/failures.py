@@ -9,9 +9,11 @@ proxy, every connection the client opens goes to the proxy.
 from __future__ import annotations
 
 import ssl
+import traceback
 from typing import Final, Literal
 
 import aiohttp
+from yarl import URL
 
 from .answers import Redactor, one_line
 from .proxy import Proxy
@@ -21,6 +23,13 @@ Kind = Literal["timeout", "connection", "dns", "proxy"]
 #: Kinds that stop the job at once (exit 3): retrying cannot help.
 FINAL: Final = frozenset({"dns", "proxy"})
 NO_ANSWER: Final = "the server closed the connection without answering"
+#: aiohttp raises the same errors whichever part of a connection through a proxy fails: these
+#: frames, in the failure's traceback, tell the proxy's part (its connection, its answer to
+#: `CONNECT`) from the API's TLS handshake through the tunnel the proxy opened.
+_PROXY_FRAME: Final = "_create_proxy_connection"
+_TUNNEL_FRAMES: Final = frozenset({"_start_tls_connection", "_wrap_existing_connection"})
+
+Stage = Literal["proxy", "tunnel"]
 
 
 class TransportError(Exception):
@@ -62,9 +71,12 @@ def proxy_forbids(proxy: Proxy, status: int, reason: str, what: str) -> Transpor
 
 
 def transport_error(
-    exc: aiohttp.ClientError | TimeoutError, proxy: Proxy | None, redact: Redactor
+    exc: aiohttp.ClientError | TimeoutError, proxy: Proxy | None, redact: Redactor, api: URL
 ) -> TransportError:
-    """`exc` in our words; `proxy` is the one every connection goes to, if any."""
+    """`exc` in our words; `proxy` is the one every connection goes to, if any, and `api` the
+    base URL."""
+    if proxy is not None and (failure := _proxy_failure(exc, proxy, api)) is not None:
+        return failure
     if isinstance(exc, aiohttp.ClientHttpProxyError):  # the proxy's answer to CONNECT
         reason = one_line(exc.message or "", 100, redact)
         assert proxy is not None
@@ -92,6 +104,59 @@ def transport_error(
         detail = one_line(exc.message or type(exc).__name__, 200, redact)
         return TransportError("connection", f"the server's answer is not valid HTTP ({detail})")
     return TransportError("connection", one_line(f"{type(exc).__name__}: {exc}", redact=redact))
+
+
+def timed_out(cancelled: BaseException, proxy: Proxy | None, api: URL) -> TransportError:
+    """The request that the timeout cancelled (`cancelled`, where it was waiting), said as the
+    part that did not answer: through a proxy, the proxy or the TLS handshake in its tunnel."""
+    stage = _stage(cancelled) if proxy is not None else None
+    if stage == "proxy":
+        return TransportError("timeout", f"{proxy} did not answer the CONNECT within the timeout")
+    if stage == "tunnel":
+        return TransportError("timeout", _no_handshake(api, proxy))
+    return TransportError("timeout", "no answer within the timeout")
+
+
+def _proxy_failure(
+    exc: aiohttp.ClientError | TimeoutError, proxy: Proxy, api: URL
+) -> TransportError | None:
+    """What the proxy did, or the API did through its tunnel, when aiohttp's words would blame
+    the wrong party (None: the usual words are right). Each is transient: retried."""
+    closed = isinstance(exc, aiohttp.ServerDisconnectedError)
+    if api.scheme == "http" and closed:  # no tunnel: the proxy is the peer
+        return TransportError("connection", f"{proxy} closed the connection without answering")
+    stage = _stage(exc)
+    if stage == "tunnel" and isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return TransportError("timeout", _no_handshake(api, proxy))
+    if stage != "proxy" or isinstance(exc, aiohttp.ClientConnectorError):
+        return None  # not in its `CONNECT`, or a connection to it that failed: said below
+    if closed:
+        return TransportError(
+            "connection", f"{proxy} closed the connection without answering the CONNECT"
+        )
+    if isinstance(exc, aiohttp.ClientOSError):
+        return TransportError(
+            "connection", f"{proxy} dropped the connection before answering the CONNECT"
+        )
+    return None
+
+
+def _no_handshake(api: URL, proxy: Proxy | None) -> str:
+    host = f"[{api.host}]" if api.host and ":" in api.host else api.host
+    return f"no TLS handshake with {host}:{api.port} through {proxy} within the timeout"
+
+
+def _stage(exc: BaseException) -> Stage | None:
+    """Where in a connection through a proxy `exc` (or what caused it) was raised: in the
+    proxy's part, in the TLS handshake through its tunnel, or neither (an open connection)."""
+    names: set[str] = set()
+    seen: BaseException | None = exc
+    while seen is not None:
+        names.update(frame.f_code.co_name for frame, _ in traceback.walk_tb(seen.__traceback__))
+        seen = seen.__cause__ or seen.__context__
+    if names & _TUNNEL_FRAMES:
+        return "tunnel"
+    return "proxy" if _PROXY_FRAME in names else None
 
 
 def _connect_error(exc: aiohttp.ClientConnectorError, proxy: Proxy | None) -> TransportError:

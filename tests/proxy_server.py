@@ -16,6 +16,7 @@ import contextlib
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 from collections.abc import Callable
@@ -158,8 +159,9 @@ class TinyProxy:
 
 #: What a `ScriptedProxy` does with a request: bytes to send back (then it closes), or
 #: "tunnel" (answer a `CONNECT` 200 and carry bytes both ways), "close" (close without a word),
+#: "reset" (drop the connection: a TCP reset),
 #: "silent" (never answer), "stall" (answer a `CONNECT` 200, then never carry a byte).
-Action = bytes | Literal["tunnel", "close", "silent", "stall"]
+Action = bytes | Literal["tunnel", "close", "reset", "silent", "stall"]
 ESTABLISHED: Final = b"HTTP/1.1 200 Connection established\r\n\r\n"
 
 
@@ -207,6 +209,10 @@ class ScriptedProxy:
                 if action == "stall":
                     writer.write(ESTABLISHED)
                 await self._stop.wait()
+            elif action == "reset":  # no linger: closing sends a reset, not a FIN
+                writer.get_extra_info("socket").setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
             elif isinstance(action, bytes):
                 writer.write(action)
                 await writer.drain()

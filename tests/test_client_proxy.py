@@ -160,3 +160,62 @@ async def test_a_401_or_403_of_the_proxy_on_an_http_api_names_the_proxy_not_the_
             f"the proxy {proxy.url} (from HTTP_PROXY) refused the request ({said}); "
             "check HTTP_PROXY"
         )
+
+
+# --- whose failure: the proxy's, or the API's through its tunnel
+
+
+def quick_client(base_url: str) -> SendKitClient:
+    return SendKitClient(api_key=KEY, base_url=base_url, timeout=0.5, concurrency=2)
+
+
+@pytest.mark.parametrize(
+    ("action", "kind", "said"),
+    [("close", "connection", "closed the connection without answering the CONNECT"),
+     ("reset", "connection", "dropped the connection before answering the CONNECT"),
+     ("silent", "timeout", "did not answer the CONNECT within the timeout")],
+)  # fmt: skip
+async def test_a_proxy_that_fails_its_connect_is_named_and_retried(
+    env: pytest.MonkeyPatch, action: Action, kind: str, said: str
+) -> None:
+    """A proxy that closes or never answers a `CONNECT` is the proxy's failure, not the API's:
+    the message names it and where it came from; the row is retried (it may be passing)."""
+    async with ScriptedProxy(lambda head: action) as proxy:
+        env.setenv("HTTPS_PROXY", proxy.url)
+        async with quick_client(f"https://127.0.0.1:{free_port()}") as c:
+            with pytest.raises(TransportError) as info:
+                await c.send(UPDATE)
+    assert proxy.heads[0].startswith(b"CONNECT ")
+    assert (info.value.kind, info.value.final) == (kind, False)
+    assert info.value.message == f"the proxy {proxy.url} (from HTTPS_PROXY) {said}"
+
+
+async def test_a_tls_handshake_that_stalls_in_the_tunnel_is_the_apis(
+    env: pytest.MonkeyPatch,
+) -> None:
+    """A proxy that answers `CONNECT` 200 has done its part: a handshake that then never ends
+    is the API's (through the tunnel), not a connection to the proxy that timed out."""
+    async with ScriptedProxy(lambda head: "stall") as proxy:
+        env.setenv("HTTPS_PROXY", proxy.url)
+        port = free_port()
+        async with quick_client(f"https://127.0.0.1:{port}") as c:
+            with pytest.raises(TransportError) as info:
+                await c.send(UPDATE)
+    assert (info.value.kind, info.value.final) == ("timeout", False)
+    assert info.value.message == (
+        f"no TLS handshake with 127.0.0.1:{port} through the proxy {proxy.url} (from "
+        "HTTPS_PROXY) within the timeout"
+    )
+
+
+async def test_a_proxy_that_closes_on_an_http_request_is_named(env: pytest.MonkeyPatch) -> None:
+    """Without a tunnel the proxy is the peer: its silent close is said as its own."""
+    async with ScriptedProxy(lambda head: "close") as proxy:
+        env.setenv("HTTP_PROXY", proxy.url)
+        async with quick_client(f"http://127.0.0.1:{free_port()}") as c:
+            with pytest.raises(TransportError) as info:
+                await c.send(UPDATE)
+    assert (info.value.kind, info.value.final) == ("connection", False)
+    assert info.value.message == (
+        f"the proxy {proxy.url} (from HTTP_PROXY) closed the connection without answering"
+    )

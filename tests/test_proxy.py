@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from bulk_updater import LeadUpdate, SendKitClient, TransportError
 from bulk_updater.answers import Redactor
@@ -159,10 +160,11 @@ async def test_a_tunnel_the_proxy_forbids_is_final_one_it_cannot_open_is_retried
 
 
 def test_timeouts_say_whether_the_proxy_or_the_server_was_waited_for() -> None:
-    proxy = proxy_for("https://api.sendkit.ai", "http://127.0.0.1:3128")
-    connecting = transport_error(aiohttp.ConnectionTimeoutError("late"), proxy, Redactor())
-    direct = transport_error(aiohttp.ConnectionTimeoutError("late"), None, Redactor())
-    answer = transport_error(TimeoutError(), proxy, Redactor())
+    api = URL("https://api.sendkit.ai")
+    proxy = proxy_for(str(api), "http://127.0.0.1:3128")
+    connecting = transport_error(aiohttp.ConnectionTimeoutError("late"), proxy, Redactor(), api)
+    direct = transport_error(aiohttp.ConnectionTimeoutError("late"), None, Redactor(), api)
+    answer = transport_error(TimeoutError(), proxy, Redactor(), api)
     assert connecting.message == (
         "no connection to the proxy http://127.0.0.1:3128 (from --proxy) within the timeout"
     )

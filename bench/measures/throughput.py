@@ -6,44 +6,31 @@ Measured against `bench/fast_server.py` (which also checks that all three sent t
 and against nginx (faster, but it cannot check). Each round runs the two engines around the bare
 loop, swapped every round, so that drift on a shared machine hits both alike.
 
-`paced` is the figure users meet: the CPU of a job at `--rate 100` against the sandbox answering
-in 50 ms, as a share of one core (SendKit allows tens of requests a second per key).
+The figure users meet, the CPU of a paced job, is `paced.py`'s.
 """
 
 from __future__ import annotations
 
-import json
 import statistics
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 from harness import (
     CONCURRENCY,
-    PY,
     BenchError,
     Endpoint,
     Run,
-    _env,
-    _options,
     progress,
     run_bare,
-    run_child,
     run_engine,
 )
 from report import engine_build
 from results import Context, Result, Section, Table, Target, verdict
-from sandboxes import SandboxProcess, write_leads
 from servers import FastServer, Nginx
 
 # Against the bare loop on the same library: what the engine adds (reading, validating, pacing,
 # retrying, reporting) may cost 15% of its speed at `--rate 0`.
 TARGET_RATIO: Final = 0.85
-PACED_RATE: Final = 100  # requests/s: above what SendKit allows a key
-PACED_LATENCY_MS: Final = 50
-PACED_ROWS: Final = 2_000  # 20 s at the rate
-TARGET_PACED_CORE: Final = 0.05  # of one core, start-up excluded
 NOISY_SPREAD: Final = 0.05  # engine/bare ratios further apart than this: the machine was busy
 
 
@@ -88,50 +75,6 @@ def nginx(ctx: Context) -> Result:
     )
     against = f"nginx ({ctx.nginx.version}, worker_processes {ctx.nginx_workers})"
     return _result(ctx, rounds, against, note)
-
-
-def paced(ctx: Context) -> Result:
-    """CPU of the engine at `--rate 100` against the sandbox with 50 ms answers."""
-    rows = max(300, PACED_ROWS // 10) if ctx.quick else PACED_ROWS
-    csv_path, one_row = ctx.csv(rows, seed=5), ctx.csv(1, seed=5)
-    latency = ["--latency-ms", str(PACED_LATENCY_MS), "--rate", str(PACED_RATE * 10)]
-    with SandboxProcess(write_leads(csv_path), *latency) as sandbox:
-        progress(f"paced: {rows} rows at --rate {PACED_RATE}, {PACED_LATENCY_MS} ms answers")
-        startup, _ = _paced_run(sandbox.url, one_row, ctx, rate=PACED_RATE)
-        job, summary = _paced_run(sandbox.url, csv_path, ctx, rate=PACED_RATE)
-    if summary["counts"]["updated"] != rows:
-        raise BenchError(f"paced: expected {rows} rows updated: {summary['counts']}")
-    duration = summary["duration_s"]
-    share = (job.cpu_s - startup.cpu_s) / duration
-    ok = share <= TARGET_PACED_CORE
-    what = f"--rate {PACED_RATE}, {rows:,} rows, sandbox answering in {PACED_LATENCY_MS} ms"
-    table = Table.of(
-        "rows|duration s|achieved rows/s|CPU s (job)|CPU s (1-row start-up)|share of one core",
-        [(f"{rows:,}", f"{duration:.1f}", f"{rows / duration:.1f}", f"{job.cpu_s:.2f}",
-          f"{startup.cpu_s:.2f}", f"{share:.1%}")],
-    )  # fmt: skip
-    name = f"CPU at --rate {PACED_RATE} <= {TARGET_PACED_CORE:.0%} of a core"
-    wanted = f"<= {TARGET_PACED_CORE:.0%}"
-    data = {"rows": rows, "duration_s": duration, "cpu_s": job.cpu_s}
-    return Result(
-        sections=[Section(f"CPU of a paced job: {what}", [table])],
-        targets=[Target(name, f"{share:.1%}", ok)],
-        readme=[(f"CPU of the engine, {what}", f"**{share:.1%}** of a core", wanted, verdict(ok))],
-        data=data | {"startup_cpu_s": startup.cpu_s, "core_share": share},
-    )
-
-
-def _paced_run(url: str, csv_path: Path, ctx: Context, rate: float) -> tuple[Any, dict[str, Any]]:
-    """One `bulk-updater run` child: (its `Child`, its summary)."""
-    tag = f"paced-{time.monotonic_ns()}"
-    summary_path = ctx.tmp / f"{tag}.summary.json"
-    argv = [PY, "-m", "bulk_updater", "run", str(csv_path), "-q"]
-    argv += _options(base_url=url, rate=rate, report=ctx.tmp / f"{tag}.report.csv",
-                     summary_json=summary_path)  # fmt: skip
-    child = run_child(argv, _env(), ctx.tmp / f"{tag}.log", timeout=600)
-    if child.returncode != 0:
-        raise BenchError(f"paced: bulk-updater exited {child.returncode}: {child.log[-2000:]}")
-    return child, json.loads(summary_path.read_text())
 
 
 def _rounds(server: Endpoint, ctx: Context) -> Rounds:
