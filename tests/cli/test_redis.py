@@ -28,7 +28,8 @@ from tests.cli.conftest import (
     wait_until,
 )
 from tests.conftest import make_leads
-from tests.redis_server import RecordedStarts, RedisServer, _free_port
+from tests.redis_server import RecordedStarts, RedisServer
+from tests.servers import free_port
 
 #: The sandbox's strict window, and every process's --rate: the account's limit (issue 16's).
 RATE = 60
@@ -167,7 +168,7 @@ def test_redis_unreachable_at_start_exits_2_before_any_request(tmp_path: Path) -
     leads = make_leads(5)
     source, _ = job_input(tmp_path, leads)
     summary_json = tmp_path / "summary.json"
-    port = _free_port()
+    port = free_port()
     url = f"redis://:hunter2-pw@127.0.0.1:{port}/0"
     with SandboxThread(leads, api_key=KEY) as sb:
         code, out, err = cli(
@@ -201,7 +202,7 @@ def test_a_redis_url_option_no_connection_takes_is_refused_in_one_line(
     leads = make_leads(2)
     source, _ = job_input(tmp_path, leads)
     summary_json = tmp_path / "summary.json"
-    url = f"redis://default:hunter2-pw@127.0.0.1:{_free_port()}/0?{query}"
+    url = f"redis://default:hunter2-pw@127.0.0.1:{free_port()}/0?{query}"
     with SandboxThread(leads, api_key=KEY) as sb:
         code, out, err = cli(
             source, "--base-url", sb.url, "--redis", url, "--summary-json", summary_json,
