@@ -6,6 +6,7 @@ import these from here (`from tests.redis_server import RedisServer`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -82,6 +83,9 @@ class RecordedStarts:
         self.client = redis.Redis.from_url(redis_url, decode_responses=True)
         _, self.key, self.moved = budget_keys(account_name(base_url, None, api_key))
         self.times: set[float] = set()
+        #: The schedule's first slot, as granted: a start that left late has its record moved
+        #: to when it left, and a late first start would shorten the span `average` divides by.
+        self.first_slot = math.inf
 
     def take(self) -> None:
         with self.client.pipeline(transaction=True) as both:  # one reading of the two lists
@@ -89,6 +93,11 @@ class RecordedStarts:
             both.lrange(self.moved, 0, -1)
             latest, moved = both.execute()
         merge_starts(self.times, latest, moved)
+        self.first_slot = min(self.first_slot, *map(float, latest), *map(float, moved))
+
+    def average(self) -> float:
+        """Starts a second over the schedule's span: from its first slot to the last start."""
+        return (len(self.times) - 1) / (max(self.times) - self.first_slot)
 
     def close(self) -> None:
         self.client.close()
