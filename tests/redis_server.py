@@ -93,7 +93,7 @@ class RecordedStarts:
             both.lrange(self.moved, 0, -1)
             latest, moved = both.execute()
         merge_starts(self.times, latest, moved)
-        self.first_slot = min(self.first_slot, *map(float, latest), *map(float, moved))
+        self.first_slot = min([self.first_slot, *map(float, latest), *map(float, moved)])
 
     def average(self) -> float:
         """Starts a second over the schedule's span: from its first slot to the last start."""
