@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench screenshot clean
+.PHONY: install demo test coverage-combine lint bench screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,22 @@ test: $(STAMP)
 	tools/ensure-chromium
 	rm -f .coverage .coverage.*
 	$(BIN)/coverage run -m pytest
-	$(BIN)/coverage combine -q
+	$(MAKE) --no-print-directory coverage-combine
 	$(BIN)/coverage report
 	$(MAKE) --no-print-directory lint
+
+# Every measured process writes a data file as it exits, and coverage gives the file its final name
+# (`.coverage.<host>.pid<N>.<random>.H<hash>h`) once it is whole. A child killed as it wrote (a
+# test's SIGKILL, a signal during its exit) leaves a file without that name, maybe cut short
+# ("database disk image is malformed"): only whole files are combined, the rest are dropped.
+coverage-combine:
+	@whole=$$(find . -maxdepth 1 -name '.coverage.*.H*h'); \
+	if [ -n "$$whole" ]; then $(BIN)/coverage combine -q $$whole; fi
+	@left=$$(find . -maxdepth 1 -name '.coverage.*' | wc -l); \
+	if [ "$$left" -gt 0 ]; then \
+		echo "coverage: left out $$left unfinished data file(s), of children killed as they saved"; \
+		rm -f .coverage.*; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check bulk_updater tests tools bench docs/examples

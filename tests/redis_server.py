@@ -6,18 +6,14 @@ import these from here (`from tests.redis_server import RedisServer`).
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import threading
+import math
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 
-import pytest
+from tests.servers import ServerProcess
 
 
-class RedisServer:
+class RedisServer(ServerProcess):
     """A `redis-server` of the tests' own on a free loopback port, with no persistence.
 
     `with RedisServer() as server:` starts it and stops it; `stop()` in between kills it (a
@@ -25,85 +21,34 @@ class RedisServer:
     with `--requirepass`; `url` then carries the password.
     """
 
-    READY_TIMEOUT = 20.0
+    PROGRAM = "redis-server"
+    INSTALLER = "tools/ensure-redis"
+    READY = "Ready to accept connections"
 
     def __init__(self, password: str | None = None) -> None:
+        super().__init__()
         self.password = password
-        self.port = 0
-        self._proc: subprocess.Popen[str] | None = None
-        self._reader: threading.Thread | None = None
-        self.log: list[str] = []
 
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        if not Path(binary).exists():
-            pytest.fail("redis-server is missing: run tools/ensure-redis (make test does)")
-        for _ in range(5):  # a free port may be taken by someone else before Redis binds it
-            self.port = self.port or _free_port()
-            if self._launch(binary):
-                return
-            self.port = 0
-        pytest.fail("redis-server did not start:\n" + "".join(self.log[-20:]))
-
-    def _launch(self, binary: str) -> bool:
+    def argv(self, binary: str) -> list[str]:
         argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--daemonize", "no", "--logfile", ""]  # fmt: skip
         if self.password:
             argv += ["--requirepass", self.password]
-        proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/tmp"
-        )
-        ready = threading.Event()
-        # Reading its log is how to know it is ready (an event, not a timer); the thread keeps
-        # draining it so that Redis never blocks on a full pipe.
-        reader = threading.Thread(target=self._drain, args=(proc, ready), daemon=True)
-        reader.start()
-        self._proc, self._reader = proc, reader
-        if ready.wait(self.READY_TIMEOUT) and proc.poll() is None:
-            return True
-        self.stop()
-        return False
+        return argv
 
-    def _drain(self, proc: subprocess.Popen[str], ready: threading.Event) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            self.log.append(line)
-            if "Ready to accept connections" in line:
-                ready.set()
-        ready.set()  # it exited: start() looks at why
-
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            proc.kill()
-            proc.wait(10)
-            if self._reader is not None:
-                self._reader.join(10)  # it reads to the end of the pipe, then the pipe can close
-            assert proc.stdout is not None
-            proc.stdout.close()
+    def folder(self) -> Path:
+        return Path("/tmp")
 
     def flush(self) -> None:
         import redis
 
         with redis.Redis.from_url(self.url) as client:
             client.flushall()
-
-    def __enter__(self) -> RedisServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def merge_starts(times: set[float], latest: Iterable[str], moved: Iterable[str] = ()) -> None:
@@ -138,6 +83,9 @@ class RecordedStarts:
         self.client = redis.Redis.from_url(redis_url, decode_responses=True)
         _, self.key, self.moved = budget_keys(account_name(base_url, None, api_key))
         self.times: set[float] = set()
+        #: The schedule's first slot, as granted: a start that left late has its record moved
+        #: to when it left, and a late first start would shorten the span `average` divides by.
+        self.first_slot = math.inf
 
     def take(self) -> None:
         with self.client.pipeline(transaction=True) as both:  # one reading of the two lists
@@ -145,13 +93,11 @@ class RecordedStarts:
             both.lrange(self.moved, 0, -1)
             latest, moved = both.execute()
         merge_starts(self.times, latest, moved)
+        self.first_slot = min([self.first_slot, *map(float, latest), *map(float, moved)])
+
+    def average(self) -> float:
+        """Starts a second over the schedule's span: from its first slot to the last start."""
+        return (len(self.times) - 1) / (max(self.times) - self.first_slot)
 
     def close(self) -> None:
         self.client.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port

@@ -14,7 +14,8 @@ import pytest
 
 from bulk_updater import LeadUpdate, SendKitClient, TransportError
 from tests.http_server import Answers
-from tests.proxy_server import Action, ScriptedProxy, free_port, no_proxy_variables, trusted_tls
+from tests.proxy_server import Action, ScriptedProxy, no_proxy_variables, trusted_tls
+from tests.servers import free_port
 
 KEY = "sk_live_SECRETKEY123456789abcdef"
 WORKSPACE = "ws_0123456789"

@@ -22,7 +22,8 @@ from bulk_updater.sandbox import SandboxThread
 from tests.cli.conftest import KEY, clean_env, cli, job_input, leaks, read_run_report
 from tests.conftest import make_leads
 from tests.http_server import Answers
-from tests.proxy_server import TinyProxy, free_port, no_proxy_variables, trusted_tls
+from tests.proxy_server import TinyProxy, no_proxy_variables, trusted_tls
+from tests.servers import free_port
 
 SUCCESS = {"success": True, "data": {}}
 UPDATE = LeadUpdate(id="a", city="Oslo")

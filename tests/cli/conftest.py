@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -137,6 +139,21 @@ def wait_until(sb: SandboxThread, condition: Callable[[], bool], timeout: float,
     """Wait on the sandbox's own notifications (after every request) until `condition` holds."""
     if not sb.wait_until(condition, timeout):
         pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+def wait_for_line(proc: subprocess.Popen[str], text: str, timeout: float) -> None:
+    """Read the run's stderr as it comes until a line holds `text`."""
+    assert proc.stderr is not None
+    deadline = time.monotonic() + timeout
+    seen = ""
+    while text not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([proc.stderr], [], [], left)[0]:
+            pytest.fail(f"no {text!r} on stderr within {timeout}s; got {seen!r}")
+        line = proc.stderr.readline()
+        if not line:
+            pytest.fail(f"stderr closed before {text!r}; got {seen!r}")
+        seen += line
 
 
 def applied(sb: SandboxThread) -> int:

@@ -9,13 +9,12 @@ test ends gets SIGTERM, and time to end as it should, before any SIGKILL.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
 
 from bulk_updater.sandbox import SandboxThread
-from tests.cli.conftest import KEY, job_input, running, start, wait_until
+from tests.cli.conftest import KEY, job_input, running, start, wait_for_line, wait_until
 from tests.conftest import make_leads
 
 
@@ -34,20 +33,16 @@ def test_a_child_a_test_kills_runs_unmeasured(
     monkeypatch.setenv("COVERAGE_PROCESS_CONFIG", "{}")
     monkeypatch.setenv("COVERAGE_FILE", str(tmp_path / ".coverage"))
     fifo = tmp_path / "rows.csv"
-    os.mkfifo(fifo)  # the run waits there, with nobody writing, until it is killed
-    with running(start(fifo, "--format", "csv", killed=True, cwd=tmp_path)) as proc:
-        environ = _environ_once_exec_is_done(proc.pid)
-        proc.kill()
+    os.mkfifo(fifo)
+    # A writer of our own that writes nothing: the run opens the FIFO, says it waits for the
+    # first lines, and waits there until it is killed.
+    writer = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        with running(start(fifo, "--format", "csv", "-v", killed=True, cwd=tmp_path)) as proc:
+            wait_for_line(proc, "waiting for the first lines", 30)  # its program is running
+            environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+            proc.kill()
+    finally:
+        os.close(writer)
     assert not [v for v in environ if v.startswith(b"COVERAGE")]
     assert b"SENDKIT_API_KEY=" + KEY.encode() in environ
-
-
-def _environ_once_exec_is_done(pid: int) -> list[bytes]:
-    """The child's environment, read once its new program holds it: right after `Popen`
-    returns, the kernel may still be setting the program up and `/proc` shows nothing."""
-    deadline = time.monotonic() + 10
-    while True:
-        environ = Path(f"/proc/{pid}/environ").read_bytes()
-        if environ or time.monotonic() > deadline:
-            return environ.split(b"\0")
-        os.sched_yield()

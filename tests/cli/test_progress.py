@@ -17,8 +17,6 @@ from bulk_updater.sandbox import SandboxThread
 from tests.cli.conftest import KEY, clean_env, command, job_input, running
 from tests.conftest import VirtualTimeLoop, advance, make_leads
 
-SELECT_TIMEOUT = 0.05  # the terminal test's select(): wakes on output, or to check the deadline
-
 
 def test_live_progress_only_on_a_terminal(tmp_path: Path) -> None:
     """The counterpart of the plain-output checks: on a terminal the bar redraws itself."""
@@ -39,9 +37,9 @@ def test_live_progress_only_on_a_terminal(tmp_path: Path) -> None:
         with running(proc):
             chunks = []
             deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                if not select.select([master], [], [], SELECT_TIMEOUT)[0]:
-                    continue
+            while (left := deadline - time.monotonic()) > 0:
+                if not select.select([master], [], [], left)[0]:
+                    break
                 try:
                     chunk = os.read(master, 4096)
                 except OSError:  # EIO: the child closed the terminal

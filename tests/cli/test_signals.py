@@ -3,7 +3,10 @@ row order, and a resume that finishes the job."""
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import select
 import signal
 import subprocess
 import time
@@ -32,13 +35,30 @@ from tests.conftest import make_leads
 BIG = 400_000
 
 
+#: inotify(7): a file was renamed into the folder watched.
+IN_MOVED_TO = 0x80
+
+
 def wait_for_file(path: Path, proc: subprocess.Popen[str], timeout: float) -> None:
-    """Wait until `path` appears (written by the child), or fail if the child ends first."""
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"{path.name} never appeared (the run ended with {proc.poll()})")
-        time.sleep(0.005)
+    """Wait until the child puts `path` in place (whole, by a rename), or fail if it ends first:
+    woken by the kernel (inotify on the folder, a pidfd for the child's end), never by a timer."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    watch = libc.inotify_init1(os.O_CLOEXEC)
+    assert watch >= 0, os.strerror(ctypes.get_errno())
+    ended = os.pidfd_open(proc.pid)
+    try:
+        added = libc.inotify_add_watch(watch, bytes(path.parent), IN_MOVED_TO)
+        assert added >= 0, os.strerror(ctypes.get_errno())
+        deadline = time.monotonic() + timeout
+        while not path.exists():  # checked once watched: a rename before is not missed
+            left = deadline - time.monotonic()
+            ready = select.select([watch, ended], [], [], max(left, 0))[0]
+            if not ready or ended in ready:
+                pytest.fail(f"{path.name} never appeared (the run ended with {proc.poll()})")
+            os.read(watch, 4096)
+    finally:
+        os.close(ended)
+        os.close(watch)
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])

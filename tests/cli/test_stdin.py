@@ -3,16 +3,22 @@
 
 from __future__ import annotations
 
-import select
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from bulk_updater.sandbox import SandboxThread
-from tests.cli.conftest import KEY, applied, clean_env, command, read_run_report, wait_until
+from tests.cli.conftest import (
+    KEY,
+    applied,
+    clean_env,
+    command,
+    read_run_report,
+    wait_for_line,
+    wait_until,
+)
 from tests.conftest import make_leads
 
 EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -45,21 +51,6 @@ def exit_with_pipe_open(proc: subprocess.Popen[str], signum: int) -> tuple[int, 
         if stream is not None:
             stream.close()
     return code, out, err
-
-
-def wait_for_line(proc: subprocess.Popen[str], text: str, timeout: float) -> None:
-    """Read the run's stderr as it comes until a line holds `text`."""
-    assert proc.stderr is not None
-    deadline = time.monotonic() + timeout
-    seen = ""
-    while text not in seen:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([proc.stderr], [], [], left)[0]:
-            pytest.fail(f"no {text!r} on stderr within {timeout}s; got {seen!r}")
-        line = proc.stderr.readline()
-        if not line:
-            pytest.fail(f"stderr closed before {text!r}; got {seen!r}")
-        seen += line
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

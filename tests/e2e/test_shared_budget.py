@@ -73,11 +73,10 @@ async def test_three_engines_at_the_accounts_rate_share_it_with_no_429(redis_url
     assert max_in_any_window(starts.times) <= RATE
     assert [s.counts[Status.UPDATED] for s in summaries] == [40, 40, 40]
     assert all(lead["city"] == "Oslo" for lead in state.leads.values())
-    times = sorted(starts.times)
-    # One budget, not three. A start that left late is recorded when it left, so a late first
-    # start shortens the span and may lift the average past the rate by the pacer's 1% margin
-    # (the window above is the promise).
-    assert (len(times) - 1) / (times[-1] - times[0]) <= RATE * 1.01
+    # One budget, not three, evenly spaced: the pacer's 1% margin over the schedule's span. The
+    # span starts at the first slot as granted: on a busy machine the first start may leave late,
+    # and its record moves to when it left (the window above is the promise).
+    assert starts.average() <= RATE * 1.01
 
 
 async def test_a_429_to_one_engine_pauses_them_all(redis_url: str) -> None:

@@ -21,7 +21,8 @@ from bulk_updater.limits.redis_budget import budget_keys
 from bulk_updater.limits.shared import RedisLimiter
 from bulk_updater.sandbox import max_in_any_window
 from bulk_updater.settings import RedisClock
-from tests.redis_server import RedisServer, _free_port, merge_starts
+from tests.redis_server import RedisServer, merge_starts
+from tests.servers import free_port
 
 #: Pauses as short as a test can afford: Retry-After wins over a backoff of at most 20 ms.
 QUICK = PausePolicy(backoff_base=0.01, backoff_max=0.02, max_pause=5.0)
@@ -262,7 +263,7 @@ async def test_stop_wakes_a_waiter_and_refuses_more(redis_url: str) -> None:
 
 
 async def test_unreachable_at_start_is_a_config_error_naming_the_url_without_password() -> None:
-    url = f"redis://:hunter2-secret@127.0.0.1:{_free_port()}/0"
+    url = f"redis://:hunter2-secret@127.0.0.1:{free_port()}/0"
     one = limiter(url)
     with pytest.raises(ConfigError) as caught:
         await one.open()
