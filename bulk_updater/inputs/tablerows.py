@@ -23,7 +23,7 @@ from .items import cells_of
 from .records import MAX_RECORD
 from .schema import REJECTS_COLUMNS, Column, Kind
 from .tables import TableRecord, Unreadable
-from .values import label, other_separator
+from .values import SEPARATOR_ADVICE, label, other_separator
 
 MAX_FOOTER: Final = 10
 _TOO_LARGE: Final = f"the record is larger than {MAX_RECORD >> 20} MiB; it was not read"
@@ -180,7 +180,7 @@ class TableRows:
             notes.append(
                 f"{self.suspect_tags} tags cell{'s hold' if self.suspect_tags > 1 else ' holds'} "
                 f"another separator than `{shown}` (line {line}: {label(cell)!r}); those rows "
-                f"are invalid: if the cells are lists, pass --tags-separator '{other}'"
+                f"are invalid: if the cells are lists, {SEPARATOR_ADVICE.format(other)}"
             )
         if self.footer:
             listed = ", ".join(f"`{label(text)}`" for text in self.footer)

@@ -144,6 +144,8 @@ def by_email(data: dict[str, Any], email: str) -> Item:
 
 #: Characters people separate tags with; one of them in a cell split by another is a list.
 LIKELY_SEPARATORS: Final = (",", ";", "|")
+#: What to do about a tags cell that holds another separator, in the command line's words.
+SEPARATOR_ADVICE: Final = "pass --tags-separator '{}'"
 #: Tags quoted, separated by one of those or by spaces or line breaks: "Customer","VIP".
 _QUOTED_LIST: Final = re.compile(r'\s*"[^"\r\n]*"(?:(?:\s*[,;|]\s*|\s+)"[^"\r\n]*")*\s*')
 _QUOTED: Final = re.compile(r'"([^"]*)"')
@@ -163,7 +165,7 @@ def separator_problem(cell: str, other: str, separator: str) -> str:
     shown = "TAB" if separator == "\t" else separator
     return (
         f"column tags: {label(cell)!r} holds `{other}` but tags are separated by `{shown}`: "
-        f"if it is a list, pass --tags-separator '{other}'; to keep `{other}` in a tag, write "
+        f"if it is a list, {SEPARATOR_ADVICE.format(other)}; to keep `{other}` in a tag, write "
         'the list as JSON (["a, b", "c"])'
     )
 

@@ -19,6 +19,7 @@ from typing import Any, Final
 from ..inputs import ColumnMap, Invalid, KeyPlan, Row, Source
 from ..inputs.columns import ByEmail, TablePlan
 from ..inputs.rows import parse_json_line
+from ..inputs.values import LIKELY_SEPARATORS, SEPARATOR_ADVICE
 from ..models import LeadUpdate
 from .copies import cells_of, edit, write_copy
 
@@ -108,11 +109,19 @@ def _count(check: Check, row: Row) -> None:
     if isinstance(item, Invalid):
         check.invalid += 1
         if len(check.bad) < MAX_SHOWN:
-            check.bad.append(BadRow(row.number, row.line, cells_of(row), item.message))
+            check.bad.append(BadRow(row.number, row.line, cells_of(row), page_words(item.message)))
         return
     check.valid += 1
     if len(check.examples) < EXAMPLES:
         check.examples.append(example(item))
+
+
+def page_words(message: str) -> str:
+    """A row's message in the page's words: the page has a choice where the command has a flag."""
+    for other in LIKELY_SEPARATORS:
+        advice = SEPARATOR_ADVICE.format(other)
+        message = message.replace(advice, f"choose `{other}` under Tags separated by")
+    return message
 
 
 def example(item: object) -> str:
@@ -141,7 +150,7 @@ def recheck(
     else:
         item = TablePlan(list(header), "the row", mapping=columns).convert(raw)
     if isinstance(item, Invalid):
-        bad.message, bad.fixed = item.message, False
+        bad.message, bad.fixed = page_words(item.message), False
     else:
         bad.message, bad.fixed = "fixed", True
 

@@ -119,26 +119,45 @@ def command_line(
 
 
 class Remembered:
-    """The mappings the user confirmed, one per set of headers, in the user's state folder."""
+    """The mappings the user confirmed, one per set of headers, in the user's state folder, each
+    with the tags separator it was checked with (next month's file has the same lists)."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path if path is not None else state_dir() / "ui-columns.json"
 
-    def _load(self) -> dict[str, dict[str, str]]:
+    def _load(self) -> dict[str, Any]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):  # none yet, or unreadable: nothing is remembered
             return {}
         return data if isinstance(data, dict) else {}
 
-    def get(self, header: list[str]) -> dict[str, str]:
+    def _entry(self, header: list[str]) -> dict[str, Any]:
         entry = self._load().get(_shape(header), {})
-        return {k: v for k, v in entry.items() if isinstance(v, str)}
+        if not isinstance(entry, dict):
+            return {}
+        if not isinstance(entry.get("columns"), dict):  # written before the separator was kept
+            return {"columns": entry}
+        return entry
 
-    def save(self, choices: list[Choice]) -> None:
-        """Remember a confirmed mapping, written whole or not at all."""
-        data: dict[str, Any] = self._load()
-        data[_shape([choice.header for choice in choices])] = {c.header: c.field for c in choices}
+    def get(self, header: list[str]) -> dict[str, str]:
+        columns = self._entry(header).get("columns")
+        if not isinstance(columns, dict):
+            return {}
+        return {k: v for k, v in columns.items() if isinstance(v, str)}
+
+    def tags_separator(self, header: list[str]) -> str | None:
+        """The separator this set of headers was last checked with; None if none was."""
+        separator = self._entry(header).get("tags_separator")
+        return separator if isinstance(separator, str) else None
+
+    def save(self, choices: list[Choice], tags_separator: str = ";") -> None:
+        """Remember a confirmed mapping and its separator, written whole or not at all."""
+        data = self._load()
+        data[_shape([choice.header for choice in choices])] = {
+            "columns": {c.header: c.field for c in choices},
+            "tags_separator": tags_separator,
+        }
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".ui-columns.")
         try:

@@ -154,6 +154,9 @@ class Session:
             self.file_error = str(exc)
             self.changed()
             return
+        separator = self.remembered.tags_separator(detected.header)
+        if separator is not None:  # the lists of the same headers last month: same separator
+            detected.options = dataclasses.replace(detected.options, tags_separator=separator)
         self._use(detected)
 
     def upload_cut(self, name: str) -> None:
@@ -197,10 +200,7 @@ class Session:
         file = self.file
         if file is None:
             raise BulkUpdaterError("choose a file first")
-        try:
-            separator = tags_separator(value)
-        except ValueError as exc:
-            raise BulkUpdaterError(f"tags separator {value!r}: {exc}") from None
+        separator = page_separator(value)
         file.options = dataclasses.replace(file.options, tags_separator=separator)
         self._cancel_check()
         self.check = None
@@ -217,7 +217,7 @@ class Session:
             source = file.options.source(file.path, columns)
         except BulkUpdaterError as exc:
             raise named(exc, file.path, file.name) from None
-        self.remembered.save(self.choices)
+        self.remembered.save(self.choices, file.options.tags_separator)
         check = self.check = Check()
         self.changed()
         self.spawn(asyncio.to_thread(run_check, source, check, self.changed))
@@ -337,6 +337,23 @@ class Session:
             raise BulkUpdaterError(f"{refused}; Resume sends the rest there only")
         job.begin()
         self.spawn(job.run(connection, resume=True))
+
+
+def page_separator(value: str) -> str:
+    """The separator a page's `value` names: one the page offers, or a printable ASCII mark.
+
+    A control character would go raw into the command line the page shows.
+    """
+    try:
+        separator = tags_separator(value)
+    except ValueError as exc:
+        raise BulkUpdaterError(f"tags separator {value!r}: {exc}") from None
+    if separator != "\t" and not (separator.isascii() and separator.isprintable()):
+        raise BulkUpdaterError(
+            f"tags separator {value!r}: choose one the page offers, or a printable punctuation "
+            "mark such as , or |"
+        )
+    return separator
 
 
 def _find(bad: list[BadRow], row: int) -> BadRow:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from bulk_updater.ui.columns import Remembered, choose, command_line, needs_decision
@@ -53,3 +54,14 @@ def test_the_command_line_has_only_the_maps_run_needs_and_quotes_them() -> None:
         "--sheet 'Leads 2026'"
     )
     assert "--encoding" not in command_line("a.csv", choices, "utf-8", None)
+
+
+def test_a_mapping_remembered_before_the_separator_was_is_still_read(tmp_path: Path) -> None:
+    remembered = Remembered(tmp_path / "ui-columns.json")
+    remembered.save(choose(["id", "tags"], {}, {}), "|")
+    entry = next(iter(json.loads(remembered.path.read_text()).values()))
+    assert entry == {"columns": {"id": "id", "tags": "tags"}, "tags_separator": "|"}
+    shape = next(iter(json.loads(remembered.path.read_text())))
+    remembered.path.write_text(json.dumps({shape: {"id": "id", "tags": "tags"}}))  # the old form
+    assert remembered.get(["tags", "id"]) == {"id": "id", "tags": "tags"}
+    assert remembered.tags_separator(["tags", "id"]) is None

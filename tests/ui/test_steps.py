@@ -8,6 +8,7 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 
 from bulk_updater.limits.limiter import NOTHING_LEFT
@@ -316,3 +317,48 @@ async def test_the_tags_separator_is_chosen_with_the_columns_and_in_the_command(
         assert server.sandbox.state.leads["066091adcd648f9dab09032e"]["tags"] == ["vip", "hot"]
         await page.act("/api/read", json={"encoding": "utf-8"})  # read again: the choice stays
         assert (await page.state())["tags_separator"] == ","
+
+
+async def test_the_tags_separator_is_remembered_with_the_mapping(tmp_path: Path) -> None:
+    rows = tmp_path / "tags.csv"
+    rows.write_text("id,tags\n066091adcd648f9dab09032e,vip|hot\n")
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        await upload(page, rows, "november.csv")
+        state = await page.until(checked)
+        [bad] = state["check"]["invalid_rows"]
+        assert "choose `|` under Tags separated by" in bad["message"]
+        assert "--tags-separator" not in bad["message"]  # a flag the page has not
+        await page.act("/api/tags-separator", json={"separator": "|"})
+        await page.act("/api/check")  # checking confirms the mapping, and its separator
+        await page.until(checked)
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        state = await upload(page, rows, "december.csv")
+        assert [c["how"] for c in state["columns"]] == ["remembered", "remembered"]
+        assert state["tags_separator"] == "|"
+        state = await page.until(checked)  # the automatic check read the lists with it
+        assert (state["check"]["valid"], state["check"]["invalid"]) == (1, 0)
+
+
+@pytest.mark.parametrize("separator", ["\x00", "\x1b", "\x85", "\u2028", "\u00a6", "\x7f"])
+async def test_a_tags_separator_the_page_does_not_offer_must_be_printable_ascii(
+    tmp_path: Path, separator: str
+) -> None:
+    rows = tmp_path / "tags.csv"
+    rows.write_text("id,tags\n066091adcd648f9dab09032e,vip\n")
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        await upload(page, rows, "tags.csv")
+        await page.until(checked)
+        async with await page.change(
+            "/api/tags-separator", json={"separator": separator}
+        ) as answer:
+            assert answer.status == 400
+            [line] = (await answer.json())["error"].splitlines()
+            assert line.endswith(
+                "choose one the page offers, or a printable punctuation mark such as , or |"
+            )
+        state = await page.state()
+        assert state["tags_separator"] == ";"
+        assert separator not in state["command"]
+        for offered, taken in (("tab", "\t"), ("|", "|"), (" ", " "), ("#", "#")):
+            state = await page.act("/api/tags-separator", json={"separator": offered})
+            assert state["tags_separator"] == taken
