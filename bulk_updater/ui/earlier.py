@@ -52,10 +52,12 @@ async def set_aside(job: Job, number: int, folder: Path) -> Earlier:
         ("rejects", job.rejects, described["has_rejects"]),
     ):
         moved[what] = None
-        if shown:
+        # Moved whenever it is there: the new job writes its own in the kept folder, and a
+        # file left there would be lost, shown or not.
+        if path.exists():
             target = folder / path.name
             await asyncio.to_thread(shutil.move, path, target)
-            moved[what] = target
+            moved[what] = target if shown else None
     return Earlier(
         number=number,
         name=job.record.name,

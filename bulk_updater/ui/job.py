@@ -213,6 +213,18 @@ class Job:
             return None, None
         return round(status.paused, 1), status.paused_why
 
+    def _not_updated(self) -> bool:
+        """Whether some rows of the job are in its rejects: by the summary once it ran; by the
+        rows counted when it has none (restored from its report, or failed), once it ended."""
+        if self.summary is not None:
+            counts = {status.value: n for status, n in self.summary.counts.items()}
+        elif self.active:
+            return False  # its rejects are still being written
+        else:
+            counts = self.counts
+        settled = {status.value for status in _SETTLED}  # the counts are keyed by value
+        return any(n for status, n in counts.items() if status not in settled)
+
     def describe(self) -> dict[str, Any]:
         done = sum(self.counts.values())
         elapsed = (self.ended or time.monotonic()) - self.started if self.started else 0.0
@@ -236,7 +248,7 @@ class Job:
             "error": self.error,
             "summary": _summary(summary) if summary is not None else None,
             "has_report": self.report.exists(),
-            "has_rejects": self.rejects.exists() and _not_updated(summary),
+            "has_rejects": self.rejects.exists() and self._not_updated(),
         }
 
 
@@ -254,12 +266,6 @@ async def _watching(watch: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-def _not_updated(summary: Summary | None) -> bool:
-    if summary is None:
-        return False
-    return any(n for status, n in summary.counts.items() if status not in _SETTLED)
 
 
 def _summary(summary: Summary) -> dict[str, Any]:

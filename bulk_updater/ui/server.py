@@ -26,6 +26,9 @@ from .session import Session
 from .workspace import Workspace
 
 HOST = "127.0.0.1"
+#: The longest header read: a browser that kept many runs' cookies still reaches the guard,
+#: which expires them (aiohttp's default of 8190 bytes answers 400 before it).
+MAX_FIELD = 64 * 1024
 
 
 class UiServer:
@@ -84,7 +87,13 @@ class UiServer:
         app[BASE_URL] = self._base_url
         app[SANDBOX] = self._start_sandbox
         add_routes(app)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=5,
+            max_field_size=MAX_FIELD,
+        )
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
         self._stack.push_async_callback(self.session.close)  # before the streams are cut

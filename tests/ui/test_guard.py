@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
+import socket
 import stat
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from bulk_updater.ui.guard import COOKIE_PREFIX
 from tests.ui.conftest import new_server, page_client
 
 
@@ -22,9 +25,70 @@ async def test_the_token_is_exchanged_once_for_a_strict_httponly_cookie(tmp_path
             cookie = answer.headers["Set-Cookie"]
         assert "HttpOnly" in cookie
         assert "SameSite=Strict" in cookie
+        assert "Max-Age=43200" in cookie  # 12 hours: the runs before do not pile up
         assert server.guard.token not in cookie
+        # Used once: again, it sends the browser on to the page, with no cookie.
         async with http.get(server.url, allow_redirects=False) as again:
-            assert again.status == 403  # used once
+            assert again.status == 200
+            assert "Set-Cookie" not in again.headers
+        async with http.get(f"http://127.0.0.1:{server.port}/") as page:
+            assert page.status == 403  # so, without the cookie, no access
+
+
+async def test_the_token_opened_again_with_the_cookie_is_a_visit(tmp_path: Path) -> None:
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        async with page.http.get(server.url) as again:  # the opener twice, a reload
+            assert again.status == 200
+            body = await again.text()
+            assert '<meta http-equiv="refresh" content="0;url=/">' in body
+            assert '<a href="/">Open the page</a>' in body
+            assert "Set-Cookie" not in again.headers
+        async with page.http.get(page.origin + "/") as visit:
+            assert visit.status == 200
+            assert "Max-Age=43200" in visit.headers["Set-Cookie"]  # 12 hours from this load
+        assert (await page.state())["file"] is None
+
+
+def _closed_ports(count: int) -> list[int]:
+    """Ports nothing listens on: each bound for a moment, then closed."""
+    ports = []
+    for _ in range(count):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    return ports
+
+
+async def test_the_cookies_of_runs_gone_are_expired_and_a_live_ones_kept(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    async with (
+        new_server(tmp_path / "a") as server,
+        new_server(tmp_path / "b") as live,
+        aiohttp.ClientSession(max_headers=1000) as http,  # a browser reads 150 Set-Cookie
+    ):
+        # 150 runs before: their cookies alone are past aiohttp's 8190 bytes of header.
+        gone = [f"{COOKIE_PREFIX}{port}" for port in _closed_ports(150)]
+        pairs = [f"{name}={secrets.token_urlsafe(32)}" for name in gone]
+        pairs += [f"{live.guard.cookie}={live.guard.secret}"]
+        headers = {"Cookie": "; ".join(pairs)}
+        assert len(headers["Cookie"]) > 8190
+        async with http.get(server.url, headers=headers, allow_redirects=False) as answer:
+            assert answer.status == 200
+            expired = _expired(answer)
+        assert expired == set(gone)  # the live server's cookie is left alone
+        headers["Cookie"] += f"; {server.guard.cookie}={server.guard.secret}"
+        async with http.get(f"http://127.0.0.1:{server.port}/", headers=headers) as page:
+            assert page.status == 200  # the page loads, and expires them too
+            assert _expired(page) == set(gone)
+
+
+def _expired(answer: aiohttp.ClientResponse) -> set[str]:
+    return {
+        cookie.split("=", 1)[0]
+        for cookie in answer.headers.getall("Set-Cookie", [])
+        if "Max-Age=0" in cookie
+    }
 
 
 async def test_no_token_and_no_cookie_is_refused(tmp_path: Path) -> None:

@@ -3,13 +3,17 @@ those), a workbook's as a workbook whose numbers and booleans go out as the inpu
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 from typing import Any
 
 import openpyxl
+from pydantic import SecretStr
 
-from tests.ui.conftest import checked, finished, new_server, page_client, upload
+from bulk_updater.sandbox import DEFAULT_SANDBOX_KEY, SandboxThread
+from bulk_updater.ui import Connection
+from tests.ui.conftest import LEADS, checked, finished, new_server, page_client, upload
 
 MISSING = "000000000000000000000000"  # no lead has it: its row is a reject
 
@@ -250,3 +254,39 @@ async def test_fixed_rows_are_read_with_the_tags_separator_chosen(tmp_path: Path
         assert state["job"]["summary"]["counts"] == {"updated": 1}
         assert server.sandbox is not None
         assert server.sandbox.state.leads[target]["tags"] == ["vip", "hot"]
+
+
+async def test_the_rejects_of_a_job_restored_are_shown_and_kept_by_a_new_start(
+    tmp_path: Path,
+) -> None:
+    # Rows no lead has come first, so a job stopped early has rejects already.
+    rows = tmp_path / "rows.csv"
+    with rows.open("w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["id", "jobTitle"])
+        writer.writerows([f"{n:024x}", "Nobody"] for n in range(3))
+        writer.writerows([lead_id, "Title"] for lead_id in LEADS)
+    with SandboxThread(LEADS, api_key=DEFAULT_SANDBOX_KEY, latency_ms=150, rate=10) as sandbox:
+        connection = Connection(SecretStr(DEFAULT_SANDBOX_KEY), sandbox.url, sandbox=True)
+        async with new_server(tmp_path, connection) as server, page_client(server) as page:
+            await upload(page, rows, "rows.csv")
+            await page.until(checked)
+            await page.act("/api/start")
+            await page.until(lambda s: s["job"]["counts"].get("not_found") == 3)
+            await page.act("/api/stop")
+            await page.until(finished)
+        async with new_server(tmp_path, connection) as server, page_client(server) as page:
+            state = await page.state()
+            assert state["job"]["state"] == "stopped"  # restored: no summary
+            assert state["job"]["has_rejects"]
+            status, rejects = await _download(page, "rejects")
+            assert status == 200
+            assert f"{2:024x}" in rejects
+            other = tmp_path / "other.csv"
+            other.write_text("id,jobTitle\n066091adcd648f9dab09032e,CFO\n")
+            await upload(page, other, "other.csv")
+            await page.until(checked)
+            await page.act("/api/start")
+            state = await page.until(lambda s: finished(s) and s["job"]["summary"] is not None)
+            assert state["earlier"][0]["has_rejects"]
+            assert await _download(page, "earlier/1/rejects") == (200, rejects)
