@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from ..errors import ConfigError, StateLockedError
 from ..settings import Settings
 from ..ui import Connection, UiServer
+from ..ui.browser import browser_target
 from .job import run_async
 from .options import NAMES, read_key
 from .summary import EXIT_LOCKED
@@ -83,9 +84,10 @@ async def _serve(server: UiServer, no_browser: bool) -> None:
     try:
         async with server:
             click.echo(f"bulk-updater ui: the page is at {server.url}")
+            click.echo("  open that address in your browser if the page does not open by itself")
             click.echo("  it works once, in one browser; Ctrl+C stops it (a job stops gracefully)")
-            if not no_browser:  # a file that leads there: argv is public, its address secret
-                opened = server.browser_file().as_uri()
+            if not no_browser:  # a file that leads there, unless the browser cannot read it
+                opened = await asyncio.to_thread(browser_target, server)
                 await asyncio.to_thread(webbrowser.open, opened)
             await stop.wait()
     except StateLockedError as exc:

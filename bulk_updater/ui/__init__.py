@@ -4,6 +4,7 @@ terminal.
 | module | owns |
 | --- | --- |
 | `server.py` | `UiServer`: listening on 127.0.0.1, the private folder, the sandbox it may start |
+| `browser.py` | what the browser is given: the opener file, or the address for a snap browser |
 | `guard.py` | which requests are answered: `Host`, one-time token and cookie, same origin |
 | `routes.py` | the page's files, its state and event stream, one POST per action |
 | `session.py` | the page's state, held by the server, from the file to the job's end |

@@ -138,44 +138,91 @@ async def test_a_second_page_server_is_refused_while_one_runs(tmp_path: Path) ->
     assert third.returncode == 0
 
 
-async def test_without_no_browser_the_page_is_opened_in_the_users_browser(tmp_path: Path) -> None:
-    # `webbrowser` runs $BROWSER with what to open: a script that writes what it was given (its
-    # command line, which `ps` shows to every user) and the file's modes and text to a pipe.
+async def _opened(tmp_path: Path, browser: str, **env: str) -> tuple[str, list[str]]:
+    """The address `bulk-updater ui` prints, and what `browser` (a script's name, run with what
+    to open) was given, with that file's modes and text when it is one."""
+    # The script writes what it was given (its command line, which `ps` shows to every user)
+    # and the file's modes and text to a pipe.
     opened = tmp_path / "opened"
     os.mkfifo(opened)
     pipe = os.open(opened, os.O_RDWR | os.O_NONBLOCK)  # a writer of our own: no end of file
     loop = asyncio.get_running_loop()
     written: asyncio.Future[None] = loop.create_future()
     loop.add_reader(pipe, lambda: written.done() or written.set_result(None))
-    browser = tmp_path / "browser"
     seen = tmp_path / "seen"
-    browser.write_text(
+    script = tmp_path / "bin" / browser
+    script.parent.mkdir(exist_ok=True)
+    script.write_text(
         "#!/bin/sh\n"
         'page="${1#file://}"\n'
         f'{{ printf "%s\\n" "$1"; stat -c %a "$page" "${{page%/*}}"; cat "$page"; }} > {seen}\n'
         f"cat {seen} > {opened}\n"  # one write: the test reads it whole
     )
-    browser.chmod(0o755)
+    script.chmod(0o755)
     environment = clean_env(TMPDIR=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"))
+    # Without $BROWSER nor a display, `webbrowser` runs the terminal's browser (`www-browser`).
+    for name in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY"):
+        environment.pop(name, None)
+    environment.update(env)
     process = await asyncio.create_subprocess_exec(
         *command(subcommand="ui"),
-        env={**environment, "BROWSER": str(browser)},
+        env=environment,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
         address = await _address(process)  # printed in the terminal, the user's own
+        assert process.stdout is not None
+        advice = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        assert (
+            advice.strip()
+            == "open that address in your browser if the page does not open by itself"
+        )
         await asyncio.wait_for(written, 30)
-        given, file_mode, folder_mode, *page = os.read(pipe, 65536).decode().splitlines()
-        token = address.split("token=", 1)[1]
-        assert token not in given
-        assert given.startswith("file:///")
-        assert given.endswith("/open.html")
-        assert (file_mode, folder_mode) == ("600", "700")
-        assert f'<meta http-equiv="refresh" content="0;url={address}">' in page
+        return address, os.read(pipe, 65536).decode().splitlines()
     finally:
         loop.remove_reader(pipe)
         os.close(pipe)
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.communicate(), 30)
+
+
+async def test_without_no_browser_the_page_is_opened_in_the_users_browser(tmp_path: Path) -> None:
+    # `webbrowser` runs $BROWSER with what to open.
+    browser = str(tmp_path / "bin" / "browser")
+    address, (given, file_mode, folder_mode, *page) = await _opened(
+        tmp_path, "browser", BROWSER=browser
+    )
+    token = address.split("token=", 1)[1]
+    assert token not in given
+    assert given.startswith("file:///")
+    assert given.endswith("/open.html")
+    assert (file_mode, folder_mode) == ("600", "700")
+    assert f'<meta http-equiv="refresh" content="0;url={address}">' in page
+
+
+def _xdg_settings(tmp_path: Path, default: str) -> None:
+    """An `xdg-settings` that says `default` is the desktop's browser."""
+    script = tmp_path / "bin" / "xdg-settings"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text(f'#!/bin/sh\n[ "$*" = "get default-web-browser" ] && echo {default}\n')
+    script.chmod(0o755)
+
+
+async def test_a_snap_browser_is_given_the_address_it_cannot_read_the_file(
+    tmp_path: Path,
+) -> None:
+    # A snap's /tmp is its own: Ubuntu's Firefox shows "File not found" for the opener file.
+    _xdg_settings(tmp_path, "firefox_firefox.desktop")
+    path = f"{tmp_path / 'bin'}:{os.environ['PATH']}"
+    address, (given, *_) = await _opened(tmp_path, "www-browser", PATH=path)
+    assert given == address
+
+
+async def test_a_browser_of_the_system_is_given_the_opener_file(tmp_path: Path) -> None:
+    _xdg_settings(tmp_path, "firefox.desktop")
+    path = f"{tmp_path / 'bin'}:{os.environ['PATH']}"
+    _, (given, *_) = await _opened(tmp_path, "www-browser", PATH=path)
+    assert given.startswith("file:///")
+    assert given.endswith("/open.html")
