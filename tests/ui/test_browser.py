@@ -49,6 +49,25 @@ def control(driver: Any, name: str) -> Any:
     return found[0]
 
 
+def open_page(driver: Any, ui: UiThread, address: str | None = None) -> None:
+    """Open the page through `address` (the token's by default) and wait until it is wired.
+
+    The token's answer moves on to `/` by itself, after `get` returned: acting before `app.js`
+    ran would act on a page that does not listen yet.
+    """
+    driver.get(address or ui.server.url)
+    page = f"http://127.0.0.1:{ui.server.port}/"
+    wait(
+        driver,
+        lambda: (
+            driver.current_url == page
+            and driver.execute_script(
+                "return document.readyState === 'complete' && document.body.dataset.ready === '1'"
+            )
+        ),
+    )
+
+
 def wait(driver: Any, holds: Callable[[], object], timeout: float = 60) -> Any:
     return WebDriverWait(driver, timeout).until(lambda _: holds())
 
@@ -83,7 +102,7 @@ def test_the_european_export_with_a_mapping_fix_a_fixed_cell_and_the_downloads(
     tmp_path: Path, browser: Any, downloads: Path
 ) -> None:
     with _ui(tmp_path) as ui:
-        browser.get(ui.server.url)
+        open_page(browser, ui)
         assert "token" not in browser.current_url  # dropped from the address
         control(browser, "Try it on the local sandbox").click()
         wait(browser, lambda: "local sandbox" in text(browser, "where"))
@@ -161,7 +180,7 @@ def test_a_reload_reattaches_and_a_stop_resumes_with_no_row_sent_twice(
     tmp_path: Path, browser: Any, sandbox: SandboxThread
 ) -> None:
     with _ui(tmp_path, sandbox) as ui:
-        browser.get(ui.server.url)
+        open_page(browser, ui)
         choose_file(browser, all_leads_file(tmp_path))
         wait(browser, lambda: "60 valid, 0 invalid" in text(browser, "check-counts"))
         control(browser, "Start").click()
@@ -187,7 +206,7 @@ def test_a_reload_reattaches_and_a_stop_resumes_with_no_row_sent_twice(
 
 def test_a_second_file_of_the_same_headers_opens_mapped(tmp_path: Path, browser: Any) -> None:
     with _ui(tmp_path) as ui:
-        browser.get(ui.server.url)
+        open_page(browser, ui)
         choose_file(browser, EXPORT)
         wait(browser, lambda: "Look at the columns" in text(browser, "check-counts"))
         Select(control(browser, "Field of Owner")).select_by_value("-")
@@ -213,7 +232,7 @@ def test_a_second_file_of_the_same_headers_opens_mapped(tmp_path: Path, browser:
 
 def test_update_by_email(tmp_path: Path, browser: Any) -> None:
     with SandboxThread(LEADS, api_key=DEFAULT_SANDBOX_KEY) as sandbox, _ui(tmp_path, sandbox) as ui:
-        browser.get(ui.server.url)
+        open_page(browser, ui)
         choose_file(browser, all_leads_file(tmp_path, column="email"))
         wait(browser, lambda: "60 valid, 0 invalid" in text(browser, "check-counts"))
         assert "<the lead with the email" in text(browser, "examples")
@@ -227,7 +246,7 @@ def test_a_restart_finds_the_job_and_offers_to_resume_it(
     tmp_path: Path, browser: Any, sandbox: SandboxThread
 ) -> None:
     with _ui(tmp_path, sandbox) as ui:
-        browser.get(ui.server.url)
+        open_page(browser, ui)
         choose_file(browser, all_leads_file(tmp_path))
         wait(browser, lambda: "60 valid, 0 invalid" in text(browser, "check-counts"))
         control(browser, "Start").click()
@@ -236,7 +255,7 @@ def test_a_restart_finds_the_job_and_offers_to_resume_it(
     sent = sum(sandbox.state.applied_by_lead.values())
     assert 0 < sent < len(LEADS)
     with _ui(tmp_path, sandbox) as ui:
-        browser.get(ui.server.url)
+        open_page(browser, ui)
         wait(browser, lambda: text(browser, "progress").startswith("Stopped"))
         assert text(browser, "job-name") == "The job on all-by-id.csv"
         assert not control(browser, "Start").is_enabled()
@@ -249,7 +268,7 @@ def test_a_restart_finds_the_job_and_offers_to_resume_it(
 def test_a_key_goes_in_a_password_field_and_never_comes_back(tmp_path: Path, browser: Any) -> None:
     key = "sk_live_typed1nThePage0000"
     with _ui(tmp_path) as ui:
-        browser.get(ui.server.url)
+        open_page(browser, ui)
         field = control(browser, "SendKit API key")
         assert field.get_attribute("type") == "password"
         field.send_keys(key)
@@ -268,7 +287,7 @@ def test_a_429_pause_is_counted_down(tmp_path: Path, browser: Any) -> None:
         SandboxThread(LEADS, api_key=DEFAULT_SANDBOX_KEY, rate=2) as sandbox,
         _ui(tmp_path, sandbox) as ui,
     ):
-        browser.get(ui.server.url)
+        open_page(browser, ui)
         choose_file(browser, all_leads_file(tmp_path))
         wait(browser, lambda: "60 valid, 0 invalid" in text(browser, "check-counts"))
         control(browser, "Start").click()
@@ -286,7 +305,7 @@ def test_a_429_pause_is_counted_down(tmp_path: Path, browser: Any) -> None:
 
 def test_a_header_row_below_title_rows_is_chosen(tmp_path: Path, browser: Any) -> None:
     with _ui(tmp_path) as ui:
-        browser.get(ui.server.url)
+        open_page(browser, ui)
         control(browser, "Try it on the local sandbox").click()
         wait(browser, lambda: "local sandbox" in text(browser, "where"))
         choose_file(browser, salesforce_report(tmp_path))
@@ -305,7 +324,7 @@ def test_a_header_row_below_title_rows_is_chosen(tmp_path: Path, browser: Any) -
 
 def test_a_file_dropped_on_the_drop_zone_is_read(tmp_path: Path, browser: Any) -> None:
     with _ui(tmp_path) as ui:
-        browser.get(ui.server.url)
+        open_page(browser, ui)
         # A drop, as the browser dispatches it for a file dragged from the desktop.
         browser.execute_script(
             """
@@ -326,7 +345,7 @@ def test_the_same_file_chosen_again_is_read_again(tmp_path: Path, browser: Any) 
     rows = tmp_path / "rows.csv"
     rows.write_text("id,city\n066091adcd648f9dab09032e,Paris\n")
     with _ui(tmp_path) as ui:
-        browser.get(ui.server.url)
+        open_page(browser, ui)
         choose_file(browser, rows)
         wait(browser, lambda: "1 rows read: 1 valid, 0 invalid" in text(browser, "check-counts"))
         rows.write_text("id,city\n066091adcd648f9dab09032e,Paris\nnot a lead id,Lyon\n")
@@ -338,7 +357,7 @@ def test_a_file_of_another_format_is_refused_with_what_to_do(tmp_path: Path, bro
     wrong = tmp_path / "leads.pdf"
     wrong.write_bytes(b"%PDF-1.7")
     with _ui(tmp_path) as ui:
-        browser.get(ui.server.url)
+        open_page(browser, ui)
         choose_file(browser, wrong)
         wait(browser, lambda: text(browser, "error").startswith("leads.pdf: the page reads CSV"))
         assert text(browser, "upload-status") == ""
@@ -347,9 +366,7 @@ def test_a_file_of_another_format_is_refused_with_what_to_do(tmp_path: Path, bro
 def test_the_file_given_to_the_browser_opens_the_page_once(tmp_path: Path, browser: Any) -> None:
     with _ui(tmp_path) as ui:
         opener = ui.call(ui.server.browser_file)
-        browser.get(opener.as_uri())
-        page = f"http://127.0.0.1:{ui.server.port}/"
-        wait(browser, lambda: browser.current_url == page)  # the token dropped from the address
+        open_page(browser, ui, opener.as_uri())  # the token is dropped from the address
         assert control(browser, "Choose file").is_enabled()
         browser.refresh()  # the cookie it got keeps it open
         assert control(browser, "Choose file").is_enabled()
@@ -360,7 +377,7 @@ def test_the_tags_separator_is_chosen_where_the_columns_are(tmp_path: Path, brow
     rows = tmp_path / "tags.csv"
     rows.write_text('id,tags\n066091adcd648f9dab09032e,"vip|hot"\n')
     with _ui(tmp_path) as ui:
-        browser.get(ui.server.url)
+        open_page(browser, ui)
         control(browser, "Try it on the local sandbox").click()
         wait(browser, lambda: "local sandbox" in text(browser, "where"))
         choose_file(browser, rows)
@@ -387,7 +404,7 @@ def test_stop_while_the_job_starts_stops_it_and_resume_sends_all(
         check(source)
 
     with SandboxThread(LEADS, api_key=DEFAULT_SANDBOX_KEY) as sandbox, _ui(tmp_path, sandbox) as ui:
-        browser.get(ui.server.url)
+        open_page(browser, ui)
         choose_file(browser, all_leads_file(tmp_path))
         wait(browser, lambda: "60 valid, 0 invalid" in text(browser, "check-counts"))
         monkeypatch.setattr(Source, "check", held_check)

@@ -322,3 +322,5 @@ function wire() {
 }
 
 wire();
+// The page is wired: a test that opened it may act now.
+document.body.dataset.ready = "1";
