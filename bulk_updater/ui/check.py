@@ -136,9 +136,15 @@ def example(item: object) -> str:
 
 
 def recheck(
-    bad: BadRow, header: list[str], columns: ColumnMap, cells: Mapping[str, str], format: str
+    bad: BadRow,
+    header: list[str],
+    columns: ColumnMap,
+    cells: Mapping[str, str],
+    format: str,
+    tags_separator: str,
 ) -> None:
-    """Apply the page's edits to an invalid row and validate it again, as the reader would."""
+    """Apply the page's edits to an invalid row and validate it again, as the reader would (with
+    the tags separator the page chose)."""
     raw = list(bad.cells) + [""] * (len(header) - len(bad.cells))  # a short row: all editable
     position = {name: at for at, name in enumerate(header)}
     for name, value in cells.items():
@@ -148,7 +154,9 @@ def recheck(
     if format == "jsonl":
         item = parse_json_line(raw[0], KeyPlan(columns))
     else:
-        item = TablePlan(list(header), "the row", mapping=columns).convert(raw)
+        item = TablePlan(
+            list(header), "the row", mapping=columns, tags_separator=tags_separator
+        ).convert(raw)
     if isinstance(item, Invalid):
         bad.message, bad.fixed = page_words(item.message), False
     else:

@@ -232,7 +232,14 @@ class Session:
         if file is None or check is None or check.running:
             raise BulkUpdaterError("check the rows first")
         bad = _find(check.bad, row)
-        recheck(bad, file.raw_header, column_map(self.choices), cells, file.format)
+        recheck(
+            bad,
+            file.raw_header,
+            column_map(self.choices),
+            cells,
+            file.format,
+            file.options.tags_separator,
+        )
         self.changed()
 
     @contextlib.contextmanager

@@ -290,3 +290,26 @@ async def test_the_rejects_of_a_job_restored_are_shown_and_kept_by_a_new_start(
             state = await page.until(lambda s: finished(s) and s["job"]["summary"] is not None)
             assert state["earlier"][0]["has_rejects"]
             assert await _download(page, "earlier/1/rejects") == (200, rejects)
+
+
+async def test_a_row_fixed_in_the_check_is_read_with_the_tags_separator_chosen(
+    tmp_path: Path,
+) -> None:
+    rows = tmp_path / "tags.csv"
+    rows.write_text('id,tags\n066091adcd648f9dab09032e,"vip,hot"\nnot an id,"vip,hot"\n')
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        await page.act("/api/sandbox")
+        await upload(page, rows, "tags.csv")
+        await page.until(checked)
+        await page.act("/api/tags-separator", json={"separator": ","})
+        await page.act("/api/check")
+        state = await page.until(checked)
+        assert (state["check"]["valid"], state["check"]["invalid"]) == (1, 1)
+        target = "906a04f0281c1bc2aafa0bc0"
+        state = await page.act("/api/fix", json={"row": 2, "cells": {"id": target}})
+        assert state["check"]["invalid"] == 0  # its tags read as two, as the row above
+        await page.act("/api/start")
+        state = await page.until(lambda s: finished(s) and s["job"]["summary"] is not None)
+        assert state["job"]["summary"]["counts"] == {"updated": 2}
+        assert server.sandbox is not None
+        assert server.sandbox.state.leads[target]["tags"] == ["vip", "hot"]
