@@ -1,8 +1,9 @@
 """The state file of `skip_unchanged`: what each lead was last set to, in SQLite (WAL mode).
 
-Its tables, and whose leads it holds, are in `fileformat.py`. A run holds the file from start to end
-(`lock.FileLock`, on the file itself): a second run, or a `forget`, is refused with
-`StateLockedError` at once, so the file's order of changes is the API's.
+Its tables, and whose leads it holds, are in `fileformat.py`; its connections and transactions in
+`database.py`. A run holds the file from start to end (`lock.FileLock`, on the file itself): a
+second run, or a `forget`, is refused with `StateLockedError` at once, so the file's order of
+changes is the API's.
 
 Reads are batched (`lookup()` takes many ids, one query per 500) and run on the caller's thread:
 a WAL reader never waits for a writer. Changes are queued to a writer thread, which applies them
@@ -17,23 +18,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import queue
 import sqlite3
-import stat
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from ..errors import StateError, StateLockedError
+from ..errors import StateError
 from . import fileformat
+from .database import cannot_open, check_regular, connect, hold, locked, locked_error, transaction
 from .fields import BOUNDED, Fields, apply, decode, encode
 from .info import StateInfo, read_info
-from .lock import Busy, FileLock, NotAFile
 from .paths import Account
 
 log = logging.getLogger("bulk_updater")
@@ -49,14 +47,6 @@ _UPSERT: Final = (
 @dataclass(frozen=True)
 class _Close:
     counts: Mapping[str, int]
-
-
-def _locked(exc: sqlite3.OperationalError) -> bool:
-    return "locked" in str(exc) or "busy" in str(exc)
-
-
-def _cannot_open(exc: sqlite3.Error) -> bool:
-    return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_CANTOPEN
 
 
 class StateFile:
@@ -93,11 +83,11 @@ class StateFile:
         self._run: int | None = None
         self._damaged: set[str] = set()  # the leads whose entries could not be read
         self._damaged_lock = threading.Lock()  # both threads read entries
-        self._run_lock = None if readonly else self._hold()
+        self._run_lock = None if readonly else hold(self.path)
         try:
             if readonly:
-                self._check_regular()
-            self._reader = self._connect(readonly)
+                check_regular(self.path)
+            self._reader = connect(self.path, readonly, self.wait)
             try:
                 self._check(account)
             except BaseException:
@@ -108,61 +98,6 @@ class StateFile:
                 self._run_lock.release()
             raise
 
-    def _hold(self) -> FileLock:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # lead data: private
-            return FileLock(self.path)
-        except Busy as busy:
-            raise StateLockedError(
-                f"{self.path}: another run is using this state file{busy.who()}; try again once "
-                "it is done"
-            ) from None
-        except NotAFile:
-            raise _not_a_file(self.path) from None
-        except OSError as exc:
-            raise StateError(
-                f"{self.path}: the state file cannot be opened ({exc.strerror or exc})"
-            ) from None
-
-    def _check_regular(self) -> None:
-        """A FIFO would make SQLite wait for a writer forever: refused before it opens."""
-        try:
-            found = os.stat(self.path)
-        except OSError:
-            return  # SQLite says why it cannot open it
-        if not stat.S_ISREG(found.st_mode):
-            raise _not_a_file(self.path)
-
-    def _connect(self, readonly: bool) -> sqlite3.Connection:
-        # SQLite waits up to a second for a lock; `_transaction` goes on waiting, and says so.
-        wait = min(self.wait, 1.0)
-        try:
-            if readonly:
-                conn = self._open_readonly(wait)
-            else:
-                conn = sqlite3.connect(self.path, timeout=wait, check_same_thread=False)
-        except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"{self.path}: the state file cannot be opened ({exc})") from None
-        conn.isolation_level = None  # transactions are ours: BEGIN IMMEDIATE ... COMMIT
-        return conn
-
-    def _open_readonly(self, wait: float) -> sqlite3.Connection:
-        """`mode=ro`; `immutable=1` where SQLite cannot make the WAL's index beside the file.
-
-        In a folder that cannot be written (read-only storage), no writer can change the file.
-        """
-        uri = f"file:{urllib.parse.quote(str(self.path))}"
-        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=wait, check_same_thread=False)
-        try:
-            conn.execute("PRAGMA schema_version")  # the first read opens the WAL's index
-        except sqlite3.Error as exc:
-            if not _cannot_open(exc) or os.access(self.path.parent, os.W_OK):
-                return conn  # `_check` says what is wrong
-            conn.close()
-            uri = f"{uri}?immutable=1"
-            conn = sqlite3.connect(uri, uri=True, timeout=wait, check_same_thread=False)
-        return conn
-
     def _check(self, account: Account | None) -> None:
         """The schema, created if need be; a file that is not ours is refused."""
         conn = self._reader
@@ -172,15 +107,15 @@ class StateFile:
                 if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     conn.execute("PRAGMA journal_mode=WAL")  # kept by the file from then on
                 conn.execute("PRAGMA synchronous=NORMAL")
-                with self._transaction(conn, self.wait):
+                with transaction(conn, self.path, self.wait):
                     fileformat.create(conn, self.path, account)
             fileformat.check_version(conn, self.path)
         except StateError:
             raise
         except sqlite3.OperationalError as exc:
-            if _locked(exc):
-                raise self._locked_error(self.wait) from None
-            if _cannot_open(exc):
+            if locked(exc):
+                raise locked_error(self.path, self.wait) from None
+            if cannot_open(exc):
                 raise StateError(
                     f"{self.path}: the state file cannot be opened here ({exc}): SQLite must "
                     "also open its -wal and -shm files beside it"
@@ -188,36 +123,6 @@ class StateFile:
             raise StateError(f"{self.path}: not a bulk-updater state file ({exc})") from None
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{self.path}: not a bulk-updater state file ({exc})") from None
-
-    def _locked_error(self, waited: float) -> StateLockedError:
-        return StateLockedError(
-            f"{self.path}: another process kept the state file locked for {waited:g}s; "
-            "try again once it is done"
-        )
-
-    @contextlib.contextmanager
-    def _transaction(self, conn: sqlite3.Connection, give_up: float) -> Iterator[None]:
-        """`BEGIN IMMEDIATE ... COMMIT`, waiting (with one warning) for another writer."""
-        started = time.monotonic()
-        warned = False
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as exc:
-                waited = time.monotonic() - started
-                if not _locked(exc) or waited >= give_up:
-                    raise self._locked_error(give_up) if _locked(exc) else exc from None
-                if not warned:
-                    log.warning("state: waiting for another process writing %s", self.path)
-                    warned = True
-        try:
-            yield
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -279,7 +184,7 @@ class StateFile:
         """Forget some leads, so that their rows are sent next time; or all, with None, and
         whose they were: the file may then serve another account."""
         conn = self._reader
-        with self._usable(), self._transaction(conn, self.give_up):
+        with self._usable(), transaction(conn, self.path, self.give_up):
             if ids is None:
                 count = conn.execute("DELETE FROM leads").rowcount
                 fileformat.disown(conn)
@@ -296,7 +201,7 @@ class StateFile:
     def begin(self, input_name: str) -> None:
         """Start remembering: note the run, start the writer thread."""
         conn = self._reader
-        with self._usable(), self._transaction(conn, self.wait):
+        with self._usable(), transaction(conn, self.path, self.wait):
             self._run = conn.execute(
                 "INSERT INTO runs (started_at, input) VALUES (?, ?)", (time.time(), input_name)
             ).lastrowid
@@ -322,7 +227,7 @@ class StateFile:
 
     def _write(self) -> None:
         """The writer thread: changes in transactions of at most `every` s or `batch` changes."""
-        conn = self._connect(False)
+        conn = connect(self.path, False, self.wait)
         pending: list[tuple[int, str, Fields]] = []
         deadline = 0.0
         try:
@@ -351,7 +256,7 @@ class StateFile:
         if not changes or self.problem is not None:
             return
         try:
-            with self._transaction(conn, self.give_up):
+            with transaction(conn, self.path, self.give_up):
                 held = select_fields(conn, {lead for _, lead, _ in changes}, self._found_damaged)
                 for _, lead, change in changes:
                     held[lead] = apply(held.get(lead), change)
@@ -379,18 +284,15 @@ class StateFile:
         if self.problem is not None or self._run is None:
             return
         names = ("rows", "sent", "unchanged", "accepted")
-        with contextlib.suppress(StateError, sqlite3.Error), self._transaction(conn, self.wait):
+        with (
+            contextlib.suppress(StateError, sqlite3.Error),
+            transaction(conn, self.path, self.wait),
+        ):
             conn.execute(
                 "UPDATE runs SET finished_at = ?, rows = ?, sent = ?, unchanged = ?, "
                 "accepted = ? WHERE id = ?",
                 (time.time(), *(counts.get(n, 0) for n in names), self._run),
             )
-
-
-def _not_a_file(path: Path) -> StateError:
-    return StateError(
-        f"{path}: not a regular file (a FIFO, a device or a folder); choose another --state"
-    )
 
 
 def select_fields(
