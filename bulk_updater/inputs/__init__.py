@@ -1,7 +1,8 @@
 """Inputs: files and iterables turned into numbered rows, each a `LeadUpdate` or `Invalid`.
 
 - `schema`    which column name means which field: the matching rules and the user's map
-- `columns`   a table's header checked once, a record's keys one by one
+- `columns`   a table's header checked once
+- `record_keys` a JSON or dict record's keys, one by one
 - `suggest`   what a refused header suggests: fields close in spelling, id and email by values
 - `values`    how a cell or JSON value becomes a field's value; problems in plain words
 - `items`     what a record becomes (`LeadUpdate`, `ByEmail`, `Invalid`) and its `Row`
@@ -18,8 +19,9 @@
 - `rows`      any input as numbered rows
 """
 
-from .columns import Invalid, Item, KeyPlan, Row
+from .columns import Invalid, Item, Row
 from .opening import Format
+from .record_keys import KeyPlan
 from .rows import Numbered, Record, Rows, check_rows, numbered
 from .schema import ColumnMap
 from .source import Source

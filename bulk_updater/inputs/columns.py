@@ -1,5 +1,5 @@
-"""How a record becomes a `LeadUpdate`: a table's header checked once (`TablePlan`), or a JSON or
-dict record's keys one by one (`parse_mapping`), both by `schema.column_for()`.
+"""How a table's record becomes a `LeadUpdate`: its header checked once (`TablePlan`), by
+`schema.column_for()`; a JSON or dict record's keys are resolved one by one in `record_keys.py`.
 
 Values are converted the same way for every input: a cell's text, or a JSON value. A record that
 cannot be sent becomes `Invalid`, with a message naming the column and what it must be.
@@ -7,22 +7,13 @@ cannot be sent becomes `Invalid`, with a message naming the column and what it m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
-from typing import Any, Final, NoReturn
+from collections.abc import Callable, Collection
+from typing import Any, NoReturn
 
 from ..errors import InputError
-from ..models import ValueType
 from ..words import counted
 from .items import ByEmail, Invalid, Item, Raw, Row
-from .schema import (
-    DROP,
-    RAW_COLUMN,
-    REJECTS_COLUMNS,
-    Column,
-    ColumnMap,
-    Kind,
-    column_for,
-)
+from .schema import DROP, REJECTS_COLUMNS, Column, ColumnMap, Kind, column_for
 from .suggest import LISTED, Sample, hint, title_message, unknown_message
 from .values import (
     by_email,
@@ -33,7 +24,6 @@ from .values import (
     problem_of,
     spaces_only,
     trim_email,
-    typed_value,
     validate,
 )
 
@@ -41,14 +31,12 @@ __all__ = [
     "ByEmail",
     "Invalid",
     "Item",
-    "KeyPlan",
     "Raw",
     "Row",
     "TablePlan",
     "by_email",
     "label",
     "parse_custom_json",
-    "parse_mapping",
     "parse_tags",
     "problem_of",
     "validate",
@@ -239,137 +227,3 @@ def _refuse(name: str, problems: list[str], sample: Callable[[], Sample] | None)
         raise InputError(f"{name}: {problems[0]}")
     listed = "; ".join(f"{n}) {problem}" for n, problem in enumerate(problems, start=1))
     raise InputError(f"{name}: {len(problems)} problems, to fix before any row is sent: {listed}")
-
-
-class KeyPlan:
-    """The columns of JSON-lines and dict records, resolved key by key (and remembered).
-
-    `kept` names keys that mean no field but are known, so left out without a word: the `ref` of
-    dict rows given in Python, the keys a `Source` keeps for the report.
-    """
-
-    def __init__(
-        self,
-        mapping: ColumnMap | None = None,
-        *,
-        ignore_unknown: bool = False,
-        kept: Collection[str] = (),
-    ) -> None:
-        self.mapping = mapping
-        self.ignore_unknown = ignore_unknown
-        self.kept = kept
-        self.dropped: dict[str, None] = {}  # unknown keys left out, in the order first seen
-        self._known: dict[object, Column | None] = {}
-        self._types: dict[str, ValueType] = {}  # keys the map gives a type (as many as it has)
-
-    def column(self, key: object) -> Column | None:
-        known = self._known
-        if key not in known:
-            column = None
-            if isinstance(key, str):
-                column = DROP if key in REJECTS_COLUMNS else column_for(key, self.mapping)
-                if column is None and key in self.kept:
-                    column = DROP
-                value_type = self.mapping.type_of(key) if self.mapping is not None else None
-                if value_type is not None:
-                    self._types[key] = value_type
-            if len(known) < 10_000:  # hostile input must not grow this without bound
-                known[key] = column
-            return column
-        return known[key]
-
-    def parse(self, record: Mapping[str, Any]) -> Item:
-        """Validate one JSON-lines / library record (keys as in a header, JSON types)."""
-        known, data, custom = self._known, {}, {}
-        raw_id: Any = _NONE
-        email: str | None = None
-        problem: str | None = None  # the first one: reported once the id is known
-        nulls: set[Column] = set()  # columns given as JSON null (a second key for one is wrong)
-        for key, value in record.items():
-            column = known.get(key, _UNKNOWN)
-            if column is _UNKNOWN:
-                column = self.column(key)
-            if column is None:
-                if key == RAW_COLUMN:  # a rejects file's line that was no JSON, fed back as is
-                    problem = problem or (
-                        f"`{RAW_COLUMN}` holds a line that was not valid JSON when first read: "
-                        "write its fields as a JSON object in its place"
-                    )
-                elif type(key) is not str:
-                    problem = problem or f"column {key!r}: a column name must be a string"
-                elif not self.ignore_unknown:
-                    seen = [] if value is None else [label(value)]
-                    problem = problem or f"unknown column `{key}`{hint(key, seen)}"
-                elif len(self.dropped) < 100:
-                    self.dropped[key] = None
-                continue
-            kind = column.kind
-            if kind is Kind.TEXT or kind is Kind.TAGS or kind is Kind.CUSTOM_JSON:
-                if column.field in data or column in nulls:  # one key would lose silently
-                    problem = problem or _twice(record, column, self)
-                elif value is not None:
-                    data[column.field] = value
-                else:
-                    nulls.add(column)
-            elif kind is Kind.ID:
-                if raw_id is not _NONE:
-                    problem = problem or _twice(record, column, self)
-                raw_id = value
-            elif kind is Kind.CUSTOM:
-                if column.field in custom or column in nulls:
-                    problem = problem or _twice(record, column, self)
-                elif value is not None:
-                    value_type = self._types.get(key) if self._types else None
-                    if value_type is not None:
-                        value, wrong = typed_value(value, value_type)
-                        if wrong is not None:
-                            problem = problem or f"column {key}: {wrong}"
-                    custom[column.field] = value
-                else:
-                    nulls.add(column)
-            elif kind is Kind.EMAIL:
-                if email is not None or column in nulls:
-                    problem = problem or _twice(record, column, self)
-                elif value is None:
-                    nulls.add(column)
-                else:  # an address is kept whole but for spaces around it (it is searched
-                    email = trim_email(value) if type(value) is str else label(value)  # for)
-        if raw_id is _NONE:
-            raw_id = None
-        rid = "" if raw_id is None else label(raw_id)
-        if problem is not None:
-            return Invalid(rid, problem, email)
-        if custom:
-            base = data.get("customFields", {})
-            if not isinstance(base, dict):
-                return Invalid(rid, "column customFields: must be a JSON object", email)
-            data["customFields"] = {**base, **custom}
-        if (raw_id is None and email is not None) or (_empty(raw_id) and email):
-            return by_email(data, email)  # no id: the row is matched by its email
-        data["id"] = "" if raw_id is None else raw_id
-        if email is not None:
-            data["email"] = email
-        return validate(data, rid, email)
-
-
-def _empty(value: object) -> bool:
-    """An id that is no id: empty text, or spaces."""
-    return type(value) is str and not value.strip()
-
-
-_NONE: Final = object()  # no id key at all (an id of `null` is `None`)
-_UNKNOWN: Final = Column(Kind.DROP, "<not looked up yet>")
-
-
-def _twice(record: Mapping[str, Any], column: Column, plan: KeyPlan) -> str:
-    """The message for two keys of `record` that mean `column` (rare: found the slow way)."""
-    keys = [key for key in record if plan.column(key) is column]
-    return f"keys `{keys[0]}` and `{keys[-1]}` both mean {column}; keep one"
-
-
-def parse_mapping(record: Mapping[str, Any]) -> Item:
-    """A record with the default rules (no map, unknown keys refused)."""
-    return _DEFAULT.parse(record)
-
-
-_DEFAULT: Final = KeyPlan()

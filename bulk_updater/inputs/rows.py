@@ -17,8 +17,9 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 from typing import Any, Final
 
 from ..models import LeadUpdate
-from .columns import Invalid, Item, KeyPlan, Row, label, validate
+from .columns import Invalid, Item, Row, label, validate
 from .pump import Pump
+from .record_keys import KeyPlan
 from .schema import REF_KEY
 from .source import Source
 

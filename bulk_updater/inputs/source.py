@@ -17,10 +17,11 @@ from typing import Any, Final
 
 from ..errors import ConfigError, InputError
 from ..settings import tags_separator as separator_of
-from .columns import Invalid, KeyPlan, Row, TablePlan
+from .columns import Invalid, Row, TablePlan
 from .encoding import Encoding, detect, scan, text, text_problem
 from .keep import Keep
 from .opening import Format, delimiter_of, format_of, open_input
+from .record_keys import KeyPlan
 from .records import MAX_RECORD, TextRecord, json_lines
 from .schema import ColumnMap
 from .sheet import Oversized

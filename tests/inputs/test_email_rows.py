@@ -93,7 +93,7 @@ def test_the_email_of_a_csv_row_with_an_id_is_trimmed(tmp_path: Path) -> None:
 
 
 def test_the_email_of_a_library_lead_update_is_trimmed() -> None:
-    from bulk_updater.inputs.columns import KeyPlan
+    from bulk_updater.inputs.record_keys import KeyPlan
     from bulk_updater.inputs.rows import _item
 
     item = _item(LeadUpdate(id="lead1", email=f" {ADDRESS} ", city="Oslo"), KeyPlan())
