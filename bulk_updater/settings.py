@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any, Final, Literal, TypedDict
+from typing import Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -330,33 +330,3 @@ METAVARS: Final = {
 ENV_VARIABLES: Final = {
     name: _meta(name, "env") for name in Settings.model_fields if _meta(name, "env")
 }
-
-
-class Options(TypedDict, total=False):
-    """The keyword arguments `BulkUpdater` takes, one per `Settings` field (a test checks it)."""
-
-    api_key: str | None
-    base_url: str
-    workspace_id: str | None
-    rate: float | Literal["auto"]
-    concurrency: int | None
-    max_attempts: int
-    timeout: float
-    backoff_base: float
-    backoff_max: float
-    max_pause: float
-    streak_limit: int
-    give_up_after: float
-    match: Literal["id", "email"] | None
-    grace: float
-    skip_unchanged: bool
-    state: str | os.PathLike[str] | None
-    redis_url: str | None
-    redis_clock: RedisClock
-    proxy: str | None
-
-    limit: int | None
-    allow_not_found: bool
-
-    tags_separator: str
-    header_row: int | None

@@ -8,7 +8,8 @@ from typing import get_type_hints
 import pytest
 
 from bulk_updater import BulkUpdater, ConfigError
-from bulk_updater.settings import Options, Settings
+from bulk_updater.setting_keywords import Options
+from bulk_updater.settings import Settings
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,8 @@ from ..inputs.schema import REF_KEY, id_source
 from ..limits import Lifecycle, Limiter, departure_hook, limiter_for
 from ..models import Outcome, StopReason, Summary
 from ..report import FinishedRows, RejectsWriter, ReportWriter
-from ..settings import Options, Settings
+from ..setting_keywords import Options
+from ..settings import Settings
 from ..state import state_path
 from .admission import Admission, Rules
 from .emails import MatchByEmail
