@@ -8,9 +8,10 @@ terminal.
 | `guard.py` | which requests are answered: `Host`, one-time token and cookie, same origin |
 | `routes.py` | the page's files, its state and event stream, one POST per action |
 | `session.py` | the page's state, held by the server, from the file to the job's end |
+| `notify.py` | the page's version: each change wakes the event streams |
 | `workspace.py` | the private 0700 folder: uploads streamed to disk, each job's files |
 | `detect.py` | how a file is read (encoding, delimiter, sheet, header row) and its first rows |
-| `columns.py` | what each header means, how that was found, the mapping remembered |
+| `columns.py` | what each header means, how found, the mapping and tags separator remembered |
 | `check.py` | the dry run of the whole file, invalid rows fixed in place |
 | `job.py` | the job through `BulkUpdater.run`: progress, holds counted down, stop, resume |
 | `kept.py` | the one job that outlives the server when it did not finish |

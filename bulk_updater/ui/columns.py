@@ -6,7 +6,7 @@ headers; the matching rules of `bulk-updater run` (`exact` when the header is th
 `normalised` when it matches ignoring case, spaces, `_` and `-`); else a field the header names
 (`Lead ID`: `id`), as a `suggested` one that the user confirms; else none (`unknown`, dropped).
 The mapping is remembered per set of headers, not per file name, so that next month's export of
-the same shape opens mapped.
+the same shape opens mapped, with the tags separator it was checked with (`page_separator`).
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from ..errors import BulkUpdaterError
 from ..inputs import ColumnMap
 from ..inputs.schema import field_column, normal
 from ..inputs.suggest import nearest
 from ..models import TEXT_FIELDS
+from ..settings import tags_separator
 from ..state.paths import state_dir
 
 DROP: Final = "-"
@@ -116,6 +118,23 @@ def command_line(
     if tags_separator != ";":
         words += ["--tags-separator", "tab" if tags_separator == "\t" else tags_separator]
     return shlex.join(words)
+
+
+def page_separator(value: str) -> str:
+    """The separator a page's `value` names: one the page offers, or a printable ASCII mark.
+
+    A control character would go raw into the command line the page shows.
+    """
+    try:
+        separator = tags_separator(value)
+    except ValueError as exc:
+        raise BulkUpdaterError(f"tags separator {value!r}: {exc}") from None
+    if separator != "\t" and not (separator.isascii() and separator.isprintable()):
+        raise BulkUpdaterError(
+            f"tags separator {value!r}: choose one the page offers, or a printable punctuation "
+            "mark such as , or |"
+        )
+    return separator
 
 
 class Remembered:

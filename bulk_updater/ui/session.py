@@ -2,7 +2,8 @@
 
 The page is a view of `snapshot()`: reloading it, or a second tab, shows the same steps, and a
 job keeps running whatever the browser does. Every change calls `changed()`, which wakes the
-event streams (`wait_change`). The key is kept here only, in memory: `snapshot()` never holds it.
+event streams (`wait_change`, both in `notify.py`). The key is kept here only, in memory:
+`snapshot()` never holds it.
 """
 
 from __future__ import annotations
@@ -11,19 +12,26 @@ import asyncio
 import contextlib
 import dataclasses
 import shutil
-import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import BulkUpdaterError
-from ..settings import tags_separator
 from .check import BadRow, Check, recheck, run_check, write_fixed
-from .columns import Choice, Remembered, choose, column_map, command_line, needs_decision
+from .columns import (
+    Choice,
+    Remembered,
+    choose,
+    column_map,
+    command_line,
+    needs_decision,
+    page_separator,
+)
 from .detect import Detected, ReadOptions, detect, named
 from .earlier import Earlier, set_aside
 from .job import Connection, Job
 from .kept import JobRecord, KeptJob
+from .notify import Notifier
 from .workspace import Workspace
 
 
@@ -31,7 +39,7 @@ class JobBusy(BulkUpdaterError):
     """A start while a job starts or runs (a double click): the page answers 409."""
 
 
-class Session:
+class Session(Notifier):
     """Everything one user does on the page, from the file to the job's end."""
 
     def __init__(
@@ -41,6 +49,7 @@ class Session:
         remembered: Remembered,
         kept: KeptJob,
     ) -> None:
+        super().__init__()
         self.workspace = workspace
         self.kept = kept
         self.connection = connection
@@ -50,36 +59,13 @@ class Session:
         self.chosen: dict[str, str] = {}
         self.choices: list[Choice] = []
         self.check: Check | None = None
-        self.version = 0
         self.job: Job | None = Job.restore(kept, self.changed)
         self.earlier: list[Earlier] = []  # the jobs before `job`, in the order they ran
         self.tasks: set[asyncio.Task[None]] = set()
         self._launching = False  # a start's request is under way (see `launching`)
-        self.closed = False
         self.streams = 0  # event streams open (pages following the state)
-        self._change = asyncio.Event()
-        self.loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
 
-    # -- change notification ------------------------------------------------------------------
-
-    def changed(self) -> None:
-        """Something the page shows changed; callable from the check's thread too."""
-        if threading.get_ident() == self._loop_thread:  # at once: the answer shows the change
-            self._bump()
-        else:
-            self.loop.call_soon_threadsafe(self._bump)
-
-    def _bump(self) -> None:
-        self.version += 1
-        self._change.set()
-        self._change = asyncio.Event()
-
-    async def wait_change(self, seen: int) -> bool:
-        """Wait until the version is past `seen`; False once the server is stopping."""
-        while self.version <= seen and not self.closed:
-            await self._change.wait()
-        return not self.closed
+    # -- its tasks ------------------------------------------------------------------------------
 
     def spawn(self, coroutine: Any) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
@@ -344,23 +330,6 @@ class Session:
             raise BulkUpdaterError(f"{refused}; Resume sends the rest there only")
         job.begin()
         self.spawn(job.run(connection, resume=True))
-
-
-def page_separator(value: str) -> str:
-    """The separator a page's `value` names: one the page offers, or a printable ASCII mark.
-
-    A control character would go raw into the command line the page shows.
-    """
-    try:
-        separator = tags_separator(value)
-    except ValueError as exc:
-        raise BulkUpdaterError(f"tags separator {value!r}: {exc}") from None
-    if separator != "\t" and not (separator.isascii() and separator.isprintable()):
-        raise BulkUpdaterError(
-            f"tags separator {value!r}: choose one the page offers, or a printable punctuation "
-            "mark such as , or |"
-        )
-    return separator
 
 
 def _find(bad: list[BadRow], row: int) -> BadRow:
