@@ -144,6 +144,8 @@ class Pipeline:
 
     def _start(self, items: Numbered) -> asyncio.Task[None]:
         self.limiter.begin()
+        if self.stop_reason is not None:  # stopped before it started: no attempt either
+            self.limiter.stop()
         self.task = asyncio.create_task(self._run(items))
         return self.task
 
