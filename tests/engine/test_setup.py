@@ -23,23 +23,34 @@ from tests.conftest import FakeSender
 ROWS = [{"id": f"lead{i}", "jobTitle": "CRO"} for i in range(20)]
 
 
-@contextmanager
-def locked_by_another(path: Path) -> Iterator[threading.Event]:
+class Held:
     """`path`'s SQLite write lock held by another connection (another process, as SQLite sees
-    it); the event is set once a run says it waits for it. The opening thread is joined after."""
-    StateFile(path).close()
-    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    other.execute("BEGIN EXCLUSIVE")
-    waiting = threading.Event()
+    it); `waiting` is set once a run says it waits for it."""
+
+    def __init__(self, path: Path) -> None:
+        StateFile(path).close()
+        self._other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._other.execute("BEGIN EXCLUSIVE")
+        self.waiting = threading.Event()
+
+    def release(self) -> None:
+        if self._other.in_transaction:
+            self._other.execute("ROLLBACK")
+
+
+@contextmanager
+def locked_by_another(path: Path) -> Iterator[Held]:
+    """The lock held for the block; the thread that opens the state file is joined after it."""
+    held = Held(path)
     handler = logging.Handler()
-    handler.emit = lambda record: waiting.set()  # type: ignore[method-assign]
+    handler.emit = lambda record: held.waiting.set()  # type: ignore[method-assign]
     logging.getLogger("bulk_updater").addHandler(handler)
     try:
-        yield waiting
+        yield held
     finally:
         logging.getLogger("bulk_updater").removeHandler(handler)
-        other.execute("ROLLBACK")
-        other.close()
+        held.release()
+        held._other.close()
         for thread in threading.enumerate():
             if thread.name == "bulk-updater-state-open":
                 thread.join(30)
@@ -50,10 +61,10 @@ async def test_a_stop_while_the_state_file_is_waited_for_ends_the_job_sending_no
 ) -> None:
     state = tmp_path / "s.sqlite3"
     sender = FakeSender()
-    with locked_by_another(state) as waiting:
+    with locked_by_another(state) as held:
         async with BulkUpdater(sender=sender, rate=0, skip_unchanged=True, state=state) as updater:
             job = asyncio.create_task(updater.run(ROWS))
-            assert await asyncio.to_thread(waiting.wait, 30)
+            assert await asyncio.to_thread(held.waiting.wait, 30)
             updater.stop("interrupted by SIGTERM")
             summary = await asyncio.wait_for(job, 30)
     assert (summary.stopped, summary.stop_message) == (
@@ -127,16 +138,17 @@ async def test_a_limiter_whose_open_is_cancelled_is_closed() -> None:
 
 
 def test_a_loop_ended_while_the_state_file_opens_lets_go_of_it(tmp_path: Path) -> None:
-    """Ctrl+C in `asyncio.run` while the state file waits for another process's lock: once the
-    thread has the file, it closes it, and a new loop in the same process can run a job."""
+    """Ctrl+C in `asyncio.run` while the state file waits for another process's lock, which is
+    let go of as the loop cancels the job: the thread then has the file, and closes it, so a new
+    loop in the same process can run a job."""
     state = tmp_path / "s.sqlite3"
-    with locked_by_another(state) as waiting:
+    with locked_by_another(state) as held:
 
         async def interrupted() -> None:
             async with BulkUpdater(sender=FakeSender(), skip_unchanged=True, state=state) as u:
                 job = asyncio.create_task(u.run(ROWS))
-                assert not job.done()
-                assert await asyncio.to_thread(waiting.wait, 30)
+                job.add_done_callback(lambda _: held.release())  # as the loop cancels it
+                assert await asyncio.to_thread(held.waiting.wait, 30)
                 raise KeyboardInterrupt
 
         with pytest.raises(KeyboardInterrupt):
