@@ -269,10 +269,9 @@ class Pipeline:
                     else:
                         self._route(admitted)
                     continue
-                decided = type(admitted) is Row or isinstance(admitted, Outcome)
-                if decided and not pending:
-                    self._settle(row, admitted)  # type: ignore[arg-type]
-                elif decided:
+                if isinstance(admitted, (Row, Outcome)) and not pending:  # decided
+                    self._settle(row, admitted)
+                elif isinstance(admitted, (Row, Outcome)):
                     self.in_order.add(row, admitted)  # it waits for the rows before it
                 elif self.stop_reason is not None:  # no search starts once the job stops
                     discard(admitted)
