@@ -297,6 +297,38 @@ async def test_a_single_row_given_as_rows_is_refused(row: object) -> None:
     assert sender.calls == []
 
 
+@pytest.mark.parametrize(
+    ("rows", "said"),
+    [
+        (5, "rows is 'int', not rows: pass a Source, or an iterable"),
+        (b"id\n1\n", r"rows is bytes \(a file's contents\?\): pass Source\(path\)"),
+    ],
+)
+async def test_what_is_no_rows_is_refused_saying_what_to_pass(rows: object, said: str) -> None:
+    sender = FakeSender()
+    async with BulkUpdater(sender=sender, rate=0) as updater:
+        with pytest.raises(TypeError, match=said):
+            await updater.run(rows)  # type: ignore[arg-type]
+    assert sender.calls == []
+
+
+async def test_an_open_file_given_as_rows_is_refused_before_the_report_is_touched(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text("id,city\nlead0,Oslo\n")
+    sender = FakeSender()
+    async with BulkUpdater(sender=sender, rate=0) as updater:
+        with data.open() as file, pytest.raises(TypeError) as refused:
+            await updater.run(file, report=tmp_path / "r.csv")  # type: ignore[arg-type]
+    assert str(refused.value) == (
+        f"rows is an open file: pass Source({str(data)!r}) to read it, or an iterable of dicts "
+        "or LeadUpdates"
+    )
+    assert not (tmp_path / "r.csv").exists()
+    assert sender.calls == []
+
+
 # --- stream()
 
 
