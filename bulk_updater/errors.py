@@ -20,6 +20,8 @@ ValueError                       a value that cannot work: a `Pacer`'s rate, a s
 └── pydantic.ValidationError     `Settings(...)` or `LeadUpdate(...)` built with a bad value
 TypeError                        rows that are not rows: `run("file.csv")`, one row alone
 AttributeError                   a name `bulk_updater` does not have (its names load on first use)
+ImportError                      a public name whose module fails to import (its cause attached)
+OSError                          a file the job writes fails (a full disk), a sandbox's port in use
 RuntimeError                     a `BulkUpdater`, `SendKitClient`, `Sandbox` or `RedisLimiter` used
                                  outside `async with`, or a job started while one runs
 
@@ -33,6 +35,7 @@ Busy                             a file another process holds locked (`state.loc
 NotAFile                         a lock on what is no regular file (`state.lock`): `ConfigError`,
                                  `StateError`
 BadRequest                       a request the sandbox refuses (`sandbox.contract`): its 400 or 413
+aiohttp.web.HTTPNotFound         an unknown path or upload of the page (`ui.routes`): its 404
 """
 
 from __future__ import annotations

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import pydoc
+import subprocess
+import sys
 import types
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 
@@ -94,3 +98,45 @@ def test_public_classes_of_the_library_modules_are_exported() -> None:
 
 def test_version_comes_from_the_package_metadata() -> None:
     assert bulk_updater.__version__ == version("bulk-updater")
+
+
+def test_dir_and_help_show_the_public_names_before_they_are_loaded() -> None:
+    assert set(bulk_updater.__all__) <= set(dir(bulk_updater))
+    shown = pydoc.render_doc(bulk_updater, renderer=pydoc.plaintext)
+    for name in ("BulkUpdater", "Outcome", "Source", "StateLockedError"):
+        assert f"class {name}(" in shown, name
+
+
+def test_an_attribute_error_while_a_name_loads_is_an_import_error_with_its_cause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(name: str, package: str | None = None) -> types.ModuleType:
+        raise AttributeError("'NoneType' object has no attribute 'loop'")
+
+    monkeypatch.delitem(vars(bulk_updater), "BulkUpdater", raising=False)  # not loaded yet
+    monkeypatch.setattr(bulk_updater, "_import_module", broken)
+    with pytest.raises(ImportError, match=r"importing bulk_updater\.engine failed") as raised:
+        exec("from bulk_updater import BulkUpdater", {})
+    assert isinstance(raised.value.__cause__, AttributeError)
+
+
+def test_mypy_refuses_a_misspelt_name(tmp_path: Path) -> None:
+    """The lazy loading is hidden from type checkers: a misspelt import is an error there, and
+    a real name keeps its exact type."""
+    program = tmp_path / "program.py"
+    program.write_text(
+        "import bulk_updater\n"
+        "from bulk_updater import BulkUpdatr\n"
+        "reveal_type(bulk_updater.Summary)\n"
+        "version: str = bulk_updater.__version__\n"
+    )
+    root = Path(bulk_updater.__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--config-file", "",
+         "--cache-dir", str(tmp_path / "cache"), str(program)],
+        cwd=tmp_path, env={"MYPYPATH": str(root), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert 'has no attribute "BulkUpdatr"' in done.stdout, done.stdout + done.stderr
+    assert "bulk_updater.models.Summary" in done.stdout, done.stdout
+    assert "Found 1 error in 1 file" in done.stdout, done.stdout

@@ -2,7 +2,7 @@
 
 Every rule is an `Admission`: its `admit()` sees every row in input order as the feeder reads
 it, and returns the row to send or the row's final `Outcome` without sending anything. A rule
-says what else it does by the protocols it follows (the rules here name them among their bases):
+says what else it does by the base classes it names (declared, never guessed from its attributes):
 
 - `BeforeSend`: `ready()` sees the row again right before it is sent, once every earlier row of
   the same lead has finished (so it knows what they did);
@@ -20,9 +20,10 @@ applies in order.
 
 from __future__ import annotations
 
+import abc
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Protocol, cast, runtime_checkable
+from typing import Protocol, cast
 
 from ..inputs import Row
 from ..models import Outcome
@@ -42,35 +43,35 @@ class Admission(Protocol):
         """The job is over."""
 
 
-@runtime_checkable
-class BeforeSend(Protocol):
+class BeforeSend(abc.ABC):
     """A per-row rule applied right before sending, when the lead's earlier rows are done."""
 
+    @abc.abstractmethod
     def ready(self, row: Row) -> Admitted | Awaitable[Admitted]:
         """The row to send, or its outcome without sending."""
 
 
-@runtime_checkable
-class Prefetch(Protocol):
+class Prefetch(abc.ABC):
     """A rule that looks up what it needs for a batch of rows before they are admitted."""
 
+    @abc.abstractmethod
     def prefetch(self, rows: list[Row]) -> None:
         """The next rows to be admitted, in input order (some may be answered by earlier rules)."""
 
 
-@runtime_checkable
-class Settles(Protocol):
+class Settles(abc.ABC):
     """A rule that keeps books of rows: told of each row another rule answered."""
 
+    @abc.abstractmethod
     def settled(self, row: Row, outcome: Outcome) -> Outcome:
         """`row` got `outcome` from another rule (it will not reach this one): the outcome it
         keeps (`outcome`, or another this rule knows better)."""
 
 
-@runtime_checkable
-class Stops(Protocol):
+class Stops(abc.ABC):
     """A rule that knows the outcome of some rows whose admission a stop cut short."""
 
+    @abc.abstractmethod
     def stopped(self, row: Row) -> Outcome | None:
         """The outcome of `row`, which was still being admitted when the job stopped; None: it
         is `aborted`."""
@@ -79,8 +80,9 @@ class Stops(Protocol):
 class Rules:
     """Several rules, applied in order: the first that answers a row decides for it.
 
-    Each protocol a rule follows (`BeforeSend`, `Prefetch`, `Settles`, `Stops`) puts it on the
-    list of the rules asked at that step; the others are never called there.
+    Each base class a rule names (`BeforeSend`, `Prefetch`, `Settles`, `Stops`) puts it on the
+    list of the rules asked at that step; the others are never called there (an attribute of the
+    same name, `self.ready = True`, declares nothing).
     """
 
     def __init__(self, rules: list[Admission]) -> None:

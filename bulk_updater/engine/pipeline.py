@@ -144,6 +144,8 @@ class Pipeline:
 
     def _start(self, items: Numbered) -> asyncio.Task[None]:
         self.limiter.begin()
+        if self.stop_reason is not None:  # stopped before it started: no attempt either
+            self.limiter.stop()
         self.task = asyncio.create_task(self._run(items))
         return self.task
 
@@ -267,10 +269,9 @@ class Pipeline:
                     else:
                         self._route(admitted)
                     continue
-                decided = type(admitted) is Row or isinstance(admitted, Outcome)
-                if decided and not pending:
-                    self._settle(row, admitted)  # type: ignore[arg-type]
-                elif decided:
+                if isinstance(admitted, (Row, Outcome)) and not pending:  # decided
+                    self._settle(row, admitted)
+                elif isinstance(admitted, (Row, Outcome)):
                     self.in_order.add(row, admitted)  # it waits for the rows before it
                 elif self.stop_reason is not None:  # no search starts once the job stops
                     discard(admitted)

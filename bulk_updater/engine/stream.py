@@ -4,7 +4,8 @@ A stream is an async iterator of outcomes and an async context manager (as httpx
 `client.stream`): leaving `async with updater.stream(rows) as outcomes:` ends its job, however
 the block is left. A plain `async for` left early drops the stream instead: `Streams` notices
 when it is garbage-collected (at once in CPython, whose reference counting frees it as the loop
-ends) and closes its job then, so the next job on the updater does not find it running.
+ends) and closes its job then, so the next job on the updater does not find it running. The
+updater's block ends every stream's job, held or dropped.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncGenerator
-from types import TracebackType
+from types import AsyncGeneratorType, TracebackType
 
 from ..models import Outcome
 
@@ -76,6 +77,18 @@ class Streams:
         task = loop.create_task(outcomes.aclose())  # a no-op for a stream read to its end
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+    async def close(self) -> None:
+        """End the job of every stream, held or dropped: after the updater's block a stream the
+        caller still holds yields nothing more, and its state file and input are let go of."""
+        held, self._open = list(self._open.values()), {}
+        try:
+            for outcomes in held:
+                running = isinstance(outcomes, AsyncGeneratorType) and outcomes.ag_running
+                if not running:  # else read in another task: the updater ends its job
+                    await outcomes.aclose()
+        finally:
+            await self.ended()
 
     async def ended(self) -> None:
         """Wait until the jobs of dropped streams are closed."""

@@ -60,16 +60,15 @@ def summarize(
         warnings=warnings,
         dropped_columns=rows.dropped if isinstance(rows, Source) else list(keys.dropped),
         state_file=str(store.path) if store is not None else None,
-        settled_rate=None if rate is None or rate.settled is None else round(rate.settled, 1),
-        settled_why=rate.why if rate is not None else None,
-        rate_hint=rate.hint if rate is not None else None,
+        settled_rate=None if rate.settled is None else round(rate.settled, 1),
+        settled_why=rate.why,
+        rate_hint=rate.hint,
     )
 
 
-def rate_of(limiter: Lifecycle) -> RateStatus | None:
-    """What a limiter says of its rate; None for one of the caller's own that cannot say."""
-    describe = getattr(limiter, "describe", None)
-    return describe() if describe is not None else None
+def rate_of(limiter: Lifecycle) -> RateStatus:
+    """What a limiter says of its rate (every `Lifecycle` can say)."""
+    return limiter.describe()
 
 
 def _warnings(

@@ -23,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
-from collections.abc import Awaitable
+import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from ..inputs import Row, Rows, Source
 from ..models import LeadUpdate, Outcome, Status
@@ -196,12 +197,16 @@ class Remember:
         self.rule.store.close(self.counts)
 
 
-async def open_unchanged(settings: Settings, rows: Rows) -> Unchanged:
+async def open_unchanged(
+    settings: Settings, rows: Rows, stopping: asyncio.Event | None = None
+) -> Unchanged | None:
     """The rule of a job, its state file opened in a thread: it may wait for another process.
 
-    The file is held for this job until it ends; one of another account is refused.
+    The file is held for this job until it ends; one of another account is refused. None when
+    `stopping` is set first: the wait ends, and the thread lets go of the file once it has it.
     """
     path = state_path(settings)
+    opening = _Opening(asyncio.get_running_loop())
 
     def open_store() -> StateFile:
         store = StateFile(path, account=Account.of(settings))
@@ -212,17 +217,80 @@ async def open_unchanged(settings: Settings, rows: Rows) -> Unchanged:
             raise
         return store
 
-    opening = asyncio.ensure_future(asyncio.to_thread(open_store))
+    # A thread of its own, not the loop's executor: a loop closing while the thread waits for
+    # another process's lock neither waits for it nor leaves the file held.
+    threading.Thread(
+        target=opening.run, args=(open_store,), name="bulk-updater-state-open", daemon=True
+    ).start()
+    stopped = asyncio.ensure_future(stopping.wait()) if stopping is not None else None
     try:
-        return Unchanged(await asyncio.shield(opening))
-    except asyncio.CancelledError:  # the thread goes on: let go of the file once it is open
-        opening.add_done_callback(_close_opened)
+        waits: list[asyncio.Future[Any]] = (
+            [opening.done] if stopped is None else [opening.done, stopped]
+        )
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        opening.abandon()
         raise
+    finally:
+        if stopped is not None:
+            stopped.cancel()
+    if not opening.done.done():
+        opening.abandon()
+        return None
+    return Unchanged(opening.done.result())
 
 
-def _close_opened(opening: asyncio.Future[StateFile]) -> None:
-    if not opening.cancelled() and opening.exception() is None:
-        opening.result().close()
+class _Opening:
+    """A state file opened in a thread, for a loop that may give up on it (a cancel, a stop, or
+    the loop's end): then the thread closes the file itself, whenever it has it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.done: asyncio.Future[StateFile] = loop.create_future()
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._store: StateFile | None = None  # opened, not yet handed to the loop
+
+    def run(self, open_store: Callable[[], StateFile]) -> None:
+        try:
+            store = open_store()
+        except BaseException as exc:  # the loop's to raise, if it still waits
+            self._hand(self._fail, exc)
+            return
+        with self._lock:
+            if not self._abandoned:
+                self._store = store
+                if self._hand(self._give, store):
+                    return
+            self._store = None
+        store.close()
+
+    def _hand(self, deliver: Callable[[Any], None], value: object) -> bool:
+        try:
+            self._loop.call_soon_threadsafe(deliver, value)
+        except RuntimeError:  # the loop is closed: no one waits
+            return False
+        return True
+
+    def _give(self, store: StateFile) -> None:
+        with self._lock:  # abandoned: `abandon()` took the store and closed it
+            if not self._abandoned:
+                self._store = None
+                self.done.set_result(store)
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self._abandoned:
+            self.done.set_exception(exc)
+
+    def abandon(self) -> None:
+        """No job wants the file any more: closed now if it is open, else by the thread."""
+        with self._lock:
+            self._abandoned = True
+            store, self._store = self._store, None
+        if self.done.done() and not self.done.cancelled() and self.done.exception() is None:
+            store = self.done.result()
+        if store is not None:
+            store.close()
 
 
 def input_name(rows: Rows) -> str:

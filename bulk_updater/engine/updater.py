@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncGenerator, Container, Mapping
 from os import PathLike
@@ -46,6 +47,7 @@ from .summarize import rate_of, summarize
 from .unchanged import Remember, Unchanged, open_unchanged
 
 _S = TypeVar("_S", bound=Sink)
+log = logging.getLogger("bulk_updater")
 
 
 class BulkUpdater:
@@ -80,14 +82,16 @@ class BulkUpdater:
         self._opened = contextlib.AsyncExitStack()  # what `__aenter__` opened: limiter, client
         self._pipeline: Pipeline | None = None
         self._streams = Streams()
+        self._stop_asked: str | None = None  # `stop()` before the job's pipeline exists
+        self._stopping: asyncio.Event | None = None  # set by `stop()` while a setup waits
 
     async def __aenter__(self) -> BulkUpdater:
         async with contextlib.AsyncExitStack() as stack:
             # The limiter first: a shared budget that cannot be reached is an error before any
             # request (and before any report is opened).
             limiter: Lifecycle = self._limiter
+            stack.push_async_callback(limiter.close)  # first: an open cut short closes too
             await limiter.open()
-            stack.push_async_callback(limiter.close)
             if self._sender is None:
                 self._client = await stack.enter_async_context(self._new_client())
             self._opened = stack.pop_all()  # closed in `__aexit__`, the client first
@@ -111,15 +115,18 @@ class BulkUpdater:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._streams.ended()  # a dropped stream's job: closed as it should be
-        pipeline, self._pipeline = self._pipeline, None
-        task = pipeline.task if pipeline is not None else None
-        if task is not None and not task.done():  # a stream() left unfinished: end its job
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        opened, self._opened = self._opened, contextlib.AsyncExitStack()
-        self._client = None
-        await opened.__aexit__(exc_type, exc, tb)
+        try:
+            await self._streams.close()  # every stream's job, held or dropped, ended as it should
+            pipeline, self._pipeline = self._pipeline, None
+            task = pipeline.task if pipeline is not None else None
+            if task is not None and not task.done():  # a stream read in another task: end it
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        finally:  # even when cancelled meanwhile: the limiter and the client are closed
+            self._stop_asked = None
+            opened, self._opened = self._opened, contextlib.AsyncExitStack()
+            self._client = None
+            await opened.__aexit__(exc_type, exc, tb)
 
     def __repr__(self) -> str:  # never show the key
         s = self.settings
@@ -132,9 +139,17 @@ class BulkUpdater:
         return status.progress() if status is not None else None
 
     def stop(self, message: str = "interrupted") -> None:
-        """Stop the running job as an interrupt: stop reading, let requests in flight finish."""
+        """Stop the running job as an interrupt: stop reading, let requests in flight finish.
+
+        A job still being set up (the updater opening, the state file waited for) stops as it
+        starts: it reads no row. A stop between two jobs of the block stops the next one.
+        """
         if self._pipeline is not None:
             self._pipeline.stop(StopReason.INTERRUPTED, message)
+            return
+        self._stop_asked = message
+        if self._stopping is not None:
+            self._stopping.set()
 
     def stream(
         self,
@@ -200,6 +215,8 @@ class BulkUpdater:
         compares what is left with what their leads hold."""
         sender = self._ready_sender()
         pipeline = self._pipeline = Pipeline(self.settings, sender, self._limiter)
+        if self._stop_asked is not None:  # a stop during the setup: the job reads no row
+            pipeline.stop(StopReason.INTERRUPTED, self._stop_asked)
         rules: list[Admission] = []
         resume = Resume(finished, self.settings.match) if finished is not None else None
         if resume is not None:
@@ -217,13 +234,18 @@ class BulkUpdater:
         return state_path(self.settings)
 
     async def _open_state(self, rows: Rows) -> Unchanged | None:
-        if not self.settings.skip_unchanged:
+        if not self.settings.skip_unchanged or self._stop_asked is not None:
             return None
-        return await open_unchanged(self.settings, rows)
+        self._stopping = asyncio.Event()  # of this loop: an updater may serve several
+        try:  # a stop ends the wait for another process's lock: the job then reads no row
+            return await open_unchanged(self.settings, rows, self._stopping)
+        finally:
+            self._stopping = None
 
     def _end_job(self, pipeline: Pipeline) -> None:
         """The end of a job, however it ends: the updater free again, the rules closed."""
         self._pipeline = None
+        self._stop_asked = None  # applied to this job
         if pipeline.admission is not None:
             pipeline.admission.close()
 
@@ -329,8 +351,25 @@ def _keys(rows: Rows, columns: Mapping[str, str] | None, ignore_unknown: bool) -
 
 
 def _closing(stack: contextlib.AsyncExitStack, sink: _S) -> _S:
-    """`sink`, closed when `stack` is (its file left as it was if it was never started)."""
-    stack.callback(sink.close)
+    """`sink`, closed when `stack` is (its file left as it was if it was never started).
+
+    A close that fails while an exception ends the job does not replace it: the caller sees
+    the job's own exception, the close's failure noted on it and logged.
+    """
+
+    def close(
+        exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        try:
+            sink.close()
+        except Exception as failure:
+            if exc is None:
+                raise
+            log.warning("closing the %s failed too: %r", type(sink).__name__, failure)
+            exc.add_note(f"closing the {type(sink).__name__} failed too: {failure!r}")
+        return False
+
+    stack.push(close)
     return sink
 
 

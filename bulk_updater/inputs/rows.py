@@ -10,6 +10,7 @@ of an async iterable (its next row may be long in coming).
 from __future__ import annotations
 
 import collections
+import io
 import itertools
 import json
 import os
@@ -31,7 +32,20 @@ Rows = Source | Iterable[Record] | AsyncIterable[Record]
 
 
 def check_rows(rows: object) -> None:
-    """Refuse, in one line that says what to pass, what is no rows: a path, or a single row."""
+    """Refuse, in one line that says what to pass, what is no rows: a path, a file's contents,
+    an open file, a single row, or what cannot be iterated."""
+    if isinstance(rows, bytes) and b"\n" in rows:
+        raise TypeError(
+            "rows is bytes (a file's contents?): pass Source(path) to read a file, or an iterable "
+            "of dicts or LeadUpdates"
+        )
+    if isinstance(rows, io.IOBase):
+        name = getattr(rows, "name", None)
+        shown = repr(name) if isinstance(name, str) else "path"
+        raise TypeError(
+            f"rows is an open file: pass Source({shown}) to read it, or an iterable of dicts or "
+            "LeadUpdates"
+        )
     if isinstance(rows, str | bytes | os.PathLike):
         path = os.fsdecode(rows)
         raise TypeError(
@@ -40,6 +54,11 @@ def check_rows(rows: object) -> None:
         )
     if isinstance(rows, Mapping | LeadUpdate):
         raise TypeError("rows is a single row: pass an iterable of rows, such as a list of one")
+    if not isinstance(rows, Source | Iterable | AsyncIterable):
+        raise TypeError(
+            f"rows is {type(rows).__name__!r}, not rows: pass a Source, or an iterable of dicts or "
+            "LeadUpdates"
+        )
 
 
 def _surrogates(text: str) -> bool:

@@ -8,6 +8,7 @@ import json
 import os
 import select
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from bulk_updater.report.meta import read_meta
 from bulk_updater.sandbox import FaultPlan, SandboxThread
+from bulk_updater.state import StateFile
 from tests.cli.conftest import (
     KEY,
     applied,
@@ -121,6 +123,34 @@ def test_sigterm_while_the_command_imports_its_modules_exits_143_with_one_line(
     assert (exit_code, out) == (143, "")
     assert err == "bulk-updater: interrupted by SIGTERM while starting\n"
     assert not (tmp_path / "in.csv.report.csv").exists()
+
+
+def test_sigterm_while_the_state_file_is_waited_for_ends_the_run_sending_nothing(
+    tmp_path: Path,
+) -> None:
+    """Another process holds the state file's SQLite write lock: the run waits for it, and a
+    SIGTERM then ends the wait and the run (not ignored until the whole job was sent)."""
+    leads = make_leads(40)
+    source, _ = job_input(tmp_path, leads)
+    state = tmp_path / "state.sqlite3"
+    StateFile(state).close()
+    other = sqlite3.connect(state, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with SandboxThread(leads, api_key=KEY) as sb:
+            args = ("--base-url", sb.url, "--skip-unchanged", "--state", state, "-q")
+            with running(start(source, *args, cwd=tmp_path)) as proc:
+                assert proc.stderr is not None
+                line = proc.stderr.readline()
+                assert "state: waiting for another process writing" in line, line
+                proc.send_signal(signal.SIGTERM)
+                exit_code, out, err = finish(proc, timeout=20)
+            assert sb.state.requests == 0
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert exit_code == 143, err
+    assert "interrupted by SIGTERM" in out
 
 
 def test_sigterm_mid_job_then_resume_updates_every_row_exactly_once(tmp_path: Path) -> None:

@@ -145,3 +145,21 @@ def test_closing_the_rules_closes_every_rule() -> None:
     Rules([plain, every]).close()
     assert plain.closed
     assert every.closed
+
+
+class KeepsFlags(Passes):
+    """A rule with flags named like the steps' methods: it declares none of the steps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopped = False
+        self.ready = True
+        self.prefetch = None
+
+
+def test_a_step_is_declared_by_a_base_class_not_guessed_from_attributes() -> None:
+    rule = KeepsFlags()
+    rules = Rules([rule])
+    assert (rules.checks, rules.prefetchers) == ([], [])
+    assert rules.stopped(row(1)) is None
+    assert rule.asked == []

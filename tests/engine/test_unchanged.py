@@ -509,13 +509,14 @@ async def test_a_job_cancelled_while_its_state_file_opens_lets_go_of_it(tmp_path
     finally:
         logging.getLogger("bulk_updater").removeHandler(handler)
     assert in_use(path)
-    (opening,) = asyncio.all_tasks() - {job, asyncio.current_task()}
+    (opening,) = (t for t in threading.enumerate() if t.name == "bulk-updater-state-open")
     job.cancel()
     with pytest.raises(asyncio.CancelledError):
         await job
     other.execute("ROLLBACK")
     other.close()
-    await opening  # the thread opened the file, for no job: closed at once
+    await asyncio.to_thread(opening.join, 30)  # the thread opened the file, for no job: closed
+    assert not opening.is_alive()
     assert not in_use(path)
 
 

@@ -28,7 +28,7 @@ from bulk_updater import (
 )
 from bulk_updater.limits import Pacer
 from bulk_updater.state import StateFile
-from tests.conftest import FakeSender, HoldFirstSender, VirtualTimeLoop, advance, collect
+from tests.conftest import FakeSender, HoldFirstSender, VirtualTimeLoop, advance
 
 KEY = "sk_test_updater"
 
@@ -198,11 +198,8 @@ async def test_closing_the_updater_ends_an_abandoned_stream(virtual_time: Virtua
         await anext(stream)  # abandoned without closing
     calls = len(sender.calls)
     await advance(10)
-    leftovers: list[Outcome] = []  # what was done before the close can still be read
-    with pytest.raises(RuntimeError, match="closed while this stream was running"):
-        await collect(stream, leftovers)
-    assert len(leftovers) < 999
-    assert len(sender.calls) == calls  # nothing was sent after the close
+    assert [outcome async for outcome in stream] == []  # its job ended with the block
+    assert len(sender.calls) == calls < 1000  # nothing was sent after the close
 
 
 async def test_breaking_out_of_an_async_with_stream_ends_its_job(
@@ -297,6 +294,38 @@ async def test_a_single_row_given_as_rows_is_refused(row: object) -> None:
     async with BulkUpdater(sender=sender, rate=0) as updater:
         with pytest.raises(TypeError, match="rows is a single row: pass an iterable of rows"):
             await updater.run(row)  # type: ignore[arg-type]
+    assert sender.calls == []
+
+
+@pytest.mark.parametrize(
+    ("rows", "said"),
+    [
+        (5, "rows is 'int', not rows: pass a Source, or an iterable"),
+        (b"id\n1\n", r"rows is bytes \(a file's contents\?\): pass Source\(path\)"),
+    ],
+)
+async def test_what_is_no_rows_is_refused_saying_what_to_pass(rows: object, said: str) -> None:
+    sender = FakeSender()
+    async with BulkUpdater(sender=sender, rate=0) as updater:
+        with pytest.raises(TypeError, match=said):
+            await updater.run(rows)  # type: ignore[arg-type]
+    assert sender.calls == []
+
+
+async def test_an_open_file_given_as_rows_is_refused_before_the_report_is_touched(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text("id,city\nlead0,Oslo\n")
+    sender = FakeSender()
+    async with BulkUpdater(sender=sender, rate=0) as updater:
+        with data.open() as file, pytest.raises(TypeError) as refused:
+            await updater.run(file, report=tmp_path / "r.csv")  # type: ignore[arg-type]
+    assert str(refused.value) == (
+        f"rows is an open file: pass Source({str(data)!r}) to read it, or an iterable of dicts "
+        "or LeadUpdates"
+    )
+    assert not (tmp_path / "r.csv").exists()
     assert sender.calls == []
 
 

@@ -1,0 +1,107 @@
+"""Leaving `async with BulkUpdater(...)`: every stream's job ends (held or dropped), the limiter
+and the client are closed however the exit goes, and a failing close never hides the exception
+that ended the job."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulk_updater import BulkUpdater, LeadUpdate, Outcome, Reply
+from bulk_updater.limits import Pacer
+from bulk_updater.report import ReportWriter
+from tests.conftest import FakeSender
+
+ROWS = [{"id": f"lead{i}", "jobTitle": "CRO"} for i in range(50)]
+
+
+async def test_a_stream_still_held_after_the_block_lets_go_of_the_state_file(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "s.sqlite3"
+    options: dict[str, Any] = {"rate": 0, "skip_unchanged": True, "state": state}
+    async with BulkUpdater(sender=FakeSender(), **options) as updater:
+        stream = updater.stream(ROWS)
+        await anext(stream)  # held by the caller, not finished
+    async with BulkUpdater(sender=FakeSender(), **options) as updater:
+        summary = await updater.run(ROWS[:5])
+    assert summary.rows == 5
+    assert [outcome async for outcome in stream] == []  # its job ended with its block
+
+
+class Watched(Pacer):
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.calls: list[str] = []
+
+    async def open(self) -> None:
+        self.calls.append("open")
+
+    async def close(self) -> None:
+        self.calls.append("close")
+
+
+class SlowToCancel:
+    """Answers the first request; the others wait, and take until `release` to end once
+    cancelled (a request finishing as it is cancelled)."""
+
+    def __init__(self) -> None:
+        self.answered = 0
+        self.cancelled = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def send(self, update: LeadUpdate) -> Reply:
+        if not self.answered:
+            self.answered += 1
+            return Reply(200)
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            await asyncio.shield(self.release.wait())
+            raise
+        raise AssertionError("never answered")
+
+
+async def test_a_cancel_while_the_block_ends_still_closes_the_limiter() -> None:
+    limiter, sender = Watched(), SlowToCancel()
+
+    async def block() -> None:
+        async with BulkUpdater(sender=sender, limiter=limiter, concurrency=2) as updater:
+            stream = updater.stream(ROWS)
+            await anext(stream)
+
+    leaving = asyncio.create_task(block())
+    await sender.cancelled.wait()  # the exit is ending the stream's job
+    leaving.cancel()  # a second Ctrl+C, a timeout
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    assert limiter.calls == ["open", "close"]
+    sender.release.set()
+
+
+async def test_a_failing_close_does_not_hide_the_exception_that_ended_the_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closing = ReportWriter.close
+
+    def full_disk(self: ReportWriter) -> None:
+        closing(self)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ReportWriter, "close", full_disk)
+
+    def on_outcome(outcome: Outcome) -> None:
+        if outcome.row == 5:
+            raise ValueError("a bug in the callback")
+
+    async with BulkUpdater(sender=FakeSender(), rate=0, concurrency=1) as updater:
+        with pytest.raises(ValueError, match="a bug in the callback") as raised:
+            await updater.run(ROWS, report=tmp_path / "r.csv", on_outcome=on_outcome)
+    assert any("No space left on device" in note for note in raised.value.__notes__)
+    async with BulkUpdater(sender=FakeSender(), rate=0) as updater:  # a close that fails alone
+        with pytest.raises(OSError, match="No space left"):
+            await updater.run(ROWS[:1], report=tmp_path / "r2.csv")
