@@ -19,11 +19,11 @@ from typing import Any
 from ..errors import BulkUpdaterError
 from ..settings import tags_separator
 from .check import BadRow, Check, recheck, run_check, write_fixed
-from .columns import Choice, Remembered, choose, column_map, command_line, needs_decision
 from .detect import Detected, ReadOptions, detect, named
-from .earlier import Earlier, set_aside
-from .job import Connection, Job
+from .history import Earlier, set_aside
 from .kept import JobRecord, KeptJob
+from .mapping import Choice, Remembered, choose, column_map, command_line, needs_decision
+from .running import Connection, Job
 from .workspace import Workspace
 
 
