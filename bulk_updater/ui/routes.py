@@ -64,7 +64,7 @@ def _state(session: Session) -> web.Response:
     return web.json_response(session.snapshot(), headers={"Cache-Control": "no-store"})
 
 
-async def state(request: web.Request) -> web.Response:
+async def page_state(request: web.Request) -> web.Response:
     return _state(request.app[SESSION])
 
 
@@ -271,7 +271,7 @@ async def rejects(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
     app.router.add_get("/static/{name}", static)
-    app.router.add_get("/api/state", state)
+    app.router.add_get("/api/state", page_state)
     app.router.add_get("/api/events", events)
     app.router.add_post("/api/upload", upload)
     app.router.add_post("/api/key", key)
