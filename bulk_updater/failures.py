@@ -18,7 +18,7 @@ from yarl import URL
 from .answers import Redactor, one_line
 from .proxy import Proxy
 
-Kind = Literal["timeout", "connection", "dns", "proxy"]
+TransportKind = Literal["timeout", "connection", "dns", "proxy"]
 
 #: Kinds that stop the job at once (exit 3): retrying cannot help.
 FINAL: Final = frozenset({"dns", "proxy"})
@@ -37,7 +37,7 @@ class TransportError(Exception):
     not resolve (`kind` "dns"), or the proxy cannot be used (`kind` "proxy"); the last two are
     `final`: retrying cannot help."""
 
-    def __init__(self, kind: Kind, message: str) -> None:
+    def __init__(self, kind: TransportKind, message: str) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message

@@ -47,7 +47,7 @@ from aiohttp import web
 
 from bulk_updater import LeadUpdate, Outcome, Reply, TransportError
 from bulk_updater.answers import parse_retry_after, rate_headers
-from bulk_updater.sandbox.limits import HeaderStyle, RateLimit
+from bulk_updater.sandbox.ratelimit import HeaderStyle, RateLimit
 from tests.redis_server import RedisServer
 
 #: The hosts the suite's servers listen on, for `NO_PROXY`.

@@ -16,7 +16,6 @@ from ..launch import SIGNAL_EXIT
 from ..limits.adaptive import CLIMBING
 from ..models import Outcome, Status, StopReason, Summary
 from ..printable import escape
-from ..report.formulas import one_line
 from ..words import counted
 
 EXIT_OK: Final = 0
@@ -94,8 +93,8 @@ class Problems:
         if outcome.status in _FINE or len(self.lines) >= self.keep:
             return
         # What came from the input or the server, shown as one line of plain text.
-        who = one_line(outcome.id or outcome.email or "?")[:_SHOWN]
-        message = f": {one_line(outcome.message)[:_SHOWN]}" if outcome.message else ""
+        who = escape(outcome.id or outcome.email or "?")[:_SHOWN]
+        message = f": {escape(outcome.message)[:_SHOWN]}" if outcome.message else ""
         self.lines.append(f"row {outcome.row} ({who}): {outcome.status.value}{message}")
 
 

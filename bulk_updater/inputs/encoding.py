@@ -49,7 +49,7 @@ class Encoding:
         return self.codec.removesuffix("-sig")
 
 
-def detect(head: bytes, named: str | None) -> Encoding:
+def detect_encoding(head: bytes, named: str | None) -> Encoding:
     """The encoding of a file starting with `head`: its BOM, else `named`, else UTF-8."""
     for bom, codec in _BOMS:
         if head.startswith(bom):

@@ -19,9 +19,11 @@ from ..errors import ConfigError
 from ..models import TEXT_FIELDS, VALUE_TYPES, ValueType
 
 CUSTOM_PREFIX: Final = "customFields."
-#: Columns the reader leaves alone: the status and message a `--rejects` file adds.
+#: Columns the reader leaves alone: the status and message a `--rejects` file adds (the report
+#: writes them from here, so the file goes back in as the input).
 REJECTS_COLUMNS: Final = ("_status", "_message")
-#: Where a `--rejects` file of JSON lines keeps a line that was not JSON, as it was read.
+#: Where a `--rejects` file of JSON lines keeps a line that was not JSON, as it was read (the
+#: reader says what to do with it).
 RAW_COLUMN: Final = "_raw"
 #: The key of a dict row given in Python that holds the caller's reference: never a column.
 REF_KEY: Final = "ref"

@@ -18,7 +18,7 @@ from typing import Any, Final
 from ..errors import ConfigError, InputError
 from ..settings import tags_separator as separator_of
 from .columns import Invalid, Row, TablePlan
-from .encoding import Encoding, detect, scan, text, text_problem
+from .encoding import Encoding, detect_encoding, scan, text, text_problem
 from .keep import Keep
 from .opening import Format, delimiter_of, format_of, open_input
 from .record_keys import KeyPlan
@@ -147,7 +147,7 @@ class Source:
     def _open_text(
         self, head: bytes, encoding: str | None, delimiter: str | None, ignore_unknown: bool
     ) -> None:
-        self.encoding = detect(head, encoding)
+        self.encoding = detect_encoding(head, encoding)
         if b"\x00" in head and not self.encoding.wide:
             raise InputError(
                 f"{self.name}: is not a text file (binary data found); export it as UTF-8 "

@@ -17,17 +17,11 @@ _DOT_ATOM: Final = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
 _PLAIN_EMAIL: Final = re.compile(rf"{_DOT_ATOM}@{_DOT_ATOM}")
 
 
-def one_line(text: str) -> str:
-    """Characters that act shown as escapes (`printable`), so every report record is one
-    physical line, shown as it reads."""
-    return escape(text)
-
-
 def cell(text: str | None) -> str:
     """A text cell that a spreadsheet will show as text, never run as a formula."""
     if not text:
         return ""
-    text = one_line(text)
+    text = escape(text)  # characters that act shown as escapes: one physical line per record
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 

@@ -24,15 +24,11 @@ from pathlib import Path
 from typing import Any, BinaryIO, Final, Literal
 
 from ..errors import ConfigError
+from ..inputs.schema import RAW_COLUMN, REJECTS_COLUMNS
 from ..models import Status
 from ..printable import escape_json
 from .formulas import cell
 from .sort import LineIndex, rewrite
-
-#: Columns a rejects file adds, and that a reader leaves alone (`inputs.schema` says the same).
-REJECTS_COLUMNS: Final = ("_status", "_message")
-#: Where a JSON-lines rejects file keeps a line that was not JSON (a reader says what to do).
-RAW_COLUMN: Final = "_raw"
 
 _WIDE: Final = {"utf-16": ("utf-16-le", b"\xff\xfe"), "utf-32": ("utf-32-le", b"\xff\xfe\x00\x00")}
 _UTF8: Final = ("utf-8", "utf-8-sig")

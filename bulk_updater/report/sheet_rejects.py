@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..inputs.schema import REJECTS_COLUMNS
 from ..models import Status
-from .rejects import REJECTS_COLUMNS
 from .sort import LineIndex
 
 #: A cell as a workbook stores it: text, a boolean, or a number and its format.

@@ -18,10 +18,10 @@ from typing import IO, Any, Final
 
 from ..errors import ConfigError, InputChangedError
 from ..models import Outcome
-from ..printable import escape_json
+from ..printable import escape, escape_json
 from . import sort
 from .earlier import FinishedRows, drop_partial_line, is_jsonl, read_statuses
-from .formulas import cell, email_cell, id_cell, one_line
+from .formulas import cell, email_cell, id_cell
 from .meta import (
     ReportLock,
     check_meta_folder,
@@ -223,7 +223,7 @@ class ReportWriter:
             record = {
                 "row": outcome.row,
                 "line": outcome.line,
-                "id": one_line(outcome.id),
+                "id": escape(outcome.id),
                 "status": outcome.status.value,
                 "http_status": outcome.http_status,
                 "error_code": outcome.error_code,

@@ -11,12 +11,12 @@ tests. Only `command.py`, the `bulk-updater sandbox` command, also uses click.
 
 | module | owns |
 | --- | --- |
-| `server.py` | `Sandbox`, `SandboxThread`, `serve`: running it |
+| `runners.py` | `Sandbox`, `SandboxThread`, `serve`: running it |
 | `app.py` | `create_app`: the routes and the path every API request takes |
 | `contract.py` | auth and body checks, the error body shape |
 | `leads.py` | `load_leads` and the PATCH semantics |
 | `search.py` | `GET /v1/leads`: query checks, matching, pages and cursors |
-| `limits.py` | the limit's shapes (windows, buckets), 429s, rate-limit headers |
+| `ratelimit.py` | the limit's shapes (windows, buckets), 429s, rate-limit headers |
 | `faults.py` | `FaultPlan` and the injected faults |
 | `recorded.py` | `SandboxState` |
 | `command.py` | the click command |
@@ -25,9 +25,9 @@ tests. Only `command.py`, the `bulk-updater sandbox` command, also uses click.
 from .app import Intercept, SandboxOptions, create_app
 from .faults import FaultPlan
 from .leads import load_leads
-from .limits import HeaderStyle, RetryAfter, max_in_any_window
+from .ratelimit import HeaderStyle, RetryAfter, max_in_any_window
 from .recorded import DEFAULT_SANDBOX_KEY, SandboxState
-from .server import Sandbox, SandboxThread, serve
+from .runners import Sandbox, SandboxThread, serve
 
 __all__ = [
     "DEFAULT_SANDBOX_KEY",

@@ -8,7 +8,7 @@ API requests (anything not under `/_sandbox/`) all go through `_Handler.middlewa
    latency, nothing else recorded.
 3. The route. `PATCH /v1/leads/{id}` and `GET /v1/leads` check the key, then the rate limit, then
    draw a fault, then do their work. Any other path is a 404 `ROUTE_NOT_FOUND`.
-4. Rate-limit headers (`limits.py`), then the latency, then the answer goes out.
+4. Rate-limit headers (`ratelimit.py`), then the latency, then the answer goes out.
 
 The latency stands for the real server's processing time, so it comes after the request was
 counted and the update applied: `latency_ms` times a uniform jitter in [0.8, 1.2], drawn from a
@@ -35,7 +35,7 @@ from aiohttp.typedefs import Handler
 from . import contract, search
 from .faults import FaultPlan, Faults
 from .leads import apply_update
-from .limits import HeaderStyle, RateLimit, RetryAfter, Shape, max_in_any_window
+from .ratelimit import HeaderStyle, RateLimit, RetryAfter, Shape, max_in_any_window
 from .recorded import DEFAULT_SANDBOX_KEY, SandboxState
 
 __all__ = ["HANDLER", "Intercept", "SandboxOptions", "create_app"]
@@ -87,7 +87,7 @@ def create_app(
     `rate` > 0 allows `rate + burst` requests in any sliding one-second window and answers 429
     beyond that; `retry_after` chooses the form of the `Retry-After` header and `headers` the
     rate-limit headers, `shape` the kind of limit, `halve_after` and `restore_after` a limit that
-    halves mid-job (`limits.py` has the exact rules). `latency_ms` delays every API answer.
+    halves mid-job (`ratelimit.py` has the exact rules). `latency_ms` delays every API answer.
     `intercept` may answer an API request before the sandbox does.
     """
     if not api_key:

@@ -18,9 +18,9 @@ from typing import NoReturn
 import click
 
 from .faults import FAULT_KINDS, FaultPlan
-from .limits import HEADER_STYLES, RETRY_AFTER_MODES, SHAPES, HeaderStyle, Shape
+from .ratelimit import HEADER_STYLES, RETRY_AFTER_MODES, SHAPES, HeaderStyle, Shape
 from .recorded import DEFAULT_SANDBOX_KEY
-from .server import Sandbox, serve
+from .runners import Sandbox, serve
 
 __all__ = ["sandbox"]
 

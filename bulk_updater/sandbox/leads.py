@@ -17,7 +17,7 @@ from json import JSONDecodeError
 from pathlib import Path
 from typing import Any, Final
 
-__all__ = ["apply_update", "copy_leads", "load_leads", "now_iso"]
+__all__ = ["api_timestamp", "apply_update", "copy_leads", "load_leads"]
 
 
 def load_leads(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
@@ -118,7 +118,7 @@ def copy_leads(leads: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[
     return {str(key): copy.deepcopy(dict(lead)) for key, lead in (leads or {}).items()}
 
 
-def now_iso() -> str:
+def api_timestamp() -> str:
     """The current UTC time as the API writes it: `2026-01-01T00:00:00.000Z`."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -133,4 +133,4 @@ def apply_update(lead: dict[str, Any], fields: Mapping[str, Any]) -> None:
             lead["tags"] = list(value)
         else:
             lead[key] = value
-    lead["updatedAt"] = now_iso()
+    lead["updatedAt"] = api_timestamp()

@@ -11,19 +11,19 @@ terminal.
 | `notify.py` | the page's version: each change wakes the event streams |
 | `workspace.py` | the private 0700 folder: uploads streamed to disk, each job's files |
 | `detect.py` | how a file is read (encoding, delimiter, sheet, header row) and its first rows |
-| `columns.py` | what each header means, how found, the mapping and tags separator remembered |
+| `mapping.py` | what each header means, how found; the mapping and tags separator remembered |
 | `check.py` | the dry run of the whole file, invalid rows fixed in place |
-| `job.py` | the job through `BulkUpdater.run`: progress, holds counted down, stop, resume |
+| `running.py` | the job through `BulkUpdater.run`: progress, holds counted down, stop, resume |
 | `kept.py` | the one job that outlives the server when it did not finish |
-| `rejects.py` | the rows not updated, read back and sent again once fixed |
-| `earlier.py` | the jobs before the current one: their report and rejects, still downloadable |
+| `resend.py` | the rows not updated, read back and sent again once fixed |
+| `history.py` | the jobs before the current one: their report and rejects, still downloadable |
 | `copies.py` | the copies sent: fixed rows in the input's kind, a workbook's cells typed |
 
 The page's own files (`static/`) are plain HTML, CSS and JavaScript: no build step, nothing
 fetched from elsewhere.
 """
 
-from .job import Connection
+from .running import Connection
 from .server import UiServer
 
 __all__ = ["Connection", "UiServer"]

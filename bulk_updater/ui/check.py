@@ -21,7 +21,7 @@ from ..inputs.columns import ByEmail, TablePlan
 from ..inputs.rows import parse_json_line
 from ..inputs.values import LIKELY_SEPARATORS, SEPARATOR_ADVICE
 from ..models import LeadUpdate
-from .copies import cells_of, edit, write_copy
+from .copies import edit, page_cells, write_copy
 
 MAX_SHOWN: Final = 500
 EXAMPLES: Final = 3
@@ -109,7 +109,9 @@ def _count(check: Check, row: Row) -> None:
     if isinstance(item, Invalid):
         check.invalid += 1
         if len(check.bad) < MAX_SHOWN:
-            check.bad.append(BadRow(row.number, row.line, cells_of(row), page_words(item.message)))
+            check.bad.append(
+                BadRow(row.number, row.line, page_cells(row), page_words(item.message))
+            )
         return
     check.valid += 1
     if len(check.examples) < EXAMPLES:
@@ -175,6 +177,6 @@ def write_fixed(source: Source, fixes: Mapping[int, list[str]], target: Path) ->
     def cells(row: Row) -> list[str]:
         if row.number in fixes:
             return fixes[row.number]
-        return cells_of(row) if source.format == "jsonl" or isinstance(row.raw, tuple) else blank
+        return page_cells(row) if source.format == "jsonl" or isinstance(row.raw, tuple) else blank
 
     write_copy(source, cells, target)

@@ -31,7 +31,7 @@ _TRUTH: Final = {"TRUE": True, "FALSE": False}
 Chooser = Callable[[Row], Sequence[str] | None]
 
 
-def cells_of(row: Row) -> list[str]:
+def page_cells(row: Row) -> list[str]:
     """A row's cells as the page edits them: a table's cells, a JSON line whole, or none (a
     record that could not be read)."""
     if isinstance(row.raw, tuple):

@@ -3,7 +3,7 @@
 The file is opened as `bulk-updater run` would open it (`Source`), with the page's choices of
 encoding and sheet. A file that is not UTF-8 is tried again as Windows-1252, the encoding of
 Excel's CSV exports in Western Europe, and the page says it was guessed. Nothing here decides what
-a column means: `columns.py` does.
+a column means: `mapping.py` does.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Every answer to an action is the new state (or `{"error": ...}` with status 400, or 409 for a
 start while a job starts or runs), so the page never guesses. Downloads name what they want
 (`report`, `rejects`), never a path: the file is always the current job's own, or an earlier
-job's, named by its number (`earlier.py`).
+job's, named by its number (`history.py`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pydantic import SecretStr
 
 from ..errors import BulkUpdaterError
 from .detect import ReadOptions
-from .job import Connection
-from .rejects import read_rejects, write_chosen
+from .resend import read_rejects, write_chosen
+from .running import Connection
 from .session import JobBusy, Session
 
 SESSION: Final = web.AppKey("session", Session)
@@ -64,7 +64,7 @@ def _state(session: Session) -> web.Response:
     return web.json_response(session.snapshot(), headers={"Cache-Control": "no-store"})
 
 
-async def state(request: web.Request) -> web.Response:
+async def page_state(request: web.Request) -> web.Response:
     return _state(request.app[SESSION])
 
 
@@ -207,7 +207,7 @@ def _row(value: object) -> int:
     return int(text)
 
 
-def tags_separator(session: Session, body: dict[str, Any]) -> None:
+def set_tags_separator(session: Session, body: dict[str, Any]) -> None:
     value = body.get("separator")
     if not isinstance(value, str):
         raise BulkUpdaterError("the request's `separator` must be text, such as ; or ,")
@@ -271,14 +271,14 @@ async def rejects(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
     app.router.add_get("/static/{name}", static)
-    app.router.add_get("/api/state", state)
+    app.router.add_get("/api/state", page_state)
     app.router.add_get("/api/events", events)
     app.router.add_post("/api/upload", upload)
     app.router.add_post("/api/key", key)
     app.router.add_post("/api/sandbox", use_sandbox)
     app.router.add_post("/api/read", _action(read_again))
     app.router.add_post("/api/columns", _action(lambda s, b: s.set_columns(_texts(b, "columns"))))
-    app.router.add_post("/api/tags-separator", _action(tags_separator))
+    app.router.add_post("/api/tags-separator", _action(set_tags_separator))
     app.router.add_post("/api/check", _action(lambda s, b: s.start_check()))
     app.router.add_post("/api/fix", _action(fix))
     app.router.add_post("/api/start", _action(lambda s, b: s.start()))

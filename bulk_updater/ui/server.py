@@ -17,11 +17,11 @@ from pydantic import SecretStr
 
 from ..sandbox import DEFAULT_SANDBOX_KEY, Sandbox, load_leads
 from ..state.paths import state_dir
-from .columns import Remembered
 from .guard import TOKEN_PARAM, Guard, opener
-from .job import Connection
 from .kept import KeptJob
+from .mapping import Remembered
 from .routes import BASE_URL, SANDBOX, SESSION, add_routes
+from .running import Connection
 from .session import Session
 from .workspace import Workspace
 

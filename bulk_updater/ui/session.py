@@ -18,7 +18,10 @@ from typing import Any
 
 from ..errors import BulkUpdaterError
 from .check import BadRow, Check, recheck, run_check, write_fixed
-from .columns import (
+from .detect import Detected, ReadOptions, detect, named
+from .history import Earlier, set_aside
+from .kept import JobRecord, KeptJob
+from .mapping import (
     Choice,
     Remembered,
     choose,
@@ -27,11 +30,8 @@ from .columns import (
     needs_decision,
     page_separator,
 )
-from .detect import Detected, ReadOptions, detect, named
-from .earlier import Earlier, set_aside
-from .job import Connection, Job
-from .kept import JobRecord, KeptJob
 from .notify import Notifier
+from .running import Connection, Job
 from .workspace import Workspace
 
 

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from bulk_updater import BulkUpdater, Reply, Summary
-from bulk_updater.sandbox.limits import HeaderStyle
+from bulk_updater.sandbox.ratelimit import HeaderStyle
 from tests.conftest import FakeSender, SimulatedApi, VirtualTimeLoop, make_rows
 
 

@@ -1,12 +1,12 @@
 """The shapes of the sandbox's limit, in virtual time (`RateLimit` reads the loop's clock): a
 fixed second, a token bucket, a window with a bucket on top, a limit that halves and comes back.
-The sliding window and the headers over real sockets are in test_limits.py."""
+The sliding window and the headers over real sockets are in test_ratelimit.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from bulk_updater.sandbox.limits import RateLimit, Shape
+from bulk_updater.sandbox.ratelimit import RateLimit, Shape
 from tests.conftest import VirtualTimeLoop, advance
 
 

@@ -25,7 +25,7 @@ import pytest
 
 from bulk_updater.sandbox import load_leads
 from bulk_updater.ui import Connection, UiServer
-from bulk_updater.ui.columns import Remembered
+from bulk_updater.ui.mapping import Remembered
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"

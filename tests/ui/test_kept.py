@@ -12,8 +12,8 @@ from pydantic import SecretStr
 
 from bulk_updater.sandbox import DEFAULT_SANDBOX_KEY, Sandbox
 from bulk_updater.ui import Connection
-from bulk_updater.ui.job import Job
 from bulk_updater.ui.kept import JobRecord, KeptJob
+from bulk_updater.ui.running import Job
 from tests.ui.conftest import LEADS, all_leads_file, finished, new_server, page_client
 
 

@@ -64,9 +64,9 @@ __all__ = [
     "RetryAfter",
     "Shape",
     "check_rate",
+    "limit_shape",
     "max_in_any_window",
     "retry_after_mode",
-    "shape_of",
 ]
 
 RetryAfter = Literal["seconds", "date", "none"]
@@ -90,7 +90,7 @@ def retry_after_mode(value: str) -> RetryAfter:
     return cast(RetryAfter, value)
 
 
-def shape_of(value: str) -> Shape:
+def limit_shape(value: str) -> Shape:
     """`value` as a `Shape`, or a ValueError that lists the choices."""
     if value not in SHAPES:
         raise ValueError(f"shape must be one of {', '.join(SHAPES)}, got {value!r}")
@@ -129,7 +129,7 @@ class RateLimit:
     ) -> None:
         self.retry_after = retry_after_mode(retry_after)
         self.headers = _header_style(headers)
-        self.shape = shape_of(shape)
+        self.shape = limit_shape(shape)
         if halve_after is not None and not halve_after >= 0:
             raise ValueError(f"halve_after must be >= 0 seconds, got {halve_after!r}")
         if restore_after is not None and (halve_after is None or not restore_after > halve_after):

@@ -29,7 +29,8 @@ from ..models import TEXT_FIELDS
 from ..settings import tags_separator
 from ..state.paths import state_dir
 
-DROP: Final = "-"
+#: The field of a column that is not sent, as `--map "HEADER=-"` writes it.
+NO_FIELD: Final = "-"
 #: Every field a column can mean, as the page's select lists them.
 FIELDS: Final = ("id", "email", *TEXT_FIELDS, "tags", "customFields")
 #: How a column's meaning was found; only `suggested` and `unknown` ask the user to look.
@@ -73,7 +74,7 @@ def _matched(name: str) -> Choice:
     # (`Owner`, near `phone`) would send a column's values to a field they do not belong in.
     if suggestion is not None and normal(suggestion) in normal(name):
         return Choice(name, suggestion, "suggested")
-    return Choice(name, DROP, "unknown")
+    return Choice(name, NO_FIELD, "unknown")
 
 
 def needs_decision(choices: list[Choice]) -> bool:
@@ -91,7 +92,7 @@ def map_options(choices: list[Choice]) -> list[str]:
     options = []
     for choice in choices:
         automatic = field_column(choice.header)
-        if str(automatic or DROP) != choice.field:
+        if str(automatic or NO_FIELD) != choice.field:
             options.append(f"{choice.header}={choice.field}")
     return options
 

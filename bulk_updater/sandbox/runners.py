@@ -24,7 +24,7 @@ from ..words import counted
 from .app import HANDLER, SandboxOptions, create_app
 from .faults import FaultPlan
 from .leads import copy_leads, load_leads
-from .limits import HeaderStyle, Shape, retry_after_mode
+from .ratelimit import HeaderStyle, Shape, retry_after_mode
 from .recorded import SandboxState
 
 __all__ = ["Sandbox", "SandboxThread", "serve"]

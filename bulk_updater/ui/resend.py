@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..inputs import Row
-from .copies import cells_of, edit, write_copy
+from .copies import edit, page_cells, write_copy
 from .detect import JSON_LINE, ReadOptions
 
 #: The most rows the page's table holds; the file itself has them all.
@@ -30,7 +30,7 @@ def read_rejects(path: Path, options: ReadOptions) -> dict[str, Any]:
         for row in source:
             if len(rows) == MAX_ROWS:
                 break
-            rows.append({"row": row.number, "cells": cells_of(row)})
+            rows.append({"row": row.number, "cells": page_cells(row)})
     return {"header": header, "rows": rows}
 
 
@@ -46,7 +46,7 @@ def write_chosen(
             edits = fixed.get(row.number)
             if edits is None:
                 return None
-            read = cells_of(row)
+            read = page_cells(row)
             read += [""] * (len(names) - len(read))  # a short row: the page shows every column
             return [edit(read[at], edits.get(name, read[at])) for at, name in enumerate(names)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bulk_updater.ui.columns import Remembered, choose, command_line, needs_decision
+from bulk_updater.ui.mapping import Remembered, choose, command_line, needs_decision
 
 
 def test_each_header_says_how_its_field_was_found() -> None:

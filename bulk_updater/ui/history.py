@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .job import Job
+from .running import Job
 
 
 @dataclass(frozen=True)
