@@ -60,6 +60,10 @@ _NOT_ANSWERED: Final = frozenset({401, 403, 408, 429})
 #: The least a `Retry-After` in whole seconds can say: "within a second".
 WITHIN_A_SECOND: Final = 1.0
 
+#: 429s right after a wait shortened from `Retry-After: 1` after which the header is honoured
+#: in full for the rest of the job: the server means a whole second (a penalty box).
+SHORTENED_REFUSED: Final = 1
+
 #: What a 429's pause is for, on the progress line and in the message of a job that gives up.
 TOO_MANY: Final = "429 Too Many Requests"
 
@@ -120,20 +124,45 @@ class PausePolicy:
         `give_up_after`."""
         return Holds(self.max_pause, self.give_up_after)
 
-    def seconds(self, retry_after: float | None, streak: int) -> float:
+    def seconds(self, retry_after: float | None, streak: int, within: bool = True) -> float:
         """The pause for the `streak`-th 429 in a row (1-based): `Retry-After`, or for the
-        first of a run, the backoff when it says one whole second.
+        first of a run, the backoff when it says one whole second and `within` (it is read as
+        "within a second").
 
         The backoff that would apply without the header is also its floor: a `Retry-After` of
         now, 0 or a date in the past must not turn the job into a burst of 429s.
         """
         floor = equal_jitter(streak, self.backoff_base, self.backoff_max)
-        if retry_after == WITHIN_A_SECOND and streak == 1:
+        if retry_after == WITHIN_A_SECOND and streak == 1 and within:
             # `Retry-After: 1`, in whole seconds rounded up, says "within a second": a sliding
             # window has room again a few ms on, a bucket after one refill. The first 429 of a
             # run waits the backoff only (the rate was cut); a second in a row waits it all.
             return min(floor, self.max_pause)
         return min(max(retry_after or 0.0, floor), self.max_pause)
+
+
+@dataclass(slots=True)
+class RetryAfterReading:
+    """How a job reads `Retry-After: 1`: "within a second" (its first wait shortened, see
+    `PausePolicy.seconds`) until `SHORTENED_REFUSED` pauses show the server meant a whole
+    second: the request right after the shortened wait was refused too. From then on it is
+    honoured in full, one 429 per event instead of two."""
+
+    within: bool = True
+    shortened: bool = False  # the latest pause was shortened
+    refused_after: int = 0  # pauses that came right after a shortened one
+
+    def seconds(
+        self, policy: PausePolicy, retry_after: float | None, streak: int, new: bool
+    ) -> float:
+        """The pause for a 429 (`new`: none was running when it came, so its request started
+        after the latest pause ended)."""
+        if new:
+            if streak > 1 and self.shortened:
+                self.refused_after += 1
+                self.within = self.refused_after < SHORTENED_REFUSED
+            self.shortened = self.within and retry_after == WITHIN_A_SECOND and streak == 1
+        return policy.seconds(retry_after, streak, self.within)
 
 
 class Pacer:
@@ -147,6 +176,7 @@ class Pacer:
         self.holds = self.policy.holds()
         self.pauses = 0  # new pauses for 429s, for the summary's hint
         self._pause_streak = 0  # 429 pauses since the last answer that was not one
+        self.reading = RetryAfterReading()
         self._interval = _interval(rate)
         self._next_slot = 0.0
         self._last_slot = -math.inf  # the slot of the latest start: a pause never restarts before
@@ -278,8 +308,9 @@ class Pacer:
 
     def pause(self, reply: Reply) -> float:
         """Pause every caller for the 429's `Retry-After`, or a backoff; the seconds added."""
-        seconds = self.policy.seconds(reply.retry_after, self._pause_streak + 1)
         now = asyncio.get_running_loop().time()
+        new = now >= self._resume_at
+        seconds = self.reading.seconds(self.policy, reply.retry_after, self._pause_streak + 1, new)
         added = max(0.0, now + seconds - max(now, self._resume_at))
         if self.hold(seconds):
             self._pause_streak += 1

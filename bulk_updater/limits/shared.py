@@ -44,7 +44,16 @@ from ..account import account_label, account_name
 from ..settings import RedisClock, Settings
 from .adaptive import START_RATE
 from .departures import LateDepartures
-from .pacer import _TICK, SLACK, TOO_MANY, LimiterDown, PausePolicy, Stopped, answered
+from .pacer import (
+    _TICK,
+    SLACK,
+    TOO_MANY,
+    LimiterDown,
+    PausePolicy,
+    RetryAfterReading,
+    Stopped,
+    answered,
+)
 from .store import BudgetStore
 
 if TYPE_CHECKING:
@@ -114,6 +123,7 @@ class RedisLimiter:
         self._resume_at = 0.0  # loop time at which the pause, as last heard of, ends
         self._generation = 0  # bumped by every pause this process starts or extends
         self._streak = 0  # 429 pauses in a row, as Redis last counted them
+        self.reading = RetryAfterReading()
         self._limit = rate  # the rate in force for the account, as Redis last said
         self._shared_rate: float | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -275,8 +285,9 @@ class RedisLimiter:
 
     def pause(self, reply: Reply) -> float:
         """Pause this process at once and every other through Redis; the seconds added here."""
-        seconds = self.policy.seconds(reply.retry_after, self._streak + 1)
         now = asyncio.get_running_loop().time()
+        new = now >= self._resume_at
+        seconds = self.reading.seconds(self.policy, reply.retry_after, self._streak + 1, new)
         added = max(0.0, now + seconds - max(now, self._resume_at))
         if now >= self._resume_at:
             self._streak += 1
