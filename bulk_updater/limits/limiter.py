@@ -314,10 +314,13 @@ class AdaptiveLimiter:
         now = asyncio.get_running_loop().time()
         refused, self._refused = self._refused, None
         started = refused[1] if refused is not None and refused[0] is reply else now
+        paused_lately = now - self.pacer.resumes_at < 1.0
         cut = self.controller.refused(now, started, self._budget.sent_rate(started))
         self._steer()
         plateau = self.controller.plateau
-        if cut and plateau is not None and self.controller.cuts > 1:  # the first guesses more
+        # The first cut guesses more; one within a second of a pause measured a second that
+        # held the pause: neither is a level the limit was found at.
+        if cut and plateau is not None and self.controller.cuts > 1 and not paused_lately:
             low, high = self._levels or (plateau, plateau)
             self._levels = (min(low, plateau), max(high, plateau))
         if cut and self._shared is not None and plateau is not None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import random
+
+import pytest
 
 from bulk_updater import BulkUpdater, LeadUpdate, Reply
 from tests.conftest import VirtualTimeLoop, make_rows
@@ -43,9 +46,11 @@ class PenaltyBox:
         return Reply(200)
 
 
+@pytest.mark.parametrize("seed", [0, 4, 11])  # the backoffs' jitter
 async def test_a_retry_after_of_one_second_that_means_it_costs_one_429_per_event(
-    virtual_time: VirtualTimeLoop,
+    virtual_time: VirtualTimeLoop, seed: int
 ) -> None:
+    random.seed(seed)
     api = PenaltyBox(10)
     async with BulkUpdater(sender=api, rate=400, concurrency=2) as updater:  # type: ignore[arg-type]
         summary = await updater.run(make_rows(300))
