@@ -95,6 +95,8 @@ class SharedSchedule(Schedule, Protocol):
     def shared_rate(self) -> float | None: ...
     def account_starts(self, now: float) -> float | None: ...
     def departed(self) -> None: ...
+    @property
+    def account_rate(self) -> float: ...
 
 
 def _whole(rate: float) -> float:
@@ -358,7 +360,10 @@ class AdaptiveLimiter:
         now = asyncio.get_running_loop().time()
         settled, why = controller.settled(now), controller.why()
         holds = self.holds
-        return RateStatus(controller.rate, settled, why, hint, holds.left(now), holds.why)
+        current = controller.rate
+        if self._shared is not None:  # another job's lower rate holds this one to it
+            current = min(current, self._shared.account_rate)
+        return RateStatus(current, settled, why, hint, holds.left(now), holds.why)
 
     def _shared_hint(self) -> str | None:
         """When the 429s say the limit is shared with another job (they came below the limit the

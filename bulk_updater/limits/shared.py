@@ -54,6 +54,7 @@ from .pacer import (
     Stopped,
     answered,
 )
+from .status import per_second
 from .store import BudgetStore
 
 if TYPE_CHECKING:
@@ -76,6 +77,10 @@ OWN: Final = 0.1
 #: What a wait for a start another host recorded ahead of this one's clock is, on the
 #: progress line.
 STARTS_AHEAD: Final = "a start recorded ahead in Redis"
+#: What a wait for a slot at another job's lower rate is, on the progress line.
+RATE_IN_FORCE: Final = "the account's rate in force,"
+#: A wait for a slot longer than this, at a rate in force below the job's own, is a hold.
+SLOW_SLOT: Final = 1.0
 #: The span over which the account's start rate is measured (`account_starts`).
 _SPAN: Final = 1.0
 
@@ -240,6 +245,9 @@ class RedisLimiter:
                 continue
             if len(reply) > 9 and reply[9]:  # a start listed ahead: a hold, shown and counted
                 self.holds.hold(loop.time(), seconds, STARTS_AHEAD)
+            elif seconds > SLOW_SLOT and self._limit < self.rate:
+                # Another job's lower rate holds this one: shown and counted as a hold.
+                self.holds.hold(loop.time(), seconds, f"{RATE_IN_FORCE} {per_second(self._limit)}")
             await self._wait(seconds)
             held = str(reply[2]) if generation == self._generation else ""
 
