@@ -9,8 +9,8 @@ Lateness of one wake-up never delays later slots, and an idle gap never builds u
 is no burst after idling or after a pause either; slot holders a stalled loop wakes late catch up
 at twice the rate, never in a clump (`LATE_GAP`). Slots are spaced 1% wider than 1/R so that the
 server, which sees arrival times with network jitter, also counts at most R per second. A guard
-on the actual start times backs this up: when a stalled loop wakes several late slot holders at
-once, any start that would make R+1 in one second re-queues for a later slot instead.
+on the actual start times backs this up (`guard.py`): when a stalled loop wakes several late
+slot holders at once, any start that would make R+1 in one second re-queues for a later slot.
 
 `set_rate()` changes the rate from the next slot on (the adaptive limiter steers it): callers
 holding a slot handed out at the old rate wake and queue again, so that neither a faster nor a
@@ -26,7 +26,6 @@ to pause is `PausePolicy`'s decision: `Retry-After`, capped, or a growing backof
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import math
 import random
@@ -35,24 +34,16 @@ from typing import TYPE_CHECKING, Final
 
 from ..settings import Settings
 from .adaptive import START_RATE
+from .guard import SLACK, TICK, StartGuard
 from .holds import Holds
 from .status import RateStatus
 
 if TYPE_CHECKING:
     from ..client import Reply
 
-#: Spacing margin over 1/R: absorbs jitter between our start times and the server's arrival times.
-SLACK: Final = 1.01
-
-
 #: The least spacing of actual starts, in intervals: late slot holders catch up at twice the
 #: rate.
 LATE_GAP: Final = 0.5
-
-#: Waits shorter than this are not waited: a clock (or float sum) that lands a hair before the
-#: target must not send a waiter round the loop again and again.
-_TICK: Final = 1e-6
-
 
 #: Statuses that do not end a run of 429s: the server did not take a request since.
 _NOT_ANSWERED: Final = frozenset({401, 403, 408, 429})
@@ -184,10 +175,7 @@ class Pacer:
         self._generation = 0  # bumped by every pause, so slot holders know to queue again
         self._stopped = asyncio.Event()
         self._wake = asyncio.Event()  # set (and replaced) when slots handed out become invalid
-        self._allowed = max(1, math.floor(rate))  # starts allowed in any second
-        # Loop times of the latest starts, as many as the highest rate set allowed: the hard
-        # limit on actual starts, whatever the schedule (a rate set lower still counts them).
-        self._starts: collections.deque[float] = collections.deque(maxlen=self._allowed)
+        self._guard = StartGuard(rate)  # the hard limit on actual starts, whatever the schedule
 
     @classmethod
     def of(cls, settings: Settings) -> Pacer:
@@ -220,9 +208,7 @@ class Pacer:
         if interval == self._interval:
             return
         self._interval = interval
-        self._allowed = max(1, math.floor(rate))
-        if self._allowed > (self._starts.maxlen or 0):  # a faster rate: remember more starts
-            self._starts = collections.deque(self._starts, maxlen=self._allowed)
+        self._guard.set_rate(rate)
         self._next_slot = max(self._resume_at, self._last_slot + interval)
         self._generation += 1
         self._wake.set()
@@ -254,7 +240,7 @@ class Pacer:
                 raise Stopped
             now = loop.time()
             generation = self._generation
-            if self._resume_at - now > _TICK:
+            if self._resume_at - now > TICK:
                 await self._wait(self._resume_at - now)
                 continue
             if not self._interval:
@@ -270,12 +256,12 @@ class Pacer:
             if generation != self._generation:
                 continue  # a pause came while waiting: queue again behind it
             now = loop.time()
-            starts, allowed = self._starts, self._allowed
-            if len(starts) >= allowed and now - starts[-allowed] < 1.0:
+            free = self._guard.free_at(now)
+            if free is not None:
                 # Late (a stalled loop): starting now would put R+1 starts in one second.
-                self._next_slot = max(self._next_slot, starts[-allowed] + 1.0 + _TICK)
+                self._next_slot = max(self._next_slot, free + TICK)
                 continue
-            starts.append(now)
+            self._guard.start(now)
             self._last_slot = max(self._last_slot, slot)
             return
 
@@ -283,10 +269,11 @@ class Pacer:
         """How long a start now must wait to be `LATE_GAP` intervals after the latest (0: it
         need not). Slot holders that a stalled loop wakes late go out at twice the rate, never
         all at once: an API with a small bucket under its per-second limit refuses a clump."""
-        if not self._starts or self._stopped.is_set():
+        latest = self._guard.latest
+        if latest is None or self._stopped.is_set():
             return 0.0
-        gap = self._starts[-1] + LATE_GAP * self._interval - now
-        return gap if gap > _TICK else 0.0
+        gap = latest + LATE_GAP * self._interval - now
+        return gap if gap > TICK else 0.0
 
     async def _wait(self, delay: float, event: asyncio.Event | None = None) -> None:
         """Sleep, but wake at once when the job stops, or when `event` (by default, a change

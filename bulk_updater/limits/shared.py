@@ -44,9 +44,8 @@ from ..account import account_label, account_name
 from ..settings import RedisClock, Settings
 from .adaptive import START_RATE
 from .departures import LateDepartures
+from .guard import SLACK, TICK, StartGuard
 from .pacer import (
-    _TICK,
-    SLACK,
     TOO_MANY,
     LimiterDown,
     PausePolicy,
@@ -135,6 +134,9 @@ class RedisLimiter:
         # (loop time, starts the account has recorded): their rate is the account's
         self._granted: collections.deque[tuple[float, int]] = collections.deque()
         self._departures = LateDepartures(self._depart, LATE)
+        # This job's own starts: whatever Redis grants (hosts' clocks that disagree make each
+        # read the other's starts as long past), never more than its rate by its own count.
+        self._guard = StartGuard(rate)
 
     @classmethod
     def of(cls, settings: Settings) -> RedisLimiter:
@@ -217,22 +219,30 @@ class RedisLimiter:
         while True:
             self._check()
             now = loop.time()
-            if self._resume_at - now > _TICK:
+            if self._resume_at - now > TICK:
                 await self._wait(self._resume_at - now)
                 op, held = "acquire", ""
                 continue
+            free = self._guard.free_at(now)
+            if free is not None:
+                await self._wait(free - now)
+                continue
             generation = self._generation
             asked = loop.time()
+            self._guard.start(asked)  # held for this call: others asking meanwhile count it
             try:
                 reply = await self._call(op, held)
             except self._store.errors as exc:
                 raise self._lose(exc) from None
+            finally:
+                self._guard.forget(asked)
             slow = self._late(loop.time() - asked)
             self._check()
             code, seconds = int(reply[0]), float(reply[1])
             if code == _GO:
                 if not slow or late >= MAX_LATE:
                     self._departures.granted(str(reply[6]), asked)
+                    self._guard.start(loop.time())
                     return
                 # Granted while this process was too slow to act on it: start again, now.
                 late += 1
@@ -327,6 +337,7 @@ class RedisLimiter:
         if not rate > 0:
             raise ValueError("rate must be more than 0: a shared budget needs a limit")
         self.rate = rate
+        self._guard.set_rate(rate)
 
     def share_rate(self, rate: float) -> None:
         """Tell every process of this account that `rate` is the rate to go at."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ..errors import ConfigError
 from ..settings import RedisClock
 from ..urls import hide_password, scrub
-from .pacer import SLACK
+from .guard import SLACK
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

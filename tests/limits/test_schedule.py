@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import redis
 
-from bulk_updater.limits.pacer import SLACK
+from bulk_updater.limits.guard import SLACK
 from bulk_updater.limits.store import KEY_TTL_MS, SCRIPT, budget_keys
 
 GO, SLOT, PAUSED = 1, 2, 3

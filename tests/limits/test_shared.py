@@ -8,15 +8,18 @@ These tests run in real time (Redis has its own clock) and keep it short: a seco
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio
 
 from bulk_updater import ConfigError, Reply
-from bulk_updater.limits import LimiterDown, Stopped, departures, shared
-from bulk_updater.limits.pacer import SLACK, TOO_MANY, PausePolicy
+from bulk_updater.limits import LimiterDown, Stopped, departures, shared, store
+from bulk_updater.limits.guard import GUARD_SPAN, SLACK
+from bulk_updater.limits.pacer import TOO_MANY, PausePolicy
 from bulk_updater.limits.shared import RedisLimiter
 from bulk_updater.limits.store import budget_keys
 from bulk_updater.sandbox import max_in_any_window
@@ -220,6 +223,45 @@ async def test_a_shared_rate_reaches_the_other_processes(
     await asyncio.gather(*first._tasks)
     await second.acquire()
     assert second.shared_rate() == 37.5
+
+
+#: How far ahead this task's host clock runs, for `--redis-clock local` (`SkewedTime`).
+SKEW: contextvars.ContextVar[float] = contextvars.ContextVar("skew", default=0.0)
+
+
+class SkewedTime:
+    """`time` as `store.py` reads it, on a host whose clock is `SKEW` ahead."""
+
+    @staticmethod
+    def time() -> float:
+        return time.time() + SKEW.get()
+
+
+async def test_a_job_never_exceeds_its_rate_when_the_hosts_clocks_disagree(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --redis-clock local and one host 120 s ahead, each job read the other's starts as
+    long past or in the future: neither held the other back, and the one ahead went at
+    nearly twice its own rate. By its own count, a job never goes over its rate."""
+    monkeypatch.setattr(store, "time", SkewedTime)
+    ahead, behind = await opened(limiter(redis_url, 10, "local"), limiter(redis_url, 10, "local"))
+    loop = asyncio.get_running_loop()
+    starts: dict[RedisLimiter, list[float]] = {ahead: [], behind: []}
+    until = loop.time() + 2.0
+
+    async def one(job: RedisLimiter) -> None:
+        while loop.time() < until:
+            await job.acquire()
+            starts[job].append(loop.time())
+
+    skewed = contextvars.copy_context()
+    skewed.run(SKEW.set, 120.0)
+    tasks = [loop.create_task(one(ahead), context=skewed) for _ in range(4)]
+    tasks += [loop.create_task(one(behind)) for _ in range(4)]
+    await asyncio.gather(*tasks)
+    for job in (ahead, behind):
+        assert max_in_any_window(starts[job], GUARD_SPAN) <= 10
+        await job.close()
 
 
 async def test_the_lowest_rate_running_holds_for_every_job(
