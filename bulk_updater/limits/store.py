@@ -50,7 +50,10 @@ REPAIRED: Final = {
     "paused_at": "a pause set in the future",
     "limit": "a rate in force that is not finite, below 0.01/s or held far too long",
     "shared_rate": "a shared rate that is not a positive number",
-    "starts": "starts recorded in the future (with --redis-clock local, a host's clock ahead)",
+    "starts": (
+        "starts recorded in the future (with --redis-clock local, another host's clock is "
+        "ahead: use --redis-clock redis, or sync the hosts' clocks)"
+    ),
     "start_text": "a recorded start that is not a time",
     "epoch": "a pause count that is not a whole number",
     "streak": "a run of 429s that is not a whole number",

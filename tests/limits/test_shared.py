@@ -238,11 +238,12 @@ class SkewedTime:
 
 
 async def test_a_job_never_exceeds_its_rate_when_the_hosts_clocks_disagree(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """With --redis-clock local and one host 120 s ahead, each job read the other's starts as
     long past or in the future: neither held the other back, and the one ahead went at
-    nearly twice its own rate. By its own count, a job never goes over its rate."""
+    nearly twice its own rate. By its own count, a job never goes over its rate; the job
+    behind says what to do."""
     monkeypatch.setattr(store, "time", SkewedTime)
     ahead, behind = await opened(limiter(redis_url, 10, "local"), limiter(redis_url, 10, "local"))
     loop = asyncio.get_running_loop()
@@ -258,7 +259,11 @@ async def test_a_job_never_exceeds_its_rate_when_the_hosts_clocks_disagree(
     skewed.run(SKEW.set, 120.0)
     tasks = [loop.create_task(one(ahead), context=skewed) for _ in range(4)]
     tasks += [loop.create_task(one(behind)) for _ in range(4)]
-    await asyncio.gather(*tasks)
+    with caplog.at_level(logging.WARNING, logger="bulk_updater"):
+        await asyncio.gather(*tasks)
+    said = [r.getMessage() for r in caplog.records if "in the future" in r.getMessage()]
+    assert len(said) == 1
+    assert "use --redis-clock redis" in said[0]
     for job in (ahead, behind):
         assert max_in_any_window(starts[job], GUARD_SPAN) <= 10
         await job.close()
