@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from ..settings import RedisClock
 from ..urls import hide_password, scrub
 from .guard import SLACK
+from .pacer import LATE_GAP
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -175,6 +176,7 @@ class BudgetStore:
             KEY_TTL_MS,
             self.job,
             most,
+            repr(LATE_GAP),
         ]
         # Not redis-py's socket timeout: it wraps each send in `asyncio.wait_for`, which on
         # Python 3.11 can swallow a cancellation, and a worker the job cancels must end.
