@@ -17,7 +17,7 @@ import pytest
 import redis.asyncio
 
 from bulk_updater import ConfigError, Reply
-from bulk_updater.limits import LimiterDown, Stopped, departures, shared, store
+from bulk_updater.limits import LimiterDown, Stopped, account_state, departures, shared, store
 from bulk_updater.limits.guard import GUARD_SPAN, SLACK
 from bulk_updater.limits.pacer import TOO_MANY, PausePolicy
 from bulk_updater.limits.shared import RedisLimiter
@@ -123,11 +123,11 @@ async def test_the_run_of_429s_is_counted_for_the_account(
     first.pause(Reply(429, retry_after=0.05))
     await asyncio.gather(*first._tasks)
     await second.acquire()  # it learns the streak, so its own next pause backs off further
-    assert second._streak == 1
+    assert second._account.streak == 1
     second.observe(Reply(200), 0.01)  # an answer: the run is over, for everyone
     await asyncio.gather(*second._tasks)
     await first.acquire()
-    assert first._streak == 0
+    assert first._account.streak == 0
 
 
 async def test_a_429_here_holds_every_caller_here_at_once(redis_url: str) -> None:
@@ -170,7 +170,7 @@ async def test_another_jobs_long_pause_holds_this_one_for_its_own_max_pause(
     await b.acquire()
     assert 0.25 <= loop.time() - started < 2.0
     assert b.holds.held == pytest.approx(0.3, abs=0.05)
-    assert b.holds.why == shared.SHARED_PAUSE
+    assert b.holds.why == account_state.SHARED_PAUSE
     await a.close()
     await b.close()
 
@@ -208,7 +208,7 @@ async def test_a_wait_for_a_start_recorded_ahead_is_a_hold_capped_and_counted(
     await client.rpush(budget_keys("test-account")[1], *starts)
     await client.aclose()
     await one.acquire()
-    assert one.holds.why == shared.STARTS_AHEAD
+    assert one.holds.why == account_state.STARTS_AHEAD
     assert 0.1 <= one.holds.held < 1.0
     await one.close()
 
