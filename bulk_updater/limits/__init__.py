@@ -7,13 +7,16 @@ answer (`observe`), pause every caller after a 429 (`pause`), stop, and say what
 | module | owns |
 | --- | --- |
 | `pacer.py` | `Pacer`: the fixed-rate slot schedule, the shared 429 pause (`--rate 0`) |
+| `guard.py` | `StartGuard`: at most R actual starts in any sliding second, whatever the schedule |
 | `limiter.py` | `AdaptiveLimiter`, the default: a schedule steered by what the answers say |
 | `adaptive.py` | `RateController`: the rate learned from 429s (CUBIC), pure, time passed in |
+| `hints.py` | the summary's hint after repeated cuts (`--rate auto`, `--redis`) |
 | `headers.py` | `X-RateLimit-*` and IETF `RateLimit` headers read, the `Remaining`/`Reset` budget |
 | `flight.py` | requests in flight that follow latency (Little's law) |
 | `holds.py` | `Holds`: every wait of the whole job, capped at `--max-pause`, counted |
 | `shared.py` | `RedisLimiter`: the schedule of `pacer.py` in Redis, shared by an account's jobs |
 | `store.py` | the Redis side of `shared.py`: connection, script, errors in words |
+| `account_state.py` | what the script's answers say of the account, and what holds a job for it |
 | `status.py` | `RateStatus`, what `describe()` says |
 
 A new limiter is a new class here; nothing else changes.
