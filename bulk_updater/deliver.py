@@ -9,6 +9,7 @@ shared budget).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -74,6 +75,8 @@ class Deliverer:
         self._limited = 0  # 429s, every row's
         self._active = 0  # requests waiting for their start or in flight
         self._queued = 0  # requests waiting for their start slot
+        self._backing_off = 0  # rows sleeping out a backoff, which a calm job cuts short
+        self._calm_news = asyncio.Event()  # set (and replaced) when the job turns calm
         self._clock: Callable[[], float] | None = None  # the loop's, once there is one
         self._not_found: list[str] = []  # ids of the first rows sent, while all were not found
         self._watching = policy.not_found_stop > 0
@@ -88,6 +91,35 @@ class Deliverer:
         most `CALM_STREAK` failures ago) and no request waits for a start slot (the rate has
         room, as in the job's tail)."""
         return self._streak <= CALM_STREAK and self._answers > 0 and self._queued == 0
+
+    def _wake_backoffs(self) -> None:
+        """The job may have turned calm: rows sleeping out a backoff retry now."""
+        if self._backing_off and self._calm():
+            self._calm_news.set()
+            self._calm_news = asyncio.Event()
+
+    async def _wait(self, tries: RowAttempts, seconds: float) -> None:
+        """The wait before a row's next attempt. A backoff decided while other requests waited
+        for a start ends as soon as the job is calm (the last of them started, as in the job's
+        tail): the rate would idle while the row sleeps. A row's own 429 wait runs in full."""
+        last = tries.last
+        if seconds <= 0 or last is None or last.verdict is not Verdict.RETRY:
+            await self._limiter.sleep(seconds)
+            return
+        sleep = asyncio.ensure_future(self._limiter.sleep(seconds))
+        self._backing_off += 1
+        try:
+            while not sleep.done() and not self._calm():
+                calm = asyncio.ensure_future(self._calm_news.wait())
+                try:
+                    await asyncio.wait((sleep, calm), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    calm.cancel()
+        finally:
+            self._backing_off -= 1
+            sleep.cancel()
+        if sleep.done() and not sleep.cancelled():
+            sleep.result()  # `Stopped` when the job stopped meanwhile
 
     def _loop_clock(self) -> Callable[[], float]:
         if self._clock is None:
@@ -111,12 +143,12 @@ class Deliverer:
             # Most rows take one attempt: only those that need a retry pay for tenacity's set-up
             # (more than the rest of the per-row work together: docs/decisions/, 2026-11-27).
             if _retryable(attempt) and not tries.spent_now():
-                await self._limiter.sleep(tries.next_wait())
+                await self._wait(tries, tries.next_wait())
                 retrying = AsyncRetrying(
                     stop=tries.spent,
                     wait=tries.wait,
                     retry=_should_retry,
-                    sleep=self._limiter.sleep,
+                    sleep=functools.partial(self._wait, tries),
                     reraise=True,
                     retry_error_callback=_last_result,
                 )
@@ -182,6 +214,8 @@ class Deliverer:
             await limiter.acquire()
         finally:
             self._queued -= 1
+            if not self._queued:
+                self._wake_backoffs()
         counters = self.counters
         counters.requests += 1
         tries.sent += 1
@@ -228,6 +262,7 @@ class Deliverer:
         if verdict is Verdict.FINAL:
             self._streak = 0
             self._answers += 1
+            self._wake_backoffs()
         elif verdict is Verdict.KEY_REFUSED:
             assert attempt.reply is not None
             self._on_stop(

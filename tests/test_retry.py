@@ -430,3 +430,34 @@ async def test_while_requests_wait_for_a_start_a_retry_backs_off(
     assert outcomes[5].status is Status.UPDATED
     first, second = (t for t, lead in sender.calls if lead == "lead5")
     assert second - (first + sender.latency) >= 2.0 / 2
+
+
+async def test_a_backoff_ends_once_the_last_waiting_request_has_started(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """A row fails mid-job, while others wait for a start: it backs off. Once the last of them
+    has started (the job's tail), the rate would idle while it sleeps: it retries on the next
+    slot instead, still paced."""
+    _, outcomes, sender = await run_job(
+        fail_lead("lead30", 1), 40, concurrency=8, rate=20, backoff_base=8.0
+    )
+    assert outcomes[30].status is Status.UPDATED
+    first, second = (t for t, lead in sender.calls if lead == "lead30")
+    last_other = max(t for t, lead in sender.calls if lead != "lead30")
+    assert first < last_other < second <= last_other + 1.01 / 20 + 1e-6
+    assert second - first < 8.0 / 2  # the backoff's least wait, cut short
+    starts = [t for t, _ in sender.calls]
+    assert all(b - a >= 1 / 20 for a, b in itertools.pairwise(starts))
+
+
+async def test_a_backoff_is_not_cut_short_while_failures_pile_up(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """The tail is no reason to skip a backoff when the server is failing: three failures in a
+    row (job-wide) and the row waits its backoff out."""
+    _, outcomes, sender = await run_job(
+        fail_lead("lead39", 4), 40, concurrency=8, rate=20, backoff_base=8.0
+    )
+    assert outcomes[39].status is Status.UPDATED
+    times = [t for t, lead in sender.calls if lead == "lead39"]
+    assert times[3] - times[2] >= 16.0 / 2

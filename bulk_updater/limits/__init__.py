@@ -9,13 +9,16 @@ around each, `describe()` the rate. A `Limiter` is both (`protocols.py`). The im
 | --- | --- |
 | `protocols.py` | `Pacing`, `Lifecycle` and `Limiter`, what the engine asks of a limiter |
 | `pacer.py` | `Pacer`: the fixed-rate slot schedule, the shared 429 pause (`--rate 0`) |
+| `guard.py` | `StartGuard`: at most R actual starts in any sliding second, whatever the schedule |
 | `limiter.py` | `AdaptiveLimiter`, the default: a schedule steered by what the answers say |
 | `adaptive.py` | `RateController`: the rate learned from 429s (CUBIC), pure, time passed in |
+| `hints.py` | the summary's hint after repeated cuts (`--rate auto`, `--redis`) |
 | `headers.py` | `X-RateLimit-*` and IETF `RateLimit` headers read, the `Remaining`/`Reset` budget |
 | `flight.py` | requests in flight that follow latency (Little's law) |
 | `holds.py` | `Holds`: every wait of the whole job, capped at `--max-pause`, counted |
 | `shared.py` | `RedisLimiter`: the schedule of `pacer.py` in Redis, shared by an account's jobs |
 | `redis_budget.py` | the Redis side of `shared.py`: connection, script, errors in words |
+| `account_state.py` | what the script's answers say of the account, and what holds a job for it |
 | `status.py` | `RateStatus`, what `describe()` says |
 
 A new limiter is a new class here; nothing else changes.

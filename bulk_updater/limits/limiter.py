@@ -39,9 +39,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 from ..settings import Settings
-from .adaptive import SAME_LEVEL, Growth, RateController
+from .adaptive import Growth, RateController
 from .flight import FlightCap, Latencies, needed
 from .headers import Allowance, Complaints, RateHint, WindowGuess, read_hint
+from .hints import CutLevels, rate_hint
 from .holds import Holds
 from .pacer import Pacer, PausePolicy, Stopped
 from .status import RateStatus
@@ -53,13 +54,9 @@ log = logging.getLogger("bulk_updater")
 
 #: How many p90 latencies of the window a stated limit leaves to requests in flight.
 LATENCY_MARGIN: Final = 1.0
-#: Cuts at a `--rate` ceiling after which the summary suggests `--rate auto`.
-HINT_AFTER_CUTS: Final = 2
 #: Answers in a row that took a request while their headers stated a quota of 0, after which
 #: the headers are ignored: one may be a glitch, a run of them is how the API answers.
 BELIED: Final = 3
-#: Cuts at levels further apart than this ratio: the limit is shared or moves, not fixed.
-_FAR_APART: Final = 1.5
 #: How long the rest of a job waits for the first request's answer: the headers of one answer
 #: say the limit, so a job at `--rate 400` does not send a clump into a small bucket first.
 FIRST_ANSWER_WAIT: Final = 1.0
@@ -95,6 +92,8 @@ class SharedSchedule(Schedule, Protocol):
     def shared_rate(self) -> float | None: ...
     def account_starts(self, now: float) -> float | None: ...
     def departed(self) -> None: ...
+    @property
+    def account_rate(self) -> float: ...
 
 
 def _whole(rate: float) -> float:
@@ -140,7 +139,7 @@ class AdaptiveLimiter:
         self._budget_changed = asyncio.Event()
         self._stopped = False
         self._refused: tuple[Reply, float] | None = None  # the latest 429 and its start
-        self._levels: tuple[float, float] | None = None  # lowest, highest cut after the first
+        self._levels = CutLevels()
 
     @classmethod
     def of(cls, settings: Settings, schedule: Schedule | None = None) -> AdaptiveLimiter:
@@ -314,12 +313,14 @@ class AdaptiveLimiter:
         now = asyncio.get_running_loop().time()
         refused, self._refused = self._refused, None
         started = refused[1] if refused is not None and refused[0] is reply else now
+        paused_lately = now - self.pacer.resumes_at < 1.0
         cut = self.controller.refused(now, started, self._budget.sent_rate(started))
         self._steer()
         plateau = self.controller.plateau
-        if cut and plateau is not None and self.controller.cuts > 1:  # the first guesses more
-            low, high = self._levels or (plateau, plateau)
-            self._levels = (min(low, plateau), max(high, plateau))
+        # The first cut guesses more; one within a second of a pause measured a second that
+        # held the pause: neither is a level the limit was found at.
+        if cut and plateau is not None and self.controller.cuts > 1 and not paused_lately:
+            self._levels.add(plateau)
         if cut and self._shared is not None and plateau is not None:
             self._shared.share_rate(plateau)  # every job of the account starts from it next
         if reply.retry_after is None and self._trusted:  # Retry-After wins; else the reset
@@ -343,37 +344,11 @@ class AdaptiveLimiter:
     def describe(self) -> RateStatus:
         """The rate now, the rate settled at and why, and a hint after repeated cuts."""
         controller = self.controller
-        hint = self._shared_hint() if controller.cuts >= HINT_AFTER_CUTS else None
-        if hint is None and self.ceiling is not None and controller.cuts >= HINT_AFTER_CUTS:
-            level = controller.plateau if controller.measured else None  # None: none accepted
-            about = "" if level is None else f"{level:.0f}" if level >= 1 else f"{level:.1f}"
-            accepted = f" (about {about}/s)" if about else ""
-            hint = (
-                f"429s at --rate {self.ceiling:g}: the API accepts less{accepted}; "
-                "--rate auto finds its limit without starting above it"
-            )
+        hint = rate_hint(controller, self.ceiling, self._levels, self._shared is not None)
         now = asyncio.get_running_loop().time()
         settled, why = controller.settled(now), controller.why()
         holds = self.holds
-        return RateStatus(controller.rate, settled, why, hint, holds.left(now), holds.why)
-
-    def _shared_hint(self) -> str | None:
-        """When the 429s say the limit is shared with another job (they came below the limit the
-        headers state) or moves (they came at levels far apart): `--redis`, not a lower rate."""
-        if self._shared is not None or self._levels is None:
-            return None  # through Redis the limit is shared already, and known to be
-        low, high = self._levels
-        stated, plateau = self.controller.stated, self.controller.plateau
-        below = stated is not None and plateau is not None and plateau < stated * (1 - SAME_LEVEL)
-        if not below and high <= low * _FAR_APART:
-            return None
-        levels = (
-            f"at {low:.0f}/s" if f"{low:.0f}" == f"{high:.0f}" else f"at {low:.0f} to {high:.0f}/s"
-        )
-        why = (
-            f"429s came {levels}, below the limit the API states ({self.controller.stated_why}): "
-            "another job on this key takes its share"
-            if below
-            else f"429s came {levels}: the limit is shared with another job on this key, or moves"
-        )
-        return f"{why}; give every job on the key the same --redis URL to share one budget"
+        current = controller.rate
+        if self._shared is not None:  # another job's lower rate holds this one to it
+            current = min(current, self._shared.account_rate)
+        return RateStatus(current, settled, why, hint, holds.left(now), holds.why)

@@ -9,8 +9,8 @@ Lateness of one wake-up never delays later slots, and an idle gap never builds u
 is no burst after idling or after a pause either; slot holders a stalled loop wakes late catch up
 at twice the rate, never in a clump (`LATE_GAP`). Slots are spaced 1% wider than 1/R so that the
 server, which sees arrival times with network jitter, also counts at most R per second. A guard
-on the actual start times backs this up: when a stalled loop wakes several late slot holders at
-once, any start that would make R+1 in one second re-queues for a later slot instead.
+on the actual start times backs this up (`guard.py`): when a stalled loop wakes several late
+slot holders at once, any start that would make R+1 in one second re-queues for a later slot.
 
 The schedule is GCRA, the generic cell rate algorithm
 (https://en.wikipedia.org/wiki/Generic_cell_rate_algorithm), with no burst tolerance: the next
@@ -30,7 +30,6 @@ to pause is `PausePolicy`'s decision: `Retry-After`, capped, or a growing backof
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import math
 import random
@@ -39,30 +38,26 @@ from typing import TYPE_CHECKING, Final
 
 from ..settings import Settings
 from .adaptive import START_RATE
+from .guard import SLACK, TICK, StartGuard
 from .holds import Holds
 from .status import RateStatus
 
 if TYPE_CHECKING:
     from ..client import Reply
 
-#: Spacing margin over 1/R: absorbs jitter between our start times and the server's arrival times.
-SLACK: Final = 1.01
-
-
 #: The least spacing of actual starts, in intervals: late slot holders catch up at twice the
 #: rate.
 LATE_GAP: Final = 0.5
-
-#: Waits shorter than this are not waited: a clock (or float sum) that lands a hair before the
-#: target must not send a waiter round the loop again and again.
-TICK: Final = 1e-6
-
 
 #: Statuses that do not end a run of 429s: the server did not take a request since.
 NOT_ANSWERED: Final = frozenset({401, 403, 408, 429})
 
 #: The least a `Retry-After` in whole seconds can say: "within a second".
 WITHIN_A_SECOND: Final = 1.0
+
+#: 429s right after a wait shortened from `Retry-After: 1` after which the header is honoured
+#: in full for the rest of the job: the server means a whole second (a penalty box).
+SHORTENED_REFUSED: Final = 1
 
 #: What a 429's pause is for, on the progress line and in the message of a job that gives up.
 TOO_MANY: Final = "429 Too Many Requests"
@@ -126,20 +121,45 @@ class PausePolicy:
         `give_up_after`."""
         return Holds(self.max_pause, self.give_up_after)
 
-    def seconds(self, retry_after: float | None, streak: int) -> float:
+    def seconds(self, retry_after: float | None, streak: int, within: bool = True) -> float:
         """The pause for the `streak`-th 429 in a row (1-based): `Retry-After`, or for the
-        first of a run, the backoff when it says one whole second.
+        first of a run, the backoff when it says one whole second and `within` (it is read as
+        "within a second").
 
         The backoff that would apply without the header is also its floor: a `Retry-After` of
         now, 0 or a date in the past must not turn the job into a burst of 429s.
         """
         floor = equal_jitter(streak, self.backoff_base, self.backoff_max)
-        if retry_after == WITHIN_A_SECOND and streak == 1:
+        if retry_after == WITHIN_A_SECOND and streak == 1 and within:
             # `Retry-After: 1`, in whole seconds rounded up, says "within a second": a sliding
             # window has room again a few ms on, a bucket after one refill. The first 429 of a
             # run waits the backoff only (the rate was cut); a second in a row waits it all.
             return min(floor, self.max_pause)
         return min(max(retry_after or 0.0, floor), self.max_pause)
+
+
+@dataclass(slots=True)
+class RetryAfterReading:
+    """How a job reads `Retry-After: 1`: "within a second" (its first wait shortened, see
+    `PausePolicy.seconds`) until `SHORTENED_REFUSED` pauses show the server meant a whole
+    second: the request right after the shortened wait was refused too. From then on it is
+    honoured in full, one 429 per event instead of two."""
+
+    within: bool = True
+    shortened: bool = False  # the latest pause was shortened
+    refused_after: int = 0  # pauses that came right after a shortened one
+
+    def seconds(
+        self, policy: PausePolicy, retry_after: float | None, streak: int, new: bool
+    ) -> float:
+        """The pause for a 429 (`new`: none was running when it came, so its request started
+        after the latest pause ended)."""
+        if new:
+            if streak > 1 and self.shortened:
+                self.refused_after += 1
+                self.within = self.refused_after < SHORTENED_REFUSED
+            self.shortened = self.within and retry_after == WITHIN_A_SECOND and streak == 1
+        return policy.seconds(retry_after, streak, self.within)
 
 
 class Pacer:
@@ -153,6 +173,7 @@ class Pacer:
         self.holds = self.policy.holds()
         self.pauses = 0  # new pauses for 429s, for the summary's hint
         self._pause_streak = 0  # 429 pauses since the last answer that was not one
+        self.reading = RetryAfterReading()
         self._interval = _interval(rate)
         self._next_slot = 0.0
         self._last_slot = -math.inf  # the slot of the latest start: a pause never restarts before
@@ -160,10 +181,7 @@ class Pacer:
         self._generation = 0  # bumped by every pause, so slot holders know to queue again
         self._stopped = asyncio.Event()
         self._wake = asyncio.Event()  # set (and replaced) when slots handed out become invalid
-        self._allowed = max(1, math.floor(rate))  # starts allowed in any second
-        # Loop times of the latest starts, as many as the highest rate set allowed: the hard
-        # limit on actual starts, whatever the schedule (a rate set lower still counts them).
-        self._starts: collections.deque[float] = collections.deque(maxlen=self._allowed)
+        self._guard = StartGuard(rate)  # the hard limit on actual starts, whatever the schedule
 
     @classmethod
     def of(cls, settings: Settings) -> Pacer:
@@ -196,9 +214,7 @@ class Pacer:
         if interval == self._interval:
             return
         self._interval = interval
-        self._allowed = max(1, math.floor(rate))
-        if self._allowed > (self._starts.maxlen or 0):  # a faster rate: remember more starts
-            self._starts = collections.deque(self._starts, maxlen=self._allowed)
+        self._guard.set_rate(rate)
         self._next_slot = max(self._resume_at, self._last_slot + interval)
         self._generation += 1
         self._wake.set()
@@ -246,12 +262,12 @@ class Pacer:
             if generation != self._generation:
                 continue  # a pause came while waiting: queue again behind it
             now = loop.time()
-            starts, allowed = self._starts, self._allowed
-            if len(starts) >= allowed and now - starts[-allowed] < 1.0:
+            free = self._guard.free_at(now)
+            if free is not None:
                 # Late (a stalled loop): starting now would put R+1 starts in one second.
-                self._next_slot = max(self._next_slot, starts[-allowed] + 1.0 + TICK)
+                self._next_slot = max(self._next_slot, free + TICK)
                 continue
-            starts.append(now)
+            self._guard.start(now)
             self._last_slot = max(self._last_slot, slot)
             return
 
@@ -259,9 +275,10 @@ class Pacer:
         """How long a start now must wait to be `LATE_GAP` intervals after the latest (0: it
         need not). Slot holders that a stalled loop wakes late go out at twice the rate, never
         all at once: an API with a small bucket under its per-second limit refuses a clump."""
-        if not self._starts or self._stopped.is_set():
+        latest = self._guard.latest
+        if latest is None or self._stopped.is_set():
             return 0.0
-        gap = self._starts[-1] + LATE_GAP * self._interval - now
+        gap = latest + LATE_GAP * self._interval - now
         return gap if gap > TICK else 0.0
 
     async def _wait(self, delay: float, event: asyncio.Event | None = None) -> None:
@@ -284,8 +301,9 @@ class Pacer:
 
     def pause(self, reply: Reply) -> float:
         """Pause every caller for the 429's `Retry-After`, or a backoff; the seconds added."""
-        seconds = self.policy.seconds(reply.retry_after, self._pause_streak + 1)
         now = asyncio.get_running_loop().time()
+        new = now >= self._resume_at
+        seconds = self.reading.seconds(self.policy, reply.retry_after, self._pause_streak + 1, new)
         added = max(0.0, now + seconds - max(now, self._resume_at))
         if self.hold(seconds):
             self._pause_streak += 1

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Final
 from ..errors import ConfigError
 from ..settings import RedisClock
 from ..urls import hide_password, scrub
-from .pacer import SLACK
+from .guard import SLACK
+from .pacer import LATE_GAP
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -50,7 +51,10 @@ REPAIRED: Final = {
     "paused_at": "a pause set in the future",
     "limit": "a rate in force that is not finite, below 0.01/s or held far too long",
     "shared_rate": "a shared rate that is not a positive number",
-    "starts": "starts recorded in the future (with --redis-clock local, a host's clock ahead)",
+    "starts": (
+        "starts recorded in the future (with --redis-clock local, another host's clock is "
+        "ahead: use --redis-clock redis, or sync the hosts' clocks)"
+    ),
     "start_text": "a recorded start that is not a time",
     "epoch": "a pause count that is not a whole number",
     "streak": "a run of 429s that is not a whole number",
@@ -172,6 +176,7 @@ class BudgetStore:
             KEY_TTL_MS,
             self.job,
             most,
+            repr(LATE_GAP),
         ]
         # Not redis-py's socket timeout: it wraps each send in `asyncio.wait_for`, which on
         # Python 3.11 can swallow a cancellation, and a worker the job cancels must end.

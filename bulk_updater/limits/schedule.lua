@@ -4,8 +4,11 @@
 -- Every call runs atomically, so the schedule is the same GCRA as the local pacer's (the
 -- generic cell rate algorithm: https://en.wikipedia.org/wiki/Generic_cell_rate_algorithm),
 -- with no burst: each caller reserves the next free slot, `interval` after the previous one,
--- and an idle gap builds up no credit. The list of recent starts holds the actual starts to at
--- most `cap` in any sliding second (and its 1% margin) even when callers start late.
+-- and an idle gap builds up no credit (GCRA with no burst). The list of recent starts holds the
+-- actual starts to at most `cap` in any sliding second (and its 1% margin) even when callers
+-- start late, and late holders (a stalled host wakes several at once) go out `late_gap`
+-- intervals apart, as the pacer's do: caught up at twice the rate at most, never in a clump a
+-- small bucket refuses, and no slot given up.
 --
 -- KEYS[1]  the account's hash: next, until, epoch, streak, limit, limit_until, shared_rate, ...
 -- KEYS[2]  the account's latest starts, newest first (at most `hold`, twice `cap`, of them)
@@ -22,6 +25,7 @@
 -- ARGV[6]  how long the keys live after their last use, in milliseconds
 -- ARGV[7]  the caller's job: a random token (the job that set the rate in force may change it)
 -- ARGV[8]  the caller's --max-pause in seconds: no wait it is told of is longer (empty: none)
+-- ARGV[9]  the least gap between two starts, in intervals (pacer.py's LATE_GAP; empty: none)
 --
 -- Every value read from the keys is checked before it is used: a number that is not finite,
 -- out of bounds or in the far future (a bug, a hand edit, a host whose clock is far ahead)
@@ -42,6 +46,7 @@ local op, rate, arg = ARGV[1], tonumber(ARGV[3]), ARGV[4]
 local slack, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
 local job = ARGV[7] or ''
 local most = tonumber(ARGV[8] or '') or math.huge
+local late_gap = tonumber(ARGV[9] or '') or 0
 local TICK = 1e-6
 -- No pause of any job is longer than this (the largest --max-pause): one further is bad.
 local FAR = 3600
@@ -218,6 +223,18 @@ local function later_start()
   return math.min(oldest + slack, now + math.max(most, interval_of(limit)))
 end
 
+-- nil when a start now comes at least `late_gap` intervals after the latest one recorded, else
+-- the time at which it would (at most that far off: a start listed ahead holds no one longer).
+local function spread_start()
+  local latest = tonumber(redis.call('LINDEX', starts, 0))
+  if late_gap <= 0 or latest == nil or not finite(latest) then
+    return nil
+  end
+  local gap = late_gap * interval
+  local at = math.min(latest + gap, now + gap)
+  return at - now > TICK and at or nil
+end
+
 local function record_start()
   local recorded = text(now)
   redis.call('LPUSH', starts, recorded)
@@ -256,12 +273,13 @@ if op == 'acquire' then
   end
   if arg ~= '' and tonumber(arg) == epoch then
     -- The caller's slot has come: it starts, unless that would make cap + 1 starts too close
-    -- together (others started late); then it keeps its place and waits until it would not.
-    local later = later_start()
-    if later == nil then
+    -- together (others started late) or start it right next to the latest (it is late too);
+    -- then it keeps its place and waits until it would not.
+    local later, spread = later_start(), spread_start()
+    if later == nil and spread == nil then
       return reply(1, 0, record_start())
     end
-    return reply(2, later - now)
+    return reply(2, math.max(later or now, spread or now) - now)
   end
   -- A new slot (or a held one from before a pause, which no longer counts). One further than
   -- the caller's --max-pause (a pause others still honour, a clock ahead) is not waited for:
@@ -271,12 +289,12 @@ if op == 'acquire' then
     slot = now
   end
   if slot - now <= TICK then
-    local later = later_start()
-    if later == nil then
+    local later, spread = later_start(), spread_start()
+    if later == nil and spread == nil then
       redis.call('HSET', hash, 'next', text(slot + interval))
       return reply(1, 0, record_start())
     end
-    slot = math.max(slot, later)
+    slot = math.max(slot, later or now, spread or now)
   end
   redis.call('HSET', hash, 'next', text(slot + interval))
   return reply(2, slot - now)

@@ -1,40 +1,36 @@
 """The rate budget of one API account, shared through Redis by every job that uses it.
 
 A SendKit limit belongs to the account, not to one process. `RedisLimiter` keeps the pacer's
-GCRA schedule in Redis: one hash per account (`account_name()`: base URL, workspace, the key's
-sha256) holds the next free start time, and one atomic Lua script (`schedule.lua`) hands out
-slots on it, `1.01/R` apart with no burst, as `Pacer` does. A caller sleeps until its slot,
-then asks once more to start: the script records the start and refuses one that would make
-R + 1 starts in any sliding second, whoever was late. A process too slow to act on a grant
-(`_late`) gives it back and asks again, and a request that leaves later than its record (a
-connection to open, a busy host) moves it (`departures.py`): the starts are real departures.
+schedule in Redis: one hash per account (`account_name()`) holds the next free start time, and
+one atomic Lua script (`schedule.lua`, GCRA with no burst) hands out slots on it, `1.01/R`
+apart, as `Pacer` does. A caller sleeps until its slot, then asks once more to start: the
+script records the start and refuses one that would make R + 1 starts in any sliding second,
+or one right next to the latest (late holders go out spread). A grant the process was too slow
+to act on (`_late`) is given back, and a request that leaves later than its record moves it
+(`departures.py`): the starts are real departures. Each job also counts its own (`guard.py`).
 
 - **Time.** The script reads the Redis server's `TIME` (`clock="redis"`): one clock for every
-  host, so skew between hosts cannot shrink the spacing. A Redis that refuses `TIME` in
-  scripts (some managed services, Redis before 3.2) is named at start; `clock="local"` then
-  passes each caller's wall clock instead, which is as good as the hosts' clock sync.
-- **Pauses.** A 429 pauses every process: the pause-until time is in the hash, read by every
-  acquire, and a pause moves every slot holder behind it (an epoch changes). Its length comes
-  from `PausePolicy`, as for the pacer, with the run of 429s counted in Redis too. Each job
-  honours it for at most its own `--max-pause`, and counts it toward its `--give-up-after`;
-  a bad value in the keys (not finite, in the far future) is replaced, with one warning.
-- **Rates.** An `AdaptiveLimiter` (`limiter.py`) steers this schedule as it steers a `Pacer`:
-  it sets the rate, and the lowest rate of the jobs running holds for all of them, so one
-  job's cut after a 429 slows every job at once. The level a job found 429s above is shared
-  (`share_rate()`), and a job that starts later begins from it (`shared_rate()`) instead of
-  finding it again.
+  host. `clock="local"`, for a Redis that refuses `TIME` in scripts, passes each caller's wall
+  clock instead, which is as good as the hosts' clock sync.
+- **Pauses.** A 429 pauses every process: the pause-until time is in the hash, and a pause
+  moves every slot holder behind it (an epoch changes). Its length comes from `PausePolicy`,
+  with the run of 429s counted in Redis. Each job honours it for at most its own
+  `--max-pause`, and counts it toward its `--give-up-after`; a bad value in the keys is
+  replaced, with one warning.
+- **Rates.** An `AdaptiveLimiter` (`limiter.py`) steers this schedule as it steers a `Pacer`;
+  the lowest rate of the jobs running holds for all of them, so one job's cut slows every job.
+  The level a job found 429s above is shared (`share_rate()`), and a later job begins from it.
+  What each answer says of the account is kept in `account_state.py`.
 - **Failure.** `open()` raises `ConfigError` when Redis cannot be reached (nothing is sent);
   losing it later makes `acquire()` raise `LimiterDown`, which stops the job as an outage. It
   never falls back to a budget of its own. A password in the URL is never shown.
 
-This module is the limiter's side (waiting, pausing, what each answer says); `redis_budget.py`
-is the Redis side (the connection, the script call and its deadline, errors in words).
+`redis_budget.py` is the Redis side (the connection, the script call and its deadline, errors).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 from collections.abc import Callable
@@ -42,9 +38,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..account import account_label, account_name
 from ..settings import RedisClock, Settings
+from .account_state import AccountState, pause_why
 from .adaptive import START_RATE
 from .departures import LateDepartures
-from .pacer import SLACK, TICK, TOO_MANY, LimiterDown, PausePolicy, Stopped, answered
+from .guard import SLACK, TICK, StartGuard
+from .pacer import TOO_MANY, LimiterDown, PausePolicy, RetryAfterReading, Stopped, answered
 from .redis_budget import BudgetStore
 
 if TYPE_CHECKING:
@@ -58,17 +56,6 @@ LATE: Final = (SLACK - 1) / 2
 #: Late starts one caller asks again for before it takes one anyway: on a host too busy for
 #: any start to be on time, the job must still go on (the API's tolerance then covers it).
 MAX_LATE: Final = 20
-
-#: What a pause another job of the account set is, on the progress line.
-SHARED_PAUSE: Final = "a 429 of another job"
-#: How much later than this process's own pause the account's may end and still be its own
-#: (Redis set it a round trip later), not another job's.
-OWN: Final = 0.1
-#: What a wait for a start another host recorded ahead of this one's clock is, on the
-#: progress line.
-STARTS_AHEAD: Final = "a start recorded ahead in Redis"
-#: The span over which the account's start rate is measured (`account_starts`).
-_SPAN: Final = 1.0
 
 # The script's answers to `acquire` (see schedule.lua).
 _GO = 1
@@ -113,13 +100,13 @@ class RedisLimiter:
         self._lost: str | None = None  # why Redis can no longer be used
         self._resume_at = 0.0  # loop time at which the pause, as last heard of, ends
         self._generation = 0  # bumped by every pause this process starts or extends
-        self._streak = 0  # 429 pauses in a row, as Redis last counted them
-        self._limit = rate  # the rate in force for the account, as Redis last said
-        self._shared_rate: float | None = None
+        self.reading = RetryAfterReading()
+        self._account = AccountState(rate)  # as the script's latest answer said
         self._tasks: set[asyncio.Task[Any]] = set()
-        # (loop time, starts the account has recorded): their rate is the account's
-        self._granted: collections.deque[tuple[float, int]] = collections.deque()
         self._departures = LateDepartures(self._depart, LATE)
+        # This job's own starts: whatever Redis grants (hosts' clocks that disagree make each
+        # read the other's starts as long past), never more than its rate by its own count.
+        self._guard = StartGuard(rate)
 
     @classmethod
     def of(cls, settings: Settings) -> RedisLimiter:
@@ -147,7 +134,7 @@ class RedisLimiter:
         when Redis cannot be reached, refuses the password or cannot run the script."""
         hello = await self._store.open(self._label, self.rate)
         if hello is not None and hello[4]:
-            self._shared_rate = float(hello[4])
+            self._account.shared_rate = float(hello[4])
         log.info(
             "sharing the rate budget of %s through Redis at %s (keys %s*)",
             self._label,
@@ -171,13 +158,7 @@ class RedisLimiter:
     async def _call(self, op: str, arg: str = "") -> list[Any]:
         """One run of the script; keeps what every answer says of the account's state."""
         reply = await self._store.call(op, self.rate, arg)
-        granted = self._granted
-        granted.append((asyncio.get_running_loop().time(), int(reply[7])))
-        while len(granted) > 2 and granted[1][0] <= granted[-1][0] - _SPAN:
-            granted.popleft()
-        self._streak = int(reply[3])
-        self._shared_rate = float(reply[4]) if reply[4] else None
-        self._limit = float(reply[5])
+        self._account.heard(reply, asyncio.get_running_loop().time())
         return reply
 
     # --- the Limiter protocol
@@ -206,18 +187,26 @@ class RedisLimiter:
                 await self._wait(self._resume_at - now)
                 op, held = "acquire", ""
                 continue
+            free = self._guard.free_at(now)
+            if free is not None:
+                await self._wait(free - now)
+                continue
             generation = self._generation
             asked = loop.time()
+            self._guard.start(asked)  # held for this call: others asking meanwhile count it
             try:
                 reply = await self._call(op, held)
             except self._store.errors as exc:
                 raise self._lose(exc) from None
+            finally:
+                self._guard.forget(asked)
             slow = self._late(loop.time() - asked)
             self._check()
             code, seconds = int(reply[0]), float(reply[1])
             if code == _GO:
                 if not slow or late >= MAX_LATE:
                     self._departures.granted(str(reply[6]), asked)
+                    self._guard.start(loop.time())
                     return
                 # Granted while this process was too slow to act on it: start again, now.
                 late += 1
@@ -228,8 +217,10 @@ class RedisLimiter:
                 self._held_elsewhere(seconds)
                 held = ""
                 continue
-            if len(reply) > 9 and reply[9]:  # a start listed ahead: a hold, shown and counted
-                self.holds.hold(loop.time(), seconds, STARTS_AHEAD)
+            # A start listed ahead, another job's lower rate: a hold, shown and counted.
+            hold = self._account.slot_hold(seconds, self.rate, len(reply) > 9 and bool(reply[9]))
+            if hold is not None:
+                self.holds.hold(loop.time(), seconds, hold)
             await self._wait(seconds)
             held = str(reply[2]) if generation == self._generation else ""
 
@@ -269,17 +260,20 @@ class RedisLimiter:
         if not answered(reply):
             return
         self.holds.answered()
-        if self._streak:
-            self._streak = 0
+        if self._account.streak:
+            self._account.streak = 0
             self._publish("calm")
 
     def pause(self, reply: Reply) -> float:
         """Pause this process at once and every other through Redis; the seconds added here."""
-        seconds = self.policy.seconds(reply.retry_after, self._streak + 1)
         now = asyncio.get_running_loop().time()
+        new = now >= self._resume_at
+        seconds = self.reading.seconds(
+            self.policy, reply.retry_after, self._account.streak + 1, new
+        )
         added = max(0.0, now + seconds - max(now, self._resume_at))
         if now >= self._resume_at:
-            self._streak += 1
+            self._account.streak += 1
         if now + seconds > self._resume_at:
             self._resume_at = now + seconds
             self._generation += 1
@@ -308,36 +302,28 @@ class RedisLimiter:
         if not rate > 0:
             raise ValueError("rate must be more than 0: a shared budget needs a limit")
         self.rate = rate
+        self._guard.set_rate(rate)
 
     def share_rate(self, rate: float) -> None:
         """Tell every process of this account that `rate` is the rate to go at."""
         if not rate > 0:
             raise ValueError("a shared rate must be more than 0")
-        self._shared_rate = rate
+        self._account.shared_rate = rate
         self._publish("share", repr(float(rate)))
 
     def shared_rate(self) -> float | None:
         """The rate last shared by any process of this account (as of the latest slot)."""
-        return self._shared_rate
+        return self._account.shared_rate
 
     def account_starts(self, now: float) -> float | None:
         """Requests every job of the account started in the last second, as Redis counted
         them (None until this process has asked for slots over most of a second)."""
-        granted = self._granted
-        if len(granted) < 2 or granted[-1][0] - granted[0][0] < _SPAN / 2:
-            return None
-        then = granted[0]
-        for sample in granted:  # the latest sample at least a second old, else the oldest
-            if sample[0] > now - _SPAN:
-                break
-            then = sample
-        latest = granted[-1]
-        return (latest[1] - then[1]) / max(latest[0] - then[0], _SPAN / 2)
+        return self._account.starts_rate(now)
 
     @property
     def account_rate(self) -> float:
         """The rate in force for the account: the lowest of the jobs running lately."""
-        return self._limit
+        return self._account.rate_in_force
 
     # --- background messages
 
@@ -367,9 +353,9 @@ class RedisLimiter:
     def _held_elsewhere(self, seconds: float, since: float | None = None) -> None:
         """Hold this process for the account's pause, as long as Redis said (its --max-pause),
         counted from `since` (when asked; default: now). Redis sets this process's own pause
-        a moment after it began here: one that ends within `OWN` of it is still its own."""
+        a moment after it began here (`pause_why`)."""
         now = asyncio.get_running_loop().time()
         start = now if since is None else since
-        why = SHARED_PAUSE if start + seconds > self._resume_at + OWN else TOO_MANY
+        why = pause_why(start + seconds, self._resume_at)
         self._resume_at = max(self._resume_at, now + seconds)
         self.holds.hold(now, seconds, why)

@@ -6,6 +6,11 @@ import math
 from dataclasses import dataclass
 
 
+def per_second(rate: float) -> str:
+    """A rate as the progress line says it: `39.6/s`, `0.05/s` (a tenth would say 0.1)."""
+    return f"{rate:.1f}/s" if rate >= 1 else f"{rate:.2g}/s"
+
+
 @dataclass(frozen=True, slots=True)
 class RateStatus:
     """The rate a limiter allows now, the rate it settled at and why; None: no limit."""
@@ -22,4 +27,4 @@ class RateStatus:
         the job is held (its countdown, not a rate), or None without a limit."""
         if self.paused is not None:
             return f"paused {math.ceil(self.paused)}s ({self.paused_why})"
-        return None if self.current is None else f"limit {self.current:.1f}/s"
+        return None if self.current is None else f"limit {per_second(self.current)}"

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import redis
 
-from bulk_updater.limits.pacer import SLACK
+from bulk_updater.limits.guard import SLACK
+from bulk_updater.limits.pacer import LATE_GAP
 from bulk_updater.limits.redis_budget import KEY_TTL_MS, SCRIPT, budget_keys
 
 GO, SLOT, PAUSED = 1, 2, 3
@@ -38,9 +39,9 @@ class Schedule:
     ) -> list[Any]:
         """One run; `most` is the caller's --max-pause (None: it gives none)."""
         clock = "" if now is None else f"{T0 + now:.6f}"
-        args = [op, clock, repr(float(rate)), arg, repr(SLACK), KEY_TTL_MS, ""]
-        if most is not None:
-            args.append(repr(most))
+        most_text = "" if most is None else repr(most)
+        args = [op, clock, repr(float(rate)), arg, repr(SLACK), KEY_TTL_MS, "", most_text]
+        args.append(repr(LATE_GAP))
         reply: list[Any] = self.script(keys=list(self.keys), args=args)
         return reply
 
@@ -141,6 +142,21 @@ def test_late_callers_never_make_more_than_the_rate_in_a_second(
     up; the guard on actual starts re-queues the one that would make R + 1."""
     starts = fleet(schedule, [rate] * 6, starts_each=rate, lateness=0.4, seed=seed)
     assert len(starts) == 6 * rate
+    assert max_in_window(starts) <= rate
+
+
+@pytest.mark.parametrize(("rate", "seed"), [(10, 5), (60, 6)])
+def test_late_holders_start_spread_never_in_a_clump(
+    schedule: Schedule, rate: float, seed: int
+) -> None:
+    """Holders that wake up to two intervals late (a stalled host wakes several at once) all
+    started at once when the second had room: a clump a small bucket refuses. They go out at
+    least `LATE_GAP` intervals apart (catching up at twice the rate at most), and keep their
+    slots: none is given up, so the account loses no rate."""
+    interval = SLACK / rate
+    starts = sorted(fleet(schedule, [rate] * 6, starts_each=rate, lateness=2 * interval, seed=seed))
+    assert len(starts) == 6 * rate
+    assert min(b - a for a, b in itertools.pairwise(starts)) >= LATE_GAP * interval - 1e-6
     assert max_in_window(starts) <= rate
 
 
@@ -336,7 +352,9 @@ def test_a_slot_further_than_the_callers_max_pause_is_not_waited_for(schedule: S
         schedule.acquire(0.0, 10)
     assert schedule.acquire(0.0, 10, most=5)[0] == SLOT
     code, seconds, _ = schedule.acquire(0.0, 10, most=2)
-    assert (code, seconds) == (GO, 0.0)  # the guard on actual starts still holds the rate
+    # Not behind 4 s of slots: the schedule starts again from now, half an interval after the
+    # start just made (never in a clump), and the guard on actual starts still holds the rate.
+    assert (code, seconds) == (SLOT, pytest.approx(LATE_GAP * SLACK / 10, abs=1e-6))
 
 
 FAR = T0 + 10 * 86400.0

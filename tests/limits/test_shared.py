@@ -8,15 +8,25 @@ These tests run in real time (Redis has its own clock) and keep it short: a seco
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio
 
 from bulk_updater import ConfigError, Reply
-from bulk_updater.limits import LimiterDown, Stopped, departures, shared
-from bulk_updater.limits.pacer import SLACK, TOO_MANY, PausePolicy
+from bulk_updater.limits import (
+    LimiterDown,
+    Stopped,
+    account_state,
+    departures,
+    redis_budget,
+    shared,
+)
+from bulk_updater.limits.guard import GUARD_SPAN, SLACK
+from bulk_updater.limits.pacer import TOO_MANY, PausePolicy
 from bulk_updater.limits.redis_budget import budget_keys
 from bulk_updater.limits.shared import RedisLimiter
 from bulk_updater.sandbox import max_in_any_window
@@ -121,11 +131,11 @@ async def test_the_run_of_429s_is_counted_for_the_account(
     first.pause(Reply(429, retry_after=0.05))
     await asyncio.gather(*first._tasks)
     await second.acquire()  # it learns the streak, so its own next pause backs off further
-    assert second._streak == 1
+    assert second._account.streak == 1
     second.observe(Reply(200), 0.01)  # an answer: the run is over, for everyone
     await asyncio.gather(*second._tasks)
     await first.acquire()
-    assert first._streak == 0
+    assert first._account.streak == 0
 
 
 async def test_a_429_here_holds_every_caller_here_at_once(redis_url: str) -> None:
@@ -168,7 +178,7 @@ async def test_another_jobs_long_pause_holds_this_one_for_its_own_max_pause(
     await b.acquire()
     assert 0.25 <= loop.time() - started < 2.0
     assert b.holds.held == pytest.approx(0.3, abs=0.05)
-    assert b.holds.why == shared.SHARED_PAUSE
+    assert b.holds.why == account_state.SHARED_PAUSE
     await a.close()
     await b.close()
 
@@ -206,7 +216,7 @@ async def test_a_wait_for_a_start_recorded_ahead_is_a_hold_capped_and_counted(
     await client.rpush(budget_keys("test-account")[1], *starts)
     await client.aclose()
     await one.acquire()
-    assert one.holds.why == shared.STARTS_AHEAD
+    assert one.holds.why == account_state.STARTS_AHEAD
     assert 0.1 <= one.holds.held < 1.0
     await one.close()
 
@@ -221,6 +231,50 @@ async def test_a_shared_rate_reaches_the_other_processes(
     await asyncio.gather(*first._tasks)
     await second.acquire()
     assert second.shared_rate() == 37.5
+
+
+#: How far ahead this task's host clock runs, for `--redis-clock local` (`SkewedTime`).
+SKEW: contextvars.ContextVar[float] = contextvars.ContextVar("skew", default=0.0)
+
+
+class SkewedTime:
+    """`time` as `redis_budget.py` reads it, on a host whose clock is `SKEW` ahead."""
+
+    @staticmethod
+    def time() -> float:
+        return time.time() + SKEW.get()
+
+
+async def test_a_job_never_exceeds_its_rate_when_the_hosts_clocks_disagree(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With --redis-clock local and one host 120 s ahead, each job read the other's starts as
+    long past or in the future: neither held the other back, and the one ahead went at
+    nearly twice its own rate. By its own count, a job never goes over its rate; the job
+    behind says what to do."""
+    monkeypatch.setattr(redis_budget, "time", SkewedTime)
+    ahead, behind = await opened(limiter(redis_url, 10, "local"), limiter(redis_url, 10, "local"))
+    loop = asyncio.get_running_loop()
+    starts: dict[RedisLimiter, list[float]] = {ahead: [], behind: []}
+    until = loop.time() + 2.0
+
+    async def one(job: RedisLimiter) -> None:
+        while loop.time() < until:
+            await job.acquire()
+            starts[job].append(loop.time())
+
+    skewed = contextvars.copy_context()
+    skewed.run(SKEW.set, 120.0)
+    tasks = [loop.create_task(one(ahead), context=skewed) for _ in range(4)]
+    tasks += [loop.create_task(one(behind)) for _ in range(4)]
+    with caplog.at_level(logging.WARNING, logger="bulk_updater"):
+        await asyncio.gather(*tasks)
+    said = [r.getMessage() for r in caplog.records if "in the future" in r.getMessage()]
+    assert len(said) == 1
+    assert "use --redis-clock redis" in said[0]
+    for job in (ahead, behind):
+        assert max_in_any_window(starts[job], GUARD_SPAN) <= 10
+        await job.close()
 
 
 async def test_the_lowest_rate_running_holds_for_every_job(

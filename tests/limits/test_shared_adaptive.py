@@ -103,3 +103,32 @@ async def test_another_jobs_pause_shows_as_a_pause_on_the_progress_line(redis_ur
     waiting.cancel()
     await a.close()
     await b.close()
+
+
+async def test_a_tiny_rate_in_force_shows_on_the_progress_line_and_holds_the_job(
+    redis_url: str,
+) -> None:
+    """Another job's rate of 0.05/s holds this one at --rate 20 for 20 s a slot: its line
+    counts that wait down as a hold that names the rate in force (it said `limit 20.0/s`), and
+    the wait counts toward --give-up-after."""
+    patient = PausePolicy(0.01, 0.02, max_pause=60.0)
+    slow = RedisLimiter(redis_url, rate=0.05, account="acct", policy=patient)
+    schedule = RedisLimiter(redis_url, rate=10, account="acct", policy=patient)
+    b = AdaptiveLimiter(20, policy=patient, concurrency=4, schedule=schedule)
+    b.holds = b.pacer.holds = heard = Heard(patient.max_pause)
+    for one in (slow, b):
+        await one.open()
+        one.begin()
+    await slow.acquire()  # its rate is in force for the account now, its next slot 20 s on
+    waiting = asyncio.ensure_future(b.acquire())
+    async with asyncio.timeout(10):
+        await heard.begun.wait()
+    assert heard.why == "the account's rate in force, 0.05/s"
+    assert 19 < heard.held <= 21
+    assert b.describe().current == 0.05
+    line = b.describe().progress() or ""
+    assert line.startswith("paused 2")
+    assert line.endswith("(the account's rate in force, 0.05/s)")
+    waiting.cancel()
+    await slow.close()
+    await b.close()
