@@ -39,6 +39,7 @@ import re
 import selectors
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,9 @@ class SimulatedApi:
         """`shape`: the rest of `RateLimit`'s settings (`shape`, `retry_after`, `halve_after`,
         `restore_after`)."""
         self.limit = RateLimit(rate=rate, burst=burst, headers=headers, **shape)
+        # A `Retry-After` date is written and read by a wall clock that moves with the loop's, so
+        # a job's waits are the same in every run (not rounded to where the real second is).
+        self.limit.wall = self._wall
         self.latency = latency
         self.jitter = jitter
         self.rng = random.Random(seed)
@@ -236,6 +240,10 @@ class SimulatedApi:
 
     def set_rate(self, rate: float, burst: int = 0) -> None:
         self.limit.set(rate, burst)
+
+    @staticmethod
+    def _wall() -> float:
+        return 1_800_000_000.0 + asyncio.get_running_loop().time()
 
     async def send(self, update: LeadUpdate) -> Reply:
         self.arrivals.append(asyncio.get_running_loop().time())
@@ -255,7 +263,8 @@ class SimulatedApi:
         headers = rate_headers(response.headers)
         if answer is None:
             return Reply(200, headers=headers)
-        retry_after = parse_retry_after(headers.get("Retry-After") if headers else None)
+        now = datetime.fromtimestamp(self._wall(), UTC)
+        retry_after = parse_retry_after(headers.get("Retry-After") if headers else None, now)
         return Reply(429, "RATE_LIMITED", "Too many requests", retry_after, headers)
 
 

@@ -48,7 +48,7 @@ import collections
 import email.utils
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Literal, cast
 
 from aiohttp import web
@@ -135,6 +135,8 @@ class RateLimit:
         if restore_after is not None and (halve_after is None or not restore_after > halve_after):
             raise ValueError("restore_after needs halve_after, and must come after it")
         self.halve_after, self.restore_after = halve_after, restore_after
+        #: The wall clock a `Retry-After` date is written by (a test in virtual time sets its own).
+        self.wall: Callable[[], float] = time.time
         self._window: collections.deque[float] = collections.deque()
         self._first: float | None = None  # when the first request was admitted
         self._second = -math.inf  # the whole second `fixed` counts in, and its count
@@ -208,7 +210,7 @@ class RateLimit:
             response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
         elif self.retry_after == "date":
             response.headers["Retry-After"] = email.utils.formatdate(
-                math.ceil(time.time() + wait), usegmt=True
+                math.ceil(self.wall() + wait), usegmt=True
             )
         return response
 
