@@ -9,10 +9,13 @@ output (a rejects file, the state of `skip_unchanged`) is a new sink. `claim_rep
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Container, Mapping
 from os import PathLike
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, TypeVar
 
 from ..errors import ConfigError
 from ..inputs import Row, Rows, Source
@@ -22,6 +25,9 @@ from ..models import LeadUpdate, Outcome, Status
 from ..report import FinishedRows, RejectsWriter, ReportWriter
 from ..report.rejects import TextShape, shape_of
 from ..report.sheet_rejects import SheetRejectsWriter, Stored
+
+_S = TypeVar("_S", bound="Sink")
+log = logging.getLogger("bulk_updater")
 
 OnOutcome = Callable[[Outcome], None] | Callable[[Outcome], Awaitable[None]]
 
@@ -243,3 +249,31 @@ def handlers(
 async def _all(waits: list[Awaitable[None]]) -> None:
     for wait in waits:
         await wait
+
+
+def closed_with(stack: contextlib.AsyncExitStack, sink: _S) -> _S:
+    """`sink`, closed when `stack` is (its file left as it was if it was never started).
+
+    A close that fails while an exception ends the job does not replace it: the caller sees
+    the job's own exception, the close's failure noted on it and logged.
+    """
+
+    def close(
+        exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        try:
+            sink.close()
+        except Exception as failure:
+            if exc is None:
+                raise
+            log.warning("closing the %s failed too: %r", type(sink).__name__, failure)
+            exc.add_note(f"closing the {type(sink).__name__} failed too: {failure!r}")
+        return False
+
+    stack.push(close)
+    return sink
+
+
+def finished_rows(writer: ReportWriter | None) -> FinishedRows | None:
+    """The rows an earlier run finished, when the report is resumed."""
+    return writer.finished if writer is not None and writer.resumed else None

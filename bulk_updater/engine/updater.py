@@ -18,16 +18,16 @@ from typing import TypeVar, Unpack
 
 from ..client import Sender, SendKitClient
 from ..errors import ConfigError
-from ..inputs import ColumnMap, KeyPlan, Numbered, Rows, Source, check_rows, numbered
-from ..inputs.schema import REF_KEY, id_source
+from ..inputs import Rows, check_rows
 from ..limits import Lifecycle, Limiter, departure_hook, limiter_for
 from ..models import Outcome, StopReason, Summary
-from ..report import FinishedRows, RejectsWriter, ReportWriter
+from ..report import RejectsWriter, ReportWriter
 from ..setting_keywords import Options
 from ..settings import Settings
 from ..state import state_path
 from .admission import Admission, Rules
 from .emails import MatchByEmail
+from .feed import close_input, ids_from, keys_of, numbered_rows
 from .limit import FirstRows
 from .pipeline import Pipeline
 from .resume import Resume
@@ -39,6 +39,8 @@ from .sink import (
     Sink,
     Tally,
     claim_report,
+    closed_with,
+    finished_rows,
     handlers,
     open_rejects,
 )
@@ -179,16 +181,16 @@ class BulkUpdater:
         ignore_unknown_columns: bool,
     ) -> AsyncGenerator[Outcome, None]:
         async with contextlib.AsyncExitStack() as stack:
-            stack.callback(_close_input, rows)
-            keys = _keys(rows, columns, ignore_unknown_columns)
+            stack.callback(close_input, rows)
+            keys = keys_of(rows, columns, ignore_unknown_columns)
             await self._streams.ended()
             self._ready_sender()
             unchanged = await self._open_state(rows)
-            remember = _closing(stack, Remember(unchanged)) if unchanged is not None else None
+            remember = closed_with(stack, Remember(unchanged)) if unchanged is not None else None
             pipeline = self._new_pipeline(skip, unchanged)
             stack.callback(self._end_job, pipeline)
-            pipeline.deliverer.ids_from = _ids_from(rows, keys)
-            items = _numbered(rows, keys, pipeline, self._first_rows(skip))
+            pipeline.deliverer.ids_from = ids_from(rows, keys)
+            items = numbered_rows(rows, keys, pipeline, self._first_rows(skip))
             outcomes = pipeline.outcomes(items)
             async with contextlib.aclosing(outcomes):
                 async for outcome, row in outcomes:
@@ -271,13 +273,13 @@ class BulkUpdater:
         """
         check_rows(rows)
         async with contextlib.AsyncExitStack() as stack:  # closed in reverse, however it ends
-            stack.callback(_close_input, rows)
+            stack.callback(close_input, rows)
             await self._streams.ended()
             self._ready_sender()  # before the report is touched
-            keys = _keys(rows, columns, ignore_unknown_columns)
+            keys = keys_of(rows, columns, ignore_unknown_columns)
             opened = await self._outputs(stack, rows, report, resume, fingerprint, rejects)
             writer, unchanged, sinks = opened
-            finished = _finished(writer)
+            finished = finished_rows(writer)
             tally = Tally(finished)
             if on_outcome is not None:
                 sinks.append(Callback(on_outcome))
@@ -285,8 +287,8 @@ class BulkUpdater:
             first = self._first_rows(finished)
             pipeline = self._new_pipeline(finished, unchanged)
             stack.callback(self._end_job, pipeline)
-            pipeline.deliverer.ids_from = _ids_from(rows, keys)
-            items = _numbered(rows, keys, pipeline, first)
+            pipeline.deliverer.ids_from = ids_from(rows, keys)
+            items = numbered_rows(rows, keys, pipeline, first)
             await pipeline.consume(items, *handlers([tally, *sinks]))
         duration = time.monotonic() - started
         store = unchanged.store if unchanged is not None else None
@@ -310,13 +312,13 @@ class BulkUpdater:
         # Every lock taken and every file checked before any is written: a run refused
         # (another run holds the state file, say) leaves the report and rejects as they were.
         writer = claim_report(rows, report, resume, fingerprint, s.match, s.limit)
-        reporting = _closing(stack, ReportSink(writer)) if writer is not None else None
+        reporting = closed_with(stack, ReportSink(writer)) if writer is not None else None
         unchanged = await self._open_state(rows)
-        remembering = _closing(stack, Remember(unchanged)) if unchanged is not None else None
+        remembering = closed_with(stack, Remember(unchanged)) if unchanged is not None else None
         rejected = open_rejects(rejects, rows, start=False) if rejects is not None else None
         rejecting = None
         if rejected is not None:
-            rejecting = _closing(stack, RejectsSink(rejected, _finished(writer)))
+            rejecting = closed_with(stack, RejectsSink(rejected, finished_rows(writer)))
         for output in (writer, rejected):
             if isinstance(output, (ReportWriter, RejectsWriter)):
                 output.start()
@@ -326,58 +328,3 @@ class BulkUpdater:
     def _first_rows(self, finished: Container[int] | None) -> FirstRows | None:
         limit = self.settings.limit
         return FirstRows(limit, finished) if limit is not None else None
-
-
-def _numbered(rows: Rows, keys: KeyPlan, pipeline: Pipeline, first: FirstRows | None) -> Numbered:
-    """The job's rows (the first ones, with a limit), each batch shown first to the rules that
-    look ahead (`prefetch`)."""
-    rules = pipeline.admission
-    lookahead = rules.prefetch if isinstance(rules, Rules) and rules.prefetchers else None
-    items = numbered(rows, keys, lookahead=lookahead)
-    return first.cut(items) if first is not None else items
-
-
-def _ids_from(rows: Rows, keys: KeyPlan) -> str:
-    """The column the rows' ids come from, for a message that blames it."""
-    if isinstance(rows, Source):
-        return id_source(rows.header, rows.columns)
-    return id_source(None, keys.mapping)
-
-
-def _keys(rows: Rows, columns: Mapping[str, str] | None, ignore_unknown: bool) -> KeyPlan:
-    if isinstance(rows, Source) and (columns or ignore_unknown):
-        raise TypeError("a Source has its own columns=: give them to Source(path, columns=...)")
-    return KeyPlan(ColumnMap(columns), ignore_unknown=ignore_unknown, kept=(REF_KEY,))
-
-
-def _closing(stack: contextlib.AsyncExitStack, sink: _S) -> _S:
-    """`sink`, closed when `stack` is (its file left as it was if it was never started).
-
-    A close that fails while an exception ends the job does not replace it: the caller sees
-    the job's own exception, the close's failure noted on it and logged.
-    """
-
-    def close(
-        exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
-        try:
-            sink.close()
-        except Exception as failure:
-            if exc is None:
-                raise
-            log.warning("closing the %s failed too: %r", type(sink).__name__, failure)
-            exc.add_note(f"closing the {type(sink).__name__} failed too: {failure!r}")
-        return False
-
-    stack.push(close)
-    return sink
-
-
-def _finished(writer: ReportWriter | None) -> FinishedRows | None:
-    """The rows an earlier run finished, when the report is resumed."""
-    return writer.finished if writer is not None and writer.resumed else None
-
-
-def _close_input(rows: Rows) -> None:
-    if isinstance(rows, Source):
-        rows.close()
