@@ -44,6 +44,7 @@ from .departures import LateDepartures
 from .guard import SLACK, TICK, StartGuard
 from .pacer import TOO_MANY, LimiterDown, PausePolicy, RetryAfterReading, Stopped, answered
 from .redis_budget import BudgetStore
+from .status import RateStatus
 
 if TYPE_CHECKING:
     from ..answers import Reply
@@ -324,6 +325,12 @@ class RedisLimiter:
     def account_rate(self) -> float:
         """The rate in force for the account: the lowest of the jobs running lately."""
         return self._account.rate_in_force
+
+    def describe(self) -> RateStatus:
+        """Given as a job's own limiter: the account's rate in force, and a hold running."""
+        rate = min(self.rate, self.account_rate)
+        paused = self.holds.left(asyncio.get_running_loop().time())
+        return RateStatus(rate, rate, f"shared at {rate:g}/s", None, paused, self.holds.why)
 
     # --- background messages
 

@@ -134,6 +134,7 @@ class Guard:
         path = html.escape(request.rel_url.path, quote=True)
         answer = web.Response(
             text=f'<!doctype html>\n<meta http-equiv="refresh" content="0;url={path}">\n'
+            '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">\n'
             f'<a href="{path}">Open the page</a>\n',
             content_type="text/html",
             headers={**_PAGE_HEADERS, "Cache-Control": "no-store"},

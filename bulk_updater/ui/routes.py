@@ -60,6 +60,10 @@ async def static(request: web.Request) -> web.Response:
     return web.Response(body=_page_file(name), content_type=_STATIC[name], charset="utf-8")
 
 
+async def favicon(request: web.Request) -> web.Response:
+    return web.Response(body=_page_file("favicon.svg"), content_type="image/svg+xml")
+
+
 def _state(session: Session) -> web.Response:
     return web.json_response(session.snapshot(), headers={"Cache-Control": "no-store"})
 
@@ -271,6 +275,7 @@ async def rejects(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
     app.router.add_get("/static/{name}", static)
+    app.router.add_get("/favicon.ico", favicon)  # asked for by a page that names no icon
     app.router.add_get("/api/state", page_state)
     app.router.add_get("/api/events", events)
     app.router.add_post("/api/upload", upload)
