@@ -9,6 +9,7 @@ shared budget).
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from .limits.flight import FlightCap
 from .models import LeadUpdate, Status, StopReason
 from .retry import (
     CALM_STREAK,
+    CALM_SUCCESSES,
+    CALM_WINDOW,
     Attempt,
     Call,
     Counters,
@@ -61,7 +64,10 @@ class Deliverer:
         policy: RetryPolicy,
         on_stop: Callable[[StopReason, str], None],
         in_flight: int = 0,
+        tail: Callable[[], bool] = lambda: False,
     ) -> None:
+        """`tail()`: whether the job is in its tail, every row read and none waiting for a
+        worker (the pipeline knows); only there may a backoff be cut short."""
         self._sender = sender
         # Searches run outside the workers: without a permit each, they would take a start
         # slot, then queue for one of the pool's connections and all leave at once (a burst).
@@ -70,7 +76,9 @@ class Deliverer:
         self._policy = policy
         self._on_stop = on_stop
         self.counters = Counters()
+        self._tail = tail
         self._streak = 0
+        self._recent: collections.deque[bool] = collections.deque(maxlen=CALM_WINDOW)
         self._answers = 0  # answers other than 429: the server is taking requests
         self._limited = 0  # 429s, every row's
         self._active = 0  # requests waiting for their start or in flight
@@ -87,10 +95,19 @@ class Deliverer:
         return RowAttempts(self._policy, self._calm)
 
     def _calm(self) -> bool:
-        """Whether a retry can go at once: the server is taking requests (a success came at
-        most `CALM_STREAK` failures ago) and no request waits for a start slot (the rate has
-        room, as in the job's tail)."""
-        return self._streak <= CALM_STREAK and self._answers > 0 and self._queued == 0
+        """Whether a retry can go at once: the job is in its tail (every row read and given a
+        worker, no request waiting for a start slot: the rate idles), the rate is limited at
+        all, and the server is healthy (`CALM_SUCCESSES` of the last `CALM_WINDOW` answers are
+        successes, and no more than `CALM_STREAK` failures came in a row)."""
+        recent = self._recent
+        return (
+            self._queued == 0
+            and self._streak <= CALM_STREAK
+            and len(recent) == CALM_WINDOW
+            and recent.count(True) >= CALM_SUCCESSES
+            and self._policy.paced
+            and self._tail()
+        )
 
     def _wake_backoffs(self) -> None:
         """The job may have turned calm: rows sleeping out a backoff retry now."""
@@ -99,9 +116,9 @@ class Deliverer:
             self._calm_news = asyncio.Event()
 
     async def _wait(self, tries: RowAttempts, seconds: float) -> None:
-        """The wait before a row's next attempt. A backoff decided while other requests waited
-        for a start ends as soon as the job is calm (the last of them started, as in the job's
-        tail): the rate would idle while the row sleeps. A row's own 429 wait runs in full."""
+        """The wait before a row's next attempt. A backoff decided mid-job ends as soon as the
+        job is calm (its tail: the last request waiting for a start has started): the rate
+        would idle while the row sleeps. A row's own 429 wait runs in full."""
         last = tries.last
         if seconds <= 0 or last is None or last.verdict is not Verdict.RETRY:
             await self._limiter.sleep(seconds)
@@ -262,6 +279,7 @@ class Deliverer:
         if verdict is Verdict.FINAL:
             self._streak = 0
             self._answers += 1
+            self._recent.append(True)
             self._wake_backoffs()
         elif verdict is Verdict.KEY_REFUSED:
             assert attempt.reply is not None
@@ -273,6 +291,7 @@ class Deliverer:
         elif verdict is Verdict.UNREACHABLE:
             self._on_stop(StopReason.API_DOWN, attempt.error or "the API cannot be reached")
         else:
+            self._recent.append(False)
             self._failed_once(attempt)
             self._give_up_if_held()
 

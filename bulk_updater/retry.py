@@ -53,6 +53,10 @@ RATE_LIMITED_PER_ATTEMPT: Final = 10
 #: Transient failures in a row, job-wide, after which a retry backs off even in the job's
 #: tail: more than two requests in flight together failing means trouble, not bad luck.
 CALM_STREAK: Final = 2
+#: The answers (successes and transient failures) over which a calm job is judged, and the
+#: successes among them it needs: one success between failures is no healthy server.
+CALM_WINDOW: Final = 10
+CALM_SUCCESSES: Final = 8
 
 
 class Verdict(Enum):
@@ -122,6 +126,9 @@ class RetryPolicy:
         #: `not_found` answers from the start that stop the job (0: never stop for them).
         self.not_found_stop = 0 if settings.allow_not_found else NOT_FOUND_STOP
         self.max_rate_limited = RATE_LIMITED_PER_ATTEMPT * settings.max_attempts
+        #: A rate limits the starts (`--rate 0` is none): without one, no slot idles while a
+        #: row backs off, so no backoff is ever cut short.
+        self.paced = settings.rate != 0
 
     def backoff(self, failures: int) -> float:
         """Equal-jitter exponential backoff after the `failures`-th failure (1-based)."""

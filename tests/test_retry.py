@@ -7,7 +7,10 @@ the library level is `tests/e2e/test_jobs.py`'s; interrupts are `tests/engine/te
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import itertools
+import random
 
 import pytest
 
@@ -461,3 +464,53 @@ async def test_a_backoff_is_not_cut_short_while_failures_pile_up(
     assert outcomes[39].status is Status.UPDATED
     times = [t for t, lead in sender.calls if lead == "lead39"]
     assert times[3] - times[2] >= 16.0 / 2
+
+
+def storm(start: float, end: float, share: float, seed: int = 7) -> Script:
+    """Between loop times `start` and `end`, a `share` of the answers are 503s (seeded); a
+    success otherwise."""
+    chance = random.Random(seed)
+
+    def script(update: LeadUpdate, attempt: int) -> Reply | Exception:
+        now = asyncio.get_running_loop().time()
+        return Reply(503) if start <= now < end and chance.random() < share else Reply(200)
+
+    return script
+
+
+@pytest.mark.parametrize("rate", [0, 2000], ids=["no rate", "concurrency binds"])
+async def test_a_storm_of_failures_mid_job_is_backed_off_by_every_row(
+    virtual_time: VirtualTimeLoop, rate: float
+) -> None:
+    """1.5 s of 70% 503s mid-job, while no request waits for a start slot (no rate, or one that
+    50 workers at 50 ms never reach): the job is no tail, so every retry waits its backoff, and
+    the backoffs outlast the storm, so every row ends `updated`."""
+    base = 0.5
+    start = asyncio.get_running_loop().time()
+    summary, _, sender = await run_job(
+        storm(start + 0.5, start + 2.0, 0.7),
+        2000,
+        latency=0.05,
+        rate=rate,
+        concurrency=50,
+        backoff_base=base,
+    )
+    assert summary.counts[Status.UPDATED] == 2000
+    by_lead: dict[str, list[float]] = collections.defaultdict(list)
+    for t, lead in sender.calls:
+        by_lead[lead].append(t)
+    retried = [times for times in by_lead.values() if len(times) > 1]
+    assert len(retried) >= 50  # the storm hit
+    for times in retried:
+        for failures, (a, b) in enumerate(itertools.pairwise(times), start=1):
+            assert b - a >= base * 2 ** (failures - 1) / 2 - 1e-9
+
+
+async def test_without_a_rate_the_tail_cuts_no_backoff_short(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """`--rate 0`: no slot idles while a row sleeps, so even the last row waits its backoff."""
+    _, outcomes, sender = await run_job(fail_lead("lead9", 1), 10, concurrency=1, backoff_base=2.0)
+    assert outcomes[9].status is Status.UPDATED
+    first, second = (t for t, lead in sender.calls if lead == "lead9")
+    assert second - first >= 2.0 / 2

@@ -66,7 +66,9 @@ class Pipeline:
         self.limiter = limiter
         self.use(admission)
         policy = RetryPolicy(settings)
-        self.deliverer = Deliverer(sender, limiter, policy, self.stop, settings.in_flight_cap)
+        self.deliverer = Deliverer(
+            sender, limiter, policy, self.stop, settings.in_flight_cap, self._in_tail
+        )
         self.send = sender.send
         self.queue: asyncio.Queue[Row] = asyncio.Queue()
         self.results: asyncio.Queue[Finished | None] = asyncio.Queue()
@@ -83,6 +85,10 @@ class Pipeline:
         self.interrupted = asyncio.Event()  # stop reading, even while draining after a stop
         self.task: asyncio.Task[None] | None = None
         self.in_order = InOrder(self._settle)  # rows whose admission takes time (a search)
+
+    def _in_tail(self) -> bool:
+        """Every row is read and none waits for a worker (nor for its admission)."""
+        return self.read_all and self.queue.empty() and not self.in_order.pending
 
     def use(self, admission: Rules | None) -> None:
         """The per-row rules (they may need the pipeline's `deliverer`, so they come after)."""
