@@ -18,7 +18,7 @@ from typing import Any
 from tenacity import AsyncRetrying, RetryCallState
 
 from .client import Reply, Searcher, Sender, TransportError
-from .limits import LimiterDown, Pacing, Stopped
+from .limits import GivenUp, LimiterDown, Pacing, Stopped
 from .limits.flight import FlightCap
 from .models import LeadUpdate, Status, StopReason
 from .retry import (
@@ -170,6 +170,9 @@ class Deliverer:
                     retry_error_callback=_last_result,
                 )
                 attempt = await retrying(self._attempt, call, args, tries)
+        except GivenUp as exc:  # held past --give-up-after by a hold no answer ends
+            self._on_stop(StopReason.API_DOWN, exc.message)
+            return _aborted(tries)
         except LimiterDown as exc:  # no slot can be had any more (a shared budget lost)
             self._on_stop(StopReason.LIMITER_DOWN, exc.message)
             return _aborted(tries)

@@ -30,13 +30,14 @@ from ..settings import Settings
 from .adaptive import RateController
 from .holds import Holds
 from .limiter import AdaptiveLimiter
-from .pacer import LimiterDown, Pacer, PausePolicy, Stopped
+from .pacer import GivenUp, LimiterDown, Pacer, PausePolicy, Stopped
 from .protocols import Departures, Lifecycle, Limiter, Pacing, departure_hook
 from .status import RateStatus
 
 __all__ = [
     "AdaptiveLimiter",
     "Departures",
+    "GivenUp",
     "Holds",
     "Lifecycle",
     "Limiter",

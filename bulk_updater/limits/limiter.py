@@ -44,7 +44,7 @@ from .flight import FlightCap, Latencies, needed
 from .headers import Allowance, Complaints, RateHint, WindowGuess, read_hint
 from .hints import CutLevels, rate_hint
 from .holds import Holds
-from .pacer import Pacer, PausePolicy, Stopped
+from .pacer import Pacer, PausePolicy, Stopped, give_up_if_held
 from .status import RateStatus
 
 if TYPE_CHECKING:
@@ -196,6 +196,7 @@ class AdaptiveLimiter:
                 closed_until = self._budget.closed_until(now, self.holds.max_pause)
                 if closed_until is not None:
                     self.holds.hold(now, closed_until - now, NOTHING_LEFT)
+                    give_up_if_held(self.holds)  # no answer ends this hold: check it here
                     await self._wait_for_budget(closed_until - now)
                     continue
                 await self.pacer.acquire()

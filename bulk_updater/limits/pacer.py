@@ -93,6 +93,23 @@ class LimiterDown(Stopped):
         self.message = message
 
 
+class GivenUp(Stopped):
+    """The job was held longer than `--give-up-after` with no request taken (`Holds.given_up`,
+    whose `message` says so): it stops as an outage, the way a failure or a 429 over it does."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def give_up_if_held(holds: Holds) -> None:
+    """Raise `GivenUp` once `holds` is over `--give-up-after`: a limiter calls it right after a
+    hold, so a hold that no answer ends (the account's rate in force) still stops the job."""
+    why = holds.given_up()
+    if why is not None:
+        raise GivenUp(why)
+
+
 def equal_jitter(failures: int, base: float, cap: float) -> float:
     """Exponential backoff after the `failures`-th failure (1-based), with equal jitter: half the
     ceiling fixed, half random (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/).

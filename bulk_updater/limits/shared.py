@@ -42,7 +42,15 @@ from .account_state import AccountState, pause_why
 from .adaptive import START_RATE
 from .departures import LateDepartures
 from .guard import SLACK, TICK, StartGuard
-from .pacer import TOO_MANY, LimiterDown, PausePolicy, RetryAfterReading, Stopped, answered
+from .pacer import (
+    TOO_MANY,
+    LimiterDown,
+    PausePolicy,
+    RetryAfterReading,
+    Stopped,
+    answered,
+    give_up_if_held,
+)
 from .redis_budget import BudgetStore
 from .status import RateStatus
 
@@ -216,12 +224,14 @@ class RedisLimiter:
             op = "acquire"
             if code == _PAUSED:  # another process's 429: hold here, not in Redis
                 self._held_elsewhere(seconds)
+                give_up_if_held(self.holds)
                 held = ""
                 continue
             # A start listed ahead, another job's lower rate: a hold, shown and counted.
             hold = self._account.slot_hold(seconds, self.rate, len(reply) > 9 and bool(reply[9]))
             if hold is not None:
                 self.holds.hold(loop.time(), seconds, hold)
+                give_up_if_held(self.holds)  # no answer ends this hold: check it here
             await self._wait(seconds)
             held = str(reply[2]) if generation == self._generation else ""
 

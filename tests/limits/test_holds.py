@@ -176,3 +176,24 @@ async def test_a_budget_hold_shows_as_a_pause(virtual_time: VirtualTimeLoop) -> 
     assert limiter.describe().progress() == "paused 4s (rate-limit headers: 0 left)"
     await advance(4.1)
     assert waiting.done()
+
+
+async def test_a_budget_hold_longer_than_give_up_after_stops_the_job_when_it_begins(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """The first 200 says nothing is left for a day: its hold (`--max-pause` 60 s) is over
+    `--give-up-after` 10 s, and no answer can come to end it, so the job stops (exit 3) as it
+    begins, not after waiting it out (the hold was counted but never checked)."""
+    answer = Reply(200, headers=xrl_exhausted())
+    summary, starts = await job(
+        lambda n: answer, 20, rate=10, max_pause=60.0, give_up_after=10.0, grace=1.0
+    )
+    assert summary.stopped is StopReason.API_DOWN
+    message = summary.stop_message or ""
+    assert message.startswith("the API looks down: it took no request for 60s of pauses")
+    assert "rate-limit headers: 0 left" in message
+    assert "--give-up-after 10; rerun later with --resume" in message
+    assert len(starts) == 1
+    assert virtual_time.time() < 10
+    assert summary.counts[Status.UPDATED] == 1
+    assert summary.counts[Status.ABORTED] == 19

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from bulk_updater import Reply
-from bulk_updater.limits import AdaptiveLimiter, Holds
+from bulk_updater.limits import AdaptiveLimiter, GivenUp, Holds
 from bulk_updater.limits.adaptive import Cubic
 from bulk_updater.limits.pacer import PausePolicy
 from bulk_updater.limits.shared import RedisLimiter
@@ -130,5 +130,30 @@ async def test_a_tiny_rate_in_force_shows_on_the_progress_line_and_holds_the_job
     assert line.startswith("paused 2")
     assert line.endswith("(the account's rate in force, 0.05/s)")
     waiting.cancel()
+    await slow.close()
+    await b.close()
+
+
+async def test_a_hold_behind_the_accounts_rate_in_force_gives_up_after_give_up_after(
+    redis_url: str,
+) -> None:
+    """No answer ever ends that hold (nothing is sent): the job must still stop once it is held
+    longer than --give-up-after, as after a 429 or a failure, not wait on for ever."""
+    patient = PausePolicy(0.01, 0.02, max_pause=60.0, give_up_after=10.0)
+    slow = RedisLimiter(redis_url, rate=0.05, account="acct", policy=patient)
+    schedule = RedisLimiter(redis_url, rate=10, account="acct", policy=patient)
+    b = AdaptiveLimiter(20, policy=patient, concurrency=4, schedule=schedule)
+    for one in (slow, b):
+        await one.open()
+        one.begin()
+    await slow.acquire()  # its rate is in force for the account now, its next slot 20 s on
+    with pytest.raises(GivenUp) as given_up:
+        async with asyncio.timeout(10):
+            await b.acquire()
+    assert given_up.value.message.startswith("the API looks down: it took no request for 2")
+    assert "(the account's rate in force, 0.05/s 2" in given_up.value.message
+    assert given_up.value.message.endswith(
+        "more than --give-up-after 10; rerun later with --resume"
+    )
     await slow.close()
     await b.close()
