@@ -5,7 +5,8 @@ themselves can bunch: slot holders that a stalled loop wakes late, a shared sche
 hosts' clocks disagree. The guard counts the actual starts, whatever the schedule, and says how
 long a start must wait so that no `GUARD_SPAN` seconds hold more than R of them. The span is a
 second and half the schedule's 1% margin: jitter on the way to the server cannot make a start
-that kept a bare second look like R + 1 there.
+that kept a bare second look like R + 1 there. Below 1/s the guard allows one start per
+`1.01/R` seconds, the schedule's interval: one a second would be twice 0.5/s.
 """
 
 from __future__ import annotations
@@ -26,8 +27,14 @@ TICK: Final = 1e-6
 
 
 def allowed(rate: float) -> int:
-    """Starts allowed in any second at `rate`: its whole part (at least one)."""
+    """Starts allowed in any span (`span`) at `rate`: its whole part (at least one)."""
     return max(1, math.floor(rate))
+
+
+def span(rate: float) -> float:
+    """The span in which `allowed(rate)` starts may come: `GUARD_SPAN`, and below 1/s the
+    schedule's interval (`SLACK / rate`), one start in it."""
+    return SLACK / rate if 0 < rate < 1 else GUARD_SPAN
 
 
 class StartGuard:
@@ -35,12 +42,13 @@ class StartGuard:
 
     def __init__(self, rate: float) -> None:
         self.allowed = allowed(rate)
+        self.span = span(rate)
         self._starts: collections.deque[float] = collections.deque(maxlen=self.allowed)
 
     def set_rate(self, rate: float) -> None:
         """Count against `rate` from now on; a faster one remembers more starts, a slower one
         still counts the starts of the last second against it."""
-        self.allowed = allowed(rate)
+        self.allowed, self.span = allowed(rate), span(rate)
         if self.allowed > (self._starts.maxlen or 0):
             self._starts = collections.deque(self._starts, maxlen=self.allowed)
 
@@ -50,11 +58,11 @@ class StartGuard:
         return self._starts[-1] if self._starts else None
 
     def free_at(self, now: float) -> float | None:
-        """When a start keeps at most `allowed` in any `GUARD_SPAN`, if not now."""
+        """When a start keeps at most `allowed` in any `span`, if not now."""
         starts, allowed = self._starts, self.allowed
         if len(starts) < allowed:
             return None
-        free = starts[-allowed] + GUARD_SPAN
+        free = starts[-allowed] + self.span
         return free if free - now > TICK else None
 
     def start(self, now: float) -> None:

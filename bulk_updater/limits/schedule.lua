@@ -5,10 +5,10 @@
 -- generic cell rate algorithm: https://en.wikipedia.org/wiki/Generic_cell_rate_algorithm),
 -- with no burst: each caller reserves the next free slot, `interval` after the previous one,
 -- and an idle gap builds up no credit (GCRA with no burst). The list of recent starts holds the
--- actual starts to at most `cap` in any sliding second (and its 1% margin) even when callers
--- start late, and late holders (a stalled host wakes several at once) go out `late_gap`
--- intervals apart, as the pacer's do: caught up at twice the rate at most, never in a clump a
--- small bucket refuses, and no slot given up.
+-- actual starts to at most `cap` in any sliding second (and its 1% margin; below 1/s, one per
+-- interval) even when callers start late, and late holders (a stalled host wakes several at
+-- once) go out `late_gap` intervals apart, as the pacer's do: caught up at twice the rate at
+-- most, never in a clump a small bucket refuses, and no slot given up.
 --
 -- KEYS[1]  the account's hash: next, until, epoch, streak, limit, limit_until, shared_rate, ...
 -- KEYS[2]  the account's latest starts, newest first (at most `hold`, twice `cap`, of them)
@@ -189,6 +189,9 @@ if owner or not (limit_until > now and limit > 0 and limit < rate) then
 end
 local interval = interval_of(limit)
 local cap = math.max(1, math.floor(limit))
+-- The span in which `cap` starts may come: a second and the margin, and below 1/s the interval
+-- (one start in it): one a second would be twice a rate of 0.5/s.
+local span = limit < 1 and interval or slack
 -- The list keeps twice the starts the guard needs: a start that left late is added again when
 -- it leaves (`depart`), so a second may hold more than `cap` records for a moment, and a rate
 -- raised later must still see every start of the last second.
@@ -196,7 +199,7 @@ local hold = 2 * cap
 
 redis.call('PEXPIRE', hash, ttl)
 
--- nil when a start now keeps at most `cap` starts in any `slack` seconds (1.01: a second and
+-- nil when a start now keeps at most `cap` starts in any `span` seconds (1.01: a second and
 -- the margin that absorbs jitter on the way to the server, which a late start must not eat
 -- up), else the time at which one would.
 local ahead = false  -- the guard waits for a start listed ahead of this caller's clock
@@ -214,13 +217,13 @@ local function later_start()
     return later_start()
   end
   oldest = tonumber(oldest)
-  if now - oldest >= slack - TICK then  -- TICK: epoch seconds in a double are exact to 0.3 us
+  if now - oldest >= span - TICK then  -- TICK: epoch seconds in a double are exact to 0.3 us
     return nil
   end
   -- A start listed up to SKEW ahead is kept, but no caller waits for it past its --max-pause,
   -- and the caller is told (a hold, not pacing: it counts toward --give-up-after).
   ahead = oldest > now
-  return math.min(oldest + slack, now + math.max(most, interval_of(limit)))
+  return math.min(oldest + span, now + math.max(most, interval_of(limit)))
 end
 
 -- nil when a start now comes at least `late_gap` intervals after the latest one recorded, else

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bulk_updater.limits.guard import GUARD_SPAN, SLACK
+from bulk_updater.limits.guard import GUARD_SPAN, SLACK, StartGuard
 from bulk_updater.limits.pacer import Pacer, Stopped
 from tests.conftest import VirtualTimeLoop, advance
 
@@ -308,3 +308,15 @@ async def test_rates_changing_at_random_never_break_the_rate_in_force(
 def test_set_rate_needs_a_rate() -> None:
     with pytest.raises(ValueError, match="above 0"):
         Pacer(10).set_rate(0)
+
+
+def test_the_guard_allows_one_start_per_interval_below_one_a_second() -> None:
+    """At 0.5/s one start a second (the whole part, at least one) would be twice the rate."""
+    guard = StartGuard(0.5)
+    guard.start(0.0)
+    assert guard.free_at(1.1) == pytest.approx(SLACK / 0.5)
+    assert guard.free_at(SLACK / 0.5) is None
+    faster = StartGuard(10)
+    faster.start(0.0)
+    faster.set_rate(0.5)  # a rate cut below 1/s counts the latest start against it too
+    assert faster.free_at(1.5) == pytest.approx(SLACK / 0.5)

@@ -79,17 +79,18 @@ def fleet(
     *,
     lateness: float = 0.0,
     seed: int = 0,
+    most: float | None = None,
 ) -> list[float]:
     """Callers (one per rate in `rates`) that each start `starts_each` times, as a
     `RedisLimiter` does: acquire, sleep until the slot, start; each wake-up up to `lateness`
-    late. Returns the start times."""
+    late; `most`: their --max-pause. Returns the start times."""
     rnd = random.Random(seed)
     starts: list[float] = []
     events = [(0.0, n, "") for n in range(len(rates))]  # (time, caller, epoch held)
     left = [starts_each] * len(rates)
     while events:
         now, caller, held = heapq.heappop(events)
-        code, seconds, epoch = schedule.acquire(now, rates[caller], held)
+        code, seconds, epoch = schedule.acquire(now, rates[caller], held, most)
         if code == GO:
             starts.append(now)
             left[caller] -= 1
@@ -290,6 +291,18 @@ def test_a_rate_below_one_allows_one_start_per_slot(schedule: Schedule) -> None:
     starts = sorted(fleet(schedule, [0.5] * 3, starts_each=2))
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert gaps == pytest.approx([SLACK / 0.5] * 5, abs=1e-6)
+
+
+@pytest.mark.parametrize("lateness", [0.0, 1.0])
+def test_a_rate_below_one_holds_when_slots_reach_past_the_max_pause(
+    schedule: Schedule, lateness: float
+) -> None:
+    """Four callers at 0.5/s with a --max-pause of 3 s: the slots they queue for reach past it,
+    so the schedule starts again from now, and the guard on actual starts must hold one start
+    per interval (it held one per 1.01 s, twice the rate), late holders too."""
+    starts = sorted(fleet(schedule, [0.5] * 4, starts_each=3, lateness=lateness, most=3.0))
+    assert len(starts) == 12
+    assert min(b - a for a, b in itertools.pairwise(starts)) >= SLACK / 0.5 - 1e-6
 
 
 # --- pauses
