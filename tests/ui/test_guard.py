@@ -222,10 +222,13 @@ async def test_the_page_runs_only_its_own_files_and_in_no_frame(tmp_path: Path) 
 async def test_the_icon_a_browser_asks_for_by_itself_is_there(tmp_path: Path) -> None:
     # A page that names no icon (the token's answer) makes the browser ask for /favicon.ico: a
     # 404 there is an error in the browser's console.
-    async with new_server(tmp_path) as server, page_client(server) as page:
-        async with page.http.get(page.origin + "/favicon.ico") as answer:
-            assert answer.status == 200
-            assert answer.content_type == "image/svg+xml"
+    async with (
+        new_server(tmp_path) as server,
+        page_client(server) as page,
+        page.http.get(page.origin + "/favicon.ico") as answer,
+    ):
+        assert answer.status == 200
+        assert answer.content_type == "image/svg+xml"
 
 
 async def test_a_second_server_on_another_port_neither_replaces_nor_takes_the_cookie(
