@@ -15,7 +15,8 @@ Outside that tree, what a caller of the library can also see:
 
 TransportError                   no HTTP answer (`client`): a `Sender` raises it, a row's outcome
 Stopped                          a `Limiter`'s wait ends because the job stops (`limits`)
-└── LimiterDown                  the shared budget's Redis is lost: the job stops as an outage
+├── LimiterDown                  the shared budget's Redis is lost: the job stops as an outage
+└── GivenUp                      held past `give_up_after` with no request taken: an outage too
 ValueError                       a value that cannot work: a `Pacer`'s rate, a sandbox's options
 └── pydantic.ValidationError     `Settings(...)` or `LeadUpdate(...)` built with a bad value
 TypeError                        rows that are not rows: `run("file.csv")`, one row alone
