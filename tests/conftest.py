@@ -48,6 +48,7 @@ from aiohttp import web
 
 from bulk_updater import LeadUpdate, Outcome, Reply, TransportError
 from bulk_updater.answers import parse_retry_after, rate_headers
+from bulk_updater.limits import Pacer
 from bulk_updater.sandbox.ratelimit import HeaderStyle, RateLimit
 from tests.redis_server import RedisServer
 
@@ -200,6 +201,20 @@ class HoldFirstSender:
         if update.id in self.missing:
             return Reply(404, "NOT_FOUND", "Lead not found")
         return Reply(200)
+
+
+class WatchedPacer(Pacer):
+    """A pacer that says when it is opened and closed."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.calls: list[str] = []
+
+    async def open(self) -> None:
+        self.calls.append("open")
+
+    async def close(self) -> None:
+        self.calls.append("close")
 
 
 class SimulatedApi:

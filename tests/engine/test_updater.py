@@ -26,9 +26,8 @@ from bulk_updater import (
     StateLockedError,
     Status,
 )
-from bulk_updater.limits import Pacer
 from bulk_updater.state import StateFile
-from tests.conftest import FakeSender, HoldFirstSender, VirtualTimeLoop, advance
+from tests.conftest import FakeSender, HoldFirstSender, VirtualTimeLoop, WatchedPacer, advance
 
 KEY = "sk_test_updater"
 
@@ -101,20 +100,6 @@ async def test_one_job_at_a_time_then_the_updater_is_reusable() -> None:
         assert [o async for o in first] == []
         summary = await updater.run([{"id": "b", "city": "y"}])
     assert summary.counts[Status.UPDATED] == 1
-
-
-class WatchedPacer(Pacer):
-    """A pacer that says when it is opened and closed."""
-
-    def __init__(self) -> None:
-        super().__init__(0)
-        self.calls: list[str] = []
-
-    async def open(self) -> None:
-        self.calls.append("open")
-
-    async def close(self) -> None:
-        self.calls.append("close")
 
 
 def handles_on(path: Path) -> int:

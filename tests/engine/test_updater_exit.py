@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from bulk_updater import BulkUpdater, LeadUpdate, Outcome, Reply
-from bulk_updater.limits import Pacer
 from bulk_updater.report import ReportWriter
-from tests.conftest import FakeSender
+from tests.conftest import FakeSender, WatchedPacer
 
 ROWS = [{"id": f"lead{i}", "jobTitle": "CRO"} for i in range(50)]
 
@@ -30,18 +29,6 @@ async def test_a_stream_still_held_after_the_block_lets_go_of_the_state_file(
         summary = await updater.run(ROWS[:5])
     assert summary.rows == 5
     assert [outcome async for outcome in stream] == []  # its job ended with its block
-
-
-class Watched(Pacer):
-    def __init__(self) -> None:
-        super().__init__(0)
-        self.calls: list[str] = []
-
-    async def open(self) -> None:
-        self.calls.append("open")
-
-    async def close(self) -> None:
-        self.calls.append("close")
 
 
 class SlowToCancel:
@@ -67,7 +54,7 @@ class SlowToCancel:
 
 
 async def test_a_cancel_while_the_block_ends_still_closes_the_limiter() -> None:
-    limiter, sender = Watched(), SlowToCancel()
+    limiter, sender = WatchedPacer(), SlowToCancel()
 
     async def block() -> None:
         async with BulkUpdater(sender=sender, limiter=limiter, concurrency=2) as updater:
