@@ -30,6 +30,8 @@ _S = TypeVar("_S", bound="Sink")
 log = logging.getLogger("bulk_updater")
 
 OnOutcome = Callable[[Outcome], None] | Callable[[Outcome], Awaitable[None]]
+#: What takes each outcome with its row: every sink in turn (`handlers()`).
+Take = Callable[[Outcome, Row], Awaitable[None] | None]
 
 
 class Sink(Protocol):
@@ -228,9 +230,7 @@ def open_rejects(
     return RejectsWriter(path, header=None, encoding=encoding, shape=shape, start=start)
 
 
-def handlers(
-    sinks: list[Sink],
-) -> tuple[Callable[[Outcome, Row], Awaitable[None] | None], Callable[[], None]]:
+def handlers(sinks: list[Sink]) -> tuple[Take, Callable[[], None]]:
     """Every outcome to every sink; `flush()` whenever no further outcome is at hand."""
     if len(sinks) == 1:  # the tally alone, as for a run without a report: straight to it
         return sinks[0].write, sinks[0].flush
@@ -244,6 +244,19 @@ def handlers(
             sink.flush()
 
     return take, idle
+
+
+def reworded(take: Take, reword: Callable[[str], str] | None) -> Take:
+    """`take`, given each outcome with its message in `reword`'s words (`run(reword=...)`)."""
+    if reword is None:
+        return take
+
+    def give(outcome: Outcome, row: Row) -> Awaitable[None] | None:
+        if outcome.message:
+            outcome = outcome.model_copy(update={"message": reword(outcome.message)})
+        return take(outcome, row)
+
+    return give
 
 
 async def _all(waits: list[Awaitable[None]]) -> None:

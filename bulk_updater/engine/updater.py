@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Container, Mapping
+from collections.abc import AsyncGenerator, Callable, Container, Mapping
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +43,7 @@ from .sink import (
     finished_rows,
     handlers,
     open_rejects,
+    reworded,
 )
 from .stream import OutcomeStream, Streams
 from .summarize import rate_of, summarize
@@ -262,6 +263,7 @@ class BulkUpdater:
         rejects: str | PathLike[str] | None = None,
         columns: Mapping[str, str] | None = None,
         ignore_unknown_columns: bool = False,
+        reword: Callable[[str], str] | None = None,
     ) -> Summary:
         """Send every row, write the report (if given), return the `Summary`.
 
@@ -270,6 +272,8 @@ class BulkUpdater:
         the input (a `Source` file's sha256 by default); resuming with another one is refused.
         `on_outcome` is called with every outcome as it comes (a coroutine function is awaited).
         `rejects` writes the rows that did not end `updated`, as read, ready to fix and feed back.
+        `reword` gives each row's message in other words, wherever it goes (the report, the
+        rejects, `on_outcome`): `bulk-updater ui` says what to do on its page.
         """
         check_rows(rows)
         async with contextlib.AsyncExitStack() as stack:  # closed in reverse, however it ends
@@ -289,7 +293,8 @@ class BulkUpdater:
             stack.callback(self._end_job, pipeline)
             pipeline.deliverer.ids_from = ids_from(rows, keys)
             items = numbered_rows(rows, keys, pipeline, first)
-            await pipeline.consume(items, *handlers([tally, *sinks]))
+            take, idle = handlers([tally, *sinks])
+            await pipeline.consume(items, reworded(take, reword), idle)
         duration = time.monotonic() - started
         store = unchanged.store if unchanged is not None else None
         return summarize(

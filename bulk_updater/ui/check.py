@@ -19,9 +19,9 @@ from typing import Any, Final
 from ..inputs import ColumnMap, Invalid, KeyPlan, Row, Source
 from ..inputs.columns import ByEmail, TablePlan
 from ..inputs.rows import parse_json_line
-from ..inputs.values import LIKELY_SEPARATORS, SEPARATOR_ADVICE
 from ..models import LeadUpdate
 from .copies import edit, page_cells, write_copy
+from .wording import page_words
 
 MAX_SHOWN: Final = 500
 EXAMPLES: Final = 3
@@ -116,14 +116,6 @@ def _count(check: Check, row: Row) -> None:
     check.valid += 1
     if len(check.examples) < EXAMPLES:
         check.examples.append(example(item))
-
-
-def page_words(message: str) -> str:
-    """A row's message in the page's words: the page has a choice where the command has a flag."""
-    for other in LIKELY_SEPARATORS:
-        advice = SEPARATOR_ADVICE.format(other)
-        message = message.replace(advice, f"choose `{other}` under Tags separated by")
-    return message
 
 
 def example(item: object) -> str:

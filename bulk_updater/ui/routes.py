@@ -24,6 +24,7 @@ from .detect import ReadOptions
 from .resend import read_rejects, write_chosen
 from .running import Connection
 from .session import JobBusy, Session
+from .wording import page_words
 
 SESSION: Final = web.AppKey("session", Session)
 StartSandbox = Callable[[], Awaitable[Connection]]
@@ -103,7 +104,7 @@ async def upload(request: web.Request) -> web.Response:
     try:
         path = await session.workspace.save_upload(name, _chunks(request))
     except BulkUpdaterError as exc:
-        return web.json_response({"error": str(exc)}, status=400)
+        return _refused(exc)
     except (ConnectionResetError, ClientPayloadError):
         # The page was closed or reloaded mid-upload: what came is removed already; a second
         # tab is told, and nobody is left to answer.
@@ -185,12 +186,17 @@ def _action(run: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
             if result is not None:
                 await result
         except JobBusy as exc:
-            return web.json_response({"error": str(exc)}, status=409)
+            return _refused(exc, 409)
         except BulkUpdaterError as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+            return _refused(exc)
         return _state(session)
 
     return handle
+
+
+def _refused(error: object, status: int = 400) -> web.Response:
+    """An action refused, and why, in the page's words."""
+    return web.json_response({"error": page_words(str(error))}, status=status)
 
 
 def _texts(body: dict[str, Any], name: str) -> dict[str, str]:
@@ -227,7 +233,7 @@ async def use_sandbox(request: web.Request) -> web.Response:
     try:
         session.use_connection(await request.app[SANDBOX]())
     except (OSError, ValueError) as exc:  # the leads file: unreadable, or not a list of leads
-        return web.json_response({"error": f"the sandbox cannot start: {exc}"}, status=400)
+        return _refused(f"the sandbox cannot start: {exc}")
     return _state(session)
 
 

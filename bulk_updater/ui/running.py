@@ -25,6 +25,7 @@ from ..models import Outcome, Status, Summary
 from ..settings import Settings
 from .detect import ReadOptions, named
 from .kept import JobRecord, KeptJob, report_counts
+from .wording import page_words
 
 REPORT: Final = "report.csv"
 #: How often a running job's limiter is asked whether a hold began (the page counts it down).
@@ -147,6 +148,7 @@ class Job:
                     rejects=self.rejects,
                     resume=resume,
                     on_outcome=self._outcome,
+                    reword=page_words,  # the page's downloads say what to do on the page
                 )
             self.state = "stopped" if self.summary.stopped is not None else "finished"
         except BulkUpdaterError as exc:
@@ -240,12 +242,12 @@ class Job:
             "done": done,
             "total": self.total,
             "rate": round(rate, 1),
-            "limit": self.limit,
+            "limit": _shown(self.limit),
             "eta_s": round(left / rate) if left is not None and rate > 0 else None,
             "paused_s": paused,
-            "paused_why": why,
+            "paused_why": _shown(why),
             "counts": self.counts,
-            "error": self.error,
+            "error": _shown(self.error),
             "summary": _summary(summary) if summary is not None else None,
             "has_report": self.report.exists(),
             "has_rejects": self.rejects.exists() and self._not_updated(),
@@ -275,7 +277,11 @@ def _summary(summary: Summary) -> dict[str, Any]:
         "rows": summary.rows,
         "requests": summary.requests,
         "duration_s": summary.duration_s,
-        "stopped": summary.stop_message,
+        "stopped": _shown(summary.stop_message),
         "all_updated": summary.all_updated,
-        "warnings": summary.warnings,
+        "warnings": [page_words(warning) for warning in summary.warnings],
     }
+
+
+def _shown(message: str | None) -> str | None:
+    return page_words(message) if message is not None else None

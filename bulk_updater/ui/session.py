@@ -32,6 +32,7 @@ from .mapping import (
 )
 from .notify import Notifier
 from .running import Connection, Job
+from .wording import page_words
 from .workspace import Workspace
 
 
@@ -97,7 +98,7 @@ class Session(Notifier):
             if connection is None
             else {"base_url": connection.base_url, "sandbox": connection.sandbox},
             "file": file.describe() if file is not None else None,
-            "file_error": self.file_error,
+            "file_error": page_words(self.file_error) if self.file_error is not None else None,
             "columns": [choice.describe() for choice in self.choices],
             "needs_decision": needs_decision(self.choices) if self.choices else False,
             "command": self._command(),

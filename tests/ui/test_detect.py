@@ -107,8 +107,8 @@ async def test_a_header_row_that_cannot_be_read_is_refused_and_the_file_stays(
         await upload(page, report, "report.csv")
         await page.act("/api/read", json={"header_row": 4})
         refused = [
-            ({"header_row": 40}, "report.csv"),  # past the end of the file
-            ({"header_row": 0}, "--header-row 0: give a line number from 1 to 1000000"),
+            ({"header_row": 40}, "report.csv: has no line 40 (Header row 40)"),  # past its end
+            ({"header_row": 0}, "Header row 0: give a line number from 1 to 1000000"),
             ({"header_row": "4"}, "the header row is given by its line number"),
         ]
         for body, message in refused:
@@ -117,6 +117,7 @@ async def test_a_header_row_that_cannot_be_read_is_refused_and_the_file_stays(
                 error = (await answer.json())["error"]
             assert message in error
             assert "\n" not in error
+            assert "--" not in error  # the page's words, not the command line's
             state = await page.state()
             assert (state["file"]["header"], state["file_error"]) == (HEADER, None)
         state = await page.act("/api/read", json={"header_row": None})  # back to the first line

@@ -190,8 +190,8 @@ async def test_a_sandbox_that_cannot_start_is_said_in_one_line(tmp_path: Path) -
         async with await page.change("/api/sandbox") as answer:
             assert answer.status == 400
             error = (await answer.json())["error"]
-        assert "--leads takes a JSON list of lead objects" in error
-        assert "--leads takes a JSON list of lead objects" in error
+        # The option of the command that started the page, not the sandbox command's `--leads`.
+        assert "`bulk-updater ui --sandbox-leads` takes a JSON list of lead objects" in error
         assert (await page.state())["connection"] is None
 
 
