@@ -39,12 +39,13 @@ _REWRITES: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (_UNKNOWN_HELP, f"choose what each one is as its Field ({_DROPPED} leaves it out)"),
         (r'say what the column is with --map "(.*?)=FIELD"', r"choose what `\1` is as its Field"),
         (r"--map (.+)=(\S+?): ", r"the column `\1` as `\2`: "),
+        (r", or - to drop the column", f", or {_DROPPED} to drop the column"),
         # The file step: how the file is read.
-        (r"pass --encoding ([\w.-]+)", r"choose \1 under Encoding"),
         (
             r"\(or pass --encoding for UTF-16 without a BOM\)",
             "(or choose utf-16 under Encoding, for UTF-16 without a BOM)",
         ),
+        (r"pass --encoding ([\w.-]+)", r"choose \1 under Encoding"),
         (r"\(Excel's: --encoding ([\w.-]+)\)", r"(Excel's: \1 under Encoding)"),
         (r"check --encoding", "choose another Encoding"),
         (r"--encoding (\S+): (.*?)\(try ", r"Encoding \1: \2(choose "),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import json
 import os
 from collections.abc import AsyncIterator
@@ -433,3 +434,33 @@ async def test_a_source_keeps_its_own_columns(tmp_path: Path) -> None:
     async with BulkUpdater(sender=FakeSender(), rate=0) as updater:
         with pytest.raises(TypeError, match="Source"):
             await updater.run(Source(tmp_path / "in.csv"), columns={"a": "id"})
+
+
+async def test_reword_gives_every_output_the_messages_in_other_words(tmp_path: Path) -> None:
+    """`bulk-updater ui` runs its jobs with its own words: the report, the rejects and
+    `on_outcome` all get them; a row without a message stays without one."""
+    data = tmp_path / "in.csv"
+    data.write_text('id,tags\nlead1,a;b\nlead2,"a,b"\nlead3,c\n')
+    report, rejects = tmp_path / "report.csv", tmp_path / "rejects.csv"
+    seen: list[Outcome] = []
+
+    def script(update: LeadUpdate, attempt: int) -> Reply:
+        return Reply(200) if update.id == "lead1" else Reply(404, "NOT_FOUND", "Lead not found")
+
+    async with BulkUpdater(sender=FakeSender(script, latency=0), rate=0) as updater:
+        summary = await updater.run(
+            Source(data), report=report, rejects=rejects, on_outcome=seen.append, reword=str.upper
+        )
+    assert summary.counts[Status.UPDATED] == 1
+    messages = {outcome.row: outcome.message for outcome in seen}
+    assert messages[1] == ""
+    assert messages[3] == "LEAD NOT FOUND"
+    assert "PASS --TAGS-SEPARATOR ','" in messages[2]
+    lines = csv.DictReader(report.read_text(encoding="utf-8-sig").splitlines())
+    assert {line["row"]: line["message"] for line in lines} == {
+        "1": "",
+        "2": messages[2],
+        "3": "LEAD NOT FOUND",
+    }
+    written = csv.DictReader(rejects.read_text(encoding="utf-8").splitlines())
+    assert [line["_message"] for line in written] == [messages[2], "LEAD NOT FOUND"]
