@@ -393,6 +393,34 @@ def test_the_tags_separator_is_chosen_where_the_columns_are(tmp_path: Path, brow
         assert sandbox.state.leads["066091adcd648f9dab09032e"]["tags"] == ["vip", "hot"]
 
 
+def test_the_done_steps_rejects_say_what_to_do_on_the_page(
+    tmp_path: Path, browser: Any, downloads: Path
+) -> None:
+    # The engine says `pass --tags-separator '|'`; the page has a select for that.
+    rows = tmp_path / "tags.csv"
+    rows.write_text('id,tags\n066091adcd648f9dab09032e,"vip|hot"\n7bc3be32b23532505b2f632b,vip\n')
+    page_words = "choose `|` under Tags separated by"
+    with _ui(tmp_path) as ui:
+        open_page(browser, ui)
+        control(browser, "Try it on the local sandbox").click()
+        wait(browser, lambda: "local sandbox" in text(browser, "where"))
+        choose_file(browser, rows)
+        wait(browser, lambda: "2 rows read: 1 valid, 1 invalid" in text(browser, "check-counts"))
+        assert page_words in text(browser, "invalid")
+        control(browser, "Start").click()
+        wait(browser, lambda: "2 rows: 1 updated, 1 invalid" in text(browser, "summary"))
+        wait(browser, lambda: browser.find_elements(By.ID, "reject-1-0"))
+        table = text(browser, "rejects")
+        assert page_words in table
+        assert "--tags-separator" not in table
+        control(browser, "Download rejects").click()
+        wait(browser, lambda: (downloads / "rejects.csv").exists())
+        with open(downloads / "rejects.csv", encoding="utf-8-sig", newline="") as file:
+            (reject,) = list(csv.DictReader(file))
+        assert page_words in reject["_message"]
+        assert "--" not in reject["_message"]
+
+
 def test_stop_while_the_job_starts_stops_it_and_resume_sends_all(
     tmp_path: Path, browser: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
