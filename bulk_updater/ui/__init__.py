@@ -4,7 +4,7 @@ terminal.
 | module | owns |
 | --- | --- |
 | `server.py` | `UiServer`: listening on 127.0.0.1, the private folder, the sandbox it may start |
-| `browser.py` | what the browser is given: the opener file, or the address for a snap browser |
+| `browser.py` | what the browser is given: the opener file, or the address for a snap or Flatpak |
 | `guard.py` | which requests are answered: `Host`, one-time token and cookie, same origin |
 | `routes.py` | the page's files, its state and event stream, one POST per action |
 | `session.py` | the page's state, held by the server, from the file to the job's end |
@@ -18,6 +18,7 @@ terminal.
 | `resend.py` | the rows not updated, read back and sent again once fixed |
 | `history.py` | the jobs before the current one: their report and rejects, still downloadable |
 | `copies.py` | the copies sent: fixed rows in the input's kind, a workbook's cells typed |
+| `wording.py` | the page's words for the engine's flags: what to do on the page |
 
 The page's own files (`static/`) are plain HTML, CSS and JavaScript: no build step, nothing
 fetched from elsewhere.

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bulk_updater.ui.browser import sandboxed_command
 from tests.cli.conftest import KEY, clean_env, command
 
 
@@ -138,9 +139,12 @@ async def test_a_second_page_server_is_refused_while_one_runs(tmp_path: Path) ->
     assert third.returncode == 0
 
 
-async def _opened(tmp_path: Path, browser: str, **env: str) -> tuple[str, list[str]]:
-    """The address `bulk-updater ui` prints, and what `browser` (a script's name, run with what
-    to open) was given, with that file's modes and text when it is one."""
+async def _opened(
+    tmp_path: Path, browser: str, folder: Path | None = None, **env: str
+) -> tuple[str, list[str]]:
+    """The address `bulk-updater ui` prints, and what `browser` (a script's name in `folder`,
+    `bin` by default, run with what to open) was given, with that file's modes and text when it
+    is one."""
     # The script writes what it was given (its command line, which `ps` shows to every user)
     # and the file's modes and text to a pipe.
     opened = tmp_path / "opened"
@@ -150,8 +154,8 @@ async def _opened(tmp_path: Path, browser: str, **env: str) -> tuple[str, list[s
     written: asyncio.Future[None] = loop.create_future()
     loop.add_reader(pipe, lambda: written.done() or written.set_result(None))
     seen = tmp_path / "seen"
-    script = tmp_path / "bin" / browser
-    script.parent.mkdir(exist_ok=True)
+    script = (folder or tmp_path / "bin") / browser
+    script.parent.mkdir(parents=True, exist_ok=True)
     script.write_text(
         "#!/bin/sh\n"
         'page="${1#file://}"\n'
@@ -226,3 +230,65 @@ async def test_a_browser_of_the_system_is_given_the_opener_file(tmp_path: Path) 
     _, (given, *_) = await _opened(tmp_path, "www-browser", PATH=path)
     assert given.startswith("file:///")
     assert given.endswith("/open.html")
+
+
+async def test_a_flatpak_default_browser_is_given_the_address(tmp_path: Path) -> None:
+    # A Flatpak's /tmp is its own too; its desktop file is named by its app id, in the exports
+    # of the user's installation (~/.local/share/flatpak, under XDG_DATA_HOME).
+    _xdg_settings(tmp_path, "org.mozilla.firefox.desktop")
+    applications = tmp_path / "data" / "flatpak" / "exports" / "share" / "applications"
+    applications.mkdir(parents=True)
+    (applications / "org.mozilla.firefox.desktop").write_text("[Desktop Entry]\n")
+    path = f"{tmp_path / 'bin'}:{os.environ['PATH']}"
+    env = {"PATH": path, "XDG_DATA_HOME": str(tmp_path / "data")}
+    address, (given, *_) = await _opened(tmp_path, "www-browser", **env)
+    assert given == address
+
+
+async def test_a_default_browser_named_like_a_flatpak_but_of_the_system_is_given_the_file(
+    tmp_path: Path,
+) -> None:
+    # Some systems name their own browser's desktop file by its app id too: not a Flatpak's.
+    _xdg_settings(tmp_path, "org.mozilla.firefox.desktop")
+    path = f"{tmp_path / 'bin'}:{os.environ['PATH']}"
+    env = {"PATH": path, "XDG_DATA_HOME": str(tmp_path / "data")}
+    _, (given, *_) = await _opened(tmp_path, "www-browser", **env)
+    assert given.startswith("file:///")
+
+
+async def test_a_flatpaks_exported_wrapper_as_browser_is_given_the_address(
+    tmp_path: Path,
+) -> None:
+    # `flatpak install` puts `org.chromium.Chromium` in the system installation's exports/bin.
+    system = tmp_path / "flatpak"
+    wrapper = system / "exports" / "bin"
+    browser = str(wrapper / "org.chromium.Chromium")
+    env = {"BROWSER": browser, "FLATPAK_SYSTEM_DIR": str(system)}
+    address, (given, *_) = await _opened(tmp_path, "org.chromium.Chromium", wrapper, **env)
+    assert given == address
+
+
+async def test_flatpak_run_as_browser_is_given_the_address(tmp_path: Path) -> None:
+    flatpak = tmp_path / "bin" / "flatpak"
+    flatpak.parent.mkdir()
+    # `flatpak run org.mozilla.firefox URL`: the app, run with what to open.
+    flatpak.write_text(f'#!/bin/sh\nshift 2\nexec {tmp_path / "bin" / "browser"} "$@"\n')
+    flatpak.chmod(0o755)
+    path = f"{tmp_path / 'bin'}:{os.environ['PATH']}"
+    env = {"BROWSER": "flatpak run org.mozilla.firefox %s", "PATH": path}
+    address, (given, *_) = await _opened(tmp_path, "browser", **env)
+    assert given == address
+
+
+def test_a_link_into_a_flatpaks_app_folder_is_a_flatpak(tmp_path: Path) -> None:
+    # Wherever the wrapper is linked from, it is the app's own script, which runs `flatpak run`.
+    system = tmp_path / "flatpak"
+    script = system / "app" / "org.mozilla.firefox" / "current" / "active" / "export" / "bin"
+    script.mkdir(parents=True)
+    (script / "org.mozilla.firefox").write_text("#!/bin/sh\n")
+    (script / "org.mozilla.firefox").chmod(0o755)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "firefox").symlink_to(script / "org.mozilla.firefox")
+    environ = {"PATH": str(tmp_path / "bin"), "FLATPAK_SYSTEM_DIR": str(system)}
+    assert sandboxed_command("firefox", environ)
+    assert not sandboxed_command("firefox", {**environ, "FLATPAK_SYSTEM_DIR": str(tmp_path)})
