@@ -119,7 +119,8 @@ class Job:
         if record.sandbox:
             return None if connection.sandbox else "this job was sent to the local sandbox"
         if connection.sandbox or connection.base_url != record.base_url:
-            return f"this job was sent to {record.base_url}; restart with --base-url"
+            again = f"`bulk-updater ui --base-url {record.base_url}`"
+            return f"this job was sent to {record.base_url}; restart with {again}"
         return None
 
     def begin(self) -> None:

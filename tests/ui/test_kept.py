@@ -80,6 +80,16 @@ async def test_a_kept_job_goes_on_only_where_it_was_going(tmp_path: Path) -> Non
     assert (tmp_path / "ui-job" / "job.json").exists()  # still kept
 
 
+def test_a_kept_job_elsewhere_says_the_command_that_goes_on_there(tmp_path: Path) -> None:
+    record = JobRecord("a.csv", "input.csv", None, None, {}, "https://api.sendkit.ai", None, False)
+    job = Job(tmp_path, record, lambda: None, state="stopped")
+    other = Connection(SecretStr("sk_live_other"), "https://eu.sendkit.ai")
+    assert job.refuse_resume(other) == (
+        "this job was sent to https://api.sendkit.ai; restart with "
+        "`bulk-updater ui --base-url https://api.sendkit.ai`"
+    )
+
+
 def test_the_rate_and_eta_of_a_resumed_job_count_only_the_rows_sent(tmp_path: Path) -> None:
     record = JobRecord("a.csv", "input.csv", None, None, {}, "https://api.sendkit.ai", None, False)
     job = Job(tmp_path, record, lambda: None, state="running", total=100)

@@ -190,6 +190,8 @@ def test_the_rest_of_the_engines_advice_is_said_for_the_page() -> None:
     assert shown(dns).endswith("check the address given to `bulk-updater ui --base-url`")
     search = "was answered 404 (Not Found): the API at --base-url has no lead search"
     assert "the API the page sends to has no lead search" in shown(search)
+    distrusted = "sent after its rate-limit headers had said for --max-pause 30s that nothing"
+    assert "had said for 30s that nothing" in shown(distrusted)
     unsorted = "it is complete, in the order rows finished, and --resume can read it"
     assert shown(unsorted).endswith("and Resume can read it")
 
