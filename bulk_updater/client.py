@@ -23,7 +23,7 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib.metadata import version
 from types import TracebackType
 from typing import Any, Final, Protocol, runtime_checkable
@@ -44,7 +44,17 @@ from .answers import (
     unexpected_success,
 )
 from .errors import ConfigError
-from .failures import TransportError, proxy_forbids, proxy_refused, timed_out, transport_error
+from .failures import (
+    PACING,
+    TransportError,
+    Tunnels,
+    connect_refused,
+    proxy_forbids,
+    proxy_paces,
+    proxy_refused,
+    timed_out,
+    transport_error,
+)
 from .models import LeadUpdate
 from .pages import search_page
 from .proxy import Proxy, bypassed_by, clear_text_problem, proxy_for
@@ -139,6 +149,7 @@ class SendKitClient:
         self._scheme, self._authority = origin.scheme, origin.raw_authority
         self._base_url, self._proxy_setting = base_url, proxy
         self._proxy: Proxy | None = None  # found as the session opens
+        self._tunnels = Tunnels()
         self._headers = {
             "X-Api-Key": api_key,
             "Content-Type": "application/json",
@@ -247,12 +258,14 @@ class SendKitClient:
                 proxy=proxy.url if proxy is not None else None,
                 proxy_headers=CONNECT_HEADERS if proxy is not None else None,
             ) as response:
-                if response.status == 407 and proxy is not None:  # the API never asks for it
-                    raise proxy_refused(proxy, response.status, self._reason(response))
+                if proxy is not None:
+                    self._tunnels.through = True
+                    if response.status == 407:  # the API never asks for it
+                        raise proxy_refused(proxy, response.status, self._reason(response))
                 body, complete = await read_bounded(response)
-                coding = response.headers.get("Content-Encoding", "identity").lower()
-                if coding != "identity":  # compressed all the same: said so, never as mojibake
-                    body = f"(a body compressed as {coding[:20]}, not asked for)".encode()
+                if coding := _coding(response.headers):  # compressed all the same: said so
+                    shown = one_line(coding, 20, self._redact)  # as sent: it may hold the key
+                    body = f"(a body compressed as {shown}, not asked for)".encode()
                 if proxy is not None and self._scheme == "http" and _from_proxy(response, body):
                     if response.status == 401:
                         raise proxy_refused(proxy, 401, self._reason(response))
@@ -262,6 +275,11 @@ class SendKitClient:
             if watchdog.expired(task):
                 raise timed_out(exc, proxy, self._origin) from None
             raise
+        except aiohttp.ClientHttpProxyError as exc:  # the proxy's answer to `CONNECT`, not 200
+            assert proxy is not None
+            if exc.status in PACING:  # waited and retried as the API's own would be
+                return proxy_paces(exc, proxy, self._redact)
+            raise connect_refused(exc, proxy, self._redact, self._origin, self._tunnels) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise transport_error(exc, proxy, self._redact, self._origin) from exc
         finally:
@@ -310,6 +328,18 @@ def _from_proxy(response: aiohttp.ClientResponse, body: bytes) -> bool:
     if response.status not in (401, 403):
         return False
     return "Proxy-Authenticate" in response.headers or not body.lstrip().startswith(b"{")
+
+
+def _coding(headers: Mapping[str, str]) -> str:
+    """The codings a body came in that aiohttp leaves as they are (no compression was asked
+    for, and none is undone): `Content-Encoding`'s, and `Transfer-Encoding`'s but chunked."""
+    content = headers.get("Content-Encoding")
+    transfer = headers.get("Transfer-Encoding")
+    if content is None and transfer is None:
+        return ""
+    sent = ",".join(filter(None, (content, transfer))).split(",")
+    codings = [c.strip() for c in sent if c.strip().lower() not in ("", "identity", "chunked")]
+    return ", ".join(codings)
 
 
 def _departures(on_departure: Callable[[], None]) -> list[aiohttp.TraceConfig]:

@@ -97,8 +97,10 @@ class TinyProxy(ServerProcess):
 #: What a `ScriptedProxy` does with a request: bytes to send back (then it closes), or
 #: "tunnel" (answer a `CONNECT` 200 and carry bytes both ways), "close" (close without a word),
 #: "reset" (drop the connection: a TCP reset),
-#: "silent" (never answer), "stall" (answer a `CONNECT` 200, then never carry a byte).
-Action = bytes | Literal["tunnel", "close", "reset", "silent", "stall"]
+#: "silent" (never answer), "stall" (answer a `CONNECT` 200, then never carry a byte),
+#: "hang_up" and "drop" (answer a `CONNECT` 200, then close or reset the connection as the
+#: client's TLS handshake arrives: an upstream gone mid-handshake).
+Action = bytes | Literal["tunnel", "close", "reset", "silent", "stall", "hang_up", "drop"]
 ESTABLISHED: Final = b"HTTP/1.1 200 Connection established\r\n\r\n"
 
 
@@ -146,10 +148,13 @@ class ScriptedProxy:
                 if action == "stall":
                     writer.write(ESTABLISHED)
                 await self._stop.wait()
-            elif action == "reset":  # no linger: closing sends a reset, not a FIN
-                writer.get_extra_info("socket").setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                )
+            elif action in ("hang_up", "drop"):
+                writer.write(ESTABLISHED)
+                await reader.read(1)  # the first byte of the client's TLS handshake
+                if action == "drop":
+                    _reset_on_close(writer)
+            elif action == "reset":
+                _reset_on_close(writer)
             elif isinstance(action, bytes):
                 writer.write(action)
                 await writer.drain()
@@ -170,6 +175,12 @@ class ScriptedProxy:
             await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
         finally:
             up_writer.close()
+
+
+def _reset_on_close(writer: asyncio.StreamWriter) -> None:
+    """No linger: closing sends a reset, not a FIN."""
+    socket_ = writer.get_extra_info("socket")
+    socket_.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -146,3 +147,58 @@ async def test_a_refused_connection_stays_a_connection_error() -> None:
         with pytest.raises(TransportError) as info:
             await c.send(UPDATE)
     assert info.value.kind == "connection"
+
+
+def lookups_failing_for(names: set[str], monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The running loop's lookups of `names` fail once each with `EAI_AGAIN`, as `getaddrinfo`
+    fails when the resolver does not answer in time; the names asked for are returned."""
+    loop = asyncio.get_running_loop()
+    real = loop.getaddrinfo
+    asked: list[str] = []
+
+    async def getaddrinfo(host: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(host)
+        if host in names:
+            names.discard(host)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return await real(host, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+@pytest.mark.parametrize("through", ["direct", "proxy"])
+async def test_a_lookup_that_fails_for_now_is_retried_not_an_unknown_host(
+    monkeypatch: pytest.MonkeyPatch, through: str
+) -> None:
+    """`EAI_AGAIN` says the resolver did not answer, not that the name does not exist: a
+    connection failure, retried, whose next lookup may well succeed. Only a name that does not
+    exist (`EAI_NONAME`) stops the job."""
+    async with Answers() as server:
+        port = server.url.rsplit(":", 1)[1]
+        proxy = None
+        if through == "proxy":  # the server stands in for a proxy: it answers the request
+            proxy, base = f"http://localhost:{port}", f"http://127.0.0.1:{port}"
+        else:
+            base = f"http://localhost:{port}"
+        server.add("PATCH", PATH, payload={"success": True, "data": {}})
+        asked = lookups_failing_for({"localhost"}, monkeypatch)
+        c = SendKitClient(api_key=KEY, base_url=base, timeout=5, concurrency=4, proxy=proxy)
+        async with c:
+            with pytest.raises(TransportError) as info:
+                await c.send(UPDATE)
+            reply = await c.send(UPDATE)
+    assert asked == ["localhost", "localhost"]
+    assert (info.value.kind, info.value.final, info.value.error_code) == (
+        "connection",
+        False,
+        "CONNECTION",
+    )
+    said = "localhost could not be resolved just now (Temporary failure in name resolution)"
+    if through == "proxy":
+        assert info.value.message == (
+            f"the proxy http://localhost:{port} (from --proxy) cannot be reached: its host {said}"
+        )
+    else:
+        assert info.value.message == f"the name {said}"
+    assert reply.status == 200

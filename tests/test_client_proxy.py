@@ -220,3 +220,48 @@ async def test_a_proxy_that_closes_on_an_http_request_is_named(env: pytest.Monke
     assert info.value.message == (
         f"the proxy {proxy.url} (from HTTP_PROXY) closed the connection without answering"
     )
+
+
+@pytest.mark.parametrize("action", ["hang_up", "drop"])
+async def test_a_tunnel_dropped_in_the_tls_handshake_is_the_apis_and_retried(
+    env: pytest.MonkeyPatch, action: Action
+) -> None:
+    """A proxy that answered `CONNECT` 200 was reached: a tunnel that then closes or resets in
+    the handshake is a dropped connection to the API (or the proxy's upstream), retried."""
+    async with ScriptedProxy(lambda head: action) as proxy:
+        env.setenv("HTTPS_PROXY", proxy.url)
+        port = free_port()
+        async with quick_client(f"https://127.0.0.1:{port}") as c:
+            with pytest.raises(TransportError) as info:
+                await c.send(UPDATE)
+    assert (info.value.kind, info.value.final) == ("connection", False)
+    assert info.value.message.startswith(
+        f"the connection to 127.0.0.1:{port} through the proxy {proxy.url} (from HTTPS_PROXY) "
+        "was dropped during the TLS handshake ("
+    )
+    assert "cannot be reached" not in info.value.message
+
+
+# --- a proxy that paces
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after"), [(b"429 Slow Down", 7.0), (b"408 Request Timeout", None)]
+)
+async def test_a_proxy_pacing_its_connects_is_answered_like_the_api(
+    env: pytest.MonkeyPatch, status: bytes, retry_after: float | None
+) -> None:
+    """A 429 (or 408) to `CONNECT` is a reply like the API's own, as the proxy's is on an
+    `http://` API: waited (its `Retry-After`) and retried, never the end of the job."""
+    wait = b"Retry-After: 7" if retry_after is not None else b"X-Nothing: 0"
+    async with ScriptedProxy(lambda head: answer(status, b"", wait)) as proxy:
+        env.setenv("HTTPS_PROXY", proxy.url)
+        async with client(f"https://127.0.0.1:{free_port()}") as c:
+            reply = await c.send(UPDATE)
+    assert proxy.heads[0].startswith(b"CONNECT ")
+    code = int(status[:3])
+    assert (reply.status, reply.error_code) == (code, f"HTTP_{code}")
+    assert reply.retry_after == retry_after
+    assert reply.message == (
+        f"the proxy {proxy.url} (from HTTPS_PROXY) answered the CONNECT {status.decode()}"
+    )

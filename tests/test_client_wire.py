@@ -151,18 +151,50 @@ async def test_no_cookie_is_kept_and_no_compression_asked_for() -> None:
     assert first.headers.getall("Accept-Encoding") == ["identity"]  # no coding but none
 
 
+def chunked(body: bytes) -> bytes:
+    return b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+
+
 @pytest.mark.parametrize("status", [b"200 OK", b"500 Oops"])
-async def test_no_compression_is_asked_for_and_a_compressed_body_is_said_so(status: bytes) -> None:
+@pytest.mark.parametrize("coding", ["Content-Encoding", "Transfer-Encoding"])
+async def test_no_compression_is_asked_for_and_a_compressed_body_is_said_so(
+    status: bytes, coding: str
+) -> None:
+    """aiohttp undoes neither coding (no compression was asked for): the body is said to be
+    compressed, never shown as mojibake."""
     body = gzip.compress(b'{"success":true,"data":{}}')
-    answer = b"HTTP/1.1 %s\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (
-        status, len(body), body
-    )  # fmt: skip
+    if coding == "Content-Encoding":
+        head, body = b"Content-Encoding: gzip\r\nContent-Length: %d" % len(body), body
+    else:
+        head, body = b"Transfer-Encoding: gzip, chunked", chunked(body)
+    answer = b"HTTP/1.1 %s\r\n%s\r\n\r\n%s" % (status, head, body)
     async with RawServer(answer) as server, client(server.url) as c:
         reply = await c.send(UPDATE)
     (request,) = server.requests
     assert b"\r\naccept-encoding: identity\r\n" in request.lower()
     assert "(a body compressed as gzip, not asked for)" in reply.message
     assert "\ufffd" not in reply.message
+
+
+async def test_a_coding_that_echoes_the_key_is_said_without_any_of_it() -> None:
+    """The coding is quoted as sent, the key taken out first (lower-cased, it would slip by)."""
+    key = "sk_live_AbCdEfGhIjKlMnOpQrStUvWxYz0123"
+    answer = b"HTTP/1.1 400 Bad\r\nContent-Encoding: %s\r\nContent-Length: 2\r\n\r\nxx" % (
+        key.encode()
+    )
+    async with RawServer(answer) as server, client(server.url, api_key=key) as c:
+        reply = await c.send(UPDATE)
+    assert reply.message == "(a body compressed as [redacted], not asked for)"
+    for piece in (key, key[8:20], key[8:20].lower()):
+        assert piece not in f"{reply.message} {reply.error_code}"
+
+
+async def test_a_chunked_body_is_no_compressed_one() -> None:
+    body = b'{"success":true,"data":{}}'
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%s" % chunked(body)
+    async with RawServer(answer) as server, client(server.url) as c:
+        reply = await c.send(UPDATE)
+    assert (reply.status, reply.malformed) == (200, False)
 
 
 # --- TLS

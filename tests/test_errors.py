@@ -96,6 +96,7 @@ RAISED_THROUGH = {
     "locked_error(path, give_up) if locked(exc) else exc": "StateLockedError, or sqlite3's",
     "self._lose": "LimiterDown (`limits.shared`)",
     "timed_out": "TransportError (`client`)",
+    "connect_refused": "TransportError (`client`)",
     "transport_error": "TransportError (`client`)",
 }
 

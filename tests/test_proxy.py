@@ -12,11 +12,17 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from bulk_updater import LeadUpdate, SendKitClient, TransportError
 from bulk_updater.answers import Redactor
-from bulk_updater.failures import transport_error
+from bulk_updater.failures import (
+    TUNNEL_FAILURES_AT_START,
+    Tunnels,
+    connect_refused,
+    transport_error,
+)
 from bulk_updater.proxy import proxy_for
 from bulk_updater.sandbox import SandboxThread
 from tests.cli.conftest import KEY, clean_env, cli, job_input, leaks, read_run_report
@@ -138,7 +144,8 @@ async def test_a_tunnel_the_proxy_forbids_is_final_one_it_cannot_open_is_retried
     env: pytest.MonkeyPatch, authority: ssl.SSLContext, tmp_path: Path
 ) -> None:
     """tinyproxy answers 403 to a `CONNECT` its rules forbid (here: to any port but 443), 500
-    when it cannot reach the API (nothing listens there)."""
+    when it cannot reach the API (nothing listens there): the API's host and port are named,
+    and the third such answer, with no request through the proxy yet, stops the job."""
     with TinyProxy(tmp_path, connect_ports=(443,)) as strict, TinyProxy(tmp_path) as plain:
         async with Answers(tls=authority) as server:
             env.setenv("HTTPS_PROXY", strict.url)
@@ -146,17 +153,52 @@ async def test_a_tunnel_the_proxy_forbids_is_final_one_it_cannot_open_is_retried
                 with pytest.raises(TransportError) as forbidden:
                     await c.send(UPDATE)
         env.setenv("HTTPS_PROXY", plain.url)
-        async with client(f"https://localhost:{free_port()}") as c:
-            with pytest.raises(TransportError) as unreachable:
-                await c.send(UPDATE)
+        port = free_port()
+        async with client(f"https://localhost:{port}") as c:
+            unreachable = []
+            for _ in range(TUNNEL_FAILURES_AT_START):
+                with pytest.raises(TransportError) as info:
+                    await c.send(UPDATE)
+                unreachable.append(info.value)
     assert (forbidden.value.kind, forbidden.value.final) == ("proxy", True)
     assert forbidden.value.message.startswith(
         f"the proxy {strict.url} (from HTTPS_PROXY) refused a tunnel to the API (403 "
     )
     assert forbidden.value.message.endswith("; check HTTPS_PROXY")
-    assert (unreachable.value.kind, unreachable.value.final) == ("connection", False)
-    assert unreachable.value.message.startswith(
-        f"the proxy {plain.url} (from HTTPS_PROXY) opened no tunnel to the API (5"
+    *retried, last = unreachable
+    said = f"the proxy {plain.url} (from HTTPS_PROXY) could not connect to localhost:{port} (5"
+    for failure in retried:
+        assert (failure.kind, failure.final) == ("connection", False)
+        assert failure.message.startswith(said)
+    assert (last.kind, last.final) == ("proxy", True)
+    assert last.message.startswith(said)
+    assert last.message.endswith(
+        f", {TUNNEL_FAILURES_AT_START} times and no request through it yet; check --base-url "
+        "(or that the proxy may reach localhost)"
+    )
+
+
+def connect_answer(status: int, reason: str) -> aiohttp.ClientHttpProxyError:
+    url = URL("https://api.sendkit.ai/v1/leads/a")
+    request = aiohttp.RequestInfo(url, "CONNECT", CIMultiDictProxy(CIMultiDict()), url)
+    return aiohttp.ClientHttpProxyError(request, (), status=status, message=reason)
+
+
+def test_once_a_request_went_through_the_proxy_a_tunnel_it_cannot_open_is_retried() -> None:
+    """Mid-job, the API (or the proxy's way to it) may be down for a while: no stop for that
+    but the usual one, after `--streak-limit` failures."""
+    api = URL("https://api.sendkit.ai")
+    proxy = proxy_for(str(api), "http://127.0.0.1:3128")
+    assert proxy is not None
+    tunnels = Tunnels()
+    tunnels.through = True
+    refused = connect_answer(502, "Bad Gateway")
+    for _ in range(TUNNEL_FAILURES_AT_START * 3):
+        failure = connect_refused(refused, proxy, Redactor(), api, tunnels)
+        assert (failure.kind, failure.final) == ("connection", False)
+    assert failure.message == (
+        "the proxy http://127.0.0.1:3128 (from --proxy) could not connect to api.sendkit.ai:443 "
+        "(502 Bad Gateway)"
     )
 
 
@@ -242,6 +284,26 @@ def test_an_unknown_host_stops_the_job_in_seconds_naming_it(tmp_path: Path) -> N
     first = read_run_report(tmp_path / "updates.csv.report.csv")[0]
     assert first["message"].startswith("the host api.sendkit-typo.invalid is not known")
     assert first["message"].count("check --base-url") == 1  # the stop is said once
+
+
+def test_an_unknown_host_through_a_proxy_stops_the_job_at_once_naming_it(tmp_path: Path) -> None:
+    """The proxy resolves the API's name: it answers `CONNECT` 500 to a name that does not."""
+    leads = make_leads(30)
+    source, _ = job_input(tmp_path, leads)
+    with TinyProxy(tmp_path) as proxy:
+        environment = clean_env(SENDKIT_API_KEY=KEY, HTTPS_PROXY=proxy.url, NO_PROXY="")
+        code, out, err = cli(
+            source, "--base-url", "https://api.sendkit-typo.invalid", "--concurrency", "1",
+            env=environment, cwd=tmp_path, timeout=20,
+        )  # fmt: skip
+        tried = len(proxy.requests)
+    assert code == 3, out + err
+    (stopped,) = [line for line in out.splitlines() if line.lstrip().startswith("stopped:")]
+    assert f"the proxy {proxy.url} (from HTTPS_PROXY) could not connect to " in stopped
+    assert "api.sendkit-typo.invalid:443 (5" in stopped
+    assert "check --base-url" in stopped
+    assert "looks down" not in stopped
+    assert tried == TUNNEL_FAILURES_AT_START
 
 
 def test_an_http_api_through_a_proxy_elsewhere_is_exit_2(tmp_path: Path) -> None:

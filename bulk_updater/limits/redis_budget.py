@@ -139,7 +139,7 @@ class BudgetStore:
             # redis-py passes the URL's query to each connection it makes, and only then finds
             # an option no connection takes (`?x=1`); one made now, unconnected, finds it here.
             client.connection_pool.make_connection()
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, redis.RedisError) as exc:
             raise ConfigError(self._unusable(exc)) from None
         self._client = client
         self._script = client.register_script(SCRIPT)
@@ -210,10 +210,11 @@ class BudgetStore:
             )
         return f"{where} is unreachable ({reason}); start it or fix the Redis URL"
 
-    def _unusable(self, exc: ValueError | TypeError) -> str:
+    def _unusable(self, exc: Exception) -> str:
         """Why the URL cannot be used: it does not parse, or its query holds an option that no
-        connection takes (redis-py says so with a `TypeError`)."""
-        if isinstance(exc, TypeError):
+        connection takes (redis-py says so with a `TypeError`) or a value the option does not
+        take (a `RedisError`: `rediss://...?ssl_cert_reqs=bogus`)."""
+        if not isinstance(exc, ValueError):
             hint = "fix or remove the options after its ?, which redis-py gives each connection"
         else:
             hint = "a / ? # or @ in its password must be percent-encoded (%2F %3F %23 %40)"

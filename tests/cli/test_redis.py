@@ -221,23 +221,25 @@ def test_redis_unreachable_at_start_exits_2_before_any_request(tmp_path: Path) -
 
 
 @pytest.mark.parametrize(
-    ("query", "shown"),
+    ("scheme", "query", "shown"),
     [
-        ("x=1", "?x=1"),
-        ("ssl_cert_reqs=bogus", "?ssl_cert_reqs=bogus"),  # only rediss:// connections take it
-        ("password+=hunter2-pw", "?***"),
-        ("db=0&connection_class=x", "?db=0&connection_class=x"),
+        ("redis", "x=1", "?x=1"),
+        ("redis", "ssl_cert_reqs=bogus", "?ssl_cert_reqs=bogus"),  # rediss:// takes it
+        ("rediss", "ssl_cert_reqs=bogus", "?ssl_cert_reqs=bogus"),  # a value it does not take
+        ("redis", "password+=hunter2-pw", "?***"),
+        ("redis", "db=0&connection_class=x", "?db=0&connection_class=x"),
     ],
 )
 def test_a_redis_url_option_no_connection_takes_is_refused_in_one_line(
-    tmp_path: Path, query: str, shown: str
+    tmp_path: Path, scheme: str, query: str, shown: str
 ) -> None:
     """redis-py hands the URL's query to each connection, which refuses an option it does not
-    take (`TypeError`) only when it is made: at the first call, not when the URL is read."""
+    take (`TypeError`), or a value it does not take (`RedisError`), only when it is made: at
+    the first call, not when the URL is read."""
     leads = make_leads(2)
     source, _ = job_input(tmp_path, leads)
     summary_json = tmp_path / "summary.json"
-    url = f"redis://default:hunter2-pw@127.0.0.1:{free_port()}/0?{query}"
+    url = f"{scheme}://default:hunter2-pw@127.0.0.1:{free_port()}/0?{query}"
     with SandboxThread(leads, api_key=KEY) as sb:
         code, out, err = cli(
             source, "--base-url", sb.url, "--redis", url, "--summary-json", summary_json,
@@ -245,7 +247,7 @@ def test_a_redis_url_option_no_connection_takes_is_refused_in_one_line(
         )  # fmt: skip
         assert sb.state.requests == 0
     assert code == 2, out + err
-    assert err.startswith("bulk-updater: error: the Redis URL redis://default:***@127.0.0.1:")
+    assert err.startswith(f"bulk-updater: error: the Redis URL {scheme}://default:***@127.0.0.1:")
     assert f"/0{shown} cannot be used (" in err
     assert "fix or remove the options after its ?" in err
     assert len(err.splitlines()) == 1, err
