@@ -154,6 +154,9 @@ class MatchByEmail(Admission):
     async def _search(self, email: str) -> EmailIds:
         """Every page of the search for `email`; the ids of the leads that have exactly it.
 
+        The text searched for is the email as the API stores it: the row's letter case would miss
+        the lead if the search were case-sensitive (the API does not say), and the one search of
+        an email would answer as its first spelling in the file happened to be written.
         A search whose pages cannot all be read, or do not agree with each other (`Pages`),
         fails: a lead it did not read could have the email too.
         """
@@ -163,7 +166,7 @@ class MatchByEmail(Admission):
         searcher: Searcher = self._searcher
         for _ in range(MAX_PAGES):
             tries = self._deliverer.row_attempts()
-            result = await self._deliverer.search(searcher, email, pages.after, tries)
+            result = await self._deliverer.search(searcher, wanted, pages.after, tries)
             page = result.reply.page if result.reply is not None else None
             if result.status is not Status.UPDATED or page is None:
                 return EmailIds(failed=result)

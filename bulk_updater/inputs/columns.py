@@ -22,7 +22,7 @@ from .values import (
     parse_custom_json,
     parse_tags,
     problem_of,
-    spaces_only,
+    shows_nothing,
     trim_email,
     validate,
 )
@@ -190,8 +190,8 @@ class TablePlan:
         typed = zip(self.names, self.columns, cells, self.types, strict=False)
         for heading, column, cell, value_type in typed:
             kind = column.kind
-            if not cell or kind in (Kind.ID, Kind.EMAIL, Kind.DROP) or spaces_only(cell):
-                continue  # a cell of spaces is empty, as it is for a row's emptiness
+            if not cell or kind in (Kind.ID, Kind.EMAIL, Kind.DROP) or shows_nothing(cell):
+                continue  # a cell of spaces, or of what shows as nothing, is empty
             if _surrogates(cell):
                 return Invalid(rid, f"column {heading}: not valid UTF-8 text", email)
             if kind is Kind.TEXT:

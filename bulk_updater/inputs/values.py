@@ -7,6 +7,7 @@ import json
 import math
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -110,21 +111,35 @@ def email_problem(email: str, *, address: bool = True) -> str | None:
 _LABEL_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # as in any value
 
 
+#: What shows as nothing or as a plain space: format characters (zero-width space, direction
+#: marks, BOM, soft hyphen) and spaces (a non-breaking one, line and paragraph separators).
+_UNSEEN: Final = frozenset({"Cf", "Zs", "Zl", "Zp"})
+
+
 def _invisible(email: str) -> str:
-    """The first character of `email` that shows as nothing or as a plain space: a format
-    character (Cf: zero-width space, direction marks, BOM) or a space other than " " (Zs, Zl, Zp:
-    a non-breaking space); "" when none. Two emails that differ by one are two leads to the API."""
+    """The first character of `email` that shows as nothing or as a plain space (`_UNSEEN`), but
+    " "; "" when none. Two emails that differ by one are two leads to the API."""
     for char in email:
-        kind = unicodedata.category(char)
-        if kind == "Cf" or (kind[0] == "Z" and char != " "):
+        if char != " " and unicodedata.category(char) in _UNSEEN:
             return char
     return ""
 
 
-def spaces_only(cell: str) -> bool:
-    """Whether a cell holds spaces only, so is empty: not a control character that Python counts
-    as a space (`\x1f`), which makes its row invalid."""
-    return cell.isspace() and _LABEL_CONTROL.search(cell) is None
+def shows_nothing(cell: str) -> bool:
+    """Whether a cell shows nothing, so is empty: spaces, and characters that show as nothing
+    (`_UNSEEN`: what copying from Excel or a CRM leaves behind). Not a control character that
+    Python counts as a space (`\x1f`), which makes its row invalid."""
+    if cell.isascii():  # the usual cell: a flag, no character looked up
+        return cell.isspace() and _LABEL_CONTROL.search(cell) is None
+    if cell.isprintable():  # nothing in it hides (`_UNSEEN`, controls): only " " is blank
+        return cell.isspace()
+    if not _unseen(cell[0]):  # `Jean\u00a0Dupont`: text that shows, from its first character
+        return False
+    return all(_unseen(char) for char in cell) and _LABEL_CONTROL.search(cell) is None
+
+
+def _unseen(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) in _UNSEEN
 
 
 def _surrogates(text: str) -> bool:
@@ -174,7 +189,7 @@ def parse_tags(cell: str, separator: str = ";") -> list[str] | str:
     """The tag list of a cell (a JSON array, a quoted list, or tags split by `separator` and by
     line breaks), or a problem message."""
     if '"' in cell and _QUOTED_LIST.fullmatch(cell):
-        tags = [t.strip() for t in _QUOTED.findall(cell) if t.strip()]
+        tags = _shown(_QUOTED.findall(cell))
         return tags if tags else f"column tags: no tag in {cell!r}"
     if cell.lstrip().startswith("["):
         try:
@@ -185,13 +200,18 @@ def parse_tags(cell: str, separator: str = ";") -> list[str] | str:
             return "column tags: the JSON array is nested too deeply"
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             return "column tags: the JSON array must hold only strings"
-        return tags
+        shown = [t for t in tags if t and not shows_nothing(t)]  # as a list split by `;` drops
+        return shown if shown or not tags else f"column tags: no tag in {cell!r}"
     other = other_separator(cell, separator)
     if other is not None:
         return separator_problem(cell, other, separator)
-    parts = (t for line in _LINE_BREAK.split(cell) for t in line.split(separator))
-    tags = [t.strip() for t in parts if t.strip()]
+    tags = _shown(t for line in _LINE_BREAK.split(cell) for t in line.split(separator))
     return tags if tags else f"column tags: no tag in {cell!r}"
+
+
+def _shown(parts: Iterable[str]) -> list[str]:
+    """The tags among `parts`, trimmed: an empty one, or one that shows nothing, is none."""
+    return [tag for part in parts if (tag := part.strip()) and not shows_nothing(tag)]
 
 
 def parse_custom_json(cell: str) -> dict[str, Any] | str:

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from ..inputs import ColumnMap, Invalid, KeyPlan, Row, Source
 from ..inputs.columns import ByEmail, TablePlan
+from ..inputs.records import MAX_RECORD
 from ..inputs.rows import parse_json_line
 from ..models import LeadUpdate
 from .copies import edit, page_cells, write_copy
@@ -161,14 +162,19 @@ def write_fixed(source: Source, fixes: Mapping[int, list[str]], target: Path) ->
     """A copy of the file in its own kind (`write_copy`), with the fixed rows in place of the
     read ones.
 
-    Row numbers stay those of the file: each row is written, fixed or not (a record that could
-    not be read is written empty, and stays invalid).
+    Row numbers stay those of the file: each row is written, fixed or not, and one that could
+    not be read stays invalid. A CSV record that cannot be read as CSV is written as its text,
+    which the rejects show; one too large to read (its text was not kept) is written too large.
     """
     blank = [""] * len(source.header or ())
 
-    def cells(row: Row) -> list[str]:
+    def cells(row: Row) -> list[str] | str:
         if row.number in fixes:
             return fixes[row.number]
-        return page_cells(row) if source.format == "jsonl" or isinstance(row.raw, tuple) else blank
+        if source.format == "jsonl" or isinstance(row.raw, tuple):
+            return page_cells(row)
+        if isinstance(row.raw, str):
+            return row.raw
+        return "x" * (MAX_RECORD + 1) if source.format == "csv" else blank
 
     write_copy(source, cells, target)

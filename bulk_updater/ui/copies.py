@@ -11,6 +11,7 @@ number), so a fix is sent as the same cell in Excel would be.
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import re
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from typing import Final
 from ..engine.sink import stored
 from ..inputs import Row, Source
 from ..inputs.numbers import Number, shown
+from ..inputs.tables import sniff_delimiter
 from ..inputs.values import Typed
 from ..report.sheet_rejects import write_sheet
 
@@ -27,7 +29,8 @@ from ..report.sheet_rejects import write_sheet
 _NUMBER: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _TRUTH: Final = {"TRUE": True, "FALSE": False}
 
-#: A row's cells for the copy, or None: the row is left out.
+#: A row's cells for the copy, a record's text as read (a `str`: written as it is), or None:
+#: the row is left out.
 Chooser = Callable[[Row], Sequence[str] | None]
 
 
@@ -55,7 +58,11 @@ def edit(cell: str, text: str) -> str:
 
 def write_copy(source: Source, chooser: Chooser, target: Path) -> None:
     """The rows of `source` that `chooser` gives cells for, in order, at `target`: JSON lines, a
-    workbook, or CSV in UTF-8, as `source` is."""
+    workbook, or CSV in UTF-8 and in the delimiter of `source`, as `source` is.
+
+    A CSV record that could not be read is given as its text, and written as it was read: in the
+    same delimiter, it cannot be read again for the same reason, and its text goes to the rejects.
+    """
     chosen = (cells for row in source if (cells := chooser(row)) is not None)
     header = list(source.header or ())
     if source.format == "xlsx":
@@ -67,4 +74,22 @@ def write_copy(source: Source, chooser: Chooser, target: Path) -> None:
             for cells in chosen:
                 file.write((cells[0] if cells and cells[0] else "null") + "\n")  # still invalid
             return
-        csv.writer(file).writerows(itertools.chain([header], chosen))
+        delimiter = source.delimiter or ","
+        file.write(_header_line(header, delimiter))
+        writer = csv.writer(file, delimiter=delimiter)
+        for cells in chosen:
+            if isinstance(cells, str):
+                file.write(cells.rstrip("\r\n") + "\r\n")  # the writer's own line break
+            else:
+                writer.writerow(cells)
+
+
+def _header_line(header: list[str], delimiter: str) -> str:
+    """The copy's header, from which the reader finds `delimiter` again: each name quoted when
+    one holds another delimiter (only those outside quotes are counted)."""
+    line = io.StringIO()
+    csv.writer(line, delimiter=delimiter).writerow(header)
+    if sniff_delimiter(line.getvalue()) != delimiter:
+        line = io.StringIO()
+        csv.writer(line, delimiter=delimiter, quoting=csv.QUOTE_ALL).writerow(header)
+    return line.getvalue()

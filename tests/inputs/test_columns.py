@@ -125,6 +125,34 @@ def test_empty_cells_and_cells_of_spaces_are_not_sent(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    "cell",
+    ["\u200b", "\ufeff", "\u2060", "\u00ad", "\u200e", "\u3000", "\u2028", " \u200b\u00a0\t"],
+    ids=["zwsp", "bom", "joiner", "soft-hyphen", "lrm", "ideographic", "line-sep", "mixed"],
+)
+def test_a_cell_that_shows_nothing_is_empty_too(tmp_path: Path, cell: str) -> None:
+    """What copying from Excel or a CRM leaves behind never replaces a field with nothing seen."""
+    path = write_csv(tmp_path / "in.csv", ["id", "city", "tags", "jobTitle"], [
+        ["lead1", cell, cell, "CEO"],
+        ["lead2", cell, "", cell],
+    ])  # fmt: skip
+    rows = read_all(str(path))
+    assert only_update(rows[0][1]).body() == {"jobTitle": "CEO"}
+    assert "no field" in only_invalid(rows[1][1]).message
+
+
+@pytest.mark.parametrize(
+    "cell", ["\u200bParis", "Jean\u00a0Dupont", "\u00a0x", "Émile", "\u200b\x1f"]
+)
+def test_a_cell_with_something_seen_in_it_is_sent_whole(tmp_path: Path, cell: str) -> None:
+    path = write_csv(tmp_path / "in.csv", ["id", "city"], [["lead1", cell]])
+    item = read_all(str(path))[0][1]
+    if "\x1f" in cell:  # a control character is never a space
+        assert "control character" in only_invalid(item).message
+    else:
+        assert only_update(item).body() == {"city": cell}
+
+
+@pytest.mark.parametrize(
     ("cell", "tags"),
     [
         ("vip", ["vip"]),

@@ -122,23 +122,34 @@ def is_scalar(value: object) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
+def blank(text: str) -> bool:
+    """Text that shows nothing: only spaces (Unicode's) and characters that show as nothing or
+    as a space (Cf, Z*), and no control character but tab and line breaks."""
+    unseen = all(c.isspace() or unicodedata.category(c)[0] == "Z" or
+                 unicodedata.category(c) == "Cf" for c in text)  # fmt: skip
+    return unseen and clean(text)
+
+
 def csv_tags(cell: str) -> list[str] | None:
     """`a;b` (or on lines), a quoted list `"a","b"` or a JSON array of strings; None when the
-    cell is malformed, or holds `,` or `|` outside those forms (a list written another way)."""
+    cell is malformed, or holds `,` or `|` outside those forms (a list written another way).
+    A tag that is `blank` is none."""
     if re.fullmatch(r'\s*"[^"\r\n]*"((\s*[,;|]\s*|\s+)"[^"\r\n]*")*\s*', cell):
-        return [t.strip() for t in re.findall(r'"([^"]*)"', cell) if t.strip()] or None
+        quoted = (t.strip() for t in re.findall(r'"([^"]*)"', cell))
+        return [t for t in quoted if not blank(t)] or None
     if cell.lstrip().startswith("["):
         try:
             value = json.loads(cell)
         except ValueError:
             return None
         if isinstance(value, list) and all(isinstance(t, str) for t in value) and sendable(value):
-            return value
+            shown = [t for t in value if not blank(t)]
+            return shown if shown or not value else None
         return None
     if "," in cell or "|" in cell:
         return None
     lines = cell.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # a line break ends a tag
-    tags = [t.strip() for line in lines for t in line.split(";") if t.strip()]
+    tags = [t for t in (t.strip() for line in lines for t in line.split(";")) if not blank(t)]
     return tags or None
 
 
@@ -180,8 +191,8 @@ def expect_csv(cells: dict[str, str], id_column: str) -> Ok | Bad:
     from_json: dict[str, Any] = {}
     from_columns: dict[str, Any] = {}
     for column, cell in cells.items():
-        if not cell or column in (id_column, "email") or (cell.isspace() and clean(cell)):
-            continue  # empty cell (or of spaces): not sent; email: a label
+        if not cell or column in (id_column, "email") or blank(cell):
+            continue  # empty cell (or one that shows nothing): not sent; email: a label
         if column in TEXT_FIELDS:
             body[column] = cell
         elif column == "tags":
@@ -342,7 +353,7 @@ def mostly(good: st.SearchStrategy[Any], other: st.SearchStrategy[Any]) -> st.Se
 # Any text a spreadsheet cell can hold in a UTF-8 file (NUL would make it a binary file), with
 # the characters that matter to CSV, to the cell formats and to emails made likely.
 CHARS = st.one_of(
-    st.sampled_from(",;\"'\n\r\t []{}:\\ \xa0\u200b\x1f@"),
+    st.sampled_from(",;\"'\n\r\t []{}:\\ \xa0\u200b\u00ad\u2060\x1f@"),
     st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
 )
 TEXT = st.text(CHARS, max_size=12)

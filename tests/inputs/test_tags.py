@@ -36,10 +36,19 @@ LEAD = "665d4e5f6a7b8c9d0e1f2a3b"
         ("vip\nenterprise", ",", ["vip", "enterprise"]),
         ('["a, b", "c"]', ";", ["a, b", "c"]),  # JSON says where each tag ends
         ("[]", ";", []),
+        ('["vip", ""]', ";", ["vip"]),  # an empty tag is none, as in `vip;;`
+        ('["vip", " ", "\u200b"]', ";", ["vip"]),
+        ("vip;\u200b;\u00a0;gold", ";", ["vip", "gold"]),
+        ('"vip","\ufeff"', ";", ["vip"]),
     ],
 )
 def test_a_tags_cell_is_a_list(cell: str, separator: str, tags: list[str]) -> None:
     assert parse_tags(cell, separator) == tags
+
+
+@pytest.mark.parametrize("cell", ['[""]', '["\u200b", " "]', "\u200b;\u2060"])
+def test_a_list_of_no_tag_is_invalid_never_a_cleared_list(cell: str) -> None:
+    assert parse_tags(cell, ";") == f"column tags: no tag in {cell!r}"
 
 
 @pytest.mark.parametrize(
