@@ -93,7 +93,7 @@ RAISED_THROUGH = {
     "proxy_refused": "ConfigError (`client`)",
     "self._error": "what reading the input or starting the sandbox raised (OSError), as it was",
     "locked_error": "StateLockedError (`state`)",
-    "locked_error(path, give_up) if locked(exc) else exc": "StateLockedError, or sqlite3's",
+    "stopped_error": "StateLockedError (`state`)",
     "self._lose": "LimiterDown (`limits.shared`)",
     "timed_out": "TransportError (`client`)",
     "transport_error": "TransportError (`client`)",
