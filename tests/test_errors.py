@@ -94,7 +94,7 @@ RAISED_THROUGH = {
     "self._error": "what reading the input or starting the sandbox raised (OSError), as it was",
     "locked_error": "StateLockedError (`state`)",
     "stopped_error": "StateLockedError (`state`)",
-    "self._lose": "LimiterDown (`limits.shared`)",
+    "self.calls.lose": "LimiterDown (`limits.schedule_calls`)",
     "timed_out": "TransportError (`client`)",
     "transport_error": "TransportError (`client`)",
 }
