@@ -236,7 +236,9 @@ async def open_unchanged(
             stopped.cancel()
     if not opening.done.done():
         opening.abandon()
-        await opening.ended  # soon: the stop ended its wait; then the next job finds the file free
+        # Soon: the stop ended its wait. Then the next job finds the file free. Shielded, so that
+        # a cancel here leaves `ended` for the thread to set.
+        await asyncio.shield(opening.ended)
         return None
     return Unchanged(opening.done.result())
 
