@@ -42,6 +42,8 @@ from typing import Final, Literal
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
+from bulk_updater.sandbox import start_app
+
 __all__ = ["OK", "Answers", "Arrival", "Handler", "RawAnswer", "RawServer"]
 
 #: Answers a request of `Answers` in a queue's place.
@@ -126,14 +128,7 @@ class Answers:
     async def __aenter__(self) -> Answers:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self.tls).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
+        runner = self._runner = await start_app(app, "127.0.0.1", 0, tls=self.tls)
         where = "https://localhost" if self.tls else "http://127.0.0.1"
         self._url = f"{where}:{runner.addresses[0][1]}"
         return self

@@ -203,13 +203,13 @@ async def open_unchanged(
     """The rule of a job, its state file opened in a thread: it may wait for another process.
 
     The file is held for this job until it ends; one of another account is refused. None when
-    `stopping` is set first: the wait ends, and the thread lets go of the file once it has it.
+    `stopping` is set first: the thread's wait ends too, and it has let go of the file on return.
     """
     path = state_path(settings)
     opening = _Opening(asyncio.get_running_loop())
 
     def open_store() -> StateFile:
-        store = StateFile(path, account=Account.of(settings))
+        store = StateFile(path, account=Account.of(settings), stop=opening.stop)
         try:
             store.begin(input_name(rows))
         except BaseException:
@@ -236,22 +236,34 @@ async def open_unchanged(
             stopped.cancel()
     if not opening.done.done():
         opening.abandon()
+        # Soon: the stop ended its wait. Then the next job finds the file free. Shielded, so that
+        # a cancel here leaves `ended` for the thread to set.
+        await asyncio.shield(opening.ended)
         return None
     return Unchanged(opening.done.result())
 
 
 class _Opening:
     """A state file opened in a thread, for a loop that may give up on it (a cancel, a stop, or
-    the loop's end): then the thread closes the file itself, whenever it has it."""
+    the loop's end): then the thread's wait for another process's lock ends (`stop`), and the
+    thread closes the file itself if it has it."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.done: asyncio.Future[StateFile] = loop.create_future()
+        self.ended: asyncio.Future[None] = loop.create_future()  # the thread holds nothing now
+        self.stop = threading.Event()
         self._loop = loop
         self._lock = threading.Lock()
         self._abandoned = False
         self._store: StateFile | None = None  # opened, not yet handed to the loop
 
     def run(self, open_store: Callable[[], StateFile]) -> None:
+        try:
+            self._open(open_store)
+        finally:
+            self._hand(self._end, None)
+
+    def _open(self, open_store: Callable[[], StateFile]) -> None:
         try:
             store = open_store()
         except BaseException as exc:  # the loop's to raise, if it still waits
@@ -282,8 +294,12 @@ class _Opening:
         if not self._abandoned:
             self.done.set_exception(exc)
 
+    def _end(self, _: None) -> None:
+        self.ended.set_result(None)
+
     def abandon(self) -> None:
         """No job wants the file any more: closed now if it is open, else by the thread."""
+        self.stop.set()
         with self._lock:
             self._abandoned = True
             store, self._store = self._store, None

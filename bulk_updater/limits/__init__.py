@@ -18,6 +18,7 @@ around each, `describe()` the rate. A `Limiter` is both (`protocols.py`). The im
 | `holds.py` | `Holds`: every wait of the whole job, capped at `--max-pause`, counted |
 | `shared.py` | `RedisLimiter`: the schedule of `pacer.py` in Redis, shared by an account's jobs |
 | `redis_budget.py` | the Redis side of `shared.py`: connection, script, errors in words |
+| `schedule_calls.py` | `shared.py`'s script calls: answers kept, messages sent, Redis lost |
 | `account_state.py` | what the script's answers say of the account, and what holds a job for it |
 | `status.py` | `RateStatus`, what `describe()` says |
 

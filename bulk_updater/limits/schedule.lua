@@ -1,5 +1,5 @@
 -- The shared rate budget of one API account: start slots on a schedule, a guard on the actual
--- starts, the shared 429 pause and the shared rate. bulk_updater/limits/shared.py calls it.
+-- starts, the shared 429 pause and the shared rate. bulk_updater/limits/schedule_calls.py calls it.
 --
 -- Every call runs atomically, so the schedule is the same GCRA as the local pacer's (the
 -- generic cell rate algorithm: https://en.wikipedia.org/wiki/Generic_cell_rate_algorithm),

@@ -25,13 +25,16 @@ to act on (`_late`) is given back, and a request that leaves later than its reco
   losing it later makes `acquire()` raise `LimiterDown`, which stops the job as an outage. It
   never falls back to a budget of its own. A password in the URL is never shown.
 
-`redis_budget.py` is the Redis side (the connection, the script call and its deadline, errors).
+`redis_budget.py` is the Redis side (the connection, the script call and its deadline, errors);
+`schedule_calls.py` makes the calls, keeps what their answers say, and sends what the caller
+need not wait for (a pause, a rate, late departures).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -52,6 +55,7 @@ from .pacer import (
     give_up_if_held,
 )
 from .redis_budget import BudgetStore
+from .schedule_calls import ScheduleCalls
 from .status import RateStatus
 
 if TYPE_CHECKING:
@@ -106,13 +110,12 @@ class RedisLimiter:
         self._label = label
         self._halt = asyncio.Event()  # set by stop() and by a lost Redis: wakes every waiter
         self._stopped = False
-        self._lost: str | None = None  # why Redis can no longer be used
         self._resume_at = 0.0  # loop time at which the pause, as last heard of, ends
         self._generation = 0  # bumped by every pause this process starts or extends
         self.reading = RetryAfterReading()
         self._account = AccountState(rate)  # as the script's latest answer said
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._departures = LateDepartures(self._depart, LATE)
+        self.calls = ScheduleCalls(self._store, self._account, lambda: self.rate, self._halt)
+        self._departures = LateDepartures(functools.partial(self.calls.send, "depart"), LATE)
         # This job's own starts: whatever Redis grants (hosts' clocks that disagree make each
         # read the other's starts as long past), never more than its rate by its own count.
         self._guard = StartGuard(rate)
@@ -153,33 +156,18 @@ class RedisLimiter:
 
     async def close(self) -> None:
         """Let pending messages (a pause, a rate) reach Redis, then disconnect."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._store.close()
-
-    def _lose(self, exc: Exception) -> LimiterDown:
-        """Redis failed mid-run: from now on every caller stops the job."""
-        if self._lost is None:
-            self._lost = self._store.lost(exc)
-            self._halt.set()
-        return LimiterDown(self._lost)
-
-    async def _call(self, op: str, arg: str = "") -> list[Any]:
-        """One run of the script; keeps what every answer says of the account's state."""
-        reply = await self._store.call(op, self.rate, arg)
-        self._account.heard(reply, asyncio.get_running_loop().time())
-        return reply
+        await self.calls.close()
 
     # --- the Limiter protocol
 
     def begin(self) -> None:
         self._stopped = False
-        self._lost = None
+        self.calls.lost = None
         self._halt.clear()
 
     def _check(self) -> None:
-        if self._lost is not None:
-            raise LimiterDown(self._lost)
+        if self.calls.lost is not None:
+            raise LimiterDown(self.calls.lost)
         if self._stopped:
             raise Stopped
 
@@ -204,9 +192,9 @@ class RedisLimiter:
             asked = loop.time()
             self._guard.start(asked)  # held for this call: others asking meanwhile count it
             try:
-                reply = await self._call(op, held)
+                reply = await self.calls.call(op, held)
             except self._store.errors as exc:
-                raise self._lose(exc) from None
+                raise self.calls.lose(exc) from None
             finally:
                 self._guard.forget(asked)
             slow = self._late(loop.time() - asked)
@@ -223,7 +211,7 @@ class RedisLimiter:
                 continue
             op = "acquire"
             if code == _PAUSED:  # another process's 429: hold here, not in Redis
-                self._held_elsewhere(seconds)
+                self._held_elsewhere(reply)
                 give_up_if_held(self.holds)
                 held = ""
                 continue
@@ -246,11 +234,7 @@ class RedisLimiter:
         Redis moves to now (`departures.py`)."""
         task = self._departures.departed()
         if task is not None:
-            self._keep(task)
-
-    async def _depart(self, records: str) -> bool:
-        """Move the records of starts that left late; False once Redis cannot be used."""
-        return self._store.is_open and self._lost is None and await self._send("depart", records)
+            self.calls.keep(task)
 
     def _late(self, round_trip: float) -> bool:
         """Whether a start granted during this round trip may leave too late (`departures.py`)."""
@@ -273,7 +257,7 @@ class RedisLimiter:
         self.holds.answered()
         if self._account.streak:
             self._account.streak = 0
-            self._publish("calm")
+            self.calls.publish("calm")
 
     def pause(self, reply: Reply) -> float:
         """Pause this process at once and every other through Redis; the seconds added here."""
@@ -289,7 +273,8 @@ class RedisLimiter:
             self._resume_at = now + seconds
             self._generation += 1
         self.holds.hold(now, seconds, TOO_MANY)
-        self._publish("pause", repr(seconds))
+        # A longer pause from another process holds here too.
+        self.calls.publish("pause", repr(seconds), self._held_elsewhere)
         return added
 
     @property
@@ -320,7 +305,7 @@ class RedisLimiter:
         if not rate > 0:
             raise ValueError("a shared rate must be more than 0")
         self._account.shared_rate = rate
-        self._publish("share", repr(float(rate)))
+        self.calls.publish("share", repr(float(rate)))
 
     def shared_rate(self) -> float | None:
         """The rate last shared by any process of this account (as of the latest slot)."""
@@ -342,36 +327,12 @@ class RedisLimiter:
         paused = self.holds.left(asyncio.get_running_loop().time())
         return RateStatus(rate, rate, f"shared at {rate:g}/s", None, paused, self.holds.why)
 
-    # --- background messages
-
-    def _publish(self, op: str, arg: str = "") -> None:
-        """Send a pause, the end of a run of 429s or a rate without holding up the caller."""
-        if not self._store.is_open or self._lost is not None:
-            return
-        self._keep(asyncio.get_running_loop().create_task(self._send(op, arg)))
-
-    def _keep(self, task: asyncio.Task[Any]) -> None:
-        """A message on its way: `close()` lets it arrive."""
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _send(self, op: str, arg: str) -> bool:
-        """One message; False when Redis is lost (the next acquire() then stops the job)."""
-        sent = asyncio.get_running_loop().time()
-        try:
-            reply = await self._call(op, arg)
-        except self._store.errors as exc:
-            self._lose(exc)
-            return False
-        if op == "pause":  # a longer pause from another process holds here too
-            self._held_elsewhere(float(reply[1]), sent)
-        return True
-
-    def _held_elsewhere(self, seconds: float, since: float | None = None) -> None:
-        """Hold this process for the account's pause, as long as Redis said (its --max-pause),
-        counted from `since` (when asked; default: now). Redis sets this process's own pause
-        a moment after it began here (`pause_why`)."""
+    def _held_elsewhere(self, answer: list[Any], since: float | None = None) -> None:
+        """Hold this process for the account's pause, as long as the script's `answer` says (its
+        --max-pause), counted from `since` (when asked; default: now). Redis sets this process's
+        own pause a moment after it began here (`pause_why`)."""
         now = asyncio.get_running_loop().time()
+        seconds = float(answer[1])
         start = now if since is None else since
         why = pause_why(start + seconds, self._resume_at)
         self._resume_at = max(self._resume_at, now + seconds)

@@ -11,7 +11,7 @@ tests. Only `command.py`, the `bulk-updater sandbox` command, also uses click.
 
 | module | owns |
 | --- | --- |
-| `runners.py` | `Sandbox`, `SandboxThread`, `serve`: running it |
+| `runners.py` | `Sandbox`, `SandboxThread`, `serve`: running it; `start_app`, any app on a port |
 | `app.py` | `create_app`: the routes and the path every API request takes |
 | `contract.py` | auth and body checks, the error body shape |
 | `leads.py` | `load_leads` and the PATCH semantics |
@@ -27,7 +27,7 @@ from .faults import FaultPlan
 from .leads import load_leads
 from .ratelimit import HeaderStyle, RetryAfter, max_in_any_window
 from .recorded import DEFAULT_SANDBOX_KEY, SandboxState
-from .runners import Sandbox, SandboxThread, serve
+from .runners import Sandbox, SandboxThread, serve, start_app
 
 __all__ = [
     "DEFAULT_SANDBOX_KEY",
@@ -43,4 +43,5 @@ __all__ = [
     "load_leads",
     "max_in_any_window",
     "serve",
+    "start_app",
 ]

@@ -5,6 +5,9 @@
   run the CLI in a subprocess. `wait_until` blocks on the state's notifications, never on a timer.
 - `serve`: the `bulk-updater sandbox` command, until SIGINT or SIGTERM.
 
+Each starts with `start_app`, which serves any `aiohttp.web` app on a port (the tests' own
+answering servers use it too).
+
 `set_rate` changes the limit while the sandbox serves, so a test can play an API whose limit drops
 in the middle of a job and comes back.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import ssl
 import threading
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -27,7 +31,7 @@ from .leads import copy_leads, load_leads
 from .ratelimit import HeaderStyle, Shape, retry_after_mode
 from .recorded import SandboxState
 
-__all__ = ["Sandbox", "SandboxThread", "serve"]
+__all__ = ["Sandbox", "SandboxThread", "serve", "start_app"]
 
 
 class LimitShape(TypedDict, total=False):
@@ -40,6 +44,31 @@ class LimitShape(TypedDict, total=False):
 
 def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def start_app(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    shutdown_timeout: float = 1.0,
+    tls: ssl.SSLContext | None = None,
+) -> web.AppRunner:
+    """`app` served on `host`:`port` (0: a free port, `runner.addresses[0][1]`), over `tls` if
+    given, until the runner's `cleanup()`; a port that cannot be had leaves nothing running.
+
+    `shutdown_timeout`: how long requests in flight may take to finish at the cleanup.
+    """
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout
+    )
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, ssl_context=tls).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
 
 
 class Sandbox:
@@ -85,20 +114,10 @@ class Sandbox:
         if self._runner is not None:
             raise RuntimeError("the sandbox is already running")
         # In-flight handlers (a slow fault, the latency) get this long to finish at the stop.
-        runner = web.AppRunner(
-            self._app,
-            access_log=None,
-            handle_signals=False,
-            shutdown_timeout=self._handler.longest_answer() + 1.0,
+        wait = self._handler.longest_answer() + 1.0
+        runner = self._runner = await start_app(
+            self._app, self._host, self._port, shutdown_timeout=wait
         )
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self._host, self._port)
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
         self._url = _url(self._host, runner.addresses[0][1])
         return self
 

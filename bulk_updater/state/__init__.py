@@ -2,7 +2,8 @@
 
 - `fields`   what a row sets and what a lead holds, as flat field -> value maps
 - `statefile` `StateFile`: the SQLite file (WAL), batched lookups, a writer thread for changes
-- `database` its SQLite connections: held for a run, opened (read-only or not), transactions
+- `database` its SQLite connections: held for a run, opened (read-only or not), transactions,
+             waits for another process's lock (that a stop ends)
 - `lock`     one run at a time on a file: `RunLock`, and `in_use()` to glance at it
 - `info`     what `state info` shows: counts, damaged entries, whose, the last run
 - `paths`    the default file: one per API account under the user's state directory; `Account`

@@ -4,6 +4,10 @@ A run holds the file with `hold()` (`lock.FileLock`, on the file itself). `conne
 read-only where asked, and `transaction()` waits (with one warning) for another process's writer.
 SQLite's and the system's errors on the way are said in one line, as `StateError` or
 `StateLockedError`.
+
+SQLite waits for a lock in its own busy handler, which nothing can wake: not `interrupt()`, not a
+progress handler. So a wait that a job's stop may end (`stop`, a `threading.Event`) is cut into
+short steps, and `patiently()` looks at `stop` between them.
 """
 
 from __future__ import annotations
@@ -13,15 +17,21 @@ import logging
 import os
 import sqlite3
 import stat
+import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Final, TypeVar
 
 from ..errors import StateError, StateLockedError
 from .lock import Busy, FileLock, NotAFile
 
 log = logging.getLogger("bulk_updater")
+
+_T = TypeVar("_T")
+_STEP: Final = 1.0  # the longest SQLite waits for a lock in one go; `patiently` then warns
+_STOPPABLE_STEP: Final = 0.05  # the same where a stop may end the wait: how late it is seen
 
 
 def locked(exc: sqlite3.OperationalError) -> bool:
@@ -58,9 +68,11 @@ def check_regular(path: Path) -> None:
         raise not_a_file(path)
 
 
-def connect(path: Path, readonly: bool, wait: float) -> sqlite3.Connection:
-    # SQLite waits up to a second for a lock; `transaction` goes on waiting, and says so.
-    wait = min(wait, 1.0)
+def connect(
+    path: Path, readonly: bool, wait: float, stop: threading.Event | None = None
+) -> sqlite3.Connection:
+    """A connection whose every wait for a lock is one step of `patiently()`'s."""
+    wait = min(wait, _STEP if stop is None else _STOPPABLE_STEP)
     try:
         if readonly:
             conn = _open_readonly(path, wait)
@@ -97,22 +109,41 @@ def locked_error(path: Path, waited: float) -> StateLockedError:
     )
 
 
-@contextlib.contextmanager
-def transaction(conn: sqlite3.Connection, path: Path, give_up: float) -> Iterator[None]:
-    """`BEGIN IMMEDIATE ... COMMIT`, waiting (with one warning) for another writer."""
+def stopped_error(path: Path) -> StateLockedError:
+    return StateLockedError(f"{path}: the job stopped while another process kept it locked")
+
+
+def patiently(
+    attempt: Callable[[], _T], path: Path, give_up: float, stop: threading.Event | None = None
+) -> _T:
+    """`attempt()`, tried again (with one warning) while another process holds the file's lock.
+
+    Each try waits one step of its connection's (`connect()`). `StateLockedError` after `give_up`
+    seconds, or after the step during which `stop` is set.
+    """
     started = time.monotonic()
     warned = False
     while True:
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            break
+            return attempt()
         except sqlite3.OperationalError as exc:
-            waited = time.monotonic() - started
-            if not locked(exc) or waited >= give_up:
-                raise locked_error(path, give_up) if locked(exc) else exc from None
-            if not warned:
-                log.warning("state: waiting for another process writing %s", path)
-                warned = True
+            if not locked(exc):
+                raise
+        if stop is not None and stop.is_set():
+            raise stopped_error(path)
+        if time.monotonic() - started >= give_up:
+            raise locked_error(path, give_up)
+        if not warned:
+            log.warning("state: waiting for another process writing %s", path)
+            warned = True
+
+
+@contextlib.contextmanager
+def transaction(
+    conn: sqlite3.Connection, path: Path, give_up: float, stop: threading.Event | None = None
+) -> Iterator[None]:
+    """`BEGIN IMMEDIATE ... COMMIT`, waiting `patiently()` for another writer."""
+    patiently(lambda: conn.execute("BEGIN IMMEDIATE"), path, give_up, stop)
     try:
         yield
         conn.execute("COMMIT")

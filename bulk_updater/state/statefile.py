@@ -29,7 +29,16 @@ from typing import Final
 
 from ..errors import StateError
 from . import fileformat
-from .database import cannot_open, check_regular, connect, hold, locked, locked_error, transaction
+from .database import (
+    cannot_open,
+    check_regular,
+    connect,
+    hold,
+    locked,
+    locked_error,
+    patiently,
+    transaction,
+)
 from .fields import BOUNDED, Fields, apply, decode, encode
 from .info import StateInfo, read_info
 from .paths import Account
@@ -55,7 +64,9 @@ class StateFile:
     Unless `readonly`, it is held for this store alone until `close()`, and a file of another
     `account` is refused. `wait`: seconds to wait for another process's SQLite lock when opening,
     or for each write transaction before warning; `give_up`: seconds after which queued changes
-    are dropped (with `problem` saying so) rather than waited for. Not thread-safe except as
+    are dropped (with `problem` saying so) rather than waited for. `stop`, once set, ends a wait
+    for another process's lock on the caller's thread (opening, `begin()`, `forget()`) within a
+    twentieth of a second, with `StateLockedError`. Not thread-safe except as
     described above: `lookup()`, `change()` and `close()` are for one thread, the writer is the
     store's own.
     """
@@ -70,9 +81,11 @@ class StateFile:
         give_up: float = 120.0,
         every: float = 0.5,
         batch: int = 2000,
+        stop: threading.Event | None = None,
     ) -> None:
         self.path = Path(path)
         self.readonly = readonly
+        self._stop = stop
         self.wait, self.give_up, self.every, self.batch = wait, give_up, every, batch
         self.committed = 0  # the last change the file holds (set by the writer thread)
         self.problem: str | None = None  # why changes stopped being written, if they did
@@ -87,7 +100,7 @@ class StateFile:
         try:
             if readonly:
                 check_regular(self.path)
-            self._reader = connect(self.path, readonly, self.wait)
+            self._reader = connect(self.path, readonly, self.wait, stop)
             try:
                 self._check(account)
             except BaseException:
@@ -102,12 +115,9 @@ class StateFile:
         """The schema, created if need be; a file that is not ours is refused."""
         conn = self._reader
         try:
-            fileformat.recognise(conn, self.path)  # before the journal mode changes the file
+            patiently(self._prepare, self.path, self.wait, self._stop)
             if not self.readonly:
-                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    conn.execute("PRAGMA journal_mode=WAL")  # kept by the file from then on
-                conn.execute("PRAGMA synchronous=NORMAL")
-                with transaction(conn, self.path, self.wait):
+                with transaction(conn, self.path, self.wait, self._stop):
                     fileformat.create(conn, self.path, account)
             fileformat.check_version(conn, self.path)
         except StateError:
@@ -123,6 +133,16 @@ class StateFile:
             raise StateError(f"{self.path}: not a bulk-updater state file ({exc})") from None
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{self.path}: not a bulk-updater state file ({exc})") from None
+
+    def _prepare(self) -> None:
+        """The file found ours (or empty) and put in WAL mode: tried again while another process
+        holds it (a rollback journal's writer keeps readers out)."""
+        conn = self._reader
+        fileformat.recognise(conn, self.path)  # before the journal mode changes the file
+        if not self.readonly:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")  # kept by the file from then on
+            conn.execute("PRAGMA synchronous=NORMAL")
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -184,7 +204,7 @@ class StateFile:
         """Forget some leads, so that their rows are sent next time; or all, with None, and
         whose they were: the file may then serve another account."""
         conn = self._reader
-        with self._usable(), transaction(conn, self.path, self.give_up):
+        with self._usable(), transaction(conn, self.path, self.give_up, self._stop):
             if ids is None:
                 count = conn.execute("DELETE FROM leads").rowcount
                 fileformat.disown(conn)
@@ -201,7 +221,7 @@ class StateFile:
     def begin(self, input_name: str) -> None:
         """Start remembering: note the run, start the writer thread."""
         conn = self._reader
-        with self._usable(), transaction(conn, self.path, self.wait):
+        with self._usable(), transaction(conn, self.path, self.wait, self._stop):
             self._run = conn.execute(
                 "INSERT INTO runs (started_at, input) VALUES (?, ?)", (time.time(), input_name)
             ).lastrowid

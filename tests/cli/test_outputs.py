@@ -21,7 +21,7 @@ from aiohttp import web
 from bulk_updater import Outcome, Status
 from bulk_updater.report import ReportWriter, companions, read_statuses
 from bulk_updater.report.meta import read_meta
-from bulk_updater.sandbox import SandboxThread
+from bulk_updater.sandbox import SandboxThread, start_app
 from tests.cli.conftest import (
     KEY,
     clean_env,
@@ -215,10 +215,7 @@ def echo_server() -> Iterator[str]:
         async def main() -> None:
             app = web.Application()
             app.router.add_route("PATCH", "/v1/leads/{id}", answer)
-            runner = web.AppRunner(app)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
+            runner = await start_app(app, "127.0.0.1", 0)
             stop = asyncio.Event()
             state.update(url=f"http://127.0.0.1:{runner.addresses[0][1]}", stop=stop,
                          loop=asyncio.get_running_loop())  # fmt: skip

@@ -119,7 +119,7 @@ async def test_a_429_in_one_process_pauses_the_other(
     loop = asyncio.get_running_loop()
     paused_at = loop.time()
     assert first.pause(Reply(429, retry_after=0.4)) == pytest.approx(0.4)
-    await asyncio.gather(*first._tasks)  # the pause has reached Redis
+    await first.calls.arrived()  # the pause has reached Redis
     await second.acquire()
     assert loop.time() - paused_at >= 0.35  # Redis's clock and ours tick alike, to a few ms
 
@@ -129,11 +129,11 @@ async def test_the_run_of_429s_is_counted_for_the_account(
 ) -> None:
     first, second = pair
     first.pause(Reply(429, retry_after=0.05))
-    await asyncio.gather(*first._tasks)
+    await first.calls.arrived()
     await second.acquire()  # it learns the streak, so its own next pause backs off further
     assert second._account.streak == 1
     second.observe(Reply(200), 0.01)  # an answer: the run is over, for everyone
-    await asyncio.gather(*second._tasks)
+    await second.calls.arrived()
     await first.acquire()
     assert first._account.streak == 0
 
@@ -153,7 +153,7 @@ async def test_a_jobs_own_429_is_not_shown_as_another_jobs(redis_url: str) -> No
     """Redis sets the pause a round trip after it began here: it ends a moment later."""
     (one,) = await opened(limiter(redis_url))
     one.pause(Reply(429, retry_after=0.3))
-    await asyncio.gather(*one._tasks)
+    await one.calls.arrived()
     assert one.holds.why == TOO_MANY
     await one.acquire()
     assert one.holds.why == TOO_MANY
@@ -172,7 +172,7 @@ async def test_another_jobs_long_pause_holds_this_one_for_its_own_max_pause(
         RedisLimiter(redis_url, rate=50, account="test-account", policy=brief),
     )
     a.pause(Reply(429, retry_after=300.0))
-    await asyncio.gather(*a._tasks)
+    await a.calls.arrived()
     loop = asyncio.get_running_loop()
     started = loop.time()
     await b.acquire()
@@ -228,7 +228,7 @@ async def test_a_shared_rate_reaches_the_other_processes(
     assert second.shared_rate() is None
     first.share_rate(37.5)
     assert first.shared_rate() == 37.5
-    await asyncio.gather(*first._tasks)
+    await first.calls.arrived()
     await second.acquire()
     assert second.shared_rate() == 37.5
 
@@ -370,7 +370,7 @@ async def test_a_pause_that_cannot_reach_redis_stops_the_job_too() -> None:
         (one,) = await opened(limiter(server.url))
         server.stop()
         one.pause(Reply(429, retry_after=0.01))
-        await asyncio.gather(*one._tasks)
+        await one.calls.arrived()
     with pytest.raises(LimiterDown, match="is unreachable"):
         await one.acquire()
     await one.close()
@@ -408,13 +408,13 @@ async def test_a_request_that_leaves_late_moves_its_start_to_when_it_left(
     # At once: on time (granted now, so a Redis answer slowed by a busy host does not count).
     departures._GRANTED.set((recorded, asyncio.get_running_loop().time()))
     one.departed()
-    await asyncio.gather(*one._tasks)
+    await one.calls.arrived()
     (on_time,) = await client.lrange(starts, 0, -1)
     await one.acquire()
     recorded, granted_at = departures._GRANTED.get() or ("", 0.0)
     departures._GRANTED.set((recorded, granted_at - 2 * shared.LATE))  # as if it left that late
     one.departed()
-    await asyncio.gather(*one._tasks)
+    await one.calls.arrived()
     latest = await client.lrange(starts, 0, -1)
     assert await client.lrange(moved, 0, -1) == [recorded]
     assert len(latest) == 2
@@ -422,11 +422,11 @@ async def test_a_request_that_leaves_late_moves_its_start_to_when_it_left(
     assert recorded not in latest
     assert float(latest[0]) > float(recorded)
     one.departed()  # written again, later still: recorded again (its old record is gone)
-    await asyncio.gather(*one._tasks)
+    await one.calls.arrived()
     assert len(await client.lrange(starts, 0, -1)) == 3
     departures._GRANTED.set(None)
     one.departed()  # no start held: nothing to move
-    assert not one._tasks
+    assert not one.calls.tasks
     await client.aclose()
     await one.close()
 

@@ -95,7 +95,7 @@ async def test_another_jobs_pause_shows_as_a_pause_on_the_progress_line(redis_ur
         await one.open()
         one.begin()
     a.pause(Reply(429, retry_after=300.0))
-    await asyncio.gather(*a._tasks)
+    await a.calls.arrived()
     waiting = asyncio.ensure_future(b.acquire())
     await heard.begun.wait()  # B has heard of the pause from Redis
     line = b.describe().progress()

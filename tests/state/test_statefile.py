@@ -1,17 +1,15 @@
-"""The state file: schema, WAL, batched lookups, the writer thread, locks and bad files."""
+"""The state file: schema, WAL, batched lookups, the writer thread and bad files."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bulk_updater.errors import StateError, StateLockedError
+from bulk_updater.errors import StateError
 from bulk_updater.state import Account, StateFile, unknown
 from bulk_updater.state.fields import MAX_STORED
 from tests.conftest import integrity, remembered
@@ -181,44 +179,6 @@ def test_one_damaged_entry_and_a_write_error_are_told_of_this_file(tmp_path: Pat
         f"{path}: 1 damaged entry counted as unknown: its rows were sent, to be remembered afresh"
     )
     assert store.warnings[1].startswith(f"{path}: no such column: fields; from then on")
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[sqlite3.Connection]:
-    """Another process's write lock on the file, held until the block ends."""
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("BEGIN EXCLUSIVE")
-    try:
-        yield db
-    finally:
-        db.execute("ROLLBACK")
-        db.close()
-
-
-def test_opening_a_file_another_process_keeps_locked_gives_up_with_one_line(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "s.sqlite3"
-    StateFile(path).close()
-    with _locked(path), pytest.raises(StateLockedError, match=re.escape("locked for 0.2s")):
-        StateFile(path, wait=0.2)
-
-
-def test_writes_that_cannot_get_the_lock_are_dropped_with_a_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    path = tmp_path / "s.sqlite3"
-    store = StateFile(path, wait=0.1, give_up=0.3, every=0.0)
-    store.begin("in.csv")
-    with caplog.at_level(logging.WARNING, "bulk_updater"), _locked(path):
-        store.change("a", {"city": "x"})
-        store.close()
-    assert store.problem is not None
-    assert "locked" in store.problem
-    assert "sent again next time" in store.problem
-    messages = [r.getMessage() for r in caplog.records]
-    assert any("waiting for another process" in m for m in messages), messages
-    assert remembered(path) == {}
 
 
 def test_a_lookup_that_fails_knows_nothing(
