@@ -218,7 +218,7 @@ class BulkUpdater:
         resume decides first, then rows keyed by email are resolved, then `skip_unchanged`
         compares what is left with what their leads hold."""
         sender = self._ready_sender()
-        pipeline = Pipeline(self.settings, sender, self._limiter, hide=self._hide_secrets)
+        pipeline = Pipeline(self.settings, sender, self._limiter, hide=self.hide_secrets)
         self._pipeline = pipeline
         if self._stop_asked is not None:  # a stop during the setup: the job reads no row
             pipeline.stop(StopReason.INTERRUPTED, self._stop_asked)
@@ -234,7 +234,7 @@ class BulkUpdater:
         pipeline.use(Rules(rules))
         return pipeline
 
-    def _hide_secrets(self, text: str) -> str:
+    def hide_secrets(self, text: str) -> str:
         """`text` (a message about the job: an unexpected failure's repr) without any secret the
         job knows: the key, the workspace id, the proxy's login, the Redis password."""
         s = self.settings
