@@ -163,8 +163,11 @@ class SendKitClient:
         # Connecting keeps aiohttp's timeout (it is once per connection); the rest is ours.
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout)
         self._watchdog = Watchdog(timeout if math.isfinite(timeout) else 86_400.0)
-        self._secrets = (api_key, workspace_id)
-        self._redact = Redactor(api_key, workspace_id)
+        self._secrets: tuple[str | None, ...] = (api_key, workspace_id)
+        # What the API says is redacted of what it was sent; `_redact` also takes out what a
+        # proxy was sent (its login), from what a proxy may say and from our own messages.
+        self._redact_api = self._redact = Redactor(api_key, workspace_id)
+        self._connect_headers: dict[str, str] | None = None  # with a proxy: what `CONNECT` says
         self._limit = concurrency
         self._traces = _departures(on_departure) if on_departure is not None else []
         self._session: aiohttp.ClientSession | None = None
@@ -176,9 +179,8 @@ class SendKitClient:
             raise ConfigError(str(exc)) from None
         if self._proxy is not None and (problem := clear_text_problem(self._base_url, self._proxy)):
             raise ConfigError(problem)
-        if self._proxy is not None and self._proxy.with_login:
-            # A proxy's error page may quote what it was sent: its login goes like the key.
-            self._redact = Redactor(*self._secrets, *self._proxy.secrets)
+        if self._proxy is not None:
+            self._use_proxy(self._proxy)
         # The context is the job's own, checked now: a bad `SSL_CERT_FILE` stops it (exit 2).
         tls = tls_context() if self._scheme == "https" else True
         connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ssl=tls)
@@ -207,10 +209,33 @@ class SendKitClient:
             await self._session.close()
             self._session = None
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret the client sends: the key, the workspace id, the proxy's login; for a
+        message about the job to leave out."""
+        proxy = self._proxy.secrets if self._proxy is not None else ()
+        return tuple(s for s in (*self._secrets, *proxy) if s)
+
+    def _use_proxy(self, proxy: Proxy) -> None:
+        """The proxy's login goes in `Proxy-Authorization` as curl sends it (UTF-8): in the
+        `CONNECT` for an `https://` API, in each request for an `http://` one (aiohttp sends
+        `proxy_headers` only in a `CONNECT`)."""
+        self._connect_headers = dict(CONNECT_HEADERS)
+        if proxy.authorization is None:
+            return
+        # A proxy's error page may quote what it was sent: its login goes like the key.
+        self._redact = Redactor(*self._secrets, *proxy.secrets)
+        if self._scheme == "https":
+            self._connect_headers["Proxy-Authorization"] = proxy.authorization
+        else:
+            self._headers = {**self._headers, "Proxy-Authorization": proxy.authorization}
+
     def _say_proxy(self) -> None:
         bypass = bypassed_by(self._base_url)
         if self._proxy is not None:
             log.info("sending through %s", self._proxy)
+        elif self._proxy_setting is not None:  # empty: `--proxy ''`
+            log.info("sending directly: the proxy setting is empty")
         elif bypass is not None:
             log.info("sending directly, not through a proxy: %s names the host", bypass)
         else:
@@ -256,7 +281,7 @@ class SendKitClient:
                 headers=self._headers,
                 allow_redirects=False,
                 proxy=proxy.url if proxy is not None else None,
-                proxy_headers=CONNECT_HEADERS if proxy is not None else None,
+                proxy_headers=self._connect_headers,
             ) as response:
                 if proxy is not None:
                     self._tunnels.through = True
@@ -291,32 +316,42 @@ class SendKitClient:
     def _answer(
         self, response: aiohttp.ClientResponse, body: bytes, complete: bool, search: bool
     ) -> Reply:
-        reply = self._reply(response, body, complete)
+        redact = self._redact if self._proxy_may_say(body) else self._redact_api
+        reply = self._reply(response, body, complete, redact)
         if not search or reply.status >= 300 or reply.malformed:
             return reply
         page = search_page(body, complete, SEARCH_PAGE)
         if page is None:
-            message = unexpected_success(response.status, body, self._redact)
+            message = unexpected_success(response.status, body, redact)
             code = "UNEXPECTED_ANSWER"
             return Reply(reply.status, code, message, headers=reply.headers, malformed=True)
-        if any(self._redact(text) != text for lead in page.leads for text in lead):
+        echoed = self._redact_api  # the API is never sent the proxy's login: a lead may hold it
+        if any(echoed(text) != text for lead in page.leads for text in lead):
             # A server that echoes requests: the key would go to the report as a lead's id.
             message = "a lead in the search answer holds the API key; a server echoing requests?"
             code = "UNEXPECTED_ANSWER"
             return Reply(reply.status, code, message, headers=reply.headers, malformed=True)
         return Reply(reply.status, headers=reply.headers, page=page)
 
-    def _reply(self, response: aiohttp.ClientResponse, body: bytes, complete: bool) -> Reply:
+    def _proxy_may_say(self, body: bytes) -> bool:
+        """Whether an answer may be the proxy's, which may quote its login: through a proxy, one
+        that is no JSON object (the API's always are). A proxy that inspects TLS (its authority
+        in `SSL_CERT_FILE`) answers inside the tunnel too."""
+        return self._proxy is not None and not body.lstrip().startswith(b"{")
+
+    def _reply(
+        self, response: aiohttp.ClientResponse, body: bytes, complete: bool, redact: Redactor
+    ) -> Reply:
         status = response.status
-        headers = rate_headers(response.headers, self._redact)
+        headers = rate_headers(response.headers, redact)
         if status < 300:
             if is_success(body, complete):
                 return Reply(status, headers=headers)
-            message = unexpected_success(status, body, self._redact)
+            message = unexpected_success(status, body, redact)
             return Reply(status, "UNEXPECTED_ANSWER", message, headers=headers, malformed=True)
-        code, message = describe_error(status, body, response.reason or "", self._redact)
+        code, message = describe_error(status, body, response.reason or "", redact)
         if 300 <= status < 400:
-            where = one_line(response.headers.get("Location", "elsewhere"), 200, self._redact)
+            where = one_line(response.headers.get("Location", "elsewhere"), 200, redact)
             message = f"the API redirected to {where}; check --base-url"
         retry_after = parse_retry_after(headers.get("Retry-After")) if headers else None
         return Reply(status, code, message, retry_after, headers)

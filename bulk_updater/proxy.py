@@ -1,11 +1,13 @@
 """Which HTTP proxy a job sends through, where that came from, and how it is shown.
 
 The environment is read as curl and aiohttp (`trust_env=True`) read it: `HTTPS_PROXY` for an
-`https://` base URL, `HTTP_PROXY` for `http://`, either spelling (the lowercase one wins, as in
-Python's `urllib`), and `NO_PROXY` names the hosts reached directly, by curl's rules
-(`no_proxy_names`). Loopback is no exception: `NO_PROXY` must name it. The `proxy` setting
-(`--proxy`, `BULK_UPDATER_PROXY`) replaces all of them. A proxy is shown only without its user
-and password (`Proxy.shown`).
+`https://` base URL, `HTTP_PROXY` for `http://`, else `ALL_PROXY` (as curl), either spelling (the
+lowercase one wins, as in Python's `urllib`), and `NO_PROXY` names the hosts reached directly, by
+curl's rules (`no_proxy_names`). Loopback is no exception: `NO_PROXY` must name it. Uppercase
+`HTTP_PROXY` is read, as aiohttp and requests read it (curl does not: `docs/proxies.md`). The
+`proxy` setting (`--proxy`, `BULK_UPDATER_PROXY`) replaces all of them; an empty one means no
+proxy, as curl's `--proxy ""`. A proxy is shown only without its user and password
+(`Proxy.shown`), and its login goes as curl sends it: UTF-8, in Base64 (`Proxy.authorization`).
 """
 
 from __future__ import annotations
@@ -29,14 +31,23 @@ SETTING_VARIABLE: Final = "BULK_UPDATER_PROXY"
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 #: What separates the entries of `NO_PROXY`: commas, white space, or both.
 _SEPARATORS: Final = re.compile(r"[,\s]+")
+#: Quotes around a value (from a `.env` file, say) that are no part of the URL.
+_QUOTES: Final = frozenset("\"'")
 
 
 @dataclass(frozen=True, slots=True)
 class Proxy:
-    """The proxy of a job: its URL (credentials included, for aiohttp) and where it was found."""
+    """The proxy of a job: its URL (without its login), where it was found, and its login."""
 
     url: URL
     source: str  # "--proxy", "HTTPS_PROXY", "https_proxy" ...
+    user: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def at(cls, url: URL, source: str) -> Proxy:
+        """The proxy `url` names, its login taken out of it (aiohttp would send it Latin-1)."""
+        return cls(url.with_user(None), source, url.user, url.password)
 
     @property
     def shown(self) -> str:
@@ -48,18 +59,27 @@ class Proxy:
     def secrets(self) -> tuple[str, ...]:
         """What of its login a proxy may echo: the password, the user (a token, for some
         proxies; a name of 3 letters or fewer is taken for a name), `user:password`, and its
-        Base64 as `Proxy-Authorization` carries it (aiohttp encodes the login as Latin-1)."""
-        user, password = self.url.user or "", self.url.password or ""
-        if not (user or password):
+        Base64 as `Proxy-Authorization` carries it."""
+        if not self.with_login:
             return ()
+        user, password = self.user or "", self.password or ""
         login = f"{user}:{password}"
-        encoded = base64.b64encode(login.encode("latin-1", "replace")).decode()
         named = user if len(user) >= Redactor.SHORT else ""
-        return tuple(s for s in (password, named, login, encoded) if s)
+        return tuple(s for s in (password, named, login, self._encoded) if s)
+
+    @property
+    def authorization(self) -> str | None:
+        """The `Proxy-Authorization` header's value, None without a login: UTF-8 as curl sends
+        it, so a login with any character goes, and goes as the proxy knows it from curl."""
+        return f"Basic {self._encoded}" if self.with_login else None
+
+    @property
+    def _encoded(self) -> str:
+        return base64.b64encode(f"{self.user or ''}:{self.password or ''}".encode()).decode()
 
     @property
     def with_login(self) -> bool:
-        return self.url.user is not None or self.url.password is not None
+        return self.user is not None or self.password is not None
 
     def __str__(self) -> str:
         return f"the proxy {self.shown} (from {self.source})"
@@ -76,6 +96,8 @@ def is_loopback(host: str | None) -> bool:
 
 def proxy_problem(value: str) -> str:
     """Why `value` cannot be a proxy URL, in words that never repeat it; "" when it can."""
+    if _QUOTES.intersection(value.strip()[:1] + value.strip()[-1:]):
+        return "is not a URL (it is in quotes: remove them); give http://HOST:PORT"
     try:
         url = _as_url(value)
     except ValueError:
@@ -93,18 +115,24 @@ def proxy_problem(value: str) -> str:
 def proxy_for(
     base_url: str, setting: str | None, environ: Mapping[str, str] | None = None
 ) -> Proxy | None:
-    """The proxy requests to `base_url` go through, or None for a direct connection.
+    """The proxy requests to `base_url` go through, or None for a direct connection (an empty
+    `setting` is one, whatever the environment says).
 
-    Raises ValueError with a message naming the variable when the one that applies is no
-    proxy URL (its value is not repeated: it may hold a password).
+    Raises ValueError with a message naming the setting or variable when it is no proxy URL
+    (its value is not repeated: it may hold a password).
     """
     env = os.environ if environ is None else environ
-    if setting:
+    if setting is not None:
+        if not setting.strip():
+            return None
         # The setting's value is its variable's when that holds the same URL.
         given = env.get(SETTING_VARIABLE, "").strip() == setting.strip()
-        return Proxy(_as_url(setting), SETTING_VARIABLE if given else SETTING)
+        source = SETTING_VARIABLE if given else SETTING
+        if problem := proxy_problem(setting):
+            raise ValueError(f"{source}: {problem}")
+        return Proxy.at(_as_url(setting), source)
     target = URL(base_url)
-    found = _variable(env, f"{target.scheme}_proxy")
+    found = _scheme_variable(env, target.scheme)
     if found is None:
         return None
     name, value = found
@@ -114,7 +142,7 @@ def proxy_for(
     problem = proxy_problem(value)
     if problem:
         raise ValueError(f"{name}: {problem}, or unset it")
-    return Proxy(_as_url(value), name)
+    return Proxy.at(_as_url(value), name)
 
 
 def clear_text_problem(base_url: str, proxy: Proxy) -> str:
@@ -141,8 +169,7 @@ def bypassed_by(base_url: str, environ: Mapping[str, str] | None = None) -> str 
     """The variable (`NO_PROXY`) that sends `base_url` around a proxy named in the environment,
     for `-v` to say why no proxy is used; None when no proxy variable applies."""
     env = os.environ if environ is None else environ
-    target = URL(base_url)
-    if _variable(env, f"{target.scheme}_proxy") is None:
+    if _scheme_variable(env, URL(base_url).scheme) is None:
         return None
     no_proxy = _variable(env, "no_proxy")
     return no_proxy[0] if no_proxy is not None else None
@@ -182,6 +209,11 @@ def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return ipaddress.ip_address(host)
     except ValueError:
         return None
+
+
+def _scheme_variable(env: Mapping[str, str], scheme: str) -> tuple[str, str] | None:
+    """(name, value) of the variable naming the proxy for `scheme`: its own, else `ALL_PROXY`."""
+    return _variable(env, f"{scheme}_proxy") or _variable(env, "all_proxy")
 
 
 def _variable(env: Mapping[str, str], lower: str) -> tuple[str, str] | None:

@@ -163,7 +163,8 @@ class Settings(BaseModel):
     proxy: str | None = _setting(
         None,
         "send through this HTTP proxy (`http://[USER:PASSWORD@]HOST:PORT`) instead of the one "
-        "`HTTPS_PROXY` / `HTTP_PROXY` name, whatever `NO_PROXY` says (see Proxies)",
+        "`HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` name, whatever `NO_PROXY` says; empty "
+        "(`''`) for none (see Proxies)",
         env=SETTING_VARIABLE,
         metavar="URL",
         repr=False,  # it may hold a password
@@ -272,8 +273,8 @@ class Settings(BaseModel):
     @classmethod
     def _proxy(cls, value: str | None) -> str | None:
         # The URL is never repeated in a message: it may hold a password.
-        if value is None:
-            return None
+        if value is None or not value.strip():  # empty: no proxy, as curl's `--proxy ""`
+            return value
         problem = proxy_problem(value)
         if problem:
             raise ValueError(problem)

@@ -302,6 +302,26 @@ async def test_a_search_answer_echoing_the_key_as_a_lead_is_refused(api: aioresp
         assert reply.message.startswith("a lead in the search answer holds the API key")
 
 
+@pytest.mark.parametrize("login", ["jsmith:S3curePassw0rd", "puser:ead"])
+async def test_a_proxy_login_in_what_the_api_says_is_no_echo_and_stays(
+    api: aioresponses, login: str
+) -> None:
+    """The API is never sent the proxy's login: a lead's email holding the proxy's user name is
+    the lead's, and a password too short to tell from a word withholds no API message."""
+    url = f"{BASE}/v1/leads?limit=100&search=jsmith@corp.example"
+    lead = {"_id": "lead_1", "email": "jsmith@corp.example"}
+    api.get(url, payload={"success": True, "data": [lead], "pagination": {}})
+    not_found = {"success": False, "error": {"code": "NOT_FOUND", "message": "Lead not found"}}
+    api.patch(PATCH_X, status=404, payload=not_found)
+    async with client(proxy=f"http://{login}@127.0.0.1:3128") as c:
+        found = await c.search("jsmith@corp.example", None)
+        missing = await c.send(UPDATE)
+    assert (found.malformed, found.error_code) == (False, None)
+    assert found.page is not None
+    assert found.page.leads == (("lead_1", "jsmith@corp.example"),)
+    assert (missing.error_code, missing.message) == ("NOT_FOUND", "Lead not found")
+
+
 async def test_a_407_through_a_proxy_stops_and_names_the_proxy_not_its_password(
     api: aioresponses,
 ) -> None:

@@ -6,9 +6,11 @@ that closes, stays silent or stalls its tunnel is named."""
 from __future__ import annotations
 
 import base64
+import json
 import ssl
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -64,6 +66,42 @@ async def test_a_connect_carries_neither_the_key_nor_the_workspace_id(
     assert header_names(connect) <= {"host", "user-agent", "accept", "accept-encoding"}
     (arrival,) = server.requests  # the API, through the tunnel, gets them
     assert (arrival.headers["X-Api-Key"], arrival.headers["X-Workspace-Id"]) == (KEY, WORKSPACE)
+
+
+def knowing(login: str) -> Callable[[bytes], Action]:
+    """A proxy that knows `login` as curl sends it (UTF-8): a tunnel, or on an `http://` API a
+    success of its own, with it; 407 without it."""
+    expected = b"Basic " + base64.b64encode(login.encode())
+
+    def answer(head: bytes) -> Action:
+        lines = [line.partition(b":") for line in head.split(b"\r\n")[1:]]
+        sent = [value.strip() for name, _, value in lines if name.lower() == b"proxy-authorization"]
+        if sent != [expected]:
+            return b"HTTP/1.1 407 Login\r\nContent-Length: 0\r\n\r\n"
+        if head.startswith(b"CONNECT "):
+            return "tunnel"
+        body = json.dumps(SUCCESS).encode()
+        return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    return answer
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+@pytest.mark.parametrize("password", ["p\u00e9ss_w0rd", "pa\u20acss_w0rd"])
+async def test_a_login_beyond_ascii_goes_utf8_as_curl_sends_it(
+    env: pytest.MonkeyPatch, authority: ssl.SSLContext, scheme: str, password: str
+) -> None:
+    """aiohttp alone sends a login Latin-1 (a proxy that knows it from curl refuses it), and
+    cannot send one beyond Latin-1 at all (a traceback quoting the password)."""
+    async with ScriptedProxy(knowing(f"ann:{password}")) as proxy:
+        login = f"ann:{quote(password, safe='')}@"
+        env.setenv(f"{scheme.upper()}_PROXY", proxy.url.replace("http://", f"http://{login}"))
+        tls = authority if scheme == "https" else None
+        async with Answers(tls=tls) as server, client(server.url) as c:
+            server.add("PATCH", "/v1/leads/a", payload=SUCCESS)
+            reply = await c.send(UPDATE)
+    assert (reply.status, reply.malformed) == (200, False)
+    assert len(proxy.heads) == 1
 
 
 # --- what a hostile proxy may echo

@@ -217,21 +217,24 @@ def test_timeouts_say_whether_the_proxy_or_the_server_was_waited_for() -> None:
     assert {e.error_code for e in (connecting, direct, answer)} == {"TIMEOUT"}
 
 
-@pytest.mark.parametrize("case", ["none", "bypassed", "used"])
+@pytest.mark.parametrize("case", ["none", "bypassed", "used", "all", "setting off"])
 async def test_the_start_of_a_job_says_which_proxy_and_why(
     env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, case: str
 ) -> None:
+    variable = "ALL_PROXY" if case == "all" else "HTTP_PROXY"
     if case != "none":
-        env.setenv("HTTP_PROXY", f"http://ann:{PASSWORD}@127.0.0.1:3128")
+        env.setenv(variable, f"http://ann:{PASSWORD}@127.0.0.1:3128")
     if case == "bypassed":
         env.setenv("no_proxy", "127.0.0.1")
     with caplog.at_level(logging.INFO, logger="bulk_updater"):
-        async with client("http://127.0.0.1:8080"):
+        async with client("http://127.0.0.1:8080", "" if case == "setting off" else None):
             pass
     said = {
         "none": "sending directly: no proxy is set",
         "bypassed": "sending directly, not through a proxy: no_proxy names the host",
         "used": "sending through the proxy http://127.0.0.1:3128 (from HTTP_PROXY)",
+        "all": "sending through the proxy http://127.0.0.1:3128 (from ALL_PROXY)",
+        "setting off": "sending directly: the proxy setting is empty",
     }
     assert caplog.messages == [said[case]]
 

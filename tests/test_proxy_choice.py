@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 from yarl import URL
 
+from bulk_updater import SendKitClient
 from bulk_updater.errors import ConfigError
-from bulk_updater.proxy import clear_text_problem, no_proxy_names, proxy_for
+from bulk_updater.proxy import bypassed_by, clear_text_problem, no_proxy_names, proxy_for
 from bulk_updater.settings import Settings
 
 PASSWORD = "pr0xy_s3cret_pw"
@@ -90,7 +91,7 @@ def test_the_setting_overrides_the_environment_and_no_proxy() -> None:
     assert chosen is not None
     assert (chosen.shown, chosen.source, chosen.with_login) == ("http://mine:8080", "--proxy", True)
     assert str(chosen) == "the proxy http://mine:8080 (from --proxy)"
-    assert chosen.url.password == "pw"  # kept for aiohttp, never shown
+    assert (chosen.url.user, chosen.password) == (None, "pw")  # the login apart, never shown
     bare = proxy_for("https://api.sendkit.ai", None, {"HTTPS_PROXY": "proxy.corp:3128"})
     assert bare is not None
     assert bare.shown == "http://proxy.corp:3128"  # host:port, as curl reads it
@@ -148,3 +149,50 @@ def test_a_proxy_that_cannot_be_used_is_refused_without_repeating_it() -> None:
     assert PASSWORD not in str(setting.value) + str(path.value)
     assert "BULK_UPDATER_PROXY" in repr(Settings.model_fields["proxy"].json_schema_extra)
     assert PASSWORD not in repr(Settings.build(proxy=f"http://ann:{PASSWORD}@p:1"))
+
+
+def test_all_proxy_applies_as_curl_reads_it_after_the_variable_of_the_scheme() -> None:
+    """curl reads `ALL_PROXY` (either spelling) when the scheme's variable is not set, and
+    `NO_PROXY` goes around it too."""
+    for name in ("ALL_PROXY", "all_proxy"):
+        chosen = proxy_for("https://api.sendkit.ai", None, {name: "http://all:3128"})
+        assert chosen is not None
+        assert (chosen.shown, chosen.source) == ("http://all:3128", name)
+    both = {"ALL_PROXY": "http://all:3128", "HTTPS_PROXY": "http://own:3128"}
+    chosen = proxy_for("https://api.sendkit.ai", None, both)
+    assert chosen is not None
+    assert chosen.source == "HTTPS_PROXY"
+    around = {"ALL_PROXY": "http://all:3128", "NO_PROXY": "sendkit.ai"}
+    assert proxy_for("https://api.sendkit.ai", None, around) is None
+    assert bypassed_by("https://api.sendkit.ai", around) == "NO_PROXY"
+
+
+def test_an_empty_setting_means_no_proxy_as_curls_empty_proxy() -> None:
+    environ = {"HTTPS_PROXY": "http://env:3128", "ALL_PROXY": "http://all:3128"}
+    assert proxy_for("https://api.sendkit.ai", "", environ) is None
+    assert Settings.build(proxy="").proxy == ""
+
+
+def test_the_setting_is_checked_as_a_variable_is_a_library_client_included() -> None:
+    """`SendKitClient(proxy=...)` is public: a SOCKS proxy is refused, never spoken HTTP to."""
+    with pytest.raises(ValueError, match=r"^--proxy: a socks5:// proxy is not supported"):
+        proxy_for("https://x.ai", f"socks5://ann:{PASSWORD}@127.0.0.1:1080", {})
+
+
+async def test_a_library_client_refuses_a_proxy_it_cannot_use() -> None:
+    client = SendKitClient(
+        api_key="sk_x", base_url="https://x.ai", timeout=5, concurrency=1,
+        proxy=f"socks5://ann:{PASSWORD}@127.0.0.1:1080",
+    )  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        async with client:
+            pass
+    assert "socks5:// proxy is not supported" in str(info.value)
+    assert PASSWORD not in str(info.value)
+
+
+@pytest.mark.parametrize("value", ['"http://u:pw@proxy:3128"', "'http://proxy:3128'"])
+def test_a_value_in_quotes_is_said_to_be_in_quotes(value: str) -> None:
+    """Quotes come with values copied from `.env` files; yarl reads `"http` as no scheme."""
+    with pytest.raises(ValueError, match=r"^HTTPS_PROXY: is not a URL \(it is in quotes: remove"):
+        proxy_for("https://x.ai", None, {"HTTPS_PROXY": value})

@@ -43,6 +43,12 @@ def unanswered(row: Row, attempts: int, grace: float, why: str | None) -> Outcom
     return outcome_of(row, Status.ABORTED, message, attempts=attempts)
 
 
+def unknown(row: Row, attempts: int, why: str | None) -> Outcome:
+    """A row whose sending raised what stopped the job (a bug): whether it left is not known."""
+    message = f"not known whether it was sent (the lead may be updated): {why}"
+    return outcome_of(row, Status.ABORTED, message, attempts=attempts)
+
+
 def sent(row: Row, update: LeadUpdate, result: Delivery, stop_message: str | None) -> Outcome:
     """The outcome of a row that was sent (or meant to be): what its delivery came to."""
     message = result.message

@@ -38,7 +38,7 @@ from ..retry import Counters, RetryPolicy, RowAttempts
 from ..settings import Settings
 from .admission import Admitted, Rules
 from .ordered import InOrder, discard
-from .outcomes import Finished, not_sent, outcome_of, sent, unanswered
+from .outcomes import Finished, not_sent, outcome_of, sent, unanswered, unknown
 
 _WINDOW_PER_WORKER: Final = 4
 _MIN_WINDOW: Final = 256
@@ -61,8 +61,11 @@ class Pipeline:
         sender: Sender,
         limiter: Limiter,
         admission: Rules | None = None,
+        hide: Callable[[str], str] = str,
     ) -> None:
+        """`hide` takes the job's secrets out of a message that did not come from a server."""
         self.settings = settings
+        self.hide = hide
         self.limiter = limiter
         self.use(admission)
         policy = RetryPolicy(settings)
@@ -84,6 +87,7 @@ class Pipeline:
         self.stopping = asyncio.Event()
         self.interrupted = asyncio.Event()  # stop reading, even while draining after a stop
         self.task: asyncio.Task[None] | None = None
+        self.crashed: Row | None = None  # the row whose sending raised what stopped the job
         self.in_order = InOrder(self._settle)  # rows whose admission takes time (a search)
 
     def _in_tail(self) -> bool:
@@ -177,7 +181,7 @@ class Pipeline:
             crash = _failure(*workers)  # a bug: the rows it held cannot finish, so no grace
             failure = crash or _failure(feeder)
             if failure is not None:  # rows already read still get their outcomes first
-                self.stop(StopReason.INTERRUPTED, f"the job failed: {failure!r}")
+                self.stop(StopReason.INTERRUPTED, f"the job failed: {self.hide(repr(failure))}")
             if self.stop_reason is not None:
                 await self._wind_down(feeder, workers, 0 if crash else self.settings.grace)
                 failure = failure or _failure(*workers) or _failure(feeder)
@@ -241,7 +245,10 @@ class Pipeline:
         grace, why = self.settings.grace, self.stop_message
         for row, tries in self.in_flight.values():
             tried = tries.attempts
-            self.emit(unanswered(row, tried, grace, why) if tried else not_sent(row, why), row)
+            if row is self.crashed:
+                self.emit(unknown(row, tried, why), row)
+            else:
+                self.emit(unanswered(row, tried, grace, why) if tried else not_sent(row, why), row)
         self.in_flight.clear()
         for chain in self.chains.values():
             for row in chain or ():
@@ -331,7 +338,11 @@ class Pipeline:
                         assert isinstance(update, LeadUpdate)
                         tries = deliverer.row_attempts()
                         in_flight[slot] = (ready, tries)
-                        result = await deliverer.deliver(send, (update,), tries)
+                        try:
+                            result = await deliverer.deliver(send, (update,), tries)
+                        except Exception:
+                            self.crashed = ready  # it may have failed before it was sent
+                            raise
                         del in_flight[slot]
                         emit(sent(ready, update, result, self.stop_message), ready)
                     chain = self.chains[lead]

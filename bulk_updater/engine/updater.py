@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar, Unpack
 
+from ..answers import Redactor
 from ..client import Sender, SendKitClient
 from ..errors import ConfigError
 from ..inputs import Rows, check_rows
@@ -25,6 +26,7 @@ from ..report import RejectsWriter, ReportWriter
 from ..setting_keywords import Options
 from ..settings import Settings
 from ..state import state_path
+from ..urls import scrub
 from .admission import Admission, Rules
 from .emails import MatchByEmail
 from .feed import close_input, ids_from, keys_of, numbered_rows
@@ -217,7 +219,8 @@ class BulkUpdater:
         resume decides first, then rows keyed by email are resolved, then `skip_unchanged`
         compares what is left with what their leads hold."""
         sender = self._ready_sender()
-        pipeline = self._pipeline = Pipeline(self.settings, sender, self._limiter)
+        pipeline = Pipeline(self.settings, sender, self._limiter, hide=self.hide_secrets)
+        self._pipeline = pipeline
         if self._stop_asked is not None:  # a stop during the setup: the job reads no row
             pipeline.stop(StopReason.INTERRUPTED, self._stop_asked)
         rules: list[Admission] = []
@@ -231,6 +234,18 @@ class BulkUpdater:
             rules.append(unchanged)
         pipeline.use(Rules(rules))
         return pipeline
+
+    def hide_secrets(self, text: str) -> str:
+        """`text` (a message about the job: an unexpected failure's repr) without any secret the
+        job knows: the key, the workspace id, the proxy's login, the Redis password."""
+        s = self.settings
+        client = self._client
+        key = s.api_key.get_secret_value() if s.api_key is not None else None
+        text = Redactor(key, s.workspace_id, *(client.secrets if client is not None else ()))(text)
+        # The client knows the proxy's login (from the environment too); without it, the setting.
+        for url in (s.redis_url, s.proxy if client is None else None):
+            text = scrub(text, url) if url else text
+        return text
 
     def state_path(self) -> Path:
         """The state file `skip_unchanged` uses: `state`, else the account's default file."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,8 @@ from ..settings import Settings
 from .detect import ReadOptions, named
 from .kept import JobRecord, KeptJob, report_counts
 from .wording import page_words
+
+log = logging.getLogger("bulk_updater")
 
 REPORT: Final = "report.csv"
 #: How often a running job's limiter is asked whether a hold began (the page counts it down).
@@ -132,6 +136,7 @@ class Job:
 
     async def run(self, connection: Connection, *, resume: bool = False) -> None:
         """Run the begun job to its end (or its stop); the outcome is in `state` and `summary`."""
+        updater: BulkUpdater | None = None
         try:
             settings = connection.settings()
             limiter = self._limiter = limiter_for(settings)
@@ -156,6 +161,11 @@ class Job:
             self.state, self.error = "failed", str(named(exc, self.input, self.record.name))
         except OSError as exc:  # a full disk: what is done stays in the report
             self.state, self.error = "failed", f"{exc.strerror or exc}; fix it, then Resume"
+        except Exception as exc:  # a bug: the page and the server's log say so, with no secret
+            shown = updater.hide_secrets(repr(exc)) if updater is not None else type(exc).__name__
+            self.state, self.error = "failed", f"the job failed: {shown}; Resume may go on"
+            # Its frames, not its words: an exception's text may quote a secret.
+            log.error("%s\n%s", self.error, "".join(traceback.format_tb(exc.__traceback__)))
         finally:
             self._updater, self.ended = None, time.monotonic()
             self.published()

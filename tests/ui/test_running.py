@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bulk_updater import LeadUpdate, Reply, SendKitClient
 from bulk_updater.inputs import Source
 from tests.ui.conftest import (
     LEADS,
@@ -55,3 +56,28 @@ async def test_a_stop_while_the_job_starts_sends_nothing_and_resume_sends_all(
         assert state["job"]["state"] == "finished"
         assert set(server.sandbox.state.applied_by_lead) == set(LEADS)
         assert set(server.sandbox.state.applied_by_lead.values()) == {1}
+
+
+async def test_a_job_that_fails_on_a_bug_is_failed_on_the_page_without_a_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Neither a `BulkUpdaterError` nor an `OSError`: the job was left `running` for ever."""
+    keys: list[str] = []
+
+    async def crash(client: SendKitClient, update: LeadUpdate) -> Reply:
+        keys.append(client.secrets[0])
+        raise RuntimeError(f"bug: {keys[0]}")
+
+    monkeypatch.setattr(SendKitClient, "send", crash)
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        await page.act("/api/sandbox")
+        await upload(page, all_leads_file(tmp_path), "all.csv")
+        await page.until(checked)
+        await page.act("/api/start")
+        state = await page.until(finished)
+    job = state["job"]
+    assert job["state"] == "failed"
+    assert job["error"] == "the job failed: RuntimeError('bug: [redacted]'); Resume may go on"
+    assert keys
+    assert keys[0] not in caplog.text
+    assert "the job failed: RuntimeError('bug: [redacted]')" in caplog.text
