@@ -19,11 +19,13 @@ from typing import IO, Any, Final
 from ..errors import ConfigError, InputChangedError
 from ..models import Outcome
 from ..printable import escape, escape_json
+from ..state.paths import Account
 from . import sort
 from .earlier import FinishedRows, drop_partial_line, is_jsonl, read_statuses
 from .formulas import cell, email_cell, id_cell
 from .meta import (
     ReportLock,
+    check_account,
     check_meta_folder,
     forget_meta,
     meta_folder,
@@ -80,8 +82,10 @@ class ReportWriter:
         limit: int | None = None,
         keep: Sequence[str] = (),
         start: bool = True,
+        account: Account | None = None,
     ) -> None:
-        """`fingerprint` and `options` say which input, read how: `--resume` needs the same.
+        """`fingerprint` and `options` say which input, read how, and `account` where its rows
+        go: `--resume` needs the same.
         `limit`: the run reads only its first rows (kept in the meta file, for the reader).
         `keep`: input columns written after the report's own, from each outcome's `ref`.
         `start=False`: the report is locked and checked, nothing written until `start()`."""
@@ -102,8 +106,10 @@ class ReportWriter:
         try:
             self.resumed = resume and drop_partial_line(self._real) > 0
             meta = read_meta(self._real) if self.resumed else None
+            said = True  # the meta names the account (an older version's does not)
             if self.resumed:
                 meta = self._check_input(meta, fingerprint, options)
+                said = meta is None or check_account(self.path, meta, account)
                 self._read_finished()
             check_meta_folder(self._real)
         except BaseException as exc:
@@ -114,12 +120,15 @@ class ReportWriter:
                 ) from None
             raise
         self._new = new
-        self._meta = (fingerprint, options, limit)
+        self._meta = (fingerprint, options, limit, account)
         # Not yet where it belongs (moved, or left by an older version), or this run's limit is
         # not the last one's: written anew once the run starts.
         self._moved = meta.get("report") if meta is not None else None
         self._meta_kept = (
-            meta is not None and self._moved == os.fspath(self._real) and meta.get("limit") == limit
+            said
+            and meta is not None
+            and self._moved == os.fspath(self._real)
+            and meta.get("limit") == limit
         )
         if start:
             self.start()
