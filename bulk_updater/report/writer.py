@@ -48,6 +48,9 @@ COLUMNS: Final = (
     "email",
 )
 _BOM: Final = "\ufeff"
+#: How an input was read when the meta leaves an option out (versions before 2026-12-08 did at
+#: its default).
+_UNSAID: Final = {"tags_separator": ";", "header_row": None}
 
 
 def check_report_path(path: str | os.PathLike[str]) -> Path:
@@ -212,9 +215,14 @@ class ReportWriter:
                     f"columns {was} (now {', '.join(keep) or 'none'}); give the same --keep, or "
                     "start over without --resume"
                 )
-            changed = [k for k, v in options.items() if k in read_as and read_as[k] != v]
+            # An option left out was at its default, which an older version did not write.
+            was_read = {k: v for k, v in _UNSAID.items() if k in options} | read_as
+            told = (options.keys() | was_read.keys()) - {"keep"}
+            changed = sorted(k for k in told if was_read.get(k) != options.get(k))
             if changed:
-                was = ", ".join(f"{k} {read_as[k]!r} (now {options[k]!r})" for k in changed)
+                was = ", ".join(
+                    f"{k} {was_read.get(k)!r} (now {options.get(k)!r})" for k in changed
+                )
                 raise InputChangedError(
                     f"{self.path}: cannot resume, the run that started this report read the "
                     f"input with {was}; give the same options, or start over without --resume"
