@@ -21,7 +21,7 @@ from ..models import Outcome
 from ..printable import escape, escape_json
 from ..state.paths import Account
 from . import sort
-from .earlier import FinishedRows, drop_partial_line, is_jsonl, read_statuses
+from .earlier import FinishedRows, RowKeys, drop_partial_line, is_jsonl, read_lines
 from .formulas import cell, email_cell, id_cell
 from .meta import (
     ReportLock,
@@ -113,7 +113,7 @@ class ReportWriter:
             if self.resumed:
                 meta = self._check_input(meta, fingerprint, options)
                 said = meta is None or check_account(self.path, meta, account)
-                self._read_finished()
+                self._read_finished(keys=fingerprint is None)
             check_meta_folder(self._real)
         except BaseException as exc:
             self._let_go(remove=new)
@@ -217,21 +217,22 @@ class ReportWriter:
                 )
             # An option left out was at its default, which an older version did not write.
             was_read = {k: v for k, v in _UNSAID.items() if k in options} | read_as
-            told = (options.keys() | was_read.keys()) - {"keep"}
-            changed = sorted(k for k in told if was_read.get(k) != options.get(k))
+            told = (options.keys() & was_read.keys()) - {"keep"}
+            changed = sorted(k for k in told if was_read[k] != options[k])
             if changed:
-                was = ", ".join(
-                    f"{k} {was_read.get(k)!r} (now {options.get(k)!r})" for k in changed
-                )
+                was = ", ".join(f"{k} {was_read[k]!r} (now {options[k]!r})" for k in changed)
                 raise InputChangedError(
                     f"{self.path}: cannot resume, the run that started this report read the "
                     f"input with {was}; give the same options, or start over without --resume"
                 )
         return meta
 
-    def _read_finished(self) -> None:
-        for row, status in read_statuses(self._real):
-            self.finished.mark(row, status)
+    def _read_finished(self, *, keys: bool) -> None:
+        """`keys`: keep which lead each row was too; an input with no fingerprint is checked
+        row by row as it is read again."""
+        self.finished = FinishedRows(RowKeys() if keys else None)
+        for row, status, id, email in read_lines(self._real):
+            self.finished.mark(row, status, id, email)
 
     def write(self, outcome: Outcome) -> None:
         """Append one row's line; `flush()` pushes lines out (the engine calls it whenever it would
