@@ -30,6 +30,7 @@ import math
 from collections.abc import Awaitable, Container
 from typing import Literal
 
+from ..errors import InputChangedError
 from ..inputs import Invalid, Row
 from ..inputs.items import ByEmail
 from ..models import LeadUpdate, Outcome, Status
@@ -68,6 +69,8 @@ class Resume(Admission, Stops):
 
     def admit(self, row: Row) -> Admitted | Awaitable[Admitted]:
         item, number = row.item, row.number
+        if number in self.finished:
+            self._check(row)
         if isinstance(item, Invalid):
             return self._skipped(row) if number in self.finished else row
         if number not in self.finished:
@@ -84,6 +87,24 @@ class Resume(Admission, Stops):
             self._tentative.add(number)
             return row  # to its search, then `resolved` decides
         return self._decide(row, item.id)
+
+    def _check(self, row: Row) -> None:
+        """Refuse a finished row that the report names another lead for: rows given in another
+        order (an input with no fingerprint) would be skipped under other rows' outcomes."""
+        keys = self._earlier.keys if self._earlier is not None else None
+        item = row.item
+        if self._email_row(row):
+            id, email = None, item.email  # its id is the search's, and may not be known yet
+        else:
+            id, email = item.id, item.email if isinstance(item, Invalid) else None
+        if keys is not None and keys.differs(row.number, id, email):
+            now = f"id {id}" if id is not None else f"email {email}"
+            raise InputChangedError(
+                f"cannot resume: the report holds another lead than row {row.number}'s ({now}) "
+                "as finished; the rows are not the ones it was started with, in the same order: "
+                "give them as then, pass `fingerprint=` only for the same rows, or start over "
+                "without resume"
+            )
 
     def _decide(self, row: Row, lead: str) -> Admitted | Awaitable[Admitted]:
         """A finished row of `lead`: sent again if a row before it sent `lead` again."""

@@ -25,6 +25,7 @@ from ..models import LeadUpdate, Outcome, Status
 from ..report import FinishedRows, RejectsWriter, ReportWriter
 from ..report.rejects import TextShape, shape_of
 from ..report.sheet_rejects import SheetRejectsWriter, Stored
+from ..state.paths import Account
 
 _S = TypeVar("_S", bound="Sink")
 log = logging.getLogger("bulk_updater")
@@ -168,13 +169,15 @@ def claim_report(
     fingerprint: str | None,
     match: str | None = None,
     limit: int | None = None,
+    account: Account | None = None,
 ) -> ReportWriter | None:
     """The report of a run, locked and checked (the input checked first, if a file), not yet
     written: `start()` it.
 
     `match` (the job's setting) is kept with how the input was read: resuming with another
     would send the rest of the rows to other leads than the finished ones went to. `limit` is
-    kept in the report's meta file: the rows past it were not read.
+    kept in the report's meta file: the rows past it were not read. `account` is kept there
+    too: rows finished for one account are not finished for another.
     """
     options: dict[str, object] = {"match": match or "default"}
     if isinstance(rows, Source):
@@ -194,6 +197,7 @@ def claim_report(
         limit=limit,
         keep=keep,
         start=False,
+        account=account,
     )
 
 

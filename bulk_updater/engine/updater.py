@@ -26,6 +26,7 @@ from ..report import RejectsWriter, ReportWriter
 from ..setting_keywords import Options
 from ..settings import Settings
 from ..state import state_path
+from ..state.paths import Account
 from ..urls import scrub
 from .admission import Admission, Rules
 from .emails import MatchByEmail
@@ -331,7 +332,8 @@ class BulkUpdater:
         s = self.settings
         # Every lock taken and every file checked before any is written: a run refused
         # (another run holds the state file, say) leaves the report and rejects as they were.
-        writer = claim_report(rows, report, resume, fingerprint, s.match, s.limit)
+        account = Account.of(s)
+        writer = claim_report(rows, report, resume, fingerprint, s.match, s.limit, account)
         reporting = closed_with(stack, ReportSink(writer)) if writer is not None else None
         unchanged = await self._open_state(rows)
         remembering = closed_with(stack, Remember(unchanged)) if unchanged is not None else None

@@ -246,9 +246,9 @@ class Source:
             "delimiter": self.delimiter,
             "sheet": self.sheet,
             "columns": self.columns.describe() or None,
-            **({"tags_separator": self.tags_separator} if self.tags_separator != ";" else {}),
+            "tags_separator": self.tags_separator,
+            "header_row": self.header_row,
             **({"keep": self.keep} if self.keep else {}),
-            **({"header_row": self.header_row} if self.header_row is not None else {}),
         }
 
     def __iter__(self) -> Iterator[Row]:

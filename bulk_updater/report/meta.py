@@ -1,6 +1,7 @@
 """What `--resume` checks of a report, and the lock that keeps a second run off it.
 
-- The meta: which input the report was started from (its sha256) and how it was read. It lives
+- The meta: which input the report was started from (its sha256), how it was read, and which
+  API account its rows went to (`state.paths.Account`: origin, workspace, key sha256). It lives
   in the user's state folder (`$XDG_STATE_HOME/bulk-updater/reports/`, named from a hash of the
   report's real path), not beside the report: dated reports a night would otherwise leave a new
   file each. The meta of a report gone for `_FORGET_AFTER` is removed as new ones are written;
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import time
@@ -23,8 +25,13 @@ from typing import Any, Final
 
 from ..errors import ConfigError, ReportLockedError
 from ..state.lock import Busy, FileLock, NotAFile
-from ..state.paths import state_dir
+from ..state.paths import Account, state_dir
 
+log = logging.getLogger("bulk_updater")
+
+#: The meta's names for the account, as a state file's (`state.fileformat`).
+ACCOUNT: Final = "account"
+KEY_SHA256: Final = "key_sha256"
 #: How long the meta of a report that is gone is kept: the report may only have been moved.
 _FORGET_AFTER: Final = 30 * 86400.0
 
@@ -57,9 +64,11 @@ def write_meta(
     fingerprint: str | None,
     options: Mapping[str, Any] | None,
     limit: int | None = None,
+    account: Account | None = None,
 ) -> None:
     """Keep the meta of a report in the state folder (replaced in one step), and drop what an
-    older version left beside the report. `limit`: the run reads only its first rows."""
+    older version left beside the report. `limit`: the run reads only its first rows.
+    `account`: where its rows go, named as a state file names it (never the key)."""
     path = meta_path(real)
     data: dict[str, Any] = {
         "report": os.fspath(real),
@@ -68,6 +77,9 @@ def write_meta(
     }
     if limit is not None:
         data["limit"] = limit
+    if account is not None:
+        data[ACCOUNT] = account.label
+        data[KEY_SHA256] = account.key
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         _prune(path.parent)
@@ -83,6 +95,49 @@ def write_meta(
         raise _folder_error(path.parent, exc) from None
     for old in legacy_paths(real):
         old.unlink(missing_ok=True)
+
+
+def meta_account(meta: Mapping[str, Any]) -> Account | None:
+    """The account a report's rows went to, as its meta says (None: an older version's meta)."""
+    label, key = meta.get(ACCOUNT), meta.get(KEY_SHA256)
+    if not isinstance(label, str):
+        return None
+    return Account(label, key if isinstance(key, str) else None)
+
+
+def report_account(report: Path) -> Account | None:
+    """The account a report's rows went to, if its meta says."""
+    meta = read_meta(Path(os.path.realpath(report)))
+    return meta_account(meta) if meta is not None else None
+
+
+def check_account(report: Path, meta: Mapping[str, Any], account: Account | None) -> bool:
+    """Refuse to resume a report whose rows went to another account: finished there is not
+    finished here. False: its meta does not say (an older version's), which is warned about."""
+    held = meta_account(meta)
+    if account is None:
+        return True
+    if held is None:
+        log.warning(
+            "%s: the meta of this report (written by an older version) does not say which API "
+            "account its rows went to; resuming as if it was %s",
+            report,
+            account.label,
+        )
+        return False
+    if held.label != account.label:
+        raise ConfigError(
+            f"{report}: cannot resume, this report's rows went to {held.label} (this run: "
+            f"{account.label}); resume with that base URL and workspace id, or give a new "
+            "--report to start over"
+        )
+    if not held.same(account):
+        raise ConfigError(
+            f"{report}: cannot resume, this report's rows went through another API key (key "
+            f"sha256 {held.key}…, this run's {account.key}…); resume with that key, or give a "
+            "new --report to start over"
+        )
+    return True
 
 
 def meta_folder() -> Path:

@@ -19,11 +19,13 @@ from typing import IO, Any, Final
 from ..errors import ConfigError, InputChangedError
 from ..models import Outcome
 from ..printable import escape, escape_json
+from ..state.paths import Account
 from . import sort
-from .earlier import FinishedRows, drop_partial_line, is_jsonl, read_statuses
+from .earlier import FinishedRows, RowKeys, drop_partial_line, is_jsonl, read_lines
 from .formulas import cell, email_cell, id_cell
 from .meta import (
     ReportLock,
+    check_account,
     check_meta_folder,
     forget_meta,
     meta_folder,
@@ -46,6 +48,9 @@ COLUMNS: Final = (
     "email",
 )
 _BOM: Final = "\ufeff"
+#: How an input was read when the meta leaves an option out (versions before 2026-12-08 did at
+#: its default).
+_UNSAID: Final = {"tags_separator": ";", "header_row": None}
 
 
 def check_report_path(path: str | os.PathLike[str]) -> Path:
@@ -80,8 +85,10 @@ class ReportWriter:
         limit: int | None = None,
         keep: Sequence[str] = (),
         start: bool = True,
+        account: Account | None = None,
     ) -> None:
-        """`fingerprint` and `options` say which input, read how: `--resume` needs the same.
+        """`fingerprint` and `options` say which input, read how, and `account` where its rows
+        go: `--resume` needs the same.
         `limit`: the run reads only its first rows (kept in the meta file, for the reader).
         `keep`: input columns written after the report's own, from each outcome's `ref`.
         `start=False`: the report is locked and checked, nothing written until `start()`."""
@@ -102,9 +109,11 @@ class ReportWriter:
         try:
             self.resumed = resume and drop_partial_line(self._real) > 0
             meta = read_meta(self._real) if self.resumed else None
+            said = True  # the meta names the account (an older version's does not)
             if self.resumed:
                 meta = self._check_input(meta, fingerprint, options)
-                self._read_finished()
+                said = meta is None or check_account(self.path, meta, account)
+                self._read_finished(keys=fingerprint is None)
             check_meta_folder(self._real)
         except BaseException as exc:
             self._let_go(remove=new)
@@ -114,12 +123,15 @@ class ReportWriter:
                 ) from None
             raise
         self._new = new
-        self._meta = (fingerprint, options, limit)
+        self._meta = (fingerprint, options, limit, account)
         # Not yet where it belongs (moved, or left by an older version), or this run's limit is
         # not the last one's: written anew once the run starts.
         self._moved = meta.get("report") if meta is not None else None
         self._meta_kept = (
-            meta is not None and self._moved == os.fspath(self._real) and meta.get("limit") == limit
+            said
+            and meta is not None
+            and self._moved == os.fspath(self._real)
+            and meta.get("limit") == limit
         )
         if start:
             self.start()
@@ -203,18 +215,24 @@ class ReportWriter:
                     f"columns {was} (now {', '.join(keep) or 'none'}); give the same --keep, or "
                     "start over without --resume"
                 )
-            changed = [k for k, v in options.items() if k in read_as and read_as[k] != v]
+            # An option left out was at its default, which an older version did not write.
+            was_read = {k: v for k, v in _UNSAID.items() if k in options} | read_as
+            told = (options.keys() & was_read.keys()) - {"keep"}
+            changed = sorted(k for k in told if was_read[k] != options[k])
             if changed:
-                was = ", ".join(f"{k} {read_as[k]!r} (now {options[k]!r})" for k in changed)
+                was = ", ".join(f"{k} {was_read[k]!r} (now {options[k]!r})" for k in changed)
                 raise InputChangedError(
                     f"{self.path}: cannot resume, the run that started this report read the "
                     f"input with {was}; give the same options, or start over without --resume"
                 )
         return meta
 
-    def _read_finished(self) -> None:
-        for row, status in read_statuses(self._real):
-            self.finished.mark(row, status)
+    def _read_finished(self, *, keys: bool) -> None:
+        """`keys`: keep which lead each row was too; an input with no fingerprint is checked
+        row by row as it is read again."""
+        self.finished = FinishedRows(RowKeys() if keys else None)
+        for row, status, id, email in read_lines(self._real):
+            self.finished.mark(row, status, id, email)
 
     def write(self, outcome: Outcome) -> None:
         """Append one row's line; `flush()` pushes lines out (the engine calls it whenever it would

@@ -24,7 +24,9 @@ from ..errors import BulkUpdaterError
 from ..inputs import ColumnMap, Source
 from ..limits import Limiter, limiter_for
 from ..models import Outcome, Status, Summary
+from ..report.meta import report_account
 from ..settings import Settings
+from ..state.paths import Account
 from .detect import ReadOptions, named
 from .kept import JobRecord, KeptJob, report_counts
 from .wording import page_words
@@ -125,6 +127,13 @@ class Job:
         if connection.sandbox or connection.base_url != record.base_url:
             again = f"`bulk-updater ui --base-url {record.base_url}`"
             return f"this job was sent to {record.base_url}; restart with {again}"
+        if connection.workspace_id != record.workspace_id:
+            where = f"workspace {record.workspace_id}" if record.workspace_id else "no workspace"
+            return f"this job was sent to {where}; give that workspace id"
+        # The key is known by its hash, in the report's meta: job.json never holds it.
+        held = report_account(self.report)
+        if held is not None and not held.same(Account.of(connection.settings())):
+            return "this job was sent with another API key; give that key"
         return None
 
     def begin(self) -> None:

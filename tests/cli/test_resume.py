@@ -51,26 +51,27 @@ def test_resume_sends_only_rows_whose_last_outcome_is_not_final(tmp_path: Path) 
     leads = make_leads(10)
     source, ids = job_input(tmp_path, leads)
     report = tmp_path / "report.csv"
+    # One sandbox for both runs: a report resumes only with the account it was started for.
     with SandboxThread(leads, api_key=KEY) as sb:
         first = cli(source, "--base-url", sb.url, "--report", report, "--rate", "0", cwd=tmp_path)
         assert first.code == 0, first.out + first.err
-    # What an earlier run could have left: every status, a row seen twice (the last line
-    # wins), and rows it never reached (9 has a line, 10 does not).
-    earlier = [
-        (1, "updated"),
-        (2, "not_found"),
-        (3, "invalid"),
-        (4, "rejected"),
-        (5, "skipped"),
-        (6, "failed"),
-        (7, "aborted"),
-        (8, "failed"),
-        (9, "updated"),
-        (8, "updated"),
-        (9, "failed"),
-    ]
-    rewrite_report(report, earlier, ids)
-    with SandboxThread(leads, api_key=KEY) as sb:
+        before = dict(sb.state.patches_by_lead)
+        # What an earlier run could have left: every status, a row seen twice (the last line
+        # wins), and rows it never reached (9 has a line, 10 does not).
+        earlier = [
+            (1, "updated"),
+            (2, "not_found"),
+            (3, "invalid"),
+            (4, "rejected"),
+            (5, "skipped"),
+            (6, "failed"),
+            (7, "aborted"),
+            (8, "failed"),
+            (9, "updated"),
+            (8, "updated"),
+            (9, "failed"),
+        ]
+        rewrite_report(report, earlier, ids)
         code, out, err = cli(
             source,
             "--base-url",
@@ -82,26 +83,27 @@ def test_resume_sends_only_rows_whose_last_outcome_is_not_final(tmp_path: Path) 
             "--resume",
             cwd=tmp_path,
         )
-        sent_rows = sorted(ids.index(lead_id) + 1 for lead_id in sb.state.patches_by_lead)
-        assert all(n == 1 for n in sb.state.patches_by_lead.values())
-    assert sent_rows == [6, 7, 9, 10], out + err
-    # every row sent now was updated, but the report still holds the earlier run's problems
-    assert code == 1, out + err
-    assert "skipped rows, as the earlier run left them: updated 2, not_found 1" in out
-    final = read_run_report(report)
-    assert [int(r["row"]) for r in final] == list(range(1, 11))
-    assert [r["status"] for r in final] == [
-        "updated",
-        "not_found",
-        "invalid",
-        "rejected",
-        "skipped",
-        "updated",
-        "updated",
-        "updated",
-        "updated",
-        "updated",
-    ]
+        now = {lead: n - before.get(lead, 0) for lead, n in sb.state.patches_by_lead.items()}
+        sent_rows = sorted(ids.index(lead_id) + 1 for lead_id, n in now.items() if n)
+        assert all(n in (0, 1) for n in now.values())
+        assert sent_rows == [6, 7, 9, 10], out + err
+        # every row sent now was updated, but the report still holds the earlier run's problems
+        assert code == 1, out + err
+        assert "skipped rows, as the earlier run left them: updated 2, not_found 1" in out
+        final = read_run_report(report)
+        assert [int(r["row"]) for r in final] == list(range(1, 11))
+        assert [r["status"] for r in final] == [
+            "updated",
+            "not_found",
+            "invalid",
+            "rejected",
+            "skipped",
+            "updated",
+            "updated",
+            "updated",
+            "updated",
+            "updated",
+        ]
 
 
 def test_resume_refuses_an_input_that_changed(tmp_path: Path) -> None:

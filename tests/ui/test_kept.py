@@ -10,7 +10,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from bulk_updater.report.meta import write_meta
 from bulk_updater.sandbox import DEFAULT_SANDBOX_KEY, Sandbox
+from bulk_updater.state.paths import Account
 from bulk_updater.ui import Connection
 from bulk_updater.ui.kept import JobRecord, KeptJob
 from bulk_updater.ui.running import Job
@@ -118,3 +120,22 @@ def test_a_record_kept_before_the_header_row_existed_is_read_with_none(tmp_path:
     loaded = kept.load()
     assert loaded is not None
     assert (loaded.name, loaded.header_row) == ("a.csv", None)
+
+
+def test_a_kept_job_goes_on_only_with_its_workspace_and_key(tmp_path: Path) -> None:
+    record = JobRecord(
+        "a.csv", "input.csv", None, None, {}, "https://api.sendkit.ai", "ws_a", False
+    )
+    job = Job(tmp_path, record, lambda: None, state="stopped")
+    sent = Connection(SecretStr("sk_live_first"), "https://api.sendkit.ai", "ws_a")
+    # What the engine keeps of the account in the report's meta, as the job's run left it.
+    write_meta(job.report.resolve(), None, {}, account=Account.of(sent.settings()))
+    assert job.refuse_resume(sent) is None
+    elsewhere = Connection(SecretStr("sk_live_first"), "https://api.sendkit.ai", "ws_b")
+    assert (
+        job.refuse_resume(elsewhere)
+        == "this job was sent to workspace ws_a; give that workspace id"
+    )
+    other_key = Connection(SecretStr("sk_live_second"), "https://api.sendkit.ai", "ws_a")
+    refused = job.refuse_resume(other_key)
+    assert refused == "this job was sent with another API key; give that key"
