@@ -223,6 +223,8 @@ def _refuse(name: str, problems: list[str], sample: Callable[[], Sample] | None)
     seen = sample() if sample is not None else Sample()
     if seen.text_problem is not None:
         problems = [*problems, seen.text_problem]
+    if seen.delimiter_problem is not None:  # the cause of the others: first
+        problems = [seen.delimiter_problem, *problems]
     if len(problems) == 1:
         raise InputError(f"{name}: {problems[0]}")
     listed = "; ".join(f"{n}) {problem}" for n, problem in enumerate(problems, start=1))

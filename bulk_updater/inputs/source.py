@@ -13,7 +13,7 @@ import logging
 import os
 import stat
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 from ..errors import ConfigError, InputError
 from ..settings import tags_separator as separator_of
@@ -23,11 +23,19 @@ from .keep import Keep
 from .opening import Format, delimiter_of, format_of, open_input
 from .record_keys import KeyPlan
 from .records import MAX_RECORD, TextRecord, json_lines
-from .schema import ColumnMap
+from .schema import ColumnMap, column_for
 from .sheet import Oversized
 from .suggest import Sample, read_sample
 from .tablerows import TableRows
-from .tables import CsvTable, excel_delimiter, skip_lines, sniff_delimiter
+from .tables import (
+    DELIMITERS,
+    SNIFF_LINES,
+    CsvTable,
+    excel_delimiter,
+    skip_lines,
+    sniff_delimiter,
+    unquoted,
+)
 from .xlsx import Workbook, table_records
 
 log = logging.getLogger("bulk_updater")
@@ -142,7 +150,9 @@ class Source:
 
     def _table_rows(self) -> TableRows:
         table = self._table
-        return TableRows(table.columns, table.skip, self.tags_separator, names=table.names)
+        return TableRows(
+            table.columns, table.skip, self.tags_separator, names=table.names, mapping=self.columns
+        )
 
     def _open_text(
         self, head: bytes, encoding: str | None, delimiter: str | None, ignore_unknown: bool
@@ -164,12 +174,17 @@ class Source:
         first = self._text.readline(1 << 16)
         # Excel's `sep=;` first line: the delimiter, then the header (not below title rows)
         excel = excel_delimiter(first) if self.header_row is None else None
-        self.delimiter = delimiter_of(delimiter) or excel or sniff_delimiter(first)
-        self._csv = CsvTable(self._text, first, self.delimiter, self.name, first_line=start)
+        given = delimiter_of(delimiter) or excel
+        ahead = [] if given else _lines(self._text, SNIFF_LINES)
+        found, sure = sniff_delimiter(first, ahead)
+        self.delimiter = given or found
+        self._unsure, self._first_line = not (given or sure), first
+        self._csv = CsvTable(self._text, [first, *ahead], self.delimiter, self.name, start)
         self._sep_line = first.removeprefix("\ufeff") if excel is not None else ""
         if self._sep_line:
             self._csv.header()
         header = self._csv.header(self.header_row)
+        self._header_read = header
         if self.encoding.is_utf8 and any(_surrogates(cell) for cell in header):
             raise InputError(
                 f"{self.name}: line {self._csv.header_line} is not UTF-8 text; the file was "
@@ -178,16 +193,34 @@ class Source:
             )
         self._plan(header, ignore_unknown, self._csv.header_line)
 
+    def _delimiter_problem(self, header: list[str]) -> str | None:
+        """When the delimiter was found (neither given nor confirmed by the rows) and an unknown
+        column of the `header` holds another one (`id;Notes (a`): that it may be the other."""
+        if not self._unsure:
+            return None
+        unknown = [name for name in header if column_for(name, self.columns) is None]
+        bare = unquoted(self._first_line)  # a delimiter in quotes is a name's own
+        for other in DELIMITERS:
+            if other != self.delimiter and other in bare and any(other in n for n in unknown):
+                return (
+                    f"the file was read with the delimiter {_shown(self.delimiter)}, found from "
+                    f"its first lines; if it is {_shown(other)}-separated, pass --delimiter "
+                    f"{'tab' if other == chr(9) else repr(other)}"
+                )
+        return None
+
     def _sample(self) -> Sample:
         """The rows below the header and the file's text problem, to word what is wrong with
         the header (read only then: the source is refused anyway). None of a pipe's: it may wait."""
         if not self.rereadable:
             return Sample()
         if self.format == "xlsx":
-            return read_sample(self._rows)
+            others = [name for name in self._book.sheets if name != self.sheet]
+            return read_sample(self._rows, sheets=[str(self.sheet), *others])
         assert self.encoding is not None
         problem = text_problem(self.path, self.encoding, any_line_end=True)
-        return read_sample(self._csv.rows(), problem)
+        split = self._delimiter_problem(list(self._header_read))
+        return read_sample(self._csv.rows(), problem, delimiter_problem=split)
 
     def titles(self) -> str:
         """The lines above the header as read, for `--rejects` to keep: Excel's `sep=;` line (so
@@ -328,6 +361,21 @@ class Source:
                 table.header()
             table.header(self.header_row)
             return sum(1 for _ in self._table_rows().kept(table.rows()))
+
+
+def _shown(delimiter: str | None) -> str:
+    return "TAB" if delimiter == "\t" else f"`{delimiter}`"
+
+
+def _lines(stream: TextIO, most: int) -> list[str]:
+    """Up to `most` lines of `stream` (fewer at its end)."""
+    lines = []
+    for _ in range(most):
+        line = stream.readline(1 << 16)
+        if not line:
+            break
+        lines.append(line)
+    return lines
 
 
 def _surrogates(text: str) -> bool:

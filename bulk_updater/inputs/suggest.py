@@ -23,6 +23,7 @@ never send a file's data to the wrong leads or fields.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -145,12 +146,32 @@ def hint(
             return ""
         if all(API_ID.fullmatch(value) for value in seen):
             return " (did you mean `id`?)"
-        return f" (not SendKit lead ids, which are {API_ID_SHAPE}: its values {shape(seen)})"
+        return f" ({not_lead_ids(seen)})"
     if target == "email":
         if has_email or not seen or not all(map(_EMAIL.fullmatch, seen)):
             return ""
         return " (did you mean `email`?)"
     return f" (did you mean `{target}`?)" if target else ""
+
+
+def not_lead_ids(values: Sequence[str]) -> str:
+    """What a column's values (not all SendKit lead ids) look like, beside what lead ids do."""
+    return f"not SendKit lead ids, which are {API_ID_SHAPE}: its values {shape(values)}"
+
+
+def foreign_ids(name: str, values: Sequence[str], email: str | None) -> str | None:
+    """The note for an id column (`name`) none of whose `values` has the
+    API's shape (a Salesforce `ID` of `00Q…`), or None: every row would be `not_found`. With
+    an email column, the way out is to drop the ids and match by email."""
+    seen = [value.strip() for value in values if value.strip()]
+    if not seen or any(API_ID.fullmatch(value) for value in seen):
+        return None
+    way = (
+        f'to match the rows by column `{email}` instead, drop the ids: --map "{name}=-"'
+        if email is not None
+        else 'lead ids under another name: --map "HEADER=id"'
+    )
+    return f"column `{name}`, the id: {not_lead_ids(seen)}; each row would be not_found: {way}"
 
 
 def shape(values: Sequence[str]) -> str:
@@ -218,6 +239,9 @@ class Sample:
 
     rows: list[tuple[int, list[str]]] = field(default_factory=list)
     text_problem: str | None = None
+    sheet: str | None = None  # a workbook's: the sheet read, and its other (visible) sheets
+    other_sheets: tuple[str, ...] = ()
+    delimiter_problem: str | None = None  # a header cell holds another delimiter than the one
 
     def column(self, index: int) -> list[str]:
         """The values of the column at `index` (of the cells as read), empty ones left out, and
@@ -230,11 +254,18 @@ def _filled(cells: list[str]) -> int:
     return sum(1 for cell in cells if cell.strip())
 
 
-def read_sample(records: Iterable[tuple[int, object]], text_problem: str | None = None) -> Sample:
-    """A `Sample` of the first records (a record that is no list of cells is left out)."""
+def read_sample(
+    records: Iterable[tuple[int, object]],
+    text_problem: str | None = None,
+    sheets: Sequence[str] = (),
+    delimiter_problem: str | None = None,
+) -> Sample:
+    """A `Sample` of the first records (a record that is no list of cells is left out);
+    `sheets`: a workbook's, the one read first."""
     rows = [(line, cells) for line, cells in itertools.islice(records, SAMPLE_ROWS)
             if isinstance(cells, list)]  # fmt: skip
-    return Sample(rows, text_problem)
+    sheet = sheets[0] if sheets else None
+    return Sample(rows, text_problem, sheet, tuple(sheets[1:]), delimiter_problem)
 
 
 def title_message(
@@ -257,6 +288,8 @@ def title_message(
                 f"{where}, {first}, is a title, not the header: the header looks to be line "
                 f"{row_line} ({shown}); pass --header-row {row_line}, or remove the lines above it"
             )
+    if sample.other_sheets:
+        return _other_sheets(where, first, sample)
     if len(names) != 1:
         return None
     return (
@@ -265,6 +298,22 @@ def title_message(
         f"--header-row N (N: the header's line), or say what the column is with --map "
         f'"{names[0]}=FIELD"'
     )
+
+
+def _other_sheets(where: str, first: str, sample: Sample) -> str:
+    """The message for a sheet with no header in it (a summary sheet) whose workbook has others."""
+    others = sample.other_sheets
+    listed = ", ".join(f"`{name}`" for name in others)
+    flag = _flag_value(others[0]) if len(others) == 1 else "NAME (one of them)"
+    return (
+        f"{where} of the sheet `{sample.sheet}`, {first}, names no column the tool knows, nor "
+        f"does a row below it: the workbook also has {listed}; pass --sheet {flag}"
+    )
+
+
+def _flag_value(value: str) -> str:
+    """`value` as a flag takes it on a command line: in quotes if it holds a space or quote."""
+    return value if value.isprintable() and not set(value) & set(" \"'") else json.dumps(value)
 
 
 def _header_cells(cells: list[str], mapping: ColumnMap | None) -> list[str]:
