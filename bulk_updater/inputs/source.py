@@ -265,9 +265,9 @@ class Source:
         return [] if self.format == "jsonl" else self._kept.notes()
 
     def plan(self) -> list[str]:
-        """What each column means (`Job Title → jobTitle`); empty for JSON lines."""
+        """What each column means (`Job Title → jobTitle`); for JSON lines, each key met so far."""
         if self.format == "jsonl":
-            return []
+            return self._keys.plan()
         kept = [", kept in the report" if name in self.keep else "" for name in self._table.names]
         return [line + also for line, also in zip(self._table.plan(), kept, strict=True)]
 
