@@ -12,7 +12,7 @@ from typing import Any, Final
 from ..models import ValueType
 from .items import Invalid, Item
 from .schema import DROP, RAW_COLUMN, REJECTS_COLUMNS, Column, ColumnMap, Kind, column_for
-from .suggest import hint, unknown_message
+from .suggest import hint, hints, unknown_message
 from .values import by_email, label, trim_email, typed_value, validate
 
 __all__ = ["KeyPlan", "parse_mapping"]
@@ -149,9 +149,9 @@ class KeyPlan:
 
 
 def _unknown(keys: dict[str, Any]) -> str:
-    """The message for a record's unknown keys, each with its `hint` from its value."""
+    """The message for a record's unknown keys, each with its hint from its value."""
     values = [[] if value is None else [label(value)] for value in keys.values()]
-    return unknown_message(keys, [hint(key, seen) for key, seen in zip(keys, values, strict=True)])
+    return unknown_message(keys, hints(list(keys), values))
 
 
 def _empty(value: object) -> bool:

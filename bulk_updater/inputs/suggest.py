@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -154,6 +154,33 @@ def hint(
     return f" (did you mean `{target}`?)" if target else ""
 
 
+_MEANT: Final = re.compile(r" \(did you mean `(.+)`\?\)")
+
+
+def hints(
+    names: Sequence[str],
+    values: Sequence[Sequence[str] | None],
+    *,
+    taken: Collection[str] = (),
+    has_id: bool = False,
+    has_email: bool = False,
+) -> list[str]:
+    """The `hint` of each unknown column (`names`, with some of their `values`), but that a
+    field is suggested for no two columns, nor for one when another column (`taken`) is it
+    already: following it would make two columns mean one field. Several columns that could
+    be one field (`Home Phone`, `Mobile Phone`) are each said to be one of them at most."""
+    notes = [hint(name, seen, has_id=has_id, has_email=has_email)
+             for name, seen in zip(names, values, strict=True)]  # fmt: skip
+    meant = [match.group(1) if (match := _MEANT.fullmatch(note)) else None for note in notes]
+    for at, field_name in enumerate(meant):
+        shared = meant.count(field_name)
+        if field_name in taken:
+            notes[at] = ""
+        elif field_name is not None and shared > 1:
+            notes[at] = f" (one of {shared} columns that may be `{field_name}`: map one at most)"
+    return notes
+
+
 def not_lead_ids(values: Sequence[str]) -> str:
     """What a column's values (not all SendKit lead ids) look like, beside what lead ids do."""
     return f"not SendKit lead ids, which are {API_ID_SHAPE}: its values {shape(values)}"
@@ -207,20 +234,21 @@ UNKNOWN_HELP: Final = (
 )
 
 
-def unknown_message(names: Iterable[str], hints: Sequence[str] | None = None) -> str:
-    """Every unknown column named, each with its `hint` (computed from the name alone if
-    `hints` is not given)."""
+def unknown_message(names: Iterable[str], notes: Sequence[str] | None = None) -> str:
+    """Every unknown column named, each with its note from `hints` (computed from the names
+    alone if `notes` is not given)."""
     names = list(names)
-    hints = hints if hints is not None else [hint(name) for name in names[:LISTED]]
-    shown = zip(names[:LISTED], hints[:LISTED], strict=True)
+    notes = notes if notes is not None else hints(names[:LISTED], [None] * len(names[:LISTED]))
+    shown = zip(names[:LISTED], notes[:LISTED], strict=True)
     listed = ", ".join(f"`{_cut(name)}`{note}" for name, note in shown)
-    if len(names) > LISTED:  # a file of thousands of columns: a line, not a page
+    if len(names) > LISTED:  # a file of thousands of columns: a line, not a book
         listed += f" and {len(names) - LISTED} more"
     return f"unknown column{'s' if len(names) > 1 else ''} {listed}; {UNKNOWN_HELP}"
 
 
-#: Unknown columns named in a message; the rest are counted.
-LISTED: Final = 20
+#: Unknown columns named in a message, the rest counted: every one of any real export (Apollo's
+#: has 40 columns, a Salesforce object's a few hundred), so that each can be mapped.
+LISTED: Final = 1000
 
 
 def _cut(name: str) -> str:
