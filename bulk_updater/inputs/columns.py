@@ -12,9 +12,10 @@ from typing import Any, NoReturn
 
 from ..errors import InputError
 from ..words import counted
+from .header_sample import Sample, title_message
 from .items import ByEmail, Invalid, Item, Raw, Row
 from .schema import DROP, REJECTS_COLUMNS, Column, ColumnMap, Kind, column_for
-from .suggest import LISTED, Sample, hints, title_message, unknown_message
+from .suggest import LISTED, hints, unknown_message
 from .values import (
     by_email,
     custom_value,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final, TextIO
 
@@ -19,23 +20,15 @@ from ..errors import ConfigError, InputError
 from ..settings import tags_separator as separator_of
 from .columns import Invalid, Row, TablePlan
 from .encoding import Encoding, detect_encoding, scan, text, text_problem
+from .header_sample import ABOVE, Sample, delimiter_problem, lines_above, read_sample
 from .keep import Keep
 from .opening import Format, delimiter_of, format_of, open_input
 from .record_keys import KeyPlan
 from .records import MAX_RECORD, TextRecord, json_lines
-from .schema import ColumnMap, column_for
+from .schema import ColumnMap
 from .sheet import Oversized
-from .suggest import Sample, read_sample
 from .tablerows import TableRows
-from .tables import (
-    DELIMITERS,
-    SNIFF_LINES,
-    CsvTable,
-    excel_delimiter,
-    skip_lines,
-    sniff_delimiter,
-    unquoted,
-)
+from .tables import SNIFF_LINES, CsvTable, excel_delimiter, skip_lines, sniff_delimiter
 from .xlsx import Workbook, table_records
 
 log = logging.getLogger("bulk_updater")
@@ -112,12 +105,14 @@ class Source:
         if not self.rereadable:
             raise ConfigError(f"{self.name}: an .xlsx workbook must be a file, not a pipe")
         self._book = Workbook(self.path, sheet)
+        self._titles: deque[tuple[int, list[str]]] = deque(maxlen=ABOVE)  # above `header_row`
         self.sheet = self._book.sheet
         self._rows = self._book.rows()
         given = self.header_row
         for line, cells in self._rows:
             if given is not None and line < given:
-                continue  # a title row above the header
+                self._titles.append((line, cells))  # a title row above the header
+                continue
             if given is not None and line > given:
                 raise InputError(
                     f"{self.name}: row {given} of the sheet `{self.sheet}` is empty; "
@@ -193,22 +188,6 @@ class Source:
             )
         self._plan(header, ignore_unknown, self._csv.header_line)
 
-    def _delimiter_problem(self, header: list[str]) -> str | None:
-        """When the delimiter was found (neither given nor confirmed by the rows) and an unknown
-        column of the `header` holds another one (`id;Notes (a`): that it may be the other."""
-        if not self._unsure:
-            return None
-        unknown = [name for name in header if column_for(name, self.columns) is None]
-        bare = unquoted(self._first_line)  # a delimiter in quotes is a name's own
-        for other in DELIMITERS:
-            if other != self.delimiter and other in bare and any(other in n for n in unknown):
-                return (
-                    f"the file was read with the delimiter {_shown(self.delimiter)}, found from "
-                    f"its first lines; if it is {_shown(other)}-separated, pass --delimiter "
-                    f"{'tab' if other == chr(9) else repr(other)}"
-                )
-        return None
-
     def _sample(self) -> Sample:
         """The rows below the header and the file's text problem, to word what is wrong with
         the header (read only then: the source is refused anyway). None of a pipe's: it may wait."""
@@ -216,11 +195,18 @@ class Source:
             return Sample()
         if self.format == "xlsx":
             others = [name for name in self._book.sheets if name != self.sheet]
-            return read_sample(self._rows, sheets=[str(self.sheet), *others])
+            sheets = [str(self.sheet), *others]
+            return read_sample(self._rows, sheets=sheets, above=self._titles)
         assert self.encoding is not None
         problem = text_problem(self.path, self.encoding, any_line_end=True)
-        split = self._delimiter_problem(list(self._header_read))
-        return read_sample(self._csv.rows(), problem, delimiter_problem=split)
+        delimiter = self.delimiter or ","
+        split = None
+        if self._unsure:  # neither given nor settled by the rows
+            split = delimiter_problem(self._first_line, self._header_read, delimiter, self.columns)
+        above = []
+        if self.header_row is not None:
+            above = lines_above(self.path, self.encoding, delimiter, self.header_row)
+        return read_sample(self._csv.rows(), problem, delimiter_problem=split, above=above)
 
     def titles(self) -> str:
         """The lines above the header as read, for `--rejects` to keep: Excel's `sep=;` line (so
@@ -361,10 +347,6 @@ class Source:
                 table.header()
             table.header(self.header_row)
             return sum(1 for _ in self._table_rows().kept(table.rows()))
-
-
-def _shown(delimiter: str | None) -> str:
-    return "TAB" if delimiter == "\t" else f"`{delimiter}`"
 
 
 def _lines(stream: TextIO, most: int) -> list[str]:

@@ -22,14 +22,11 @@ never send a file's data to the wrong leads or fields.
 
 from __future__ import annotations
 
-import itertools
-import json
 import re
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Final
 
-from .schema import FIELD_NAMES, ColumnMap, column_for, normal
+from .schema import FIELD_NAMES, normal
 
 #: The shape of the API's lead ids, as its docs show them (`665d4e5f6a7b8c9d0e1f2a3b`).
 API_ID: Final = re.compile(r"[0-9a-fA-F]{24}")
@@ -258,102 +255,3 @@ def _cut(name: str) -> str:
 
 #: Rows after a header read to word a problem with it: enough to see the shape ids share.
 SAMPLE_ROWS: Final = 20
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """The first rows after a table's header, `(line, cells)`, and what is wrong with the file's
-    text (its encoding), if anything: read only to word a problem with the header."""
-
-    rows: list[tuple[int, list[str]]] = field(default_factory=list)
-    text_problem: str | None = None
-    sheet: str | None = None  # a workbook's: the sheet read, and its other (visible) sheets
-    other_sheets: tuple[str, ...] = ()
-    delimiter_problem: str | None = None  # a header cell holds another delimiter than the one
-
-    def column(self, index: int) -> list[str]:
-        """The values of the column at `index` (of the cells as read), empty ones left out, and
-        rows of one value too: a report's footer or a note, not a record (`Copyright …`)."""
-        return [cells[index] for _, cells in self.rows
-                if index < len(cells) and cells[index].strip() and _filled(cells) > 1]  # fmt: skip
-
-
-def _filled(cells: list[str]) -> int:
-    return sum(1 for cell in cells if cell.strip())
-
-
-def read_sample(
-    records: Iterable[tuple[int, object]],
-    text_problem: str | None = None,
-    sheets: Sequence[str] = (),
-    delimiter_problem: str | None = None,
-) -> Sample:
-    """A `Sample` of the first records (a record that is no list of cells is left out);
-    `sheets`: a workbook's, the one read first."""
-    rows = [(line, cells) for line, cells in itertools.islice(records, SAMPLE_ROWS)
-            if isinstance(cells, list)]  # fmt: skip
-    sheet = sheets[0] if sheets else None
-    return Sample(rows, text_problem, sheet, tuple(sheets[1:]), delimiter_problem)
-
-
-def title_message(
-    names: list[str], sample: Sample, mapping: ColumnMap | None, line: int = 1
-) -> str | None:
-    """The message for a header (on `line`) that names no column and is likely a title above
-    the real header (the first row below with several cells, one a column the tool knows), or
-    None.
-
-    The delimiter was found from the title, which holds none: a row below read as one cell is
-    split by each other delimiter too, so that a title above a `;` or TAB header is named.
-    """
-    first = ", ".join(f"`{n}`" for n in names if n)
-    where = "the first line" if line == 1 else f"line {line}"
-    for row_line, cells in sample.rows:
-        filled = _header_cells(cells, mapping)
-        if filled:
-            shown = ", ".join(f"`{cell}`" for cell in filled[:3]) + (", …" if filled[3:] else "")
-            return (
-                f"{where}, {first}, is a title, not the header: the header looks to be line "
-                f"{row_line} ({shown}); pass --header-row {row_line}, or remove the lines above it"
-            )
-    if sample.other_sheets:
-        return _other_sheets(where, first, sample)
-    if len(names) != 1:
-        return None
-    return (
-        f"{where}, {first}{hint(names[0])}, names no column the tool knows; the first "
-        "line must be the header (id or email, and the fields): if titles are above it, pass "
-        f"--header-row N (N: the header's line), or say what the column is with --map "
-        f'"{names[0]}=FIELD"'
-    )
-
-
-def _other_sheets(where: str, first: str, sample: Sample) -> str:
-    """The message for a sheet with no header in it (a summary sheet) whose workbook has others."""
-    others = sample.other_sheets
-    listed = ", ".join(f"`{name}`" for name in others)
-    flag = _flag_value(others[0]) if len(others) == 1 else "NAME (one of them)"
-    return (
-        f"{where} of the sheet `{sample.sheet}`, {first}, names no column the tool knows, nor "
-        f"does a row below it: the workbook also has {listed}; pass --sheet {flag}"
-    )
-
-
-def _flag_value(value: str) -> str:
-    """`value` as a flag takes it on a command line: in quotes if it holds a space or quote."""
-    return value if value.isprintable() and not set(value) & set(" \"'") else json.dumps(value)
-
-
-def _header_cells(cells: list[str], mapping: ColumnMap | None) -> list[str]:
-    """The filled cells of a row that looks like a header (several, one a known column), as
-    read or split by another delimiter; [] if it does not look like one."""
-    filled = [cell.strip() for cell in cells if cell.strip()]
-    readings = [filled] + [[part.strip() for part in ",".join(filled).split(other) if part.strip()]
-                           for other in _OTHER_DELIMITERS]  # fmt: skip
-    for reading in readings:
-        if len(reading) > 1 and any(column_for(cell, mapping) for cell in reading):
-            return reading
-    return []
-
-
-_OTHER_DELIMITERS: Final = (";", "\t", "|")  # than `,`, which a file with no other defaults to

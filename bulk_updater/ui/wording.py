@@ -51,6 +51,7 @@ _REWRITES: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"check --encoding", "choose another Encoding"),
         (r"--encoding (\S+): (.*?)\(try ", r"Encoding \1: \2(choose "),
         (r"pass --header-row N \(N: the header's line\)", "give the header's line as Header row"),
+        (r"pass --header-row (\d+) \(in a job: header-row = \d+\)", r"give \1 as Header row"),
         (r"pass --header-row (\d+)", r"give \1 as Header row"),
         (r"--header-row \d+ must be", "the Header row must be"),
         (r"\(--header-row (\d+)\)", r"(Header row \1)"),

@@ -142,6 +142,9 @@ def test_a_header_row_that_cannot_be_read_names_the_header_row(tmp_path: Path) -
     with pytest.raises(BulkUpdaterError) as title:
         Source(data)
     assert "give 3 as Header row, or remove the lines above it" in shown(str(title.value))
+    data.write_text("Leads to update\nid,city\n066091adcd648f9dab09032e,Oslo\n")
+    data_row = shown(refusal(data, ReadOptions(header_row=3), {}))
+    assert data_row.endswith("the header looks to be line 2 (`id`, `city`); give 2 as Header row")
 
 
 def test_a_header_split_by_another_delimiter_names_the_command(tmp_path: Path) -> None:
