@@ -1,8 +1,9 @@
 """`Source`: an input file (or standard input), opened and checked as a whole before any request.
 
-CSV (delimiter `,` `;` TAB or `|`, found from the header line), JSON lines and `.xlsx`, in any
-encoding `encoding.py` knows. Every record read becomes exactly one `Row`: a record that cannot be
-sent becomes `Invalid` with a message naming the column and the problem, and reading goes on.
+CSV (delimiter `,` `;` TAB or `|`, found from the header line and the few after it), JSON lines
+and `.xlsx`, in any encoding `encoding.py` knows. Every record read becomes exactly one `Row`: a
+record that cannot be sent becomes `Invalid` with a message naming the column and the problem,
+and reading goes on.
 Only problems with the file as a whole (unreadable, not text, wrong encoding, no id column,
 unknown columns) raise `InputError`, when the source is opened or checked.
 """
