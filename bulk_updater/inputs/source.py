@@ -171,7 +171,8 @@ class Source:
         # Excel's `sep=;` first line: the delimiter, then the header (not below title rows)
         excel = excel_delimiter(first) if self.header_row is None else None
         given = delimiter_of(delimiter) or excel
-        ahead = [] if given else _lines(self._text, SNIFF_LINES)
+        # A pipe's next lines may come one at a time, each to be sent before the next is written.
+        ahead = _lines(self._text, SNIFF_LINES) if not given and self.rereadable else []
         found, sure = sniff_delimiter(first, ahead)
         self.delimiter = given or found
         self._unsure, self._first_line = not (given or sure), first
