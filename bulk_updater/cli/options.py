@@ -99,7 +99,7 @@ def input_options(command: F) -> F:
         ),
         click.option(
             "--delimiter",
-            help="CSV delimiter (; , tab |)  [default: found from the header line]",
+            help="CSV delimiter (; , tab |)  [default: found from the first lines]",
         ),
         click.option(
             "--encoding",

@@ -12,9 +12,10 @@ from typing import Any, NoReturn
 
 from ..errors import InputError
 from ..words import counted
+from .header_sample import Sample, title_message
 from .items import ByEmail, Invalid, Item, Raw, Row
 from .schema import DROP, REJECTS_COLUMNS, Column, ColumnMap, Kind, column_for
-from .suggest import LISTED, Sample, hint, title_message, unknown_message
+from .suggest import LISTED, hints, unknown_message
 from .values import (
     by_email,
     custom_value,
@@ -123,10 +124,12 @@ class TablePlan:
             if title is not None:
                 _refuse(name, [title], lambda: seen)
         if unknown and not ignore_unknown:
-            known = {"has_id": self.id_index is not None,
-                     "has_email": self.email_index is not None}  # fmt: skip
-            notes = [hint(self.names[at], seen.column(self.skip + at), **known)
-                     for at in unknown[:LISTED]]  # fmt: skip
+            listed = unknown[:LISTED]
+            taken = {str(column) for column in self.columns if column.kind is not Kind.DROP}
+            notes = hints([self.names[at] for at in listed],
+                          [seen.column(self.skip + at) for at in listed], taken=taken,
+                          has_id=self.id_index is not None,
+                          has_email=self.email_index is not None)  # fmt: skip
             problems.insert(0, unknown_message((self.names[at] for at in unknown), notes))
         if self.id_index is None and self.email_index is None:
             header = "the first line" if self.line == 1 else f"the header, line {self.line},"
@@ -223,6 +226,8 @@ def _refuse(name: str, problems: list[str], sample: Callable[[], Sample] | None)
     seen = sample() if sample is not None else Sample()
     if seen.text_problem is not None:
         problems = [*problems, seen.text_problem]
+    if seen.delimiter_problem is not None:  # the cause of the others: first
+        problems = [seen.delimiter_problem, *problems]
     if len(problems) == 1:
         raise InputError(f"{name}: {problems[0]}")
     listed = "; ".join(f"{n}) {problem}" for n, problem in enumerate(problems, start=1))

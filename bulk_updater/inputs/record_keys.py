@@ -12,7 +12,7 @@ from typing import Any, Final
 from ..models import ValueType
 from .items import Invalid, Item
 from .schema import DROP, RAW_COLUMN, REJECTS_COLUMNS, Column, ColumnMap, Kind, column_for
-from .suggest import hint
+from .suggest import hint, hints, unknown_message
 from .values import by_email, label, trim_email, typed_value, validate
 
 __all__ = ["KeyPlan", "parse_mapping"]
@@ -55,12 +55,27 @@ class KeyPlan:
             return column
         return known[key]
 
+    def plan(self) -> list[str]:
+        """`jobTitle → jobTitle`, `phoneNumber → dropped (did you mean `phone`?)` per key met
+        so far (in the order first met), for `--dry-run`."""
+        lines = []
+        for key, column in self._known.items():
+            if not isinstance(key, str):
+                continue
+            if column is not None:
+                meaning = str(column) + (", kept in the report" if key in self.kept else "")
+            else:
+                meaning = ("dropped" if self.ignore_unknown else "unknown") + hint(key)
+            lines.append(f"{key} → {meaning}")
+        return lines
+
     def parse(self, record: Mapping[str, Any]) -> Item:
         """Validate one JSON-lines / library record (keys as in a header, JSON types)."""
         known, data, custom = self._known, {}, {}
         raw_id: Any = _NONE
         email: str | None = None
         problem: str | None = None  # the first one: reported once the id is known
+        unknown: dict[str, Any] | None = None  # unknown keys: the first problem, all named
         nulls: set[Column] = set()  # columns given as JSON null (a second key for one is wrong)
         for key, value in record.items():
             column = known.get(key, _UNKNOWN)
@@ -75,8 +90,10 @@ class KeyPlan:
                 elif type(key) is not str:
                     problem = problem or f"column {key!r}: a column name must be a string"
                 elif not self.ignore_unknown:
-                    seen = [] if value is None else [label(value)]
-                    problem = problem or f"unknown column `{key}`{hint(key, seen)}"
+                    if unknown is None and problem is None:
+                        unknown = {}
+                    if unknown is not None:
+                        unknown[key] = value
                 elif len(self.dropped) < 100:
                     self.dropped[key] = None
                 continue
@@ -114,6 +131,8 @@ class KeyPlan:
         if raw_id is _NONE:
             raw_id = None
         rid = "" if raw_id is None else label(raw_id)
+        if unknown is not None:
+            problem = _unknown(unknown)
         if problem is not None:
             return Invalid(rid, problem, email)
         if custom:
@@ -127,6 +146,12 @@ class KeyPlan:
         if email is not None:
             data["email"] = email
         return validate(data, rid, email)
+
+
+def _unknown(keys: dict[str, Any]) -> str:
+    """The message for a record's unknown keys, each with its hint from its value."""
+    values = [[] if value is None else [label(value)] for value in keys.values()]
+    return unknown_message(keys, hints(list(keys), values))
 
 
 def _empty(value: object) -> bool:

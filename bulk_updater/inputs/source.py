@@ -1,8 +1,9 @@
 """`Source`: an input file (or standard input), opened and checked as a whole before any request.
 
-CSV (delimiter `,` `;` TAB or `|`, found from the header line), JSON lines and `.xlsx`, in any
-encoding `encoding.py` knows. Every record read becomes exactly one `Row`: a record that cannot be
-sent becomes `Invalid` with a message naming the column and the problem, and reading goes on.
+CSV (delimiter `,` `;` TAB or `|`, found from the header line and the few after it), JSON lines
+and `.xlsx`, in any encoding `encoding.py` knows. Every record read becomes exactly one `Row`: a
+record that cannot be sent becomes `Invalid` with a message naming the column and the problem,
+and reading goes on.
 Only problems with the file as a whole (unreadable, not text, wrong encoding, no id column,
 unknown columns) raise `InputError`, when the source is opened or checked.
 """
@@ -12,22 +13,23 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 from ..errors import ConfigError, InputError
 from ..settings import tags_separator as separator_of
 from .columns import Invalid, Row, TablePlan
 from .encoding import Encoding, detect_encoding, scan, text, text_problem
+from .header_sample import ABOVE, Sample, delimiter_problem, lines_above, read_sample
 from .keep import Keep
 from .opening import Format, delimiter_of, format_of, open_input
 from .record_keys import KeyPlan
 from .records import MAX_RECORD, TextRecord, json_lines
 from .schema import ColumnMap
 from .sheet import Oversized
-from .suggest import Sample, read_sample
 from .tablerows import TableRows
-from .tables import CsvTable, excel_delimiter, skip_lines, sniff_delimiter
+from .tables import SNIFF_LINES, CsvTable, excel_delimiter, skip_lines, sniff_delimiter
 from .xlsx import Workbook, table_records
 
 log = logging.getLogger("bulk_updater")
@@ -104,12 +106,14 @@ class Source:
         if not self.rereadable:
             raise ConfigError(f"{self.name}: an .xlsx workbook must be a file, not a pipe")
         self._book = Workbook(self.path, sheet)
+        self._titles: deque[tuple[int, list[str]]] = deque(maxlen=ABOVE)  # above `header_row`
         self.sheet = self._book.sheet
         self._rows = self._book.rows()
         given = self.header_row
         for line, cells in self._rows:
             if given is not None and line < given:
-                continue  # a title row above the header
+                self._titles.append((line, cells))  # a title row above the header
+                continue
             if given is not None and line > given:
                 raise InputError(
                     f"{self.name}: row {given} of the sheet `{self.sheet}` is empty; "
@@ -142,7 +146,9 @@ class Source:
 
     def _table_rows(self) -> TableRows:
         table = self._table
-        return TableRows(table.columns, table.skip, self.tags_separator, names=table.names)
+        return TableRows(
+            table.columns, table.skip, self.tags_separator, names=table.names, mapping=self.columns
+        )
 
     def _open_text(
         self, head: bytes, encoding: str | None, delimiter: str | None, ignore_unknown: bool
@@ -164,12 +170,18 @@ class Source:
         first = self._text.readline(1 << 16)
         # Excel's `sep=;` first line: the delimiter, then the header (not below title rows)
         excel = excel_delimiter(first) if self.header_row is None else None
-        self.delimiter = delimiter_of(delimiter) or excel or sniff_delimiter(first)
-        self._csv = CsvTable(self._text, first, self.delimiter, self.name, first_line=start)
+        given = delimiter_of(delimiter) or excel
+        # A pipe's next lines may come one at a time, each to be sent before the next is written.
+        ahead = _lines(self._text, SNIFF_LINES) if not given and self.rereadable else []
+        found, sure = sniff_delimiter(first, ahead)
+        self.delimiter = given or found
+        self._unsure, self._first_line = not (given or sure), first
+        self._csv = CsvTable(self._text, [first, *ahead], self.delimiter, self.name, start)
         self._sep_line = first.removeprefix("\ufeff") if excel is not None else ""
         if self._sep_line:
             self._csv.header()
         header = self._csv.header(self.header_row)
+        self._header_read = header
         if self.encoding.is_utf8 and any(_surrogates(cell) for cell in header):
             raise InputError(
                 f"{self.name}: line {self._csv.header_line} is not UTF-8 text; the file was "
@@ -184,10 +196,19 @@ class Source:
         if not self.rereadable:
             return Sample()
         if self.format == "xlsx":
-            return read_sample(self._rows)
+            others = [name for name in self._book.sheets if name != self.sheet]
+            sheets = [str(self.sheet), *others]
+            return read_sample(self._rows, sheets=sheets, above=self._titles)
         assert self.encoding is not None
         problem = text_problem(self.path, self.encoding, any_line_end=True)
-        return read_sample(self._csv.rows(), problem)
+        delimiter = self.delimiter or ","
+        split = None
+        if self._unsure:  # neither given nor settled by the rows
+            split = delimiter_problem(self._first_line, self._header_read, delimiter, self.columns)
+        above = []
+        if self.header_row is not None:
+            above = lines_above(self.path, self.encoding, delimiter, self.header_row)
+        return read_sample(self._csv.rows(), problem, delimiter_problem=split, above=above)
 
     def titles(self) -> str:
         """The lines above the header as read, for `--rejects` to keep: Excel's `sep=;` line (so
@@ -232,9 +253,9 @@ class Source:
         return [] if self.format == "jsonl" else self._kept.notes()
 
     def plan(self) -> list[str]:
-        """What each column means (`Job Title → jobTitle`); empty for JSON lines."""
+        """What each column means (`Job Title → jobTitle`); for JSON lines, each key met so far."""
         if self.format == "jsonl":
-            return []
+            return self._keys.plan()
         kept = [", kept in the report" if name in self.keep else "" for name in self._table.names]
         return [line + also for line, also in zip(self._table.plan(), kept, strict=True)]
 
@@ -328,6 +349,17 @@ class Source:
                 table.header()
             table.header(self.header_row)
             return sum(1 for _ in self._table_rows().kept(table.rows()))
+
+
+def _lines(stream: TextIO, most: int) -> list[str]:
+    """Up to `most` lines of `stream` (fewer at its end)."""
+    lines = []
+    for _ in range(most):
+        line = stream.readline(1 << 16)
+        if not line:
+            break
+        lines.append(line)
+    return lines
 
 
 def _surrogates(text: str) -> bool:

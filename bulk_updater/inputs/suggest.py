@@ -22,13 +22,11 @@ never send a file's data to the wrong leads or fields.
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Sequence
 from typing import Final
 
-from .schema import FIELD_NAMES, ColumnMap, column_for, normal
+from .schema import FIELD_NAMES, normal
 
 #: The shape of the API's lead ids, as its docs show them (`665d4e5f6a7b8c9d0e1f2a3b`).
 API_ID: Final = re.compile(r"[0-9a-fA-F]{24}")
@@ -145,12 +143,59 @@ def hint(
             return ""
         if all(API_ID.fullmatch(value) for value in seen):
             return " (did you mean `id`?)"
-        return f" (not SendKit lead ids, which are {API_ID_SHAPE}: its values {shape(seen)})"
+        return f" ({not_lead_ids(seen)})"
     if target == "email":
         if has_email or not seen or not all(map(_EMAIL.fullmatch, seen)):
             return ""
         return " (did you mean `email`?)"
     return f" (did you mean `{target}`?)" if target else ""
+
+
+_MEANT: Final = re.compile(r" \(did you mean `(.+)`\?\)")
+
+
+def hints(
+    names: Sequence[str],
+    values: Sequence[Sequence[str] | None],
+    *,
+    taken: Collection[str] = (),
+    has_id: bool = False,
+    has_email: bool = False,
+) -> list[str]:
+    """The `hint` of each unknown column (`names`, with some of their `values`), but that a
+    field is suggested for no two columns, nor for one when another column (`taken`) is it
+    already: following it would make two columns mean one field. Several columns that could
+    be one field (`Home Phone`, `Mobile Phone`) are each said to be one of them at most."""
+    notes = [hint(name, seen, has_id=has_id, has_email=has_email)
+             for name, seen in zip(names, values, strict=True)]  # fmt: skip
+    meant = [match.group(1) if (match := _MEANT.fullmatch(note)) else None for note in notes]
+    for at, field_name in enumerate(meant):
+        shared = meant.count(field_name)
+        if field_name in taken:
+            notes[at] = ""
+        elif field_name is not None and shared > 1:
+            notes[at] = f" (one of {shared} columns that may be `{field_name}`: map one at most)"
+    return notes
+
+
+def not_lead_ids(values: Sequence[str]) -> str:
+    """What a column's values (not all SendKit lead ids) look like, beside what lead ids do."""
+    return f"not SendKit lead ids, which are {API_ID_SHAPE}: its values {shape(values)}"
+
+
+def foreign_ids(name: str, values: Sequence[str], email: str | None) -> str | None:
+    """The note for an id column (`name`) none of whose `values` has the
+    API's shape (a Salesforce `ID` of `00Q…`), or None: every row would be `not_found`. With
+    an email column, the way out is to drop the ids and match by email."""
+    seen = [value.strip() for value in values if value.strip()]
+    if not seen or any(API_ID.fullmatch(value) for value in seen):
+        return None
+    way = (
+        f'to match the rows by column `{email}` instead, drop the ids: --map "{name}=-"'
+        if email is not None
+        else 'lead ids under another name: --map "HEADER=id"'
+    )
+    return f"column `{name}`, the id: {not_lead_ids(seen)}; each row would be not_found: {way}"
 
 
 def shape(values: Sequence[str]) -> str:
@@ -186,20 +231,21 @@ UNKNOWN_HELP: Final = (
 )
 
 
-def unknown_message(names: Iterable[str], hints: Sequence[str] | None = None) -> str:
-    """Every unknown column named, each with its `hint` (computed from the name alone if
-    `hints` is not given)."""
+def unknown_message(names: Iterable[str], notes: Sequence[str] | None = None) -> str:
+    """Every unknown column named, each with its note from `hints` (computed from the names
+    alone if `notes` is not given)."""
     names = list(names)
-    hints = hints if hints is not None else [hint(name) for name in names[:LISTED]]
-    shown = zip(names[:LISTED], hints[:LISTED], strict=True)
+    notes = notes if notes is not None else hints(names[:LISTED], [None] * len(names[:LISTED]))
+    shown = zip(names[:LISTED], notes[:LISTED], strict=True)
     listed = ", ".join(f"`{_cut(name)}`{note}" for name, note in shown)
-    if len(names) > LISTED:  # a file of thousands of columns: a line, not a page
+    if len(names) > LISTED:  # a file of thousands of columns: a line, not a book
         listed += f" and {len(names) - LISTED} more"
     return f"unknown column{'s' if len(names) > 1 else ''} {listed}; {UNKNOWN_HELP}"
 
 
-#: Unknown columns named in a message; the rest are counted.
-LISTED: Final = 20
+#: Unknown columns named in a message, the rest counted: every one of any real export (Apollo's
+#: has 40 columns, a Salesforce object's a few hundred), so that each can be mapped.
+LISTED: Final = 1000
 
 
 def _cut(name: str) -> str:
@@ -209,74 +255,3 @@ def _cut(name: str) -> str:
 
 #: Rows after a header read to word a problem with it: enough to see the shape ids share.
 SAMPLE_ROWS: Final = 20
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """The first rows after a table's header, `(line, cells)`, and what is wrong with the file's
-    text (its encoding), if anything: read only to word a problem with the header."""
-
-    rows: list[tuple[int, list[str]]] = field(default_factory=list)
-    text_problem: str | None = None
-
-    def column(self, index: int) -> list[str]:
-        """The values of the column at `index` (of the cells as read), empty ones left out, and
-        rows of one value too: a report's footer or a note, not a record (`Copyright …`)."""
-        return [cells[index] for _, cells in self.rows
-                if index < len(cells) and cells[index].strip() and _filled(cells) > 1]  # fmt: skip
-
-
-def _filled(cells: list[str]) -> int:
-    return sum(1 for cell in cells if cell.strip())
-
-
-def read_sample(records: Iterable[tuple[int, object]], text_problem: str | None = None) -> Sample:
-    """A `Sample` of the first records (a record that is no list of cells is left out)."""
-    rows = [(line, cells) for line, cells in itertools.islice(records, SAMPLE_ROWS)
-            if isinstance(cells, list)]  # fmt: skip
-    return Sample(rows, text_problem)
-
-
-def title_message(
-    names: list[str], sample: Sample, mapping: ColumnMap | None, line: int = 1
-) -> str | None:
-    """The message for a header (on `line`) that names no column and is likely a title above
-    the real header (the first row below with several cells, one a column the tool knows), or
-    None.
-
-    The delimiter was found from the title, which holds none: a row below read as one cell is
-    split by each other delimiter too, so that a title above a `;` or TAB header is named.
-    """
-    first = ", ".join(f"`{n}`" for n in names if n)
-    where = "the first line" if line == 1 else f"line {line}"
-    for row_line, cells in sample.rows:
-        filled = _header_cells(cells, mapping)
-        if filled:
-            shown = ", ".join(f"`{cell}`" for cell in filled[:3]) + (", …" if filled[3:] else "")
-            return (
-                f"{where}, {first}, is a title, not the header: the header looks to be line "
-                f"{row_line} ({shown}); pass --header-row {row_line}, or remove the lines above it"
-            )
-    if len(names) != 1:
-        return None
-    return (
-        f"{where}, {first}{hint(names[0])}, names no column the tool knows; the first "
-        "line must be the header (id or email, and the fields): if titles are above it, pass "
-        f"--header-row N (N: the header's line), or say what the column is with --map "
-        f'"{names[0]}=FIELD"'
-    )
-
-
-def _header_cells(cells: list[str], mapping: ColumnMap | None) -> list[str]:
-    """The filled cells of a row that looks like a header (several, one a known column), as
-    read or split by another delimiter; [] if it does not look like one."""
-    filled = [cell.strip() for cell in cells if cell.strip()]
-    readings = [filled] + [[part.strip() for part in ",".join(filled).split(other) if part.strip()]
-                           for other in _OTHER_DELIMITERS]  # fmt: skip
-    for reading in readings:
-        if len(reading) > 1 and any(column_for(cell, mapping) for cell in reading):
-            return reading
-    return []
-
-
-_OTHER_DELIMITERS: Final = (";", "\t", "|")  # than `,`, which a file with no other defaults to

@@ -9,6 +9,9 @@
   summary names them. At most `MAX_FOOTER` rows are held back waiting to see whether they trail.
 - A line of a `--rejects` file (its `_status` filled) is always a row, even with no cell kept (a
   record too large): fed back unfixed, it is `invalid` again, never left out.
+- An id column taken by its name (not by `--map`) none of whose first `SAMPLE_ROWS` values has
+  the API's shape (a Salesforce export's `ID`) is noted, with the way out: every row would be
+  `not_found`.
 - A `tags` cell that holds a likely separator other than the chosen one is counted, with the first
   example, for one note that names `--tags-separator` (the row itself is invalid).
 """
@@ -21,7 +24,8 @@ from typing import Final
 from .columns import Invalid, Item, Row
 from .items import cells_of
 from .records import MAX_RECORD
-from .schema import REJECTS_COLUMNS, Column, Kind
+from .schema import REJECTS_COLUMNS, Column, ColumnMap, Kind
+from .suggest import SAMPLE_ROWS, foreign_ids
 from .tables import TableRecord, Unreadable
 from .values import SEPARATOR_ADVICE, label, other_separator
 
@@ -66,13 +70,20 @@ class TableRows:
         skip: int,
         tags_separator: str = ";",
         names: Sequence[str] = (),
+        mapping: ColumnMap | None = None,
     ) -> None:
-        """`names`: the header's, to tell a `--rejects` file's `_status` and `_message`."""
+        """`names`: the header's, to tell a `--rejects` file's `_status` and `_message`;
+        `mapping`: the user's, whose id column is theirs to say (its values are not noted)."""
         at = {name: skip + n for n, name in enumerate(names)}
         self._status, self._message = (at.get(name) for name in REJECTS_COLUMNS)
         kinds = [column.kind for column in columns]
         self._id = skip + kinds.index(Kind.ID) if Kind.ID in kinds else None
         self._email = skip + kinds.index(Kind.EMAIL) if Kind.EMAIL in kinds else None
+        heading = dict(zip(kinds, names[: len(kinds)], strict=False))
+        self._id_name, self._email_name = heading.get(Kind.ID), heading.get(Kind.EMAIL)
+        if mapping is not None and self._id_name is not None and mapping.get(self._id_name):
+            self._id_name = None
+        self._ids: list[str] = []  # the first ids, to tell ids of another system
         self._mapped = [
             skip + n for n, column in enumerate(columns) if column.kind is not Kind.DROP
         ]
@@ -99,6 +110,8 @@ class TableRows:
             elif self._rejected(cells) and self._empty(cells):
                 yield Row(number, Invalid("", self._no_cells(cells)), line, cells_of(cells))
             else:
+                if len(self._ids) < SAMPLE_ROWS and self._id_name is not None:
+                    self._ids.append(self._cell(cells, self._id))
                 self._check_tags(line, cells)
                 yield Row(number, convert(cells), line, cells_of(cells))
 
@@ -174,6 +187,9 @@ class TableRows:
     def notes(self) -> list[str]:
         """What was left out or looks wrong beside the rows, one line each, for the summary."""
         notes: list[str] = []
+        if self._id_name is not None:
+            foreign = foreign_ids(self._id_name, self._ids, self._email_name)
+            notes += [foreign] if foreign is not None else []
         if self._example is not None:
             line, cell, other = self._example
             shown = "TAB" if self.separator == "\t" else self.separator

@@ -1,4 +1,5 @@
-"""CSV as a table: the delimiter found from the header line, the header, then each record's cells.
+"""CSV as a table: the delimiter found from the header line and a few after it, the header, then
+each record's cells.
 
 Records after the header come as they are, blank ones too (`,,`, a spreadsheet's empty row):
 `tablerows.py` decides what is a row.
@@ -7,8 +8,9 @@ Records after the header come as they are, blank ones too (`,,`, a spreadsheet's
 from __future__ import annotations
 
 import csv
+import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final, TextIO
 
@@ -34,12 +36,42 @@ class Unreadable:
 TableRecord = tuple[int, list[str] | Unreadable | None]
 
 
-def sniff_delimiter(line: str) -> str:
-    """The delimiter of a header line: the most frequent of `,` `;` TAB `|` outside quotes."""
-    bare = _QUOTED.sub("", line)
+#: Lines after the header read to find the delimiter.
+SNIFF_LINES: Final = 4
+
+
+def sniff_delimiter(line: str, after: Sequence[str] = ()) -> tuple[str, bool]:
+    """The delimiter of a header `line` and the few lines `after` it: of `,` `;` TAB `|`, the one
+    that splits them all into as many cells (several cells), else the most frequent in the header
+    outside quotes; and whether the rows confirm it (it alone splits them so).
+
+    The header alone can mislead: a `;` file whose header names `Umsatz (EUR, netto)` holds as
+    many commas as semicolons there, but its rows split into as many cells as the header by `;`
+    only."""
+    bare = unquoted(line)
     counts = {d: bare.count(d) for d in DELIMITERS}
     best = max(DELIMITERS, key=lambda d: counts[d])  # ties go to the earlier: `,` first
-    return best if counts[best] else ","
+    counted = best if counts[best] else ","
+    widths = {d: _widths(line, after, d) for d in DELIMITERS if counts[d]}
+    fits = [d for d, (header, rows) in widths.items() if rows and set(rows) == {header}]
+    if counted in fits or not fits:
+        return counted, fits == [counted]
+    return max(fits, key=lambda d: widths[d][0]), len(fits) == 1
+
+
+def unquoted(line: str) -> str:
+    """A CSV line without its quoted parts (a delimiter in them splits nothing)."""
+    return _QUOTED.sub("", line)
+
+
+def _widths(line: str, after: Sequence[str], delimiter: str) -> tuple[int, list[int]]:
+    """How many cells `delimiter` splits the header `line` into, and each non-blank row after."""
+    try:
+        header = next(csv.reader([line], delimiter=delimiter), [])
+        rows = list(csv.reader(io.StringIO("".join(after)), delimiter=delimiter))
+    except csv.Error:
+        return 0, []
+    return len(header), [len(row) for row in rows if not _blank(row)]
 
 
 def excel_delimiter(line: str) -> str | None:
@@ -56,15 +88,14 @@ class TextCells(list[str]):
 
 
 class _Rewound:
-    """A text stream whose first line was already read (to find the delimiter), put back."""
+    """A text stream whose first lines were already read (to find the delimiter), put back."""
 
-    def __init__(self, stream: TextIO, first: str) -> None:
+    def __init__(self, stream: TextIO, first: Sequence[str]) -> None:
         self._stream = stream
-        self._first: str | None = first
+        self._first = list(reversed(first))
 
     def readline(self, size: int = -1) -> str:
-        first, self._first = self._first, None
-        return first if first is not None else self._stream.readline(size)
+        return self._first.pop() if self._first else self._stream.readline(size)
 
 
 def _blank(cells: list[str]) -> bool:
@@ -75,10 +106,16 @@ class CsvTable:
     """The records of a CSV text stream, as cells, split by `delimiter`."""
 
     def __init__(
-        self, stream: TextIO, first: str, delimiter: str, name: str, first_line: int = 1
+        self,
+        stream: TextIO,
+        first: str | Sequence[str],
+        delimiter: str,
+        name: str,
+        first_line: int = 1,
     ) -> None:
+        """`first`: the first line (or lines) of `stream`, already read."""
         self.name = name
-        rewound = _Rewound(stream, first)
+        rewound = _Rewound(stream, [first] if isinstance(first, str) else first)
         self._records = csv_records(rewound, delimiter, start=first_line)  # type: ignore[arg-type]
         self._parser = CsvParser(delimiter)
         self._delimiter = delimiter

@@ -150,8 +150,9 @@ class Workbook:
                   if rel.target in valid and "chartsheet" not in rel.Type]  # fmt: skip
         if not sheets:
             raise InputError(f"{self.path}: the workbook has no worksheet")
+        visible = [s for s in sheets if s[2] in (None, "visible")]
+        self.sheets = [title for title, _, _ in visible or sheets]  # to name the others
         if sheet is None:
-            visible = [s for s in sheets if s[2] in (None, "visible")]
             return (visible or sheets)[0][:2]
         for title, part, _ in sheets:
             if title == sheet:

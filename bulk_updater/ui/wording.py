@@ -38,6 +38,7 @@ _REWRITES: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         ),
         (_UNKNOWN_HELP, f"choose what each one is as its Field ({_DROPPED} leaves it out)"),
         (r'say what the column is with --map "(.*?)=FIELD"', r"choose what `\1` is as its Field"),
+        (r'drop the ids: --map "(.*?)=-"', rf"drop the ids: {_DROPPED} as the Field of `\1`"),
         (r"--map (.+)=(\S+?): ", r"the column `\1` as `\2`: "),
         (r", or - to drop the column", f", or {_DROPPED} to drop the column"),
         # The file step: how the file is read.
@@ -50,11 +51,14 @@ _REWRITES: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"check --encoding", "choose another Encoding"),
         (r"--encoding (\S+): (.*?)\(try ", r"Encoding \1: \2(choose "),
         (r"pass --header-row N \(N: the header's line\)", "give the header's line as Header row"),
+        (r"pass --header-row (\d+) \(in a job: header-row = \d+\)", r"give \1 as Header row"),
         (r"pass --header-row (\d+)", r"give \1 as Header row"),
         (r"--header-row \d+ must be", "the Header row must be"),
         (r"\(--header-row (\d+)\)", r"(Header row \1)"),
         (r"--header-row (-?\d+): ", r"Header row \1: "),
         (r"; --sheet one of ", "; choose under Sheet one of "),
+        (r"pass --sheet NAME \(one of them\)", "choose one of them under Sheet"),
+        (r'pass --sheet (?:"(.*)"|(\S+))', r"choose `\1\2` under Sheet"),
         # The job: the key, Resume, and what only a command's options set.
         (
             r"check SENDKIT_API_KEY \(and --workspace-id for a platform key\)",
@@ -70,6 +74,7 @@ _REWRITES: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"for --max-pause ([\d.]+)", r"for \1"),
         (r"\(--match (id|email)\)", r"(matching by \1)"),
         (r"pass --allow-not-found", "run it with `bulk-updater run --allow-not-found`"),
+        (r"pass --delimiter ('.'|tab)", r"run it with `bulk-updater run --delimiter \1`"),
         (r"with --proxy\)", f"in {PROXY_VARIABLE})"),
         (r"--redis-clock (local|redis)", r"`bulk-updater run --redis-clock \1`"),
         (r"--leads takes", "`bulk-updater ui --sandbox-leads` takes"),

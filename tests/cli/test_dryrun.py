@@ -73,3 +73,13 @@ def test_one_row_and_one_email_read_in_the_singular(tmp_path: Path) -> None:
     assert code == 0, out + err
     assert ": 1 row valid, 0 invalid" in out
     assert "would search for 1 distinct email, one search each" in out
+
+
+def test_the_dry_run_of_json_lines_shows_what_each_key_means(tmp_path: Path) -> None:
+    (lead,) = make_leads(1)
+    path = tmp_path / "leads.jsonl"
+    path.write_text(json.dumps({"_id": lead, "jobTitle": "CTO", "phoneNumber": "+1 555"}) + "\n")
+    code, out, err = cli(path, "--dry-run", "--ignore-unknown-columns", cwd=tmp_path)
+    assert code == 0, out + err
+    assert "columns:\n  _id → id\n  jobTitle → jobTitle\n" in out
+    assert "  phoneNumber → dropped (did you mean `phone`?)\n" in out

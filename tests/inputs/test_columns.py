@@ -363,6 +363,37 @@ def test_jsonl_row_problems_are_invalid_naming_the_key(
     assert only_update(rows[1][1]).id == "ok"
 
 
+def test_a_json_record_names_all_its_unknown_keys_and_both_ways_out(tmp_path: Path) -> None:
+    record = {"id": "lead1", "createdAt": "2026-01-01", "phoneNumber": "+1 555", "owner": {}}
+    (row,) = read_all(jsonl(tmp_path / "in.jsonl", record))
+    assert only_invalid(row[1]).message == (
+        "unknown columns `createdAt`, `phoneNumber` (did you mean `phone`?), `owner`; say what "
+        'they are with --map "HEADER=FIELD" (FIELD: id, email, a lead field, customFields.NAME, '
+        "or - to drop it), or leave them out with --ignore-unknown-columns"
+    )
+    first = {"id": "lead1", "city": "a", "City": "b", "owner": "x"}  # met first: the one said
+    (row,) = read_all(jsonl(tmp_path / "first.jsonl", first))
+    assert only_invalid(row[1]).message == "keys `city` and `City` both mean city; keep one"
+
+
+def test_the_keys_of_json_lines_are_planned_as_met(tmp_path: Path) -> None:
+    records = [{"_id": "lead1", "phoneNumber": "+1 555", "city": "Oslo"}, {"id": "lead2", "x": 1}]
+    path = jsonl(tmp_path / "in.jsonl", *records)
+    with Source(path, ignore_unknown_columns=True) as source:
+        assert source.plan() == []  # nothing met yet
+        list(source)
+        assert source.plan() == [
+            "_id → id",
+            "phoneNumber → dropped (did you mean `phone`?)",
+            "city → city",
+            "id → id",
+            "x → dropped",
+        ]
+    with Source(path) as refused:
+        list(refused)
+        assert "phoneNumber → unknown (did you mean `phone`?)" in refused.plan()
+
+
 def test_an_email_beside_an_id_in_json_is_a_label_never_sent(tmp_path: Path) -> None:
     rows = read_all(jsonl(tmp_path / "in.jsonl", {"id": "lead1", "email": "a@b.c", "city": "X"}))
     update = only_update(rows[0][1])

@@ -9,6 +9,8 @@ import pytest
 from bulk_updater import InputError, Invalid, Source
 from tests.inputs.conftest import only_invalid, only_update, read_all, write
 
+LEAD = "665d4e5f6a7b8c9d0e1f2a3b"
+
 
 @pytest.mark.parametrize("bom", [False, True])
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
@@ -144,3 +146,42 @@ def test_a_bad_byte_in_a_cr_only_file_is_blamed_on_its_line(tmp_path: Path) -> N
     with pytest.raises(InputError, match="line 4 is not UTF-8"):
         source.check()
     source.close()
+
+
+def test_the_delimiter_splits_the_header_and_its_rows_alike(tmp_path: Path) -> None:
+    # The header alone holds as many commas as semicolons (more, with a third): its rows tell.
+    for header in ("id;Umsatz (EUR, netto);Stadt", "id;Umsatz (EUR, netto, 2025);Stadt"):
+        text = f"{header}\n{LEAD};1500;Berlin\n{LEAD};2500;Köln\n"
+        columns = {header.split(";")[1]: "-", "Stadt": "city"}
+        source = Source(write(tmp_path / "de.csv", text), columns=columns)
+        (first, _) = [row.item for row in source]
+        assert source.delimiter == ";"
+        assert only_update(first).city == "Berlin"
+    with Source(write(tmp_path / "comma.csv", f"id,city\n{LEAD},Oslo\n")) as comma:
+        assert comma.delimiter == ","  # one delimiter in the header: as before
+    # Rows that split like the header by no delimiter: the header's most frequent, as before.
+    text = f"id,city;note\n{LEAD},Oslo\n{LEAD},Rome,x;y\n"
+    with Source(write(tmp_path / "ragged.csv", text), ignore_unknown_columns=True) as ragged:
+        assert ragged.delimiter == ","
+
+
+def test_a_header_cell_holding_another_delimiter_names_the_delimiter_flag(tmp_path: Path) -> None:
+    text = f"id;Notes (a, b, c);City\n{LEAD};x, y, z;Berlin\n"  # both split in 3: a tie
+    with pytest.raises(InputError) as split:
+        Source(write(tmp_path / "notes.csv", text))
+    assert str(split.value).startswith(
+        f"{tmp_path / 'notes.csv'}: 3 problems, to fix before any row is sent: 1) the file was "
+        "read with the delimiter `,`, found from its first lines; if it is `;`-separated, pass "
+        "--delimiter ';'; 2) unknown columns `id;Notes (a`"
+    )
+    quoted = f'id,city,"Notes; a"\n{LEAD},Oslo,x\n'  # in quotes, `;` is the name's own
+    sure = f"id;Notes (a, b);City\n{LEAD};x;Oslo\n"  # only `;` splits the row as the header
+    with pytest.raises(InputError) as confirmed:
+        Source(write(tmp_path / "sure.csv", sure))
+    assert "--delimiter" not in str(confirmed.value)
+    with pytest.raises(InputError) as unknown:
+        Source(write(tmp_path / "quoted.csv", quoted))
+    assert "--delimiter" not in str(unknown.value)
+    with pytest.raises(InputError) as given:  # a delimiter given is not second-guessed
+        Source(write(tmp_path / "given.csv", text), delimiter=",")
+    assert "--delimiter" not in str(given.value)

@@ -67,3 +67,27 @@ def test_messages_about_the_header_name_its_line(tmp_path: Path) -> None:
     path.write_bytes(b"sep=,\nid,R\xe9gion\n")
     with pytest.raises(InputError, match=r"latin\.csv: line 2 is not UTF-8 text"):
         Source(str(path))
+
+
+def test_a_header_row_that_is_now_a_row_of_data_names_the_header_near_it(tmp_path: Path) -> None:
+    # Last night's export had a filter line more: its job's header row is tonight's first row.
+    text = f"Leads export 2026-12-02\n\nid,First Name,City\n{LEAD},Ava,Austin\n{LEAD},Bo,Oslo\n"
+    path = write(tmp_path / "night.csv", text)
+    with pytest.raises(InputError) as fewer:
+        Source(path, header_row=4, ignore_unknown_columns=True)
+    assert str(fewer.value) == (
+        f"{path}: line 4 looks like a row of data (it holds the lead id `{LEAD}`), not the "
+        "header: the header looks to be line 3 (`id`, `First Name`, `City`); pass --header-row 3 "
+        "(in a job: header-row = 3)"
+    )
+    more = f"Title\n\n{LEAD},Ava,Austin\nid,First Name,City\n{LEAD},Bo,Oslo\n"  # and below
+    with pytest.raises(InputError, match="the header looks to be line 4 "):
+        Source(write(tmp_path / "more.csv", more), header_row=3)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in (["Leads"], ["id", "city"], [LEAD, "Oslo"]):
+        sheet.append(row)
+    book.save(tmp_path / "night.xlsx")
+    with pytest.raises(InputError, match=r"the header looks to be line 2 .*--header-row 2"):
+        Source(tmp_path / "night.xlsx", header_row=3)

@@ -113,3 +113,58 @@ def test_a_row_of_one_cell_in_a_column_left_out_among_rows_is_empty(tmp_path: Pa
     source = Source(write(tmp_path / "in.csv", text), columns={"Notes": "-"})
     assert [only_update(row.item).city for row in source] == ["Oslo", "Rome"]
     assert source.footer == []
+
+
+DATA_LOADER = (
+    '"ID","FIRSTNAME","EMAIL"\n'
+    '"00Q5g00000AbCdEEA1","Ava","ava@northwind.io"\n'
+    '"00Q5g00000AbCdFEA1","Liam","liam@bluepeak.com"\n'
+)
+
+
+def test_an_id_column_of_another_systems_ids_is_noted_with_the_way_out(tmp_path: Path) -> None:
+    source = Source(write(tmp_path / "sfdl.csv", DATA_LOADER))
+    rows = list(source)
+    assert [only_update(row.item).id for row in rows] == [
+        "00Q5g00000AbCdEEA1",
+        "00Q5g00000AbCdFEA1",
+    ]
+    (note,) = source.notes()
+    assert note.startswith(
+        "column `ID`, the id: not SendKit lead ids, which are 24 hex characters: its values are "
+        "18 letters and digits"
+    )
+    assert note.endswith(
+        "each row would be not_found: to match the rows by column `EMAIL` instead, drop the ids: "
+        '--map "ID=-"'
+    )
+    with Source(
+        write(tmp_path / "no-email.csv", "Id,FIRSTNAME\n00Q5g00000AbCdEEA1,Ava\n")
+    ) as other:
+        list(other)
+        (note,) = other.notes()
+    assert note.endswith('lead ids under another name: --map "HEADER=id"')
+
+
+def test_an_id_column_of_lead_ids_or_one_the_map_names_is_not_noted(tmp_path: Path) -> None:
+    with Source(
+        write(tmp_path / "ids.csv", f"ID,FIRSTNAME\n{LEAD},Ava\n00Q5g00000AbCdEEA1,Bo\n")
+    ) as ids:
+        assert len(list(ids)) == 2
+        assert ids.notes() == []
+    mapped = Source(write(tmp_path / "sfdl.csv", DATA_LOADER), columns={"ID": "id"})
+    assert len(list(mapped)) == 2
+    assert mapped.notes() == []
+
+
+def test_the_ids_of_a_workbook_are_noted_alike(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in (("Id", "Email"), ("0035g00000XyZaBAAV", "ann@acme.com")):
+        sheet.append(row)
+    book.save(tmp_path / "contacts.xlsx")
+    source = Source(tmp_path / "contacts.xlsx")
+    list(source)
+    (note,) = source.notes()
+    assert note.startswith("column `Id`, the id: not SendKit lead ids")

@@ -75,6 +75,25 @@ def test_the_first_sheet_or_a_named_one(tmp_path: Path) -> None:
         Source(path, sheet="Nope")
 
 
+def test_a_first_sheet_with_no_header_names_the_sheet_read_and_the_others(tmp_path: Path) -> None:
+    summary = [["Q3 lead cleanup"], [], ["Total", 2]]
+    path = workbook(tmp_path / "multi.xlsx", summary, sheets={"Q3 Leads": [["id"], [LEAD]]})
+    with pytest.raises(InputError) as one:
+        Source(path)
+    assert str(one.value) == (
+        f"{path}: the first line of the sheet `Leads`, `Q3 lead cleanup`, names no column the "
+        "tool knows, nor does a row below it: the workbook also has `Q3 Leads`; pass --sheet "
+        '"Q3 Leads"'
+    )
+    path = workbook(tmp_path / "three.xlsx", [["Notes", "Owner"]],
+                    sheets={"A": [["id"]], "B": [["id"]]})  # fmt: skip
+    with pytest.raises(InputError, match=r"also has `A`, `B`; pass --sheet NAME \(one of them\)"):
+        Source(path)
+    with pytest.raises(InputError, match="the header looks to be line 3"):  # the title is named
+        Source(workbook(tmp_path / "title.xlsx", [["Leads"], [], ["id", "city"]],
+                        sheets={"Other": [["x"]]}))  # fmt: skip
+
+
 def test_debris_and_bad_rows_in_a_sheet(tmp_path: Path) -> None:
     path = workbook(tmp_path / "d.xlsx", [
         ["id", "jobTitle", None, None],

@@ -97,6 +97,17 @@ def test_a_column_is_given_its_meaning_by_its_field(tmp_path: Path) -> None:
     )
 
 
+def test_an_id_column_of_another_systems_ids_names_the_field_to_drop_it(tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text("ID,Email\n00Q5g00000AbCdEEA1,ann@acme.com\n")
+    with Source(data) as source:
+        list(source)
+        (note,) = source.notes()  # the summary's warning
+    assert shown(note).endswith(
+        "by column `Email` instead, drop the ids: `dropped (not sent)` as the Field of `ID`"
+    )
+
+
 # --- the file step
 
 
@@ -131,6 +142,16 @@ def test_a_header_row_that_cannot_be_read_names_the_header_row(tmp_path: Path) -
     with pytest.raises(BulkUpdaterError) as title:
         Source(data)
     assert "give 3 as Header row, or remove the lines above it" in shown(str(title.value))
+    data.write_text("Leads to update\nid,city\n066091adcd648f9dab09032e,Oslo\n")
+    data_row = shown(refusal(data, ReadOptions(header_row=3), {}))
+    assert data_row.endswith("the header looks to be line 2 (`id`, `city`); give 2 as Header row")
+
+
+def test_a_header_split_by_another_delimiter_names_the_command(tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text("id;Notes (a, b, c);City\n066091adcd648f9dab09032e;x, y, z;Oslo\n")  # a tie
+    split = shown(refusal(data, ReadOptions(), {}))
+    assert "if it is `;`-separated, run it with `bulk-updater run --delimiter ';'`" in split
 
 
 def test_a_sheet_that_is_not_there_names_the_sheets_to_choose(tmp_path: Path) -> None:
@@ -143,6 +164,18 @@ def test_a_sheet_that_is_not_there_names_the_sheets_to_choose(tmp_path: Path) ->
     book.save(path)
     missing = shown(refusal(path, ReadOptions(sheet="Nope")))
     assert missing.endswith("no sheet named `Nope`; choose under Sheet one of `Leads`")
+    summary = book.create_sheet("Summary", 0)
+    summary.append(["Q3 lead cleanup"])
+    book.create_sheet("More leads").append(["id", "city"])
+    book.save(path)
+    first = shown(refusal(path, ReadOptions(), {}))
+    assert first.endswith("also has `Leads`, `More leads`; choose one of them under Sheet")
+    book.remove(book["More leads"])
+    book.save(path)
+    assert shown(refusal(path, ReadOptions(), {})).endswith("; choose `Leads` under Sheet")
+    book["Leads"].title = "Q3 Leads"
+    book.save(path)
+    assert shown(refusal(path, ReadOptions(), {})).endswith("; choose `Q3 Leads` under Sheet")
 
 
 # --- the job
