@@ -135,7 +135,7 @@ class Workbook:
         apply_stylesheet(reader.archive, reader.wb)
         self.sheet, self._part = self._pick(reader, sheet)
         book: Any = reader.wb
-        self._styles = Styles(_formats(book), set(book._date_formats), set(book._timedelta_formats),
+        self._styles = Styles(_formats(book), _dates(book), set(book._timedelta_formats),
                               book.epoch)  # fmt: skip
         strings = reader.package.find(_SHARED_STRINGS)  # type: ignore[no-untyped-call]
         self._strings: list[str] = []
@@ -221,6 +221,22 @@ class Workbook:
         if archive is not None:
             archive.close()
         self._file.close()
+
+
+#: Built-in number formats of East-Asian Excel, written without a `<numFmt>`: dates and times in
+#: the locale's words (ECMA-376 §18.8.30), which openpyxl does not know.
+_LOCALE_DATES: Final = frozenset((*range(27, 37), *range(50, 59)))
+
+
+def _dates(book: Any) -> set[int]:
+    """The style ids whose numbers are dates or times: openpyxl's, and East-Asian built-ins.
+
+    A style whose format is defined in the workbook has an id of 164 or more once read, so an
+    id in `_LOCALE_DATES` is the built-in one."""
+    dates = set(book._date_formats)
+    styles = enumerate(book._cell_styles)
+    dates.update(at for at, style in styles if style.numFmtId in _LOCALE_DATES)
+    return dates
 
 
 def _formats(book: Any) -> list[str]:

@@ -163,3 +163,28 @@ def test_a_formula_with_no_saved_value_makes_its_row_invalid(tmp_path: Path) -> 
     assert message.startswith("column Score: a formula with no saved value")
     assert "open and save the file in Excel first" in message
     assert only_update(second.item).customFields == {"score": 3}  # a dropped formula: no matter
+
+
+def _builtin_format(path: Path, number: int) -> None:
+    """Give the workbook's custom number formats the built-in id `number` instead, as East-Asian
+    Excel writes its locale's date formats: by id alone, with no `<numFmt>` entry."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as package:
+        parts = {name: package.read(name) for name in package.namelist()}
+    styles = parts["xl/styles.xml"].decode()
+    styles = re.sub(r"<numFmts[^>]*>.*?</numFmts>", "", styles, flags=re.S)
+    parts["xl/styles.xml"] = re.sub(r'numFmtId="1[6-9]\d"', f'numFmtId="{number}"', styles).encode()
+    with zipfile.ZipFile(path, "w") as package:
+        for name, data in parts.items():
+            package.writestr(name, data)
+
+
+@pytest.mark.parametrize("number", [27, 31, 36, 50, 57, 58])
+def test_east_asian_built_in_date_formats_are_dates(tmp_path: Path, number: int) -> None:
+    path = workbook(tmp_path / "jp.xlsx", [["id", "Signed"], [LEAD, dt.date(2026, 5, 1)]],
+                    formats={"B2": 'yyyy"年"m"月"d"日"'})  # fmt: skip
+    _builtin_format(path, number)
+    (row,) = list(Source(path, columns={"Signed": "customFields.signed"}))
+    assert only_update(row.item).customFields == {"signed": "2026-05-01"}  # not 46143
