@@ -305,3 +305,14 @@ def test_a_long_email_is_matched_whole(tmp_path: Path) -> None:
     path = write_bytes(tmp_path, "in.jsonl", f'{{"email": "{email}", "city": "Oslo"}}\n'.encode())
     ((_, item),) = read_all(path)
     assert getattr(item, "email", None) == email
+
+
+def test_a_phone_column_excel_saved_as_numbers_is_invalid_naming_the_cause(tmp_path: Path) -> None:
+    """Excel writes a phone number held as a number in E-notation (German Excel with a comma)."""
+    text = f"id;Phone;City\r\n{LEAD};4,15556E+11;Köln\r\n{LEAD};+49 221 123456;Köln\r\n"
+    (_, first), (_, second) = read_all(write_bytes(tmp_path, "de.csv", text.encode("utf-8")))
+    assert only_invalid(first).message == (
+        "column phone: Excel turned this phone number into 4,15556E+11 (its digits are lost); "
+        "format the column as Text in Excel and export again"
+    )
+    assert only_update(second).phone == "+49 221 123456"
