@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
 
 from ..engine import BulkUpdater
 from ..errors import BulkUpdaterError, ConfigError, ReportLockedError, StateLockedError
 from ..inputs import ColumnMap, Source
+from ..inputs.encoding import DROP_ENCODING
 from ..models import Summary
 from ..printable import escape
 from ..progress import Progress
@@ -153,7 +155,7 @@ def run(**params: Any) -> None:
     except ReportLockedError as exc:
         fail(str(exc), EXIT_LOCKED)
     except BulkUpdaterError as exc:
-        fail(str(exc))
+        fail(job_file.words(str(exc)))
     _execute(updater, source, options)
 
 
@@ -164,6 +166,14 @@ class _JobFile:
     params: dict[str, Any]
     given: set[str]
     save_to: Path | None
+    encoding_from: Path | None  # the job file that gave the encoding, if one did
+
+    def words(self, message: str) -> str:
+        """`message`, saying to change the job file where the encoding it gave is wrong."""
+        if self.encoding_from is None:
+            return message
+        drop = DROP_ENCODING.format(self.params["encoding"])
+        return message.replace(drop, f'set encoding = "utf-8" in the job file {self.encoding_from}')
 
     def save(self, source: Source) -> None:
         """Once the options proved good: the job file never keeps options that fail."""
@@ -180,9 +190,12 @@ def _job_file(params: dict[str, Any]) -> _JobFile:
         given = read_job(click.get_current_context(), params)
     except BulkUpdaterError as exc:
         fail(str(exc))
-    params.pop("job")
+    path = params.pop("job")
     save_to = params.pop("save_job")
-    return _JobFile(dict(params), given, save_to)
+    ctx = click.get_current_context()
+    given_here = ctx.get_parameter_source("encoding") is not ParameterSource.DEFAULT
+    from_job = params.get("encoding") is not None and not given_here
+    return _JobFile(dict(params), given, save_to, path if from_job else None)
 
 
 _INPUT_NAMES = frozenset(

@@ -237,3 +237,30 @@ def test_a_csv_column_typed_in_the_map(tmp_path: Path) -> None:
     lines = read_run_report(tmp_path / "people.csv.report.csv")
     assert lines[1]["status"] == "invalid"
     assert "'many' is not a number" in lines[1]["message"]
+
+
+def test_a_utf8_export_read_with_a_jobs_legacy_encoding_is_refused_before_any_request(
+    tmp_path: Path,
+) -> None:
+    """The job was saved from a cp1252 export; tonight's export is UTF-8 (no BOM): read as cp1252,
+    `Zoë` would go out as `ZoÃ«`."""
+    job = tmp_path / "nightly.toml"
+    job.write_text('encoding = "cp1252"\nignore-unknown-columns = true\n[map]\n"Lead ID" = "id"\n')
+    source = tmp_path / "tonight.csv"
+    source.write_bytes(f"{HEADER}\r\n{IDS[0]};Zoë;CEO;;Ann;\r\n".encode())
+    with SandboxThread(LEADS, api_key=KEY) as sb:
+        from_job = cli(source, "--base-url", sb.url, "--job", job, "-q", cwd=tmp_path)
+        given = cli(source, "--base-url", sb.url, "--job", job, "--encoding", "latin-1",
+                    cwd=tmp_path)  # fmt: skip
+        assert sb.state.requests == 0
+        fixed = cli(source, "--base-url", sb.url, "--job", job, "--encoding", "utf-8", cwd=tmp_path)
+        first_name = sb.state.leads[IDS[0]]["firstName"]
+    assert (from_job.code, from_job.out) == (2, "")
+    assert from_job.err.strip() == (
+        f"bulk-updater: error: {source}: the file is UTF-8 text, not cp1252 (line 2 holds `Zoë`, "
+        f'which cp1252 reads as `ZoÃ«`); set encoding = "utf-8" in the job file {job}'
+    )
+    assert given.code == 2
+    assert given.err.strip().endswith("reads as `ZoÃ«`); drop --encoding latin-1")
+    assert fixed.code == 0, fixed.err
+    assert first_name == "Zoë"

@@ -185,6 +185,30 @@ def test_cp1252_with_its_name(tmp_path: Path) -> None:
     assert (only_update(row.item).firstName, only_update(row.item).city) == ("Zoë", "Orléans")
 
 
+@pytest.mark.parametrize("name", ["cp1252", "latin-1", "iso-8859-15"])
+def test_a_utf8_file_read_with_a_legacy_encoding_is_refused(tmp_path: Path, name: str) -> None:
+    """Each non-ASCII letter of UTF-8 read as cp1252 is two wrong ones: `Müller` as `MÃ¼ller`."""
+    text = f"id;Last Name;City\n{LEAD};Ann;Paris\n{LEAD};Müller;Köln\n"
+    source = Source(write_bytes(tmp_path, "in.csv", text.encode("utf-8")), encoding=name)
+    with pytest.raises(InputError) as refused:
+        source.check()
+    source.close()
+    garbled = "Müller".encode().decode(name)  # MÃ¼ller in cp1252 and latin-1
+    assert str(refused.value).endswith(
+        f"in.csv: the file is UTF-8 text, not {name} (line 3 holds `Müller`, which {name} reads "
+        f"as `{garbled}`); drop --encoding {name}"
+    )
+
+
+@pytest.mark.parametrize("text", [f"id;City\n{LEAD};Paris\n", f"id;City\n{LEAD};Zoë Köln\n"])
+def test_a_legacy_encoding_reads_ascii_and_legacy_text(tmp_path: Path, text: str) -> None:
+    """ASCII is the same in either; a cp1252 `ë` is no valid UTF-8: neither is refused."""
+    source = Source(write_bytes(tmp_path, "in.csv", text.encode("cp1252")), encoding="cp1252")
+    source.check()
+    ((row),) = list(source)
+    assert only_update(row.item).city == text.split(";")[-1].strip()
+
+
 @pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-8"])
 def test_unicode_text_by_its_bom(tmp_path: Path, codec: str) -> None:
     """Excel's "Unicode text": UTF-16 LE with a BOM, tab separated, CRLF."""

@@ -119,6 +119,10 @@ def test_a_file_not_in_its_encoding_names_the_encoding_to_choose(tmp_path: Path)
     latin = tmp_path / "latin.csv"
     latin.write_text("id,jobTitle\n066091adcd648f9dab09032e,CEO\u0085\n")
     assert "(Excel's: cp1252 under Encoding)" in shown(invalid(latin))
+    utf8 = tmp_path / "utf8.csv"
+    utf8.write_text("id,lastName\n066091adcd648f9dab09032e,Müller\n", encoding="utf-8")
+    chosen = refusal(utf8, ReadOptions(encoding="cp1252"))
+    assert shown(chosen).endswith("which cp1252 reads as `MÃ¼ller`); choose utf-8 under Encoding")
 
 
 def test_a_header_row_that_cannot_be_read_names_the_header_row(tmp_path: Path) -> None:
