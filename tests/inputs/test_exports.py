@@ -340,3 +340,17 @@ def test_a_phone_column_excel_saved_as_numbers_is_invalid_naming_the_cause(tmp_p
         "format the column as Text in Excel and export again"
     )
     assert only_update(second).phone == "+49 221 123456"
+
+
+def test_json_lines_empty_or_blank_text_leaves_the_field_alone_as_an_empty_cell(
+    tmp_path: Path,
+) -> None:
+    """pandas' `to_json(lines=True)` of a frame read from CSV writes `""` for an empty cell: the
+    same data as JSON lines must change what the CSV changes, nothing more."""
+    path = tmp_path / "t.jsonl"
+    blank = {"city": "", "country": " ", "state": "\u00a0", "customFields.tier": ""}
+    first_line = json.dumps({"id": LEAD, **blank, "jobTitle": "CTO", "tags": []})
+    path.write_text(first_line + "\n" + json.dumps({"id": LEAD, "city": "  "}) + "\n")
+    first, second = read_all(str(path))
+    assert only_update(first[1]).body() == {"jobTitle": "CTO", "tags": []}
+    assert only_invalid(second[1]).message == "the row sets no field to update"
