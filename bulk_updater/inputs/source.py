@@ -136,6 +136,7 @@ class Source:
             sample=self._sample,
             kept=self.keep,
             line=line,
+            comma_decimals=self.delimiter == ";",  # Excel's CSV where decimals take a comma
         )
         self._kept = self._table_rows()
         self.header = tuple(header)
