@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from ..models import Summary
 from ..printable import escape
 from ..progress import Progress
 from ..report import default_report_path
+from ..settings import ENV_VARIABLES
 from ..state import state_path
 from .dryrun import show_dry_run
 from .job import exit_before_start, job, log_requests, log_warnings, run_async, signals_held
@@ -127,6 +129,8 @@ def run(**params: Any) -> None:
     options = RunOptions(**{name: params.pop(name) for name in RunOptions.__dataclass_fields__})
     inputs = {name: params.pop(name) for name in list(params) if name in _INPUT_NAMES}
     inputs.update({name: params[name] for name in _READING if params.get(name) is not None})
+    hidden_rows = os.environ.get(ENV_VARIABLES["hidden_rows"], "").strip()
+    inputs.setdefault("hidden_rows", hidden_rows or "skip")  # as `Settings` reads it
     if options.quiet and options.verbose:
         fail("-q and -v cannot be used together; choose one")
     redact = log_requests() if options.verbose else None
@@ -202,7 +206,7 @@ _INPUT_NAMES = frozenset(
     {"format", "column_map", "keep", "ignore_unknown_columns", "delimiter", "encoding", "sheet"}
 )
 #: Settings that also say how to read the input: given to `Source` as well.
-_READING = ("tags_separator", "header_row")
+_READING = ("tags_separator", "header_row", "hidden_rows")
 
 
 def _extra_outputs(options: RunOptions) -> tuple[Path | None, Path | None]:

@@ -19,6 +19,7 @@ from ..errors import ConfigError, InputError
 from ..settings import tags_separator as separator_of
 from .columns import Invalid, Row, TablePlan
 from .encoding import Encoding, detect_encoding, scan, text, text_problem
+from .hidden import HiddenRows
 from .keep import Keep
 from .opening import Format, delimiter_of, format_of, open_input
 from .record_keys import KeyPlan
@@ -43,7 +44,8 @@ class Source:
     and `sheet` override what is found in the file (the first sheet of a workbook).
     `tags_separator` splits a `tags` cell; `header_row` is the line (the sheet's row) of the
     header when title rows are above it. `keep` names columns to carry into the report (each
-    row's `ref`, `keep.py`); one that means no field is not sent.
+    row's `ref`, `keep.py`); one that means no field is not sent. `hidden_rows`: `skip` leaves
+    out the rows a sheet hides (each `skipped`), `send` sends them (`hidden.py`).
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class Source:
         tags_separator: str = ";",
         header_row: int | None = None,
         keep: Sequence[str] = (),
+        hidden_rows: str = "skip",
     ) -> None:
         path = os.fspath(path)
         self._wanted = keep
@@ -70,6 +73,7 @@ class Source:
         if header_row is not None and not 1 <= header_row <= 1_000_000:
             raise ConfigError(f"--header-row {header_row}: give a line number from 1 to 1000000")
         self.header_row = header_row
+        self.hidden_rows = HiddenRows(hidden_rows)
         self.path = path
         self.name = "standard input" if path == "-" else path
         self.is_stdin = path == "-"
@@ -230,7 +234,7 @@ class Source:
     def notes(self) -> list[str]:
         """What was left out or looks wrong beside the rows (a footer, tags cells that look
         like lists), one line each, once the rows were read."""
-        return [] if self.format == "jsonl" else self._kept.notes()
+        return [] if self.format == "jsonl" else self._kept.notes() + self.hidden_rows.notes()
 
     def plan(self) -> list[str]:
         """What each column means (`Job Title → jobTitle`); empty for JSON lines."""
@@ -250,6 +254,7 @@ class Source:
             **({"tags_separator": self.tags_separator} if self.tags_separator != ";" else {}),
             **({"keep": self.keep} if self.keep else {}),
             **({"header_row": self.header_row} if self.header_row is not None else {}),
+            **({"hidden_rows": "send"} if self.hidden_rows.send else {}),
         }
 
     def __iter__(self) -> Iterator[Row]:
@@ -266,7 +271,8 @@ class Source:
         return self._kept.rows(self._csv.rows(), self._table.convert)
 
     def _sheet_rows(self) -> Iterator[Row]:
-        return self._kept.rows(table_records(self._rows, self._table), self._table.convert)
+        rows = self._kept.rows(table_records(self._rows, self._table), self._table.convert)
+        return self.hidden_rows.rows(rows, self._book)
 
     def _jsonl_rows(self) -> Iterator[Row]:
         from .rows import parse_json_line

@@ -49,6 +49,8 @@ _REWRITES: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"\(Excel's: --encoding ([\w.-]+)\)", r"(Excel's: \1 under Encoding)"),
         (r"check --encoding", "choose another Encoding"),
         (r"drop --encoding [\w.-]+", "choose utf-8 under Encoding"),
+        (r"unhide (it|them) or pass --hidden-rows send", r"unhide \1 in the workbook"),
+        (r", as --hidden-rows send asks", ""),
         (r"--encoding (\S+): (.*?)\(try ", r"Encoding \1: \2(choose "),
         (r"pass --header-row N \(N: the header's line\)", "give the header's line as Header row"),
         (r"pass --header-row (\d+)", r"give \1 as Header row"),
