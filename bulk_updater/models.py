@@ -29,6 +29,9 @@ TEXT_FIELDS: Final = (
 ValueType = Literal["number", "integer", "boolean", "date", "text"]
 VALUE_TYPES: Final[tuple[ValueType, ...]] = ("number", "integer", "boolean", "date", "text")
 _ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
+#: A number in E-notation, as Excel shows one of 12 digits or more (`4.15556E+11`, German
+#: `4,15556E+11`): the digits past the first few are lost.
+_SCIENTIFIC: Final = re.compile(r"\s*[+-]?\d(?:[.,]\d+)?[eE]\+\d+\s*")
 #: Control characters no lead field may hold (tab, line feed and carriage return may).
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
@@ -88,9 +91,18 @@ class LeadUpdate(BaseModel):
         if not value:
             raise ValueError("is empty")
         if _ID_PATTERN.fullmatch(value) is None:
+            if _SCIENTIFIC.fullmatch(value):
+                raise ValueError(_excel_number("id", value))
             raise ValueError(
                 f"{value!r} is not a plain id (only letters, digits, '_' and '-', at most 128)"
             )
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _not_scientific(cls, value: str | None) -> str | None:
+        if value is not None and "+" in value and _SCIENTIFIC.fullmatch(value):
+            raise ValueError(_excel_number("phone number", value))
         return value
 
     @model_validator(mode="after")
@@ -116,6 +128,13 @@ class LeadUpdate(BaseModel):
         if self.customFields:
             body["customFields"] = self.customFields
         return body
+
+
+def _excel_number(what: str, value: str) -> str:
+    return (
+        f"Excel turned this {what} into {value.strip()} (its digits are lost); format the "
+        "column as Text in Excel and export again"
+    )
 
 
 def _unsendable(value: object) -> str | None:

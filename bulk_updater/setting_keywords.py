@@ -40,3 +40,4 @@ class Options(TypedDict, total=False):
 
     tags_separator: str
     header_row: int | None
+    hidden_rows: Literal["skip", "send"]

@@ -198,6 +198,15 @@ class Settings(BaseModel):
         le=1_000_000,
     )
 
+    hidden_rows: Literal["skip", "send"] = _setting(
+        "skip",
+        "rows an `.xlsx` sheet hides (a filter left them out, or a person hid them): `skip` "
+        "leaves them out, each `skipped`; `send` sends them like the others (library: "
+        "`Source(hidden_rows=...)`)",
+        env="BULK_UPDATER_HIDDEN_ROWS",
+        metavar="skip|send",
+    )
+
     @field_validator("tags_separator")
     @classmethod
     def _separator(cls, value: str) -> str:

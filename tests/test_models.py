@@ -36,3 +36,19 @@ def test_a_c1_control_in_a_value_is_refused_and_points_at_the_encoding() -> None
     with pytest.raises(ValidationError, match=r"wrong encoding.*cp1252"):
         LeadUpdate(id="lead1", lastName="O\x92Brien")
     assert LeadUpdate(id="lead1", lastName="O\u2019Brien").lastName == "O\u2019Brien"
+
+
+@pytest.mark.parametrize("shown", ["4.15556E+11", "4,15556E+11", "1.41556E+10", " 4E+11"])
+def test_a_phone_excel_turned_into_e_notation_is_refused_naming_the_cause(shown: str) -> None:
+    with pytest.raises(ValidationError, match=r"Excel turned this phone number into .*E\+1"):
+        LeadUpdate(id="lead1", phone=shown)
+
+
+@pytest.mark.parametrize("phone", ["+1 415 555 0100", "+44 20 7946 0958", "4155550100", "E+1"])
+def test_a_phone_with_a_plus_or_digits_is_kept(phone: str) -> None:
+    assert LeadUpdate(id="lead1", phone=phone).phone == phone
+
+
+def test_an_id_excel_turned_into_e_notation_says_why_it_looks_so() -> None:
+    with pytest.raises(ValidationError, match=r"Excel turned this id into 1\.23E\+17 .*as Text"):
+        LeadUpdate(id="1.23E+17", city="Oslo")

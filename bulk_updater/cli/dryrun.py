@@ -10,7 +10,7 @@ import click
 
 from ..engine.diskmap import LeadSet
 from ..engine.emails import Match, keyed, normal_email
-from ..inputs import Invalid, Source
+from ..inputs import Hidden, Invalid, Source
 from ..inputs.columns import ByEmail
 from ..printable import escape
 from ..state.preview import Preview
@@ -42,6 +42,8 @@ def show_dry_run(
     try:
         for record in source:
             row, item = record.number, keyed(record.item, match)
+            if isinstance(item, Hidden):
+                continue  # left out as the sheet hides it: a note says how many
             if isinstance(item, Invalid):
                 invalid += 1
                 if len(bad) < problems:

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
 
 from ..engine import BulkUpdater
 from ..errors import BulkUpdaterError, ConfigError, ReportLockedError, StateLockedError
 from ..inputs import ColumnMap, Source
+from ..inputs.encoding import DROP_ENCODING
 from ..models import Summary
 from ..printable import escape
 from ..progress import Progress
 from ..report import default_report_path
+from ..settings import ENV_VARIABLES
 from ..state import state_path
 from .dryrun import show_dry_run
 from .job import exit_before_start, job, log_requests, log_warnings, run_async, signals_held
@@ -125,6 +129,8 @@ def run(**params: Any) -> None:
     options = RunOptions(**{name: params.pop(name) for name in RunOptions.__dataclass_fields__})
     inputs = {name: params.pop(name) for name in list(params) if name in _INPUT_NAMES}
     inputs.update({name: params[name] for name in _READING if params.get(name) is not None})
+    hidden_rows = os.environ.get(ENV_VARIABLES["hidden_rows"], "").strip()
+    inputs.setdefault("hidden_rows", hidden_rows or "skip")  # as `Settings` reads it
     if options.quiet and options.verbose:
         fail("-q and -v cannot be used together; choose one")
     redact = log_requests() if options.verbose else None
@@ -153,7 +159,7 @@ def run(**params: Any) -> None:
     except ReportLockedError as exc:
         fail(str(exc), EXIT_LOCKED)
     except BulkUpdaterError as exc:
-        fail(str(exc))
+        fail(job_file.words(str(exc)))
     _execute(updater, source, options)
 
 
@@ -164,6 +170,14 @@ class _JobFile:
     params: dict[str, Any]
     given: set[str]
     save_to: Path | None
+    encoding_from: Path | None  # the job file that gave the encoding, if one did
+
+    def words(self, message: str) -> str:
+        """`message`, saying to change the job file where the encoding it gave is wrong."""
+        if self.encoding_from is None:
+            return message
+        drop = DROP_ENCODING.format(self.params["encoding"])
+        return message.replace(drop, f'set encoding = "utf-8" in the job file {self.encoding_from}')
 
     def save(self, source: Source) -> None:
         """Once the options proved good: the job file never keeps options that fail."""
@@ -180,16 +194,19 @@ def _job_file(params: dict[str, Any]) -> _JobFile:
         given = read_job(click.get_current_context(), params)
     except BulkUpdaterError as exc:
         fail(str(exc))
-    params.pop("job")
+    path = params.pop("job")
     save_to = params.pop("save_job")
-    return _JobFile(dict(params), given, save_to)
+    ctx = click.get_current_context()
+    given_here = ctx.get_parameter_source("encoding") is not ParameterSource.DEFAULT
+    from_job = params.get("encoding") is not None and not given_here
+    return _JobFile(dict(params), given, save_to, path if from_job else None)
 
 
 _INPUT_NAMES = frozenset(
     {"format", "column_map", "keep", "ignore_unknown_columns", "delimiter", "encoding", "sheet"}
 )
 #: Settings that also say how to read the input: given to `Source` as well.
-_READING = ("tags_separator", "header_row")
+_READING = ("tags_separator", "header_row", "hidden_rows")
 
 
 def _extra_outputs(options: RunOptions) -> tuple[Path | None, Path | None]:

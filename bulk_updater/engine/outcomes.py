@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..inputs import Invalid, Row
+from ..inputs import Hidden, Invalid, Row
 from ..models import LeadUpdate, Outcome, Status
 from ..retry import Delivery
 
@@ -31,8 +31,14 @@ def not_sent(row: Row, why: str | None) -> Outcome:
     """A row a stop left unsent: `aborted`, or `invalid` when it could never have been sent."""
     item = row.item
     if isinstance(item, Invalid):
-        return outcome_of(row, Status.INVALID, item.message)
+        return answered(row, item)
     return outcome_of(row, Status.ABORTED, f"not sent: {why}")
+
+
+def answered(row: Row, item: Invalid) -> Outcome:
+    """A row that is never sent: `invalid`, or `skipped` when the sheet hides it."""
+    status = Status.SKIPPED if type(item) is Hidden else Status.INVALID
+    return outcome_of(row, status, item.message)
 
 
 def unanswered(row: Row, attempts: int, grace: float, why: str | None) -> Outcome:

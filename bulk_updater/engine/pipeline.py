@@ -33,12 +33,12 @@ from ..client import Sender
 from ..deliver import Deliverer
 from ..inputs import Invalid, Numbered, Row
 from ..limits import Limiter
-from ..models import LeadUpdate, Outcome, Status, StopReason
+from ..models import LeadUpdate, Outcome, StopReason
 from ..retry import Counters, RetryPolicy, RowAttempts
 from ..settings import Settings
 from .admission import Admitted, Rules
 from .ordered import InOrder, discard
-from .outcomes import Finished, not_sent, outcome_of, sent, unanswered, unknown
+from .outcomes import Finished, answered, not_sent, sent, unanswered, unknown
 
 _WINDOW_PER_WORKER: Final = 4
 _MIN_WINDOW: Final = 256
@@ -303,7 +303,7 @@ class Pipeline:
     def _route(self, row: Row) -> None:
         item = row.item
         if isinstance(item, Invalid):
-            self.emit(outcome_of(row, Status.INVALID, item.message), row)
+            self.emit(answered(row, item), row)
         elif self.stop_reason is not None:
             self._abort(row)
         else:

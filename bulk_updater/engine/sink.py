@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Protocol, TypeVar
 
 from ..errors import ConfigError
-from ..inputs import Row, Rows, Source
+from ..inputs import Hidden, Row, Rows, Source
 from ..inputs.numbers import Number
 from ..inputs.values import Typed
 from ..models import LeadUpdate, Outcome, Status
@@ -75,7 +75,7 @@ class ReportSink(Sink):
         self.writer = writer
 
     def write(self, outcome: Outcome, row: Row) -> None:
-        if outcome.status is not Status.SKIPPED:
+        if outcome.status is not Status.SKIPPED or _left_out(outcome, row):
             self.writer.write(outcome)
 
     def flush(self) -> None:
@@ -83,6 +83,13 @@ class ReportSink(Sink):
 
     def close(self) -> None:
         self.writer.close()
+
+
+def _left_out(outcome: Outcome, row: Row) -> bool:
+    """Whether a `skipped` row was skipped by this run for being hidden in its sheet (not
+    because an earlier run finished it, whose line the report keeps): its line is written."""
+    item = row.item
+    return isinstance(item, Hidden) and outcome.message == item.message
 
 
 class Callback(Sink):

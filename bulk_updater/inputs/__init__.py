@@ -5,7 +5,7 @@
 - `record_keys` a JSON or dict record's keys, one by one
 - `suggest`   what a refused header suggests: fields close in spelling, id and email by values
 - `values`    how a cell or JSON value becomes a field's value; problems in plain words
-- `items`     what a record becomes (`LeadUpdate`, `ByEmail`, `Invalid`) and its `Row`
+- `items`     what a record becomes (`LeadUpdate`, `ByEmail`, `Invalid`, `Hidden`) and its `Row`
 - `records`   CSV records and JSON lines out of a text stream, in bounded memory
 - `tables`    CSV as a table: the delimiter, the header, each record's cells
 - `encoding`  a file's encoding, checked in the pass that fingerprints it
@@ -20,6 +20,7 @@
 """
 
 from .columns import Invalid, Item, Row
+from .items import Hidden
 from .opening import Format
 from .record_keys import KeyPlan
 from .rows import Numbered, Record, Rows, check_rows, numbered
@@ -29,6 +30,7 @@ from .source import Source
 __all__ = [
     "ColumnMap",
     "Format",
+    "Hidden",
     "Invalid",
     "Item",
     "KeyPlan",

@@ -18,6 +18,7 @@ from .schema import DROP, REJECTS_COLUMNS, Column, ColumnMap, Kind, column_for
 from .suggest import LISTED, hints, unknown_message
 from .values import (
     by_email,
+    comma_decimal,
     custom_value,
     label,
     parse_custom_json,
@@ -58,6 +59,9 @@ class TablePlan:
     `ignore_unknown` leaves them out (`dropped` lists them). Every problem with the header is in
     that one error: unknown columns, a column without a name, two columns for one field, no id
     column, and what `sample` (called only then) says of the rows below and of the file's text.
+
+    `comma_decimals`: the table comes from a locale that writes decimals with a comma (a
+    `;`-separated file); a number cell with one says so for the rows below it.
     """
 
     def __init__(
@@ -71,8 +75,10 @@ class TablePlan:
         tags_separator: str = ";",
         kept: Collection[str] = (),
         line: int = 1,
+        comma_decimals: bool = False,
     ) -> None:
         self.tags_separator = tags_separator
+        self.comma_decimals = comma_decimals  # `custom_value()`'s: `2.500` may be 2500
         self.line = line  # the header's, as a message names it
         names = [h.strip() for h in header]
         while names and not names[-1]:
@@ -200,8 +206,10 @@ class TablePlan:
             if kind is Kind.TEXT:
                 data[column.field] = cell
             elif kind is Kind.CUSTOM:
-                value, problem = custom_value(cell, value_type)
+                value, problem = custom_value(cell, value_type, self.comma_decimals)
                 if problem is not None:
+                    # A decimal comma tells the file's locale: `2.500` below it is ambiguous.
+                    self.comma_decimals = self.comma_decimals or comma_decimal(cell)
                     return Invalid(rid, f"column {heading}: {problem}", email)
                 custom[column.field] = value
             elif kind is Kind.TAGS:

@@ -2,8 +2,10 @@
 
 UTF-8 with or without a BOM, UTF-16 and UTF-32 by their BOM (Excel's "Unicode text"), anything
 else by name (`--encoding cp1252`). A file that is not valid in its encoding is refused whole,
-naming its first bad line: one wrong setting, not thousands of `invalid` rows. The check rides on
-the pass that computes the file's sha256 for `--resume`, so it costs no extra read.
+naming its first bad line: one wrong setting, not thousands of `invalid` rows. So is a UTF-8
+file with non-ASCII letters read with a legacy `--encoding` (each letter would be sent garbled).
+The check rides on the pass that computes the file's sha256 for `--resume`, so it costs no extra
+read.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
+import re
 from dataclasses import dataclass
 from typing import IO, Any, Final
 
@@ -114,6 +117,8 @@ def _first_problem(
     path: str, encoding: Encoding, any_line_end: bool, digest: Any | None
 ) -> str | None:
     decoder = codecs.getincrementaldecoder(encoding.codec)("strict")
+    legacy = encoding.how == "--encoding" and not (encoding.is_utf8 or encoding.wide)
+    utf8 = _Utf8Sign(encoding) if legacy else None
     lines, after_cr = 1, False
     with open(path, "rb") as file:
         while chunk := file.read(_CHUNK):
@@ -123,6 +128,8 @@ def _first_problem(
                 decoded = decoder.decode(chunk)
             except UnicodeDecodeError as exc:
                 return _bad_text(encoding, lines, exc, any_line_end)
+            if utf8 is not None and not chunk.isascii():
+                utf8.feed(chunk, lines, any_line_end)
             lines += decoded.count("\n")
             if any_line_end and "\r" in decoded:  # a CR not followed by LF ends a line too
                 lines += decoded.count("\r") - decoded.count("\r\n")
@@ -132,7 +139,55 @@ def _first_problem(
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
             return _bad_text(encoding, lines, exc, any_line_end)
-    return None
+    return utf8.problem() if utf8 is not None else None
+
+
+#: What a message says to do about a UTF-8 file read with `--encoding` (a job file says it its way).
+DROP_ENCODING: Final = "drop --encoding {}"
+#: A word around the first non-ASCII byte, for a message to show.
+_WORD: Final = re.compile(rb"[^\s,;|\"]{0,20}[\x80-\xff][^\s,;|\"]{0,20}")
+
+
+class _Utf8Sign:
+    """Whether a file read in a legacy encoding (`--encoding cp1252`) is valid UTF-8 holding
+    non-ASCII letters: each would arrive as two or three wrong ones (`MÃ¼ller`). Legacy text
+    is almost never valid UTF-8 once it has one such letter, so the file is UTF-8. Fed only the
+    chunks that are not ASCII."""
+
+    def __init__(self, encoding: Encoding) -> None:
+        self.encoding = encoding
+        self._decoder: Any = codecs.getincrementaldecoder("utf-8")("strict")
+        self._example: tuple[int, bytes] | None = None  # the line and word of the first one
+
+    def feed(self, chunk: bytes, lines: int, any_line_end: bool) -> None:
+        if self._decoder is None:
+            return
+        try:
+            self._decoder.decode(chunk)
+        except UnicodeDecodeError:
+            self._decoder = None  # not UTF-8: the encoding given is right
+            return
+        if self._example is None and (found := _WORD.search(chunk)) is not None:
+            before = chunk[: found.start()]
+            line = lines + before.count(b"\n")
+            if any_line_end:
+                line += before.count(b"\r") - before.count(b"\r\n")
+            self._example = line, found.group()
+
+    def problem(self) -> str | None:
+        if self._decoder is None or self._example is None:
+            return None
+        try:
+            self._decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return None
+        line, word = self._example
+        shown = word.decode("utf-8", "replace").strip("\ufffd")
+        garbled = word.decode(self.encoding.codec, "replace")
+        return (
+            f"the file is UTF-8 text, not {self.encoding} (line {line} holds `{shown}`, which "
+            f"{self.encoding} reads as `{garbled}`); {DROP_ENCODING.format(self.encoding)}"
+        )
 
 
 def _bad_text(encoding: Encoding, lines: int, exc: UnicodeDecodeError, any_line_end: bool) -> str:

@@ -21,6 +21,12 @@ class Invalid:
 
 
 @dataclass(frozen=True, slots=True)
+class Hidden(Invalid):
+    """A row the sheet hides (a filter left it out, or a person hid it): what the user excluded,
+    so it is not sent; its outcome is `skipped`, with `message` saying why."""
+
+
+@dataclass(frozen=True, slots=True)
 class ByEmail:
     """A row keyed by email: its lead id is found through the API's search before it is sent.
 

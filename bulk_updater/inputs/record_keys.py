@@ -2,6 +2,7 @@
 (`KeyPlan`, remembered), by `schema.column_for()`, as a table's header is in `columns.py`.
 
 A record that cannot be sent becomes `Invalid`, with a message naming the key and what it must be.
+A value of `null`, `""` or spaces only is not sent, as an empty cell of a CSV is not.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from ..models import ValueType
 from .items import Invalid, Item
 from .schema import DROP, RAW_COLUMN, REJECTS_COLUMNS, Column, ColumnMap, Kind, column_for
 from .suggest import hint, hints, unknown_message
-from .values import by_email, label, trim_email, typed_value, validate
+from .values import by_email, label, shows_nothing, trim_email, typed_value, validate
 
 __all__ = ["KeyPlan", "parse_mapping"]
 
@@ -101,7 +102,7 @@ class KeyPlan:
             if kind is Kind.TEXT or kind is Kind.TAGS or kind is Kind.CUSTOM_JSON:
                 if column.field in data or column in nulls:  # one key would lose silently
                     problem = problem or _twice(record, column, self)
-                elif value is not None:
+                elif value is not None and not (type(value) is str and _blank(value)):
                     data[column.field] = value
                 else:
                     nulls.add(column)
@@ -112,7 +113,7 @@ class KeyPlan:
             elif kind is Kind.CUSTOM:
                 if column.field in custom or column in nulls:
                     problem = problem or _twice(record, column, self)
-                elif value is not None:
+                elif value is not None and not (type(value) is str and _blank(value)):
                     value_type = self._types.get(key) if self._types else None
                     if value_type is not None:
                         value, wrong = typed_value(value, value_type)
@@ -152,6 +153,13 @@ def _unknown(keys: dict[str, Any]) -> str:
     """The message for a record's unknown keys, each with its hint from its value."""
     values = [[] if value is None else [label(value)] for value in keys.values()]
     return unknown_message(keys, hints(list(keys), values))
+
+
+def _blank(text: str) -> bool:
+    """Text that means "leave this field alone", as an empty cell of a CSV does: `""`, or only
+    spaces and characters that show nothing (what exporters write for a missing value; no one
+    means to set a field to it)."""
+    return not text or shows_nothing(text)
 
 
 def _empty(value: object) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from abc import ABC, abstractmethod
+from array import array
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -156,7 +157,7 @@ class SharedStrings(_Parser):
 
 class SheetRows(_Parser):
     """A worksheet's rows as `(row number, cells)`; a row over 1 MiB of text has its cells'
-    text replaced by `OVERSIZED` past the limit."""
+    text replaced by `OVERSIZED` past the limit. `hidden` lists the rows the sheet hides."""
 
     def __init__(self, part: IO[bytes]) -> None:
         super().__init__(part)
@@ -170,6 +171,9 @@ class SheetRows(_Parser):
         self._inline = self._phonetic = 0
         self._valued = False
         self.dimension: int | None = None  # the last row, as the sheet says of itself
+        self._hidden = False
+        #: The rows with a cell that the sheet hides (a filter, or by hand), in order: 4 bytes each.
+        self.hidden = array("L")
 
     def __iter__(self) -> Iterator[tuple[int, list[RawCell]]]:
         more = True
@@ -185,6 +189,7 @@ class SheetRows(_Parser):
         elif name == "row":
             self._row = _number(attrs["r"]) if "r" in attrs else self._row + 1
             self._cells, self._size = [], 0
+            self._hidden = attrs.get("hidden") in ("1", "true")
         elif name == "dimension":
             last = attrs.get("ref", "").rpartition(":")[2].lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ$")
             self.dimension = int(last) if last.isdigit() and len(last) < 10 else None
@@ -231,6 +236,8 @@ class SheetRows(_Parser):
             if len(self._cells) < MAX_COLUMNS:
                 self._cells.append(cell)
         elif name == "row":
+            if self._hidden and self._cells:
+                self.hidden.append(self._row)
             self.rows.append((self._row, self._cells))
             self._cells = []
 

@@ -22,6 +22,7 @@ from ..settings import tags_separator as separator_of
 from .columns import Invalid, Row, TablePlan
 from .encoding import Encoding, detect_encoding, scan, text, text_problem
 from .header_sample import ABOVE, Sample, delimiter_problem, lines_above, read_sample
+from .hidden import HiddenRows
 from .keep import Keep
 from .opening import Format, delimiter_of, format_of, open_input
 from .record_keys import KeyPlan
@@ -45,7 +46,8 @@ class Source:
     and `sheet` override what is found in the file (the first sheet of a workbook).
     `tags_separator` splits a `tags` cell; `header_row` is the line (the sheet's row) of the
     header when title rows are above it. `keep` names columns to carry into the report (each
-    row's `ref`, `keep.py`); one that means no field is not sent.
+    row's `ref`, `keep.py`); one that means no field is not sent. `hidden_rows`: `skip` leaves
+    out the rows a sheet hides (each `skipped`), `send` sends them (`hidden.py`).
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class Source:
         tags_separator: str = ";",
         header_row: int | None = None,
         keep: Sequence[str] = (),
+        hidden_rows: str = "skip",
     ) -> None:
         path = os.fspath(path)
         self._wanted = keep
@@ -72,6 +75,7 @@ class Source:
         if header_row is not None and not 1 <= header_row <= 1_000_000:
             raise ConfigError(f"--header-row {header_row}: give a line number from 1 to 1000000")
         self.header_row = header_row
+        self.hidden_rows = HiddenRows(hidden_rows)
         self.path = path
         self.name = "standard input" if path == "-" else path
         self.is_stdin = path == "-"
@@ -140,6 +144,7 @@ class Source:
             sample=self._sample,
             kept=self.keep,
             line=line,
+            comma_decimals=self.delimiter == ";",  # Excel's CSV where decimals take a comma
         )
         self._kept = self._table_rows()
         self.header = tuple(header)
@@ -250,7 +255,7 @@ class Source:
     def notes(self) -> list[str]:
         """What was left out or looks wrong beside the rows (a footer, tags cells that look
         like lists), one line each, once the rows were read."""
-        return [] if self.format == "jsonl" else self._kept.notes()
+        return [] if self.format == "jsonl" else self._kept.notes() + self.hidden_rows.notes()
 
     def plan(self) -> list[str]:
         """What each column means (`Job Title → jobTitle`); for JSON lines, each key met so far."""
@@ -270,6 +275,7 @@ class Source:
             "tags_separator": self.tags_separator,
             "header_row": self.header_row,
             **({"keep": self.keep} if self.keep else {}),
+            "hidden_rows": "send" if self.hidden_rows.send else "skip",
         }
 
     def __iter__(self) -> Iterator[Row]:
@@ -286,7 +292,8 @@ class Source:
         return self._kept.rows(self._csv.rows(), self._table.convert)
 
     def _sheet_rows(self) -> Iterator[Row]:
-        return self._kept.rows(table_records(self._rows, self._table), self._table.convert)
+        rows = self._kept.rows(table_records(self._rows, self._table), self._table.convert)
+        return self.hidden_rows.rows(rows, self._book)
 
     def _jsonl_rows(self) -> Iterator[Row]:
         from .rows import parse_json_line

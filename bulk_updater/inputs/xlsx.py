@@ -5,7 +5,8 @@ measurement (see the README): calamine parses the whole sheet before the first r
 error cells such as `#N/A` into empty ones. The sheet and its shared strings are parsed here
 (`sheet.py`), with the same 1 MiB cell limit as CSV, so that no workbook can take more memory
 than a few hundred MB whatever it holds; cells become text in `cells.py`. Trailing empty cells of
-a row are dropped and rows with no cell are skipped; row numbers stay those of the sheet. The
+a row are dropped and rows with no cell are skipped; row numbers stay those of the sheet, and
+the rows the sheet hides are listed (`hidden`) for the reader to leave out. The
 sheet is read through once when the workbook is opened, so a damaged one is refused before any
 row is sent.
 """
@@ -15,7 +16,10 @@ from __future__ import annotations
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterator
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+from itertools import pairwise
 from typing import IO, Any, Final
 from xml.etree.ElementTree import ParseError
 
@@ -102,6 +106,7 @@ class Workbook:
         self.path = path
         self._file: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed by close()
         self._dimension: int | None = None
+        self.hidden: Sequence[int] = ()  # the rows the sheet hides, in order (`_verify()`)
         try:
             self._open(sheet)
             self._verify()
@@ -135,7 +140,7 @@ class Workbook:
         apply_stylesheet(reader.archive, reader.wb)
         self.sheet, self._part = self._pick(reader, sheet)
         book: Any = reader.wb
-        self._styles = Styles(_formats(book), set(book._date_formats), set(book._timedelta_formats),
+        self._styles = Styles(_formats(book), _dates(book), set(book._timedelta_formats),
                               book.epoch)  # fmt: skip
         strings = reader.package.find(_SHARED_STRINGS)  # type: ignore[no-untyped-call]
         self._strings: list[str] = []
@@ -170,6 +175,12 @@ class Workbook:
         for _ in self._read():
             pass
 
+    def is_hidden(self, row: int) -> bool:
+        """Whether the sheet hides `row` (a filter left it out, or a person hid it)."""
+        hidden = self.hidden
+        at = bisect_left(hidden, row)
+        return at < len(hidden) and hidden[at] == row
+
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(row number in the sheet, cells as text) for every row with a cell in it."""
         try:
@@ -187,6 +198,10 @@ class Workbook:
                     cells = self._cells(raw)
                     if cells:
                         yield number, cells
+                hidden = reader.hidden
+                if any(b <= a for a, b in pairwise(hidden)):  # rows out of order: searched sorted
+                    hidden = array("L", sorted(set(hidden)))
+                self.hidden = hidden
         except _DAMAGED as exc:
             # A bad CRC shows at the end of the part, wherever the damage is.
             where = f" after row {number}" if number and isinstance(exc, Broken) else ""
@@ -222,6 +237,22 @@ class Workbook:
         if archive is not None:
             archive.close()
         self._file.close()
+
+
+#: Built-in number formats of East-Asian Excel, written without a `<numFmt>`: dates and times in
+#: the locale's words (ECMA-376 §18.8.30), which openpyxl does not know.
+_LOCALE_DATES: Final = frozenset((*range(27, 37), *range(50, 59)))
+
+
+def _dates(book: Any) -> set[int]:
+    """The style ids whose numbers are dates or times: openpyxl's, and East-Asian built-ins.
+
+    A style whose format is defined in the workbook has an id of 164 or more once read, so an
+    id in `_LOCALE_DATES` is the built-in one."""
+    dates = set(book._date_formats)
+    styles = enumerate(book._cell_styles)
+    dates.update(at for at, style in styles if style.numFmtId in _LOCALE_DATES)
+    return dates
 
 
 def _formats(book: Any) -> list[str]:

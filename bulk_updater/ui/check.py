@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ..inputs import ColumnMap, Invalid, KeyPlan, Row, Source
+from ..inputs import ColumnMap, Hidden, Invalid, KeyPlan, Row, Source
 from ..inputs.columns import ByEmail, TablePlan
 from ..inputs.records import MAX_RECORD
 from ..inputs.rows import parse_json_line
@@ -105,8 +105,10 @@ def run_check(source: Source, check: Check, published: Callable[[], None]) -> No
 
 
 def _count(check: Check, row: Row) -> None:
-    check.rows += 1
     item = row.item
+    if isinstance(item, Hidden):
+        return  # the sheet hides it: neither sent nor to fix, as the sheet shows it
+    check.rows += 1
     if isinstance(item, Invalid):
         check.invalid += 1
         if len(check.bad) < MAX_SHOWN:
@@ -165,10 +167,14 @@ def write_fixed(source: Source, fixes: Mapping[int, list[str]], target: Path) ->
     Row numbers stay those of the file: each row is written, fixed or not, and one that could
     not be read stays invalid. A CSV record that cannot be read as CSV is written as its text,
     which the rejects show; one too large to read (its text was not kept) is written too large.
+    A row the sheet hides is written as an empty row, so it is not sent from the copy either (its
+    sheet row stays empty).
     """
     blank = [""] * len(source.header or ())
 
     def cells(row: Row) -> list[str] | str:
+        if isinstance(row.item, Hidden):
+            return []
         if row.number in fixes:
             return fixes[row.number]
         if source.format == "jsonl" or isinstance(row.raw, tuple):

@@ -89,7 +89,7 @@ def _header_line(header: list[str], delimiter: str) -> str:
     one holds another delimiter (only those outside quotes are counted)."""
     line = io.StringIO()
     csv.writer(line, delimiter=delimiter).writerow(header)
-    if sniff_delimiter(line.getvalue()) != delimiter:
+    if sniff_delimiter(line.getvalue())[0] != delimiter:
         line = io.StringIO()
         csv.writer(line, delimiter=delimiter, quoting=csv.QUOTE_ALL).writerow(header)
     return line.getvalue()

@@ -237,3 +237,81 @@ def test_a_csv_column_typed_in_the_map(tmp_path: Path) -> None:
     lines = read_run_report(tmp_path / "people.csv.report.csv")
     assert lines[1]["status"] == "invalid"
     assert "'many' is not a number" in lines[1]["message"]
+
+
+def test_a_utf8_export_read_with_a_jobs_legacy_encoding_is_refused_before_any_request(
+    tmp_path: Path,
+) -> None:
+    """The job was saved from a cp1252 export; tonight's export is UTF-8 (no BOM): read as cp1252,
+    `Zoë` would go out as `ZoÃ«`."""
+    job = tmp_path / "nightly.toml"
+    job.write_text('encoding = "cp1252"\nignore-unknown-columns = true\n[map]\n"Lead ID" = "id"\n')
+    source = tmp_path / "tonight.csv"
+    source.write_bytes(f"{HEADER}\r\n{IDS[0]};Zoë;CEO;;Ann;\r\n".encode())
+    with SandboxThread(LEADS, api_key=KEY) as sb:
+        from_job = cli(source, "--base-url", sb.url, "--job", job, "-q", cwd=tmp_path)
+        given = cli(source, "--base-url", sb.url, "--job", job, "--encoding", "latin-1",
+                    cwd=tmp_path)  # fmt: skip
+        assert sb.state.requests == 0
+        fixed = cli(source, "--base-url", sb.url, "--job", job, "--encoding", "utf-8", cwd=tmp_path)
+        first_name = sb.state.leads[IDS[0]]["firstName"]
+    assert (from_job.code, from_job.out) == (2, "")
+    assert from_job.err.strip() == (
+        f"bulk-updater: error: {source}: the file is UTF-8 text, not cp1252 (line 2 holds `Zoë`, "
+        f'which cp1252 reads as `ZoÃ«`); set encoding = "utf-8" in the job file {job}'
+    )
+    assert given.code == 2
+    assert given.err.strip().endswith("reads as `ZoÃ«`); drop --encoding latin-1")
+    assert fixed.code == 0, fixed.err
+    assert first_name == "Zoë"
+
+
+def filtered_workbook(path: Path) -> Path:
+    """A sheet filtered down to the rows to update: Excel's AutoFilter hides row 3 (the intern)."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Leads"
+    for row in (["id", "Job Title", "Status"], [IDS[0], "CRO", "update"],
+                [IDS[1], "INTERN - DO NOT SEND", "skip"], [IDS[2], "CFO", "update"]):  # fmt: skip
+        sheet.append(row)
+    sheet.auto_filter.ref = "A1:C4"
+    sheet.row_dimensions[3].hidden = True
+    book.save(path)
+    return path
+
+
+def test_rows_a_filter_hides_are_not_sent_but_reported_skipped(tmp_path: Path) -> None:
+    source = filtered_workbook(tmp_path / "filtered.xlsx")
+    job = tmp_path / "send-hidden.toml"
+    job.write_text('hidden-rows = "send"\n[map]\nStatus = "-"\n')
+    with SandboxThread(LEADS, api_key=KEY) as sb:
+        dry = cli(source, "--base-url", sb.url, "--map", "Status=-", "--dry-run", cwd=tmp_path)
+        code, out, err = cli(source, "--base-url", sb.url, "--map", "Status=-", cwd=tmp_path)
+        titles = [sb.state.leads[lead]["jobTitle"] for lead in IDS[:3]]
+        resumed = cli(source, "--base-url", sb.url, "--map", "Status=-", "--resume", cwd=tmp_path)
+        sent = cli(source, "--base-url", sb.url, "--job", job, "--report", tmp_path / "all.csv",
+                   cwd=tmp_path)  # fmt: skip
+        intern = sb.state.leads[IDS[1]]["jobTitle"]
+    note = (
+        "1 row hidden in the sheet `Leads` (by a filter or by hand) left out as `skipped` (sheet "
+        "row 3); to send it, unhide it or pass --hidden-rows send"
+    )
+    assert dry.code == 0, dry.err
+    assert "2 rows valid, 0 invalid" in dry.out
+    assert "INTERN" not in dry.out
+    assert f"note: {note}" in dry.out
+    assert code == 0, err
+    assert titles == ["CRO", "Engineer", "CFO"]  # the hidden row's lead is untouched
+    assert "updated 2, skipped 1" in out
+    assert f"warning: {note}" in out
+    lines = read_run_report(tmp_path / "filtered.xlsx.report.csv")
+    assert [(line["row"], line["line"], line["status"]) for line in lines] == [
+        ("1", "2", "updated"), ("2", "3", "skipped"), ("3", "4", "updated")]  # fmt: skip
+    assert lines[1]["message"].startswith("hidden in the sheet `Leads` (by a filter or by hand)")
+    assert resumed.code == 0, resumed.err
+    assert read_run_report(tmp_path / "filtered.xlsx.report.csv") == lines  # no line twice
+    assert sent.code == 0, sent.err
+    assert "updated 3" in sent.out
+    assert "1 row hidden in the sheet `Leads` (by a filter or by hand) is sent too" in sent.out
+    assert intern == "INTERN - DO NOT SEND"

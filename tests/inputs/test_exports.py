@@ -185,6 +185,30 @@ def test_cp1252_with_its_name(tmp_path: Path) -> None:
     assert (only_update(row.item).firstName, only_update(row.item).city) == ("Zoë", "Orléans")
 
 
+@pytest.mark.parametrize("name", ["cp1252", "latin-1", "iso-8859-15"])
+def test_a_utf8_file_read_with_a_legacy_encoding_is_refused(tmp_path: Path, name: str) -> None:
+    """Each non-ASCII letter of UTF-8 read as cp1252 is two wrong ones: `Müller` as `MÃ¼ller`."""
+    text = f"id;Last Name;City\n{LEAD};Ann;Paris\n{LEAD};Müller;Köln\n"
+    source = Source(write_bytes(tmp_path, "in.csv", text.encode("utf-8")), encoding=name)
+    with pytest.raises(InputError) as refused:
+        source.check()
+    source.close()
+    garbled = "Müller".encode().decode(name)  # MÃ¼ller in cp1252 and latin-1
+    assert str(refused.value).endswith(
+        f"in.csv: the file is UTF-8 text, not {name} (line 3 holds `Müller`, which {name} reads "
+        f"as `{garbled}`); drop --encoding {name}"
+    )
+
+
+@pytest.mark.parametrize("text", [f"id;City\n{LEAD};Paris\n", f"id;City\n{LEAD};Zoë Köln\n"])
+def test_a_legacy_encoding_reads_ascii_and_legacy_text(tmp_path: Path, text: str) -> None:
+    """ASCII is the same in either; a cp1252 `ë` is no valid UTF-8: neither is refused."""
+    source = Source(write_bytes(tmp_path, "in.csv", text.encode("cp1252")), encoding="cp1252")
+    source.check()
+    ((row),) = list(source)
+    assert only_update(row.item).city == text.split(";")[-1].strip()
+
+
 @pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-8"])
 def test_unicode_text_by_its_bom(tmp_path: Path, codec: str) -> None:
     """Excel's "Unicode text": UTF-16 LE with a BOM, tab separated, CRLF."""
@@ -305,3 +329,28 @@ def test_a_long_email_is_matched_whole(tmp_path: Path) -> None:
     path = write_bytes(tmp_path, "in.jsonl", f'{{"email": "{email}", "city": "Oslo"}}\n'.encode())
     ((_, item),) = read_all(path)
     assert getattr(item, "email", None) == email
+
+
+def test_a_phone_column_excel_saved_as_numbers_is_invalid_naming_the_cause(tmp_path: Path) -> None:
+    """Excel writes a phone number held as a number in E-notation (German Excel with a comma)."""
+    text = f"id;Phone;City\r\n{LEAD};4,15556E+11;Köln\r\n{LEAD};+49 221 123456;Köln\r\n"
+    (_, first), (_, second) = read_all(write_bytes(tmp_path, "de.csv", text.encode("utf-8")))
+    assert only_invalid(first).message == (
+        "column phone: Excel turned this phone number into 4,15556E+11 (its digits are lost); "
+        "format the column as Text in Excel and export again"
+    )
+    assert only_update(second).phone == "+49 221 123456"
+
+
+def test_json_lines_empty_or_blank_text_leaves_the_field_alone_as_an_empty_cell(
+    tmp_path: Path,
+) -> None:
+    """pandas' `to_json(lines=True)` of a frame read from CSV writes `""` for an empty cell: the
+    same data as JSON lines must change what the CSV changes, nothing more."""
+    path = tmp_path / "t.jsonl"
+    blank = {"city": "", "country": " ", "state": "\u00a0", "customFields.tier": ""}
+    first_line = json.dumps({"id": LEAD, **blank, "jobTitle": "CTO", "tags": []})
+    path.write_text(first_line + "\n" + json.dumps({"id": LEAD, "city": "  "}) + "\n")
+    first, second = read_all(str(path))
+    assert only_update(first[1]).body() == {"jobTitle": "CTO", "tags": []}
+    assert only_invalid(second[1]).message == "the row sets no field to update"

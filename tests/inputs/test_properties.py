@@ -275,6 +275,9 @@ def expect_json_line(line: str) -> Ok | Bad:
         if value is None or field in ("id", "email"):
             continue  # JSON null: leave the field alone; email: a label
         assert field is not None
+        blank = isinstance(value, str) and (not value or (value.isspace() and clean(value)))
+        if blank and field not in ("tags", "customFields"):
+            continue  # "" or spaces: leave the field alone, as an empty cell in CSV
         if field in TEXT_FIELDS:
             if isinstance(value, str):
                 body[field] = value

@@ -132,7 +132,9 @@ def test_a_typed_map_reads_json_lines_as_it_reads_csv(tmp_path: Path) -> None:
         "employees": 1201, "active": True, "renewal": "2026-01-31", "zip": "2134"}  # fmt: skip
     assert only_update(rows[1].item).customFields == {
         "employees": 250, "active": False, "zip": "02134"}  # fmt: skip
-    assert only_invalid(rows[2].item).message.startswith("column Employees: '1,201' is not a")
+    assert only_invalid(rows[2].item).message.startswith(
+        "column Employees: '1,201' is 1201 if `,` separates thousands, or 1.201 if"
+    )
     assert only_invalid(rows[3].item).message.startswith("column Active: '2' is not true or")
     assert only_invalid(rows[4].item).message == "column Employees: [1] is not a number"
 
@@ -143,3 +145,54 @@ def test_a_typed_map_reads_library_dicts() -> None:
     assert only_update(update).customFields == {"employees": 12.0, "renewal": "2026-01-31"}
     wrong = plan.parse({"id": LEAD, "Renewal": 31})
     assert only_invalid(wrong).message.startswith("column Renewal: '31' is not a date")
+
+
+def _numbers(tmp_path: Path, text: str, kind: str = "number") -> list[Any]:
+    """Each row's `Umsatz` as a `:number` (or `kind`) custom field, or its problem."""
+    path = write(tmp_path / "n.csv", text)
+    columns = ColumnMap({"Umsatz": f"customFields.revenue:{kind}"})
+    items = [row.item for row in Source(path, columns=columns)]
+    return [
+        item.message.removeprefix("column Umsatz: ") if hasattr(item, "message")
+        else only_update(item).customFields["revenue"]  # type: ignore[index]
+        for item in items
+    ]  # fmt: skip
+
+
+def test_a_german_excel_csv_never_sends_a_thousands_point_as_a_decimal_point(
+    tmp_path: Path,
+) -> None:
+    """Excel in Germany writes `;` between cells, `.` between thousands and `,` before decimals."""
+    rows = ["1.234,56", "2.500", "1.500.000", "12"]
+    text = "id;Umsatz\n" + "".join(f"{LEAD};{cell}\n" for cell in rows)
+    assert _numbers(tmp_path, text) == [
+        "'1.234,56' has `.` separating thousands and a decimal comma; write it as 1234.56",
+        "'2.500' is 2500 if `.` separates thousands (likely in this file), or 2.5 if it is a "
+        "decimal point; write 2500 or 2.5, without separators",
+        "'1.500.000' has `.` separating thousands; write it as 1500000",
+        12,
+    ]
+
+
+def test_a_decimal_comma_in_a_comma_separated_file_makes_a_later_thousands_point_ambiguous(
+    tmp_path: Path,
+) -> None:
+    """English data writes `1.250` for one and a quarter: refused only once a cell shows the
+    file's numbers take a decimal comma."""
+    text = f'id,Umsatz\n{LEAD},1.250\n{LEAD},"1,234"\n{LEAD},"12,5"\n{LEAD},2.500\n{LEAD},2.5\n'
+    first, thousands, comma, grouped, plain = _numbers(tmp_path, text)
+    assert first == 1.25
+    assert thousands == (
+        "'1,234' is 1234 if `,` separates thousands, or 1.234 if it is a decimal comma; write "
+        "1234 or 1.234, without separators"
+    )
+    assert comma == "'12,5' has a decimal comma; write it as 12.5"
+    assert grouped.startswith("'2.500' is 2500 if `.` separates thousands (likely in this file)")
+    assert plain == 2.5
+
+
+def test_a_whole_number_with_a_thousands_point_says_both_readings(tmp_path: Path) -> None:
+    assert _numbers(tmp_path, f"id,Umsatz\n{LEAD},3.400\n", "integer") == [
+        "'3.400' is 3400 if `.` separates thousands, or 3.4 if it is a decimal point; write 3400 "
+        "or 3.4, without separators"
+    ]

@@ -10,7 +10,8 @@ from typing import Any
 import openpyxl
 import pytest
 
-from bulk_updater import InputError, Source
+from bulk_updater import ConfigError, InputError, Source
+from bulk_updater.inputs import Hidden
 from tests.inputs.conftest import only_invalid, only_update
 
 LEAD = "665d4e5f6a7b8c9d0e1f2a3b"
@@ -182,3 +183,93 @@ def test_a_formula_with_no_saved_value_makes_its_row_invalid(tmp_path: Path) -> 
     assert message.startswith("column Score: a formula with no saved value")
     assert "open and save the file in Excel first" in message
     assert only_update(second.item).customFields == {"score": 3}  # a dropped formula: no matter
+
+
+def _builtin_format(path: Path, number: int) -> None:
+    """Give the workbook's custom number formats the built-in id `number` instead, as East-Asian
+    Excel writes its locale's date formats: by id alone, with no `<numFmt>` entry."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as package:
+        parts = {name: package.read(name) for name in package.namelist()}
+    styles = parts["xl/styles.xml"].decode()
+    styles = re.sub(r"<numFmts[^>]*>.*?</numFmts>", "", styles, flags=re.S)
+    parts["xl/styles.xml"] = re.sub(r'numFmtId="1[6-9]\d"', f'numFmtId="{number}"', styles).encode()
+    with zipfile.ZipFile(path, "w") as package:
+        for name, data in parts.items():
+            package.writestr(name, data)
+
+
+@pytest.mark.parametrize("number", [27, 31, 36, 50, 57, 58])
+def test_east_asian_built_in_date_formats_are_dates(tmp_path: Path, number: int) -> None:
+    path = workbook(tmp_path / "jp.xlsx", [["id", "Signed"], [LEAD, dt.date(2026, 5, 1)]],
+                    formats={"B2": 'yyyy"年"m"月"d"日"'})  # fmt: skip
+    _builtin_format(path, number)
+    (row,) = list(Source(path, columns={"Signed": "customFields.signed"}))
+    assert only_update(row.item).customFields == {"signed": "2026-05-01"}  # not 46143
+
+
+def filtered(path: Path, rows: list[list[Any]], hidden: list[int]) -> Path:
+    """A sheet whose rows `hidden` are hidden, as Excel's AutoFilter stores the rows it filters
+    out (`<row hidden="1">`)."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Leads"
+    for row in rows:
+        sheet.append(row)
+    sheet.auto_filter.ref = f"A1:C{len(rows)}"
+    for number in hidden:
+        sheet.row_dimensions[number].hidden = True
+    book.save(path)
+    return path
+
+
+FILTERED = [
+    ["id", "Job Title", "Status"],
+    [LEAD, "CRO", "update"],
+    ["15e851c739c4a57aea5c329f", "INTERN - DO NOT SEND", "skip"],
+    ["1df779718796889585136f03", "CFO", "update"],
+]
+
+
+def test_rows_a_filter_hides_are_left_out_keeping_their_numbers(tmp_path: Path) -> None:
+    path = filtered(tmp_path / "filtered.xlsx", FILTERED, hidden=[3])
+    source = Source(path, columns={"Status": "-"})
+    first, hidden, third = list(source)
+    assert (first.number, hidden.number, third.number) == (1, 2, 3)
+    assert only_update(first.item).jobTitle == "CRO"
+    assert type(hidden.item) is Hidden
+    assert (hidden.item.id, hidden.line) == ("15e851c739c4a57aea5c329f", 3)
+    assert hidden.item.message == (
+        "hidden in the sheet `Leads` (by a filter or by hand), so left out; to send it, unhide it "
+        "or pass --hidden-rows send"
+    )
+    assert source.notes() == [
+        "1 row hidden in the sheet `Leads` (by a filter or by hand) left out as `skipped` (sheet "
+        "row 3); to send it, unhide it or pass --hidden-rows send"
+    ]
+
+
+def test_hidden_rows_are_sent_when_asked(tmp_path: Path) -> None:
+    path = filtered(tmp_path / "filtered.xlsx", FILTERED, hidden=[3, 4])
+    source = Source(path, columns={"Status": "-"}, hidden_rows="send")
+    titles = [only_update(row.item).jobTitle for row in source]
+    assert titles == ["CRO", "INTERN - DO NOT SEND", "CFO"]
+    assert source.notes() == [
+        "2 rows hidden in the sheet `Leads` (by a filter or by hand) are sent too, as "
+        "--hidden-rows send asks (sheet rows 3, 4)"
+    ]
+    assert source.options()["hidden_rows"] == "send"  # --resume reads it alike
+    with pytest.raises(ConfigError, match=r"--hidden-rows all: give skip or send"):
+        Source(path, hidden_rows="all")
+
+
+def test_hidden_columns_are_read_and_sent(tmp_path: Path) -> None:
+    path = workbook(tmp_path / "cols.xlsx", [["id", "City"], [LEAD, "Oslo"]])
+    book = openpyxl.load_workbook(path)
+    book["Leads"].column_dimensions["B"].hidden = True
+    book.save(path)
+    (row,) = list(Source(path))
+    assert only_update(row.item).city == "Oslo"

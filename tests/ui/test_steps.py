@@ -362,3 +362,37 @@ async def test_a_tags_separator_the_page_does_not_offer_must_be_printable_ascii(
         for offered, taken in (("tab", "\t"), ("|", "|"), (" ", " "), ("#", "#")):
             state = await page.act("/api/tags-separator", json={"separator": offered})
             assert state["tags_separator"] == taken
+
+
+async def test_rows_a_filter_hides_are_neither_counted_nor_sent_even_after_a_fix(
+    tmp_path: Path,
+) -> None:
+    import openpyxl
+
+    first, intern, third = list(LEADS)[:3]
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Leads"
+    for row in (["id", "jobTitle", "Score"], [first, "CRO", "x"], [intern, "INTERN", "1"],
+                [third, "CFO", "2"]):  # fmt: skip
+        sheet.append(row)
+    sheet.row_dimensions[3].hidden = True  # as Excel's AutoFilter stores a row it filters out
+    book.save(tmp_path / "filtered.xlsx")
+    async with new_server(tmp_path) as server, page_client(server) as page:
+        await page.act("/api/sandbox")
+        await upload(page, tmp_path / "filtered.xlsx", "filtered.xlsx")
+        await page.act("/api/columns", json={"columns": {"Score": "customFields.score:integer"}})
+        await page.act("/api/check")
+        check = (await page.until(checked))["check"]
+        assert (check["rows"], check["valid"], check["invalid"]) == (2, 1, 1)  # as the sheet shows
+        [bad] = check["invalid_rows"]
+        assert bad["row"] == 1
+        await page.act("/api/fix", json={"row": 1, "cells": {"Score": "3"}})
+        await page.act("/api/start")  # the fixed copy is sent: the hidden row stays out of it
+        state = await page.until(finished)
+        assert state["job"]["summary"]["counts"] == {"updated": 2}
+        assert server.sandbox is not None
+        leads = server.sandbox.state.leads
+    assert (leads[first]["jobTitle"], leads[third]["jobTitle"]) == ("CRO", "CFO")
+    assert leads[intern]["jobTitle"] != "INTERN"

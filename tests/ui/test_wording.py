@@ -130,6 +130,10 @@ def test_a_file_not_in_its_encoding_names_the_encoding_to_choose(tmp_path: Path)
     latin = tmp_path / "latin.csv"
     latin.write_text("id,jobTitle\n066091adcd648f9dab09032e,CEO\u0085\n")
     assert "(Excel's: cp1252 under Encoding)" in shown(invalid(latin))
+    utf8 = tmp_path / "utf8.csv"
+    utf8.write_text("id,lastName\n066091adcd648f9dab09032e,Müller\n", encoding="utf-8")
+    chosen = refusal(utf8, ReadOptions(encoding="cp1252"))
+    assert shown(chosen).endswith("which cp1252 reads as `MÃ¼ller`); choose utf-8 under Encoding")
 
 
 def test_a_header_row_that_cannot_be_read_names_the_header_row(tmp_path: Path) -> None:
@@ -232,3 +236,21 @@ def test_the_rest_of_the_engines_advice_is_said_for_the_page() -> None:
 def test_a_message_without_a_flag_is_left_as_it_is() -> None:
     message = "column email: `ann@` is not an email address; fix it"
     assert page_words(message) == message
+
+
+def test_a_hidden_row_is_unhidden_in_the_workbook_to_send_it(tmp_path: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in (["id", "city"], ["066091adcd648f9dab09032e", "Oslo"]):
+        sheet.append(row)
+    sheet.row_dimensions[2].hidden = True
+    book.save(tmp_path / "in.xlsx")
+    with Source(tmp_path / "in.xlsx") as source:
+        (row,) = list(source)
+        (note,) = source.notes()
+    assert isinstance(row.item, Invalid)
+    assert shown(row.item.message).endswith("so left out; to send it, unhide it in the workbook")
+    assert shown(note).endswith("to send it, unhide it in the workbook")
