@@ -184,18 +184,16 @@ def not_lead_ids(values: Sequence[str]) -> str:
 
 
 def foreign_ids(name: str, values: Sequence[str], email: str | None) -> str | None:
-    """The note for an id column (`name`) none of whose `values` has the
-    API's shape (a Salesforce `ID` of `00Q…`), or None: every row would be `not_found`. With
-    an email column, the way out is to drop the ids and match by email."""
+    """The note for an id column (`name`) none of whose `values` has the API's shape (a
+    Salesforce `ID` of `00Q…`) beside an `email` column, or None. Every row would likely be
+    `not_found`, and the email column is the way out: drop the ids and match by email. Without
+    an email column there is no other way, and ids of another shape may still be the API's (its
+    docs only show 24 hex characters), so nothing is said."""
     seen = [value.strip() for value in values if value.strip()]
-    if not seen or any(API_ID.fullmatch(value) for value in seen):
+    if email is None or not seen or any(API_ID.fullmatch(value) for value in seen):
         return None
-    way = (
-        f'to match the rows by column `{email}` instead, drop the ids: --map "{name}=-"'
-        if email is not None
-        else 'lead ids under another name: --map "HEADER=id"'
-    )
-    return f"column `{name}`, the id: {not_lead_ids(seen)}; each row would be not_found: {way}"
+    way = f'to match the rows by column `{email}` instead, drop the ids: --map "{name}=-"'
+    return f"column `{name}`, the id: {not_lead_ids(seen)}; the rows may all be not_found: {way}"
 
 
 def shape(values: Sequence[str]) -> str:
