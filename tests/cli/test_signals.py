@@ -189,7 +189,7 @@ def test_sigterm_mid_job_then_resume_updates_every_row_exactly_once(tmp_path: Pa
         assert read_meta((tmp_path / "report.csv").resolve()) is not None
 
         started = time.monotonic()
-        code, out, err = cli(source, *base, "--rate", "300", "--resume", cwd=tmp_path)
+        code, out, err = cli(source, *base, "--rate", "300", "--resume", cwd=tmp_path, timeout=120)
         resume_time = time.monotonic() - started
         assert code == 0, out + err
 
