@@ -7,8 +7,9 @@ cannot be sent becomes `Invalid`, with a message naming the column and what it m
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 from ..errors import InputError
 from ..words import counted
@@ -16,6 +17,7 @@ from .items import ByEmail, Invalid, Item, Raw, Row
 from .schema import DROP, REJECTS_COLUMNS, Column, ColumnMap, Kind, column_for
 from .suggest import LISTED, Sample, hint, title_message, unknown_message
 from .values import (
+    Typed,
     by_email,
     custom_value,
     label,
@@ -44,7 +46,13 @@ __all__ = [
 
 
 def _surrogates(text: str) -> bool:
-    return max(text) >= "\udc80" and any("\udc80" <= c <= "\udcff" for c in text)
+    """Whether bad UTF-8 survived decoding (as lone surrogates) in `text`."""
+    return not text.isascii() and _ESCAPED.search(text) is not None
+
+
+_ESCAPED: Final = re.compile("[\udc80-\udcff]")  # the bytes `surrogateescape` could not decode
+#: The columns whose cells are no field of the update: `_labels` reads the id and email.
+_NOT_SET: Final = (Kind.ID, Kind.EMAIL, Kind.DROP)
 
 
 class TablePlan:
@@ -101,6 +109,15 @@ class TablePlan:
         emails = [i for i, c in enumerate(self.columns) if c.kind is Kind.EMAIL]
         self.id_index = ids[0] if ids else None  # None: the rows are matched by email
         self.email_index = emails[0] if emails else None
+        # The columns a row's fields come from (not its id or email, nor a column left out):
+        # the only ones `_fields` looks at, with what it needs of each, found once.
+        self._setters = [
+            (at, heading, column.kind, column.field, value_type)
+            for at, (heading, column, value_type) in enumerate(
+                zip(names, self.columns, self.types, strict=True)
+            )
+            if column.kind not in _NOT_SET
+        ]
         problems += self._twice()
         if (unknown and not ignore_unknown) or not (ids or emails):
             self._refuse(name, problems, unknown, mapping, sample, ignore_unknown)
@@ -177,7 +194,6 @@ class TablePlan:
 
     def _fields(self, cells: list[str]) -> Item:
         width = len(self.columns)
-        at = self.id_index
         rid, email = self._labels(cells)
         if len(cells) != width:
             extra = cells[width:]
@@ -187,20 +203,25 @@ class TablePlan:
                 )
         data: dict[str, Any] = {"id": rid, "email": email}
         custom: dict[str, Any] = {}
-        typed = zip(self.names, self.columns, cells, self.types, strict=False)
-        for heading, column, cell, value_type in typed:
-            kind = column.kind
-            if not cell or kind in (Kind.ID, Kind.EMAIL, Kind.DROP) or spaces_only(cell):
+        # Bad UTF-8 survives decoding as surrogates: looked for cell by cell only in a row that
+        # holds some (the record's text as read holds every cell's).
+        suspect = _surrogates(getattr(cells, "text", None) or "".join(cells))
+        for at, heading, kind, field, value_type in self._setters:
+            cell = cells[at]
+            if not cell or (cell.isspace() and spaces_only(cell)):
                 continue  # a cell of spaces is empty, as it is for a row's emptiness
-            if _surrogates(cell):
+            if suspect and _surrogates(cell):
                 return Invalid(rid, f"column {heading}: not valid UTF-8 text", email)
             if kind is Kind.TEXT:
-                data[column.field] = cell
+                data[field] = cell
             elif kind is Kind.CUSTOM:
+                if value_type is None:  # the number or boolean a workbook's cell holds, or text
+                    custom[field] = cell.value if isinstance(cell, Typed) else cell
+                    continue
                 value, problem = custom_value(cell, value_type)
                 if problem is not None:
                     return Invalid(rid, f"column {heading}: {problem}", email)
-                custom[column.field] = value
+                custom[field] = value
             elif kind is Kind.TAGS:
                 tags = parse_tags(cell, self.tags_separator)
                 if isinstance(tags, str):
@@ -213,7 +234,7 @@ class TablePlan:
                 custom = {**obj, **custom}
         if custom:
             data["customFields"] = custom
-        if at is None or (not rid and email):  # no id: the row is matched by its email
+        if self.id_index is None or (not rid and email):  # no id: the row is matched by email
             return by_email(data, email or "")
         return validate(data, rid, email)
 

@@ -69,12 +69,14 @@ def trim_email(email: str) -> str:
 
 
 def validate(data: dict[str, Any], rid: str, email: str | None) -> LeadUpdate | Invalid:
+    """`data` (the caller's own dict, given its trimmed `email`) as a `LeadUpdate`, or what is
+    wrong with it."""
     if isinstance(email, str):
         email = trim_email(email)
         problem = email_problem(email, address=False)
         if problem is not None:
             return Invalid(rid, problem, email)
-        data = {**data, "email": email}
+        data["email"] = email  # every caller's own dict: no copy
     try:
         return LeadUpdate.model_validate(data)
     except ValidationError as exc:
@@ -129,7 +131,10 @@ def spaces_only(cell: str) -> bool:
 
 def _surrogates(text: str) -> bool:
     """Whether bad UTF-8 survived decoding (as lone surrogates) in `text`."""
-    return max(text, default="\0") >= "\ud800" and any("\ud800" <= c <= "\udfff" for c in text)
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
 def by_email(data: dict[str, Any], email: str) -> Item:
@@ -155,10 +160,12 @@ _LINE_BREAK: Final = re.compile(r"\r\n?|\n")
 
 def other_separator(cell: str, separator: str) -> str | None:
     """The likely separator, other than `separator`, that a plain tags cell holds; or None."""
-    other = next((s for s in LIKELY_SEPARATORS if s != separator and s in cell), None)
-    if other is None or cell.lstrip().startswith("[") or _QUOTED_LIST.fullmatch(cell):
-        return None  # none, or a JSON array or a quoted list says where each tag ends
-    return other
+    for other in LIKELY_SEPARATORS:
+        if other != separator and other in cell:
+            if cell.lstrip().startswith("[") or _QUOTED_LIST.fullmatch(cell):
+                return None  # a JSON array or a quoted list says where each tag ends
+            return other
+    return None
 
 
 def separator_problem(cell: str, other: str, separator: str) -> str:
@@ -189,8 +196,11 @@ def parse_tags(cell: str, separator: str = ";") -> list[str] | str:
     other = other_separator(cell, separator)
     if other is not None:
         return separator_problem(cell, other, separator)
-    parts = (t for line in _LINE_BREAK.split(cell) for t in line.split(separator))
-    tags = [t.strip() for t in parts if t.strip()]
+    if "\n" in cell or "\r" in cell:
+        parts = [t for line in _LINE_BREAK.split(cell) for t in line.split(separator)]
+    else:  # one line, as most are: no search for line breaks
+        parts = cell.split(separator)
+    tags = [tag for part in parts if (tag := part.strip())]
     return tags if tags else f"column tags: no tag in {cell!r}"
 
 
