@@ -108,7 +108,7 @@ class TableRows:
 
     def _rejected(self, cells: list[str]) -> bool:
         """Whether the record is a line of a `--rejects` file (it says what became of it)."""
-        return bool(self._cell(cells, self._status))
+        return self._status is not None and bool(self._cell(cells, self._status))
 
     def _no_cells(self, cells: list[str]) -> str:
         status, message = self._cell(cells, self._status), self._cell(cells, self._message)
@@ -141,8 +141,10 @@ class TableRows:
                         held.append(None)
                     after_empty = True
                     continue
-            yield from self._full(row for row in held if row is not None)
-            held, after_empty = [], False
+            if held:  # a footer that was none: its rows are rows after all
+                yield from self._full(row for row in held if row is not None)
+                held = []
+            after_empty = False
             yield line, cells
         self.footer = [_text(cells) for row in held if row is not None for _, cells in (row,)]
 

@@ -7,6 +7,7 @@ import json
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -78,13 +79,17 @@ def validate(data: dict[str, Any], rid: str, email: str | None) -> LeadUpdate | 
             return Invalid(rid, problem, email)
         data["email"] = email  # every caller's own dict: no copy
     try:
-        return LeadUpdate.model_validate(data)
+        return _validate_update(data)
     except ValidationError as exc:
         return Invalid(rid, problem_of(exc), email)
     except RecursionError:
         return Invalid(rid, "a value is nested too deeply", email)
 
 
+#: `LeadUpdate.model_validate` without the wrapper around it, which costs a row about 0.5 us.
+_validate_update: Final[Callable[[dict[str, Any]], LeadUpdate]] = (
+    LeadUpdate.__pydantic_validator__.validate_python
+)
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # in an email: none, tab and line breaks too
 
 
