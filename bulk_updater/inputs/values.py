@@ -188,7 +188,7 @@ def parse_tags(cell: str, separator: str = ";") -> list[str] | str:
     if '"' in cell and _QUOTED_LIST.fullmatch(cell):
         tags = [t.strip() for t in _QUOTED.findall(cell) if t.strip()]
         return tags if tags else f"column tags: no tag in {cell!r}"
-    if cell.lstrip().startswith("["):
+    if "[" in cell and cell.lstrip().startswith("["):
         try:
             tags = json.loads(cell)
         except json.JSONDecodeError as exc:
