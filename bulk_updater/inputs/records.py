@@ -71,16 +71,22 @@ def _csv_break(chunk: str) -> int:
 
 
 def csv_records(
-    stream: TextIO, delimiter: str = ",", limit: int = MAX_RECORD, start: int = 1
+    stream: TextIO,
+    delimiter: str = ",",
+    limit: int = MAX_RECORD,
+    start: int = 1,
+    first: str = "",
 ) -> Iterator[TextRecord]:
     """Each CSV record of `stream`, whole, with its first line (the stream's first is `start`).
 
     `stream` is opened with `newline=""`: a line ends in LF, CRLF or a bare CR (classic Mac), all
-    kept as they are, so a line break inside a quoted cell stays what it was.
+    kept as they are, so a line break inside a quoted cell stays what it was. `first` is what
+    was read of the stream already (to find the delimiter), read again here first.
     """
     read = stream.readline
     line = start - 1
-    pending: str | None = None  # read ahead, after a CR, to see whether an LF comes next
+    # Read ahead: after a CR, to see whether an LF comes next; at first, `first`.
+    pending: str | None = first or None
     while True:
         parts: list[str] = []
         size, state, start = 0, _START, line + 1

@@ -55,18 +55,6 @@ class TextCells(list[str]):
     text: str  # set once made: a Python `__init__` would cost every row more than the rest
 
 
-class _Rewound:
-    """A text stream whose first line was already read (to find the delimiter), put back."""
-
-    def __init__(self, stream: TextIO, first: str) -> None:
-        self._stream = stream
-        self._first: str | None = first
-
-    def readline(self, size: int = -1) -> str:
-        first, self._first = self._first, None
-        return first if first is not None else self._stream.readline(size)
-
-
 def _blank(cells: list[str]) -> bool:
     return not any(cell.strip() for cell in cells)
 
@@ -78,8 +66,7 @@ class CsvTable:
         self, stream: TextIO, first: str, delimiter: str, name: str, first_line: int = 1
     ) -> None:
         self.name = name
-        rewound = _Rewound(stream, first)
-        self._records = csv_records(rewound, delimiter, start=first_line)  # type: ignore[arg-type]
+        self._records = csv_records(stream, delimiter, start=first_line, first=first)
         self._parser = CsvParser(delimiter)
         self._delimiter = delimiter
         self.header_line = first_line  # the line `header()` found the header on

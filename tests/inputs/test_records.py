@@ -50,6 +50,22 @@ def test_records_keep_their_first_line_number(newline: str) -> None:
     assert records[1][1] == f'a,"two{newline}lines"{newline}'
 
 
+@pytest.mark.parametrize(
+    ("first", "rest", "expected"),
+    [
+        ("id,city\n", "a,Oslo\n", [(1, "id,city\n"), (2, "a,Oslo\n")]),
+        ("id,city\r", "\na,Oslo\r\n", [(1, "id,city\r\n"), (2, "a,Oslo\r\n")]),  # CRLF split
+        ("id,city\r", "a,Oslo\r", [(1, "id,city\r"), (2, "a,Oslo\r")]),  # bare CRs
+        ('id,"ci', 'ty"\na,Oslo\n', [(1, 'id,"city"\n'), (2, "a,Oslo\n")]),  # a line cut short
+        ("", "", []),
+    ],
+)
+def test_the_text_read_ahead_is_read_first(first: str, rest: str, expected: list[object]) -> None:
+    """The header line read to find the delimiter (`first`) is the start of the first record,
+    whole with what follows it in the stream."""
+    assert list(csv_records(io.StringIO(rest, newline=""), first=first)) == expected
+
+
 def test_an_unterminated_quote_is_one_record_to_the_end() -> None:
     text = 'id,note\na,"never closed\nb,1\nc,2\n'
     records = list(csv_records(io.StringIO(text, newline="\n")))
