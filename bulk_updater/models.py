@@ -7,6 +7,7 @@ and the documented lead fields, nothing else.
 from __future__ import annotations
 
 import math
+import operator
 import re
 from enum import StrEnum
 from typing import Any, Final, Literal
@@ -96,10 +97,11 @@ class LeadUpdate(BaseModel):
     @model_validator(mode="after")
     def _sets_something(self) -> LeadUpdate:
         fields = self.__dict__
-        texts = [value for name in TEXT_FIELDS if (value := fields[name]) is not None]
+        values = _text_values(fields)
         tags, custom = fields["tags"], fields["customFields"]
-        if not texts and tags is None and not custom:
+        if values == _NO_TEXT and tags is None and not custom:
             raise ValueError("the row sets no field to update")
+        texts = [*filter(None, values)]  # an empty text holds nothing to find
         if _plain(texts, tags, custom):  # the usual row: nothing below can find a problem
             return self
         for name, value in self.body().items():
@@ -119,6 +121,10 @@ class LeadUpdate(BaseModel):
         return body
 
 
+#: The text fields out of a `LeadUpdate`'s `__dict__` in one call, where a loop over their names
+#: costs a row about 2,400 more instructions.
+_text_values: Final = operator.itemgetter(*TEXT_FIELDS)
+_NO_TEXT: Final = (None,) * len(TEXT_FIELDS)
 #: Any character `_unsendable` may refuse in text: a control character or a surrogate.
 _SUSPECT: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
@@ -143,7 +149,10 @@ def _plain(texts: list[str], tags: tuple[str, ...] | None, custom: dict[str, Any
                     return False
             elif value is not None and kind is not bool:
                 return False
-    return _SUSPECT.search("".join(texts)) is None
+    text = "".join(texts)
+    # Printable text holds no control character nor surrogate (both are Unicode's "Other"):
+    # found in a tenth of the regex's time. Tabs, line breaks and other spaces are searched.
+    return text.isprintable() or _SUSPECT.search(text) is None
 
 
 def _unsendable(value: object) -> str | None:

@@ -88,6 +88,15 @@ def csv_records(
     # Read ahead: after a CR, to see whether an LF comes next; at first, `first`.
     pending: str | None = first or None
     while True:
+        if pending is None:
+            chunk = read(CHUNK)
+        else:
+            chunk, pending = pending, None
+        if chunk.endswith("\n") and '"' not in chunk and len(chunk) <= limit:
+            line += 1  # the usual record: a whole line, nothing quoted in it
+            yield line, chunk
+            continue
+        pending = chunk  # read again below, by the rules for any record
         parts: list[str] = []
         size, state, start = 0, _START, line + 1
         while True:

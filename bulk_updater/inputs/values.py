@@ -96,6 +96,8 @@ _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # in an email: none, tab 
 def email_problem(email: str, *, address: bool = True) -> str | None:
     """What makes `email` (trimmed) no email to search for (`address`), or no label; None if
     nothing does."""
+    if not address and email.isprintable():
+        return None  # a label: no control character nor surrogate (Unicode's "Other") in it
     if _surrogates(email):
         return "column email: not valid UTF-8 text"
     if address and not email:
