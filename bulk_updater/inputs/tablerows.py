@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final
 
 from .columns import Invalid, Item, Row
-from .items import cells_of
+from .items import cells_of, new_row
 from .records import MAX_RECORD
 from .schema import REJECTS_COLUMNS, Column, Kind
 from .tables import TableRecord, Unreadable
@@ -100,7 +100,7 @@ class TableRows:
                 yield Row(number, Invalid("", self._no_cells(cells)), line, cells_of(cells))
             else:
                 self._check_tags(line, cells)
-                yield Row(number, convert(cells), line, cells_of(cells))
+                yield new_row((number, convert(cells), line, cells_of(cells), None))
 
     @staticmethod
     def _cell(cells: list[str], at: int | None) -> str:
