@@ -8,7 +8,7 @@ cannot be sent becomes `Invalid`, with a message naming the column and what it m
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Final, NoReturn
 
 from ..errors import InputError
@@ -176,7 +176,7 @@ class TablePlan:
         """`Job Title → jobTitle` per column, for `--dry-run`."""
         return [f"{h} → {c}" for h, c in zip(self.names, self.columns, strict=True)]
 
-    def convert(self, cells: list[str]) -> Item:
+    def convert(self, cells: Sequence[str]) -> Item:
         if self.skip:  # a margin on the left: nothing may be in it
             margin, cells = cells[: self.skip], cells[self.skip :]
             filled = next((n for n, cell in enumerate(margin, start=1) if cell.strip()), 0)
@@ -185,7 +185,7 @@ class TablePlan:
                 return Invalid(rid, f"column {filled} holds a value but has no header", email)
         return self._fields(cells)
 
-    def _labels(self, cells: list[str]) -> tuple[str, str | None]:
+    def _labels(self, cells: Sequence[str]) -> tuple[str, str | None]:
         """The id and the email of a row, as the report names it."""
         at = self.id_index
         rid = cells[at].strip() if at is not None and at < len(cells) else ""
@@ -194,7 +194,7 @@ class TablePlan:
             email = trim_email(cells[self.email_index]) or None
         return rid, email
 
-    def _fields(self, cells: list[str]) -> Item:
+    def _fields(self, cells: Sequence[str]) -> Item:
         width = len(self.columns)
         rid, email = self._labels(cells)
         if len(cells) != width:

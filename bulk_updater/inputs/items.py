@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
@@ -49,8 +49,10 @@ class Cells(tuple[str, ...]):
     text: str = ""
 
 
-def cells_of(cells: list[str]) -> tuple[str, ...]:
+def cells_of(cells: Sequence[str]) -> tuple[str, ...]:
     """A record's cells as a `Row` keeps them: with the record's `text` when it was read as text."""
+    if type(cells) is Cells:  # a CSV record's, made so when read
+        return cells
     text: str | None = getattr(cells, "text", None)
     if text is None:
         return tuple(cells)

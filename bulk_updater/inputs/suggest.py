@@ -232,8 +232,8 @@ def _filled(cells: list[str]) -> int:
 
 def read_sample(records: Iterable[tuple[int, object]], text_problem: str | None = None) -> Sample:
     """A `Sample` of the first records (a record that is no list of cells is left out)."""
-    rows = [(line, cells) for line, cells in itertools.islice(records, SAMPLE_ROWS)
-            if isinstance(cells, list)]  # fmt: skip
+    rows = [(line, list(cells)) for line, cells in itertools.islice(records, SAMPLE_ROWS)
+            if isinstance(cells, list | tuple)]  # fmt: skip
     return Sample(rows, text_problem)
 
 

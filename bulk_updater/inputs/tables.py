@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final, TextIO
 
 from ..errors import InputError
+from .items import Cells
 from .records import CHUNK, CsvParser, csv_records
 
 DELIMITERS: Final = (",", ";", "\t", "|")
@@ -30,8 +31,9 @@ class Unreadable:
     cells: list[str]  # as far as they can be told, for the row's id and email in the report
 
 
-#: (line, cells), or (line, None) for a record too large, or (line, `Unreadable`).
-TableRecord = tuple[int, list[str] | Unreadable | None]
+#: (line, cells: a CSV record's `Cells`, a sheet row's list), or (line, None) for a record too
+#: large, or (line, `Unreadable`).
+TableRecord = tuple[int, Sequence[str] | Unreadable | None]
 
 
 def sniff_delimiter(line: str) -> str:
@@ -46,13 +48,6 @@ def excel_delimiter(line: str) -> str | None:
     """The delimiter an Excel `sep=;` first line names, or None if `line` is not one."""
     match = _EXCEL_SEP.fullmatch(line.removeprefix("\ufeff"))
     return match.group(1) if match else None
-
-
-class TextCells(list[str]):
-    """A CSV record's cells, with the record's text as read (for `--rejects`)."""
-
-    __slots__ = ("text",)
-    text: str  # set once made: a Python `__init__` would cost every row more than the rest
 
 
 def _blank(cells: list[str]) -> bool:
@@ -106,7 +101,7 @@ class CsvTable:
                 problem = f"the row cannot be read as CSV ({exc}); check its quotes"
                 yield line, Unreadable(problem, text, self._lenient(text))
                 continue
-            kept = TextCells(cells)
+            kept = Cells(cells)  # as a `Row` keeps them, made once
             kept.text = text
             yield line, kept
 
