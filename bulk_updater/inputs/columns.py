@@ -7,8 +7,9 @@ cannot be sent becomes `Invalid`, with a message naming the column and what it m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
-from typing import Any, NoReturn
+import re
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, Final, NoReturn
 
 from ..errors import InputError
 from ..words import counted
@@ -17,6 +18,7 @@ from .items import ByEmail, Invalid, Item, Raw, Row
 from .schema import DROP, REJECTS_COLUMNS, Column, ColumnMap, Kind, column_for
 from .suggest import LISTED, hints, unknown_message
 from .values import (
+    Typed,
     by_email,
     comma_decimal,
     custom_value,
@@ -46,7 +48,15 @@ __all__ = [
 
 
 def _surrogates(text: str) -> bool:
-    return max(text) >= "\udc80" and any("\udc80" <= c <= "\udcff" for c in text)
+    """Whether bad UTF-8 survived decoding (as lone surrogates) in `text`."""
+    return not text.isascii() and _ESCAPED.search(text) is not None
+
+
+_ESCAPED: Final = re.compile("[\udc80-\udcff]")  # the bytes `surrogateescape` could not decode
+#: The columns whose cells are no field of the update: `_labels` reads the id and email.
+_NOT_SET: Final = (Kind.ID, Kind.EMAIL, Kind.DROP)
+#: The kinds `_fields` tells apart, looked up once: `Kind.TEXT` costs a cell 60 ns more.
+_TEXT, _CUSTOM, _TAGS = Kind.TEXT, Kind.CUSTOM, Kind.TAGS
 
 
 class TablePlan:
@@ -108,6 +118,15 @@ class TablePlan:
         emails = [i for i, c in enumerate(self.columns) if c.kind is Kind.EMAIL]
         self.id_index = ids[0] if ids else None  # None: the rows are matched by email
         self.email_index = emails[0] if emails else None
+        # The columns a row's fields come from (not its id or email, nor a column left out):
+        # the only ones `_fields` looks at, with what it needs of each, found once.
+        self._setters = [
+            (at, heading, column.kind, column.field, value_type)
+            for at, (heading, column, value_type) in enumerate(
+                zip(names, self.columns, self.types, strict=True)
+            )
+            if column.kind not in _NOT_SET
+        ]
         problems += self._twice()
         if (unknown and not ignore_unknown) or not (ids or emails):
             self._refuse(name, problems, unknown, mapping, sample, ignore_unknown)
@@ -166,7 +185,7 @@ class TablePlan:
         """`Job Title → jobTitle` per column, for `--dry-run`."""
         return [f"{h} → {c}" for h, c in zip(self.names, self.columns, strict=True)]
 
-    def convert(self, cells: list[str]) -> Item:
+    def convert(self, cells: Sequence[str]) -> Item:
         if self.skip:  # a margin on the left: nothing may be in it
             margin, cells = cells[: self.skip], cells[self.skip :]
             filled = next((n for n, cell in enumerate(margin, start=1) if cell.strip()), 0)
@@ -175,7 +194,7 @@ class TablePlan:
                 return Invalid(rid, f"column {filled} holds a value but has no header", email)
         return self._fields(cells)
 
-    def _labels(self, cells: list[str]) -> tuple[str, str | None]:
+    def _labels(self, cells: Sequence[str]) -> tuple[str, str | None]:
         """The id and the email of a row, as the report names it."""
         at = self.id_index
         rid = cells[at].strip() if at is not None and at < len(cells) else ""
@@ -184,9 +203,8 @@ class TablePlan:
             email = trim_email(cells[self.email_index]) or None
         return rid, email
 
-    def _fields(self, cells: list[str]) -> Item:
+    def _fields(self, cells: Sequence[str]) -> Item:
         width = len(self.columns)
-        at = self.id_index
         rid, email = self._labels(cells)
         if len(cells) != width:
             extra = cells[width:]
@@ -196,23 +214,28 @@ class TablePlan:
                 )
         data: dict[str, Any] = {"id": rid, "email": email}
         custom: dict[str, Any] = {}
-        typed = zip(self.names, self.columns, cells, self.types, strict=False)
-        for heading, column, cell, value_type in typed:
-            kind = column.kind
-            if not cell or kind in (Kind.ID, Kind.EMAIL, Kind.DROP) or shows_nothing(cell):
+        # Bad UTF-8 survives decoding as surrogates: looked for cell by cell only in a row that
+        # holds some (the record's text as read holds every cell's).
+        suspect = _surrogates(getattr(cells, "text", None) or "".join(cells))
+        for at, heading, kind, field, value_type in self._setters:
+            cell = cells[at]
+            if not cell or shows_nothing(cell):
                 continue  # a cell of spaces, or of what shows as nothing, is empty
-            if _surrogates(cell):
+            if suspect and _surrogates(cell):
                 return Invalid(rid, f"column {heading}: not valid UTF-8 text", email)
-            if kind is Kind.TEXT:
-                data[column.field] = cell
-            elif kind is Kind.CUSTOM:
-                value, problem = custom_value(cell, value_type, self.comma_decimals)
+            if kind is _TEXT:
+                data[field] = cell
+            elif kind is _CUSTOM:
+                if value_type is None:  # the number or boolean a workbook's cell holds, or text
+                    custom[field] = cell.value if isinstance(cell, Typed) else cell
+                    continue
+                value, problem = custom_value(cell, value_type)
                 if problem is not None:
                     # A decimal comma tells the file's locale: `2.500` below it is ambiguous.
                     self.comma_decimals = self.comma_decimals or comma_decimal(cell)
                     return Invalid(rid, f"column {heading}: {problem}", email)
-                custom[column.field] = value
-            elif kind is Kind.TAGS:
+                custom[field] = value
+            elif kind is _TAGS:
                 tags = parse_tags(cell, self.tags_separator)
                 if isinstance(tags, str):
                     return Invalid(rid, tags, email)
@@ -224,7 +247,7 @@ class TablePlan:
                 custom = {**obj, **custom}
         if custom:
             data["customFields"] = custom
-        if at is None or (not rid and email):  # no id: the row is matched by its email
+        if self.id_index is None or (not rid and email):  # no id: the row is matched by email
             return by_email(data, email or "")
         return validate(data, rid, email)
 

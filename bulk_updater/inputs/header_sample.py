@@ -56,8 +56,8 @@ def read_sample(
 ) -> Sample:
     """A `Sample` of the first records (a record that is no list of cells is left out);
     `sheets`: a workbook's, the one read first; `above`: the rows above a given header row."""
-    rows = [(line, cells) for line, cells in itertools.islice(records, SAMPLE_ROWS)
-            if isinstance(cells, list)]  # fmt: skip
+    rows = [(line, list(cells)) for line, cells in itertools.islice(records, SAMPLE_ROWS)
+            if isinstance(cells, list | tuple)]  # fmt: skip
     sheet = sheets[0] if sheets else None
     return Sample(rows, text_problem, sheet, tuple(sheets[1:]), delimiter_problem, list(above))
 

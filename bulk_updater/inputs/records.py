@@ -10,7 +10,7 @@ so no text inside a cell can ever be taken for a record of its own, whatever goe
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Final, TextIO
 
 MAX_RECORD: Final = 1 << 20  # characters of one CSV record or JSON line
@@ -71,26 +71,45 @@ def _csv_break(chunk: str) -> int:
 
 
 def csv_records(
-    stream: TextIO, delimiter: str = ",", limit: int = MAX_RECORD, start: int = 1
+    stream: TextIO,
+    delimiter: str = ",",
+    limit: int = MAX_RECORD,
+    start: int = 1,
+    first: str | Sequence[str] = "",
 ) -> Iterator[TextRecord]:
     """Each CSV record of `stream`, whole, with its first line (the stream's first is `start`).
 
     `stream` is opened with `newline=""`: a line ends in LF, CRLF or a bare CR (classic Mac), all
-    kept as they are, so a line break inside a quoted cell stays what it was.
+    kept as they are, so a line break inside a quoted cell stays what it was. `first` is what
+    was read of the stream already (to find the delimiter: a line, or the lines), read again here
+    first.
     """
     read = stream.readline
     line = start - 1
-    pending: str | None = None  # read ahead, after a CR, to see whether an LF comes next
+    # The lines read already, last first; then, after a CR, what was read to see whether an LF
+    # comes next.
+    ahead = [first] if isinstance(first, str) else list(first)
+    ahead = [text for text in reversed(ahead) if text]
+    pending: str | None = ahead.pop() if ahead else None
     while True:
+        if pending is None:
+            chunk = ahead.pop() if ahead else read(CHUNK)
+        else:
+            chunk, pending = pending, None
+        if chunk.endswith("\n") and '"' not in chunk and len(chunk) <= limit:
+            line += 1  # the usual record: a whole line, nothing quoted in it
+            yield line, chunk
+            continue
+        pending = chunk  # read again below, by the rules for any record
         parts: list[str] = []
         size, state, start = 0, _START, line + 1
         while True:
             if pending is None:
-                chunk = read(CHUNK)
+                chunk = ahead.pop() if ahead else read(CHUNK)
             else:
                 chunk, pending = pending, None
             if chunk.endswith("\r"):  # a CRLF may have been split by the size of a read
-                more = read(CHUNK)
+                more = ahead.pop() if ahead else read(CHUNK)
                 if more.startswith("\n"):
                     chunk, more = chunk + "\n", more[1:]
                 pending = more or None

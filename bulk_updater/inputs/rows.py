@@ -14,6 +14,7 @@ import io
 import itertools
 import json
 import os
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
@@ -62,7 +63,10 @@ def check_rows(rows: object) -> None:
 
 
 def _surrogates(text: str) -> bool:
-    return max(text, default="\0") >= "\udc80" and any("\udc80" <= c <= "\udcff" for c in text)
+    return not text.isascii() and _ESCAPED.search(text) is not None
+
+
+_ESCAPED: Final = re.compile("[\udc80-\udcff]")  # the bytes `surrogateescape` could not decode
 
 
 def parse_json_line(line: str, keys: KeyPlan) -> Item:

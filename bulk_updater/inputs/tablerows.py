@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final
 
 from .columns import Invalid, Item, Row
-from .items import cells_of
+from .items import cells_of, new_row
 from .records import MAX_RECORD
 from .schema import REJECTS_COLUMNS, Column, ColumnMap, Kind
 from .suggest import SAMPLE_ROWS, foreign_ids
@@ -33,7 +33,7 @@ MAX_FOOTER: Final = 10
 _TOO_LARGE: Final = f"the record is larger than {MAX_RECORD >> 20} MiB; it was not read"
 
 
-def _filled(cells: list[str]) -> int:
+def _filled(cells: Sequence[str]) -> int:
     """How many cells hold something: 0, 1, or 2 for two or more (all a row needs to know)."""
     found = 0
     for cell in cells:
@@ -48,7 +48,7 @@ def _blank(cell: str) -> bool:
     return not cell or cell.isspace()
 
 
-def _through_empty(held: list[tuple[int, list[str]] | None]) -> Iterator[TableRecord]:
+def _through_empty(held: list[tuple[int, Sequence[str]] | None]) -> Iterator[TableRecord]:
     """Take from `held` the rows up to its first empty row (all of them if it has none)."""
     while held:
         row = held.pop(0)
@@ -57,7 +57,7 @@ def _through_empty(held: list[tuple[int, list[str]] | None]) -> Iterator[TableRe
         yield row
 
 
-def _text(cells: list[str]) -> str:
+def _text(cells: Sequence[str]) -> str:
     return next(cell.strip() for cell in cells if cell.strip())
 
 
@@ -98,7 +98,7 @@ class TableRows:
         self._example: tuple[int, str, str] | None = None  # line, cell, separator it holds
 
     def rows(
-        self, records: Iterator[TableRecord], convert: Callable[[list[str]], Item]
+        self, records: Iterator[TableRecord], convert: Callable[[Sequence[str]], Item]
     ) -> Iterator[Row]:
         """Numbered rows: each record kept, converted."""
         for number, (line, cells) in enumerate(self.kept(records), start=1):
@@ -113,17 +113,17 @@ class TableRows:
                 if len(self._ids) < SAMPLE_ROWS and self._id_name is not None:
                     self._ids.append(self._cell(cells, self._id))
                 self._check_tags(line, cells)
-                yield Row(number, convert(cells), line, cells_of(cells))
+                yield new_row((number, convert(cells), line, cells_of(cells), None))
 
     @staticmethod
-    def _cell(cells: list[str], at: int | None) -> str:
+    def _cell(cells: Sequence[str], at: int | None) -> str:
         return cells[at].strip() if at is not None and at < len(cells) else ""
 
-    def _rejected(self, cells: list[str]) -> bool:
+    def _rejected(self, cells: Sequence[str]) -> bool:
         """Whether the record is a line of a `--rejects` file (it says what became of it)."""
-        return bool(self._cell(cells, self._status))
+        return self._status is not None and bool(self._cell(cells, self._status))
 
-    def _no_cells(self, cells: list[str]) -> str:
+    def _no_cells(self, cells: Sequence[str]) -> str:
         status, message = self._cell(cells, self._status), self._cell(cells, self._message)
         return (
             f"this rejects line kept no cell of its row ({status}: {message}); copy the row "
@@ -136,11 +136,11 @@ class TableRows:
         The footer is what follows the earliest empty row after which come only empty rows and
         at most `MAX_FOOTER` rows of one cell.
         """
-        held: list[tuple[int, list[str]] | None] = []  # None: an empty row among them
+        held: list[tuple[int, Sequence[str]] | None] = []  # None: an empty row among them
         after_empty = False
         self.footer = []
         for line, cells in records:
-            if isinstance(cells, list) and not self._rejected(cells):
+            if isinstance(cells, list | tuple) and not self._rejected(cells):
                 filled = _filled(cells)
                 # A footer's one cell may fall in a column left out: it is still a footer.
                 if filled == 1 and (after_empty or held):
@@ -154,18 +154,20 @@ class TableRows:
                         held.append(None)
                     after_empty = True
                     continue
-            yield from self._full(row for row in held if row is not None)
-            held, after_empty = [], False
+            if held:  # a footer that was none: its rows are rows after all
+                yield from self._full(row for row in held if row is not None)
+                held = []
+            after_empty = False
             yield line, cells
         self.footer = [_text(cells) for row in held if row is not None for _, cells in (row,)]
 
     def _full(self, rows: Iterable[TableRecord]) -> Iterator[TableRecord]:
         """The rows held back as a footer that was none, but those that are empty."""
         dropping = self._dropping
-        return (row for row in rows
-                if not (dropping and isinstance(row[1], list) and self._empty(row[1])))  # fmt: skip
+        return (row for row in rows if not (
+                dropping and isinstance(row[1], list | tuple) and self._empty(row[1])))  # fmt: skip
 
-    def _empty(self, cells: list[str]) -> bool:
+    def _empty(self, cells: Sequence[str]) -> bool:
         """Whether no cell that means a field holds anything (nor one left of or past the table)."""
         if any(cell.strip() for cell in cells[: self._unheaded]):
             return False
@@ -174,7 +176,7 @@ class TableRows:
         width = len(cells)
         return not any(n < width and not _blank(cells[n]) for n in self._mapped)
 
-    def _check_tags(self, line: int, cells: list[str]) -> None:
+    def _check_tags(self, line: int, cells: Sequence[str]) -> None:
         at = self._tags
         if at is None or at >= len(cells) or not cells[at]:
             return

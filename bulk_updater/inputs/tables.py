@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final, TextIO
 
 from ..errors import InputError
+from .items import Cells
 from .records import CHUNK, CsvParser, csv_records
 
 DELIMITERS: Final = (",", ";", "\t", "|")
@@ -32,8 +33,9 @@ class Unreadable:
     cells: list[str]  # as far as they can be told, for the row's id and email in the report
 
 
-#: (line, cells), or (line, None) for a record too large, or (line, `Unreadable`).
-TableRecord = tuple[int, list[str] | Unreadable | None]
+#: (line, cells: a CSV record's `Cells`, a sheet row's list), or (line, None) for a record too
+#: large, or (line, `Unreadable`).
+TableRecord = tuple[int, Sequence[str] | Unreadable | None]
 
 
 #: Lines after the header read to find the delimiter.
@@ -80,24 +82,6 @@ def excel_delimiter(line: str) -> str | None:
     return match.group(1) if match else None
 
 
-class TextCells(list[str]):
-    """A CSV record's cells, with the record's text as read (for `--rejects`)."""
-
-    __slots__ = ("text",)
-    text: str  # set once made: a Python `__init__` would cost every row more than the rest
-
-
-class _Rewound:
-    """A text stream whose first lines were already read (to find the delimiter), put back."""
-
-    def __init__(self, stream: TextIO, first: Sequence[str]) -> None:
-        self._stream = stream
-        self._first = list(reversed(first))
-
-    def readline(self, size: int = -1) -> str:
-        return self._first.pop() if self._first else self._stream.readline(size)
-
-
 def _blank(cells: list[str]) -> bool:
     return not any(cell.strip() for cell in cells)
 
@@ -115,8 +99,7 @@ class CsvTable:
     ) -> None:
         """`first`: the first line (or lines) of `stream`, already read."""
         self.name = name
-        rewound = _Rewound(stream, [first] if isinstance(first, str) else first)
-        self._records = csv_records(rewound, delimiter, start=first_line)  # type: ignore[arg-type]
+        self._records = csv_records(stream, delimiter, start=first_line, first=first)
         self._parser = CsvParser(delimiter)
         self._delimiter = delimiter
         self.header_line = first_line  # the line `header()` found the header on
@@ -156,7 +139,7 @@ class CsvTable:
                 problem = f"the row cannot be read as CSV ({exc}); check its quotes"
                 yield line, Unreadable(problem, text, self._lenient(text))
                 continue
-            kept = TextCells(cells)
+            kept = Cells(cells)  # as a `Row` keeps them, made once
             kept.text = text
             yield line, kept
 

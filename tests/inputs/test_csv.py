@@ -85,6 +85,21 @@ def test_bad_utf8_in_one_row_blames_that_row_only(tmp_path: Path) -> None:
     assert only_update(rows[2][1]).body() == {"firstName": "Bob"}
 
 
+def test_bad_utf8_is_blamed_on_its_column_beside_good_non_ascii_text(tmp_path: Path) -> None:
+    """A row is searched cell by cell only when its text holds bad UTF-8: the message names the
+    column that holds it, whatever good accented text is around it, and bad bytes in a column
+    left out make no row invalid."""
+    path = tmp_path / "in.csv"
+    path.write_bytes(
+        "id,firstName,city,Notes\nlead1,Ren\u00e9e,Z\u00fcrich,ok\n".encode()
+        + b"lead2,Ren\xc3\xa9e,Z\xfcrich,ok\nlead3,Bob,Oslo,caf\xe9\n"
+    )
+    rows = read_all(str(path), columns={"Notes": "-"})
+    assert only_update(rows[0][1]).body() == {"firstName": "Ren\u00e9e", "city": "Z\u00fcrich"}
+    assert only_invalid(rows[1][1]).message == "column city: not valid UTF-8 text"
+    assert only_update(rows[2][1]).body() == {"firstName": "Bob", "city": "Oslo"}
+
+
 def test_unterminated_quote_at_end_of_file_is_an_invalid_row(tmp_path: Path) -> None:
     """A quote opened and never closed swallows the rest of the file into one cell; the row must
     be reported `invalid` (check its quotes), not sent with the rest of the file as its value."""

@@ -9,10 +9,13 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bulk_updater import LeadUpdate
 from bulk_updater.engine.emails import keyed
 from bulk_updater.inputs.columns import ByEmail, Invalid, Item
+from bulk_updater.inputs.values import email_problem
 from tests.inputs.conftest import jsonl, read_all, write
 
 ADDRESS = "ava@northwind.io"
@@ -184,3 +187,18 @@ def test_ascii_spaces_around_an_email_are_trimmed(tmp_path: Path) -> None:
         jsonl(tmp_path / "in.jsonl", {"email": f" \t\r\n\f\v{ADDRESS} \t", "city": "Oslo"})
     )
     assert by_email(item).email == ADDRESS
+
+
+@given(
+    st.text(
+        st.sampled_from("a@.\t\n\r\x00\x1f\x7f\x85\xa0\u200b\ud800\udcff\u00e9 ") | st.characters()
+    )
+)
+def test_an_email_beside_an_id_is_refused_for_controls_and_bad_utf8_only(email: str) -> None:
+    """As a label (the row has an id), an email may be anything but a control character other
+    than tab and line breaks, or a surrogate (bad UTF-8)."""
+    refused = any(
+        "\ud800" <= c <= "\udfff" or (c <= "\x1f" and c not in "\t\n\r") or "\x7f" <= c <= "\x9f"
+        for c in email
+    )
+    assert (email_problem(email, address=False) is not None) == refused

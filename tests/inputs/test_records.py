@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bulk_updater import Invalid, LeadUpdate, Source
-from bulk_updater.inputs.records import MAX_RECORD, csv_records, json_lines
+from bulk_updater.inputs.records import CHUNK, MAX_RECORD, csv_records, json_lines
 
 ID1, ID2, ID3 = (f"{n:024x}" for n in (1, 2, 3))
 VICTIM = "victim" + "0" * 18
@@ -48,6 +48,33 @@ def test_records_keep_their_first_line_number(newline: str) -> None:
     records = list(csv_records(io.StringIO(text + newline, newline="\n")))
     assert [line for line, _ in records] == [1, 2, 4, 5, 6, 7]
     assert records[1][1] == f'a,"two{newline}lines"{newline}'
+
+
+@pytest.mark.parametrize(
+    ("first", "rest", "expected"),
+    [
+        ("id,city\n", "a,Oslo\n", [(1, "id,city\n"), (2, "a,Oslo\n")]),
+        ("id,city\r", "\na,Oslo\r\n", [(1, "id,city\r\n"), (2, "a,Oslo\r\n")]),  # CRLF split
+        ("id,city\r", "a,Oslo\r", [(1, "id,city\r"), (2, "a,Oslo\r")]),  # bare CRs
+        ('id,"ci', 'ty"\na,Oslo\n', [(1, 'id,"city"\n'), (2, "a,Oslo\n")]),  # a line cut short
+        ("", "", []),
+    ],
+)
+def test_the_text_read_ahead_is_read_first(first: str, rest: str, expected: list[object]) -> None:
+    """The header line read to find the delimiter (`first`) is the start of the first record,
+    whole with what follows it in the stream."""
+    assert list(csv_records(io.StringIO(rest, newline=""), first=first)) == expected
+
+
+def test_a_plain_line_is_a_record_within_the_limit_only() -> None:
+    """A line with no quote is a record whole however it was read (in one read or several),
+    and `None` once longer than the limit."""
+    long = "x" * (3 * CHUNK)
+    text = f"id,note\na,{long}\nb,xxxxxxxxxx\nc,y\r\n"
+    records = list(csv_records(io.StringIO(text, newline="")))
+    assert records == [(1, "id,note\n"), (2, f"a,{long}\n"), (3, "b,xxxxxxxxxx\n"), (4, "c,y\r\n")]
+    records = list(csv_records(io.StringIO(text, newline=""), limit=8))
+    assert records == [(1, "id,note\n"), (2, None), (3, None), (4, "c,y\r\n")]
 
 
 def test_an_unterminated_quote_is_one_record_to_the_end() -> None:
