@@ -229,7 +229,7 @@ class TablePlan:
                 if value_type is None:  # the number or boolean a workbook's cell holds, or text
                     custom[field] = cell.value if isinstance(cell, Typed) else cell
                     continue
-                value, problem = custom_value(cell, value_type)
+                value, problem = custom_value(cell, value_type, self.comma_decimals)
                 if problem is not None:
                     # A decimal comma tells the file's locale: `2.500` below it is ambiguous.
                     self.comma_decimals = self.comma_decimals or comma_decimal(cell)
