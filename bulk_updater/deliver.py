@@ -88,11 +88,12 @@ class Deliverer:
         self._clock: Callable[[], float] | None = None  # the loop's, once there is one
         self._not_found: list[str] = []  # ids of the first rows sent, while all were not found
         self._watching = policy.not_found_stop > 0
+        self._is_calm = self._calm  # bound once: every row's attempts hold it
         #: Where the rows' ids come from (`column \`Lead ID\``), for the stop's message.
         self.ids_from = "the id column"
 
     def row_attempts(self) -> RowAttempts:
-        return RowAttempts(self._policy, self._calm)
+        return RowAttempts(self._policy, self._is_calm)
 
     def _calm(self) -> bool:
         """Whether a retry can go at once: the job is in its tail (every row read and given a
@@ -172,25 +173,25 @@ class Deliverer:
                 attempt = await retrying(self._attempt, call, args, tries)
         except GivenUp as exc:  # held past --give-up-after by a hold no answer ends
             self._on_stop(StopReason.API_DOWN, exc.message)
-            return _aborted(tries)
+            return Delivery.aborted(tries.attempts, tries.last)
         except LimiterDown as exc:  # no slot can be had any more (a shared budget lost)
             self._on_stop(StopReason.LIMITER_DOWN, exc.message)
-            return _aborted(tries)
+            return Delivery.aborted(tries.attempts, tries.last)
         except Stopped:
-            return _aborted(tries)
+            return Delivery.aborted(tries.attempts, tries.last)
         duration = self._clock() - tries.started if self._clock and tries.started else None
         attempts = tries.attempts
         if attempt.verdict in (Verdict.KEY_REFUSED, Verdict.UNREACHABLE):
-            return _delivery(Status.ABORTED, attempts, attempt, duration)
+            return Delivery.of(Status.ABORTED, attempts, attempt, duration)
         if attempt.verdict is Verdict.RATE_LIMITED:
-            limited = _delivery(Status.FAILED, attempts, attempt, duration)
+            limited = Delivery.of(Status.FAILED, attempts, attempt, duration)
             message = f"rate limited {tries.rate_limited} times (last: {limited.message})"
             return Delivery(Status.FAILED, attempts, 429, limited.error_code, message, duration)
         if attempt.verdict is not Verdict.FINAL:
-            return _delivery(Status.FAILED, attempts, attempt, duration)
+            return Delivery.of(Status.FAILED, attempts, attempt, duration)
         if self._watching and isinstance(args[0], LeadUpdate):  # a PATCH, not a search
             self._first_answers(attempt.status, args[0].id)
-        return _delivery(attempt.status, attempts, attempt, duration)
+        return Delivery.of(attempt.status, attempts, attempt, duration)
 
     def _first_answers(self, status: Status, lead: str) -> None:
         """Stop the job when its first rows sent all come back `not_found`: ids of another
@@ -219,7 +220,8 @@ class Deliverer:
         try:
             if permits is None:
                 return await self._request(call, args, tries)
-            await permits.enter()
+            if not permits.take():  # the usual case: room at once, no coroutine to wait in
+                await permits.enter()
             try:
                 return await self._request(call, args, tries)
             finally:
@@ -234,7 +236,7 @@ class Deliverer:
             await limiter.acquire()
         finally:
             self._queued -= 1
-            if not self._queued:
+            if not self._queued and self._backing_off:
                 self._wake_backoffs()
         counters = self.counters
         counters.requests += 1
@@ -338,26 +340,3 @@ class Deliverer:
                 f"the API looks down: the last {self._streak} attempts failed ({what}); "
                 "rerun later with --resume",
             )
-
-
-def _delivery(status: Status, attempts: int, attempt: Attempt, duration: float | None) -> Delivery:
-    reply = attempt.reply
-    if reply is None:
-        failure = attempt.error_code or "CONNECTION"
-        return Delivery(status, attempts, None, failure, attempt.error or "", duration)
-    if status is Status.UPDATED:
-        return Delivery(status, attempts, reply.status, duration=duration, reply=reply)
-    code, message = reply.error_code, reply.message
-    return Delivery(status, attempts, reply.status, code, message, duration, reply)
-
-
-def _aborted(tries: RowAttempts) -> Delivery:
-    attempts = tries.attempts
-    last = tries.last
-    message = "not finished: the job stopped"
-    if last is None:
-        return Delivery(Status.ABORTED, attempts, None, None, message)
-    detail = last.error or (last.reply.message or f"HTTP {last.reply.status}" if last.reply else "")
-    code = (last.error_code or "CONNECTION") if last.reply is None else last.reply.error_code
-    http = last.reply.status if last.reply else None
-    return Delivery(Status.ABORTED, attempts, http, code, f"{message} (last try: {detail})")

@@ -108,6 +108,32 @@ class Delivery:
     duration: float | None = None  # seconds from the first request to the final answer
     reply: Reply | None = None  # the final answer, for a caller that reads its body (a search)
 
+    @classmethod
+    def of(
+        cls, status: Status, attempts: int, attempt: Attempt, duration: float | None
+    ) -> Delivery:
+        """A row's end in `status`, its last attempt's answer (or error) as the details."""
+        reply = attempt.reply
+        if reply is None:
+            failure = attempt.error_code or "CONNECTION"
+            return cls(status, attempts, None, failure, attempt.error or "", duration)
+        if status is Status.UPDATED:
+            return cls(status, attempts, reply.status, duration=duration, reply=reply)
+        code, message = reply.error_code, reply.message
+        return cls(status, attempts, reply.status, code, message, duration, reply)
+
+    @classmethod
+    def aborted(cls, attempts: int, last: Attempt | None) -> Delivery:
+        """A row the job's stop cut short, after `attempts` requests (`last` the latest)."""
+        message = "not finished: the job stopped"
+        if last is None:
+            return cls(Status.ABORTED, attempts, None, None, message)
+        reply = last.reply
+        detail = last.error or (reply.message or f"HTTP {reply.status}" if reply else "")
+        code = (last.error_code or "CONNECTION") if reply is None else reply.error_code
+        http = reply.status if reply else None
+        return cls(Status.ABORTED, attempts, http, code, f"{message} (last try: {detail})")
+
 
 #: A request to make as many times as it takes: `Sender.send` or `Searcher.search`.
 Call = Callable[..., Awaitable[Reply]]

@@ -58,6 +58,13 @@ class FlightCap:
         self.busy = 0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
+    def take(self) -> bool:
+        """Hold a place if one is free now, with no waiter before it; else False (`enter()`)."""
+        if self.busy < self.limit and not self._waiters:
+            self.busy += 1
+            return True
+        return False
+
     async def enter(self) -> None:
         if self.busy < self.limit and not self._waiters:
             self.busy += 1
@@ -69,7 +76,7 @@ class FlightCap:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.leave()  # the place was handed over as the waiter was cancelled: pass it on
-            else:
+            elif waiter in self._waiters:  # a hand-over may have dropped it, cancelled, already
                 self._waiters.remove(waiter)
             raise
 
