@@ -32,7 +32,6 @@ from ..client import Sender
 from ..deliver import Deliverer
 from ..inputs import Invalid, Numbered, Row
 from ..limits import Limiter
-from ..limits.flight import FlightCap
 from ..models import LeadUpdate, Outcome, Status, StopReason
 from ..retry import Counters, RetryPolicy, RowAttempts
 from ..settings import Settings
@@ -40,6 +39,7 @@ from .admission import Admitted, Rules
 from .chains import Chains
 from .ordered import InOrder, discard
 from .outcomes import Finished, not_sent, outcome_of, sent, unanswered
+from .window import Window
 
 _WINDOW_PER_WORKER: Final = 4
 _MIN_WINDOW: Final = 256
@@ -74,8 +74,7 @@ class Pipeline:
         self.chains = Chains()
         self.queue = self.chains.queue
         self.results: asyncio.Queue[Finished | None] = asyncio.Queue()
-        # Taken without a coroutine when it has room (asyncio's Semaphore makes a generator).
-        self._window = FlightCap(max(_MIN_WINDOW, settings.in_flight_cap * _WINDOW_PER_WORKER))
+        self._window = Window(max(_MIN_WINDOW, settings.in_flight_cap * _WINDOW_PER_WORKER))
         self.in_flight: dict[int, tuple[Row, RowAttempts]] = {}
         self.stop_reason: StopReason | None = None
         self.stop_message: str | None = None
@@ -118,7 +117,7 @@ class Pipeline:
         task = self._start(items)
         try:
             while (finished := await self.results.get()) is not None:
-                self._window.leave()
+                self._window.give_back()
                 yield finished
             await self._finish(task)
         finally:
@@ -137,7 +136,7 @@ class Pipeline:
         results, window = self.results, self._window
         try:
             while (finished := await results.get()) is not None:
-                window.leave()
+                window.give_back()
                 pending = take(*finished)
                 if pending is not None:
                     await pending
@@ -251,8 +250,8 @@ class Pipeline:
         pending = self.in_order.pending  # rows waiting for their admission, in input order
         try:
             while True:
-                if not window.take():  # room first, then read: a stop never strands a read row
-                    await window.enter()
+                while not window.take():  # room first, then read: a stop never strands a row
+                    await window.wait()
                 if self.interrupted.is_set():
                     for row in items.ready():  # read from a pipe, not yet taken
                         self._abort(row)
