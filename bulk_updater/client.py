@@ -293,7 +293,7 @@ class SendKitClient:
         headers = rate_headers(response.headers, self._redact)
         if status < 300:
             if is_success(body, complete):
-                return Reply(status, headers=headers)
+                return _success(status) if headers is None else Reply(status, headers=headers)
             message = unexpected_success(status, body, self._redact)
             return Reply(status, "UNEXPECTED_ANSWER", message, headers=headers, malformed=True)
         code, message = describe_error(status, body, response.reason or "", self._redact)
@@ -302,6 +302,18 @@ class SendKitClient:
             message = f"the API redirected to {where}; check --base-url"
         retry_after = parse_retry_after(headers.get("Retry-After")) if headers else None
         return Reply(status, code, message, retry_after, headers)
+
+
+_SUCCESSES: dict[int, Reply] = {}
+
+
+def _success(status: int) -> Reply:
+    """The API's success answer, without rate-limit headers: one `Reply` per status, shared
+    (it is immutable), instead of a frozen dataclass built for every request."""
+    reply = _SUCCESSES.get(status)
+    if reply is None:
+        reply = _SUCCESSES[status] = Reply(status)
+    return reply
 
 
 def _from_proxy(response: aiohttp.ClientResponse, body: bytes) -> bool:

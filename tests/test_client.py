@@ -258,6 +258,23 @@ async def test_the_rate_limit_headers_are_kept_and_no_others(api: aioresponses) 
     assert plain.headers is None
 
 
+async def test_a_success_without_rate_limit_headers_is_one_shared_reply(
+    api: aioresponses,
+) -> None:
+    """No `Reply` is built per success answer: an immutable one per status is shared, while an
+    answer with rate-limit headers has its own."""
+    first = await answer_to(api, status=200, payload=SUCCESS)
+    again = await answer_to(api, status=200, payload=SUCCESS)
+    assert first is again
+    assert first == Reply(200)
+    other = await answer_to(api, status=201, payload=SUCCESS)
+    assert other == Reply(201)
+    headers = {"X-RateLimit-Remaining": "3"}
+    limited = await answer_to(api, status=200, payload=SUCCESS, headers=headers)
+    assert limited.headers == headers
+    assert first.headers is None
+
+
 async def test_the_key_is_redacted_from_body_headers_reason_and_location(
     api: aioresponses,
 ) -> None:
