@@ -285,7 +285,8 @@ class Deliverer:
             self._streak = 0
             self._answers += 1
             self._recent.append(True)
-            self._wake_backoffs()
+            if self._backing_off:
+                self._wake_backoffs()
         elif verdict is Verdict.KEY_REFUSED:
             assert attempt.reply is not None
             self._on_stop(

@@ -82,7 +82,8 @@ class FlightCap:
 
     def leave(self) -> None:
         self.busy = max(0, self.busy - 1)  # an answer from before a `reset()` finds none held
-        self._hand_over()
+        if self._waiters:
+            self._hand_over()
 
     def resize(self, limit: int) -> None:
         self.limit = limit
