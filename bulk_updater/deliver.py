@@ -214,64 +214,60 @@ class Deliverer:
 
     async def _attempt(self, call: Call, args: tuple[Any, ...], tries: RowAttempts) -> Attempt:
         """One request: a permit in flight first, then a start slot, so that no request waits
-        for anything between its slot and its start."""
-        permits = self._permits
+        for anything between its slot and its start. One coroutine: every request runs it."""
+        permits, limiter = self._permits, self._limiter
         self._active += 1
+        held: FlightCap | None = None  # the permit, once it is this request's
         try:
-            if permits is None:
-                return await self._request(call, args, tries)
-            if not permits.take():  # the usual case: room at once, no coroutine to wait in
+            if permits is not None and not permits.take():  # usually room at once: no wait
                 await permits.enter()
+            held = permits
+            self._queued += 1
             try:
-                return await self._request(call, args, tries)
+                await limiter.acquire()
             finally:
-                permits.leave()
+                self._queued -= 1
+                if not self._queued and self._backing_off:
+                    self._wake_backoffs()
+            clock = self._clock or self._loop_clock()
+            started = self._started(tries, clock())
+            try:
+                reply = await call(*args)
+            except TransportError as exc:
+                tries.took = clock() - started
+                limiter.observe(None, tries.took)
+                verdict = Verdict.UNREACHABLE if exc.final else Verdict.RETRY
+                attempt = Attempt(verdict, Status.FAILED, None, exc.message, exc.error_code)
+            except BaseException:  # cancelled by a stop, or a custom sender's bug: no answer
+                limiter.observe(None, clock() - started)
+                raise
+            else:
+                tries.took = clock() - started
+                limiter.observe(reply, tries.took)
+                verdict, status = (
+                    (Verdict.RETRY, Status.FAILED) if reply.malformed else classify(reply.status)
+                )
+                attempt = Attempt(verdict, status, reply)
+            if log.isEnabledFor(logging.DEBUG):
+                _log_attempt(attempt, args, (clock() - started) * 1000)
+            tries.last = attempt
+            self._account(attempt, tries)
+            return attempt
         finally:
+            if held is not None:
+                held.leave()
             self._active -= 1
 
-    async def _request(self, call: Call, args: tuple[Any, ...], tries: RowAttempts) -> Attempt:
-        limiter = self._limiter
-        self._queued += 1
-        try:
-            await limiter.acquire()
-        finally:
-            self._queued -= 1
-            if not self._queued and self._backing_off:
-                self._wake_backoffs()
+    def _started(self, tries: RowAttempts, now: float) -> float:
+        """Count a request that starts `now`."""
         counters = self.counters
         counters.requests += 1
         tries.sent += 1
         if tries.sent > 1:
             counters.retries += 1
-        clock = self._clock or self._loop_clock()
-        started = clock()
         if tries.started is None:
-            tries.started = started
-        try:
-            reply = await call(*args)
-        except TransportError as exc:
-            tries.took = clock() - started
-            limiter.observe(None, tries.took)
-            verdict = Verdict.UNREACHABLE if exc.final else Verdict.RETRY
-            attempt = Attempt(verdict, Status.FAILED, error=exc.message, error_code=exc.error_code)
-        except BaseException:  # cancelled by a stop, or a custom sender's bug: still no answer
-            limiter.observe(None, clock() - started)
-            raise
-        else:
-            tries.took = clock() - started
-            limiter.observe(reply, tries.took)
-            verdict, status = (
-                (Verdict.RETRY, Status.FAILED) if reply.malformed else classify(reply.status)
-            )
-            attempt = Attempt(verdict, status, reply)
-        if log.isEnabledFor(logging.DEBUG):
-            elapsed = (clock() - started) * 1000
-            answer = attempt.reply.status if attempt.reply else attempt.error
-            what = f"GET /v1/leads?search={args[0]}" if len(args) == 2 else f"PATCH {args[0].id}"
-            log.debug("%s -> %s in %.0f ms", what, answer, elapsed)
-        tries.last = attempt
-        self._account(attempt, tries)
-        return attempt
+            tries.started = now
+        return now
 
     def _account(self, attempt: Attempt, tries: RowAttempts) -> None:
         """Update the job-wide streaks and pauses that one attempt's answer calls for."""
@@ -341,3 +337,9 @@ class Deliverer:
                 f"the API looks down: the last {self._streak} attempts failed ({what}); "
                 "rerun later with --resume",
             )
+
+
+def _log_attempt(attempt: Attempt, args: tuple[Any, ...], elapsed_ms: float) -> None:
+    answer = attempt.reply.status if attempt.reply else attempt.error
+    what = f"GET /v1/leads?search={args[0]}" if len(args) == 2 else f"PATCH {args[0].id}"
+    log.debug("%s -> %s in %.0f ms", what, answer, elapsed_ms)

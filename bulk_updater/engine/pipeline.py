@@ -39,6 +39,7 @@ from .admission import Admitted, Rules
 from .chains import Chains
 from .ordered import InOrder, discard
 from .outcomes import Finished, not_sent, outcome_of, sent, unanswered
+from .results import Results
 from .window import Window
 
 _WINDOW_PER_WORKER: Final = 4
@@ -73,7 +74,7 @@ class Pipeline:
         self.send = sender.send
         self.chains = Chains()
         self.queue = self.chains.queue
-        self.results: asyncio.Queue[Finished | None] = asyncio.Queue()
+        self.results: Results[Finished | None] = Results()
         self._window = Window(max(_MIN_WINDOW, settings.in_flight_cap * _WINDOW_PER_WORKER))
         self.in_flight: dict[int, tuple[Row, RowAttempts]] = {}
         self.stop_reason: StopReason | None = None
@@ -107,7 +108,7 @@ class Pipeline:
             self.stopping.set()
 
     def emit(self, outcome: Outcome, row: Row) -> None:
-        self.results.put_nowait((outcome, row))
+        self.results.put((outcome, row))
 
     def _abort(self, row: Row) -> None:
         self.emit(not_sent(row, self.stop_message), row)
@@ -134,13 +135,14 @@ class Pipeline:
         hop per row (the path `run()` takes)."""
         task = self._start(items)
         results, window = self.results, self._window
+        empty = results.empty
         try:
-            while (finished := await results.get()) is not None:
+            while (finished := results.take() if not empty() else await results.get()) is not None:
                 window.give_back()
                 pending = take(*finished)
                 if pending is not None:
                     await pending
-                if results.empty():
+                if empty():
                     idle()
             await self._finish(task)
         finally:
@@ -188,7 +190,7 @@ class Pipeline:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            self.results.put_nowait(None)
+            self.results.put(None)
 
     async def _idle(self, feeder: asyncio.Task[None]) -> None:
         await feeder
@@ -299,7 +301,7 @@ class Pipeline:
 
     async def _worker(self, slot: int) -> None:
         deliverer, send, in_flight, emit = self.deliverer, self.send, self.in_flight, self.emit
-        chains, put = self.chains, self.results.put_nowait  # `emit`, without its call
+        chains, put = self.chains, self.results.put  # `emit`, without its call
         while True:
             row = await self.queue.get()
             try:
