@@ -23,6 +23,7 @@ import asyncio
 import json
 import logging
 import math
+import re
 from collections.abc import Callable
 from importlib.metadata import version
 from types import TracebackType
@@ -66,6 +67,9 @@ log = logging.getLogger("bulk_updater")
 
 USER_AGENT: Final = f"bulk-updater/{version('bulk-updater')}"
 SEARCH_PAGE: Final = 100  # leads per page of a search, the API's most
+#: RFC 3986's unreserved characters: `quote()` leaves an id of only these as it is (in a
+#: tenth of its time, for the usual id).
+_UNRESERVED: Final = re.compile(r"[A-Za-z0-9_.~-]+")
 #: What a `CONNECT` says besides the host (and the proxy's login): who asks, and nothing secret.
 CONNECT_HEADERS: Final = {"User-Agent": USER_AGENT}
 try:  # orjson is faster; the standard library gives the same bytes.
@@ -209,7 +213,8 @@ class SendKitClient:
         """The request URL; the id is percent-encoded even though validation allows only tokens."""
         if lead_id in ("", ".", ".."):  # encoding leaves these as they are; servers resolve them
             raise ValueError(f"refusing to build a URL for the lead id {lead_id!r}")
-        path = "/v1/leads/" + quote(lead_id, safe="")
+        plain = _UNRESERVED.fullmatch(lead_id) is not None  # what `quote` leaves as it is
+        path = "/v1/leads/" + (lead_id if plain else quote(lead_id, safe=""))
         return URL.build(scheme=self._scheme, authority=self._authority, path=path, encoded=True)
 
     async def send(self, update: LeadUpdate) -> Reply:

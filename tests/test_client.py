@@ -14,9 +14,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aioresponses import aioresponses
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from yarl import URL
 
 from bulk_updater import LeadUpdate, Reply, SendKitClient, TransportError, __version__
@@ -117,6 +120,14 @@ def test_url_for_keeps_any_id_inside_the_leads_path(lead_id: str) -> None:
     normalised = URL(str(url))  # yarl removes dot segments as servers do
     assert normalised.path.startswith("/v1/leads/")
     assert normalised.raw_path != "/v1/leads/"
+
+
+@given(st.text(min_size=1, max_size=40))
+def test_url_for_percent_encodes_every_id_as_quote_does(lead_id: str) -> None:
+    """The path of an id is `quote(id, safe="")`'s, whether or not the id needed encoding."""
+    assume(lead_id not in (".", ".."))
+    url = client().url_for(lead_id)
+    assert url.raw_path == "/v1/leads/" + quote(lead_id, safe="")
 
 
 # --- answers, through aioresponses
