@@ -23,6 +23,7 @@ import asyncio
 import json
 import logging
 import math
+import re
 from collections.abc import Callable, Mapping
 from importlib.metadata import version
 from types import TracebackType
@@ -76,6 +77,9 @@ log = logging.getLogger("bulk_updater")
 
 USER_AGENT: Final = f"bulk-updater/{version('bulk-updater')}"
 SEARCH_PAGE: Final = 100  # leads per page of a search, the API's most
+#: RFC 3986's unreserved characters: `quote()` leaves an id of only these as it is (in a
+#: tenth of its time, for the usual id).
+_UNRESERVED: Final = re.compile(r"[A-Za-z0-9_.~-]+")
 #: What a `CONNECT` says besides the host (and the proxy's login): who asks, and nothing secret.
 CONNECT_HEADERS: Final = {"User-Agent": USER_AGENT}
 try:  # orjson is faster; the standard library gives the same bytes.
@@ -245,7 +249,8 @@ class SendKitClient:
         """The request URL; the id is percent-encoded even though validation allows only tokens."""
         if lead_id in ("", ".", ".."):  # encoding leaves these as they are; servers resolve them
             raise ValueError(f"refusing to build a URL for the lead id {lead_id!r}")
-        path = "/v1/leads/" + quote(lead_id, safe="")
+        plain = _UNRESERVED.fullmatch(lead_id) is not None  # what `quote` leaves as it is
+        path = "/v1/leads/" + (lead_id if plain else quote(lead_id, safe=""))
         return URL.build(scheme=self._scheme, authority=self._authority, path=path, encoded=True)
 
     async def send(self, update: LeadUpdate) -> Reply:
@@ -346,7 +351,7 @@ class SendKitClient:
         headers = rate_headers(response.headers, redact)
         if status < 300:
             if is_success(body, complete):
-                return Reply(status, headers=headers)
+                return _success(status) if headers is None else Reply(status, headers=headers)
             message = unexpected_success(status, body, redact)
             return Reply(status, "UNEXPECTED_ANSWER", message, headers=headers, malformed=True)
         code, message = describe_error(status, body, response.reason or "", redact)
@@ -355,6 +360,18 @@ class SendKitClient:
             message = f"the API redirected to {where}; check --base-url"
         retry_after = parse_retry_after(headers.get("Retry-After")) if headers else None
         return Reply(status, code, message, retry_after, headers)
+
+
+_SUCCESSES: dict[int, Reply] = {}
+
+
+def _success(status: int) -> Reply:
+    """The API's success answer, without rate-limit headers: one `Reply` per status, shared
+    (it is immutable), instead of a frozen dataclass built for every request."""
+    reply = _SUCCESSES.get(status)
+    if reply is None:
+        reply = _SUCCESSES[status] = Reply(status)
+    return reply
 
 
 def _from_proxy(response: aiohttp.ClientResponse, body: bytes) -> bool:

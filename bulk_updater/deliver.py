@@ -88,11 +88,12 @@ class Deliverer:
         self._clock: Callable[[], float] | None = None  # the loop's, once there is one
         self._not_found: list[str] = []  # ids of the first rows sent, while all were not found
         self._watching = policy.not_found_stop > 0
+        self._is_calm = self._calm  # bound once: every row's attempts hold it
         #: Where the rows' ids come from (`column \`Lead ID\``), for the stop's message.
         self.ids_from = "the id column"
 
     def row_attempts(self) -> RowAttempts:
-        return RowAttempts(self._policy, self._calm)
+        return RowAttempts(self._policy, self._is_calm)
 
     def _calm(self) -> bool:
         """Whether a retry can go at once: the job is in its tail (every row read and given a
@@ -172,25 +173,25 @@ class Deliverer:
                 attempt = await retrying(self._attempt, call, args, tries)
         except GivenUp as exc:  # held past --give-up-after by a hold no answer ends
             self._on_stop(StopReason.API_DOWN, exc.message)
-            return _aborted(tries)
+            return Delivery.aborted(tries.attempts, tries.last)
         except LimiterDown as exc:  # no slot can be had any more (a shared budget lost)
             self._on_stop(StopReason.LIMITER_DOWN, exc.message)
-            return _aborted(tries)
+            return Delivery.aborted(tries.attempts, tries.last)
         except Stopped:
-            return _aborted(tries)
+            return Delivery.aborted(tries.attempts, tries.last)
         duration = self._clock() - tries.started if self._clock and tries.started else None
         attempts = tries.attempts
         if attempt.verdict in (Verdict.KEY_REFUSED, Verdict.UNREACHABLE):
-            return _delivery(Status.ABORTED, attempts, attempt, duration)
+            return Delivery.of(Status.ABORTED, attempts, attempt, duration)
         if attempt.verdict is Verdict.RATE_LIMITED:
-            limited = _delivery(Status.FAILED, attempts, attempt, duration)
+            limited = Delivery.of(Status.FAILED, attempts, attempt, duration)
             message = f"rate limited {tries.rate_limited} times (last: {limited.message})"
             return Delivery(Status.FAILED, attempts, 429, limited.error_code, message, duration)
         if attempt.verdict is not Verdict.FINAL:
-            return _delivery(Status.FAILED, attempts, attempt, duration)
+            return Delivery.of(Status.FAILED, attempts, attempt, duration)
         if self._watching and isinstance(args[0], LeadUpdate):  # a PATCH, not a search
             self._first_answers(attempt.status, args[0].id)
-        return _delivery(attempt.status, attempts, attempt, duration)
+        return Delivery.of(attempt.status, attempts, attempt, duration)
 
     def _first_answers(self, status: Status, lead: str) -> None:
         """Stop the job when its first rows sent all come back `not_found`: ids of another
@@ -213,63 +214,60 @@ class Deliverer:
 
     async def _attempt(self, call: Call, args: tuple[Any, ...], tries: RowAttempts) -> Attempt:
         """One request: a permit in flight first, then a start slot, so that no request waits
-        for anything between its slot and its start."""
-        permits = self._permits
+        for anything between its slot and its start. One coroutine: every request runs it."""
+        permits, limiter = self._permits, self._limiter
         self._active += 1
+        held: FlightCap | None = None  # the permit, once it is this request's
         try:
-            if permits is None:
-                return await self._request(call, args, tries)
-            await permits.enter()
+            if permits is not None and not permits.take():  # usually room at once: no wait
+                await permits.enter()
+            held = permits
+            self._queued += 1
             try:
-                return await self._request(call, args, tries)
+                await limiter.acquire()
             finally:
-                permits.leave()
+                self._queued -= 1
+                if not self._queued and self._backing_off:
+                    self._wake_backoffs()
+            clock = self._clock or self._loop_clock()
+            started = self._started(tries, clock())
+            try:
+                reply = await call(*args)
+            except TransportError as exc:
+                tries.took = clock() - started
+                limiter.observe(None, tries.took)
+                verdict = Verdict.UNREACHABLE if exc.final else Verdict.RETRY
+                attempt = Attempt(verdict, Status.FAILED, None, exc.message, exc.error_code)
+            except BaseException:  # cancelled by a stop, or a custom sender's bug: no answer
+                limiter.observe(None, clock() - started)
+                raise
+            else:
+                tries.took = clock() - started
+                limiter.observe(reply, tries.took)
+                verdict, status = (
+                    (Verdict.RETRY, Status.FAILED) if reply.malformed else classify(reply.status)
+                )
+                attempt = Attempt(verdict, status, reply)
+            if log.isEnabledFor(logging.DEBUG):
+                _log_attempt(attempt, args, (clock() - started) * 1000)
+            tries.last = attempt
+            self._account(attempt, tries)
+            return attempt
         finally:
+            if held is not None:
+                held.leave()
             self._active -= 1
 
-    async def _request(self, call: Call, args: tuple[Any, ...], tries: RowAttempts) -> Attempt:
-        limiter = self._limiter
-        self._queued += 1
-        try:
-            await limiter.acquire()
-        finally:
-            self._queued -= 1
-            if not self._queued:
-                self._wake_backoffs()
+    def _started(self, tries: RowAttempts, now: float) -> float:
+        """Count a request that starts `now`."""
         counters = self.counters
         counters.requests += 1
         tries.sent += 1
         if tries.sent > 1:
             counters.retries += 1
-        clock = self._clock or self._loop_clock()
-        started = clock()
         if tries.started is None:
-            tries.started = started
-        try:
-            reply = await call(*args)
-        except TransportError as exc:
-            tries.took = clock() - started
-            limiter.observe(None, tries.took)
-            verdict = Verdict.UNREACHABLE if exc.final else Verdict.RETRY
-            attempt = Attempt(verdict, Status.FAILED, error=exc.message, error_code=exc.error_code)
-        except BaseException:  # cancelled by a stop, or a custom sender's bug: still no answer
-            limiter.observe(None, clock() - started)
-            raise
-        else:
-            tries.took = clock() - started
-            limiter.observe(reply, tries.took)
-            verdict, status = (
-                (Verdict.RETRY, Status.FAILED) if reply.malformed else classify(reply.status)
-            )
-            attempt = Attempt(verdict, status, reply)
-        if log.isEnabledFor(logging.DEBUG):
-            elapsed = (clock() - started) * 1000
-            answer = attempt.reply.status if attempt.reply else attempt.error
-            what = f"GET /v1/leads?search={args[0]}" if len(args) == 2 else f"PATCH {args[0].id}"
-            log.debug("%s -> %s in %.0f ms", what, answer, elapsed)
-        tries.last = attempt
-        self._account(attempt, tries)
-        return attempt
+            tries.started = now
+        return now
 
     def _account(self, attempt: Attempt, tries: RowAttempts) -> None:
         """Update the job-wide streaks and pauses that one attempt's answer calls for."""
@@ -283,7 +281,8 @@ class Deliverer:
             self._streak = 0
             self._answers += 1
             self._recent.append(True)
-            self._wake_backoffs()
+            if self._backing_off:
+                self._wake_backoffs()
         elif verdict is Verdict.KEY_REFUSED:
             assert attempt.reply is not None
             self._on_stop(
@@ -340,24 +339,7 @@ class Deliverer:
             )
 
 
-def _delivery(status: Status, attempts: int, attempt: Attempt, duration: float | None) -> Delivery:
-    reply = attempt.reply
-    if reply is None:
-        failure = attempt.error_code or "CONNECTION"
-        return Delivery(status, attempts, None, failure, attempt.error or "", duration)
-    if status is Status.UPDATED:
-        return Delivery(status, attempts, reply.status, duration=duration, reply=reply)
-    code, message = reply.error_code, reply.message
-    return Delivery(status, attempts, reply.status, code, message, duration, reply)
-
-
-def _aborted(tries: RowAttempts) -> Delivery:
-    attempts = tries.attempts
-    last = tries.last
-    message = "not finished: the job stopped"
-    if last is None:
-        return Delivery(Status.ABORTED, attempts, None, None, message)
-    detail = last.error or (last.reply.message or f"HTTP {last.reply.status}" if last.reply else "")
-    code = (last.error_code or "CONNECTION") if last.reply is None else last.reply.error_code
-    http = last.reply.status if last.reply else None
-    return Delivery(Status.ABORTED, attempts, http, code, f"{message} (last try: {detail})")
+def _log_attempt(attempt: Attempt, args: tuple[Any, ...], elapsed_ms: float) -> None:
+    answer = attempt.reply.status if attempt.reply else attempt.error
+    what = f"GET /v1/leads?search={args[0]}" if len(args) == 2 else f"PATCH {args[0].id}"
+    log.debug("%s -> %s in %.0f ms", what, answer, elapsed_ms)

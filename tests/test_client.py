@@ -14,9 +14,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aioresponses import aioresponses
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from yarl import URL
 
 from bulk_updater import LeadUpdate, Reply, SendKitClient, TransportError, __version__
@@ -117,6 +120,14 @@ def test_url_for_keeps_any_id_inside_the_leads_path(lead_id: str) -> None:
     normalised = URL(str(url))  # yarl removes dot segments as servers do
     assert normalised.path.startswith("/v1/leads/")
     assert normalised.raw_path != "/v1/leads/"
+
+
+@given(st.text(min_size=1, max_size=40))
+def test_url_for_percent_encodes_every_id_as_quote_does(lead_id: str) -> None:
+    """The path of an id is `quote(id, safe="")`'s, whether or not the id needed encoding."""
+    assume(lead_id not in (".", ".."))
+    url = client().url_for(lead_id)
+    assert url.raw_path == "/v1/leads/" + quote(lead_id, safe="")
 
 
 # --- answers, through aioresponses
@@ -256,6 +267,23 @@ async def test_the_rate_limit_headers_are_kept_and_no_others(api: aioresponses) 
     }
     plain = await answer_to(api, status=200, payload=SUCCESS)
     assert plain.headers is None
+
+
+async def test_a_success_without_rate_limit_headers_is_one_shared_reply(
+    api: aioresponses,
+) -> None:
+    """No `Reply` is built per success answer: an immutable one per status is shared, while an
+    answer with rate-limit headers has its own."""
+    first = await answer_to(api, status=200, payload=SUCCESS)
+    again = await answer_to(api, status=200, payload=SUCCESS)
+    assert first is again
+    assert first == Reply(200)
+    other = await answer_to(api, status=201, payload=SUCCESS)
+    assert other == Reply(201)
+    headers = {"X-RateLimit-Remaining": "3"}
+    limited = await answer_to(api, status=200, payload=SUCCESS, headers=headers)
+    assert limited.headers == headers
+    assert first.headers is None
 
 
 async def test_the_key_is_redacted_from_body_headers_reason_and_location(

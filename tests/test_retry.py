@@ -514,3 +514,17 @@ async def test_without_a_rate_the_tail_cuts_no_backoff_short(
     assert outcomes[9].status is Status.UPDATED
     first, second = (t for t, lead in sender.calls if lead == "lead9")
     assert second - first >= 2.0 / 2
+
+
+async def test_each_attempt_is_logged_at_debug_with_its_answer(
+    virtual_time: VirtualTimeLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`-v` shows every request: the answer of each attempt, or its transport error."""
+    caplog.set_level("DEBUG", logger="bulk_updater")
+    await run_job(fail_then_ok(transport_error(), 1), latency=0.25)
+    lines = [r.getMessage() for r in caplog.records if " -> " in r.getMessage()]
+    first_id = make_rows(1)[0]["id"]
+    assert lines[0].startswith(f"PATCH {first_id} -> ")
+    assert lines[0].endswith(" in 250 ms")
+    assert "200" not in lines[0]
+    assert lines[1] == f"PATCH {first_id} -> 200 in 250 ms"

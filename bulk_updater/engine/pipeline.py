@@ -24,7 +24,6 @@ reading.
 from __future__ import annotations
 
 import asyncio
-import collections
 import inspect
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Final
@@ -37,8 +36,11 @@ from ..models import LeadUpdate, Outcome, StopReason
 from ..retry import Counters, RetryPolicy, RowAttempts
 from ..settings import Settings
 from .admission import Admitted, Rules
+from .chains import Chains
 from .ordered import InOrder, discard
 from .outcomes import Finished, answered, not_sent, sent, unanswered, unknown
+from .results import Results
+from .window import Window
 
 _WINDOW_PER_WORKER: Final = 4
 _MIN_WINDOW: Final = 256
@@ -73,13 +75,10 @@ class Pipeline:
             sender, limiter, policy, self.stop, settings.in_flight_cap, self._in_tail
         )
         self.send = sender.send
-        self.queue: asyncio.Queue[Row] = asyncio.Queue()
-        self.results: asyncio.Queue[Finished | None] = asyncio.Queue()
-        self._window = asyncio.Semaphore(
-            max(_MIN_WINDOW, settings.in_flight_cap * _WINDOW_PER_WORKER)
-        )
-        # lead id -> rows waiting behind the one in the pipeline (None: no row waiting yet)
-        self.chains: dict[str, collections.deque[Row] | None] = {}
+        self.chains = Chains()
+        self.queue = self.chains.queue
+        self.results: Results[Finished | None] = Results()
+        self._window = Window(max(_MIN_WINDOW, settings.in_flight_cap * _WINDOW_PER_WORKER))
         self.in_flight: dict[int, tuple[Row, RowAttempts]] = {}
         self.stop_reason: StopReason | None = None
         self.stop_message: str | None = None
@@ -113,7 +112,7 @@ class Pipeline:
             self.stopping.set()
 
     def emit(self, outcome: Outcome, row: Row) -> None:
-        self.results.put_nowait((outcome, row))
+        self.results.put((outcome, row))
 
     def _abort(self, row: Row) -> None:
         self.emit(not_sent(row, self.stop_message), row)
@@ -123,7 +122,7 @@ class Pipeline:
         task = self._start(items)
         try:
             while (finished := await self.results.get()) is not None:
-                self._window.release()
+                self._window.give_back()
                 yield finished
             await self._finish(task)
         finally:
@@ -140,13 +139,14 @@ class Pipeline:
         hop per row (the path `run()` takes)."""
         task = self._start(items)
         results, window = self.results, self._window
+        empty = results.empty
         try:
-            while (finished := await results.get()) is not None:
-                window.release()
+            while (finished := results.take() if not empty() else await results.get()) is not None:
+                window.give_back()
                 pending = take(*finished)
                 if pending is not None:
                     await pending
-                if results.empty():
+                if empty():
                     idle()
             await self._finish(task)
         finally:
@@ -194,7 +194,7 @@ class Pipeline:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            self.results.put_nowait(None)
+            self.results.put(None)
 
     async def _idle(self, feeder: asyncio.Task[None]) -> None:
         await feeder
@@ -250,13 +250,8 @@ class Pipeline:
             else:
                 self.emit(unanswered(row, tried, grace, why) if tried else not_sent(row, why), row)
         self.in_flight.clear()
-        for chain in self.chains.values():
-            for row in chain or ():
-                self._abort(row)
-        self.chains.clear()
-        while not self.queue.empty():
-            self._abort(self.queue.get_nowait())
-            self.queue.task_done()
+        for row in self.chains.clear():
+            self._abort(row)
 
     async def _feed(self, items: Numbered) -> None:
         """Admit rows while the window has room: each row read gets an outcome, none is lost."""
@@ -264,7 +259,8 @@ class Pipeline:
         pending = self.in_order.pending  # rows waiting for their admission, in input order
         try:
             while True:
-                await window.acquire()  # room first, then read: a stop never strands a read row
+                while not window.take():  # room first, then read: a stop never strands a row
+                    await window.wait()
                 if self.interrupted.is_set():
                     for row in items.ready():  # read from a pipe, not yet taken
                         self._abort(row)
@@ -278,7 +274,7 @@ class Pipeline:
                 if type(admitted) is Row and not pending:
                     item = admitted.item
                     if type(item) is LeadUpdate and self.stop_reason is None:
-                        self._dispatch(admitted, item.id)  # the usual row, straight to its lead
+                        self.chains.add(admitted, item.id)  # the usual row, straight to its lead
                     else:
                         self._route(admitted)
                     continue
@@ -308,21 +304,11 @@ class Pipeline:
             self._abort(row)
         else:
             assert isinstance(item, LeadUpdate)  # rows keyed by email are resolved by a rule
-            self._dispatch(row, item.id)
-
-    def _dispatch(self, row: Row, lead: str) -> None:
-        """Queue the row, or chain it behind the row of the same lead already in the pipeline."""
-        chains = self.chains
-        if lead not in chains:
-            chains[lead] = None
-            self.queue.put_nowait(row)
-        elif (chain := chains[lead]) is not None:
-            chain.append(row)
-        else:
-            chains[lead] = collections.deque((row,))
+            self.chains.add(row, item.id)
 
     async def _worker(self, slot: int) -> None:
         deliverer, send, in_flight, emit = self.deliverer, self.send, self.in_flight, self.emit
+        chains, put = self.chains, self.results.put  # `emit`, without its call
         while True:
             row = await self.queue.get()
             try:
@@ -344,12 +330,10 @@ class Pipeline:
                             self.crashed = ready  # it may have failed before it was sent
                             raise
                         del in_flight[slot]
-                        emit(sent(ready, update, result, self.stop_message), ready)
-                    chain = self.chains[lead]
-                    if chain is None or not chain:
-                        del self.chains[lead]
+                        put((sent(ready, update, result, self.stop_message), ready))
+                    if (after := chains.next(lead)) is None:
                         break
-                    row = chain.popleft()
+                    row = after
             finally:
                 self.queue.task_done()
 

@@ -100,7 +100,7 @@ class Callback(Sink):
 
     def write(self, outcome: Outcome, row: Row) -> Awaitable[None] | None:
         result = self.on_outcome(outcome)
-        return result if inspect.isawaitable(result) else None
+        return None if result is None or not inspect.isawaitable(result) else result
 
     def flush(self) -> None:
         pass
@@ -246,9 +246,14 @@ def handlers(sinks: list[Sink]) -> tuple[Take, Callable[[], None]]:
     if len(sinks) == 1:  # the tally alone, as for a run without a report: straight to it
         return sinks[0].write, sinks[0].flush
 
+    writes = [sink.write for sink in sinks]
+
     def take(outcome: Outcome, row: Row) -> Awaitable[None] | None:
-        waits = [w for sink in sinks if (w := sink.write(outcome, row)) is not None]
-        return _all(waits) if waits else None
+        waits = None
+        for write in writes:
+            if (wait := write(outcome, row)) is not None:
+                waits = [wait] if waits is None else [*waits, wait]
+        return _all(waits) if waits is not None else None
 
     def idle() -> None:
         for sink in sinks:

@@ -58,6 +58,13 @@ class FlightCap:
         self.busy = 0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
+    def take(self) -> bool:
+        """Hold a place if one is free now, with no waiter before it; else False (`enter()`)."""
+        if self.busy < self.limit and not self._waiters:
+            self.busy += 1
+            return True
+        return False
+
     async def enter(self) -> None:
         if self.busy < self.limit and not self._waiters:
             self.busy += 1
@@ -69,13 +76,14 @@ class FlightCap:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.leave()  # the place was handed over as the waiter was cancelled: pass it on
-            else:
+            elif waiter in self._waiters:  # a hand-over may have dropped it, cancelled, already
                 self._waiters.remove(waiter)
             raise
 
     def leave(self) -> None:
         self.busy = max(0, self.busy - 1)  # an answer from before a `reset()` finds none held
-        self._hand_over()
+        if self._waiters:
+            self._hand_over()
 
     def resize(self, limit: int) -> None:
         self.limit = limit

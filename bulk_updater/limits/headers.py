@@ -194,6 +194,19 @@ class WindowGuess:
         self.longest = max(self.longest, reset)
         return max(1.0, math.ceil(self.longest - 1.0))
 
+    def stated(self, hint: RateHint, in_flight: float) -> tuple[float, str] | None:
+        """The limit a hint states, as a rate over its window less `in_flight` seconds (the
+        time requests spend on their way), and how the summary says where it came from."""
+        if hint.quota is None:
+            return None
+        window = hint.window
+        if window is None:  # X-RateLimit-*: the window is not said, the resets tell it
+            if hint.reset is None:
+                return None
+            window = self.see(hint.reset)
+        per = "" if window == 1 else f" per {window:g}s"
+        return hint.quota / (window + in_flight), f"from {hint.source}: {hint.quota}{per}"
+
 
 class Allowance:
     """`Remaining` before `Reset`: never more starts than the latest answer said were left.

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 from ..settings import Settings
 from .adaptive import Growth, RateController
 from .flight import FlightCap, Latencies, needed
-from .headers import Allowance, Complaints, RateHint, WindowGuess, read_hint
+from .headers import Allowance, Complaints, WindowGuess, read_hint
 from .hints import CutLevels, rate_hint
 from .holds import Holds
 from .pacer import Pacer, PausePolicy, Stopped, give_up_if_held
@@ -182,7 +182,7 @@ class AdaptiveLimiter:
 
     async def acquire(self) -> None:
         flight = self._flight
-        if flight is not None:
+        if flight is not None and not flight.take():
             await flight.enter()
         loop = asyncio.get_running_loop()
         try:
@@ -270,7 +270,8 @@ class AdaptiveLimiter:
                 reset = min(reset, reply.retry_after)
             self._budget.learn(started, hint.remaining, reset, now)
             self._budget_news()
-        stated = self._stated(hint) if self._trusted else None
+        in_flight = LATENCY_MARGIN * (self._latencies.p90 or 0.0)
+        stated = self._windows.stated(hint, in_flight) if self._trusted else None
         if stated is not None:
             self.controller.state_limit(stated[0], now, stated[1])
 
@@ -288,19 +289,6 @@ class AdaptiveLimiter:
             reply.status,
             why,
         )
-
-    def _stated(self, hint: RateHint) -> tuple[float, str] | None:
-        """The limit a hint states, as a rate, and how the summary says where it came from."""
-        if hint.quota is None:
-            return None
-        window = hint.window
-        if window is None:  # X-RateLimit-*: the window is not said, the resets tell it
-            if hint.reset is None:
-                return None
-            window = self._windows.see(hint.reset)
-        rate = hint.quota / (window + LATENCY_MARGIN * (self._latencies.p90 or 0.0))
-        per = "" if window == 1 else f" per {window:g}s"
-        return rate, f"from {hint.source}: {hint.quota}{per}"
 
     def _steer(self) -> None:
         """Hand the controller's rate to the pacer, and size the room in flight for it."""

@@ -30,7 +30,6 @@ to pause is `PausePolicy`'s decision: `Retry-After`, capped, or a growing backof
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import random
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from .adaptive import START_RATE
 from .guard import SLACK, TICK, StartGuard
 from .holds import Holds
 from .status import RateStatus
+from .wakeups import Wakeups
 
 if TYPE_CHECKING:
     from ..client import Reply
@@ -196,8 +196,9 @@ class Pacer:
         self._last_slot = -math.inf  # the slot of the latest start: a pause never restarts before
         self._resume_at = 0.0
         self._generation = 0  # bumped by every pause, so slot holders know to queue again
-        self._stopped = asyncio.Event()
-        self._wake = asyncio.Event()  # set (and replaced) when slots handed out become invalid
+        self._stopped = False
+        self._slot_waits = Wakeups()  # woken when slots handed out become invalid, or a stop
+        self._backoffs = Wakeups()  # woken by a stop
         self._guard = StartGuard(rate)  # the hard limit on actual starts, whatever the schedule
 
     @classmethod
@@ -214,8 +215,7 @@ class Pacer:
         """Nothing to let go of."""
 
     def begin(self) -> None:
-        self._stopped.clear()
-        self._wake = asyncio.Event()
+        self._stopped = False
 
     @property
     def resumes_at(self) -> float:
@@ -234,8 +234,7 @@ class Pacer:
         self._guard.set_rate(rate)
         self._next_slot = max(self._resume_at, self._last_slot + interval)
         self._generation += 1
-        self._wake.set()
-        self._wake = asyncio.Event()
+        self._slot_waits.wake()
 
     def describe(self) -> RateStatus:
         """A fixed rate: what it is, and a hint when 429s kept pausing it; a pause running."""
@@ -259,7 +258,7 @@ class Pacer:
         """Wait for the next start slot; raises `Stopped` once `stop()` was called."""
         loop = asyncio.get_running_loop()
         while True:
-            if self._stopped.is_set():
+            if self._stopped:
                 raise Stopped
             now = loop.time()
             generation = self._generation
@@ -274,7 +273,7 @@ class Pacer:
                 await self._wait(slot - now)
             while (gap := self._too_close(loop.time())) and generation == self._generation:
                 await self._wait(gap)  # late: a stall's backlog goes out spread, not in a clump
-            if self._stopped.is_set():
+            if self._stopped:
                 raise Stopped
             if generation != self._generation:
                 continue  # a pause came while waiting: queue again behind it
@@ -293,21 +292,16 @@ class Pacer:
         need not). Slot holders that a stalled loop wakes late go out at twice the rate, never
         all at once: an API with a small bucket under its per-second limit refuses a clump."""
         latest = self._guard.latest
-        if latest is None or self._stopped.is_set():
+        if latest is None or self._stopped:
             return 0.0
         gap = latest + LATE_GAP * self._interval - now
         return gap if gap > TICK else 0.0
 
-    async def _wait(self, delay: float, event: asyncio.Event | None = None) -> None:
-        """Sleep, but wake at once when the job stops, or when `event` (by default, a change
-        of the schedule, which a stop is too) is set."""
-        if self._stopped.is_set():
-            return
-        event = event or self._wake
-        # Not wait_for: on 3.11 it can swallow a cancellation that arrives as the event is set.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(delay):
-                await event.wait()
+    async def _wait(self, delay: float, wakeups: Wakeups | None = None) -> None:
+        """Sleep, but wake at once when the job stops, or when `wakeups` (by default, a change
+        of the schedule, which a stop is too) are woken."""
+        if not self._stopped:
+            await (wakeups or self._slot_waits).sleep(delay)
 
     def observe(self, reply: Reply | None, latency: float) -> None:
         """A fixed rate learns nothing, except that the server has stopped answering 429 (and
@@ -341,11 +335,12 @@ class Pacer:
 
     def stop(self) -> None:
         """Refuse every later `acquire()` and wake all waiters."""
-        self._stopped.set()
-        self._wake.set()
+        self._stopped = True
+        self._slot_waits.wake()
+        self._backoffs.wake()
 
     async def sleep(self, seconds: float) -> None:
         """A backoff sleep that ends early, raising `Stopped`, when the job stops."""
-        await self._wait(seconds, self._stopped)
-        if self._stopped.is_set():
+        await self._wait(seconds, self._backoffs)
+        if self._stopped:
             raise Stopped

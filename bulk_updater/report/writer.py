@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import IO, Any, Final
 
 from ..errors import ConfigError, InputChangedError
-from ..models import Outcome
+from ..models import Outcome, Status
 from ..printable import escape, escape_json
 from ..state.paths import Account
 from . import sort
@@ -51,6 +51,8 @@ _BOM: Final = "\ufeff"
 #: How an input was read when the meta leaves an option out (versions before 2026-12-08 did at
 #: its default).
 _UNSAID: Final = {"tags_separator": ";", "header_row": None}
+#: Each status as the report spells it (an `Enum`'s `.value` is a descriptor call, once a row).
+_STATUS_TEXT: Final = {status: status.value for status in Status}
 
 
 def check_report_path(path: str | os.PathLike[str]) -> Path:
@@ -254,21 +256,22 @@ class ReportWriter:
                 record.update(zip(self.keep, _kept(outcome, self.keep), strict=True))
             self._file.write(escape_json(json.dumps(record, ensure_ascii=False)) + "\n")
         else:
-            self._csv.writerow(
-                (
-                    outcome.row,
-                    "" if outcome.line is None else outcome.line,
-                    id_cell(outcome.id),
-                    outcome.status.value,
-                    "" if outcome.http_status is None else outcome.http_status,
-                    cell(outcome.error_code),
-                    cell(outcome.message),
-                    outcome.attempts,
-                    "" if outcome.duration_ms is None else outcome.duration_ms,
-                    email_cell(outcome.email),
-                    *(cell(text) for text in _kept(outcome, self.keep)),
-                )
+            line, http, duration = outcome.line, outcome.http_status, outcome.duration_ms
+            cells: tuple[int | str, ...] = (
+                outcome.row,
+                "" if line is None else line,
+                id_cell(outcome.id),
+                _STATUS_TEXT[outcome.status],
+                "" if http is None else http,
+                cell(outcome.error_code),
+                cell(outcome.message),
+                outcome.attempts,
+                "" if duration is None else duration,
+                email_cell(outcome.email),
             )
+            if self.keep:
+                cells += tuple(cell(text) for text in _kept(outcome, self.keep))
+            self._csv.writerow(cells)
 
     def flush(self) -> None:
         self._file.flush()

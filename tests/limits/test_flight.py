@@ -88,6 +88,41 @@ async def test_a_cancelled_waiter_leaves_the_queue(virtual_time: VirtualTimeLoop
     assert cap.busy == 0
 
 
+async def test_a_waiter_cancelled_then_dropped_by_a_hand_over_ends_cancelled(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """A place freed between a waiter's cancellation and its turn to run drops the cancelled
+    waiter from the queue: the waiter still ends cancelled (not with a `ValueError`), and the
+    place goes to the next one."""
+    cap = FlightCap(1)
+    await cap.enter()
+    first = asyncio.ensure_future(cap.enter())
+    second = asyncio.ensure_future(cap.enter())
+    await advance(0)
+    first.cancel()  # its future is cancelled now; its task runs later
+    cap.leave()  # ... and the hand-over drops it, and lets `second` in
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await second
+    assert cap.busy == 1
+
+
+async def test_take_holds_a_free_place_only_when_no_one_waits_for_one(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    cap = FlightCap(1)
+    assert cap.take()
+    assert not cap.take()  # full
+    waiter = asyncio.ensure_future(cap.enter())
+    await advance(0)
+    cap.resize(2)  # the place freed goes to the waiter, not to a `take()` after it
+    assert not cap.take()
+    await waiter
+    cap.leave()
+    assert cap.take()
+    assert cap.busy == 2
+
+
 async def test_wake_all_lets_every_waiter_in_and_reset_forgets_them(
     virtual_time: VirtualTimeLoop,
 ) -> None:
