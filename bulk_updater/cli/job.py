@@ -8,6 +8,7 @@ exits at once too: nothing is sent yet. A signal after the last outcome changes 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -15,7 +16,7 @@ import sys
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from ..engine import BulkUpdater
 from ..inputs import Source
@@ -40,7 +41,19 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
+#: The young generation's threshold while a command runs (Python's default: 700 allocations).
+#: The requests in flight hold a few thousand live objects (aiohttp's state for each), which
+#: every young collection walks again: at the default, that was 9-11 µs of a row's CPU.
+YOUNG_COLLECTION: Final = 10_000
+
+
 def run_async(coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run `coro` on the command's loop. What the imports and the settings made lives as long as
+    the process: `gc.freeze()` moves it out of the collector's sight, so that a full collection
+    does not walk its objects again (about 2 µs of a row's CPU). The command owns its process, so
+    it may tune the collector; the library leaves that to the program it runs in."""
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION, *gc.get_threshold()[1:])
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         return runner.run(coro)
 
