@@ -8,17 +8,18 @@ cannot be sent becomes `Invalid`, with a message naming the column and what it m
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 from ..errors import InputError
 from ..words import counted
 from .header_sample import Sample, title_message
 from .items import ByEmail, Invalid, Item, Raw, Row
 from .schema import DROP, REJECTS_COLUMNS, Column, ColumnMap, Kind, column_for
+from .separators import DecimalMarks
 from .suggest import LISTED, hints, unknown_message
 from .values import (
+    Typed,
     by_email,
-    comma_decimal,
     custom_value,
     label,
     parse_custom_json,
@@ -45,6 +46,10 @@ __all__ = [
 ]
 
 
+#: The types whose cells may hold a decimal mark.
+_NUMBERS: Final = frozenset({"number", "integer"})
+
+
 def _surrogates(text: str) -> bool:
     return max(text) >= "\udc80" and any("\udc80" <= c <= "\udcff" for c in text)
 
@@ -60,8 +65,8 @@ class TablePlan:
     that one error: unknown columns, a column without a name, two columns for one field, no id
     column, and what `sample` (called only then) says of the rows below and of the file's text.
 
-    `comma_decimals`: the table comes from a locale that writes decimals with a comma (a
-    `;`-separated file); a number cell with one says so for the rows below it.
+    `comma_decimals`: the table likely comes from a locale that writes decimals with a comma
+    (as its export tells); each number column's cells then settle it (`DecimalMarks`).
     """
 
     def __init__(
@@ -78,7 +83,7 @@ class TablePlan:
         comma_decimals: bool = False,
     ) -> None:
         self.tags_separator = tags_separator
-        self.comma_decimals = comma_decimals  # `custom_value()`'s: `2.500` may be 2500
+        self.decimals = DecimalMarks(comma_decimals)  # whether `2.500` may be 2500
         self.line = line  # the header's, as a message names it
         names = [h.strip() for h in header]
         while names and not names[-1]:
@@ -197,7 +202,7 @@ class TablePlan:
         data: dict[str, Any] = {"id": rid, "email": email}
         custom: dict[str, Any] = {}
         typed = zip(self.names, self.columns, cells, self.types, strict=False)
-        for heading, column, cell, value_type in typed:
+        for position, (heading, column, cell, value_type) in enumerate(typed):
             kind = column.kind
             if not cell or kind in (Kind.ID, Kind.EMAIL, Kind.DROP) or shows_nothing(cell):
                 continue  # a cell of spaces, or of what shows as nothing, is empty
@@ -206,10 +211,11 @@ class TablePlan:
             if kind is Kind.TEXT:
                 data[column.field] = cell
             elif kind is Kind.CUSTOM:
-                value, problem = custom_value(cell, value_type, self.comma_decimals)
+                comma = value_type in _NUMBERS and self.decimals.comma_likely(position)
+                value, problem = custom_value(cell, value_type, comma)
+                if value_type in _NUMBERS and not isinstance(cell, Typed) and cell.isascii():
+                    self.decimals.saw(position, cell)  # for the rows below (a sheet's hold numbers)
                 if problem is not None:
-                    # A decimal comma tells the file's locale: `2.500` below it is ambiguous.
-                    self.comma_decimals = self.comma_decimals or comma_decimal(cell)
                     return Invalid(rid, f"column {heading}: {problem}", email)
                 custom[column.field] = value
             elif kind is Kind.TAGS:

@@ -44,6 +44,11 @@ class Encoding:
         return codecs.lookup(self.codec).name in ("utf-8", "utf-8-sig")
 
     @property
+    def legacy(self) -> bool:
+        """A legacy encoding the user named (`--encoding cp1252`): not one of Unicode's."""
+        return self.how == "--encoding" and not (self.is_utf8 or self.wide)
+
+    @property
     def wide(self) -> bool:
         """UTF-16 or UTF-32: NUL bytes are part of the text there, not a sign of binary data."""
         return codecs.lookup(self.codec).name.startswith(("utf-16", "utf-32"))
@@ -117,8 +122,7 @@ def _first_problem(
     path: str, encoding: Encoding, any_line_end: bool, digest: Any | None
 ) -> str | None:
     decoder = codecs.getincrementaldecoder(encoding.codec)("strict")
-    legacy = encoding.how == "--encoding" and not (encoding.is_utf8 or encoding.wide)
-    utf8 = _Utf8Sign(encoding) if legacy else None
+    utf8 = _Utf8Sign(encoding) if encoding.legacy else None
     lines, after_cr = 1, False
     with open(path, "rb") as file:
         while chunk := file.read(_CHUNK):

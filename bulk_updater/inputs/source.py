@@ -144,10 +144,19 @@ class Source:
             sample=self._sample,
             kept=self.keep,
             line=line,
-            comma_decimals=self.delimiter == ";",  # Excel's CSV where decimals take a comma
+            comma_decimals=self._comma_decimals(),
         )
         self._kept = self._table_rows()
         self.header = tuple(header)
+
+    def _comma_decimals(self) -> bool:
+        """Whether the export says decimals likely take a comma: Excel writes `;` between cells
+        there; its "Unicode text" (UTF-16, TAB) and a legacy encoding's file (cp1252) come from
+        Excel, whose numbers follow the locale."""
+        if self.delimiter == ";":
+            return True
+        wide = self.encoding is not None and self.encoding.wide and self.delimiter == "\t"
+        return wide or (self.encoding is not None and self.encoding.legacy)
 
     def _table_rows(self) -> TableRows:
         table = self._table
