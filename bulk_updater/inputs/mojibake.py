@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from .items import ByEmail, Invalid, Item
+
 _RUN: Final = re.compile(rb"[\x80-\xff]+")
 #: What ends a word around a run, for a message to show.
 _BREAK: Final = frozenset(b' \t\r\n,;|"')
@@ -127,3 +129,21 @@ def garbled(text: str, codec: str) -> tuple[str, str] | None:
         return None
     shown = word(data, *first)
     return shown.decode(codec, "replace"), shown.decode("utf-8", "replace")
+
+
+def unmangled(item: Item, text: str, encoding: str) -> Item:
+    """`item`, or `Invalid` naming `encoding` when its record's `text`, read in that legacy
+    encoding from a pipe (which cannot be checked ahead), is UTF-8 read wrongly: never sent so."""
+    if isinstance(item, Invalid):
+        return item
+    found = garbled(text, encoding)
+    if found is None:
+        return item
+    seen, meant = found
+    rid = "" if isinstance(item, ByEmail) else item.id
+    return Invalid(
+        rid,
+        f"the row is UTF-8 text, not {encoding} (it holds `{meant}`, which {encoding} reads as "
+        f"`{seen}`); drop --encoding {encoding}",
+        item.email,
+    )

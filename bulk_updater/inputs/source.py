@@ -24,6 +24,7 @@ from .encoding import Encoding, detect_encoding, scan, text, text_problem
 from .header_sample import ABOVE, Sample, delimiter_problem, lines_above, read_sample
 from .hidden import HiddenRows
 from .keep import Keep
+from .mojibake import unmangled
 from .opening import Format, delimiter_of, format_of, open_input
 from .record_keys import KeyPlan
 from .records import MAX_RECORD, TextRecord, json_lines
@@ -298,7 +299,22 @@ class Source:
             self.close()
 
     def _csv_rows(self) -> Iterator[Row]:
-        return self._kept.rows(self._csv.rows(), self._table.convert)
+        convert, legacy = self._table.convert, self._legacy_pipe()
+        if legacy is not None:  # each row is checked, as a file is ahead (`mojibake.py`)
+            delimiter = self.delimiter or ","
+            return self._kept.rows(
+                self._csv.rows(),
+                lambda cells: unmangled(
+                    convert(cells), getattr(cells, "text", None) or delimiter.join(cells), legacy
+                ),
+            )
+        return self._kept.rows(self._csv.rows(), convert)
+
+    def _legacy_pipe(self) -> str | None:
+        """The legacy encoding of input that cannot be checked ahead (standard input), if so."""
+        if self.rereadable or self.encoding is None or not self.encoding.legacy:
+            return None
+        return str(self.encoding)
 
     def _sheet_rows(self) -> Iterator[Row]:
         rows = self._kept.rows(table_records(self._rows, self._table), self._table.convert)
@@ -307,7 +323,7 @@ class Source:
     def _jsonl_rows(self) -> Iterator[Row]:
         from .rows import parse_json_line
 
-        number = 0
+        number, legacy = 0, self._legacy_pipe()
         for line_number, line in self._records:
             if line is None:
                 number += 1
@@ -316,7 +332,10 @@ class Source:
             if not line.strip():
                 continue
             number += 1
-            yield Row(number, parse_json_line(line, self._keys), line_number, line)
+            item = parse_json_line(line, self._keys)
+            if legacy is not None:
+                item = unmangled(item, line, legacy)
+            yield Row(number, item, line_number, line)
 
     def close(self) -> None:
         if getattr(self, "_book", None) is not None:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bulk_updater import InputError, Source
-from tests.inputs.conftest import only_update
+from bulk_updater import InputError, Invalid, Source
+from tests.inputs.conftest import only_invalid, only_update
+from tests.inputs.test_source import fake_stdin
 
 LEAD = "665d4e5f6a7b8c9d0e1f2a3b"
 
@@ -71,3 +72,28 @@ def test_utf8_text_wins_by_its_many_letters_over_a_rare_one(tmp_path: Path) -> N
     path = tmp_path / "in.csv"
     with pytest.raises(InputError, match="line 2 holds `Müller`"):
         last_names(path, rows("Müller", "Köln", "ʃ").encode(), "cp1252")
+
+
+@pytest.mark.parametrize("format", ["csv", "jsonl"])
+def test_standard_input_rows_of_utf8_read_with_a_legacy_encoding_are_invalid(
+    monkeypatch: pytest.MonkeyPatch, format: str
+) -> None:
+    """A pipe cannot be checked ahead: each row is, by the same vote, and never sent garbled."""
+    # Ann and Müller in UTF-8; Groß“ in cp1252, whose bytes are valid UTF-8 too.
+    written = [("Ann", "utf-8"), ("Müller", "utf-8"), ("Groß“", "cp1252")]
+    if format == "csv":
+        lines = ["id,lastName", *(f"{LEAD},{name}" for name, _ in written)]
+    else:
+        lines = [f'{{"id": "{LEAD}", "lastName": "{name}"}}' for name, _ in written]
+    codecs = ["utf-8"] * (len(lines) - len(written)) + [codec for _, codec in written]
+    data = b"".join(f"{line}\n".encode(codec) for line, codec in zip(lines, codecs, strict=True))
+    fake_stdin(monkeypatch, data)
+    with Source("-", format=format, encoding="cp1252") as source:
+        ann, muller, gross = (row.item for row in source)
+    assert only_update(ann).lastName == "Ann"
+    assert only_invalid(muller) == Invalid(
+        LEAD,
+        "the row is UTF-8 text, not cp1252 (it holds `Müller`, which cp1252 reads as `MÃ¼ller`); "
+        "drop --encoding cp1252",
+    )
+    assert only_update(gross).lastName == "Groß“"  # a cp1252 row, read as given
