@@ -12,6 +12,7 @@ runs vote for it than against it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Final
 
 from .items import ByEmail, Invalid, Item
@@ -147,3 +148,12 @@ def unmangled(item: Item, text: str, encoding: str) -> Item:
         f"`{seen}`); drop --encoding {encoding}",
         item.email,
     )
+
+
+def checking(convert: Callable[[list[str]], Item], encoding: str) -> Callable[[list[str]], Item]:
+    """`convert` for a table's records read in `encoding` from a pipe, each `unmangled`."""
+
+    def checked(cells: list[str]) -> Item:
+        return unmangled(convert(cells), getattr(cells, "text", None) or ",".join(cells), encoding)
+
+    return checked

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from .encoding import Encoding
+
 #: Points that may group thousands (`2.500`, `1.500.000`): 2.5 in English, 2500 in German.
 #: Never after a lone `0`: nobody groups `0.125`.
 GROUPED: Final = re.compile(r"[+-]?[1-9]\d{0,2}(?:\.\d{3})+")
@@ -42,6 +44,15 @@ def _comma_locale(text: str) -> bool:
 def _point_decimal(text: str) -> bool:
     """Whether a number cell's point can only be a decimal point (`1.5`, `0.125`, `1234.5`)."""
     return _POINT.fullmatch(text) is not None and GROUPED.fullmatch(text) is None
+
+
+def likely_comma(delimiter: str | None, encoding: Encoding | None) -> bool:
+    """Whether a text file's export says decimals likely take a comma: Excel writes `;` between
+    cells there; its "Unicode text" (UTF-16, TAB) and a legacy encoding's file (cp1252) come from
+    Excel, whose numbers follow the locale. A workbook's (no `encoding`) hold numbers."""
+    if encoding is None:
+        return False
+    return delimiter == ";" or (encoding.wide and delimiter == "\t") or encoding.legacy
 
 
 class DecimalMarks:

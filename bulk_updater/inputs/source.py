@@ -24,11 +24,12 @@ from .encoding import Encoding, detect_encoding, scan, text, text_problem
 from .header_sample import ABOVE, Sample, delimiter_problem, lines_above, read_sample
 from .hidden import HiddenRows
 from .keep import Keep
-from .mojibake import unmangled
+from .mojibake import checking, unmangled
 from .opening import Format, delimiter_of, format_of, open_input
 from .record_keys import KeyPlan
 from .records import MAX_RECORD, TextRecord, json_lines
 from .schema import ColumnMap
+from .separators import likely_comma
 from .sheet import Oversized
 from .tablerows import TableRows
 from .tables import SNIFF_LINES, CsvTable, excel_delimiter, skip_lines, sniff_delimiter
@@ -145,19 +146,10 @@ class Source:
             sample=self._sample,
             kept=self.keep,
             line=line,
-            comma_decimals=self._comma_decimals(),
+            comma_decimals=likely_comma(self.delimiter, self.encoding),
         )
         self._kept = self._table_rows()
         self.header = tuple(header)
-
-    def _comma_decimals(self) -> bool:
-        """Whether the export says decimals likely take a comma: Excel writes `;` between cells
-        there; its "Unicode text" (UTF-16, TAB) and a legacy encoding's file (cp1252) come from
-        Excel, whose numbers follow the locale."""
-        if self.delimiter == ";":
-            return True
-        wide = self.encoding is not None and self.encoding.wide and self.delimiter == "\t"
-        return wide or (self.encoding is not None and self.encoding.legacy)
 
     def _table_rows(self) -> TableRows:
         table = self._table
@@ -299,15 +291,8 @@ class Source:
             self.close()
 
     def _csv_rows(self) -> Iterator[Row]:
-        convert, legacy = self._table.convert, self._legacy_pipe()
-        if legacy is not None:  # each row is checked, as a file is ahead (`mojibake.py`)
-            delimiter = self.delimiter or ","
-            return self._kept.rows(
-                self._csv.rows(),
-                lambda cells: unmangled(
-                    convert(cells), getattr(cells, "text", None) or delimiter.join(cells), legacy
-                ),
-            )
+        legacy = self._legacy_pipe()  # its rows are checked one by one, as a file is ahead
+        convert = self._table.convert if legacy is None else checking(self._table.convert, legacy)
         return self._kept.rows(self._csv.rows(), convert)
 
     def _legacy_pipe(self) -> str | None:
