@@ -213,8 +213,8 @@ class TablePlan:
             elif kind is Kind.CUSTOM:
                 comma = value_type in _NUMBERS and self.decimals.comma_likely(position)
                 value, problem = custom_value(cell, value_type, comma)
-                if value_type in _NUMBERS and not isinstance(cell, Typed) and cell.isascii():
-                    self.decimals.saw(position, cell)  # for the rows below (a sheet's hold numbers)
+                if value_type in _NUMBERS and not isinstance(cell, Typed):  # a sheet's: numbers
+                    self.decimals.saw(position, cell)  # for the rows below
                 if problem is not None:
                     return Invalid(rid, f"column {heading}: {problem}", email)
                 custom[column.field] = value

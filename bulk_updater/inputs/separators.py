@@ -72,6 +72,8 @@ class DecimalMarks:
         """Learn from a number column's cell. A column that showed a decimal comma once stays
         suspect: a `1.5` below it does not make its `2.500` safe."""
         text = cell.strip()
+        if "." not in text and "," not in text:  # the usual cell: no regex run
+            return
         if _comma_locale(text):
             self._columns[column] = ","
             self.likely = True
