@@ -16,11 +16,11 @@ from ..words import counted
 from .header_sample import Sample, title_message
 from .items import ByEmail, Invalid, Item, Raw, Row
 from .schema import DROP, REJECTS_COLUMNS, Column, ColumnMap, Kind, column_for
+from .separators import DecimalMarks
 from .suggest import LISTED, hints, unknown_message
 from .values import (
     Typed,
     by_email,
-    comma_decimal,
     custom_value,
     label,
     parse_custom_json,
@@ -47,6 +47,10 @@ __all__ = [
 ]
 
 
+#: The types whose cells may hold a decimal mark.
+_NUMBERS: Final = frozenset({"number", "integer"})
+
+
 def _surrogates(text: str) -> bool:
     """Whether bad UTF-8 survived decoding (as lone surrogates) in `text`."""
     return not text.isascii() and _ESCAPED.search(text) is not None
@@ -70,8 +74,8 @@ class TablePlan:
     that one error: unknown columns, a column without a name, two columns for one field, no id
     column, and what `sample` (called only then) says of the rows below and of the file's text.
 
-    `comma_decimals`: the table comes from a locale that writes decimals with a comma (a
-    `;`-separated file); a number cell with one says so for the rows below it.
+    `comma_decimals`: the table likely comes from a locale that writes decimals with a comma
+    (as its export tells); each number column's cells then settle it (`DecimalMarks`).
     """
 
     def __init__(
@@ -88,7 +92,7 @@ class TablePlan:
         comma_decimals: bool = False,
     ) -> None:
         self.tags_separator = tags_separator
-        self.comma_decimals = comma_decimals  # `custom_value()`'s: `2.500` may be 2500
+        self.decimals = DecimalMarks(comma_decimals)  # whether `2.500` may be 2500
         self.line = line  # the header's, as a message names it
         names = [h.strip() for h in header]
         while names and not names[-1]:
@@ -229,10 +233,11 @@ class TablePlan:
                 if value_type is None:  # the number or boolean a workbook's cell holds, or text
                     custom[field] = cell.value if isinstance(cell, Typed) else cell
                     continue
-                value, problem = custom_value(cell, value_type, self.comma_decimals)
+                comma = value_type in _NUMBERS and self.decimals.comma_likely(at)
+                value, problem = custom_value(cell, value_type, comma)
+                if value_type in _NUMBERS and not isinstance(cell, Typed):  # a sheet's: numbers
+                    self.decimals.saw(at, cell)  # for the rows below
                 if problem is not None:
-                    # A decimal comma tells the file's locale: `2.500` below it is ambiguous.
-                    self.comma_decimals = self.comma_decimals or comma_decimal(cell)
                     return Invalid(rid, f"column {heading}: {problem}", email)
                 custom[field] = value
             elif kind is _TAGS:

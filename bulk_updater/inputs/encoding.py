@@ -2,8 +2,8 @@
 
 UTF-8 with or without a BOM, UTF-16 and UTF-32 by their BOM (Excel's "Unicode text"), anything
 else by name (`--encoding cp1252`). A file that is not valid in its encoding is refused whole,
-naming its first bad line: one wrong setting, not thousands of `invalid` rows. So is a UTF-8
-file with non-ASCII letters read with a legacy `--encoding` (each letter would be sent garbled).
+naming its first bad line: one wrong setting, not thousands of `invalid` rows. So is UTF-8
+text read with a legacy `--encoding` (each letter would be sent garbled; `mojibake.py` tells).
 The check rides on the pass that computes the file's sha256 for `--resume`, so it costs no extra
 read.
 """
@@ -13,11 +13,11 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
-import re
 from dataclasses import dataclass
 from typing import IO, Any, Final
 
 from ..errors import ConfigError, InputError
+from .mojibake import Votes, word
 
 # UTF-32 LE's BOM begins with UTF-16 LE's: look for the longer ones first.
 _BOMS: Final = (
@@ -42,6 +42,11 @@ class Encoding:
     @property
     def is_utf8(self) -> bool:
         return codecs.lookup(self.codec).name in ("utf-8", "utf-8-sig")
+
+    @property
+    def legacy(self) -> bool:
+        """A legacy encoding the user named (`--encoding cp1252`): not one of Unicode's."""
+        return self.how == "--encoding" and not (self.is_utf8 or self.wide)
 
     @property
     def wide(self) -> bool:
@@ -117,8 +122,7 @@ def _first_problem(
     path: str, encoding: Encoding, any_line_end: bool, digest: Any | None
 ) -> str | None:
     decoder = codecs.getincrementaldecoder(encoding.codec)("strict")
-    legacy = encoding.how == "--encoding" and not (encoding.is_utf8 or encoding.wide)
-    utf8 = _Utf8Sign(encoding) if legacy else None
+    utf8 = _Utf8Sign(encoding) if encoding.legacy else None
     lines, after_cr = 1, False
     with open(path, "rb") as file:
         while chunk := file.read(_CHUNK):
@@ -144,19 +148,17 @@ def _first_problem(
 
 #: What a message says to do about a UTF-8 file read with `--encoding` (a job file says it its way).
 DROP_ENCODING: Final = "drop --encoding {}"
-#: A word around the first non-ASCII byte, for a message to show.
-_WORD: Final = re.compile(rb"[^\s,;|\"]{0,20}[\x80-\xff][^\s,;|\"]{0,20}")
 
 
 class _Utf8Sign:
-    """Whether a file read in a legacy encoding (`--encoding cp1252`) is valid UTF-8 holding
-    non-ASCII letters: each would arrive as two or three wrong ones (`MÃ¼ller`). Legacy text
-    is almost never valid UTF-8 once it has one such letter, so the file is UTF-8. Fed only the
-    chunks that are not ASCII."""
+    """Whether a file read in a legacy encoding (`--encoding cp1252`) is UTF-8 text: valid UTF-8
+    whose non-ASCII runs read better as UTF-8 (`mojibake.py`), each letter of which would arrive
+    as two or three wrong ones (`MÃ¼ller`). Fed only the chunks that are not ASCII."""
 
     def __init__(self, encoding: Encoding) -> None:
         self.encoding = encoding
         self._decoder: Any = codecs.getincrementaldecoder("utf-8")("strict")
+        self._votes = Votes(encoding.codec)
         self._example: tuple[int, bytes] | None = None  # the line and word of the first one
 
     def feed(self, chunk: bytes, lines: int, any_line_end: bool) -> None:
@@ -167,26 +169,29 @@ class _Utf8Sign:
         except UnicodeDecodeError:
             self._decoder = None  # not UTF-8: the encoding given is right
             return
-        if self._example is None and (found := _WORD.search(chunk)) is not None:
-            before = chunk[: found.start()]
+        if self._votes.done:
+            return
+        first = self._votes.feed(chunk)
+        if self._example is None and first is not None:
+            before = chunk[: first[0]]
             line = lines + before.count(b"\n")
             if any_line_end:
                 line += before.count(b"\r") - before.count(b"\r\n")
-            self._example = line, found.group()
+            self._example = line, word(chunk, *first)
 
     def problem(self) -> str | None:
-        if self._decoder is None or self._example is None:
+        if self._decoder is None or self._example is None or not self._votes.utf8_wins:
             return None
         try:
             self._decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             return None
-        line, word = self._example
-        shown = word.decode("utf-8", "replace").strip("\ufffd")
-        garbled = word.decode(self.encoding.codec, "replace")
+        line, shown = self._example
         return (
-            f"the file is UTF-8 text, not {self.encoding} (line {line} holds `{shown}`, which "
-            f"{self.encoding} reads as `{garbled}`); {DROP_ENCODING.format(self.encoding)}"
+            f"the file is UTF-8 text, not {self.encoding} (line {line} holds "
+            f"`{shown.decode('utf-8', 'replace')}`, which {self.encoding} reads as "
+            f"`{shown.decode(self.encoding.codec, 'replace')}`); "
+            f"{DROP_ENCODING.format(self.encoding)}"
         )
 
 

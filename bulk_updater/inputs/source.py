@@ -24,10 +24,12 @@ from .encoding import Encoding, detect_encoding, scan, text, text_problem
 from .header_sample import ABOVE, Sample, delimiter_problem, lines_above, read_sample
 from .hidden import HiddenRows
 from .keep import Keep
+from .mojibake import checking, unmangled
 from .opening import Format, delimiter_of, format_of, open_input
 from .record_keys import KeyPlan
 from .records import MAX_RECORD, TextRecord, json_lines
 from .schema import ColumnMap
+from .separators import likely_comma
 from .sheet import Oversized
 from .tablerows import TableRows
 from .tables import SNIFF_LINES, CsvTable, excel_delimiter, skip_lines, sniff_delimiter
@@ -144,7 +146,7 @@ class Source:
             sample=self._sample,
             kept=self.keep,
             line=line,
-            comma_decimals=self.delimiter == ";",  # Excel's CSV where decimals take a comma
+            comma_decimals=likely_comma(self.delimiter, self.encoding),
         )
         self._kept = self._table_rows()
         self.header = tuple(header)
@@ -289,7 +291,15 @@ class Source:
             self.close()
 
     def _csv_rows(self) -> Iterator[Row]:
-        return self._kept.rows(self._csv.rows(), self._table.convert)
+        legacy = self._legacy_pipe()  # its rows are checked one by one, as a file is ahead
+        convert = self._table.convert if legacy is None else checking(self._table.convert, legacy)
+        return self._kept.rows(self._csv.rows(), convert)
+
+    def _legacy_pipe(self) -> str | None:
+        """The legacy encoding of input that cannot be checked ahead (standard input), if so."""
+        if self.rereadable or self.encoding is None or not self.encoding.legacy:
+            return None
+        return str(self.encoding)
 
     def _sheet_rows(self) -> Iterator[Row]:
         rows = self._kept.rows(table_records(self._rows, self._table), self._table.convert)
@@ -298,7 +308,7 @@ class Source:
     def _jsonl_rows(self) -> Iterator[Row]:
         from .rows import parse_json_line
 
-        number = 0
+        number, legacy = 0, self._legacy_pipe()
         for line_number, line in self._records:
             if line is None:
                 number += 1
@@ -307,7 +317,10 @@ class Source:
             if not line.strip():
                 continue
             number += 1
-            yield Row(number, parse_json_line(line, self._keys), line_number, line)
+            item = parse_json_line(line, self._keys)
+            if legacy is not None:
+                item = unmangled(item, line, legacy)
+            yield Row(number, item, line_number, line)
 
     def close(self) -> None:
         if getattr(self, "_book", None) is not None:

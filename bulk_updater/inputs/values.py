@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from ..models import JsonScalar, LeadUpdate, ValueType
 from .items import EMAIL_PATTERN, STAND_IN_ID, ByEmail, Invalid, Item
+from .separators import GROUPED, separators
 from .suggest import hint
 
 
@@ -265,9 +266,9 @@ Converted = tuple[JsonScalar, str | None]
 
 def custom_value(cell: str, kind: ValueType | None, comma_decimals: bool = False) -> Converted:
     """A custom field's value from a cell: the number or boolean a workbook's cell holds, else
-    its text; with a type from the map, the cell read as that type. `comma_decimals`: the file
-    comes from a locale that writes `2.500` for 2500 (its cells are `;`-separated, or some hold
-    `1.234,56`), so such a cell is refused as ambiguous."""
+    its text; with a type from the map, the cell read as that type. `comma_decimals`: the cell's
+    column may well write `2.500` for 2500 (`separators.DecimalMarks`), so such a cell is
+    refused as ambiguous."""
     if kind is None:
         return (cell.value, None) if isinstance(cell, Typed) else (cell, None)
     if kind == "text":
@@ -284,63 +285,18 @@ def custom_value(cell: str, kind: ValueType | None, comma_decimals: bool = False
         return _date(text)
     number = held if isinstance(held, int | float) and not isinstance(held, bool) else None
     if number is None and _NUMBER.fullmatch(text):
-        if comma_decimals and "." in text and _GROUPED.fullmatch(text):
-            return None, _separators(text, comma_decimals)
+        if comma_decimals and GROUPED.fullmatch(text):  # `2.500`, `2.000` (even `:integer`)
+            return None, separators(text, comma_decimals, label(text))
         number = float(text) if any(c in text for c in ".eE") else int(text)
     if number is None or not math.isfinite(number):
-        return None, _separators(text, comma_decimals)
+        return None, separators(text, comma_decimals, label(text))
     if kind == "integer":
         if isinstance(number, float) and not number.is_integer():
-            if held is None and _GROUPED.fullmatch(text):  # `3.400`: 3400 in German
-                return None, _separators(text, comma_decimals)
+            if held is None and GROUPED.fullmatch(text):  # `3.400`: 3400 in German
+                return None, separators(text, comma_decimals, label(text))
             return None, f"{label(text)!r} is not a whole number"
         return int(number), None
     return number, None
-
-
-#: Points that may group thousands (`2.500`, `1.500.000`): 2.5 in English, 2500 in German.
-_GROUPED: Final = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+")
-#: A decimal comma, after points grouping thousands or not: `1.234,56`, `12,5`.
-_DECIMAL_COMMA: Final = re.compile(r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+),\d+")
-#: Commas grouping thousands, before a decimal point or not: `1,234,567`, `1,234.56`.
-_THOUSANDS_COMMA: Final = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-
-
-def comma_decimal(cell: str) -> bool:
-    """Whether `cell` is a number written with a decimal comma that nothing else reads it as
-    (`1.234,56`, `12,5`; not `1,234`, which English writes for 1234)."""
-    text = cell.strip()
-    return _DECIMAL_COMMA.fullmatch(text) is not None and not _THOUSANDS_COMMA.fullmatch(text)
-
-
-def _separators(text: str, comma_decimals: bool) -> str:
-    """Why a number written with separators is refused, and how to write it."""
-    shown, plain = label(text), text.lstrip("+")
-    if _GROUPED.fullmatch(text):
-        thousands = plain.replace(".", "")
-        if plain.count(".") > 1:
-            return f"{shown!r} has `.` separating thousands; write it as {thousands}"
-        decimal = float(plain)  # `2.500` read as a decimal: 2.5
-        likely = " (likely in this file)" if comma_decimals else ""
-        return (
-            f"{shown!r} is {thousands} if `.` separates thousands{likely}, or {decimal} if it is "
-            f"a decimal point; write {thousands} or {decimal}, without separators"
-        )
-    if _THOUSANDS_COMMA.fullmatch(text):
-        thousands = plain.replace(",", "")
-        if _DECIMAL_COMMA.fullmatch(text):  # `1,234`: one comma before three digits
-            decimal_text = plain.replace(",", ".")
-            return (
-                f"{shown!r} is {thousands} if `,` separates thousands, or {decimal_text} if it "
-                f"is a decimal comma; write {thousands} or {decimal_text}, without separators"
-            )
-        return f"{shown!r} has `,` separating thousands; write it as {thousands}"
-    if _DECIMAL_COMMA.fullmatch(text):
-        point = plain.replace(".", "").replace(",", ".")
-        grouped = "." in plain
-        what = "`.` separating thousands and a decimal comma" if grouped else "a decimal comma"
-        return f"{shown!r} has {what}; write it as {point}"
-    return f"{shown!r} is not a number (write it as 1201 or 12.5, no separators)"
 
 
 _NAMED: Final = {"number": "a number", "integer": "a whole number", "boolean": "true or false",
