@@ -13,6 +13,7 @@ import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Container, Mapping
+from dataclasses import replace
 from os import PathLike
 from types import TracebackType
 from typing import Protocol, TypeVar
@@ -269,7 +270,10 @@ def reworded(take: Take, reword: Callable[[str], str] | None) -> Take:
 
     def give(outcome: Outcome, row: Row) -> Awaitable[None] | None:
         if outcome.message:
-            outcome = outcome.model_copy(update={"message": reword(outcome.message)})
+            item, message = row.item, reword(outcome.message)
+            if isinstance(item, Hidden) and item.message == outcome.message:  # `_left_out`
+                row = row._replace(item=replace(item, message=message))
+            outcome = outcome.model_copy(update={"message": message})
         return take(outcome, row)
 
     return give

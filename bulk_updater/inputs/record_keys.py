@@ -2,7 +2,8 @@
 (`KeyPlan`, remembered), by `schema.column_for()`, as a table's header is in `columns.py`.
 
 A record that cannot be sent becomes `Invalid`, with a message naming the key and what it must be.
-A value of `null`, `""` or spaces only is not sent, as an empty cell of a CSV is not.
+A value of `null`, `""` or spaces only is not sent, as an empty cell of a CSV is not; nor is
+such text in the `customFields` object.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from ..models import ValueType
 from .items import Invalid, Item
 from .schema import DROP, RAW_COLUMN, REJECTS_COLUMNS, Column, ColumnMap, Kind, column_for
 from .suggest import hint, hints, unknown_message
-from .values import by_email, label, shows_nothing, trim_email, typed_value, validate
+from .values import (
+    by_email,
+    label,
+    set_fields,
+    shows_nothing,
+    trim_email,
+    typed_value,
+    validate,
+)
 
 __all__ = ["KeyPlan", "parse_mapping"]
 
@@ -103,6 +112,8 @@ class KeyPlan:
                 if column.field in data or column in nulls:  # one key would lose silently
                     problem = problem or _twice(record, column, self)
                 elif value is not None and not (type(value) is str and _blank(value)):
+                    if kind is Kind.CUSTOM_JSON and isinstance(value, dict):
+                        value = set_fields(value)  # `{"industry": ""}` leaves it alone too
                     data[column.field] = value
                 else:
                     nulls.add(column)

@@ -180,7 +180,7 @@ class Source:
         given = delimiter_of(delimiter) or excel
         # A pipe's next lines may come one at a time, each to be sent before the next is written.
         ahead = _lines(self._text, SNIFF_LINES) if not given and self.rereadable else []
-        found, sure = sniff_delimiter(first, ahead)
+        found, sure = sniff_delimiter(first, ahead, self.columns)
         self.delimiter = given or found
         self._unsure, self._first_line = not (given or sure), first
         self._csv = CsvTable(self._text, [first, *ahead], self.delimiter, self.name, start)

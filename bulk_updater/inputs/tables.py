@@ -17,6 +17,7 @@ from typing import Final, TextIO
 from ..errors import InputError
 from .items import Cells
 from .records import CHUNK, CsvParser, csv_records
+from .schema import ColumnMap, column_for
 
 DELIMITERS: Final = (",", ";", "\t", "|")
 _QUOTED: Final = re.compile(r'"[^"]*"')
@@ -42,23 +43,40 @@ TableRecord = tuple[int, Sequence[str] | Unreadable | None]
 SNIFF_LINES: Final = 4
 
 
-def sniff_delimiter(line: str, after: Sequence[str] = ()) -> tuple[str, bool]:
+def sniff_delimiter(
+    line: str, after: Sequence[str] = (), mapping: ColumnMap | None = None
+) -> tuple[str, bool]:
     """The delimiter of a header `line` and the few lines `after` it: of `,` `;` TAB `|`, the one
     that splits them all into as many cells (several cells), else the most frequent in the header
     outside quotes; and whether the rows confirm it (it alone splits them so).
 
     The header alone can mislead: a `;` file whose header names `Umsatz (EUR, netto)` holds as
     many commas as semicolons there, but its rows split into as many cells as the header by `;`
-    only."""
+    only. When its rows hold commas too (`1500,50`, notes), several split them alike: the one
+    whose header cells name the most known columns (by `mapping` too) is taken, and is sure."""
     bare = unquoted(line)
     counts = {d: bare.count(d) for d in DELIMITERS}
     best = max(DELIMITERS, key=lambda d: counts[d])  # ties go to the earlier: `,` first
     counted = best if counts[best] else ","
     widths = {d: _widths(line, after, d) for d in DELIMITERS if counts[d]}
     fits = [d for d, (header, rows) in widths.items() if rows and set(rows) == {header}]
+    if len(fits) > 1:
+        known = {d: _known(line, d, mapping) for d in fits}
+        fits = [d for d in fits if known[d] == max(known.values())]
+        if len(fits) == 1:
+            return fits[0], True
     if counted in fits or not fits:
         return counted, fits == [counted]
     return max(fits, key=lambda d: widths[d][0]), len(fits) == 1
+
+
+def _known(line: str, delimiter: str, mapping: ColumnMap | None) -> int:
+    """How many cells of the header `line`, split by `delimiter`, name a known column."""
+    try:
+        header = next(csv.reader([line.removeprefix("\ufeff")], delimiter=delimiter), [])
+    except csv.Error:
+        return 0
+    return sum(column_for(name.strip(), mapping) is not None for name in header)
 
 
 def unquoted(line: str) -> str:

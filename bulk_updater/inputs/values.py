@@ -147,6 +147,20 @@ def shows_nothing(cell: str) -> bool:
     return all(_unseen(char) for char in cell) and _LABEL_CONTROL.search(cell) is None
 
 
+def leaves_alone(value: object) -> bool:
+    """Whether a JSON value means "leave this field alone", as an empty cell does: `""`, or text
+    that `shows_nothing` (what exporters write for a missing value; no one means to set it)."""
+    return isinstance(value, str) and (not value or shows_nothing(value))
+
+
+def set_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """The custom fields of a JSON object that set something: one that `leaves_alone` is not
+    sent, as an empty `customFields.<name>` cell is not."""
+    if not any(leaves_alone(value) for value in fields.values()):
+        return fields
+    return {name: value for name, value in fields.items() if not leaves_alone(value)}
+
+
 def _unseen(char: str) -> bool:
     return char.isspace() or unicodedata.category(char) in _UNSEEN
 
@@ -241,7 +255,7 @@ def parse_custom_json(cell: str) -> dict[str, Any] | str:
         return "column customFields: the JSON is nested too deeply"
     if not isinstance(value, dict):
         return 'column customFields: must be a JSON object like {"industry": "SaaS"}'
-    return value
+    return set_fields(value)
 
 
 class Typed(str):

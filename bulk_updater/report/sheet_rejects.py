@@ -86,6 +86,12 @@ class SheetRejectsWriter:
                 yield json.loads(self._file.read(length))
 
 
+class HiddenRow(list[Any]):
+    """A row's cells, to write as a row the sheet hides (a copy of a sheet hides what it hid)."""
+
+    __slots__ = ()
+
+
 def write_sheet(
     path: str | os.PathLike[str],
     rows: Iterable[Sequence[Any]],
@@ -94,7 +100,7 @@ def write_sheet(
     title: str = "Rejects",
 ) -> None:
     """A workbook of one sheet `title`, written as it goes: `above` empty rows, then `rows`, each
-    cell a `Stored` (a number and its format as a tuple or list)."""
+    cell a `Stored` (a number and its format as a tuple or list); a `HiddenRow` hidden."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 
@@ -102,7 +108,9 @@ def write_sheet(
     sheet = book.create_sheet(title)
     for _ in range(above):
         sheet.append([])
-    for cells in rows:
+    for at, cells in enumerate(rows, start=above + 1):
+        if isinstance(cells, HiddenRow):  # its dimensions are written with the row: set first
+            sheet.row_dimensions[at].hidden = True
         sheet.append([_cell(sheet, value, WriteOnlyCell) for value in cells])
     book.save(path)
 

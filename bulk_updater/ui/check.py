@@ -167,14 +167,11 @@ def write_fixed(source: Source, fixes: Mapping[int, list[str]], target: Path) ->
     Row numbers stay those of the file: each row is written, fixed or not, and one that could
     not be read stays invalid. A CSV record that cannot be read as CSV is written as its text,
     which the rejects show; one too large to read (its text was not kept) is written too large.
-    A row the sheet hides is written as an empty row, so it is not sent from the copy either (its
-    sheet row stays empty).
+    A row the sheet hides is written hidden (`write_copy`), so it is skipped from the copy too.
     """
     blank = [""] * len(source.header or ())
 
     def cells(row: Row) -> list[str] | str:
-        if isinstance(row.item, Hidden):
-            return []
         if row.number in fixes:
             return fixes[row.number]
         if source.format == "jsonl" or isinstance(row.raw, tuple):

@@ -2,7 +2,8 @@
 fixed in the page (only those rows); each in the kind of file it comes from.
 
 A workbook's copy is a workbook whose cells hold what the input's held (numbers with their
-format, booleans), written as `--rejects` writes a workbook's (`write_sheet`). A CSV holds only
+format, booleans), written as `--rejects` writes a workbook's (`write_sheet`); a row the sheet
+hides is hidden in it. A CSV holds only
 text: a custom field would go out as a string where the workbook's row sent a number. A cell
 typed over in the page keeps its cell's kind when it reads as one (`43` over a number is a
 number), so a fix is sent as the same cell in Excel would be.
@@ -19,11 +20,11 @@ from pathlib import Path
 from typing import Final
 
 from ..engine.sink import stored
-from ..inputs import Row, Source
+from ..inputs import Hidden, Row, Source
 from ..inputs.numbers import Number, shown
 from ..inputs.tables import sniff_delimiter
 from ..inputs.values import Typed
-from ..report.sheet_rejects import write_sheet
+from ..report.sheet_rejects import HiddenRow, Stored, write_sheet
 
 #: A number as a person types it over a number cell: digits, a point, an exponent.
 _NUMBER: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -63,12 +64,12 @@ def write_copy(source: Source, chooser: Chooser, target: Path) -> None:
     A CSV record that could not be read is given as its text, and written as it was read: in the
     same delimiter, it cannot be read again for the same reason, and its text goes to the rejects.
     """
-    chosen = (cells for row in source if (cells := chooser(row)) is not None)
     header = list(source.header or ())
     if source.format == "xlsx":
-        rows = ([stored(cell) for cell in cells] for cells in chosen)
+        rows = (_sheet_row(row, cells) for row in source if (cells := chooser(row)) is not None)
         write_sheet(target, itertools.chain([header], rows), title=source.sheet or "Rows")
         return
+    chosen = (cells for row in source if (cells := chooser(row)) is not None)
     with open(target, "w", encoding="utf-8", newline="") as file:
         if source.format == "jsonl":
             for cells in chosen:
@@ -82,6 +83,13 @@ def write_copy(source: Source, chooser: Chooser, target: Path) -> None:
                 file.write(cells.rstrip("\r\n") + "\r\n")  # the writer's own line break
             else:
                 writer.writerow(cells)
+
+
+def _sheet_row(row: Row, cells: Sequence[str]) -> list[Stored]:
+    """A row's cells as the workbook stores them; a row the sheet hid is hidden in the copy too,
+    so it is read back as hidden at its own number, and the rows below it keep theirs."""
+    kept = [stored(cell) for cell in cells]
+    return HiddenRow(kept) if isinstance(row.item, Hidden) else kept
 
 
 def _header_line(header: list[str], delimiter: str) -> str:

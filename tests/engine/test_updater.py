@@ -464,3 +464,21 @@ async def test_reword_gives_every_output_the_messages_in_other_words(tmp_path: P
     }
     written = csv.DictReader(rejects.read_text(encoding="utf-8").splitlines())
     assert [line["_message"] for line in written] == [messages[2], "LEAD NOT FOUND"]
+
+
+async def test_reworded_a_row_the_sheet_hides_is_still_in_the_report(tmp_path: Path) -> None:
+    """The page's words for a hidden row are not the row's own: the row is still reported."""
+    from tests.inputs.test_xlsx import FILTERED, filtered
+
+    data = filtered(tmp_path / "in.xlsx", FILTERED, hidden=[3])
+    report = tmp_path / "report.csv"
+    async with BulkUpdater(sender=FakeSender(latency=0), rate=0) as updater:
+        source = Source(data, ignore_unknown_columns=True)
+        summary = await updater.run(source, report=report, reword=str.upper)
+    assert summary.counts[Status.SKIPPED] == 1
+    lines = csv.DictReader(report.read_text(encoding="utf-8-sig").splitlines())
+    assert [(line["row"], line["status"]) for line in lines] == [
+        ("1", "updated"),
+        ("2", "skipped"),
+        ("3", "updated"),
+    ]

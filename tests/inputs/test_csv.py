@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bulk_updater import InputError, Invalid, Source
+from bulk_updater import InputError, Invalid, LeadUpdate, Source
 from tests.inputs.conftest import only_invalid, only_update, read_all, write
 
 LEAD = "665d4e5f6a7b8c9d0e1f2a3b"
@@ -180,14 +180,41 @@ def test_the_delimiter_splits_the_header_and_its_rows_alike(tmp_path: Path) -> N
         assert ragged.delimiter == ","
 
 
+@pytest.mark.parametrize(
+    ("text", "columns"),
+    [
+        (f"id;Notes (a, b, c);City\n{LEAD};x, y, z;Berlin\n", {"Notes (a, b, c)": "-"}),
+        (f"id;Umsatz (EUR, netto)\n{LEAD};1500,50\n", {"Umsatz (EUR, netto)": "-"}),
+        (f"Lead;Notes (a, b)\n{LEAD};x, y\n", {"Lead": "id", "Notes (a, b)": "-"}),  # mapped
+    ],
+    ids=["notes", "decimal-comma", "mapped"],
+)
+def test_of_delimiters_that_split_the_rows_alike_the_one_naming_known_columns_is_taken(
+    tmp_path: Path, text: str, columns: dict[str, str]
+) -> None:
+    """A `;` export whose notes hold commas splits by `,` as evenly: only `;` gives the header
+    names that mean something."""
+    path = write(tmp_path / "de.csv", text)
+    with Source(path, columns=columns) as source:
+        assert source.delimiter == ";"
+        [row] = list(source)
+        assert isinstance(row.item, LeadUpdate | Invalid)
+        assert row.item.id == LEAD  # the id column, split from the note by `;`
+    with pytest.raises(InputError) as unknown:  # the note, refused: nothing about delimiters
+        Source(path, columns={"Lead": "id"})
+    assert "unknown column `" in str(unknown.value)
+    assert "--delimiter" not in str(unknown.value)
+
+
 def test_a_header_cell_holding_another_delimiter_names_the_delimiter_flag(tmp_path: Path) -> None:
-    text = f"id;Notes (a, b, c);City\n{LEAD};x, y, z;Berlin\n"  # both split in 3: a tie
+    # Both split in 3, and neither gives a known name: a tie
+    text = f"Key;Notes (a, b, c);Town\n{LEAD};x, y, z;Berlin\n"
     with pytest.raises(InputError) as split:
         Source(write(tmp_path / "notes.csv", text))
     assert str(split.value).startswith(
         f"{tmp_path / 'notes.csv'}: 3 problems, to fix before any row is sent: 1) the file was "
         "read with the delimiter `,`, found from its first lines; if it is `;`-separated, pass "
-        "--delimiter ';'; 2) unknown columns `id;Notes (a`"
+        "--delimiter ';'; 2) unknown columns `Key;Notes (a`"
     )
     quoted = f'id,city,"Notes; a"\n{LEAD},Oslo,x\n'  # in quotes, `;` is the name's own
     sure = f"id;Notes (a, b);City\n{LEAD};x;Oslo\n"  # only `;` splits the row as the header

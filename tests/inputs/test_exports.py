@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bulk_updater import ConfigError, InputError, Invalid, LeadUpdate, Source
+from bulk_updater.inputs.record_keys import parse_mapping
 from bulk_updater.inputs.schema import field_column, normal
 from tests.inputs.conftest import only_invalid, only_update, read_all
 
@@ -354,3 +355,37 @@ def test_json_lines_empty_or_blank_text_leaves_the_field_alone_as_an_empty_cell(
     first, second = read_all(str(path))
     assert only_update(first[1]).body() == {"jobTitle": "CTO", "tags": []}
     assert only_invalid(second[1]).message == "the row sets no field to update"
+
+
+#: Custom field values that mean "leave this field alone": empty, spaces, a non-breaking space,
+#: a zero-width space.
+BLANK_CUSTOM = {"industry": "", "source": " ", "employees": "\u00a0", "tier": "\u200b"}
+
+
+def test_a_blank_custom_field_in_a_json_object_leaves_the_field_alone(tmp_path: Path) -> None:
+    """A reverse-ETL export nests custom fields and writes `""` for each missing one: it must
+    not blank the lead's values, as the same empty `customFields.<name>` cell does not."""
+    path = tmp_path / "t.jsonl"
+    custom = {**BLANK_CUSTOM, "region": "EU", "note": None}
+    lines = [
+        {"id": LEAD, "customFields": custom},
+        {"id": LEAD, "customFields": BLANK_CUSTOM, "country": "x"},
+        {"id": LEAD, "customFields": BLANK_CUSTOM},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    first, second, third = read_all(str(path))
+    assert only_update(first[1]).body() == {"customFields": {"region": "EU", "note": None}}
+    assert only_update(second[1]).body() == {"country": "x"}
+    assert only_invalid(third[1]).message == "the row sets no field to update"
+    assert only_update(parse_mapping({"id": LEAD, "customFields": custom})).body() == {
+        "customFields": {"region": "EU", "note": None}
+    }
+
+
+def test_a_blank_custom_field_in_a_csv_json_object_cell_leaves_the_field_alone(
+    tmp_path: Path,
+) -> None:
+    cell = json.dumps({**BLANK_CUSTOM, "region": "EU"}).replace('"', '""')
+    text = f'id,customFields,country\n{LEAD},"{cell}",x\n'
+    [(_, item)] = read_all(write_bytes(tmp_path, "t.csv", text.encode()))
+    assert only_update(item).body() == {"country": "x", "customFields": {"region": "EU"}}

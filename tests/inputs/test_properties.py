@@ -130,6 +130,11 @@ def blank(text: str) -> bool:
     return unseen and clean(text)
 
 
+def set_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """A custom fields object without its `blank` text (or `""`): those leave a field alone."""
+    return {k: v for k, v in fields.items() if not (isinstance(v, str) and blank(v))}
+
+
 def csv_tags(cell: str) -> list[str] | None:
     """`a;b` (or on lines), a quoted list `"a","b"` or a JSON array of strings; None when the
     cell is malformed, or holds `,` or `|` outside those forms (a list written another way).
@@ -206,7 +211,7 @@ def expect_csv(cells: dict[str, str], id_column: str) -> Ok | Bad:
             if obj is None:
                 problems.append("column customFields")
             else:
-                from_json = obj
+                from_json = set_fields(obj)
         else:
             from_columns[column.removeprefix("customFields.")] = cell  # always a string
     custom = {**from_json, **from_columns}  # the named column is the more specific
@@ -289,7 +294,7 @@ def expect_json_line(line: str) -> Ok | Bad:
             else:
                 problems.append("tags")
         elif field == "customFields":
-            from_object = value
+            from_object = set_fields(value) if isinstance(value, dict) else value
         elif is_scalar(value):
             from_keys[field.removeprefix("customFields.")] = value
         else:

@@ -105,3 +105,37 @@ def test_the_copy_keeps_each_row_at_its_number_in_the_files_delimiter(
     assert "larger than 1 MiB" in after[3][1]
     text = (tmp_path / "copy.csv").read_bytes().decode("utf-8")
     assert unreadable.rstrip("\n") + "\r\n" in text  # its own text, for the rejects
+
+
+def test_a_hidden_row_stays_hidden_at_its_number_in_a_workbooks_copy(tmp_path: Path) -> None:
+    """The fix is below the hidden row: were the hidden row left out of the copy, the rows
+    below it would be read with other numbers, and the hidden row would have no outcome."""
+    import openpyxl
+
+    ids = ["3c1f33c9df3f71ffa532a3df", "15e851c739c4a57aea5c329f", "eafe77a99c190794de2f35d5",
+           "bb37b2145a52f1c55e78901f"]  # fmt: skip
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Leads"
+    sheet.append(["id", "jobTitle", "tags"])
+    cells = zip(ids, ["A", "HIDDEN", "C", "D"], ["vip", "vip", "a,b", "vip"], strict=True)
+    for lead, title, tags in cells:
+        sheet.append([lead, title, tags])
+    sheet.row_dimensions[3].hidden = True  # data row 2
+    book.save(tmp_path / "in.xlsx")
+
+    def read(path: Path) -> list[tuple[int, int | None, str, str]]:
+        with Source(path) as source:
+            return [(row.number, row.line, type(row.item).__name__, row.item.id) for row in source]
+
+    before = read(tmp_path / "in.xlsx")
+    assert [kind for *_, kind, _ in before] == ["LeadUpdate", "Hidden", "Invalid", "LeadUpdate"]
+    with Source(tmp_path / "in.xlsx") as source:
+        write_fixed(source, {3: [ids[2], "C", "a;b"]}, tmp_path / "copy.xlsx")
+    assert read(tmp_path / "copy.xlsx") == [
+        before[0],
+        before[1],
+        (3, 4, "LeadUpdate", ids[2]),
+        before[3],
+    ]

@@ -364,7 +364,7 @@ async def test_a_tags_separator_the_page_does_not_offer_must_be_printable_ascii(
             assert state["tags_separator"] == taken
 
 
-async def test_rows_a_filter_hides_are_neither_counted_nor_sent_even_after_a_fix(
+async def test_rows_a_filter_hides_are_not_sent_and_keep_their_numbers_after_a_fix_below(
     tmp_path: Path,
 ) -> None:
     import openpyxl
@@ -374,8 +374,8 @@ async def test_rows_a_filter_hides_are_neither_counted_nor_sent_even_after_a_fix
     sheet = book.active
     assert sheet is not None
     sheet.title = "Leads"
-    for row in (["id", "jobTitle", "Score"], [first, "CRO", "x"], [intern, "INTERN", "1"],
-                [third, "CFO", "2"]):  # fmt: skip
+    for row in (["id", "jobTitle", "Score"], [first, "CRO", "1"], [intern, "INTERN", "1"],
+                [third, "CFO", "x"]):  # fmt: skip
         sheet.append(row)
     sheet.row_dimensions[3].hidden = True  # as Excel's AutoFilter stores a row it filters out
     book.save(tmp_path / "filtered.xlsx")
@@ -387,12 +387,19 @@ async def test_rows_a_filter_hides_are_neither_counted_nor_sent_even_after_a_fix
         check = (await page.until(checked))["check"]
         assert (check["rows"], check["valid"], check["invalid"]) == (2, 1, 1)  # as the sheet shows
         [bad] = check["invalid_rows"]
-        assert bad["row"] == 1
-        await page.act("/api/fix", json={"row": 1, "cells": {"Score": "3"}})
-        await page.act("/api/start")  # the fixed copy is sent: the hidden row stays out of it
+        assert bad["row"] == 3  # below the hidden row
+        await page.act("/api/fix", json={"row": 3, "cells": {"Score": "3"}})
+        await page.act("/api/start")  # the fixed copy is sent: the hidden row is skipped there too
         state = await page.until(finished)
-        assert state["job"]["summary"]["counts"] == {"updated": 2}
+        assert state["job"]["summary"]["counts"] == {"updated": 2, "skipped": 1}
+        async with page.http.get(page.origin + "/api/download/report") as answer:
+            report = list(csv.DictReader(io.StringIO((await answer.read()).decode("utf-8-sig"))))
         assert server.sandbox is not None
         leads = server.sandbox.state.leads
+    assert [(r["row"], r["id"], r["status"]) for r in report] == [
+        ("1", first, "updated"),
+        ("2", intern, "skipped"),
+        ("3", third, "updated"),
+    ]
     assert (leads[first]["jobTitle"], leads[third]["jobTitle"]) == ("CRO", "CFO")
     assert leads[intern]["jobTitle"] != "INTERN"
