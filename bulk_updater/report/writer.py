@@ -109,11 +109,12 @@ class ReportWriter:
         try:
             self.resumed = resume and drop_partial_line(self._real) > 0
             meta = read_meta(self._real) if self.resumed else None
-            said = True  # the meta names the account (an older version's does not)
+            said = True  # the meta names this run's account (an older version's names none)
             if self.resumed:
                 meta = self._check_input(meta, fingerprint, options)
-                said = meta is None or check_account(self.path, meta, account)
                 self._read_finished(keys=fingerprint is None)
+                answered = self.finished.answered
+                said = meta is None or check_account(self.path, meta, account, answered)
             check_meta_folder(self._real)
         except BaseException as exc:
             self._let_go(remove=new)
