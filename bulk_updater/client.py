@@ -306,7 +306,9 @@ class SendKitClient:
             assert proxy is not None
             if exc.status in PACING:  # waited and retried as the API's own would be
                 return proxy_paces(exc, proxy, self._redact)
-            raise connect_refused(exc, proxy, self._redact, self._origin, self._tunnels) from exc
+            now = task.get_loop().time()
+            tunnels = self._tunnels
+            raise connect_refused(exc, proxy, self._redact, self._origin, tunnels, now) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise transport_error(exc, proxy, self._redact, self._origin) from exc
         finally:
