@@ -48,9 +48,21 @@ COLUMNS: Final = (
     "email",
 )
 _BOM: Final = "\ufeff"
-#: How an input was read when the meta leaves an option out (versions before 2026-12-08 did at
-#: its default).
-_UNSAID: Final = {"tags_separator": ";", "header_row": None}
+#: The default of an option given as None, or left out of the meta (versions before 2026-12-08
+#: did so at its default): `--header-row` not given reads the header from the first line.
+_DEFAULTS: Final = {"tags_separator": ";", "header_row": 1}
+#: The flag that sets each option of how an input is read, to name in a refusal.
+_FLAGS: Final = {
+    "format": "--format",
+    "encoding": "--encoding",
+    "delimiter": "--delimiter",
+    "sheet": "--sheet",
+    "columns": "--map",
+    "tags_separator": "--tags-separator",
+    "header_row": "--header-row",
+    "hidden_rows": "--hidden-rows",
+    "match": "--match",
+}
 
 
 def check_report_path(path: str | os.PathLike[str]) -> Path:
@@ -216,12 +228,14 @@ class ReportWriter:
                     f"columns {was} (now {', '.join(keep) or 'none'}); give the same --keep, or "
                     "start over without --resume"
                 )
-            # An option left out was at its default, which an older version did not write.
-            was_read = {k: v for k, v in _UNSAID.items() if k in options} | read_as
-            told = (options.keys() & was_read.keys()) - {"keep"}
-            changed = sorted(k for k in told if was_read[k] != options[k])
+            was_read, now = _filled(read_as), _filled(options)
+            told = (now.keys() & was_read.keys()) - {"keep"}
+            changed = sorted(k for k in told if was_read[k] != now[k])
             if changed:
-                was = ", ".join(f"{k} {was_read[k]!r} (now {options[k]!r})" for k in changed)
+                was = ", ".join(
+                    f"{_FLAGS.get(k, k)} {_shown(was_read[k])} (now {_shown(now[k])})"
+                    for k in changed
+                )
                 raise InputChangedError(
                     f"{self.path}: cannot resume, the run that started this report read the "
                     f"input with {was}; give the same options, or start over without --resume"
@@ -302,6 +316,15 @@ class ReportWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _filled(options: Mapping[str, Any]) -> dict[str, Any]:
+    """How an input was read, with an option left out or None at its default (`_DEFAULTS`)."""
+    return {**options, **{k: v for k, v in _DEFAULTS.items() if options.get(k) is None}}
+
+
+def _shown(value: Any) -> str:
+    return "none" if value is None else repr(value) if isinstance(value, str) else str(value)
 
 
 def _kept_columns(keep: Sequence[str]) -> tuple[str, ...]:
