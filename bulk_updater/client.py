@@ -35,6 +35,7 @@ from yarl import URL
 
 from .answers import (
     MAX_BODY,
+    TEXT_READ,
     Redactor,
     Reply,
     describe_error,
@@ -168,8 +169,9 @@ class SendKitClient:
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout)
         self._watchdog = Watchdog(timeout if math.isfinite(timeout) else 86_400.0)
         self._secrets: tuple[str | None, ...] = (api_key, workspace_id)
-        # What the API says is redacted of what it was sent; `_redact` also takes out what a
-        # proxy was sent (its login), from what a proxy may say and from our own messages.
+        # Every text shown or written goes through `_redact`, which takes out the proxy's login
+        # too: any answer may be a proxy's, JSON or not. `_redact_api` holds only what the API
+        # is sent, for the check that a search's leads do not echo it.
         self._redact_api = self._redact = Redactor(api_key, workspace_id)
         self._connect_headers: dict[str, str] | None = None  # with a proxy: what `CONNECT` says
         self._limit = concurrency
@@ -296,7 +298,7 @@ class SendKitClient:
                 if coding := _coding(response.headers):  # compressed all the same: said so
                     shown = one_line(coding, 20, self._redact)  # as sent: it may hold the key
                     body = f"(a body compressed as {shown}, not asked for)".encode()
-                if proxy is not None and self._scheme == "http" and _from_proxy(response, body):
+                if proxy is not None and self._proxys(response, body):
                     if response.status == 401:
                         raise proxy_refused(proxy, 401, self._reason(response))
                     raise proxy_forbids(proxy, 403, self._reason(response), "the request")
@@ -309,7 +311,9 @@ class SendKitClient:
             assert proxy is not None
             if exc.status in PACING:  # waited and retried as the API's own would be
                 return proxy_paces(exc, proxy, self._redact)
-            raise connect_refused(exc, proxy, self._redact, self._origin, self._tunnels) from exc
+            now = task.get_loop().time()
+            tunnels = self._tunnels
+            raise connect_refused(exc, proxy, self._redact, self._origin, tunnels, now) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise transport_error(exc, proxy, self._redact, self._origin) from exc
         finally:
@@ -321,7 +325,7 @@ class SendKitClient:
     def _answer(
         self, response: aiohttp.ClientResponse, body: bytes, complete: bool, search: bool
     ) -> Reply:
-        redact = self._redact if self._proxy_may_say(body) else self._redact_api
+        redact = self._redact  # a proxy may answer as the API would, in JSON
         reply = self._reply(response, body, complete, redact)
         if not search or reply.status >= 300 or reply.malformed:
             return reply
@@ -338,11 +342,20 @@ class SendKitClient:
             return Reply(reply.status, code, message, headers=reply.headers, malformed=True)
         return Reply(reply.status, headers=reply.headers, page=page)
 
-    def _proxy_may_say(self, body: bytes) -> bool:
-        """Whether an answer may be the proxy's, which may quote its login: through a proxy, one
-        that is no JSON object (the API's always are). A proxy that inspects TLS (its authority
-        in `SSL_CERT_FILE`) answers inside the tunnel too."""
-        return self._proxy is not None and not body.lstrip().startswith(b"{")
+    def _proxys(self, response: aiohttp.ClientResponse, body: bytes) -> bool:
+        """Whether a 401 or 403 through a proxy is the proxy's own, not the API's refusing the key:
+        on an `http://` API (no tunnel) one `_from_proxy` tells; on either, one that quotes the
+        proxy's login, which the API is never sent. A proxy that inspects TLS (its authority in
+        `SSL_CERT_FILE`) answers inside the tunnel too."""
+        if response.status not in (401, 403):
+            return False
+        if self._scheme == "http" and _from_proxy(response, body):
+            return True
+        assert self._proxy is not None
+        text = body[:TEXT_READ].decode("utf-8", "replace")
+        # The bare user name may be a word of the API's message; the password or the login not.
+        login = (s for s in self._proxy.secrets if s != self._proxy.user)
+        return any(len(secret) >= Redactor.SHORT and secret in text for secret in login)
 
     def _reply(
         self, response: aiohttp.ClientResponse, body: bytes, complete: bool, redact: Redactor

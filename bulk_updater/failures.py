@@ -29,9 +29,12 @@ NO_ANSWER: Final = "the server closed the connection without answering"
 #: retried as the API's own 429 and 408 are, and as the proxy's are on an `http://` API.
 PACING: Final = frozenset({408, 429})
 #: A proxy's 5xx to `CONNECT` (it could not reach the API's host) that stop the job while no
-#: request has gone through it yet: a mistyped host fails this way through a proxy, at once
-#: and every time, and nothing has been sent. One request through the proxy lifts the rule.
+#: request has gone through it yet, once they span `TUNNEL_STOP_SPAN` seconds: a mistyped host
+#: fails this way through a proxy, every time, and nothing has been sent. A few at once are no
+#: sign: the proxy's way to the API may be down for a moment (an API deploy), which the rows'
+#: retries outlast. One request through the proxy lifts the rule.
 TUNNEL_FAILURES_AT_START: Final = 3
+TUNNEL_STOP_SPAN: Final = 3.0
 #: Lookup failures that say the name does not exist; any other (`EAI_AGAIN`: the resolver did
 #: not answer) may pass, and is retried.
 _NO_SUCH_NAME: Final = frozenset(
@@ -86,18 +89,22 @@ def proxy_forbids(proxy: Proxy, status: int, reason: str, what: str) -> Transpor
 
 class Tunnels:
     """What a job's requests through a proxy have met so far: whether one got an answer
-    (`through`), and how many `CONNECT`s the proxy could not carry to the API before that."""
+    (`through`), and how many `CONNECT`s the proxy could not carry to the API before that, the
+    first at `since` (the event loop's time)."""
 
-    __slots__ = ("failed", "through")
+    __slots__ = ("failed", "since", "through")
 
     def __init__(self) -> None:
         self.through = False
         self.failed = 0
+        self.since: float | None = None
 
-    def fail(self) -> bool:
-        """Count one tunnel the proxy could not open; whether the job should stop for it."""
+    def fail(self, now: float) -> bool:
+        """Count one tunnel the proxy could not open at `now`; whether the job should stop."""
         self.failed += 1
-        return not self.through and self.failed >= TUNNEL_FAILURES_AT_START
+        since = self.since = now if self.since is None else self.since
+        enough = self.failed >= TUNNEL_FAILURES_AT_START and now - since >= TUNNEL_STOP_SPAN
+        return not self.through and enough
 
 
 def proxy_paces(exc: aiohttp.ClientHttpProxyError, proxy: Proxy, redact: Redactor) -> Reply:
@@ -111,22 +118,28 @@ def proxy_paces(exc: aiohttp.ClientHttpProxyError, proxy: Proxy, redact: Redacto
 
 
 def connect_refused(
-    exc: aiohttp.ClientHttpProxyError, proxy: Proxy, redact: Redactor, api: URL, tunnels: Tunnels
+    exc: aiohttp.ClientHttpProxyError,
+    proxy: Proxy,
+    redact: Redactor,
+    api: URL,
+    tunnels: Tunnels,
+    now: float,
 ) -> TransportError:
-    """A proxy's answer to `CONNECT` other than 200 (and `PACING`): it wants a login, its rules
-    forbid the tunnel (each final), or it could not reach the API's host (retried, unless no
-    request has gone through it yet: `TUNNEL_FAILURES_AT_START`)."""
+    """A proxy's answer to `CONNECT` other than 200 (and `PACING`) at `now`: it wants a login,
+    its rules forbid the tunnel (each final), or it could not reach the API's host (retried,
+    unless no request has gone through it yet: `TUNNEL_FAILURES_AT_START`)."""
     reason = one_line(exc.message or "", 100, redact)
     if exc.status in (401, 407):  # tinyproxy answers a wrong login with 401
         return proxy_refused(proxy, exc.status, reason)
     if exc.status < 500:  # its rules forbid the tunnel: asking again cannot help
         return proxy_forbids(proxy, exc.status, reason, "a tunnel to the API")
     said = f"{proxy} could not connect to {_target(api)} ({exc.status} {reason})"
-    if not tunnels.fail():
+    if not tunnels.fail(now):
         return TransportError("connection", said)
     return TransportError(
         "proxy",
-        f"{said}, {tunnels.failed} times and no request through it yet; check --base-url "
+        f"{said}, {tunnels.failed} times in {now - (tunnels.since or now):.0f}s and no request "
+        "through it yet; check --base-url "
         f"(or that the proxy may reach {api.host})",
     )
 

@@ -158,6 +158,49 @@ async def test_a_proxy_echoing_the_login_never_gets_it_shown(
     assert encoded[:8] not in shown
 
 
+def json_echo(status: bytes) -> Callable[[bytes], Action]:
+    """A proxy that answers `status` with a JSON page quoting the login it was sent, decoded, as
+    a cloud or corporate proxy's policy page may (no `Proxy-Authenticate`)."""
+
+    def answer(head: bytes) -> Action:
+        lines = head.rstrip(b"\r\n").split(b"\r\n")
+        sent = [line.split(b":", 1)[1].strip() for line in lines if b"auth" in line.lower()]
+        login = base64.b64decode(sent[0].removeprefix(b"Basic ")) if sent else b""
+        body = b'{"message": "Access denied by policy for %s"}' % login
+        return b"HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+            status,
+            len(body),
+            body,
+        )
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    "status", [b"403 Forbidden", b"401 Unauthorized", b"502 Bad Gateway", b"200 OK"]
+)
+async def test_a_proxys_json_page_quoting_its_login_never_gets_it_shown(
+    env: pytest.MonkeyPatch, status: bytes
+) -> None:
+    """A JSON answer may be a proxy's as well as the API's: its text is redacted of the proxy's
+    login all the same, and a 401 or 403 that quotes the login is the proxy's, not the key's."""
+    async with ScriptedProxy(json_echo(status)) as proxy:
+        address = proxy.url.replace("http://", "http://jsmith:S3curePassw0rd@")
+        async with client(f"http://127.0.0.1:{free_port()}", proxy=address) as c:
+            try:
+                reply = await c.send(UPDATE)
+            except TransportError as exc:
+                shown, refused = exc.message, exc
+            else:
+                shown, refused = f"{reply.error_code} {reply.message} {reply.headers}", None
+    assert "S3curePassw0rd" not in shown, shown
+    assert "Access denied by policy for" in shown or refused is not None, shown
+    if status[:1] == b"4":
+        assert refused is not None, shown  # not a reply: `deliver` would blame the API key
+        assert (refused.kind, refused.final) == ("proxy", True)
+        assert refused.message.startswith(f"the proxy {proxy.url} (from --proxy) ")
+
+
 # --- whose answer
 
 

@@ -16,6 +16,9 @@ from ..models import Status
 from ..printable import escape
 
 _STATUSES: Final = tuple(Status)
+#: The final answers a row gets from the API (or its search): they pin a report to the account
+#: that gave them. An aborted, invalid or skipped row was answered by none.
+ANSWERED: Final = frozenset({Status.UPDATED, Status.NOT_FOUND, Status.REJECTED, Status.UNCHANGED})
 
 
 class FinishedRows:
@@ -26,11 +29,13 @@ class FinishedRows:
         the input's fingerprint says it is the same)."""
         self._status = bytearray()
         self.keys = keys
+        self.answered = False  # a row got a final answer from the API (`ANSWERED`)
 
     def mark(self, row: int, status: Status, id: str = "", email: str = "") -> None:
         if row >= len(self._status):
             self._status.extend(bytes(row + 1 - len(self._status)))
         self._status[row] = _STATUSES.index(status) + 1
+        self.answered = self.answered or status in ANSWERED
         if self.keys is not None:
             self.keys.mark(row, id, email)
 
@@ -114,6 +119,15 @@ def drop_partial_line(path: Path, block: int = 1 << 16) -> int:
         if keep < end:
             file.truncate(keep)
         return keep
+
+
+def answered(path: Path) -> bool:
+    """Whether a report holds a row the API gave a final answer (`ANSWERED`); False: none, or
+    no report."""
+    try:
+        return any(status in ANSWERED for _, status in read_statuses(path))
+    except FileNotFoundError:
+        return False
 
 
 def read_statuses(path: Path) -> Iterator[tuple[int, Status]]:

@@ -111,12 +111,18 @@ def report_account(report: Path) -> Account | None:
     return meta_account(meta) if meta is not None else None
 
 
-def check_account(report: Path, meta: Mapping[str, Any], account: Account | None) -> bool:
+def check_account(
+    report: Path, meta: Mapping[str, Any], account: Account | None, answered: bool = True
+) -> bool:
     """Refuse to resume a report whose rows went to another account: finished there is not
-    finished here. False: its meta does not say (an older version's), which is warned about."""
+    finished here. False: the meta is to name this run's account, as it does not say (an older
+    version's, which is warned about) or, `answered` False (no row of the report got a final
+    answer from the API), it names another: a key the API refused finished nothing."""
     held = meta_account(meta)
     if account is None:
         return True
+    if not answered:
+        return held is not None and held.same(account)
     if held is None:
         log.warning(
             "%s: the meta of this report (written by an older version) does not say which API "

@@ -48,9 +48,21 @@ COLUMNS: Final = (
     "email",
 )
 _BOM: Final = "\ufeff"
-#: How an input was read when the meta leaves an option out (versions before 2026-12-08 did at
-#: its default).
-_UNSAID: Final = {"tags_separator": ";", "header_row": None}
+#: The default of an option given as None, or left out of the meta (versions before 2026-12-08
+#: did so at its default): `--header-row` not given reads the header from the first line.
+_DEFAULTS: Final = {"tags_separator": ";", "header_row": 1}
+#: The flag that sets each option of how an input is read, to name in a refusal.
+_FLAGS: Final = {
+    "format": "--format",
+    "encoding": "--encoding",
+    "delimiter": "--delimiter",
+    "sheet": "--sheet",
+    "columns": "--map",
+    "tags_separator": "--tags-separator",
+    "header_row": "--header-row",
+    "hidden_rows": "--hidden-rows",
+    "match": "--match",
+}
 #: Each status as the report spells it (an `Enum`'s `.value` is a descriptor call, once a row).
 _STATUS_TEXT: Final = {status: status.value for status in Status}
 
@@ -111,11 +123,12 @@ class ReportWriter:
         try:
             self.resumed = resume and drop_partial_line(self._real) > 0
             meta = read_meta(self._real) if self.resumed else None
-            said = True  # the meta names the account (an older version's does not)
+            said = True  # the meta names this run's account (an older version's names none)
             if self.resumed:
                 meta = self._check_input(meta, fingerprint, options)
-                said = meta is None or check_account(self.path, meta, account)
                 self._read_finished(keys=fingerprint is None)
+                answered = self.finished.answered
+                said = meta is None or check_account(self.path, meta, account, answered)
             check_meta_folder(self._real)
         except BaseException as exc:
             self._let_go(remove=new)
@@ -217,12 +230,14 @@ class ReportWriter:
                     f"columns {was} (now {', '.join(keep) or 'none'}); give the same --keep, or "
                     "start over without --resume"
                 )
-            # An option left out was at its default, which an older version did not write.
-            was_read = {k: v for k, v in _UNSAID.items() if k in options} | read_as
-            told = (options.keys() & was_read.keys()) - {"keep"}
-            changed = sorted(k for k in told if was_read[k] != options[k])
+            was_read, now = _filled(read_as), _filled(options)
+            told = (now.keys() & was_read.keys()) - {"keep"}
+            changed = sorted(k for k in told if was_read[k] != now[k])
             if changed:
-                was = ", ".join(f"{k} {was_read[k]!r} (now {options[k]!r})" for k in changed)
+                was = ", ".join(
+                    f"{_FLAGS.get(k, k)} {_shown(was_read[k])} (now {_shown(now[k])})"
+                    for k in changed
+                )
                 raise InputChangedError(
                     f"{self.path}: cannot resume, the run that started this report read the "
                     f"input with {was}; give the same options, or start over without --resume"
@@ -304,6 +319,15 @@ class ReportWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _filled(options: Mapping[str, Any]) -> dict[str, Any]:
+    """How an input was read, with an option left out or None at its default (`_DEFAULTS`)."""
+    return {**options, **{k: v for k, v in _DEFAULTS.items() if options.get(k) is None}}
+
+
+def _shown(value: Any) -> str:
+    return "none" if value is None else repr(value) if isinstance(value, str) else str(value)
 
 
 def _kept_columns(keep: Sequence[str]) -> tuple[str, ...]:

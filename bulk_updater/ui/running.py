@@ -13,7 +13,7 @@ import logging
 import time
 import traceback
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -24,6 +24,7 @@ from ..errors import BulkUpdaterError
 from ..inputs import ColumnMap, Source
 from ..limits import Limiter, limiter_for
 from ..models import Outcome, Status, Summary
+from ..report.earlier import answered
 from ..report.meta import report_account
 from ..settings import Settings
 from ..state.paths import Account
@@ -120,10 +121,13 @@ class Job:
         return self.state in ("starting", "running", "stopping")
 
     def refuse_resume(self, connection: Connection) -> str | None:
-        """Why this job cannot go on with `connection`, or None: it goes where it was going."""
+        """Why this job cannot go on with `connection`, or None: it goes where it was going, or
+        anywhere while no row of its report got a final answer from the API."""
         record = self.record
         if record.sandbox:
             return None if connection.sandbox else "this job was sent to the local sandbox"
+        if not connection.sandbox and not answered(self.report):
+            return None  # no row got an answer (a key the API refused): it goes on (`retarget`)
         if connection.sandbox or connection.base_url != record.base_url:
             again = f"`bulk-updater ui --base-url {record.base_url}`"
             return f"this job was sent to {record.base_url}; restart with {again}"
@@ -135,6 +139,16 @@ class Job:
         if held is not None and not held.same(Account.of(connection.settings())):
             return "this job was sent with another API key; give that key"
         return None
+
+    def retarget(self, connection: Connection) -> bool:
+        """Send the rest where `connection` says (once `refuse_resume` let it): whether the
+        record changed, to be kept."""
+        record = self.record
+        where = connection.base_url, connection.workspace_id
+        if record.sandbox or where == (record.base_url, record.workspace_id):
+            return False
+        self.record = replace(record, base_url=where[0], workspace_id=where[1])
+        return True
 
     def begin(self) -> None:
         """The job is `active` from now: called by the request that starts it, before `run`,

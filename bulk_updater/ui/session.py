@@ -329,6 +329,8 @@ class Session(Notifier):
         refused = job.refuse_resume(connection)
         if refused is not None:
             raise BulkUpdaterError(f"{refused}; Resume sends the rest there only")
+        if job.retarget(connection):
+            self.kept.save(job.record)
         job.begin()
         self.spawn(job.run(connection, resume=True))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bulk_updater.report.meta import meta_path, read_meta
 from bulk_updater.sandbox import SandboxThread
-from tests.cli.conftest import KEY, WRONG_KEY, clean_env, cli, job_input
+from tests.cli.conftest import KEY, WRONG_KEY, clean_env, cli, job_input, read_run_report
 from tests.conftest import make_leads
 
 
@@ -49,6 +49,26 @@ def test_a_report_is_not_resumed_with_another_workspace_or_key(tmp_path: Path) -
     assert "another API key" in other_key.err
     assert KEY not in other_key.err
     assert WRONG_KEY not in other_key.err
+
+
+def test_a_report_whose_key_the_api_refused_resumes_with_the_right_key(tmp_path: Path) -> None:
+    """A key refused with 401/403 finished no row: the run's own advice (`--resume` once fixed)
+    works, and the report is the new key's from then on."""
+    leads = make_leads(2)
+    source, _ = job_input(tmp_path, leads)
+    report = tmp_path / "report.csv"
+    with SandboxThread(leads, api_key=KEY) as sb:
+        args = (source, "--base-url", sb.url, "--report", report)
+        refused = cli(*args, env=clean_env(SENDKIT_API_KEY=WRONG_KEY), cwd=tmp_path)
+        assert refused.code == 3, refused.out + refused.err
+        assert "--resume" in refused.out
+        code, out, err = cli(*args, "--resume", cwd=tmp_path)
+        statuses = [line["status"] for line in read_run_report(report)]
+        again = cli(*args, "--resume", env=clean_env(SENDKIT_API_KEY=WRONG_KEY), cwd=tmp_path)
+    assert code == 0, out + err
+    assert statuses == ["updated", "updated"]
+    assert again.code == 2, again.out + again.err  # its rows are the right key's now
+    assert "another API key" in again.err
 
 
 def test_a_report_whose_meta_names_no_account_resumes_with_a_warning(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from bulk_updater.report import COLUMNS
 from bulk_updater.report.meta import write_meta
 from bulk_updater.sandbox import DEFAULT_SANDBOX_KEY, Sandbox
 from bulk_updater.state.paths import Account
@@ -85,6 +86,7 @@ async def test_a_kept_job_goes_on_only_where_it_was_going(tmp_path: Path) -> Non
 def test_a_kept_job_elsewhere_says_the_command_that_goes_on_there(tmp_path: Path) -> None:
     record = JobRecord("a.csv", "input.csv", None, None, {}, "https://api.sendkit.ai", None, False)
     job = Job(tmp_path, record, lambda: None, state="stopped")
+    _report(job, "updated")
     other = Connection(SecretStr("sk_live_other"), "https://eu.sendkit.ai")
     assert job.refuse_resume(other) == (
         "this job was sent to https://api.sendkit.ai; restart with "
@@ -130,6 +132,7 @@ def test_a_kept_job_goes_on_only_with_its_workspace_and_key(tmp_path: Path) -> N
     sent = Connection(SecretStr("sk_live_first"), "https://api.sendkit.ai", "ws_a")
     # What the engine keeps of the account in the report's meta, as the job's run left it.
     write_meta(job.report.resolve(), None, {}, account=Account.of(sent.settings()))
+    _report(job, "updated", "aborted")  # row 1 got the API's answer: the account is the job's
     assert job.refuse_resume(sent) is None
     elsewhere = Connection(SecretStr("sk_live_first"), "https://api.sendkit.ai", "ws_b")
     assert (
@@ -139,3 +142,29 @@ def test_a_kept_job_goes_on_only_with_its_workspace_and_key(tmp_path: Path) -> N
     other_key = Connection(SecretStr("sk_live_second"), "https://api.sendkit.ai", "ws_a")
     refused = job.refuse_resume(other_key)
     assert refused == "this job was sent with another API key; give that key"
+
+
+def _report(job: Job, *statuses: str) -> None:
+    lines = [",".join(COLUMNS)]
+    lines += [
+        f"{row},{row + 1},lead_{row},{status},,,,1,," for row, status in enumerate(statuses, 1)
+    ]
+    job.report.write_text("\n".join(lines) + "\n")
+
+
+def test_a_job_no_row_of_which_got_an_answer_goes_on_with_another_key_or_workspace(
+    tmp_path: Path,
+) -> None:
+    """A key the API refused (401/403) finished nothing: Resume goes on with the right key, or a
+    platform key's workspace id, and the job is kept as sent there from then on."""
+    record = JobRecord("a.csv", "input.csv", None, None, {}, "https://api.sendkit.ai", None, False)
+    job = Job(tmp_path, record, lambda: None, state="stopped")
+    refused = Connection(SecretStr("sk_live_typo"), "https://api.sendkit.ai")
+    write_meta(job.report.resolve(), None, {}, account=Account.of(refused.settings()))
+    _report(job, "aborted", "invalid", "aborted")
+    fixed = Connection(SecretStr("sk_live_platform"), "https://api.sendkit.ai", "ws_a")
+    assert job.refuse_resume(fixed) is None
+    assert job.retarget(fixed)
+    assert job.record.workspace_id == "ws_a"
+    assert not job.retarget(fixed)
+    assert job.refuse_resume(Connection(SecretStr("k"), "http://x", sandbox=True)) is not None
