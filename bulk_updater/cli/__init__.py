@@ -13,7 +13,7 @@ from importlib import import_module
 import click
 
 #: Where each command is defined, imported when it is called: `run` of a CSV then leaves the
-#: page, the sandbox and openpyxl alone, and a nightly job of a few rows starts in half the CPU.
+#: page, the sandbox and openpyxl alone, which a nightly job of a few rows paid for at each start.
 COMMANDS = {
     "run": (".run", "run"),
     "state": (".state", "state"),
