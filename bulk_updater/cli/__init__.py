@@ -8,25 +8,38 @@ ui       the guided local page in front of the same engine                      
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import click
 
-from .. import __version__
-from ..sandbox.command import sandbox
-from .run import run
-from .state import state
-from .ui import ui
+#: Where each command is defined, imported when it is called: `run` of a CSV then leaves the
+#: page, the sandbox and openpyxl alone, which a nightly job of a few rows paid for at each start.
+COMMANDS = {
+    "run": (".run", "run"),
+    "state": (".state", "state"),
+    "sandbox": ("..sandbox.command", "sandbox"),
+    "ui": (".ui", "ui"),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="bulk-updater")
+class _Commands(click.Group):
+    """A group that imports a command's module only when the command is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, name = COMMANDS[cmd_name]
+        command: click.Command = getattr(import_module(module, __name__), name)
+        return command
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="bulk-updater", prog_name="bulk-updater")
 def cli() -> None:
     """Update SendKit leads in bulk: one PATCH /v1/leads/{id} per input row."""
-
-
-cli.add_command(run)
-cli.add_command(state)
-cli.add_command(sandbox)
-cli.add_command(ui)
 
 
 def main() -> None:
