@@ -283,6 +283,8 @@ class StopReason(StrEnum):
     LIMITER_DOWN = "limiter_down"  # the shared rate budget (Redis) cannot be reached
     UNKNOWN_IDS = "unknown_ids"  # the first rows sent were all `not_found`
     INTERRUPTED = "interrupted"
+    #: `skip_unchanged`'s file cannot be written: no row goes out that it could not mark first.
+    STATE_UNWRITABLE = "state_unwritable"
 
 
 #: What counts as done for the exit code: the lead holds what the row asked for.

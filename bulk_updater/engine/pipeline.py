@@ -341,8 +341,8 @@ class Pipeline:
         """`before_send` for one row, which counts as in flight meanwhile (a stop reports it)."""
         assert self.before_send is not None
         self.in_flight[slot] = (row, self.deliverer.row_attempts())
-        try:
-            ready = self.before_send.ready(row)
-            return await ready if inspect.isawaitable(ready) else ready
-        finally:
-            del self.in_flight[slot]
+        ready = self.before_send.ready(row)
+        if inspect.isawaitable(ready):
+            ready = await ready  # cancelled: left in flight, so that the wind-down reports it
+        del self.in_flight[slot]
+        return ready

@@ -7,11 +7,17 @@ admitted (`prefetch`), with this run's accepted changes of the lead on top. It d
 `ready()`, once those rows have finished and their outcomes are recorded. So the comparison is
 exact: with `A→x, A→y, A→x`, the third row is compared with `y`.
 
+Write-ahead: before a row's request can go out, the fields it sets are marked unknown in the file
+(`StateFile.mark()`, committed at once with the other marks queued: one commit for the rows
+admitted meanwhile), and `ready()` lets the row go only once that commit is done. So a run that
+ends anyhow (a kill, a stop, a `stream()` left early, a full disk) leaves in the file, for each
+lead, the value from before only if no request could have changed it. A mark that cannot be
+written stops the job (`StopReason.STATE_UNWRITABLE`): the row is not sent.
+
 `Remember` (a sink) records every outcome. A 2xx adds the row's fields to what the lead is known
-to hold and queues them for the file. A request that may have been applied without an answer
-(`failed` or `aborted` after an attempt) makes the fields it set unknown, so they are sent
-again. Nothing else changes anything: `not_found`, `rejected` and `invalid` rows were not
-applied.
+to hold and queues them for the file. Any other outcome after a request went out (`failed`,
+`aborted`, or `rejected` or `not_found` after an attempt that got no answer) leaves the fields
+unknown, in memory too, so the next row that sets them is sent. A row never sent changes nothing.
 
 This run's changes stay in memory until the file has them (`StateFile.committed`) and their lead has
 no row in the pipeline, and lookups made before a commit are used only within their batch, so a
@@ -22,21 +28,19 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
-import threading
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
-from ..inputs import Row, Rows, Source
-from ..models import LeadUpdate, Outcome, Status
-from ..settings import Settings
-from ..state import Account, Fields, StateFile, apply, flatten, holds, state_path, unknown
+from ..inputs import Row
+from ..models import LeadUpdate, Outcome, Status, StopReason
+from ..state import Fields, StateFile, apply, flatten, holds, unknown
 from .admission import Admission, Admitted, BeforeSend, Prefetch
-from .outcomes import outcome_of
+from .outcomes import not_sent, outcome_of
 
 UNCHANGED_MESSAGE: Final = "not sent: the lead holds these values (as this tool last set them)"
-_UNCERTAIN: Final = frozenset({Status.FAILED, Status.ABORTED})
+StopJob = Callable[[StopReason, str], None]
 
 
 @dataclass(slots=True)
@@ -62,6 +66,11 @@ class Unchanged(Admission, BeforeSend, Prefetch):
         self._changes: dict[str, tuple[int, Fields]] = {}
         self._order: collections.deque[tuple[int, str]] = collections.deque()
         self._held: list[str] = []  # committed, but the lead still has rows in the pipeline
+        self._marks: dict[int, int] = {}  # row -> the sequence number of its mark in the file
+        self._commits: asyncio.Event | None = None  # set at the file's next commit
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.stop_job: StopJob | None = None  # how a mark that cannot be written stops the job
+        store.on_commit = self._on_commit
 
     # --- the rule ---------------------------------------------------------------------------
 
@@ -90,12 +99,14 @@ class Unchanged(Admission, BeforeSend, Prefetch):
         lead = self._leads[item.id] = _Lead(stored)
         lead.rows.append(row.number)
         self._wanted[row.number] = wanted
+        self._marks[row.number] = self.store.mark(item.id, wanted)
         return row
 
     def ready(self, row: Row) -> Admitted | Awaitable[Admitted]:
-        if row.number not in self._deferred:
-            return row
-        return self._decide(row)
+        if row.number in self._deferred:
+            return self._decide(row)
+        mark = self._marks.get(row.number, 0)
+        return row if mark <= self.store.committed else self._marked(row, mark)
 
     async def _decide(self, row: Row) -> Admitted:
         """Once every earlier row of the lead is recorded (they have finished already)."""
@@ -110,9 +121,42 @@ class Unchanged(Admission, BeforeSend, Prefetch):
             finally:
                 lead.waiter = None
         self._deferred.discard(row.number)
-        if holds(self._known(item.id, lead.stored), self._wanted[row.number]):
+        wanted = self._wanted[row.number]
+        if holds(self._known(item.id, lead.stored), wanted):
             return outcome_of(row, Status.UNCHANGED, UNCHANGED_MESSAGE)
+        self._marks[row.number] = mark = self.store.mark(item.id, wanted)
+        return await self._marked(row, mark)
+
+    async def _marked(self, row: Row, mark: int) -> Admitted:
+        """The row once the file holds its mark; `aborted`, and the job stopped, if it cannot."""
+        if self._commits is None:  # first: a commit from now on wakes this loop
+            self._loop = asyncio.get_running_loop()
+            self._commits = asyncio.Event()
+        store = self.store
+        while store.committed < mark:
+            if store.problem is not None:
+                why = (
+                    f"{store.path}: the state file cannot be written ({store.cause}), and a row "
+                    "is sent only once it has forgotten the fields the row sets; "
+                    "once it can be written, rerun with --resume"
+                )
+                if self.stop_job is not None:
+                    self.stop_job(StopReason.STATE_UNWRITABLE, why)
+                return not_sent(row, why)
+            await self._commits.wait()
         return row
+
+    def _on_commit(self) -> None:
+        """The writer thread committed (or failed to): the rows waiting for it look again."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: no one waits
+                loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        if self._commits is not None:
+            commits, self._commits = self._commits, asyncio.Event()
+            commits.set()
 
     def close(self) -> None:
         pass  # the store is closed by `Remember`, which sees the last outcome
@@ -132,10 +176,11 @@ class Unchanged(Admission, BeforeSend, Prefetch):
         assert isinstance(item, LeadUpdate)
         lead.rows.remove(row.number)  # the first, but for rows aborted at a stop
         self._deferred.discard(row.number)
+        self._marks.pop(row.number, None)
         wanted = self._wanted.pop(row.number)
         if outcome.status is Status.UPDATED:
             self._note(item.id, wanted)
-        elif outcome.status in _UNCERTAIN and outcome.attempts:
+        elif outcome.attempts:  # sent, and perhaps applied by an attempt that got no answer
             self._note(item.id, unknown(wanted))
         if not lead.rows:
             del self._leads[item.id]
@@ -195,122 +240,3 @@ class Remember:
 
     def close(self) -> None:
         self.rule.store.close(self.counts)
-
-
-async def open_unchanged(
-    settings: Settings, rows: Rows, stopping: asyncio.Event | None = None
-) -> Unchanged | None:
-    """The rule of a job, its state file opened in a thread: it may wait for another process.
-
-    The file is held for this job until it ends; one of another account is refused. None when
-    `stopping` is set first: the thread's wait ends too, and it has let go of the file on return.
-    """
-    path = state_path(settings)
-    opening = _Opening(asyncio.get_running_loop())
-
-    def open_store() -> StateFile:
-        store = StateFile(path, account=Account.of(settings), stop=opening.stop)
-        try:
-            store.begin(input_name(rows))
-        except BaseException:
-            store.close()
-            raise
-        return store
-
-    # A thread of its own, not the loop's executor: a loop closing while the thread waits for
-    # another process's lock neither waits for it nor leaves the file held.
-    threading.Thread(
-        target=opening.run, args=(open_store,), name="bulk-updater-state-open", daemon=True
-    ).start()
-    stopped = asyncio.ensure_future(stopping.wait()) if stopping is not None else None
-    try:
-        waits: list[asyncio.Future[Any]] = (
-            [opening.done] if stopped is None else [opening.done, stopped]
-        )
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        opening.abandon()
-        raise
-    finally:
-        if stopped is not None:
-            stopped.cancel()
-    if not opening.done.done():
-        opening.abandon()
-        # Soon: the stop ended its wait. Then the next job finds the file free. Shielded, so that
-        # a cancel here leaves `ended` for the thread to set.
-        await asyncio.shield(opening.ended)
-        return None
-    return Unchanged(opening.done.result())
-
-
-class _Opening:
-    """A state file opened in a thread, for a loop that may give up on it (a cancel, a stop, or
-    the loop's end): then the thread's wait for another process's lock ends (`stop`), and the
-    thread closes the file itself if it has it."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.done: asyncio.Future[StateFile] = loop.create_future()
-        self.ended: asyncio.Future[None] = loop.create_future()  # the thread holds nothing now
-        self.stop = threading.Event()
-        self._loop = loop
-        self._lock = threading.Lock()
-        self._abandoned = False
-        self._store: StateFile | None = None  # opened, not yet handed to the loop
-
-    def run(self, open_store: Callable[[], StateFile]) -> None:
-        try:
-            self._open(open_store)
-        finally:
-            self._hand(self._end, None)
-
-    def _open(self, open_store: Callable[[], StateFile]) -> None:
-        try:
-            store = open_store()
-        except BaseException as exc:  # the loop's to raise, if it still waits
-            self._hand(self._fail, exc)
-            return
-        with self._lock:
-            if not self._abandoned:
-                self._store = store
-                if self._hand(self._give, store):
-                    return
-            self._store = None
-        store.close()
-
-    def _hand(self, deliver: Callable[[Any], None], value: object) -> bool:
-        try:
-            self._loop.call_soon_threadsafe(deliver, value)
-        except RuntimeError:  # the loop is closed: no one waits
-            return False
-        return True
-
-    def _give(self, store: StateFile) -> None:
-        with self._lock:  # abandoned: `abandon()` took the store and closed it
-            if not self._abandoned:
-                self._store = None
-                self.done.set_result(store)
-
-    def _fail(self, exc: BaseException) -> None:
-        if not self._abandoned:
-            self.done.set_exception(exc)
-
-    def _end(self, _: None) -> None:
-        self.ended.set_result(None)
-
-    def abandon(self) -> None:
-        """No job wants the file any more: closed now if it is open, else by the thread."""
-        self.stop.set()
-        with self._lock:
-            self._abandoned = True
-            store, self._store = self._store, None
-        if self.done.done() and not self.done.cancelled() and self.done.exception() is None:
-            store = self.done.result()
-        if store is not None:
-            store.close()
-
-
-def input_name(rows: Rows) -> str:
-    """What the state file says a run read: an absolute path, traceable from anywhere."""
-    if not isinstance(rows, Source):
-        return "(rows from the library)"
-    return rows.name if rows.is_stdin else os.path.abspath(rows.path)

@@ -48,9 +48,10 @@ from .sink import (
     open_rejects,
     reworded,
 )
+from .state_opening import open_unchanged
 from .stream import OutcomeStream, Streams
 from .summarize import rate_of, summarize
-from .unchanged import Remember, Unchanged, open_unchanged
+from .unchanged import Remember, Unchanged
 
 _S = TypeVar("_S", bound=Sink)
 log = logging.getLogger("bulk_updater")
@@ -90,6 +91,7 @@ class BulkUpdater:
         self._streams = Streams()
         self._stop_asked: str | None = None  # `stop()` before the job's pipeline exists
         self._stopping: asyncio.Event | None = None  # set by `stop()` while a setup waits
+        self._state_waits: Callable[[], None] | None = None  # ends the job's state file's waits
 
     async def __aenter__(self) -> BulkUpdater:
         async with contextlib.AsyncExitStack() as stack:
@@ -152,6 +154,8 @@ class BulkUpdater:
         """
         if self._pipeline is not None:
             self._pipeline.stop(StopReason.INTERRUPTED, message)
+            if self._state_waits is not None:  # the writer waits no longer for another's lock
+                self._state_waits()
             return
         self._stop_asked = message
         if self._stopping is not None:
@@ -233,6 +237,8 @@ class BulkUpdater:
             rules.append(resume.resolved)
         if unchanged is not None:
             rules.append(unchanged)
+            unchanged.stop_job = pipeline.stop
+            self._state_waits = unchanged.store.stop_waiting
         pipeline.use(Rules(rules))
         return pipeline
 
@@ -265,6 +271,7 @@ class BulkUpdater:
         """The end of a job, however it ends: the updater free again, the rules closed."""
         self._pipeline = None
         self._stop_asked = None  # applied to this job
+        self._state_waits = None
         if pipeline.admission is not None:
             pipeline.admission.close()
 

@@ -7,20 +7,23 @@
                                                `account` and `key_sha256`, whose leads these
                                                are (`paths.Account`, never the key)
 
-The functions run inside the caller's transaction.
+The functions run inside the caller's transaction; `select_fields()` reads entries in batches.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Final
 
 from ..errors import StateError
+from .fields import BOUNDED, Fields, decode
 from .paths import Account
 
 SCHEMA: Final = "1"
+_CHUNK: Final = 500  # ids per query: well under SQLite's limit of bound parameters
 _TABLES: Final = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS leads (id TEXT PRIMARY KEY, fields BLOB NOT NULL) WITHOUT ROWID",
@@ -96,3 +99,22 @@ def owner(conn: sqlite3.Connection) -> Account | None:
 def disown(conn: sqlite3.Connection) -> None:
     """Forget whose the file was (once it holds no lead): any account may use it then."""
     conn.execute("DELETE FROM meta WHERE key IN (?, ?)", _OWNER)
+
+
+def select_fields(
+    conn: sqlite3.Connection, ids: Collection[str], damaged: Callable[[str], None] | None = None
+) -> dict[str, Fields]:
+    """What the file holds for each of `ids`; a damaged entry is left out, and told `damaged`."""
+    out: dict[str, Fields] = {}
+    wanted = list(ids)
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        query = f"SELECT id, {BOUNDED} FROM leads WHERE id IN ({marks})"  # marks only: no value
+        for lead, blob in conn.execute(query, chunk):
+            fields = decode(blob)
+            if fields is not None:
+                out[lead] = fields
+            elif damaged is not None:
+                damaged(lead)
+    return out

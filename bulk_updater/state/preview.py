@@ -13,7 +13,8 @@ from typing import Final
 
 from ..models import LeadUpdate
 from .fields import Fields, apply, encode, flatten, holds
-from .statefile import StateFile, select_fields
+from .fileformat import select_fields
+from .statefile import StateFile
 
 _BATCH: Final = 512
 

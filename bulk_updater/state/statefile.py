@@ -8,10 +8,12 @@ changes is the API's.
 Reads are batched (`lookup()` takes many ids, one query per 500) and run on the caller's thread:
 a WAL reader never waits for a writer. Changes are queued to a writer thread, which applies them
 in transactions of at most `every` seconds or `batch` changes, each merged into what the file
-holds. `committed` tells how far the file has them. `synchronous=NORMAL`: a killed process loses
-no committed transaction, a power cut may lose the last ones, and a lost change only means that a
-row is sent again. A damaged entry (not a JSON object) is read as unknown, with one warning: its
-rows are sent, and it is rewritten.
+holds. A change queued with `mark()` (the fields a request is about to set, made unknown before it
+goes out) is committed at once, with whatever else is queued: a group commit. `committed` tells
+how far the file has them, and `on_commit` is called after each commit, or its failure.
+`synchronous=FULL` for those commits: a mark must outlive a power cut as well as a kill, since
+the request it covers may have been applied. A damaged entry (not a JSON object) is read as
+unknown, with one warning: its rows are sent, and it is rewritten.
 """
 
 from __future__ import annotations
@@ -39,13 +41,12 @@ from .database import (
     patiently,
     transaction,
 )
-from .fields import BOUNDED, Fields, apply, decode, encode
+from .fields import Fields, apply, encode, unknown
 from .info import StateInfo, read_info
 from .paths import Account
 
 log = logging.getLogger("bulk_updater")
 
-_CHUNK: Final = 500  # ids per query: well under SQLite's limit of bound parameters
 _KEEP_RUNS: Final = 100
 _UPSERT: Final = (
     "INSERT INTO leads (id, fields) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET fields = "
@@ -58,17 +59,20 @@ class _Close:
     counts: Mapping[str, int]
 
 
+_Change = tuple[int, str, Fields, bool]  # sequence number, lead, change, committed at once
+
+
 class StateFile:
     """One state file, opened (and created, unless `readonly`) at construction.
 
     Unless `readonly`, it is held for this store alone until `close()`, and a file of another
     `account` is refused. `wait`: seconds to wait for another process's SQLite lock when opening,
     or for each write transaction before warning; `give_up`: seconds after which queued changes
-    are dropped (with `problem` saying so) rather than waited for. `stop`, once set, ends a wait
-    for another process's lock on the caller's thread (opening, `begin()`, `forget()`) within a
-    twentieth of a second, with `StateLockedError`. Not thread-safe except as
-    described above: `lookup()`, `change()` and `close()` are for one thread, the writer is the
-    store's own.
+    are dropped (with `problem` saying so) rather than waited for. `stop`, once set (or
+    `stop_waiting()` called), ends a wait for another process's lock within a twentieth of a
+    second: on the caller's thread (opening, `begin()`, `forget()`) with `StateLockedError`, in
+    the writer with `problem` set. Not thread-safe except as described above: `lookup()`,
+    `change()`, `mark()` and `close()` are for one thread, the writer is the store's own.
     """
 
     def __init__(
@@ -85,13 +89,15 @@ class StateFile:
     ) -> None:
         self.path = Path(path)
         self.readonly = readonly
-        self._stop = stop
+        self._stop = stop if stop is not None else threading.Event()
         self.wait, self.give_up, self.every, self.batch = wait, give_up, every, batch
         self.committed = 0  # the last change the file holds (set by the writer thread)
         self.problem: str | None = None  # why changes stopped being written, if they did
+        self.cause: str | None = None  # what failed then, in a few words
+        self.on_commit: Callable[[], None] | None = None  # called by the writer thread
         self._seq = 0
         self._commits = threading.Condition()
-        self._queue: queue.SimpleQueue[tuple[int, str, Fields] | _Close] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Change | _Close] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._run: int | None = None
         self._damaged: set[str] = set()  # the leads whose entries could not be read
@@ -152,7 +158,7 @@ class StateFile:
         A file that cannot be read now knows nothing: the rows are sent, which is always safe.
         """
         try:
-            return select_fields(self._reader, ids, self._found_damaged)
+            return fileformat.select_fields(self._reader, ids, self._found_damaged)
         except sqlite3.Error as exc:
             log.warning("state: %s cannot be read (%s); sending the rows", self.path, exc)
             return {}
@@ -231,9 +237,22 @@ class StateFile:
 
     def change(self, lead: str, change: Fields) -> int:
         """Queue a change of one lead (see `fields.apply`); its sequence number."""
+        return self._put(lead, change, False)
+
+    def mark(self, lead: str, fields: Iterable[str]) -> int:
+        """Queue `fields` of one lead as unknown, to be committed at once (with what else is
+        queued): before a request that sets them goes out. Its sequence number."""
+        return self._put(lead, unknown(fields), True)
+
+    def _put(self, lead: str, change: Fields, urgent: bool) -> int:
         self._seq += 1
-        self._queue.put((self._seq, lead, change))
+        self._queue.put((self._seq, lead, change, urgent))
         return self._seq
+
+    def stop_waiting(self) -> None:
+        """The job stops: waits for another process's lock end now, and what could not be
+        written is not remembered (the marks before each request make that safe)."""
+        self._stop.set()
 
     def close(self, counts: Mapping[str, int] | None = None) -> None:
         """Write what is queued (and the run's `counts`), then close."""
@@ -246,54 +265,67 @@ class StateFile:
             self._run_lock.release()
 
     def _write(self) -> None:
-        """The writer thread: changes in transactions of at most `every` s or `batch` changes."""
-        conn = connect(self.path, False, self.wait)
-        pending: list[tuple[int, str, Fields]] = []
+        """The writer thread: changes in transactions of at most `every` s or `batch` changes, or
+        at once when a mark is queued."""
+        conn = connect(self.path, False, self.wait, self._stop)
+        conn.execute("PRAGMA synchronous=FULL")
+        pending: list[_Change] = []
         deadline = 0.0
         try:
             while True:
                 timeout = max(0.0, deadline - time.monotonic()) if pending else None
                 try:
-                    item = self._queue.get(timeout=timeout)
+                    item: _Change | _Close | None = self._queue.get(timeout=timeout)
                 except queue.Empty:
                     item = None
+                while item is not None and not isinstance(item, _Close):
+                    if not pending:
+                        deadline = time.monotonic() + self.every
+                    pending.append(item)
+                    item = self._next() if len(pending) < self.batch else None
                 if isinstance(item, _Close):
                     self._commit(conn, pending)
                     self._finish(conn, item.counts)
                     return
-                if item is not None:
-                    if not pending:
-                        deadline = time.monotonic() + self.every
-                    pending.append(item)
-                    if len(pending) < self.batch and time.monotonic() < deadline:
-                        continue
-                self._commit(conn, pending)
-                pending = []
+                urgent = any(change[3] for change in pending)
+                if urgent or len(pending) >= self.batch or time.monotonic() >= deadline:
+                    self._commit(conn, pending)
+                    pending = []
         finally:
             conn.close()
 
-    def _commit(self, conn: sqlite3.Connection, changes: list[tuple[int, str, Fields]]) -> None:
+    def _next(self) -> _Change | _Close | None:
+        """What else is queued now, if anything: it joins the same transaction."""
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            return None
+
+    def _commit(self, conn: sqlite3.Connection, changes: list[_Change]) -> None:
         if not changes or self.problem is not None:
             return
         try:
-            with transaction(conn, self.path, self.give_up):
-                held = select_fields(conn, {lead for _, lead, _ in changes}, self._found_damaged)
-                for _, lead, change in changes:
+            with transaction(conn, self.path, self.give_up, self._stop):
+                held = fileformat.select_fields(conn, {c[1] for c in changes}, self._found_damaged)
+                for _, lead, change, _ in changes:
                     held[lead] = apply(held.get(lead), change)
                 conn.executemany(_UPSERT, [(k, encode(v)) for k, v in held.items() if v])
                 gone = [(k,) for k, v in held.items() if not v]
                 conn.executemany("DELETE FROM leads WHERE id = ?", gone)
         except (StateError, sqlite3.Error) as exc:
             where = "" if str(exc).startswith(str(self.path)) else f"{self.path}: "
+            self.cause = str(exc).removeprefix(f"{self.path}: ")
             self.problem = (
                 f"{where}{exc}; from then on this run's accepted rows were not remembered, and are "
                 "sent again next time"
             )
             log.warning("state: %s", self.problem)
-            return
-        with self._commits:
-            self.committed = changes[-1][0]
-            self._commits.notify_all()
+        else:
+            with self._commits:
+                self.committed = changes[-1][0]
+                self._commits.notify_all()
+        if self.on_commit is not None:
+            self.on_commit()
 
     def wait_committed(self, seq: int, timeout: float) -> bool:
         """Wait until the file holds change `seq` (for tests and tools); False on timeout."""
@@ -306,29 +338,10 @@ class StateFile:
         names = ("rows", "sent", "unchanged", "accepted")
         with (
             contextlib.suppress(StateError, sqlite3.Error),
-            transaction(conn, self.path, self.wait),
+            transaction(conn, self.path, self.wait, self._stop),
         ):
             conn.execute(
                 "UPDATE runs SET finished_at = ?, rows = ?, sent = ?, unchanged = ?, "
                 "accepted = ? WHERE id = ?",
                 (time.time(), *(counts.get(n, 0) for n in names), self._run),
             )
-
-
-def select_fields(
-    conn: sqlite3.Connection, ids: Collection[str], damaged: Callable[[str], None] | None = None
-) -> dict[str, Fields]:
-    """What the file holds for each of `ids`; a damaged entry is left out, and told `damaged`."""
-    out: dict[str, Fields] = {}
-    wanted = list(ids)
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
-        query = f"SELECT id, {BOUNDED} FROM leads WHERE id IN ({marks})"  # marks only: no value
-        for lead, blob in conn.execute(query, chunk):
-            fields = decode(blob)
-            if fields is not None:
-                out[lead] = fields
-            elif damaged is not None:
-                damaged(lead)
-    return out

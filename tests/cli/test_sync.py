@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import sqlite3
 import threading
 from pathlib import Path
 
-from bulk_updater.sandbox import SandboxThread
+from bulk_updater.sandbox import FaultPlan, SandboxThread
 from tests.cli.conftest import (
     KEY,
     applied,
@@ -135,6 +136,51 @@ def test_sigkill_mid_run_then_a_rerun_leaves_every_lead_with_its_rows_values(
     with contextlib.closing(sqlite3.connect(state)) as db:
         runs = db.execute("SELECT finished_at IS NULL FROM runs ORDER BY id").fetchall()
     assert runs == [(1,), (0,)]  # the killed run never finished
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_sigkill_with_requests_in_flight_then_a_night_going_back_sends_them(
+    tmp_path: Path,
+) -> None:
+    """Review 6, S1: night 1 sets Y on leads remembered at X; the API applies every PATCH but
+    answers none, and the run is killed with SIGKILL once all are applied. The file must not say
+    X for them: night 2, back to X, sends every row, and the leads end with X."""
+    leads = make_leads(20)
+    ids = list(leads)
+    port = _free_port()  # one base URL for the three nights: the state file is the account's
+    nights = {
+        title: write_csv(tmp_path / f"{title}.csv", ("id", "jobTitle"), [(i, title) for i in ids])
+        for title in "XY"
+    }
+    state = tmp_path / "state.sqlite3"
+
+    def base(sb: SandboxThread) -> tuple[object, ...]:
+        return ("--base-url", sb.url, "--rate", "0", "--skip-unchanged", "--state", state)
+
+    with SandboxThread(leads, api_key=KEY, port=port) as sb:
+        code, out, err = cli(nights["X"], *base(sb), cwd=tmp_path)
+        assert code == 0, out + err
+        leads = sb.state.leads
+    late = FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=10)  # applied, answered late
+    with SandboxThread(leads, api_key=KEY, port=port, faults=late) as sb:
+        night1 = start(nights["Y"], *base(sb), "--concurrency", "20", killed=True, cwd=tmp_path)
+        with running(night1) as proc:
+            wait_until(sb, lambda: applied(sb) == len(ids), 60, "every row applied")
+            proc.kill()
+            proc.wait(timeout=10)
+        assert all(lead["jobTitle"] == "Y" for lead in sb.state.leads.values())
+        leads = sb.state.leads
+    assert all(fields.get("jobTitle") != "X" for fields in remembered(state).values())
+    with SandboxThread(leads, api_key=KEY, port=port) as sb:
+        code, out, err = cli(nights["X"], *base(sb), cwd=tmp_path)
+        assert code == 0, out + err
+        assert f"updated {len(ids)}" in out
+        assert all(lead["jobTitle"] == "X" for lead in sb.state.leads.values())
 
 
 def test_a_damaged_entry_is_sent_again_and_rewritten(tmp_path: Path) -> None:
