@@ -1,7 +1,7 @@
 """Reading the API's answers: `Reply`, the error shapes, `Retry-After`, and what a success is.
 
-`reply_of` reads an aiohttp response (its body read by the client) into a `Reply`; `proxys_own`
-tells a proxy's refusal from the API's, and `codings` names a body compressed all the same.
+`reply_of` reads an aiohttp response (its body read by `read_bounded`) into a `Reply`;
+`proxys_own` tells a proxy's refusal from the API's; `codings` names a body compressed anyway.
 
 Everything a server sends back is treated as untrusted text: it is read only up to a bounded
 prefix, the key is removed from it wherever the server echoes it, and it is cut to one short line
@@ -227,6 +227,28 @@ def unexpected_success(status: int, body: bytes, redact: Redactor | None = None)
         text = _SPACE.sub(" ", _TAG.sub(" ", body[:TEXT_READ].decode("utf-8", "replace"))).strip()
         what = f"something else: {one_line(text, 120, redact)!r}"
     return f"HTTP {status}, but not the API's answer ({what}); a proxy or portal in the way?"
+
+
+async def read_bounded(
+    response: aiohttp.ClientResponse, limit: int = MAX_BODY
+) -> tuple[bytes, bool]:
+    """At most `limit` bytes of the body, and whether that is all of it.
+
+    The rest is never read: leaving the response then closes the connection instead of
+    draining a body of any size.
+    """
+    length = response.content_length
+    if length is not None and length <= limit:
+        return await response.read(), True
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await response.content.read(limit - size)
+        if not chunk:
+            return b"".join(chunks), True
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks), response.content.at_eof()
 
 
 def reply_of(

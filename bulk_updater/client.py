@@ -27,14 +27,13 @@ import re
 from collections.abc import Callable
 from importlib.metadata import version
 from types import TracebackType
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
 
 from .answers import (
-    MAX_BODY,
     Redactor,
     Reply,
     codings,
@@ -42,6 +41,7 @@ from .answers import (
     one_line,
     parse_retry_after,
     proxys_own,
+    read_bounded,
     reply_of,
 )
 from .errors import ConfigError
@@ -61,6 +61,9 @@ from .pages import SEARCH_PAGE
 from .proxy import Proxy, bypassed_by, clear_text_problem, proxy_for
 from .tls import tls_context
 from .watchdog import Watchdog
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 __all__ = [
     "Reply",
@@ -109,28 +112,6 @@ class Searcher(Protocol):
         """
 
 
-async def read_bounded(
-    response: aiohttp.ClientResponse, limit: int = MAX_BODY
-) -> tuple[bytes, bool]:
-    """At most `limit` bytes of the body, and whether that is all of it.
-
-    The rest is never read: leaving the response then closes the connection instead of
-    draining a body of any size.
-    """
-    length = response.content_length
-    if length is not None and length <= limit:
-        return await response.read(), True
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = await response.content.read(limit - size)
-        if not chunk:
-            return b"".join(chunks), True
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks), response.content.at_eof()
-
-
 class SendKitClient:
     """Sends PATCH /v1/leads/{id} over one aiohttp session (an async context manager)."""
 
@@ -175,6 +156,21 @@ class SendKitClient:
         self._limit = concurrency
         self._traces = _departures(on_departure) if on_departure is not None else []
         self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def for_settings(
+        cls, s: Settings, on_departure: Callable[[], None] | None = None
+    ) -> SendKitClient:
+        """The client that a job's settings call for."""
+        return cls(
+            api_key=s.api_key.get_secret_value() if s.api_key else "",
+            base_url=s.base_url,
+            timeout=s.timeout,
+            concurrency=s.in_flight_cap,
+            workspace_id=s.workspace_id,
+            proxy=s.proxy,
+            on_departure=on_departure,
+        )
 
     async def __aenter__(self) -> SendKitClient:
         try:
