@@ -1,5 +1,8 @@
 """Reading the API's answers: `Reply`, the error shapes, `Retry-After`, and what a success is.
 
+`reply_of` reads an aiohttp response (its body read by `read_bounded`) into a `Reply`;
+`proxys_own` tells a proxy's refusal from the API's; `codings` names a body compressed anyway.
+
 Everything a server sends back is treated as untrusted text: it is read only up to a bounded
 prefix, the key is removed from it wherever the server echoes it, and it is cut to one short line
 without control characters before it reaches a terminal, a log or a report.
@@ -14,10 +17,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from .pages import Page
+from .pages import SEARCH_PAGE, Page, search_page
 from .printable import UNPRINTABLE
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from .proxy import Proxy
 
 #: The most of an answer's body that is read (enough for any error message or lead).
 MAX_BODY: Final = 1 << 20
@@ -219,3 +227,117 @@ def unexpected_success(status: int, body: bytes, redact: Redactor | None = None)
         text = _SPACE.sub(" ", _TAG.sub(" ", body[:TEXT_READ].decode("utf-8", "replace"))).strip()
         what = f"something else: {one_line(text, 120, redact)!r}"
     return f"HTTP {status}, but not the API's answer ({what}); a proxy or portal in the way?"
+
+
+async def read_bounded(
+    response: aiohttp.ClientResponse, limit: int = MAX_BODY
+) -> tuple[bytes, bool]:
+    """At most `limit` bytes of the body, and whether that is all of it.
+
+    The rest is never read: leaving the response then closes the connection instead of
+    draining a body of any size.
+    """
+    length = response.content_length
+    if length is not None and length <= limit:
+        return await response.read(), True
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await response.content.read(limit - size)
+        if not chunk:
+            return b"".join(chunks), True
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks), response.content.at_eof()
+
+
+def reply_of(
+    response: aiohttp.ClientResponse,
+    body: bytes,
+    complete: bool,
+    redact: Redactor,
+    sent: Redactor,
+    search: bool,
+) -> Reply:
+    """The `Reply` to a request, a search's with its `Page`. `redact` takes out every secret (a
+    proxy may answer as the API would, in JSON); `sent` only what the API is sent, which no lead
+    of a search may hold (the API is never sent the proxy's login: a lead may hold it)."""
+    reply = _reply(response, body, complete, redact)
+    if not search or reply.status >= 300 or reply.malformed:
+        return reply
+    page = search_page(body, complete, SEARCH_PAGE)
+    if page is None:
+        message = unexpected_success(response.status, body, redact)
+        code = "UNEXPECTED_ANSWER"
+        return Reply(reply.status, code, message, headers=reply.headers, malformed=True)
+    if any(sent(text) != text for lead in page.leads for text in lead):
+        # A server that echoes requests: the key would go to the report as a lead's id.
+        message = "a lead in the search answer holds the API key; a server echoing requests?"
+        code = "UNEXPECTED_ANSWER"
+        return Reply(reply.status, code, message, headers=reply.headers, malformed=True)
+    return Reply(reply.status, headers=reply.headers, page=page)
+
+
+def proxys_own(response: aiohttp.ClientResponse, body: bytes, proxy: Proxy, scheme: str) -> bool:
+    """Whether a 401 or 403 through a proxy is the proxy's own, not the API's refusing the key:
+    on an `http://` API (`scheme`; no tunnel) one `_from_proxy` tells; on either, one that quotes
+    the proxy's login, which the API is never sent. A proxy that inspects TLS (its authority in
+    `SSL_CERT_FILE`) answers inside the tunnel too."""
+    if response.status not in (401, 403):
+        return False
+    if scheme == "http" and _from_proxy(response, body):
+        return True
+    text = body[:TEXT_READ].decode("utf-8", "replace")
+    # The bare user name may be a word of the API's message; the password or the login not.
+    login = (s for s in proxy.secrets if s != proxy.user)
+    return any(len(secret) >= Redactor.SHORT and secret in text for secret in login)
+
+
+def _reply(
+    response: aiohttp.ClientResponse, body: bytes, complete: bool, redact: Redactor
+) -> Reply:
+    status = response.status
+    headers = rate_headers(response.headers, redact)
+    if status < 300:
+        if is_success(body, complete):
+            return _success(status) if headers is None else Reply(status, headers=headers)
+        message = unexpected_success(status, body, redact)
+        return Reply(status, "UNEXPECTED_ANSWER", message, headers=headers, malformed=True)
+    code, message = describe_error(status, body, response.reason or "", redact)
+    if 300 <= status < 400:
+        where = one_line(response.headers.get("Location", "elsewhere"), 200, redact)
+        message = f"the API redirected to {where}; check --base-url"
+    retry_after = parse_retry_after(headers.get("Retry-After")) if headers else None
+    return Reply(status, code, message, retry_after, headers)
+
+
+_SUCCESSES: dict[int, Reply] = {}
+
+
+def _success(status: int) -> Reply:
+    """The API's success answer, without rate-limit headers: one `Reply` per status, shared
+    (it is immutable), instead of a frozen dataclass built for every request."""
+    reply = _SUCCESSES.get(status)
+    if reply is None:
+        reply = _SUCCESSES[status] = Reply(status)
+    return reply
+
+
+def _from_proxy(response: aiohttp.ClientResponse, body: bytes) -> bool:
+    """Whether a 401 or 403 to a request through a proxy (`http://`: no tunnel) is the proxy's:
+    it asks for a proxy login, or it is no error of the API's (always a JSON object)."""
+    if response.status not in (401, 403):
+        return False
+    return "Proxy-Authenticate" in response.headers or not body.lstrip().startswith(b"{")
+
+
+def codings(headers: Mapping[str, str]) -> str:
+    """The codings a body came in that aiohttp leaves as they are (no compression was asked
+    for, and none is undone): `Content-Encoding`'s, and `Transfer-Encoding`'s but chunked."""
+    content = headers.get("Content-Encoding")
+    transfer = headers.get("Transfer-Encoding")
+    if content is None and transfer is None:
+        return ""
+    sent = ",".join(filter(None, (content, transfer))).split(",")
+    found = [c.strip() for c in sent if c.strip().lower() not in ("", "identity", "chunked")]
+    return ", ".join(found)

@@ -24,26 +24,25 @@ import json
 import logging
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from importlib.metadata import version
 from types import TracebackType
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
 
 from .answers import (
-    MAX_BODY,
-    TEXT_READ,
     Redactor,
     Reply,
+    codings,
     describe_error,
-    is_success,
     one_line,
     parse_retry_after,
-    rate_headers,
-    unexpected_success,
+    proxys_own,
+    read_bounded,
+    reply_of,
 )
 from .errors import ConfigError
 from .failures import (
@@ -58,10 +57,13 @@ from .failures import (
     transport_error,
 )
 from .models import LeadUpdate
-from .pages import search_page
+from .pages import SEARCH_PAGE
 from .proxy import Proxy, bypassed_by, clear_text_problem, proxy_for
 from .tls import tls_context
 from .watchdog import Watchdog
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 __all__ = [
     "Reply",
@@ -77,7 +79,6 @@ __all__ = [
 log = logging.getLogger("bulk_updater")
 
 USER_AGENT: Final = f"bulk-updater/{version('bulk-updater')}"
-SEARCH_PAGE: Final = 100  # leads per page of a search, the API's most
 #: RFC 3986's unreserved characters: `quote()` leaves an id of only these as it is (in a
 #: tenth of its time, for the usual id).
 _UNRESERVED: Final = re.compile(r"[A-Za-z0-9_.~-]+")
@@ -109,28 +110,6 @@ class Searcher(Protocol):
         `cursor` is the previous page's `nextCursor`, or (a number) the page to read of an API
         that pages by number; None for the first page.
         """
-
-
-async def read_bounded(
-    response: aiohttp.ClientResponse, limit: int = MAX_BODY
-) -> tuple[bytes, bool]:
-    """At most `limit` bytes of the body, and whether that is all of it.
-
-    The rest is never read: leaving the response then closes the connection instead of
-    draining a body of any size.
-    """
-    length = response.content_length
-    if length is not None and length <= limit:
-        return await response.read(), True
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = await response.content.read(limit - size)
-        if not chunk:
-            return b"".join(chunks), True
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks), response.content.at_eof()
 
 
 class SendKitClient:
@@ -177,6 +156,21 @@ class SendKitClient:
         self._limit = concurrency
         self._traces = _departures(on_departure) if on_departure is not None else []
         self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def for_settings(
+        cls, s: Settings, on_departure: Callable[[], None] | None = None
+    ) -> SendKitClient:
+        """The client that a job's settings call for."""
+        return cls(
+            api_key=s.api_key.get_secret_value() if s.api_key else "",
+            base_url=s.base_url,
+            timeout=s.timeout,
+            concurrency=s.in_flight_cap,
+            workspace_id=s.workspace_id,
+            proxy=s.proxy,
+            on_departure=on_departure,
+        )
 
     async def __aenter__(self) -> SendKitClient:
         try:
@@ -295,14 +289,14 @@ class SendKitClient:
                     if response.status == 407:  # the API never asks for it
                         raise proxy_refused(proxy, response.status, self._reason(response))
                 body, complete = await read_bounded(response)
-                if coding := _coding(response.headers):  # compressed all the same: said so
+                if coding := codings(response.headers):  # compressed all the same: said so
                     shown = one_line(coding, 20, self._redact)  # as sent: it may hold the key
                     body = f"(a body compressed as {shown}, not asked for)".encode()
-                if proxy is not None and self._proxys(response, body):
+                if proxy is not None and proxys_own(response, body, proxy, self._scheme):
                     if response.status == 401:
                         raise proxy_refused(proxy, 401, self._reason(response))
                     raise proxy_forbids(proxy, 403, self._reason(response), "the request")
-                return self._answer(response, body, complete, search)
+                return reply_of(response, body, complete, self._redact, self._redact_api, search)
         except asyncio.CancelledError as exc:
             if watchdog.expired(task):
                 raise timed_out(exc, proxy, self._origin) from None
@@ -321,90 +315,6 @@ class SendKitClient:
 
     def _reason(self, response: aiohttp.ClientResponse) -> str:
         return one_line(response.reason or "", 100, self._redact)
-
-    def _answer(
-        self, response: aiohttp.ClientResponse, body: bytes, complete: bool, search: bool
-    ) -> Reply:
-        redact = self._redact  # a proxy may answer as the API would, in JSON
-        reply = self._reply(response, body, complete, redact)
-        if not search or reply.status >= 300 or reply.malformed:
-            return reply
-        page = search_page(body, complete, SEARCH_PAGE)
-        if page is None:
-            message = unexpected_success(response.status, body, redact)
-            code = "UNEXPECTED_ANSWER"
-            return Reply(reply.status, code, message, headers=reply.headers, malformed=True)
-        echoed = self._redact_api  # the API is never sent the proxy's login: a lead may hold it
-        if any(echoed(text) != text for lead in page.leads for text in lead):
-            # A server that echoes requests: the key would go to the report as a lead's id.
-            message = "a lead in the search answer holds the API key; a server echoing requests?"
-            code = "UNEXPECTED_ANSWER"
-            return Reply(reply.status, code, message, headers=reply.headers, malformed=True)
-        return Reply(reply.status, headers=reply.headers, page=page)
-
-    def _proxys(self, response: aiohttp.ClientResponse, body: bytes) -> bool:
-        """Whether a 401 or 403 through a proxy is the proxy's own, not the API's refusing the key:
-        on an `http://` API (no tunnel) one `_from_proxy` tells; on either, one that quotes the
-        proxy's login, which the API is never sent. A proxy that inspects TLS (its authority in
-        `SSL_CERT_FILE`) answers inside the tunnel too."""
-        if response.status not in (401, 403):
-            return False
-        if self._scheme == "http" and _from_proxy(response, body):
-            return True
-        assert self._proxy is not None
-        text = body[:TEXT_READ].decode("utf-8", "replace")
-        # The bare user name may be a word of the API's message; the password or the login not.
-        login = (s for s in self._proxy.secrets if s != self._proxy.user)
-        return any(len(secret) >= Redactor.SHORT and secret in text for secret in login)
-
-    def _reply(
-        self, response: aiohttp.ClientResponse, body: bytes, complete: bool, redact: Redactor
-    ) -> Reply:
-        status = response.status
-        headers = rate_headers(response.headers, redact)
-        if status < 300:
-            if is_success(body, complete):
-                return _success(status) if headers is None else Reply(status, headers=headers)
-            message = unexpected_success(status, body, redact)
-            return Reply(status, "UNEXPECTED_ANSWER", message, headers=headers, malformed=True)
-        code, message = describe_error(status, body, response.reason or "", redact)
-        if 300 <= status < 400:
-            where = one_line(response.headers.get("Location", "elsewhere"), 200, redact)
-            message = f"the API redirected to {where}; check --base-url"
-        retry_after = parse_retry_after(headers.get("Retry-After")) if headers else None
-        return Reply(status, code, message, retry_after, headers)
-
-
-_SUCCESSES: dict[int, Reply] = {}
-
-
-def _success(status: int) -> Reply:
-    """The API's success answer, without rate-limit headers: one `Reply` per status, shared
-    (it is immutable), instead of a frozen dataclass built for every request."""
-    reply = _SUCCESSES.get(status)
-    if reply is None:
-        reply = _SUCCESSES[status] = Reply(status)
-    return reply
-
-
-def _from_proxy(response: aiohttp.ClientResponse, body: bytes) -> bool:
-    """Whether a 401 or 403 to a request through a proxy (`http://`: no tunnel) is the proxy's:
-    it asks for a proxy login, or it is no error of the API's (always a JSON object)."""
-    if response.status not in (401, 403):
-        return False
-    return "Proxy-Authenticate" in response.headers or not body.lstrip().startswith(b"{")
-
-
-def _coding(headers: Mapping[str, str]) -> str:
-    """The codings a body came in that aiohttp leaves as they are (no compression was asked
-    for, and none is undone): `Content-Encoding`'s, and `Transfer-Encoding`'s but chunked."""
-    content = headers.get("Content-Encoding")
-    transfer = headers.get("Transfer-Encoding")
-    if content is None and transfer is None:
-        return ""
-    sent = ",".join(filter(None, (content, transfer))).split(",")
-    codings = [c.strip() for c in sent if c.strip().lower() not in ("", "identity", "chunked")]
-    return ", ".join(codings)
 
 
 def _departures(on_departure: Callable[[], None]) -> list[aiohttp.TraceConfig]:

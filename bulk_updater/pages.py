@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 Paging = Literal["cursor", "number", ""]
+SEARCH_PAGE: Final = 100  # leads per page of a search, the API's most
 
 
 @dataclass(frozen=True, slots=True)

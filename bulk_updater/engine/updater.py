@@ -101,21 +101,11 @@ class BulkUpdater:
             stack.push_async_callback(limiter.close)  # first: an open cut short closes too
             await limiter.open()
             if self._sender is None:
-                self._client = await stack.enter_async_context(self._new_client())
+                on_departure = departure_hook(self._limiter)
+                client = SendKitClient.for_settings(self.settings, on_departure)
+                self._client = await stack.enter_async_context(client)
             self._opened = stack.pop_all()  # closed in `__aexit__`, the client first
         return self
-
-    def _new_client(self) -> SendKitClient:
-        s = self.settings
-        return SendKitClient(
-            api_key=s.api_key.get_secret_value() if s.api_key else "",
-            base_url=s.base_url,
-            timeout=s.timeout,
-            concurrency=s.in_flight_cap,
-            workspace_id=s.workspace_id,
-            proxy=s.proxy,
-            on_departure=departure_hook(self._limiter),
-        )
 
     async def __aexit__(
         self,

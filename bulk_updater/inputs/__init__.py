@@ -5,6 +5,7 @@
 - `record_keys` a JSON or dict record's keys, one by one
 - `suggest`   what a refused header suggests: fields close in spelling, id and email by values
 - `values`    how a cell or JSON value becomes a field's value; problems in plain words
+- `tags`      a tags cell as a list: a JSON array, a quoted list, or split by the separator
 - `items`     what a record becomes (`LeadUpdate`, `ByEmail`, `Invalid`, `Hidden`) and its `Row`
 - `records`   CSV records and JSON lines out of a text stream, in bounded memory
 - `tables`    CSV as a table: the delimiter, the header, each record's cells

@@ -18,13 +18,13 @@ from .items import ByEmail, Invalid, Item, Raw, Row
 from .schema import DROP, REJECTS_COLUMNS, Column, ColumnMap, Kind, column_for
 from .separators import DecimalMarks
 from .suggest import LISTED, hints, unknown_message
+from .tags import parse_tags
 from .values import (
     Typed,
     by_email,
     custom_value,
     label,
     parse_custom_json,
-    parse_tags,
     problem_of,
     shows_nothing,
     trim_email,

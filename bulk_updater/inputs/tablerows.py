@@ -27,7 +27,8 @@ from .records import MAX_RECORD
 from .schema import REJECTS_COLUMNS, Column, ColumnMap, Kind
 from .suggest import SAMPLE_ROWS, foreign_ids
 from .tables import TableRecord, Unreadable
-from .values import SEPARATOR_ADVICE, label, other_separator
+from .tags import SEPARATOR_ADVICE, other_separator
+from .values import label
 
 MAX_FOOTER: Final = 10
 _TOO_LARGE: Final = f"the record is larger than {MAX_RECORD >> 20} MiB; it was not read"

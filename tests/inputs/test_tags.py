@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bulk_updater import ConfigError, Source
-from bulk_updater.inputs.values import parse_tags
+from bulk_updater.inputs.tags import parse_tags
 from tests.inputs.conftest import only_invalid, only_update, write
 
 LEAD = "665d4e5f6a7b8c9d0e1f2a3b"

@@ -19,7 +19,7 @@ from bulk_updater import BulkUpdater, LeadUpdate, Reply, Source, Status
 from bulk_updater.engine.emails import keyed
 from bulk_updater.errors import BulkUpdaterError
 from bulk_updater.inputs import ColumnMap, Invalid
-from bulk_updater.inputs.values import parse_tags
+from bulk_updater.inputs.tags import parse_tags
 from bulk_updater.limits.holds import Holds
 from bulk_updater.limits.redis_budget import REPAIRED
 from bulk_updater.proxy import Proxy, clear_text_problem
