@@ -13,7 +13,14 @@ import click
 from click.core import ParameterSource
 
 from ..engine import BulkUpdater
-from ..errors import BulkUpdaterError, ConfigError, ReportLockedError, StateLockedError
+from ..errors import (
+    BulkUpdaterError,
+    ConfigError,
+    InputLockedError,
+    InputModifiedError,
+    ReportLockedError,
+    StateLockedError,
+)
 from ..inputs import ColumnMap, Source
 from ..inputs.encoding import DROP_ENCODING
 from ..models import Summary
@@ -158,6 +165,8 @@ def run(**params: Any) -> None:
         job_file.save(source)
     except ReportLockedError as exc:
         fail(str(exc), EXIT_LOCKED)
+    except InputModifiedError as exc:  # still being written: nothing was sent
+        fail(str(exc), EXIT_ABORTED)
     except BulkUpdaterError as exc:
         fail(job_file.words(str(exc)))
     _execute(updater, source, options)
@@ -233,9 +242,12 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
             job(updater, source, progress, problems, report=report, resume=options.resume,
                 rejects=options.rejects)
         )  # fmt: skip
-    except (ReportLockedError, StateLockedError) as exc:
+    except (ReportLockedError, StateLockedError, InputLockedError) as exc:
         _write_failed(options, source, report, started_at, str(exc), EXIT_LOCKED)
         fail(str(exc), EXIT_LOCKED)
+    except InputModifiedError as exc:  # the rows read before it are in the report
+        _write_failed(options, source, report, started_at, str(exc), EXIT_ABORTED)
+        fail(str(exc), EXIT_ABORTED)
     except BulkUpdaterError as exc:  # before any request: a changed input, an unreachable Redis
         _write_failed(options, source, report, started_at, str(exc), EXIT_USAGE)
         fail(str(exc))

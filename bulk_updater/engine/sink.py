@@ -187,11 +187,13 @@ def claim_report(
     too: rows finished for one account are not finished for another.
     """
     options: dict[str, object] = {"match": match or "default"}
+    size, prefix = None, None
     if isinstance(rows, Source):
         if fingerprint is None:
             fingerprint = rows.fingerprint()
             if resume and fingerprint is None:
                 raise ConfigError(f"{rows.name}: resuming needs an input file read again")
+            size, prefix = rows.fingerprinted_size, rows.prefix_sha256
         options = rows.options() | options
     if not report:
         return None
@@ -205,6 +207,8 @@ def claim_report(
         keep=keep,
         start=False,
         account=account,
+        input_size=size,
+        prefix=prefix,
     )
 
 
