@@ -19,13 +19,14 @@ from typing import TypeVar, Unpack
 from ..answers import Redactor
 from ..client import Sender, SendKitClient
 from ..errors import ConfigError
-from ..inputs import Rows, check_rows
+from ..inputs import Rows, Source, check_rows
 from ..limits import Lifecycle, Limiter, departure_hook, limiter_for
 from ..models import Outcome, StopReason, Summary
 from ..report import RejectsWriter, ReportWriter
 from ..setting_keywords import Options
 from ..settings import Settings
 from ..state import state_path
+from ..state.inputlock import hold_input
 from ..state.paths import Account
 from ..urls import scrub
 from .admission import Admission, Rules
@@ -189,6 +190,7 @@ class BulkUpdater:
             keys = keys_of(rows, columns, ignore_unknown_columns)
             await self._streams.ended()
             self._ready_sender()
+            self._hold_input(stack, rows)
             unchanged = await self._open_state(rows)
             remember = closed_with(stack, Remember(unchanged)) if unchanged is not None else None
             pipeline = self._new_pipeline(skip, unchanged)
@@ -333,6 +335,7 @@ class BulkUpdater:
         # Every lock taken and every file checked before any is written: a run refused
         # (another run holds the state file, say) leaves the report and rejects as they were.
         account = Account.of(s)
+        self._hold_input(stack, rows)
         writer = claim_report(rows, report, resume, fingerprint, s.match, s.limit, account)
         reporting = closed_with(stack, ReportSink(writer)) if writer is not None else None
         unchanged = await self._open_state(rows)
@@ -346,6 +349,16 @@ class BulkUpdater:
                 output.start()
         sinks: tuple[Sink | None, ...] = (remembering, reporting, rejecting)
         return writer, unchanged, [sink for sink in sinks if sink is not None]
+
+    def _hold_input(
+        self, stack: contextlib.ExitStack | contextlib.AsyncExitStack, rows: Rows
+    ) -> None:
+        """One run at a time of an input file to an account (`state.inputlock`), for the run;
+        standard input, a pipe and the caller's rows are never the same job twice."""
+        if isinstance(rows, Source) and rows.rereadable:
+            lock = hold_input(rows.path, rows.name, Account.of(self.settings))
+            if lock is not None:
+                stack.callback(lock.release)
 
     def _first_rows(self, finished: Container[int] | None) -> FirstRows | None:
         limit = self.settings.limit
