@@ -232,18 +232,25 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
 
     # Counting the rows of a big input takes seconds: a signal then ends the run at once.
     exit_before_start("before any row was sent", interrupted)
-    if options.summary_json is not None:
-        running = {"state": "running", "started_at": started_at, "input": source.name}
-        with signals_held():  # a signal's `interrupted` must not meet a half-written `running`
-            _write_summary(options.summary_json, running)
+    started: list[bool] = []
+
+    def on_start() -> None:
+        """Every lock held: `--summary-json` is this run's now (else the running job's)."""
+        started.append(True)
+        if options.summary_json is not None:
+            running = {"state": "running", "started_at": started_at, "input": source.name}
+            with signals_held():  # a signal's `interrupted` must not meet a half-written `running`
+                _write_summary(options.summary_json, running)
+
     progress = None if options.quiet else _progress(updater, source, options)
     try:
         summary, signum = run_async(
             job(updater, source, progress, problems, report=report, resume=options.resume,
-                rejects=options.rejects)
+                rejects=options.rejects, on_start=on_start)
         )  # fmt: skip
     except (ReportLockedError, StateLockedError, InputLockedError) as exc:
-        _write_failed(options, source, report, started_at, str(exc), EXIT_LOCKED)
+        if started:  # refused before it started, it leaves the holder's summary alone
+            _write_failed(options, source, report, started_at, str(exc), EXIT_LOCKED)
         fail(str(exc), EXIT_LOCKED)
     except InputModifiedError as exc:  # the rows read before it are in the report
         _write_failed(options, source, report, started_at, str(exc), EXIT_ABORTED)

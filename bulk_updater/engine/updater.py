@@ -282,6 +282,7 @@ class BulkUpdater:
         columns: Mapping[str, str] | None = None,
         ignore_unknown_columns: bool = False,
         reword: Callable[[str], str] | None = None,
+        on_start: Callable[[], None] | None = None,
     ) -> Summary:
         """Send every row, write the report (if given), return the `Summary`.
 
@@ -292,6 +293,8 @@ class BulkUpdater:
         `rejects` writes the rows that did not end `updated`, as read, ready to fix and feed back.
         `reword` gives each row's message in other words, wherever it goes (the report, the
         rejects, `on_outcome`): `bulk-updater ui` says what to do on its page.
+        `on_start` is called once the run holds its locks and opened its outputs, before any row
+        is read: a run refused there (another holds the report) leaves what it would write alone.
         """
         check_rows(rows)
         async with contextlib.AsyncExitStack() as stack:  # closed in reverse, however it ends
@@ -301,6 +304,8 @@ class BulkUpdater:
             keys = keys_of(rows, columns, ignore_unknown_columns)
             opened = await self._outputs(stack, rows, report, resume, fingerprint, rejects)
             writer, unchanged, sinks = opened
+            if on_start is not None:
+                on_start()
             finished = finished_rows(writer)
             tally = Tally(finished)
             if on_outcome is not None:
@@ -335,9 +340,9 @@ class BulkUpdater:
         # Every lock taken and every file checked before any is written: a run refused
         # (another run holds the state file, say) leaves the report and rejects as they were.
         account = Account.of(s)
-        self._hold_input(stack, rows)
         writer = claim_report(rows, report, resume, fingerprint, s.match, s.limit, account)
         reporting = closed_with(stack, ReportSink(writer)) if writer is not None else None
+        self._hold_input(stack, rows)  # after the report's: a run on the same report names it
         unchanged = await self._open_state(rows)
         remembering = closed_with(stack, Remember(unchanged)) if unchanged is not None else None
         rejected = open_rejects(rejects, rows, start=False) if rejects is not None else None

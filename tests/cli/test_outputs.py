@@ -265,3 +265,27 @@ def test_the_summary_says_running_while_the_job_runs(tmp_path: Path) -> None:
     assert after["state"] == "finished"
     assert after["exit_code"] == 143
     assert os.path.getsize(summary) > 0
+
+
+@pytest.mark.parametrize("report", ["same", "dated"])
+def test_a_run_refused_a_lock_leaves_the_running_jobs_summary_alone(
+    tmp_path: Path, report: str
+) -> None:
+    """On one cron line `--summary-json` is the running job's: a second run refused with exit 75
+    (the same report, or the same input under another report) must not say `failed` there."""
+    leads = make_leads(50)
+    source, _ = job_input(tmp_path, leads)
+    summary = tmp_path / "s.json"
+    with SandboxThread(leads, api_key=KEY) as sb:
+        args = ("--base-url", sb.url, "--summary-json", summary, "--resume")
+        first_args = (*args, "--report", tmp_path / "r1.csv", "--rate", "5")
+        with running(start(source, *first_args, cwd=tmp_path)) as proc:
+            wait_until(sb, lambda: sb.state.requests >= 2, 15, "the run's requests")
+            before = summary.read_bytes()
+            second = tmp_path / ("r1.csv" if report == "same" else "r2.csv")
+            code, out, err = cli(source, *args, "--report", second, cwd=tmp_path)
+            assert code == 75, out + err
+            assert summary.read_bytes() == before
+            proc.send_signal(signal.SIGTERM)
+            finish(proc, timeout=15)
+    assert json.loads(before)["state"] == "running"
