@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -23,6 +25,7 @@ from ..errors import (
 )
 from ..inputs import ColumnMap, Source
 from ..inputs.encoding import DROP_ENCODING
+from ..launch import SIGNAL_EXIT
 from ..models import Summary
 from ..printable import escape
 from ..progress import Progress
@@ -230,9 +233,9 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
     def interrupted(code: int, message: str) -> None:
         _write_failed(options, source, report, started_at, message, code, "interrupted")
 
-    # Counting the rows of a big input takes seconds: a signal then ends the run at once.
     exit_before_start("before any row was sent", interrupted)
     started: list[bool] = []
+    progress = None if options.quiet else _progress(updater, options)
 
     def on_start() -> None:
         """Every lock held: `--summary-json` is this run's now (else the running job's)."""
@@ -241,8 +244,8 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
             running = {"state": "running", "started_at": started_at, "input": source.name}
             with signals_held():  # a signal's `interrupted` must not meet a half-written `running`
                 _write_summary(options.summary_json, running)
-
-    progress = None if options.quiet else _progress(updater, source, options)
+        if progress is not None:
+            progress.total = _counted(source, interrupted)
     try:
         summary, signum = run_async(
             job(updater, source, progress, problems, report=report, resume=options.resume,
@@ -266,11 +269,26 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
     _finish(summary, signum, source, options, started_at, problems)
 
 
-def _progress(updater: BulkUpdater, source: Source, options: RunOptions) -> Progress:
+def _counted(source: Source, interrupted: Callable[[int, str], None]) -> int | None:
+    """The input's rows, for the progress line (None for a pipe: it counts without a total).
+
+    Counting a big input takes seconds, while the job's loop waits: a signal then ends the run
+    at once, as before the job started; the job's own handlers are back once it is counted.
+    """
+    handlers = {signum: signal.getsignal(signum) for signum in SIGNAL_EXIT}
+    exit_before_start("before any row was sent", interrupted)
+    try:
+        return source.count()
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def _progress(updater: BulkUpdater, options: RunOptions) -> Progress:
     live = sys.stderr.isatty() and not options.verbose
     return Progress(
         sys.stderr,
-        total=source.count(),  # None for a pipe: progress then counts without a total
+        total=None,  # counted once the run holds its locks (`_counted`)
         live=live,
         interval=0.2 if live else 5.0,
         rate=updater.rate_now,

@@ -19,19 +19,18 @@ from typing import TypeVar, Unpack
 from ..answers import Redactor
 from ..client import Sender, SendKitClient
 from ..errors import ConfigError
-from ..inputs import Rows, Source, check_rows
+from ..inputs import Rows, check_rows
 from ..limits import Lifecycle, Limiter, departure_hook, limiter_for
 from ..models import Outcome, StopReason, Summary
 from ..report import RejectsWriter, ReportWriter
 from ..setting_keywords import Options
 from ..settings import Settings
 from ..state import state_path
-from ..state.inputlock import hold_input
 from ..state.paths import Account
 from ..urls import scrub
 from .admission import Admission, Rules
 from .emails import MatchByEmail
-from .feed import close_input, ids_from, keys_of, numbered_rows
+from .feed import close_input, hold_input_file, ids_from, keys_of, numbered_rows
 from .limit import FirstRows
 from .pipeline import Pipeline
 from .resume import Resume
@@ -190,7 +189,7 @@ class BulkUpdater:
             keys = keys_of(rows, columns, ignore_unknown_columns)
             await self._streams.ended()
             self._ready_sender()
-            self._hold_input(stack, rows)
+            hold_input_file(stack, rows, Account.of(self.settings))
             unchanged = await self._open_state(rows)
             remember = closed_with(stack, Remember(unchanged)) if unchanged is not None else None
             pipeline = self._new_pipeline(skip, unchanged)
@@ -342,7 +341,7 @@ class BulkUpdater:
         account = Account.of(s)
         writer = claim_report(rows, report, resume, fingerprint, s.match, s.limit, account)
         reporting = closed_with(stack, ReportSink(writer)) if writer is not None else None
-        self._hold_input(stack, rows)  # after the report's: a run on the same report names it
+        hold_input_file(stack, rows, account)  # after the report's: a run on it names the report
         unchanged = await self._open_state(rows)
         remembering = closed_with(stack, Remember(unchanged)) if unchanged is not None else None
         rejected = open_rejects(rejects, rows, start=False) if rejects is not None else None
@@ -354,16 +353,6 @@ class BulkUpdater:
                 output.start()
         sinks: tuple[Sink | None, ...] = (remembering, reporting, rejecting)
         return writer, unchanged, [sink for sink in sinks if sink is not None]
-
-    def _hold_input(
-        self, stack: contextlib.ExitStack | contextlib.AsyncExitStack, rows: Rows
-    ) -> None:
-        """One run at a time of an input file to an account (`state.inputlock`), for the run;
-        standard input, a pipe and the caller's rows are never the same job twice."""
-        if isinstance(rows, Source) and rows.rereadable:
-            lock = hold_input(rows.path, rows.name, Account.of(self.settings))
-            if lock is not None:
-                stack.callback(lock.release)
 
     def _first_rows(self, finished: Container[int] | None) -> FirstRows | None:
         limit = self.settings.limit
