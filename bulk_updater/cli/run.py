@@ -47,6 +47,7 @@ from .outputs import check_outputs
 from .summary import (
     EXIT_ABORTED,
     EXIT_LOCKED,
+    EXIT_ROWS,
     EXIT_USAGE,
     Problems,
     exit_code,
@@ -246,6 +247,7 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
                 _write_summary(options.summary_json, running)
         if progress is not None:
             progress.total = _counted(source, interrupted)
+
     try:
         summary, signum = run_async(
             job(updater, source, progress, problems, report=report, resume=options.resume,
@@ -337,7 +339,8 @@ def _finish(
             not_read=not_read,
             rejects=options.rejects,
         )
-        _write_summary(options.summary_json, data)
+        if not _write_summary(options.summary_json, data, final=True) and code <= EXIT_ROWS:
+            code = EXIT_ABORTED  # a monitor reads a stale file there: cron must hear of it
     if worth_telling(summary, code, quiet=options.quiet):
         step = next_step(summary, rereadable=source.rereadable, rejects=options.rejects)
         text = format_summary(
@@ -351,8 +354,16 @@ def _finish(
     sys.exit(code)
 
 
-def _write_summary(path: Path, data: dict[str, Any]) -> None:
+def _write_summary(path: Path, data: dict[str, Any], *, final: bool = False) -> bool:
+    """Whether `--summary-json` was written; if not, one line says so (the report has every
+    row's outcome either way)."""
     try:
         write_json_atomically(path, data)
-    except OSError as exc:  # the job is done and reported; say so, keep its exit code
-        click.echo(f"bulk-updater: cannot write {path}: {exc.strerror}", err=True)
+    except OSError as exc:
+        stale = "; the file there is out of date" if final and path.exists() else ""
+        click.echo(
+            f"bulk-updater: error: cannot write the summary {path}: {exc.strerror}{stale}",
+            err=True,
+        )
+        return False
+    return True
