@@ -39,6 +39,7 @@ from .options import (
     build_settings,
     dry_run_key,
     input_options,
+    passwords_in_argv,
     read_key,
     settings_options,
     unused_options,
@@ -147,6 +148,8 @@ def run(**params: Any) -> None:
     redact = log_requests() if options.verbose else None
     if redact is None:
         log_warnings()
+    if (exposed := passwords_in_argv(click.get_current_context(), params)) is not None:
+        logging.getLogger("bulk_updater").warning("%s", exposed)
     try:
         source = open_source(inputs, options.input_path)
         if (unused := unused_options(inputs, source.format)) is not None:
