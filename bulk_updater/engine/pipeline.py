@@ -37,7 +37,7 @@ from ..models import LeadUpdate, Outcome, StopReason
 from ..retry import Counters, RetryPolicy, RowAttempts
 from ..settings import Settings
 from .admission import Admitted, Rules
-from .ordered import InOrder, discard
+from .ordered import InOrder, discard, lead_key
 from .outcomes import Finished, answered, not_sent, sent, unanswered, unknown
 
 _WINDOW_PER_WORKER: Final = 4
@@ -278,7 +278,7 @@ class Pipeline:
                 if type(admitted) is Row and not pending:
                     item = admitted.item
                     if type(item) is LeadUpdate and self.stop_reason is None:
-                        self._dispatch(admitted, item.id)  # the usual row, straight to its lead
+                        self._dispatch(admitted, lead_key(item.id))  # straight to its lead
                     else:
                         self._route(admitted)
                     continue
@@ -308,7 +308,7 @@ class Pipeline:
             self._abort(row)
         else:
             assert isinstance(item, LeadUpdate)  # rows keyed by email are resolved by a rule
-            self._dispatch(row, item.id)
+            self._dispatch(row, lead_key(item.id))
 
     def _dispatch(self, row: Row, lead: str) -> None:
         """Queue the row, or chain it behind the row of the same lead already in the pipeline."""
@@ -326,7 +326,7 @@ class Pipeline:
         while True:
             row = await self.queue.get()
             try:
-                lead = row.item.id
+                lead = lead_key(row.item.id)
                 while True:
                     ready: Admitted = row
                     if self.before_send is not None:  # a rule that looks once the lead is free
