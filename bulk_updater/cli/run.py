@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -25,7 +23,6 @@ from ..errors import (
 )
 from ..inputs import ColumnMap, Source
 from ..inputs.encoding import DROP_ENCODING
-from ..launch import SIGNAL_EXIT
 from ..models import Summary
 from ..printable import escape
 from ..progress import Progress
@@ -33,7 +30,15 @@ from ..report import default_report_path
 from ..settings import ENV_VARIABLES
 from ..state import state_path
 from .dryrun import show_dry_run
-from .job import exit_before_start, job, log_requests, log_warnings, run_async, signals_held
+from .job import (
+    counted_rows,
+    exit_before_start,
+    job,
+    log_requests,
+    log_warnings,
+    run_async,
+    signals_held,
+)
 from .jobfile import job_options, read_job, save_job
 from .options import (
     build_settings,
@@ -57,7 +62,7 @@ from .summary import (
     now_iso,
     summary_data,
     worth_telling,
-    write_json_atomically,
+    write_summary,
 )
 
 
@@ -247,9 +252,9 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
         if options.summary_json is not None:
             running = {"state": "running", "started_at": started_at, "input": source.name}
             with signals_held():  # a signal's `interrupted` must not meet a half-written `running`
-                _write_summary(options.summary_json, running)
+                write_summary(options.summary_json, running)
         if progress is not None:
-            progress.total = _counted(source, interrupted)
+            progress.total = counted_rows(source, interrupted)
 
     try:
         summary, signum = run_async(
@@ -274,26 +279,11 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
     _finish(summary, signum, source, options, started_at, problems)
 
 
-def _counted(source: Source, interrupted: Callable[[int, str], None]) -> int | None:
-    """The input's rows, for the progress line (None for a pipe: it counts without a total).
-
-    Counting a big input takes seconds, while the job's loop waits: a signal then ends the run
-    at once, as before the job started; the job's own handlers are back once it is counted.
-    """
-    handlers = {signum: signal.getsignal(signum) for signum in SIGNAL_EXIT}
-    exit_before_start("before any row was sent", interrupted)
-    try:
-        return source.count()
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
-
-
 def _progress(updater: BulkUpdater, options: RunOptions) -> Progress:
     live = sys.stderr.isatty() and not options.verbose
     return Progress(
         sys.stderr,
-        total=None,  # counted once the run holds its locks (`_counted`)
+        total=None,  # counted once the run holds its locks (`counted_rows`)
         live=live,
         interval=0.2 if live else 5.0,
         rate=updater.rate_now,
@@ -312,7 +302,7 @@ def _write_failed(
 ) -> None:
     """`--summary-json` of a run that ended without a summary: it must not stay `running`."""
     if options.summary_json is not None:
-        _write_summary(
+        write_summary(
             options.summary_json,
             {"state": state, "exit_code": code, "stop_message": message,
              "started_at": started_at, "finished_at": now_iso(), "input": source.name,
@@ -342,7 +332,7 @@ def _finish(
             not_read=not_read,
             rejects=options.rejects,
         )
-        if not _write_summary(options.summary_json, data, final=True) and code <= EXIT_ROWS:
+        if not write_summary(options.summary_json, data, final=True) and code <= EXIT_ROWS:
             code = EXIT_ABORTED  # a monitor reads a stale file there: cron must hear of it
     if worth_telling(summary, code, quiet=options.quiet):
         step = next_step(summary, rereadable=source.rereadable, rejects=options.rejects)
@@ -355,18 +345,3 @@ def _finish(
         )
         click.echo(text)
     sys.exit(code)
-
-
-def _write_summary(path: Path, data: dict[str, Any], *, final: bool = False) -> bool:
-    """Whether `--summary-json` was written; if not, one line says so (the report has every
-    row's outcome either way)."""
-    try:
-        write_json_atomically(path, data)
-    except OSError as exc:
-        stale = "; the file there is out of date" if final and path.exists() else ""
-        click.echo(
-            f"bulk-updater: error: cannot write the summary {path}: {exc.strerror}{stale}",
-            err=True,
-        )
-        return False
-    return True

@@ -294,7 +294,7 @@ def test_a_run_refused_a_lock_leaves_the_running_jobs_summary_alone(
 FULL_AT_THE_END = """
 import errno, importlib, sys
 from bulk_updater.cli import main
-run = importlib.import_module("bulk_updater.cli.run")
+run = importlib.import_module("bulk_updater.cli.summary")
 original = run.write_json_atomically
 def write_json_atomically(path, data):
     if data["state"] != "running":  # the disk fills up during the run: the last write fails
