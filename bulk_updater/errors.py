@@ -6,6 +6,8 @@ BulkUpdaterError                 anything that stops a job before or while it ru
 ├── ConfigError                  bad settings, missing key, refused base URL      (exit 2)
 ├── InputError                   unreadable file, no id column, unknown column    (exit 2)
 │   └── InputChangedError        --resume against a report of a different input   (exit 2)
+├── InputModifiedError           the input file changed while it was read          (exit 3)
+├── InputLockedError             another run sends the same input to the account   (exit 75)
 ├── JobBusy                      the page runs one job at a time (`ui.session`)    (HTTP 409)
 ├── ReportLockedError            another run holds the report's lock               (exit 75)
 └── StateError                   the state file of skip_unchanged cannot be used   (exit 2)
@@ -56,6 +58,15 @@ class InputError(BulkUpdaterError):
 
 class InputChangedError(InputError):
     """`--resume` was asked for, but the input is not the one the report was started from."""
+
+
+class InputModifiedError(BulkUpdaterError):
+    """The input file changed while it was read (an exporter still writing it): what was read
+    may be cut off, or half of one export and half of the next."""
+
+
+class InputLockedError(BulkUpdaterError):
+    """Another run is sending the same input file to the same account."""
 
 
 class ReportLockedError(BulkUpdaterError):

@@ -141,6 +141,21 @@ async def job(
     return summary, received[0] if received else None
 
 
+def counted_rows(source: Source, interrupted: Callable[[int, str], None]) -> int | None:
+    """The input's rows, for the progress line (None for a pipe: it counts without a total).
+
+    Counting a big input takes seconds, while the job's loop waits: a signal then ends the run
+    at once (`interrupted` told), as before the job started; the job's handlers are back after.
+    """
+    handlers = {signum: signal.getsignal(signum) for signum in SIGNAL_EXIT}
+    exit_before_start("before any row was sent", interrupted)
+    try:
+        return source.count()
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
 @contextmanager
 def signals_held() -> Iterator[None]:
     """SIGINT and SIGTERM wait until the block ends, then reach the handlers installed by then."""
@@ -162,6 +177,7 @@ def _exit_now(signum: int, frame: FrameType | None) -> None:
 
 __all__ = [
     "RedactKey",
+    "counted_rows",
     "exit_before_start",
     "job",
     "log_requests",

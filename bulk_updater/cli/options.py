@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
 import click
+from click.core import ParameterSource
 from pydantic.fields import FieldInfo
 
 from ..errors import ConfigError
 from ..settings import ENV_VARIABLES, FLAGS, METAVARS, Settings
+from ..urls import hide_password
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -180,6 +182,28 @@ def dry_run_key(params: dict[str, Any], api_key_file: Path | None) -> str | None
             f"--dry-run --skip-unchanged reads the account's state file, named after the key: "
             f"{exc} (or pass --state PATH)"
         ) from None
+
+
+#: The settings whose URL may hold a password, and where it stays out of `ps`.
+_SECRET_URLS: Final = {"redis_url": "BULK_UPDATER_REDIS_URL", "proxy": "HTTPS_PROXY"}
+
+
+def passwords_in_argv(ctx: click.Context, params: Mapping[str, Any]) -> str | None:
+    """The warning for a URL given on the command line with its password: any local user reads
+    a command line (`ps`, `/proc/PID/cmdline`) for as long as the run lasts."""
+    given = [
+        name
+        for name in _SECRET_URLS
+        if isinstance(url := params.get(name), str)
+        and hide_password(url) != url
+        and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+    ]
+    if not given:
+        return None
+    flags = " and ".join(FLAGS[name] for name in given)
+    holds = "holds a password" if len(given) == 1 else "hold passwords"
+    instead = " / ".join(_SECRET_URLS[name] for name in given)
+    return f"{flags} {holds}, visible to other users in ps; use {instead} instead"
 
 
 #: The reading options that mean nothing for an input format, and how a message names it.

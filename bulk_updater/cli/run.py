@@ -13,7 +13,14 @@ import click
 from click.core import ParameterSource
 
 from ..engine import BulkUpdater
-from ..errors import BulkUpdaterError, ConfigError, ReportLockedError, StateLockedError
+from ..errors import (
+    BulkUpdaterError,
+    ConfigError,
+    InputLockedError,
+    InputModifiedError,
+    ReportLockedError,
+    StateLockedError,
+)
 from ..inputs import ColumnMap, Source
 from ..inputs.encoding import DROP_ENCODING
 from ..models import Summary
@@ -23,12 +30,21 @@ from ..report import default_report_path
 from ..settings import ENV_VARIABLES
 from ..state import state_path
 from .dryrun import show_dry_run
-from .job import exit_before_start, job, log_requests, log_warnings, run_async, signals_held
+from .job import (
+    counted_rows,
+    exit_before_start,
+    job,
+    log_requests,
+    log_warnings,
+    run_async,
+    signals_held,
+)
 from .jobfile import job_options, read_job, save_job
 from .options import (
     build_settings,
     dry_run_key,
     input_options,
+    passwords_in_argv,
     read_key,
     settings_options,
     unused_options,
@@ -37,6 +53,7 @@ from .outputs import check_outputs
 from .summary import (
     EXIT_ABORTED,
     EXIT_LOCKED,
+    EXIT_ROWS,
     EXIT_USAGE,
     Problems,
     exit_code,
@@ -45,7 +62,7 @@ from .summary import (
     now_iso,
     summary_data,
     worth_telling,
-    write_json_atomically,
+    write_summary,
 )
 
 
@@ -136,6 +153,8 @@ def run(**params: Any) -> None:
     redact = log_requests() if options.verbose else None
     if redact is None:
         log_warnings()
+    if (exposed := passwords_in_argv(click.get_current_context(), params)) is not None:
+        logging.getLogger("bulk_updater").warning("%s", exposed)
     try:
         source = open_source(inputs, options.input_path)
         if (unused := unused_options(inputs, source.format)) is not None:
@@ -158,6 +177,8 @@ def run(**params: Any) -> None:
         job_file.save(source)
     except ReportLockedError as exc:
         fail(str(exc), EXIT_LOCKED)
+    except InputModifiedError as exc:  # still being written: nothing was sent
+        fail(str(exc), EXIT_ABORTED)
     except BulkUpdaterError as exc:
         fail(job_file.words(str(exc)))
     _execute(updater, source, options)
@@ -221,21 +242,32 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
     def interrupted(code: int, message: str) -> None:
         _write_failed(options, source, report, started_at, message, code, "interrupted")
 
-    # Counting the rows of a big input takes seconds: a signal then ends the run at once.
     exit_before_start("before any row was sent", interrupted)
-    if options.summary_json is not None:
-        running = {"state": "running", "started_at": started_at, "input": source.name}
-        with signals_held():  # a signal's `interrupted` must not meet a half-written `running`
-            _write_summary(options.summary_json, running)
-    progress = None if options.quiet else _progress(updater, source, options)
+    started: list[bool] = []
+    progress = None if options.quiet else _progress(updater, options)
+
+    def on_start() -> None:
+        """Every lock held: `--summary-json` is this run's now (else the running job's)."""
+        started.append(True)
+        if options.summary_json is not None:
+            running = {"state": "running", "started_at": started_at, "input": source.name}
+            with signals_held():  # a signal's `interrupted` must not meet a half-written `running`
+                write_summary(options.summary_json, running)
+        if progress is not None:
+            progress.total = counted_rows(source, interrupted)
+
     try:
         summary, signum = run_async(
             job(updater, source, progress, problems, report=report, resume=options.resume,
-                rejects=options.rejects)
+                rejects=options.rejects, on_start=on_start)
         )  # fmt: skip
-    except (ReportLockedError, StateLockedError) as exc:
-        _write_failed(options, source, report, started_at, str(exc), EXIT_LOCKED)
+    except (ReportLockedError, StateLockedError, InputLockedError) as exc:
+        if started:  # refused before it started, it leaves the holder's summary alone
+            _write_failed(options, source, report, started_at, str(exc), EXIT_LOCKED)
         fail(str(exc), EXIT_LOCKED)
+    except InputModifiedError as exc:  # the rows read before it are in the report
+        _write_failed(options, source, report, started_at, str(exc), EXIT_ABORTED)
+        fail(str(exc), EXIT_ABORTED)
     except BulkUpdaterError as exc:  # before any request: a changed input, an unreachable Redis
         _write_failed(options, source, report, started_at, str(exc), EXIT_USAGE)
         fail(str(exc))
@@ -247,11 +279,11 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
     _finish(summary, signum, source, options, started_at, problems)
 
 
-def _progress(updater: BulkUpdater, source: Source, options: RunOptions) -> Progress:
+def _progress(updater: BulkUpdater, options: RunOptions) -> Progress:
     live = sys.stderr.isatty() and not options.verbose
     return Progress(
         sys.stderr,
-        total=source.count(),  # None for a pipe: progress then counts without a total
+        total=None,  # counted once the run holds its locks (`counted_rows`)
         live=live,
         interval=0.2 if live else 5.0,
         rate=updater.rate_now,
@@ -270,7 +302,7 @@ def _write_failed(
 ) -> None:
     """`--summary-json` of a run that ended without a summary: it must not stay `running`."""
     if options.summary_json is not None:
-        _write_summary(
+        write_summary(
             options.summary_json,
             {"state": state, "exit_code": code, "stop_message": message,
              "started_at": started_at, "finished_at": now_iso(), "input": source.name,
@@ -300,7 +332,8 @@ def _finish(
             not_read=not_read,
             rejects=options.rejects,
         )
-        _write_summary(options.summary_json, data)
+        if not write_summary(options.summary_json, data, final=True) and code <= EXIT_ROWS:
+            code = EXIT_ABORTED  # a monitor reads a stale file there: cron must hear of it
     if worth_telling(summary, code, quiet=options.quiet):
         step = next_step(summary, rereadable=source.rereadable, rejects=options.rejects)
         text = format_summary(
@@ -312,10 +345,3 @@ def _finish(
         )
         click.echo(text)
     sys.exit(code)
-
-
-def _write_summary(path: Path, data: dict[str, Any]) -> None:
-    try:
-        write_json_atomically(path, data)
-    except OSError as exc:  # the job is done and reported; say so, keep its exit code
-        click.echo(f"bulk-updater: cannot write {path}: {exc.strerror}", err=True)

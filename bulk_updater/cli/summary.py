@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+import click
+
 from .. import __version__
 from ..engine.sink import rejected_rows
 from ..launch import SIGNAL_EXIT
@@ -53,6 +55,21 @@ def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_summary(path: Path, data: dict[str, Any], *, final: bool = False) -> bool:
+    """Whether `--summary-json` was written; if not, one line says so (the report has every
+    row's outcome either way). `final`: the run's last word, which a monitor reads."""
+    try:
+        write_json_atomically(path, data)
+    except OSError as exc:
+        stale = "; the file there is out of date" if final and path.exists() else ""
+        click.echo(
+            f"bulk-updater: error: cannot write the summary {path}: {exc.strerror}{stale}",
+            err=True,
+        )
+        return False
+    return True
 
 
 def _absolute(value: Any) -> Any:

@@ -1,12 +1,16 @@
-"""The rows a job is given, as the pipeline takes them: how their keys are read, numbered (the
-first ones only, with a limit), shown a batch ahead to the rules that look ahead, and closed."""
+"""The rows a job is given, as the pipeline takes them: held (an input file, one run at a time),
+how their keys are read, numbered (the first ones only, with a limit), shown a batch ahead to the
+rules that look ahead, and closed."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 
 from ..inputs import ColumnMap, KeyPlan, Numbered, Rows, Source, numbered
 from ..inputs.schema import REF_KEY, id_source
+from ..state.inputlock import hold_input
+from ..state.paths import Account
 from .admission import Rules
 from .limit import FirstRows
 from .pipeline import Pipeline
@@ -35,6 +39,15 @@ def keys_of(rows: Rows, columns: Mapping[str, str] | None, ignore_unknown: bool)
     if isinstance(rows, Source) and (columns or ignore_unknown):
         raise TypeError("a Source has its own columns=: give them to Source(path, columns=...)")
     return KeyPlan(ColumnMap(columns), ignore_unknown=ignore_unknown, kept=(REF_KEY,))
+
+
+def hold_input_file(stack: contextlib.AsyncExitStack, rows: Rows, account: Account) -> None:
+    """One run at a time sends an input file to an account (`state.inputlock`), until `stack`
+    closes; standard input, a pipe and the caller's rows are never the same job twice."""
+    if isinstance(rows, Source) and rows.rereadable:
+        lock = hold_input(rows.path, rows.name, account)
+        if lock is not None:
+            stack.callback(lock.release)
 
 
 def close_input(rows: Rows) -> None:

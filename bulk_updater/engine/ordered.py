@@ -1,4 +1,5 @@
-"""Rows whose admission takes time (a search for their email) go on in input order.
+"""Rows whose admission takes time (a search for their email) go on in input order; and the key
+a lead's rows are ordered by (`lead_key`).
 
 The feeder hands each such row over with what its admission will decide (a coroutine, run as a
 task at once, so later rows' searches go on meanwhile); `run()` takes them back in input order,
@@ -15,6 +16,15 @@ from collections.abc import Awaitable, Callable
 
 from ..inputs import Row
 from .admission import Admitted
+
+
+def lead_key(lead: str) -> str:
+    """The key of a lead's chain of rows: its id in lower case.
+
+    SendKit ids are 24-hex ObjectIds, which a Mongo backend reads in either case: `66A0…AA` and
+    `66a0…aa` may be one lead, so their rows never go at once (each is sent as written).
+    """
+    return lead.lower()
 
 
 class InOrder:

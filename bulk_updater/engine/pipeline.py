@@ -37,7 +37,7 @@ from ..retry import Counters, RetryPolicy, RowAttempts
 from ..settings import Settings
 from .admission import Admitted, Rules
 from .chains import Chains
-from .ordered import InOrder, discard
+from .ordered import InOrder, discard, lead_key
 from .outcomes import Finished, answered, not_sent, sent, unanswered, unknown
 from .results import Results
 from .window import Window
@@ -274,7 +274,7 @@ class Pipeline:
                 if type(admitted) is Row and not pending:
                     item = admitted.item
                     if type(item) is LeadUpdate and self.stop_reason is None:
-                        self.chains.add(admitted, item.id)  # the usual row, straight to its lead
+                        self.chains.add(admitted, lead_key(item.id))  # the usual row: to its lead
                     else:
                         self._route(admitted)
                     continue
@@ -304,7 +304,7 @@ class Pipeline:
             self._abort(row)
         else:
             assert isinstance(item, LeadUpdate)  # rows keyed by email are resolved by a rule
-            self.chains.add(row, item.id)
+            self.chains.add(row, lead_key(item.id))
 
     async def _worker(self, slot: int) -> None:
         deliverer, send, in_flight, emit = self.deliverer, self.send, self.in_flight, self.emit
@@ -312,7 +312,7 @@ class Pipeline:
         while True:
             row = await self.queue.get()
             try:
-                lead = row.item.id
+                lead = lead_key(row.item.id)
                 while True:
                     ready: Admitted = row
                     if self.before_send is not None:  # a rule that looks once the lead is free

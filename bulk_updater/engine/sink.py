@@ -28,7 +28,7 @@ from ..report.rejects import TextShape, shape_of
 from ..report.sheet_rejects import SheetRejectsWriter, Stored
 from ..state.paths import Account
 
-_S = TypeVar("_S", bound="Sink")
+_S = TypeVar("_S", bound="Output")
 log = logging.getLogger("bulk_updater")
 
 OnOutcome = Callable[[Outcome], None] | Callable[[Outcome], Awaitable[None]]
@@ -45,6 +45,14 @@ class Sink(Protocol):
 
     def close(self) -> None:
         """The run is over (or failed): finish up."""
+
+
+class Output(Sink, Protocol):
+    """A sink that writes a file, closed however the job ends (`closed_with`)."""
+
+    @property
+    def what(self) -> str:
+        """What it writes, in the user's words: `the report out.csv`."""
 
 
 class Tally(Sink):
@@ -74,6 +82,10 @@ class ReportSink(Sink):
 
     def __init__(self, writer: ReportWriter) -> None:
         self.writer = writer
+
+    @property
+    def what(self) -> str:
+        return f"the report {self.writer.path}"
 
     def write(self, outcome: Outcome, row: Row) -> None:
         if outcome.status is not Status.SKIPPED or _left_out(outcome, row):
@@ -123,6 +135,10 @@ class RejectsSink(Sink):
     ) -> None:
         self.writer = writer
         self._finished = earlier if isinstance(earlier, FinishedRows) else None
+
+    @property
+    def what(self) -> str:
+        return f"the rejects file {self.writer.path}"
 
     def write(self, outcome: Outcome, row: Row) -> None:
         status = outcome.status
@@ -188,11 +204,13 @@ def claim_report(
     too: rows finished for one account are not finished for another.
     """
     options: dict[str, object] = {"match": match or "default"}
+    size, prefix = None, None
     if isinstance(rows, Source):
         if fingerprint is None:
             fingerprint = rows.fingerprint()
             if resume and fingerprint is None:
                 raise ConfigError(f"{rows.name}: resuming needs an input file read again")
+            size, prefix = rows.fingerprinted_size, rows.prefix_sha256
         options = rows.options() | options
     if not report:
         return None
@@ -206,6 +224,8 @@ def claim_report(
         keep=keep,
         start=False,
         account=account,
+        input_size=size,
+        prefix=prefix,
     )
 
 
@@ -288,7 +308,8 @@ def closed_with(stack: contextlib.AsyncExitStack, sink: _S) -> _S:
     """`sink`, closed when `stack` is (its file left as it was if it was never started).
 
     A close that fails while an exception ends the job does not replace it: the caller sees
-    the job's own exception, the close's failure noted on it and logged.
+    the job's own exception, the close's failure noted on it and logged, in user words: what
+    the sink writes (`the report out.csv`), and why.
     """
 
     def close(
@@ -299,8 +320,10 @@ def closed_with(stack: contextlib.AsyncExitStack, sink: _S) -> _S:
         except Exception as failure:
             if exc is None:
                 raise
-            log.warning("closing the %s failed too: %r", type(sink).__name__, failure)
-            exc.add_note(f"closing the {type(sink).__name__} failed too: {failure!r}")
+            reason = failure.strerror if isinstance(failure, OSError) else None
+            told = f"closing {sink.what} failed too: {reason or failure}"
+            log.warning("%s", told)
+            exc.add_note(told)
         return False
 
     stack.push(close)

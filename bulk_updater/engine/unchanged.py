@@ -224,6 +224,10 @@ class Remember:
         self.rule = rule
         self.counts: collections.Counter[str] = collections.Counter()
 
+    @property
+    def what(self) -> str:
+        return f"the state file {self.rule.store.path}"
+
     def write(self, outcome: Outcome, row: Row) -> None:
         self.rule.record(outcome, row)
         counts = self.counts

@@ -30,7 +30,7 @@ from ..state.paths import Account
 from ..urls import scrub
 from .admission import Admission, Rules
 from .emails import MatchByEmail
-from .feed import close_input, ids_from, keys_of, numbered_rows
+from .feed import close_input, hold_input_file, ids_from, keys_of, numbered_rows
 from .limit import FirstRows
 from .pipeline import Pipeline
 from .resume import Resume
@@ -183,6 +183,7 @@ class BulkUpdater:
             keys = keys_of(rows, columns, ignore_unknown_columns)
             await self._streams.ended()
             self._ready_sender()
+            hold_input_file(stack, rows, Account.of(self.settings))
             unchanged = await self._open_state(rows)
             remember = closed_with(stack, Remember(unchanged)) if unchanged is not None else None
             pipeline = self._new_pipeline(skip, unchanged)
@@ -277,6 +278,7 @@ class BulkUpdater:
         columns: Mapping[str, str] | None = None,
         ignore_unknown_columns: bool = False,
         reword: Callable[[str], str] | None = None,
+        on_start: Callable[[], None] | None = None,
     ) -> Summary:
         """Send every row, write the report (if given), return the `Summary`.
 
@@ -287,6 +289,8 @@ class BulkUpdater:
         `rejects` writes the rows that did not end `updated`, as read, ready to fix and feed back.
         `reword` gives each row's message in other words, wherever it goes (the report, the
         rejects, `on_outcome`): `bulk-updater ui` says what to do on its page.
+        `on_start` is called once the run holds its locks and opened its outputs, before any row
+        is read: a run refused there (another holds the report) leaves what it would write alone.
         """
         check_rows(rows)
         async with contextlib.AsyncExitStack() as stack:  # closed in reverse, however it ends
@@ -296,6 +300,8 @@ class BulkUpdater:
             keys = keys_of(rows, columns, ignore_unknown_columns)
             opened = await self._outputs(stack, rows, report, resume, fingerprint, rejects)
             writer, unchanged, sinks = opened
+            if on_start is not None:
+                on_start()
             finished = finished_rows(writer)
             tally = Tally(finished)
             if on_outcome is not None:
@@ -332,6 +338,7 @@ class BulkUpdater:
         account = Account.of(s)
         writer = claim_report(rows, report, resume, fingerprint, s.match, s.limit, account)
         reporting = closed_with(stack, ReportSink(writer)) if writer is not None else None
+        hold_input_file(stack, rows, account)  # after the report's: a run on it names the report
         unchanged = await self._open_state(rows)
         remembering = closed_with(stack, Remember(unchanged)) if unchanged is not None else None
         rejected = open_rejects(rejects, rows, start=False) if rejects is not None else None

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final, TextIO
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, InputModifiedError
 from ..settings import tags_separator as separator_of
 from .columns import Invalid, Row, TablePlan
 from .encoding import Encoding, detect_encoding, scan, text, text_problem
@@ -33,6 +33,7 @@ from .separators import likely_comma
 from .sheet import Oversized
 from .tablerows import TableRows
 from .tables import SNIFF_LINES, CsvTable, excel_delimiter, skip_lines, sniff_delimiter
+from .watch import FileWatch, prefix_sha256
 from .xlsx import Workbook, table_records
 
 log = logging.getLogger("bulk_updater")
@@ -88,6 +89,7 @@ class Source:
         self.rereadable = not self.is_stdin and stat.S_ISREG(os.fstat(self._raw.fileno()).st_mode)
         if not self.rereadable:
             log.debug("%s: waiting for the first lines", self.name)
+        self._watch = FileWatch(self._raw.fileno(), path, self.name) if self.rereadable else None
         self.sheet: str | None = None
         self.encoding: Encoding | None = None
         self.delimiter: str | None = None
@@ -287,13 +289,18 @@ class Source:
             else:
                 rows = self._sheet_rows() if self.format == "xlsx" else self._csv_rows()
             yield from self._keep.rows(rows) if self._keep is not None else rows
+            if self._watch is not None:  # read to its end: the end of the file as it was opened?
+                self._watch.check()
         finally:
             self.close()
 
     def _csv_rows(self) -> Iterator[Row]:
         legacy = self._legacy_pipe()  # its rows are checked one by one, as a file is ahead
         convert = self._table.convert if legacy is None else checking(self._table.convert, legacy)
-        return self._kept.rows(self._csv.rows(), convert)
+        records = self._csv.rows()
+        if self._watch is not None:
+            records = self._watch.whole_records(records)
+        return self._kept.rows(records, convert)
 
     def _legacy_pipe(self) -> str | None:
         """The legacy encoding of input that cannot be checked ahead (standard input), if so."""
@@ -316,6 +323,8 @@ class Source:
                 continue
             if not line.strip():
                 continue
+            if self._watch is not None and self._watch.cut_off(line):
+                raise InputModifiedError(self._watch.message)
             number += 1
             item = parse_json_line(line, self._keys)
             if legacy is not None:
@@ -343,12 +352,26 @@ class Source:
             else:
                 csv = self.format == "csv"
                 self._sha256 = scan(self.path, self.encoding, self.name, any_line_end=csv)
+            if self._watch is not None:  # still being written: nothing is sent
+                self._watch.check()
 
     def fingerprint(self) -> str | None:
         """sha256 of the file's bytes, to tell on `--resume` whether the input changed; None
         for input that can be read only once (standard input, a pipe)."""
         self.check()
         return self._sha256
+
+    @property
+    def fingerprinted_size(self) -> int | None:
+        """How many bytes `fingerprint()` covers, for a text file (`--resume` then continues a
+        file that only grew by rows added at its end); None for a workbook or a pipe."""
+        if self._watch is None or self._sha256 is None or self.format == "xlsx":
+            return None
+        return self._watch.size
+
+    def prefix_sha256(self, size: int) -> str | None:
+        """sha256 of the file's first `size` bytes if they end at a line break, else None."""
+        return prefix_sha256(self.path, size) if self.format != "xlsx" else None
 
     def count(self) -> int | None:
         """How many records the file holds (one extra pass), or None for input read only once."""

@@ -32,6 +32,8 @@ log = logging.getLogger("bulk_updater")
 #: The meta's names for the account, as a state file's (`state.fileformat`).
 ACCOUNT: Final = "account"
 KEY_SHA256: Final = "key_sha256"
+#: The bytes of a text input its fingerprint covers: `--resume` continues a file that only grew.
+INPUT_SIZE: Final = "input_size"
 #: How long the meta of a report that is gone is kept: the report may only have been moved.
 _FORGET_AFTER: Final = 30 * 86400.0
 
@@ -65,10 +67,12 @@ def write_meta(
     options: Mapping[str, Any] | None,
     limit: int | None = None,
     account: Account | None = None,
+    input_size: int | None = None,
 ) -> None:
     """Keep the meta of a report in the state folder (replaced in one step), and drop what an
     older version left beside the report. `limit`: the run reads only its first rows.
-    `account`: where its rows go, named as a state file names it (never the key)."""
+    `account`: where its rows go, named as a state file names it (never the key).
+    `input_size`: the bytes of the input `fingerprint` covers (a text file's)."""
     path = meta_path(real)
     data: dict[str, Any] = {
         "report": os.fspath(real),
@@ -77,6 +81,8 @@ def write_meta(
     }
     if limit is not None:
         data["limit"] = limit
+    if input_size is not None:
+        data[INPUT_SIZE] = input_size
     if account is not None:
         data[ACCOUNT] = account.label
         data[KEY_SHA256] = account.key

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
@@ -24,6 +24,7 @@ from . import sort
 from .earlier import FinishedRows, RowKeys, drop_partial_line, is_jsonl, read_lines
 from .formulas import cell, email_cell, id_cell
 from .meta import (
+    INPUT_SIZE,
     ReportLock,
     check_account,
     check_meta_folder,
@@ -100,9 +101,12 @@ class ReportWriter:
         keep: Sequence[str] = (),
         start: bool = True,
         account: Account | None = None,
+        input_size: int | None = None,
+        prefix: Callable[[int], str | None] | None = None,
     ) -> None:
         """`fingerprint` and `options` say which input, read how, and `account` where its rows
-        go: `--resume` needs the same.
+        go: `--resume` needs the same, or an input that only grew: `input_size` is how many
+        bytes `fingerprint` covers, `prefix(size)` the sha256 of the input's first bytes now.
         `limit`: the run reads only its first rows (kept in the meta file, for the reader).
         `keep`: input columns written after the report's own, from each outcome's `ref`.
         `start=False`: the report is locked and checked, nothing written until `start()`."""
@@ -113,6 +117,8 @@ class ReportWriter:
         # and a second run through another name of the same file finds it locked.
         self._real = Path(os.path.realpath(self.path))
         self.finished = FinishedRows()
+        self._prefix = prefix
+        self._grew = False  # resumed over an input that rows were added to since
         self.unsorted: str | None = None  # why the final sort failed, if it did
         self._started = False
         new = not os.path.lexists(self._real)
@@ -126,7 +132,7 @@ class ReportWriter:
             said = True  # the meta names this run's account (an older version's names none)
             if self.resumed:
                 meta = self._check_input(meta, fingerprint, options)
-                self._read_finished(keys=fingerprint is None)
+                self._read_finished(keys=fingerprint is None or self._grew)
                 answered = self.finished.answered
                 said = meta is None or check_account(self.path, meta, account, answered)
             check_meta_folder(self._real)
@@ -138,7 +144,7 @@ class ReportWriter:
                 ) from None
             raise
         self._new = new
-        self._meta = (fingerprint, options, limit, account)
+        self._meta = (fingerprint, options, limit, account, input_size)
         # Not yet where it belongs (moved, or left by an older version), or this run's limit is
         # not the last one's: written anew once the run starts.
         self._moved = meta.get("report") if meta is not None else None
@@ -147,6 +153,7 @@ class ReportWriter:
             and meta is not None
             and self._moved == os.fspath(self._real)
             and meta.get("limit") == limit
+            and not self._grew
         )
         if start:
             self.start()
@@ -216,7 +223,7 @@ class ReportWriter:
                 )
         stored = meta.get("input_sha256") if meta is not None else None
         read_as = meta.get("input_options") if meta is not None else None
-        if fingerprint is not None and stored != fingerprint:
+        if fingerprint is not None and stored != fingerprint and not self._grown(meta, stored):
             raise InputChangedError(
                 f"{self.path}: cannot resume, the input is not the one this report was started "
                 "from; run without --resume (or with another --report) to start over"
@@ -243,6 +250,15 @@ class ReportWriter:
                     f"input with {was}; give the same options, or start over without --resume"
                 )
         return meta
+
+    def _grown(self, meta: dict[str, Any] | None, stored: object) -> bool:
+        """Whether the input only grew since this report's run: its first bytes are the ones
+        that run fingerprinted, up to a line break (an export it read while it was written)."""
+        size = meta.get(INPUT_SIZE) if meta is not None else None
+        if not isinstance(size, int) or not isinstance(stored, str) or self._prefix is None:
+            return False
+        self._grew = self._prefix(size) == stored
+        return self._grew
 
     def _read_finished(self, *, keys: bool) -> None:
         """`keys`: keep which lead each row was too; an input with no fingerprint is checked

@@ -4,7 +4,8 @@
 - `statefile` `StateFile`: the SQLite file (WAL), batched lookups, a writer thread for changes
 - `database` its SQLite connections: held for a run, opened (read-only or not), transactions,
              waits for another process's lock (that a stop ends)
-- `lock`     one run at a time on a file: `RunLock`, and `in_use()` to glance at it
+- `lock`     one run at a time on a file: `FileLock`, and `in_use()` to glance at it
+- `inputlock` one run at a time of an input file to an account: `hold_input()`
 - `info`     what `state info` shows: counts, damaged entries, whose, the last run
 - `paths`    the default file: one per API account under the user's state directory; `Account`
 - `preview`  `--dry-run --skip-unchanged`: how many rows would be sent, read-only

@@ -94,3 +94,28 @@ def test_lock_left_by_a_killed_run_does_not_block_the_resume(tmp_path: Path) -> 
         assert {r["status"] for r in final} == {"updated"}
         assert all(sb.state.applied_by_lead[lead_id] >= 1 for lead_id in ids)
         assert all(sb.state.patches_by_lead[lead_id] == 1 for lead_id in done_before)
+
+
+def test_the_next_nights_run_of_the_same_input_exits_75_while_one_runs(tmp_path: Path) -> None:
+    """The cron line names its report by date, so the report's lock never meets the next night's
+    run: the input's own lock does, and the older export cannot land after the newer one."""
+    leads = make_leads(200)
+    source, _ = job_input(tmp_path, leads, name="nightly.csv")
+    link = tmp_path / "link.csv"
+    link.symlink_to(source)
+    with SandboxThread(leads, api_key=KEY) as sb:
+        night = ("--base-url", sb.url, "--resume", "-q")
+        day1 = ("--report", tmp_path / "day1.csv", "--rate", "20")
+        with running(start(source, *night, *day1, cwd=tmp_path)) as first:
+            wait_until(sb, lambda: sb.state.requests >= 2, 15, "the first night's requests")
+            for name, report in ((source, "day2.csv"), (link, "day3.csv")):
+                code, out, err = cli(name, *night, "--report", tmp_path / report, cwd=tmp_path)
+                assert code == 75, out + err
+                assert f"{name}: another run is sending this input to {sb.url}" in err
+                assert not (tmp_path / report).exists()
+            assert first.poll() is None
+            first.send_signal(signal.SIGTERM)
+            assert finish(first, timeout=10)[0] == 143
+        assert max(sb.state.patches_by_lead.values()) == 1
+        code, out, err = cli(source, *night, "--report", tmp_path / "day2.csv", cwd=tmp_path)
+        assert code == 0, out + err  # the lock went with the run

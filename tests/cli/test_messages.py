@@ -12,6 +12,7 @@ import pytest
 from bulk_updater.sandbox import SandboxThread
 from tests.cli.conftest import (
     KEY,
+    clean_env,
     cli,
     finish,
     job_input,
@@ -101,3 +102,35 @@ def test_duration_counts_from_the_first_request_and_is_empty_when_nothing_was_se
     ]
     (invalid,) = [line for line in lines if line["status"] == "invalid"]
     assert invalid["duration_ms"] == ""
+
+
+REDIS_PASSWORD = "S3cretPw!"
+PROXY_PASSWORD = "Pr0xyPw"
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "warning"),
+    [
+        (("--redis", f"redis://:{REDIS_PASSWORD}@127.0.0.1:1/0"), {},
+         "--redis holds a password, visible to other users in ps; use BULK_UPDATER_REDIS_URL "
+         "instead"),
+        (("--redis", f"redis://:{REDIS_PASSWORD}@127.0.0.1:1/0",
+          "--proxy", f"http://me:{PROXY_PASSWORD}@127.0.0.1:3128"), {},
+         "--redis and --proxy hold passwords, visible to other users in ps; use "
+         "BULK_UPDATER_REDIS_URL / HTTPS_PROXY instead"),
+        (("--redis", "redis://127.0.0.1:1/0"), {}, None),
+        ((), {"BULK_UPDATER_REDIS_URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:1/0"}, None),
+    ],
+)  # fmt: skip
+def test_a_password_on_the_command_line_is_warned_about_once_and_never_shown(
+    tmp_path: Path, flags: tuple[str, ...], env: dict[str, str], warning: str | None
+) -> None:
+    """`ps` shows any local user the command line for the whole run: the key has no flag for
+    that reason, and a URL with a password on it is warned about (S11)."""
+    source, _ = job_input(tmp_path, make_leads(2))
+    code, out, err = cli(source, "--dry-run", *flags, env=clean_env(**env), cwd=tmp_path)
+    assert code == 0, out + err
+    warnings = [line for line in err.splitlines() if "ps;" in line]
+    assert warnings == ([f"bulk-updater: warning: {warning}"] if warning else [])
+    assert REDIS_PASSWORD not in out + err
+    assert PROXY_PASSWORD not in out + err

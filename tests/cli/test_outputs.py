@@ -265,3 +265,64 @@ def test_the_summary_says_running_while_the_job_runs(tmp_path: Path) -> None:
     assert after["state"] == "finished"
     assert after["exit_code"] == 143
     assert os.path.getsize(summary) > 0
+
+
+@pytest.mark.parametrize("report", ["same", "dated"])
+def test_a_run_refused_a_lock_leaves_the_running_jobs_summary_alone(
+    tmp_path: Path, report: str
+) -> None:
+    """On one cron line `--summary-json` is the running job's: a second run refused with exit 75
+    (the same report, or the same input under another report) must not say `failed` there."""
+    leads = make_leads(50)
+    source, _ = job_input(tmp_path, leads)
+    summary = tmp_path / "s.json"
+    with SandboxThread(leads, api_key=KEY) as sb:
+        args = ("--base-url", sb.url, "--summary-json", summary, "--resume")
+        first_args = (*args, "--report", tmp_path / "r1.csv", "--rate", "5")
+        with running(start(source, *first_args, cwd=tmp_path)) as proc:
+            wait_until(sb, lambda: sb.state.requests >= 2, 15, "the run's requests")
+            before = summary.read_bytes()
+            second = tmp_path / ("r1.csv" if report == "same" else "r2.csv")
+            code, out, err = cli(source, *args, "--report", second, cwd=tmp_path)
+            assert code == 75, out + err
+            assert summary.read_bytes() == before
+            proc.send_signal(signal.SIGTERM)
+            finish(proc, timeout=15)
+    assert json.loads(before)["state"] == "running"
+
+
+FULL_AT_THE_END = """
+import errno, importlib, sys
+from bulk_updater.cli import main
+run = importlib.import_module("bulk_updater.cli.summary")
+original = run.write_json_atomically
+def write_json_atomically(path, data):
+    if data["state"] != "running":  # the disk fills up during the run: the last write fails
+        raise OSError(errno.ENOSPC, "No space left on device")
+    original(path, data)
+run.write_json_atomically = write_json_atomically
+sys.argv = ["bulk-updater", "run", *sys.argv[1:]]
+main()
+"""
+
+
+def test_a_final_summary_that_cannot_be_written_makes_the_run_exit_3(tmp_path: Path) -> None:
+    """A monitor would read `running` there for ever: cron must hear of it (S8)."""
+    leads = make_leads(5)
+    source, _ = job_input(tmp_path, leads)
+    summary = tmp_path / "s.json"
+    with SandboxThread(leads, api_key=KEY) as sb:
+        done = subprocess.run(
+            [sys.executable, "-c", FULL_AT_THE_END, str(source), "--base-url", sb.url,
+             "--rate", "0", "-q", "--summary-json", str(summary)],
+            env=clean_env(SENDKIT_API_KEY=KEY), cwd=tmp_path, capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
+        assert sum(sb.state.applied_by_lead.values()) == 5
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stderr == (
+        f"bulk-updater: error: cannot write the summary {summary}: No space left on device; "
+        "the file there is out of date\n"
+    )
+    assert "updated 5" in done.stdout  # -q prints the summary: the exit code is not 0
+    assert json.loads(summary.read_text())["state"] == "running"

@@ -248,6 +248,9 @@ def test_a_redis_url_option_no_connection_takes_is_refused_in_one_line(
         )  # fmt: skip
         assert sb.state.requests == 0
     assert code == 2, out + err
+    warning, err = err.split("\n", 1)  # a password on the command line: `ps` shows it
+    assert warning.endswith("--redis holds a password, visible to other users in ps; use "
+                            "BULK_UPDATER_REDIS_URL instead")  # fmt: skip
     assert err.startswith(f"bulk-updater: error: the Redis URL {scheme}://default:***@127.0.0.1:")
     assert f"/0{shown} cannot be used (" in err
     assert "fix or remove the options after its ?" in err

@@ -4,7 +4,6 @@ its lock, and a run killed with SIGKILL then run again."""
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import sqlite3
 import threading
@@ -53,7 +52,7 @@ def test_two_runs_on_one_state_file_at_once(tmp_path: Path) -> None:
                 f"bulk-updater: error: {state}: another run is using this state file (pid "
                 f"{one.pid}); try again once it is done\n"
             )
-            assert json.loads(summary.read_text())["state"] == "failed"
+            assert not summary.exists()  # refused a lock: the file may be the running job's
             assert all(lead["jobTitle"] != "TitleB" for lead in sb.state.leads.values())
             one.terminate()  # 20 s of run A are not needed: what it set is remembered
             code, out, err = finish(one, timeout=60)

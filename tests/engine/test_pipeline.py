@@ -66,6 +66,28 @@ async def test_rows_for_one_lead_go_out_in_input_order_one_at_a_time(
     assert sender.sent == {lead: list(range(10)) for lead in lead_ids}
 
 
+async def test_ids_that_differ_only_in_letter_case_are_one_lead_for_the_order(
+    virtual_time: VirtualTimeLoop,
+) -> None:
+    """A Mongo backend reads a 24-hex id in either case: such rows are never sent at once, the
+    last one goes last, and each goes with its id as written (S4)."""
+    upper, lower = "66A0000000000000000000AA", "66a0000000000000000000aa"
+    rows = [
+        {"id": upper, "customFields.k": "0"},
+        {"id": lower, "customFields.k": "1"},
+        {"id": upper, "customFields.k": "2"},
+    ]
+    sender = JitterSender(seed=4)
+
+    async with BulkUpdater(sender=sender, rate=0, concurrency=8) as updater:
+        outcomes = [o async for o in updater.stream(rows)]
+
+    assert sorted(o.status for o in outcomes) == [Status.UPDATED] * 3
+    assert sender.max_in_flight == 1  # the three rows, one at a time
+    assert sender.sent == {upper: [0, 2], lower: [1]}
+    assert [o.id for o in sorted(outcomes, key=lambda o: o.row)] == [upper, lower, upper]
+
+
 # --- reading as the job runs
 
 
