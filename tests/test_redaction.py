@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio
 from aiohttp import web
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
@@ -171,6 +171,8 @@ JOINS = st.one_of(
     st.sampled_from([":", "/", "?", "#", "@", "&", ";", "=", "%", " ", "%2F", "%40", "+"]),
     st.sampled_from([*LOOKALIKES, *FOLDING]),
 )
+#: User names, which may be shown: none holds a run `PIECES_IN` would take for a password's.
+USERS = st.from_regex(r"[a-z]{0,6}", fullmatch=True).filter(lambda user: not PIECES_IN.search(user))
 PASSWORDS = st.lists(st.tuples(PIECES, JOINS), min_size=1, max_size=4).map(
     lambda parts: "".join(piece + join for piece, join in parts)
 )
@@ -205,7 +207,7 @@ def redis_says(url: str) -> str:
 @settings(max_examples=300, deadline=None)
 @given(
     form=st.sampled_from(URL_FORMS),
-    user=st.from_regex(r"[a-z]{0,6}", fullmatch=True),
+    user=USERS,
     password=PASSWORDS,
 )
 def test_no_piece_of_a_password_is_shown_however_the_url_parses(
@@ -222,9 +224,11 @@ def test_no_piece_of_a_password_is_shown_however_the_url_parses(
 @settings(max_examples=200, deadline=None)
 @given(
     form=st.sampled_from(["http://{user}:{pw}@127.0.0.1:1", "http://{user}:{pw}\uff20127.0.0.1:1"]),
-    user=st.from_regex(r"[a-z]{0,6}", fullmatch=True),
+    user=USERS,
     password=PASSWORDS,
 )
+# Found by CI: a user name is shown, so it must not look like a piece of the password.
+@example(form="http://{user}:{pw}@127.0.0.1:1", user="user", password="JJJJ:")
 def test_no_piece_of_a_password_is_in_what_a_base_url_or_a_proxy_is_refused_with(
     form: str, user: str, password: str
 ) -> None:
