@@ -11,7 +11,7 @@
 - `tables`    CSV as a table: the delimiter, the header (`read_head`), each record's cells
 - `jsonrows`  JSON lines as rows: each line parsed, numbered
 - `encoding`  a file's encoding, checked in the pass that fingerprints it
-- `xlsx`      the rows of a workbook as the text a person sees
+- `xlsx`      the rows of a workbook as the text a person sees, and its header row
 - `sheet`     a sheet's XML and its shared strings, parsed in bounded memory
 - `cells`     a workbook's cell as the text shown, and the number or boolean it holds
 - `numbers`   a number as its number format shows it

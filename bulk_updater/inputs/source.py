@@ -31,11 +31,10 @@ from .record_keys import KeyPlan
 from .records import MAX_RECORD, TextRecord, json_lines
 from .schema import ColumnMap
 from .separators import likely_comma
-from .sheet import Oversized
 from .tablerows import TableRows
 from .tables import CsvTable, read_head, skip_lines
 from .watch import FileWatch, prefix_sha256
-from .xlsx import Workbook, table_records
+from .xlsx import Workbook, sheet_header, table_records
 
 log = logging.getLogger("bulk_updater")
 _SNIFF_BYTES: Final = 8192
@@ -117,24 +116,9 @@ class Source:
         self._titles: deque[tuple[int, list[str]]] = deque(maxlen=ABOVE)  # above `header_row`
         self.sheet = self._book.sheet
         self._rows = self._book.rows()
-        given = self.header_row
-        for line, cells in self._rows:
-            if given is not None and line < given:
-                self._titles.append((line, cells))  # a title row above the header
-                continue
-            if given is not None and line > given:
-                raise InputError(
-                    f"{self.name}: row {given} of the sheet `{self.sheet}` is empty; "
-                    f"--header-row {given} must be the row that names the columns"
-                )
-            if any(type(cell) is Oversized for cell in cells):
-                raise InputError(f"{self.name}: the header row is larger than 1 MiB")
-            self._plan(cells, ignore_unknown, line)
-            self._header_line = line
-            return
-        where = f"has no row {given}" if given is not None else "is empty"
-        raise InputError(f"{self.name}: the sheet `{self.sheet}` {where}; the first row must "
-                         "name the columns")  # fmt: skip
+        line, cells = sheet_header(self._rows, self.header_row, self.name, self.sheet, self._titles)
+        self._plan(cells, ignore_unknown, line)
+        self._header_line = line
 
     def _plan(self, header: list[str], ignore_unknown: bool, line: int) -> None:
         if self._wanted:
