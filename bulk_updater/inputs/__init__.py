@@ -8,9 +8,10 @@
 - `tags`      a tags cell as a list: a JSON array, a quoted list, or split by the separator
 - `items`     what a record becomes (`LeadUpdate`, `ByEmail`, `Invalid`, `Hidden`) and its `Row`
 - `records`   CSV records and JSON lines out of a text stream, in bounded memory
-- `tables`    CSV as a table: the delimiter, the header, each record's cells
+- `tables`    CSV as a table: the delimiter, the header (`read_head`), each record's cells
+- `jsonrows`  JSON lines as rows: each line parsed, numbered
 - `encoding`  a file's encoding, checked in the pass that fingerprints it
-- `xlsx`      the rows of a workbook as the text a person sees
+- `xlsx`      the rows of a workbook as the text a person sees, and its header row
 - `sheet`     a sheet's XML and its shared strings, parsed in bounded memory
 - `cells`     a workbook's cell as the text shown, and the number or boolean it holds
 - `numbers`   a number as its number format shows it

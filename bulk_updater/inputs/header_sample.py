@@ -14,11 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from .encoding import Encoding, text
+from .encoding import Encoding, text, text_problem
 from .records import MAX_RECORD, CsvParser
 from .schema import ColumnMap, column_for
 from .suggest import API_ID, SAMPLE_ROWS, hint
-from .tables import DELIMITERS, skip_lines, unquoted
+from .tables import DELIMITERS, CsvHead, skip_lines, unquoted
 
 #: Lines above a given header line looked at when it is no header (a title line fewer tonight).
 ABOVE: Final = 5
@@ -182,3 +182,18 @@ def lines_above(
         return [(at, parse(line)) for at, line in enumerate(lines, start=start)]
     except csv.Error:  # a title with a stray quote: no header there
         return []
+
+
+def csv_sample(
+    path: str, encoding: Encoding, head: CsvHead, header_row: int | None, mapping: ColumnMap
+) -> Sample:
+    """A `Sample` of a CSV file read up to its `head`: the rows below, the file's text problem,
+    the delimiter's (when the rows did not settle it), the lines above a given `header_row`."""
+    problem = text_problem(path, encoding, any_line_end=True)
+    split = None
+    if head.unsure:
+        split = delimiter_problem(head.first_line, head.header, head.delimiter, mapping)
+    above = []
+    if header_row is not None:
+        above = lines_above(path, encoding, head.delimiter, header_row)
+    return read_sample(head.table.rows(), problem, delimiter_problem=split, above=above)

@@ -15,6 +15,8 @@ from typing import Final, TextIO
 
 MAX_RECORD: Final = 1 << 20  # characters of one CSV record or JSON line
 CHUNK: Final = 1 << 16  # characters read at a time
+#: What becomes of a record longer than `MAX_RECORD`: one `invalid` row.
+TOO_LARGE: Final = f"the record is larger than {MAX_RECORD >> 20} MiB; it was not read"
 
 # Where the CSV quoting rules stand at a point of a record.
 _START: Final = 0  # at the start of a field

@@ -12,9 +12,7 @@ from __future__ import annotations
 import collections
 import io
 import itertools
-import json
 import os
-import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
@@ -60,27 +58,6 @@ def check_rows(rows: object) -> None:
             f"rows is {type(rows).__name__!r}, not rows: pass a Source, or an iterable of dicts or "
             "LeadUpdates"
         )
-
-
-def _surrogates(text: str) -> bool:
-    return not text.isascii() and _ESCAPED.search(text) is not None
-
-
-_ESCAPED: Final = re.compile("[\udc80-\udcff]")  # the bytes `surrogateescape` could not decode
-
-
-def parse_json_line(line: str, keys: KeyPlan) -> Item:
-    if _surrogates(line):
-        return Invalid("", "the line is not valid UTF-8 text")
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return Invalid("", f"the line is not valid JSON ({exc.msg} at column {exc.colno})")
-    except RecursionError:
-        return Invalid("", "the line's JSON is nested too deeply")
-    if not isinstance(record, dict):
-        return Invalid("", 'the line must be a JSON object like {"id": "...", ...}')
-    return keys.parse(record)
 
 
 def _item(record: object, keys: KeyPlan) -> Item:

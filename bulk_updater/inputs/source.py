@@ -15,30 +15,29 @@ import os
 import stat
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Final, TextIO
+from typing import Any, Final
 
-from ..errors import ConfigError, InputError, InputModifiedError
+from ..errors import ConfigError, InputError
 from ..settings import tags_separator as separator_of
-from .columns import Invalid, Row, TablePlan
-from .encoding import Encoding, detect_encoding, scan, text, text_problem
-from .header_sample import ABOVE, Sample, delimiter_problem, lines_above, read_sample
+from .columns import Row, TablePlan
+from .encoding import Encoding, detect_encoding, scan, text
+from .header_sample import ABOVE, Sample, csv_sample, read_sample
 from .hidden import HiddenRows
+from .jsonrows import jsonl_rows
 from .keep import Keep
-from .mojibake import checking, unmangled
+from .mojibake import checking
 from .opening import Format, delimiter_of, format_of, open_input
 from .record_keys import KeyPlan
 from .records import MAX_RECORD, TextRecord, json_lines
 from .schema import ColumnMap
 from .separators import likely_comma
-from .sheet import Oversized
 from .tablerows import TableRows
-from .tables import SNIFF_LINES, CsvTable, excel_delimiter, skip_lines, sniff_delimiter
+from .tables import CsvTable, read_head, skip_lines
 from .watch import FileWatch, prefix_sha256
-from .xlsx import Workbook, table_records
+from .xlsx import Workbook, sheet_header, table_records
 
 log = logging.getLogger("bulk_updater")
 _SNIFF_BYTES: Final = 8192
-_TOO_LARGE: Final = f"the record is larger than {MAX_RECORD >> 20} MiB; it was not read"
 
 
 class Source:
@@ -117,24 +116,9 @@ class Source:
         self._titles: deque[tuple[int, list[str]]] = deque(maxlen=ABOVE)  # above `header_row`
         self.sheet = self._book.sheet
         self._rows = self._book.rows()
-        given = self.header_row
-        for line, cells in self._rows:
-            if given is not None and line < given:
-                self._titles.append((line, cells))  # a title row above the header
-                continue
-            if given is not None and line > given:
-                raise InputError(
-                    f"{self.name}: row {given} of the sheet `{self.sheet}` is empty; "
-                    f"--header-row {given} must be the row that names the columns"
-                )
-            if any(type(cell) is Oversized for cell in cells):
-                raise InputError(f"{self.name}: the header row is larger than 1 MiB")
-            self._plan(cells, ignore_unknown, line)
-            self._header_line = line
-            return
-        where = f"has no row {given}" if given is not None else "is empty"
-        raise InputError(f"{self.name}: the sheet `{self.sheet}` {where}; the first row must "
-                         "name the columns")  # fmt: skip
+        line, cells = sheet_header(self._rows, self.header_row, self.name, self.sheet, self._titles)
+        self._plan(cells, ignore_unknown, line)
+        self._header_line = line
 
     def _plan(self, header: list[str], ignore_unknown: bool, line: int) -> None:
         if self._wanted:
@@ -174,23 +158,16 @@ class Source:
             self._keys = KeyPlan(self.columns, ignore_unknown=ignore_unknown, kept=self.keep)
             self._records: Iterator[TextRecord] = json_lines(self._text)
             return
-        start = self.header_row or 1
-        skip_lines(self._text, start - 1, self.name)  # title rows above the header
-        first = self._text.readline(1 << 16)
-        # Excel's `sep=;` first line: the delimiter, then the header (not below title rows)
-        excel = excel_delimiter(first) if self.header_row is None else None
-        given = delimiter_of(delimiter) or excel
-        # A pipe's next lines may come one at a time, each to be sent before the next is written.
-        ahead = _lines(self._text, SNIFF_LINES) if not given and self.rereadable else []
-        found, sure = sniff_delimiter(first, ahead, self.columns)
-        self.delimiter = given or found
-        self._unsure, self._first_line = not (given or sure), first
-        self._csv = CsvTable(self._text, [first, *ahead], self.delimiter, self.name, start)
-        self._sep_line = first.removeprefix("\ufeff") if excel is not None else ""
-        if self._sep_line:
-            self._csv.header()
-        header = self._csv.header(self.header_row)
-        self._header_read = header
+        found = self._head = read_head(
+            self._text,
+            self.name,
+            header_row=self.header_row,
+            delimiter=delimiter_of(delimiter),
+            mapping=self.columns,
+            look_ahead=self.rereadable,
+        )
+        self.delimiter, self._csv, self._sep_line = found.delimiter, found.table, found.sep_line
+        header = found.header
         if self.encoding.is_utf8 and any(_surrogates(cell) for cell in header):
             raise InputError(
                 f"{self.name}: line {self._csv.header_line} is not UTF-8 text; the file was "
@@ -206,18 +183,9 @@ class Source:
             return Sample()
         if self.format == "xlsx":
             others = [name for name in self._book.sheets if name != self.sheet]
-            sheets = [str(self.sheet), *others]
-            return read_sample(self._rows, sheets=sheets, above=self._titles)
+            return read_sample(self._rows, sheets=[str(self.sheet), *others], above=self._titles)
         assert self.encoding is not None
-        problem = text_problem(self.path, self.encoding, any_line_end=True)
-        delimiter = self.delimiter or ","
-        split = None
-        if self._unsure:  # neither given nor settled by the rows
-            split = delimiter_problem(self._first_line, self._header_read, delimiter, self.columns)
-        above = []
-        if self.header_row is not None:
-            above = lines_above(self.path, self.encoding, delimiter, self.header_row)
-        return read_sample(self._csv.rows(), problem, delimiter_problem=split, above=above)
+        return csv_sample(self.path, self.encoding, self._head, self.header_row, self.columns)
 
     def titles(self) -> str:
         """The lines above the header as read, for `--rejects` to keep: Excel's `sep=;` line (so
@@ -285,7 +253,7 @@ class Source:
     def __iter__(self) -> Iterator[Row]:
         try:
             if self.format == "jsonl":
-                rows = self._jsonl_rows()
+                rows = jsonl_rows(self._records, self._keys, self._watch, self._legacy_pipe())
             else:
                 rows = self._sheet_rows() if self.format == "xlsx" else self._csv_rows()
             yield from self._keep.rows(rows) if self._keep is not None else rows
@@ -311,25 +279,6 @@ class Source:
     def _sheet_rows(self) -> Iterator[Row]:
         rows = self._kept.rows(table_records(self._rows, self._table), self._table.convert)
         return self.hidden_rows.rows(rows, self._book)
-
-    def _jsonl_rows(self) -> Iterator[Row]:
-        from .rows import parse_json_line
-
-        number, legacy = 0, self._legacy_pipe()
-        for line_number, line in self._records:
-            if line is None:
-                number += 1
-                yield Row(number, Invalid("", _TOO_LARGE), line_number)
-                continue
-            if not line.strip():
-                continue
-            if self._watch is not None and self._watch.cut_off(line):
-                raise InputModifiedError(self._watch.message)
-            number += 1
-            item = parse_json_line(line, self._keys)
-            if legacy is not None:
-                item = unmangled(item, line, legacy)
-            yield Row(number, item, line_number, line)
 
     def close(self) -> None:
         if getattr(self, "_book", None) is not None:
@@ -392,17 +341,6 @@ class Source:
                 table.header()
             table.header(self.header_row)
             return sum(1 for _ in self._table_rows().kept(table.rows()))
-
-
-def _lines(stream: TextIO, most: int) -> list[str]:
-    """Up to `most` lines of `stream` (fewer at its end)."""
-    lines = []
-    for _ in range(most):
-        line = stream.readline(1 << 16)
-        if not line:
-            break
-        lines.append(line)
-    return lines
 
 
 def _surrogates(text: str) -> bool:

@@ -23,7 +23,7 @@ from typing import Final
 
 from .columns import Invalid, Item, Row
 from .items import cells_of, new_row
-from .records import MAX_RECORD
+from .records import TOO_LARGE
 from .schema import REJECTS_COLUMNS, Column, ColumnMap, Kind
 from .suggest import SAMPLE_ROWS, foreign_ids
 from .tables import TableRecord, Unreadable
@@ -31,7 +31,6 @@ from .tags import SEPARATOR_ADVICE, other_separator
 from .values import label
 
 MAX_FOOTER: Final = 10
-_TOO_LARGE: Final = f"the record is larger than {MAX_RECORD >> 20} MiB; it was not read"
 
 
 def _filled(cells: Sequence[str]) -> int:
@@ -104,7 +103,7 @@ class TableRows:
         """Numbered rows: each record kept, converted."""
         for number, (line, cells) in enumerate(self.kept(records), start=1):
             if cells is None:
-                yield Row(number, Invalid("", _TOO_LARGE), line)
+                yield Row(number, Invalid("", TOO_LARGE), line)
             elif isinstance(cells, Unreadable):  # kept as read, to fix in the rejects
                 rid, email = self._cell(cells.cells, self._id), self._cell(cells.cells, self._email)
                 yield Row(number, Invalid(rid, cells.problem, email or None), line, cells.raw)

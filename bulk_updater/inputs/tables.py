@@ -178,3 +178,56 @@ def skip_lines(stream: TextIO, lines: int, name: str) -> None:
                 raise InputError(f"{name}: has no line {lines + 1} (--header-row {lines + 1})")
             if chunk.endswith(("\n", "\r")):
                 break
+
+
+@dataclass(slots=True)
+class CsvHead:
+    """A CSV read up to its header: the table, its delimiter, and the lines that chose it."""
+
+    table: CsvTable
+    delimiter: str
+    header: list[str]
+    #: Neither given nor settled by the rows: the header's refusal may be the delimiter's fault.
+    unsure: bool
+    first_line: str  # the header's line (or Excel's `sep=;` line) as read
+    sep_line: str  # Excel's `sep=;` line, kept for `--rejects`; empty if none
+
+
+def read_head(
+    stream: TextIO,
+    name: str,
+    *,
+    header_row: int | None,
+    delimiter: str | None,
+    mapping: ColumnMap,
+    look_ahead: bool,
+) -> CsvHead:
+    """Read a CSV `stream` to its header: past the title rows above `header_row`, the delimiter
+    given, else Excel's `sep=;` first line, else found (`sniff_delimiter`). `look_ahead`: the
+    lines after the header may be read to find it (not a pipe's)."""
+    start = header_row or 1
+    skip_lines(stream, start - 1, name)  # title rows above the header
+    first = stream.readline(1 << 16)
+    # Excel's `sep=;` first line: the delimiter, then the header (not below title rows)
+    excel = excel_delimiter(first) if header_row is None else None
+    given = delimiter or excel
+    # A pipe's next lines may come one at a time, each to be sent before the next is written.
+    ahead = _lines(stream, SNIFF_LINES) if not given and look_ahead else []
+    found, sure = sniff_delimiter(first, ahead, mapping)
+    table = CsvTable(stream, [first, *ahead], given or found, name, start)
+    sep_line = first.removeprefix("\ufeff") if excel is not None else ""
+    if sep_line:
+        table.header()
+    header = table.header(header_row)
+    return CsvHead(table, given or found, header, not (given or sure), first, sep_line)
+
+
+def _lines(stream: TextIO, most: int) -> list[str]:
+    """Up to `most` lines of `stream` (fewer at its end)."""
+    lines = []
+    for _ in range(most):
+        line = stream.readline(1 << 16)
+        if not line:
+            break
+        lines.append(line)
+    return lines

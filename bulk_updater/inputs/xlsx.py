@@ -18,6 +18,7 @@ import zipfile
 import zlib
 from array import array
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Iterator, Sequence
 from itertools import pairwise
 from typing import IO, Any, Final
@@ -270,6 +271,31 @@ def _formats(book: Any) -> list[str]:
         else:
             formats.append("General")  # a style id missing from styles.xml
     return formats
+
+
+def sheet_header(
+    rows: Iterator[tuple[int, list[str]]],
+    given: int | None,
+    name: str,
+    sheet: str,
+    titles: deque[tuple[int, list[str]]],
+) -> tuple[int, list[str]]:
+    """A sheet's header row, `(line, cells)`: its first row, or the `given` one (`--header-row`),
+    each row above it put in `titles`."""
+    for line, cells in rows:
+        if given is not None and line < given:
+            titles.append((line, cells))  # a title row above the header
+            continue
+        if given is not None and line > given:
+            raise InputError(
+                f"{name}: row {given} of the sheet `{sheet}` is empty; "
+                f"--header-row {given} must be the row that names the columns"
+            )
+        if any(type(cell) is Oversized for cell in cells):
+            raise InputError(f"{name}: the header row is larger than 1 MiB")
+        return line, cells
+    where = f"has no row {given}" if given is not None else "is empty"
+    raise InputError(f"{name}: the sheet `{sheet}` {where}; the first row must name the columns")
 
 
 def table_records(rows: Iterator[tuple[int, list[str]]], table: TablePlan) -> Iterator[TableRecord]:

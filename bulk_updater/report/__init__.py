@@ -1,6 +1,7 @@
 """The report: what each row became, written as rows finish and read back by `--resume`.
 
 - `writer`  `ReportWriter`: the file, one line per outcome
+- `line`    one line of it: the columns, an outcome as a CSV row or a JSON record
 - `meta`    its lock (hidden, beside it, while a run writes it) and what `--resume` checks (kept
   in the user's state folder)
 - `formulas` CSV cells a spreadsheet shows as text, never runs as a formula
@@ -11,9 +12,10 @@
 """
 
 from .earlier import FinishedRows, read_statuses
+from .line import COLUMNS
 from .rejects import RejectsWriter
 from .sort import sort_report
-from .writer import COLUMNS, ReportWriter, check_report_path, companions, default_report_path
+from .writer import ReportWriter, check_report_path, companions, default_report_path
 
 __all__ = [
     "COLUMNS",

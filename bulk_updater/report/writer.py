@@ -9,7 +9,6 @@ checked (`ReportWriter(..., start=False)`), then, once the run holds all it need
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -17,12 +16,11 @@ from types import TracebackType
 from typing import IO, Any, Final
 
 from ..errors import ConfigError, InputChangedError
-from ..models import Outcome, Status
-from ..printable import escape, escape_json
+from ..models import Outcome
 from ..state.paths import Account
 from . import sort
 from .earlier import FinishedRows, RowKeys, drop_partial_line, is_jsonl, read_lines
-from .formulas import cell, email_cell, id_cell
+from .line import COLUMNS, csv_cells, json_line, kept_columns
 from .meta import (
     INPUT_SIZE,
     ReportLock,
@@ -36,18 +34,6 @@ from .meta import (
     write_meta,
 )
 
-COLUMNS: Final = (
-    "row",
-    "line",
-    "id",
-    "status",
-    "http_status",
-    "error_code",
-    "message",
-    "attempts",
-    "duration_ms",
-    "email",
-)
 _BOM: Final = "\ufeff"
 #: The default of an option given as None, or left out of the meta (versions before 2026-12-08
 #: did so at its default): `--header-row` not given reads the header from the first line.
@@ -64,8 +50,6 @@ _FLAGS: Final = {
     "hidden_rows": "--hidden-rows",
     "match": "--match",
 }
-#: Each status as the report spells it (an `Enum`'s `.value` is a descriptor call, once a row).
-_STATUS_TEXT: Final = {status: status.value for status in Status}
 
 
 def check_report_path(path: str | os.PathLike[str]) -> Path:
@@ -111,7 +95,7 @@ class ReportWriter:
         `keep`: input columns written after the report's own, from each outcome's `ref`.
         `start=False`: the report is locked and checked, nothing written until `start()`."""
         self.path = check_report_path(path)
-        self.keep = _kept_columns(keep)
+        self.keep = kept_columns(keep)
         self.jsonl = is_jsonl(self.path)
         # Through a link, the file itself is locked, written and sorted: the link stays a link,
         # and a second run through another name of the same file finds it locked.
@@ -271,38 +255,9 @@ class ReportWriter:
         """Append one row's line; `flush()` pushes lines out (the engine calls it whenever it would
         wait for the next outcome, so a crash loses nothing already done)."""
         if self.jsonl:
-            record = {
-                "row": outcome.row,
-                "line": outcome.line,
-                "id": escape(outcome.id),
-                "status": outcome.status.value,
-                "http_status": outcome.http_status,
-                "error_code": outcome.error_code,
-                "message": outcome.message,
-                "attempts": outcome.attempts,
-                "duration_ms": outcome.duration_ms,
-                "email": outcome.email,
-            }
-            if self.keep:
-                record.update(zip(self.keep, _kept(outcome, self.keep), strict=True))
-            self._file.write(escape_json(json.dumps(record, ensure_ascii=False)) + "\n")
+            self._file.write(json_line(outcome, self.keep))
         else:
-            line, http, duration = outcome.line, outcome.http_status, outcome.duration_ms
-            cells: tuple[int | str, ...] = (
-                outcome.row,
-                "" if line is None else line,
-                id_cell(outcome.id),
-                _STATUS_TEXT[outcome.status],
-                "" if http is None else http,
-                cell(outcome.error_code),
-                cell(outcome.message),
-                outcome.attempts,
-                "" if duration is None else duration,
-                email_cell(outcome.email),
-            )
-            if self.keep:
-                cells += tuple(cell(text) for text in _kept(outcome, self.keep))
-            self._csv.writerow(cells)
+            self._csv.writerow(csv_cells(outcome, self.keep))
 
     def flush(self) -> None:
         self._file.flush()
@@ -344,19 +299,3 @@ def _filled(options: Mapping[str, Any]) -> dict[str, Any]:
 
 def _shown(value: Any) -> str:
     return "none" if value is None else repr(value) if isinstance(value, str) else str(value)
-
-
-def _kept_columns(keep: Sequence[str]) -> tuple[str, ...]:
-    for name in keep:
-        if name in COLUMNS:
-            raise ConfigError(f"--keep {name}: the report has its own `{name}` column")
-    return tuple(keep)
-
-
-def _kept(outcome: Outcome, keep: Sequence[str]) -> list[str]:
-    """The kept cells of an outcome's row (its `ref`, from `Source(keep=...)`), by column."""
-    ref = outcome.ref
-    if not keep:
-        return []
-    cells = ref if isinstance(ref, Mapping) else {}
-    return [text if isinstance(text := cells.get(name), str) else "" for name in keep]

@@ -18,8 +18,8 @@ from typing import Any, Final
 
 from ..inputs import ColumnMap, Hidden, Invalid, KeyPlan, Row, Source
 from ..inputs.columns import ByEmail, TablePlan
+from ..inputs.jsonrows import parse_json_line
 from ..inputs.records import MAX_RECORD
-from ..inputs.rows import parse_json_line
 from ..models import LeadUpdate
 from .copies import edit, page_cells, write_copy
 from .wording import page_words
