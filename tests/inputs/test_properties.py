@@ -281,8 +281,8 @@ def expect_json_line(line: str) -> Ok | Bad:
             continue  # JSON null: leave the field alone; email: a label
         assert field is not None
         blank = isinstance(value, str) and (not value or (value.isspace() and clean(value)))
-        if blank and field not in ("tags", "customFields"):
-            continue  # "" or spaces: leave the field alone, as an empty cell in CSV
+        if blank:
+            continue  # "" or spaces: leave the field alone (tags too), as an empty cell in CSV
         if field in TEXT_FIELDS:
             if isinstance(value, str):
                 body[field] = value
@@ -307,10 +307,10 @@ def expect_json_line(line: str) -> Ok | Bad:
             body["customFields"] = custom
     if not sendable(body):
         problems.append("customFields" if clean(body) else "control character")
-    no_id = (raw_id is None and "id" not in fields) or (
-        isinstance(raw_id, str) and not raw_id.strip()
-    )
-    by_email = no_id and email is not None and ("id" not in fields or bool(email))
+    # No id (none given, or JSON null: "leave it alone"), or a blank one beside an email: the
+    # row is matched by its email.
+    blank_id = isinstance(raw_id, str) and not raw_id.strip()
+    by_email = (raw_id is None and email is not None) or (blank_id and bool(email))
     if by_email:  # no id: the row is matched by its email, which must be an address
         problems = [p for p in problems if p != "id"]
         if not address(email or ""):
@@ -535,6 +535,9 @@ OTHER_LINES = st.one_of(
 )
 # Found by CI: a row to match by an email that is empty has no label.
 @example(lines=['{"firstName": "", "email": ""}'], blanks=[], bom=False)
+@example(lines=['{"firstName": "", "email": false, "id": null}'], blanks=[], bom=False)
+@example(lines=['{"id": null, "email": "ann@example.com", "city": "Oslo"}'], blanks=[], bom=False)
+@example(lines=['{"Tags": "", "customFields.a": false, "id": "0"}'], blanks=[], bom=False)
 def test_jsonl_every_line_becomes_its_update_or_an_invalid_row(
     tmp_path: Path, lines: list[str], blanks: list[str], bom: bool
 ) -> None:
