@@ -188,7 +188,8 @@ def test_the_command_exits_3_with_the_stop_and_the_counts(tmp_path: Path) -> Non
         "report of another input)"
     )
     assert stop in out.splitlines(), out
-    assert "rerun the same command with --resume" not in out  # it would be refused (exit 2)
+    assert "--resume continues" not in out  # it would be refused (exit 2)
+    assert "rerun the same command with --resume" not in out
     assert "Error(" not in out
     assert not err.strip()
     written = json.loads(summary.read_text())  # a monitor sees what was sent before the stop
