@@ -6,7 +6,7 @@ BulkUpdaterError                 anything that stops a job before or while it ru
 ├── ConfigError                  bad settings, missing key, refused base URL      (exit 2)
 ├── InputError                   unreadable file, no id column, unknown column    (exit 2)
 │   └── InputChangedError        --resume against a report of a different input   (exit 2)
-├── InputModifiedError           the input file changed while it was read          (exit 3)
+├── InputModifiedError           the input file changed before any row was sent    (exit 3)
 ├── InputLockedError             another run sends the same input to the account   (exit 75)
 ├── JobBusy                      the page runs one job at a time (`ui.session`)    (HTTP 409)
 ├── ReportLockedError            another run holds the report's lock               (exit 75)
@@ -62,7 +62,8 @@ class InputChangedError(InputError):
 
 class InputModifiedError(BulkUpdaterError):
     """The input file changed while it was read (an exporter still writing it): what was read
-    may be cut off, or half of one export and half of the next."""
+    may be cut off, or half of one export and half of the next. Raised before any row is sent;
+    once rows go out, the job stops instead (`StopReason.INPUT_CHANGED`)."""
 
 
 class InputLockedError(BulkUpdaterError):

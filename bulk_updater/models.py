@@ -285,6 +285,8 @@ class StopReason(StrEnum):
     INTERRUPTED = "interrupted"
     #: `skip_unchanged`'s file cannot be written: no row goes out that it could not mark first.
     STATE_UNWRITABLE = "state_unwritable"
+    #: The input file changed while it was read: what is left may be cut off, or another export.
+    INPUT_CHANGED = "input_changed"
 
 
 #: What counts as done for the exit code: the lead holds what the row asked for.

@@ -23,7 +23,7 @@ from ..errors import (
 )
 from ..inputs import ColumnMap, Source
 from ..inputs.encoding import DROP_ENCODING
-from ..models import Summary
+from ..models import StopReason, Summary
 from ..printable import escape
 from ..progress import Progress
 from ..report import default_report_path
@@ -265,7 +265,7 @@ def _execute(updater: BulkUpdater, source: Source, options: RunOptions) -> NoRet
         if started:  # refused before it started, it leaves the holder's summary alone
             _write_failed(options, source, report, started_at, str(exc), EXIT_LOCKED)
         fail(str(exc), EXIT_LOCKED)
-    except InputModifiedError as exc:  # the rows read before it are in the report
+    except InputModifiedError as exc:  # changed as the job hashed it: nothing was sent
         _write_failed(options, source, report, started_at, str(exc), EXIT_ABORTED)
         fail(str(exc), EXIT_ABORTED)
     except BulkUpdaterError as exc:  # before any request: a changed input, an unreachable Redis
@@ -320,7 +320,8 @@ def _finish(
 ) -> NoReturn:
     code = exit_code(summary, signum)
     not_read = None
-    if summary.stopped is not None and source.rereadable:
+    # A changed input's rows are not counted: they are another export's, or not all written.
+    if summary.stopped not in (None, StopReason.INPUT_CHANGED) and source.rereadable:
         total = source.count()
         not_read = max(0, total - summary.rows) if total is not None else None
     if options.summary_json is not None:

@@ -136,6 +136,8 @@ def next_step(summary: Summary, *, rereadable: bool, rejects: Path | None) -> st
             "map the column of SendKit lead ids to id (or match by email), then run the command "
             f"again without --resume, from the start{nothing}"
         )
+    if summary.stopped is StopReason.INPUT_CHANGED:  # the stop says whether --resume takes it
+        return None
     if summary.stopped not in (None, StopReason.INTERRUPTED):
         return f"fix what stopped the run (above), then {resume}"
     if (

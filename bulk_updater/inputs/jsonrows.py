@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterator
 from typing import Final
 
-from ..errors import InputModifiedError
 from .columns import Invalid, Item, Row
 from .mojibake import unmangled
 from .record_keys import KeyPlan
@@ -52,8 +51,8 @@ def jsonl_rows(
             continue
         if not line.strip():
             continue
-        if watch is not None and watch.cut_off(line):
-            raise InputModifiedError(watch.message)
+        if watch is not None and watch.unterminated(line, line_number):
+            watch.check()  # cut off where the writer was, if the file changed
         number += 1
         item = parse_json_line(line, keys)
         if legacy is not None:

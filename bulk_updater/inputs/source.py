@@ -256,9 +256,8 @@ class Source:
                 rows = jsonl_rows(self._records, self._keys, self._watch, self._legacy_pipe())
             else:
                 rows = self._sheet_rows() if self.format == "xlsx" else self._csv_rows()
-            yield from self._keep.rows(rows) if self._keep is not None else rows
-            if self._watch is not None:  # read to its end: the end of the file as it was opened?
-                self._watch.check()
+            rows = self._keep.rows(rows) if self._keep is not None else rows
+            yield from self._watch.watched(rows) if self._watch is not None else rows
         finally:
             self.close()
 
@@ -302,7 +301,17 @@ class Source:
                 csv = self.format == "csv"
                 self._sha256 = scan(self.path, self.encoding, self.name, any_line_end=csv)
             if self._watch is not None:  # still being written: nothing is sent
-                self._watch.check()
+                self._watch.vouch(self._sha256)
+
+    def held_back(self, row: Row) -> bool:
+        """Whether `row` is the file's last record, with no line break: it is sent once every
+        other row is done and `recheck()` finds the file as it was (an exporter may be mid-line)."""
+        return self._watch is not None and row.line == self._watch.open_end
+
+    def recheck(self) -> None:
+        """`InputModifiedError` if the file changed since it was opened (its rows all read)."""
+        if self._watch is not None:
+            self._watch.check(read=True)
 
     def fingerprint(self) -> str | None:
         """sha256 of the file's bytes, to tell on `--resume` whether the input changed; None

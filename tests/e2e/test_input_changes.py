@@ -1,5 +1,6 @@
 """An input that changes while the job reads it (an exporter still writing it, or rewriting it in
-place): the job stops, no cut-off row is sent, and `--resume` continues a file that only grew.
+place): the job stops (`input_changed`, exit 3), no cut-off row is sent, and `--resume` continues a
+file that only grew.
 
 Each change is made by the test between the opening of the input and its reading (or once the
 sandbox saw the first request), so nothing here waits on time.
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bulk_updater import BulkUpdater, InputChangedError, InputModifiedError, Source, Status
+from bulk_updater import BulkUpdater, InputChangedError, Source, Status, StopReason
 from bulk_updater.sandbox import Sandbox, SandboxThread
 from tests.cli.conftest import KEY as CLI_KEY
 from tests.cli.conftest import finish, running, start, wait_until
@@ -48,14 +49,20 @@ async def test_a_cut_off_last_line_of_a_file_still_written_is_never_sent(tmp_pat
     append(path, f"{c},Engin")  # the exporter goes on: half of the next line so far
     async with Sandbox(leads, api_key=KEY) as sb:
         async with BulkUpdater(api_key=KEY, base_url=sb.url, rate=0) as up:
-            with pytest.raises(InputModifiedError, match=r"nightly\.csv changed while it was read"):
-                await up.run(source, report=tmp_path / "r.csv")
+            summary = await up.run(source, report=tmp_path / "r.csv")
         held = {lead: sb.state.leads[lead]["jobTitle"] for lead in leads}
-    assert held == {a: "Chief", b: "Head", c: "Engineer"}  # c never got `Engin`
-    assert [(r["row"], r["status"]) for r in read_report(tmp_path / "r.csv")] == [
-        ("1", "updated"),
-        ("2", "updated"),
-    ]
+    assert summary.stopped is StopReason.INPUT_CHANGED
+    assert summary.exit_code == 3
+    assert held[c] == "Engineer"  # c never got `Engin`
+    report = read_report(tmp_path / "r.csv")
+    assert [(r["row"], r["status"]) for r in report] == [("1", "aborted"), ("2", "aborted")]
+    for row in report:  # the user's line, as for any stop: no exception's name
+        assert row["message"].endswith(
+            "nightly.csv changed while it was read (an exporter still writing it?); rerun once it "
+            "is complete"
+        )
+        assert "Error" not in row["message"]
+        assert "failed" not in row["message"]
 
 
 async def test_a_json_lines_file_cut_off_while_read_stops_too(tmp_path: Path) -> None:
@@ -70,9 +77,9 @@ async def test_a_json_lines_file_cut_off_while_read_stops_too(tmp_path: Path) ->
         Sandbox(leads, api_key=KEY) as sb,
         BulkUpdater(api_key=KEY, base_url=sb.url, rate=0) as up,
     ):
-        with pytest.raises(InputModifiedError):
-            await up.run(source)
+        summary = await up.run(source)
         assert sb.state.leads[b]["jobTitle"] == "Engineer"
+    assert summary.stopped is StopReason.INPUT_CHANGED
 
 
 async def test_an_export_rewritten_in_place_while_read_stops_the_job(tmp_path: Path) -> None:
@@ -87,8 +94,14 @@ async def test_an_export_rewritten_in_place_while_read_stops_the_job(tmp_path: P
         Sandbox(leads, api_key=KEY) as sb,
         BulkUpdater(api_key=KEY, base_url=sb.url, rate=0) as up,
     ):
-        with pytest.raises(InputModifiedError):
-            await up.run(source)
+        summary = await up.run(source)
+    assert summary.stopped is StopReason.INPUT_CHANGED
+    # `--resume` refuses a report of another input: the message does not send the user there.
+    assert summary.stop_message is not None
+    assert summary.stop_message.endswith(
+        "changed while it was read (rewritten in place, or another export moved there?); run the "
+        "complete file again with a new --report (--resume refuses a report of another input)"
+    )
 
 
 async def test_a_workbook_replaced_while_read_stops_the_job(tmp_path: Path) -> None:
@@ -109,8 +122,8 @@ async def test_a_workbook_replaced_while_read_stops_the_job(tmp_path: Path) -> N
         Sandbox(leads, api_key=KEY) as sb,
         BulkUpdater(api_key=KEY, base_url=sb.url, rate=0) as up,
     ):
-        with pytest.raises(InputModifiedError):
-            await up.run(source)
+        summary = await up.run(source)
+    assert summary.stopped is StopReason.INPUT_CHANGED
 
 
 async def test_resume_continues_a_file_that_only_grew(tmp_path: Path) -> None:
@@ -124,15 +137,16 @@ async def test_resume_continues_a_file_that_only_grew(tmp_path: Path) -> None:
     append(path, f"{ids[2]},First\n{ids[3]},Fir")
     async with Sandbox(leads, api_key=KEY) as sb:
         async with BulkUpdater(api_key=KEY, base_url=sb.url, rate=0) as up:
-            with pytest.raises(InputModifiedError):
-                await up.run(source, report=report, resume=True)
+            stopped = await up.run(source, report=report, resume=True)
             append(path, f"st\n{ids[4]},First\n")  # the export is complete now
             summary = await up.run(Source(path), report=report, resume=True)
         held = [sb.state.leads[lead]["jobTitle"] for lead in ids]
         patches = dict(sb.state.patches_by_lead)
+    assert stopped.stopped is StopReason.INPUT_CHANGED
+    assert stopped.stop_message is not None
+    assert stopped.stop_message.endswith("rerun once it is complete")
     assert held == ["First"] * 5
-    assert summary.counts[Status.SKIPPED] == 3  # the rows the stopped run finished
-    assert summary.counts[Status.UPDATED] == 2
+    assert summary.counts[Status.UPDATED] == 5
     assert max(patches.values()) == 1
     assert [r["status"] for r in read_report(report)] == ["updated"] * 5
 
@@ -155,7 +169,7 @@ async def test_resume_refuses_a_file_that_ended_mid_line_when_it_started(tmp_pat
             await up.run(Source(path), report=report, resume=True)
 
 
-def test_the_command_exits_3_with_one_line_even_when_quiet(tmp_path: Path) -> None:
+def test_the_command_exits_3_with_the_stop_and_the_counts(tmp_path: Path) -> None:
     leads = make_leads(300)  # past the rows read ahead (256): the end is read after 44 requests
     ids = list(leads)
     path = tmp_path / "nightly.csv"
@@ -168,9 +182,19 @@ def test_the_command_exits_3_with_one_line_even_when_quiet(tmp_path: Path) -> No
             path.write_text(lines(*((lead, "X") for lead in ids[:10])))  # the next export
             code, out, err = finish(proc, timeout=30)
     assert code == 3, out + err
-    assert err.strip().splitlines() == [
-        f"bulk-updater: error: {path} changed while it was read (an exporter still writing it?); "
-        "rerun once it is complete"
-    ]
-    written = json.loads(summary.read_text())
-    assert (written["state"], written["exit_code"]) == ("failed", 3)
+    stop = (
+        f"  stopped: {path} changed while it was read (rewritten in place, or another export "
+        "moved there?); run the complete file again with a new --report (--resume refuses a "
+        "report of another input)"
+    )
+    assert stop in out.splitlines(), out
+    assert "--resume continues" not in out  # it would be refused (exit 2)
+    assert "rerun the same command with --resume" not in out
+    assert "Error(" not in out
+    assert not err.strip()
+    written = json.loads(summary.read_text())  # a monitor sees what was sent before the stop
+    assert (written["state"], written["exit_code"]) == ("finished", 3)
+    assert written["stopped"] == "input_changed"
+    counts = written["counts"]
+    assert counts["updated"] >= 1
+    assert counts["updated"] + counts["aborted"] == written["rows"]
